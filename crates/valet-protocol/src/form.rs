@@ -1,0 +1,98 @@
+//! `application/x-www-form-urlencoded` bodies with the rules of RFC 6749 §3.1:
+//! parameters without a value are treated as omitted, unknown parameters are
+//! ignored, and a parameter must not be included more than once.
+
+use std::collections::HashMap;
+
+/// A parsed form. Keeps every value of every parameter so the caller decides which
+/// parameters may repeat (RFC 8707 `resource` may, the others may not).
+#[derive(Debug, Default, Clone)]
+pub struct Form {
+    params: HashMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormError {
+    /// A single-valued parameter appeared more than once (RFC 6749 §3.1).
+    Repeated(&'static str),
+    /// A required parameter is missing or empty.
+    Missing(&'static str),
+}
+
+impl FormError {
+    /// A client-safe description; names only the parameter, never its value.
+    pub fn description(&self) -> String {
+        match self {
+            Self::Repeated(name) => format!("parameter {name} must not be included more than once"),
+            Self::Missing(name) => format!("missing required parameter {name}"),
+        }
+    }
+}
+
+impl Form {
+    /// Parses a body. Percent-decoding never fails: invalid UTF-8 becomes U+FFFD,
+    /// which no valid value contains, so such values fail later checks.
+    pub fn parse(body: &[u8]) -> Self {
+        let mut params: HashMap<String, Vec<String>> = HashMap::new();
+        for (name, value) in form_urlencoded::parse(body) {
+            // RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if
+            // they were omitted from the request."
+            if value.is_empty() {
+                continue;
+            }
+            params
+                .entry(name.into_owned())
+                .or_default()
+                .push(value.into_owned());
+        }
+        Self { params }
+    }
+
+    /// The one value of a single-valued parameter, if present.
+    pub fn optional(&self, name: &'static str) -> Result<Option<&str>, FormError> {
+        match self.params.get(name).map(Vec::as_slice) {
+            None | Some([]) => Ok(None),
+            Some([value]) => Ok(Some(value.as_str())),
+            Some(_) => Err(FormError::Repeated(name)),
+        }
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<&str, FormError> {
+        self.optional(name)?.ok_or(FormError::Missing(name))
+    }
+
+    /// Every value of a parameter that may repeat.
+    pub fn all(&self, name: &str) -> &[String] {
+        self.params.get(name).map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_values_count_as_omitted() {
+        let form = Form::parse(b"grant_type=&scope=a");
+        assert_eq!(form.optional("grant_type"), Ok(None));
+        assert_eq!(
+            form.required("grant_type"),
+            Err(FormError::Missing("grant_type"))
+        );
+        assert_eq!(form.optional("scope"), Ok(Some("a")));
+    }
+
+    #[test]
+    fn repeated_single_valued_parameter_is_an_error() {
+        let form = Form::parse(b"scope=a&scope=b&resource=x&resource=y");
+        assert_eq!(form.optional("scope"), Err(FormError::Repeated("scope")));
+        assert_eq!(form.all("resource"), ["x", "y"]);
+    }
+
+    #[test]
+    fn percent_encoding_is_decoded() {
+        let form = Form::parse(b"client_id=a%2Bb&x=%FF");
+        assert_eq!(form.optional("client_id"), Ok(Some("a+b")));
+        assert_eq!(form.optional("x"), Ok(Some("\u{FFFD}")));
+    }
+}

@@ -1,0 +1,14 @@
+//! Valet's wire types: what goes over HTTP, with no I/O.
+//!
+//! Requests are parsed once into typed values ("parse, don't validate"); the
+//! authorization server's logic only ever sees those.
+
+pub mod error;
+pub mod form;
+pub mod metadata;
+pub mod scope;
+pub mod token;
+
+pub use error::{ErrorCode, ErrorResponse};
+pub use form::{Form, FormError};
+pub use scope::{Scope, ScopeError};

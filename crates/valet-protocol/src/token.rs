@@ -1,0 +1,377 @@
+//! The token endpoint (RFC 6749 §3.2), introspection (RFC 7662) and revocation
+//! (RFC 7009): requests parsed into typed values, and the responses.
+
+use std::fmt;
+
+use base64::Engine as _;
+use serde::Serialize;
+
+use crate::error::ErrorCode;
+use crate::form::{Form, FormError};
+use crate::scope::Scope;
+
+/// Grant types Valet knows by name. Registration accepts all of them; the token
+/// endpoint dispatches on [`TokenRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GrantType {
+    AuthorizationCode,
+    ClientCredentials,
+    RefreshToken,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        GrantType::AuthorizationCode,
+        GrantType::ClientCredentials,
+        GrantType::RefreshToken,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::ClientCredentials => "client_credentials",
+            Self::RefreshToken => "refresh_token",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|grant| grant.as_str() == name)
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A token request, by grant. Only the parameters each grant defines are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenRequest {
+    /// RFC 6749 §4.4.2
+    ClientCredentials {
+        scope: Option<Scope>,
+        /// RFC 8707 `resource` values, in request order.
+        resources: Vec<String>,
+    },
+}
+
+/// A token request that could not be parsed, with the RFC 6749 §5.2 code to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    pub code: ErrorCode,
+    pub description: String,
+}
+
+impl RequestError {
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+}
+
+impl From<FormError> for RequestError {
+    fn from(error: FormError) -> Self {
+        Self::new(ErrorCode::InvalidRequest, error.description())
+    }
+}
+
+impl TokenRequest {
+    pub fn from_form(form: &Form) -> Result<Self, RequestError> {
+        let grant_type = form.required("grant_type")?;
+        match GrantType::parse(grant_type) {
+            Some(GrantType::ClientCredentials) => Ok(Self::ClientCredentials {
+                scope: parse_scope(form)?,
+                resources: parse_resources(form)?,
+            }),
+            Some(GrantType::AuthorizationCode | GrantType::RefreshToken) | None => {
+                Err(RequestError::new(
+                    ErrorCode::UnsupportedGrantType,
+                    "the grant_type is not supported by this server",
+                ))
+            }
+        }
+    }
+
+    pub fn grant_type(&self) -> GrantType {
+        match self {
+            Self::ClientCredentials { .. } => GrantType::ClientCredentials,
+        }
+    }
+}
+
+fn parse_scope(form: &Form) -> Result<Option<Scope>, RequestError> {
+    form.optional("scope")?
+        .map(|text| {
+            Scope::parse(text).map_err(|_| {
+                RequestError::new(
+                    ErrorCode::InvalidScope,
+                    "scope contains an invalid character",
+                )
+            })
+        })
+        .transpose()
+}
+
+/// RFC 8707 §2: each `resource` is an absolute URI without a fragment. Valet
+/// additionally accepts the plain audience names an operator registered, so the
+/// check here is only the fragment rule; matching happens against the client.
+fn parse_resources(form: &Form) -> Result<Vec<String>, RequestError> {
+    let resources = form.all("resource");
+    if resources.iter().any(|resource| resource.contains('#')) {
+        return Err(RequestError::new(
+            ErrorCode::InvalidTarget,
+            "resource must not contain a fragment",
+        ));
+    }
+    Ok(resources.to_vec())
+}
+
+/// A client secret as received. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    pub fn new(secret: String) -> Self {
+        Self(secret)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret(<redacted>)")
+    }
+}
+
+/// How the client presented itself (RFC 6749 §2.3), before anything is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAuthentication {
+    /// `client_secret_basic`: HTTP Basic with form-encoded id and secret (§2.3.1).
+    Basic {
+        client_id: String,
+        secret: ClientSecret,
+    },
+    /// `client_secret_post`: `client_id` and `client_secret` in the body.
+    Post {
+        client_id: String,
+        secret: ClientSecret,
+    },
+    /// Auth method `none`: a public client names itself (§2.1).
+    None { client_id: String },
+    /// No client identification at all.
+    Absent,
+}
+
+/// Why the client's credentials could not even be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAuthenticationError {
+    /// The `Authorization` header is not a well-formed Basic credential.
+    MalformedBasic,
+    /// Two methods at once: RFC 6749 §2.3 forbids more than one per request.
+    MultipleMethods,
+    /// A body `client_id` that differs from the one in the header.
+    Form(FormError),
+}
+
+impl ClientAuthentication {
+    /// Reads the credentials from an optional `Authorization` header value and the
+    /// form body.
+    pub fn from_request(
+        authorization: Option<&[u8]>,
+        form: &Form,
+    ) -> Result<Self, ClientAuthenticationError> {
+        let body_id = form
+            .optional("client_id")
+            .map_err(ClientAuthenticationError::Form)?;
+        let body_secret = form
+            .optional("client_secret")
+            .map_err(ClientAuthenticationError::Form)?;
+        match authorization {
+            Some(header) => {
+                let (client_id, secret) = parse_basic(header)?;
+                if body_secret.is_some() {
+                    return Err(ClientAuthenticationError::MultipleMethods);
+                }
+                // A body client_id is allowed alongside Basic only if it agrees.
+                if body_id.is_some_and(|id| id != client_id) {
+                    return Err(ClientAuthenticationError::MultipleMethods);
+                }
+                Ok(Self::Basic {
+                    client_id,
+                    secret: ClientSecret::new(secret),
+                })
+            }
+            None => Ok(match (body_id, body_secret) {
+                (Some(id), Some(secret)) => Self::Post {
+                    client_id: id.to_owned(),
+                    secret: ClientSecret::new(secret.to_owned()),
+                },
+                (Some(id), None) => Self::None {
+                    client_id: id.to_owned(),
+                },
+                (None, _) => Self::Absent,
+            }),
+        }
+    }
+
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            Self::Basic { client_id, .. }
+            | Self::Post { client_id, .. }
+            | Self::None { client_id } => Some(client_id),
+            Self::Absent => None,
+        }
+    }
+
+    pub fn used_basic(&self) -> bool {
+        matches!(self, Self::Basic { .. })
+    }
+}
+
+/// RFC 7617 Basic credentials whose parts are form-urlencoded (RFC 6749 §2.3.1).
+fn parse_basic(header: &[u8]) -> Result<(String, String), ClientAuthenticationError> {
+    let malformed = ClientAuthenticationError::MalformedBasic;
+    let text = std::str::from_utf8(header).map_err(|_| malformed.clone())?;
+    let (scheme, encoded) = text.trim().split_once(' ').ok_or(malformed.clone())?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(malformed);
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| malformed.clone())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed.clone())?;
+    let (id, secret) = decoded.split_once(':').ok_or(malformed.clone())?;
+    let id = form_decode(id);
+    let secret = form_decode(secret);
+    if id.is_empty() || secret.is_empty() {
+        return Err(malformed);
+    }
+    Ok((id, secret))
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component (`+` is a space).
+fn form_decode(component: &str) -> String {
+    form_urlencoded::parse(format!("v={component}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// An introspection request (RFC 7662 §2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntrospectionRequest {
+    pub token: String,
+    pub token_type_hint: Option<String>,
+}
+
+impl IntrospectionRequest {
+    pub fn from_form(form: &Form) -> Result<Self, RequestError> {
+        Ok(Self {
+            token: form.required("token")?.to_owned(),
+            token_type_hint: form.optional("token_type_hint")?.map(str::to_owned),
+        })
+    }
+}
+
+/// A revocation request (RFC 7009 §2.1). The hint is only a hint: Valet looks the
+/// token up in every place it could be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationRequest {
+    pub token: String,
+    pub token_type_hint: Option<String>,
+}
+
+impl RevocationRequest {
+    pub fn from_form(form: &Form) -> Result<Self, RequestError> {
+        Ok(Self {
+            token: form.required("token")?.to_owned(),
+            token_type_hint: form.optional("token_type_hint")?.map(str::to_owned),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(id: &str, secret: &str) -> Vec<u8> {
+        let raw = format!("{id}:{secret}");
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let form = Form::parse(b"");
+        let auth = ClientAuthentication::from_request(Some(&basic("a%3Ab", "s+%2B")), &form);
+        assert_eq!(
+            auth,
+            Ok(ClientAuthentication::Basic {
+                client_id: "a:b".into(),
+                secret: ClientSecret::new("s +".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn two_methods_at_once_are_refused() {
+        let form = Form::parse(b"client_id=a&client_secret=b");
+        let auth = ClientAuthentication::from_request(Some(&basic("a", "b")), &form);
+        assert_eq!(auth, Err(ClientAuthenticationError::MultipleMethods));
+    }
+
+    #[test]
+    fn malformed_basic_is_refused() {
+        let form = Form::parse(b"");
+        for header in [&b"Basic !!!"[..], b"Bearer abc", b"Basic", b"Basic YWJj"] {
+            assert_eq!(
+                ClientAuthentication::from_request(Some(header), &form),
+                Err(ClientAuthenticationError::MalformedBasic)
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_and_unimplemented_grants_are_unsupported() {
+        for body in [&b"grant_type=password"[..], b"grant_type=implicit"] {
+            let error = TokenRequest::from_form(&Form::parse(body)).err();
+            assert_eq!(error.map(|e| e.code), Some(ErrorCode::UnsupportedGrantType));
+        }
+        let error = TokenRequest::from_form(&Form::parse(b"scope=a")).err();
+        assert_eq!(error.map(|e| e.code), Some(ErrorCode::InvalidRequest));
+    }
+
+    #[test]
+    fn resources_may_repeat_but_not_carry_fragments() {
+        let form = Form::parse(b"grant_type=client_credentials&resource=a&resource=b");
+        assert_eq!(
+            TokenRequest::from_form(&form),
+            Ok(TokenRequest::ClientCredentials {
+                scope: None,
+                resources: vec!["a".into(), "b".into()],
+            })
+        );
+        let form = Form::parse(b"grant_type=client_credentials&resource=https%3A%2F%2Fa%23x");
+        let error = TokenRequest::from_form(&form).err();
+        assert_eq!(error.map(|e| e.code), Some(ErrorCode::InvalidTarget));
+    }
+}
