@@ -1,0 +1,38 @@
+//! JOSE for Valet: JWS signing with prepared aws-lc-rs keys, JWS verification and JWKs
+//! through `jsonwebtoken`, key generation, import of foreign JWK Sets, and encryption of
+//! private keys at rest.
+//!
+//! This crate knows nothing of OAuth. It implements no cryptography of its own: signatures,
+//! AES-GCM, SHA-256 and randomness come from `aws-lc-rs`, signature verification from
+//! `jsonwebtoken`. What is ours is serialization: the compact JWS form (RFC 7515 §7.1), JWK
+//! members (RFC 7517, RFC 7518 §6), thumbprints (RFC 7638), and the sealed-blob layout.
+//!
+//! | need | here |
+//! |---|---|
+//! | sign a JWT on the token path | [`SigningKey::sign_jwt`] |
+//! | new signing key, its DER to store | [`SigningKey::generate`], [`SigningKey::from_der`] |
+//! | publish a key | [`SigningKey::public_jwk`] |
+//! | bring keys from another server | [`import_jwk_set`] |
+//! | verify a JWS (signature, `alg`, `kid`, `typ`; no claims) | [`VerificationKeys::verify`] |
+//! | encrypt private keys at rest | [`MasterKey::seal`], [`MasterKey::open`] |
+//! | randomness, SHA-256, constant-time compare, base64url | [`random_bytes`], [`sha256`], [`constant_time_eq`], [`b64url`] |
+//!
+//! Every failure is a [`JoseError`]; no error message carries key material.
+
+mod algorithm;
+mod error;
+mod import;
+mod jwk;
+mod master_key;
+mod signing;
+mod util;
+mod verify;
+
+pub use algorithm::Algorithm;
+pub use error::{JoseError, JwkError};
+pub use import::{ImportedKey, import_jwk_set};
+pub use jwk::jwk_thumbprint;
+pub use master_key::{MASTER_KEY_LEN, MasterKey};
+pub use signing::{PrivateKeyDer, RSA_KEY_BITS, SigningKey};
+pub use util::{b64url, b64url_decode, constant_time_eq, random_bytes, sha256};
+pub use verify::{MAX_TOKEN_LEN, VerificationKeys, VerifiedJws};

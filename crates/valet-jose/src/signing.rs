@@ -1,0 +1,376 @@
+//! JWS signing with prepared aws-lc-rs key pairs (RFC 7515 §5.1, compact form §7.1).
+//!
+//! `jsonwebtoken::encode` parses the private key again for every token; here a key is parsed
+//! once, in [`SigningKey::from_der`] or [`SigningKey::generate`], and signing is header and
+//! payload serialization plus one aws-lc-rs signature.
+
+use core::fmt;
+
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use zeroize::Zeroizing;
+
+use crate::algorithm::Algorithm;
+use crate::error::JoseError;
+use crate::jwk::PublicMembers;
+
+/// Size of RSA keys made by [`SigningKey::generate`] (RFC 7518 §3.3 requires at least 2048).
+pub const RSA_KEY_BITS: usize = 2048;
+
+/// A private key in DER: PKCS#8 v1 (RFC 5208) for keys this crate produces.
+/// Zeroized on drop; `Debug` shows only its length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrivateKeyDer(Zeroizing<Vec<u8>>);
+
+impl PrivateKeyDer {
+    /// Wraps DER bytes (for example, just opened with [`MasterKey::open`](crate::MasterKey::open)).
+    pub fn new(der: Zeroizing<Vec<u8>>) -> Self {
+        PrivateKeyDer(der)
+    }
+
+    /// The DER bytes: to be sealed with the master key, never logged.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn copy_of(der: &[u8]) -> Self {
+        PrivateKeyDer(Zeroizing::new(der.to_vec()))
+    }
+}
+
+impl fmt::Debug for PrivateKeyDer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PrivateKeyDer([redacted; {} bytes])", self.0.len())
+    }
+}
+
+/// A signing key, parsed once: its `kid`, its algorithm, the aws-lc-rs key pair, and its
+/// public JWK. `Send + Sync`; share it behind an `Arc`.
+pub struct SigningKey {
+    kid: String,
+    alg: Algorithm,
+    pair: Pair,
+    public_jwk: Map<String, Value>,
+}
+
+enum Pair {
+    Es256(EcdsaKeyPair),
+    Rs256(RsaKeyPair),
+}
+
+/// The JOSE header of every token we sign: exactly these members, in this order.
+#[derive(Serialize)]
+struct Header<'a> {
+    alg: &'static str,
+    typ: &'a str,
+    kid: &'a str,
+}
+
+impl SigningKey {
+    /// Generates a key: P-256 for ES256, RSA of [`RSA_KEY_BITS`] for RS256. Its `kid` is the
+    /// RFC 7638 thumbprint (SHA-256, base64url) of the public key. Returns the PKCS#8 DER to
+    /// store (sealed) alongside.
+    pub fn generate(alg: Algorithm) -> Result<(SigningKey, PrivateKeyDer), JoseError> {
+        let (pair, der) = match alg {
+            Algorithm::Es256 => {
+                let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+                    .map_err(|_| JoseError::KeyGeneration)?;
+                let der = pair.to_pkcs8v1().map_err(|_| JoseError::KeyGeneration)?;
+                let der = PrivateKeyDer::copy_of(der.as_ref());
+                (Pair::Es256(pair), der)
+            }
+            Algorithm::Rs256 => {
+                let pair =
+                    RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| JoseError::KeyGeneration)?;
+                let der: Pkcs8V1Der<'static> =
+                    pair.as_der().map_err(|_| JoseError::KeyGeneration)?;
+                let der = PrivateKeyDer::copy_of(der.as_ref());
+                (Pair::Rs256(pair), der)
+            }
+        };
+        let public = pair.public_members()?;
+        let kid = public.thumbprint();
+        Ok((SigningKey::assemble(kid, alg, pair, &public), der))
+    }
+
+    /// Loads a key from DER: PKCS#8 v1/v2 for both algorithms (what [`generate`] and
+    /// [`import_jwk_set`] produce); also RFC 5915 `ECPrivateKey` for ES256 and PKCS#1
+    /// `RSAPrivateKey` for RS256. aws-lc-rs checks the key's consistency and, for RS256,
+    /// a modulus of 2048 to 8192 bits.
+    ///
+    /// [`generate`]: SigningKey::generate
+    /// [`import_jwk_set`]: crate::import_jwk_set
+    pub fn from_der(alg: Algorithm, kid: &str, der: &[u8]) -> Result<SigningKey, JoseError> {
+        if kid.is_empty() {
+            return Err(JoseError::EmptyKid);
+        }
+        let rejected = |e: aws_lc_rs::error::KeyRejected| JoseError::InvalidPrivateKey {
+            alg,
+            reason: e.description_(),
+        };
+        let pair = match alg {
+            Algorithm::Es256 => Pair::Es256(
+                EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(rejected)?,
+            ),
+            Algorithm::Rs256 => Pair::Rs256(
+                RsaKeyPair::from_pkcs8(der)
+                    .or_else(|_| RsaKeyPair::from_der(der))
+                    .map_err(rejected)?,
+            ),
+        };
+        let public = pair.public_members()?;
+        Ok(SigningKey::assemble(kid.to_owned(), alg, pair, &public))
+    }
+
+    fn assemble(kid: String, alg: Algorithm, pair: Pair, public: &PublicMembers) -> SigningKey {
+        let public_jwk = public.to_jwk(&kid, alg);
+        SigningKey {
+            kid,
+            alg,
+            pair,
+            public_jwk,
+        }
+    }
+
+    /// The key id, sent as the JOSE header `kid` (RFC 7515 §4.1.4).
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The signing algorithm.
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The public JWK (RFC 7517 §4, RFC 7518 §6.2.1 / §6.3.1): `kty`, `crv` `x` `y` or
+    /// `n` `e`, `kid`, `alg`, `use: "sig"`. Public members only.
+    pub fn public_jwk(&self) -> &Map<String, Value> {
+        &self.public_jwk
+    }
+
+    /// Signs `claims` as a compact JWS (RFC 7515 §7.1) whose header is exactly
+    /// `{"alg":…,"typ":…,"kid":…}`. `typ` is the explicit type (RFC 8725 §3.11), such as
+    /// `at+jwt` (RFC 9068 §2.1) or `JWT`. ES256 signatures are the 64-byte `R || S`
+    /// of RFC 7518 §3.4.
+    pub fn sign_jwt<C: Serialize + ?Sized>(
+        &self,
+        typ: &str,
+        claims: &C,
+    ) -> Result<String, JoseError> {
+        let header = serde_json::to_vec(&Header {
+            alg: self.alg.as_str(),
+            typ,
+            kid: &self.kid,
+        })
+        .map_err(JoseError::Json)?;
+        let payload = serde_json::to_vec(claims).map_err(JoseError::Json)?;
+
+        let mut token = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 350);
+        URL_SAFE_NO_PAD.encode_string(&header, &mut token);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let signature = self.sign(token.as_bytes())?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
+        Ok(token)
+    }
+
+    /// The JWS signature of the signing input (RFC 7515 §5.1 step 5).
+    pub(crate) fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>, JoseError> {
+        // aws-lc-rs ignores the RNG argument (it draws from its own DRBG); the API needs one.
+        let rng = SystemRandom::new();
+        match &self.pair {
+            Pair::Es256(pair) => pair
+                .sign(&rng, signing_input)
+                .map(|signature| signature.as_ref().to_vec())
+                .map_err(|_| JoseError::Signing),
+            Pair::Rs256(pair) => {
+                let mut signature = vec![0u8; pair.public_modulus_len()];
+                pair.sign(&RSA_PKCS1_SHA256, &rng, signing_input, &mut signature)
+                    .map_err(|_| JoseError::Signing)?;
+                Ok(signature)
+            }
+        }
+    }
+}
+
+impl Pair {
+    fn public_members(&self) -> Result<PublicMembers, JoseError> {
+        match self {
+            Pair::Es256(pair) => PublicMembers::from_ec_point(pair.public_key().as_ref()).ok_or(
+                JoseError::InvalidPrivateKey {
+                    alg: Algorithm::Es256,
+                    reason: "public key is not an uncompressed P-256 point",
+                },
+            ),
+            Pair::Rs256(pair) => {
+                let public = pair.public_key();
+                Ok(PublicMembers::from_rsa(
+                    public.modulus().big_endian_without_leading_zero(),
+                    public.exponent().big_endian_without_leading_zero(),
+                ))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::jwk::jwk_thumbprint;
+    use crate::util::b64url_decode;
+    use crate::verify::VerificationKeys;
+
+    fn segments(token: &str) -> Vec<Vec<u8>> {
+        token
+            .split('.')
+            .map(|s| b64url_decode(s).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn signing_key_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<SigningKey>();
+    }
+
+    #[test]
+    fn sign_then_verify_round_trip_for_both_algorithms() {
+        for alg in Algorithm::ALL {
+            let (key, _der) = SigningKey::generate(alg).unwrap();
+            let claims = json!({"sub": "alice", "exp": 1, "scope": "a b"});
+            let token = key.sign_jwt("at+jwt", &claims).unwrap();
+            let keys = VerificationKeys::from_jwks(&[key.public_jwk().clone()]).unwrap();
+            let verified = keys.verify(&token, "at+jwt").unwrap();
+            assert_eq!(verified.kid, key.kid());
+            assert_eq!(verified.alg, alg);
+            assert_eq!(Value::Object(verified.claims), claims);
+        }
+    }
+
+    #[test]
+    fn header_is_exactly_alg_typ_kid_in_order() {
+        let (key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
+        let token = key.sign_jwt("at+jwt", &json!({})).unwrap();
+        let header = String::from_utf8(segments(&token)[0].clone()).unwrap();
+        assert_eq!(
+            header,
+            format!(r#"{{"alg":"ES256","typ":"at+jwt","kid":"{}"}}"#, key.kid())
+        );
+    }
+
+    #[test]
+    fn signature_sizes() {
+        let (es, _) = SigningKey::generate(Algorithm::Es256).unwrap();
+        let (rs, _) = SigningKey::generate(Algorithm::Rs256).unwrap();
+        assert_eq!(
+            segments(&es.sign_jwt("JWT", &json!({})).unwrap())[2].len(),
+            64
+        );
+        assert_eq!(
+            segments(&rs.sign_jwt("JWT", &json!({})).unwrap())[2].len(),
+            RSA_KEY_BITS / 8
+        );
+    }
+
+    #[test]
+    fn kid_is_the_rfc7638_thumbprint_and_jwk_is_public_only() {
+        for alg in Algorithm::ALL {
+            let (key, _) = SigningKey::generate(alg).unwrap();
+            let jwk = key.public_jwk();
+            assert_eq!(jwk_thumbprint(jwk).unwrap(), key.kid());
+            assert_eq!(key.kid().len(), 43);
+            let names: Vec<&str> = jwk.keys().map(String::as_str).collect();
+            let mut expected = match alg {
+                Algorithm::Es256 => vec!["kty", "crv", "x", "y", "kid", "alg", "use"],
+                Algorithm::Rs256 => vec!["kty", "n", "e", "kid", "alg", "use"],
+            };
+            let mut sorted = names.clone();
+            sorted.sort_unstable();
+            expected.sort_unstable();
+            assert_eq!(sorted, expected);
+            assert_eq!(jwk["alg"], alg.as_str());
+            assert_eq!(jwk["use"], "sig");
+            if alg == Algorithm::Rs256 {
+                assert_eq!(jwk["e"], "AQAB");
+            }
+        }
+    }
+
+    #[test]
+    fn der_round_trip_keeps_the_key() {
+        for alg in Algorithm::ALL {
+            let (key, der) = SigningKey::generate(alg).unwrap();
+            let loaded = SigningKey::from_der(alg, key.kid(), der.as_bytes()).unwrap();
+            assert_eq!(loaded.public_jwk(), key.public_jwk());
+            let token = loaded.sign_jwt("at+jwt", &json!({"n": 1})).unwrap();
+            let keys = VerificationKeys::from_jwks(&[key.public_jwk().clone()]).unwrap();
+            keys.verify(&token, "at+jwt").unwrap();
+        }
+    }
+
+    #[test]
+    fn from_der_refuses_wrong_algorithm_garbage_and_empty_kid() {
+        let (_, ec_der) = SigningKey::generate(Algorithm::Es256).unwrap();
+        assert!(matches!(
+            SigningKey::from_der(Algorithm::Rs256, "k", ec_der.as_bytes()),
+            Err(JoseError::InvalidPrivateKey { .. })
+        ));
+        assert!(matches!(
+            SigningKey::from_der(Algorithm::Es256, "k", b"\x30\x03\x02\x01\x00"),
+            Err(JoseError::InvalidPrivateKey { .. })
+        ));
+        assert!(matches!(
+            SigningKey::from_der(Algorithm::Es256, "", ec_der.as_bytes()),
+            Err(JoseError::EmptyKid)
+        ));
+    }
+
+    #[test]
+    fn debug_output_is_redacted() {
+        let (key, der) = SigningKey::generate(Algorithm::Es256).unwrap();
+        let shown = format!("{key:?} {der:?}");
+        assert!(shown.contains(key.kid()));
+        assert!(shown.contains("redacted"));
+        assert!(!shown.contains(&crate::util::b64url(der.as_bytes())));
+        assert!(!shown.contains(&format!("{:?}", der.as_bytes())));
+    }
+
+    #[test]
+    fn unserializable_claims_are_an_error() {
+        let (key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
+        let mut claims = std::collections::HashMap::new();
+        claims.insert(vec![1u8], 1);
+        assert!(matches!(
+            key.sign_jwt("JWT", &claims),
+            Err(JoseError::Json(_))
+        ));
+    }
+}
