@@ -1,0 +1,67 @@
+//! A short-lived in-memory copy of client records, so authenticating a client on
+//! the token path costs no database round trip. Entries are re-read after
+//! `ttl` seconds: that bounds how late a deleted client or a rotated secret is
+//! noticed by a node that did not make the change.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::error::OAuthError;
+use crate::store::{Client, Store};
+
+/// More entries than this and the cache starts over, so a flood of made-up client
+/// ids cannot grow memory without bound.
+const MAX_ENTRIES: usize = 10_000;
+
+pub struct ClientCache {
+    ttl: i64,
+    entries: Mutex<HashMap<String, (i64, Arc<Client>)>>,
+}
+
+impl ClientCache {
+    pub fn new(ttl: i64) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<Arc<Client>>, OAuthError> {
+        if let Some(client) = self.cached(client_id, now) {
+            return Ok(Some(client));
+        }
+        let client = store.get_client(client_id).await?.map(Arc::new);
+        if let Ok(mut entries) = self.entries.lock() {
+            match &client {
+                Some(client) => {
+                    if entries.len() >= MAX_ENTRIES {
+                        entries.clear();
+                    }
+                    entries.insert(client_id.to_owned(), (now, Arc::clone(client)));
+                }
+                None => {
+                    entries.remove(client_id);
+                }
+            }
+        }
+        Ok(client)
+    }
+
+    /// Forgets a client at once (after this node changed or deleted it).
+    pub fn invalidate(&self, client_id: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(client_id);
+        }
+    }
+
+    fn cached(&self, client_id: &str, now: i64) -> Option<Arc<Client>> {
+        let entries = self.entries.lock().ok()?;
+        let (fetched_at, client) = entries.get(client_id)?;
+        (now.saturating_sub(*fetched_at) < self.ttl).then(|| Arc::clone(client))
+    }
+}

@@ -1,0 +1,125 @@
+//! Client authentication at the token, introspection and revocation endpoints
+//! (RFC 6749 §2.3). The only way to get an [`AuthenticatedClient`] is through
+//! [`ClientAuthenticator::authenticate`].
+
+mod cache;
+
+use std::sync::Arc;
+
+use valet_protocol::token::{ClientAuthentication, ClientAuthenticationError};
+
+use crate::error::OAuthError;
+use crate::secrets::client_secret_matches;
+use crate::store::{Client, Store};
+
+pub use cache::ClientCache;
+
+/// How the client proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// A public client that only named itself.
+    None,
+}
+
+/// Proof that a client was identified (and, unless public, authenticated).
+#[derive(Debug, Clone)]
+pub struct AuthenticatedClient {
+    client: Arc<Client>,
+    method: AuthMethod,
+}
+
+impl AuthenticatedClient {
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn method(&self) -> AuthMethod {
+        self.method
+    }
+
+    /// True when the client proved possession of a secret.
+    pub fn is_confidential(&self) -> bool {
+        self.method != AuthMethod::None
+    }
+}
+
+pub struct ClientAuthenticator {
+    clients: ClientCache,
+}
+
+/// One description for every credential failure, so a caller cannot tell an
+/// unknown client from a wrong secret.
+const AUTH_FAILED: &str = "client authentication failed";
+
+impl ClientAuthenticator {
+    pub fn new(clients: ClientCache) -> Self {
+        Self { clients }
+    }
+
+    pub fn clients(&self) -> &ClientCache {
+        &self.clients
+    }
+
+    /// Reads the credentials and checks them against the registered client.
+    pub async fn authenticate(
+        &self,
+        store: &dyn Store,
+        presented: Result<ClientAuthentication, ClientAuthenticationError>,
+        now: i64,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let presented = presented.map_err(|error| match error {
+            ClientAuthenticationError::MalformedBasic => OAuthError::invalid_client(
+                "the Authorization header is not valid HTTP Basic client authentication",
+            ),
+            ClientAuthenticationError::MultipleMethods => OAuthError::invalid_request(
+                "the client must use only one authentication method per request",
+            ),
+            ClientAuthenticationError::Form(error) => {
+                OAuthError::invalid_request(error.description())
+            }
+        })?;
+        let (client_id, secret, method) = match &presented {
+            ClientAuthentication::Basic { client_id, secret } => {
+                (client_id, Some(secret), AuthMethod::ClientSecretBasic)
+            }
+            ClientAuthentication::Post { client_id, secret } => {
+                (client_id, Some(secret), AuthMethod::ClientSecretPost)
+            }
+            ClientAuthentication::None { client_id } => (client_id, None, AuthMethod::None),
+            ClientAuthentication::Absent => {
+                return Err(OAuthError::invalid_client(
+                    "client authentication is required",
+                ));
+            }
+        };
+        let client = self.clients.get(store, client_id, now).await?;
+        match (client, secret) {
+            (Some(client), Some(secret)) => {
+                let matches = client
+                    .secret_hash
+                    .as_deref()
+                    .is_some_and(|hash| client_secret_matches(secret.expose(), hash));
+                if matches {
+                    Ok(AuthenticatedClient { client, method })
+                } else {
+                    Err(OAuthError::invalid_client(AUTH_FAILED))
+                }
+            }
+            (Some(client), None) if client.is_public() => {
+                Ok(AuthenticatedClient { client, method })
+            }
+            (Some(_), None) => Err(OAuthError::invalid_client(
+                "this client is confidential and must authenticate with its secret",
+            )),
+            (None, secret) => {
+                // Spend the same work as a real comparison.
+                if let Some(secret) = secret {
+                    let _ = client_secret_matches(secret.expose(), &[0; 32]);
+                }
+                Err(OAuthError::invalid_client(AUTH_FAILED))
+            }
+        }
+    }
+}

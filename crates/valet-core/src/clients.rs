@@ -1,0 +1,345 @@
+//! Registering and managing clients (used by `valet client …`).
+
+use valet_protocol::scope::is_scope_token;
+use valet_protocol::token::GrantType;
+
+use crate::secrets::{PlainSecret, generate_client_secret, random_id};
+use crate::store::{Client, Store, StoreError};
+
+/// What an operator asks for. Checked by [`register`] before anything is stored.
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    pub name: String,
+    pub public: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Empty means the default for the client's shape (see [`default_grant_types`]).
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub audiences: Vec<String>,
+    pub access_token_ttl: Option<i64>,
+}
+
+/// A registration that cannot be stored, named by the option at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("--name: {0}")]
+    Name(&'static str),
+    #[error(
+        "--grant-type {0}: unknown grant type (known: authorization_code, client_credentials, refresh_token)"
+    )]
+    UnknownGrant(String),
+    #[error(
+        "--grant-type client_credentials: a public client has no secret and cannot use client_credentials"
+    )]
+    PublicClientCredentials,
+    #[error("--grant-type authorization_code: needs at least one --redirect-uri")]
+    MissingRedirectUri,
+    #[error("--grant-type refresh_token: only together with authorization_code")]
+    LoneRefreshToken,
+    #[error(
+        "--grant-type client_credentials: needs at least one --audience (the API its tokens are for)"
+    )]
+    MissingAudience,
+    #[error("--public: a public client can only use authorization_code (add --redirect-uri)")]
+    PublicWithoutRedirect,
+    #[error("{option} {value}: {reason}")]
+    InvalidUri {
+        option: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error(
+        "--scope {0}: not a valid scope token (RFC 6749 §3.3: printable ASCII, no space, quote or backslash)"
+    )]
+    InvalidScope(String),
+    #[error("--audience {0:?}: must be non-empty printable ASCII without spaces")]
+    InvalidAudience(String),
+    #[error(
+        "--access-token-ttl {value}: must be between 1 and the configured maximum of {max} seconds"
+    )]
+    InvalidTtl { value: i64, max: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("could not generate a secret: {0}")]
+    Random(String),
+}
+
+pub struct RegisteredClient {
+    pub client: Client,
+    /// The secret of a confidential client. It is not stored and cannot be shown again.
+    pub secret: Option<PlainSecret>,
+}
+
+/// Grant types when none are given: a client with redirect URIs signs users in,
+/// one without is a service.
+pub fn default_grant_types(new: &NewClient) -> Vec<String> {
+    let grants = if new.public || !new.redirect_uris.is_empty() {
+        vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+    } else {
+        vec![GrantType::ClientCredentials]
+    };
+    grants.into_iter().map(|g| g.as_str().to_owned()).collect()
+}
+
+pub async fn register(
+    store: &dyn Store,
+    new: NewClient,
+    max_ttl: i64,
+    now: i64,
+) -> Result<RegisteredClient, RegistrationError> {
+    let grant_types = if new.grant_types.is_empty() {
+        default_grant_types(&new)
+    } else {
+        dedup(&new.grant_types)
+    };
+    validate(&new, &grant_types, max_ttl)?;
+    let (secret, secret_hash) = if new.public {
+        (None, None)
+    } else {
+        let (secret, hash) =
+            generate_client_secret().map_err(|e| RegistrationError::Random(e.to_string()))?;
+        (Some(secret), Some(hash))
+    };
+    let client = Client {
+        client_id: random_id().map_err(|e| RegistrationError::Random(e.to_string()))?,
+        name: new.name.trim().to_owned(),
+        secret_hash,
+        redirect_uris: dedup(&new.redirect_uris),
+        post_logout_redirect_uris: dedup(&new.post_logout_redirect_uris),
+        grant_types,
+        scopes: dedup(&new.scopes),
+        audiences: dedup(&new.audiences),
+        access_token_ttl: new.access_token_ttl,
+        created_at: now,
+        updated_at: now,
+    };
+    store.insert_client(&client).await?;
+    Ok(RegisteredClient { client, secret })
+}
+
+/// Replaces a confidential client's secret; the old one stops working at once on
+/// this node and within the client cache lifetime on others.
+pub async fn rotate_secret(
+    store: &dyn Store,
+    client_id: &str,
+    now: i64,
+) -> Result<Option<PlainSecret>, RegistrationError> {
+    match store.get_client(client_id).await? {
+        Some(client) if !client.is_public() => {}
+        _ => return Ok(None),
+    }
+    let (secret, hash) =
+        generate_client_secret().map_err(|e| RegistrationError::Random(e.to_string()))?;
+    Ok(store
+        .set_client_secret(client_id, &hash, now)
+        .await?
+        .then_some(secret))
+}
+
+fn validate(
+    new: &NewClient,
+    grant_types: &[String],
+    max_ttl: i64,
+) -> Result<(), RegistrationError> {
+    let name = new.name.trim();
+    if name.is_empty() {
+        return Err(RegistrationError::Name("must not be empty"));
+    }
+    if name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(RegistrationError::Name(
+            "at most 200 characters, no control characters",
+        ));
+    }
+    let mut grants = Vec::with_capacity(grant_types.len());
+    for name in grant_types {
+        grants.push(
+            GrantType::parse(name).ok_or_else(|| RegistrationError::UnknownGrant(name.clone()))?,
+        );
+    }
+    let has = |grant: GrantType| grants.contains(&grant);
+    if new.public && has(GrantType::ClientCredentials) {
+        return Err(RegistrationError::PublicClientCredentials);
+    }
+    if new.public && !has(GrantType::AuthorizationCode) {
+        return Err(RegistrationError::PublicWithoutRedirect);
+    }
+    if has(GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
+        return Err(RegistrationError::MissingRedirectUri);
+    }
+    if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
+        return Err(RegistrationError::LoneRefreshToken);
+    }
+    if has(GrantType::ClientCredentials) && new.audiences.is_empty() {
+        return Err(RegistrationError::MissingAudience);
+    }
+    for uri in &new.redirect_uris {
+        check_redirect_uri("--redirect-uri", uri)?;
+    }
+    for uri in &new.post_logout_redirect_uris {
+        check_redirect_uri("--post-logout-redirect-uri", uri)?;
+    }
+    if let Some(scope) = new.scopes.iter().find(|s| !is_scope_token(s)) {
+        return Err(RegistrationError::InvalidScope(scope.clone()));
+    }
+    if let Some(aud) = new
+        .audiences
+        .iter()
+        .find(|a| a.is_empty() || !a.bytes().all(|b| b.is_ascii_graphic()) || a.contains('#'))
+    {
+        return Err(RegistrationError::InvalidAudience(aud.clone()));
+    }
+    if let Some(ttl) = new.access_token_ttl
+        && (ttl < 1 || ttl > max_ttl)
+    {
+        return Err(RegistrationError::InvalidTtl {
+            value: ttl,
+            max: max_ttl,
+        });
+    }
+    Ok(())
+}
+
+/// RFC 6749 §3.1.2 and RFC 9700 §2.1: an absolute URI without a fragment; `https`,
+/// or `http` only on a loopback host (RFC 8252 §7.3), or a private-use scheme
+/// with a dot in it for native apps (RFC 8252 §7.1).
+fn check_redirect_uri(option: &'static str, uri: &str) -> Result<(), RegistrationError> {
+    let invalid = |reason| RegistrationError::InvalidUri {
+        option,
+        value: uri.to_owned(),
+        reason,
+    };
+    if uri.contains('#') {
+        return Err(invalid("must not contain a fragment"));
+    }
+    if !uri.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid("must be printable ASCII without spaces"));
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return Err(invalid("must be an absolute URI"));
+    };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if !scheme_ok {
+        return Err(invalid("must be an absolute URI"));
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => {
+            if authority(rest).is_none_or(str::is_empty) {
+                return Err(invalid("must name a host"));
+            }
+        }
+        "http" => {
+            let host = authority(rest).map(host_of);
+            if !matches!(host, Some("127.0.0.1" | "[::1]" | "localhost")) {
+                return Err(invalid(
+                    "http is allowed only for loopback hosts (127.0.0.1, [::1], localhost); use https",
+                ));
+            }
+        }
+        other if other.contains('.') => {}
+        _ => {
+            return Err(invalid(
+                "use https, http on a loopback host, or a private-use scheme such as com.example.app:/callback",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn authority(rest: &str) -> Option<&str> {
+    let rest = rest.strip_prefix("//")?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    rest.get(..end)
+}
+
+fn host_of(authority: &str) -> &str {
+    let without_user = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if without_user.starts_with('[') {
+        return without_user
+            .find(']')
+            .and_then(|end| without_user.get(..=end))
+            .unwrap_or(without_user);
+    }
+    without_user.split(':').next().unwrap_or(without_user)
+}
+
+fn dedup(values: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(values.len());
+    for value in values {
+        if !out.contains(value) {
+            out.push(value.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_rules() {
+        for ok in [
+            "https://app.example.com/cb",
+            "http://127.0.0.1/cb",
+            "http://[::1]:8000/cb",
+            "http://localhost:3000/cb",
+            "com.example.app:/oauth",
+        ] {
+            assert!(check_redirect_uri("--redirect-uri", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://app.example.com/cb#frag",
+            "http://app.example.com/cb",
+            "http://127.0.0.1.evil.com/cb",
+            "javascript:alert(1)",
+            "/relative",
+            "https:///nohost",
+            "https://a b",
+        ] {
+            assert!(check_redirect_uri("--redirect-uri", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shapes_are_checked() {
+        let service = NewClient {
+            name: "svc".into(),
+            audiences: vec!["https://api.example.com".into()],
+            ..NewClient::default()
+        };
+        let grants = default_grant_types(&service);
+        assert_eq!(grants, ["client_credentials"]);
+        assert!(validate(&service, &grants, 3600).is_ok());
+
+        let no_audience = NewClient {
+            audiences: vec![],
+            ..service.clone()
+        };
+        assert!(matches!(
+            validate(&no_audience, &grants, 3600),
+            Err(RegistrationError::MissingAudience)
+        ));
+        let public_cc = NewClient {
+            public: true,
+            ..service.clone()
+        };
+        assert!(matches!(
+            validate(&public_cc, &grants, 3600),
+            Err(RegistrationError::PublicClientCredentials)
+        ));
+        let long_ttl = NewClient {
+            access_token_ttl: Some(7200),
+            ..service
+        };
+        assert!(matches!(
+            validate(&long_ttl, &grants, 3600),
+            Err(RegistrationError::InvalidTtl { .. })
+        ));
+    }
+}

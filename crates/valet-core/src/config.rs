@@ -1,0 +1,62 @@
+//! Settings the authorization server's logic needs. The binary builds these from
+//! its configuration file, environment and flags, and validates them there.
+
+/// What the endpoints need to know about the deployment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The issuer identifier (RFC 8414 §2): `https://…` with no query or fragment,
+    /// and no trailing slash.
+    pub issuer: String,
+    /// Access token lifetime when the client has no override, in seconds.
+    pub access_token_ttl: i64,
+    /// No access token lives longer than this, whatever the client says.
+    pub access_token_max_ttl: i64,
+    /// How long a client record may be served from memory before it is read again:
+    /// the bound on how late a deleted client or a rotated secret is noticed.
+    pub client_cache_ttl: i64,
+    pub keys: KeyPolicy,
+}
+
+/// The signing key schedule.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyPolicy {
+    /// How long a key signs before its successor takes over.
+    pub rotation_period: i64,
+    /// How long a new key is published in the JWKS before it signs. Must be longer
+    /// than the JWKS cache lifetime plus the key reload interval, so every cache
+    /// holds the key before the first token it signs.
+    pub publish_lead: i64,
+    /// Extra time an old key stays published after the last token it signed has
+    /// expired, for clock skew between Valet and resource servers.
+    pub retention_margin: i64,
+}
+
+impl KeyPolicy {
+    /// The JWKS `Cache-Control: max-age`: a quarter of the publication lead, at
+    /// most an hour, so a cached JWKS always already holds the next key.
+    pub fn jwks_max_age(&self) -> i64 {
+        (self.publish_lead / 4).clamp(0, 3600)
+    }
+}
+
+impl Default for KeyPolicy {
+    fn default() -> Self {
+        Self {
+            rotation_period: 30 * 24 * 3600,
+            publish_lead: 3600,
+            retention_margin: 300,
+        }
+    }
+}
+
+impl Settings {
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            access_token_ttl: 600,
+            access_token_max_ttl: 3600,
+            client_cache_ttl: 5,
+            keys: KeyPolicy::default(),
+        }
+    }
+}

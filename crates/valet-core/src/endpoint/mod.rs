@@ -1,0 +1,9 @@
+//! One module per endpoint. Each takes what the HTTP layer extracted (header
+//! values, the parsed form) and returns a protocol response or an [`OAuthError`].
+//!
+//! [`OAuthError`]: crate::error::OAuthError
+
+pub mod introspection;
+pub mod metadata;
+pub mod revocation;
+pub mod token;

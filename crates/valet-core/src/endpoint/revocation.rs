@@ -1,0 +1,57 @@
+//! Token revocation (RFC 7009).
+
+use serde_json::Value;
+use valet_protocol::token::{ClientAuthentication, RevocationRequest};
+use valet_protocol::{ErrorCode, Form};
+
+use crate::AuthorizationServer;
+use crate::error::OAuthError;
+use crate::store::RevokedToken;
+
+/// RFC 7009 §2.2: unknown, invalid or already-expired tokens answer 200 as if
+/// revoked. A token issued to another client is refused (§2.1). A revoked access
+/// token is recorded by its `jti` until it would have expired; from then on it is
+/// inactive at introspection.
+pub async fn revoke(
+    server: &AuthorizationServer,
+    authorization: Option<&[u8]>,
+    form: &Form,
+) -> Result<(), OAuthError> {
+    let now = server.clock.now();
+    let client = server
+        .authenticator
+        .authenticate(
+            server.store.as_ref(),
+            ClientAuthentication::from_request(authorization, form),
+            now,
+        )
+        .await?;
+    let request = RevocationRequest::from_form(form)?;
+    let Some(claims) = server.live_access_token(&request.token, now).await? else {
+        return Ok(());
+    };
+    let owner = claims.get("client_id").and_then(Value::as_str);
+    if owner != Some(client.client().client_id.as_str()) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "the token was not issued to this client",
+        ));
+    }
+    let (Some(jti), Some(exp)) = (
+        claims.get("jti").and_then(Value::as_str),
+        claims.get("exp").and_then(Value::as_i64),
+    ) else {
+        return Ok(());
+    };
+    server
+        .store
+        .insert_revocation(&RevokedToken {
+            jti: jti.to_owned(),
+            client_id: client.client().client_id.clone(),
+            expires_at: exp,
+            revoked_at: now,
+        })
+        .await?;
+    tracing::info!(client_id = %client.client().client_id, jti, "access token revoked");
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! The token endpoint (RFC 6749 §3.2).
+
+use valet_protocol::Form;
+use valet_protocol::token::{ClientAuthentication, GrantType, TokenRequest, TokenResponse};
+
+use crate::AuthorizationServer;
+use crate::error::OAuthError;
+use crate::grant;
+
+/// The client is authenticated before the request is looked at, so an
+/// unauthenticated caller learns nothing about what would have been granted.
+pub async fn token(
+    server: &AuthorizationServer,
+    authorization: Option<&[u8]>,
+    form: &Form,
+) -> Result<(GrantType, TokenResponse), OAuthError> {
+    let now = server.clock.now();
+    let client = server
+        .authenticator
+        .authenticate(
+            server.store.as_ref(),
+            ClientAuthentication::from_request(authorization, form),
+            now,
+        )
+        .await?;
+    let request = TokenRequest::from_form(form)?;
+    let grant_type = request.grant_type();
+    let response = grant::issue(server, &client, request, now).await?;
+    tracing::debug!(client_id = %client.client().client_id, grant = %grant_type, "issued token");
+    Ok((grant_type, response))
+}

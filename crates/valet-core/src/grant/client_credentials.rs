@@ -1,0 +1,50 @@
+//! The client credentials grant.
+//!
+//! RFC 6749 §4.4: "The client can request an access token using only its client
+//! credentials ... The client credentials grant type MUST only be used by
+//! confidential clients." No refresh token is issued (§4.4.3).
+//!
+//! Nothing here writes to the store: issuing a token costs one ES256 signature.
+
+use valet_protocol::token::TokenResponse;
+use valet_protocol::{ErrorCode, Scope};
+
+use crate::AuthorizationServer;
+use crate::client_auth::AuthenticatedClient;
+use crate::error::OAuthError;
+use crate::policy;
+use crate::token::access_token;
+
+pub fn issue(
+    server: &AuthorizationServer,
+    client: &AuthenticatedClient,
+    scope: Option<&Scope>,
+    resources: &[String],
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.is_confidential() {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "client_credentials is only for confidential clients",
+        ));
+    }
+    let registered = client.client();
+    let scope = policy::scope::resolve(scope, &registered.scopes)?;
+    let audiences = policy::resource::resolve(resources, registered)?;
+    // RFC 9068 §2.2: with no resource owner, `sub` is the client's own id.
+    let minted = access_token::mint(
+        &server.settings,
+        &server.keyring,
+        registered,
+        &registered.client_id,
+        &audiences,
+        &scope,
+        now,
+    )?;
+    Ok(TokenResponse {
+        access_token: minted.token,
+        token_type: "Bearer",
+        expires_in: minted.expires_in,
+        scope: (!scope.is_empty()).then(|| scope.to_string()),
+    })
+}

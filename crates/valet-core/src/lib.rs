@@ -1,0 +1,164 @@
+//! Valet's authorization server logic: no HTTP and no SQL here.
+//!
+//! A request flows: the HTTP layer extracts the header values and form →
+//! [`endpoint`] → [`client_auth`] → [`grant`] → [`policy`] → [`token`] minting →
+//! the [`store`] traits, and back out as a protocol response or an [`OAuthError`].
+
+pub mod client_auth;
+pub mod clients;
+pub mod clock;
+pub mod config;
+pub mod endpoint;
+pub mod error;
+pub mod grant;
+pub mod keys;
+pub mod policy;
+pub mod secrets;
+pub mod store;
+pub mod token;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use valet_jose::MasterKey;
+use valet_protocol::Form;
+use valet_protocol::metadata::ServerMetadata;
+use valet_protocol::token::{GrantType, TokenResponse};
+
+pub use crate::clock::{Clock, ManualClock, SystemClock};
+pub use crate::config::{KeyPolicy, Settings};
+pub use crate::error::OAuthError;
+
+use crate::client_auth::{ClientAuthenticator, ClientCache};
+use crate::keys::{KeyError, KeyManager, Keyring};
+use crate::store::Store;
+
+/// Expired revocation records deleted per maintenance pass: small batches keep
+/// every delete short.
+const REVOCATION_PURGE_BATCH: u32 = 1_000;
+
+/// The authorization server: everything an endpoint needs, shared by all requests.
+pub struct AuthorizationServer {
+    pub(crate) settings: Settings,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) keyring: Keyring,
+    pub(crate) key_manager: KeyManager,
+    pub(crate) authenticator: ClientAuthenticator,
+    pub(crate) clock: Arc<dyn Clock>,
+    metadata: ServerMetadata,
+}
+
+impl AuthorizationServer {
+    /// Prepares the keys (creating them on first start) and loads them.
+    pub async fn start(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        master: MasterKey,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, KeyError> {
+        let master = Arc::new(master);
+        let now = clock.now();
+        let key_manager = KeyManager::new(
+            Arc::clone(&master),
+            settings.keys,
+            settings.access_token_max_ttl,
+        );
+        // Loading first proves the master key opens the existing keys before any
+        // new key is sealed with it.
+        Keyring::load(store.as_ref(), Arc::clone(&master), now).await?;
+        key_manager.ensure_current(store.as_ref(), now).await?;
+        let keyring = Keyring::load(store.as_ref(), master, now).await?;
+        Ok(Self {
+            metadata: endpoint::metadata::metadata(&settings),
+            authenticator: ClientAuthenticator::new(ClientCache::new(settings.client_cache_ttl)),
+            settings,
+            store,
+            keyring,
+            key_manager,
+            clock,
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn metadata(&self) -> &ServerMetadata {
+        &self.metadata
+    }
+
+    /// The JWKS document, serialized.
+    pub fn jwks(&self) -> Arc<[u8]> {
+        self.keyring.jwks()
+    }
+
+    pub fn key_manager(&self) -> &KeyManager {
+        &self.key_manager
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub async fn token(
+        &self,
+        authorization: Option<&[u8]>,
+        form: &Form,
+    ) -> Result<(GrantType, TokenResponse), OAuthError> {
+        endpoint::token::token(self, authorization, form).await
+    }
+
+    pub async fn introspect(
+        &self,
+        authorization: Option<&[u8]>,
+        form: &Form,
+    ) -> Result<Map<String, Value>, OAuthError> {
+        endpoint::introspection::introspect(self, authorization, form).await
+    }
+
+    pub async fn revoke(
+        &self,
+        authorization: Option<&[u8]>,
+        form: &Form,
+    ) -> Result<(), OAuthError> {
+        endpoint::revocation::revoke(self, authorization, form).await
+    }
+
+    pub(crate) async fn live_access_token(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<Option<Map<String, Value>>, OAuthError> {
+        endpoint::introspection::live_access_token(self, token, now).await
+    }
+
+    /// Key rotation on schedule, key reload (picks up other nodes' and the CLI's
+    /// changes), and purging what has expired. Run periodically on every node.
+    pub async fn maintain(&self) -> Result<(), KeyError> {
+        let now = self.clock.now();
+        self.key_manager
+            .ensure_current(self.store.as_ref(), now)
+            .await?;
+        self.key_manager.purge(self.store.as_ref(), now).await?;
+        self.keyring.reload(self.store.as_ref(), now).await?;
+        self.store
+            .purge_revocations(now, REVOCATION_PURGE_BATCH)
+            .await?;
+        Ok(())
+    }
+
+    /// Reloads the keyring only: cheap, run often.
+    pub async fn reload_keys(&self) -> Result<(), KeyError> {
+        self.keyring
+            .reload(self.store.as_ref(), self.clock.now())
+            .await
+    }
+}

@@ -1,0 +1,37 @@
+//! Resource indicators (RFC 8707): which audiences an access token is for.
+
+use valet_protocol::ErrorCode;
+
+use crate::error::OAuthError;
+use crate::store::Client;
+
+/// The token's audiences: each requested `resource` must be one the client is
+/// registered for (RFC 8707 §2, `invalid_target` otherwise); with none requested,
+/// the client's first registered audience.
+pub fn resolve(requested: &[String], client: &Client) -> Result<Vec<String>, OAuthError> {
+    if requested.is_empty() {
+        return client
+            .audiences
+            .first()
+            .map(|aud| vec![aud.clone()])
+            .ok_or_else(|| {
+                OAuthError::new(
+                    ErrorCode::InvalidTarget,
+                    "this client has no registered audience; register one with --audience",
+                )
+            });
+    }
+    let mut audiences: Vec<String> = Vec::with_capacity(requested.len());
+    for resource in requested {
+        if !client.audiences.contains(resource) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                "the requested resource is not registered for this client",
+            ));
+        }
+        if !audiences.contains(resource) {
+            audiences.push(resource.clone());
+        }
+    }
+    Ok(audiences)
+}

@@ -1,0 +1,90 @@
+//! JWT access tokens per RFC 9068.
+
+use serde::{Serialize, Serializer};
+use valet_jose::Algorithm;
+use valet_protocol::Scope;
+
+use crate::config::Settings;
+use crate::error::OAuthError;
+use crate::keys::Keyring;
+use crate::secrets::random_id;
+use crate::store::Client;
+
+/// RFC 9068 §2.1: the `typ` header of a JWT access token.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// Access tokens are signed with ES256: a fraction of RS256's signing cost.
+pub const ACCESS_TOKEN_ALG: Algorithm = Algorithm::Es256;
+
+/// RFC 9068 §2.2 claims. `aud` is a string for one audience and an array for more.
+#[derive(Debug, Serialize)]
+pub struct AccessTokenClaims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    #[serde(serialize_with = "audience")]
+    pub aud: &'a [String],
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: &'a str,
+    pub client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<&'a str>,
+}
+
+fn audience<S: Serializer>(aud: &&[String], serializer: S) -> Result<S::Ok, S::Error> {
+    match aud {
+        [one] => serializer.serialize_str(one),
+        many => many.serialize(serializer),
+    }
+}
+
+pub struct MintedAccessToken {
+    pub token: String,
+    pub expires_in: i64,
+    pub jti: String,
+}
+
+/// The lifetime of the client's access tokens: its override or the default, never
+/// above the configured maximum.
+pub fn lifetime(settings: &Settings, client: &Client) -> i64 {
+    client
+        .access_token_ttl
+        .unwrap_or(settings.access_token_ttl)
+        .min(settings.access_token_max_ttl)
+        .max(1)
+}
+
+pub fn mint(
+    settings: &Settings,
+    keyring: &Keyring,
+    client: &Client,
+    subject: &str,
+    audiences: &[String],
+    scope: &Scope,
+    now: i64,
+) -> Result<MintedAccessToken, OAuthError> {
+    let key = keyring
+        .signing_key(ACCESS_TOKEN_ALG, now)
+        .ok_or_else(|| OAuthError::server("no active ES256 signing key"))?;
+    let expires_in = lifetime(settings, client);
+    let jti = random_id()?;
+    let scope_text = scope.to_string();
+    let claims = AccessTokenClaims {
+        iss: &settings.issuer,
+        sub: subject,
+        aud: audiences,
+        exp: now.saturating_add(expires_in),
+        iat: now,
+        jti: &jti,
+        client_id: &client.client_id,
+        scope: (!scope_text.is_empty()).then_some(scope_text.as_str()),
+    };
+    let token = key
+        .sign_jwt(ACCESS_TOKEN_TYP, &claims)
+        .map_err(OAuthError::server)?;
+    Ok(MintedAccessToken {
+        token,
+        expires_in,
+        jti,
+    })
+}

@@ -1,0 +1,3 @@
+//! Minting the tokens Valet issues.
+
+pub mod access_token;
