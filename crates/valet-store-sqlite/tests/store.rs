@@ -1,0 +1,170 @@
+//! The SQLite store against the shared conformance suite, plus what is specific to
+//! SQLite: file modes, journal mode, reopening.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use valet_core::store::{Client, ClientStore, conformance};
+use valet_store_sqlite::SqliteStore;
+
+/// A database path in the temp dir, removed (with `-wal` and `-shm`) on drop.
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new(label: &str) -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let name = format!(
+            "valet-store-test-{label}-{}-{nanos}-{}.db",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        Self(std::env::temp_dir().join(name))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn sibling(&self, suffix: &str) -> PathBuf {
+        let mut name = self.0.clone().into_os_string();
+        name.push(suffix);
+        PathBuf::from(name)
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for path in [self.0.clone(), self.sibling("-wal"), self.sibling("-shm")] {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_on_file() {
+    let db = TempDb::new("conformance");
+    let path = db.path().to_owned();
+    // Spawned, which also proves the store's futures are `Send + 'static`-friendly.
+    tokio::spawn(async move {
+        let store = SqliteStore::open(&path).await.unwrap();
+        conformance::run_all(&store).await;
+        store.close().await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_on_url() {
+    let db = TempDb::new("url");
+    let url = format!("sqlite://{}", db.path().display());
+    let store = SqliteStore::open_url(&url).await.unwrap();
+    conformance::run_all(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn conformance_in_memory() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    conformance::run_all(&store).await;
+}
+
+/// The suite twice on one database: nothing depends on a fresh file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_twice_on_one_file() {
+    let db = TempDb::new("twice");
+    let store = SqliteStore::open(db.path()).await.unwrap();
+    conformance::run_all(&store).await;
+    store.close().await;
+    let store = SqliteStore::open(db.path()).await.unwrap();
+    conformance::run_all(&store).await;
+    store.close().await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn files_are_private_and_journal_is_wal() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let db = TempDb::new("modes");
+    let store = SqliteStore::open(db.path()).await.unwrap();
+    // A write makes sure the WAL exists and has been written to.
+    store.insert_client(&client("modes")).await.unwrap();
+
+    for path in [db.path().to_owned(), db.sibling("-wal"), db.sibling("-shm")] {
+        let mode = std::fs::metadata(&path)
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "{} has mode {:o}",
+            path.display(),
+            mode
+        );
+    }
+    store.close().await;
+
+    // The journal mode is persistent in the file: check it from a plain connection.
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.path().display()))
+        .await
+        .unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn data_survives_reopening() {
+    let db = TempDb::new("reopen");
+    let store = SqliteStore::open(db.path()).await.unwrap();
+    let client = client("reopen");
+    store.insert_client(&client).await.unwrap();
+    store.close().await;
+
+    // Reopening runs the migrations again: they must see themselves applied.
+    let store = SqliteStore::open(db.path()).await.unwrap();
+    assert_eq!(
+        store.get_client(&client.client_id).await.unwrap(),
+        Some(client)
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn in_memory_urls_are_refused() {
+    assert!(SqliteStore::open_url("sqlite::memory:").await.is_err());
+}
+
+fn client(client_id: &str) -> Client {
+    Client {
+        client_id: client_id.to_owned(),
+        name: "Test".to_owned(),
+        secret_hash: Some(vec![1; 32]),
+        redirect_uris: vec!["https://app.example/cb".to_owned()],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec!["authorization_code".to_owned()],
+        scopes: vec!["openid".to_owned()],
+        audiences: vec![],
+        access_token_ttl: None,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
