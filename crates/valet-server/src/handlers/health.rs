@@ -1,0 +1,40 @@
+//! Liveness, readiness and Prometheus metrics.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use valet_core::token::access_token::ACCESS_TOKEN_ALG;
+
+use crate::AppState;
+
+/// The process is up.
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// The node can issue tokens: the store answers and a signing key is loaded.
+pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let server = &state.server;
+    if let Err(error) = server.store().ping().await {
+        tracing::warn!(%error, "readiness: store unreachable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n");
+    }
+    if server
+        .keyring()
+        .signing_key(ACCESS_TOKEN_ALG, server.now())
+        .is_none()
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no signing key\n");
+    }
+    (StatusCode::OK, "ready\n")
+}
+
+pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}

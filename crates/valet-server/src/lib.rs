@@ -1,0 +1,37 @@
+//! Valet's HTTP layer: routes, thin handlers, and the one place where errors
+//! become responses. All protocol logic lives in `valet-core`.
+
+mod extract;
+mod handlers;
+mod layers;
+pub mod maintenance;
+mod metrics_setup;
+mod response;
+mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use valet_core::AuthorizationServer;
+
+pub use metrics_setup::install_metrics;
+pub use routes::app;
+
+/// Shared by every handler.
+pub struct AppState {
+    pub server: Arc<AuthorizationServer>,
+    pub metrics: PrometheusHandle,
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,38 @@
+//! Background work every node runs: key reloads often, the key schedule and
+//! purging less often. Stops when the shutdown signal fires.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use valet_core::AuthorizationServer;
+
+/// How often keys created elsewhere (another node, the CLI) are picked up. A new
+/// key is published `publish_lead` before it signs, far longer than this.
+pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
+pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+
+pub fn spawn(
+    server: Arc<AuthorizationServer>,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut reload = tokio::time::interval(KEY_RELOAD_INTERVAL);
+        let mut maintain = tokio::time::interval(MAINTENANCE_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = reload.tick() => {
+                    if let Err(error) = server.reload_keys().await {
+                        tracing::error!(%error, "key reload failed; still signing with the keys loaded before");
+                    }
+                }
+                _ = maintain.tick() => {
+                    if let Err(error) = server.maintain().await {
+                        tracing::error!(%error, "maintenance failed; will retry");
+                    }
+                }
+            }
+        }
+    })
+}

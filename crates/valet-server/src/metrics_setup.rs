@@ -1,0 +1,34 @@
+//! The Prometheus recorder, installed once per process.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the global recorder the first time; later calls return the same handle.
+pub fn install_metrics() -> Result<PrometheusHandle, String> {
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("valet_http_request_duration_seconds".into()),
+            &LATENCY_BUCKETS,
+        )
+        .map_err(|error| error.to_string())?
+        .build_recorder();
+    let handle = recorder.handle();
+    // Losing a race with another thread only means its handle is the one kept.
+    if metrics::set_global_recorder(recorder).is_err() {
+        return HANDLE
+            .get()
+            .cloned()
+            .ok_or_else(|| "another metrics recorder is installed".to_owned());
+    }
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}

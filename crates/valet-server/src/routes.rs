@@ -1,0 +1,47 @@
+//! Every path Valet serves, in one place.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use valet_core::endpoint::metadata::paths;
+
+use crate::AppState;
+use crate::handlers::{health, jwks, metadata, token_endpoints};
+use crate::layers;
+use crate::response::{method_not_allowed, not_found};
+
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(
+            paths::TOKEN,
+            post(token_endpoints::token).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            paths::INTROSPECT,
+            post(token_endpoints::introspect).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            paths::REVOKE,
+            post(token_endpoints::revoke).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            paths::OPENID_CONFIGURATION,
+            get(metadata::metadata).fallback(method_not_allowed("GET")),
+        )
+        .route(
+            paths::OAUTH_AUTHORIZATION_SERVER,
+            get(metadata::metadata).fallback(method_not_allowed("GET")),
+        )
+        .route(
+            paths::JWKS,
+            get(jwks::jwks).fallback(method_not_allowed("GET")),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(layers::record_metrics))
+        .layer(axum::middleware::from_fn(layers::security_headers))
+        .with_state(state)
+}

@@ -1,0 +1,88 @@
+//! Valet's access token checked by an independent JOSE implementation (Python
+//! jwcrypto, over pyca/cryptography) against the published JWKS.
+
+use std::process::Command;
+
+use crate::common::*;
+
+const VERIFIER: &str = r#"
+import json, sys
+from jwcrypto import jwk, jws
+jwks = jwk.JWKSet.from_json(open(sys.argv[1]).read())
+token = open(sys.argv[2]).read().strip()
+obj = jws.JWS()
+obj.deserialize(token)
+kid = obj.jose_header["kid"]
+key = jwks.get_key(kid)
+obj.verify(key, alg="ES256")
+print(json.dumps({"header": obj.jose_header, "claims": json.loads(obj.payload)}))
+"#;
+
+fn jwcrypto_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import jwcrypto"])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+#[tokio::test]
+async fn jwcrypto_verifies_the_access_token_against_the_jwks() {
+    if !jwcrypto_available() {
+        assert!(
+            std::env::var_os("VALET_REQUIRE_JWCRYPTO").is_none(),
+            "VALET_REQUIRE_JWCRYPTO is set but python3 with jwcrypto is missing"
+        );
+        skip(
+            "python3 with jwcrypto not found (pip install jwcrypto); independent JOSE check did not run",
+        );
+        return;
+    }
+    let app = TestApp::new().await;
+    let client = app.service().await;
+    let token = app.access_token(&client).await;
+    let jwks = app.get("/jwks.json").await.text();
+    let jwks_path = app.dir.join("jwks.json");
+    let token_path = app.dir.join("token.jwt");
+    std::fs::write(&jwks_path, jwks).unwrap();
+    std::fs::write(&token_path, &token).unwrap();
+
+    let out = Command::new("python3")
+        .args(["-c", VERIFIER])
+        .arg(&jwks_path)
+        .arg(&token_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "jwcrypto rejected the token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verified: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verified["header"]["typ"], "at+jwt");
+    assert_eq!(verified["claims"]["iss"], ISSUER);
+    assert_eq!(verified["claims"]["client_id"], client.id.as_str());
+
+    // The same verifier must reject a token whose payload was altered.
+    let mut parts: Vec<&str> = token.split('.').collect();
+    let forged_payload = base64_url(r#"{"iss":"https://id.example.test","sub":"admin"}"#);
+    parts[1] = &forged_payload;
+    std::fs::write(&token_path, parts.join(".")).unwrap();
+    let out = Command::new("python3")
+        .args(["-c", VERIFIER])
+        .arg(&jwks_path)
+        .arg(&token_path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "jwcrypto accepted a forged token");
+}
+
+fn base64_url(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+/// Written past the test harness's output capture, so a skip is seen on every run.
+fn skip(reason: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
+}

@@ -1,0 +1,18 @@
+//! The HTTP API driven end to end through the router (no sockets), on a real
+//! SQLite store, with a clock the tests move.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+mod discovery;
+mod independent;
+mod introspection;
+mod keys;
+mod metrics;
+mod revocation;
+mod token;
