@@ -1,0 +1,4 @@
+pub mod client;
+pub mod key;
+pub mod serve;
+pub mod token;

@@ -1,0 +1,90 @@
+//! `valet serve`
+
+use std::sync::Arc;
+
+use clap::Args;
+use tokio::sync::watch;
+use valet_core::{AuthorizationServer, SystemClock};
+use valet_server::{AppState, install_metrics, maintenance};
+
+use crate::config::{Config, LogFormat};
+use crate::storage::{CliError, master_key, open_store};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [env: VALET_BIND] [default: 127.0.0.1:8080]
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// Public base URL, the `iss` of every token [env: VALET_ISSUER] [default: http://{bind}]
+    #[arg(long)]
+    pub issuer: Option<String>,
+}
+
+pub async fn run(config: Config) -> Result<(), CliError> {
+    init_logging(config.log_format);
+    let store = open_store(&config).await?;
+    let master = master_key(&config)?;
+    let server =
+        AuthorizationServer::start(config.settings(), store, master, Arc::new(SystemClock))
+            .await
+            .map_err(|error| format!("cannot load signing keys: {error}"))?;
+    let server = Arc::new(server);
+    let metrics = install_metrics().map_err(|error| format!("metrics: {error}"))?;
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|error| format!("bind {}: {error}", config.bind))?;
+    let issuer = config.issuer();
+    tracing::info!(
+        issuer = %issuer,
+        listen = %config.bind,
+        discovery = %format!("{issuer}/.well-known/openid-configuration"),
+        "Valet is ready on {} (issuer {issuer}, discovery {issuer}/.well-known/openid-configuration)",
+        config.bind,
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let background = maintenance::spawn(Arc::clone(&server), stop_rx);
+    let state = Arc::new(AppState { server, metrics });
+    valet_server::serve(listener, state, async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stop_tx.send(true);
+    })
+    .await?;
+    let _ = background.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VALET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

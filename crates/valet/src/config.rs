@@ -1,0 +1,314 @@
+//! Configuration: defaults, then `valet.toml`, then `VALET_*` environment
+//! variables, then command-line flags. Validated once at start; an error names
+//! the setting at fault.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use valet_core::{KeyPolicy, Settings};
+
+/// Every setting, with its default. The same names work in `valet.toml` and, upper-cased
+/// with a `VALET_` prefix, in the environment (`VALET_ACCESS_TOKEN_TTL=300`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Public base URL of this server; defaults to `http://{bind}`.
+    pub issuer: Option<String>,
+    /// Where the SQLite database and `master.key` live.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://…`; defaults to SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// Access token lifetime in seconds, unless a client overrides it.
+    pub access_token_ttl: i64,
+    /// No access token lives longer than this many seconds.
+    pub access_token_max_ttl: i64,
+    /// Seconds between automatic signing key rotations.
+    pub key_rotation_period: i64,
+    /// Seconds a new key is published in the JWKS before it signs.
+    pub key_publish_lead: i64,
+    /// Seconds a node may serve a client record from memory (bounds how late a
+    /// deleted client or rotated secret is noticed by other nodes).
+    pub client_cache_ttl: i64,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// Allows a plain-http issuer on a non-loopback host. Tokens and secrets would
+    /// cross the network in clear: only for a TLS-terminating proxy you trust.
+    pub dangerous_allow_insecure_issuer: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let keys = KeyPolicy::default();
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            issuer: None,
+            data_dir: PathBuf::from("./valet-data"),
+            database_url: None,
+            access_token_ttl: 600,
+            access_token_max_ttl: 3600,
+            key_rotation_period: keys.rotation_period,
+            key_publish_lead: keys.publish_lead,
+            client_cache_ttl: 5,
+            log_format: LogFormat::Text,
+            dangerous_allow_insecure_issuer: false,
+        }
+    }
+}
+
+/// The settings given as flags; `None` leaves the lower layers' value.
+#[derive(Debug, Default, Serialize)]
+pub struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+/// Names accepted from the environment; other `VALET_*` variables (the master
+/// key, test settings) are not configuration-file settings.
+const ENV_SETTINGS: [&str; 11] = [
+    "bind",
+    "issuer",
+    "data_dir",
+    "database_url",
+    "access_token_ttl",
+    "access_token_max_ttl",
+    "key_rotation_period",
+    "key_publish_lead",
+    "client_cache_ttl",
+    "log_format",
+    "dangerous_allow_insecure_issuer",
+];
+
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "configuration error: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where the configuration file is: `--config`/`VALET_CONFIG`, else `./valet.toml`
+/// if it exists.
+pub fn load(config_file: Option<&Path>, flags: FlagOverrides) -> Result<Config, ConfigError> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    match config_file {
+        Some(path) => {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "--config {}: no such file",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        None => {
+            let default = Path::new("valet.toml");
+            if default.is_file() {
+                figment = figment.merge(Toml::file_exact(default));
+            }
+        }
+    }
+    let config: Config = figment
+        .merge(Env::prefixed("VALET_").only(&ENV_SETTINGS))
+        .merge(Serialized::defaults(flags))
+        .extract()
+        .map_err(|error| ConfigError(describe_figment_error(error)))?;
+    config.validate()?;
+    Ok(config)
+}
+
+fn describe_figment_error(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            let path = if e.path.is_empty() {
+                String::new()
+            } else {
+                format!("setting `{}`: ", e.path.join("."))
+            };
+            format!("{path}{}{source}", e.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let issuer = self.issuer();
+        check_issuer(&issuer, self.dangerous_allow_insecure_issuer)?;
+        let positive = [
+            ("access_token_ttl", self.access_token_ttl),
+            ("access_token_max_ttl", self.access_token_max_ttl),
+            ("key_rotation_period", self.key_rotation_period),
+            ("key_publish_lead", self.key_publish_lead),
+        ];
+        for (name, value) in positive {
+            if value <= 0 {
+                return Err(ConfigError(format!(
+                    "setting `{name}`: must be a positive number of seconds, got {value}"
+                )));
+            }
+        }
+        if self.access_token_ttl > self.access_token_max_ttl {
+            return Err(ConfigError(format!(
+                "setting `access_token_ttl`: {} exceeds access_token_max_ttl ({})",
+                self.access_token_ttl, self.access_token_max_ttl
+            )));
+        }
+        if self.key_publish_lead >= self.key_rotation_period {
+            return Err(ConfigError(format!(
+                "setting `key_publish_lead`: {} must be shorter than key_rotation_period ({})",
+                self.key_publish_lead, self.key_rotation_period
+            )));
+        }
+        // Keys are re-read every 10 s and the JWKS is cached for a quarter of the
+        // lead: under a minute there is no safe margin.
+        if self.key_publish_lead < 60 {
+            return Err(ConfigError(format!(
+                "setting `key_publish_lead`: {} is too short; at least 60 seconds, so every JWKS cache holds a key before it signs",
+                self.key_publish_lead
+            )));
+        }
+        if !(0..=3600).contains(&self.client_cache_ttl) {
+            return Err(ConfigError(format!(
+                "setting `client_cache_ttl`: must be between 0 and 3600 seconds, got {}",
+                self.client_cache_ttl
+            )));
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError(
+                "setting `database_url`: must start with sqlite:// or postgres://".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The issuer without a trailing slash.
+    pub fn issuer(&self) -> String {
+        match &self.issuer {
+            Some(issuer) => issuer.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.bind),
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        let mut settings = Settings::new(self.issuer());
+        settings.access_token_ttl = self.access_token_ttl;
+        settings.access_token_max_ttl = self.access_token_max_ttl;
+        settings.client_cache_ttl = self.client_cache_ttl;
+        settings.keys = KeyPolicy {
+            rotation_period: self.key_rotation_period,
+            publish_lead: self.key_publish_lead,
+            ..KeyPolicy::default()
+        };
+        settings
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("valet.db").display()),
+        }
+    }
+}
+
+/// RFC 8414 §2: the issuer is an https URL with no query or fragment. Plain http
+/// is accepted for loopback hosts (local development) and otherwise only with
+/// the dangerous override.
+fn check_issuer(issuer: &str, allow_insecure: bool) -> Result<(), ConfigError> {
+    let fail = |reason: &str| {
+        Err(ConfigError(format!(
+            "setting `issuer` ({issuer}): {reason}"
+        )))
+    };
+    if issuer.contains(['?', '#']) {
+        return fail("must not have a query or fragment");
+    }
+    if !issuer.bytes().all(|b| b.is_ascii_graphic()) {
+        return fail("must be printable ASCII without spaces");
+    }
+    let (scheme, rest) = match issuer.split_once("://") {
+        Some(parts) => parts,
+        None => return fail("must be an absolute https:// URL"),
+    };
+    let host_port = rest.split('/').next().unwrap_or_default();
+    if host_port.is_empty() {
+        return fail("must name a host");
+    }
+    match scheme {
+        "https" => Ok(()),
+        "http" => {
+            let host = if host_port.starts_with('[') {
+                host_port
+                    .split(']')
+                    .next()
+                    .map(|h| format!("{h}]"))
+                    .unwrap_or_default()
+            } else {
+                host_port.split(':').next().unwrap_or_default().to_owned()
+            };
+            let loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
+            if loopback || allow_insecure {
+                Ok(())
+            } else {
+                fail(
+                    "http is allowed only on a loopback host; use https, or set dangerous_allow_insecure_issuer = true behind a TLS-terminating proxy",
+                )
+            }
+        }
+        _ => fail("must be an https:// URL"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_rules() {
+        assert!(check_issuer("https://id.example.com", false).is_ok());
+        assert!(check_issuer("http://127.0.0.1:8080", false).is_ok());
+        assert!(check_issuer("http://localhost:8080", false).is_ok());
+        assert!(check_issuer("http://id.example.com", false).is_err());
+        assert!(check_issuer("http://id.example.com", true).is_ok());
+        assert!(check_issuer("https://id.example.com/?x=1", false).is_err());
+        assert!(check_issuer("id.example.com", false).is_err());
+        assert!(check_issuer("ftp://id.example.com", false).is_err());
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = Config::default();
+        assert!(config.validate().is_ok());
+        assert_eq!(config.issuer(), "http://127.0.0.1:8080");
+    }
+}

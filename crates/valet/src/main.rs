@@ -1,0 +1,101 @@
+//! `valet`: the authorization server and its administration commands.
+
+mod commands;
+mod config;
+mod output;
+mod storage;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::FlagOverrides;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "valet",
+    version,
+    about = "Valet: an OAuth 2.1 authorization server and OpenID Connect provider"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes, so the CLI works on the same store as the server.
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// Directory for the SQLite database and master.key [env: VALET_DATA_DIR] [default: ./valet-data]
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER@HOST/DB [env: VALET_DATABASE_URL] [default: SQLite in the data dir]
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// TOML configuration file [default: ./valet.toml if present]
+    #[arg(long, global = true, env = "VALET_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the authorization server.
+    Serve(commands::serve::ServeArgs),
+    /// Register and manage OAuth clients.
+    #[command(subcommand)]
+    Client(commands::client::ClientCommand),
+    /// Inspect, rotate and import signing keys.
+    #[command(subcommand)]
+    Key(commands::key::KeyCommand),
+    /// Inspect tokens locally.
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), storage::CliError> {
+    let mut flags = FlagOverrides {
+        data_dir: cli.global.data_dir,
+        database_url: cli.global.database_url,
+        ..FlagOverrides::default()
+    };
+    match cli.command {
+        Command::Token(command) => commands::token::run(command),
+        Command::Serve(args) => {
+            flags.bind = args.bind.clone();
+            flags.issuer = args.issuer.clone();
+            let config = config::load(cli.global.config.as_deref(), flags)?;
+            commands::serve::run(config).await
+        }
+        Command::Client(command) => {
+            let config = config::load(cli.global.config.as_deref(), flags)?;
+            commands::client::run(&config, command).await
+        }
+        Command::Key(command) => {
+            let config = config::load(cli.global.config.as_deref(), flags)?;
+            commands::key::run(&config, command).await
+        }
+    }
+}

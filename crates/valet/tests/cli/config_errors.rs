@@ -1,0 +1,109 @@
+//! Bad configuration stops the start with a message naming the setting.
+
+use crate::harness::*;
+
+fn serve_fails(configure: impl FnOnce(&mut std::process::Command), expected: &[&str]) {
+    let dir = temp_dir("config");
+    let mut command = valet(&dir);
+    command.args(["serve", "--bind", &format!("127.0.0.1:{}", free_port())]);
+    configure(&mut command);
+    let out = command.output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for fragment in expected {
+        assert!(
+            stderr.contains(fragment),
+            "expected {fragment:?} in: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn settings_at_fault_are_named() {
+    serve_fails(
+        |c| {
+            c.env("VALET_ACCESS_TOKEN_TTL", "ten");
+        },
+        &["access_token_ttl"],
+    );
+    serve_fails(
+        |c| {
+            c.args(["--issuer", "http://id.example.com"]);
+        },
+        &["issuer", "https"],
+    );
+    serve_fails(
+        |c| {
+            c.args(["--bind", "nonsense"]);
+        },
+        &["bind"],
+    );
+    serve_fails(
+        |c| {
+            c.env("VALET_ACCESS_TOKEN_TTL", "7200");
+        },
+        &["access_token_ttl", "access_token_max_ttl"],
+    );
+    serve_fails(
+        |c| {
+            c.args(["--database-url", "mysql://x"]);
+        },
+        &["database_url"],
+    );
+    serve_fails(
+        |c| {
+            c.env("VALET_MASTER_KEY", "short");
+        },
+        &["VALET_MASTER_KEY"],
+    );
+}
+
+#[test]
+fn config_file_typos_and_missing_files_are_reported() {
+    let dir = temp_dir("config-file");
+    std::fs::write(dir.join("valet.toml"), "acess_token_ttl = 300\n").unwrap();
+    let out = valet(&dir).args(["serve"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("acess_token_ttl"), "{stderr}");
+
+    let out = valet(&dir)
+        .args(["--config", "missing.toml", "serve"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}
+
+#[test]
+fn config_file_environment_and_flags_layer_in_that_order() {
+    let dir = temp_dir("layers");
+    let port = free_port();
+    std::fs::write(
+        dir.join("custom.toml"),
+        format!("issuer = \"https://from-file.example\"\naccess_token_ttl = 120\nbind = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let mut command = valet(&dir);
+    command
+        .args([
+            "--config",
+            "custom.toml",
+            "serve",
+            "--issuer",
+            "https://from-flag.example",
+        ])
+        .env("VALET_ACCESS_TOKEN_TTL", "90");
+    let server = Server::start(command, port, dir.join("serve.log"));
+    assert_eq!(
+        server.get("/.well-known/oauth-authorization-server").json()["issuer"],
+        "https://from-flag.example"
+    );
+    let (id, secret) = create_service_client(&dir, &["--config", "custom.toml"]);
+    let reply = server.post_form(
+        "/token",
+        Some((&id, &secret)),
+        "grant_type=client_credentials",
+    );
+    assert_eq!(reply.json()["expires_in"], 90);
+}

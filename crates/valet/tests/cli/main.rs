@@ -1,0 +1,17 @@
+//! The `valet` binary from the outside: the server as a process, the CLI against
+//! the same store, restarts, signals and what lands on disk.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod client_commands;
+mod config_errors;
+mod harness;
+mod key_commands;
+mod postgres;
+mod serve;
+mod token_decode;
