@@ -23,13 +23,13 @@ use serde_json::{Map, Value};
 use valet_jose::MasterKey;
 use valet_protocol::Form;
 use valet_protocol::metadata::ServerMetadata;
-use valet_protocol::token::{GrantType, TokenResponse};
+use valet_protocol::token::{ClientAuthentication, GrantType, TokenResponse};
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::config::{KeyPolicy, Settings};
 pub use crate::error::OAuthError;
 
-use crate::client_auth::{ClientAuthenticator, ClientCache};
+use crate::client_auth::{AuthenticatedClient, ClientAuthenticator, ClientCache};
 use crate::keys::{KeyError, KeyManager, Keyring};
 use crate::store::Store;
 
@@ -130,6 +130,20 @@ impl AuthorizationServer {
         form: &Form,
     ) -> Result<(), OAuthError> {
         endpoint::revocation::revoke(self, authorization, form).await
+    }
+
+    /// RFC 6749 §2.3: reads the client's credentials from the `Authorization`
+    /// header and the form, and checks them.
+    pub(crate) async fn authenticate_client(
+        &self,
+        authorization: Option<&[u8]>,
+        form: &Form,
+        now: i64,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let presented = ClientAuthentication::from_request(authorization, form);
+        self.authenticator
+            .authenticate(self.store.as_ref(), presented, now)
+            .await
     }
 
     pub(crate) async fn live_access_token(

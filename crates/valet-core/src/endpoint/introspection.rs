@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 use valet_protocol::Form;
-use valet_protocol::token::{ClientAuthentication, IntrospectionRequest};
+use valet_protocol::token::IntrospectionRequest;
 
 use crate::AuthorizationServer;
 use crate::error::OAuthError;
@@ -17,14 +17,7 @@ pub async fn introspect(
     form: &Form,
 ) -> Result<Map<String, Value>, OAuthError> {
     let now = server.clock.now();
-    let client = server
-        .authenticator
-        .authenticate(
-            server.store.as_ref(),
-            ClientAuthentication::from_request(authorization, form),
-            now,
-        )
-        .await?;
+    let client = server.authenticate_client(authorization, form, now).await?;
     if !client.is_confidential() {
         return Err(OAuthError::invalid_client(
             "introspection requires a confidential client",

@@ -1,7 +1,7 @@
 //! Token revocation (RFC 7009).
 
 use serde_json::Value;
-use valet_protocol::token::{ClientAuthentication, RevocationRequest};
+use valet_protocol::token::RevocationRequest;
 use valet_protocol::{ErrorCode, Form};
 
 use crate::AuthorizationServer;
@@ -18,14 +18,7 @@ pub async fn revoke(
     form: &Form,
 ) -> Result<(), OAuthError> {
     let now = server.clock.now();
-    let client = server
-        .authenticator
-        .authenticate(
-            server.store.as_ref(),
-            ClientAuthentication::from_request(authorization, form),
-            now,
-        )
-        .await?;
+    let client = server.authenticate_client(authorization, form, now).await?;
     let request = RevocationRequest::from_form(form)?;
     let Some(claims) = server.live_access_token(&request.token, now).await? else {
         return Ok(());

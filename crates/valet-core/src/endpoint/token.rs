@@ -1,7 +1,7 @@
 //! The token endpoint (RFC 6749 §3.2).
 
 use valet_protocol::Form;
-use valet_protocol::token::{ClientAuthentication, GrantType, TokenRequest, TokenResponse};
+use valet_protocol::token::{GrantType, TokenRequest, TokenResponse};
 
 use crate::AuthorizationServer;
 use crate::error::OAuthError;
@@ -15,14 +15,7 @@ pub async fn token(
     form: &Form,
 ) -> Result<(GrantType, TokenResponse), OAuthError> {
     let now = server.clock.now();
-    let client = server
-        .authenticator
-        .authenticate(
-            server.store.as_ref(),
-            ClientAuthentication::from_request(authorization, form),
-            now,
-        )
-        .await?;
+    let client = server.authenticate_client(authorization, form, now).await?;
     let request = TokenRequest::from_form(form)?;
     let grant_type = request.grant_type();
     let response = grant::issue(server, &client, request, now).await?;

@@ -1,0 +1,50 @@
+//! Raw cost of one ES256 signature with the prepared aws-lc-rs key, and of a whole
+//! access-token-shaped JWT through `SigningKey::sign_jwt`: the floor the token
+//! endpoint is measured against (`bench/client_credentials.sh`).
+//!
+//! `cargo bench -p valet-jose --bench sign` prints `name value` lines.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use valet_jose::{Algorithm, SigningKey};
+
+const ITERATIONS: u32 = 20_000;
+
+fn per_op_us(mut op: impl FnMut()) -> f64 {
+    for _ in 0..1_000 {
+        op();
+    }
+    let started = Instant::now();
+    for _ in 0..ITERATIONS {
+        op();
+    }
+    started.elapsed().as_secs_f64() * 1e6 / f64::from(ITERATIONS)
+}
+
+fn main() {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let raw = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+    let message = [0x5a_u8; 300];
+    let raw_us = per_op_us(|| {
+        black_box(raw.sign(&rng, black_box(&message)).unwrap());
+    });
+    println!("es256_sign_us {raw_us:.2}");
+
+    let (key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
+    let claims = serde_json::json!({
+        "iss": "http://127.0.0.1:8080", "sub": "Qm3vYk2fX1nq0aZ8", "aud": "https://api.example.test",
+        "exp": 1_800_000_600, "iat": 1_800_000_000, "jti": "b2c1e0c6a7f54f4e8d1c0f3a",
+        "client_id": "Qm3vYk2fX1nq0aZ8", "scope": "read",
+    });
+    let jwt_us = per_op_us(|| {
+        black_box(key.sign_jwt("at+jwt", black_box(&claims)).unwrap());
+    });
+    println!("es256_jwt_us {jwt_us:.2}");
+    println!("jwt_overhead_ratio {:.2}", jwt_us / raw_us);
+}
