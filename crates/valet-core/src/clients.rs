@@ -18,7 +18,17 @@ pub struct NewClient {
     pub scopes: Vec<String>,
     pub audiences: Vec<String>,
     pub access_token_ttl: Option<i64>,
+    /// First-party app: no consent page.
+    pub skip_consent: bool,
+    /// Refresh rotation grace window in seconds (0 = strict).
+    pub refresh_grace_seconds: i64,
+    /// `RS256` (default) or `ES256`.
+    pub id_token_signed_response_alg: Option<String>,
 }
+
+/// The longest refresh grace window a client may ask for: long enough for a retry
+/// over a flaky network, short enough that a stolen token is still caught.
+pub const MAX_REFRESH_GRACE_SECONDS: i64 = 60;
 
 /// A registration that cannot be stored, named by the option at fault.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +69,10 @@ pub enum RegistrationError {
         "--access-token-ttl {value}: must be between 1 and the configured maximum of {max} seconds"
     )]
     InvalidTtl { value: i64, max: i64 },
+    #[error("--refresh-grace-seconds {0}: must be between 0 and 60")]
+    InvalidGrace(i64),
+    #[error("--id-token-alg {0}: must be RS256 or ES256")]
+    InvalidIdTokenAlg(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("could not generate a secret: {0}")]
@@ -111,6 +125,9 @@ pub async fn register(
         scopes: dedup(&new.scopes),
         audiences: dedup(&new.audiences),
         access_token_ttl: new.access_token_ttl,
+        skip_consent: new.skip_consent,
+        refresh_grace_seconds: new.refresh_grace_seconds,
+        id_token_signed_response_alg: new.id_token_signed_response_alg.clone(),
         created_at: now,
         updated_at: now,
     };
@@ -135,6 +152,17 @@ pub async fn rotate_secret(
         .set_client_secret(client_id, &hash, now)
         .await?
         .then_some(secret))
+}
+
+/// Deletes a client after revoking every grant it holds, so its refresh tokens die
+/// with it and its access tokens turn inactive. Returns whether it existed.
+pub async fn delete(
+    store: &dyn Store,
+    client_id: &str,
+    now: i64,
+) -> Result<bool, RegistrationError> {
+    store.revoke_grants_of_client(client_id, now).await?;
+    Ok(store.delete_client(client_id).await?)
 }
 
 fn validate(
@@ -188,6 +216,14 @@ fn validate(
         .find(|a| a.is_empty() || !a.bytes().all(|b| b.is_ascii_graphic()) || a.contains('#'))
     {
         return Err(RegistrationError::InvalidAudience(aud.clone()));
+    }
+    if !(0..=MAX_REFRESH_GRACE_SECONDS).contains(&new.refresh_grace_seconds) {
+        return Err(RegistrationError::InvalidGrace(new.refresh_grace_seconds));
+    }
+    if let Some(alg) = &new.id_token_signed_response_alg
+        && !matches!(alg.as_str(), "RS256" | "ES256")
+    {
+        return Err(RegistrationError::InvalidIdTokenAlg(alg.clone()));
     }
     if let Some(ttl) = new.access_token_ttl
         && (ttl < 1 || ttl > max_ttl)

@@ -15,6 +15,16 @@ pub struct Settings {
     /// the bound on how late a deleted client or a rotated secret is noticed.
     pub client_cache_ttl: i64,
     pub keys: KeyPolicy,
+    /// How long a sign-in lasts before the user must log in again.
+    pub session_ttl: i64,
+    /// A refresh token unused for this long expires.
+    pub refresh_token_idle_ttl: i64,
+    /// No refresh token of a grant outlives the grant by more than this.
+    pub refresh_token_absolute_ttl: i64,
+    /// Lifetime of ID tokens.
+    pub id_token_ttl: i64,
+    /// How long a user may take on the login and consent pages.
+    pub interaction_ttl: i64,
 }
 
 /// The signing key schedule.
@@ -49,7 +59,15 @@ impl Default for KeyPolicy {
     }
 }
 
+/// Authorization codes live 60 seconds (RFC 6749 §4.1.2 recommends at most 10 minutes).
+pub const CODE_TTL: i64 = 60;
+
 impl Settings {
+    /// Cookies get the `__Host-` prefix and `Secure` when the issuer is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
     pub fn new(issuer: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
@@ -57,6 +75,11 @@ impl Settings {
             access_token_max_ttl: 3600,
             client_cache_ttl: 5,
             keys: KeyPolicy::default(),
+            session_ttl: 12 * 3600,
+            refresh_token_idle_ttl: 14 * 24 * 3600,
+            refresh_token_absolute_ttl: 30 * 24 * 3600,
+            id_token_ttl: 600,
+            interaction_ttl: 900,
         }
     }
 }

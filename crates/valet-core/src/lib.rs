@@ -4,6 +4,7 @@
 //! [`endpoint`] → [`client_auth`] → [`grant`] → [`policy`] → [`token`] minting →
 //! the [`store`] traits, and back out as a protocol response or an [`OAuthError`].
 
+pub mod authorize;
 pub mod client_auth;
 pub mod clients;
 pub mod clock;
@@ -14,8 +15,11 @@ pub mod grant;
 pub mod keys;
 pub mod policy;
 pub mod secrets;
+pub mod session;
 pub mod store;
+pub mod throttle;
 pub mod token;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -32,10 +36,21 @@ pub use crate::error::OAuthError;
 use crate::client_auth::{AuthenticatedClient, ClientAuthenticator, ClientCache};
 use crate::keys::{KeyError, KeyManager, Keyring};
 use crate::store::Store;
+use crate::throttle::LoginThrottle;
+use crate::users::PasswordHasher;
 
-/// Expired revocation records deleted per maintenance pass: small batches keep
-/// every delete short.
-const REVOCATION_PURGE_BATCH: u32 = 1_000;
+/// Expired records deleted per kind and maintenance pass: small batches keep every
+/// delete short, so the janitor never holds long locks.
+const PURGE_BATCH: u32 = 1_000;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("password hashing: {0}")]
+    Password(#[from] users::PasswordError),
+}
 
 /// The authorization server: everything an endpoint needs, shared by all requests.
 pub struct AuthorizationServer {
@@ -45,6 +60,10 @@ pub struct AuthorizationServer {
     pub(crate) key_manager: KeyManager,
     pub(crate) authenticator: ClientAuthenticator,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Seals refresh successors for the grace window.
+    pub(crate) master: Arc<MasterKey>,
+    pub(crate) hasher: PasswordHasher,
+    pub(crate) throttle: LoginThrottle,
     metadata: ServerMetadata,
 }
 
@@ -55,7 +74,7 @@ impl AuthorizationServer {
         store: Arc<dyn Store>,
         master: MasterKey,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, KeyError> {
+    ) -> Result<Self, StartError> {
         let master = Arc::new(master);
         let now = clock.now();
         let key_manager = KeyManager::new(
@@ -67,8 +86,11 @@ impl AuthorizationServer {
         // new key is sealed with it.
         Keyring::load(store.as_ref(), Arc::clone(&master), now).await?;
         key_manager.ensure_current(store.as_ref(), now).await?;
-        let keyring = Keyring::load(store.as_ref(), master, now).await?;
+        let keyring = Keyring::load(store.as_ref(), Arc::clone(&master), now).await?;
         Ok(Self {
+            master,
+            hasher: PasswordHasher::new()?,
+            throttle: LoginThrottle::default(),
             metadata: endpoint::metadata::metadata(&settings),
             authenticator: ClientAuthenticator::new(ClientCache::new(settings.client_cache_ttl)),
             settings,
@@ -132,6 +154,17 @@ impl AuthorizationServer {
         endpoint::revocation::revoke(self, authorization, form).await
     }
 
+    pub async fn userinfo(
+        &self,
+        authorization: Option<&[u8]>,
+    ) -> Result<Map<String, Value>, endpoint::userinfo::UserInfoError> {
+        endpoint::userinfo::userinfo(self, authorization).await
+    }
+
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
     /// RFC 6749 §2.3: reads the client's credentials from the `Authorization`
     /// header and the form, and checks them.
     pub(crate) async fn authenticate_client(
@@ -163,9 +196,9 @@ impl AuthorizationServer {
             .await?;
         self.key_manager.purge(self.store.as_ref(), now).await?;
         self.keyring.reload(self.store.as_ref(), now).await?;
-        self.store
-            .purge_revocations(now, REVOCATION_PURGE_BATCH)
-            .await?;
+        self.store.purge_revocations(now, PURGE_BATCH).await?;
+        self.store.purge_sessions(now, PURGE_BATCH).await?;
+        self.store.purge_grants(now, PURGE_BATCH).await?;
         Ok(())
     }
 

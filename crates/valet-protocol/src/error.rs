@@ -19,6 +19,18 @@ pub enum ErrorCode {
     InvalidScope,
     /// RFC 8707 §2
     InvalidTarget,
+    /// RFC 6749 §4.1.2.1
+    UnsupportedResponseType,
+    /// RFC 6749 §4.1.2.1
+    AccessDenied,
+    /// OIDC Core §3.1.2.6
+    LoginRequired,
+    /// OIDC Core §3.1.2.6
+    ConsentRequired,
+    /// OIDC Core §3.1.2.6
+    InteractionRequired,
+    /// RFC 6750 §3.1
+    InsufficientScope,
     /// RFC 7009 §2.2.1
     UnsupportedTokenType,
     /// RFC 6749 §4.1.2.1; also the body of every 5xx answer.
@@ -39,6 +51,12 @@ impl ErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::AccessDenied => "access_denied",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::InsufficientScope => "insufficient_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
@@ -51,6 +69,7 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             Self::InvalidClient | Self::InvalidToken => 401,
+            Self::InsufficientScope => 403,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
             _ => 400,

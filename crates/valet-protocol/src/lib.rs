@@ -3,6 +3,7 @@
 //! Requests are parsed once into typed values ("parse, don't validate"); the
 //! authorization server's logic only ever sees those.
 
+pub mod authorize;
 pub mod error;
 pub mod form;
 pub mod metadata;

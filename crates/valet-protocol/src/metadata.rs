@@ -1,22 +1,35 @@
 //! Authorization server metadata (RFC 8414 §2), also served as OpenID Connect
-//! discovery. Lists only what Valet implements.
+//! discovery (OIDC Discovery §3). Lists only what Valet implements.
 
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerMetadata {
     pub issuer: String,
+    pub authorization_endpoint: String,
     pub token_endpoint: String,
+    pub userinfo_endpoint: String,
     pub jwks_uri: String,
     pub introspection_endpoint: String,
     pub revocation_endpoint: String,
+    pub end_session_endpoint: String,
     pub grant_types_supported: Vec<&'static str>,
     pub response_types_supported: Vec<&'static str>,
+    pub response_modes_supported: Vec<&'static str>,
+    pub code_challenge_methods_supported: Vec<&'static str>,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub scopes_supported: Vec<String>,
+    pub scopes_supported: Vec<&'static str>,
+    pub claims_supported: Vec<&'static str>,
+    pub subject_types_supported: Vec<&'static str>,
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    pub prompt_values_supported: Vec<&'static str>,
+    /// RFC 9207 §3
+    pub authorization_response_iss_parameter_supported: bool,
+    pub claims_parameter_supported: bool,
+    pub request_parameter_supported: bool,
+    pub request_uri_parameter_supported: bool,
     /// RFC 9068 access tokens are signed with these.
     pub access_token_signing_alg_values_supported: Vec<&'static str>,
 }

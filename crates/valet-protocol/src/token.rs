@@ -54,6 +54,17 @@ pub enum TokenRequest {
         /// RFC 8707 `resource` values, in request order.
         resources: Vec<String>,
     },
+    /// RFC 6749 §4.1.3 with RFC 7636 §4.5
+    AuthorizationCode {
+        code: Sensitive,
+        redirect_uri: Option<String>,
+        code_verifier: Sensitive,
+    },
+    /// RFC 6749 §6
+    RefreshToken {
+        refresh_token: Sensitive,
+        scope: Option<Scope>,
+    },
 }
 
 /// A token request that could not be parsed, with the RFC 6749 §5.2 code to answer.
@@ -86,18 +97,43 @@ impl TokenRequest {
                 scope: parse_scope(form)?,
                 resources: parse_resources(form)?,
             }),
-            Some(GrantType::AuthorizationCode | GrantType::RefreshToken) | None => {
-                Err(RequestError::new(
-                    ErrorCode::UnsupportedGrantType,
-                    "the grant_type is not supported by this server",
-                ))
-            }
+            Some(GrantType::AuthorizationCode) => Ok(Self::AuthorizationCode {
+                code: Sensitive::new(form.required("code")?),
+                redirect_uri: form.optional("redirect_uri")?.map(str::to_owned),
+                code_verifier: match form.optional("code_verifier")? {
+                    Some(verifier) if crate::authorize::is_code_verifier(verifier) => {
+                        Sensitive::new(verifier)
+                    }
+                    Some(_) => {
+                        return Err(RequestError::new(
+                            ErrorCode::InvalidGrant,
+                            "code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1)",
+                        ));
+                    }
+                    None => {
+                        return Err(RequestError::new(
+                            ErrorCode::InvalidRequest,
+                            "missing required parameter code_verifier (PKCE)",
+                        ));
+                    }
+                },
+            }),
+            Some(GrantType::RefreshToken) => Ok(Self::RefreshToken {
+                refresh_token: Sensitive::new(form.required("refresh_token")?),
+                scope: parse_scope(form)?,
+            }),
+            None => Err(RequestError::new(
+                ErrorCode::UnsupportedGrantType,
+                "the grant_type is not supported by this server",
+            )),
         }
     }
 
     pub fn grant_type(&self) -> GrantType {
         match self {
             Self::ClientCredentials { .. } => GrantType::ClientCredentials,
+            Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
+            Self::RefreshToken { .. } => GrantType::RefreshToken,
         }
     }
 }
@@ -127,6 +163,26 @@ fn parse_resources(form: &Form) -> Result<Vec<String>, RequestError> {
         ));
     }
     Ok(resources.to_vec())
+}
+
+/// A credential-like value (code, verifier, token) as received. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sensitive(String);
+
+impl Sensitive {
+    pub fn new(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// A client secret as received. Never printed.
@@ -264,26 +320,40 @@ fn form_decode(component: &str) -> String {
 }
 
 /// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize, serde::Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
-    pub token_type: &'static str,
+    pub token_type: String,
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An introspection request (RFC 7662 §2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntrospectionRequest {
-    pub token: String,
+    pub token: Sensitive,
     pub token_type_hint: Option<String>,
 }
 
 impl IntrospectionRequest {
     pub fn from_form(form: &Form) -> Result<Self, RequestError> {
         Ok(Self {
-            token: form.required("token")?.to_owned(),
+            token: Sensitive::new(form.required("token")?),
             token_type_hint: form.optional("token_type_hint")?.map(str::to_owned),
         })
     }
@@ -293,14 +363,14 @@ impl IntrospectionRequest {
 /// token up in every place it could be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevocationRequest {
-    pub token: String,
+    pub token: Sensitive,
     pub token_type_hint: Option<String>,
 }
 
 impl RevocationRequest {
     pub fn from_form(form: &Form) -> Result<Self, RequestError> {
         Ok(Self {
-            token: form.required("token")?.to_owned(),
+            token: Sensitive::new(form.required("token")?),
             token_type_hint: form.optional("token_type_hint")?.map(str::to_owned),
         })
     }
@@ -352,7 +422,11 @@ mod tests {
 
     #[test]
     fn unknown_and_unimplemented_grants_are_unsupported() {
-        for body in [&b"grant_type=password"[..], b"grant_type=implicit"] {
+        for body in [
+            &b"grant_type=password"[..],
+            b"grant_type=implicit",
+            b"grant_type=urn:x",
+        ] {
             let error = TokenRequest::from_form(&Form::parse(body)).err();
             assert_eq!(error.map(|e| e.code), Some(ErrorCode::UnsupportedGrantType));
         }

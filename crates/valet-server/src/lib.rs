@@ -1,11 +1,13 @@
 //! Valet's HTTP layer: routes, thin handlers, and the one place where errors
 //! become responses. All protocol logic lives in `valet-core`.
 
+mod cookies;
 mod extract;
 mod handlers;
 mod layers;
 pub mod maintenance;
 mod metrics_setup;
+mod pages;
 mod response;
 mod routes;
 
@@ -31,7 +33,11 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address feeds the login throttle.
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -35,10 +35,10 @@ impl IntoResponse for ApiError {
                 let mut response = json_error(
                     StatusCode::METHOD_NOT_ALLOWED,
                     ErrorCode::InvalidRequest,
-                    Some(if allow == "POST" {
-                        "this endpoint accepts POST only"
-                    } else {
-                        "this endpoint accepts GET only"
+                    Some(match allow {
+                        "POST" => "this endpoint accepts POST only",
+                        "GET" => "this endpoint accepts GET only",
+                        _ => "this endpoint accepts GET and POST only",
                     }),
                 );
                 response

@@ -7,12 +7,38 @@ use axum::routing::{get, post};
 use valet_core::endpoint::metadata::paths;
 
 use crate::AppState;
-use crate::handlers::{health, jwks, metadata, token_endpoints};
+use crate::handlers::{authorize, health, jwks, logout, metadata, token_endpoints, userinfo};
 use crate::layers;
 use crate::response::{method_not_allowed, not_found};
 
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
+        .route(
+            paths::AUTHORIZE,
+            get(authorize::authorize_get)
+                .post(authorize::authorize_post)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+        .route(
+            paths::LOGIN,
+            post(authorize::login).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            paths::CONSENT,
+            post(authorize::consent).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            paths::USERINFO,
+            get(userinfo::userinfo)
+                .post(userinfo::userinfo)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+        .route(
+            paths::LOGOUT,
+            get(logout::logout_get)
+                .post(logout::logout_post)
+                .fallback(method_not_allowed("GET, POST")),
+        )
         .route(
             paths::TOKEN,
             post(token_endpoints::token).fallback(method_not_allowed("POST")),

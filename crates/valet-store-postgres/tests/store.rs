@@ -142,7 +142,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 1, "migration applied exactly once");
+        assert_eq!(applied, 2, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -175,9 +175,17 @@ async fn tables_live_in_the_schema() {
             tables,
             [
                 "_sqlx_migrations",
+                "authorization_codes",
                 "clients",
+                "consents",
+                "grant_access_tokens",
+                "grants",
+                "interactions",
+                "refresh_tokens",
                 "revoked_tokens",
-                "signing_keys"
+                "sessions",
+                "signing_keys",
+                "users",
             ]
         );
         conn.close().await.unwrap();
@@ -217,6 +225,72 @@ async fn connect_follows_the_url_search_path() {
     .await;
 }
 
+/// A schema created before 0002 upgrades in place: its clients read back with the
+/// defaults of the browser-flow settings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_from_0001_keeps_clients() {
+    use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+    let Some(url) = database_url() else { return };
+    with_schema(&url, "upgrade", |url, schema| async move {
+        let mut conn = PgConnection::connect(&url).await.unwrap();
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query(AssertSqlSafe(format!("SET search_path TO \"{schema}\"")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        Migrator::with_migrations(vec![Migration::new(
+            1,
+            "initial".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0001_initial.sql").into_sql_str(),
+            false,
+        )])
+        .run_direct(None, &mut conn, false)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, \
+             post_logout_redirect_uris, grant_types, scopes, audiences, access_token_ttl, \
+             created_at, updated_at) VALUES ('old', 'Old', NULL, '[]', '[]', \
+             '[\"client_credentials\"]', '[]', '[]', 60, 5, 6)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+
+        let store = PostgresStore::connect_with_schema(&url, &schema)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get_client("old").await.unwrap(),
+            Some(Client {
+                client_id: "old".to_owned(),
+                name: "Old".to_owned(),
+                secret_hash: None,
+                redirect_uris: vec![],
+                post_logout_redirect_uris: vec![],
+                grant_types: vec!["client_credentials".to_owned()],
+                scopes: vec![],
+                audiences: vec![],
+                access_token_ttl: Some(60),
+                skip_consent: false,
+                refresh_grace_seconds: 0,
+                id_token_signed_response_alg: None,
+                created_at: 5,
+                updated_at: 6,
+            })
+        );
+        store.close().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn bad_schema_names_are_refused() {
     // Refused before any connection is made, so no database is needed.
@@ -241,6 +315,9 @@ fn client(client_id: &str) -> Client {
         scopes: vec!["openid".to_owned()],
         audiences: vec![],
         access_token_ttl: None,
+        skip_consent: false,
+        refresh_grace_seconds: 0,
+        id_token_signed_response_alg: None,
         created_at: 1,
         updated_at: 1,
     }

@@ -4,7 +4,10 @@
 //! survives a crash (a token in a response is a token the store honours). Writes go
 //! through a single connection, so they queue in the pool instead of spinning on
 //! SQLite's busy handler; reads use a small pool of their own, which WAL lets run
-//! alongside the writer.
+//! alongside the writer. Because every write is on that one connection, a
+//! conditional `UPDATE` (code redemption) or a `BEGIN IMMEDIATE` transaction
+//! (refresh rotation, revocation) is enough to make concurrent callers agree on one
+//! winner.
 //!
 //! The database file is created with mode `0600` before SQLite opens it; SQLite
 //! gives its `-wal` and `-shm` files the mode of the database file.
@@ -16,13 +19,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, SqlSafeStr};
+use sqlx::{Row, SqlSafeStr, Sqlite, Transaction};
 use valet_core::store::{
-    Client, ClientStore, KeyInsert, KeyStore, RevocationStore, RevokedToken, Store, StoreError,
-    StoredKey,
+    AuthorizationCode, Client, ClientStore, CodeRedemption, Grant, GrantStore, Interaction,
+    KeyInsert, KeyStore, RefreshToken, RevocationStore, RevokedToken, Rotation, Session,
+    SessionStore, Store, StoreError, StoredKey, User, UserStore,
 };
 
 /// Connections for reads. Writes are serialized by SQLite anyway and use one
@@ -164,14 +168,50 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
 }
 
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    let migrator = Migrator::with_migrations(vec![Migration::new(
-        1,
-        "initial".into(),
-        MigrationType::Simple,
-        include_str!("../migrations/0001_initial.sql").into_sql_str(),
-        false,
-    )]);
+    let migrator = Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "initial".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0001_initial.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "browser flows".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0002_browser_flows.sql").into_sql_str(),
+            false,
+        ),
+    ]);
     migrator.run(pool).await.map_err(backend)
+}
+
+/// Starts a write transaction on the writer. `BEGIN IMMEDIATE` takes SQLite's
+/// write lock up front, so a transaction that reads before it writes never has to
+/// upgrade its lock (which another process holding it would make fail at once).
+async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)
+}
+
+/// Commits on success and rolls back on failure, so no transaction is left open on
+/// the writer connection.
+async fn finish<T>(
+    tx: Transaction<'static, Sqlite>,
+    outcome: Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match outcome {
+        Ok(value) => {
+            tx.commit().await.map_err(query_error)?;
+            Ok(value)
+        }
+        Err(err) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(error = %rollback, "SQLite rollback failed");
+            }
+            Err(err)
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -180,7 +220,8 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
 macro_rules! client_columns {
     () => {
         "client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris, \
-         grant_types, scopes, audiences, access_token_ttl, created_at, updated_at"
+         grant_types, scopes, audiences, access_token_ttl, skip_consent, \
+         refresh_grace_seconds, id_token_signed_response_alg, created_at, updated_at"
     };
 }
 
@@ -190,7 +231,7 @@ impl ClientStore for SqliteStore {
         let inserted = sqlx::query(concat!(
             "INSERT INTO clients (",
             client_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_id) DO NOTHING"
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_id) DO NOTHING"
         ))
         .bind(&client.client_id)
         .bind(&client.name)
@@ -201,6 +242,9 @@ impl ClientStore for SqliteStore {
         .bind(to_json(&client.scopes)?)
         .bind(to_json(&client.audiences)?)
         .bind(client.access_token_ttl)
+        .bind(client.skip_consent)
+        .bind(client.refresh_grace_seconds)
+        .bind(client.id_token_signed_response_alg.as_deref())
         .bind(client.created_at)
         .bind(client.updated_at)
         .execute(&self.writer)
@@ -242,14 +286,12 @@ impl ClientStore for SqliteStore {
         .collect()
     }
 
+    /// Also deletes everything issued to the client (consents, grants and their
+    /// descendants), first revoking the live access tokens of its grants.
     async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        let deleted = sqlx::query("DELETE FROM clients WHERE client_id = ?")
-            .bind(client_id)
-            .execute(&self.writer)
-            .await
-            .map_err(query_error)?
-            .rows_affected();
-        Ok(deleted > 0)
+        let mut tx = begin_write(&self.writer).await?;
+        let outcome = delete_client_in(&mut tx, client_id).await;
+        finish(tx, outcome).await
     }
 
     async fn set_client_secret(
@@ -282,6 +324,9 @@ fn client_from_row(row: &SqliteRow) -> Result<Client, StoreError> {
         scopes: from_json(row, "scopes")?,
         audiences: from_json(row, "audiences")?,
         access_token_ttl: get(row, "access_token_ttl")?,
+        skip_consent: get(row, "skip_consent")?,
+        refresh_grace_seconds: get(row, "refresh_grace_seconds")?,
+        id_token_signed_response_alg: get(row, "id_token_signed_response_alg")?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
     })
@@ -432,6 +477,973 @@ impl RevocationStore for SqliteStore {
     }
 }
 
+// ---------------------------------------------------------------------------------
+// Users
+
+macro_rules! user_columns {
+    () => {
+        "user_id, username, email, email_verified, name, given_name, family_name, \
+         password_hash, disabled, created_at, updated_at"
+    };
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        // Any of the three unique keys (user_id, username, lower(email)) taken is
+        // a unique violation, which `query_error` turns into `Conflict`.
+        sqlx::query(concat!(
+            "INSERT INTO users (",
+            user_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&user.user_id)
+        .bind(&user.username)
+        .bind(user.email.as_deref())
+        .bind(user.email_verified)
+        .bind(user.name.as_deref())
+        .bind(user.given_name.as_deref())
+        .bind(user.family_name.as_deref())
+        .bind(user.password_hash.as_deref())
+        .bind(user.disabled)
+        .bind(user.created_at)
+        .bind(user.updated_at)
+        .execute(&self.writer)
+        .await
+        .map_err(query_error)?;
+        Ok(())
+    }
+
+    async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE user_id = ?"
+        ))
+        .bind(user_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(query_error)?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+    }
+
+    /// Emails compare with ASCII case folding (SQLite's `lower`).
+    async fn find_user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+        // At most one user has the username and at most one the email; when they
+        // differ, the username match wins.
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE username = ?1 OR lower(email) = lower(?1) \
+             ORDER BY username = ?1 DESC LIMIT 1"
+        ))
+        .bind(login)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(query_error)?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users ORDER BY created_at, user_id"
+        ))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(query_error)?
+        .iter()
+        .map(user_from_row)
+        .collect()
+    }
+
+    async fn set_user_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let updated =
+            sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE user_id = ?")
+                .bind(password_hash)
+                .bind(now)
+                .bind(user_id)
+                .execute(&self.writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+        Ok(updated > 0)
+    }
+
+    async fn set_user_disabled(
+        &self,
+        user_id: &str,
+        disabled: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let updated =
+            sqlx::query("UPDATE users SET disabled = ?, updated_at = ? WHERE user_id = ?")
+                .bind(disabled)
+                .bind(now)
+                .bind(user_id)
+                .execute(&self.writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+        Ok(updated > 0)
+    }
+
+    /// Sessions, consents and grants (with their codes, refresh tokens and access
+    /// token records) go by cascade; the live access tokens of the user's grants
+    /// are revoked first.
+    async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError> {
+        let mut tx = begin_write(&self.writer).await?;
+        let outcome = delete_user_in(&mut tx, user_id).await;
+        finish(tx, outcome).await
+    }
+}
+
+async fn delete_user_in(conn: &mut SqliteConnection, user_id: &str) -> Result<bool, StoreError> {
+    revoke_access_tokens_before_delete(conn, Owner::User(user_id)).await?;
+    let deleted = sqlx::query("DELETE FROM users WHERE user_id = ?")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?
+        .rows_affected();
+    Ok(deleted > 0)
+}
+
+async fn delete_client_in(
+    conn: &mut SqliteConnection,
+    client_id: &str,
+) -> Result<bool, StoreError> {
+    revoke_access_tokens_before_delete(conn, Owner::Client(client_id)).await?;
+    let deleted = sqlx::query("DELETE FROM clients WHERE client_id = ?")
+        .bind(client_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?
+        .rows_affected();
+    Ok(deleted > 0)
+}
+
+fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
+    Ok(User {
+        user_id: get(row, "user_id")?,
+        username: get(row, "username")?,
+        email: get(row, "email")?,
+        email_verified: get(row, "email_verified")?,
+        name: get(row, "name")?,
+        given_name: get(row, "given_name")?,
+        family_name: get(row, "family_name")?,
+        password_hash: get(row, "password_hash")?,
+        disabled: get(row, "disabled")?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Sessions, interactions, consent
+
+macro_rules! session_columns {
+    () => {
+        "session_hash, sid, user_id, auth_time, amr, created_at, expires_at"
+    };
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO sessions (",
+            session_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&session.session_hash)
+        .bind(&session.sid)
+        .bind(&session.user_id)
+        .bind(session.auth_time)
+        .bind(to_json(&session.amr)?)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .execute(&self.writer)
+        .await
+        .map_err(query_error)?;
+        Ok(())
+    }
+
+    async fn get_session(
+        &self,
+        session_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<Session>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE session_hash = ? AND expires_at > ?"
+        ))
+        .bind(session_hash)
+        .bind(now)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(query_error)?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()
+    }
+
+    /// Returns the session whether or not it had expired.
+    async fn delete_session(&self, session_hash: &[u8]) -> Result<Option<Session>, StoreError> {
+        sqlx::query(concat!(
+            "DELETE FROM sessions WHERE session_hash = ? RETURNING ",
+            session_columns!()
+        ))
+        .bind(session_hash)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(query_error)?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()
+    }
+
+    async fn delete_sessions_of_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        let deleted = sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&self.writer)
+            .await
+            .map_err(query_error)?
+            .rows_affected();
+        Ok(deleted)
+    }
+
+    async fn insert_interaction(&self, interaction: &Interaction) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO interactions (interaction_id, payload, expires_at) VALUES (?, ?, ?)",
+        )
+        .bind(&interaction.interaction_id)
+        .bind(&interaction.payload)
+        .bind(interaction.expires_at)
+        .execute(&self.writer)
+        .await
+        .map_err(query_error)?;
+        Ok(())
+    }
+
+    async fn get_interaction(
+        &self,
+        interaction_id: &str,
+        now: i64,
+    ) -> Result<Option<Interaction>, StoreError> {
+        sqlx::query(
+            "SELECT interaction_id, payload, expires_at FROM interactions \
+             WHERE interaction_id = ? AND expires_at > ?",
+        )
+        .bind(interaction_id)
+        .bind(now)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(query_error)?
+        .as_ref()
+        .map(interaction_from_row)
+        .transpose()
+    }
+
+    /// Replaces the payload only (`expires_at` stays as inserted). Without a `now`,
+    /// "live" means not deleted: an expired but unpurged interaction still
+    /// matches, and [`SessionStore::get_interaction`] keeps hiding it.
+    async fn update_interaction(&self, interaction: &Interaction) -> Result<bool, StoreError> {
+        let updated = sqlx::query("UPDATE interactions SET payload = ? WHERE interaction_id = ?")
+            .bind(&interaction.payload)
+            .bind(&interaction.interaction_id)
+            .execute(&self.writer)
+            .await
+            .map_err(query_error)?
+            .rows_affected();
+        Ok(updated > 0)
+    }
+
+    async fn delete_interaction(&self, interaction_id: &str) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM interactions WHERE interaction_id = ?")
+            .bind(interaction_id)
+            .execute(&self.writer)
+            .await
+            .map_err(query_error)?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Vec<String>, StoreError> {
+        let row = sqlx::query("SELECT scopes FROM consents WHERE user_id = ? AND client_id = ?")
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(query_error)?;
+        match row {
+            Some(row) => from_json(&row, "scopes"),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The stored list keeps its order; new scopes are appended once each.
+    async fn add_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.writer).await?;
+        let outcome = add_consent_in(&mut tx, user_id, client_id, scopes, now).await;
+        finish(tx, outcome).await
+    }
+
+    async fn purge_sessions(&self, now: i64, limit: u32) -> Result<u64, StoreError> {
+        let mut tx = begin_write(&self.writer).await?;
+        let outcome = purge_sessions_in(&mut tx, now, limit).await;
+        finish(tx, outcome).await
+    }
+}
+
+async fn add_consent_in(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    client_id: &str,
+    scopes: &[String],
+    now: i64,
+) -> Result<(), StoreError> {
+    let row = sqlx::query("SELECT scopes FROM consents WHERE user_id = ? AND client_id = ?")
+        .bind(user_id)
+        .bind(client_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    let mut merged = match &row {
+        Some(row) => from_json(row, "scopes")?,
+        None => Vec::new(),
+    };
+    union_into(&mut merged, scopes);
+    sqlx::query(
+        "INSERT INTO consents (user_id, client_id, scopes, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?4) \
+         ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = ?3, updated_at = ?4",
+    )
+    .bind(user_id)
+    .bind(client_id)
+    .bind(to_json(&merged)?)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    Ok(())
+}
+
+async fn purge_sessions_in(
+    conn: &mut SqliteConnection,
+    now: i64,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let sessions = sqlx::query(
+        "DELETE FROM sessions WHERE session_hash IN \
+         (SELECT session_hash FROM sessions WHERE expires_at < ? ORDER BY expires_at LIMIT ?)",
+    )
+    .bind(now)
+    .bind(i64::from(limit))
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?
+    .rows_affected();
+    let interactions = sqlx::query(
+        "DELETE FROM interactions WHERE interaction_id IN \
+         (SELECT interaction_id FROM interactions WHERE expires_at < ? \
+          ORDER BY expires_at LIMIT ?)",
+    )
+    .bind(now)
+    .bind(i64::from(limit))
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?
+    .rows_affected();
+    Ok(sessions + interactions)
+}
+
+fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
+    Ok(Session {
+        session_hash: get(row, "session_hash")?,
+        sid: get(row, "sid")?,
+        user_id: get(row, "user_id")?,
+        auth_time: get(row, "auth_time")?,
+        amr: from_json(row, "amr")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+    })
+}
+
+fn interaction_from_row(row: &SqliteRow) -> Result<Interaction, StoreError> {
+    Ok(Interaction {
+        interaction_id: get(row, "interaction_id")?,
+        payload: get(row, "payload")?,
+        expires_at: get(row, "expires_at")?,
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Grants, codes, refresh tokens
+//
+// A grant is live while `revoked_at IS NULL AND expires_at > now`; a code or
+// refresh token of a dead grant is never redeemed or rotated. Revocation deletes
+// the grant's refresh tokens and unconsumed codes but keeps consumed codes, so a
+// replay after revocation is still reported as `Replayed` until the code is purged.
+
+macro_rules! grant_columns {
+    () => {
+        "grant_id, client_id, user_id, scope, sid, auth_time, amr, created_at, expires_at, \
+         revoked_at"
+    };
+}
+
+macro_rules! code_columns {
+    () => {
+        "code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, scope, \
+         resources, created_at, expires_at, consumed_at"
+    };
+}
+
+macro_rules! refresh_columns {
+    () => {
+        "token_hash, grant_id, client_id, scope, created_at, expires_at, rotated_at, \
+         sealed_successor"
+    };
+}
+
+#[async_trait]
+impl GrantStore for SqliteStore {
+    async fn insert_grant_with_code(
+        &self,
+        grant: &Grant,
+        code: &AuthorizationCode,
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.writer).await?;
+        let outcome = insert_grant_with_code_in(&mut tx, grant, code).await;
+        finish(tx, outcome).await
+    }
+
+    async fn get_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            grant_columns!(),
+            " FROM grants WHERE grant_id = ?"
+        ))
+        .bind(grant_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(query_error)?
+        .as_ref()
+        .map(grant_from_row)
+        .transpose()
+    }
+
+    /// A live, unconsumed code of a live grant is consumed by one conditional
+    /// `UPDATE` (all writes queue on the single writer connection, so exactly one
+    /// caller sees the row change). Otherwise a consumed code is `Replayed` whatever
+    /// its expiry or its grant's state, and anything else is `Unknown`.
+    async fn redeem_code(&self, code_hash: &[u8], now: i64) -> Result<CodeRedemption, StoreError> {
+        let consumed = sqlx::query(concat!(
+            "UPDATE authorization_codes SET consumed_at = ?1 \
+             WHERE code_hash = ?2 AND consumed_at IS NULL AND expires_at > ?1 \
+             AND EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = authorization_codes.grant_id \
+                         AND g.revoked_at IS NULL AND g.expires_at > ?1) \
+             RETURNING ",
+            code_columns!()
+        ))
+        .bind(now)
+        .bind(code_hash)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(query_error)?;
+        if let Some(row) = consumed {
+            return Ok(CodeRedemption::Redeemed(code_from_row(&row)?));
+        }
+
+        let stored = sqlx::query(concat!(
+            "SELECT ",
+            code_columns!(),
+            " FROM authorization_codes WHERE code_hash = ?"
+        ))
+        .bind(code_hash)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(query_error)?
+        .as_ref()
+        .map(code_from_row)
+        .transpose()?;
+        Ok(match stored {
+            Some(code) if code.consumed_at.is_some() => CodeRedemption::Replayed(code),
+            _ => CodeRedemption::Unknown,
+        })
+    }
+
+    /// If the grant is already revoked, the `jti` is revoked at once (with the
+    /// grant's `revoked_at`): a token minted while the grant was being revoked
+    /// does not escape. An unknown grant is an error (foreign key).
+    async fn record_access_token(
+        &self,
+        grant_id: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.writer).await?;
+        let outcome = record_access_token_in(&mut tx, grant_id, jti, expires_at).await;
+        finish(tx, outcome).await
+    }
+
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
+        insert_refresh_token_in(&self.writer, token).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented_hash: &[u8],
+        successor: &RefreshToken,
+        sealed_successor: &[u8],
+        now: i64,
+    ) -> Result<Rotation, StoreError> {
+        let mut tx = begin_write(&self.writer).await?;
+        let outcome =
+            rotate_refresh_token_in(&mut tx, presented_hash, successor, sealed_successor, now)
+                .await;
+        finish(tx, outcome).await
+    }
+
+    async fn get_refresh_token(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<RefreshToken>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            refresh_columns!(),
+            " FROM refresh_tokens WHERE token_hash = ?"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(query_error)?
+        .as_ref()
+        .map(refresh_from_row)
+        .transpose()
+    }
+
+    /// "Live" here means not yet revoked: an expired grant that was never revoked
+    /// is revoked too (its access tokens may outlive it) and counts as matched.
+    async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError> {
+        self.revoke(GrantsOf::Grant(grant_id), now)
+            .await
+            .map(|count| count > 0)
+    }
+
+    async fn revoke_grants_of_session(&self, sid: &str, now: i64) -> Result<u64, StoreError> {
+        self.revoke(GrantsOf::Session(sid), now).await
+    }
+
+    async fn revoke_grants_of_user(&self, user_id: &str, now: i64) -> Result<u64, StoreError> {
+        self.revoke(GrantsOf::User(user_id), now).await
+    }
+
+    async fn revoke_grants_of_client(&self, client_id: &str, now: i64) -> Result<u64, StoreError> {
+        self.revoke(GrantsOf::Client(client_id), now).await
+    }
+
+    /// Consumed codes go too once expired. Deleting a grant cascades to whatever
+    /// of its descendants is left; those rows are not counted.
+    async fn purge_grants(&self, now: i64, limit: u32) -> Result<u64, StoreError> {
+        let mut tx = begin_write(&self.writer).await?;
+        let outcome = purge_grants_in(&mut tx, now, limit).await;
+        finish(tx, outcome).await
+    }
+}
+
+impl SqliteStore {
+    async fn revoke(&self, which: GrantsOf<'_>, now: i64) -> Result<u64, StoreError> {
+        let mut tx = begin_write(&self.writer).await?;
+        let outcome = revoke_in(&mut tx, which, now).await;
+        finish(tx, outcome).await
+    }
+}
+
+/// Which grants a revocation is about.
+#[derive(Debug, Clone, Copy)]
+enum GrantsOf<'a> {
+    Grant(&'a str),
+    Session(&'a str),
+    User(&'a str),
+    Client(&'a str),
+}
+
+/// Whose deletion cascades to grants.
+#[derive(Debug, Clone, Copy)]
+enum Owner<'a> {
+    User(&'a str),
+    Client(&'a str),
+}
+
+async fn insert_grant_with_code_in(
+    conn: &mut SqliteConnection,
+    grant: &Grant,
+    code: &AuthorizationCode,
+) -> Result<(), StoreError> {
+    sqlx::query(concat!(
+        "INSERT INTO grants (",
+        grant_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&grant.grant_id)
+    .bind(&grant.client_id)
+    .bind(&grant.user_id)
+    .bind(to_json(&grant.scope)?)
+    .bind(grant.sid.as_deref())
+    .bind(grant.auth_time)
+    .bind(to_json(&grant.amr)?)
+    .bind(grant.created_at)
+    .bind(grant.expires_at)
+    .bind(grant.revoked_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    sqlx::query(concat!(
+        "INSERT INTO authorization_codes (",
+        code_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&code.code_hash)
+    .bind(&code.grant_id)
+    .bind(&code.client_id)
+    .bind(&code.redirect_uri)
+    .bind(&code.code_challenge)
+    .bind(code.nonce.as_deref())
+    .bind(to_json(&code.scope)?)
+    .bind(to_json(&code.resources)?)
+    .bind(code.created_at)
+    .bind(code.expires_at)
+    .bind(code.consumed_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    Ok(())
+}
+
+async fn record_access_token_in(
+    conn: &mut SqliteConnection,
+    grant_id: &str,
+    jti: &str,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO grant_access_tokens (grant_id, jti, expires_at) VALUES (?, ?, ?) \
+         ON CONFLICT (grant_id, jti) DO NOTHING",
+    )
+    .bind(grant_id)
+    .bind(jti)
+    .bind(expires_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    sqlx::query(
+        "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
+         SELECT ?1, client_id, ?2, revoked_at FROM grants \
+         WHERE grant_id = ?3 AND revoked_at IS NOT NULL \
+         ON CONFLICT (jti) DO NOTHING",
+    )
+    .bind(jti)
+    .bind(expires_at)
+    .bind(grant_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    Ok(())
+}
+
+async fn insert_refresh_token_in<'e, E>(executor: E, token: &RefreshToken) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    sqlx::query(concat!(
+        "INSERT INTO refresh_tokens (",
+        refresh_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&token.token_hash)
+    .bind(&token.grant_id)
+    .bind(&token.client_id)
+    .bind(to_json(&token.scope)?)
+    .bind(token.created_at)
+    .bind(token.expires_at)
+    .bind(token.rotated_at)
+    .bind(token.sealed_successor.as_deref())
+    .execute(executor)
+    .await
+    .map_err(query_error)?;
+    Ok(())
+}
+
+/// Runs inside `BEGIN IMMEDIATE`: nothing else writes until it commits, so the
+/// grant read first is still what it is when the token row changes.
+async fn rotate_refresh_token_in(
+    conn: &mut SqliteConnection,
+    presented_hash: &[u8],
+    successor: &RefreshToken,
+    sealed_successor: &[u8],
+    now: i64,
+) -> Result<Rotation, StoreError> {
+    let grant = sqlx::query(concat!(
+        "SELECT ",
+        grant_columns!(),
+        " FROM grants WHERE grant_id = \
+          (SELECT grant_id FROM refresh_tokens WHERE token_hash = ?)"
+    ))
+    .bind(presented_hash)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(query_error)?
+    .as_ref()
+    .map(grant_from_row)
+    .transpose()?;
+    let Some(grant) = grant else {
+        return Ok(Rotation::Unknown);
+    };
+    if grant.revoked_at.is_some() || grant.expires_at <= now {
+        return Ok(Rotation::Unknown);
+    }
+
+    let rotated = sqlx::query(concat!(
+        "UPDATE refresh_tokens SET rotated_at = ?1, sealed_successor = ?2 \
+         WHERE token_hash = ?3 AND rotated_at IS NULL AND expires_at > ?1 RETURNING ",
+        refresh_columns!()
+    ))
+    .bind(now)
+    .bind(sealed_successor)
+    .bind(presented_hash)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    if let Some(row) = rotated {
+        insert_refresh_token_in(&mut *conn, successor).await?;
+        // The row as it was: the update required `rotated_at IS NULL`, and the
+        // sealed successor is only ever written together with it.
+        let previous = RefreshToken {
+            rotated_at: None,
+            sealed_successor: None,
+            ..refresh_from_row(&row)?
+        };
+        return Ok(Rotation::Rotated { previous, grant });
+    }
+
+    let stored = sqlx::query(concat!(
+        "SELECT ",
+        refresh_columns!(),
+        " FROM refresh_tokens WHERE token_hash = ?"
+    ))
+    .bind(presented_hash)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(query_error)?
+    .as_ref()
+    .map(refresh_from_row)
+    .transpose()?;
+    Ok(match stored {
+        Some(previous) if previous.rotated_at.is_some() && previous.expires_at > now => {
+            Rotation::AlreadyRotated { previous, grant }
+        }
+        _ => Rotation::Unknown,
+    })
+}
+
+/// Revokes the not-yet-revoked grants selected by `which`; returns how many.
+async fn revoke_in(
+    conn: &mut SqliteConnection,
+    which: GrantsOf<'_>,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let (sql, key) = match which {
+        GrantsOf::Grant(id) => (
+            "UPDATE grants SET revoked_at = ?1 \
+             WHERE grant_id = ?2 AND revoked_at IS NULL RETURNING grant_id",
+            id,
+        ),
+        GrantsOf::Session(sid) => (
+            "UPDATE grants SET revoked_at = ?1 \
+             WHERE sid = ?2 AND revoked_at IS NULL RETURNING grant_id",
+            sid,
+        ),
+        GrantsOf::User(user_id) => (
+            "UPDATE grants SET revoked_at = ?1 \
+             WHERE user_id = ?2 AND revoked_at IS NULL RETURNING grant_id",
+            user_id,
+        ),
+        GrantsOf::Client(client_id) => (
+            "UPDATE grants SET revoked_at = ?1 \
+             WHERE client_id = ?2 AND revoked_at IS NULL RETURNING grant_id",
+            client_id,
+        ),
+    };
+    let revoked: Vec<String> = sqlx::query_scalar(sql)
+        .bind(now)
+        .bind(key)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    if revoked.is_empty() {
+        return Ok(0);
+    }
+    // The ids as a JSON array, expanded by `json_each`: SQLite has no array binds.
+    let ids = to_json(&revoked)?;
+
+    sqlx::query(
+        "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
+         SELECT a.jti, g.client_id, a.expires_at, ?1 \
+         FROM grant_access_tokens a JOIN grants g ON g.grant_id = a.grant_id \
+         WHERE a.grant_id IN (SELECT value FROM json_each(?2)) AND a.expires_at > ?1 \
+         ON CONFLICT (jti) DO NOTHING",
+    )
+    .bind(now)
+    .bind(&ids)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    sqlx::query("DELETE FROM refresh_tokens WHERE grant_id IN (SELECT value FROM json_each(?))")
+        .bind(&ids)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    sqlx::query(
+        "DELETE FROM authorization_codes \
+         WHERE grant_id IN (SELECT value FROM json_each(?)) AND consumed_at IS NULL",
+    )
+    .bind(&ids)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    Ok(u64::try_from(revoked.len()).unwrap_or(u64::MAX))
+}
+
+/// Before a user or client is deleted (and its grants with it, by cascade):
+/// revokes the recorded access tokens of its not-yet-revoked grants (those of
+/// revoked grants were revoked with the grant). The deletes take no `now`, so the
+/// informational `revoked_at` comes from the database clock and no expiry filter is
+/// applied (records of expired tokens are purged like any other). This is the only
+/// clock the store reads, and nothing is decided by it.
+async fn revoke_access_tokens_before_delete(
+    conn: &mut SqliteConnection,
+    owner: Owner<'_>,
+) -> Result<(), StoreError> {
+    let (sql, key) = match owner {
+        Owner::User(user_id) => (
+            "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
+             SELECT a.jti, g.client_id, a.expires_at, unixepoch() \
+             FROM grant_access_tokens a JOIN grants g ON g.grant_id = a.grant_id \
+             WHERE g.user_id = ? AND g.revoked_at IS NULL \
+             ON CONFLICT (jti) DO NOTHING",
+            user_id,
+        ),
+        Owner::Client(client_id) => (
+            "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
+             SELECT a.jti, g.client_id, a.expires_at, unixepoch() \
+             FROM grant_access_tokens a JOIN grants g ON g.grant_id = a.grant_id \
+             WHERE g.client_id = ? AND g.revoked_at IS NULL \
+             ON CONFLICT (jti) DO NOTHING",
+            client_id,
+        ),
+    };
+    sqlx::query(sql)
+        .bind(key)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    Ok(())
+}
+
+async fn purge_grants_in(
+    conn: &mut SqliteConnection,
+    now: i64,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let limit = i64::from(limit);
+    let mut purged = 0;
+    for sql in [
+        "DELETE FROM authorization_codes WHERE code_hash IN \
+         (SELECT code_hash FROM authorization_codes WHERE expires_at < ?1 \
+          ORDER BY expires_at LIMIT ?2)",
+        "DELETE FROM refresh_tokens WHERE token_hash IN \
+         (SELECT token_hash FROM refresh_tokens WHERE expires_at < ?1 \
+          ORDER BY expires_at LIMIT ?2)",
+        "DELETE FROM grant_access_tokens WHERE (grant_id, jti) IN \
+         (SELECT grant_id, jti FROM grant_access_tokens WHERE expires_at < ?1 \
+          ORDER BY expires_at LIMIT ?2)",
+        "DELETE FROM grants WHERE grant_id IN \
+         (SELECT grant_id FROM grants WHERE expires_at < ?1 ORDER BY expires_at LIMIT ?2)",
+    ] {
+        purged += sqlx::query(sql)
+            .bind(now)
+            .bind(limit)
+            .execute(&mut *conn)
+            .await
+            .map_err(query_error)?
+            .rows_affected();
+    }
+    Ok(purged)
+}
+
+fn grant_from_row(row: &SqliteRow) -> Result<Grant, StoreError> {
+    Ok(Grant {
+        grant_id: get(row, "grant_id")?,
+        client_id: get(row, "client_id")?,
+        user_id: get(row, "user_id")?,
+        scope: from_json(row, "scope")?,
+        sid: get(row, "sid")?,
+        auth_time: get(row, "auth_time")?,
+        amr: from_json(row, "amr")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+        revoked_at: get(row, "revoked_at")?,
+    })
+}
+
+fn code_from_row(row: &SqliteRow) -> Result<AuthorizationCode, StoreError> {
+    Ok(AuthorizationCode {
+        code_hash: get(row, "code_hash")?,
+        grant_id: get(row, "grant_id")?,
+        client_id: get(row, "client_id")?,
+        redirect_uri: get(row, "redirect_uri")?,
+        code_challenge: get(row, "code_challenge")?,
+        nonce: get(row, "nonce")?,
+        scope: from_json(row, "scope")?,
+        resources: from_json(row, "resources")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+        consumed_at: get(row, "consumed_at")?,
+    })
+}
+
+fn refresh_from_row(row: &SqliteRow) -> Result<RefreshToken, StoreError> {
+    Ok(RefreshToken {
+        token_hash: get(row, "token_hash")?,
+        grant_id: get(row, "grant_id")?,
+        client_id: get(row, "client_id")?,
+        scope: from_json(row, "scope")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+        rotated_at: get(row, "rotated_at")?,
+        sealed_successor: get(row, "sealed_successor")?,
+    })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -462,6 +1474,15 @@ fn from_json(row: &SqliteRow, column: &str) -> Result<Vec<String>, StoreError> {
     let text: String = get(row, column)?;
     serde_json::from_str(&text)
         .map_err(|err| StoreError::Corrupt(format!("column {column}: {err}")))
+}
+
+/// Appends to `list` each of `more` it does not hold yet, in order.
+fn union_into(list: &mut Vec<String>, more: &[String]) {
+    for item in more {
+        if !list.contains(item) {
+            list.push(item.clone());
+        }
+    }
 }
 
 fn query_error(err: sqlx::Error) -> StoreError {

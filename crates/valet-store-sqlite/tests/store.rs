@@ -148,6 +148,61 @@ async fn data_survives_reopening() {
     store.close().await;
 }
 
+/// A database created before 0002 upgrades in place: its clients read back with
+/// the defaults of the browser-flow settings.
+#[tokio::test]
+async fn upgrade_from_0001_keeps_clients() {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    use sqlx::{Connection, SqlSafeStr};
+
+    let db = TempDb::new("upgrade");
+    std::fs::File::create(db.path()).unwrap();
+    let url = format!("sqlite://{}", db.path().display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "initial".into(),
+        MigrationType::Simple,
+        include_str!("../migrations/0001_initial.sql").into_sql_str(),
+        false,
+    )])
+    .run_direct(None, &mut conn, false)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, \
+         post_logout_redirect_uris, grant_types, scopes, audiences, access_token_ttl, \
+         created_at, updated_at) VALUES ('old', 'Old', NULL, '[]', '[]', \
+         '[\"client_credentials\"]', '[]', '[]', 60, 5, 6)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let store = SqliteStore::open(db.path()).await.unwrap();
+    assert_eq!(
+        store.get_client("old").await.unwrap(),
+        Some(Client {
+            client_id: "old".to_owned(),
+            name: "Old".to_owned(),
+            secret_hash: None,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec!["client_credentials".to_owned()],
+            scopes: vec![],
+            audiences: vec![],
+            access_token_ttl: Some(60),
+            skip_consent: false,
+            refresh_grace_seconds: 0,
+            id_token_signed_response_alg: None,
+            created_at: 5,
+            updated_at: 6,
+        })
+    );
+    store.close().await;
+}
+
 #[tokio::test]
 async fn in_memory_urls_are_refused() {
     assert!(SqliteStore::open_url("sqlite::memory:").await.is_err());
@@ -164,6 +219,9 @@ fn client(client_id: &str) -> Client {
         scopes: vec!["openid".to_owned()],
         audiences: vec![],
         access_token_ttl: None,
+        skip_consent: false,
+        refresh_grace_seconds: 0,
+        id_token_signed_response_alg: None,
         created_at: 1,
         updated_at: 1,
     }

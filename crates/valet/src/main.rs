@@ -46,6 +46,9 @@ enum Command {
     /// Register and manage OAuth clients.
     #[command(subcommand)]
     Client(commands::client::ClientCommand),
+    /// Create and manage the users who sign in.
+    #[command(subcommand)]
+    User(commands::user::UserCommand),
     /// Inspect, rotate and import signing keys.
     #[command(subcommand)]
     Key(commands::key::KeyCommand),
@@ -92,6 +95,10 @@ async fn run(cli: Cli) -> Result<(), storage::CliError> {
         Command::Client(command) => {
             let config = config::load(cli.global.config.as_deref(), flags)?;
             commands::client::run(&config, command).await
+        }
+        Command::User(command) => {
+            let config = config::load(cli.global.config.as_deref(), flags)?;
+            commands::user::run(&config, command).await
         }
         Command::Key(command) => {
             let config = config::load(cli.global.config.as_deref(), flags)?;

@@ -7,6 +7,7 @@ use valet_protocol::token::IntrospectionRequest;
 use crate::AuthorizationServer;
 use crate::error::OAuthError;
 use crate::token::access_token::ACCESS_TOKEN_TYP;
+use crate::token::refresh_token;
 
 /// RFC 7662 §2.1: the caller must be authorized; Valet requires a confidential
 /// client. Any token that is not a live access token of this issuer answers
@@ -24,16 +25,58 @@ pub async fn introspect(
         ));
     }
     let request = IntrospectionRequest::from_form(form)?;
-    let mut claims = match server.live_access_token(&request.token, now).await? {
-        Some(claims) => claims,
-        None => Map::new(),
+    let token = request.token.expose();
+    let mut claims = if refresh_token::looks_like_refresh_token(token) {
+        live_refresh_token(server, token, now)
+            .await?
+            .unwrap_or_default()
+    } else {
+        match server.live_access_token(token, now).await? {
+            Some(mut claims) => {
+                claims.insert("token_type".into(), Value::from("Bearer"));
+                claims
+            }
+            None => Map::new(),
+        }
     };
     let active = !claims.is_empty();
-    if active {
-        claims.insert("token_type".into(), Value::from("Bearer"));
-    }
     claims.insert("active".into(), Value::Bool(active));
     Ok(claims)
+}
+
+/// A refresh token that is unused, unexpired and of a live grant.
+async fn live_refresh_token(
+    server: &AuthorizationServer,
+    token: &str,
+    now: i64,
+) -> Result<Option<Map<String, Value>>, OAuthError> {
+    let Some(record) = server
+        .store
+        .get_refresh_token(&refresh_token::hash(token))
+        .await?
+    else {
+        return Ok(None);
+    };
+    if record.rotated_at.is_some() || record.expires_at <= now {
+        return Ok(None);
+    }
+    let Some(grant) = server
+        .store
+        .get_grant(&record.grant_id)
+        .await?
+        .filter(|g| g.revoked_at.is_none())
+    else {
+        return Ok(None);
+    };
+    let mut claims = Map::new();
+    claims.insert("client_id".into(), Value::from(record.client_id));
+    claims.insert("sub".into(), Value::from(grant.user_id));
+    claims.insert("scope".into(), Value::from(record.scope.join(" ")));
+    claims.insert("exp".into(), Value::from(record.expires_at));
+    claims.insert("iat".into(), Value::from(record.created_at));
+    claims.insert("iss".into(), Value::from(server.settings.issuer.clone()));
+    claims.insert("token_type".into(), Value::from("refresh_token"));
+    Ok(Some(claims))
 }
 
 /// Verifies `token` as an access token of this issuer and returns its claims if it

@@ -4,12 +4,18 @@ use valet_jose::Algorithm;
 use valet_protocol::metadata::ServerMetadata;
 use valet_protocol::token::GrantType;
 
+use crate::authorize::OIDC_SCOPES;
 use crate::config::Settings;
 use crate::token::access_token::ACCESS_TOKEN_ALG;
 
 /// Paths of the endpoints, relative to the issuer. The HTTP layer routes the same
 /// constants, so metadata and routes cannot drift apart.
 pub mod paths {
+    pub const AUTHORIZE: &str = "/authorize";
+    pub const LOGIN: &str = "/login";
+    pub const CONSENT: &str = "/consent";
+    pub const USERINFO: &str = "/userinfo";
+    pub const LOGOUT: &str = "/logout";
     pub const TOKEN: &str = "/token";
     pub const JWKS: &str = "/jwks.json";
     pub const INTROSPECT: &str = "/introspect";
@@ -23,23 +29,59 @@ const CLIENT_AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_po
 /// Lists only what this build implements.
 pub fn metadata(settings: &Settings) -> ServerMetadata {
     let at = |path: &str| format!("{}{path}", settings.issuer);
+    let with_none = |methods: &[&'static str]| {
+        let mut all = methods.to_vec();
+        all.push("none");
+        all
+    };
     ServerMetadata {
         issuer: settings.issuer.clone(),
+        authorization_endpoint: at(paths::AUTHORIZE),
         token_endpoint: at(paths::TOKEN),
+        userinfo_endpoint: at(paths::USERINFO),
         jwks_uri: at(paths::JWKS),
         introspection_endpoint: at(paths::INTROSPECT),
         revocation_endpoint: at(paths::REVOKE),
-        grant_types_supported: vec![GrantType::ClientCredentials.as_str()],
-        // No authorization endpoint yet, so no response type.
-        response_types_supported: Vec::new(),
-        token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.to_vec(),
+        end_session_endpoint: at(paths::LOGOUT),
+        grant_types_supported: GrantType::ALL.iter().map(|g| g.as_str()).collect(),
+        response_types_supported: vec!["code"],
+        response_modes_supported: vec!["query", "form_post"],
+        code_challenge_methods_supported: vec!["S256"],
+        token_endpoint_auth_methods_supported: with_none(&CLIENT_AUTH_METHODS),
         introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.to_vec(),
-        revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.to_vec(),
-        scopes_supported: Vec::new(),
-        access_token_signing_alg_values_supported: vec![alg_name(ACCESS_TOKEN_ALG)],
+        revocation_endpoint_auth_methods_supported: with_none(&CLIENT_AUTH_METHODS),
+        scopes_supported: OIDC_SCOPES.to_vec(),
+        claims_supported: vec![
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "acr",
+            "amr",
+            "sid",
+            "azp",
+            "at_hash",
+            "name",
+            "given_name",
+            "family_name",
+            "preferred_username",
+            "updated_at",
+            "email",
+            "email_verified",
+        ],
+        subject_types_supported: vec!["public"],
+        id_token_signing_alg_values_supported: vec![
+            Algorithm::Rs256.as_str(),
+            Algorithm::Es256.as_str(),
+        ],
+        prompt_values_supported: vec!["none", "login", "consent"],
+        authorization_response_iss_parameter_supported: true,
+        claims_parameter_supported: false,
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
+        access_token_signing_alg_values_supported: vec![ACCESS_TOKEN_ALG.as_str()],
     }
-}
-
-fn alg_name(alg: Algorithm) -> &'static str {
-    alg.as_str()
 }

@@ -3,7 +3,9 @@
 //!
 //! [`OAuthError`]: crate::error::OAuthError
 
+pub mod end_session;
 pub mod introspection;
 pub mod metadata;
 pub mod revocation;
 pub mod token;
+pub mod userinfo;

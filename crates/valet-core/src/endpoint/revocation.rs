@@ -7,6 +7,7 @@ use valet_protocol::{ErrorCode, Form};
 use crate::AuthorizationServer;
 use crate::error::OAuthError;
 use crate::store::RevokedToken;
+use crate::token::refresh_token;
 
 /// RFC 7009 §2.2: unknown, invalid or already-expired tokens answer 200 as if
 /// revoked. A token issued to another client is refused (§2.1). A revoked access
@@ -20,7 +21,28 @@ pub async fn revoke(
     let now = server.clock.now();
     let client = server.authenticate_client(authorization, form, now).await?;
     let request = RevocationRequest::from_form(form)?;
-    let Some(claims) = server.live_access_token(&request.token, now).await? else {
+    let token = request.token.expose();
+    // RFC 7009 §2.1: revoking a refresh token also invalidates the access tokens
+    // of the same grant; Valet revokes the whole grant.
+    if refresh_token::looks_like_refresh_token(token) {
+        let Some(record) = server
+            .store
+            .get_refresh_token(&refresh_token::hash(token))
+            .await?
+        else {
+            return Ok(());
+        };
+        if record.client_id != client.client().client_id {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "the token was not issued to this client",
+            ));
+        }
+        server.store.revoke_grant(&record.grant_id, now).await?;
+        tracing::info!(client_id = %record.client_id, grant_id = %record.grant_id, "refresh token revoked with its grant");
+        return Ok(());
+    }
+    let Some(claims) = server.live_access_token(token, now).await? else {
         return Ok(());
     };
     let owner = claims.get("client_id").and_then(Value::as_str);

@@ -43,8 +43,10 @@ pub fn issue(
     )?;
     Ok(TokenResponse {
         access_token: minted.token,
-        token_type: "Bearer",
+        token_type: "Bearer".to_owned(),
         expires_in: minted.expires_in,
         scope: (!scope.is_empty()).then(|| scope.to_string()),
+        refresh_token: None,
+        id_token: None,
     })
 }

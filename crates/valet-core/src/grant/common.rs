@@ -1,10 +1,14 @@
 //! Steps every grant shares.
 
-use valet_protocol::ErrorCode;
-use valet_protocol::token::GrantType;
+use valet_protocol::token::{GrantType, TokenResponse};
+use valet_protocol::{ErrorCode, Scope};
 
+use crate::AuthorizationServer;
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
+use crate::policy;
+use crate::store::{Client, Grant, RefreshToken};
+use crate::token::{access_token, id_token, refresh_token};
 
 /// RFC 6749 §5.2 `unauthorized_client`: the client is not registered for this grant.
 pub fn ensure_grant_allowed(
@@ -24,4 +28,87 @@ pub fn ensure_grant_allowed(
             "this client is not registered for this grant_type",
         ))
     }
+}
+
+/// Tokens issued under a user's grant: access token (always), ID token (with
+/// `openid`), refresh token (when the client may refresh — for OpenID Connect
+/// requests only with `offline_access`, OIDC Core §11).
+pub struct IssuedTokens {
+    pub response: TokenResponse,
+    /// The refresh token record to store, if one was issued.
+    pub refresh: Option<RefreshToken>,
+    pub access_jti: String,
+    pub access_expires_at: i64,
+}
+
+pub fn tokens_for_grant(
+    server: &AuthorizationServer,
+    client: &Client,
+    grant: &Grant,
+    scope: &[String],
+    resources: &[String],
+    nonce: Option<&str>,
+    now: i64,
+) -> Result<IssuedTokens, OAuthError> {
+    let scope_set = Scope::from_tokens(scope.iter().map(String::as_str))
+        .map_err(|_| OAuthError::server("a granted scope is not a valid scope token"))?;
+    let audiences = policy::resource::for_user(resources, client, &server.settings.issuer);
+    let access = access_token::mint(
+        &server.settings,
+        &server.keyring,
+        client,
+        &grant.user_id,
+        &audiences,
+        &scope_set,
+        now,
+    )?;
+    let id_token = if scope_set.contains("openid") {
+        Some(id_token::mint(
+            &server.settings,
+            &server.keyring,
+            client,
+            grant,
+            nonce,
+            &access.token,
+            now,
+        )?)
+    } else {
+        None
+    };
+    let may_refresh = client
+        .grant_types
+        .iter()
+        .any(|g| g == GrantType::RefreshToken.as_str())
+        && (!scope_set.contains("openid") || scope_set.contains("offline_access"));
+    let (refresh_token, refresh) = if may_refresh {
+        let token = refresh_token::generate()?;
+        let record = RefreshToken {
+            token_hash: refresh_token::hash(&token),
+            grant_id: grant.grant_id.clone(),
+            client_id: client.client_id.clone(),
+            scope: grant.scope.clone(),
+            created_at: now,
+            expires_at: now
+                .saturating_add(server.settings.refresh_token_idle_ttl)
+                .min(grant.expires_at),
+            rotated_at: None,
+            sealed_successor: None,
+        };
+        (Some(token), Some(record))
+    } else {
+        (None, None)
+    };
+    Ok(IssuedTokens {
+        response: TokenResponse {
+            access_token: access.token,
+            token_type: "Bearer".to_owned(),
+            expires_in: access.expires_in,
+            scope: (!scope_set.is_empty()).then(|| scope_set.to_string()),
+            refresh_token,
+            id_token,
+        },
+        refresh,
+        access_jti: access.jti,
+        access_expires_at: now.saturating_add(access.expires_in),
+    })
 }

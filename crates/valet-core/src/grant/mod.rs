@@ -1,7 +1,9 @@
 //! One module per grant type. [`issue`] dispatches on the parsed request.
 
+mod authorization_code;
 mod client_credentials;
 mod common;
+mod refresh_token;
 
 use valet_protocol::token::{TokenRequest, TokenResponse};
 
@@ -19,6 +21,27 @@ pub async fn issue(
     match request {
         TokenRequest::ClientCredentials { scope, resources } => {
             client_credentials::issue(server, client, scope.as_ref(), &resources, now)
+        }
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            authorization_code::issue(
+                server,
+                client,
+                code.expose(),
+                redirect_uri.as_deref(),
+                code_verifier.expose(),
+                now,
+            )
+            .await
+        }
+        TokenRequest::RefreshToken {
+            refresh_token,
+            scope,
+        } => {
+            refresh_token::issue(server, client, refresh_token.expose(), scope.as_ref(), now).await
         }
     }
 }

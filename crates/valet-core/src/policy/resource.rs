@@ -35,3 +35,18 @@ pub fn resolve(requested: &[String], client: &Client) -> Result<Vec<String>, OAu
     }
     Ok(audiences)
 }
+
+/// Audiences for a token issued to a user: the requested resources (already
+/// checked against the registration), else the client's first audience, else the
+/// issuer itself (the token is then good for Valet's own UserInfo endpoint).
+pub fn for_user(requested: &[String], client: &Client, issuer: &str) -> Vec<String> {
+    if !requested.is_empty() {
+        return requested.to_vec();
+    }
+    vec![
+        client
+            .audiences
+            .first()
+            .map_or_else(|| issuer.to_owned(), Clone::clone),
+    ]
+}

@@ -3,13 +3,24 @@
 //!
 //! Each check panics on failure. Ids, algorithm names and timestamps are unique per
 //! call, so the suite can run again and again against a persistent test database,
-//! one run at a time. The two global deletions
-//! ([`super::KeyStore::delete_unpublished_keys`] and
-//! [`super::RevocationStore::purge_revocations`]) are checked on a private timeline
-//! (microseconds since the epoch, used as if they were seconds) far ahead of any
-//! real timestamp; to make their counts exact, the checks first delete every key and
-//! revocation record that expired before their window, so never point the suite at
-//! a database whose data matters.
+//! one run at a time. The global deletions
+//! ([`super::KeyStore::delete_unpublished_keys`],
+//! [`super::RevocationStore::purge_revocations`],
+//! [`super::SessionStore::purge_sessions`] and [`super::GrantStore::purge_grants`])
+//! are checked on a private timeline (microseconds since the epoch, used as if they
+//! were seconds) far ahead of any real timestamp; to make their counts exact, the
+//! checks first delete every record that expired before their window, so never point
+//! the suite at a database whose data matters.
+//!
+//! Beyond the trait docs, the suite pins down what the backends agree on:
+//! - emails collide and match ignoring ASCII case;
+//! - a grant is live while not revoked and `now < expires_at`; codes and refresh
+//!   tokens of a dead grant are never redeemed or rotated;
+//! - revocation deletes refresh tokens and unconsumed codes, keeps consumed codes
+//!   (a replay is still `Replayed`), and an access token recorded under an already
+//!   revoked grant is revoked at once;
+//! - `delete_user` and `delete_client` cascade to grants and revoke their recorded
+//!   access tokens.
 
 #![allow(
     clippy::unwrap_used,
@@ -24,7 +35,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{Client, KeyInsert, RevokedToken, Store, StoreError, StoredKey};
+use super::{
+    AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, RefreshToken,
+    RevokedToken, Rotation, Session, Store, StoreError, StoredKey, User,
+};
 
 /// Runs every check of the suite, one after the other.
 pub async fn run_all(store: &dyn Store) {
@@ -50,9 +64,37 @@ pub async fn run_all(store: &dyn Store) {
     revocations_insert_is_idempotent(store).await;
     revocations_purge(store).await;
 
+    users_roundtrip(store).await;
+    users_unique(store).await;
+    users_find_by_login(store).await;
+    users_list_order(store).await;
+    users_set_password_and_disabled(store).await;
+    users_delete_cascades(store).await;
+
+    sessions_roundtrip_and_expiry(store).await;
+    sessions_delete(store).await;
+    interactions_lifecycle(store).await;
+    consent_union(store).await;
+    sessions_purge(store).await;
+
+    grants_insert_and_get(store).await;
+    codes_redeem_once(store).await;
+    codes_expiry_and_dead_grants(store).await;
+    refresh_insert_and_get(store).await;
+    refresh_rotate(store).await;
+    refresh_rotate_unknown(store).await;
+    grants_revoke(store).await;
+    grants_revoke_by_owner(store).await;
+    clients_delete_cascades(store).await;
+    grants_purge(store).await;
+
     concurrent_key_generation(store).await;
     concurrent_client_insert(store).await;
     concurrent_revocation_insert(store).await;
+    concurrent_code_redemption(store).await;
+    concurrent_refresh_rotation(store).await;
+    concurrent_use_and_revocation(store).await;
+    concurrent_consent(store).await;
 }
 
 /// `ping` succeeds on a working store.
@@ -93,6 +135,9 @@ pub async fn clients_roundtrip(store: &dyn Store) {
             "https://other.example/".to_owned(),
         ],
         access_token_ttl: Some(600),
+        skip_consent: true,
+        refresh_grace_seconds: 30,
+        id_token_signed_response_alg: Some("ES256".to_owned()),
         created_at: 1_700_000_000,
         updated_at: 1_700_000_123,
     };
@@ -112,8 +157,8 @@ pub async fn clients_roundtrip(store: &dyn Store) {
     assert_eq!(missing, None, "unknown client_id");
 }
 
-/// A public client (no secret hash), empty lists and no TTL override come back
-/// exactly as inserted.
+/// A public client (no secret hash), empty lists, no TTL override and the defaults
+/// of the browser-flow settings come back exactly as inserted.
 pub async fn clients_public_roundtrip(store: &dyn Store) {
     let run = unique();
     let client = Client {
@@ -124,6 +169,9 @@ pub async fn clients_public_roundtrip(store: &dyn Store) {
         scopes: vec![],
         audiences: vec![],
         access_token_ttl: None,
+        skip_consent: false,
+        refresh_grace_seconds: 0,
+        id_token_signed_response_alg: None,
         ..client(&format!("conf-{run}-public"), 5)
     };
     store
@@ -140,6 +188,9 @@ pub async fn clients_public_roundtrip(store: &dyn Store) {
     assert!(got.is_public());
     assert_eq!(got.secret_hash, None);
     assert_eq!(got.access_token_ttl, None);
+    assert!(!got.skip_consent);
+    assert_eq!(got.refresh_grace_seconds, 0);
+    assert_eq!(got.id_token_signed_response_alg, None);
 }
 
 /// Inserting a second client with a taken `client_id` fails with `Conflict` and
@@ -796,6 +847,1818 @@ pub async fn revocations_purge(store: &dyn Store) {
 }
 
 // ---------------------------------------------------------------------------------
+// Users
+
+/// A user with every field set, and one with every optional field empty, come
+/// back exactly as inserted.
+pub async fn users_roundtrip(store: &dyn Store) {
+    let run = unique();
+    let full = user(&format!("conf-{run}-full"), 1_700_000_000);
+    let bare = User {
+        email: None,
+        email_verified: false,
+        name: None,
+        given_name: None,
+        family_name: None,
+        password_hash: None,
+        disabled: true,
+        ..user(&format!("conf-{run}-bare"), 1_700_000_001)
+    };
+    for user in [&full, &bare] {
+        store.insert_user(user).await.expect("insert user");
+        assert_eq!(
+            store.get_user(&user.user_id).await.expect("get user"),
+            Some(user.clone()),
+            "user roundtrip"
+        );
+    }
+    assert_eq!(
+        store
+            .get_user(&format!("conf-{run}-missing"))
+            .await
+            .expect("get missing user"),
+        None
+    );
+}
+
+/// `user_id` and `username` are unique, and so is the email compared without
+/// regard to (ASCII) case; a refused insert stores nothing. Users without an email
+/// do not collide, and a username differing only in case is another username.
+pub async fn users_unique(store: &dyn Store) {
+    let run = unique();
+    let first = User {
+        email: Some(format!("Alice-{run}@Example.com")),
+        ..user(&format!("conf-{run}-alice"), 1)
+    };
+    store.insert_user(&first).await.expect("insert user");
+
+    let same_id = User {
+        username: format!("conf-{run}-other-name"),
+        email: None,
+        ..first.clone()
+    };
+    let same_username = User {
+        email: None,
+        ..user(&format!("conf-{run}-u2"), 1)
+    };
+    let same_username = User {
+        username: first.username.clone(),
+        ..same_username
+    };
+    let same_email_other_case = User {
+        email: Some(format!("ALICE-{run}@example.COM")),
+        ..user(&format!("conf-{run}-u3"), 1)
+    };
+    for (label, dup) in [
+        ("user_id", &same_id),
+        ("username", &same_username),
+        ("email in another case", &same_email_other_case),
+    ] {
+        let err = store
+            .insert_user(dup)
+            .await
+            .expect_err("duplicate user must fail");
+        assert!(
+            matches!(err, StoreError::Conflict),
+            "duplicate {label}: expected Conflict, got {err:?}"
+        );
+    }
+    for absent in [&same_username.user_id, &same_email_other_case.user_id] {
+        assert_eq!(store.get_user(absent).await.expect("get"), None);
+    }
+    assert_eq!(
+        store.get_user(&first.user_id).await.expect("get"),
+        Some(first.clone()),
+        "first user unchanged"
+    );
+
+    let no_email: Vec<User> = (0..2)
+        .map(|i| User {
+            email: None,
+            ..user(&format!("conf-{run}-noemail-{i}"), 1)
+        })
+        .collect();
+    for user in &no_email {
+        store
+            .insert_user(user)
+            .await
+            .expect("users without email do not collide");
+    }
+    let other_case_username = User {
+        username: first.username.to_uppercase(),
+        email: None,
+        ..user(&format!("conf-{run}-upper"), 1)
+    };
+    store
+        .insert_user(&other_case_username)
+        .await
+        .expect("usernames are case-sensitive");
+}
+
+/// `find_user_by_login` matches the exact username, or else the email in any
+/// (ASCII) case; an exact username beats another user's email.
+pub async fn users_find_by_login(store: &dyn Store) {
+    let run = unique();
+    let shared = format!("shared-{run}@example.com");
+    let by_email = User {
+        email: Some(format!("Shared-{run}@Example.com")),
+        ..user(&format!("conf-{run}-by-email"), 1)
+    };
+    // Another user whose *username* is the first one's email (lowercased).
+    let by_name = User {
+        username: shared.clone(),
+        email: None,
+        ..user(&format!("conf-{run}-by-name"), 1)
+    };
+    for user in [&by_email, &by_name] {
+        store.insert_user(user).await.expect("insert user");
+    }
+
+    let find = async |login: &str| {
+        store
+            .find_user_by_login(login)
+            .await
+            .expect("find_user_by_login")
+            .map(|user| user.user_id)
+    };
+    assert_eq!(
+        find(&by_email.username).await,
+        Some(by_email.user_id.clone()),
+        "by username"
+    );
+    assert_eq!(
+        find(&format!("SHARED-{run}@EXAMPLE.COM")).await,
+        Some(by_email.user_id.clone()),
+        "by email, other case"
+    );
+    assert_eq!(
+        find(&format!("Shared-{run}@Example.com")).await,
+        Some(by_email.user_id.clone()),
+        "by email, as stored"
+    );
+    assert_eq!(
+        find(&shared).await,
+        Some(by_name.user_id.clone()),
+        "an exact username wins over another user's email"
+    );
+    assert_eq!(
+        find(&by_email.username.to_uppercase()).await,
+        None,
+        "usernames match exactly"
+    );
+    assert_eq!(find(&format!("nobody-{run}")).await, None);
+    assert_eq!(
+        store
+            .find_user_by_login(&by_email.user_id)
+            .await
+            .expect("find"),
+        None,
+        "the user_id is not a login"
+    );
+}
+
+/// `list_users` orders by `created_at` then `user_id`.
+pub async fn users_list_order(store: &dyn Store) {
+    let run = unique();
+    let prefix = format!("conf-{run}-order-");
+    let b = user(&format!("{prefix}b"), 100);
+    let a = user(&format!("{prefix}a"), 200);
+    let c = user(&format!("{prefix}c"), 200);
+    for user in [&c, &a, &b] {
+        store.insert_user(user).await.expect("insert user");
+    }
+    let listed: Vec<User> = store
+        .list_users()
+        .await
+        .expect("list users")
+        .into_iter()
+        .filter(|user| user.user_id.starts_with(&prefix))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![b, a, c],
+        "users ordered by created_at, user_id"
+    );
+}
+
+/// `set_user_password` and `set_user_disabled` change their field and
+/// `updated_at`, nothing else, and report whether the user exists.
+pub async fn users_set_password_and_disabled(store: &dyn Store) {
+    let run = unique();
+    let original = User {
+        password_hash: None,
+        ..user(&format!("conf-{run}-pw"), 1_000)
+    };
+    store.insert_user(&original).await.expect("insert user");
+
+    let phc = "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA";
+    assert!(
+        store
+            .set_user_password(&original.user_id, phc, 2_000)
+            .await
+            .expect("set password")
+    );
+    let with_password = User {
+        password_hash: Some(phc.to_owned()),
+        updated_at: 2_000,
+        ..original.clone()
+    };
+    assert_eq!(
+        store.get_user(&original.user_id).await.expect("get"),
+        Some(with_password.clone())
+    );
+
+    assert!(
+        store
+            .set_user_disabled(&original.user_id, true, 3_000)
+            .await
+            .expect("disable")
+    );
+    let disabled = User {
+        disabled: true,
+        updated_at: 3_000,
+        ..with_password
+    };
+    assert_eq!(
+        store.get_user(&original.user_id).await.expect("get"),
+        Some(disabled.clone())
+    );
+    assert!(
+        store
+            .set_user_disabled(&original.user_id, false, 4_000)
+            .await
+            .expect("enable")
+    );
+    assert_eq!(
+        store.get_user(&original.user_id).await.expect("get"),
+        Some(User {
+            disabled: false,
+            updated_at: 4_000,
+            ..disabled
+        })
+    );
+
+    let nobody = format!("conf-{run}-nobody");
+    assert!(
+        !store
+            .set_user_password(&nobody, phc, 1)
+            .await
+            .expect("set password of unknown user")
+    );
+    assert!(
+        !store
+            .set_user_disabled(&nobody, true, 1)
+            .await
+            .expect("disable unknown user")
+    );
+    assert_eq!(store.get_user(&nobody).await.expect("get"), None);
+}
+
+/// `delete_user` takes the user's sessions, consents and grants (with their codes
+/// and refresh tokens) with it and revokes the grants' recorded live access tokens;
+/// another user's records are untouched, and the username and email are free again.
+pub async fn users_delete_cascades(store: &dyn Store) {
+    let run = unique();
+    let doomed = party(store, &run, "doomed").await;
+    let kept = Party {
+        client: doomed.client.clone(),
+        user: user(&format!("conf-{run}-kept-user"), 1),
+    };
+    store.insert_user(&kept.user).await.expect("insert user");
+
+    let mut records = Vec::new();
+    for party in [&doomed, &kept] {
+        let label = if party.user == doomed.user {
+            "doomed"
+        } else {
+            "kept"
+        };
+        let session = session_of(party, &hash(&run, &format!("{label}-session")), NOW + 3_600);
+        store
+            .insert_session(&session)
+            .await
+            .expect("insert session");
+        store
+            .add_consent(
+                &party.user.user_id,
+                &party.client.client_id,
+                &strings(&["openid"]),
+                NOW,
+            )
+            .await
+            .expect("add consent");
+        let (grant, code) = issue(store, party, &run, label, Some(&session.sid)).await;
+        let token = refresh(&grant, hash(&run, &format!("{label}-rt")), NOW + 3_600);
+        store
+            .insert_refresh_token(&token)
+            .await
+            .expect("insert refresh token");
+        let jti = format!("conf-{run}-{label}-jti");
+        store
+            .record_access_token(&grant.grant_id, &jti, NOW + 600)
+            .await
+            .expect("record access token");
+        records.push((session, grant, code, token, jti));
+    }
+
+    assert!(
+        store
+            .delete_user(&doomed.user.user_id)
+            .await
+            .expect("delete user")
+    );
+    assert!(
+        !store
+            .delete_user(&doomed.user.user_id)
+            .await
+            .expect("delete user again"),
+        "second delete finds nothing"
+    );
+
+    let (gone, stays) = (&records[0], &records[1]);
+    assert_eq!(
+        store.get_user(&doomed.user.user_id).await.expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .get_session(&gone.0.session_hash, NOW)
+            .await
+            .expect("get session"),
+        None,
+        "sessions deleted"
+    );
+    assert_eq!(
+        store
+            .get_consent(&doomed.user.user_id, &doomed.client.client_id)
+            .await
+            .expect("get consent"),
+        Vec::<String>::new(),
+        "consents deleted"
+    );
+    assert_eq!(
+        store.get_grant(&gone.1.grant_id).await.expect("get grant"),
+        None,
+        "grants deleted"
+    );
+    assert_eq!(
+        store
+            .redeem_code(&gone.2.code_hash, NOW)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Unknown,
+        "codes deleted"
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&gone.3.token_hash)
+            .await
+            .expect("get refresh token"),
+        None,
+        "refresh tokens deleted"
+    );
+    assert!(
+        store.is_revoked(&gone.4).await.expect("is_revoked"),
+        "live access tokens of deleted grants are revoked"
+    );
+
+    // The other user's records are all still there.
+    assert_eq!(
+        store.get_user(&kept.user.user_id).await.expect("get"),
+        Some(kept.user.clone())
+    );
+    assert_eq!(
+        store
+            .get_session(&stays.0.session_hash, NOW)
+            .await
+            .expect("get session"),
+        Some(stays.0.clone())
+    );
+    assert_eq!(
+        store
+            .get_consent(&kept.user.user_id, &kept.client.client_id)
+            .await
+            .expect("get consent"),
+        strings(&["openid"])
+    );
+    assert_eq!(
+        store.get_grant(&stays.1.grant_id).await.expect("get grant"),
+        Some(stays.1.clone())
+    );
+    assert!(matches!(
+        store
+            .redeem_code(&stays.2.code_hash, NOW)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Redeemed(_)
+    ));
+    assert_eq!(
+        store
+            .get_refresh_token(&stays.3.token_hash)
+            .await
+            .expect("get refresh token"),
+        Some(stays.3.clone())
+    );
+    assert!(!store.is_revoked(&stays.4).await.expect("is_revoked"));
+    assert_eq!(
+        store
+            .get_client(&doomed.client.client_id)
+            .await
+            .expect("get"),
+        Some(doomed.client.clone()),
+        "the client stays"
+    );
+
+    // Username and email are free again.
+    store
+        .insert_user(&User {
+            user_id: format!("conf-{run}-reborn"),
+            ..doomed.user.clone()
+        })
+        .await
+        .expect("reuse username and email");
+}
+
+// ---------------------------------------------------------------------------------
+// Sessions, interactions, consent
+
+/// A session comes back exactly as inserted while `now < expires_at`, and not
+/// from `expires_at` on; a taken hash is a `Conflict`.
+pub async fn sessions_roundtrip_and_expiry(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "s").await;
+    let session = session_of(&party, &hash(&run, "session"), NOW + 3_600);
+    store
+        .insert_session(&session)
+        .await
+        .expect("insert session");
+
+    for (now, live) in [
+        (NOW, true),
+        (session.expires_at - 1, true),
+        (session.expires_at, false),
+        (session.expires_at + 1, false),
+    ] {
+        assert_eq!(
+            store
+                .get_session(&session.session_hash, now)
+                .await
+                .expect("get session"),
+            live.then(|| session.clone()),
+            "session at {now} (expires {})",
+            session.expires_at
+        );
+    }
+    assert_eq!(
+        store
+            .get_session(&hash(&run, "nosession"), NOW)
+            .await
+            .expect("get unknown session"),
+        None
+    );
+
+    let err = store
+        .insert_session(&Session {
+            sid: format!("conf-{run}-other-sid"),
+            ..session.clone()
+        })
+        .await
+        .expect_err("duplicate session hash must fail");
+    assert!(
+        matches!(err, StoreError::Conflict),
+        "expected Conflict, got {err:?}"
+    );
+    assert_eq!(
+        store
+            .get_session(&session.session_hash, NOW)
+            .await
+            .expect("get"),
+        Some(session),
+        "first session unchanged"
+    );
+}
+
+/// `delete_session` returns the session (expired or not) once; the sessions of a
+/// user go together, and only theirs.
+pub async fn sessions_delete(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "a").await;
+    let other = party_with_client(store, &run, "b", &party.client).await;
+
+    let expired = session_of(&party, &hash(&run, "expired"), NOW - 1);
+    let first = session_of(&party, &hash(&run, "first"), NOW + 3_600);
+    let second = session_of(&party, &hash(&run, "second"), NOW + 3_600);
+    let theirs = session_of(&other, &hash(&run, "theirs"), NOW + 3_600);
+    for session in [&expired, &first, &second, &theirs] {
+        store.insert_session(session).await.expect("insert session");
+    }
+
+    assert_eq!(
+        store
+            .delete_session(&expired.session_hash)
+            .await
+            .expect("delete expired session"),
+        Some(expired.clone()),
+        "an expired session is still returned"
+    );
+    assert_eq!(
+        store
+            .delete_session(&first.session_hash)
+            .await
+            .expect("delete session"),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store
+            .delete_session(&first.session_hash)
+            .await
+            .expect("delete session again"),
+        None,
+        "second delete finds nothing"
+    );
+    assert_eq!(
+        store
+            .get_session(&first.session_hash, NOW)
+            .await
+            .expect("get"),
+        None
+    );
+
+    let again = session_of(&party, &hash(&run, "again"), NOW + 3_600);
+    store.insert_session(&again).await.expect("insert session");
+    assert_eq!(
+        store
+            .delete_sessions_of_user(&party.user.user_id)
+            .await
+            .expect("delete sessions of user"),
+        2
+    );
+    for gone in [&second, &again] {
+        assert_eq!(
+            store
+                .get_session(&gone.session_hash, NOW)
+                .await
+                .expect("get"),
+            None
+        );
+    }
+    assert_eq!(
+        store
+            .get_session(&theirs.session_hash, NOW)
+            .await
+            .expect("get"),
+        Some(theirs),
+        "another user's session stays"
+    );
+    assert_eq!(
+        store
+            .delete_sessions_of_user(&party.user.user_id)
+            .await
+            .expect("delete sessions of user again"),
+        0
+    );
+}
+
+/// An interaction is readable until `expires_at`; `update_interaction` replaces
+/// the payload and `delete_interaction` succeeds once, each reporting whether it
+/// matched.
+pub async fn interactions_lifecycle(store: &dyn Store) {
+    let run = unique();
+    let interaction = Interaction {
+        interaction_id: format!("conf-{run}-ix"),
+        payload: r#"{"client_id":"x","scope":"openid","state":"\"quoted\" ✓"}"#.to_owned(),
+        expires_at: NOW + 600,
+    };
+    store
+        .insert_interaction(&interaction)
+        .await
+        .expect("insert interaction");
+    let get = async |now: i64| {
+        store
+            .get_interaction(&interaction.interaction_id, now)
+            .await
+            .expect("get interaction")
+    };
+    assert_eq!(get(NOW).await, Some(interaction.clone()));
+    assert_eq!(get(NOW + 599).await, Some(interaction.clone()));
+    assert_eq!(get(NOW + 600).await, None, "expired at expires_at");
+
+    let err = store
+        .insert_interaction(&interaction)
+        .await
+        .expect_err("duplicate interaction must fail");
+    assert!(
+        matches!(err, StoreError::Conflict),
+        "expected Conflict, got {err:?}"
+    );
+
+    let updated = Interaction {
+        payload: r#"{"step":"consent"}"#.to_owned(),
+        ..interaction.clone()
+    };
+    assert!(
+        store
+            .update_interaction(&updated)
+            .await
+            .expect("update interaction")
+    );
+    assert_eq!(get(NOW).await, Some(updated.clone()), "payload replaced");
+    assert!(
+        !store
+            .update_interaction(&Interaction {
+                interaction_id: format!("conf-{run}-nothing"),
+                ..updated.clone()
+            })
+            .await
+            .expect("update unknown interaction"),
+        "unknown interaction does not match"
+    );
+    assert_eq!(
+        store
+            .get_interaction(&format!("conf-{run}-nothing"), NOW)
+            .await
+            .expect("get"),
+        None,
+        "update does not create"
+    );
+
+    assert!(
+        store
+            .delete_interaction(&interaction.interaction_id)
+            .await
+            .expect("delete interaction")
+    );
+    assert!(
+        !store
+            .delete_interaction(&interaction.interaction_id)
+            .await
+            .expect("delete interaction again"),
+        "completed only once"
+    );
+    assert_eq!(get(NOW).await, None);
+    assert!(
+        !store
+            .update_interaction(&updated)
+            .await
+            .expect("update deleted interaction"),
+        "a deleted interaction does not match"
+    );
+}
+
+/// `add_consent` adds to what was allowed (a union, each scope once, earlier ones
+/// first), per user and client.
+pub async fn consent_union(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "c").await;
+    let other_client = client(&format!("conf-{run}-other-client"), 1);
+    store
+        .insert_client(&other_client)
+        .await
+        .expect("insert client");
+    let consent = async |client_id: &str| {
+        store
+            .get_consent(&party.user.user_id, client_id)
+            .await
+            .expect("get consent")
+    };
+    assert_eq!(consent(&party.client.client_id).await, Vec::<String>::new());
+
+    let add = async |client_id: &str, scopes: &[&str], now: i64| {
+        store
+            .add_consent(&party.user.user_id, client_id, &strings(scopes), now)
+            .await
+            .expect("add consent");
+    };
+    add(&party.client.client_id, &["openid", "profile"], NOW).await;
+    assert_eq!(
+        consent(&party.client.client_id).await,
+        strings(&["openid", "profile"])
+    );
+    add(
+        &party.client.client_id,
+        &["profile", "email", "email"],
+        NOW + 1,
+    )
+    .await;
+    assert_eq!(
+        consent(&party.client.client_id).await,
+        strings(&["openid", "profile", "email"]),
+        "union, each scope once"
+    );
+    add(&party.client.client_id, &[], NOW + 2).await;
+    assert_eq!(
+        consent(&party.client.client_id).await,
+        strings(&["openid", "profile", "email"]),
+        "adding nothing changes nothing"
+    );
+    assert_eq!(
+        consent(&other_client.client_id).await,
+        Vec::<String>::new(),
+        "consent is per client"
+    );
+    add(&other_client.client_id, &["offline_access"], NOW).await;
+    assert_eq!(
+        consent(&other_client.client_id).await,
+        strings(&["offline_access"])
+    );
+    assert_eq!(
+        consent(&party.client.client_id).await,
+        strings(&["openid", "profile", "email"])
+    );
+}
+
+/// `purge_sessions` deletes sessions and interactions that expired strictly
+/// before `now`, at most `limit` of each per call.
+pub async fn sessions_purge(store: &dyn Store) {
+    let run = unique();
+    let now = timeline();
+    let party = party(store, &run, "p").await;
+    let expired: Vec<Session> = (0..3)
+        .map(|i| session_of(&party, &hash(&run, &format!("expired-{i}")), now - 30 + i))
+        .collect();
+    let at_now = session_of(&party, &hash(&run, "at-now"), now);
+    let live = session_of(&party, &hash(&run, "live"), now + 3_600);
+    for session in expired.iter().chain([&at_now, &live]) {
+        store.insert_session(session).await.expect("insert session");
+    }
+    let interactions: Vec<Interaction> = (0..3)
+        .map(|i| Interaction {
+            interaction_id: format!("conf-{run}-ix-{i}"),
+            payload: "{}".to_owned(),
+            expires_at: now - 20 + i,
+        })
+        .collect();
+    let live_interaction = Interaction {
+        interaction_id: format!("conf-{run}-ix-live"),
+        payload: "{}".to_owned(),
+        expires_at: now + 600,
+    };
+    for interaction in interactions.iter().chain([&live_interaction]) {
+        store
+            .insert_interaction(interaction)
+            .await
+            .expect("insert interaction");
+    }
+
+    // Clear what earlier runs left before our window, so the counts below are exact.
+    while store
+        .purge_sessions(now - 100, 1_000)
+        .await
+        .expect("purge older records")
+        > 0
+    {}
+    // Seen from before they expired, all are there.
+    let stored_sessions = async |sessions: &[Session]| {
+        let mut count = 0;
+        for session in sessions {
+            if store
+                .get_session(&session.session_hash, now - 1_000)
+                .await
+                .expect("get session")
+                .is_some()
+            {
+                count += 1;
+            }
+        }
+        count
+    };
+    let stored_interactions = async |interactions: &[Interaction]| {
+        let mut count = 0;
+        for interaction in interactions {
+            if store
+                .get_interaction(&interaction.interaction_id, now - 1_000)
+                .await
+                .expect("get interaction")
+                .is_some()
+            {
+                count += 1;
+            }
+        }
+        count
+    };
+    assert_eq!(stored_sessions(&expired).await, 3);
+    assert_eq!(stored_interactions(&interactions).await, 3);
+
+    assert_eq!(
+        store.purge_sessions(now, 2).await.expect("purge"),
+        4,
+        "two sessions and two interactions"
+    );
+    assert_eq!(stored_sessions(&expired).await, 1);
+    assert_eq!(stored_interactions(&interactions).await, 1);
+    assert_eq!(store.purge_sessions(now, 0).await.expect("purge"), 0);
+    assert_eq!(store.purge_sessions(now, 2).await.expect("purge"), 2);
+    assert_eq!(
+        store.purge_sessions(now, 2).await.expect("purge"),
+        0,
+        "expires_at == now is kept"
+    );
+    assert_eq!(stored_sessions(&expired).await, 0);
+    assert_eq!(stored_interactions(&interactions).await, 0);
+    assert_eq!(
+        stored_sessions(&[at_now.clone(), live.clone()]).await,
+        2,
+        "unexpired sessions kept"
+    );
+    assert_eq!(
+        store
+            .get_interaction(&live_interaction.interaction_id, now)
+            .await
+            .expect("get"),
+        Some(live_interaction.clone())
+    );
+
+    assert_eq!(store.purge_sessions(now + 1, 100).await.expect("purge"), 1);
+    assert_eq!(stored_sessions(&[at_now]).await, 0);
+    assert_eq!(
+        store
+            .get_session(&live.session_hash, now)
+            .await
+            .expect("get"),
+        Some(live)
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Grants and codes
+
+/// A grant and its code come back as inserted (the code through `redeem_code`);
+/// a taken grant id or code hash fails with `Conflict` and stores neither part.
+pub async fn grants_insert_and_get(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "g").await;
+    let grant = Grant {
+        scope: strings(&["openid", "profile", "read:things"]),
+        amr: strings(&["pwd", "otp"]),
+        ..grant_of(
+            &party,
+            &format!("conf-{run}-grant"),
+            Some("sid ✓ \"x\""),
+            NOW + 86_400,
+        )
+    };
+    let code = code_of(&grant, hash(&run, "code"), NOW + 60);
+    store
+        .insert_grant_with_code(&grant, &code)
+        .await
+        .expect("insert grant with code");
+    assert_eq!(
+        store.get_grant(&grant.grant_id).await.expect("get grant"),
+        Some(grant.clone()),
+        "grant roundtrip"
+    );
+    assert_eq!(
+        store
+            .get_grant(&format!("conf-{run}-missing"))
+            .await
+            .expect("get missing grant"),
+        None
+    );
+
+    // A bare grant and code: no sid, no nonce, empty lists.
+    let bare_grant = Grant {
+        sid: None,
+        scope: vec![],
+        amr: vec![],
+        ..grant.clone()
+    };
+    let bare_grant = Grant {
+        grant_id: format!("conf-{run}-bare"),
+        ..bare_grant
+    };
+    let bare_code = AuthorizationCode {
+        nonce: None,
+        scope: vec![],
+        resources: vec![],
+        ..code_of(&bare_grant, hash(&run, "bare-code"), NOW + 60)
+    };
+    store
+        .insert_grant_with_code(&bare_grant, &bare_code)
+        .await
+        .expect("insert bare grant");
+    assert_eq!(
+        store.get_grant(&bare_grant.grant_id).await.expect("get"),
+        Some(bare_grant.clone())
+    );
+
+    for (label, expected) in [(&code, &grant), (&bare_code, &bare_grant)] {
+        match store
+            .redeem_code(&label.code_hash, NOW)
+            .await
+            .expect("redeem")
+        {
+            CodeRedemption::Redeemed(got) => {
+                assert_eq!(
+                    got,
+                    AuthorizationCode {
+                        consumed_at: Some(NOW),
+                        ..label.clone()
+                    },
+                    "code roundtrip"
+                );
+                assert_eq!(got.grant_id, expected.grant_id);
+            }
+            other => panic!("expected Redeemed, got {other:?}"),
+        }
+    }
+
+    // Same grant id, new code: nothing stored.
+    let dup_grant_code = code_of(&grant, hash(&run, "dup-grant-code"), NOW + 60);
+    let err = store
+        .insert_grant_with_code(
+            &Grant {
+                scope: strings(&["other"]),
+                ..grant.clone()
+            },
+            &dup_grant_code,
+        )
+        .await
+        .expect_err("duplicate grant id must fail");
+    assert!(
+        matches!(err, StoreError::Conflict),
+        "expected Conflict, got {err:?}"
+    );
+    assert_eq!(
+        store
+            .redeem_code(&dup_grant_code.code_hash, NOW)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Unknown,
+        "the code of a refused grant is not stored"
+    );
+    assert_eq!(
+        store.get_grant(&grant.grant_id).await.expect("get"),
+        Some(grant.clone()),
+        "first grant unchanged"
+    );
+
+    // New grant id, taken code hash: the grant is not stored either.
+    let new_grant = Grant {
+        grant_id: format!("conf-{run}-new"),
+        ..grant.clone()
+    };
+    let err = store
+        .insert_grant_with_code(
+            &new_grant,
+            &code_of(&new_grant, code.code_hash.clone(), NOW + 60),
+        )
+        .await
+        .expect_err("duplicate code hash must fail");
+    assert!(
+        matches!(err, StoreError::Conflict),
+        "expected Conflict, got {err:?}"
+    );
+    assert_eq!(
+        store.get_grant(&new_grant.grant_id).await.expect("get"),
+        None,
+        "one transaction: the grant of a refused code is not stored"
+    );
+}
+
+/// A code is redeemed once; later attempts are `Replayed` with the first
+/// consumption time. Unknown hashes are `Unknown`.
+pub async fn codes_redeem_once(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "r").await;
+    let (_, code) = issue(store, &party, &run, "once", None).await;
+
+    assert_eq!(
+        store
+            .redeem_code(&code.code_hash, NOW)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Redeemed(AuthorizationCode {
+            consumed_at: Some(NOW),
+            ..code.clone()
+        })
+    );
+    for later in [NOW + 1, NOW + 10_000] {
+        assert_eq!(
+            store
+                .redeem_code(&code.code_hash, later)
+                .await
+                .expect("redeem again"),
+            CodeRedemption::Replayed(AuthorizationCode {
+                consumed_at: Some(NOW),
+                ..code.clone()
+            }),
+            "replay at {later}, even after expiry"
+        );
+    }
+    assert_eq!(
+        store
+            .redeem_code(&hash(&run, "nocode"), NOW)
+            .await
+            .expect("redeem unknown"),
+        CodeRedemption::Unknown
+    );
+}
+
+/// An unconsumed code is `Unknown` from its `expires_at` on, and so is a code of
+/// an expired or revoked grant; a code consumed before is `Replayed` regardless.
+pub async fn codes_expiry_and_dead_grants(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "e").await;
+
+    let (_, code) = issue(store, &party, &run, "expiring", None).await;
+    assert_eq!(
+        store
+            .redeem_code(&code.code_hash, code.expires_at)
+            .await
+            .expect("redeem at expiry"),
+        CodeRedemption::Unknown,
+        "expired at expires_at"
+    );
+    assert!(
+        matches!(
+            store
+                .redeem_code(&code.code_hash, code.expires_at - 1)
+                .await
+                .expect("redeem just before expiry"),
+            CodeRedemption::Redeemed(_)
+        ),
+        "an expired attempt does not consume the code"
+    );
+
+    // The grant ends before the code does.
+    let short = grant_of(&party, &format!("conf-{run}-short"), None, NOW + 30);
+    let short_code = code_of(&short, hash(&run, "short-code"), NOW + 60);
+    store
+        .insert_grant_with_code(&short, &short_code)
+        .await
+        .expect("insert grant");
+    assert_eq!(
+        store
+            .redeem_code(&short_code.code_hash, NOW + 30)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Unknown,
+        "a code of an expired grant"
+    );
+
+    // Revocation: an unconsumed code is deleted, a consumed one still replays.
+    let (revoked, unused) = issue(store, &party, &run, "revoked", None).await;
+    let (revoked_used, used) = issue(store, &party, &run, "revoked-used", None).await;
+    assert!(matches!(
+        store
+            .redeem_code(&used.code_hash, NOW)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Redeemed(_)
+    ));
+    for grant in [&revoked, &revoked_used] {
+        assert!(
+            store
+                .revoke_grant(&grant.grant_id, NOW + 1)
+                .await
+                .expect("revoke")
+        );
+    }
+    assert_eq!(
+        store
+            .redeem_code(&unused.code_hash, NOW + 2)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Unknown,
+        "an unused code of a revoked grant"
+    );
+    assert_eq!(
+        store
+            .redeem_code(&used.code_hash, NOW + 2)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Replayed(AuthorizationCode {
+            consumed_at: Some(NOW),
+            ..used
+        }),
+        "a used code of a revoked grant is still a replay"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Refresh tokens
+
+/// A refresh token comes back from `get_refresh_token` exactly as inserted, in
+/// any state; a taken hash is a `Conflict`.
+pub async fn refresh_insert_and_get(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "t").await;
+    let (grant, _) = issue(store, &party, &run, "t", None).await;
+    let fresh = refresh(&grant, hash(&run, "fresh"), NOW + 3_600);
+    let rotated = RefreshToken {
+        scope: vec![],
+        rotated_at: Some(NOW - 1),
+        sealed_successor: Some(vec![0x00, 0xff, 0x80]),
+        ..refresh(&grant, hash(&run, "rotated"), NOW + 3_600)
+    };
+    for token in [&fresh, &rotated] {
+        store
+            .insert_refresh_token(token)
+            .await
+            .expect("insert refresh token");
+        assert_eq!(
+            store
+                .get_refresh_token(&token.token_hash)
+                .await
+                .expect("get refresh token"),
+            Some(token.clone())
+        );
+    }
+    assert_eq!(
+        store
+            .get_refresh_token(&hash(&run, "none"))
+            .await
+            .expect("get unknown"),
+        None
+    );
+    let err = store
+        .insert_refresh_token(&RefreshToken {
+            expires_at: NOW + 1,
+            ..fresh.clone()
+        })
+        .await
+        .expect_err("duplicate refresh token must fail");
+    assert!(
+        matches!(err, StoreError::Conflict),
+        "expected Conflict, got {err:?}"
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&fresh.token_hash)
+            .await
+            .expect("get"),
+        Some(fresh)
+    );
+}
+
+/// Rotation marks the presented token (storing the sealed successor), stores the
+/// successor and returns the token as it was with its grant; a second rotation is
+/// `AlreadyRotated` with the first one's record and stores nothing.
+pub async fn refresh_rotate(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "rot").await;
+    let (grant, _) = issue(store, &party, &run, "rot", None).await;
+    let presented = refresh(&grant, hash(&run, "rt-0"), NOW + 3_600);
+    store
+        .insert_refresh_token(&presented)
+        .await
+        .expect("insert refresh token");
+
+    let successor = refresh(&grant, hash(&run, "rt-1"), NOW + 7_200);
+    let sealed = vec![0x01, 0x00, 0xfe];
+    assert_eq!(
+        store
+            .rotate_refresh_token(&presented.token_hash, &successor, &sealed, NOW)
+            .await
+            .expect("rotate"),
+        Rotation::Rotated {
+            previous: presented.clone(),
+            grant: grant.clone()
+        }
+    );
+    let rotated = RefreshToken {
+        rotated_at: Some(NOW),
+        sealed_successor: Some(sealed.clone()),
+        ..presented.clone()
+    };
+    assert_eq!(
+        store
+            .get_refresh_token(&presented.token_hash)
+            .await
+            .expect("get presented"),
+        Some(rotated.clone())
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&successor.token_hash)
+            .await
+            .expect("get successor"),
+        Some(successor.clone())
+    );
+
+    let second = refresh(&grant, hash(&run, "rt-1b"), NOW + 7_200);
+    assert_eq!(
+        store
+            .rotate_refresh_token(&presented.token_hash, &second, &[0x99], NOW + 5)
+            .await
+            .expect("rotate again"),
+        Rotation::AlreadyRotated {
+            previous: rotated.clone(),
+            grant: grant.clone()
+        }
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&second.token_hash)
+            .await
+            .expect("get second successor"),
+        None,
+        "a second rotation stores nothing"
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&presented.token_hash)
+            .await
+            .expect("get presented"),
+        Some(rotated),
+        "the first rotation's record is kept"
+    );
+
+    // The successor rotates in turn.
+    let third = refresh(&grant, hash(&run, "rt-2"), NOW + 9_000);
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&successor.token_hash, &third, &[0x02], NOW + 10)
+            .await
+            .expect("rotate successor"),
+        Rotation::Rotated { .. }
+    ));
+}
+
+/// Expired tokens (from `expires_at` on), rotated tokens past their expiry,
+/// tokens of expired or revoked grants and unknown hashes are `Unknown`, and no
+/// successor is stored for them.
+pub async fn refresh_rotate_unknown(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "unk").await;
+    let (grant, _) = issue(store, &party, &run, "unk", None).await;
+    let short = grant_of(&party, &format!("conf-{run}-short"), None, NOW + 100);
+    let (revoked, _) = issue(store, &party, &run, "revoked", None).await;
+    store
+        .insert_grant_with_code(&short, &code_of(&short, hash(&run, "short-code"), NOW + 60))
+        .await
+        .expect("insert grant");
+
+    let expiring = refresh(&grant, hash(&run, "expiring"), NOW + 50);
+    let was_rotated = refresh(&grant, hash(&run, "was-rotated"), NOW + 50);
+    let of_short = refresh(&short, hash(&run, "of-short"), NOW + 100);
+    let of_revoked = refresh(&revoked, hash(&run, "of-revoked"), NOW + 3_600);
+    for token in [&expiring, &was_rotated, &of_short, &of_revoked] {
+        store.insert_refresh_token(token).await.expect("insert");
+    }
+    assert!(matches!(
+        store
+            .rotate_refresh_token(
+                &was_rotated.token_hash,
+                &refresh(&grant, hash(&run, "wr-succ"), NOW + 3_600),
+                &[1],
+                NOW
+            )
+            .await
+            .expect("rotate"),
+        Rotation::Rotated { .. }
+    ));
+    assert!(
+        store
+            .revoke_grant(&revoked.grant_id, NOW)
+            .await
+            .expect("revoke")
+    );
+
+    for (label, presented, now) in [
+        (
+            "expired at expires_at",
+            expiring.token_hash.clone(),
+            NOW + 50,
+        ),
+        (
+            "rotated, then expired",
+            was_rotated.token_hash.clone(),
+            NOW + 50,
+        ),
+        ("grant expired", of_short.token_hash.clone(), NOW + 100),
+        ("grant revoked", of_revoked.token_hash.clone(), NOW + 1),
+        ("unknown hash", hash(&run, "nothing"), NOW),
+    ] {
+        let successor = refresh(&grant, hash(&run, &format!("succ-{label}")), NOW + 3_600);
+        assert_eq!(
+            store
+                .rotate_refresh_token(&presented, &successor, &[7], now)
+                .await
+                .expect("rotate"),
+            Rotation::Unknown,
+            "{label}"
+        );
+        assert_eq!(
+            store
+                .get_refresh_token(&successor.token_hash)
+                .await
+                .expect("get successor"),
+            None,
+            "{label}: no successor stored"
+        );
+    }
+    assert_eq!(
+        store
+            .get_refresh_token(&expiring.token_hash)
+            .await
+            .expect("get"),
+        Some(expiring),
+        "a refused rotation leaves the token as it was"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Revocation of grants
+
+/// `revoke_grant` marks the grant, deletes its refresh tokens and unused codes,
+/// revokes its recorded unexpired access tokens (not the expired ones), and
+/// leaves other grants alone. An access token recorded after the revocation is
+/// revoked at once.
+pub async fn grants_revoke(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "rv").await;
+    let (grant, code) = issue(store, &party, &run, "target", None).await;
+    let (other, _) = issue(store, &party, &run, "bystander", None).await;
+
+    let tokens: Vec<RefreshToken> = (0..2)
+        .map(|i| refresh(&grant, hash(&run, &format!("rt-{i}")), NOW + 3_600))
+        .collect();
+    for token in &tokens {
+        store.insert_refresh_token(token).await.expect("insert");
+    }
+    let other_token = refresh(&other, hash(&run, "other-rt"), NOW + 3_600);
+    store
+        .insert_refresh_token(&other_token)
+        .await
+        .expect("insert");
+    // One of them rotated already: its successor belongs to the grant too.
+    let successor = refresh(&grant, hash(&run, "rt-succ"), NOW + 3_600);
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&tokens[0].token_hash, &successor, &[1], NOW)
+            .await
+            .expect("rotate"),
+        Rotation::Rotated { .. }
+    ));
+
+    let live_jti = format!("conf-{run}-live");
+    let at_now_jti = format!("conf-{run}-at-now");
+    let expired_jti = format!("conf-{run}-expired");
+    let other_jti = format!("conf-{run}-other");
+    for (grant_id, jti, expires_at) in [
+        (&grant.grant_id, &live_jti, NOW + 600),
+        (&grant.grant_id, &at_now_jti, NOW + 10),
+        (&grant.grant_id, &expired_jti, NOW - 1),
+        (&other.grant_id, &other_jti, NOW + 600),
+    ] {
+        store
+            .record_access_token(grant_id, jti, expires_at)
+            .await
+            .expect("record access token");
+    }
+    // Recording the same jti twice is not an error.
+    store
+        .record_access_token(&grant.grant_id, &live_jti, NOW + 600)
+        .await
+        .expect("record access token again");
+
+    let revoked_at = NOW + 10;
+    assert!(
+        store
+            .revoke_grant(&grant.grant_id, revoked_at)
+            .await
+            .expect("revoke grant")
+    );
+    assert_eq!(
+        store.get_grant(&grant.grant_id).await.expect("get"),
+        Some(Grant {
+            revoked_at: Some(revoked_at),
+            ..grant.clone()
+        })
+    );
+    for token in tokens.iter().chain([&successor]) {
+        assert_eq!(
+            store
+                .get_refresh_token(&token.token_hash)
+                .await
+                .expect("get refresh token"),
+            None,
+            "refresh tokens of a revoked grant are deleted"
+        );
+        assert_eq!(
+            store
+                .rotate_refresh_token(
+                    &token.token_hash,
+                    &refresh(&grant, hash(&run, "late"), NOW + 3_600),
+                    &[2],
+                    revoked_at + 1
+                )
+                .await
+                .expect("rotate"),
+            Rotation::Unknown
+        );
+    }
+    assert_eq!(
+        store
+            .redeem_code(&code.code_hash, revoked_at + 1)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Unknown,
+        "unused codes of a revoked grant are deleted"
+    );
+    assert!(store.is_revoked(&live_jti).await.expect("is_revoked"));
+    assert!(
+        !store.is_revoked(&at_now_jti).await.expect("is_revoked"),
+        "a token expiring at the revocation time is not recorded"
+    );
+    assert!(
+        !store.is_revoked(&expired_jti).await.expect("is_revoked"),
+        "expired tokens are not recorded"
+    );
+
+    // A token minted under the grant while it was being revoked is revoked too.
+    let late_jti = format!("conf-{run}-late");
+    store
+        .record_access_token(&grant.grant_id, &late_jti, NOW + 600)
+        .await
+        .expect("record after revocation");
+    assert!(
+        store.is_revoked(&late_jti).await.expect("is_revoked"),
+        "an access token recorded under a revoked grant is revoked at once"
+    );
+
+    // The other grant is untouched.
+    assert_eq!(
+        store.get_grant(&other.grant_id).await.expect("get"),
+        Some(other.clone())
+    );
+    assert!(!store.is_revoked(&other_jti).await.expect("is_revoked"));
+    assert_eq!(
+        store
+            .get_refresh_token(&other_token.token_hash)
+            .await
+            .expect("get"),
+        Some(other_token)
+    );
+
+    assert!(
+        !store
+            .revoke_grant(&grant.grant_id, revoked_at + 5)
+            .await
+            .expect("revoke again"),
+        "a revoked grant is not live"
+    );
+    assert_eq!(
+        store
+            .get_grant(&grant.grant_id)
+            .await
+            .expect("get")
+            .and_then(|grant| grant.revoked_at),
+        Some(revoked_at),
+        "the first revocation time is kept"
+    );
+    assert!(
+        !store
+            .revoke_grant(&format!("conf-{run}-nogrant"), NOW)
+            .await
+            .expect("revoke unknown")
+    );
+}
+
+/// `revoke_grants_of_session`, `_of_user` and `_of_client` revoke exactly the
+/// live grants they name, with their access tokens, and count them.
+pub async fn grants_revoke_by_owner(store: &dyn Store) {
+    let run = unique();
+    let u1_c1 = party(store, &run, "u1").await;
+    let c2 = client(&format!("conf-{run}-c2"), 1);
+    store.insert_client(&c2).await.expect("insert client");
+    let u1_c2 = Party {
+        client: c2.clone(),
+        user: u1_c1.user.clone(),
+    };
+    let u2_c1 = party_with_client(store, &run, "u2", &u1_c1.client).await;
+    let u2_c2 = Party {
+        client: c2.clone(),
+        user: u2_c1.user.clone(),
+    };
+    let s1 = format!("conf-{run}-s1");
+    let s2 = format!("conf-{run}-s2");
+    let s3 = format!("conf-{run}-s3");
+
+    let mut grants = Vec::new();
+    for (label, party, sid) in [
+        ("g1", &u1_c1, Some(&s1)),
+        ("g2", &u1_c1, Some(&s1)),
+        ("g3", &u1_c2, Some(&s2)),
+        ("g4", &u2_c1, Some(&s3)),
+        ("g5", &u2_c2, None),
+    ] {
+        let (grant, _) = issue(store, party, &run, label, sid.map(String::as_str)).await;
+        let jti = format!("conf-{run}-{label}-jti");
+        store
+            .record_access_token(&grant.grant_id, &jti, NOW + 600)
+            .await
+            .expect("record");
+        grants.push((grant, jti));
+    }
+    let revoked = async || {
+        let mut names = Vec::new();
+        for (grant, jti) in &grants {
+            let stored = store
+                .get_grant(&grant.grant_id)
+                .await
+                .expect("get")
+                .expect("grant exists");
+            let token_revoked = store.is_revoked(jti).await.expect("is_revoked");
+            assert_eq!(
+                stored.revoked_at.is_some(),
+                token_revoked,
+                "grant {} and its access token agree",
+                grant.grant_id
+            );
+            if token_revoked {
+                names.push(grant.grant_id.rsplit('-').next().unwrap_or("").to_owned());
+            }
+        }
+        names
+    };
+
+    assert_eq!(
+        store
+            .revoke_grants_of_session(&s1, NOW)
+            .await
+            .expect("by session"),
+        2
+    );
+    assert_eq!(revoked().await, ["g1", "g2"]);
+    assert_eq!(
+        store
+            .revoke_grants_of_session(&s1, NOW + 1)
+            .await
+            .expect("by session again"),
+        0,
+        "already revoked"
+    );
+    assert_eq!(
+        store
+            .revoke_grants_of_session(&format!("conf-{run}-nosid"), NOW)
+            .await
+            .expect("by unknown session"),
+        0
+    );
+
+    assert_eq!(
+        store
+            .revoke_grants_of_user(&u1_c1.user.user_id, NOW)
+            .await
+            .expect("by user"),
+        1,
+        "only the user's live grant"
+    );
+    assert_eq!(revoked().await, ["g1", "g2", "g3"]);
+
+    assert_eq!(
+        store
+            .revoke_grants_of_client(&c2.client_id, NOW)
+            .await
+            .expect("by client"),
+        1,
+        "only the client's live grant"
+    );
+    assert_eq!(revoked().await, ["g1", "g2", "g3", "g5"]);
+
+    assert_eq!(
+        store
+            .revoke_grants_of_client(&u1_c1.client.client_id, NOW)
+            .await
+            .expect("by client"),
+        1
+    );
+    assert_eq!(revoked().await, ["g1", "g2", "g3", "g4", "g5"]);
+    assert_eq!(
+        store
+            .revoke_grants_of_user(&u2_c1.user.user_id, NOW)
+            .await
+            .expect("by user"),
+        0
+    );
+}
+
+/// `delete_client` takes its grants and consents with it and revokes the grants'
+/// recorded access tokens; the user stays.
+pub async fn clients_delete_cascades(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "dc").await;
+    let (grant, code) = issue(store, &party, &run, "dc", None).await;
+    let token = refresh(&grant, hash(&run, "rt"), NOW + 3_600);
+    store.insert_refresh_token(&token).await.expect("insert");
+    let jti = format!("conf-{run}-jti");
+    store
+        .record_access_token(&grant.grant_id, &jti, NOW + 600)
+        .await
+        .expect("record");
+    store
+        .add_consent(
+            &party.user.user_id,
+            &party.client.client_id,
+            &strings(&["openid"]),
+            NOW,
+        )
+        .await
+        .expect("consent");
+
+    assert!(
+        store
+            .delete_client(&party.client.client_id)
+            .await
+            .expect("delete client")
+    );
+    assert_eq!(store.get_grant(&grant.grant_id).await.expect("get"), None);
+    assert_eq!(
+        store
+            .redeem_code(&code.code_hash, NOW)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Unknown
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&token.token_hash)
+            .await
+            .expect("get"),
+        None
+    );
+    assert!(store.is_revoked(&jti).await.expect("is_revoked"));
+    assert_eq!(
+        store
+            .get_consent(&party.user.user_id, &party.client.client_id)
+            .await
+            .expect("consent"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        store.get_user(&party.user.user_id).await.expect("get user"),
+        Some(party.user.clone())
+    );
+}
+
+/// `purge_grants` deletes codes (consumed or not), refresh tokens, access token
+/// records and grants that expired strictly before `now`, at most `limit` of each
+/// kind per call, and nothing live.
+pub async fn grants_purge(store: &dyn Store) {
+    let run = unique();
+    let now = timeline();
+    let party = party(store, &run, "pg").await;
+
+    // A live grant, with a live code, and expired and live descendants.
+    let live = grant_of(&party, &format!("conf-{run}-live"), None, now + 3_600);
+    let live_code = code_of(&live, hash(&run, "live-code"), now + 60);
+    store
+        .insert_grant_with_code(&live, &live_code)
+        .await
+        .expect("insert grant");
+    // Three live grants whose codes expired (one of them consumed).
+    let mut expired_codes = Vec::new();
+    for i in 0..3 {
+        let holder = grant_of(&party, &format!("conf-{run}-holder-{i}"), None, now + 3_600);
+        let code = code_of(&holder, hash(&run, &format!("old-code-{i}")), now - 10 + i);
+        store
+            .insert_grant_with_code(&holder, &code)
+            .await
+            .expect("insert grant");
+        expired_codes.push(code);
+    }
+    assert!(matches!(
+        store
+            .redeem_code(&expired_codes[0].code_hash, now - 1_000)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Redeemed(_)
+    ));
+    // Two expired grants; their codes expired before anything else.
+    let mut expired_grants = Vec::new();
+    for i in 0..2 {
+        let old = grant_of(&party, &format!("conf-{run}-old-{i}"), None, now - 40 + i);
+        let code = code_of(
+            &old,
+            hash(&run, &format!("old-grant-code-{i}")),
+            now - 50 + i,
+        );
+        store
+            .insert_grant_with_code(&old, &code)
+            .await
+            .expect("insert grant");
+        expired_grants.push(old);
+    }
+    let expired_tokens: Vec<RefreshToken> = (0..3)
+        .map(|i| refresh(&live, hash(&run, &format!("old-rt-{i}")), now - 20 + i))
+        .collect();
+    let at_now_token = refresh(&live, hash(&run, "at-now-rt"), now);
+    let live_token = refresh(&live, hash(&run, "live-rt"), now + 600);
+    for token in expired_tokens.iter().chain([&at_now_token, &live_token]) {
+        store.insert_refresh_token(token).await.expect("insert");
+    }
+    for i in 0..3 {
+        store
+            .record_access_token(&live.grant_id, &format!("conf-{run}-old-{i}"), now - 30 + i)
+            .await
+            .expect("record");
+    }
+    let live_jti = format!("conf-{run}-live-jti");
+    store
+        .record_access_token(&live.grant_id, &live_jti, now + 600)
+        .await
+        .expect("record");
+
+    // Clear what earlier runs left before our window, so the counts below are exact.
+    while store
+        .purge_grants(now - 100, 1_000)
+        .await
+        .expect("purge older records")
+        > 0
+    {}
+    for old in &expired_grants {
+        assert!(
+            store.get_grant(&old.grant_id).await.expect("get").is_some(),
+            "nothing of ours purged yet"
+        );
+    }
+
+    // Expired: 5 codes, 3 refresh tokens, 3 access token records, 2 grants. Oldest
+    // first, so the two expired grants go with the two codes that were theirs.
+    assert_eq!(
+        store.purge_grants(now, 2).await.expect("purge"),
+        8,
+        "two of each kind"
+    );
+    assert_eq!(store.purge_grants(now, 0).await.expect("purge"), 0);
+    assert_eq!(
+        store.purge_grants(now, 1_000).await.expect("purge"),
+        3 + 1 + 1,
+        "the rest"
+    );
+    assert_eq!(
+        store.purge_grants(now, 1_000).await.expect("purge"),
+        0,
+        "expires_at == now is kept"
+    );
+
+    for old in &expired_grants {
+        assert_eq!(store.get_grant(&old.grant_id).await.expect("get"), None);
+    }
+    for token in &expired_tokens {
+        assert_eq!(
+            store
+                .get_refresh_token(&token.token_hash)
+                .await
+                .expect("get"),
+            None
+        );
+    }
+    assert_eq!(
+        store
+            .redeem_code(&expired_codes[0].code_hash, now)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Unknown,
+        "a consumed code is purged once expired"
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&at_now_token.token_hash)
+            .await
+            .expect("get"),
+        Some(at_now_token.clone())
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&live_token.token_hash)
+            .await
+            .expect("get"),
+        Some(live_token.clone())
+    );
+    assert_eq!(
+        store.get_grant(&live.grant_id).await.expect("get"),
+        Some(live.clone())
+    );
+    assert!(matches!(
+        store
+            .redeem_code(&live_code.code_hash, now)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Redeemed(_)
+    ));
+
+    assert_eq!(store.purge_grants(now + 1, 1_000).await.expect("purge"), 1);
+    assert_eq!(
+        store
+            .get_refresh_token(&at_now_token.token_hash)
+            .await
+            .expect("get"),
+        None
+    );
+    // The live access token record survived: revoking the grant reaches it.
+    assert!(
+        store
+            .revoke_grant(&live.grant_id, now + 1)
+            .await
+            .expect("revoke")
+    );
+    assert!(store.is_revoked(&live_jti).await.expect("is_revoked"));
+}
+
+// ---------------------------------------------------------------------------------
 // Concurrency
 
 /// Sixteen concurrent rotations racing for the same generation: exactly one wins,
@@ -892,6 +2755,234 @@ pub async fn concurrent_revocation_insert(store: &dyn Store) {
     assert!(store.is_revoked(&revoked.jti).await.expect("is_revoked"));
 }
 
+/// Sixteen concurrent redemptions of one code: exactly one `Redeemed`, fifteen
+/// `Replayed` carrying the winner's consumption time.
+pub async fn concurrent_code_redemption(store: &dyn Store) {
+    const RACERS: i64 = 16;
+    let run = unique();
+    let party = party(store, &run, "race").await;
+    let (_, code) = issue(store, &party, &run, "race", None).await;
+
+    let outcomes = join_all(
+        (0..RACERS)
+            .map(|i| store.redeem_code(&code.code_hash, NOW + i))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let mut winner = None;
+    let mut replays = Vec::new();
+    for outcome in outcomes {
+        match outcome.expect("concurrent redeem_code") {
+            CodeRedemption::Redeemed(got) => {
+                assert_eq!(winner, None, "two redemptions of one code");
+                winner = Some(got);
+            }
+            CodeRedemption::Replayed(got) => replays.push(got),
+            CodeRedemption::Unknown => panic!("a live code was Unknown"),
+        }
+    }
+    let winner = winner.expect("one redemption wins");
+    assert_eq!(replays.len(), 15);
+    for replay in replays {
+        assert_eq!(
+            replay, winner,
+            "replays see the winner's committed consumption"
+        );
+    }
+}
+
+/// Sixteen concurrent rotations of one refresh token, each with its own successor:
+/// exactly one `Rotated`, fifteen `AlreadyRotated` that see the winner's sealed
+/// successor, and only the winner's successor stored.
+pub async fn concurrent_refresh_rotation(store: &dyn Store) {
+    const RACERS: u8 = 16;
+    let run = unique();
+    let party = party(store, &run, "race").await;
+    let (grant, _) = issue(store, &party, &run, "race", None).await;
+    let presented = refresh(&grant, hash(&run, "presented"), NOW + 3_600);
+    store
+        .insert_refresh_token(&presented)
+        .await
+        .expect("insert refresh token");
+    let successors: Vec<RefreshToken> = (0..RACERS)
+        .map(|i| refresh(&grant, hash(&run, &format!("successor-{i}")), NOW + 7_200))
+        .collect();
+    let sealed: Vec<Vec<u8>> = (0..RACERS).map(|i| vec![i; 8]).collect();
+
+    let outcomes = join_all(
+        successors
+            .iter()
+            .zip(&sealed)
+            .zip(0..)
+            .map(|((successor, sealed), i)| {
+                store.rotate_refresh_token(&presented.token_hash, successor, sealed, NOW + i)
+            })
+            .collect::<Vec<_>>(),
+    )
+    .await;
+
+    let mut winner = None;
+    let mut losers = Vec::new();
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        match outcome.expect("concurrent rotate_refresh_token") {
+            Rotation::Rotated {
+                previous,
+                grant: got,
+            } => {
+                assert_eq!(winner, None, "two rotations of one token");
+                assert_eq!(previous, presented);
+                assert_eq!(got, grant);
+                winner = Some(i);
+            }
+            Rotation::AlreadyRotated {
+                previous,
+                grant: got,
+            } => {
+                assert_eq!(got, grant);
+                losers.push(previous);
+            }
+            Rotation::Unknown => panic!("a live token was Unknown"),
+        }
+    }
+    let winner = winner.expect("one rotation wins");
+    assert_eq!(losers.len(), 15);
+    let rotated = RefreshToken {
+        rotated_at: Some(NOW + i64::try_from(winner).expect("small")),
+        sealed_successor: Some(sealed[winner].clone()),
+        ..presented.clone()
+    };
+    for previous in losers {
+        assert_eq!(
+            previous, rotated,
+            "losers see the winner's committed rotation"
+        );
+    }
+    let mut stored = Vec::new();
+    for (i, successor) in successors.iter().enumerate() {
+        if let Some(got) = store
+            .get_refresh_token(&successor.token_hash)
+            .await
+            .expect("get successor")
+        {
+            assert_eq!(&got, successor);
+            stored.push(i);
+        }
+    }
+    assert_eq!(stored, [winner], "exactly the winner's successor is stored");
+}
+
+/// Rotations and access-token recordings racing a revocation of their grant:
+/// whatever the interleaving, afterwards no refresh token of the grant is left and
+/// every recorded access token is revoked.
+pub async fn concurrent_use_and_revocation(store: &dyn Store) {
+    const ROUNDS: usize = 8;
+    const RACERS: usize = 6;
+    let run = unique();
+    let party = party(store, &run, "ur").await;
+    for round in 0..ROUNDS {
+        let (grant, _) = issue(store, &party, &run, &format!("round-{round}"), None).await;
+        let presented = refresh(
+            &grant,
+            hash(&run, &format!("{round}-presented")),
+            NOW + 3_600,
+        );
+        store
+            .insert_refresh_token(&presented)
+            .await
+            .expect("insert refresh token");
+        let successors: Vec<RefreshToken> = (0..RACERS)
+            .map(|i| {
+                refresh(
+                    &grant,
+                    hash(&run, &format!("{round}-succ-{i}")),
+                    NOW + 3_600,
+                )
+            })
+            .collect();
+        let jtis: Vec<String> = (0..RACERS)
+            .map(|i| format!("conf-{run}-{round}-jti-{i}"))
+            .collect();
+
+        let mut rotations: Vec<BoxFuture<'_, Result<(), StoreError>>> = successors
+            .iter()
+            .map(|successor| {
+                Box::pin(async {
+                    store
+                        .rotate_refresh_token(&presented.token_hash, successor, &[1], NOW)
+                        .await
+                        .map(|_| ())
+                }) as BoxFuture<'_, _>
+            })
+            .collect();
+        let recordings = jtis.iter().map(|jti| {
+            Box::pin(store.record_access_token(&grant.grant_id, jti, NOW + 600)) as BoxFuture<'_, _>
+        });
+        let revocation = Box::pin(async {
+            store
+                .revoke_grant(&grant.grant_id, NOW + 1)
+                .await
+                .map(|revoked| assert!(revoked, "the grant was live"))
+        }) as BoxFuture<'_, _>;
+        // The revocation in the middle of the pack.
+        let mut racers: Vec<BoxFuture<'_, Result<(), StoreError>>> = Vec::new();
+        racers.extend(rotations.drain(..RACERS / 2));
+        racers.extend(recordings);
+        racers.push(revocation);
+        racers.extend(rotations);
+        for outcome in join_all(racers).await {
+            outcome.expect("concurrent use and revocation");
+        }
+
+        for token in std::iter::once(&presented).chain(&successors) {
+            assert_eq!(
+                store
+                    .get_refresh_token(&token.token_hash)
+                    .await
+                    .expect("get refresh token"),
+                None,
+                "round {round}: no refresh token survives the revocation"
+            );
+        }
+        for jti in &jtis {
+            assert!(
+                store.is_revoked(jti).await.expect("is_revoked"),
+                "round {round}: access token {jti} escaped the revocation"
+            );
+        }
+    }
+}
+
+/// Concurrent consents for one user and client add up: none is lost.
+pub async fn concurrent_consent(store: &dyn Store) {
+    const RACERS: usize = 8;
+    let run = unique();
+    let party = party(store, &run, "cc").await;
+    let scopes: Vec<Vec<String>> = (0..RACERS)
+        .map(|i| vec![format!("scope-{i}"), "openid".to_owned()])
+        .collect();
+    let outcomes = join_all(
+        scopes
+            .iter()
+            .map(|scopes| {
+                store.add_consent(&party.user.user_id, &party.client.client_id, scopes, NOW)
+            })
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    for outcome in outcomes {
+        outcome.expect("concurrent add_consent");
+    }
+    let mut got = store
+        .get_consent(&party.user.user_id, &party.client.client_id)
+        .await
+        .expect("get consent");
+    got.sort();
+    let mut expected: Vec<String> = (0..RACERS).map(|i| format!("scope-{i}")).collect();
+    expected.push("openid".to_owned());
+    expected.sort();
+    assert_eq!(got, expected, "every scope once");
+}
+
 // ---------------------------------------------------------------------------------
 // Helpers
 
@@ -929,6 +3020,137 @@ fn timeline() -> i64 {
     }
 }
 
+/// The "now" of the tests that do not purge: any fixed time works, since their ids
+/// are unique.
+const NOW: i64 = 1_800_000_000;
+
+/// A client and a user that sessions, consents and grants can hang on.
+struct Party {
+    client: Client,
+    user: User,
+}
+
+/// Inserts a new client and user.
+async fn party(store: &dyn Store, run: &str, label: &str) -> Party {
+    let client = client(&format!("conf-{run}-{label}-client"), 1);
+    store.insert_client(&client).await.expect("insert client");
+    party_with_client(store, run, label, &client).await
+}
+
+/// Inserts a new user of an existing client.
+async fn party_with_client(store: &dyn Store, run: &str, label: &str, client: &Client) -> Party {
+    let user = user(&format!("conf-{run}-{label}-user"), 1);
+    store.insert_user(&user).await.expect("insert user");
+    Party {
+        client: client.clone(),
+        user,
+    }
+}
+
+fn user(user_id: &str, created_at: i64) -> User {
+    User {
+        user_id: user_id.to_owned(),
+        username: format!("{user_id}-name"),
+        email: Some(format!("{user_id}@Example.COM")),
+        email_verified: true,
+        name: Some("Zoë \"Q\" User".to_owned()),
+        given_name: Some("Zoë".to_owned()),
+        family_name: Some("User".to_owned()),
+        password_hash: Some(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".to_owned(),
+        ),
+        disabled: false,
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+/// Bytes standing in for a SHA-256: unique per run and label, not valid UTF-8.
+fn hash(run: &str, label: &str) -> Vec<u8> {
+    let mut bytes = vec![0x00, 0xff];
+    bytes.extend_from_slice(format!("{run}-{label}").as_bytes());
+    bytes
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|&item| item.to_owned()).collect()
+}
+
+fn session_of(party: &Party, session_hash: &[u8], expires_at: i64) -> Session {
+    Session {
+        session_hash: session_hash.to_vec(),
+        sid: session_hash.iter().fold(String::from("sid-"), |sid, byte| {
+            sid + &format!("{byte:02x}")
+        }),
+        user_id: party.user.user_id.clone(),
+        auth_time: NOW - 60,
+        amr: strings(&["pwd"]),
+        created_at: NOW - 60,
+        expires_at,
+    }
+}
+
+fn grant_of(party: &Party, grant_id: &str, sid: Option<&str>, expires_at: i64) -> Grant {
+    Grant {
+        grant_id: grant_id.to_owned(),
+        client_id: party.client.client_id.clone(),
+        user_id: party.user.user_id.clone(),
+        scope: strings(&["openid", "profile"]),
+        sid: sid.map(str::to_owned),
+        auth_time: NOW - 30,
+        amr: strings(&["pwd"]),
+        created_at: NOW - 10,
+        expires_at,
+        revoked_at: None,
+    }
+}
+
+fn code_of(grant: &Grant, code_hash: Vec<u8>, expires_at: i64) -> AuthorizationCode {
+    AuthorizationCode {
+        code_hash,
+        grant_id: grant.grant_id.clone(),
+        client_id: grant.client_id.clone(),
+        redirect_uri: "https://app.example/cb?x=\"1\"&y=✓".to_owned(),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
+        nonce: Some("n-0S6_WzA2Mj".to_owned()),
+        scope: grant.scope.clone(),
+        resources: strings(&["https://api.example/"]),
+        created_at: NOW - 5,
+        expires_at,
+        consumed_at: None,
+    }
+}
+
+fn refresh(grant: &Grant, token_hash: Vec<u8>, expires_at: i64) -> RefreshToken {
+    RefreshToken {
+        token_hash,
+        grant_id: grant.grant_id.clone(),
+        client_id: grant.client_id.clone(),
+        scope: grant.scope.clone(),
+        created_at: NOW - 5,
+        expires_at,
+        rotated_at: None,
+        sealed_successor: None,
+    }
+}
+
+/// Inserts a grant live for a day from [`NOW`], with its code live for a minute.
+async fn issue(
+    store: &dyn Store,
+    party: &Party,
+    run: &str,
+    label: &str,
+    sid: Option<&str>,
+) -> (Grant, AuthorizationCode) {
+    let grant = grant_of(party, &format!("conf-{run}-{label}"), sid, NOW + 86_400);
+    let code = code_of(&grant, hash(run, &format!("{label}-code")), NOW + 60);
+    store
+        .insert_grant_with_code(&grant, &code)
+        .await
+        .expect("insert grant with code");
+    (grant, code)
+}
+
 fn client(client_id: &str, created_at: i64) -> Client {
     Client {
         client_id: client_id.to_owned(),
@@ -940,6 +3162,9 @@ fn client(client_id: &str, created_at: i64) -> Client {
         scopes: vec!["openid".to_owned()],
         audiences: vec!["https://api.example/".to_owned()],
         access_token_ttl: Some(300),
+        skip_consent: false,
+        refresh_grace_seconds: 0,
+        id_token_signed_response_alg: None,
         created_at,
         updated_at: created_at,
     }

@@ -10,7 +10,10 @@ mod model;
 
 use async_trait::async_trait;
 
-pub use model::{Client, KeyInsert, RevokedToken, StoredKey};
+pub use model::{
+    AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, RefreshToken,
+    RevokedToken, Rotation, Session, StoredKey, User,
+};
 
 /// Why a store call failed. Backends map their driver errors here; the message of
 /// `Backend` goes to logs only, never to a client.
@@ -79,9 +82,134 @@ pub trait RevocationStore: Send + Sync {
     async fn purge_revocations(&self, now: i64, limit: u32) -> Result<u64, StoreError>;
 }
 
+/// People who sign in.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// [`StoreError::Conflict`] if the username, or the email (case-insensitively),
+    /// is taken.
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError>;
+    /// By exact username, or else by email compared case-insensitively.
+    async fn find_user_by_login(&self, login: &str) -> Result<Option<User>, StoreError>;
+    /// Ordered by `created_at` then `user_id`.
+    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    async fn set_user_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    async fn set_user_disabled(
+        &self,
+        user_id: &str,
+        disabled: bool,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the user with their sessions, consents and grants; the recorded
+    /// access tokens of those grants are revoked first.
+    async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError>;
+}
+
+/// Browser sessions, pending authorization requests and remembered consent.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// A session that has not expired at `now`.
+    async fn get_session(
+        &self,
+        session_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<Session>, StoreError>;
+    /// Deletes and returns it (logout).
+    async fn delete_session(&self, session_hash: &[u8]) -> Result<Option<Session>, StoreError>;
+    async fn delete_sessions_of_user(&self, user_id: &str) -> Result<u64, StoreError>;
+
+    async fn insert_interaction(&self, interaction: &Interaction) -> Result<(), StoreError>;
+    /// One that has not expired at `now`.
+    async fn get_interaction(
+        &self,
+        interaction_id: &str,
+        now: i64,
+    ) -> Result<Option<Interaction>, StoreError>;
+    /// Replaces the payload of a live interaction; returns whether one matched.
+    async fn update_interaction(&self, interaction: &Interaction) -> Result<bool, StoreError>;
+    /// Deletes it; returns whether it existed (so a form can be completed only once).
+    async fn delete_interaction(&self, interaction_id: &str) -> Result<bool, StoreError>;
+
+    /// The scopes the user has allowed the client (empty if none).
+    async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Vec<String>, StoreError>;
+    /// Adds scopes to what the user allowed the client.
+    async fn add_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &[String],
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes expired sessions and interactions, at most `limit` of each.
+    async fn purge_sessions(&self, now: i64, limit: u32) -> Result<u64, StoreError>;
+}
+
+/// Grants and what descends from them: codes, refresh tokens, and the `jti`s of
+/// their access tokens (so revoking a grant reaches its access tokens too).
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Stores a new grant and its first code in one transaction.
+    async fn insert_grant_with_code(
+        &self,
+        grant: &Grant,
+        code: &AuthorizationCode,
+    ) -> Result<(), StoreError>;
+    async fn get_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError>;
+    /// Consumes a code atomically: of N concurrent calls exactly one gets
+    /// `Redeemed`. A code past `expires_at` is `Unknown` unless already consumed.
+    async fn redeem_code(&self, code_hash: &[u8], now: i64) -> Result<CodeRedemption, StoreError>;
+    /// Records an access token issued under a grant (the grant must exist). If the
+    /// grant is already revoked, the `jti` is revoked at once: a token minted while
+    /// its grant was being revoked does not escape.
+    async fn record_access_token(
+        &self,
+        grant_id: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError>;
+    /// Exchanges a live refresh token of a live grant for `successor` in one
+    /// transaction: marks the presented one rotated (storing `sealed_successor`
+    /// on it) and inserts the successor. Of N concurrent calls exactly one gets
+    /// `Rotated`; the others see `AlreadyRotated` only after the winner committed.
+    /// Expired tokens are `Unknown`.
+    async fn rotate_refresh_token(
+        &self,
+        presented_hash: &[u8],
+        successor: &RefreshToken,
+        sealed_successor: &[u8],
+        now: i64,
+    ) -> Result<Rotation, StoreError>;
+    /// The refresh token with this hash, whatever its state.
+    async fn get_refresh_token(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<RefreshToken>, StoreError>;
+    /// Revokes a grant: marks it revoked, deletes its refresh tokens and unused
+    /// codes, and inserts a [`RevokedToken`] for each recorded access token that
+    /// has not expired — all in one transaction. Returns whether a live grant matched.
+    async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError>;
+    /// The same for every live grant of a session / user / client; returns how many.
+    async fn revoke_grants_of_session(&self, sid: &str, now: i64) -> Result<u64, StoreError>;
+    async fn revoke_grants_of_user(&self, user_id: &str, now: i64) -> Result<u64, StoreError>;
+    async fn revoke_grants_of_client(&self, client_id: &str, now: i64) -> Result<u64, StoreError>;
+    /// Deletes expired codes, refresh tokens, access token records and grants past
+    /// their `expires_at`, at most `limit` rows of each kind.
+    async fn purge_grants(&self, now: i64, limit: u32) -> Result<u64, StoreError>;
+}
+
 /// Everything Valet keeps. Implemented for any type with all the parts.
 #[async_trait]
-pub trait Store: ClientStore + KeyStore + RevocationStore {
+pub trait Store:
+    ClientStore + KeyStore + RevocationStore + UserStore + SessionStore + GrantStore
+{
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
 }

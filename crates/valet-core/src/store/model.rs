@@ -19,6 +19,13 @@ pub struct Client {
     pub audiences: Vec<String>,
     /// Access token lifetime override in seconds.
     pub access_token_ttl: Option<i64>,
+    /// First-party app: users are not asked for consent.
+    pub skip_consent: bool,
+    /// Seconds during which a repeated refresh request returns the same successor
+    /// pair instead of revoking the family; 0 = strict rotation (RFC 9700 §4.14.2).
+    pub refresh_grace_seconds: i64,
+    /// `id_token_signed_response_alg` (OIDC Registration §2): `RS256` when `None`.
+    pub id_token_signed_response_alg: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     pub updated_at: i64,
@@ -44,6 +51,8 @@ impl fmt::Debug for Client {
             .field("scopes", &self.scopes)
             .field("audiences", &self.audiences)
             .field("access_token_ttl", &self.access_token_ttl)
+            .field("skip_consent", &self.skip_consent)
+            .field("refresh_grace_seconds", &self.refresh_grace_seconds)
             .finish_non_exhaustive()
     }
 }
@@ -97,4 +106,171 @@ pub struct RevokedToken {
     /// The token's `exp`: after it, the record can go.
     pub expires_at: i64,
     pub revoked_at: i64,
+}
+
+/// A person who signs in. `user_id` is the stable OpenID Connect `sub`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    pub user_id: String,
+    /// Unique, case-sensitive.
+    pub username: String,
+    /// Unique when present, compared case-insensitively (stored as given).
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    /// argon2id PHC string; `None` for a user who cannot sign in with a password.
+    pub password_hash: Option<String>,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("user_id", &self.user_id)
+            .field("username", &self.username)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A signed-in browser. The cookie carries a random value; the store keeps only
+/// its SHA-256.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Session {
+    pub session_hash: Vec<u8>,
+    /// The public session id: the ID token's `sid` (OIDC Front-Channel Logout §2).
+    pub sid: String,
+    pub user_id: String,
+    /// When the user last authenticated (OIDC Core §2 `auth_time`).
+    pub auth_time: i64,
+    /// Authentication methods (RFC 8176), e.g. `pwd`.
+    pub amr: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("sid", &self.sid)
+            .field("user_id", &self.user_id)
+            .field("auth_time", &self.auth_time)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An authorization request waiting for the user (login, consent). The payload is
+/// the core's own JSON; the store only keeps it until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interaction {
+    pub interaction_id: String,
+    pub payload: String,
+    pub expires_at: i64,
+}
+
+/// What a user allowed a client, from which codes, access tokens and refresh
+/// tokens descend. Revoking it kills all of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: Vec<String>,
+    /// The session it was granted in, if any (logout revokes by it).
+    pub sid: Option<String>,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub created_at: i64,
+    /// Absolute end of the grant: no refresh token outlives it.
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// An authorization code (RFC 6749 §4.1.2), stored as a hash, single use.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    pub code_hash: Vec<u8>,
+    pub grant_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// RFC 7636 S256 challenge.
+    pub code_challenge: String,
+    pub nonce: Option<String>,
+    pub scope: Vec<String>,
+    /// RFC 8707 resources asked for at the authorization endpoint.
+    pub resources: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+}
+
+impl fmt::Debug for AuthorizationCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizationCode")
+            .field("grant_id", &self.grant_id)
+            .field("client_id", &self.client_id)
+            .field("expires_at", &self.expires_at)
+            .field("consumed_at", &self.consumed_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Outcome of redeeming a code, decided atomically by the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeRedemption {
+    /// This call consumed it.
+    Redeemed(AuthorizationCode),
+    /// It had been consumed before: a replay (RFC 6749 §4.1.2).
+    Replayed(AuthorizationCode),
+    Unknown,
+}
+
+/// An opaque refresh token, stored as a hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub token_hash: Vec<u8>,
+    pub grant_id: String,
+    pub client_id: String,
+    pub scope: Vec<String>,
+    pub created_at: i64,
+    /// Idle expiry, never later than the grant's `expires_at`.
+    pub expires_at: i64,
+    /// Set once, when it is exchanged for a successor.
+    pub rotated_at: Option<i64>,
+    /// The successor token response, sealed under the master key, kept so a
+    /// repeat within the client's grace window gets the same pair.
+    pub sealed_successor: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshToken")
+            .field("grant_id", &self.grant_id)
+            .field("client_id", &self.client_id)
+            .field("expires_at", &self.expires_at)
+            .field("rotated_at", &self.rotated_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Outcome of [`super::GrantStore::rotate_refresh_token`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// This call rotated it; the successor is stored.
+    Rotated {
+        previous: RefreshToken,
+        grant: Grant,
+    },
+    /// It was rotated before (by another request): reuse or a retry.
+    AlreadyRotated {
+        previous: RefreshToken,
+        grant: Grant,
+    },
+    /// Unknown hash, or its grant is revoked.
+    Unknown,
 }

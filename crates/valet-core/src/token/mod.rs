@@ -1,3 +1,5 @@
 //! Minting the tokens Valet issues.
 
 pub mod access_token;
+pub mod id_token;
+pub mod refresh_token;

@@ -1,6 +1,9 @@
 //! One thin handler per endpoint: extract, call the core, convert.
 
+pub mod authorize;
 pub mod health;
 pub mod jwks;
+pub mod logout;
 pub mod metadata;
 pub mod token_endpoints;
+pub mod userinfo;

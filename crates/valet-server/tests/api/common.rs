@@ -209,3 +209,187 @@ pub fn decode_jwt(token: &str) -> (Map<String, Value>, Map<String, Value>) {
     };
     (segment(parts[0]), segment(parts[1]))
 }
+
+/// A browser: remembers cookies between requests.
+#[derive(Default, Clone)]
+pub struct Browser {
+    pub cookies: std::collections::BTreeMap<String, String>,
+}
+
+impl Browser {
+    pub fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub fn absorb(&mut self, reply: &Reply) {
+        for value in reply.headers.get_all("set-cookie") {
+            let text = value.to_str().unwrap();
+            let pair = text.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || text.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    pub async fn get(&mut self, app: &TestApp, path: &str) -> Reply {
+        let request = Request::get(path).header(header::COOKIE, self.cookie_header());
+        let reply = app.send(request.body(Body::empty()).unwrap()).await;
+        self.absorb(&reply);
+        reply
+    }
+
+    pub async fn post(&mut self, app: &TestApp, path: &str, body: &str) -> Reply {
+        let request = Request::post(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        let reply = app
+            .send(request.body(Body::from(body.to_owned())).unwrap())
+            .await;
+        self.absorb(&reply);
+        reply
+    }
+}
+
+/// The value of a hidden form field in a page.
+pub fn form_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(
+        html[start..end]
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&"),
+    )
+}
+
+pub fn encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// Query parameters of a Location header.
+pub fn location_params(reply: &Reply) -> std::collections::HashMap<String, String> {
+    let location = reply
+        .header("location")
+        .unwrap_or_else(|| panic!("no Location: {} {}", reply.status, reply.text()));
+    let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const WEB_REDIRECT: &str = "https://app.example.test/callback";
+
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+impl Pkce {
+    pub fn new() -> Self {
+        let verifier = valet_jose::b64url(valet_jose::random_bytes::<32>().unwrap());
+        let challenge = valet_jose::b64url(valet_jose::sha256(verifier.as_bytes()));
+        Self {
+            verifier,
+            challenge,
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn user(&self, username: &str) -> String {
+        let user = valet_core::users::create_user(
+            self.store.as_ref(),
+            self.server.hasher(),
+            valet_core::users::NewUser {
+                username: username.into(),
+                email: Some(format!("{username}@example.test")),
+                email_verified: true,
+                name: Some(format!("{username} Example")),
+                given_name: Some(username.into()),
+                family_name: Some("Example".into()),
+                password: Some(valet_core::users::Password::new(PASSWORD.into())),
+            },
+            self.clock.now(),
+        )
+        .await
+        .unwrap();
+        user.user_id
+    }
+
+    /// A confidential web app with the code flow, refresh tokens and OIDC scopes.
+    pub async fn web_client(&self, adjust: impl FnOnce(&mut NewClient)) -> TestClient {
+        let mut new = NewClient {
+            name: "Photo App".into(),
+            redirect_uris: vec![WEB_REDIRECT.into()],
+            post_logout_redirect_uris: vec!["https://app.example.test/bye".into()],
+            scopes: vec!["photos:read".into()],
+            ..NewClient::default()
+        };
+        adjust(&mut new);
+        self.client(new).await
+    }
+}
+
+pub fn authorize_path(client_id: &str, pkce: &Pkce, scope: &str, extra: &str) -> String {
+    format!(
+        "/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope={}&state=xyz%20state&nonce=n-0S6&code_challenge={}&code_challenge_method=S256{extra}",
+        encode(WEB_REDIRECT),
+        encode(scope),
+        pkce.challenge
+    )
+}
+
+/// Drives authorize → login → consent(allow) and returns the redirect's parameters.
+pub async fn sign_in_and_allow(
+    app: &TestApp,
+    browser: &mut Browser,
+    path: &str,
+    username: &str,
+) -> std::collections::HashMap<String, String> {
+    let page = browser.get(app, path).await;
+    if page.status == StatusCode::SEE_OTHER {
+        return location_params(&page);
+    }
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let mut reply = if page.text().contains("name=\"password\"") {
+        let body = format!(
+            "interaction={}&csrf={}&username={username}&password={}",
+            form_field(&page.text(), "interaction").unwrap(),
+            form_field(&page.text(), "csrf").unwrap(),
+            encode(PASSWORD)
+        );
+        browser.post(app, "/login", &body).await
+    } else {
+        page
+    };
+    if reply.text().contains("name=\"decision\"") {
+        let body = format!(
+            "interaction={}&csrf={}&decision=allow",
+            form_field(&reply.text(), "interaction").unwrap(),
+            form_field(&reply.text(), "csrf").unwrap()
+        );
+        reply = browser.post(app, "/consent", &body).await;
+    }
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    location_params(&reply)
+}
+
+pub async fn redeem(app: &TestApp, client: &TestClient, code: &str, verifier: &str) -> Reply {
+    app.token(
+        client,
+        &format!(
+            "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={verifier}",
+            encode(code),
+            encode(WEB_REDIRECT)
+        ),
+    )
+    .await
+}

@@ -22,15 +22,15 @@ async fn metadata_lists_what_is_implemented_at_both_paths() {
         assert_eq!(body["revocation_endpoint"], format!("{ISSUER}/revoke"));
         assert_eq!(
             body["grant_types_supported"],
-            serde_json::json!(["client_credentials"])
+            serde_json::json!(["authorization_code", "client_credentials", "refresh_token"])
         );
         assert_eq!(
             body["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["client_secret_basic", "client_secret_post"])
+            serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
         );
         assert!(
-            body.get("authorization_endpoint").is_none(),
-            "not implemented yet"
+            body.get("registration_endpoint").is_none(),
+            "not implemented"
         );
     }
 }

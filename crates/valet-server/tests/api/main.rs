@@ -8,11 +8,14 @@
     clippy::indexing_slicing
 )]
 
+mod browser;
 mod common;
 mod discovery;
 mod independent;
 mod introspection;
 mod keys;
+mod logout;
 mod metrics;
+mod refresh;
 mod revocation;
 mod token;

@@ -155,7 +155,6 @@ async fn malformed_requests_get_precise_errors() {
         "password",
         "implicit",
         "urn:ietf:params:oauth:grant-type:device_code",
-        "authorization_code",
     ] {
         app.token(&client, &format!("grant_type={grant}"))
             .await

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 use serde_json::json;
-use valet_core::clients::{NewClient, register, rotate_secret};
+use valet_core::clients::{NewClient, delete, register, rotate_secret};
 use valet_core::store::Client;
 use valet_core::{Clock, SystemClock};
 
@@ -39,6 +39,16 @@ pub enum ClientCommand {
         /// Access token lifetime in seconds (at most access_token_max_ttl).
         #[arg(long)]
         access_token_ttl: Option<i64>,
+        /// A first-party app: users are not asked for consent.
+        #[arg(long)]
+        skip_consent: bool,
+        /// Seconds in which a repeated refresh request gets the same new pair
+        /// instead of revoking the token family (0-60; default 0 = strict).
+        #[arg(long, default_value_t = 0)]
+        refresh_grace_seconds: i64,
+        /// ID token signing algorithm: RS256 (default) or ES256.
+        #[arg(long)]
+        id_token_alg: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -76,6 +86,9 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
             scopes,
             audiences,
             access_token_ttl,
+            skip_consent,
+            refresh_grace_seconds,
+            id_token_alg,
             json,
         } => {
             let new = NewClient {
@@ -87,6 +100,9 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
                 scopes,
                 audiences,
                 access_token_ttl,
+                skip_consent,
+                refresh_grace_seconds,
+                id_token_signed_response_alg: id_token_alg,
             };
             let registered =
                 register(store.as_ref(), new, config.access_token_max_ttl, now).await?;
@@ -147,7 +163,7 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
             }
         }
         ClientCommand::Delete { client_id } => {
-            if !store.delete_client(&client_id).await? {
+            if !delete(store.as_ref(), &client_id, now).await? {
                 return Err(format!("no client with id {client_id}").into());
             }
             println!("Deleted client {client_id}.");
@@ -214,6 +230,9 @@ fn client_json(client: &Client) -> serde_json::Value {
         "redirect_uris": client.redirect_uris,
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "access_token_ttl": client.access_token_ttl,
+        "skip_consent": client.skip_consent,
+        "refresh_grace_seconds": client.refresh_grace_seconds,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "created_at": client.created_at,
         "updated_at": client.updated_at,
     })

@@ -15,3 +15,4 @@ mod key_commands;
 mod postgres;
 mod serve;
 mod token_decode;
+mod user_commands;

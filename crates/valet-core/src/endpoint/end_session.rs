@@ -1,0 +1,156 @@
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2, §3).
+//!
+//! A logout ends the session and revokes every grant made in it (its refresh
+//! tokens and recorded access tokens). It happens at once when the request
+//! carries an `id_token_hint` for the current session; otherwise the user
+//! confirms on a page whose form carries the browser's CSRF value, so a
+//! cross-site request cannot sign anybody out. The browser is sent only to a
+//! `post_logout_redirect_uri` registered for the client.
+
+use serde_json::Value;
+use valet_jose::constant_time_eq;
+use valet_protocol::Form;
+
+use crate::AuthorizationServer;
+use crate::authorize::{PageError, form_encode};
+use crate::error::OAuthError;
+use crate::session;
+
+/// What the browser sees.
+#[derive(Debug)]
+pub enum LogoutOutcome {
+    /// Ask the user; the form posts back with the same parameters.
+    Confirm {
+        client_name: Option<String>,
+        id_token_hint: Option<String>,
+        client_id: Option<String>,
+        post_logout_redirect_uri: Option<String>,
+        state: Option<String>,
+    },
+    /// Signed out; go to the client's registered URI (with `state`) or show a page.
+    Done {
+        redirect: Option<String>,
+    },
+    ErrorPage(PageError),
+}
+
+pub async fn end_session(
+    server: &AuthorizationServer,
+    form: &Form,
+    session_cookie: Option<&str>,
+    csrf_cookie: Option<&str>,
+    confirmed: bool,
+    now: i64,
+) -> Result<LogoutOutcome, OAuthError> {
+    let param = |name: &'static str| form.optional(name).ok().flatten().map(str::to_owned);
+    let (hint, client_id_param, redirect_param, state) = (
+        param("id_token_hint"),
+        param("client_id"),
+        param("post_logout_redirect_uri"),
+        param("state"),
+    );
+    let bad = |message: &str| Ok(LogoutOutcome::ErrorPage(error_page(message)));
+
+    // The hint need not be unexpired (§2), but must be ours.
+    let hint_claims = match &hint {
+        Some(token) => match server.keyring.verification_keys().verify(token, "JWT") {
+            Ok(verified)
+                if verified.claims.get("iss").and_then(Value::as_str)
+                    == Some(server.settings.issuer.as_str()) =>
+            {
+                Some(verified.claims)
+            }
+            _ => return bad("The id_token_hint is not a valid ID token of this server."),
+        },
+        None => None,
+    };
+    let hint_client = hint_claims
+        .as_ref()
+        .and_then(|c| c.get("aud"))
+        .and_then(|aud| {
+            aud.as_str()
+                .map(str::to_owned)
+                .or_else(|| aud.get(0).and_then(Value::as_str).map(str::to_owned))
+        });
+    if let (Some(from_hint), Some(param)) = (&hint_client, &client_id_param)
+        && from_hint != param
+    {
+        return bad("client_id does not match the id_token_hint.");
+    }
+    let client_id = hint_client.or(client_id_param.clone());
+    let client = match &client_id {
+        Some(id) => {
+            server
+                .authenticator
+                .clients()
+                .get(server.store.as_ref(), id, now)
+                .await?
+        }
+        None => None,
+    };
+    let redirect = match (&redirect_param, &client) {
+        (None, _) => None,
+        (Some(uri), Some(client)) if client.post_logout_redirect_uris.iter().any(|r| r == uri) => {
+            Some(with_state(uri, state.as_deref()))
+        }
+        (Some(_), Some(_)) => {
+            return bad("The post_logout_redirect_uri is not registered for this application.");
+        }
+        (Some(_), None) => {
+            return bad("A post_logout_redirect_uri needs a client_id or an id_token_hint.");
+        }
+    };
+
+    let current = session::lookup(server.store.as_ref(), session_cookie, now).await?;
+    let Some(current) = current else {
+        return Ok(LogoutOutcome::Done { redirect });
+    };
+    let hint_matches = hint_claims
+        .as_ref()
+        .and_then(|c| c.get("sid"))
+        .and_then(Value::as_str)
+        .is_some_and(|sid| sid == current.sid);
+    let csrf_ok = match (csrf_cookie, form.optional("csrf").ok().flatten()) {
+        (Some(cookie), Some(field)) if !cookie.is_empty() => {
+            constant_time_eq(cookie.as_bytes(), field.as_bytes())
+        }
+        _ => false,
+    };
+    if !(hint_matches || (confirmed && csrf_ok)) {
+        return Ok(LogoutOutcome::Confirm {
+            client_name: client.map(|c| c.name.clone()),
+            id_token_hint: hint,
+            client_id: client_id_param,
+            post_logout_redirect_uri: redirect_param,
+            state,
+        });
+    }
+    if let Some(cookie) = session_cookie {
+        server.store.delete_session(&session::hash(cookie)).await?;
+    }
+    let revoked = server
+        .store
+        .revoke_grants_of_session(&current.sid, now)
+        .await?;
+    tracing::info!(user_id = %current.user_id, sid = %current.sid, revoked_grants = revoked, "signed out");
+    Ok(LogoutOutcome::Done { redirect })
+}
+
+fn with_state(uri: &str, state: Option<&str>) -> String {
+    match state {
+        Some(state) => {
+            let separator = if uri.contains('?') { '&' } else { '?' };
+            let encoded = form_encode(state);
+            format!("{uri}{separator}state={encoded}")
+        }
+        None => uri.to_owned(),
+    }
+}
+
+fn error_page(message: &str) -> PageError {
+    PageError {
+        status: 400,
+        title: "Sign-out refused",
+        message: message.to_owned(),
+    }
+}

@@ -1,0 +1,99 @@
+//! The authorization code grant.
+//!
+//! RFC 6749 §4.1.3: the code must have been issued to the authenticated client,
+//! `redirect_uri` must repeat the one of the authorization request, and per
+//! RFC 7636 §4.6 `BASE64URL(SHA256(code_verifier))` must equal the challenge.
+//! §4.1.2: "If an authorization code is used more than once, the authorization
+//! server ... SHOULD revoke (when possible) all tokens previously issued based on
+//! that authorization code." Valet does, and commits that revocation even though
+//! the request fails.
+
+use valet_jose::{b64url, constant_time_eq, sha256};
+use valet_protocol::ErrorCode;
+use valet_protocol::token::TokenResponse;
+
+use super::common::tokens_for_grant;
+use crate::AuthorizationServer;
+use crate::client_auth::AuthenticatedClient;
+use crate::error::OAuthError;
+use crate::store::CodeRedemption;
+
+pub async fn issue(
+    server: &AuthorizationServer,
+    client: &AuthenticatedClient,
+    code: &str,
+    redirect_uri: Option<&str>,
+    code_verifier: &str,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let invalid = |text: &'static str| OAuthError::new(ErrorCode::InvalidGrant, text);
+    let store = server.store.as_ref();
+    let registered = client.client();
+    let record = match store.redeem_code(&sha256(code.as_bytes()), now).await? {
+        CodeRedemption::Redeemed(record) => record,
+        CodeRedemption::Unknown => {
+            return Err(invalid("the authorization code is invalid or expired"));
+        }
+        CodeRedemption::Replayed(record) => {
+            store.revoke_grant(&record.grant_id, now).await?;
+            tracing::warn!(
+                security_event = "code_replay",
+                client_id = %registered.client_id,
+                grant_id = %record.grant_id,
+                "authorization code replayed; revoked every token issued from it"
+            );
+            return Err(invalid("the authorization code was already used"));
+        }
+    };
+    if record.client_id != registered.client_id {
+        // Someone else's code: it is burned now, and what it granted goes too.
+        store.revoke_grant(&record.grant_id, now).await?;
+        tracing::warn!(security_event = "code_cross_client", client_id = %registered.client_id, "code presented by another client");
+        return Err(invalid(
+            "the authorization code was not issued to this client",
+        ));
+    }
+    let redirect_ok = if record.redirect_uri.is_empty() {
+        redirect_uri.is_none_or(|uri| registered.redirect_uris.iter().any(|r| r == uri))
+    } else {
+        redirect_uri == Some(record.redirect_uri.as_str())
+    };
+    if !redirect_ok {
+        return Err(invalid(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    let computed = b64url(sha256(code_verifier.as_bytes()));
+    if !constant_time_eq(computed.as_bytes(), record.code_challenge.as_bytes()) {
+        return Err(invalid("code_verifier does not match the code_challenge"));
+    }
+    let Some(grant) = store
+        .get_grant(&record.grant_id)
+        .await?
+        .filter(|g| g.revoked_at.is_none())
+    else {
+        return Err(invalid("the authorization was revoked"));
+    };
+    let issued = tokens_for_grant(
+        server,
+        registered,
+        &grant,
+        &record.scope,
+        &record.resources,
+        record.nonce.as_deref(),
+        now,
+    )?;
+    // Durable before the response leaves: the refresh token and the access
+    // token's record (so a later revocation of the grant reaches it).
+    store
+        .record_access_token(
+            &grant.grant_id,
+            &issued.access_jti,
+            issued.access_expires_at,
+        )
+        .await?;
+    if let Some(refresh) = &issued.refresh {
+        store.insert_refresh_token(refresh).await?;
+    }
+    Ok(issued.response)
+}

@@ -1,0 +1,176 @@
+//! The refresh token grant with rotation.
+//!
+//! RFC 6749 §6: the refresh token must have been issued to the authenticated
+//! client; the new scope must not exceed the original. RFC 9700 §4.14.2: refresh
+//! tokens of public clients must be sender-constrained or rotated; Valet rotates
+//! every refresh token on every use, and a token used a second time revokes its
+//! whole family (the grant), as a leaked token in two hands would.
+//!
+//! A client may opt into a grace window: a repeat of the same request within it
+//! (a retry after a lost response) gets the *same* successor pair back, sealed in
+//! the store by the first request; a new family is never started.
+
+use serde::{Deserialize, Serialize};
+use valet_protocol::token::TokenResponse;
+use valet_protocol::{ErrorCode, Scope};
+
+use super::common::tokens_for_grant;
+use crate::AuthorizationServer;
+use crate::client_auth::AuthenticatedClient;
+use crate::error::OAuthError;
+use crate::store::{RefreshToken, Rotation};
+use crate::token::refresh_token;
+
+/// What is sealed on the rotated token for the grace window.
+#[derive(Serialize, Deserialize)]
+struct SealedSuccessor {
+    requested_scope: Option<String>,
+    response: TokenResponse,
+}
+
+pub async fn issue(
+    server: &AuthorizationServer,
+    client: &AuthenticatedClient,
+    presented: &str,
+    requested_scope: Option<&Scope>,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let invalid = |text: &'static str| OAuthError::new(ErrorCode::InvalidGrant, text);
+    let store = server.store.as_ref();
+    let registered = client.client();
+    let presented_hash = refresh_token::hash(presented);
+    let Some(current) = store.get_refresh_token(&presented_hash).await? else {
+        return Err(invalid("the refresh token is invalid, expired or revoked"));
+    };
+    // Bound to its client (RFC 6749 §6): another client's token changes nothing.
+    if current.client_id != registered.client_id {
+        return Err(invalid("the refresh token was not issued to this client"));
+    }
+    let Some(grant) = store
+        .get_grant(&current.grant_id)
+        .await?
+        .filter(|g| g.revoked_at.is_none())
+    else {
+        return Err(invalid("the refresh token is invalid, expired or revoked"));
+    };
+    let scope: Vec<String> = match requested_scope {
+        Some(requested) => {
+            if let Some(extra) = requested
+                .iter()
+                .find(|s| !current.scope.iter().any(|g| g == s))
+            {
+                tracing::debug!(scope = %extra, "refresh asked for more than was granted");
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "the requested scope exceeds the scope originally granted",
+                ));
+            }
+            requested.iter().map(str::to_owned).collect()
+        }
+        None => current.scope.clone(),
+    };
+    let issued = tokens_for_grant(server, registered, &grant, &scope, &[], None, now)?;
+    let successor = match issued.refresh.clone() {
+        Some(successor) => successor,
+        // The client lost the refresh_token grant type since: nothing to rotate into.
+        None => {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "this client may no longer refresh tokens",
+            ));
+        }
+    };
+    let sealed = seal(server, &grant.grant_id, requested_scope, &issued.response)?;
+    match store
+        .rotate_refresh_token(&presented_hash, &successor, &sealed, now)
+        .await?
+    {
+        Rotation::Rotated { .. } => {
+            store
+                .record_access_token(
+                    &grant.grant_id,
+                    &issued.access_jti,
+                    issued.access_expires_at,
+                )
+                .await?;
+            Ok(issued.response)
+        }
+        Rotation::Unknown => Err(invalid("the refresh token is invalid, expired or revoked")),
+        Rotation::AlreadyRotated { previous, grant } => {
+            if let Some(response) = grace_replay(
+                server,
+                registered.refresh_grace_seconds,
+                &previous,
+                requested_scope,
+                now,
+            )
+            .await?
+            {
+                tracing::info!(client_id = %registered.client_id, grant_id = %grant.grant_id, "refresh retried within the grace window; same pair returned");
+                return Ok(response);
+            }
+            store.revoke_grant(&grant.grant_id, now).await?;
+            tracing::warn!(
+                security_event = "refresh_token_reuse",
+                client_id = %registered.client_id,
+                grant_id = %grant.grant_id,
+                user_id = %grant.user_id,
+                "a rotated refresh token was used again; revoked its whole family"
+            );
+            Err(invalid("the refresh token was already used"))
+        }
+    }
+}
+
+/// The successor pair of `previous`, if this is a retry of the same request
+/// within the client's grace window and the successor is still unused.
+async fn grace_replay(
+    server: &AuthorizationServer,
+    grace_seconds: i64,
+    previous: &RefreshToken,
+    requested_scope: Option<&Scope>,
+    now: i64,
+) -> Result<Option<TokenResponse>, OAuthError> {
+    let within = grace_seconds > 0
+        && previous
+            .rotated_at
+            .is_some_and(|at| now.saturating_sub(at) <= grace_seconds);
+    let Some(sealed) = previous.sealed_successor.as_deref().filter(|_| within) else {
+        return Ok(None);
+    };
+    let Ok(plain) = server.master.open(previous.grant_id.as_bytes(), sealed) else {
+        return Ok(None);
+    };
+    let Ok(successor) = serde_json::from_slice::<SealedSuccessor>(&plain) else {
+        return Ok(None);
+    };
+    if successor.requested_scope != requested_scope.map(ToString::to_string) {
+        return Ok(None);
+    }
+    let Some(token) = successor.response.refresh_token.as_deref() else {
+        return Ok(None);
+    };
+    let unused = server
+        .store
+        .get_refresh_token(&refresh_token::hash(token))
+        .await?
+        .is_some_and(|t| t.rotated_at.is_none() && t.expires_at > now);
+    Ok(unused.then_some(successor.response))
+}
+
+fn seal(
+    server: &AuthorizationServer,
+    grant_id: &str,
+    requested_scope: Option<&Scope>,
+    response: &TokenResponse,
+) -> Result<Vec<u8>, OAuthError> {
+    let plain = serde_json::to_vec(&SealedSuccessor {
+        requested_scope: requested_scope.map(ToString::to_string),
+        response: response.clone(),
+    })
+    .map_err(OAuthError::server)?;
+    server
+        .master
+        .seal(grant_id.as_bytes(), &plain)
+        .map_err(OAuthError::server)
+}

@@ -1,0 +1,498 @@
+//! Login throttling: limits password guessing per account and per client address.
+//!
+//! - **Per account** (the login name as typed, trimmed and lower-cased): after
+//!   5 failures within 15 minutes, further attempts for it are refused until the
+//!   oldest of those failures is 15 minutes old (a sliding window). A successful
+//!   login clears the account's failures.
+//! - **Per address**: after 20 failures within 15 minutes from one address, its
+//!   attempts are refused the same way, whatever account they name. IPv6
+//!   addresses count per /64 (what one subscriber gets, and can change at will);
+//!   IPv4-mapped IPv6 addresses count as the IPv4 address.
+//!
+//! Honest users of other accounts from other addresses are never affected. Known
+//! limits, accepted: whoever can reach the login form can lock an account for
+//! 15 minutes (the price of stopping guessing spread over many addresses); an
+//! account reached by username and by email has a counter for each.
+//!
+//! State is **in memory, per node**: behind a load balancer each node counts on
+//! its own, so the effective limit is multiplied by the number of nodes, and a
+//! restart forgets the counts. Shared limits (through Redis) are future work.
+//! Memory is bounded: each map holds at most [`ThrottleConfig::max_entries`]
+//! keys (expired ones are dropped first, then the least recently failed); at the
+//! defaults that is some 10 MB for accounts and 20 MB for addresses at worst.
+//!
+//! An attempt is counted as a failure when [`LoginThrottle::admit`] admits it,
+//! before the password is verified, so a burst of concurrent guesses cannot slip
+//! past the limit while their verifications wait for the hasher; a success takes
+//! the count back:
+//!
+//! ```text
+//! admit(login, address, now) ──Err(Throttled)──▶ refuse (429, Retry-After)
+//!        │ Ok(Admitted)   (already counted as a failure)
+//!        ▼
+//! users::authenticate ──fails──▶ drop the Admitted: nothing more to count
+//!        │ succeeds
+//!        ▼
+//! succeeded(admitted)   (account cleared, address failure taken back)
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use valet_jose::sha256;
+
+/// Limits, with OWASP-style defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleConfig {
+    /// Failures per account within the window before it is refused.
+    pub account_failures: usize,
+    /// Failures per client address within the window before it is refused.
+    pub address_failures: usize,
+    /// The sliding window, in seconds.
+    pub window_seconds: i64,
+    /// Keys kept per map (accounts, addresses).
+    pub max_entries: usize,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            account_failures: 5,
+            address_failures: 20,
+            window_seconds: 15 * 60,
+            max_entries: 100_000,
+        }
+    }
+}
+
+/// Refused: too many recent failures for this account or from this address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many failed sign-in attempts; try again in {retry_after_seconds} seconds")]
+pub struct Throttled {
+    /// For the `Retry-After` header (RFC 9110 §10.2.3); at least 1.
+    pub retry_after_seconds: i64,
+}
+
+/// Proof that an attempt was admitted, and already counted as a failure. Hand it
+/// back to [`LoginThrottle::succeeded`] when the password was right; after a
+/// failure just drop it.
+#[derive(Debug)]
+#[must_use = "pass it to LoginThrottle::succeeded after a successful login"]
+pub struct Admitted {
+    account: AccountKey,
+    address: IpAddr,
+    at: i64,
+}
+
+/// SHA-256 of the normalized login: fixed size whatever is typed, and no login
+/// names (or passwords typed into the login field) kept in memory.
+type AccountKey = [u8; 32];
+
+/// The login throttle of one node. Share one per process.
+#[derive(Debug)]
+pub struct LoginThrottle {
+    config: ThrottleConfig,
+    // Locked in this order, always.
+    accounts: Mutex<Failures<AccountKey>>,
+    addresses: Mutex<Failures<IpAddr>>,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self::new(ThrottleConfig::default())
+    }
+}
+
+impl LoginThrottle {
+    pub fn new(config: ThrottleConfig) -> Self {
+        Self {
+            config,
+            accounts: Mutex::new(Failures::new(
+                config.account_failures,
+                config.window_seconds,
+                config.max_entries,
+            )),
+            addresses: Mutex::new(Failures::new(
+                config.address_failures,
+                config.window_seconds,
+                config.max_entries,
+            )),
+        }
+    }
+
+    pub fn config(&self) -> &ThrottleConfig {
+        &self.config
+    }
+
+    /// Admits a login attempt for `login` from `address` at `now` (Unix seconds),
+    /// counting it as a failure until [`Self::succeeded`] says otherwise; or
+    /// refuses it, with how long to wait (the longer of the two limits). A refused
+    /// attempt is not counted.
+    pub fn admit(&self, login: &str, address: IpAddr, now: i64) -> Result<Admitted, Throttled> {
+        let account = account_key(login);
+        let address = address_key(address);
+        let mut accounts = lock(&self.accounts);
+        let mut addresses = lock(&self.addresses);
+        let wait = accounts
+            .retry_after(&account, now)
+            .max(addresses.retry_after(&address, now));
+        if let Some(retry_after_seconds) = wait {
+            return Err(Throttled {
+                retry_after_seconds,
+            });
+        }
+        accounts.record(account, now);
+        addresses.record(address, now);
+        Ok(Admitted {
+            account,
+            address,
+            at: now,
+        })
+    }
+
+    /// The password was right: the account's failures are cleared and this
+    /// attempt no longer counts against the address.
+    pub fn succeeded(&self, attempt: Admitted) {
+        let mut accounts = lock(&self.accounts);
+        let mut addresses = lock(&self.addresses);
+        accounts.forget(&attempt.account);
+        addresses.take_back(&attempt.address, attempt.at);
+    }
+}
+
+/// The maps hold plain data and every update leaves them consistent, so a panic
+/// elsewhere while a lock was held does not make them unusable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn account_key(login: &str) -> AccountKey {
+    sha256(login.trim().to_lowercase().as_bytes())
+}
+
+fn address_key(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !u128::from(u64::MAX);
+            IpAddr::V6(Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
+    }
+}
+
+/// Recent failure times per key: at most `limit` per key (older ones cannot
+/// matter), at most `max_entries` keys.
+#[derive(Debug)]
+struct Failures<K> {
+    limit: usize,
+    window: i64,
+    max_entries: usize,
+    entries: HashMap<K, VecDeque<i64>>,
+}
+
+impl<K: Hash + Eq + Copy> Failures<K> {
+    fn new(limit: usize, window: i64, max_entries: usize) -> Self {
+        Self {
+            limit: limit.max(1),
+            window: window.max(1),
+            max_entries: max_entries.max(1),
+            entries: HashMap::new(),
+        }
+    }
+
+    /// Seconds until `key` may try again, if it has reached the limit.
+    fn retry_after(&mut self, key: &K, now: i64) -> Option<i64> {
+        let times = self.entries.get_mut(key)?;
+        let cutoff = now.saturating_sub(self.window);
+        while times.front().is_some_and(|&t| t <= cutoff) {
+            times.pop_front();
+        }
+        if times.is_empty() {
+            self.entries.remove(key);
+            return None;
+        }
+        if times.len() < self.limit {
+            return None;
+        }
+        // The oldest of the last `limit` failures leaves the window then.
+        let oldest = times.front()?;
+        Some(
+            oldest
+                .saturating_add(self.window)
+                .saturating_sub(now)
+                .clamp(1, self.window),
+        )
+    }
+
+    fn record(&mut self, key: K, now: i64) {
+        if !self.entries.contains_key(&key) && self.entries.len() >= self.max_entries {
+            self.make_room(now);
+        }
+        let limit = self.limit;
+        let times = self
+            .entries
+            .entry(key)
+            .or_insert_with(|| VecDeque::with_capacity(limit));
+        times.push_back(now);
+        while times.len() > self.limit {
+            times.pop_front();
+        }
+    }
+
+    fn forget(&mut self, key: &K) {
+        self.entries.remove(key);
+    }
+
+    /// Removes one failure recorded at `at`, if it is still there.
+    fn take_back(&mut self, key: &K, at: i64) {
+        let Some(times) = self.entries.get_mut(key) else {
+            return;
+        };
+        if let Some(index) = times.iter().rposition(|&t| t == at) {
+            times.remove(index);
+        }
+        if times.is_empty() {
+            self.entries.remove(key);
+        }
+    }
+
+    /// Drops keys whose failures have all left the window; if that frees nothing,
+    /// drops the tenth that failed least recently (so a flood costs one pass per
+    /// `max_entries / 10` new keys, and the keys under attack right now stay).
+    fn make_room(&mut self, now: i64) {
+        let cutoff = now.saturating_sub(self.window);
+        self.entries
+            .retain(|_, times| times.back().is_some_and(|&t| t > cutoff));
+        if self.entries.len() < self.max_entries {
+            return;
+        }
+        let mut by_age: Vec<(i64, K)> = self
+            .entries
+            .iter()
+            .map(|(key, times)| (times.back().copied().unwrap_or(i64::MIN), *key))
+            .collect();
+        let evict = (self.max_entries / 10).max(1).min(by_age.len());
+        if evict < by_age.len() {
+            by_age.select_nth_unstable_by_key(evict, |(last, _)| *last);
+        }
+        for (_, key) in by_age.iter().take(evict) {
+            self.entries.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    const T0: i64 = 1_800_000_000;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
+    }
+
+    fn fail(throttle: &LoginThrottle, login: &str, address: IpAddr, now: i64) {
+        let attempt = throttle.admit(login, address, now);
+        assert!(
+            attempt.is_ok(),
+            "{login} from {address} at {now}: {attempt:?}"
+        );
+    }
+
+    fn refused(throttle: &LoginThrottle, login: &str, address: IpAddr, now: i64) -> i64 {
+        match throttle.admit(login, address, now) {
+            Err(Throttled {
+                retry_after_seconds,
+            }) => retry_after_seconds,
+            Ok(_) => unreachable!("{login} from {address} at {now} was admitted"),
+        }
+    }
+
+    #[test]
+    fn five_failures_lock_the_account_until_the_window_slides() {
+        let throttle = LoginThrottle::default();
+        // Failures from different addresses: the account limit alone applies.
+        for i in 0..5 {
+            fail(&throttle, "alice", ip(i), T0 + i64::from(i) * 100);
+        }
+        assert_eq!(refused(&throttle, "alice", ip(9), T0 + 500), 400);
+        assert_eq!(refused(&throttle, "alice", ip(9), T0 + 899), 1);
+        // The failure at T0 has left the window: one more attempt.
+        fail(&throttle, "alice", ip(9), T0 + 900);
+        assert_eq!(refused(&throttle, "alice", ip(9), T0 + 901), 99);
+        // Refused attempts are not counted: the window keeps sliding.
+        fail(&throttle, "alice", ip(9), T0 + 1000);
+    }
+
+    #[test]
+    fn the_account_key_ignores_case_and_surrounding_space() {
+        let throttle = LoginThrottle::default();
+        for login in ["Alice", "alice ", " ALICE", "alice", "aLiCe"] {
+            fail(&throttle, login, ip(1), T0);
+        }
+        refused(&throttle, "alice", ip(2), T0);
+    }
+
+    #[test]
+    fn a_success_clears_the_account() {
+        let throttle = LoginThrottle::default();
+        for _ in 0..4 {
+            fail(&throttle, "alice", ip(1), T0);
+        }
+        let attempt = throttle.admit("alice", ip(1), T0 + 1).unwrap();
+        throttle.succeeded(attempt);
+        for _ in 0..5 {
+            fail(&throttle, "alice", ip(1), T0 + 2);
+        }
+        refused(&throttle, "alice", ip(1), T0 + 2);
+    }
+
+    #[test]
+    fn admitted_attempts_count_before_their_outcome() {
+        // Five guesses in flight at once: the sixth is refused before any of
+        // them has finished.
+        let throttle = LoginThrottle::default();
+        let in_flight: Vec<Admitted> = (0..5)
+            .map(|i| throttle.admit("alice", ip(i), T0).unwrap())
+            .collect();
+        refused(&throttle, "alice", ip(7), T0);
+        drop(in_flight);
+        refused(&throttle, "alice", ip(7), T0);
+    }
+
+    #[test]
+    fn twenty_failures_lock_the_address() {
+        let throttle = LoginThrottle::default();
+        for i in 0..20 {
+            fail(&throttle, &format!("user{i}"), ip(1), T0 + i64::from(i));
+        }
+        // Even for an account it never tried, until the first failure is 15 min old.
+        assert_eq!(refused(&throttle, "fresh", ip(1), T0 + 20), 880);
+        fail(&throttle, "fresh", ip(1), T0 + 900);
+        // The same account from another address is fine.
+        fail(&throttle, "user0", ip(2), T0 + 20);
+    }
+
+    #[test]
+    fn successes_do_not_use_up_the_address() {
+        // A shared address (office NAT) where many people sign in correctly.
+        let throttle = LoginThrottle::default();
+        for i in 0..100 {
+            let attempt = throttle.admit(&format!("user{i}"), ip(1), T0).unwrap();
+            throttle.succeeded(attempt);
+        }
+        fail(&throttle, "late", ip(1), T0);
+    }
+
+    #[test]
+    fn a_success_does_not_reset_the_address() {
+        // An attacker with one real account cannot wipe its address's record.
+        let throttle = LoginThrottle::default();
+        for i in 0..19 {
+            fail(&throttle, &format!("victim{i}"), ip(1), T0);
+        }
+        let own = throttle.admit("attacker", ip(1), T0).unwrap();
+        throttle.succeeded(own);
+        fail(&throttle, "victim19", ip(1), T0);
+        refused(&throttle, "victim20", ip(1), T0);
+    }
+
+    #[test]
+    fn others_are_never_affected() {
+        let throttle = LoginThrottle::default();
+        // One account locked, one address locked.
+        for i in 0..5 {
+            fail(&throttle, "alice", ip(i), T0);
+        }
+        for i in 0..20 {
+            fail(&throttle, &format!("guess{i}"), ip(66), T0);
+        }
+        refused(&throttle, "alice", ip(100), T0);
+        refused(&throttle, "bob", ip(66), T0);
+        // Bob from his own address, and Carol anywhere else.
+        for i in 0..4 {
+            fail(&throttle, "bob", ip(100), T0);
+            fail(&throttle, "carol", ip(101 + i), T0);
+        }
+        let bob = throttle.admit("bob", ip(100), T0).unwrap();
+        throttle.succeeded(bob);
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
+        let throttle = LoginThrottle::default();
+        for i in 0..20u16 {
+            let address = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 1, i, i, i, i));
+            fail(&throttle, &format!("user{i}"), address, T0);
+        }
+        let same_64 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0xffff, 0, 0, 1));
+        let next_64 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 2, 0, 0, 0, 1));
+        refused(&throttle, "other", same_64, T0);
+        fail(&throttle, "other", next_64, T0);
+
+        for i in 0..20 {
+            fail(&throttle, &format!("v4user{i}"), ip(5), T0);
+        }
+        let mapped = IpAddr::V6(Ipv4Addr::new(192, 0, 2, 5).to_ipv6_mapped());
+        refused(&throttle, "other", mapped, T0);
+    }
+
+    #[test]
+    fn memory_is_bounded_and_recent_keys_survive() {
+        let throttle = LoginThrottle::new(ThrottleConfig {
+            max_entries: 50,
+            ..ThrottleConfig::default()
+        });
+        for i in 0..5 {
+            fail(&throttle, "victim", ip(i), T0);
+        }
+        // A flood of distinct accounts from many addresses, all after the victim's
+        // failures but within the window.
+        for i in 0..10_000u32 {
+            let address = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+            fail(
+                &throttle,
+                &format!("flood{i}"),
+                address,
+                T0 + 1 + i64::from(i / 100),
+            );
+        }
+        assert!(lock(&throttle.accounts).entries.len() <= 50);
+        assert!(lock(&throttle.addresses).entries.len() <= 50);
+        // The victim's failures are the oldest, so they went first: the cost of a
+        // bounded map. A recent lock survives the same flood.
+        for i in 0..5 {
+            fail(&throttle, "recent", ip(i), T0 + 200);
+        }
+        for i in 0..40u32 {
+            let address = IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + i));
+            fail(&throttle, &format!("more{i}"), address, T0 + 201);
+        }
+        refused(&throttle, "recent", ip(9), T0 + 202);
+    }
+
+    #[test]
+    fn expired_keys_are_dropped_before_recent_ones() {
+        let mut failures = Failures::<u32>::new(5, 900, 3);
+        failures.record(1, T0);
+        failures.record(2, T0 + 1000);
+        failures.record(3, T0 + 1000);
+        failures.record(4, T0 + 1001);
+        assert_eq!(failures.entries.len(), 3);
+        assert!(!failures.entries.contains_key(&1));
+    }
+
+    #[test]
+    fn a_clock_going_backwards_is_bounded() {
+        let throttle = LoginThrottle::default();
+        for _ in 0..5 {
+            fail(&throttle, "alice", ip(1), T0);
+        }
+        assert_eq!(refused(&throttle, "alice", ip(1), T0 - 5_000), 900);
+    }
+}

@@ -1,0 +1,386 @@
+//! Password hashing: argon2id (RFC 9106) at OWASP's minimum parameters
+//! (m = 19 MiB, t = 2, p = 1), stored as PHC strings.
+//!
+//! A hash costs about 33 ms of CPU and 19 MiB of memory, so it never runs on the
+//! async runtime's threads: every hash and verify goes to the blocking pool,
+//! behind a semaphore with one permit per CPU, so a flood of logins queues
+//! instead of exhausting memory.
+
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use argon2::{
+    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
+};
+use tokio::sync::Semaphore;
+use valet_jose::random_bytes;
+use zeroize::Zeroizing;
+
+/// OWASP Password Storage Cheat Sheet, argon2id option 2: memory in KiB.
+pub const ARGON2_M_COST_KIB: u32 = 19_456;
+/// Iterations.
+pub const ARGON2_T_COST: u32 = 2;
+/// Lanes.
+pub const ARGON2_P_COST: u32 = 1;
+/// RFC 9106 §3.1 recommends 128-bit salts.
+const SALT_LEN: usize = 16;
+
+const PARAMS: Params = match Params::new(ARGON2_M_COST_KIB, ARGON2_T_COST, ARGON2_P_COST, None) {
+    Ok(params) => params,
+    // Not taken: the constants above are valid (checked at compile time).
+    Err(_) => Params::DEFAULT,
+};
+const DUMMY_PASSWORD: &[u8] = b"valet: no account, no password";
+const DUMMY_SALT: &[u8] = b"valet-dummy-salt";
+
+/// NIST SP 800-63B §3.1.1.2: at least 8 characters for a user-chosen password.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// An upper bound, so nobody can make the server hash megabytes (SP 800-63B asks
+/// to allow at least 64 characters).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// A password in transit: zeroed when dropped, redacted in `Debug`, and without
+/// `Display`, so it cannot reach a log by accident.
+#[derive(Clone)]
+pub struct Password(Zeroizing<String>);
+
+impl Password {
+    pub fn new(password: String) -> Self {
+        Self(Zeroizing::new(password))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Password {
+    fn from(password: String) -> Self {
+        Self::new(password)
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A new password that breaks a rule; the message says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WeakPassword {
+    #[error("the password must be at least 8 characters long")]
+    TooShort,
+    #[error("the password must be at most 1024 bytes long")]
+    TooLong,
+    #[error("the password must not consist only of whitespace")]
+    Blank,
+}
+
+/// The rules every new password must meet. Deliberately few (NIST SP 800-63B
+/// §3.1.1.2: length, not composition rules); throttling does the rest.
+pub fn check_password_rules(password: &str) -> Result<(), WeakPassword> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(WeakPassword::TooLong);
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(WeakPassword::TooShort);
+    }
+    if password.chars().all(char::is_whitespace) {
+        return Err(WeakPassword::Blank);
+    }
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error(transparent)]
+    Weak(#[from] WeakPassword),
+    /// The RNG, argon2 or the blocking pool failed: a server-side problem.
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}
+
+/// Hashes and verifies passwords off the async runtime. Cheap to clone: clones
+/// share the semaphore and the dummy hash.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    params: Params,
+    permits: Arc<Semaphore>,
+    permit_count: usize,
+    /// A hash with today's parameters, verified against when there is no stored
+    /// hash, so an unknown account costs the same time as a known one.
+    dummy: String,
+}
+
+impl PasswordHasher {
+    /// One permit per available CPU. Computes the dummy hash, so this blocks for
+    /// one hash (≈ 33 ms): construct it once, at start-up.
+    pub fn new() -> Result<Self, PasswordError> {
+        let permits = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        Self::with_permits(permits)
+    }
+
+    /// At most `permits` hashes run at once (at least one).
+    pub fn with_permits(permits: usize) -> Result<Self, PasswordError> {
+        // The dummy's password need not be secret: `verify` never reports a match
+        // against it. It only has to cost what a real verification costs.
+        let dummy = hash_blocking(&PARAMS, DUMMY_PASSWORD, DUMMY_SALT)?;
+        let permit_count = permits.max(1);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                params: PARAMS,
+                permits: Arc::new(Semaphore::new(permit_count)),
+                permit_count,
+                dummy,
+            }),
+        })
+    }
+
+    /// Checks the password rules, then hashes with a fresh random salt. Returns
+    /// the PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
+    pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        check_password_rules(password)?;
+        let salt = random_bytes::<SALT_LEN>().map_err(hashing)?;
+        let password = Zeroizing::new(password.as_bytes().to_vec());
+        let params = self.inner.params.clone();
+        self.run(move || hash_blocking(&params, &password, &salt))
+            .await?
+    }
+
+    /// Whether `password` matches the stored PHC string. With no stored hash
+    /// (unknown user, or a user without a password) it verifies against the dummy
+    /// hash and returns `false`, taking the same time as a real check.
+    pub async fn verify(&self, stored: Option<&str>, password: &str) -> bool {
+        let (stored, password, real) = match stored {
+            Some(stored) if password.len() <= MAX_PASSWORD_BYTES => (
+                stored.to_owned(),
+                Zeroizing::new(password.as_bytes().to_vec()),
+                true,
+            ),
+            // An over-long password matches nothing; still spend the time.
+            _ => (self.inner.dummy.clone(), Zeroizing::new(Vec::new()), false),
+        };
+        let matched = self
+            .run(move || verify_blocking(&stored, &password))
+            .await
+            .unwrap_or(false);
+        matched && real
+    }
+
+    /// Whether a stored hash was made with other parameters than today's (so it
+    /// should be replaced after the next successful login).
+    pub fn needs_rehash(&self, stored: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(stored) else {
+            return true;
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            return true;
+        };
+        parsed.algorithm != Algorithm::Argon2id.ident()
+            || parsed.version != Some(Version::V0x13.into())
+            || params.m_cost() != self.inner.params.m_cost()
+            || params.t_cost() != self.inner.params.t_cost()
+            || params.p_cost() != self.inner.params.p_cost()
+    }
+
+    /// Runs `job` on the blocking pool once a permit is free. The permit moves into
+    /// the job, so it is held until the hash finishes even if the caller gives up.
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(hashing)?;
+        tokio::task::spawn_blocking(move || {
+            let result = job();
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(hashing)
+    }
+}
+
+impl fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("m_cost", &self.inner.params.m_cost())
+            .field("t_cost", &self.inner.params.t_cost())
+            .field("p_cost", &self.inner.params.p_cost())
+            .field("permits", &self.inner.permit_count)
+            .finish_non_exhaustive()
+    }
+}
+
+fn hashing(error: impl fmt::Display) -> PasswordError {
+    PasswordError::Hashing(error.to_string())
+}
+
+fn hash_blocking(params: &Params, password: &[u8], salt: &[u8]) -> Result<String, PasswordError> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_with_salt(password, salt)
+        .map(|hash| hash.to_string())
+        .map_err(hashing)
+}
+
+/// Verifies with the algorithm, version and parameters recorded in the PHC string
+/// (so hashes made with older parameters keep working); the comparison is in
+/// constant time (`password-hash`'s `Output`).
+fn verify_blocking(stored: &str, password: &[u8]) -> bool {
+    match PasswordHash::new(stored) {
+        Ok(parsed) => Argon2::default().verify_password(password, &parsed).is_ok(),
+        Err(error) => {
+            tracing::warn!(%error, "a stored password hash is not a valid PHC string");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn hasher() -> PasswordHasher {
+        PasswordHasher::with_permits(2).unwrap()
+    }
+
+    #[tokio::test]
+    async fn hash_and_verify_round_trip() {
+        let hasher = hasher();
+        let stored = hasher.hash("correct horse battery").await.unwrap();
+        assert!(
+            stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{stored}"
+        );
+        assert!(!stored.contains("correct horse"));
+        assert!(hasher.verify(Some(&stored), "correct horse battery").await);
+        assert!(!hasher.verify(Some(&stored), "correct horse battery ").await);
+        assert!(!hasher.verify(Some(&stored), "wrong password").await);
+        assert!(!hasher.verify(Some(&stored), "").await);
+        assert!(!hasher.needs_rehash(&stored));
+    }
+
+    #[tokio::test]
+    async fn salts_differ() {
+        let hasher = hasher();
+        let a = hasher.hash("same password").await.unwrap();
+        let b = hasher.hash("same password").await.unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[tokio::test]
+    async fn without_a_stored_hash_nothing_matches() {
+        let hasher = hasher();
+        assert!(!hasher.verify(None, "").await);
+        assert!(!hasher.verify(None, "anything at all").await);
+        // Not even the dummy's own hash with a guessed password.
+        let dummy = hasher.inner.dummy.clone();
+        assert!(dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(!hasher.verify(Some(&dummy), "anything at all").await);
+        assert!(!hasher.verify(None, "valet: no account, no password").await);
+        assert!(!hasher.needs_rehash(&dummy));
+    }
+
+    #[tokio::test]
+    async fn over_long_and_malformed_never_match() {
+        let hasher = hasher();
+        let long = "x".repeat(MAX_PASSWORD_BYTES + 1);
+        assert!(matches!(
+            hasher.hash(&long).await,
+            Err(PasswordError::Weak(WeakPassword::TooLong))
+        ));
+        let stored = hasher.hash("a fine password").await.unwrap();
+        assert!(!hasher.verify(Some(&stored), &long).await);
+        assert!(
+            !hasher
+                .verify(Some("not a phc string"), "a fine password")
+                .await
+        );
+        assert!(!hasher.verify(Some(""), "a fine password").await);
+        assert!(hasher.needs_rehash("not a phc string"));
+    }
+
+    #[tokio::test]
+    async fn older_parameters_still_verify_and_ask_for_a_rehash() {
+        let hasher = hasher();
+        let Ok(weak) = Params::new(8 * 1024, 1, 1, None) else {
+            unreachable!()
+        };
+        let old = hash_blocking(&weak, b"an old password", b"0123456789abcdef").unwrap();
+        assert!(hasher.verify(Some(&old), "an old password").await);
+        assert!(hasher.needs_rehash(&old));
+    }
+
+    #[test]
+    fn password_rules() {
+        assert_eq!(check_password_rules("short"), Err(WeakPassword::TooShort));
+        assert_eq!(check_password_rules(""), Err(WeakPassword::TooShort));
+        assert_eq!(check_password_rules("        "), Err(WeakPassword::Blank));
+        assert_eq!(
+            check_password_rules(" \t\n \u{a0}   "),
+            Err(WeakPassword::Blank)
+        );
+        assert_eq!(
+            check_password_rules(&"a".repeat(MAX_PASSWORD_BYTES + 1)),
+            Err(WeakPassword::TooLong)
+        );
+        // Characters, not bytes: eight non-ASCII characters are enough.
+        assert_eq!(check_password_rules("ääääääää"), Ok(()));
+        assert_eq!(check_password_rules("12345678"), Ok(()));
+        assert_eq!(check_password_rules(" spaced out "), Ok(()));
+        assert_eq!(
+            check_password_rules(&"a".repeat(MAX_PASSWORD_BYTES)),
+            Ok(())
+        );
+        for weak in [
+            WeakPassword::TooShort,
+            WeakPassword::TooLong,
+            WeakPassword::Blank,
+        ] {
+            assert!(weak.to_string().starts_with("the password must"));
+        }
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        let password = Password::new("hunter2hunter2".to_owned());
+        assert_eq!(format!("{password:?}"), "Password(<redacted>)");
+        assert_eq!(password.expose(), "hunter2hunter2");
+        let hasher = hasher();
+        assert!(!format!("{hasher:?}").contains("argon2id$"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_hashes_are_bounded_and_all_finish() {
+        let hasher = PasswordHasher::with_permits(1).unwrap();
+        let stored = hasher.hash("a fine password").await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..4 {
+            let hasher = hasher.clone();
+            let stored = stored.clone();
+            tasks.push(tokio::spawn(async move {
+                let password = if i % 2 == 0 {
+                    "a fine password"
+                } else {
+                    "wrong"
+                };
+                hasher.verify(Some(&stored), password).await
+            }));
+        }
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap());
+        }
+        assert_eq!(results, [true, false, true, false]);
+        assert_eq!(hasher.inner.permits.available_permits(), 1);
+    }
+}

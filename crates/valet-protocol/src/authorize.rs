@@ -1,0 +1,254 @@
+//! The authorization endpoint's request (RFC 6749 §4.1.1, RFC 7636 §4.3, OpenID
+//! Connect Core §3.1.2.1), read from the query (GET) or the form (POST).
+
+use crate::error::ErrorCode;
+use crate::form::{Form, FormError};
+use crate::scope::Scope;
+use crate::token::RequestError;
+
+/// `response_mode` (OAuth 2.0 Multiple Response Type Encoding Practices, Form Post
+/// Response Mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+/// The parts that must be trusted before anything may be redirected: until both
+/// are checked, every error is shown to the user, never sent to `redirect_uri`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAndRedirect {
+    pub client_id: String,
+    pub redirect_uri: Option<String>,
+}
+
+impl ClientAndRedirect {
+    pub fn from_form(form: &Form) -> Result<Self, FormError> {
+        Ok(Self {
+            client_id: form.required("client_id")?.to_owned(),
+            redirect_uri: form.optional("redirect_uri")?.map(str::to_owned),
+        })
+    }
+}
+
+/// `prompt` (OIDC Core §3.1.2.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+/// The rest of the request, parsed once the redirect URI is trusted. Errors here
+/// go back to the client by redirect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationParameters {
+    pub scope: Scope,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    pub response_mode: ResponseMode,
+    pub resources: Vec<String>,
+}
+
+/// `state` as sent, even when the rest of the request is bad: errors must echo it.
+pub fn state_of(form: &Form) -> Option<String> {
+    form.optional("state").ok().flatten().map(str::to_owned)
+}
+
+/// `response_mode` as far as it can be read, for sending an error back the way the
+/// client asked.
+pub fn response_mode_of(form: &Form) -> ResponseMode {
+    match form.optional("response_mode") {
+        Ok(Some("form_post")) => ResponseMode::FormPost,
+        _ => ResponseMode::Query,
+    }
+}
+
+impl AuthorizationParameters {
+    pub fn from_form(form: &Form) -> Result<Self, RequestError> {
+        let invalid = |text: &str| RequestError::new(ErrorCode::InvalidRequest, text);
+        let response_mode = match form.optional("response_mode")? {
+            None | Some("query") => ResponseMode::Query,
+            Some("form_post") => ResponseMode::FormPost,
+            Some(_) => return Err(invalid("response_mode must be query or form_post")),
+        };
+        // OAuth 2.1 §4.1.1: only the code flow exists.
+        match form.optional("response_type")? {
+            Some("code") => {}
+            None => return Err(invalid("missing required parameter response_type")),
+            Some(_) => {
+                return Err(RequestError::new(
+                    ErrorCode::UnsupportedResponseType,
+                    "only response_type=code is supported",
+                ));
+            }
+        }
+        // RFC 7636 §4.3 and OAuth 2.1 §4.1.1: PKCE with S256 for every client.
+        let code_challenge = form
+            .optional("code_challenge")?
+            .ok_or_else(|| invalid("code_challenge is required (PKCE with S256)"))?;
+        match form.optional("code_challenge_method")? {
+            Some("S256") => {}
+            None => return Err(invalid("code_challenge_method must be S256")),
+            Some(_) => {
+                return Err(invalid(
+                    "code_challenge_method must be S256; plain is not allowed",
+                ));
+            }
+        }
+        if !is_s256_challenge(code_challenge) {
+            return Err(invalid(
+                "code_challenge must be 43 base64url characters (S256)",
+            ));
+        }
+        let scope = match form.optional("scope")? {
+            Some(text) => Scope::parse(text).map_err(|_| {
+                RequestError::new(
+                    ErrorCode::InvalidScope,
+                    "scope contains an invalid character",
+                )
+            })?,
+            None => Scope::default(),
+        };
+        let prompt = parse_prompt(form.optional("prompt")?)?;
+        let max_age = match form.optional("max_age")? {
+            Some(text) => Some(
+                text.parse::<i64>()
+                    .ok()
+                    .filter(|age| *age >= 0)
+                    .ok_or_else(|| invalid("max_age must be a non-negative integer"))?,
+            ),
+            None => None,
+        };
+        let resources = form.all("resource").to_vec();
+        if resources.iter().any(|resource| resource.contains('#')) {
+            return Err(RequestError::new(
+                ErrorCode::InvalidTarget,
+                "resource must not contain a fragment",
+            ));
+        }
+        Ok(Self {
+            scope,
+            state: form.optional("state")?.map(str::to_owned),
+            nonce: form.optional("nonce")?.map(str::to_owned),
+            code_challenge: code_challenge.to_owned(),
+            prompt,
+            max_age,
+            login_hint: form.optional("login_hint")?.map(str::to_owned),
+            response_mode,
+            resources,
+        })
+    }
+}
+
+fn parse_prompt(text: Option<&str>) -> Result<Prompt, RequestError> {
+    let mut prompt = Prompt::default();
+    for value in text
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|v| !v.is_empty())
+    {
+        match value {
+            "none" => prompt.none = true,
+            "login" => prompt.login = true,
+            "consent" => prompt.consent = true,
+            // OIDC Core §3.1.2.1: select_account is a hint Valet can ignore (one
+            // account per session).
+            "select_account" => {}
+            _ => {
+                return Err(RequestError::new(
+                    ErrorCode::InvalidRequest,
+                    "unsupported prompt value",
+                ));
+            }
+        }
+    }
+    // OIDC Core §3.1.2.1: none with any other value is an error.
+    if prompt.none && (prompt.login || prompt.consent) {
+        return Err(RequestError::new(
+            ErrorCode::InvalidRequest,
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    Ok(prompt)
+}
+
+/// RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is 43 characters.
+fn is_s256_challenge(challenge: &str) -> bool {
+    challenge.len() == 43
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// RFC 7636 §4.1: `code-verifier = 43*128unreserved`.
+pub fn is_code_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn parse(query: &str) -> Result<AuthorizationParameters, RequestError> {
+        AuthorizationParameters::from_form(&Form::parse(query.as_bytes()))
+    }
+
+    #[test]
+    fn a_complete_request_parses() {
+        let params = parse(&format!(
+            "response_type=code&client_id=c&scope=openid%20profile&state=s&nonce=n&code_challenge={CHALLENGE}&code_challenge_method=S256&prompt=login&max_age=60&response_mode=form_post"
+        ));
+        let params = params.unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert!(params.prompt.login);
+        assert_eq!(params.max_age, Some(60));
+        assert_eq!(params.response_mode, ResponseMode::FormPost);
+        assert_eq!(params.state.as_deref(), Some("s"));
+    }
+
+    #[test]
+    fn pkce_is_required_and_plain_refused() {
+        let code = |q: &str| parse(q).err().map(|e| e.code);
+        assert_eq!(code("response_type=code"), Some(ErrorCode::InvalidRequest));
+        assert_eq!(
+            code(&format!(
+                "response_type=code&code_challenge={CHALLENGE}&code_challenge_method=plain"
+            )),
+            Some(ErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            code(&format!("response_type=code&code_challenge={CHALLENGE}")),
+            Some(ErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            code(&format!(
+                "response_type=token&code_challenge={CHALLENGE}&code_challenge_method=S256"
+            )),
+            Some(ErrorCode::UnsupportedResponseType)
+        );
+        assert_eq!(
+            code(&format!(
+                "response_type=code&code_challenge={CHALLENGE}&code_challenge_method=S256&prompt=none%20login"
+            )),
+            Some(ErrorCode::InvalidRequest)
+        );
+    }
+
+    #[test]
+    fn verifier_syntax() {
+        assert!(is_code_verifier(&"a".repeat(43)));
+        assert!(!is_code_verifier(&"a".repeat(42)));
+        assert!(!is_code_verifier(&"a".repeat(129)));
+        assert!(!is_code_verifier(&format!("{}+", "a".repeat(43))));
+    }
+}

@@ -1,0 +1,188 @@
+//! The authorization endpoint and its login and consent forms.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use valet_core::authorize::{self, AuthorizationResponse, AuthorizeOutcome};
+use valet_core::endpoint::metadata::paths;
+use valet_protocol::Form;
+use valet_protocol::authorize::ResponseMode;
+
+use crate::AppState;
+use crate::cookies::{self, CookieNames};
+use crate::extract::OAuthForm;
+use crate::pages::{error_page, render};
+use crate::response::ApiError;
+
+/// GET: parameters in the query (RFC 6749 §4.1.1).
+pub async fn authorize_get(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let form = Form::parse(request.uri().query().unwrap_or_default().as_bytes());
+    authorize_with(&state, request.headers(), &form).await
+}
+
+/// POST: the same parameters as a form (OIDC Core §3.1.2.1).
+pub async fn authorize_post(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    request: OAuthForm,
+) -> Result<Response, ApiError> {
+    authorize_with(&state, &headers, &request.form).await
+}
+
+async fn authorize_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Response, ApiError> {
+    let names = cookie_names(state);
+    let session = cookies::read(headers, names.session());
+    let csrf = cookies::read(headers, names.csrf());
+    let server = &state.server;
+    let outcome = authorize::authorize(
+        server,
+        form,
+        session.as_deref(),
+        csrf.as_deref(),
+        server.now(),
+    )
+    .await?;
+    Ok(outcome_response(state, outcome))
+}
+
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    request: OAuthForm,
+) -> Result<Response, ApiError> {
+    let names = cookie_names(&state);
+    let session = cookies::read(&headers, names.session());
+    let csrf = cookies::read(&headers, names.csrf());
+    let address = peer.map(|axum::Extension(ConnectInfo(addr))| addr.ip());
+    let server = &state.server;
+    let (outcome, new_session) = authorize::submit_login(
+        server,
+        &request.form,
+        session.as_deref(),
+        csrf.as_deref(),
+        address,
+        server.now(),
+    )
+    .await?;
+    let mut response = outcome_response(&state, outcome);
+    if let Some(new_session) = new_session {
+        names.set(
+            &mut response,
+            names.session(),
+            &new_session.cookie_value,
+            new_session.session.expires_at.saturating_sub(server.now()),
+        );
+    }
+    Ok(response)
+}
+
+pub async fn consent(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    request: OAuthForm,
+) -> Result<Response, ApiError> {
+    let names = cookie_names(&state);
+    let session = cookies::read(&headers, names.session());
+    let csrf = cookies::read(&headers, names.csrf());
+    let server = &state.server;
+    let outcome = authorize::submit_consent(
+        server,
+        &request.form,
+        session.as_deref(),
+        csrf.as_deref(),
+        server.now(),
+    )
+    .await?;
+    Ok(outcome_response(&state, outcome))
+}
+
+pub fn cookie_names(state: &AppState) -> CookieNames {
+    CookieNames::new(state.server.settings().secure_cookies())
+}
+
+fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Response {
+    let issuer = &state.server.settings().issuer;
+    let names = cookie_names(state);
+    let csrf_ttl = state.server.settings().interaction_ttl;
+    match outcome {
+        AuthorizeOutcome::ErrorPage(error) => error_page(error.status, error.title, &error.message),
+        AuthorizeOutcome::Redirect(response) => redirect(response),
+        AuthorizeOutcome::Login(page) => {
+            let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK);
+            let mut response = render(
+                status,
+                "login.html",
+                minijinja::context! {
+                    action => format!("{issuer}{}", paths::LOGIN),
+                    interaction_id => page.interaction_id,
+                    client_name => page.client_name,
+                    login => page.login,
+                    error => page.error,
+                    csrf => &page.csrf,
+                },
+            );
+            names.set(&mut response, names.csrf(), &page.csrf, csrf_ttl);
+            response
+        }
+        AuthorizeOutcome::Consent(page) => {
+            let scopes: Vec<_> = page
+                .scopes
+                .iter()
+                .map(|(scope, description)| minijinja::context! { scope => scope, description => description })
+                .collect();
+            let mut response = render(
+                StatusCode::OK,
+                "consent.html",
+                minijinja::context! {
+                    action => format!("{issuer}{}", paths::CONSENT),
+                    interaction_id => page.interaction_id,
+                    client_name => page.client_name,
+                    username => page.username,
+                    scopes => scopes,
+                    csrf => &page.csrf,
+                },
+            );
+            names.set(&mut response, names.csrf(), &page.csrf, csrf_ttl);
+            response
+        }
+    }
+}
+
+/// RFC 9700 §4.11: 303 See Other, so a browser never re-posts the login form's
+/// body to the client. `form_post` answers with an auto-submitting form instead.
+fn redirect(response: AuthorizationResponse) -> Response {
+    match response.mode {
+        ResponseMode::Query => match HeaderValue::from_str(&response.location()) {
+            Ok(location) => {
+                let mut reply = StatusCode::SEE_OTHER.into_response();
+                reply.headers_mut().insert(LOCATION, location);
+                reply
+            }
+            Err(_) => error_page(400, "Invalid redirect", "The redirect could not be built."),
+        },
+        ResponseMode::FormPost => {
+            let params: Vec<_> = response
+                .params
+                .iter()
+                .map(|(name, value)| minijinja::context! { name => *name, value => value })
+                .collect();
+            render(
+                StatusCode::OK,
+                "form_post.html",
+                minijinja::context! { redirect_uri => response.redirect_uri, params => params },
+            )
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Server-rendered HTML pages: templates compiled in (auto-escaped), each page
+//! with a fresh CSP nonce for its inline style (and, for form_post, its script).
+
+use std::sync::OnceLock;
+
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use minijinja::Environment;
+use valet_jose::{b64url, random_bytes};
+
+const TEMPLATES: [(&str, &str); 7] = [
+    ("base.html", include_str!("../templates/base.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("consent.html", include_str!("../templates/consent.html")),
+    ("error.html", include_str!("../templates/error.html")),
+    ("logout.html", include_str!("../templates/logout.html")),
+    (
+        "logged_out.html",
+        include_str!("../templates/logged_out.html"),
+    ),
+    (
+        "form_post.html",
+        include_str!("../templates/form_post.html"),
+    ),
+];
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            if let Err(error) = env.add_template(name, source) {
+                tracing::error!(%error, template = name, "template does not compile");
+            }
+        }
+        env
+    })
+}
+
+/// A page to render: its template and context (the nonce is added here).
+pub fn render(status: StatusCode, template: &str, context: minijinja::Value) -> Response {
+    let nonce = random_bytes::<16>().map(b64url).unwrap_or_default();
+    let rendered = environment()
+        .get_template(template)
+        .and_then(|t| t.render(minijinja::context! { nonce => &nonce, ..context }));
+    let body = match rendered {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(%error, template, "page rendering failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // No framing, no plugins, nothing loaded from elsewhere; only this page's own
+    // nonce'd style and script run. form-action is left open: after the consent
+    // form, the browser is redirected to the client, which form-action would block.
+    let csp = format!(
+        "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
+    );
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        headers.insert(CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
+pub fn error_page(status: u16, title: &str, message: &str) -> Response {
+    render(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        "error.html",
+        minijinja::context! { title => title, message => message },
+    )
+}

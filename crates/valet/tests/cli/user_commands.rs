@@ -1,0 +1,455 @@
+//! `valet user …`, and the user administration functions of `valet_core::users`
+//! against a real SQLite store (they cannot be tested inside valet-core: the
+//! store crates depend on it).
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use valet_core::store::{
+    AuthorizationCode, Grant, GrantStore, RevocationStore, Session, SessionStore, UserStore,
+};
+use valet_core::users::{
+    LoginFailure, NewUser, Password, PasswordHasher, authenticate, create_user, delete_user,
+    set_disabled, set_password,
+};
+use valet_store_sqlite::SqliteStore;
+
+use crate::harness::*;
+
+const PASSWORD: &str = "Tr0ub4dor&3-horse";
+const NEW_PASSWORD: &str = "correct-horse-battery-staple";
+
+/// Runs `command` with `input` on its standard input.
+fn with_stdin(mut command: Command, input: &str) -> Output {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn user(dir: &Path, args: &[&str]) -> Command {
+    let mut command = valet(dir);
+    command.arg("user").args(args);
+    command
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// No password and no hash in anything the CLI printed.
+fn assert_no_secrets(outputs: &[Output]) {
+    for out in outputs {
+        let text = text(out);
+        for secret in [PASSWORD, NEW_PASSWORD, "$argon2", "password_hash"] {
+            assert!(!text.contains(secret), "{secret:?} printed: {text}");
+        }
+    }
+}
+
+#[test]
+fn user_lifecycle_through_the_cli() {
+    let dir = temp_dir("users");
+    let mut outputs = Vec::new();
+
+    let created = with_stdin(
+        user(
+            &dir,
+            &[
+                "create",
+                "--username",
+                "alice",
+                "--email",
+                "Alice@Example.test",
+                "--email-verified",
+                "--name",
+                "Alice Liddell",
+                "--given-name",
+                "Alice",
+                "--password-stdin",
+                "--json",
+            ],
+        ),
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(created.status.success(), "{}", text(&created));
+    let json = stdout_json(&created);
+    let id = json["user_id"].as_str().unwrap().to_owned();
+    assert_eq!(json["username"], "alice");
+    assert_eq!(json.as_object().unwrap().len(), 2, "{json}");
+    outputs.push(created);
+
+    // Human-readable creation, without --json.
+    let bob = with_stdin(
+        user(&dir, &["create", "--username", "bob", "--password-stdin"]),
+        NEW_PASSWORD,
+    );
+    assert!(bob.status.success(), "{}", text(&bob));
+    assert!(text(&bob).contains("Created user bob"), "{}", text(&bob));
+    outputs.push(bob);
+
+    let list = run_ok(user(&dir, &["list", "--json"]));
+    let users = stdout_json(&list);
+    let users = users.as_array().unwrap();
+    assert_eq!(users.len(), 2);
+    let alice = users.iter().find(|u| u["user_id"] == id.as_str()).unwrap();
+    assert_eq!(alice["username"], "alice");
+    assert_eq!(alice["email"], "Alice@Example.test");
+    assert_eq!(alice["email_verified"], true);
+    assert_eq!(alice["name"], "Alice Liddell");
+    assert_eq!(alice["given_name"], "Alice");
+    assert_eq!(alice["family_name"], serde_json::Value::Null);
+    assert_eq!(alice["has_password"], true);
+    assert_eq!(alice["disabled"], false);
+    assert!(alice.get("password_hash").is_none());
+    outputs.push(list);
+    let table = run_ok(user(&dir, &["list"]));
+    assert!(text(&table).contains("alice") && text(&table).contains("bob"));
+    outputs.push(table);
+
+    // By user_id, username, or email in any case.
+    for key in [id.as_str(), "alice", "alice@example.TEST"] {
+        let shown = run_ok(user(&dir, &["show", key, "--json"]));
+        assert_eq!(stdout_json(&shown)["user_id"], id.as_str(), "{key}");
+        outputs.push(shown);
+    }
+    let shown = run_ok(user(&dir, &["show", "alice"]));
+    let shown_text = text(&shown);
+    assert!(
+        shown_text.contains(&id) && shown_text.contains("(verified)"),
+        "{shown_text}"
+    );
+    outputs.push(shown);
+
+    let disabled = run_ok(user(&dir, &["disable", "alice"]));
+    assert!(text(&disabled).contains("Disabled user alice"));
+    outputs.push(disabled);
+    let shown = run_ok(user(&dir, &["show", &id, "--json"]));
+    assert_eq!(stdout_json(&shown)["disabled"], true);
+    outputs.push(shown);
+    let enabled = run_ok(user(&dir, &["enable", "alice@example.test"]));
+    outputs.push(enabled);
+    let shown = run_ok(user(&dir, &["show", &id, "--json"]));
+    assert_eq!(stdout_json(&shown)["disabled"], false);
+    let updated_before = stdout_json(&shown)["updated_at"].as_i64().unwrap();
+    outputs.push(shown);
+
+    // A Windows line ending is one newline too.
+    let changed = with_stdin(
+        user(&dir, &["set-password", "alice", "--password-stdin"]),
+        &format!("{NEW_PASSWORD}\r\n"),
+    );
+    assert!(changed.status.success(), "{}", text(&changed));
+    outputs.push(changed);
+    let shown = run_ok(user(&dir, &["show", &id, "--json"]));
+    assert!(stdout_json(&shown)["updated_at"].as_i64().unwrap() >= updated_before);
+    outputs.push(shown);
+
+    // The new password is the one stored, with exactly the newline removed.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let db = dir.join("valet-data").join("valet.db");
+    runtime.block_on(async {
+        let store = SqliteStore::open(&db).await.unwrap();
+        let hasher = PasswordHasher::with_permits(1).unwrap();
+        let found = authenticate(&store, &hasher, "alice", NEW_PASSWORD).await;
+        assert_eq!(found.unwrap().user_id, id);
+        assert!(
+            authenticate(&store, &hasher, "alice", PASSWORD)
+                .await
+                .is_err()
+        );
+        let bob = authenticate(&store, &hasher, "bob", NEW_PASSWORD).await;
+        assert_eq!(bob.unwrap().username, "bob");
+        store.close().await;
+    });
+
+    let deleted = run_ok(user(&dir, &["delete", "alice"]));
+    assert!(text(&deleted).contains("Deleted user alice"));
+    outputs.push(deleted);
+    let missing = user(&dir, &["show", &id]).output().unwrap();
+    assert!(!missing.status.success());
+    assert!(text(&missing).contains("no user"), "{}", text(&missing));
+    outputs.push(missing);
+    let missing = user(&dir, &["disable", "alice"]).output().unwrap();
+    assert!(!missing.status.success());
+    outputs.push(missing);
+
+    assert_no_secrets(&outputs);
+    // Nor in anything on disk.
+    for entry in std::fs::read_dir(dir.join("valet-data")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        for secret in [PASSWORD, NEW_PASSWORD] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "a password is stored in clear"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_user_input_names_the_option() {
+    let dir = temp_dir("bad-users");
+    let ok = with_stdin(
+        user(
+            &dir,
+            &[
+                "create",
+                "--username",
+                "alice",
+                "--email",
+                "a@example.test",
+                "--password-stdin",
+            ],
+        ),
+        PASSWORD,
+    );
+    assert!(ok.status.success(), "{}", text(&ok));
+    let cases: [(&[&str], &str, &str); 10] = [
+        (&["--username", "al ice"], PASSWORD, "--username"),
+        (&["--username", ""], PASSWORD, "--username"),
+        (
+            &["--username", "bob", "--email", "bob"],
+            PASSWORD,
+            "--email",
+        ),
+        (
+            &["--username", "bob", "--email", "b@localhost"],
+            PASSWORD,
+            "--email",
+        ),
+        (
+            &["--username", "bob", "--email-verified"],
+            PASSWORD,
+            "--email-verified",
+        ),
+        (
+            &["--username", "bob", "--name", "a\u{1b}[2Jb"],
+            PASSWORD,
+            "--name",
+        ),
+        (
+            &["--username", "bob"],
+            "short\n",
+            "--password-stdin: the password must be at least 8 characters",
+        ),
+        (
+            &["--username", "bob"],
+            "          \n",
+            "--password-stdin: the password must not consist only of whitespace",
+        ),
+        (
+            &["--username", "alice"],
+            PASSWORD,
+            "--username alice: already taken",
+        ),
+        (
+            &["--username", "bob", "--email", "A@EXAMPLE.test"],
+            PASSWORD,
+            "--email A@EXAMPLE.test: already used",
+        ),
+    ];
+    let mut outputs = vec![ok];
+    for (args, input, expected) in cases {
+        let mut command = user(&dir, &["create"]);
+        command.args(args).arg("--password-stdin");
+        let out = with_stdin(command, input);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        outputs.push(out);
+    }
+    let long = "x".repeat(1025);
+    let out = with_stdin(
+        user(&dir, &["create", "--username", "bob", "--password-stdin"]),
+        &long,
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at most 1024 bytes"));
+
+    // No password on stdin unless asked for; never as an argument.
+    let out = user(&dir, &["create", "--username", "bob"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--password-stdin"));
+    let out = user(
+        &dir,
+        &["create", "--username", "bob", "--password", PASSWORD],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let out = with_stdin(
+        user(&dir, &["set-password", "alice", "--password-stdin"]),
+        "short",
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--password-stdin"));
+    outputs.push(out);
+    let out = with_stdin(
+        user(&dir, &["set-password", "nobody", "--password-stdin"]),
+        NEW_PASSWORD,
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user"));
+    outputs.push(out);
+
+    let list = stdout_json(&run_ok(user(&dir, &["list", "--json"])));
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_no_secrets(&outputs);
+}
+
+/// Disabling a user revokes their grants and ends their sessions at once; deleting
+/// one revokes their grants first, so their access tokens land on the revocation
+/// list.
+#[tokio::test]
+async fn disabling_and_deleting_revoke_what_was_issued() {
+    let dir = temp_dir("users-revoke");
+    let store = SqliteStore::open(&dir.join("valet.db")).await.unwrap();
+    let hasher = PasswordHasher::with_permits(1).unwrap();
+    let now = 1_800_000_000;
+    let new = NewUser {
+        username: "carol".into(),
+        email: Some("carol@example.test".into()),
+        password: Some(Password::new(PASSWORD.into())),
+        ..NewUser::default()
+    };
+    let carol = create_user(&store, &hasher, new, now).await.unwrap();
+    let client = valet_core::clients::register(
+        &store,
+        valet_core::clients::NewClient {
+            name: "web".into(),
+            redirect_uris: vec!["https://app.example.test/cb".into()],
+            ..Default::default()
+        },
+        3600,
+        now,
+    )
+    .await
+    .unwrap()
+    .client;
+
+    let issue = |n: u8| {
+        let grant = Grant {
+            grant_id: format!("grant-{n}"),
+            client_id: client.client_id.clone(),
+            user_id: carol.user_id.clone(),
+            scope: vec!["openid".into()],
+            sid: Some(format!("sid-{n}")),
+            auth_time: now,
+            amr: vec!["pwd".into()],
+            created_at: now,
+            expires_at: now + 86_400,
+            revoked_at: None,
+        };
+        let code = AuthorizationCode {
+            code_hash: vec![n; 32],
+            grant_id: grant.grant_id.clone(),
+            client_id: client.client_id.clone(),
+            redirect_uri: "https://app.example.test/cb".into(),
+            code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+            nonce: None,
+            scope: grant.scope.clone(),
+            resources: vec![],
+            created_at: now,
+            expires_at: now + 60,
+            consumed_at: None,
+        };
+        let session = Session {
+            session_hash: vec![n + 100; 32],
+            sid: format!("sid-{n}"),
+            user_id: carol.user_id.clone(),
+            auth_time: now,
+            amr: vec!["pwd".into()],
+            created_at: now,
+            expires_at: now + 3600,
+        };
+        (grant, code, session)
+    };
+    let (grant, code, session) = issue(1);
+    store.insert_grant_with_code(&grant, &code).await.unwrap();
+    store.insert_session(&session).await.unwrap();
+    store
+        .record_access_token(&grant.grant_id, "jti-1", now + 600)
+        .await
+        .unwrap();
+
+    let revoked = set_disabled(&store, &carol.user_id, true, now + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((revoked.grants, revoked.sessions), (1, 1));
+    let grant_now = store.get_grant(&grant.grant_id).await.unwrap();
+    assert!(grant_now.is_none_or(|g| g.revoked_at.is_some()));
+    assert!(store.is_revoked("jti-1").await.unwrap());
+    assert!(
+        store
+            .get_session(&session.session_hash, now + 2)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A disabled user cannot sign in, with the same answer as a wrong password.
+    assert!(matches!(
+        authenticate(&store, &hasher, "carol", PASSWORD).await,
+        Err(LoginFailure::InvalidCredentials)
+    ));
+    assert!(
+        set_disabled(&store, &carol.user_id, false, now + 3)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    authenticate(&store, &hasher, "carol@EXAMPLE.test", PASSWORD)
+        .await
+        .unwrap();
+
+    // A new password ends the sessions signed in with the old one.
+    let (grant, code, session) = issue(2);
+    store.insert_grant_with_code(&grant, &code).await.unwrap();
+    store.insert_session(&session).await.unwrap();
+    assert!(
+        set_password(&store, &hasher, &carol.user_id, NEW_PASSWORD, now + 4)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .get_session(&session.session_hash, now + 5)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .record_access_token(&grant.grant_id, "jti-2", now + 600)
+        .await
+        .unwrap();
+
+    assert!(delete_user(&store, &carol.user_id, now + 6).await.unwrap());
+    assert!(store.is_revoked("jti-2").await.unwrap());
+    assert!(store.get_user(&carol.user_id).await.unwrap().is_none());
+    assert!(!delete_user(&store, &carol.user_id, now + 7).await.unwrap());
+    assert!(
+        set_disabled(&store, &carol.user_id, true, now + 8)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !set_password(&store, &hasher, &carol.user_id, NEW_PASSWORD, now + 9)
+            .await
+            .unwrap()
+    );
+    store.close().await;
+}
