@@ -34,6 +34,12 @@ pub struct Config {
     /// Seconds a node may serve a client record from memory (bounds how late a
     /// deleted client or rotated secret is noticed by other nodes).
     pub client_cache_ttl: i64,
+    /// Seconds a sign-in lasts before the user must log in again.
+    pub session_ttl: i64,
+    /// Seconds a refresh token may go unused before it expires.
+    pub refresh_token_idle_ttl: i64,
+    /// Seconds after which a grant's refresh tokens end, however often used.
+    pub refresh_token_absolute_ttl: i64,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Allows a plain-http issuer on a non-loopback host. Tokens and secrets would
@@ -51,6 +57,7 @@ pub enum LogFormat {
 impl Default for Config {
     fn default() -> Self {
         let keys = KeyPolicy::default();
+        let defaults = Settings::new("");
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             issuer: None,
@@ -61,6 +68,9 @@ impl Default for Config {
             key_rotation_period: keys.rotation_period,
             key_publish_lead: keys.publish_lead,
             client_cache_ttl: 5,
+            session_ttl: defaults.session_ttl,
+            refresh_token_idle_ttl: defaults.refresh_token_idle_ttl,
+            refresh_token_absolute_ttl: defaults.refresh_token_absolute_ttl,
             log_format: LogFormat::Text,
             dangerous_allow_insecure_issuer: false,
         }
@@ -82,7 +92,7 @@ pub struct FlagOverrides {
 
 /// Names accepted from the environment; other `VALET_*` variables (the master
 /// key, test settings) are not configuration-file settings.
-const ENV_SETTINGS: [&str; 11] = [
+const ENV_SETTINGS: [&str; 14] = [
     "bind",
     "issuer",
     "data_dir",
@@ -92,6 +102,9 @@ const ENV_SETTINGS: [&str; 11] = [
     "key_rotation_period",
     "key_publish_lead",
     "client_cache_ttl",
+    "session_ttl",
+    "refresh_token_idle_ttl",
+    "refresh_token_absolute_ttl",
     "log_format",
     "dangerous_allow_insecure_issuer",
 ];
@@ -166,6 +179,12 @@ impl Config {
             ("access_token_max_ttl", self.access_token_max_ttl),
             ("key_rotation_period", self.key_rotation_period),
             ("key_publish_lead", self.key_publish_lead),
+            ("session_ttl", self.session_ttl),
+            ("refresh_token_idle_ttl", self.refresh_token_idle_ttl),
+            (
+                "refresh_token_absolute_ttl",
+                self.refresh_token_absolute_ttl,
+            ),
         ];
         for (name, value) in positive {
             if value <= 0 {
@@ -192,6 +211,12 @@ impl Config {
             return Err(ConfigError(format!(
                 "setting `key_publish_lead`: {} is too short; at least 60 seconds, so every JWKS cache holds a key before it signs",
                 self.key_publish_lead
+            )));
+        }
+        if self.refresh_token_idle_ttl > self.refresh_token_absolute_ttl {
+            return Err(ConfigError(format!(
+                "setting `refresh_token_idle_ttl`: {} exceeds refresh_token_absolute_ttl ({})",
+                self.refresh_token_idle_ttl, self.refresh_token_absolute_ttl
             )));
         }
         if !(0..=3600).contains(&self.client_cache_ttl) {
@@ -225,6 +250,9 @@ impl Config {
         settings.access_token_ttl = self.access_token_ttl;
         settings.access_token_max_ttl = self.access_token_max_ttl;
         settings.client_cache_ttl = self.client_cache_ttl;
+        settings.session_ttl = self.session_ttl;
+        settings.refresh_token_idle_ttl = self.refresh_token_idle_ttl;
+        settings.refresh_token_absolute_ttl = self.refresh_token_absolute_ttl;
         settings.keys = KeyPolicy {
             rotation_period: self.key_rotation_period,
             publish_lead: self.key_publish_lead,
