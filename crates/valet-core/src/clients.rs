@@ -154,14 +154,17 @@ pub async fn rotate_secret(
         .then_some(secret))
 }
 
-/// Deletes a client after revoking every grant it holds, so its refresh tokens die
-/// with it and its access tokens turn inactive. Returns whether it existed.
+/// Deletes a client after revoking every grant it holds and every status list
+/// block reserved for it, so its refresh tokens die with it and its access tokens
+/// turn inactive at introspection and at every resource server. Returns whether
+/// it existed.
 pub async fn delete(
     store: &dyn Store,
     client_id: &str,
     now: i64,
 ) -> Result<bool, RegistrationError> {
     store.revoke_grants_of_client(client_id, now).await?;
+    store.revoke_status_blocks_of_client(client_id, now).await?;
     Ok(store.delete_client(client_id).await?)
 }
 

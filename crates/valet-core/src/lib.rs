@@ -16,6 +16,7 @@ pub mod keys;
 pub mod policy;
 pub mod secrets;
 pub mod session;
+pub mod status;
 pub mod store;
 pub mod throttle;
 pub mod token;
@@ -35,6 +36,7 @@ pub use crate::error::OAuthError;
 
 use crate::client_auth::{AuthenticatedClient, ClientAuthenticator, ClientCache};
 use crate::keys::{KeyError, KeyManager, Keyring};
+use crate::status::{StatusAllocator, StatusLists};
 use crate::store::Store;
 use crate::throttle::LoginThrottle;
 use crate::users::PasswordHasher;
@@ -50,6 +52,8 @@ pub enum StartError {
     Keys(#[from] KeyError),
     #[error("password hashing: {0}")]
     Password(#[from] users::PasswordError),
+    #[error("{0}")]
+    Store(#[source] OAuthError),
 }
 
 /// The authorization server: everything an endpoint needs, shared by all requests.
@@ -64,6 +68,8 @@ pub struct AuthorizationServer {
     pub(crate) master: Arc<MasterKey>,
     pub(crate) hasher: PasswordHasher,
     pub(crate) throttle: LoginThrottle,
+    pub(crate) status_allocator: StatusAllocator,
+    pub(crate) status_lists: StatusLists,
     metadata: ServerMetadata,
 }
 
@@ -87,10 +93,17 @@ impl AuthorizationServer {
         Keyring::load(store.as_ref(), Arc::clone(&master), now).await?;
         key_manager.ensure_current(store.as_ref(), now).await?;
         let keyring = Keyring::load(store.as_ref(), Arc::clone(&master), now).await?;
+        let status_lists = StatusLists::default();
+        status_lists
+            .start_after_existing(store.as_ref())
+            .await
+            .map_err(StartError::Store)?;
         Ok(Self {
             master,
             hasher: PasswordHasher::new()?,
             throttle: LoginThrottle::default(),
+            status_allocator: StatusAllocator::default(),
+            status_lists,
             metadata: endpoint::metadata::metadata(&settings),
             authenticator: ClientAuthenticator::new(ClientCache::new(settings.client_cache_ttl)),
             settings,
@@ -199,7 +212,50 @@ impl AuthorizationServer {
         self.store.purge_revocations(now, PURGE_BATCH).await?;
         self.store.purge_sessions(now, PURGE_BATCH).await?;
         self.store.purge_grants(now, PURGE_BATCH).await?;
+        self.store.purge_status(now, PURGE_BATCH).await?;
         Ok(())
+    }
+
+    /// The signed status list token of list `list` (`None` if out of range).
+    pub async fn status_list(&self, list: i64) -> Result<Option<Arc<str>>, OAuthError> {
+        self.status_lists
+            .token(
+                self.store.as_ref(),
+                &self.settings,
+                &self.keyring,
+                list,
+                self.clock.now(),
+            )
+            .await
+    }
+
+    /// Revocation notices for the events endpoint.
+    pub fn status_events(&self) -> tokio::sync::broadcast::Receiver<status::StatusEvent> {
+        self.status_lists.subscribe()
+    }
+
+    /// Picks up revocations recorded by any node since the last call; returns
+    /// whether there were any. Waits at most `wait` for a local revocation first.
+    pub async fn poll_status_changes(
+        &self,
+        wait: std::time::Duration,
+    ) -> Result<usize, OAuthError> {
+        let _ = tokio::time::timeout(wait, self.status_lists.woken()).await;
+        self.status_lists
+            .poll(self.store.as_ref(), &self.settings.issuer)
+            .await
+    }
+
+    /// URIs of the lists that may hold live tokens (the aggregation endpoint).
+    pub async fn status_list_uris(&self) -> Result<Vec<String>, OAuthError> {
+        let span = self.store.live_status_span(self.clock.now()).await?;
+        Ok(match span {
+            Some((low, high)) => (low / status::LIST_SIZE
+                ..=(high.saturating_sub(1)) / status::LIST_SIZE)
+                .map(|list| status::list_uri(&self.settings.issuer, list))
+                .collect(),
+            None => Vec::new(),
+        })
     }
 
     /// Reloads the keyring only: cheap, run often.

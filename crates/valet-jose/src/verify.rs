@@ -169,10 +169,23 @@ impl VerificationKeys {
     /// checked by `jsonwebtoken` (which also refuses unknown `crit` and `b64: false`);
     /// the payload must be a JSON object. No claim is validated.
     pub fn verify(&self, token: &str, expected_typ: &str) -> Result<VerifiedJws, JoseError> {
-        if token.len() > MAX_TOKEN_LEN {
+        self.verify_bounded(token, expected_typ, MAX_TOKEN_LEN)
+    }
+
+    /// [`verify`](Self::verify) with a caller-chosen size bound in place of
+    /// [`MAX_TOKEN_LEN`], for signed documents larger than tokens: a status list token
+    /// (draft-ietf-oauth-status-list §5) carries a compressed bitstring that can outgrow
+    /// 16 KiB. Every other check is the same.
+    pub fn verify_bounded(
+        &self,
+        token: &str,
+        expected_typ: &str,
+        max_len: usize,
+    ) -> Result<VerifiedJws, JoseError> {
+        if token.len() > max_len {
             return Err(JoseError::TokenTooLarge {
                 len: token.len(),
-                max: MAX_TOKEN_LEN,
+                max: max_len,
             });
         }
         let mut segments = token.split('.');
@@ -574,6 +587,31 @@ mod tests {
     }
 
     #[test]
+    fn verify_bounded_moves_only_the_size_limit() {
+        let big = json!({"sub": "alice", "lst": "A".repeat(MAX_TOKEN_LEN)});
+        let token = FIXTURE.es.sign_jwt("statuslist+jwt", &big).unwrap();
+        assert!(matches!(
+            FIXTURE.keys.verify(&token, "statuslist+jwt"),
+            Err(JoseError::TokenTooLarge { .. })
+        ));
+        let verified = FIXTURE
+            .keys
+            .verify_bounded(&token, "statuslist+jwt", 4 * MAX_TOKEN_LEN)
+            .unwrap();
+        assert_eq!(verified.claims["sub"], "alice");
+        assert!(matches!(
+            FIXTURE
+                .keys
+                .verify_bounded(&token, "at+jwt", 4 * MAX_TOKEN_LEN),
+            Err(JoseError::TypMismatch { .. })
+        ));
+        assert!(matches!(
+            FIXTURE.keys.verify_bounded(&token, "statuslist+jwt", 100),
+            Err(JoseError::TokenTooLarge { len: _, max: 100 })
+        ));
+    }
+
+    #[test]
     fn payload_must_be_a_json_object() {
         let header = json!({"alg": "ES256", "typ": "at+jwt", "kid": FIXTURE.es.kid()});
         for payload in [json!([1, 2]), json!("text"), json!(null)] {
@@ -582,6 +620,45 @@ mod tests {
                 JoseError::MalformedToken(_)
             ));
         }
+    }
+
+    /// RFC 8725 §3.1: keys are chosen by `kid` among ours only; a key carried in or
+    /// pointed to by the header (`jwk`, `jku`, `x5u`, `x5c`) is never used.
+    #[test]
+    fn embedded_or_linked_keys_are_ignored() {
+        let (attacker, _) = SigningKey::generate(Algorithm::Es256).unwrap();
+        let links = json!({
+            "jwk": attacker.public_jwk(),
+            "jku": "https://attacker.example/jwks.json",
+            "x5u": "https://attacker.example/cert.pem",
+            "x5c": ["MIIBszCCAVmgAwIBAgIUQ"],
+        });
+        for kid in [attacker.kid(), FIXTURE.es.kid()] {
+            let mut header = json!({"alg": "ES256", "typ": "at+jwt", "kid": kid});
+            header
+                .as_object_mut()
+                .unwrap()
+                .extend(links.as_object().unwrap().clone());
+            let error = rejected(&forge(&attacker, &header, &claims()));
+            assert!(
+                matches!(
+                    error,
+                    JoseError::UnknownKid(_) | JoseError::InvalidSignature
+                ),
+                "{error:?}"
+            );
+        }
+        // Our own key with those headers present still verifies: they are ignored.
+        let header = json!({
+            "alg": "ES256", "typ": "at+jwt", "kid": FIXTURE.es.kid(),
+            "jku": "https://attacker.example/jwks.json"
+        });
+        assert!(
+            FIXTURE
+                .keys
+                .verify(&forge(&FIXTURE.es, &header, &claims()), "at+jwt")
+                .is_ok()
+        );
     }
 
     #[test]

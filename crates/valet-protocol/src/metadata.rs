@@ -30,6 +30,10 @@ pub struct ServerMetadata {
     pub claims_parameter_supported: bool,
     pub request_parameter_supported: bool,
     pub request_uri_parameter_supported: bool,
+    /// draft-ietf-oauth-status-list §9.3: lists every status list in use.
+    pub status_list_aggregation_endpoint: String,
+    /// Valet's push channel of revocation notices (Server-Sent Events).
+    pub valet_status_list_events_endpoint: String,
     /// RFC 9068 access tokens are signed with these.
     pub access_token_signing_alg_values_supported: Vec<&'static str>,
 }

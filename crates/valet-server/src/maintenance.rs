@@ -1,5 +1,6 @@
-//! Background work every node runs: key reloads often, the key schedule and
-//! purging less often. Stops when the shutdown signal fires.
+//! Background work every node runs: the status list change feed several times a
+//! second, key reloads often, the key schedule and purging less often. Stops when
+//! the shutdown signal fires.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,10 +13,29 @@ use valet_core::AuthorizationServer;
 pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
 pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 
+/// How often revocations recorded by other nodes (or the CLI) are looked for; a
+/// revocation on this node wakes the poller at once.
+pub const STATUS_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
 pub fn spawn(
     server: Arc<AuthorizationServer>,
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    let status_server = Arc::clone(&server);
+    let mut status_shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = status_shutdown.changed() => break,
+                polled = status_server.poll_status_changes(STATUS_POLL_INTERVAL) => {
+                    if let Err(error) = polled {
+                        tracing::warn!(%error, "status list change feed failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }
+    });
     tokio::spawn(async move {
         let mut reload = tokio::time::interval(KEY_RELOAD_INTERVAL);
         let mut maintain = tokio::time::interval(MAINTENANCE_INTERVAL);

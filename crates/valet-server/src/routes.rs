@@ -7,7 +7,9 @@ use axum::routing::{get, post};
 use valet_core::endpoint::metadata::paths;
 
 use crate::AppState;
-use crate::handlers::{authorize, health, jwks, logout, metadata, token_endpoints, userinfo};
+use crate::handlers::{
+    authorize, health, jwks, logout, metadata, status, token_endpoints, userinfo,
+};
 use crate::layers;
 use crate::response::{method_not_allowed, not_found};
 
@@ -62,6 +64,18 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route(
             paths::JWKS,
             get(jwks::jwks).fallback(method_not_allowed("GET")),
+        )
+        .route(
+            paths::STATUS_LISTS,
+            get(status::aggregation).fallback(method_not_allowed("GET")),
+        )
+        .route(
+            paths::STATUS_EVENTS,
+            get(status::events).fallback(method_not_allowed("GET")),
+        )
+        .route(
+            paths::STATUS_LIST,
+            get(status::status_list).fallback(method_not_allowed("GET")),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

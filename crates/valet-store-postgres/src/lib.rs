@@ -4,8 +4,10 @@
 //! decided by the database: a unique `(alg, generation)` picks one winner among
 //! concurrent key rotations, conditional updates under row locks pick one winner
 //! among concurrent code redemptions and refresh rotations (see the note on locking
-//! above the grant store), and migrations run under an advisory lock so that nodes
-//! starting together apply them once.
+//! above the grant store), one allocator row hands out disjoint blocks of status
+//! list indices, an advisory lock makes the order of status revocations their
+//! commit order (see the note above the status store), and migrations run under an
+//! advisory lock so that nodes starting together apply them once.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,8 +18,9 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRo
 use sqlx::{AssertSqlSafe, Connection, Postgres, Row, SqlSafeStr, Transaction};
 use valet_core::store::{
     AuthorizationCode, Client, ClientStore, CodeRedemption, Grant, GrantStore, Interaction,
-    KeyInsert, KeyStore, RefreshToken, RevocationStore, RevokedToken, Rotation, Session,
-    SessionStore, Store, StoreError, StoredKey, User, UserStore,
+    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, RefreshToken, RevocationStore, RevokedToken,
+    Rotation, Session, SessionStore, StatusRevocation, StatusStore, Store, StoreError, StoredKey,
+    User, UserStore,
 };
 
 /// Connections per node.
@@ -129,6 +132,13 @@ async fn migrate(conn: &mut PgConnection, schema: Option<&str>) -> Result<(), St
             "browser flows".into(),
             MigrationType::Simple,
             include_str!("../migrations/0002_browser_flows.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            3,
+            "status list".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0003_status_list.sql").into_sql_str(),
             false,
         ),
     ]);
@@ -881,12 +891,13 @@ fn interaction_from_row(row: &PgRow) -> Result<Interaction, StoreError> {
 // before anything else. So a revocation waits for a rotation or a recording in
 // progress and then, statement by statement, sees what it committed (the successor
 // token, the new jti); and one that starts after the revocation sees the grant
-// revoked. Locks are always taken grant first, then its tokens.
+// revoked. Locks are always taken grant first, then its tokens, then (to revoke a
+// status index) the status revocation lock (see the token status list below).
 
 macro_rules! grant_columns {
     () => {
         "grant_id, client_id, user_id, scope, sid, auth_time, amr, created_at, expires_at, \
-         revoked_at"
+         revoked_at, status_idx"
     };
 }
 
@@ -923,6 +934,21 @@ impl GrantStore for PostgresStore {
             " FROM grants WHERE grant_id = $1"
         ))
         .bind(grant_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error)?
+        .as_ref()
+        .map(grant_from_row)
+        .transpose()
+    }
+
+    async fn grant_by_status_idx(&self, status_idx: i64) -> Result<Option<Grant>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            grant_columns!(),
+            " FROM grants WHERE status_idx = $1 ORDER BY created_at LIMIT 1"
+        ))
+        .bind(status_idx)
         .fetch_optional(&self.pool)
         .await
         .map_err(query_error)?
@@ -1084,7 +1110,7 @@ async fn insert_grant_with_code_in(
     sqlx::query(concat!(
         "INSERT INTO grants (",
         grant_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     ))
     .bind(&grant.grant_id)
     .bind(&grant.client_id)
@@ -1096,6 +1122,7 @@ async fn insert_grant_with_code_in(
     .bind(grant.created_at)
     .bind(grant.expires_at)
     .bind(grant.revoked_at)
+    .bind(grant.status_idx)
     .execute(&mut *conn)
     .await
     .map_err(query_error)?;
@@ -1259,7 +1286,10 @@ async fn rotate_refresh_token_in(
 
 /// Revokes the not-yet-revoked grants selected by `which`; returns how many. Each
 /// step is its own statement, so each sees what a rotation or recording that held
-/// the grant's lock before the first one committed.
+/// the grant's lock before the first one committed. The status index of each (if
+/// it has one) is revoked until its last access token has expired, unless that
+/// moment has passed already, as unexpired jtis are; last, so that the status lock
+/// is held only until the commit.
 async fn revoke_in(
     conn: &mut PgConnection,
     which: GrantsOf<'_>,
@@ -1268,34 +1298,36 @@ async fn revoke_in(
     let (sql, key) = match which {
         GrantsOf::Grant(id) => (
             "UPDATE grants SET revoked_at = $1 \
-             WHERE grant_id = $2 AND revoked_at IS NULL RETURNING grant_id",
+             WHERE grant_id = $2 AND revoked_at IS NULL RETURNING grant_id, status_idx",
             id,
         ),
         GrantsOf::Session(sid) => (
             "UPDATE grants SET revoked_at = $1 \
-             WHERE sid = $2 AND revoked_at IS NULL RETURNING grant_id",
+             WHERE sid = $2 AND revoked_at IS NULL RETURNING grant_id, status_idx",
             sid,
         ),
         GrantsOf::User(user_id) => (
             "UPDATE grants SET revoked_at = $1 \
-             WHERE user_id = $2 AND revoked_at IS NULL RETURNING grant_id",
+             WHERE user_id = $2 AND revoked_at IS NULL RETURNING grant_id, status_idx",
             user_id,
         ),
         GrantsOf::Client(client_id) => (
             "UPDATE grants SET revoked_at = $1 \
-             WHERE client_id = $2 AND revoked_at IS NULL RETURNING grant_id",
+             WHERE client_id = $2 AND revoked_at IS NULL RETURNING grant_id, status_idx",
             client_id,
         ),
     };
-    let revoked: Vec<String> = sqlx::query_scalar(sql)
+    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(sql)
         .bind(now)
         .bind(key)
         .fetch_all(&mut *conn)
         .await
         .map_err(query_error)?;
-    if revoked.is_empty() {
+    if rows.is_empty() {
         return Ok(0);
     }
+    let any_status_idx = rows.iter().any(|(_, status_idx)| status_idx.is_some());
+    let revoked: Vec<String> = rows.into_iter().map(|(grant_id, _)| grant_id).collect();
 
     sqlx::query(
         "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
@@ -1319,23 +1351,39 @@ async fn revoke_in(
         .execute(&mut *conn)
         .await
         .map_err(query_error)?;
+    if any_status_idx {
+        lock_status_revocations(&mut *conn).await?;
+        sqlx::query(
+            "INSERT INTO status_revocations (start, end_idx, expires_at, revoked_at) \
+             SELECT status_idx, status_idx + 1, expires_at + $2, $1 FROM grants \
+             WHERE grant_id = ANY($3) AND status_idx IS NOT NULL AND expires_at + $2 > $1 \
+             ORDER BY status_idx",
+        )
+        .bind(now)
+        .bind(MAX_ACCESS_TOKEN_TTL)
+        .bind(&revoked)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    }
     Ok(u64::try_from(revoked.len()).unwrap_or(u64::MAX))
 }
 
 /// Before a user or client is deleted (and its grants with it, by cascade): locks
 /// its not-yet-revoked grants, so no access token can be recorded under them any
-/// more, then revokes their recorded access tokens (those of revoked grants were
-/// revoked with the grant). The deletes take no `now`, so the informational
-/// `revoked_at` comes from the database clock and no expiry filter is applied
-/// (records of expired tokens are purged like any other). This is the only clock
-/// the store reads, and nothing is decided by it.
+/// more, then revokes their recorded access tokens and their status indices (those
+/// of revoked grants were revoked with the grant), each index until the grant's
+/// last access token has expired, as [`GrantStore::revoke_grant`] does. The deletes
+/// take no `now`, so the informational `revoked_at` comes from the database clock
+/// and no expiry filter is applied (records of expired tokens are purged like any
+/// other). This is the only clock the store reads, and nothing is decided by it.
 async fn revoke_access_tokens_before_delete(
     conn: &mut PgConnection,
     owner: Owner<'_>,
 ) -> Result<(), StoreError> {
-    let (lock, revoke, key) = match owner {
+    let (lock, revoke, revoke_status, key) = match owner {
         Owner::User(user_id) => (
-            "SELECT grant_id FROM grants WHERE user_id = $1 AND revoked_at IS NULL \
+            "SELECT status_idx FROM grants WHERE user_id = $1 AND revoked_at IS NULL \
              ORDER BY grant_id FOR UPDATE",
             "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
              SELECT a.jti, g.client_id, a.expires_at, \
@@ -1343,10 +1391,16 @@ async fn revoke_access_tokens_before_delete(
              FROM grant_access_tokens a JOIN grants g ON g.grant_id = a.grant_id \
              WHERE g.user_id = $1 AND g.revoked_at IS NULL \
              ON CONFLICT (jti) DO NOTHING",
+            "INSERT INTO status_revocations (start, end_idx, expires_at, revoked_at) \
+             SELECT status_idx, status_idx + 1, expires_at + $2, \
+                    floor(extract(epoch FROM statement_timestamp()))::bigint \
+             FROM grants \
+             WHERE user_id = $1 AND revoked_at IS NULL AND status_idx IS NOT NULL \
+             ORDER BY status_idx",
             user_id,
         ),
         Owner::Client(client_id) => (
-            "SELECT grant_id FROM grants WHERE client_id = $1 AND revoked_at IS NULL \
+            "SELECT status_idx FROM grants WHERE client_id = $1 AND revoked_at IS NULL \
              ORDER BY grant_id FOR UPDATE",
             "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
              SELECT a.jti, g.client_id, a.expires_at, \
@@ -1354,12 +1408,18 @@ async fn revoke_access_tokens_before_delete(
              FROM grant_access_tokens a JOIN grants g ON g.grant_id = a.grant_id \
              WHERE g.client_id = $1 AND g.revoked_at IS NULL \
              ON CONFLICT (jti) DO NOTHING",
+            "INSERT INTO status_revocations (start, end_idx, expires_at, revoked_at) \
+             SELECT status_idx, status_idx + 1, expires_at + $2, \
+                    floor(extract(epoch FROM statement_timestamp()))::bigint \
+             FROM grants \
+             WHERE client_id = $1 AND revoked_at IS NULL AND status_idx IS NOT NULL \
+             ORDER BY status_idx",
             client_id,
         ),
     };
-    sqlx::query(lock)
+    let status_indices: Vec<Option<i64>> = sqlx::query_scalar(lock)
         .bind(key)
-        .execute(&mut *conn)
+        .fetch_all(&mut *conn)
         .await
         .map_err(query_error)?;
     sqlx::query(revoke)
@@ -1367,6 +1427,15 @@ async fn revoke_access_tokens_before_delete(
         .execute(&mut *conn)
         .await
         .map_err(query_error)?;
+    if status_indices.iter().any(Option::is_some) {
+        lock_status_revocations(&mut *conn).await?;
+        sqlx::query(revoke_status)
+            .bind(key)
+            .bind(MAX_ACCESS_TOKEN_TTL)
+            .execute(&mut *conn)
+            .await
+            .map_err(query_error)?;
+    }
     Ok(())
 }
 
@@ -1411,6 +1480,7 @@ fn grant_from_row(row: &PgRow) -> Result<Grant, StoreError> {
         created_at: get(row, "created_at")?,
         expires_at: get(row, "expires_at")?,
         revoked_at: get(row, "revoked_at")?,
+        status_idx: get(row, "status_idx")?,
     })
 }
 
@@ -1440,6 +1510,309 @@ fn refresh_from_row(row: &PgRow) -> Result<RefreshToken, StoreError> {
         expires_at: get(row, "expires_at")?,
         rotated_at: get(row, "rotated_at")?,
         sealed_successor: get(row, "sealed_successor")?,
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Token status list
+//
+// Indices come from the one-row `status_allocator`: a reservation moves it forward
+// by the block's size with one `UPDATE ... RETURNING`, so concurrent reservations
+// queue on its row lock and get disjoint, contiguous blocks. Revoked ranges are
+// half-open, `[start, end_idx)`.
+//
+// Ordering of `seq`: a poller reads `seq > last seen` and must never miss a row.
+// An identity column alone does not ensure that: transaction A draws 7, B draws 8
+// and commits, a poll sees 8 and moves past 7, then A commits 7, never to be seen.
+// So every insert into `status_revocations` first takes `lock_status_revocations`
+// (a transaction-level lock held until commit or rollback) and draws its seq under
+// it: whoever draws a seq has seen every smaller one committed or rolled back, and
+// a poll sees a prefix of the seq order. Every transaction takes it after its
+// grant row locks and takes no row lock after it, except a user or client deletion,
+// which locked the live grants concerned first; so it adds no deadlock.
+// `purge_status` never deletes the newest revocation, so `last_status_seq` (the
+// highest committed seq) never goes back.
+
+macro_rules! status_revocation_columns {
+    () => {
+        "seq, start, end_idx, expires_at, revoked_at"
+    };
+}
+
+/// First key of the two-key advisory lock that orders inserts into
+/// `status_revocations` (ASCII "VSLS"); the second is the table's OID, so each
+/// schema has its own lock.
+const STATUS_SEQ_LOCK: i32 = 0x5653_4c53;
+
+/// Takes the lock that makes seq order commit order (see the note above). An
+/// advisory lock rather than `LOCK TABLE ... IN SHARE ROW EXCLUSIVE MODE`: that
+/// mode conflicts with the one (auto)vacuum and analyze take, so every revocation
+/// would stall behind a vacuum of the table (up to `deadlock_timeout` for
+/// autovacuum, the whole run for a manual one); the advisory lock only meets other
+/// writers of revocations.
+async fn lock_status_revocations(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, 'status_revocations'::regclass::oid::int)")
+        .bind(STATUS_SEQ_LOCK)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl StatusStore for PostgresStore {
+    /// A `size` below 1 is an error.
+    async fn reserve_status_block(
+        &self,
+        client_id: &str,
+        size: i64,
+        valid_until: i64,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        if size < 1 {
+            return Err(StoreError::Backend(
+                format!("status block size must be positive, got {size}").into(),
+            ));
+        }
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let outcome = reserve_status_block_in(&mut tx, client_id, size, valid_until, now).await;
+        finish(tx, outcome).await
+    }
+
+    /// An unknown block (never reserved, or purged) is left alone.
+    async fn extend_status_block(&self, start: i64, valid_until: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE status_blocks SET valid_until = GREATEST(valid_until, $1) WHERE start = $2",
+        )
+        .bind(valid_until)
+        .bind(start)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error)?;
+        Ok(())
+    }
+
+    /// An empty range (`end <= start`) or a negative `start` is an error. Recording
+    /// a range twice records it twice.
+    async fn revoke_status_range(
+        &self,
+        start: i64,
+        end: i64,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if start < 0 || end <= start {
+            return Err(StoreError::Backend(
+                format!("invalid status range [{start}, {end})").into(),
+            ));
+        }
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let outcome = revoke_status_range_in(&mut tx, start, end, expires_at, now).await;
+        finish(tx, outcome).await
+    }
+
+    /// One range per block, `[start, start + size)`, revoked until the block's
+    /// `valid_until`.
+    async fn revoke_status_blocks_of_client(
+        &self,
+        client_id: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let outcome = revoke_status_blocks_of_client_in(&mut tx, client_id, now).await;
+        finish(tx, outcome).await
+    }
+
+    /// Oldest first.
+    async fn status_revocations_between(
+        &self,
+        start: i64,
+        end: i64,
+        now: i64,
+    ) -> Result<Vec<StatusRevocation>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            status_revocation_columns!(),
+            " FROM status_revocations \
+              WHERE start < $1 AND end_idx > $2 AND expires_at > $3 ORDER BY seq"
+        ))
+        .bind(end)
+        .bind(start)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error)?
+        .iter()
+        .map(status_revocation_from_row)
+        .collect()
+    }
+
+    /// Expired revocations too, until they are purged.
+    async fn status_revocations_after(
+        &self,
+        seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StatusRevocation>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            status_revocation_columns!(),
+            " FROM status_revocations WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error)?
+        .iter()
+        .map(status_revocation_from_row)
+        .collect()
+    }
+
+    /// The highest committed seq (not the identity's last value, which may belong
+    /// to a transaction still in flight).
+    async fn last_status_seq(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM status_revocations")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_error)
+    }
+
+    /// `(lowest start, highest end)` over the live blocks: the span is half-open.
+    async fn live_status_span(&self, now: i64) -> Result<Option<(i64, i64)>, StoreError> {
+        let (low, high): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT min(start), max(start + size) FROM status_blocks WHERE valid_until > $1",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_error)?;
+        Ok(low.zip(high))
+    }
+
+    /// Revocations that expired before `now`, except the newest one (so that
+    /// `last_status_seq` never goes back), and blocks whose `valid_until` is before
+    /// `now` and that no revocation expiring at `now` or later overlaps; oldest
+    /// first. Deleting needs no lock: a poller only ever misses expired rows.
+    async fn purge_status(&self, now: i64, limit: u32) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let outcome = purge_status_in(&mut tx, now, limit).await;
+        finish(tx, outcome).await
+    }
+}
+
+async fn reserve_status_block_in(
+    conn: &mut PgConnection,
+    client_id: &str,
+    size: i64,
+    valid_until: i64,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let start: i64 = sqlx::query_scalar(
+        "UPDATE status_allocator SET next_idx = next_idx + $1 WHERE id = 1 \
+         RETURNING next_idx - $1",
+    )
+    .bind(size)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(query_error)?
+    .ok_or_else(|| StoreError::Corrupt("the status_allocator row is missing".to_owned()))?;
+    sqlx::query(
+        "INSERT INTO status_blocks (start, size, client_id, valid_until, reserved_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(start)
+    .bind(size)
+    .bind(client_id)
+    .bind(valid_until)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    Ok(start)
+}
+
+async fn revoke_status_range_in(
+    conn: &mut PgConnection,
+    start: i64,
+    end: i64,
+    expires_at: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    lock_status_revocations(&mut *conn).await?;
+    sqlx::query(
+        "INSERT INTO status_revocations (start, end_idx, expires_at, revoked_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(start)
+    .bind(end)
+    .bind(expires_at)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    Ok(())
+}
+
+async fn revoke_status_blocks_of_client_in(
+    conn: &mut PgConnection,
+    client_id: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    lock_status_revocations(&mut *conn).await?;
+    let revoked = sqlx::query(
+        "INSERT INTO status_revocations (start, end_idx, expires_at, revoked_at) \
+         SELECT start, start + size, valid_until, $1 FROM status_blocks \
+         WHERE client_id = $2 AND valid_until > $1 ORDER BY start",
+    )
+    .bind(now)
+    .bind(client_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?
+    .rows_affected();
+    Ok(revoked)
+}
+
+async fn purge_status_in(conn: &mut PgConnection, now: i64, limit: u32) -> Result<u64, StoreError> {
+    // Revocations first, so a block they held can go in the same call. Two nodes
+    // purging at once may pick the same rows; the second delete then finds fewer.
+    let limit = i64::from(limit);
+    let revocations = sqlx::query(
+        "DELETE FROM status_revocations WHERE seq IN \
+         (SELECT seq FROM status_revocations WHERE expires_at < $1 \
+          AND seq < (SELECT max(seq) FROM status_revocations) \
+          ORDER BY expires_at LIMIT $2)",
+    )
+    .bind(now)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?
+    .rows_affected();
+    let blocks = sqlx::query(
+        "DELETE FROM status_blocks WHERE start IN \
+         (SELECT b.start FROM status_blocks b WHERE b.valid_until < $1 \
+          AND NOT EXISTS (SELECT 1 FROM status_revocations r \
+                          WHERE r.start < b.start + b.size AND r.end_idx > b.start \
+                          AND r.expires_at >= $1) \
+          ORDER BY b.valid_until LIMIT $2)",
+    )
+    .bind(now)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?
+    .rows_affected();
+    Ok(revocations + blocks)
+}
+
+fn status_revocation_from_row(row: &PgRow) -> Result<StatusRevocation, StoreError> {
+    Ok(StatusRevocation {
+        seq: get(row, "seq")?,
+        start: get(row, "start")?,
+        end: get(row, "end_idx")?,
+        expires_at: get(row, "expires_at")?,
+        revoked_at: get(row, "revoked_at")?,
     })
 }
 

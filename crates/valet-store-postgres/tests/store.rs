@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
-use valet_core::store::{Client, ClientStore, Store, conformance};
+use valet_core::store::{Client, ClientStore, Grant, GrantStore, StatusStore, Store, conformance};
 use valet_store_postgres::PostgresStore;
 
 fn database_url() -> Option<String> {
@@ -142,7 +142,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 2, "each migration applied exactly once");
+        assert_eq!(applied, 3, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -185,6 +185,9 @@ async fn tables_live_in_the_schema() {
                 "revoked_tokens",
                 "sessions",
                 "signing_keys",
+                "status_allocator",
+                "status_blocks",
+                "status_revocations",
                 "users",
             ]
         );
@@ -286,6 +289,92 @@ async fn upgrade_from_0001_keeps_clients() {
                 updated_at: 6,
             })
         );
+        store.close().await;
+    })
+    .await;
+}
+
+/// A schema created before 0003 upgrades in place: its grants read back without a
+/// status index, and the status list starts at index 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_from_0002_keeps_grants() {
+    use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+    let Some(url) = database_url() else { return };
+    with_schema(&url, "upgrade_0002", |url, schema| async move {
+        let mut conn = PgConnection::connect(&url).await.unwrap();
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query(AssertSqlSafe(format!("SET search_path TO \"{schema}\"")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        Migrator::with_migrations(vec![
+            Migration::new(
+                1,
+                "initial".into(),
+                MigrationType::Simple,
+                include_str!("../migrations/0001_initial.sql").into_sql_str(),
+                false,
+            ),
+            Migration::new(
+                2,
+                "browser flows".into(),
+                MigrationType::Simple,
+                include_str!("../migrations/0002_browser_flows.sql").into_sql_str(),
+                false,
+            ),
+        ])
+        .run_direct(None, &mut conn, false)
+        .await
+        .unwrap();
+        for statement in [
+            "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, \
+             post_logout_redirect_uris, grant_types, scopes, audiences, access_token_ttl, \
+             created_at, updated_at) VALUES ('old', 'Old', NULL, '[]', '[]', \
+             '[\"authorization_code\"]', '[]', '[]', NULL, 5, 6)",
+            "INSERT INTO users (user_id, username, email, email_verified, name, given_name, \
+             family_name, password_hash, disabled, created_at, updated_at) \
+             VALUES ('u', 'user', NULL, FALSE, NULL, NULL, NULL, NULL, FALSE, 5, 6)",
+            "INSERT INTO grants (grant_id, client_id, user_id, scope, sid, auth_time, amr, \
+             created_at, expires_at, revoked_at) \
+             VALUES ('g', 'old', 'u', '[\"openid\"]', 'sid', 7, '[\"pwd\"]', 8, 9, NULL)",
+        ] {
+            sqlx::query(statement).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+
+        let store = PostgresStore::connect_with_schema(&url, &schema)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get_grant("g").await.unwrap(),
+            Some(Grant {
+                grant_id: "g".to_owned(),
+                client_id: "old".to_owned(),
+                user_id: "u".to_owned(),
+                scope: vec!["openid".to_owned()],
+                sid: Some("sid".to_owned()),
+                auth_time: 7,
+                amr: vec!["pwd".to_owned()],
+                created_at: 8,
+                expires_at: 9,
+                revoked_at: None,
+                status_idx: None,
+            })
+        );
+        assert_eq!(
+            store.reserve_status_block("old", 4, 10, 5).await.unwrap(),
+            0
+        );
+        assert_eq!(
+            store.reserve_status_block("old", 1, 10, 5).await.unwrap(),
+            4
+        );
+        assert_eq!(store.last_status_seq().await.unwrap(), 0);
         store.close().await;
     })
     .await;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use valet_core::store::{Client, ClientStore, conformance};
+use valet_core::store::{Client, ClientStore, Grant, GrantStore, StatusStore, conformance};
 use valet_store_sqlite::SqliteStore;
 
 /// A database path in the temp dir, removed (with `-wal` and `-shm`) on drop.
@@ -200,6 +200,81 @@ async fn upgrade_from_0001_keeps_clients() {
             updated_at: 6,
         })
     );
+    store.close().await;
+}
+
+/// A database created before 0003 upgrades in place: its grants read back without
+/// a status index, and the status list starts at index 0.
+#[tokio::test]
+async fn upgrade_from_0002_keeps_grants() {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    use sqlx::{Connection, SqlSafeStr};
+
+    let db = TempDb::new("upgrade-0002");
+    std::fs::File::create(db.path()).unwrap();
+    let url = format!("sqlite://{}", db.path().display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "initial".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0001_initial.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "browser flows".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0002_browser_flows.sql").into_sql_str(),
+            false,
+        ),
+    ])
+    .run_direct(None, &mut conn, false)
+    .await
+    .unwrap();
+    for statement in [
+        "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, \
+         post_logout_redirect_uris, grant_types, scopes, audiences, access_token_ttl, \
+         created_at, updated_at) VALUES ('old', 'Old', NULL, '[]', '[]', \
+         '[\"authorization_code\"]', '[]', '[]', NULL, 5, 6)",
+        "INSERT INTO users (user_id, username, email, email_verified, name, given_name, \
+         family_name, password_hash, disabled, created_at, updated_at) \
+         VALUES ('u', 'user', NULL, 0, NULL, NULL, NULL, NULL, 0, 5, 6)",
+        "INSERT INTO grants (grant_id, client_id, user_id, scope, sid, auth_time, amr, \
+         created_at, expires_at, revoked_at) \
+         VALUES ('g', 'old', 'u', '[\"openid\"]', 'sid', 7, '[\"pwd\"]', 8, 9, NULL)",
+    ] {
+        sqlx::query(statement).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+
+    let store = SqliteStore::open(db.path()).await.unwrap();
+    assert_eq!(
+        store.get_grant("g").await.unwrap(),
+        Some(Grant {
+            grant_id: "g".to_owned(),
+            client_id: "old".to_owned(),
+            user_id: "u".to_owned(),
+            scope: vec!["openid".to_owned()],
+            sid: Some("sid".to_owned()),
+            auth_time: 7,
+            amr: vec!["pwd".to_owned()],
+            created_at: 8,
+            expires_at: 9,
+            revoked_at: None,
+            status_idx: None,
+        })
+    );
+    assert_eq!(
+        store.reserve_status_block("old", 4, 10, 5).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.reserve_status_block("old", 1, 10, 5).await.unwrap(),
+        4
+    );
+    assert_eq!(store.last_status_seq().await.unwrap(), 0);
     store.close().await;
 }
 

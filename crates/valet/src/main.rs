@@ -55,6 +55,8 @@ enum Command {
     /// Inspect tokens locally.
     #[command(subcommand)]
     Token(commands::token::TokenCommand),
+    /// Run a verifying reverse proxy in front of an API.
+    Guard(commands::guard::GuardArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +88,7 @@ async fn run(cli: Cli) -> Result<(), storage::CliError> {
     };
     match cli.command {
         Command::Token(command) => commands::token::run(command),
+        Command::Guard(args) => commands::guard::run(args).await,
         Command::Serve(args) => {
             flags.bind = args.bind.clone();
             flags.issuer = args.issuer.clone();

@@ -566,6 +566,21 @@ async fn issue_code(
         created_at: now,
         expires_at: now.saturating_add(server.settings.refresh_token_absolute_ttl),
         revoked_at: None,
+        status_idx: None,
+    };
+    let grant = Grant {
+        status_idx: Some(
+            server
+                .status_allocator
+                .allocate_for_grant(
+                    server.store.as_ref(),
+                    &client.client_id,
+                    grant.expires_at,
+                    now,
+                )
+                .await?,
+        ),
+        ..grant
     };
     let record = AuthorizationCode {
         code_hash: sha256(code.as_bytes()).to_vec(),

@@ -132,6 +132,7 @@ pub async fn end_session(
         .store
         .revoke_grants_of_session(&current.sid, now)
         .await?;
+    server.status_lists.wake();
     tracing::info!(user_id = %current.user_id, sid = %current.sid, revoked_grants = revoked, "signed out");
     Ok(LogoutOutcome::Done { redirect })
 }

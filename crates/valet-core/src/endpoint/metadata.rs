@@ -17,6 +17,9 @@ pub mod paths {
     pub const USERINFO: &str = "/userinfo";
     pub const LOGOUT: &str = "/logout";
     pub const TOKEN: &str = "/token";
+    pub const STATUS_LISTS: &str = "/statuslists";
+    pub const STATUS_LIST: &str = "/statuslists/{list}";
+    pub const STATUS_EVENTS: &str = "/statuslists/events";
     pub const JWKS: &str = "/jwks.json";
     pub const INTROSPECT: &str = "/introspect";
     pub const REVOKE: &str = "/revoke";
@@ -82,6 +85,8 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
         claims_parameter_supported: false,
         request_parameter_supported: false,
         request_uri_parameter_supported: false,
+        status_list_aggregation_endpoint: at(paths::STATUS_LISTS),
+        valet_status_list_events_endpoint: at(paths::STATUS_EVENTS),
         access_token_signing_alg_values_supported: vec![ACCESS_TOKEN_ALG.as_str()],
     }
 }

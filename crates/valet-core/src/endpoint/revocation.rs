@@ -6,6 +6,7 @@ use valet_protocol::{ErrorCode, Form};
 
 use crate::AuthorizationServer;
 use crate::error::OAuthError;
+use crate::status;
 use crate::store::RevokedToken;
 use crate::token::refresh_token;
 
@@ -39,6 +40,7 @@ pub async fn revoke(
             ));
         }
         server.store.revoke_grant(&record.grant_id, now).await?;
+        server.status_lists.wake();
         tracing::info!(client_id = %record.client_id, grant_id = %record.grant_id, "refresh token revoked with its grant");
         return Ok(());
     }
@@ -67,6 +69,24 @@ pub async fn revoke(
             revoked_at: now,
         })
         .await?;
+    // Resource servers learn of it through the status list. A user's access
+    // token shares its index with its whole grant, so the grant goes; a client
+    // credentials token has an index of its own.
+    if let Some(idx) = status::global_index(&server.settings.issuer, &claims) {
+        match server.store.grant_by_status_idx(idx).await? {
+            Some(grant) if grant.client_id == client.client().client_id => {
+                server.store.revoke_grant(&grant.grant_id, now).await?;
+            }
+            Some(_) => {}
+            None => {
+                server
+                    .store
+                    .revoke_status_range(idx, idx + 1, exp, now)
+                    .await?
+            }
+        }
+        server.status_lists.wake();
+    }
     tracing::info!(client_id = %client.client().client_id, jti, "access token revoked");
     Ok(())
 }

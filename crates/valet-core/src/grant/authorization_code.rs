@@ -36,6 +36,7 @@ pub async fn issue(
         }
         CodeRedemption::Replayed(record) => {
             store.revoke_grant(&record.grant_id, now).await?;
+            server.status_lists.wake();
             tracing::warn!(
                 security_event = "code_replay",
                 client_id = %registered.client_id,
@@ -48,6 +49,7 @@ pub async fn issue(
     if record.client_id != registered.client_id {
         // Someone else's code: it is burned now, and what it granted goes too.
         store.revoke_grant(&record.grant_id, now).await?;
+        server.status_lists.wake();
         tracing::warn!(security_event = "code_cross_client", client_id = %registered.client_id, "code presented by another client");
         return Err(invalid(
             "the authorization code was not issued to this client",

@@ -4,7 +4,8 @@
 //! credentials ... The client credentials grant type MUST only be used by
 //! confidential clients." No refresh token is issued (§4.4.3).
 //!
-//! Nothing here writes to the store: issuing a token costs one ES256 signature.
+//! Nothing here writes to the store: issuing a token costs one ES256 signature
+//! (the status list index comes from a block reserved in advance).
 
 use valet_protocol::token::TokenResponse;
 use valet_protocol::{ErrorCode, Scope};
@@ -13,9 +14,10 @@ use crate::AuthorizationServer;
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
 use crate::policy;
+use crate::status::StatusClaim;
 use crate::token::access_token;
 
-pub fn issue(
+pub async fn issue(
     server: &AuthorizationServer,
     client: &AuthenticatedClient,
     scope: Option<&Scope>,
@@ -31,6 +33,11 @@ pub fn issue(
     let registered = client.client();
     let scope = policy::scope::resolve(scope, &registered.scopes)?;
     let audiences = policy::resource::resolve(resources, registered)?;
+    let idx = server
+        .status_allocator
+        .allocate(server.store.as_ref(), &registered.client_id, now)
+        .await?;
+    let status = StatusClaim::new(&server.settings.issuer, idx);
     // RFC 9068 §2.2: with no resource owner, `sub` is the client's own id.
     let minted = access_token::mint(
         &server.settings,
@@ -39,6 +46,7 @@ pub fn issue(
         &registered.client_id,
         &audiences,
         &scope,
+        Some(&status),
         now,
     )?;
     Ok(TokenResponse {

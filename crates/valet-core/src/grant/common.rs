@@ -7,6 +7,7 @@ use crate::AuthorizationServer;
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
 use crate::policy;
+use crate::status::StatusClaim;
 use crate::store::{Client, Grant, RefreshToken};
 use crate::token::{access_token, id_token, refresh_token};
 
@@ -53,6 +54,9 @@ pub fn tokens_for_grant(
     let scope_set = Scope::from_tokens(scope.iter().map(String::as_str))
         .map_err(|_| OAuthError::server("a granted scope is not a valid scope token"))?;
     let audiences = policy::resource::for_user(resources, client, &server.settings.issuer);
+    let status = grant
+        .status_idx
+        .map(|idx| StatusClaim::new(&server.settings.issuer, idx));
     let access = access_token::mint(
         &server.settings,
         &server.keyring,
@@ -60,6 +64,7 @@ pub fn tokens_for_grant(
         &grant.user_id,
         &audiences,
         &scope_set,
+        status.as_ref(),
         now,
     )?;
     let id_token = if scope_set.contains("openid") {

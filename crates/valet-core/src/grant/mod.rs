@@ -20,7 +20,7 @@ pub async fn issue(
     common::ensure_grant_allowed(client, request.grant_type())?;
     match request {
         TokenRequest::ClientCredentials { scope, resources } => {
-            client_credentials::issue(server, client, scope.as_ref(), &resources, now)
+            client_credentials::issue(server, client, scope.as_ref(), &resources, now).await
         }
         TokenRequest::AuthorizationCode {
             code,

@@ -110,6 +110,7 @@ pub async fn issue(
                 return Ok(response);
             }
             store.revoke_grant(&grant.grant_id, now).await?;
+            server.status_lists.wake();
             tracing::warn!(
                 security_event = "refresh_token_reuse",
                 client_id = %registered.client_id,

@@ -6,11 +6,14 @@
 //! one run at a time. The global deletions
 //! ([`super::KeyStore::delete_unpublished_keys`],
 //! [`super::RevocationStore::purge_revocations`],
-//! [`super::SessionStore::purge_sessions`] and [`super::GrantStore::purge_grants`])
-//! are checked on a private timeline (microseconds since the epoch, used as if they
-//! were seconds) far ahead of any real timestamp; to make their counts exact, the
-//! checks first delete every record that expired before their window, so never point
-//! the suite at a database whose data matters.
+//! [`super::SessionStore::purge_sessions`], [`super::GrantStore::purge_grants`] and
+//! [`super::StatusStore::purge_status`]) and the global
+//! [`super::StatusStore::live_status_span`] are checked on a private timeline
+//! (microseconds since the epoch, used as if they were seconds) far ahead of any
+//! real timestamp; to make their counts exact, the checks first delete every record
+//! that expired before their window, so never point the suite at a database whose
+//! data matters. The status list checks expect no other writer of revocations
+//! while they run.
 //!
 //! Beyond the trait docs, the suite pins down what the backends agree on:
 //! - emails collide and match ignoring ASCII case;
@@ -20,7 +23,16 @@
 //!   (a replay is still `Replayed`), and an access token recorded under an already
 //!   revoked grant is revoked at once;
 //! - `delete_user` and `delete_client` cascade to grants and revoke their recorded
-//!   access tokens.
+//!   access tokens and, as `revoke_grant` does, their status indices;
+//! - status index ranges are half-open, `[start, end)`; a revocation is in force
+//!   while `now < expires_at` and a block is live while `now < valid_until`;
+//!   reading revocations returns them oldest first; a block of fewer than one
+//!   index or an empty range is refused;
+//! - revoking a grant records no status range once all its access tokens have
+//!   expired (`expires_at + MAX_ACCESS_TOKEN_TTL <= now`), as no jti is recorded
+//!   for an expired access token;
+//! - `purge_status` keeps the newest revocation (so `last_status_seq` never goes
+//!   back) and an expired block while a revocation in force overlaps it.
 
 #![allow(
     clippy::unwrap_used,
@@ -31,13 +43,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{
-    AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, RefreshToken,
-    RevokedToken, Rotation, Session, Store, StoreError, StoredKey, User,
+    AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, MAX_ACCESS_TOKEN_TTL,
+    RefreshToken, RevokedToken, Rotation, Session, StatusRevocation, Store, StoreError, StoredKey,
+    User,
 };
 
 /// Runs every check of the suite, one after the other.
@@ -88,6 +101,15 @@ pub async fn run_all(store: &dyn Store) {
     clients_delete_cascades(store).await;
     grants_purge(store).await;
 
+    status_blocks_reserve(store).await;
+    status_ranges_revoke_and_read(store).await;
+    status_blocks_of_client(store).await;
+    status_live_span(store).await;
+    status_revoke_grant(store).await;
+    status_revoke_grants_by_owner(store).await;
+    status_revoke_on_delete(store).await;
+    status_purge(store).await;
+
     concurrent_key_generation(store).await;
     concurrent_client_insert(store).await;
     concurrent_revocation_insert(store).await;
@@ -95,6 +117,8 @@ pub async fn run_all(store: &dyn Store) {
     concurrent_refresh_rotation(store).await;
     concurrent_use_and_revocation(store).await;
     concurrent_consent(store).await;
+    concurrent_status_reservations(store).await;
+    concurrent_status_revocations_polled(store).await;
 }
 
 /// `ping` succeeds on a working store.
@@ -1682,14 +1706,17 @@ pub async fn sessions_purge(store: &dyn Store) {
 // ---------------------------------------------------------------------------------
 // Grants and codes
 
-/// A grant and its code come back as inserted (the code through `redeem_code`);
-/// a taken grant id or code hash fails with `Conflict` and stores neither part.
+/// A grant (with or without a status index) and its code come back as inserted
+/// (the code through `redeem_code`); a taken grant id or code hash fails with
+/// `Conflict` and stores neither part.
 pub async fn grants_insert_and_get(store: &dyn Store) {
     let run = unique();
     let party = party(store, &run, "g").await;
+    let status_idx = reserve(store, &party.client.client_id, 1, NOW + 86_400).await;
     let grant = Grant {
         scope: strings(&["openid", "profile", "read:things"]),
         amr: strings(&["pwd", "otp"]),
+        status_idx: Some(status_idx),
         ..grant_of(
             &party,
             &format!("conf-{run}-grant"),
@@ -1715,11 +1742,12 @@ pub async fn grants_insert_and_get(store: &dyn Store) {
         None
     );
 
-    // A bare grant and code: no sid, no nonce, empty lists.
+    // A bare grant and code: no sid, no status index, no nonce, empty lists.
     let bare_grant = Grant {
         sid: None,
         scope: vec![],
         amr: vec![],
+        status_idx: None,
         ..grant.clone()
     };
     let bare_grant = Grant {
@@ -2659,6 +2687,566 @@ pub async fn grants_purge(store: &dyn Store) {
 }
 
 // ---------------------------------------------------------------------------------
+// Token status list
+
+/// Blocks reserved one after the other do not overlap, whichever client they are
+/// for; a size below 1 is refused.
+pub async fn status_blocks_reserve(store: &dyn Store) {
+    let run = unique();
+    let mut blocks = Vec::new();
+    for (i, size) in [10, 1, 5, 1_000].into_iter().enumerate() {
+        let client_id = format!("conf-{run}-c{}", i % 2);
+        let start = reserve(store, &client_id, size, NOW + 600).await;
+        assert!(start >= 0, "indices are not negative");
+        blocks.push((start, size));
+    }
+    assert_disjoint(&blocks);
+    for size in [0, -1] {
+        store
+            .reserve_status_block(&format!("conf-{run}-c0"), size, NOW + 600, NOW)
+            .await
+            .expect_err("a block of no index is refused");
+    }
+}
+
+/// Recorded ranges come back from `status_revocations_after` oldest first with a
+/// growing `seq`, page by page; `last_status_seq` is the newest one's.
+/// `status_revocations_between` returns, oldest first, the ranges overlapping a
+/// half-open window whose `expires_at` is after `now`. An empty range is refused.
+pub async fn status_ranges_revoke_and_read(store: &dyn Store) {
+    let run = unique();
+    let start = reserve(store, &format!("conf-{run}-client"), 100, NOW + 3_600).await;
+    let base = store.last_status_seq().await.expect("last seq");
+    let ranges = [
+        (start + 10, start + 20, NOW + 100, NOW),
+        (start + 30, start + 31, NOW + 50, NOW + 1),
+        (start + 50, start + 60, NOW - 1, NOW + 2),
+    ];
+    for (from, to, expires_at, revoked_at) in ranges {
+        store
+            .revoke_status_range(from, to, expires_at, revoked_at)
+            .await
+            .expect("revoke range");
+    }
+
+    let recorded = store
+        .status_revocations_after(base, 100)
+        .await
+        .expect("revocations after");
+    assert_eq!(as_ranges(&recorded), ranges, "recorded as given, in order");
+    assert!(
+        base < recorded[0].seq && recorded[0].seq < recorded[1].seq,
+        "seq grows: {recorded:?}"
+    );
+    assert!(recorded[1].seq < recorded[2].seq, "seq grows: {recorded:?}");
+    assert_eq!(
+        store.last_status_seq().await.expect("last seq"),
+        recorded[2].seq
+    );
+    let after = async |seq, limit| {
+        store
+            .status_revocations_after(seq, limit)
+            .await
+            .expect("revocations after")
+    };
+    assert_eq!(after(base, 2).await, recorded[..2], "limit honoured");
+    assert_eq!(after(recorded[1].seq, 100).await, recorded[2..]);
+    assert_eq!(after(recorded[2].seq, 100).await, []);
+    assert_eq!(after(base, 0).await, []);
+
+    let between = async |from, to, now| {
+        store
+            .status_revocations_between(from, to, now)
+            .await
+            .expect("revocations between")
+    };
+    assert_eq!(
+        between(start, start + 100, NOW).await,
+        recorded[..2],
+        "the expired range is left out"
+    );
+    assert_eq!(between(start + 20, start + 30, NOW).await, [], "half-open");
+    assert_eq!(between(start, start + 10, NOW).await, [], "half-open");
+    assert_eq!(between(start + 19, start + 20, NOW).await, recorded[..1]);
+    assert_eq!(between(start + 15, start + 16, NOW).await, recorded[..1]);
+    assert_eq!(between(start + 30, start + 31, NOW).await, recorded[1..2]);
+    assert_eq!(between(start, start + 11, NOW).await, recorded[..1]);
+    assert_eq!(
+        between(start, start + 100, NOW + 50).await,
+        recorded[..1],
+        "a range expiring at `now` is expired"
+    );
+    assert_eq!(between(start, start + 100, NOW - 2).await, recorded);
+
+    for (from, to) in [(start + 5, start + 5), (start + 6, start + 5)] {
+        store
+            .revoke_status_range(from, to, NOW + 100, NOW)
+            .await
+            .expect_err("an empty range is refused");
+    }
+    assert_eq!(
+        store.last_status_seq().await.expect("last seq"),
+        recorded[2].seq,
+        "nothing recorded for a refused range"
+    );
+}
+
+/// `revoke_status_blocks_of_client` revokes, whole and until its `valid_until`,
+/// each block of the client with `valid_until > now`, and no other;
+/// `extend_status_block` only ever moves `valid_until` later, and leaves an
+/// unknown block alone.
+pub async fn status_blocks_of_client(store: &dyn Store) {
+    let run = unique();
+    let a = format!("conf-{run}-a");
+    let b = format!("conf-{run}-b");
+    let a_live = reserve(store, &a, 8, NOW + 100).await;
+    let a_past = reserve(store, &a, 4, NOW - 1).await;
+    let a_at_now = reserve(store, &a, 2, NOW).await;
+    let b_live = reserve(store, &b, 8, NOW + 100).await;
+    let mut cursor = store.last_status_seq().await.expect("last seq");
+
+    assert_eq!(
+        store
+            .revoke_status_blocks_of_client(&a, NOW)
+            .await
+            .expect("revoke blocks"),
+        1
+    );
+    assert_eq!(
+        new_ranges(store, &mut cursor).await,
+        [(a_live, a_live + 8, NOW + 100, NOW)]
+    );
+    assert_eq!(
+        store
+            .revoke_status_blocks_of_client(&format!("conf-{run}-nobody"), NOW)
+            .await
+            .expect("revoke blocks"),
+        0
+    );
+    assert_eq!(new_ranges(store, &mut cursor).await, []);
+
+    for (start, valid_until) in [
+        (a_live, NOW + 50),
+        (a_past, NOW + 200),
+        (a_at_now, NOW),
+        // Not the start of a block.
+        (a_live + 1, NOW + 300),
+    ] {
+        store
+            .extend_status_block(start, valid_until)
+            .await
+            .expect("extend block");
+    }
+    assert_eq!(
+        store
+            .revoke_status_blocks_of_client(&a, NOW + 1)
+            .await
+            .expect("revoke blocks"),
+        2
+    );
+    assert_eq!(
+        new_ranges(store, &mut cursor).await,
+        [
+            (a_live, a_live + 8, NOW + 100, NOW + 1),
+            (a_past, a_past + 4, NOW + 200, NOW + 1),
+        ],
+        "extended, never shortened"
+    );
+
+    assert_eq!(
+        store
+            .revoke_status_blocks_of_client(&b, NOW + 100)
+            .await
+            .expect("revoke blocks"),
+        0,
+        "a block is not live at its valid_until"
+    );
+    assert_eq!(
+        store
+            .revoke_status_blocks_of_client(&b, NOW)
+            .await
+            .expect("revoke blocks"),
+        1
+    );
+    assert_eq!(
+        new_ranges(store, &mut cursor).await,
+        [(b_live, b_live + 8, NOW + 100, NOW)]
+    );
+}
+
+/// `live_status_span` is `(lowest start, highest end)` over the blocks of every
+/// client with `valid_until > now`, and `None` when there is none.
+pub async fn status_live_span(store: &dyn Store) {
+    let run = unique();
+    let now = timeline();
+    let first = reserve(store, &format!("conf-{run}-c1"), 10, now + 50).await;
+    let middle = reserve(store, &format!("conf-{run}-c2"), 5, now - 1).await;
+    let last = reserve(store, &format!("conf-{run}-c1"), 3, now + 10).await;
+    let span = async |now| store.live_status_span(now).await.expect("live span");
+
+    assert_eq!(
+        span(now).await,
+        Some((first.min(last), (first + 10).max(last + 3)))
+    );
+    assert_eq!(span(now + 10).await, Some((first, first + 10)));
+    assert_eq!(span(now + 50).await, None);
+    store
+        .extend_status_block(middle, now + 60)
+        .await
+        .expect("extend block");
+    assert_eq!(span(now + 50).await, Some((middle, middle + 5)));
+    assert_eq!(
+        span(now).await,
+        Some((
+            first.min(middle).min(last),
+            (first + 10).max(middle + 5).max(last + 3)
+        ))
+    );
+    assert_eq!(span(now + 60).await, None);
+}
+
+/// Revoking a grant with a `status_idx` records, in the same call, exactly
+/// `[idx, idx + 1)` until the grant's `expires_at` plus [`MAX_ACCESS_TOKEN_TTL`].
+/// Revoking it again records nothing; nor does revoking a grant without an index,
+/// or one whose access tokens have all expired already.
+pub async fn status_revoke_grant(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "sg").await;
+    let start = reserve(store, &party.client.client_id, 4, NOW + 86_400).await;
+    let indexed = Grant {
+        status_idx: Some(start + 1),
+        ..grant_of(&party, &format!("conf-{run}-indexed"), None, NOW + 86_400)
+    };
+    let bystander = Grant {
+        status_idx: Some(start + 2),
+        ..grant_of(&party, &format!("conf-{run}-bystander"), None, NOW + 86_400)
+    };
+    let plain = grant_of(&party, &format!("conf-{run}-plain"), None, NOW + 86_400);
+    let stale = Grant {
+        status_idx: Some(start + 3),
+        ..grant_of(
+            &party,
+            &format!("conf-{run}-stale"),
+            None,
+            NOW - MAX_ACCESS_TOKEN_TTL,
+        )
+    };
+    for grant in [&indexed, &bystander, &plain, &stale] {
+        insert_grant(store, grant, &run).await;
+    }
+    let found = store
+        .grant_by_status_idx(start + 1)
+        .await
+        .expect("grant by status idx");
+    assert_eq!(found.map(|g| g.grant_id), Some(indexed.grant_id.clone()));
+    assert_eq!(
+        store
+            .grant_by_status_idx(start)
+            .await
+            .expect("grant by status idx"),
+        None,
+        "an index of no grant"
+    );
+    let mut cursor = store.last_status_seq().await.expect("last seq");
+
+    assert!(
+        store
+            .revoke_grant(&indexed.grant_id, NOW + 10)
+            .await
+            .expect("revoke grant")
+    );
+    let expected = [(
+        start + 1,
+        start + 2,
+        indexed.expires_at + MAX_ACCESS_TOKEN_TTL,
+        NOW + 10,
+    )];
+    assert_eq!(new_ranges(store, &mut cursor).await, expected);
+    assert_eq!(
+        as_ranges(
+            &store
+                .status_revocations_between(start, start + 4, NOW + 10)
+                .await
+                .expect("between")
+        ),
+        expected
+    );
+
+    assert!(
+        !store
+            .revoke_grant(&indexed.grant_id, NOW + 20)
+            .await
+            .expect("revoke again")
+    );
+    assert!(
+        store
+            .revoke_grant(&plain.grant_id, NOW + 10)
+            .await
+            .expect("revoke plain grant")
+    );
+    assert!(
+        store
+            .revoke_grant(&stale.grant_id, NOW)
+            .await
+            .expect("revoke stale grant"),
+        "an expired grant that was never revoked is revoked"
+    );
+    assert_eq!(
+        new_ranges(store, &mut cursor).await,
+        [],
+        "no duplicate, nothing without an index, nothing already expired"
+    );
+    assert_eq!(
+        store
+            .get_grant(&bystander.grant_id)
+            .await
+            .expect("get")
+            .and_then(|grant| grant.status_idx),
+        Some(start + 2)
+    );
+}
+
+/// Revoking by session, user or client records one range per grant it revokes
+/// that has a `status_idx`, and none for grants revoked before.
+pub async fn status_revoke_grants_by_owner(store: &dyn Store) {
+    let run = unique();
+    let u1_c1 = party(store, &run, "su1").await;
+    let c2 = client(&format!("conf-{run}-sc2"), 1);
+    store.insert_client(&c2).await.expect("insert client");
+    let u1_c2 = Party {
+        client: c2.clone(),
+        user: u1_c1.user.clone(),
+    };
+    let u2_c1 = party_with_client(store, &run, "su2", &u1_c1.client).await;
+    let u2_c2 = Party {
+        client: c2.clone(),
+        user: u2_c1.user.clone(),
+    };
+    let s1 = format!("conf-{run}-s1");
+    let s2 = format!("conf-{run}-s2");
+    let s3 = format!("conf-{run}-s3");
+    let start = reserve(store, &u1_c1.client.client_id, 8, NOW + 86_400).await;
+    let until = NOW + 86_400 + MAX_ACCESS_TOKEN_TTL;
+    for (label, party, sid, offset) in [
+        ("g1", &u1_c1, Some(&s1), Some(0)),
+        ("g2", &u1_c1, Some(&s1), None),
+        ("g3", &u1_c2, Some(&s2), Some(2)),
+        ("g4", &u2_c1, Some(&s3), Some(3)),
+        ("g5", &u2_c2, None, Some(4)),
+        ("g6", &u1_c1, Some(&s1), Some(5)),
+    ] {
+        let grant = Grant {
+            status_idx: offset.map(|offset| start + offset),
+            ..grant_of(
+                party,
+                &format!("conf-{run}-{label}"),
+                sid.map(String::as_str),
+                NOW + 86_400,
+            )
+        };
+        insert_grant(store, &grant, &run).await;
+    }
+    let mut cursor = store.last_status_seq().await.expect("last seq");
+
+    assert_eq!(
+        store
+            .revoke_grants_of_session(&s1, NOW)
+            .await
+            .expect("by session"),
+        3
+    );
+    assert_eq!(
+        new_ranges(store, &mut cursor).await,
+        [
+            (start, start + 1, until, NOW),
+            (start + 5, start + 6, until, NOW)
+        ]
+    );
+    assert_eq!(
+        store
+            .revoke_grants_of_user(&u1_c1.user.user_id, NOW + 1)
+            .await
+            .expect("by user"),
+        1
+    );
+    assert_eq!(
+        new_ranges(store, &mut cursor).await,
+        [(start + 2, start + 3, until, NOW + 1)]
+    );
+    assert_eq!(
+        store
+            .revoke_grants_of_client(&c2.client_id, NOW + 2)
+            .await
+            .expect("by client"),
+        1
+    );
+    assert_eq!(
+        new_ranges(store, &mut cursor).await,
+        [(start + 4, start + 5, until, NOW + 2)]
+    );
+    assert_eq!(
+        store
+            .revoke_grants_of_client(&u1_c1.client.client_id, NOW + 3)
+            .await
+            .expect("by client"),
+        1
+    );
+    assert_eq!(
+        new_ranges(store, &mut cursor).await,
+        [(start + 3, start + 4, until, NOW + 3)]
+    );
+
+    for revoked in [
+        store.revoke_grants_of_session(&s1, NOW + 4).await,
+        store
+            .revoke_grants_of_user(&u1_c1.user.user_id, NOW + 4)
+            .await,
+        store.revoke_grants_of_client(&c2.client_id, NOW + 4).await,
+    ] {
+        assert_eq!(revoked.expect("revoke again"), 0);
+    }
+    assert_eq!(new_ranges(store, &mut cursor).await, [], "no duplicate");
+}
+
+/// `delete_user` and `delete_client` revoke the status index of each grant they
+/// take with them that was not revoked yet, until its last access token has
+/// expired (with the database clock's `revoked_at`).
+pub async fn status_revoke_on_delete(store: &dyn Store) {
+    let run = unique();
+    let by_user = party(store, &run, "sdu").await;
+    let by_client = party(store, &run, "sdc").await;
+    let start = reserve(store, &by_user.client.client_id, 4, NOW + 86_400).await;
+    let grants: Vec<Grant> = [
+        (&by_user, "live", Some(start)),
+        (&by_user, "revoked", Some(start + 1)),
+        (&by_user, "plain", None),
+        (&by_client, "client", Some(start + 2)),
+    ]
+    .into_iter()
+    .map(|(party, label, status_idx)| Grant {
+        status_idx,
+        ..grant_of(party, &format!("conf-{run}-{label}"), None, NOW + 86_400)
+    })
+    .collect();
+    for grant in &grants {
+        insert_grant(store, grant, &run).await;
+    }
+    assert!(
+        store
+            .revoke_grant(&grants[1].grant_id, NOW)
+            .await
+            .expect("revoke")
+    );
+    let mut cursor = store.last_status_seq().await.expect("last seq");
+    let until = NOW + 86_400 + MAX_ACCESS_TOKEN_TTL;
+    let without_time = |ranges: Vec<(i64, i64, i64, i64)>| -> Vec<(i64, i64, i64)> {
+        ranges
+            .into_iter()
+            .map(|(start, end, expires_at, _)| (start, end, expires_at))
+            .collect()
+    };
+
+    assert!(
+        store
+            .delete_user(&by_user.user.user_id)
+            .await
+            .expect("delete user")
+    );
+    assert_eq!(
+        without_time(new_ranges(store, &mut cursor).await),
+        [(start, start + 1, until)],
+        "only the grant that was not revoked yet"
+    );
+    assert!(
+        store
+            .delete_client(&by_client.client.client_id)
+            .await
+            .expect("delete client")
+    );
+    assert_eq!(
+        without_time(new_ranges(store, &mut cursor).await),
+        [(start + 2, start + 3, until)]
+    );
+}
+
+/// `purge_status` deletes revocations that expired strictly before `now`, oldest
+/// first, but never the newest revocation (so `last_status_seq` never goes back),
+/// and blocks whose `valid_until` is strictly before `now` once no revocation
+/// expiring at `now` or later overlaps them; at most `limit` of each kind per call.
+pub async fn status_purge(store: &dyn Store) {
+    let run = unique();
+    let now = timeline();
+    let client_id = format!("conf-{run}-purge");
+    let _expired = reserve(store, &client_id, 4, now - 10).await;
+    let held = reserve(store, &client_id, 4, now - 5).await;
+    let live = reserve(store, &client_id, 8, now + 100).await;
+    let _at_now = reserve(store, &client_id, 2, now).await;
+    let base = store.last_status_seq().await.expect("last seq");
+    // The last one holds its expired block and is the newest revocation.
+    for (idx, expires_at) in [
+        (live, now - 30),
+        (live + 1, now - 20),
+        (live + 2, now),
+        (held + 3, now + 100),
+    ] {
+        store
+            .revoke_status_range(idx, idx + 1, expires_at, now - 100)
+            .await
+            .expect("revoke range");
+    }
+    let records = revocations_since(store, base).await;
+    assert_eq!(records.len(), 4);
+
+    // Clear what earlier runs left before our window, so the counts below are exact.
+    while store
+        .purge_status(now - 100, 1_000)
+        .await
+        .expect("purge older records")
+        > 0
+    {}
+    assert_eq!(
+        revocations_since(store, base).await,
+        records,
+        "nothing of ours purged yet"
+    );
+
+    assert_eq!(
+        store.purge_status(now, 1).await.expect("purge"),
+        2,
+        "the oldest expired revocation and the oldest free expired block"
+    );
+    assert_eq!(revocations_since(store, base).await, records[1..]);
+    assert_eq!(store.purge_status(now, 0).await.expect("purge"), 0);
+    assert_eq!(
+        store.purge_status(now, 100).await.expect("purge"),
+        1,
+        "the other expired revocation; the held block stays"
+    );
+    assert_eq!(
+        store.purge_status(now, 100).await.expect("purge"),
+        0,
+        "expires_at == now and valid_until == now are kept"
+    );
+    assert_eq!(revocations_since(store, base).await, records[2..]);
+
+    // Past everything: the newest revocation stays, the blocks go.
+    assert_eq!(
+        store.purge_status(now + 101, 100).await.expect("purge"),
+        1 + 3
+    );
+    assert_eq!(revocations_since(store, base).await, records[3..]);
+    assert_eq!(
+        store.purge_status(now + 1_000, 100).await.expect("purge"),
+        0
+    );
+    assert_eq!(
+        store.last_status_seq().await.expect("last seq"),
+        records[3].seq,
+        "last_status_seq never goes back"
+    );
+}
+
+// ---------------------------------------------------------------------------------
 // Concurrency
 
 /// Sixteen concurrent rotations racing for the same generation: exactly one wins,
@@ -2952,6 +3540,162 @@ pub async fn concurrent_use_and_revocation(store: &dyn Store) {
     }
 }
 
+/// Sixteen concurrent reservations for four clients get sixteen disjoint blocks,
+/// each recorded whole for the client that asked for it.
+pub async fn concurrent_status_reservations(store: &dyn Store) {
+    const RACERS: usize = 16;
+    const CLIENTS: usize = 4;
+    let run = unique();
+    let clients: Vec<String> = (0..CLIENTS).map(|i| format!("conf-{run}-c{i}")).collect();
+    let requests: Vec<(&str, i64)> = (0..RACERS)
+        .map(|i| {
+            let size = 1 + i64::try_from(i * 3 % 7).expect("small");
+            (clients[i % CLIENTS].as_str(), size)
+        })
+        .collect();
+
+    let outcomes = join_all(
+        requests
+            .iter()
+            .map(|&(client_id, size)| store.reserve_status_block(client_id, size, NOW + 600, NOW))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let blocks: Vec<(i64, i64)> = outcomes
+        .into_iter()
+        .zip(&requests)
+        .map(|(outcome, &(_, size))| (outcome.expect("concurrent reserve_status_block"), size))
+        .collect();
+    assert_disjoint(&blocks);
+
+    // Each block is durable and its client's: revoking a client's blocks names
+    // exactly those.
+    let mut cursor = store.last_status_seq().await.expect("last seq");
+    for client_id in &clients {
+        let mut expected: Vec<(i64, i64, i64, i64)> = blocks
+            .iter()
+            .zip(&requests)
+            .filter(|(_, (owner, _))| owner == client_id)
+            .map(|(&(start, size), _)| (start, start + size, NOW + 600, NOW))
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(
+            store
+                .revoke_status_blocks_of_client(client_id, NOW)
+                .await
+                .expect("revoke blocks"),
+            u64::try_from(RACERS / CLIENTS).expect("small")
+        );
+        assert_eq!(new_ranges(store, &mut cursor).await, expected);
+    }
+}
+
+/// Eight writers record revocations (ranges, and one grant each) while a reader
+/// polls `status_revocations_after` in small pages: the reader sees every
+/// revocation exactly once, in increasing `seq` order, however the writers'
+/// commits interleave (a `seq` must never become visible after a higher one).
+pub async fn concurrent_status_revocations_polled(store: &dyn Store) {
+    const WRITERS: usize = 8;
+    const RANGES: i64 = 8;
+    const PAGE: u32 = 3;
+    let run = unique();
+    let party = party(store, &run, "poll").await;
+    // Each writer owns RANGES indices for ranges, then one for its grant.
+    let per_writer = RANGES + 1;
+    let writers = i64::try_from(WRITERS).expect("small");
+    let start = reserve(
+        store,
+        &party.client.client_id,
+        per_writer * writers,
+        NOW + 86_400,
+    )
+    .await;
+    let mut grants = Vec::new();
+    for w in 0..writers {
+        let grant = Grant {
+            status_idx: Some(start + w * per_writer + RANGES),
+            ..grant_of(&party, &format!("conf-{run}-w{w}"), None, NOW + 86_400)
+        };
+        insert_grant(store, &grant, &run).await;
+        grants.push(grant);
+    }
+    let base = store.last_status_seq().await.expect("last seq");
+    let finished = AtomicUsize::new(0);
+
+    let mut racers: Vec<BoxFuture<'_, Result<Vec<StatusRevocation>, StoreError>>> = grants
+        .iter()
+        .zip(0..)
+        .map(|(grant, w)| {
+            let finished = &finished;
+            Box::pin(async move {
+                let outcome = async {
+                    let first = start + w * per_writer;
+                    for i in 0..RANGES {
+                        if i == RANGES / 2 {
+                            assert!(store.revoke_grant(&grant.grant_id, NOW).await?);
+                        }
+                        store
+                            .revoke_status_range(first + i, first + i + 1, NOW + 600, NOW)
+                            .await?;
+                    }
+                    Ok(Vec::new())
+                }
+                .await;
+                finished.fetch_add(1, Ordering::SeqCst);
+                outcome
+            }) as BoxFuture<'_, _>
+        })
+        .collect();
+    racers.push(Box::pin(async {
+        let mut seen = Vec::new();
+        let mut cursor = base;
+        loop {
+            // Read before polling: once every writer has finished, a poll that
+            // finds nothing new means there is nothing more to find.
+            let all_finished = finished.load(Ordering::SeqCst) == WRITERS;
+            let page = store.status_revocations_after(cursor, PAGE).await?;
+            match page.last() {
+                Some(last) => {
+                    cursor = last.seq;
+                    seen.extend(page);
+                }
+                None if all_finished => return Ok(seen),
+                None => yield_now().await,
+            }
+        }
+    }));
+
+    let mut outcomes = join_all(racers).await;
+    let seen = outcomes
+        .pop()
+        .expect("the poller's outcome")
+        .expect("polling");
+    for outcome in outcomes {
+        outcome.expect("concurrent revocation");
+    }
+
+    assert!(
+        seen.windows(2).all(|pair| pair[0].seq < pair[1].seq),
+        "seen in increasing seq order, each once"
+    );
+    let stored = revocations_since(store, base).await;
+    assert_eq!(
+        seen.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        stored.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        "the poller saw every revocation"
+    );
+    assert_eq!(seen, stored);
+    let mut indices: Vec<(i64, i64)> = stored.iter().map(|r| (r.start, r.end)).collect();
+    indices.sort_unstable();
+    assert_eq!(
+        indices,
+        (start..start + per_writer * writers)
+            .map(|idx| (idx, idx + 1))
+            .collect::<Vec<_>>(),
+        "every writer's ranges and grant, once each"
+    );
+}
+
 /// Concurrent consents for one user and client add up: none is lost.
 pub async fn concurrent_consent(store: &dyn Store) {
     const RACERS: usize = 8;
@@ -3102,6 +3846,7 @@ fn grant_of(party: &Party, grant_id: &str, sid: Option<&str>, expires_at: i64) -
         created_at: NOW - 10,
         expires_at,
         revoked_at: None,
+        status_idx: None,
     }
 }
 
@@ -3149,6 +3894,91 @@ async fn issue(
         .await
         .expect("insert grant with code");
     (grant, code)
+}
+
+/// Inserts a grant with a code of its own, live for a minute from [`NOW`].
+async fn insert_grant(store: &dyn Store, grant: &Grant, run: &str) {
+    let code = code_of(
+        grant,
+        hash(run, &format!("{}-code", grant.grant_id)),
+        NOW + 60,
+    );
+    store
+        .insert_grant_with_code(grant, &code)
+        .await
+        .expect("insert grant with code");
+}
+
+/// Reserves a block of status list indices at [`NOW`]; returns its first index.
+async fn reserve(store: &dyn Store, client_id: &str, size: i64, valid_until: i64) -> i64 {
+    store
+        .reserve_status_block(client_id, size, valid_until, NOW)
+        .await
+        .expect("reserve status block")
+}
+
+/// Panics unless the blocks `(start, size)` are pairwise disjoint.
+fn assert_disjoint(blocks: &[(i64, i64)]) {
+    let mut sorted = blocks.to_vec();
+    sorted.sort_unstable();
+    for pair in sorted.windows(2) {
+        let ((start, size), (next, _)) = (pair[0], pair[1]);
+        assert!(
+            size > 0 && start + size <= next,
+            "blocks overlap: {sorted:?}"
+        );
+    }
+}
+
+/// Every revocation recorded after `seq`, oldest first.
+async fn revocations_since(store: &dyn Store, seq: i64) -> Vec<StatusRevocation> {
+    let mut all: Vec<StatusRevocation> = Vec::new();
+    loop {
+        let cursor = all.last().map_or(seq, |last| last.seq);
+        let page = store
+            .status_revocations_after(cursor, 1_000)
+            .await
+            .expect("revocations after");
+        if page.is_empty() {
+            return all;
+        }
+        all.extend(page);
+    }
+}
+
+/// `(start, end, expires_at, revoked_at)` of each revocation, in order.
+fn as_ranges(revocations: &[StatusRevocation]) -> Vec<(i64, i64, i64, i64)> {
+    revocations
+        .iter()
+        .map(|r| (r.start, r.end, r.expires_at, r.revoked_at))
+        .collect()
+}
+
+/// The revocations recorded after `cursor`, as [`as_ranges`] sorted by `start`;
+/// moves `cursor` past them.
+async fn new_ranges(store: &dyn Store, cursor: &mut i64) -> Vec<(i64, i64, i64, i64)> {
+    let recorded = revocations_since(store, *cursor).await;
+    if let Some(last) = recorded.last() {
+        *cursor = last.seq;
+    }
+    let mut ranges = as_ranges(&recorded);
+    ranges.sort_unstable();
+    ranges
+}
+
+/// Returns `Pending` once, so that the other futures of a [`join_all`] get polled.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await;
 }
 
 fn client(client_id: &str, created_at: i64) -> Client {

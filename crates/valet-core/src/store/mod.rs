@@ -12,8 +12,12 @@ use async_trait::async_trait;
 
 pub use model::{
     AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, RefreshToken,
-    RevokedToken, Rotation, Session, StoredKey, User,
+    RevokedToken, Rotation, Session, StatusRevocation, StoredKey, User,
 };
+
+/// No access token lives longer than this (the configuration enforces it), so a
+/// revocation record can go this long after the last moment a token was issued.
+pub const MAX_ACCESS_TOKEN_TTL: i64 = 86_400;
 
 /// Why a store call failed. Backends map their driver errors here; the message of
 /// `Backend` goes to logs only, never to a client.
@@ -162,6 +166,9 @@ pub trait GrantStore: Send + Sync {
         code: &AuthorizationCode,
     ) -> Result<(), StoreError>;
     async fn get_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError>;
+    /// The grant holding this status list index, if the index belongs to a grant
+    /// (client credentials tokens have indices of their own, with no grant).
+    async fn grant_by_status_idx(&self, status_idx: i64) -> Result<Option<Grant>, StoreError>;
     /// Consumes a code atomically: of N concurrent calls exactly one gets
     /// `Redeemed`. A code past `expires_at` is `Unknown` unless already consumed.
     async fn redeem_code(&self, code_hash: &[u8], now: i64) -> Result<CodeRedemption, StoreError>;
@@ -193,8 +200,11 @@ pub trait GrantStore: Send + Sync {
         token_hash: &[u8],
     ) -> Result<Option<RefreshToken>, StoreError>;
     /// Revokes a grant: marks it revoked, deletes its refresh tokens and unused
-    /// codes, and inserts a [`RevokedToken`] for each recorded access token that
-    /// has not expired — all in one transaction. Returns whether a live grant matched.
+    /// codes, inserts a [`RevokedToken`] for each recorded access token that has
+    /// not expired, and, if the grant has a `status_idx`, revokes that index in
+    /// the status list until every access token of the grant has expired: the
+    /// range's `expires_at` is the grant's `expires_at` plus
+    /// [`MAX_ACCESS_TOKEN_TTL`] — all in one transaction. Returns whether a live grant matched.
     async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError>;
     /// The same for every live grant of a session / user / client; returns how many.
     async fn revoke_grants_of_session(&self, sid: &str, now: i64) -> Result<u64, StoreError>;
@@ -205,10 +215,66 @@ pub trait GrantStore: Send + Sync {
     async fn purge_grants(&self, now: i64, limit: u32) -> Result<u64, StoreError>;
 }
 
+/// The token status list (draft-ietf-oauth-status-list): which indices are handed
+/// out to whom, and which are revoked. Issuing a token writes nothing here: nodes
+/// reserve blocks of indices per client in advance.
+#[async_trait]
+pub trait StatusStore: Send + Sync {
+    /// Reserves the next `size` indices for `client_id` and returns the first. The
+    /// reservation is durable and no two calls ever get overlapping blocks, on any
+    /// node. `valid_until` is the last moment a token from the block may expire
+    /// (so revoking "all of a client's tokens" only needs blocks still valid).
+    async fn reserve_status_block(
+        &self,
+        client_id: &str,
+        size: i64,
+        valid_until: i64,
+        now: i64,
+    ) -> Result<i64, StoreError>;
+    /// Extends `valid_until` of the block starting at `start` (a node keeps using
+    /// a block longer than planned); never shortens it.
+    async fn extend_status_block(&self, start: i64, valid_until: i64) -> Result<(), StoreError>;
+    /// Records `[start, end)` as revoked until `expires_at`.
+    async fn revoke_status_range(
+        &self,
+        start: i64,
+        end: i64,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Revokes every block of the client whose `valid_until` is after `now`;
+    /// returns how many blocks.
+    async fn revoke_status_blocks_of_client(
+        &self,
+        client_id: &str,
+        now: i64,
+    ) -> Result<u64, StoreError>;
+    /// Revoked ranges overlapping `[start, end)` that have not expired at `now`.
+    async fn status_revocations_between(
+        &self,
+        start: i64,
+        end: i64,
+        now: i64,
+    ) -> Result<Vec<StatusRevocation>, StoreError>;
+    /// Revocations recorded after `seq`, oldest first, at most `limit`.
+    async fn status_revocations_after(
+        &self,
+        seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StatusRevocation>, StoreError>;
+    /// The highest `seq` recorded so far (0 when none).
+    async fn last_status_seq(&self) -> Result<i64, StoreError>;
+    /// The lowest and highest index of any block still valid at `now`, if any: the
+    /// lists worth serving.
+    async fn live_status_span(&self, now: i64) -> Result<Option<(i64, i64)>, StoreError>;
+    /// Deletes expired revocations and blocks, at most `limit` of each.
+    async fn purge_status(&self, now: i64, limit: u32) -> Result<u64, StoreError>;
+}
+
 /// Everything Valet keeps. Implemented for any type with all the parts.
 #[async_trait]
 pub trait Store:
-    ClientStore + KeyStore + RevocationStore + UserStore + SessionStore + GrantStore
+    ClientStore + KeyStore + RevocationStore + UserStore + SessionStore + GrantStore + StatusStore
 {
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -189,6 +189,9 @@ pub struct Grant {
     /// Absolute end of the grant: no refresh token outlives it.
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The grant's index in the token status list: every access token issued
+    /// under the grant carries it, so revoking the grant sets one bit.
+    pub status_idx: Option<i64>,
 }
 
 /// An authorization code (RFC 6749 §4.1.2), stored as a hash, single use.
@@ -273,4 +276,16 @@ pub enum Rotation {
     },
     /// Unknown hash, or its grant is revoked.
     Unknown,
+}
+
+/// A revoked range of status list indices `[start, end)`, in the order revocations
+/// were recorded (`seq` only grows), kept until `expires_at`, when every token
+/// that could carry one of the indices has expired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRevocation {
+    pub seq: i64,
+    pub start: i64,
+    pub end: i64,
+    pub expires_at: i64,
+    pub revoked_at: i64,
 }

@@ -8,6 +8,7 @@ use crate::config::Settings;
 use crate::error::OAuthError;
 use crate::keys::Keyring;
 use crate::secrets::random_id;
+use crate::status::StatusClaim;
 use crate::store::Client;
 
 /// RFC 9068 §2.1: the `typ` header of a JWT access token.
@@ -29,6 +30,9 @@ pub struct AccessTokenClaims<'a> {
     pub client_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<&'a str>,
+    /// draft-ietf-oauth-status-list §6.1: where resource servers learn of revocation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'a StatusClaim>,
 }
 
 fn audience<S: Serializer>(aud: &&[String], serializer: S) -> Result<S::Ok, S::Error> {
@@ -54,6 +58,7 @@ pub fn lifetime(settings: &Settings, client: &Client) -> i64 {
         .max(1)
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn mint(
     settings: &Settings,
     keyring: &Keyring,
@@ -61,6 +66,7 @@ pub fn mint(
     subject: &str,
     audiences: &[String],
     scope: &Scope,
+    status: Option<&StatusClaim>,
     now: i64,
 ) -> Result<MintedAccessToken, OAuthError> {
     let key = keyring
@@ -78,6 +84,7 @@ pub fn mint(
         jti: &jti,
         client_id: &client.client_id,
         scope: (!scope_text.is_empty()).then_some(scope_text.as_str()),
+        status,
     };
     let token = key
         .sign_jwt(ACCESS_TOKEN_TYP, &claims)

@@ -5,5 +5,6 @@ pub mod health;
 pub mod jwks;
 pub mod logout;
 pub mod metadata;
+pub mod status;
 pub mod token_endpoints;
 pub mod userinfo;

@@ -18,4 +18,5 @@ mod logout;
 mod metrics;
 mod refresh;
 mod revocation;
+mod status;
 mod token;

@@ -50,6 +50,7 @@ async fn client_credentials_issues_an_rfc9068_access_token() {
             "iss",
             "jti",
             "scope",
+            "status",
             "sub"
         ]
     );

@@ -1,4 +1,5 @@
 pub mod client;
+pub mod guard;
 pub mod key;
 pub mod serve;
 pub mod token;

@@ -78,6 +78,33 @@ impl Server {
         server
     }
 
+    /// Starts a process that has no /readyz (the proxy): ready once it answers at all.
+    pub fn start_unready(mut command: Command, port: u16, log: PathBuf) -> Server {
+        let log_file = std::fs::File::create(&log).unwrap();
+        command
+            .stdout(Stdio::from(log_file.try_clone().unwrap()))
+            .stderr(Stdio::from(log_file))
+            .stdin(Stdio::null());
+        let mut server = Server {
+            child: command.spawn().unwrap(),
+            port,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while http(port, "GET", "/", &[], "").is_err() {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("exited early with {status}: {}", server.log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no answer: {}",
+                server.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {

@@ -352,6 +352,7 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
             created_at: now,
             expires_at: now + 86_400,
             revoked_at: None,
+            status_idx: None,
         };
         let code = AuthorizationCode {
             code_hash: vec![n; 32],

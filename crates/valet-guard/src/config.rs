@@ -1,0 +1,495 @@
+//! What a [`Guard`](crate::Guard) checks and how it talks to the issuer. Every setting has a
+//! safe default; [`GuardConfigBuilder::build`] validates them all at start-up.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::clock::{Clock, SystemClock};
+
+/// Accepted access tokens are at most this long (8 KiB). Valet's are a few hundred bytes;
+/// the bound is checked before any parsing.
+pub const MAX_ACCESS_TOKEN_LEN: usize = 8 * 1024;
+
+/// What to do when a token's status list cannot be fetched (draft-ietf-oauth-status-list
+/// §13 leaves this to the relying party).
+///
+/// A cached list no older than `max_staleness` is used as is while the issuer is
+/// unreachable. Past that (or with no list cached at all) the guard fails closed with
+/// [`TokenError::StatusUnavailable`](crate::TokenError::StatusUnavailable), unless
+/// `fail_open` is set: then the token is accepted (the stale list, if any, still refuses
+/// indices it marks revoked) and a warning is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusPolicy {
+    /// How long a list may serve after its last successful fetch. Default 5 minutes.
+    pub max_staleness: Duration,
+    /// Accept tokens whose status cannot be established. Default `false` (fail closed).
+    pub fail_open: bool,
+}
+
+impl Default for StatusPolicy {
+    fn default() -> Self {
+        StatusPolicy {
+            max_staleness: Duration::from_secs(5 * 60),
+            fail_open: false,
+        }
+    }
+}
+
+/// A validated guard configuration. Build one with [`GuardConfig::builder`].
+#[derive(Clone)]
+pub struct GuardConfig {
+    pub(crate) issuer: String,
+    pub(crate) audience: String,
+    pub(crate) realm: String,
+    pub(crate) leeway: Duration,
+    pub(crate) required_scopes: Vec<String>,
+    pub(crate) jwks_min_refetch_interval: Duration,
+    pub(crate) jwks_refresh_min: Duration,
+    pub(crate) jwks_refresh_max: Duration,
+    pub(crate) http_timeout: Duration,
+    pub(crate) status_policy: StatusPolicy,
+    pub(crate) require_status: bool,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl GuardConfig {
+    /// A builder for tokens issued by `issuer` (exactly as it appears in the tokens' `iss`
+    /// and the issuer's metadata, RFC 8414 §3.3) and meant for `audience` (RFC 9068 §4:
+    /// the token's `aud` must contain it).
+    pub fn builder(issuer: impl Into<String>, audience: impl Into<String>) -> GuardConfigBuilder {
+        GuardConfigBuilder {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            realm: None,
+            leeway: Duration::from_secs(30),
+            required_scopes: Vec::new(),
+            jwks_min_refetch_interval: Duration::from_secs(30),
+            jwks_refresh_min: Duration::from_secs(30),
+            jwks_refresh_max: Duration::from_secs(60 * 60),
+            http_timeout: Duration::from_secs(5),
+            status_policy: StatusPolicy::default(),
+            require_status: false,
+            allow_insecure_http: false,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The issuer identifier.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The audience tokens must name.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// The `realm` of `WWW-Authenticate` challenges (RFC 6750 §3).
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// Scopes every token must carry.
+    pub fn required_scopes(&self) -> &[String] {
+        &self.required_scopes
+    }
+
+    /// Allowed clock skew for `exp`, `nbf` and `iat`.
+    pub fn leeway(&self) -> Duration {
+        self.leeway
+    }
+
+    /// The status list policy.
+    pub fn status_policy(&self) -> StatusPolicy {
+        self.status_policy
+    }
+
+    /// Whether tokens without a `status` claim are refused.
+    pub fn require_status(&self) -> bool {
+        self.require_status
+    }
+
+    /// The least time between two JWKS refetches caused by unknown `kid`s.
+    pub fn jwks_min_refetch_interval(&self) -> Duration {
+        self.jwks_min_refetch_interval
+    }
+
+    /// The timeout of each request to the issuer.
+    pub fn http_timeout(&self) -> Duration {
+        self.http_timeout
+    }
+
+    /// `{issuer}/statuslists/`: the only prefix a token's status list `uri` may have.
+    pub(crate) fn status_list_prefix(&self) -> String {
+        format!("{}/statuslists/", self.issuer.trim_end_matches('/'))
+    }
+}
+
+impl fmt::Debug for GuardConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardConfig")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("realm", &self.realm)
+            .field("leeway", &self.leeway)
+            .field("required_scopes", &self.required_scopes)
+            .field("jwks_min_refetch_interval", &self.jwks_min_refetch_interval)
+            .field("jwks_refresh_min", &self.jwks_refresh_min)
+            .field("jwks_refresh_max", &self.jwks_refresh_max)
+            .field("http_timeout", &self.http_timeout)
+            .field("status_policy", &self.status_policy)
+            .field("require_status", &self.require_status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`GuardConfig`]; every setting not called keeps its documented default.
+#[must_use]
+pub struct GuardConfigBuilder {
+    issuer: String,
+    audience: String,
+    realm: Option<String>,
+    leeway: Duration,
+    required_scopes: Vec<String>,
+    jwks_min_refetch_interval: Duration,
+    jwks_refresh_min: Duration,
+    jwks_refresh_max: Duration,
+    http_timeout: Duration,
+    status_policy: StatusPolicy,
+    require_status: bool,
+    allow_insecure_http: bool,
+    clock: Arc<dyn Clock>,
+}
+
+impl GuardConfigBuilder {
+    /// Allowed clock skew between the issuer and this server for `exp`, `nbf` and `iat`
+    /// (RFC 7519 §4.1.4 "some small leeway"). Default 30 s, at most 5 minutes.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Scopes every token must carry, on top of any a route asks for. Default none.
+    pub fn required_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// At most one JWKS refetch per this interval is triggered by tokens naming an unknown
+    /// `kid`, so forged tokens cannot make the guard hammer the issuer. Default 30 s,
+    /// at least 1 s.
+    pub fn jwks_min_refetch_interval(mut self, interval: Duration) -> Self {
+        self.jwks_min_refetch_interval = interval;
+        self
+    }
+
+    /// Bounds on the background JWKS refresh period, which otherwise follows the JWKS
+    /// response's `Cache-Control: max-age`. Default 30 s and 1 hour; the lower bound is at
+    /// least 1 s.
+    pub fn jwks_refresh_bounds(mut self, min: Duration, max: Duration) -> Self {
+        self.jwks_refresh_min = min;
+        self.jwks_refresh_max = max;
+        self
+    }
+
+    /// Timeout of each request to the issuer (discovery, JWKS, status lists), and so the
+    /// longest a verification waits for a status list it has never seen. Default 5 s,
+    /// between 100 ms and 60 s.
+    pub fn http_timeout(mut self, timeout: Duration) -> Self {
+        self.http_timeout = timeout;
+        self
+    }
+
+    /// What to do when a status list cannot be fetched. Default: fail closed for lists
+    /// older than 5 minutes.
+    pub fn status_policy(mut self, policy: StatusPolicy) -> Self {
+        self.status_policy = policy;
+        self
+    }
+
+    /// Refuse tokens without a `status` claim. Default `false`: Valet puts one in every
+    /// access token it issues, so this only matters for tokens from elsewhere (or from a
+    /// Valet older than status lists).
+    pub fn require_status(mut self, require: bool) -> Self {
+        self.require_status = require;
+        self
+    }
+
+    /// The `realm` of `WWW-Authenticate` challenges (RFC 6750 §3). Default: the audience.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+
+    /// The clock claims are checked against. Default: the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Allow a plain-`http` issuer on a host other than loopback. Keys, status lists and
+    /// revocation notices would then travel without integrity: anyone on the path could
+    /// substitute the JWKS and mint tokens. Default `false`; `http://127.0.0.1`,
+    /// `http://[::1]` and `http://localhost` are always allowed (development).
+    pub fn dangerous_allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Checks every setting.
+    pub fn build(self) -> Result<GuardConfig, ConfigError> {
+        let issuer = check_issuer(&self.issuer, self.allow_insecure_http)?;
+        if self.audience.is_empty() || self.audience.chars().any(char::is_control) {
+            return Err(ConfigError::Audience);
+        }
+        let realm = self.realm.unwrap_or_else(|| self.audience.clone());
+        if !realm.bytes().all(is_qdtext) {
+            return Err(ConfigError::Realm);
+        }
+        if let Some(scope) = self.required_scopes.iter().find(|s| !is_scope_token(s)) {
+            return Err(ConfigError::Scope(scope.clone()));
+        }
+        if self.leeway > Duration::from_secs(5 * 60) {
+            return Err(ConfigError::Range("leeway", "at most 5 minutes"));
+        }
+        if self.jwks_min_refetch_interval < Duration::from_secs(1) {
+            return Err(ConfigError::Range(
+                "jwks_min_refetch_interval",
+                "at least 1 second",
+            ));
+        }
+        if self.jwks_refresh_min < Duration::from_secs(1)
+            || self.jwks_refresh_max < self.jwks_refresh_min
+        {
+            return Err(ConfigError::Range(
+                "jwks_refresh_bounds",
+                "min at least 1 second and max at least min",
+            ));
+        }
+        if self.http_timeout < Duration::from_millis(100)
+            || self.http_timeout > Duration::from_secs(60)
+        {
+            return Err(ConfigError::Range(
+                "http_timeout",
+                "between 100 milliseconds and 60 seconds",
+            ));
+        }
+        if self.status_policy.max_staleness < Duration::from_secs(1) {
+            return Err(ConfigError::Range(
+                "status_policy.max_staleness",
+                "at least 1 second",
+            ));
+        }
+        Ok(GuardConfig {
+            issuer,
+            audience: self.audience,
+            realm,
+            leeway: self.leeway,
+            required_scopes: self.required_scopes,
+            jwks_min_refetch_interval: self.jwks_min_refetch_interval,
+            jwks_refresh_min: self.jwks_refresh_min,
+            jwks_refresh_max: self.jwks_refresh_max,
+            http_timeout: self.http_timeout,
+            status_policy: self.status_policy,
+            require_status: self.require_status,
+            clock: self.clock,
+        })
+    }
+}
+
+/// A setting [`GuardConfigBuilder::build`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The issuer is not an absolute `https` URL without query or fragment.
+    #[error("issuer {0:?} must be an absolute https URL without query or fragment")]
+    Issuer(String),
+    /// A plain-`http` issuer on a host other than loopback.
+    #[error(
+        "issuer {0:?} uses plain http on a non-loopback host (see dangerous_allow_insecure_http)"
+    )]
+    InsecureIssuer(String),
+    /// The audience is empty or contains control characters.
+    #[error("the audience must be a non-empty string without control characters")]
+    Audience,
+    /// The realm cannot be sent as a quoted string.
+    #[error("the realm must be printable ASCII without '\"' or '\\'")]
+    Realm,
+    /// A required scope is not a scope token (RFC 6749 §3.3).
+    #[error("{0:?} is not a scope token (RFC 6749 §3.3)")]
+    Scope(String),
+    /// A duration outside its range.
+    #[error("{0} must be {1}")]
+    Range(&'static str, &'static str),
+}
+
+fn check_issuer(issuer: &str, allow_insecure_http: bool) -> Result<String, ConfigError> {
+    let bad = || ConfigError::Issuer(issuer.to_owned());
+    let url = Url::parse(issuer).map_err(|_| bad())?;
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(bad());
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_insecure_http || is_loopback(&url) => {}
+        "http" => return Err(ConfigError::InsecureIssuer(issuer.to_owned())),
+        _ => return Err(bad()),
+    }
+    // Kept exactly as given: `iss` and the metadata's `issuer` are compared to it verbatim.
+    Ok(issuer.to_owned())
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host_str() {
+        Some(host) if host.eq_ignore_ascii_case("localhost") => true,
+        Some(host) => {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            bare.parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+        }
+        None => false,
+    }
+}
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+pub(crate) fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+/// RFC 9110 §5.6.4 `qdtext` restricted to printable ASCII: what a quoted string may hold
+/// without escapes.
+pub(crate) fn is_qdtext(b: u8) -> bool {
+    b == b' ' || b == b'!' || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = GuardConfig::builder("https://id.example", "https://api.example")
+            .build()
+            .unwrap();
+        assert_eq!(config.leeway, Duration::from_secs(30));
+        assert_eq!(config.jwks_min_refetch_interval, Duration::from_secs(30));
+        assert_eq!(config.jwks_refresh_min, Duration::from_secs(30));
+        assert_eq!(config.jwks_refresh_max, Duration::from_secs(3600));
+        assert_eq!(config.status_policy.max_staleness, Duration::from_secs(300));
+        assert!(!config.status_policy.fail_open);
+        assert!(!config.require_status);
+        assert!(config.required_scopes.is_empty());
+        assert_eq!(config.realm, "https://api.example");
+        assert_eq!(
+            config.status_list_prefix(),
+            "https://id.example/statuslists/"
+        );
+    }
+
+    #[test]
+    fn issuers_must_be_https_or_loopback() {
+        for good in [
+            "https://id.example",
+            "https://id.example/tenant",
+            "http://127.0.0.1:8080",
+            "http://localhost:8080",
+            "http://[::1]:8080",
+        ] {
+            assert!(GuardConfig::builder(good, "api").build().is_ok(), "{good}");
+        }
+        for bad in [
+            "id.example",
+            "ftp://id.example",
+            "https://id.example?x=1",
+            "https://id.example#f",
+            "https://user@id.example",
+            "",
+        ] {
+            assert!(
+                matches!(
+                    GuardConfig::builder(bad, "api").build(),
+                    Err(ConfigError::Issuer(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            GuardConfig::builder("http://id.example", "api").build(),
+            Err(ConfigError::InsecureIssuer(_))
+        ));
+        assert!(
+            GuardConfig::builder("http://id.example", "api")
+                .dangerous_allow_insecure_http(true)
+                .build()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn other_settings_are_range_checked() {
+        let base = || GuardConfig::builder("https://id.example", "api");
+        assert_eq!(
+            GuardConfig::builder("https://id.example", "")
+                .build()
+                .unwrap_err(),
+            ConfigError::Audience
+        );
+        assert_eq!(
+            base().realm("a\"b").build().unwrap_err(),
+            ConfigError::Realm
+        );
+        assert!(matches!(
+            base().required_scopes(["ok", "not ok"]).build(),
+            Err(ConfigError::Scope(s)) if s == "not ok"
+        ));
+        assert!(base().leeway(Duration::from_secs(301)).build().is_err());
+        assert!(
+            base()
+                .jwks_min_refetch_interval(Duration::from_millis(10))
+                .build()
+                .is_err()
+        );
+        assert!(
+            base()
+                .jwks_refresh_bounds(Duration::from_secs(10), Duration::from_secs(5))
+                .build()
+                .is_err()
+        );
+        assert!(base().http_timeout(Duration::ZERO).build().is_err());
+        assert!(
+            base()
+                .status_policy(StatusPolicy {
+                    max_staleness: Duration::ZERO,
+                    fail_open: false
+                })
+                .build()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn scope_tokens_follow_rfc_6749() {
+        assert!(is_scope_token("orders:read"));
+        assert!(is_scope_token("a!#[]~"));
+        for bad in ["", "a b", "a\"b", "a\\b", "é", "a\tb"] {
+            assert!(!is_scope_token(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Valet's revocation feed: a Server-Sent Events stream (WHATWG HTML §9.2) at the
+//! metadata's `valet_status_list_events_endpoint`. An event `revoked` with data
+//! `{"uri": …, "idx": …}` means "refetch that list now"; the data is only a hint, the bit
+//! is always read from the freshly fetched, signed list. While the stream is down, lists
+//! are still polled at their `ttl`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::cache::StatusCache;
+use crate::http::Http;
+
+/// Reconnection backoff: from this, doubling, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// A connection that lasted this long resets the backoff.
+const STABLE: Duration = Duration::from_secs(30);
+
+/// One line, or one event's data, longer than this ends the connection.
+const MAX_LINE: usize = 64 * 1024;
+
+/// Follows the stream until aborted, reconnecting with backoff.
+pub(crate) async fn follow(cache: Arc<StatusCache>, http: Http, url: String) {
+    let mut backoff = FIRST_BACKOFF;
+    let mut failures = 0u32;
+    loop {
+        let started = Instant::now();
+        match http.event_stream(&url).await {
+            Ok(mut response) => {
+                tracing::debug!(%url, "subscribed to status list events");
+                failures = 0;
+                // Notices sent while disconnected are lost: refetch whatever is cached.
+                cache.wake_all();
+                let mut parser = EventParser::default();
+                let mut events = Vec::new();
+                let reason = loop {
+                    match response.chunk().await {
+                        Ok(Some(chunk)) => {
+                            if let Err(error) = parser.feed(&chunk, &mut events) {
+                                break error.to_owned();
+                            }
+                            for event in events.drain(..) {
+                                handle(&cache, &event);
+                            }
+                        }
+                        Ok(None) => break "closed by the issuer".to_owned(),
+                        Err(error) => break error.to_string(),
+                    }
+                };
+                tracing::warn!(
+                    %url, %reason,
+                    "status list event stream dropped; polling lists at their ttl until it is back"
+                );
+            }
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                if failures == 1 {
+                    tracing::warn!(%url, %error, "cannot subscribe to status list events; retrying");
+                } else {
+                    tracing::debug!(%url, %error, "cannot subscribe to status list events");
+                }
+            }
+        }
+        if started.elapsed() >= STABLE {
+            backoff = FIRST_BACKOFF;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+#[derive(Deserialize)]
+struct Notice {
+    uri: String,
+}
+
+fn handle(cache: &StatusCache, event: &Event) {
+    if event.event != "revoked" {
+        return;
+    }
+    match serde_json::from_str::<Notice>(&event.data) {
+        Ok(notice) if cache.allowed(&notice.uri) => {
+            let cached = cache.wake(&notice.uri);
+            tracing::debug!(uri = %notice.uri, cached, "revocation notice");
+        }
+        _ => tracing::debug!("ignoring a malformed revocation notice"),
+    }
+}
+
+/// One dispatched event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Event {
+    /// The `event` field, `message` by default.
+    pub(crate) event: String,
+    /// The `data` lines, joined with `\n`.
+    pub(crate) data: String,
+}
+
+/// An incremental parser of the `text/event-stream` format (WHATWG HTML §9.2.6): lines end
+/// in CR, LF or CRLF (split across chunks too); `:` starts a comment (keep-alives); a blank
+/// line dispatches the event if it has data; `id` and `retry` are ignored.
+#[derive(Default)]
+pub(crate) struct EventParser {
+    line: Vec<u8>,
+    after_cr: bool,
+    started: bool,
+    event: String,
+    data: String,
+    has_data: bool,
+}
+
+impl EventParser {
+    /// Feeds bytes; complete events are appended to `out`. An over-long line or event is
+    /// an error (the caller drops the connection).
+    pub(crate) fn feed(&mut self, bytes: &[u8], out: &mut Vec<Event>) -> Result<(), &'static str> {
+        for &byte in bytes {
+            match byte {
+                b'\n' if self.after_cr => self.after_cr = false,
+                b'\r' | b'\n' => {
+                    self.after_cr = byte == b'\r';
+                    self.end_line(out)?;
+                }
+                _ => {
+                    self.after_cr = false;
+                    if self.line.len() >= MAX_LINE {
+                        return Err("an event stream line is too long");
+                    }
+                    self.line.push(byte);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn end_line(&mut self, out: &mut Vec<Event>) -> Result<(), &'static str> {
+        let raw = std::mem::take(&mut self.line);
+        let mut line = String::from_utf8_lossy(&raw).into_owned();
+        if !self.started {
+            self.started = true;
+            if let Some(rest) = line.strip_prefix('\u{feff}') {
+                line = rest.to_owned();
+            }
+        }
+        if line.is_empty() {
+            if self.has_data {
+                out.push(Event {
+                    event: if self.event.is_empty() {
+                        "message".to_owned()
+                    } else {
+                        std::mem::take(&mut self.event)
+                    },
+                    data: std::mem::take(&mut self.data),
+                });
+            }
+            self.event.clear();
+            self.data.clear();
+            self.has_data = false;
+            return Ok(());
+        }
+        if line.starts_with(':') {
+            return Ok(());
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+            None => (line.as_str(), ""),
+        };
+        match field {
+            "event" => self.event = value.to_owned(),
+            "data" => {
+                if self.data.len().saturating_add(value.len()) > MAX_LINE {
+                    return Err("an event's data is too long");
+                }
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(value);
+                self.has_data = true;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+
+    use super::*;
+
+    fn parse(chunks: &[&[u8]]) -> Vec<Event> {
+        let mut parser = EventParser::default();
+        let mut out = Vec::new();
+        for chunk in chunks {
+            parser.feed(chunk, &mut out).unwrap();
+        }
+        out
+    }
+
+    fn event(event: &str, data: &str) -> Event {
+        Event {
+            event: event.into(),
+            data: data.into(),
+        }
+    }
+
+    #[test]
+    fn events_comments_and_line_endings() {
+        let stream =
+            b"\xEF\xBB\xBF: keep-alive\n\nevent: revoked\ndata: {\"uri\":\"u\",\"idx\":1}\n\n\
+            data:a\r\ndata: b\r\n\r\nid: 7\nretry: 10\nevent: x\n\nevent:revoked\rdata\r\r";
+        assert_eq!(
+            parse(&[stream]),
+            [
+                event("revoked", "{\"uri\":\"u\",\"idx\":1}"),
+                event("message", "a\nb"),
+                event("revoked", ""),
+            ]
+        );
+    }
+
+    #[test]
+    fn chunk_boundaries_do_not_matter() {
+        let stream: &[u8] =
+            b": ping\r\n\r\nevent: revoked\r\ndata: {}\r\n\r\nevent: revoked\ndata: 2\n\n";
+        let whole = parse(&[stream]);
+        assert_eq!(whole.len(), 2);
+        for split in 0..stream.len() {
+            let (a, b) = stream.split_at(split);
+            assert_eq!(parse(&[a, b]), whole, "split at {split}");
+        }
+        let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_eq!(parse(&bytes), whole);
+    }
+
+    #[test]
+    fn unfinished_events_are_not_dispatched() {
+        assert!(parse(&[b"event: revoked\ndata: {}\n"]).is_empty());
+    }
+
+    #[test]
+    fn overlong_lines_are_refused() {
+        let mut parser = EventParser::default();
+        let mut out = Vec::new();
+        let long = vec![b'a'; MAX_LINE + 1];
+        assert!(parser.feed(&long, &mut out).is_err());
+        let mut parser = EventParser::default();
+        let line = format!("data: {}\n", "a".repeat(MAX_LINE - 10));
+        parser.feed(line.as_bytes(), &mut out).unwrap();
+        assert!(parser.feed(line.as_bytes(), &mut out).is_err());
+    }
+}

@@ -1,0 +1,24 @@
+//! valet-guard against a fake issuer on 127.0.0.1: every attack of issue 4 as its own test,
+//! claims, JWKS caching, the token status list (fetch, push, polling, failure policy),
+//! and the axum integration.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "guard/support.rs"]
+mod support;
+
+#[path = "guard/attacks.rs"]
+mod attacks;
+#[path = "guard/axum_integration.rs"]
+mod axum_integration;
+#[path = "guard/claims.rs"]
+mod claims;
+#[path = "guard/jwks.rs"]
+mod jwks;
+#[path = "guard/status.rs"]
+mod status;
