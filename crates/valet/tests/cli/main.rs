@@ -8,10 +8,13 @@
     clippy::indexing_slicing
 )]
 
+mod browser_e2e;
 mod client_commands;
 mod config_errors;
+mod guard_proxy;
 mod harness;
 mod key_commands;
+mod openid_rp;
 mod postgres;
 mod serve;
 mod token_decode;
