@@ -56,6 +56,49 @@ impl TestApp {
         let dir = temp_dir("app");
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(&dir.join("valet.db")).await.unwrap());
+        Self::on_store(settings, store, dir).await
+    }
+
+    /// The same app on PostgreSQL, in a fresh schema; `None` (after a loud skip) when
+    /// `VALET_TEST_DATABASE_URL` is not set.
+    pub async fn on_postgres() -> Option<(Self, String)> {
+        let Some(url) = std::env::var("VALET_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            assert!(
+                std::env::var_os("VALET_REQUIRE_POSTGRES").is_none(),
+                "VALET_REQUIRE_POSTGRES is set but VALET_TEST_DATABASE_URL is not"
+            );
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: VALET_TEST_DATABASE_URL is not set; API test on PostgreSQL did not run"
+            );
+            return None;
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let schema = format!("valet_api_{}_{nanos}", std::process::id());
+        let store = valet_store_postgres::PostgresStore::connect_with_schema(&url, &schema)
+            .await
+            .unwrap();
+        let app = Self::on_store(settings(), Arc::new(store), temp_dir("pg-app")).await;
+        Some((app, schema))
+    }
+
+    pub async fn drop_postgres_schema(schema: &str) {
+        let url = std::env::var("VALET_TEST_DATABASE_URL").unwrap();
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+
+    async fn on_store(settings: Settings, store: Arc<dyn Store>, dir: PathBuf) -> Self {
         let clock = Arc::new(ManualClock::new(START));
         let server = AuthorizationServer::start(
             settings,

@@ -7,7 +7,11 @@ use crate::common::*;
 
 /// Signs alice in and returns (client, tokens JSON).
 async fn tokens(app: &TestApp, grace: i64) -> (TestClient, serde_json::Value) {
-    app.user("alice").await;
+    tokens_for(app, grace, "alice").await
+}
+
+async fn tokens_for(app: &TestApp, grace: i64, username: &str) -> (TestClient, serde_json::Value) {
+    app.user(username).await;
     let client = app
         .web_client(|c| {
             c.skip_consent = true;
@@ -20,7 +24,7 @@ async fn tokens(app: &TestApp, grace: i64) -> (TestClient, serde_json::Value) {
         app,
         &mut browser,
         &authorize_path(&client.id, &pkce, "openid offline_access photos:read", ""),
-        "alice",
+        username,
     )
     .await;
     let reply = redeem(app, &client, &params["code"], &pkce.verifier).await;
@@ -195,6 +199,44 @@ async fn concurrent_uses_never_leave_two_live_families() {
             assert_eq!(live.len(), 1);
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uses_on_postgres_never_leave_two_live_families() {
+    let Some((app, schema)) = TestApp::on_postgres().await else {
+        return;
+    };
+    for grace in [0, 30] {
+        let (client, first) = tokens_for(&app, grace, &format!("pg{grace}")).await;
+        let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+        let replies = futures_join(&app, &client, &r1, 24).await;
+        let ok: Vec<&Reply> = replies
+            .iter()
+            .filter(|r| r.status == StatusCode::OK)
+            .collect();
+        let distinct: std::collections::HashSet<String> = ok
+            .iter()
+            .map(|r| r.json()["refresh_token"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            distinct.len() <= 1,
+            "grace {grace}: {} different successors",
+            distinct.len()
+        );
+        let mut live = 0;
+        for token in &distinct {
+            if app.introspect(&client, token).await["active"] == true {
+                live += 1;
+            }
+        }
+        if grace > 0 {
+            assert_eq!(ok.len(), 24, "grace {grace}");
+            assert_eq!(live, 1);
+        } else {
+            assert_eq!(live, 0, "strict: the race is reuse, the family is revoked");
+        }
+    }
+    TestApp::drop_postgres_schema(&schema).await;
 }
 
 async fn futures_join(app: &TestApp, client: &TestClient, token: &str, n: usize) -> Vec<Reply> {
