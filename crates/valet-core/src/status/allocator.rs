@@ -16,11 +16,13 @@ struct Block {
     use_until: i64,
 }
 
-/// One per node. Taking an index is a map lookup; only when a client's block runs
-/// out (or its window passes) does the store see a write.
+/// One per node. Taking an index is a short lock and a map lookup; only when a
+/// client's block runs out (or its window passes) does the store see a write, and
+/// concurrent requests then wait for one reservation instead of each making one.
 #[derive(Default)]
 pub struct StatusAllocator {
-    blocks: Mutex<HashMap<String, Block>>,
+    blocks: std::sync::Mutex<HashMap<String, Block>>,
+    reserving: Mutex<()>,
 }
 
 impl StatusAllocator {
@@ -30,22 +32,19 @@ impl StatusAllocator {
         client_id: &str,
         now: i64,
     ) -> Result<i64, OAuthError> {
-        let mut blocks = self.blocks.lock().await;
-        if let Some(block) = blocks.get_mut(client_id)
-            && block.next < block.end
-            && now < block.use_until
-        {
-            let idx = block.next;
-            block.next += 1;
+        if let Some(idx) = self.take(client_id, now) {
             return Ok(idx);
         }
-        // The lock is held across the reservation on purpose: concurrent requests
-        // for the same client wait for one block instead of each reserving one.
+        let _reserving = self.reserving.lock().await;
+        if let Some(idx) = self.take(client_id, now) {
+            return Ok(idx);
+        }
         let use_until = now.saturating_add(BLOCK_WINDOW);
         let valid_until = use_until.saturating_add(MAX_ACCESS_TOKEN_TTL);
         let start = store
             .reserve_status_block(client_id, BLOCK_SIZE, valid_until, now)
             .await?;
+        let mut blocks = self.lock();
         if blocks.len() > 100_000 {
             blocks.clear();
         }
@@ -61,6 +60,24 @@ impl StatusAllocator {
         Ok(start)
     }
 
+    fn take(&self, client_id: &str, now: i64) -> Option<i64> {
+        let mut blocks = self.lock();
+        let block = blocks.get_mut(client_id)?;
+        if block.next < block.end && now < block.use_until {
+            let idx = block.next;
+            block.next += 1;
+            Some(idx)
+        } else {
+            None
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Block>> {
+        self.blocks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// An index for a user grant. Its block stays valid as long as the grant can
     /// still mint tokens, so the list holding it is served (and listed) that long.
     pub async fn allocate_for_grant(
@@ -72,9 +89,7 @@ impl StatusAllocator {
     ) -> Result<i64, OAuthError> {
         let idx = self.allocate(store, client_id, now).await?;
         let block_start = self
-            .blocks
             .lock()
-            .await
             .get(client_id)
             .map(|block| block.start)
             .filter(|start| (*start..*start + BLOCK_SIZE).contains(&idx));
@@ -87,7 +102,7 @@ impl StatusAllocator {
     }
 
     /// Forgets a client's block (after the client was deleted).
-    pub async fn forget(&self, client_id: &str) {
-        self.blocks.lock().await.remove(client_id);
+    pub fn forget(&self, client_id: &str) {
+        self.lock().remove(client_id);
     }
 }
