@@ -82,6 +82,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(health::metrics))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(layers::record_metrics))
-        .layer(axum::middleware::from_fn(layers::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            layers::security_headers,
+        ))
         .with_state(state)
 }

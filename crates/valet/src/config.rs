@@ -88,6 +88,8 @@ pub struct FlagOverrides {
     pub data_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dangerous_allow_insecure_issuer: Option<bool>,
 }
 
 /// Names accepted from the environment; other `VALET_*` variables (the master

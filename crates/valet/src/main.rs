@@ -92,6 +92,8 @@ async fn run(cli: Cli) -> Result<(), storage::CliError> {
         Command::Serve(args) => {
             flags.bind = args.bind.clone();
             flags.issuer = args.issuer.clone();
+            flags.dangerous_allow_insecure_issuer =
+                args.dangerous_allow_insecure_issuer.then_some(true);
             let config = config::load(cli.global.config.as_deref(), flags)?;
             commands::serve::run(config).await
         }

@@ -69,4 +69,9 @@ async fn health_readiness_and_unknown_paths() {
     assert_eq!(reply.status, 404);
     assert_eq!(reply.header("x-frame-options"), Some("DENY"));
     assert_eq!(reply.header("referrer-policy"), Some("no-referrer"));
+    // An https issuer: browsers must not fall back to http (RFC 6797).
+    assert_eq!(
+        reply.header("strict-transport-security"),
+        Some("max-age=31536000; includeSubDomains")
+    );
 }

@@ -18,6 +18,10 @@ pub struct ServeArgs {
     /// Public base URL, the `iss` of every token [env: VALET_ISSUER] [default: http://{bind}]
     #[arg(long)]
     pub issuer: Option<String>,
+    /// Accept a plain-http issuer on a non-loopback host: tokens and secrets would
+    /// cross the network in clear. Only behind a TLS-terminating proxy you trust.
+    #[arg(long)]
+    pub dangerous_allow_insecure_issuer: bool,
 }
 
 pub async fn run(config: Config) -> Result<(), CliError> {

@@ -107,3 +107,28 @@ fn config_file_environment_and_flags_layer_in_that_order() {
     );
     assert_eq!(reply.json()["expires_in"], 90);
 }
+
+#[test]
+fn an_insecure_issuer_needs_the_dangerous_flag() {
+    let dir = temp_dir("insecure-issuer");
+    let port = free_port();
+    let mut command = valet(&dir);
+    command.args([
+        "serve",
+        "--bind",
+        &format!("127.0.0.1:{port}"),
+        "--issuer",
+        "http://id.example.com",
+        "--dangerous-allow-insecure-issuer",
+    ]);
+    let server = Server::start(command, port, dir.join("serve.log"));
+    let metadata = server.get("/.well-known/oauth-authorization-server").json();
+    assert_eq!(metadata["issuer"], "http://id.example.com");
+    // No HSTS over a plain-http issuer.
+    assert!(
+        server
+            .get("/healthz")
+            .header("strict-transport-security")
+            .is_none()
+    );
+}
