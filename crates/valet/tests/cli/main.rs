@@ -16,6 +16,7 @@ mod harness;
 mod key_commands;
 mod openid_rp;
 mod postgres;
+mod secrets_in_logs;
 mod serve;
 mod token_decode;
 mod user_commands;
