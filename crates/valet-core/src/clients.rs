@@ -254,6 +254,10 @@ fn check_redirect_uri(option: &'static str, uri: &str) -> Result<(), Registratio
     if !uri.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(invalid("must be printable ASCII without spaces"));
     }
+    // Browsers read `\` as `/`: `http://evil.example\@127.0.0.1/` goes to evil.example.
+    if uri.contains('\\') {
+        return Err(invalid("must not contain a backslash"));
+    }
     let Some((scheme, rest)) = uri.split_once(':') else {
         return Err(invalid("must be an absolute URI"));
     };
@@ -340,6 +344,7 @@ mod tests {
             "/relative",
             "https:///nohost",
             "https://a b",
+            "http://evil.example\\@127.0.0.1/cb",
         ] {
             assert!(check_redirect_uri("--redirect-uri", bad).is_err(), "{bad}");
         }

@@ -6,9 +6,20 @@ use std::collections::HashMap;
 
 /// A parsed form. Keeps every value of every parameter so the caller decides which
 /// parameters may repeat (RFC 8707 `resource` may, the others may not).
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct Form {
     params: HashMap<String, Vec<String>>,
+}
+
+/// Only the parameter names: values include passwords, secrets and tokens.
+impl std::fmt::Debug for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&String> = self.params.keys().collect();
+        names.sort();
+        f.debug_struct("Form")
+            .field("names", &names)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

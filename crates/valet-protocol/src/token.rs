@@ -311,12 +311,13 @@ fn parse_basic(header: &[u8]) -> Result<(String, String), ClientAuthenticationEr
     Ok((id, secret))
 }
 
-/// Decodes one `application/x-www-form-urlencoded` component (`+` is a space).
+/// Decodes one `application/x-www-form-urlencoded` component (`+` is a space). A
+/// raw `&` or `=` is kept as it is: it cannot split a component here.
 fn form_decode(component: &str) -> String {
-    form_urlencoded::parse(format!("v={component}").as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_default()
+    let spaced = component.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -399,6 +400,16 @@ mod tests {
                 client_id: "a:b".into(),
                 secret: ClientSecret::new("s +".into()),
             })
+        );
+    }
+
+    #[test]
+    fn raw_ampersands_stay_in_the_secret() {
+        let form = Form::parse(b"");
+        let auth = ClientAuthentication::from_request(Some(&basic("id", "a&b=c")), &form);
+        assert_eq!(
+            auth.map(|a| matches!(a, ClientAuthentication::Basic { secret, .. } if secret.expose() == "a&b=c")),
+            Ok(true)
         );
     }
 

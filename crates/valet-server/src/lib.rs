@@ -10,6 +10,7 @@ mod metrics_setup;
 mod pages;
 mod response;
 mod routes;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;

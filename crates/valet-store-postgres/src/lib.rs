@@ -141,6 +141,13 @@ async fn migrate(conn: &mut PgConnection, schema: Option<&str>) -> Result<(), St
             include_str!("../migrations/0003_status_list.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            4,
+            "grant resources".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0004_grant_resources.sql").into_sql_str(),
+            false,
+        ),
     ]);
     // `run_direct` is what `run` calls; `run(&mut conn)` itself makes the future
     // fail the `Send` check ("implementation of `Acquire` is not general enough").
@@ -897,7 +904,7 @@ fn interaction_from_row(row: &PgRow) -> Result<Interaction, StoreError> {
 macro_rules! grant_columns {
     () => {
         "grant_id, client_id, user_id, scope, sid, auth_time, amr, created_at, expires_at, \
-         revoked_at, status_idx"
+         revoked_at, status_idx, resources"
     };
 }
 
@@ -1110,7 +1117,7 @@ async fn insert_grant_with_code_in(
     sqlx::query(concat!(
         "INSERT INTO grants (",
         grant_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     ))
     .bind(&grant.grant_id)
     .bind(&grant.client_id)
@@ -1123,6 +1130,7 @@ async fn insert_grant_with_code_in(
     .bind(grant.expires_at)
     .bind(grant.revoked_at)
     .bind(grant.status_idx)
+    .bind(to_json(&grant.resources)?)
     .execute(&mut *conn)
     .await
     .map_err(query_error)?;
@@ -1481,6 +1489,7 @@ fn grant_from_row(row: &PgRow) -> Result<Grant, StoreError> {
         expires_at: get(row, "expires_at")?,
         revoked_at: get(row, "revoked_at")?,
         status_idx: get(row, "status_idx")?,
+        resources: from_json(row, "resources")?,
     })
 }
 

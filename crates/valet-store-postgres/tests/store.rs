@@ -142,7 +142,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 3, "each migration applied exactly once");
+        assert_eq!(applied, 4, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -364,6 +364,7 @@ async fn upgrade_from_0002_keeps_grants() {
                 expires_at: 9,
                 revoked_at: None,
                 status_idx: None,
+                resources: vec![],
             })
         );
         assert_eq!(

@@ -191,6 +191,13 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
             include_str!("../migrations/0003_status_list.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            4,
+            "grant resources".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0004_grant_resources.sql").into_sql_str(),
+            false,
+        ),
     ]);
     migrator.run(pool).await.map_err(backend)
 }
@@ -914,7 +921,7 @@ fn interaction_from_row(row: &SqliteRow) -> Result<Interaction, StoreError> {
 macro_rules! grant_columns {
     () => {
         "grant_id, client_id, user_id, scope, sid, auth_time, amr, created_at, expires_at, \
-         revoked_at, status_idx"
+         revoked_at, status_idx, resources"
     };
 }
 
@@ -1125,7 +1132,7 @@ async fn insert_grant_with_code_in(
     sqlx::query(concat!(
         "INSERT INTO grants (",
         grant_columns!(),
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .bind(&grant.grant_id)
     .bind(&grant.client_id)
@@ -1138,6 +1145,7 @@ async fn insert_grant_with_code_in(
     .bind(grant.expires_at)
     .bind(grant.revoked_at)
     .bind(grant.status_idx)
+    .bind(to_json(&grant.resources)?)
     .execute(&mut *conn)
     .await
     .map_err(query_error)?;
@@ -1477,6 +1485,7 @@ fn grant_from_row(row: &SqliteRow) -> Result<Grant, StoreError> {
         expires_at: get(row, "expires_at")?,
         revoked_at: get(row, "revoked_at")?,
         status_idx: get(row, "status_idx")?,
+        resources: from_json(row, "resources")?,
     })
 }
 

@@ -264,6 +264,7 @@ async fn upgrade_from_0002_keeps_grants() {
             expires_at: 9,
             revoked_at: None,
             status_idx: None,
+            resources: vec![],
         })
     );
     assert_eq!(

@@ -40,6 +40,10 @@ pub struct Config {
     pub refresh_token_idle_ttl: i64,
     /// Seconds after which a grant's refresh tokens end, however often used.
     pub refresh_token_absolute_ttl: i64,
+    /// PEM certificate chain: with `tls_key`, Valet serves https itself.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Allows a plain-http issuer on a non-loopback host. Tokens and secrets would
@@ -71,6 +75,8 @@ impl Default for Config {
             session_ttl: defaults.session_ttl,
             refresh_token_idle_ttl: defaults.refresh_token_idle_ttl,
             refresh_token_absolute_ttl: defaults.refresh_token_absolute_ttl,
+            tls_cert: None,
+            tls_key: None,
             log_format: LogFormat::Text,
             dangerous_allow_insecure_issuer: false,
         }
@@ -90,11 +96,15 @@ pub struct FlagOverrides {
     pub database_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dangerous_allow_insecure_issuer: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Names accepted from the environment; other `VALET_*` variables (the master
 /// key, test settings) are not configuration-file settings.
-const ENV_SETTINGS: [&str; 14] = [
+const ENV_SETTINGS: [&str; 16] = [
     "bind",
     "issuer",
     "data_dir",
@@ -109,6 +119,8 @@ const ENV_SETTINGS: [&str; 14] = [
     "refresh_token_absolute_ttl",
     "log_format",
     "dangerous_allow_insecure_issuer",
+    "tls_cert",
+    "tls_key",
 ];
 
 #[derive(Debug)]
@@ -176,6 +188,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let issuer = self.issuer();
         check_issuer(&issuer, self.dangerous_allow_insecure_issuer)?;
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError(
+                "settings `tls_cert` and `tls_key`: give both to serve https, or neither"
+                    .to_owned(),
+            ));
+        }
         let positive = [
             ("access_token_ttl", self.access_token_ttl),
             ("access_token_max_ttl", self.access_token_max_ttl),
@@ -243,6 +261,7 @@ impl Config {
     pub fn issuer(&self) -> String {
         match &self.issuer {
             Some(issuer) => issuer.trim_end_matches('/').to_owned(),
+            None if self.tls_cert.is_some() => format!("https://{}", self.bind),
             None => format!("http://{}", self.bind),
         }
     }

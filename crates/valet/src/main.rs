@@ -94,6 +94,8 @@ async fn run(cli: Cli) -> Result<(), storage::CliError> {
             flags.issuer = args.issuer.clone();
             flags.dangerous_allow_insecure_issuer =
                 args.dangerous_allow_insecure_issuer.then_some(true);
+            flags.tls_cert = args.tls_cert.clone();
+            flags.tls_key = args.tls_key.clone();
             let config = config::load(cli.global.config.as_deref(), flags)?;
             commands::serve::run(config).await
         }

@@ -51,7 +51,7 @@ impl PageError {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoginPage {
     pub status: u16,
     pub interaction_id: String,
@@ -62,7 +62,7 @@ pub struct LoginPage {
     pub csrf: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConsentPage {
     pub interaction_id: String,
     pub client_name: String,
@@ -70,6 +70,27 @@ pub struct ConsentPage {
     /// (scope, plain-words description)
     pub scopes: Vec<(String, String)>,
     pub csrf: String,
+}
+
+/// The CSRF value is not printed.
+impl std::fmt::Debug for LoginPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginPage")
+            .field("status", &self.status)
+            .field("client_name", &self.client_name)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The CSRF value is not printed.
+impl std::fmt::Debug for ConsentPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentPage")
+            .field("client_name", &self.client_name)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// RFC 6749 §4.1.1: the authorization request, from the query (GET) or form (POST).
@@ -567,6 +588,7 @@ async fn issue_code(
         expires_at: now.saturating_add(server.settings.refresh_token_absolute_ttl),
         revoked_at: None,
         status_idx: None,
+        resources: request.resources.clone(),
     };
     let grant = Grant {
         status_idx: Some(

@@ -5,11 +5,21 @@ use valet_protocol::authorize::ResponseMode;
 
 /// A redirect (or form_post) to a verified redirect URI. Always carries `iss`
 /// (RFC 9207 §2) and `state` as it was sent (RFC 6749 §4.1.2).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AuthorizationResponse {
     pub redirect_uri: String,
     pub mode: ResponseMode,
     pub params: Vec<(&'static str, String)>,
+}
+
+/// The parameters (the code among them) are not printed.
+impl std::fmt::Debug for AuthorizationResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizationResponse")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AuthorizationResponse {

@@ -61,8 +61,21 @@ pub async fn userinfo(
         .unwrap_or_default()
         .split(' ')
         .collect();
+    // RFC 9068 §4: only a token meant for this server; one minted for an API
+    // (without `openid`) is refused as invalid, not as insufficient.
+    let issuer = server.settings.issuer.as_str();
+    let for_us = match claims.get("aud") {
+        Some(Value::String(aud)) => aud == issuer,
+        Some(Value::Array(auds)) => auds.iter().any(|aud| aud.as_str() == Some(issuer)),
+        _ => false,
+    };
     if !scope.contains(&"openid") {
         return Err(UserInfoError::InsufficientScope);
+    }
+    if !for_us {
+        return Err(UserInfoError::InvalidToken(
+            "the access token is not meant for this server",
+        ));
     }
     let subject = claims
         .get("sub")

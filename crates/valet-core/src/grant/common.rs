@@ -53,7 +53,12 @@ pub fn tokens_for_grant(
 ) -> Result<IssuedTokens, OAuthError> {
     let scope_set = Scope::from_tokens(scope.iter().map(String::as_str))
         .map_err(|_| OAuthError::server("a granted scope is not a valid scope token"))?;
-    let audiences = policy::resource::for_user(resources, client, &server.settings.issuer);
+    let audiences = policy::resource::for_user(
+        resources,
+        client,
+        &server.settings.issuer,
+        scope_set.contains("openid"),
+    );
     let status = grant
         .status_idx
         .map(|idx| StatusClaim::new(&server.settings.issuer, idx));
@@ -80,11 +85,14 @@ pub fn tokens_for_grant(
     } else {
         None
     };
+    // Decided on the whole grant: narrowing the scope of one refresh must not
+    // end the family (RFC 6749 §6).
+    let granted = |name: &str| grant.scope.iter().any(|s| s == name);
     let may_refresh = client
         .grant_types
         .iter()
         .any(|g| g == GrantType::RefreshToken.as_str())
-        && (!scope_set.contains("openid") || scope_set.contains("offline_access"));
+        && (!granted("openid") || granted("offline_access"));
     let (refresh_token, refresh) = if may_refresh {
         let token = refresh_token::generate()?;
         let record = RefreshToken {

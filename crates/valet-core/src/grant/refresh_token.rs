@@ -69,7 +69,16 @@ pub async fn issue(
         }
         None => current.scope.clone(),
     };
-    let issued = tokens_for_grant(server, registered, &grant, &scope, &[], None, now)?;
+    // RFC 8707 §2.2: a refreshed access token is for the resources of the grant.
+    let issued = tokens_for_grant(
+        server,
+        registered,
+        &grant,
+        &scope,
+        &grant.resources,
+        None,
+        now,
+    )?;
     let successor = match issued.refresh.clone() {
         Some(successor) => successor,
         // The client lost the refresh_token grant type since: nothing to rotate into.

@@ -38,15 +38,22 @@ pub fn resolve(requested: &[String], client: &Client) -> Result<Vec<String>, OAu
 
 /// Audiences for a token issued to a user: the requested resources (already
 /// checked against the registration), else the client's first audience, else the
-/// issuer itself (the token is then good for Valet's own UserInfo endpoint).
-pub fn for_user(requested: &[String], client: &Client, issuer: &str) -> Vec<String> {
-    if !requested.is_empty() {
-        return requested.to_vec();
+/// issuer itself; plus the issuer when the token may call UserInfo.
+pub fn for_user(requested: &[String], client: &Client, issuer: &str, openid: bool) -> Vec<String> {
+    let mut audiences = if requested.is_empty() {
+        vec![
+            client
+                .audiences
+                .first()
+                .map_or_else(|| issuer.to_owned(), Clone::clone),
+        ]
+    } else {
+        requested.to_vec()
+    };
+    // With `openid` the token is also for Valet's own UserInfo endpoint, which
+    // checks that it is in the audience (RFC 9068 §4).
+    if openid && !audiences.iter().any(|aud| aud == issuer) {
+        audiences.push(issuer.to_owned());
     }
-    vec![
-        client
-            .audiences
-            .first()
-            .map_or_else(|| issuer.to_owned(), Clone::clone),
-    ]
+    audiences
 }

@@ -41,6 +41,23 @@ impl StatusAllocator {
         }
         let use_until = now.saturating_add(BLOCK_WINDOW);
         let valid_until = use_until.saturating_add(MAX_ACCESS_TOKEN_TTL);
+        // A block whose window passed with indices left is extended, not
+        // abandoned: indices are never reused, so wasting them would run the
+        // index space down for nothing.
+        let unfinished = self
+            .lock()
+            .get(client_id)
+            .filter(|block| block.next < block.end)
+            .map(|block| block.start);
+        if let Some(start) = unfinished {
+            store.extend_status_block(start, valid_until).await?;
+            if let Some(block) = self.lock().get_mut(client_id) {
+                block.use_until = use_until;
+            }
+            if let Some(idx) = self.take(client_id, now) {
+                return Ok(idx);
+            }
+        }
         let start = store
             .reserve_status_block(client_id, BLOCK_SIZE, valid_until, now)
             .await?;

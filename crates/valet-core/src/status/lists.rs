@@ -18,10 +18,6 @@ use crate::token::access_token::ACCESS_TOKEN_ALG;
 /// draft-ietf-oauth-status-list §5.1: the `typ` of a status list token.
 pub const STATUS_LIST_TYP: &str = "statuslist+jwt";
 
-/// Lists beyond this are refused: 2^32 indices are far more than any deployment
-/// hands out, and the bound keeps made-up list numbers cheap.
-const MAX_LIST: i64 = 4096;
-
 /// Built lists kept in memory.
 const CACHE_ENTRIES: usize = 256;
 
@@ -118,9 +114,17 @@ impl StatusLists {
         list: i64,
         now: i64,
     ) -> Result<Option<Arc<str>>, OAuthError> {
-        if !(0..=MAX_LIST).contains(&list) {
+        // Only lists that hold indices handed out (and not long expired) exist.
+        let Some((_, end)) = store.live_status_span(now).await? else {
+            return Ok(None);
+        };
+        if list < 0 || list > end.saturating_sub(1) / LIST_SIZE {
             return Ok(None);
         }
+        // Catch up with revocations other nodes recorded: a resource server that
+        // was told of a revocation may ask any node, which must not answer with
+        // a list built before it.
+        self.poll(store, &settings.issuer).await?;
         let generation = {
             let cache = self.lock();
             if let Some((built_at, token)) = cache.built.get(&list)

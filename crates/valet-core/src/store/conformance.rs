@@ -1717,6 +1717,7 @@ pub async fn grants_insert_and_get(store: &dyn Store) {
         scope: strings(&["openid", "profile", "read:things"]),
         amr: strings(&["pwd", "otp"]),
         status_idx: Some(status_idx),
+        resources: strings(&["https://api.example", "urn:x:orders"]),
         ..grant_of(
             &party,
             &format!("conf-{run}-grant"),
@@ -1748,6 +1749,7 @@ pub async fn grants_insert_and_get(store: &dyn Store) {
         scope: vec![],
         amr: vec![],
         status_idx: None,
+        resources: vec![],
         ..grant.clone()
     };
     let bare_grant = Grant {
@@ -3847,6 +3849,7 @@ fn grant_of(party: &Party, grant_id: &str, sid: Option<&str>, expires_at: i64) -
         expires_at,
         revoked_at: None,
         status_idx: None,
+        resources: vec![],
     }
 }
 

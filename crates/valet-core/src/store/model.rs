@@ -192,6 +192,9 @@ pub struct Grant {
     /// The grant's index in the token status list: every access token issued
     /// under the grant carries it, so revoking the grant sets one bit.
     pub status_idx: Option<i64>,
+    /// RFC 8707 resources the grant covers: the audiences of every access token
+    /// issued under it (empty: the client's default audience).
+    pub resources: Vec<String>,
 }
 
 /// An authorization code (RFC 6749 §4.1.2), stored as a hash, single use.

@@ -79,6 +79,12 @@ struct Notice {
 }
 
 fn handle(cache: &StatusCache, event: &Event) {
+    // The issuer lost track of what this subscriber missed: refetch every list.
+    if event.event == "resync" {
+        cache.wake_all();
+        tracing::debug!("resync notice: refetching every cached status list");
+        return;
+    }
     if event.event != "revoked" {
         return;
     }

@@ -16,7 +16,7 @@ use crate::AppState;
 use crate::cookies::{self, CookieNames};
 use crate::extract::OAuthForm;
 use crate::pages::{error_page, render};
-use crate::response::ApiError;
+use crate::response::{ApiError, no_store};
 
 /// GET: parameters in the query (RFC 6749 §4.1.1).
 pub async fn authorize_get(
@@ -168,6 +168,8 @@ fn redirect(response: AuthorizationResponse) -> Response {
             Ok(location) => {
                 let mut reply = StatusCode::SEE_OTHER.into_response();
                 reply.headers_mut().insert(LOCATION, location);
+                // The Location carries the code.
+                no_store(&mut reply);
                 reply
             }
             Err(_) => error_page(400, "Invalid redirect", "The redirect could not be built."),

@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::cookies;
 use crate::extract::OAuthForm;
 use crate::pages::{error_page, render};
-use crate::response::ApiError;
+use crate::response::{ApiError, no_store};
 
 pub async fn logout_get(
     State(state): State<Arc<AppState>>,
@@ -94,6 +94,7 @@ async fn logout_with(
                 Some(location) => {
                     let mut response = StatusCode::SEE_OTHER.into_response();
                     response.headers_mut().insert(LOCATION, location);
+                    no_store(&mut response);
                     response
                 }
                 None => render(StatusCode::OK, "logged_out.html", minijinja::context! {}),

@@ -291,3 +291,53 @@ async fn revoking_a_refresh_token_revokes_its_grant() {
     assert_eq!(app.introspect(&client, r1).await["active"], false);
     assert_eq!(app.introspect(&client, access).await["active"], false);
 }
+
+#[tokio::test]
+async fn a_refreshed_token_keeps_the_resource_of_the_grant() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let client = app
+        .web_client(|c| {
+            c.skip_consent = true;
+            c.audiences = vec!["https://a.example".into(), "https://b.example".into()];
+        })
+        .await;
+    let mut browser = Browser::default();
+    let pkce = Pkce::new();
+    let path = authorize_path(
+        &client.id,
+        &pkce,
+        "openid offline_access",
+        "&resource=https%3A%2F%2Fb.example",
+    );
+    let params = sign_in_and_allow(&app, &mut browser, &path, "alice").await;
+    let first = redeem(&app, &client, &params["code"], &pkce.verifier)
+        .await
+        .json();
+    let audience = |tokens: &serde_json::Value| {
+        decode_jwt(tokens["access_token"].as_str().unwrap()).1["aud"].clone()
+    };
+    // RFC 8707 resource, plus the issuer itself for UserInfo.
+    assert_eq!(
+        audience(&first),
+        serde_json::json!(["https://b.example", ISSUER])
+    );
+    let refreshed = refresh(&app, &client, first["refresh_token"].as_str().unwrap(), "")
+        .await
+        .json();
+    assert_eq!(
+        audience(&refreshed),
+        audience(&first),
+        "RFC 8707 §2.2: same resource after a refresh"
+    );
+    // Narrowing to a scope without offline_access keeps the family going.
+    let narrowed = refresh(
+        &app,
+        &client,
+        refreshed["refresh_token"].as_str().unwrap(),
+        "&scope=openid",
+    )
+    .await;
+    assert_eq!(narrowed.status, StatusCode::OK, "{}", narrowed.text());
+    assert!(narrowed.json()["refresh_token"].is_string());
+}

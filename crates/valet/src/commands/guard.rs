@@ -48,7 +48,8 @@ pub struct GuardArgs {
     pub dangerous_status_fail_open: bool,
 }
 
-/// The identity headers the proxy sets; incoming copies are dropped.
+/// The identity headers the proxy sets; incoming headers starting with
+/// `x-valet` (in any spelling) are dropped.
 const IDENTITY_HEADERS: [&str; 3] = ["x-valet-subject", "x-valet-client-id", "x-valet-scope"];
 
 /// RFC 9110 §7.6.1: connection-specific headers are not forwarded.
@@ -170,8 +171,11 @@ fn forwarded_headers(incoming: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(incoming.len());
     for (name, value) in incoming {
         let lower = name.as_str();
+        // `X-Valet_Subject` is the same variable as `X-Valet-Subject` to CGI-style
+        // upstreams (Rack, PHP, WSGI): every spelling of the prefix goes.
+        let normalized = lower.replace('_', "-");
         if HOP_BY_HOP.contains(&lower)
-            || IDENTITY_HEADERS.contains(&lower)
+            || normalized.starts_with("x-valet")
             || lower == "host"
             || lower == "content-length"
             || connection_listed.iter().any(|listed| listed == lower)

@@ -22,10 +22,20 @@ pub struct ServeArgs {
     /// cross the network in clear. Only behind a TLS-terminating proxy you trust.
     #[arg(long)]
     pub dangerous_allow_insecure_issuer: bool,
+    /// PEM certificate chain to serve https with [env: VALET_TLS_CERT]
+    #[arg(long)]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for --tls-cert [env: VALET_TLS_KEY]
+    #[arg(long)]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 pub async fn run(config: Config) -> Result<(), CliError> {
     init_logging(config.log_format);
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(valet_server::tls::load_config(cert, key)?),
+        _ => None,
+    };
     let store = open_store(&config).await?;
     let master = master_key(&config)?;
     let server =
@@ -48,12 +58,15 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let background = maintenance::spawn(Arc::clone(&server), stop_rx);
     let state = Arc::new(AppState { server, metrics });
-    valet_server::serve(listener, state, async move {
+    let shutdown = async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_tx.send(true);
-    })
-    .await?;
+    };
+    match tls {
+        Some(tls) => valet_server::tls::serve_tls(listener, state, tls, shutdown).await?,
+        None => valet_server::serve(listener, state, shutdown).await?,
+    }
     let _ = background.await;
     tracing::info!("stopped");
     Ok(())

@@ -43,6 +43,7 @@ fn upstream() -> Upstream {
                     "subject": header("x-valet-subject"),
                     "client_id": header("x-valet-client-id"),
                     "scope": header("x-valet-scope"),
+                "underscored": header("x-valet_subject"),
                     "authorization": header("authorization"),
                     "body_len": body.len(),
                 }))
@@ -117,6 +118,8 @@ fn valid_tokens_pass_with_the_verified_identity_and_streamed_bodies() {
         &token,
         &[
             ("X-Valet-Subject", "admin".to_owned()),
+            // CGI-style upstreams read this as X-Valet-Subject.
+            ("X-Valet_Subject", "admin".to_owned()),
             ("x-valet-scope", "everything".to_owned()),
             ("Content-Type", "text/plain".to_owned()),
         ],
@@ -131,6 +134,11 @@ fn valid_tokens_pass_with_the_verified_identity_and_streamed_bodies() {
     );
     assert_eq!(seen["client_id"], serde_json::json!([s.id]));
     assert_eq!(seen["scope"], serde_json::json!(["read"]));
+    assert_eq!(
+        seen["underscored"],
+        serde_json::json!([]),
+        "underscore spellings are dropped too"
+    );
     assert_eq!(seen["body_len"], 1_000_000);
 }
 

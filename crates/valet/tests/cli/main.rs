@@ -18,5 +18,6 @@ mod openid_rp;
 mod postgres;
 mod secrets_in_logs;
 mod serve;
+mod tls;
 mod token_decode;
 mod user_commands;

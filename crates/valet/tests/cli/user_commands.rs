@@ -353,6 +353,7 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
             expires_at: now + 86_400,
             revoked_at: None,
             status_idx: None,
+            resources: vec![],
         };
         let code = AuthorizationCode {
             code_hash: vec![n; 32],
