@@ -90,20 +90,23 @@ pub async fn issue(
         }
     };
     let sealed = seal(server, &grant.grant_id, requested_scope, &issued.response)?;
+    // The access token's record (which a revocation of the family reaches) is
+    // written before the rotation that makes the pair retrievable: a node dying
+    // between the two writes must not leave a sealed pair, handed out again
+    // within the grace window, whose access token no revocation reaches. If the
+    // rotation then fails, the record is of a token never sent: harmless.
+    store
+        .record_access_token(
+            &grant.grant_id,
+            &issued.access_jti,
+            issued.access_expires_at,
+        )
+        .await?;
     match store
         .rotate_refresh_token(&presented_hash, &successor, &sealed, now)
         .await?
     {
-        Rotation::Rotated { .. } => {
-            store
-                .record_access_token(
-                    &grant.grant_id,
-                    &issued.access_jti,
-                    issued.access_expires_at,
-                )
-                .await?;
-            Ok(issued.response)
-        }
+        Rotation::Rotated { .. } => Ok(issued.response),
         Rotation::Unknown => Err(invalid("the refresh token is invalid, expired or revoked")),
         Rotation::AlreadyRotated { previous, grant } => {
             if let Some(response) = grace_replay(

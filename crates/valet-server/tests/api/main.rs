@@ -16,6 +16,7 @@ mod introspection;
 mod keys;
 mod logout;
 mod metrics;
+mod races;
 mod refresh;
 mod revocation;
 mod status;

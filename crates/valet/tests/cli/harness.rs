@@ -296,3 +296,190 @@ pub fn skip(reason: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
 }
+
+// Helpers for flows across nodes and under crashes (cluster.rs, durability.rs).
+
+impl Server {
+    /// SIGKILL, as a crash or `kill -KILL` would: no shutdown code runs.
+    pub fn sigkill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `VALET_TEST_DATABASE_URL`, or `None` after a loud skip; panics instead when
+/// `VALET_REQUIRE_POSTGRES` is set (CI).
+pub fn test_database_url(what: &str) -> Option<String> {
+    match std::env::var("VALET_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("VALET_REQUIRE_POSTGRES").is_none(),
+                "VALET_REQUIRE_POSTGRES is set but VALET_TEST_DATABASE_URL is not"
+            );
+            skip(&format!(
+                "VALET_TEST_DATABASE_URL is not set; {what} did not run"
+            ));
+            None
+        }
+    }
+}
+
+/// A uniformly random number below `n` (`n` > 0), from the OS generator.
+pub fn random_below(n: usize) -> usize {
+    let bytes = valet_jose::random_bytes::<8>().unwrap();
+    (u64::from_le_bytes(bytes) % n as u64) as usize
+}
+
+/// A form POST to the node on `port`; an error when the node cannot be reached or
+/// the answer was cut off (the caller decides what that means).
+pub fn try_post_form(
+    port: u16,
+    path: &str,
+    basic_auth: Option<(&str, &str)>,
+    body: &str,
+) -> std::io::Result<Reply> {
+    let mut headers = vec![(
+        "Content-Type",
+        "application/x-www-form-urlencoded".to_owned(),
+    )];
+    if let Some((id, secret)) = basic_auth {
+        headers.push((
+            "Authorization",
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+            ),
+        ));
+    }
+    http(port, "POST", path, &headers, body)
+}
+
+/// A form body, percent-encoded.
+pub fn form_body(fields: &[(&str, &str)]) -> String {
+    openidconnect::url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
+}
+
+/// The query parameters of a redirect's `Location`.
+pub fn location_params(reply: &Reply) -> std::collections::HashMap<String, String> {
+    let location = reply
+        .header("location")
+        .unwrap_or_else(|| panic!("no Location: {} {}", reply.status, reply.body));
+    let query = location.split_once('?').map_or("", |(_, q)| q);
+    openidconnect::url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// A PKCE verifier and its S256 challenge (RFC 7636 §4.1, §4.2).
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+impl Pkce {
+    pub fn generate() -> Self {
+        let verifier = valet_jose::b64url(valet_jose::random_bytes::<32>().unwrap());
+        let challenge = valet_jose::b64url(valet_jose::sha256(verifier.as_bytes()));
+        Self {
+            verifier,
+            challenge,
+        }
+    }
+}
+
+/// A browser's cookies by name. Cookies do not depend on the port (RFC 6265 §8.5),
+/// so one jar follows a flow from node to node on one host, as through a load
+/// balancer.
+#[derive(Default, Clone)]
+pub struct CookieJar(pub std::collections::HashMap<String, String>);
+
+impl CookieJar {
+    pub fn send(&mut self, port: u16, method: &str, path: &str, body: &str) -> Reply {
+        let mut headers = Vec::new();
+        if !self.0.is_empty() {
+            let cookies: Vec<String> = self.0.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            headers.push(("Cookie", cookies.join("; ")));
+        }
+        if method == "POST" {
+            headers.push((
+                "Content-Type",
+                "application/x-www-form-urlencoded".to_owned(),
+            ));
+        }
+        let reply = http(port, method, path, &headers, body).unwrap();
+        for (header, set_cookie) in &reply.headers {
+            if !header.eq_ignore_ascii_case("set-cookie") {
+                continue;
+            }
+            let pair = set_cookie.split(';').next().unwrap_or_default();
+            let (name, value) = pair.split_once('=').unwrap();
+            let deleted = set_cookie
+                .split(';')
+                .any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
+            if value.is_empty() || deleted {
+                self.0.remove(name.trim());
+            } else {
+                self.0
+                    .insert(name.trim().to_owned(), value.trim().to_owned());
+            }
+        }
+        reply
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
+/// Creates a user through the CLI with the `global` options (such as
+/// `--database-url`); returns its id.
+pub fn create_user_with(
+    mut command: Command,
+    global: &[&str],
+    username: &str,
+    password: &str,
+) -> String {
+    command
+        .args(global)
+        .args(["user", "create", "--username", username])
+        .args(["--email", &format!("{username}@example.test")])
+        .args(["--email-verified", "--password-stdin", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "user create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout_json(&out)["user_id"].as_str().unwrap().to_owned()
+}
+
+/// `valet client create ARGS --json` with the `global` options; returns (id, secret).
+pub fn create_client_with(
+    mut command: Command,
+    global: &[&str],
+    args: &[&str],
+) -> (String, String) {
+    command
+        .args(global)
+        .args(["client", "create"])
+        .args(args)
+        .arg("--json");
+    let out = stdout_json(&run_ok(command));
+    (
+        out["client_id"].as_str().unwrap().to_owned(),
+        out["client_secret"].as_str().unwrap().to_owned(),
+    )
+}

@@ -10,10 +10,13 @@
 
 mod browser_e2e;
 mod client_commands;
+mod cluster;
 mod config_errors;
+mod durability;
 mod guard_proxy;
 mod harness;
 mod key_commands;
+mod load;
 mod openid_rp;
 mod postgres;
 mod secrets_in_logs;
