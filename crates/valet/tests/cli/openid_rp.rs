@@ -172,7 +172,7 @@ async fn the_openidconnect_crate_signs_in_verifies_and_refreshes() {
 fn sign_in_and_allow(server: &Server, auth_url: &Url, username: &str, password: &str) -> Url {
     let mut jar = CookieJar::default();
     let path = &auth_url[openidconnect::url::Position::BeforePath..];
-    let login = jar.send(server, "GET", path, "");
+    let login = jar.send(server.port, "GET", path, "");
     assert_eq!(login.status, 200, "{}", login.body);
     assert!(login.body.contains("Sign in"), "{}", login.body);
     assert!(jar.has("valet-csrf"), "the login page sets the CSRF cookie");
@@ -186,7 +186,7 @@ fn sign_in_and_allow(server: &Server, auth_url: &Url, username: &str, password: 
         ("username", username),
         ("password", password),
     ]);
-    let consent = jar.send(server, "POST", "/login", &body);
+    let consent = jar.send(server.port, "POST", "/login", &body);
     assert_eq!(consent.status, 200, "{}", consent.body);
     assert!(consent.body.contains("value=\"allow\""), "{}", consent.body);
     assert!(
@@ -202,55 +202,9 @@ fn sign_in_and_allow(server: &Server, auth_url: &Url, username: &str, password: 
         ("csrf", &form_field(&consent.body, "csrf").unwrap()),
         ("decision", "allow"),
     ]);
-    let back = jar.send(server, "POST", "/consent", &body);
+    let back = jar.send(server.port, "POST", "/consent", &body);
     assert_eq!(back.status, 303, "{}", back.body);
     Url::parse(back.header("location").expect("a Location")).unwrap()
-}
-
-/// Cookies by name, as the server set them (no domain or path logic: one host).
-#[derive(Default)]
-struct CookieJar(HashMap<String, String>);
-
-impl CookieJar {
-    fn send(&mut self, server: &Server, method: &str, path: &str, body: &str) -> Reply {
-        let mut headers = Vec::new();
-        if !self.0.is_empty() {
-            let cookies: Vec<String> = self.0.iter().map(|(n, v)| format!("{n}={v}")).collect();
-            headers.push(("Cookie", cookies.join("; ")));
-        }
-        if method == "POST" {
-            headers.push((
-                "Content-Type",
-                "application/x-www-form-urlencoded".to_owned(),
-            ));
-        }
-        let reply = http(server.port, method, path, &headers, body).unwrap();
-        for (header, set_cookie) in &reply.headers {
-            if !header.eq_ignore_ascii_case("set-cookie") {
-                continue;
-            }
-            let pair = set_cookie.split(';').next().unwrap_or_default();
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() || expires_now(set_cookie) {
-                self.0.remove(name.trim());
-            } else {
-                self.0
-                    .insert(name.trim().to_owned(), value.trim().to_owned());
-            }
-        }
-        reply
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.0.contains_key(name)
-    }
-}
-
-/// A `Set-Cookie` that deletes its cookie (`Max-Age=0`).
-fn expires_now(set_cookie: &str) -> bool {
-    set_cookie
-        .split(';')
-        .any(|attribute| attribute.trim().eq_ignore_ascii_case("max-age=0"))
 }
 
 fn form_body(fields: &[(&str, &str)]) -> String {

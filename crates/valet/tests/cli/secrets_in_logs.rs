@@ -2,43 +2,12 @@
 //! passwords (right or wrong), the master key, codes, access, refresh and ID
 //! tokens, session and CSRF cookie values.
 
-use std::collections::HashMap;
-
 use crate::browser_e2e::{create_user, form_field};
 use crate::harness::*;
 
 const PASSWORD: &str = "correct horse battery staple";
 const WRONG_PASSWORD: &str = "tr0ub4dor&3-wrong";
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
-
-#[derive(Default)]
-struct Jar(HashMap<String, String>);
-
-impl Jar {
-    fn send(&mut self, server: &Server, method: &str, path: &str, body: &str) -> Reply {
-        let mut headers = Vec::new();
-        if !self.0.is_empty() {
-            let cookies: Vec<String> = self.0.iter().map(|(n, v)| format!("{n}={v}")).collect();
-            headers.push(("Cookie", cookies.join("; ")));
-        }
-        if method == "POST" {
-            headers.push((
-                "Content-Type",
-                "application/x-www-form-urlencoded".to_owned(),
-            ));
-        }
-        let reply = http(server.port, method, path, &headers, body).unwrap();
-        for (name, value) in &reply.headers {
-            if name.eq_ignore_ascii_case("set-cookie") {
-                let pair = value.split(';').next().unwrap_or_default();
-                if let Some((n, v)) = pair.split_once('=') {
-                    self.0.insert(n.to_owned(), v.to_owned());
-                }
-            }
-        }
-        reply
-    }
-}
 
 fn encode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
@@ -108,8 +77,8 @@ fn a_full_run_logs_no_secret() {
         "/authorize?response_type=code&client_id={web_id}&redirect_uri={}&scope=openid%20offline_access&state=s&nonce=n&code_challenge={challenge}&code_challenge_method=S256",
         encode(REDIRECT)
     );
-    let mut jar = Jar::default();
-    let page = jar.send(&server, "GET", &path, "");
+    let mut jar = CookieJar::default();
+    let page = jar.send(server.port, "GET", &path, "");
     let form = |page: &Reply, password: &str| {
         format!(
             "interaction={}&csrf={}&username=alice&password={}",
@@ -118,9 +87,9 @@ fn a_full_run_logs_no_secret() {
             encode(password)
         )
     };
-    let retry = jar.send(&server, "POST", "/login", &form(&page, WRONG_PASSWORD));
+    let retry = jar.send(server.port, "POST", "/login", &form(&page, WRONG_PASSWORD));
     assert_eq!(retry.status, 401);
-    let back = jar.send(&server, "POST", "/login", &form(&retry, PASSWORD));
+    let back = jar.send(server.port, "POST", "/login", &form(&retry, PASSWORD));
     assert_eq!(back.status, 303, "{}", back.body);
     secrets.extend(jar.0.values().cloned());
     let location = back.header("location").unwrap().to_owned();
@@ -158,7 +127,7 @@ fn a_full_run_logs_no_secret() {
     );
     assert_eq!(reuse.status, 400);
     jar.send(
-        &server,
+        server.port,
         "GET",
         &format!(
             "/logout?id_token_hint={}",
