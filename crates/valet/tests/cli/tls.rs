@@ -109,7 +109,7 @@ fn serves_https_with_hsts_and_refuses_mismatched_keys() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("tls_key"));
 
     let log = std::fs::File::create(dir.join("serve.log")).unwrap();
-    let mut child = valet(&dir)
+    let child = valet(&dir)
         .args([
             "serve",
             "--bind",
@@ -123,6 +123,8 @@ fn serves_https_with_hsts_and_refuses_mismatched_keys() {
         .stderr(Stdio::from(log))
         .spawn()
         .unwrap();
+    // Killed even if an assertion below fails.
+    let mut child = KillOnDrop(child);
     let pem = std::fs::read(&cert).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let outcome = runtime.block_on(async {
@@ -166,11 +168,20 @@ fn serves_https_with_hsts_and_refuses_mismatched_keys() {
     assert!(plain.is_err() || plain.is_ok_and(|r| r.status != 200));
     let _ = Command::new("kill")
         .arg("-TERM")
-        .arg(child.id().to_string())
+        .arg(child.0.id().to_string())
         .status();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
+    while child.0.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "no exit after SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
