@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Valet on SQLite and on PostgreSQL side by side with node oidc-provider (the
+# certified reference OP, configured with ES256 JWT access tokens), on this machine,
+# in one run.
+#
+#   bench/peer_comparison.sh [DURATION_SECONDS] [CONNECTIONS]
+#
+# Installs what is missing (wrk, node/npm, psql from Debian; oidc-provider from npm
+# into bench/oidc-provider/node_modules, pinned by its package-lock.json), builds
+# Valet (release), then measures:
+#   1. raw ES256 signature cost (cargo bench -p valet-jose --bench sign) and guard
+#      verification cost (cargo bench -p valet-guard --bench verify);
+#   2. Valet's start-up time to /readyz 200 and idle RSS (first start on an empty
+#      store, then 5 restarts: median), on SQLite and on PostgreSQL;
+#   3. for each server: client_credentials tokens/s with p50/p99 latency (wrk, 1
+#      thread, CONNECTIONS connections), CPU time per token from /proc, peak RSS;
+#      introspection/s and JWKS/s; the Authorization Code + PKCE flow as flows/s
+#      (bench/flows.py: with a login per flow, with a remembered session, and
+#      refresh rotations alone).
+# Results: bench/results/peer_comparison.jsonl (one JSON record per measurement) and
+# the markdown tables printed at the end (also bench/results/peer_comparison.md).
+# PostgreSQL: VALET_BENCH_PG (default postgres://postgres@127.0.0.1:5432/test); each
+# Valet run gets a fresh schema, dropped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+
+DURATION="${1:-15}"
+CONNECTIONS="${2:-32}"
+AUX_DURATION="${VALET_BENCH_AUX_SECONDS:-8}"    # introspection, JWKS
+FLOW_DURATION="${VALET_BENCH_FLOW_SECONDS:-10}" # each flow mode
+FLOW_CONCURRENCY="${VALET_BENCH_FLOW_CONCURRENCY:-4}"
+PORT="${VALET_BENCH_PORT:-18400}"
+RESULTS="$RESULTS_DIR/peer_comparison.jsonl"
+API=https://api.example.test
+REDIRECT=https://app.example.test/callback
+PASSWORD='correct horse battery staple'
+
+need wrk wrk
+need curl curl
+need node nodejs
+need npm npm
+need psql postgresql-client
+ensure_postgres
+if [ ! -d bench/oidc-provider/node_modules/oidc-provider ]; then
+  echo "installing oidc-provider (npm)" >&2
+  (cd bench/oidc-provider && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+echo "building (release)" >&2
+cargo build --release -q -p valet
+cargo bench --no-run -q -p valet-jose --bench sign -p valet-guard --bench verify 2>/dev/null
+VALET=target/release/valet
+
+WORK="$(mktemp -d)"
+PIDS=()
+SCHEMAS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for schema in "${SCHEMAS[@]}"; do pg_drop_schema "$schema"; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+: >"$RESULTS"
+record "$RESULTS" machine meta "$(PGURL="$PG_BASE_URL" python3 - <<'PY'
+import json, os, subprocess
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
+model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "")
+mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+print(json.dumps({
+    "nproc": os.cpu_count(), "cpu": model, "mem_gib": round(mem / 1024 / 1024, 1),
+    "load_before": open("/proc/loadavg").read().split()[:3],
+    "valet_rev": sh("git rev-parse --short HEAD"), "node": sh("node --version"),
+    "oidc_provider": sh("node -p \"require('./bench/oidc-provider/node_modules/oidc-provider/package.json').version\""),
+    "postgres": sh("psql -tA \"$PGURL\" -c 'show server_version'"),
+    "wrk": sh("wrk -v 2>&1 | head -1"),
+}))
+PY
+)"
+
+# --- 1. micro-benchmarks ------------------------------------------------------------
+echo "micro-benchmarks" >&2
+bench_lines() { awk 'NF == 2 && $2 ~ /^[0-9.]+$/ {printf "%s\"%s\": %s", sep, $1, $2; sep=", "} END {print ""}'; }
+record "$RESULTS" micro sign "{$(cargo bench -q -p valet-jose --bench sign 2>/dev/null | bench_lines)}"
+record "$RESULTS" micro guard "{$(cargo bench -q -p valet-guard --bench verify 2>/dev/null | bench_lines)}"
+
+# --- 2. start-up time and idle RSS -------------------------------------------------
+echo "start-up" >&2
+startup() { # startup LABEL DATA_DIR DATABASE_URL|''
+  local args=(--data-dir "$2")
+  [ -n "$3" ] && args+=(--database-url "$3")
+  local ready="http://127.0.0.1:$PORT/readyz"
+  record "$RESULTS" "$1" startup_first "$(python3 bench/startup.py --runs 1 --ready "$ready" -- "$VALET" "${args[@]}" serve --bind "127.0.0.1:$PORT")"
+  record "$RESULTS" "$1" startup "$(python3 bench/startup.py --runs 5 --ready "$ready" -- "$VALET" "${args[@]}" serve --bind "127.0.0.1:$PORT")"
+}
+startup valet-sqlite "$WORK/startup-sqlite" ""
+SCHEMAS+=(valet_bench_startup)
+startup valet-postgres "$WORK/startup-pg" "$(pg_schema valet_bench_startup)"
+# The same without TLS to the local server (sqlx's default is sslmode=prefer): how much
+# of the PostgreSQL start-up is TLS handshakes on the pool's connections.
+startup valet-postgres-no-tls "$WORK/startup-pg" "$(pg_schema valet_bench_startup)&sslmode=disable"
+
+# --- 3. load --------------------------------------------------------------------------
+flows() { # flows SERVER PID BASE CLIENT_ID SECRET USERS AUTHORIZE_PATH PASSWORD
+  local mode
+  for mode in full sso refresh; do
+    python3 bench/flows.py --base "$3" --client-id "$4" --client-secret "$5" --users "$6" \
+      --authorize-path "$7" --password "$8" --mode "$mode" --duration "$FLOW_DURATION" \
+      --concurrency "$FLOW_CONCURRENCY" --server-pid "$2" --label "$1" \
+      --json-out "$WORK/flow.json" >&2
+    record "$RESULTS" "$1" "flow_$mode" "$(cat "$WORK/flow.json")"
+  done
+}
+
+run_valet() { # run_valet SERVER DATABASE_URL|''
+  local server="$1" dir="$WORK/$1" base="http://127.0.0.1:$PORT"
+  local args=(--data-dir "$dir")
+  [ -n "$2" ] && args+=(--database-url "$2")
+  echo "$server" >&2
+  "$VALET" "${args[@]}" serve --bind "127.0.0.1:$PORT" >"$WORK/$server.log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  wait_ready "$base/readyz"
+
+  local creds id secret auth
+  creds="$("$VALET" "${args[@]}" client create --name bench --audience "$API" --scope read --json)"
+  id="$(json_field "$creds" client_id)"; secret="$(json_field "$creds" client_secret)"
+  auth="$(printf '%s:%s' "$id" "$secret" | base64 -w0)"
+
+  wrk_script "$WORK/cc.lua" "grant_type=client_credentials&scope=read" "$auth"
+  curl -fs -u "$id:$secret" -d grant_type=client_credentials -d scope=read "$base/token" >/dev/null
+  record "$RESULTS" "$server" client_credentials "$(measure_wrk "$WORK/cc.lua" "$base/token" "$DURATION" "$CONNECTIONS" "$pid")"
+  record "$RESULTS" "$server" rss_after_client_credentials "$(rss_json "$pid")"
+
+  local token
+  token="$(json_field "$(curl -fs -u "$id:$secret" -d grant_type=client_credentials -d scope=read "$base/token")" access_token)"
+  wrk_script "$WORK/introspect.lua" "token=$token" "$auth"
+  record "$RESULTS" "$server" introspection "$(measure_wrk "$WORK/introspect.lua" "$base/introspect" "$AUX_DURATION" "$CONNECTIONS" "$pid")"
+  wrk_script "$WORK/get.lua" ""
+  record "$RESULTS" "$server" jwks "$(measure_wrk "$WORK/get.lua" "$base/jwks.json" "$AUX_DURATION" "$CONNECTIONS" "$pid")"
+
+  local web users=() i
+  web="$("$VALET" "${args[@]}" client create --name "Bench App" --redirect-uri "$REDIRECT" --scope read \
+    --audience "$API" --id-token-alg ES256 --json)"
+  for i in $(seq 1 "$FLOW_CONCURRENCY"); do
+    printf '%s' "$PASSWORD" | "$VALET" "${args[@]}" user create --username "bench$i" \
+      --email "bench$i@example.test" --password-stdin >/dev/null
+    users+=("bench$i")
+  done
+  flows "$server" "$pid" "$base" "$(json_field "$web" client_id)" "$(json_field "$web" client_secret)" \
+    "$(IFS=,; echo "${users[*]}")" /authorize "$PASSWORD"
+  record "$RESULTS" "$server" rss_end "$(rss_json "$pid")"
+  stop "$pid"
+}
+
+run_oidc_provider() { # run_oidc_provider SERVER WORKERS
+  local server="$1" base="http://127.0.0.1:$PORT"
+  echo "$server" >&2
+  PORT="$PORT" WORKERS="$2" node bench/oidc-provider/server.mjs >"$WORK/$server.log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  wait_ready "$base/.well-known/openid-configuration"
+  sleep 0.5
+  local pids
+  read -r -a pids <<<"$(pids_of "$pid")"
+  local id=bench-service secret=bench-service-secret-0123456789abcdef
+  wrk_script "$WORK/cc.lua" "grant_type=client_credentials&scope=read" "$(printf '%s:%s' "$id" "$secret" | base64 -w0)"
+  curl -fs -u "$id:$secret" -d grant_type=client_credentials -d scope=read "$base/token" >/dev/null
+  record "$RESULTS" "$server" client_credentials "$(measure_wrk "$WORK/cc.lua" "$base/token" "$DURATION" "$CONNECTIONS" "${pids[@]}")"
+  record "$RESULTS" "$server" rss_after_client_credentials "$(rss_json "${pids[@]}")"
+  wrk_script "$WORK/get.lua" ""
+  record "$RESULTS" "$server" jwks "$(measure_wrk "$WORK/get.lua" "$base/jwks" "$AUX_DURATION" "$CONNECTIONS" "${pids[@]}")"
+  if [ "$2" = 1 ]; then
+    # Sessions, interactions and codes live in the in-memory adapter of one process:
+    # the browser flow runs against the single-process server only.
+    flows "$server" "$pid" "$base" bench-web bench-web-secret-0123456789abcdef \
+      "$(seq -s, -f 'bench%g' 1 "$FLOW_CONCURRENCY")" /auth any-password
+  fi
+  record "$RESULTS" "$server" rss_end "$(rss_json "${pids[@]}")"
+  stop "$pid"
+}
+
+run_valet valet-sqlite ""
+SCHEMAS+=(valet_bench_peer)
+run_valet valet-postgres "$(pg_schema valet_bench_peer)"
+run_oidc_provider oidc-provider 1
+run_oidc_provider oidc-provider-2-workers 2
+
+record "$RESULTS" machine meta_end "{\"load_after\": $(python3 -c 'import json; print(json.dumps(open("/proc/loadavg").read().split()[:3]))')}"
+python3 bench/summarize.py peer "$RESULTS" | tee "$RESULTS_DIR/peer_comparison.md"
