@@ -78,6 +78,19 @@ impl Form {
     }
 }
 
+/// RFC 3986 §2.3 unreserved characters stay as they are; everything else is
+/// percent-encoded. Safe in a query string and in a form value alike.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Encodes one query or form value (used for parameters appended to redirect URIs).
+pub fn encode_component(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, UNRESERVED).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +111,11 @@ mod tests {
         let form = Form::parse(b"scope=a&scope=b&resource=x&resource=y");
         assert_eq!(form.optional("scope"), Err(FormError::Repeated("scope")));
         assert_eq!(form.all("resource"), ["x", "y"]);
+    }
+
+    #[test]
+    fn components_keep_only_unreserved_characters() {
+        assert_eq!(encode_component("a b&c=d~_.-é"), "a%20b%26c%3Dd~_.-%C3%A9");
     }
 
     #[test]

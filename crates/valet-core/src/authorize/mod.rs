@@ -26,7 +26,6 @@ pub use flow::{
     AuthorizeOutcome, ConsentPage, LoginPage, PageError, authorize, submit_consent, submit_login,
 };
 pub use response::AuthorizationResponse;
-pub(crate) use response::encode as form_encode;
 
 /// Scopes OpenID Connect defines; a client with the code grant may always ask for them.
 pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];

@@ -1,7 +1,7 @@
 //! The authorization response: where the browser goes back to, and with what.
 
-use valet_protocol::ErrorCode;
 use valet_protocol::authorize::ResponseMode;
+use valet_protocol::{ErrorCode, encode_component};
 
 /// A redirect (or form_post) to a verified redirect URI. Always carries `iss`
 /// (RFC 9207 §2) and `state` as it was sent (RFC 6749 §4.1.2).
@@ -84,23 +84,9 @@ fn push_common(params: &mut Vec<(&'static str, String)>, state: Option<&str>, is
 fn form_urlencoded_pairs(params: &[(&'static str, String)]) -> String {
     params
         .iter()
-        .map(|(name, value)| format!("{name}={}", encode(value)))
+        .map(|(name, value)| format!("{name}={}", encode_component(value)))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-/// `application/x-www-form-urlencoded` encoding of one value.
-pub(crate) fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(char::from(byte))
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

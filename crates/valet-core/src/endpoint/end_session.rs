@@ -12,7 +12,7 @@ use valet_jose::constant_time_eq;
 use valet_protocol::Form;
 
 use crate::AuthorizationServer;
-use crate::authorize::{PageError, form_encode};
+use crate::authorize::PageError;
 use crate::error::OAuthError;
 use crate::session;
 
@@ -141,7 +141,7 @@ fn with_state(uri: &str, state: Option<&str>) -> String {
     match state {
         Some(state) => {
             let separator = if uri.contains('?') { '&' } else { '?' };
-            let encoded = form_encode(state);
+            let encoded = valet_protocol::encode_component(state);
             format!("{uri}{separator}state={encoded}")
         }
         None => uri.to_owned(),
