@@ -10,20 +10,16 @@ use crate::store::{Store, StoredKey};
 
 /// One key as the keyring holds it.
 #[derive(Clone)]
-pub struct PublishedKey {
-    pub key: Arc<SigningKey>,
-    pub generation: i64,
-    pub activates_at: Option<i64>,
-    pub publish_until: Option<i64>,
+struct PublishedKey {
+    key: Arc<SigningKey>,
+    generation: i64,
+    activates_at: Option<i64>,
+    publish_until: Option<i64>,
 }
 
 impl PublishedKey {
-    fn is_published(&self, now: i64) -> bool {
-        self.publish_until.is_none_or(|until| until > now)
-    }
-
     fn signs_at(&self, now: i64) -> bool {
-        self.activates_at.is_some_and(|at| at <= now) && self.is_published(now)
+        super::signs_at(self.activates_at, self.publish_until, now)
     }
 }
 
@@ -100,10 +96,6 @@ impl Keyring {
     pub fn verification_keys(&self) -> Arc<VerificationKeys> {
         Arc::clone(&self.snapshot().verification)
     }
-
-    pub fn keys(&self) -> Vec<PublishedKey> {
-        self.snapshot().keys.clone()
-    }
 }
 
 async fn build(
@@ -115,7 +107,7 @@ async fn build(
     let stored = store.list_keys().await?;
     let mut keys = Vec::with_capacity(stored.len());
     for record in stored {
-        if record.publish_until.is_some_and(|until| until <= now) {
+        if !super::is_published(record.publish_until, now) {
             continue;
         }
         let key = match known.get(&record.kid) {

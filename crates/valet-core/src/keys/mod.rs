@@ -15,5 +15,16 @@
 mod keyring;
 mod schedule;
 
-pub use keyring::{Keyring, PublishedKey};
+pub use keyring::Keyring;
 pub use schedule::{ALGORITHMS, KeyError, KeyManager, KeyState, KeyStatus};
+
+/// A key is in the JWKS until its `publish_until` (unbounded while unset).
+fn is_published(publish_until: Option<i64>, now: i64) -> bool {
+    publish_until.is_none_or(|until| until > now)
+}
+
+/// A key may sign once active and while published; of those, the highest
+/// generation of an algorithm is the one that does.
+fn signs_at(activates_at: Option<i64>, publish_until: Option<i64>, now: i64) -> bool {
+    activates_at.is_some_and(|at| at <= now) && is_published(publish_until, now)
+}

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use valet_jose::{Algorithm, ImportedKey, JoseError, MasterKey, PrivateKeyDer, SigningKey};
 
+use super::{is_published, signs_at};
 use crate::config::KeyPolicy;
 use crate::store::{KeyInsert, Store, StoreError, StoredKey};
 
@@ -101,7 +102,7 @@ impl KeyManager {
         for alg in ALGORITHMS {
             let latest = keys
                 .iter()
-                .filter(|k| k.alg == alg.as_str() && is_published(k, now))
+                .filter(|k| k.alg == alg.as_str() && is_published(k.publish_until, now))
                 .filter_map(|k| k.activates_at.map(|at| (k.generation, at)))
                 .max_by_key(|(generation, _)| *generation);
             let activates_at = match latest {
@@ -211,9 +212,7 @@ impl KeyManager {
             .filter_map(|alg| {
                 keys.iter()
                     .filter(|k| {
-                        k.alg == alg.as_str()
-                            && is_published(k, now)
-                            && k.activates_at.is_some_and(|at| at <= now)
+                        k.alg == alg.as_str() && signs_at(k.activates_at, k.publish_until, now)
                     })
                     .max_by_key(|k| k.generation)
                     .map(|k| (k.alg.clone(), k.generation))
@@ -221,7 +220,7 @@ impl KeyManager {
             .collect();
         Ok(keys
             .into_iter()
-            .filter(|k| is_published(k, now))
+            .filter(|k| is_published(k.publish_until, now))
             .map(|k| {
                 let state = match k.activates_at {
                     None => KeyState::VerifyOnly,
@@ -311,10 +310,6 @@ impl KeyManager {
             publish_until: None,
         })
     }
-}
-
-fn is_published(key: &StoredKey, now: i64) -> bool {
-    key.publish_until.is_none_or(|until| until > now)
 }
 
 fn next_generation(keys: &[StoredKey], alg: Algorithm) -> i64 {
