@@ -1,0 +1,254 @@
+//! Clients.
+
+use super::*;
+
+/// A confidential client with every field set, including awkward strings, comes
+/// back exactly as inserted.
+pub async fn clients_roundtrip(store: &dyn Store) {
+    let run = unique();
+    let client = Client {
+        client_id: format!("conf-{run}-full"),
+        name: "Ünïcode \"quoted\" \\ name ✓".to_owned(),
+        secret_hash: Some(vec![0x00, 0xff, 0x10, 0x80, 0x7f, 0x00]),
+        redirect_uris: vec![
+            "https://app.example/cb".to_owned(),
+            "http://127.0.0.1/native?x=\"1\"&y=[2]".to_owned(),
+            "com.example.app:/oauth2redirect".to_owned(),
+        ],
+        post_logout_redirect_uris: vec!["https://app.example/bye".to_owned()],
+        grant_types: vec![
+            "authorization_code".to_owned(),
+            "refresh_token".to_owned(),
+            "client_credentials".to_owned(),
+        ],
+        scopes: vec![
+            "openid".to_owned(),
+            "profile".to_owned(),
+            "read:things".to_owned(),
+            String::new(),
+        ],
+        audiences: vec![
+            "https://api.example/".to_owned(),
+            "https://other.example/".to_owned(),
+        ],
+        access_token_ttl: Some(600),
+        skip_consent: true,
+        refresh_grace_seconds: 30,
+        id_token_signed_response_alg: Some("ES256".to_owned()),
+        created_at: 1_700_000_000,
+        updated_at: 1_700_000_123,
+    };
+    store.insert_client(&client).await.expect("insert client");
+
+    let got = store
+        .get_client(&client.client_id)
+        .await
+        .expect("get client");
+    assert_eq!(got.as_ref(), Some(&client), "client roundtrip");
+    assert_eq!(got.unwrap().secret_hash, client.secret_hash);
+
+    let missing = store
+        .get_client(&format!("conf-{run}-missing"))
+        .await
+        .expect("get missing client");
+    assert_eq!(missing, None, "unknown client_id");
+}
+
+/// A public client (no secret hash), empty lists, no TTL override and the defaults
+/// of the browser-flow settings come back exactly as inserted.
+pub async fn clients_public_roundtrip(store: &dyn Store) {
+    let run = unique();
+    let client = Client {
+        secret_hash: None,
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![],
+        scopes: vec![],
+        audiences: vec![],
+        access_token_ttl: None,
+        skip_consent: false,
+        refresh_grace_seconds: 0,
+        id_token_signed_response_alg: None,
+        ..client(&format!("conf-{run}-public"), 5)
+    };
+    store
+        .insert_client(&client)
+        .await
+        .expect("insert public client");
+
+    let got = store
+        .get_client(&client.client_id)
+        .await
+        .expect("get public client")
+        .expect("public client exists");
+    assert_eq!(got, client, "public client roundtrip");
+    assert!(got.is_public());
+    assert_eq!(got.secret_hash, None);
+    assert_eq!(got.access_token_ttl, None);
+    assert!(!got.skip_consent);
+    assert_eq!(got.refresh_grace_seconds, 0);
+    assert_eq!(got.id_token_signed_response_alg, None);
+}
+
+/// Inserting a second client with a taken `client_id` fails with `Conflict` and
+/// leaves the first one untouched.
+pub async fn clients_duplicate_conflict(store: &dyn Store) {
+    let run = unique();
+    let first = client(&format!("conf-{run}-dup"), 10);
+    store.insert_client(&first).await.expect("insert client");
+
+    let second = Client {
+        name: "impostor".to_owned(),
+        secret_hash: Some(vec![9; 32]),
+        ..first.clone()
+    };
+    let err = store
+        .insert_client(&second)
+        .await
+        .expect_err("duplicate client_id must fail");
+    assert!(
+        matches!(err, StoreError::Conflict),
+        "duplicate client_id: expected Conflict, got {err:?}"
+    );
+
+    let got = store
+        .get_client(&first.client_id)
+        .await
+        .expect("get client");
+    assert_eq!(got, Some(first), "first client unchanged");
+}
+
+/// `list_clients` returns every client, ordered by `created_at` then `client_id`.
+pub async fn clients_list_order(store: &dyn Store) {
+    let run = unique();
+    let prefix = format!("conf-{run}-order-");
+    let b = client(&format!("{prefix}b"), 100);
+    let a = client(&format!("{prefix}a"), 200);
+    let c = client(&format!("{prefix}c"), 200);
+    for client in [&c, &a, &b] {
+        store.insert_client(client).await.expect("insert client");
+    }
+
+    let listed: Vec<Client> = store
+        .list_clients()
+        .await
+        .expect("list clients")
+        .into_iter()
+        .filter(|client| client.client_id.starts_with(&prefix))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![b, a, c],
+        "clients ordered by created_at, client_id"
+    );
+}
+
+/// `delete_client` removes the client and reports whether one was deleted.
+pub async fn clients_delete(store: &dyn Store) {
+    let run = unique();
+    let keep = client(&format!("conf-{run}-keep"), 1);
+    let gone = client(&format!("conf-{run}-gone"), 1);
+    store.insert_client(&keep).await.expect("insert client");
+    store.insert_client(&gone).await.expect("insert client");
+
+    assert!(store.delete_client(&gone.client_id).await.expect("delete"));
+    assert_eq!(
+        store
+            .get_client(&gone.client_id)
+            .await
+            .expect("get deleted"),
+        None,
+        "deleted client is gone"
+    );
+    assert!(
+        !store
+            .delete_client(&gone.client_id)
+            .await
+            .expect("delete again"),
+        "second delete finds nothing"
+    );
+    assert_eq!(
+        store.get_client(&keep.client_id).await.expect("get kept"),
+        Some(keep.clone()),
+        "other clients untouched"
+    );
+    assert!(
+        !store
+            .list_clients()
+            .await
+            .expect("list")
+            .iter()
+            .any(|client| client.client_id == gone.client_id),
+        "deleted client is not listed"
+    );
+
+    // The id is free again.
+    store
+        .insert_client(&gone)
+        .await
+        .expect("reinsert deleted id");
+}
+
+/// `set_client_secret` replaces the hash and `updated_at`, and nothing else.
+pub async fn clients_set_secret(store: &dyn Store) {
+    let run = unique();
+    let original = client(&format!("conf-{run}-secret"), 1_000);
+    store.insert_client(&original).await.expect("insert client");
+
+    let new_hash = vec![0xab; 32];
+    assert!(
+        store
+            .set_client_secret(&original.client_id, &new_hash, 2_000)
+            .await
+            .expect("set secret"),
+        "existing client matched"
+    );
+    let got = store
+        .get_client(&original.client_id)
+        .await
+        .expect("get client")
+        .expect("client exists");
+    let expected = Client {
+        secret_hash: Some(new_hash.clone()),
+        updated_at: 2_000,
+        ..original
+    };
+    assert_eq!(got, expected, "only secret_hash and updated_at change");
+
+    assert!(
+        !store
+            .set_client_secret(&format!("conf-{run}-nobody"), &new_hash, 2_000)
+            .await
+            .expect("set secret of unknown client"),
+        "unknown client does not match"
+    );
+    assert_eq!(
+        store
+            .get_client(&format!("conf-{run}-nobody"))
+            .await
+            .expect("get"),
+        None,
+        "set_client_secret does not create clients"
+    );
+    // A public client stays public: no secret can be attached to it.
+    let public = Client {
+        secret_hash: None,
+        ..client(&format!("conf-{run}-public"), 1_000)
+    };
+    store
+        .insert_client(&public)
+        .await
+        .expect("insert public client");
+    assert!(
+        !store
+            .set_client_secret(&public.client_id, &new_hash, 2_000)
+            .await
+            .expect("set secret of public client"),
+        "public client does not match"
+    );
+    assert_eq!(
+        store.get_client(&public.client_id).await.expect("get"),
+        Some(public),
+        "public client unchanged"
+    );
+}

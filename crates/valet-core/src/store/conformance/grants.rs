@@ -1,0 +1,985 @@
+//! Grants and codes.
+
+use super::*;
+
+/// A grant (with or without a status index) and its code come back as inserted
+/// (the code through `redeem_code`); a taken grant id or code hash fails with
+/// `Conflict` and stores neither part.
+pub async fn grants_insert_and_get(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "g").await;
+    let status_idx = reserve(store, &party.client.client_id, 1, NOW + 86_400).await;
+    let grant = Grant {
+        scope: strings(&["openid", "profile", "read:things"]),
+        amr: strings(&["pwd", "otp"]),
+        status_idx: Some(status_idx),
+        resources: strings(&["https://api.example", "urn:x:orders"]),
+        ..grant_of(
+            &party,
+            &format!("conf-{run}-grant"),
+            Some("sid ✓ \"x\""),
+            NOW + 86_400,
+        )
+    };
+    let code = code_of(&grant, hash(&run, "code"), NOW + 60);
+    store
+        .insert_grant_with_code(&grant, &code)
+        .await
+        .expect("insert grant with code");
+    assert_eq!(
+        store.get_grant(&grant.grant_id).await.expect("get grant"),
+        Some(grant.clone()),
+        "grant roundtrip"
+    );
+    assert_eq!(
+        store
+            .get_grant(&format!("conf-{run}-missing"))
+            .await
+            .expect("get missing grant"),
+        None
+    );
+
+    // A bare grant and code: no sid, no status index, no nonce, empty lists.
+    let bare_grant = Grant {
+        sid: None,
+        scope: vec![],
+        amr: vec![],
+        status_idx: None,
+        resources: vec![],
+        ..grant.clone()
+    };
+    let bare_grant = Grant {
+        grant_id: format!("conf-{run}-bare"),
+        ..bare_grant
+    };
+    let bare_code = AuthorizationCode {
+        nonce: None,
+        scope: vec![],
+        resources: vec![],
+        ..code_of(&bare_grant, hash(&run, "bare-code"), NOW + 60)
+    };
+    store
+        .insert_grant_with_code(&bare_grant, &bare_code)
+        .await
+        .expect("insert bare grant");
+    assert_eq!(
+        store.get_grant(&bare_grant.grant_id).await.expect("get"),
+        Some(bare_grant.clone())
+    );
+
+    for (label, expected) in [(&code, &grant), (&bare_code, &bare_grant)] {
+        match store
+            .redeem_code(&label.code_hash, NOW)
+            .await
+            .expect("redeem")
+        {
+            CodeRedemption::Redeemed(got) => {
+                assert_eq!(
+                    got,
+                    AuthorizationCode {
+                        consumed_at: Some(NOW),
+                        ..label.clone()
+                    },
+                    "code roundtrip"
+                );
+                assert_eq!(got.grant_id, expected.grant_id);
+            }
+            other => panic!("expected Redeemed, got {other:?}"),
+        }
+    }
+
+    // Same grant id, new code: nothing stored.
+    let dup_grant_code = code_of(&grant, hash(&run, "dup-grant-code"), NOW + 60);
+    let err = store
+        .insert_grant_with_code(
+            &Grant {
+                scope: strings(&["other"]),
+                ..grant.clone()
+            },
+            &dup_grant_code,
+        )
+        .await
+        .expect_err("duplicate grant id must fail");
+    assert!(
+        matches!(err, StoreError::Conflict),
+        "expected Conflict, got {err:?}"
+    );
+    assert_eq!(
+        store
+            .redeem_code(&dup_grant_code.code_hash, NOW)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Unknown,
+        "the code of a refused grant is not stored"
+    );
+    assert_eq!(
+        store.get_grant(&grant.grant_id).await.expect("get"),
+        Some(grant.clone()),
+        "first grant unchanged"
+    );
+
+    // New grant id, taken code hash: the grant is not stored either.
+    let new_grant = Grant {
+        grant_id: format!("conf-{run}-new"),
+        ..grant.clone()
+    };
+    let err = store
+        .insert_grant_with_code(
+            &new_grant,
+            &code_of(&new_grant, code.code_hash.clone(), NOW + 60),
+        )
+        .await
+        .expect_err("duplicate code hash must fail");
+    assert!(
+        matches!(err, StoreError::Conflict),
+        "expected Conflict, got {err:?}"
+    );
+    assert_eq!(
+        store.get_grant(&new_grant.grant_id).await.expect("get"),
+        None,
+        "one transaction: the grant of a refused code is not stored"
+    );
+}
+
+/// A code is redeemed once; later attempts are `Replayed` with the first
+/// consumption time. Unknown hashes are `Unknown`.
+pub async fn codes_redeem_once(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "r").await;
+    let (_, code) = issue(store, &party, &run, "once", None).await;
+
+    assert_eq!(
+        store
+            .redeem_code(&code.code_hash, NOW)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Redeemed(AuthorizationCode {
+            consumed_at: Some(NOW),
+            ..code.clone()
+        })
+    );
+    for later in [NOW + 1, NOW + 10_000] {
+        assert_eq!(
+            store
+                .redeem_code(&code.code_hash, later)
+                .await
+                .expect("redeem again"),
+            CodeRedemption::Replayed(AuthorizationCode {
+                consumed_at: Some(NOW),
+                ..code.clone()
+            }),
+            "replay at {later}, even after expiry"
+        );
+    }
+    assert_eq!(
+        store
+            .redeem_code(&hash(&run, "nocode"), NOW)
+            .await
+            .expect("redeem unknown"),
+        CodeRedemption::Unknown
+    );
+}
+
+/// An unconsumed code is `Unknown` from its `expires_at` on, and so is a code of
+/// an expired or revoked grant; a code consumed before is `Replayed` regardless.
+pub async fn codes_expiry_and_dead_grants(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "e").await;
+
+    let (_, code) = issue(store, &party, &run, "expiring", None).await;
+    assert_eq!(
+        store
+            .redeem_code(&code.code_hash, code.expires_at)
+            .await
+            .expect("redeem at expiry"),
+        CodeRedemption::Unknown,
+        "expired at expires_at"
+    );
+    assert!(
+        matches!(
+            store
+                .redeem_code(&code.code_hash, code.expires_at - 1)
+                .await
+                .expect("redeem just before expiry"),
+            CodeRedemption::Redeemed(_)
+        ),
+        "an expired attempt does not consume the code"
+    );
+
+    // The grant ends before the code does.
+    let short = grant_of(&party, &format!("conf-{run}-short"), None, NOW + 30);
+    let short_code = code_of(&short, hash(&run, "short-code"), NOW + 60);
+    store
+        .insert_grant_with_code(&short, &short_code)
+        .await
+        .expect("insert grant");
+    assert_eq!(
+        store
+            .redeem_code(&short_code.code_hash, NOW + 30)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Unknown,
+        "a code of an expired grant"
+    );
+
+    // Revocation: an unconsumed code is deleted, a consumed one still replays.
+    let (revoked, unused) = issue(store, &party, &run, "revoked", None).await;
+    let (revoked_used, used) = issue(store, &party, &run, "revoked-used", None).await;
+    assert!(matches!(
+        store
+            .redeem_code(&used.code_hash, NOW)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Redeemed(_)
+    ));
+    for grant in [&revoked, &revoked_used] {
+        assert!(
+            store
+                .revoke_grant(&grant.grant_id, NOW + 1)
+                .await
+                .expect("revoke")
+        );
+    }
+    assert_eq!(
+        store
+            .redeem_code(&unused.code_hash, NOW + 2)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Unknown,
+        "an unused code of a revoked grant"
+    );
+    assert_eq!(
+        store
+            .redeem_code(&used.code_hash, NOW + 2)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Replayed(AuthorizationCode {
+            consumed_at: Some(NOW),
+            ..used
+        }),
+        "a used code of a revoked grant is still a replay"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Refresh tokens
+
+/// A refresh token comes back from `get_refresh_token` exactly as inserted, in
+/// any state; a taken hash is a `Conflict`.
+pub async fn refresh_insert_and_get(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "t").await;
+    let (grant, _) = issue(store, &party, &run, "t", None).await;
+    let fresh = refresh(&grant, hash(&run, "fresh"), NOW + 3_600);
+    let rotated = RefreshToken {
+        scope: vec![],
+        rotated_at: Some(NOW - 1),
+        sealed_successor: Some(vec![0x00, 0xff, 0x80]),
+        ..refresh(&grant, hash(&run, "rotated"), NOW + 3_600)
+    };
+    for token in [&fresh, &rotated] {
+        store
+            .insert_refresh_token(token)
+            .await
+            .expect("insert refresh token");
+        assert_eq!(
+            store
+                .get_refresh_token(&token.token_hash)
+                .await
+                .expect("get refresh token"),
+            Some(token.clone())
+        );
+    }
+    assert_eq!(
+        store
+            .get_refresh_token(&hash(&run, "none"))
+            .await
+            .expect("get unknown"),
+        None
+    );
+    let err = store
+        .insert_refresh_token(&RefreshToken {
+            expires_at: NOW + 1,
+            ..fresh.clone()
+        })
+        .await
+        .expect_err("duplicate refresh token must fail");
+    assert!(
+        matches!(err, StoreError::Conflict),
+        "expected Conflict, got {err:?}"
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&fresh.token_hash)
+            .await
+            .expect("get"),
+        Some(fresh)
+    );
+}
+
+/// Rotation marks the presented token (storing the sealed successor), stores the
+/// successor and returns the token as it was with its grant; a second rotation is
+/// `AlreadyRotated` with the first one's record and stores nothing.
+pub async fn refresh_rotate(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "rot").await;
+    let (grant, _) = issue(store, &party, &run, "rot", None).await;
+    let presented = refresh(&grant, hash(&run, "rt-0"), NOW + 3_600);
+    store
+        .insert_refresh_token(&presented)
+        .await
+        .expect("insert refresh token");
+
+    let successor = refresh(&grant, hash(&run, "rt-1"), NOW + 7_200);
+    let sealed = vec![0x01, 0x00, 0xfe];
+    assert_eq!(
+        store
+            .rotate_refresh_token(&presented.token_hash, &successor, &sealed, NOW)
+            .await
+            .expect("rotate"),
+        Rotation::Rotated {
+            previous: presented.clone(),
+            grant: grant.clone()
+        }
+    );
+    let rotated = RefreshToken {
+        rotated_at: Some(NOW),
+        sealed_successor: Some(sealed.clone()),
+        ..presented.clone()
+    };
+    assert_eq!(
+        store
+            .get_refresh_token(&presented.token_hash)
+            .await
+            .expect("get presented"),
+        Some(rotated.clone())
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&successor.token_hash)
+            .await
+            .expect("get successor"),
+        Some(successor.clone())
+    );
+
+    let second = refresh(&grant, hash(&run, "rt-1b"), NOW + 7_200);
+    assert_eq!(
+        store
+            .rotate_refresh_token(&presented.token_hash, &second, &[0x99], NOW + 5)
+            .await
+            .expect("rotate again"),
+        Rotation::AlreadyRotated {
+            previous: rotated.clone(),
+            grant: grant.clone()
+        }
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&second.token_hash)
+            .await
+            .expect("get second successor"),
+        None,
+        "a second rotation stores nothing"
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&presented.token_hash)
+            .await
+            .expect("get presented"),
+        Some(rotated),
+        "the first rotation's record is kept"
+    );
+
+    // The successor rotates in turn.
+    let third = refresh(&grant, hash(&run, "rt-2"), NOW + 9_000);
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&successor.token_hash, &third, &[0x02], NOW + 10)
+            .await
+            .expect("rotate successor"),
+        Rotation::Rotated { .. }
+    ));
+}
+
+/// Expired tokens (from `expires_at` on), rotated tokens past their expiry,
+/// tokens of expired or revoked grants and unknown hashes are `Unknown`, and no
+/// successor is stored for them.
+pub async fn refresh_rotate_unknown(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "unk").await;
+    let (grant, _) = issue(store, &party, &run, "unk", None).await;
+    let short = grant_of(&party, &format!("conf-{run}-short"), None, NOW + 100);
+    let (revoked, _) = issue(store, &party, &run, "revoked", None).await;
+    store
+        .insert_grant_with_code(&short, &code_of(&short, hash(&run, "short-code"), NOW + 60))
+        .await
+        .expect("insert grant");
+
+    let expiring = refresh(&grant, hash(&run, "expiring"), NOW + 50);
+    let was_rotated = refresh(&grant, hash(&run, "was-rotated"), NOW + 50);
+    let of_short = refresh(&short, hash(&run, "of-short"), NOW + 100);
+    let of_revoked = refresh(&revoked, hash(&run, "of-revoked"), NOW + 3_600);
+    for token in [&expiring, &was_rotated, &of_short, &of_revoked] {
+        store.insert_refresh_token(token).await.expect("insert");
+    }
+    assert!(matches!(
+        store
+            .rotate_refresh_token(
+                &was_rotated.token_hash,
+                &refresh(&grant, hash(&run, "wr-succ"), NOW + 3_600),
+                &[1],
+                NOW
+            )
+            .await
+            .expect("rotate"),
+        Rotation::Rotated { .. }
+    ));
+    assert!(
+        store
+            .revoke_grant(&revoked.grant_id, NOW)
+            .await
+            .expect("revoke")
+    );
+
+    for (label, presented, now) in [
+        (
+            "expired at expires_at",
+            expiring.token_hash.clone(),
+            NOW + 50,
+        ),
+        (
+            "rotated, then expired",
+            was_rotated.token_hash.clone(),
+            NOW + 50,
+        ),
+        ("grant expired", of_short.token_hash.clone(), NOW + 100),
+        ("grant revoked", of_revoked.token_hash.clone(), NOW + 1),
+        ("unknown hash", hash(&run, "nothing"), NOW),
+    ] {
+        let successor = refresh(&grant, hash(&run, &format!("succ-{label}")), NOW + 3_600);
+        assert_eq!(
+            store
+                .rotate_refresh_token(&presented, &successor, &[7], now)
+                .await
+                .expect("rotate"),
+            Rotation::Unknown,
+            "{label}"
+        );
+        assert_eq!(
+            store
+                .get_refresh_token(&successor.token_hash)
+                .await
+                .expect("get successor"),
+            None,
+            "{label}: no successor stored"
+        );
+    }
+    assert_eq!(
+        store
+            .get_refresh_token(&expiring.token_hash)
+            .await
+            .expect("get"),
+        Some(expiring),
+        "a refused rotation leaves the token as it was"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Revocation of grants
+
+/// `revoke_grant` marks the grant, deletes its refresh tokens and unused codes,
+/// revokes its recorded unexpired access tokens (not the expired ones), and
+/// leaves other grants alone. An access token recorded after the revocation is
+/// revoked at once.
+pub async fn grants_revoke(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "rv").await;
+    let (grant, code) = issue(store, &party, &run, "target", None).await;
+    let (other, _) = issue(store, &party, &run, "bystander", None).await;
+
+    let tokens: Vec<RefreshToken> = (0..2)
+        .map(|i| refresh(&grant, hash(&run, &format!("rt-{i}")), NOW + 3_600))
+        .collect();
+    for token in &tokens {
+        store.insert_refresh_token(token).await.expect("insert");
+    }
+    let other_token = refresh(&other, hash(&run, "other-rt"), NOW + 3_600);
+    store
+        .insert_refresh_token(&other_token)
+        .await
+        .expect("insert");
+    // One of them rotated already: its successor belongs to the grant too.
+    let successor = refresh(&grant, hash(&run, "rt-succ"), NOW + 3_600);
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&tokens[0].token_hash, &successor, &[1], NOW)
+            .await
+            .expect("rotate"),
+        Rotation::Rotated { .. }
+    ));
+
+    let live_jti = format!("conf-{run}-live");
+    let at_now_jti = format!("conf-{run}-at-now");
+    let expired_jti = format!("conf-{run}-expired");
+    let other_jti = format!("conf-{run}-other");
+    for (grant_id, jti, expires_at) in [
+        (&grant.grant_id, &live_jti, NOW + 600),
+        (&grant.grant_id, &at_now_jti, NOW + 10),
+        (&grant.grant_id, &expired_jti, NOW - 1),
+        (&other.grant_id, &other_jti, NOW + 600),
+    ] {
+        store
+            .record_access_token(grant_id, jti, expires_at)
+            .await
+            .expect("record access token");
+    }
+    // Recording the same jti twice is not an error.
+    store
+        .record_access_token(&grant.grant_id, &live_jti, NOW + 600)
+        .await
+        .expect("record access token again");
+
+    let revoked_at = NOW + 10;
+    assert!(
+        store
+            .revoke_grant(&grant.grant_id, revoked_at)
+            .await
+            .expect("revoke grant")
+    );
+    assert_eq!(
+        store.get_grant(&grant.grant_id).await.expect("get"),
+        Some(Grant {
+            revoked_at: Some(revoked_at),
+            ..grant.clone()
+        })
+    );
+    for token in tokens.iter().chain([&successor]) {
+        assert_eq!(
+            store
+                .get_refresh_token(&token.token_hash)
+                .await
+                .expect("get refresh token"),
+            None,
+            "refresh tokens of a revoked grant are deleted"
+        );
+        assert_eq!(
+            store
+                .rotate_refresh_token(
+                    &token.token_hash,
+                    &refresh(&grant, hash(&run, "late"), NOW + 3_600),
+                    &[2],
+                    revoked_at + 1
+                )
+                .await
+                .expect("rotate"),
+            Rotation::Unknown
+        );
+    }
+    assert_eq!(
+        store
+            .redeem_code(&code.code_hash, revoked_at + 1)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Unknown,
+        "unused codes of a revoked grant are deleted"
+    );
+    assert!(store.is_revoked(&live_jti).await.expect("is_revoked"));
+    assert!(
+        !store.is_revoked(&at_now_jti).await.expect("is_revoked"),
+        "a token expiring at the revocation time is not recorded"
+    );
+    assert!(
+        !store.is_revoked(&expired_jti).await.expect("is_revoked"),
+        "expired tokens are not recorded"
+    );
+
+    // A token minted under the grant while it was being revoked is revoked too.
+    let late_jti = format!("conf-{run}-late");
+    store
+        .record_access_token(&grant.grant_id, &late_jti, NOW + 600)
+        .await
+        .expect("record after revocation");
+    assert!(
+        store.is_revoked(&late_jti).await.expect("is_revoked"),
+        "an access token recorded under a revoked grant is revoked at once"
+    );
+
+    // The other grant is untouched.
+    assert_eq!(
+        store.get_grant(&other.grant_id).await.expect("get"),
+        Some(other.clone())
+    );
+    assert!(!store.is_revoked(&other_jti).await.expect("is_revoked"));
+    assert_eq!(
+        store
+            .get_refresh_token(&other_token.token_hash)
+            .await
+            .expect("get"),
+        Some(other_token)
+    );
+
+    assert!(
+        !store
+            .revoke_grant(&grant.grant_id, revoked_at + 5)
+            .await
+            .expect("revoke again"),
+        "a revoked grant is not live"
+    );
+    assert_eq!(
+        store
+            .get_grant(&grant.grant_id)
+            .await
+            .expect("get")
+            .and_then(|grant| grant.revoked_at),
+        Some(revoked_at),
+        "the first revocation time is kept"
+    );
+    assert!(
+        !store
+            .revoke_grant(&format!("conf-{run}-nogrant"), NOW)
+            .await
+            .expect("revoke unknown")
+    );
+}
+
+/// `revoke_grants_of_session`, `_of_user` and `_of_client` revoke exactly the
+/// live grants they name, with their access tokens, and count them.
+pub async fn grants_revoke_by_owner(store: &dyn Store) {
+    let run = unique();
+    let u1_c1 = party(store, &run, "u1").await;
+    let c2 = client(&format!("conf-{run}-c2"), 1);
+    store.insert_client(&c2).await.expect("insert client");
+    let u1_c2 = Party {
+        client: c2.clone(),
+        user: u1_c1.user.clone(),
+    };
+    let u2_c1 = party_with_client(store, &run, "u2", &u1_c1.client).await;
+    let u2_c2 = Party {
+        client: c2.clone(),
+        user: u2_c1.user.clone(),
+    };
+    let s1 = format!("conf-{run}-s1");
+    let s2 = format!("conf-{run}-s2");
+    let s3 = format!("conf-{run}-s3");
+
+    let mut grants = Vec::new();
+    for (label, party, sid) in [
+        ("g1", &u1_c1, Some(&s1)),
+        ("g2", &u1_c1, Some(&s1)),
+        ("g3", &u1_c2, Some(&s2)),
+        ("g4", &u2_c1, Some(&s3)),
+        ("g5", &u2_c2, None),
+    ] {
+        let (grant, _) = issue(store, party, &run, label, sid.map(String::as_str)).await;
+        let jti = format!("conf-{run}-{label}-jti");
+        store
+            .record_access_token(&grant.grant_id, &jti, NOW + 600)
+            .await
+            .expect("record");
+        grants.push((grant, jti));
+    }
+    let revoked = async || {
+        let mut names = Vec::new();
+        for (grant, jti) in &grants {
+            let stored = store
+                .get_grant(&grant.grant_id)
+                .await
+                .expect("get")
+                .expect("grant exists");
+            let token_revoked = store.is_revoked(jti).await.expect("is_revoked");
+            assert_eq!(
+                stored.revoked_at.is_some(),
+                token_revoked,
+                "grant {} and its access token agree",
+                grant.grant_id
+            );
+            if token_revoked {
+                names.push(grant.grant_id.rsplit('-').next().unwrap_or("").to_owned());
+            }
+        }
+        names
+    };
+
+    assert_eq!(
+        store
+            .revoke_grants_of_session(&s1, NOW)
+            .await
+            .expect("by session"),
+        2
+    );
+    assert_eq!(revoked().await, ["g1", "g2"]);
+    assert_eq!(
+        store
+            .revoke_grants_of_session(&s1, NOW + 1)
+            .await
+            .expect("by session again"),
+        0,
+        "already revoked"
+    );
+    assert_eq!(
+        store
+            .revoke_grants_of_session(&format!("conf-{run}-nosid"), NOW)
+            .await
+            .expect("by unknown session"),
+        0
+    );
+
+    assert_eq!(
+        store
+            .revoke_grants_of_user(&u1_c1.user.user_id, NOW)
+            .await
+            .expect("by user"),
+        1,
+        "only the user's live grant"
+    );
+    assert_eq!(revoked().await, ["g1", "g2", "g3"]);
+
+    assert_eq!(
+        store
+            .revoke_grants_of_client(&c2.client_id, NOW)
+            .await
+            .expect("by client"),
+        1,
+        "only the client's live grant"
+    );
+    assert_eq!(revoked().await, ["g1", "g2", "g3", "g5"]);
+
+    assert_eq!(
+        store
+            .revoke_grants_of_client(&u1_c1.client.client_id, NOW)
+            .await
+            .expect("by client"),
+        1
+    );
+    assert_eq!(revoked().await, ["g1", "g2", "g3", "g4", "g5"]);
+    assert_eq!(
+        store
+            .revoke_grants_of_user(&u2_c1.user.user_id, NOW)
+            .await
+            .expect("by user"),
+        0
+    );
+}
+
+/// `delete_client` takes its grants and consents with it and revokes the grants'
+/// recorded access tokens; the user stays.
+pub async fn clients_delete_cascades(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "dc").await;
+    let (grant, code) = issue(store, &party, &run, "dc", None).await;
+    let token = refresh(&grant, hash(&run, "rt"), NOW + 3_600);
+    store.insert_refresh_token(&token).await.expect("insert");
+    let jti = format!("conf-{run}-jti");
+    store
+        .record_access_token(&grant.grant_id, &jti, NOW + 600)
+        .await
+        .expect("record");
+    store
+        .add_consent(
+            &party.user.user_id,
+            &party.client.client_id,
+            &strings(&["openid"]),
+            NOW,
+        )
+        .await
+        .expect("consent");
+
+    assert!(
+        store
+            .delete_client(&party.client.client_id)
+            .await
+            .expect("delete client")
+    );
+    assert_eq!(store.get_grant(&grant.grant_id).await.expect("get"), None);
+    assert_eq!(
+        store
+            .redeem_code(&code.code_hash, NOW)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Unknown
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&token.token_hash)
+            .await
+            .expect("get"),
+        None
+    );
+    assert!(store.is_revoked(&jti).await.expect("is_revoked"));
+    assert_eq!(
+        store
+            .get_consent(&party.user.user_id, &party.client.client_id)
+            .await
+            .expect("consent"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        store.get_user(&party.user.user_id).await.expect("get user"),
+        Some(party.user.clone())
+    );
+}
+
+/// `purge_grants` deletes codes (consumed or not), refresh tokens, access token
+/// records and grants that expired strictly before `now`, at most `limit` of each
+/// kind per call, and nothing live.
+pub async fn grants_purge(store: &dyn Store) {
+    let run = unique();
+    let now = timeline();
+    let party = party(store, &run, "pg").await;
+
+    // A live grant, with a live code, and expired and live descendants.
+    let live = grant_of(&party, &format!("conf-{run}-live"), None, now + 3_600);
+    let live_code = code_of(&live, hash(&run, "live-code"), now + 60);
+    store
+        .insert_grant_with_code(&live, &live_code)
+        .await
+        .expect("insert grant");
+    // Three live grants whose codes expired (one of them consumed).
+    let mut expired_codes = Vec::new();
+    for i in 0..3 {
+        let holder = grant_of(&party, &format!("conf-{run}-holder-{i}"), None, now + 3_600);
+        let code = code_of(&holder, hash(&run, &format!("old-code-{i}")), now - 10 + i);
+        store
+            .insert_grant_with_code(&holder, &code)
+            .await
+            .expect("insert grant");
+        expired_codes.push(code);
+    }
+    assert!(matches!(
+        store
+            .redeem_code(&expired_codes[0].code_hash, now - 1_000)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Redeemed(_)
+    ));
+    // Two expired grants; their codes expired before anything else.
+    let mut expired_grants = Vec::new();
+    for i in 0..2 {
+        let old = grant_of(&party, &format!("conf-{run}-old-{i}"), None, now - 40 + i);
+        let code = code_of(
+            &old,
+            hash(&run, &format!("old-grant-code-{i}")),
+            now - 50 + i,
+        );
+        store
+            .insert_grant_with_code(&old, &code)
+            .await
+            .expect("insert grant");
+        expired_grants.push(old);
+    }
+    let expired_tokens: Vec<RefreshToken> = (0..3)
+        .map(|i| refresh(&live, hash(&run, &format!("old-rt-{i}")), now - 20 + i))
+        .collect();
+    let at_now_token = refresh(&live, hash(&run, "at-now-rt"), now);
+    let live_token = refresh(&live, hash(&run, "live-rt"), now + 600);
+    for token in expired_tokens.iter().chain([&at_now_token, &live_token]) {
+        store.insert_refresh_token(token).await.expect("insert");
+    }
+    for i in 0..3 {
+        store
+            .record_access_token(&live.grant_id, &format!("conf-{run}-old-{i}"), now - 30 + i)
+            .await
+            .expect("record");
+    }
+    let live_jti = format!("conf-{run}-live-jti");
+    store
+        .record_access_token(&live.grant_id, &live_jti, now + 600)
+        .await
+        .expect("record");
+
+    // Clear what earlier runs left before our window, so the counts below are exact.
+    while store
+        .purge_grants(now - 100, 1_000)
+        .await
+        .expect("purge older records")
+        > 0
+    {}
+    for old in &expired_grants {
+        assert!(
+            store.get_grant(&old.grant_id).await.expect("get").is_some(),
+            "nothing of ours purged yet"
+        );
+    }
+
+    // Expired: 5 codes, 3 refresh tokens, 3 access token records, 2 grants. Oldest
+    // first, so the two expired grants go with the two codes that were theirs.
+    assert_eq!(
+        store.purge_grants(now, 2).await.expect("purge"),
+        8,
+        "two of each kind"
+    );
+    assert_eq!(store.purge_grants(now, 0).await.expect("purge"), 0);
+    assert_eq!(
+        store.purge_grants(now, 1_000).await.expect("purge"),
+        3 + 1 + 1,
+        "the rest"
+    );
+    assert_eq!(
+        store.purge_grants(now, 1_000).await.expect("purge"),
+        0,
+        "expires_at == now is kept"
+    );
+
+    for old in &expired_grants {
+        assert_eq!(store.get_grant(&old.grant_id).await.expect("get"), None);
+    }
+    for token in &expired_tokens {
+        assert_eq!(
+            store
+                .get_refresh_token(&token.token_hash)
+                .await
+                .expect("get"),
+            None
+        );
+    }
+    assert_eq!(
+        store
+            .redeem_code(&expired_codes[0].code_hash, now)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Unknown,
+        "a consumed code is purged once expired"
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&at_now_token.token_hash)
+            .await
+            .expect("get"),
+        Some(at_now_token.clone())
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&live_token.token_hash)
+            .await
+            .expect("get"),
+        Some(live_token.clone())
+    );
+    assert_eq!(
+        store.get_grant(&live.grant_id).await.expect("get"),
+        Some(live.clone())
+    );
+    assert!(matches!(
+        store
+            .redeem_code(&live_code.code_hash, now)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Redeemed(_)
+    ));
+
+    assert_eq!(store.purge_grants(now + 1, 1_000).await.expect("purge"), 1);
+    assert_eq!(
+        store
+            .get_refresh_token(&at_now_token.token_hash)
+            .await
+            .expect("get"),
+        None
+    );
+    // The live access token record survived: revoking the grant reaches it.
+    assert!(
+        store
+            .revoke_grant(&live.grant_id, now + 1)
+            .await
+            .expect("revoke")
+    );
+    assert!(store.is_revoked(&live_jti).await.expect("is_revoked"));
+}

@@ -1,0 +1,380 @@
+//! Signing keys.
+
+use super::*;
+
+/// A key comes back from `list_keys` exactly as inserted, `None` times included.
+pub async fn keys_insert_and_list(store: &dyn Store) {
+    let run = unique();
+    let alg = format!("T{run}");
+    let full = StoredKey {
+        activates_at: Some(1_700_000_100),
+        publish_until: Some(1_700_086_400),
+        public_jwk: r#"{"kty":"EC","crv":"P-256","x":"ab\"c","y":"d\\ef"}"#.to_owned(),
+        sealed_private_key: vec![0x00, 0x01, 0xfe, 0xff, 0x00],
+        ..key(&format!("conf-{run}-k0"), &alg, 0)
+    };
+    let bare = StoredKey {
+        activates_at: None,
+        publish_until: None,
+        ..key(&format!("conf-{run}-k1"), &alg, 1)
+    };
+    for key in [&full, &bare] {
+        assert_eq!(
+            store.insert_key(key).await.expect("insert key"),
+            KeyInsert::Inserted
+        );
+    }
+
+    assert_eq!(
+        keys_of(store, &[&alg]).await,
+        vec![full, bare],
+        "keys roundtrip"
+    );
+}
+
+/// `list_keys` orders by `alg` then `generation`, whatever the insertion order.
+pub async fn keys_list_order(store: &dyn Store) {
+    let run = unique();
+    let alg_a = format!("T{run}A");
+    let alg_b = format!("T{run}B");
+    let b0 = key(&format!("conf-{run}-b0"), &alg_b, 0);
+    let a2 = key(&format!("conf-{run}-a2"), &alg_a, 2);
+    let a0 = key(&format!("conf-{run}-a0"), &alg_a, 0);
+    let a10 = key(&format!("conf-{run}-a10"), &alg_a, 10);
+    let a1 = key(&format!("conf-{run}-a1"), &alg_a, 1);
+    for key in [&b0, &a2, &a0, &a10, &a1] {
+        assert_eq!(
+            store.insert_key(key).await.expect("insert key"),
+            KeyInsert::Inserted
+        );
+    }
+
+    assert_eq!(
+        keys_of(store, &[&alg_a, &alg_b]).await,
+        vec![a0, a1, a2, a10, b0],
+        "keys ordered by alg, then generation (numerically)"
+    );
+}
+
+/// A second key with the same `alg` and `generation` is refused with
+/// `GenerationTaken`, and the first key is untouched.
+pub async fn keys_generation_taken(store: &dyn Store) {
+    let run = unique();
+    let alg = format!("T{run}");
+    let winner = key(&format!("conf-{run}-winner"), &alg, 7);
+    let loser = StoredKey {
+        public_jwk: "{\"loser\":true}".to_owned(),
+        sealed_private_key: vec![0xee; 16],
+        ..key(&format!("conf-{run}-loser"), &alg, 7)
+    };
+    assert_eq!(
+        store.insert_key(&winner).await.expect("insert"),
+        KeyInsert::Inserted
+    );
+    assert_eq!(
+        store
+            .insert_key(&loser)
+            .await
+            .expect("insert same generation"),
+        KeyInsert::GenerationTaken
+    );
+    assert_eq!(
+        keys_of(store, &[&alg]).await,
+        vec![winner],
+        "loser not stored"
+    );
+}
+
+/// The same `generation` under a different `alg` is a different slot.
+pub async fn keys_same_generation_other_alg(store: &dyn Store) {
+    let run = unique();
+    let es = key(&format!("conf-{run}-es"), &format!("T{run}ES"), 3);
+    let rs = key(&format!("conf-{run}-rs"), &format!("T{run}RS"), 3);
+    assert_eq!(
+        store.insert_key(&es).await.expect("insert"),
+        KeyInsert::Inserted
+    );
+    assert_eq!(
+        store.insert_key(&rs).await.expect("insert other alg"),
+        KeyInsert::Inserted
+    );
+    assert_eq!(
+        keys_of(store, &[&es.alg, &rs.alg]).await,
+        vec![es, rs],
+        "both stored"
+    );
+}
+
+/// A taken `kid` is refused with `GenerationTaken`, even for a free generation.
+pub async fn keys_duplicate_kid(store: &dyn Store) {
+    let run = unique();
+    let alg = format!("T{run}");
+    let other_alg = format!("T{run}X");
+    let first = key(&format!("conf-{run}-kid"), &alg, 0);
+    assert_eq!(
+        store.insert_key(&first).await.expect("insert"),
+        KeyInsert::Inserted
+    );
+
+    let same_alg_next_generation = key(&first.kid, &alg, 1);
+    assert_eq!(
+        store
+            .insert_key(&same_alg_next_generation)
+            .await
+            .expect("insert duplicate kid"),
+        KeyInsert::GenerationTaken
+    );
+    let other_alg_key = key(&first.kid, &other_alg, 0);
+    assert_eq!(
+        store
+            .insert_key(&other_alg_key)
+            .await
+            .expect("insert duplicate kid, other alg"),
+        KeyInsert::GenerationTaken
+    );
+    assert_eq!(
+        keys_of(store, &[&alg, &other_alg]).await,
+        vec![first],
+        "only the first key stored"
+    );
+}
+
+/// `set_key_activation` sets (and may move) `activates_at` of one key.
+pub async fn keys_set_activation(store: &dyn Store) {
+    let run = unique();
+    let alg = format!("T{run}");
+    let target = StoredKey {
+        activates_at: None,
+        ..key(&format!("conf-{run}-act"), &alg, 0)
+    };
+    let other = StoredKey {
+        activates_at: None,
+        ..key(&format!("conf-{run}-other"), &alg, 1)
+    };
+    for key in [&target, &other] {
+        assert_eq!(
+            store.insert_key(key).await.expect("insert"),
+            KeyInsert::Inserted
+        );
+    }
+
+    assert!(
+        store
+            .set_key_activation(&target.kid, 5_000)
+            .await
+            .expect("set activation")
+    );
+    assert_eq!(
+        keys_of(store, &[&alg]).await,
+        vec![
+            StoredKey {
+                activates_at: Some(5_000),
+                ..target.clone()
+            },
+            other.clone()
+        ]
+    );
+
+    assert!(
+        store
+            .set_key_activation(&target.kid, 4_000)
+            .await
+            .expect("move activation")
+    );
+    assert_eq!(
+        keys_of(store, &[&alg]).await,
+        vec![
+            StoredKey {
+                activates_at: Some(4_000),
+                ..target
+            },
+            other
+        ]
+    );
+
+    assert!(
+        !store
+            .set_key_activation(&format!("conf-{run}-nokey"), 1)
+            .await
+            .expect("set activation of unknown kid"),
+        "unknown kid does not match"
+    );
+}
+
+/// `set_key_publish_until` bounds an unbounded key, shortens a bounded one, and
+/// never lengthens it. It reports whether the kid exists, whether or not the stored
+/// value changed.
+pub async fn keys_publish_until_only_shortens(store: &dyn Store) {
+    let run = unique();
+    let alg = format!("T{run}");
+    let target = StoredKey {
+        publish_until: None,
+        ..key(&format!("conf-{run}-pub"), &alg, 0)
+    };
+    let other = StoredKey {
+        publish_until: None,
+        ..key(&format!("conf-{run}-other"), &alg, 1)
+    };
+    for key in [&target, &other] {
+        assert_eq!(
+            store.insert_key(key).await.expect("insert"),
+            KeyInsert::Inserted
+        );
+    }
+    let publish_until = async || {
+        keys_of(store, &[&alg])
+            .await
+            .into_iter()
+            .map(|key| (key.kid, key.publish_until))
+            .collect::<Vec<_>>()
+    };
+
+    // Unset -> set.
+    assert!(
+        store
+            .set_key_publish_until(&target.kid, 10_000)
+            .await
+            .expect("bound")
+    );
+    assert_eq!(
+        publish_until().await,
+        vec![
+            (target.kid.clone(), Some(10_000)),
+            (other.kid.clone(), None)
+        ]
+    );
+
+    // A later value is ignored.
+    assert!(
+        store
+            .set_key_publish_until(&target.kid, 20_000)
+            .await
+            .expect("lengthen"),
+        "the kid exists, so it matched"
+    );
+    assert_eq!(
+        publish_until().await,
+        vec![
+            (target.kid.clone(), Some(10_000)),
+            (other.kid.clone(), None)
+        ],
+        "publication never gets longer"
+    );
+
+    // The same value changes nothing.
+    assert!(
+        store
+            .set_key_publish_until(&target.kid, 10_000)
+            .await
+            .expect("same")
+    );
+    assert_eq!(
+        publish_until().await,
+        vec![
+            (target.kid.clone(), Some(10_000)),
+            (other.kid.clone(), None)
+        ]
+    );
+
+    // An earlier value is applied.
+    assert!(
+        store
+            .set_key_publish_until(&target.kid, 5_000)
+            .await
+            .expect("shorten")
+    );
+    assert_eq!(
+        publish_until().await,
+        vec![(target.kid.clone(), Some(5_000)), (other.kid.clone(), None)],
+        "publication gets shorter"
+    );
+
+    // Nothing else about the key changed.
+    assert_eq!(
+        keys_of(store, &[&alg]).await,
+        vec![
+            StoredKey {
+                publish_until: Some(5_000),
+                ..target
+            },
+            other
+        ]
+    );
+
+    assert!(
+        !store
+            .set_key_publish_until(&format!("conf-{run}-nokey"), 1)
+            .await
+            .expect("bound unknown kid"),
+        "unknown kid does not match"
+    );
+}
+
+/// `delete_unpublished_keys` deletes exactly the keys whose `publish_until` is
+/// strictly before `now`, and never unbounded ones.
+pub async fn keys_delete_unpublished(store: &dyn Store) {
+    let run = unique();
+    let now = timeline();
+    let alg = format!("T{run}");
+    let expired = StoredKey {
+        publish_until: Some(now - 10),
+        ..key(&format!("conf-{run}-expired"), &alg, 0)
+    };
+    let boundary = StoredKey {
+        publish_until: Some(now + 10),
+        ..key(&format!("conf-{run}-boundary"), &alg, 1)
+    };
+    let unbounded = StoredKey {
+        publish_until: None,
+        activates_at: Some(now - 1_000),
+        ..key(&format!("conf-{run}-unbounded"), &alg, 2)
+    };
+    for key in [&expired, &boundary, &unbounded] {
+        assert_eq!(
+            store.insert_key(key).await.expect("insert"),
+            KeyInsert::Inserted
+        );
+    }
+
+    // Clear what earlier runs left before our window, so the counts below are exact.
+    store
+        .delete_unpublished_keys(now - 100)
+        .await
+        .expect("delete older keys");
+    assert_eq!(
+        keys_of(store, &[&alg]).await.len(),
+        3,
+        "nothing of ours deleted yet"
+    );
+
+    assert_eq!(
+        store.delete_unpublished_keys(now).await.expect("delete"),
+        1,
+        "one key expired before now"
+    );
+    assert_eq!(
+        keys_of(store, &[&alg]).await,
+        vec![boundary.clone(), unbounded.clone()]
+    );
+
+    assert_eq!(
+        store
+            .delete_unpublished_keys(now + 10)
+            .await
+            .expect("delete at boundary"),
+        0,
+        "publish_until == now is still published"
+    );
+    assert_eq!(
+        store
+            .delete_unpublished_keys(now + 11)
+            .await
+            .expect("delete after boundary"),
+        1
+    );
+    assert_eq!(
+        keys_of(store, &[&alg]).await,
+        vec![unbounded],
+        "unbounded keys are never deleted"
+    );
+}
