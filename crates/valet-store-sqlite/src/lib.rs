@@ -1044,12 +1044,19 @@ impl GrantStore for SqliteStore {
         presented_hash: &[u8],
         successor: &RefreshToken,
         sealed_successor: &[u8],
+        access_token: Option<(&str, i64)>,
         now: i64,
     ) -> Result<Rotation, StoreError> {
         let mut tx = begin_write(&self.writer).await?;
-        let outcome =
-            rotate_refresh_token_in(&mut tx, presented_hash, successor, sealed_successor, now)
-                .await;
+        let outcome = rotate_refresh_token_in(
+            &mut tx,
+            presented_hash,
+            successor,
+            sealed_successor,
+            access_token,
+            now,
+        )
+        .await;
         finish(tx, outcome).await
     }
 
@@ -1232,6 +1239,7 @@ async fn rotate_refresh_token_in(
     presented_hash: &[u8],
     successor: &RefreshToken,
     sealed_successor: &[u8],
+    access_token: Option<(&str, i64)>,
     now: i64,
 ) -> Result<Rotation, StoreError> {
     let grant = sqlx::query(concat!(
@@ -1267,6 +1275,9 @@ async fn rotate_refresh_token_in(
     .map_err(query_error)?;
     if let Some(row) = rotated {
         insert_refresh_token_in(&mut *conn, successor).await?;
+        if let Some((jti, expires_at)) = access_token {
+            record_access_token_in(&mut *conn, &grant.grant_id, jti, expires_at).await?;
+        }
         // The row as it was: the update required `rotated_at IS NULL`, and the
         // sealed successor is only ever written together with it.
         let previous = RefreshToken {

@@ -90,20 +90,16 @@ pub async fn issue(
         }
     };
     let sealed = seal(server, &grant.grant_id, requested_scope, &issued.response)?;
-    // The access token's record (which a revocation of the family reaches) is
-    // written before the rotation that makes the pair retrievable: a node dying
-    // between the two writes must not leave a sealed pair, handed out again
-    // within the grace window, whose access token no revocation reaches. If the
-    // rotation then fails, the record is of a token never sent: harmless.
-    store
-        .record_access_token(
-            &grant.grant_id,
-            &issued.access_jti,
-            issued.access_expires_at,
-        )
-        .await?;
     match store
-        .rotate_refresh_token(&presented_hash, &successor, &sealed, now)
+        .rotate_refresh_token(
+            &presented_hash,
+            &successor,
+            &sealed,
+            // Recorded with the rotation, in one transaction: a revocation of
+            // the family reaches this access token whatever crashes when.
+            Some((issued.access_jti.as_str(), issued.access_expires_at)),
+            now,
+        )
         .await?
     {
         Rotation::Rotated { .. } => Ok(issued.response),

@@ -186,12 +186,16 @@ pub trait GrantStore: Send + Sync {
     /// transaction: marks the presented one rotated (storing `sealed_successor`
     /// on it) and inserts the successor. Of N concurrent calls exactly one gets
     /// `Rotated`; the others see `AlreadyRotated` only after the winner committed.
-    /// Expired tokens are `Unknown`.
+    /// Expired tokens are `Unknown`. With `access_token` (`jti`, `exp`), the
+    /// successor's access token is recorded in the same transaction as the
+    /// rotation, so no crash can leave a handed-out pair whose access token a
+    /// revocation of the grant would miss.
     async fn rotate_refresh_token(
         &self,
         presented_hash: &[u8],
         successor: &RefreshToken,
         sealed_successor: &[u8],
+        access_token: Option<(&str, i64)>,
         now: i64,
     ) -> Result<Rotation, StoreError>;
     /// The refresh token with this hash, whatever its state.

@@ -508,10 +508,11 @@ fn a_node_killed_under_load_loses_no_token_a_client_received() {
     );
 }
 
-/// A refresh whose node dies between its two writes (the rotation, then the
-/// record of the new access token's `jti` that a later revocation of the family
-/// reaches). The test holds the second write up with a table lock, kills the node
-/// while it waits, and retries at another node within the client's grace window.
+/// A refresh whose node dies while it writes the rotation and the record of the
+/// new access token's `jti` (which a later revocation of the family reaches;
+/// both are one transaction). The test holds the write up with a table lock,
+/// kills the node while it waits, and retries at another node within the
+/// client's grace window.
 /// Whatever pair the retry gets, revoking the family must then kill its access
 /// token at introspection and UserInfo, as it does at resource servers (through
 /// the status list).

@@ -156,7 +156,7 @@ pub async fn concurrent_refresh_rotation(store: &dyn Store) {
             .zip(&sealed)
             .zip(0..)
             .map(|((successor, sealed), i)| {
-                store.rotate_refresh_token(&presented.token_hash, successor, sealed, NOW + i)
+                store.rotate_refresh_token(&presented.token_hash, successor, sealed, None, NOW + i)
             })
             .collect::<Vec<_>>(),
     )
@@ -249,7 +249,7 @@ pub async fn concurrent_use_and_revocation(store: &dyn Store) {
             .map(|successor| {
                 Box::pin(async {
                     store
-                        .rotate_refresh_token(&presented.token_hash, successor, &[1], NOW)
+                        .rotate_refresh_token(&presented.token_hash, successor, &[1], None, NOW)
                         .await
                         .map(|_| ())
                 }) as BoxFuture<'_, _>

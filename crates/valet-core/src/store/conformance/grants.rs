@@ -334,7 +334,7 @@ pub async fn refresh_rotate(store: &dyn Store) {
     let sealed = vec![0x01, 0x00, 0xfe];
     assert_eq!(
         store
-            .rotate_refresh_token(&presented.token_hash, &successor, &sealed, NOW)
+            .rotate_refresh_token(&presented.token_hash, &successor, &sealed, None, NOW)
             .await
             .expect("rotate"),
         Rotation::Rotated {
@@ -365,7 +365,7 @@ pub async fn refresh_rotate(store: &dyn Store) {
     let second = refresh(&grant, hash(&run, "rt-1b"), NOW + 7_200);
     assert_eq!(
         store
-            .rotate_refresh_token(&presented.token_hash, &second, &[0x99], NOW + 5)
+            .rotate_refresh_token(&presented.token_hash, &second, &[0x99], None, NOW + 5)
             .await
             .expect("rotate again"),
         Rotation::AlreadyRotated {
@@ -390,15 +390,34 @@ pub async fn refresh_rotate(store: &dyn Store) {
         "the first rotation's record is kept"
     );
 
-    // The successor rotates in turn.
+    // The successor rotates in turn, recording its access token with it.
     let third = refresh(&grant, hash(&run, "rt-2"), NOW + 9_000);
+    let jti = format!("conf-{run}-rotated-access");
     assert!(matches!(
         store
-            .rotate_refresh_token(&successor.token_hash, &third, &[0x02], NOW + 10)
+            .rotate_refresh_token(
+                &successor.token_hash,
+                &third,
+                &[0x02],
+                Some((jti.as_str(), NOW + 600)),
+                NOW + 10
+            )
             .await
             .expect("rotate successor"),
         Rotation::Rotated { .. }
     ));
+    // Recorded in the rotation's transaction: revoking the grant reaches it.
+    assert!(!store.is_revoked(&jti).await.expect("is revoked"));
+    assert!(
+        store
+            .revoke_grant(&grant.grant_id, NOW + 20)
+            .await
+            .expect("revoke grant")
+    );
+    assert!(
+        store.is_revoked(&jti).await.expect("is revoked"),
+        "the access token recorded with the rotation is revoked with its grant"
+    );
 }
 
 /// Expired tokens (from `expires_at` on), rotated tokens past their expiry,
@@ -428,6 +447,7 @@ pub async fn refresh_rotate_unknown(store: &dyn Store) {
                 &was_rotated.token_hash,
                 &refresh(&grant, hash(&run, "wr-succ"), NOW + 3_600),
                 &[1],
+                None,
                 NOW
             )
             .await
@@ -459,7 +479,7 @@ pub async fn refresh_rotate_unknown(store: &dyn Store) {
         let successor = refresh(&grant, hash(&run, &format!("succ-{label}")), NOW + 3_600);
         assert_eq!(
             store
-                .rotate_refresh_token(&presented, &successor, &[7], now)
+                .rotate_refresh_token(&presented, &successor, &[7], None, now)
                 .await
                 .expect("rotate"),
             Rotation::Unknown,
@@ -512,7 +532,7 @@ pub async fn grants_revoke(store: &dyn Store) {
     let successor = refresh(&grant, hash(&run, "rt-succ"), NOW + 3_600);
     assert!(matches!(
         store
-            .rotate_refresh_token(&tokens[0].token_hash, &successor, &[1], NOW)
+            .rotate_refresh_token(&tokens[0].token_hash, &successor, &[1], None, NOW)
             .await
             .expect("rotate"),
         Rotation::Rotated { .. }
@@ -568,6 +588,7 @@ pub async fn grants_revoke(store: &dyn Store) {
                     &token.token_hash,
                     &refresh(&grant, hash(&run, "late"), NOW + 3_600),
                     &[2],
+                    None,
                     revoked_at + 1
                 )
                 .await
