@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::clock::{Clock, SystemClock};
+use valet_jose::{Clock, SystemClock};
 
 /// Accepted access tokens are at most this long (8 KiB). Valet's are a few hundred bytes;
 /// the bound is checked before any parsing.

@@ -108,7 +108,6 @@
 //! A complete example is `examples/orders_api.rs`
 //! (`VALET_ISSUER=… VALET_AUDIENCE=… cargo run -p valet-guard --example orders_api`).
 
-mod clock;
 mod config;
 mod discovery;
 mod error;
@@ -122,13 +121,13 @@ mod token;
 #[cfg(feature = "axum")]
 mod axum;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     ConfigError, GuardConfig, GuardConfigBuilder, MAX_ACCESS_TOKEN_LEN, StatusPolicy,
 };
 pub use error::{GuardError, TokenError};
 pub use guard::Guard;
 pub use token::VerifiedToken;
+pub use valet_jose::{Clock, ManualClock, SystemClock};
 
 #[cfg(feature = "axum")]
 pub use crate::axum::{GuardLayer, GuardRejection, GuardService, bearer_token};

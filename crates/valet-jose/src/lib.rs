@@ -20,6 +20,7 @@
 //! Every failure is a [`JoseError`]; no error message carries key material.
 
 mod algorithm;
+mod clock;
 mod error;
 mod import;
 mod jwk;
@@ -29,6 +30,7 @@ mod util;
 mod verify;
 
 pub use algorithm::Algorithm;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{JoseError, JwkError};
 pub use import::{ImportedKey, import_jwk_set};
 pub use jwk::jwk_thumbprint;

@@ -11,13 +11,13 @@ use tokio::time::Instant;
 use valet_jose::JoseError;
 
 use super::list::{ListError, ListToken, StatusList, check_list_claims};
-use crate::clock::Clock;
 use crate::config::{GuardConfig, StatusPolicy};
 use crate::error::TokenError;
 use crate::http::{FetchError, Http};
 use crate::jwks::KeySet;
 use crate::tasks::Tasks;
 use crate::token::StatusReference;
+use valet_jose::Clock;
 
 /// draft-ietf-oauth-status-list §5.1: the `typ` of a status list token.
 pub(crate) const STATUS_LIST_TYP: &str = "statuslist+jwt";

@@ -1,4 +1,5 @@
-//! Time for claim checks, read once per verification and passed down, so tests can move it.
+//! Time for token issuance and claim checks, read once per request and passed
+//! down, so tests can move it. Shared by the authorization server and the guard.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
