@@ -44,12 +44,7 @@ async fn the_full_flow_issues_access_id_and_refresh_tokens() {
         "https issuer: {csrf_cookie}"
     );
 
-    let body = format!(
-        "interaction={}&csrf={}&username=alice&password={}",
-        form_field(&page.text(), "interaction").unwrap(),
-        form_field(&page.text(), "csrf").unwrap(),
-        encode(PASSWORD)
-    );
+    let body = login_form(&page, "alice", PASSWORD);
     let consent = browser.post(&app, "/login", &body).await;
     assert_eq!(consent.status, StatusCode::OK, "{}", consent.text());
     assert!(
@@ -58,11 +53,7 @@ async fn the_full_flow_issues_access_id_and_refresh_tokens() {
     );
     assert!(consent.text().contains(">Allow<") && consent.text().contains(">Deny<"));
     assert!(browser.cookies.contains_key("__Host-valet-session"));
-    let body = format!(
-        "interaction={}&csrf={}&decision=allow",
-        form_field(&consent.text(), "interaction").unwrap(),
-        form_field(&consent.text(), "csrf").unwrap()
-    );
+    let body = consent_form(&consent, "allow");
     let back = browser.post(&app, "/consent", &body).await;
     assert_eq!(back.status, StatusCode::SEE_OTHER);
     assert!(back.header("location").unwrap().starts_with(WEB_REDIRECT));
@@ -240,12 +231,7 @@ async fn skip_consent_goes_straight_back_after_login() {
             &authorize_path(&client.id, &Pkce::new(), "openid", ""),
         )
         .await;
-    let body = format!(
-        "interaction={}&csrf={}&username=alice&password={}",
-        form_field(&page.text(), "interaction").unwrap(),
-        form_field(&page.text(), "csrf").unwrap(),
-        encode(PASSWORD)
-    );
+    let body = login_form(&page, "alice", PASSWORD);
     let reply = browser.post(&app, "/login", &body).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
     assert!(location_params(&reply).contains_key("code"));
@@ -263,18 +249,9 @@ async fn deny_returns_access_denied() {
             &authorize_path(&client.id, &Pkce::new(), "openid", ""),
         )
         .await;
-    let body = format!(
-        "interaction={}&csrf={}&username=alice&password={}",
-        form_field(&page.text(), "interaction").unwrap(),
-        form_field(&page.text(), "csrf").unwrap(),
-        encode(PASSWORD)
-    );
+    let body = login_form(&page, "alice", PASSWORD);
     let consent = browser.post(&app, "/login", &body).await;
-    let body = format!(
-        "interaction={}&csrf={}&decision=deny",
-        form_field(&consent.text(), "interaction").unwrap(),
-        form_field(&consent.text(), "csrf").unwrap()
-    );
+    let body = consent_form(&consent, "deny");
     let reply = browser.post(&app, "/consent", &body).await;
     let params = location_params(&reply);
     assert_eq!(params["error"], "access_denied");
@@ -296,12 +273,7 @@ async fn wrong_password_and_unknown_user_get_the_same_answer() {
                 &authorize_path(&client.id, &Pkce::new(), "openid", ""),
             )
             .await;
-        let body = format!(
-            "interaction={}&csrf={}&username={user}&password={}",
-            form_field(&page.text(), "interaction").unwrap(),
-            form_field(&page.text(), "csrf").unwrap(),
-            encode(password)
-        );
+        let body = login_form(&page, user, password);
         let reply = browser.post(&app, "/login", &body).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
         assert!(reply.text().contains("Incorrect username or password."));
@@ -341,11 +313,7 @@ async fn repeated_failures_are_throttled_while_others_sign_in() {
                 &authorize_path(&client.id, &Pkce::new(), "openid", ""),
             )
             .await;
-        let body = format!(
-            "interaction={}&csrf={}&username=alice&password=guess-guess",
-            form_field(&page.text(), "interaction").unwrap(),
-            form_field(&page.text(), "csrf").unwrap(),
-        );
+        let body = login_form(&page, "alice", "guess-guess");
         last = Some(attacker.post(&app, "/login", &body).await);
     }
     let last = last.unwrap();
@@ -381,12 +349,7 @@ async fn login_form_without_the_browser_bound_csrf_value_is_refused() {
             &authorize_path(&client.id, &Pkce::new(), "openid", ""),
         )
         .await;
-    let body = format!(
-        "interaction={}&csrf={}&username=alice&password={}",
-        form_field(&page.text(), "interaction").unwrap(),
-        form_field(&page.text(), "csrf").unwrap(),
-        encode(PASSWORD)
-    );
+    let body = login_form(&page, "alice", PASSWORD);
     // ...and makes the victim's browser (without that cookie) post it.
     let mut victim = Browser::default();
     let reply = victim.post(&app, "/login", &body).await;
@@ -623,12 +586,7 @@ async fn form_post_answers_with_an_auto_submitting_form() {
         "&response_mode=form_post",
     );
     let page = browser.get(&app, &path).await;
-    let body = format!(
-        "interaction={}&csrf={}&username=alice&password={}",
-        form_field(&page.text(), "interaction").unwrap(),
-        form_field(&page.text(), "csrf").unwrap(),
-        encode(PASSWORD)
-    );
+    let body = login_form(&page, "alice", PASSWORD);
     let reply = browser.post(&app, "/login", &body).await;
     assert_eq!(reply.status, StatusCode::OK);
     let html = reply.text();

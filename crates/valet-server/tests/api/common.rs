@@ -312,6 +312,28 @@ pub fn form_field(html: &str, name: &str) -> Option<String> {
     )
 }
 
+/// The login form of `page`, filled in.
+pub fn login_form(page: &Reply, username: &str, password: &str) -> String {
+    let html = page.text();
+    format!(
+        "interaction={}&csrf={}&username={}&password={}",
+        form_field(&html, "interaction").unwrap(),
+        form_field(&html, "csrf").unwrap(),
+        encode(username),
+        encode(password)
+    )
+}
+
+/// The consent form of `page`, answered with `decision` (`allow` or `deny`).
+pub fn consent_form(page: &Reply, decision: &str) -> String {
+    let html = page.text();
+    format!(
+        "interaction={}&csrf={}&decision={decision}",
+        form_field(&html, "interaction").unwrap(),
+        form_field(&html, "csrf").unwrap()
+    )
+}
+
 pub fn encode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
@@ -403,22 +425,13 @@ pub async fn sign_in_and_allow(
     }
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
     let mut reply = if page.text().contains("name=\"password\"") {
-        let body = format!(
-            "interaction={}&csrf={}&username={username}&password={}",
-            form_field(&page.text(), "interaction").unwrap(),
-            form_field(&page.text(), "csrf").unwrap(),
-            encode(PASSWORD)
-        );
+        let body = login_form(&page, username, PASSWORD);
         browser.post(app, "/login", &body).await
     } else {
         page
     };
     if reply.text().contains("name=\"decision\"") {
-        let body = format!(
-            "interaction={}&csrf={}&decision=allow",
-            form_field(&reply.text(), "interaction").unwrap(),
-            form_field(&reply.text(), "csrf").unwrap()
-        );
+        let body = consent_form(&reply, "allow");
         reply = browser.post(app, "/consent", &body).await;
     }
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());

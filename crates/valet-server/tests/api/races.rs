@@ -282,11 +282,7 @@ async fn concurrent_logins_and_consents(app: &TestApp, username: &str) {
             "the consent page"
         );
         sessions.insert(b.browser.cookies["__Host-valet-session"].clone());
-        consent_forms.push(format!(
-            "interaction={}&csrf={}&decision=allow",
-            form_field(&reply.text(), "interaction").unwrap(),
-            form_field(&reply.text(), "csrf").unwrap()
-        ));
+        consent_forms.push(consent_form(&reply, "allow"));
     }
     assert_eq!(sessions.len(), BROWSERS, "a session of its own for each");
     assert!(throttled < BROWSERS, "at least one went through at once");
@@ -326,11 +322,7 @@ async fn concurrent_logins_and_consents(app: &TestApp, username: &str) {
         )
         .await;
     assert!(page.text().contains("name=\"decision\""), "{}", page.text());
-    let form = format!(
-        "interaction={}&csrf={}&decision=allow",
-        form_field(&page.text(), "interaction").unwrap(),
-        form_field(&page.text(), "csrf").unwrap()
-    );
+    let form = consent_form(&page, "allow");
     let requests = (0..BROWSERS)
         .map(|_| form_post("/consent", None, Some(browser), &form))
         .collect();
