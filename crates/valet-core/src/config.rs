@@ -25,6 +25,8 @@ pub struct Settings {
     pub id_token_ttl: i64,
     /// How long a user may take on the login and consent pages.
     pub interaction_ttl: i64,
+    /// Audit records older than this many seconds are deleted.
+    pub audit_retention: i64,
 }
 
 /// The signing key schedule.
@@ -80,6 +82,7 @@ impl Settings {
             refresh_token_absolute_ttl: 30 * 24 * 3600,
             id_token_ttl: 600,
             interaction_ttl: 900,
+            audit_retention: 90 * 24 * 3600,
         }
     }
 }

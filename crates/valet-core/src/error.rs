@@ -18,6 +18,8 @@ pub struct OAuthError {
     description: Option<Cow<'static, str>>,
     /// Log-only detail: never sent to the client.
     source: Option<BoxError>,
+    /// Set when the caller is throttled: seconds until it may try again.
+    retry_after: Option<i64>,
 }
 
 impl OAuthError {
@@ -26,6 +28,7 @@ impl OAuthError {
             code,
             description: Some(description.into()),
             source: None,
+            retry_after: None,
         }
     }
 
@@ -35,6 +38,7 @@ impl OAuthError {
             code: ErrorCode::ServerError,
             description: None,
             source: Some(source.into()),
+            retry_after: None,
         }
     }
 
@@ -43,6 +47,7 @@ impl OAuthError {
             code: ErrorCode::TemporarilyUnavailable,
             description: None,
             source: Some(source.into()),
+            retry_after: None,
         }
     }
 
@@ -52,6 +57,22 @@ impl OAuthError {
 
     pub fn invalid_client(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidClient, description)
+    }
+
+    /// Too many failed client authentications from the caller's address: sent as
+    /// 429 with `Retry-After` (RFC 6585 §4), keeping the `invalid_client` code.
+    pub fn client_throttled(retry_after_seconds: i64) -> Self {
+        Self {
+            retry_after: Some(retry_after_seconds),
+            ..Self::invalid_client(format!(
+                "too many failed client authentications from this address; try again in {retry_after_seconds} seconds"
+            ))
+        }
+    }
+
+    /// Seconds the caller must wait, when it is throttled.
+    pub fn retry_after(&self) -> Option<i64> {
+        self.retry_after
     }
 
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {

@@ -4,6 +4,7 @@
 //! [`endpoint`] → [`client_auth`] → [`grant`] → [`policy`] → [`token`] minting →
 //! the [`store`] traits, and back out as a protocol response or an [`OAuthError`].
 
+pub mod audit;
 pub mod authorize;
 pub mod client_auth;
 pub mod clients;
@@ -22,6 +23,7 @@ pub mod throttle;
 pub mod token;
 pub mod users;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -34,6 +36,7 @@ pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::config::{KeyPolicy, Settings};
 pub use crate::error::OAuthError;
 
+use crate::audit::{AuditEvent, AuditKind, AuditLog};
 use crate::client_auth::{AuthenticatedClient, ClientAuthenticator, ClientCache};
 use crate::keys::{KeyError, KeyManager, Keyring};
 use crate::status::{StatusAllocator, StatusLists};
@@ -56,6 +59,14 @@ pub enum StartError {
     Store(#[source] OAuthError),
 }
 
+/// Who sent a client-authenticated request: its `Authorization` header, and its
+/// address (for the client-secret throttle) when known.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Caller<'a> {
+    pub authorization: Option<&'a [u8]>,
+    pub address: Option<IpAddr>,
+}
+
 /// The authorization server: everything an endpoint needs, shared by all requests.
 pub struct AuthorizationServer {
     pub(crate) settings: Settings,
@@ -70,6 +81,7 @@ pub struct AuthorizationServer {
     pub(crate) throttle: LoginThrottle,
     pub(crate) status_allocator: StatusAllocator,
     pub(crate) status_lists: StatusLists,
+    pub(crate) audit: AuditLog,
     metadata: ServerMetadata,
 }
 
@@ -91,19 +103,20 @@ impl AuthorizationServer {
         // Loading first proves the master key opens the existing keys before any
         // new key is sealed with it.
         Keyring::load(store.as_ref(), Arc::clone(&master), now).await?;
-        key_manager.ensure_current(store.as_ref(), now).await?;
+        let created = key_manager.ensure_current(store.as_ref(), now).await?;
         let keyring = Keyring::load(store.as_ref(), Arc::clone(&master), now).await?;
         let status_lists = StatusLists::default();
         status_lists
             .start_after_existing(store.as_ref())
             .await
             .map_err(StartError::Store)?;
-        Ok(Self {
+        let server = Self {
             master,
             hasher: PasswordHasher::new()?,
             throttle: LoginThrottle::default(),
             status_allocator: StatusAllocator::default(),
             status_lists,
+            audit: AuditLog::default(),
             metadata: endpoint::metadata::metadata(&settings),
             authenticator: ClientAuthenticator::new(ClientCache::new(settings.client_cache_ttl)),
             settings,
@@ -111,7 +124,19 @@ impl AuthorizationServer {
             keyring,
             key_manager,
             clock,
-        })
+        };
+        server.audit_scheduled_keys(created, now);
+        Ok(server)
+    }
+
+    fn audit_scheduled_keys(&self, kids: Vec<String>, now: i64) {
+        for kid in kids {
+            self.audit(
+                AuditEvent::new(AuditKind::KeyCreated, now)
+                    .detail("kid", kid)
+                    .detail("via", "schedule"),
+            );
+        }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -145,26 +170,22 @@ impl AuthorizationServer {
 
     pub async fn token(
         &self,
-        authorization: Option<&[u8]>,
+        caller: Caller<'_>,
         form: &Form,
     ) -> Result<(GrantType, TokenResponse), OAuthError> {
-        endpoint::token::token(self, authorization, form).await
+        endpoint::token::token(self, caller, form).await
     }
 
     pub async fn introspect(
         &self,
-        authorization: Option<&[u8]>,
+        caller: Caller<'_>,
         form: &Form,
     ) -> Result<Map<String, Value>, OAuthError> {
-        endpoint::introspection::introspect(self, authorization, form).await
+        endpoint::introspection::introspect(self, caller, form).await
     }
 
-    pub async fn revoke(
-        &self,
-        authorization: Option<&[u8]>,
-        form: &Form,
-    ) -> Result<(), OAuthError> {
-        endpoint::revocation::revoke(self, authorization, form).await
+    pub async fn revoke(&self, caller: Caller<'_>, form: &Form) -> Result<(), OAuthError> {
+        endpoint::revocation::revoke(self, caller, form).await
     }
 
     pub async fn userinfo(
@@ -182,13 +203,19 @@ impl AuthorizationServer {
     /// header and the form, and checks them.
     pub(crate) async fn authenticate_client(
         &self,
-        authorization: Option<&[u8]>,
+        caller: Caller<'_>,
         form: &Form,
         now: i64,
     ) -> Result<AuthenticatedClient, OAuthError> {
-        let presented = ClientAuthentication::from_request(authorization, form);
+        let presented = ClientAuthentication::from_request(caller.authorization, form);
         self.authenticator
-            .authenticate(self.store.as_ref(), presented, now)
+            .authenticate(
+                self.store.as_ref(),
+                presented,
+                caller.address,
+                &self.audit,
+                now,
+            )
             .await
     }
 
@@ -204,16 +231,40 @@ impl AuthorizationServer {
     /// changes), and purging what has expired. Run periodically on every node.
     pub async fn maintain(&self) -> Result<(), KeyError> {
         let now = self.clock.now();
-        self.key_manager
+        let created = self
+            .key_manager
             .ensure_current(self.store.as_ref(), now)
             .await?;
+        self.audit_scheduled_keys(created, now);
         self.key_manager.purge(self.store.as_ref(), now).await?;
         self.keyring.reload(self.store.as_ref(), now).await?;
         self.store.purge_revocations(now, PURGE_BATCH).await?;
         self.store.purge_sessions(now, PURGE_BATCH).await?;
         self.store.purge_grants(now, PURGE_BATCH).await?;
         self.store.purge_status(now, PURGE_BATCH).await?;
+        self.store
+            .purge_audit_events(
+                now.saturating_sub(self.settings.audit_retention),
+                PURGE_BATCH,
+            )
+            .await?;
         Ok(())
+    }
+
+    /// Queues an audit event (see [`audit`]); never waits.
+    pub fn audit(&self, event: AuditEvent) {
+        self.audit.record(event);
+    }
+
+    /// Writes the queued audit events to the log and the store. Run every second,
+    /// and once more at shutdown.
+    pub async fn flush_audit(&self) -> Result<usize, store::StoreError> {
+        self.audit.flush(self.store.as_ref()).await
+    }
+
+    /// Audit events dropped because the queue was full.
+    pub fn audit_dropped(&self) -> u64 {
+        self.audit.dropped()
     }
 
     /// The signed status list token of list `list` (`None` if out of range).

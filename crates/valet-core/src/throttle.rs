@@ -1,4 +1,8 @@
-//! Login throttling: limits password guessing per account and per client address.
+//! Throttling of guessing: passwords at the login form ([`LoginThrottle`]) and
+//! client secrets at the token, introspection and revocation endpoints
+//! ([`ClientAuthThrottle`]).
+//!
+//! Login:
 //!
 //! - **Per account** (the login name as typed, trimmed and lower-cased): after
 //!   5 failures within 15 minutes, further attempts for it are refused until the
@@ -35,6 +39,13 @@
 //!        ▼
 //! succeeded(admitted)   (account cleared, address failure taken back)
 //! ```
+//!
+//! Client secrets: after 20 failed client authentications within 5 minutes
+//! from one address, every client authentication from it is refused (even a
+//! right secret, or guesses could go on and only successes would be told apart)
+//! until the oldest failure leaves the window. There is no per-client lock:
+//! secrets carry 256 bits, so guessing across many addresses is hopeless, and a
+//! per-client lock would let anyone stop a service by failing in its name.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -54,6 +65,10 @@ pub struct ThrottleConfig {
     pub window_seconds: i64,
     /// Keys kept per map (accounts, addresses).
     pub max_entries: usize,
+    /// Failed client authentications per address within `client_window_seconds`
+    /// before the address is refused.
+    pub client_failures: usize,
+    pub client_window_seconds: i64,
 }
 
 impl Default for ThrottleConfig {
@@ -63,13 +78,15 @@ impl Default for ThrottleConfig {
             address_failures: 20,
             window_seconds: 15 * 60,
             max_entries: 100_000,
+            client_failures: 20,
+            client_window_seconds: 5 * 60,
         }
     }
 }
 
 /// Refused: too many recent failures for this account or from this address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("too many failed sign-in attempts; try again in {retry_after_seconds} seconds")]
+#[error("too many failed attempts; try again in {retry_after_seconds} seconds")]
 pub struct Throttled {
     /// For the `Retry-After` header (RFC 9110 §10.2.3); at least 1.
     pub retry_after_seconds: i64,
@@ -159,6 +176,46 @@ impl LoginThrottle {
         let mut addresses = lock(&self.addresses);
         accounts.forget(&attempt.account);
         addresses.take_back(&attempt.address, attempt.at);
+    }
+}
+
+/// The client-secret throttle of one node. Share one per process.
+#[derive(Debug)]
+pub struct ClientAuthThrottle {
+    addresses: Mutex<Failures<IpAddr>>,
+}
+
+impl Default for ClientAuthThrottle {
+    fn default() -> Self {
+        Self::new(&ThrottleConfig::default())
+    }
+}
+
+impl ClientAuthThrottle {
+    pub fn new(config: &ThrottleConfig) -> Self {
+        Self {
+            addresses: Mutex::new(Failures::new(
+                config.client_failures,
+                config.client_window_seconds,
+                config.max_entries,
+            )),
+        }
+    }
+
+    /// Whether `address` may try to authenticate a client at `now`. Checked
+    /// before the credentials are, so a throttled address learns nothing.
+    pub fn check(&self, address: IpAddr, now: i64) -> Result<(), Throttled> {
+        match lock(&self.addresses).retry_after(&address_key(address), now) {
+            Some(retry_after_seconds) => Err(Throttled {
+                retry_after_seconds,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a wrong secret, or a secret for an unknown client.
+    pub fn failed(&self, address: IpAddr, now: i64) {
+        lock(&self.addresses).record(address_key(address), now);
     }
 }
 
@@ -311,6 +368,26 @@ mod tests {
             }) => retry_after_seconds,
             Ok(_) => unreachable!("{login} from {address} at {now} was admitted"),
         }
+    }
+
+    #[test]
+    fn twenty_bad_client_secrets_lock_the_address_only() {
+        let throttle = ClientAuthThrottle::default();
+        for i in 0..20 {
+            assert!(throttle.check(ip(1), T0 + i).is_ok());
+            throttle.failed(ip(1), T0 + i);
+        }
+        assert_eq!(
+            throttle
+                .check(ip(1), T0 + 20)
+                .unwrap_err()
+                .retry_after_seconds,
+            280
+        );
+        // Another address, the honest service's, is untouched.
+        assert!(throttle.check(ip(2), T0 + 20).is_ok());
+        // The window slides: the first failure has left it.
+        assert!(throttle.check(ip(1), T0 + 300).is_ok());
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Request extractors whose rejections are Valet's own OAuth errors.
 
+use std::time::Duration;
+
 use axum::extract::{FromRequest, Request};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use futures_util::StreamExt as _;
 use valet_core::OAuthError;
 use valet_protocol::Form;
 
@@ -9,6 +12,9 @@ use crate::response::ApiError;
 
 /// Form bodies are small; anything larger is not a real OAuth request.
 const MAX_FORM_BYTES: usize = 64 * 1024;
+/// The whole body must arrive within this time of the request head, so a client
+/// sending it slowly (or not at all) cannot hold a connection and a task open.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An `application/x-www-form-urlencoded` POST body (RFC 6749 §3.2), with the
 /// request's `Authorization` header kept for client authentication.
@@ -41,12 +47,36 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
         if authorizations.next().is_some() {
             return Err(OAuthError::invalid_request("more than one Authorization header").into());
         }
-        let body = axum::body::to_bytes(request.into_body(), MAX_FORM_BYTES)
+        // A declared length over the limit is refused before anything is read.
+        let declared = headers
+            .get(CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > MAX_FORM_BYTES as u64) {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        let body = tokio::time::timeout(BODY_READ_TIMEOUT, read_body(request))
             .await
-            .map_err(|_| ApiError::PayloadTooLarge)?;
+            .map_err(|_| ApiError::RequestTimeout)??;
         Ok(Self {
             form: Form::parse(&body),
             authorization,
         })
     }
+}
+
+/// The body, at most `MAX_FORM_BYTES` of it (a chunked body has no declared length).
+async fn read_body(request: Request) -> Result<Vec<u8>, ApiError> {
+    let mut stream = request.into_body().into_data_stream();
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        // Malformed chunked encoding, or the client went away.
+        let chunk =
+            chunk.map_err(|_| OAuthError::invalid_request("the request body could not be read"))?;
+        if body.len().saturating_add(chunk.len()) > MAX_FORM_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

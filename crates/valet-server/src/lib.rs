@@ -1,6 +1,8 @@
 //! Valet's HTTP layer: routes, thin handlers, and the one place where errors
 //! become responses. All protocol logic lives in `valet-core`.
 
+mod accept;
+mod client_address;
 mod cookies;
 mod extract;
 mod handlers;
@@ -19,6 +21,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use valet_core::AuthorizationServer;
 
+pub use accept::{DEFAULT_HEADER_READ_TIMEOUT, MAX_HEADER_BYTES, ServeOptions, serve_router};
+pub use client_address::{ClientAddress, TrustedProxies};
 pub use metrics_setup::install_metrics;
 pub use routes::app;
 
@@ -26,19 +30,17 @@ pub use routes::app;
 pub struct AppState {
     pub server: Arc<AuthorizationServer>,
     pub metrics: PrometheusHandle,
+    /// Whose `X-Forwarded-For` names the client (see `TrustedProxies`).
+    pub trusted_proxies: TrustedProxies,
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves Valet (http, or https with [`ServeOptions::tls`]) until `shutdown`
+/// resolves, then lets in-flight requests finish.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // The peer address feeds the login throttle.
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_router(listener, app(state), options, shutdown).await
 }

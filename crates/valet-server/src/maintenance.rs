@@ -17,6 +17,9 @@ pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 /// revocation on this node wakes the poller at once.
 pub const STATUS_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
+/// How often queued audit events are logged and stored.
+pub const AUDIT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
 pub fn spawn(
     server: Arc<AuthorizationServer>,
     mut shutdown: watch::Receiver<bool>,
@@ -33,6 +36,17 @@ pub fn spawn(
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
+            }
+        }
+    });
+    let audit_server = Arc::clone(&server);
+    let mut audit_shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        let mut flush = tokio::time::interval(AUDIT_FLUSH_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = audit_shutdown.changed() => break,
+                _ = flush.tick() => flush_audit(&audit_server).await,
             }
         }
     });
@@ -55,4 +69,12 @@ pub fn spawn(
             }
         }
     })
+}
+
+/// Logs and stores the queued audit events; call once more after the last
+/// request has finished.
+pub async fn flush_audit(server: &AuthorizationServer) {
+    if let Err(error) = server.flush_audit().await {
+        tracing::error!(%error, "audit events could not be stored (they are in the log)");
+    }
 }

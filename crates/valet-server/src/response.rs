@@ -1,6 +1,8 @@
 //! The one mapping from errors to HTTP responses.
 
-use axum::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
+use axum::http::header::{
+    ALLOW, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use valet_core::OAuthError;
@@ -12,6 +14,8 @@ pub enum ApiError {
     OAuth(OAuthError),
     /// The body was larger than the endpoint accepts.
     PayloadTooLarge,
+    /// The body did not arrive in time.
+    RequestTimeout,
     MethodNotAllowed(&'static str),
     NotFound,
 }
@@ -30,6 +34,11 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::InvalidRequest,
                 Some("the request body is too large"),
+            ),
+            Self::RequestTimeout => json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::InvalidRequest,
+                Some("the request body did not arrive in time"),
             ),
             Self::MethodNotAllowed(allow) => {
                 let mut response = json_error(
@@ -56,7 +65,8 @@ impl IntoResponse for ApiError {
 }
 
 /// RFC 6749 §5.2: JSON body with `error` and `error_description`; `invalid_client`
-/// answers 401 with a `WWW-Authenticate` challenge. 5xx bodies say only
+/// answers 401 with a `WWW-Authenticate` challenge, or 429 with `Retry-After`
+/// when the caller's address is throttled. 5xx bodies say only
 /// `server_error` or `temporarily_unavailable`; the cause goes to the log.
 fn oauth_error_response(error: &OAuthError) -> Response {
     let code = error.code();
@@ -66,6 +76,13 @@ fn oauth_error_response(error: &OAuthError) -> Response {
         tracing::error!(error = %error, "request failed");
     } else {
         tracing::debug!(error = %error, "request refused");
+    }
+    if let Some(seconds) = error.retry_after() {
+        let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, code, error.description());
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        return response;
     }
     let mut response = json_error(status, code, error.description());
     if code == ErrorCode::InvalidClient {

@@ -142,7 +142,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 4, "each migration applied exactly once");
+        assert_eq!(applied, 5, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -175,6 +175,7 @@ async fn tables_live_in_the_schema() {
             tables,
             [
                 "_sqlx_migrations",
+                "audit_events",
                 "authorization_codes",
                 "clients",
                 "consents",

@@ -2,12 +2,13 @@
 //! variables, then command-line flags. Validated once at start; an error names
 //! the setting at fault.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use serde::{Deserialize, Serialize};
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer, Serialize};
 use valet_core::{KeyPolicy, Settings};
 
 /// Every setting, with its default. The same names work in `valet.toml` and, upper-cased
@@ -40,10 +41,23 @@ pub struct Config {
     pub refresh_token_idle_ttl: i64,
     /// Seconds after which a grant's refresh tokens end, however often used.
     pub refresh_token_absolute_ttl: i64,
+    /// Seconds a client may take to send a request's line and headers (counted
+    /// from when the server starts waiting for them, so also how long an idle
+    /// keep-alive connection stays open); then the connection is closed. Stops
+    /// slow clients from holding connections open.
+    pub header_read_timeout: u64,
     /// PEM certificate chain: with `tls_key`, Valet serves https itself.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// Seconds audit records are kept (`valet audit`); older ones are deleted.
+    pub audit_retention: i64,
+    /// Load balancers and reverse proxies (addresses or CIDR networks) whose
+    /// `X-Forwarded-For` header names the client for the per-address throttles.
+    /// Empty by default: the header is ignored. In the environment, separate
+    /// them with commas.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub trusted_proxies: Vec<String>,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Allows a plain-http issuer on a non-loopback host. Tokens and secrets would
@@ -75,8 +89,11 @@ impl Default for Config {
             session_ttl: defaults.session_ttl,
             refresh_token_idle_ttl: defaults.refresh_token_idle_ttl,
             refresh_token_absolute_ttl: defaults.refresh_token_absolute_ttl,
+            header_read_timeout: valet_server::DEFAULT_HEADER_READ_TIMEOUT.as_secs(),
             tls_cert: None,
             tls_key: None,
+            audit_retention: defaults.audit_retention,
+            trusted_proxies: Vec::new(),
             log_format: LogFormat::Text,
             dangerous_allow_insecure_issuer: false,
         }
@@ -104,7 +121,7 @@ pub struct FlagOverrides {
 
 /// Names accepted from the environment; other `VALET_*` variables (the master
 /// key, test settings) are not configuration-file settings.
-const ENV_SETTINGS: [&str; 16] = [
+const ENV_SETTINGS: [&str; 19] = [
     "bind",
     "issuer",
     "data_dir",
@@ -117,11 +134,35 @@ const ENV_SETTINGS: [&str; 16] = [
     "session_ttl",
     "refresh_token_idle_ttl",
     "refresh_token_absolute_ttl",
+    "header_read_timeout",
+    "audit_retention",
+    "trusted_proxies",
     "log_format",
     "dangerous_allow_insecure_issuer",
     "tls_cert",
     "tls_key",
 ];
+
+/// A list in `valet.toml`; a comma-separated string in the environment.
+fn list_or_comma_separated<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match ListOrText::deserialize(deserializer)? {
+        ListOrText::List(list) => list,
+        ListOrText::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(String::from)
+            .collect(),
+    })
+}
 
 #[derive(Debug)]
 pub struct ConfigError(pub String);
@@ -245,6 +286,19 @@ impl Config {
                 self.client_cache_ttl
             )));
         }
+        if !(1..=300).contains(&self.header_read_timeout) {
+            return Err(ConfigError(format!(
+                "setting `header_read_timeout`: must be between 1 and 300 seconds, got {}",
+                self.header_read_timeout
+            )));
+        }
+        if self.audit_retention < 3600 {
+            return Err(ConfigError(format!(
+                "setting `audit_retention`: must be at least 3600 seconds, got {}",
+                self.audit_retention
+            )));
+        }
+        self.trusted_proxies()?;
         if let Some(url) = &self.database_url
             && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres://")
@@ -274,12 +328,35 @@ impl Config {
         settings.session_ttl = self.session_ttl;
         settings.refresh_token_idle_ttl = self.refresh_token_idle_ttl;
         settings.refresh_token_absolute_ttl = self.refresh_token_absolute_ttl;
+        settings.audit_retention = self.audit_retention;
         settings.keys = KeyPolicy {
             rotation_period: self.key_rotation_period,
             publish_lead: self.key_publish_lead,
             ..KeyPolicy::default()
         };
         settings
+    }
+
+    pub fn header_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.header_read_timeout)
+    }
+
+    /// The trusted proxies' networks; a bare address is a network of one.
+    pub fn trusted_proxies(&self) -> Result<Vec<IpNet>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|entry| {
+                let entry = entry.trim();
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        ConfigError(format!(
+                            "setting `trusted_proxies`: `{entry}` is neither an IP address nor a CIDR network such as 10.0.0.0/8"
+                        ))
+                    })
+            })
+            .collect()
     }
 
     pub fn database_url(&self) -> String {
@@ -339,6 +416,7 @@ fn check_issuer(issuer: &str, allow_insecure: bool) -> Result<(), ConfigError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -359,5 +437,33 @@ mod tests {
         let config = Config::default();
         assert!(config.validate().is_ok());
         assert_eq!(config.issuer(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn trusted_proxies_from_toml_lists_and_comma_separated_text() {
+        let from = |toml: &str| -> Config {
+            Figment::from(Serialized::defaults(Config::default()))
+                .merge(Toml::string(toml))
+                .extract()
+                .unwrap()
+        };
+        let list = from(r#"trusted_proxies = ["10.0.0.0/8", "192.0.2.1"]"#);
+        let text = from(r#"trusted_proxies = "10.0.0.0/8, 192.0.2.1""#);
+        for config in [list, text] {
+            let networks = config.trusted_proxies().unwrap();
+            assert_eq!(
+                networks,
+                vec![
+                    "10.0.0.0/8".parse::<IpNet>().unwrap(),
+                    "192.0.2.1/32".parse().unwrap()
+                ]
+            );
+        }
+        let bad = from(r#"trusted_proxies = ["10.0.0.0/33"]"#);
+        let error = bad.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("`trusted_proxies`") && error.contains("10.0.0.0/33"),
+            "{error}"
+        );
     }
 }

@@ -52,6 +52,8 @@ enum Command {
     /// Inspect, rotate and import signing keys.
     #[command(subcommand)]
     Key(commands::key::KeyCommand),
+    /// Show the audit trail: sign-ins, consents, tokens, client and key changes.
+    Audit(commands::audit::AuditArgs),
     /// Inspect tokens locally.
     #[command(subcommand)]
     Token(commands::token::TokenCommand),
@@ -110,6 +112,10 @@ async fn run(cli: Cli) -> Result<(), storage::CliError> {
         Command::Key(command) => {
             let config = config::load(cli.global.config.as_deref(), flags)?;
             commands::key::run(&config, command).await
+        }
+        Command::Audit(args) => {
+            let config = config::load(cli.global.config.as_deref(), flags)?;
+            commands::audit::run(&config, args).await
         }
     }
 }

@@ -6,6 +6,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
+use valet_core::audit::AuditEvent;
 use valet_core::store::Store;
 use valet_jose::MasterKey;
 use valet_store_postgres::PostgresStore;
@@ -14,6 +15,20 @@ use valet_store_sqlite::SqliteStore;
 use crate::config::Config;
 
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Records an administrative change made from the command line in the audit
+/// trail (and the log, if one is set up). The change is made already, so failing
+/// to record it is reported, not fatal.
+pub async fn audit(store: &dyn Store, event: AuditEvent) {
+    let event = event.detail("via", "cli");
+    event.log();
+    if let Err(error) = store
+        .append_audit_events(std::slice::from_ref(&event))
+        .await
+    {
+        eprintln!("warning: the audit record of this change could not be stored: {error}");
+    }
+}
 
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
     let url = config.database_url();

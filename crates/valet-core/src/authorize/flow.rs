@@ -14,6 +14,7 @@ use super::pending::{self, PendingAuthorization, Stage};
 use super::response::AuthorizationResponse;
 use super::{OIDC_SCOPES, describe_scope};
 use crate::AuthorizationServer;
+use crate::audit::{AuditEvent, AuditKind};
 use crate::config::CODE_TTL;
 use crate::error::OAuthError;
 use crate::policy::redirect_uri;
@@ -60,6 +61,8 @@ pub struct LoginPage {
     pub error: Option<String>,
     /// The browser's CSRF value: set as a cookie and embedded in the form.
     pub csrf: String,
+    /// Seconds to wait, when the attempt was throttled (sent as `Retry-After`).
+    pub retry_after: Option<i64>,
 }
 
 #[derive(Clone)]
@@ -225,6 +228,7 @@ pub async fn authorize(
             client_name: client.name.clone(),
             login: params.login_hint,
             error: None,
+            retry_after: None,
             csrf,
         }));
     };
@@ -298,7 +302,7 @@ pub async fn submit_login(
         .trim()
         .to_owned();
     let password = form.optional("password").ok().flatten().unwrap_or_default();
-    let retry = |status: u16, error: String| {
+    let retry = |status: u16, error: String, retry_after: Option<i64>| {
         AuthorizeOutcome::Login(LoginPage {
             status,
             interaction_id: interaction_id.clone(),
@@ -306,6 +310,7 @@ pub async fn submit_login(
             login: Some(login.clone()).filter(|l| !l.is_empty()),
             error: Some(error),
             csrf: csrf.clone(),
+            retry_after,
         })
     };
     if login.is_empty() || password.is_empty() {
@@ -313,6 +318,7 @@ pub async fn submit_login(
             retry(
                 400,
                 "Enter your username or email and your password.".into(),
+                None,
             ),
             None,
         ));
@@ -325,26 +331,42 @@ pub async fn submit_login(
             retry_after_seconds,
         }) => {
             let minutes = (retry_after_seconds + 59) / 60;
-            tracing::warn!(security_event = "login_throttled", client_id = %client.client_id, "sign-in throttled");
+            server.audit(
+                AuditEvent::new(AuditKind::LoginThrottled, now)
+                    .client(&client.client_id)
+                    .address(client_address),
+            );
             return Ok((
+                // Attempts still being checked count too, so the words must fit
+                // a burst of simultaneous correct sign-ins as well as guessing.
                 retry(
                     429,
-                    format!("Too many failed sign-in attempts. Try again in {minutes} minute(s)."),
+                    format!(
+                        "Too many sign-in attempts for this account or from your network. Try again in {minutes} minute{}.",
+                        if minutes == 1 { "" } else { "s" }
+                    ),
+                    Some(retry_after_seconds),
                 ),
                 None,
             ));
         }
     };
-    let user = match users::authenticate(server.store.as_ref(), &server.hasher, &login, password)
-        .await
-    {
-        Ok(user) => user,
-        Err(LoginFailure::InvalidCredentials) => {
-            tracing::info!(security_event = "login_failed", client_id = %client.client_id, "sign-in failed");
-            return Ok((retry(401, "Incorrect username or password.".into()), None));
-        }
-        Err(LoginFailure::Store(error)) => return Err(error.into()),
-    };
+    let user =
+        match users::authenticate(server.store.as_ref(), &server.hasher, &login, password).await {
+            Ok(user) => user,
+            Err(LoginFailure::InvalidCredentials { account }) => {
+                let mut event = AuditEvent::new(AuditKind::LoginFailed, now)
+                    .client(&client.client_id)
+                    .address(client_address);
+                event.user_id = account;
+                server.audit(event);
+                return Ok((
+                    retry(401, "Incorrect username or password.".into(), None),
+                    None,
+                ));
+            }
+            Err(LoginFailure::Store(error)) => return Err(error.into()),
+        };
     server.throttle.succeeded(attempt);
     if let Some(old) = session_cookie {
         server.store.delete_session(&session::hash(old)).await?;
@@ -357,7 +379,14 @@ pub async fn submit_login(
         now,
     )
     .await?;
-    tracing::info!(user_id = %user.user_id, sid = %new_session.session.sid, "signed in");
+    server.audit(
+        AuditEvent::new(AuditKind::LoginSucceeded, now)
+            .user(&user.user_id)
+            .client(&client.client_id)
+            .address(client_address)
+            .detail("sid", new_session.session.sid.as_str())
+            .detail("amr", "pwd"),
+    );
     let mut request = request;
     let outcome = if needs_consent(server, &client, &request, &user.user_id).await? {
         let s = &new_session.session;
@@ -416,6 +445,7 @@ pub async fn submit_consent(
     form: &Form,
     session_cookie: Option<&str>,
     csrf_cookie: Option<&str>,
+    client_address: Option<IpAddr>,
     now: i64,
 ) -> Result<AuthorizeOutcome, OAuthError> {
     let (interaction_id, request, client) = match load_step(server, form, csrf_cookie, now).await? {
@@ -453,7 +483,13 @@ pub async fn submit_consent(
         return Ok(AuthorizeOutcome::ErrorPage(expired()));
     }
     if !allow {
-        tracing::info!(user_id = %user_id, client_id = %client.client_id, "consent denied");
+        server.audit(
+            AuditEvent::new(AuditKind::ConsentDenied, now)
+                .user(user_id)
+                .client(&client.client_id)
+                .address(client_address)
+                .detail("scope", request.scope.join(" ")),
+        );
         return Ok(AuthorizeOutcome::Redirect(AuthorizationResponse::error(
             &request.redirect_uri,
             request.response_mode,
@@ -467,7 +503,13 @@ pub async fn submit_consent(
         .store
         .add_consent(user_id, &client.client_id, &request.scope, now)
         .await?;
-    tracing::info!(user_id = %user_id, client_id = %client.client_id, scope = %request.scope.join(" "), "consent granted");
+    server.audit(
+        AuditEvent::new(AuditKind::ConsentGranted, now)
+            .user(user_id)
+            .client(&client.client_id)
+            .address(client_address)
+            .detail("scope", request.scope.join(" ")),
+    );
     let response = issue_code(
         server,
         &client,

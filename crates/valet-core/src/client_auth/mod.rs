@@ -4,13 +4,16 @@
 
 mod cache;
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use valet_protocol::token::{ClientAuthentication, ClientAuthenticationError};
+use valet_protocol::token::{ClientAuthentication, ClientAuthenticationError, ClientSecret};
 
+use crate::audit::{AuditEvent, AuditKind, AuditLog};
 use crate::error::OAuthError;
 use crate::secrets::client_secret_matches;
 use crate::store::{Client, Store};
+use crate::throttle::ClientAuthThrottle;
 
 pub use cache::ClientCache;
 
@@ -47,6 +50,7 @@ impl AuthenticatedClient {
 
 pub struct ClientAuthenticator {
     clients: ClientCache,
+    throttle: ClientAuthThrottle,
 }
 
 /// One description for every credential failure, so a caller cannot tell an
@@ -55,7 +59,10 @@ const AUTH_FAILED: &str = "client authentication failed";
 
 impl ClientAuthenticator {
     pub fn new(clients: ClientCache) -> Self {
-        Self { clients }
+        Self {
+            clients,
+            throttle: ClientAuthThrottle::default(),
+        }
     }
 
     pub fn clients(&self) -> &ClientCache {
@@ -63,12 +70,19 @@ impl ClientAuthenticator {
     }
 
     /// Reads the credentials and checks them against the registered client.
+    /// Secrets presented from `address` count towards its throttle: a wrong one,
+    /// or one for an unknown client, is a failure.
     pub async fn authenticate(
         &self,
         store: &dyn Store,
         presented: Result<ClientAuthentication, ClientAuthenticationError>,
+        address: Option<IpAddr>,
+        audit: &AuditLog,
         now: i64,
     ) -> Result<AuthenticatedClient, OAuthError> {
+        let peer = address;
+        // Without a known peer address, all such requests share one bucket.
+        let address = address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let presented = presented.map_err(|error| match error {
             ClientAuthenticationError::MalformedBasic => OAuthError::invalid_client(
                 "the Authorization header is not valid HTTP Basic client authentication",
@@ -94,7 +108,34 @@ impl ClientAuthenticator {
                 ));
             }
         };
+        if secret.is_some()
+            && let Err(throttled) = self.throttle.check(address, now)
+        {
+            audit.record(
+                AuditEvent::new(AuditKind::ClientAuthThrottled, now)
+                    .client(client_id)
+                    .address(peer),
+            );
+            return Err(OAuthError::client_throttled(throttled.retry_after_seconds));
+        }
         let client = self.clients.get(store, client_id, now).await?;
+        let outcome = Self::check(client, secret, method);
+        if secret.is_some() && outcome.is_err() {
+            self.throttle.failed(address, now);
+            audit.record(
+                AuditEvent::new(AuditKind::ClientAuthFailed, now)
+                    .client(client_id)
+                    .address(peer),
+            );
+        }
+        outcome
+    }
+
+    fn check(
+        client: Option<Arc<Client>>,
+        secret: Option<&ClientSecret>,
+        method: AuthMethod,
+    ) -> Result<AuthenticatedClient, OAuthError> {
         match (client, secret) {
             (Some(client), Some(secret)) => {
                 let matches = client

@@ -7,6 +7,7 @@
 //! cross-site request cannot sign anybody out. The browser is sent only to a
 //! `post_logout_redirect_uri` registered for the client.
 
+use crate::audit::{AuditEvent, AuditKind};
 use serde_json::Value;
 use valet_jose::constant_time_eq;
 use valet_protocol::Form;
@@ -133,7 +134,12 @@ pub async fn end_session(
         .revoke_grants_of_session(&current.sid, now)
         .await?;
     server.status_lists.wake();
-    tracing::info!(user_id = %current.user_id, sid = %current.sid, revoked_grants = revoked, "signed out");
+    let mut event = AuditEvent::new(AuditKind::Logout, now)
+        .user(&current.user_id)
+        .detail("sid", current.sid.as_str())
+        .detail("revoked_grants", revoked);
+    event.client_id = client_id;
+    server.audit(event);
     Ok(LogoutOutcome::Done { redirect })
 }
 

@@ -4,21 +4,21 @@ use serde_json::{Map, Value};
 use valet_protocol::Form;
 use valet_protocol::token::IntrospectionRequest;
 
-use crate::AuthorizationServer;
 use crate::error::OAuthError;
 use crate::token::access_token::ACCESS_TOKEN_TYP;
 use crate::token::refresh_token;
+use crate::{AuthorizationServer, Caller};
 
 /// RFC 7662 §2.1: the caller must be authorized; Valet requires a confidential
 /// client. Any token that is not a live access token of this issuer answers
 /// `{"active": false}` and nothing more (§2.2).
 pub async fn introspect(
     server: &AuthorizationServer,
-    authorization: Option<&[u8]>,
+    caller: Caller<'_>,
     form: &Form,
 ) -> Result<Map<String, Value>, OAuthError> {
     let now = server.clock.now();
-    let client = server.authenticate_client(authorization, form, now).await?;
+    let client = server.authenticate_client(caller, form, now).await?;
     if !client.is_confidential() {
         return Err(OAuthError::invalid_client(
             "introspection requires a confidential client",

@@ -4,11 +4,12 @@ use serde_json::Value;
 use valet_protocol::token::RevocationRequest;
 use valet_protocol::{ErrorCode, Form};
 
-use crate::AuthorizationServer;
+use crate::audit::{AuditEvent, AuditKind};
 use crate::error::OAuthError;
 use crate::status;
 use crate::store::RevokedToken;
 use crate::token::refresh_token;
+use crate::{AuthorizationServer, Caller};
 
 /// RFC 7009 §2.2: unknown, invalid or already-expired tokens answer 200 as if
 /// revoked. A token issued to another client is refused (§2.1). A revoked access
@@ -16,11 +17,11 @@ use crate::token::refresh_token;
 /// inactive at introspection.
 pub async fn revoke(
     server: &AuthorizationServer,
-    authorization: Option<&[u8]>,
+    caller: Caller<'_>,
     form: &Form,
 ) -> Result<(), OAuthError> {
     let now = server.clock.now();
-    let client = server.authenticate_client(authorization, form, now).await?;
+    let client = server.authenticate_client(caller, form, now).await?;
     let request = RevocationRequest::from_form(form)?;
     let token = request.token.expose();
     // RFC 7009 §2.1: revoking a refresh token also invalidates the access tokens
@@ -41,7 +42,13 @@ pub async fn revoke(
         }
         server.store.revoke_grant(&record.grant_id, now).await?;
         server.status_lists.wake();
-        tracing::info!(client_id = %record.client_id, grant_id = %record.grant_id, "refresh token revoked with its grant");
+        server.audit(
+            AuditEvent::new(AuditKind::TokenRevoked, now)
+                .client(&record.client_id)
+                .address(caller.address)
+                .detail("token_type", "refresh_token")
+                .detail("grant_id", record.grant_id.as_str()),
+        );
         return Ok(());
     }
     let Some(claims) = server.live_access_token(token, now).await? else {
@@ -87,6 +94,16 @@ pub async fn revoke(
         }
         server.status_lists.wake();
     }
-    tracing::info!(client_id = %client.client().client_id, jti, "access token revoked");
+    let mut event = AuditEvent::new(AuditKind::TokenRevoked, now)
+        .client(&client.client().client_id)
+        .address(caller.address)
+        .detail("token_type", "access_token")
+        .detail("jti", jti);
+    event.user_id = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .filter(|sub| *sub != client.client().client_id)
+        .map(str::to_owned);
+    server.audit(event);
     Ok(())
 }

@@ -8,12 +8,15 @@
 //! that authorization code." Valet does, and commits that revocation even though
 //! the request fails.
 
+use std::net::IpAddr;
+
 use valet_jose::{b64url, constant_time_eq, sha256};
 use valet_protocol::ErrorCode;
 use valet_protocol::token::TokenResponse;
 
 use super::common::tokens_for_grant;
 use crate::AuthorizationServer;
+use crate::audit::{AuditEvent, AuditKind};
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
 use crate::store::CodeRedemption;
@@ -24,6 +27,7 @@ pub async fn issue(
     code: &str,
     redirect_uri: Option<&str>,
     code_verifier: &str,
+    address: Option<IpAddr>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let invalid = |text: &'static str| OAuthError::new(ErrorCode::InvalidGrant, text);
@@ -37,11 +41,12 @@ pub async fn issue(
         CodeRedemption::Replayed(record) => {
             store.revoke_grant(&record.grant_id, now).await?;
             server.status_lists.wake();
-            tracing::warn!(
-                security_event = "code_replay",
-                client_id = %registered.client_id,
-                grant_id = %record.grant_id,
-                "authorization code replayed; revoked every token issued from it"
+            server.audit(
+                AuditEvent::new(AuditKind::CodeReplayed, now)
+                    .client(&registered.client_id)
+                    .address(address)
+                    .detail("grant_id", record.grant_id.as_str())
+                    .detail("action", "revoked the grant"),
             );
             return Err(invalid("the authorization code was already used"));
         }
@@ -50,7 +55,14 @@ pub async fn issue(
         // Someone else's code: it is burned now, and what it granted goes too.
         store.revoke_grant(&record.grant_id, now).await?;
         server.status_lists.wake();
-        tracing::warn!(security_event = "code_cross_client", client_id = %registered.client_id, "code presented by another client");
+        server.audit(
+            AuditEvent::new(AuditKind::CodeReplayed, now)
+                .client(&registered.client_id)
+                .address(address)
+                .detail("grant_id", record.grant_id.as_str())
+                .detail("issued_to", record.client_id.as_str())
+                .detail("action", "revoked the grant"),
+        );
         return Err(invalid(
             "the authorization code was not issued to this client",
         ));
@@ -97,5 +109,15 @@ pub async fn issue(
     if let Some(refresh) = &issued.refresh {
         store.insert_refresh_token(refresh).await?;
     }
+    server.audit(
+        AuditEvent::new(AuditKind::TokenIssued, now)
+            .user(&grant.user_id)
+            .client(&registered.client_id)
+            .address(address)
+            .detail("grant_type", "authorization_code")
+            .detail("grant_id", grant.grant_id.as_str())
+            .detail("scope", record.scope.join(" "))
+            .detail("jti", issued.access_jti.as_str()),
+    );
     Ok(issued.response)
 }

@@ -7,6 +7,8 @@
 //! Nothing here writes to the store: issuing a token costs one ES256 signature
 //! (the status list index comes from a block reserved in advance).
 
+use std::net::IpAddr;
+
 use valet_protocol::token::TokenResponse;
 use valet_protocol::{ErrorCode, Scope};
 
@@ -22,6 +24,7 @@ pub async fn issue(
     client: &AuthenticatedClient,
     scope: Option<&Scope>,
     resources: &[String],
+    address: Option<IpAddr>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     if !client.is_confidential() {
@@ -49,11 +52,15 @@ pub async fn issue(
         Some(&status),
         now,
     )?;
+    let scope = scope.to_string();
+    server
+        .audit
+        .record_client_credentials(&registered.client_id, &scope, address, now);
     Ok(TokenResponse {
         access_token: minted.token,
         token_type: "Bearer".to_owned(),
         expires_in: minted.expires_in,
-        scope: (!scope.is_empty()).then(|| scope.to_string()),
+        scope: (!scope.is_empty()).then_some(scope),
         refresh_token: None,
         id_token: None,
     })

@@ -5,6 +5,8 @@ mod client_credentials;
 mod common;
 mod refresh_token;
 
+use std::net::IpAddr;
+
 use valet_protocol::token::{TokenRequest, TokenResponse};
 
 use crate::AuthorizationServer;
@@ -15,12 +17,14 @@ pub async fn issue(
     server: &AuthorizationServer,
     client: &AuthenticatedClient,
     request: TokenRequest,
+    address: Option<IpAddr>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     common::ensure_grant_allowed(client, request.grant_type())?;
     match request {
         TokenRequest::ClientCredentials { scope, resources } => {
-            client_credentials::issue(server, client, scope.as_ref(), &resources, now).await
+            client_credentials::issue(server, client, scope.as_ref(), &resources, address, now)
+                .await
         }
         TokenRequest::AuthorizationCode {
             code,
@@ -33,6 +37,7 @@ pub async fn issue(
                 code.expose(),
                 redirect_uri.as_deref(),
                 code_verifier.expose(),
+                address,
                 now,
             )
             .await
@@ -41,7 +46,15 @@ pub async fn issue(
             refresh_token,
             scope,
         } => {
-            refresh_token::issue(server, client, refresh_token.expose(), scope.as_ref(), now).await
+            refresh_token::issue(
+                server,
+                client,
+                refresh_token.expose(),
+                scope.as_ref(),
+                address,
+                now,
+            )
+            .await
         }
     }
 }

@@ -10,12 +10,15 @@
 //! (a retry after a lost response) gets the *same* successor pair back, sealed in
 //! the store by the first request; a new family is never started.
 
+use std::net::IpAddr;
+
 use serde::{Deserialize, Serialize};
 use valet_protocol::token::TokenResponse;
 use valet_protocol::{ErrorCode, Scope};
 
 use super::common::tokens_for_grant;
 use crate::AuthorizationServer;
+use crate::audit::{AuditEvent, AuditKind};
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
 use crate::store::{RefreshToken, Rotation};
@@ -33,6 +36,7 @@ pub async fn issue(
     client: &AuthenticatedClient,
     presented: &str,
     requested_scope: Option<&Scope>,
+    address: Option<IpAddr>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let invalid = |text: &'static str| OAuthError::new(ErrorCode::InvalidGrant, text);
@@ -102,7 +106,19 @@ pub async fn issue(
         )
         .await?
     {
-        Rotation::Rotated { .. } => Ok(issued.response),
+        Rotation::Rotated { .. } => {
+            server.audit(
+                AuditEvent::new(AuditKind::TokenIssued, now)
+                    .user(&grant.user_id)
+                    .client(&registered.client_id)
+                    .address(address)
+                    .detail("grant_type", "refresh_token")
+                    .detail("grant_id", grant.grant_id.as_str())
+                    .detail("scope", scope.join(" "))
+                    .detail("jti", issued.access_jti.as_str()),
+            );
+            Ok(issued.response)
+        }
         Rotation::Unknown => Err(invalid("the refresh token is invalid, expired or revoked")),
         Rotation::AlreadyRotated { previous, grant } => {
             if let Some(response) = grace_replay(
@@ -119,12 +135,13 @@ pub async fn issue(
             }
             store.revoke_grant(&grant.grant_id, now).await?;
             server.status_lists.wake();
-            tracing::warn!(
-                security_event = "refresh_token_reuse",
-                client_id = %registered.client_id,
-                grant_id = %grant.grant_id,
-                user_id = %grant.user_id,
-                "a rotated refresh token was used again; revoked its whole family"
+            server.audit(
+                AuditEvent::new(AuditKind::RefreshTokenReused, now)
+                    .user(&grant.user_id)
+                    .client(&registered.client_id)
+                    .address(address)
+                    .detail("grant_id", grant.grant_id.as_str())
+                    .detail("action", "revoked the grant"),
             );
             Err(invalid("the refresh token was already used"))
         }

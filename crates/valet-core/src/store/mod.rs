@@ -10,6 +10,8 @@ mod model;
 
 use async_trait::async_trait;
 
+use crate::audit::{AuditEvent, AuditFilter};
+
 pub use model::{
     AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, RefreshToken,
     RevokedToken, Rotation, Session, StatusRevocation, StoredKey, User,
@@ -275,10 +277,29 @@ pub trait StatusStore: Send + Sync {
     async fn purge_status(&self, now: i64, limit: u32) -> Result<u64, StoreError>;
 }
 
+/// The audit trail (see [`crate::audit`]).
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends `events` in one transaction, in order.
+    async fn append_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// The records matching every given part of `filter`, newest first (by time,
+    /// then by order of appending), at most `filter.limit`.
+    async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Deletes up to `limit` of the oldest records from before `before`.
+    async fn purge_audit_events(&self, before: i64, limit: u32) -> Result<u64, StoreError>;
+}
+
 /// Everything Valet keeps. Implemented for any type with all the parts.
 #[async_trait]
 pub trait Store:
-    ClientStore + KeyStore + RevocationStore + UserStore + SessionStore + GrantStore + StatusStore
+    ClientStore
+    + KeyStore
+    + RevocationStore
+    + UserStore
+    + SessionStore
+    + GrantStore
+    + StatusStore
+    + AuditStore
 {
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

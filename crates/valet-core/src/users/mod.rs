@@ -84,7 +84,11 @@ impl From<PasswordError> for UserError {
 #[derive(Debug, thiserror::Error)]
 pub enum LoginFailure {
     #[error("invalid username or password")]
-    InvalidCredentials,
+    InvalidCredentials {
+        /// The id of the account the login named, if any: for the audit trail
+        /// only, never for the answer.
+        account: Option<String>,
+    },
     /// The store failed: a server error, not the user's fault.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -227,7 +231,9 @@ pub async fn authenticate(
     let matched = hasher.verify(stored, password).await;
     match user {
         Some(user) if matched && !user.disabled => Ok(user),
-        _ => Err(LoginFailure::InvalidCredentials),
+        other => Err(LoginFailure::InvalidCredentials {
+            account: other.map(|user| user.user_id),
+        }),
     }
 }
 
@@ -409,7 +415,7 @@ mod tests {
         ] {
             assert!(matches!(
                 authenticate(&store, &hasher, login, password).await,
-                Err(LoginFailure::InvalidCredentials)
+                Err(LoginFailure::InvalidCredentials { .. })
             ));
         }
         assert_eq!(
@@ -442,7 +448,7 @@ mod tests {
         assert_eq!(bob.password_hash, None);
         assert!(matches!(
             authenticate(&store, &hasher, "bob", "").await,
-            Err(LoginFailure::InvalidCredentials)
+            Err(LoginFailure::InvalidCredentials { .. })
         ));
     }
 

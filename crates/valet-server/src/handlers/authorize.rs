@@ -1,10 +1,9 @@
 //! The authorization endpoint and its login and consent forms.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::LOCATION;
+use axum::extract::{Request, State};
+use axum::http::header::{LOCATION, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use valet_core::authorize::{self, AuthorizationResponse, AuthorizeOutcome};
@@ -13,6 +12,7 @@ use valet_protocol::Form;
 use valet_protocol::authorize::ResponseMode;
 
 use crate::AppState;
+use crate::client_address::ClientAddress;
 use crate::cookies::{self, CookieNames};
 use crate::extract::OAuthForm;
 use crate::pages::{error_page, render};
@@ -59,13 +59,12 @@ async fn authorize_with(
 pub async fn login(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    ClientAddress(address): ClientAddress,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let names = cookie_names(&state);
     let session = cookies::read(&headers, names.session());
     let csrf = cookies::read(&headers, names.csrf());
-    let address = peer.map(|axum::Extension(ConnectInfo(addr))| addr.ip());
     let server = &state.server;
     let (outcome, new_session) = authorize::submit_login(
         server,
@@ -91,6 +90,7 @@ pub async fn login(
 pub async fn consent(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    ClientAddress(address): ClientAddress,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let names = cookie_names(&state);
@@ -102,6 +102,7 @@ pub async fn consent(
         &request.form,
         session.as_deref(),
         csrf.as_deref(),
+        address,
         server.now(),
     )
     .await?;
@@ -134,6 +135,11 @@ fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Response {
                 },
             );
             names.set(&mut response, names.csrf(), &page.csrf, csrf_ttl);
+            if let Some(seconds) = page.retry_after {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            }
             response
         }
         AuthorizeOutcome::Consent(page) => {

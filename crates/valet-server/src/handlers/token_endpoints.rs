@@ -6,17 +6,21 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
+use valet_core::Caller;
+
 use crate::AppState;
+use crate::client_address::ClientAddress;
 use crate::extract::OAuthForm;
 use crate::response::{ApiError, no_store};
 
 pub async fn token(
     State(state): State<Arc<AppState>>,
+    ClientAddress(address): ClientAddress,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let (grant, body) = state
         .server
-        .token(request.authorization.as_deref(), &request.form)
+        .token(caller(&request, address), &request.form)
         .await?;
     metrics::counter!("valet_tokens_issued_total", "grant" => grant.as_str()).increment(1);
     let mut response = axum::Json(body).into_response();
@@ -26,11 +30,12 @@ pub async fn token(
 
 pub async fn introspect(
     State(state): State<Arc<AppState>>,
+    ClientAddress(address): ClientAddress,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let body = state
         .server
-        .introspect(request.authorization.as_deref(), &request.form)
+        .introspect(caller(&request, address), &request.form)
         .await?;
     let mut response = axum::Json(body).into_response();
     no_store(&mut response);
@@ -40,13 +45,21 @@ pub async fn introspect(
 /// RFC 7009 §2.2: success is 200 with an empty body.
 pub async fn revoke(
     State(state): State<Arc<AppState>>,
+    ClientAddress(address): ClientAddress,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     state
         .server
-        .revoke(request.authorization.as_deref(), &request.form)
+        .revoke(caller(&request, address), &request.form)
         .await?;
     let mut response = ().into_response();
     no_store(&mut response);
     Ok(response)
+}
+
+fn caller(request: &OAuthForm, address: Option<std::net::IpAddr>) -> Caller<'_> {
+    Caller {
+        authorization: request.authorization.as_deref(),
+        address,
+    }
 }

@@ -323,7 +323,9 @@ async fn repeated_failures_are_throttled_while_others_sign_in() {
         "{}",
         last.text()
     );
-    assert!(last.text().contains("Too many failed sign-in attempts"));
+    assert!(last.text().contains("Too many sign-in attempts"));
+    let retry_after: i64 = last.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
     // Bob is not affected.
     let mut bob = Browser::default();
     let params = sign_in_and_allow(

@@ -12,7 +12,7 @@ use valet_core::clients::{NewClient, register};
 use valet_core::store::Store;
 use valet_core::{AuthorizationServer, Clock, ManualClock, Settings};
 use valet_jose::MasterKey;
-use valet_server::{AppState, app, install_metrics};
+use valet_server::{AppState, TrustedProxies, app, install_metrics};
 use valet_store_sqlite::SqliteStore;
 
 pub const ISSUER: &str = "https://id.example.test";
@@ -112,6 +112,7 @@ impl TestApp {
         let state = Arc::new(AppState {
             server: Arc::clone(&server),
             metrics: install_metrics().unwrap(),
+            trusted_proxies: Default::default(),
         });
         Self {
             router: app(state),
@@ -120,6 +121,45 @@ impl TestApp {
             server,
             dir,
         }
+    }
+
+    /// Serves behind load balancers in `networks`, whose `X-Forwarded-For` is
+    /// believed.
+    pub fn trust_proxies(&mut self, networks: &[&str]) {
+        let state = Arc::new(AppState {
+            server: Arc::clone(&self.server),
+            metrics: install_metrics().unwrap(),
+            trusted_proxies: TrustedProxies::new(
+                networks.iter().map(|net| net.parse().unwrap()).collect(),
+            ),
+        });
+        self.router = app(state);
+    }
+
+    /// A form POST from the TCP peer `peer`, with Basic authentication when
+    /// `client` is given and any extra headers.
+    pub async fn post_from(
+        &self,
+        peer: &str,
+        path: &str,
+        client: Option<&TestClient>,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Reply {
+        let mut request =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(client) = client {
+            request = request.header(header::AUTHORIZATION, basic(&client.id, &client.secret));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut request = request.body(Body::from(body.to_owned())).unwrap();
+        let peer: std::net::SocketAddr = peer.parse().unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        self.send(request).await
     }
 
     pub async fn client(&self, new: NewClient) -> TestClient {

@@ -8,7 +8,10 @@
     clippy::indexing_slicing
 )]
 
+mod attacks;
+mod audit;
 mod browser;
+mod client_secrets;
 mod common;
 mod discovery;
 mod independent;

@@ -2,13 +2,14 @@
 
 use clap::Subcommand;
 use serde_json::json;
+use valet_core::audit::{AuditEvent, AuditKind};
 use valet_core::clients::{NewClient, delete, register, rotate_secret};
 use valet_core::store::Client;
 use valet_core::{Clock, SystemClock};
 
 use crate::config::Config;
 use crate::output::timestamp;
-use crate::storage::{CliError, open_store};
+use crate::storage::{CliError, audit, open_store};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -106,6 +107,15 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
             };
             let registered =
                 register(store.as_ref(), new, config.access_token_max_ttl, now).await?;
+            audit(
+                store.as_ref(),
+                AuditEvent::new(AuditKind::ClientCreated, now)
+                    .client(&registered.client.client_id)
+                    .detail("name", registered.client.name.as_str())
+                    .detail("grant_types", registered.client.grant_types.join(" "))
+                    .detail("scope", registered.client.scopes.join(" ")),
+            )
+            .await;
             let secret = registered.secret.as_ref().map(|s| s.expose());
             if json {
                 let out = match secret {
@@ -166,12 +176,22 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
             if !delete(store.as_ref(), &client_id, now).await? {
                 return Err(format!("no client with id {client_id}").into());
             }
+            audit(
+                store.as_ref(),
+                AuditEvent::new(AuditKind::ClientDeleted, now).client(&client_id),
+            )
+            .await;
             println!("Deleted client {client_id}.");
         }
         ClientCommand::RotateSecret { client_id, json } => {
             let secret = rotate_secret(store.as_ref(), &client_id, now)
                 .await?
                 .ok_or_else(|| format!("no confidential client with id {client_id}"))?;
+            audit(
+                store.as_ref(),
+                AuditEvent::new(AuditKind::ClientSecretRotated, now).client(&client_id),
+            )
+            .await;
             if json {
                 println!(
                     "{}",

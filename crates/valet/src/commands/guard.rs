@@ -107,9 +107,15 @@ pub async fn run(args: GuardArgs) -> Result<(), CliError> {
         .await
         .map_err(|error| format!("bind {}: {error}", args.bind))?;
     tracing::info!(listen = %args.bind, upstream = %proxy.upstream, issuer = %args.issuer, "valet guard is ready");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(crate::commands::serve::shutdown_signal())
-        .await?;
+    // The same accept loop as `valet serve`: header read timeout, header size
+    // limit, drained on shutdown.
+    valet_server::serve_router(
+        listener,
+        app,
+        valet_server::ServeOptions::default(),
+        crate::commands::serve::shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }
 

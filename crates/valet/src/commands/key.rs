@@ -4,13 +4,14 @@ use std::sync::Arc;
 
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
+use valet_core::audit::{AuditEvent, AuditKind};
 use valet_core::keys::{ALGORITHMS, KeyManager};
 use valet_core::{Clock, SystemClock};
 use valet_jose::{Algorithm, import_jwk_set};
 
 use crate::config::Config;
 use crate::output::{relative, timestamp};
-use crate::storage::{CliError, master_key, open_store};
+use crate::storage::{CliError, audit, master_key, open_store};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum AlgArg {
@@ -104,11 +105,21 @@ pub async fn run(config: &Config, command: KeyCommand) -> Result<(), CliError> {
             };
             for alg in algs {
                 match manager.rotate(store.as_ref(), alg, now).await? {
-                    Some((kid, at)) => println!(
-                        "New {alg} key {kid}: published now, signs from {} ({}).",
-                        timestamp(at),
-                        relative(at, now)
-                    ),
+                    Some((kid, at)) => {
+                        audit(
+                            store.as_ref(),
+                            AuditEvent::new(AuditKind::KeyCreated, now)
+                                .detail("kid", kid.as_str())
+                                .detail("alg", alg.to_string())
+                                .detail("signs_from", at),
+                        )
+                        .await;
+                        println!(
+                            "New {alg} key {kid}: published now, signs from {} ({}).",
+                            timestamp(at),
+                            relative(at, now)
+                        );
+                    }
                     None => println!(
                         "{alg}: another rotation happened at the same moment; run `valet key list`."
                     ),
@@ -122,6 +133,13 @@ pub async fn run(config: &Config, command: KeyCommand) -> Result<(), CliError> {
                 import_jwk_set(&text).map_err(|error| format!("{}: {error}", file.display()))?;
             let kids = manager.import(store.as_ref(), keys, activate, now).await?;
             for kid in kids {
+                audit(
+                    store.as_ref(),
+                    AuditEvent::new(AuditKind::KeyImported, now)
+                        .detail("kid", kid.as_str())
+                        .detail("activated", activate),
+                )
+                .await;
                 if activate {
                     println!(
                         "Imported {kid}: signing now (running servers switch within 10 seconds)."
@@ -133,6 +151,13 @@ pub async fn run(config: &Config, command: KeyCommand) -> Result<(), CliError> {
         }
         KeyCommand::Retire { kid } => {
             let until = manager.retire(store.as_ref(), &kid, now).await?;
+            audit(
+                store.as_ref(),
+                AuditEvent::new(AuditKind::KeyRetired, now)
+                    .detail("kid", kid.as_str())
+                    .detail("published_until", until),
+            )
+            .await;
             println!(
                 "Key {kid} leaves the JWKS at {} ({}).",
                 timestamp(until),

@@ -1,11 +1,12 @@
 //! `valet serve`
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use clap::Args;
 use tokio::sync::watch;
 use valet_core::{AuthorizationServer, SystemClock};
-use valet_server::{AppState, install_metrics, maintenance};
+use valet_server::{AppState, ServeOptions, TrustedProxies, install_metrics, maintenance};
 
 use crate::config::{Config, LogFormat};
 use crate::storage::{CliError, master_key, open_store};
@@ -57,17 +58,23 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     let background = maintenance::spawn(Arc::clone(&server), stop_rx);
-    let state = Arc::new(AppState { server, metrics });
+    let state = Arc::new(AppState {
+        server,
+        metrics,
+        trusted_proxies: TrustedProxies::new(config.trusted_proxies()?),
+    });
     let shutdown = async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_tx.send(true);
     };
-    match tls {
-        Some(tls) => valet_server::tls::serve_tls(listener, state, tls, shutdown).await?,
-        None => valet_server::serve(listener, state, shutdown).await?,
-    }
+    let options = ServeOptions {
+        header_read_timeout: config.header_read_timeout(),
+        tls,
+    };
+    valet_server::serve(listener, Arc::clone(&state), options, shutdown).await?;
     let _ = background.await;
+    maintenance::flush_audit(&state.server).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -97,11 +104,14 @@ pub async fn shutdown_signal() {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VALET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal, not in files or journals.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
         .with_target(false);
     let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
+        // The target tells audit records (`valet::audit`) from the rest.
+        LogFormat::Json => builder.json().with_target(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }

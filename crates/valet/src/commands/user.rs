@@ -4,6 +4,7 @@ use std::io::{IsTerminal, Read};
 
 use clap::Subcommand;
 use serde_json::json;
+use valet_core::audit::{AuditEvent, AuditKind};
 use valet_core::store::User;
 use valet_core::users::{
     MAX_PASSWORD_BYTES, NewUser, Password, PasswordHasher, create_user, delete_user, find_user,
@@ -13,7 +14,7 @@ use valet_core::{Clock, SystemClock};
 
 use crate::config::Config;
 use crate::output::timestamp;
-use crate::storage::{CliError, open_store};
+use crate::storage::{CliError, audit, open_store};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -97,6 +98,13 @@ pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> 
                 password: Some(password),
             };
             let user = create_user(store.as_ref(), &hasher()?, new, now).await?;
+            audit(
+                store.as_ref(),
+                AuditEvent::new(AuditKind::UserCreated, now)
+                    .user(&user.user_id)
+                    .detail("username", user.username.as_str()),
+            )
+            .await;
             if json {
                 println!(
                     "{}",
@@ -145,6 +153,14 @@ pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> 
             let revoked = set_disabled(store.as_ref(), &user.user_id, true, now)
                 .await?
                 .ok_or_else(|| not_found(&user.user_id))?;
+            audit(
+                store.as_ref(),
+                AuditEvent::new(AuditKind::UserDisabled, now)
+                    .user(&user.user_id)
+                    .detail("revoked_grants", revoked.grants)
+                    .detail("ended_sessions", revoked.sessions),
+            )
+            .await;
             println!(
                 "Disabled user {} ({}): revoked {} grant(s), ended {} session(s).",
                 user.username, user.user_id, revoked.grants, revoked.sessions
@@ -155,6 +171,11 @@ pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> 
             set_disabled(store.as_ref(), &user.user_id, false, now)
                 .await?
                 .ok_or_else(|| not_found(&user.user_id))?;
+            audit(
+                store.as_ref(),
+                AuditEvent::new(AuditKind::UserEnabled, now).user(&user.user_id),
+            )
+            .await;
             println!("Enabled user {} ({}).", user.username, user.user_id);
         }
         UserCommand::SetPassword {
@@ -174,6 +195,11 @@ pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> 
             {
                 return Err(not_found(&user.user_id).into());
             }
+            audit(
+                store.as_ref(),
+                AuditEvent::new(AuditKind::UserPasswordSet, now).user(&user.user_id),
+            )
+            .await;
             println!(
                 "Set a new password for {} ({}); their sessions have ended.",
                 user.username, user.user_id
@@ -184,6 +210,13 @@ pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> 
             if !delete_user(store.as_ref(), &user.user_id, now).await? {
                 return Err(not_found(&user.user_id).into());
             }
+            audit(
+                store.as_ref(),
+                AuditEvent::new(AuditKind::UserDeleted, now)
+                    .user(&user.user_id)
+                    .detail("username", user.username.as_str()),
+            )
+            .await;
             println!("Deleted user {} ({}).", user.username, user.user_id);
         }
     }

@@ -8,6 +8,8 @@
     clippy::indexing_slicing
 )]
 
+mod attacks;
+mod audit_command;
 mod browser_e2e;
 mod client_commands;
 mod cluster;

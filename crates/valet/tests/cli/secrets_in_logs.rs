@@ -136,15 +136,24 @@ fn a_full_run_logs_no_secret() {
         "",
     );
 
-    drop(server);
+    // A clean stop writes the last audit records too.
+    let mut server = server;
+    assert!(
+        server
+            .terminate(std::time::Duration::from_secs(10))
+            .is_some_and(|status| status.success())
+    );
     let log = std::fs::read_to_string(dir.join("serve.log")).unwrap();
     // The run was logged (so the search looked at something), security events included.
-    assert!(
-        log.contains("refresh_token_reuse")
-            && log.contains("sign-in failed")
-            && log.contains("signed in"),
-        "{log}"
-    );
+    for event in [
+        "refresh_token.reused",
+        "login.failed",
+        "login.succeeded",
+        "token.issued",
+        "logout",
+    ] {
+        assert!(log.contains(&format!("event={event}")), "{event}: {log}");
+    }
     for secret in &secrets {
         assert!(!secret.is_empty());
         // Tokens are long; their signatures or random parts would show as a substring.

@@ -1,8 +1,11 @@
 //! `valet serve` as a process: start, restart, signals, files on disk.
 
+use std::io::Write as _;
+use std::net::{Shutdown, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::attacks::{Ending, read_until_closed};
 use crate::harness::*;
 
 fn serve(dir: &std::path::Path, port: u16) -> Server {
@@ -141,4 +144,88 @@ fn zero_config_start_on_the_default_port() {
     assert!(dir.join("valet-data/master.key").is_file());
     let keys = server.get("/jwks.json").json();
     assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish_and_refuses_new_connections() {
+    let dir = temp_dir("drain");
+    let port = free_port();
+    let mut server = serve(&dir, port);
+    let (id, secret) = create_service_client(&dir, &[]);
+    let body = form_body(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", &id),
+        ("client_secret", &secret),
+    ]);
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (first, second) = body.split_at(body.len() / 2);
+    stream
+        .write_all(
+            format!(
+                "POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{first}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(server.child.id().to_string())
+        .status();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "exited with a request in flight"
+    );
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "still accepting connections while shutting down"
+    );
+    stream.write_all(second.as_bytes()).unwrap();
+    let (raw, ending) = read_until_closed(&mut stream, Duration::from_secs(10));
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"access_token\""), "{text}");
+    assert_eq!(ending, Ending::Closed, "closed once answered");
+    let _ = stream.shutdown(Shutdown::Both);
+    let status = server
+        .terminate(Duration::from_secs(10))
+        .expect("no exit after the request finished");
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn sigterm_ends_event_streams_instead_of_waiting_for_them() {
+    let dir = temp_dir("drain-sse");
+    let port = free_port();
+    let mut server = serve(&dir, port);
+    // What every guard keeps open: the revocation feed.
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(b"GET /statuslists/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let (head, ending) = read_until_closed(&mut stream, Duration::from_millis(500));
+    let head = String::from_utf8_lossy(&head).into_owned();
+    assert_eq!(ending, Ending::Open, "{head}");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/event-stream"), "{head}");
+    let signalled = Instant::now();
+    let status = server
+        .terminate(Duration::from_secs(10))
+        .expect("no exit with an event stream open");
+    assert!(status.success(), "{status}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "waited {:?} for the event stream",
+        signalled.elapsed()
+    );
+    // Ended cleanly (the last chunk), not cut off: the guard sees an end and reconnects.
+    let (rest, ending) = read_until_closed(&mut stream, Duration::from_secs(5));
+    assert_eq!(ending, Ending::Closed);
+    assert!(
+        String::from_utf8_lossy(&rest).ends_with("0\r\n\r\n"),
+        "{}",
+        String::from_utf8_lossy(&rest)
+    );
 }

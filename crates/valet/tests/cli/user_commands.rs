@@ -405,7 +405,7 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
     // A disabled user cannot sign in, with the same answer as a wrong password.
     assert!(matches!(
         authenticate(&store, &hasher, "carol", PASSWORD).await,
-        Err(LoginFailure::InvalidCredentials)
+        Err(LoginFailure::InvalidCredentials { .. })
     ));
     assert!(
         set_disabled(&store, &carol.user_id, false, now + 3)

@@ -53,6 +53,7 @@ use super::{
     User,
 };
 
+mod audit;
 mod clients;
 mod concurrency;
 mod grants;
@@ -62,6 +63,7 @@ mod sessions;
 mod status;
 mod users;
 
+pub use audit::*;
 pub use clients::*;
 pub use concurrency::*;
 pub use grants::*;
@@ -127,6 +129,9 @@ pub async fn run_all(store: &dyn Store) {
     status_revoke_grants_by_owner(store).await;
     status_revoke_on_delete(store).await;
     status_purge(store).await;
+
+    audit_append_and_filter(store).await;
+    audit_purge(store).await;
 
     concurrent_key_generation(store).await;
     concurrent_client_insert(store).await;

@@ -1,0 +1,118 @@
+//! The audit trail.
+
+use serde_json::json;
+
+use super::*;
+use crate::audit::{AuditEvent, AuditFilter, AuditKind};
+
+fn event(kind: AuditKind, at: i64, user: Option<&str>, client: Option<&str>) -> AuditEvent {
+    let mut event = AuditEvent::new(kind, at).detail("scope", "openid");
+    event.user_id = user.map(str::to_owned);
+    event.client_id = client.map(str::to_owned);
+    event
+}
+
+/// Appended records come back whole, newest first, filtered by every given part.
+pub async fn audit_append_and_filter(store: &dyn Store) {
+    let run = unique();
+    let (alice, bob) = (format!("conf-{run}-alice"), format!("conf-{run}-bob"));
+    let (app, svc) = (format!("conf-{run}-app"), format!("conf-{run}-svc"));
+    let mut first = event(AuditKind::LoginFailed, NOW, Some(&alice), Some(&app));
+    first.address = Some("192.0.2.7".into());
+    first.detail.insert("count".into(), json!(3));
+    let events = [
+        first.clone(),
+        event(AuditKind::LoginSucceeded, NOW + 1, Some(&alice), Some(&app)),
+        event(AuditKind::TokenIssued, NOW + 2, None, Some(&svc)),
+        // Same second as the one before: the order of appending decides.
+        event(AuditKind::ConsentGranted, NOW + 2, Some(&bob), Some(&app)),
+    ];
+    store
+        .append_audit_events(&events)
+        .await
+        .expect("append audit events");
+    store
+        .append_audit_events(&[])
+        .await
+        .expect("append nothing");
+
+    let query = |user: Option<&str>, client: Option<&str>, kind: Option<AuditKind>| AuditFilter {
+        user_id: user.map(str::to_owned),
+        client_id: client.map(str::to_owned),
+        event: kind.map(|k| k.as_str().to_owned()),
+        since: Some(NOW),
+        limit: 100,
+    };
+    let of_alice = store
+        .audit_events(&query(Some(&alice), None, None))
+        .await
+        .expect("audit events of alice");
+    assert_eq!(of_alice, vec![events[1].clone(), first]);
+
+    let of_app = store
+        .audit_events(&query(None, Some(&app), None))
+        .await
+        .expect("audit events of app");
+    let kinds: Vec<&str> = of_app.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["consent.granted", "login.succeeded", "login.failed"],
+        "newest first, appending order breaking ties"
+    );
+
+    let failures = store
+        .audit_events(&query(
+            Some(&alice),
+            Some(&app),
+            Some(AuditKind::LoginFailed),
+        ))
+        .await
+        .expect("alice's failures at app");
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].address.as_deref(), Some("192.0.2.7"));
+    assert_eq!(failures[0].detail["count"], json!(3));
+
+    let of_svc = store
+        .audit_events(&query(None, Some(&svc), Some(AuditKind::LoginFailed)))
+        .await
+        .expect("no such events");
+    assert!(of_svc.is_empty());
+
+    let mut recent = query(None, Some(&app), None);
+    recent.since = Some(NOW + 1);
+    recent.limit = 1;
+    let newest = store.audit_events(&recent).await.expect("newest of app");
+    assert_eq!(newest, vec![events[3].clone()]);
+}
+
+/// `purge_audit_events` deletes only records from strictly before `before`, the
+/// oldest first, at most `limit` per call.
+pub async fn audit_purge(store: &dyn Store) {
+    let run = unique();
+    let now = timeline();
+    let client = format!("conf-{run}-purge");
+    let events: Vec<AuditEvent> = (0..4)
+        .map(|i| event(AuditKind::TokenRevoked, now - 3 + i, None, Some(&client)))
+        .collect();
+    // Clear what earlier runs left before our window, so the counts below are exact.
+    while store
+        .purge_audit_events(now - 3, 1_000)
+        .await
+        .expect("clear older records")
+        > 0
+    {}
+    store.append_audit_events(&events).await.expect("append");
+
+    assert_eq!(store.purge_audit_events(now, 2).await.expect("purge"), 2);
+    assert_eq!(store.purge_audit_events(now, 2).await.expect("purge"), 1);
+    assert_eq!(store.purge_audit_events(now, 2).await.expect("purge"), 0);
+    let left = store
+        .audit_events(&AuditFilter {
+            client_id: Some(client),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("what is left");
+    assert_eq!(left, vec![events[3].clone()]);
+}

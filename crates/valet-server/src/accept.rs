@@ -1,0 +1,198 @@
+//! The one accept loop, for plain http and for https alike: each connection is
+//! served by hyper's HTTP/1.1 server with limits on what a client may make it
+//! wait for or hold in memory, and every connection is drained on shutdown.
+//!
+//! ```text
+//! accept ──▶ TLS handshake (https; ≤ HANDSHAKE_TIMEOUT)
+//!   ──▶ request head (≤ header_read_timeout, ≤ MAX_HEADER_BYTES; else closed / 431)
+//!   ──▶ router ──▶ response ──▶ next request head on the same connection …
+//! shutdown: stop accepting; event streams end; every connection finishes its
+//! request in flight and closes (≤ DRAIN_TIMEOUT, then the rest are dropped)
+//! ```
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::Response;
+use futures_util::StreamExt as _;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tower::ServiceExt as _;
+
+/// The default for [`ServeOptions::header_read_timeout`].
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The request line and headers together; a larger head is answered 431 and the
+/// connection closed. Valet's largest legitimate heads (an authorization request
+/// in the query, cookies, a bearer token) are a few kilobytes.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// A client that has not finished its TLS handshake by then is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long in-flight connections may finish after shutdown begins.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How connections are served.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// How long a client may take to send a request's line and headers, counted
+    /// from when the server starts waiting for them; then the connection is
+    /// closed. This stops slow clients ("slowloris") from holding connections
+    /// open, and also bounds how long an idle keep-alive connection stays open.
+    pub header_read_timeout: Duration,
+    /// Serve https with this configuration; plain http when `None`.
+    pub tls: Option<Arc<ServerConfig>>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            tls: None,
+        }
+    }
+}
+
+/// Serves `router` until `shutdown` resolves, then lets in-flight requests finish.
+/// Each request carries its peer's address as [`ConnectInfo`] (the login
+/// throttle counts failures per address).
+pub async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let acceptor = options.tls.map(TlsAcceptor::from);
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout)
+        .max_header_size(MAX_HEADER_BYTES);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors, most likely: wait for some to close.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                connections.spawn(connection(
+                    tcp,
+                    peer,
+                    acceptor.clone(),
+                    router.clone(),
+                    http.clone(),
+                    stop_rx.clone(),
+                ));
+            }
+        }
+    }
+    // No new connections from here on.
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("connections still open after the drain timeout; closing them");
+    }
+    Ok(())
+}
+
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: Option<TlsAcceptor>,
+    router: Router,
+    http: http1::Builder,
+    stop: watch::Receiver<bool>,
+) {
+    // Responses are written whole; waiting to coalesce them only adds latency.
+    let _ = tcp.set_nodelay(true);
+    match acceptor {
+        None => serve_connection(TokioIo::new(tcp), peer, router, &http, stop).await,
+        Some(acceptor) => {
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+            else {
+                return;
+            };
+            serve_connection(TokioIo::new(stream), peer, router, &http, stop).await;
+        }
+    }
+}
+
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    router: Router,
+    http: &http1::Builder,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let streams_stop = stop.clone();
+    let service =
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request
+                .extensions_mut()
+                .insert(ConnectInfo::<SocketAddr>(peer));
+            let router = router.clone();
+            let stop = streams_stop.clone();
+            async move {
+                let response = router.oneshot(request.map(Body::new)).await?;
+                Ok::<_, Infallible>(end_event_streams_at_shutdown(response, stop))
+            }
+        });
+    let connection = http.serve_connection(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        // Errors here are the client's (a malformed request, a timeout, a reset);
+        // hyper has already answered what can be answered.
+        _ = connection.as_mut() => {}
+        _ = stop.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
+
+/// A Server-Sent Events stream (`/statuslists/events`) never ends by itself, so
+/// draining would wait for it until the drain timeout. At shutdown it is ended
+/// instead, cleanly; its client (a guard) reconnects, to another node.
+fn end_event_streams_at_shutdown(response: Response, mut stop: watch::Receiver<bool>) -> Response {
+    let is_event_stream = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/event-stream"));
+    if !is_event_stream {
+        return response;
+    }
+    response.map(|body| {
+        let stopping = async move {
+            // Also ends the stream if the accept loop is gone.
+            let _ = stop.wait_for(|stopping| *stopping).await;
+        };
+        Body::from_stream(body.into_data_stream().take_until(stopping))
+    })
+}

@@ -1,0 +1,176 @@
+//! The address a request came from, for the per-address throttles of the login
+//! form and of client authentication.
+//!
+//! Behind a load balancer the TCP peer is the balancer. When the peer is one of
+//! the configured trusted proxies, the client is the rightmost `X-Forwarded-For`
+//! entry that is not itself a trusted proxy: entries to its left were written by
+//! the client and prove nothing, entries to its right by proxies we trust. With no
+//! trusted proxies (the default) the header is ignored, so a client cannot pick
+//! its own throttle bucket by sending one.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use ipnet::IpNet;
+
+use crate::AppState;
+
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// The networks whose `X-Forwarded-For` is believed.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies {
+    networks: Vec<IpNet>,
+}
+
+impl TrustedProxies {
+    pub fn new(networks: Vec<IpNet>) -> Self {
+        Self { networks }
+    }
+
+    fn trusts(&self, address: IpAddr) -> bool {
+        let address = address.to_canonical();
+        self.networks.iter().any(|net| net.contains(&address))
+    }
+
+    /// The client's address, given the TCP peer's and the request headers.
+    pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        // Several headers count as one comma-separated list, in order (RFC 9110 §5.3).
+        let hops: Vec<&str> = headers
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .collect();
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            let Some(address) = parse_hop(hop) else {
+                // Not an address: what a trusted proxy wrote ends here.
+                break;
+            };
+            client = address;
+            if !self.trusts(address) {
+                break;
+            }
+        }
+        client
+    }
+}
+
+/// `192.0.2.1`, `2001:db8::1`, and the forms with a port some proxies write
+/// (`192.0.2.1:4711`, `[2001:db8::1]:4711`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|socket| socket.ip()))
+}
+
+/// The requesting client's address; `None` when the server does not know the
+/// peer (in-process tests without connection info).
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl FromRequestParts<Arc<AppState>> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| peer.ip());
+        Ok(Self(peer.map(|peer| {
+            state.trusted_proxies.client_address(peer, &parts.headers)
+        })))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn proxies(networks: &[&str]) -> TrustedProxies {
+        TrustedProxies::new(networks.iter().map(|n| n.parse().unwrap()).collect())
+    }
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(X_FORWARDED_FOR, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn without_trusted_proxies_the_header_is_ignored() {
+        let none = TrustedProxies::default();
+        let forged = headers(&["198.51.100.7"]);
+        assert_eq!(
+            none.client_address(ip("203.0.113.9"), &forged),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn an_untrusted_peer_cannot_choose_its_address() {
+        let lb = proxies(&["10.0.0.0/8"]);
+        let forged = headers(&["198.51.100.7"]);
+        assert_eq!(
+            lb.client_address(ip("203.0.113.9"), &forged),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn the_rightmost_untrusted_hop_is_the_client() {
+        let lb = proxies(&["10.0.0.0/8", "192.0.2.10/32"]);
+        // The client forged the first entry; the balancer appended the real one;
+        // a second trusted proxy appended the balancer.
+        let chain = headers(&["198.51.100.7, 203.0.113.9", "10.1.2.3"]);
+        assert_eq!(
+            lb.client_address(ip("192.0.2.10"), &chain),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn ports_ipv6_and_mapped_addresses_are_understood() {
+        let lb = proxies(&["10.0.0.0/8", "fd00::/8"]);
+        assert_eq!(
+            lb.client_address(ip("::ffff:10.0.0.1"), &headers(&["203.0.113.9:4711"])),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            lb.client_address(ip("fd00::1"), &headers(&["[2001:db8::5]:443"])),
+            ip("2001:db8::5")
+        );
+    }
+
+    #[test]
+    fn garbage_or_a_missing_header_leaves_the_last_trusted_hop() {
+        let lb = proxies(&["10.0.0.0/8"]);
+        assert_eq!(
+            lb.client_address(ip("10.0.0.1"), &HeaderMap::new()),
+            ip("10.0.0.1")
+        );
+        assert_eq!(
+            lb.client_address(ip("10.0.0.1"), &headers(&["unknown, 10.0.0.2"])),
+            ip("10.0.0.2")
+        );
+    }
+}
