@@ -16,6 +16,7 @@ mod common;
 mod discovery;
 mod independent;
 mod introspection;
+mod jwt_attacks;
 mod keys;
 mod logout;
 mod metrics;
