@@ -14,15 +14,16 @@
 //! | `address` | the requester's address, if known (see `trusted_proxies`) |
 //! | `detail` | a JSON object, per event: `grant_type`, `scope`, `grant_id`, `kid`, `count`, … |
 //!
-//! Requests never wait for the store: [`AuditLog::record`] queues the event and
-//! [`AuditLog::flush`] (every second on each node, and at shutdown) writes the
-//! queue in one transaction and logs each record. Issuing a client_credentials
-//! token, the hot path, writes nothing per token: its events are counted per
-//! client, scope and address, and each flush writes one `token.issued` record per
-//! such group with `detail.count`. If the queue overflows (a store outage, or a
-//! flood of failures) events are dropped and counted in
-//! [`AuditLog::dropped`], with a warning in the log; the requests themselves are
-//! never refused for it.
+//! Requests never wait for the store: [`AuditLog::record`] logs the event at once
+//! and queues it; [`AuditLog::flush`] (every second on each node, and at
+//! shutdown) writes the queue in one transaction. So the log is complete even if
+//! the process is killed, and the store lags it by at most a second. Issuing a
+//! client_credentials token, the hot path, writes nothing per token: its events
+//! are counted per client, scope and address, and each flush logs and stores one
+//! `token.issued` record per such group with `detail.count`. If the queue
+//! overflows (a store outage, or a flood of failures) events are dropped from the
+//! store (not from the log) and counted in [`AuditLog::dropped`], with a warning;
+//! the requests themselves are never refused for it.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -236,8 +237,9 @@ impl Default for AuditLog {
 }
 
 impl AuditLog {
-    /// Queues `event` for the next flush; never waits.
+    /// Logs `event` and queues it for the next flush; never waits.
     pub fn record(&self, event: AuditEvent) {
+        event.log();
         if self.sender.try_send(event).is_err() {
             let before = self.dropped.fetch_add(1, Ordering::Relaxed);
             if before.is_power_of_two() || before == 0 {
@@ -272,9 +274,10 @@ impl AuditLog {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Logs and stores everything queued, in one transaction. On a store error the
-    /// events stay logged but are lost to the store; the error is returned for the
-    /// caller to report.
+    /// Stores everything queued, in one transaction, after logging the counted
+    /// client_credentials summaries (the rest was logged when recorded). On a
+    /// store error the events are lost to the store, not to the log; the error is
+    /// returned for the caller to report.
     pub async fn flush(&self, store: &dyn Store) -> Result<usize, StoreError> {
         let mut events = Vec::new();
         {
@@ -286,22 +289,19 @@ impl AuditLog {
         let counted =
             std::mem::take(&mut *self.issued.lock().unwrap_or_else(PoisonError::into_inner));
         for (group, (first_at, count)) in counted {
-            events.push(
-                AuditEvent::new(AuditKind::TokenIssued, first_at)
-                    .client(&group.client_id)
-                    .address(group.address)
-                    .detail("grant_type", "client_credentials")
-                    .detail("scope", group.scope)
-                    .detail("count", count),
-            );
+            let summary = AuditEvent::new(AuditKind::TokenIssued, first_at)
+                .client(&group.client_id)
+                .address(group.address)
+                .detail("grant_type", "client_credentials")
+                .detail("scope", group.scope)
+                .detail("count", count);
+            summary.log();
+            events.push(summary);
         }
         if events.is_empty() {
             return Ok(0);
         }
         events.sort_by_key(|event| event.at);
-        for event in &events {
-            event.log();
-        }
         store.append_audit_events(&events).await?;
         Ok(events.len())
     }

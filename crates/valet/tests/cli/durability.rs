@@ -15,9 +15,9 @@
 //! - not applied: the retry rotates it as usual;
 //! - applied, strict client (the default): the retry presents an already-rotated
 //!   token, which is exactly what a stolen-and-replayed token looks like, so the
-//!   server revokes the whole family and logs `refresh_token_reuse`. That is the
-//!   behaviour RFC 9700 §4.14.2 asks for, not a lost token: the client was never
-//!   told the successor. The user signs in again. The test asserts this happens
+//!   server revokes the whole family and logs a `refresh_token.reused` audit
+//!   event. That is the behaviour RFC 9700 §4.14.2 asks for, not a lost token:
+//!   the client was never told the successor. The user signs in again. The test asserts this happens
 //!   only for chains whose answer was lost after the rotation committed;
 //! - applied, client registered with `--refresh-grace-seconds 30`: the retry gets
 //!   the very pair the lost answer carried (sealed in the store with the
@@ -134,8 +134,7 @@ fn sigkill_under_load_loses_nothing_a_client_was_told() {
         .map(|round| std::fs::read_to_string(dir.join(format!("serve-{round}.log"))).unwrap())
         .collect();
     assert_eq!(
-        logs.matches(r#""security_event":"refresh_token_reuse""#)
-            .count(),
+        logs.matches(r#""event":"refresh_token.reused""#).count(),
         // Each chain revoked on a retry, and each chain's final reuse.
         strict_reuses + chains.len(),
         "reuse detections in the logs"
