@@ -15,7 +15,7 @@ use crate::tasks::Tasks;
 use crate::token::{ClaimRules, VerifiedToken, check_claims};
 
 /// RFC 9068 §2.1: the `typ` of a JWT access token.
-const ACCESS_TOKEN_TYP: &str = "at+jwt";
+pub(crate) const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
 /// Verifies one issuer's access tokens for one audience, locally.
 ///
@@ -151,7 +151,7 @@ impl fmt::Debug for Guard {
 }
 
 /// valet-jose's refusals, as token errors.
-fn from_jose(error: JoseError) -> TokenError {
+pub(crate) fn from_jose(error: JoseError) -> TokenError {
     match error {
         JoseError::TokenTooLarge { .. } => TokenError::TooLarge,
         JoseError::MalformedToken(reason) => TokenError::Malformed(reason),

@@ -121,6 +121,10 @@ mod token;
 #[cfg(feature = "axum")]
 mod axum;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use config::{
     ConfigError, GuardConfig, GuardConfigBuilder, MAX_ACCESS_TOKEN_LEN, StatusPolicy,
 };

@@ -45,17 +45,19 @@ pub fn verify(client: &Client, requested: Option<&str>) -> Option<VerifiedRedire
     }
 }
 
+/// Both are loopback IP URIs that differ at most in the port. The registered one must be
+/// one too: `http://127.0.0.1:1@localhost/cb` names the host `localhost`, so it gets no
+/// port freedom and `http://127.0.0.1:8080/cb` does not match it.
 fn loopback_matches(registered: &str, requested: &str) -> bool {
     match (split_loopback(registered), split_loopback(requested)) {
-        (Some((host_a, _, rest_a)), Some((host_b, port_b, rest_b))) => {
-            host_a == host_b && rest_a == rest_b && port_b.is_none_or(is_port)
-        }
+        (Some((host_a, rest_a)), Some((host_b, rest_b))) => host_a == host_b && rest_a == rest_b,
         _ => false,
     }
 }
 
-/// `http://HOST[:PORT]REST` with HOST a loopback IP literal.
-fn split_loopback(uri: &str) -> Option<(&str, Option<&str>, &str)> {
+/// `(HOST, REST)` of `http://HOST[:PORT]REST` with HOST a loopback IP literal, PORT a
+/// number up to 65535, and REST empty or starting with `/` or `?`.
+fn split_loopback(uri: &str) -> Option<(&str, &str)> {
     let rest = uri.strip_prefix("http://")?;
     let (host, after) = if rest.starts_with("[::1]") {
         rest.split_at(5)
@@ -70,9 +72,9 @@ fn split_loopback(uri: &str) -> Option<(&str, Option<&str>, &str)> {
                 .find(['/', '?'])
                 .unwrap_or(port_and_rest.len());
             let (port, rest) = port_and_rest.split_at(end);
-            Some((host, Some(port), rest))
+            is_port(port).then_some((host, rest))
         }
-        None if after.is_empty() || after.starts_with(['/', '?']) => Some((host, None, after)),
+        None if after.is_empty() || after.starts_with(['/', '?']) => Some((host, after)),
         None => None,
     }
 }
@@ -150,5 +152,24 @@ mod tests {
         ] {
             assert!(verify(&c, Some(bad)).is_none(), "{bad}");
         }
+    }
+
+    /// Found by the `redirect_uri` fuzz target: a registered URI whose "port" is not a
+    /// port (here user info before another host) was given the loopback port freedom.
+    #[test]
+    fn only_registered_loopback_ip_uris_get_any_port() {
+        let c = client(&["http://127.0.0.1:1@localhost/cb", "http://[::1]:6@attt"]);
+        for bad in [
+            "http://127.0.0.1:8080/cb",
+            "http://127.0.0.1/cb",
+            "http://[::1]",
+            "http://[::1]:6",
+        ] {
+            assert!(verify(&c, Some(bad)).is_none(), "{bad}");
+        }
+        assert!(verify(&c, Some("http://127.0.0.1:1@localhost/cb")).is_some());
+        let c = client(&["http://127.0.0.1:3000/cb"]);
+        assert!(verify(&c, Some("http://127.0.0.1:53117/cb")).is_some());
+        assert!(verify(&c, Some("http://127.0.0.1/cb")).is_some());
     }
 }
