@@ -133,8 +133,11 @@ impl PasswordHasher {
         // The dummy's password need not be secret: `verify` never reports a match
         // against it. It only has to cost what a real verification costs.
         let permit_count = permits.max(1);
+        // Working memory that keeps nothing: an idle server holds no 19 MiB
+        // array until the first real sign-in.
+        let unpooled = MemoryPool::new(0, PARAMS.block_count());
+        let dummy = hash_blocking(&unpooled, &PARAMS, DUMMY_PASSWORD, DUMMY_SALT)?;
         let memory = MemoryPool::new(permit_count, PARAMS.block_count());
-        let dummy = hash_blocking(&memory, &PARAMS, DUMMY_PASSWORD, DUMMY_SALT)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 params: PARAMS,
