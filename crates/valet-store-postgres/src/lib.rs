@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Connection, Postgres, Row, SqlSafeStr, Transaction};
+use sqlx::{AssertSqlSafe, Postgres, Row, SqlSafeStr, Transaction};
 use valet_core::audit::{AuditEvent, AuditFilter};
 use valet_core::store::{
     AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Grant, GrantStore,
@@ -68,23 +68,23 @@ impl PostgresStore {
     ) -> Result<Self, StoreError> {
         let options = options.application_name("valet");
 
-        // Migrate on a connection of its own, closed afterwards: if anything fails,
-        // the session (and with it the advisory locks) ends instead of going back to
-        // the pool still holding them.
-        let mut conn = PgConnection::connect_with(&options)
-            .await
-            .map_err(backend)?;
-        let migrated = migrate(&mut conn, schema).await;
-        let closed = conn.close().await.map_err(backend);
-        migrated?;
-        closed?;
-
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(backend)?;
+        // Migrate on the connection the pool just opened (each new connection costs
+        // a TLS handshake, a good part of the start-up time). If anything fails,
+        // the connection is closed instead of going back to the pool, so the
+        // session, and with it the advisory lock, ends.
+        let mut conn = pool.acquire().await.map_err(backend)?;
+        let migrated = migrate(&mut conn, schema).await;
+        if migrated.is_err() {
+            conn.close_on_drop();
+        }
+        drop(conn);
+        migrated?;
         Ok(Self { pool })
     }
 
