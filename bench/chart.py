@@ -140,10 +140,12 @@ def main():
         ax.set_ylabel("p99 ms (lower is better)")
     else:
         axes[3].axis("off")
+        axes[3].text(0.5, 0.5, "no bench/results/scale.jsonl\n(bench/scale.sh not run with these results)",
+                     ha="center", va="center", fontsize=9, color="gray", transform=axes[3].transAxes)
 
     for ax in axes:
         ax.margins(y=0.12)
-    fig.suptitle(f"Valet vs oidc-provider {meta.get('oidc_provider', '')} — {meta.get('nproc')} CPUs "
+    fig.suptitle(f"Valet {meta.get('valet_rev', '')} vs oidc-provider {meta.get('oidc_provider', '')} — {meta.get('nproc')} CPUs "
                  f"({meta.get('cpu')}), shared machine, loopback", fontsize=11)
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
