@@ -32,7 +32,15 @@ const PARAMS: Params = match Params::new(ARGON2_M_COST_KIB, ARGON2_T_COST, ARGON
     // Not taken: the constants above are valid (checked at compile time).
     Err(_) => Params::DEFAULT,
 };
+/// Verified against when there is no stored hash, so an unknown account costs the
+/// same time as a known one. Its password need not be secret: `verify` never
+/// reports a match against it. It is a constant (a test recomputes it from
+/// `DUMMY_PASSWORD`, `DUMMY_SALT` and `PARAMS`), so starting costs no hash and
+/// no 19 MiB of memory.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$dmFsZXQtZHVtbXktc2FsdA$+3xYQL7KX9ese3nbcP3FH9OQwtlxB88qDkzkyeYT5R0";
+#[cfg(test)]
 const DUMMY_PASSWORD: &[u8] = b"valet: no account, no password";
+#[cfg(test)]
 const DUMMY_SALT: &[u8] = b"valet-dummy-salt";
 
 /// NIST SP 800-63B §3.1.1.2: at least 8 characters for a user-chosen password.
@@ -104,7 +112,7 @@ pub enum PasswordError {
 }
 
 /// Hashes and verifies passwords off the async runtime. Cheap to clone: clones
-/// share the semaphore and the dummy hash.
+/// share the semaphore and the working memory.
 #[derive(Clone)]
 pub struct PasswordHasher {
     inner: Arc<Inner>,
@@ -115,14 +123,10 @@ struct Inner {
     permits: Arc<Semaphore>,
     permit_count: usize,
     memory: MemoryPool,
-    /// A hash with today's parameters, verified against when there is no stored
-    /// hash, so an unknown account costs the same time as a known one.
-    dummy: String,
 }
 
 impl PasswordHasher {
-    /// One permit per available CPU. Computes the dummy hash, so this blocks for
-    /// one hash (≈ 33 ms): construct it once, at start-up.
+    /// One permit per available CPU.
     pub fn new() -> Result<Self, PasswordError> {
         let permits = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
         Self::with_permits(permits)
@@ -130,13 +134,8 @@ impl PasswordHasher {
 
     /// At most `permits` hashes run at once (at least one).
     pub fn with_permits(permits: usize) -> Result<Self, PasswordError> {
-        // The dummy's password need not be secret: `verify` never reports a match
-        // against it. It only has to cost what a real verification costs.
         let permit_count = permits.max(1);
-        // Working memory that keeps nothing: an idle server holds no 19 MiB
-        // array until the first real sign-in.
-        let unpooled = MemoryPool::new(0, PARAMS.block_count());
-        let dummy = hash_blocking(&unpooled, &PARAMS, DUMMY_PASSWORD, DUMMY_SALT)?;
+        // Filled on the first sign-ins: an idle server holds no 19 MiB array.
         let memory = MemoryPool::new(permit_count, PARAMS.block_count());
         Ok(Self {
             inner: Arc::new(Inner {
@@ -144,7 +143,6 @@ impl PasswordHasher {
                 permits: Arc::new(Semaphore::new(permit_count)),
                 permit_count,
                 memory,
-                dummy,
             }),
         })
     }
@@ -170,7 +168,7 @@ impl PasswordHasher {
                 true,
             ),
             // An over-long password matches nothing; still spend the time.
-            _ => (self.inner.dummy.clone(), Zeroizing::new(Vec::new()), false),
+            _ => (DUMMY_HASH.to_owned(), Zeroizing::new(Vec::new()), false),
         };
         let matched = self
             .run(move |inner| verify_blocking(&inner.memory, &stored, &password))
@@ -407,6 +405,14 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_dummy_hash_is_of_todays_parameters() {
+        // Recomputed: if PARAMS change, this fails and prints the new constant.
+        let memory = MemoryPool::new(0, PARAMS.block_count());
+        let computed = hash_blocking(&memory, &PARAMS, DUMMY_PASSWORD, DUMMY_SALT).unwrap();
+        assert_eq!(DUMMY_HASH, computed);
+    }
+
     #[tokio::test]
     async fn salts_differ() {
         let hasher = hasher();
@@ -421,8 +427,7 @@ mod tests {
         assert!(!hasher.verify(None, "").await);
         assert!(!hasher.verify(None, "anything at all").await);
         // Not even the dummy's own hash with a guessed password.
-        let dummy = hasher.inner.dummy.clone();
-        assert!(dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        let dummy = DUMMY_HASH.to_owned();
         assert!(!hasher.verify(Some(&dummy), "anything at all").await);
         assert!(!hasher.verify(None, "valet: no account, no password").await);
         assert!(!hasher.needs_rehash(&dummy));
