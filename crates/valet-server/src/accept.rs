@@ -52,6 +52,69 @@ pub struct ServeOptions {
     pub header_read_timeout: Duration,
     /// Serve https with this configuration; plain http when `None`.
     pub tls: Option<Arc<ServerConfig>>,
+    /// Serve each connection on one of these single-threaded runtimes; on the
+    /// caller's runtime when `None`.
+    pub connection_threads: Option<Arc<ConnectionThreads>>,
+}
+
+/// Threads that each run a single-threaded runtime, to which connections are
+/// handed round-robin. A connection and its requests then stay on one thread:
+/// no work stealing and no wake-ups across threads on the request path, which
+/// on the token benchmark cost about a sixth of the CPU per request. Stopped and
+/// joined when dropped.
+pub struct ConnectionThreads {
+    handles: Vec<tokio::runtime::Handle>,
+    next: std::sync::atomic::AtomicUsize,
+    stop: Option<watch::Sender<bool>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl ConnectionThreads {
+    /// Starts `count` threads (at least one).
+    pub fn start(count: usize) -> std::io::Result<Self> {
+        let (stop, stopped) = watch::channel(false);
+        let mut handles = Vec::new();
+        let mut threads = Vec::new();
+        for index in 0..count.max(1) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            handles.push(runtime.handle().clone());
+            let mut stopped = stopped.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("valet-conn-{index}"))
+                    .spawn(move || {
+                        // The runtime runs its connections' tasks while it waits here.
+                        runtime.block_on(async move {
+                            let _ = stopped.wait_for(|stop| *stop).await;
+                        });
+                    })?,
+            );
+        }
+        Ok(Self {
+            handles,
+            next: std::sync::atomic::AtomicUsize::new(0),
+            stop: Some(stop),
+            threads,
+        })
+    }
+
+    fn next(&self) -> Option<&tokio::runtime::Handle> {
+        let index = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.handles.get(index % self.handles.len().max(1))
+    }
+}
+
+impl Drop for ConnectionThreads {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Default for ServeOptions {
@@ -59,6 +122,7 @@ impl Default for ServeOptions {
         Self {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             tls: None,
+            connection_threads: None,
         }
     }
 }
@@ -72,7 +136,7 @@ pub async fn serve_router(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let acceptor = options.tls.map(TlsAcceptor::from);
+    let acceptor = options.tls.clone().map(TlsAcceptor::from);
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
@@ -94,14 +158,29 @@ pub async fn serve_router(
                         continue;
                     }
                 };
-                connections.spawn(connection(
-                    tcp,
-                    peer,
-                    acceptor.clone(),
-                    router.clone(),
-                    http.clone(),
-                    stop_rx.clone(),
-                ));
+                let (acceptor, router, http, stop) =
+                    (acceptor.clone(), router.clone(), http.clone(), stop_rx.clone());
+                let thread = options.connection_threads.as_deref().and_then(ConnectionThreads::next);
+                match thread {
+                    // The socket moves to the thread's own reactor, so its readiness
+                    // events wake the task where it runs.
+                    Some(thread) => match tcp.into_std() {
+                        Ok(socket) => {
+                            connections.spawn_on(
+                                async move {
+                                    if let Ok(tcp) = TcpStream::from_std(socket) {
+                                        connection(tcp, peer, acceptor, router, http, stop).await;
+                                    }
+                                },
+                                thread,
+                            );
+                        }
+                        Err(error) => tracing::warn!(%error, "cannot hand a connection over"),
+                    },
+                    None => {
+                        connections.spawn(connection(tcp, peer, acceptor, router, http, stop));
+                    }
+                }
             }
         }
     }

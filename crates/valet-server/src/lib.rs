@@ -21,7 +21,9 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use valet_core::AuthorizationServer;
 
-pub use accept::{DEFAULT_HEADER_READ_TIMEOUT, MAX_HEADER_BYTES, ServeOptions, serve_router};
+pub use accept::{
+    ConnectionThreads, DEFAULT_HEADER_READ_TIMEOUT, MAX_HEADER_BYTES, ServeOptions, serve_router,
+};
 pub use client_address::{ClientAddress, TrustedProxies};
 pub use metrics_setup::install_metrics;
 pub use routes::app;

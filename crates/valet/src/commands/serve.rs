@@ -6,7 +6,9 @@ use std::sync::Arc;
 use clap::Args;
 use tokio::sync::watch;
 use valet_core::{AuthorizationServer, SystemClock};
-use valet_server::{AppState, ServeOptions, TrustedProxies, install_metrics, maintenance};
+use valet_server::{
+    AppState, ConnectionThreads, ServeOptions, TrustedProxies, install_metrics, maintenance,
+};
 
 use crate::config::{Config, LogFormat};
 use crate::storage::{CliError, master_key, open_store};
@@ -68,9 +70,11 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_tx.send(true);
     };
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let options = ServeOptions {
         header_read_timeout: config.header_read_timeout(),
         tls,
+        connection_threads: Some(Arc::new(ConnectionThreads::start(cores)?)),
     };
     valet_server::serve(listener, Arc::clone(&state), options, shutdown).await?;
     let _ = background.await;
