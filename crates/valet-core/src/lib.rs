@@ -262,11 +262,6 @@ impl AuthorizationServer {
         self.audit.flush(self.store.as_ref()).await
     }
 
-    /// Audit events dropped because the queue was full.
-    pub fn audit_dropped(&self) -> u64 {
-        self.audit.dropped()
-    }
-
     /// The signed status list token of list `list` (`None` if out of range).
     pub async fn status_list(&self, list: i64) -> Result<Option<Arc<str>>, OAuthError> {
         self.status_lists

@@ -49,7 +49,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use valet_jose::sha256;
@@ -147,9 +147,14 @@ impl LoginThrottle {
     /// counting it as a failure until [`Self::succeeded`] says otherwise; or
     /// refuses it, with how long to wait (the longer of the two limits). A refused
     /// attempt is not counted.
-    pub fn admit(&self, login: &str, address: IpAddr, now: i64) -> Result<Admitted, Throttled> {
+    pub fn admit(
+        &self,
+        login: &str,
+        address: impl Into<Option<IpAddr>>,
+        now: i64,
+    ) -> Result<Admitted, Throttled> {
         let account = account_key(login);
-        let address = address_key(address);
+        let address = address_key(address.into());
         let mut accounts = lock(&self.accounts);
         let mut addresses = lock(&self.addresses);
         let wait = accounts
@@ -204,8 +209,8 @@ impl ClientAuthThrottle {
 
     /// Whether `address` may try to authenticate a client at `now`. Checked
     /// before the credentials are, so a throttled address learns nothing.
-    pub fn check(&self, address: IpAddr, now: i64) -> Result<(), Throttled> {
-        match lock(&self.addresses).retry_after(&address_key(address), now) {
+    pub fn check(&self, address: impl Into<Option<IpAddr>>, now: i64) -> Result<(), Throttled> {
+        match lock(&self.addresses).retry_after(&address_key(address.into()), now) {
             Some(retry_after_seconds) => Err(Throttled {
                 retry_after_seconds,
             }),
@@ -214,8 +219,8 @@ impl ClientAuthThrottle {
     }
 
     /// Counts a wrong secret, or a secret for an unknown client.
-    pub fn failed(&self, address: IpAddr, now: i64) {
-        lock(&self.addresses).record(address_key(address), now);
+    pub fn failed(&self, address: impl Into<Option<IpAddr>>, now: i64) {
+        lock(&self.addresses).record(address_key(address.into()), now);
     }
 }
 
@@ -229,7 +234,10 @@ fn account_key(login: &str) -> AccountKey {
     sha256(login.trim().to_lowercase().as_bytes())
 }
 
-fn address_key(address: IpAddr) -> IpAddr {
+/// Without a known peer address (a server with no connection info), all such
+/// attempts share one bucket.
+fn address_key(address: Option<IpAddr>) -> IpAddr {
+    let address = address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     match address.to_canonical() {
         IpAddr::V6(v6) => {
             let prefix = u128::from(v6) & !u128::from(u64::MAX);

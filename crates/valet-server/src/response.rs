@@ -79,9 +79,7 @@ fn oauth_error_response(error: &OAuthError) -> Response {
     }
     if let Some(seconds) = error.retry_after() {
         let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, code, error.description());
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        retry_after(&mut response, seconds);
         return response;
     }
     let mut response = json_error(status, code, error.description());
@@ -102,6 +100,13 @@ fn json_error(status: StatusCode, code: ErrorCode, description: Option<&str>) ->
     let mut response = (status, axum::Json(body)).into_response();
     no_store(&mut response);
     response
+}
+
+/// RFC 9110 §10.2.3: how many seconds a throttled caller should wait (at least 1).
+pub fn retry_after(response: &mut Response, seconds: i64) {
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
 }
 
 /// RFC 6749 §5.1: responses carrying tokens or credentials must not be cached.

@@ -1,7 +1,7 @@
 //! The steps of the authorization flow: the request, the login form, the consent
 //! form. Each returns what the browser should see next.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use valet_jose::{b64url, random_bytes, sha256};
 use valet_protocol::authorize::{
@@ -323,9 +323,7 @@ pub async fn submit_login(
             None,
         ));
     }
-    // Without a known peer address, all such requests share one bucket.
-    let address = client_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let attempt = match server.throttle.admit(&login, address, now) {
+    let attempt = match server.throttle.admit(&login, client_address, now) {
         Ok(attempt) => attempt,
         Err(Throttled {
             retry_after_seconds,

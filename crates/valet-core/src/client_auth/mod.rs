@@ -4,7 +4,7 @@
 
 mod cache;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use valet_protocol::token::{ClientAuthentication, ClientAuthenticationError, ClientSecret};
@@ -80,9 +80,6 @@ impl ClientAuthenticator {
         audit: &AuditLog,
         now: i64,
     ) -> Result<AuthenticatedClient, OAuthError> {
-        let peer = address;
-        // Without a known peer address, all such requests share one bucket.
-        let address = address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let presented = presented.map_err(|error| match error {
             ClientAuthenticationError::MalformedBasic => OAuthError::invalid_client(
                 "the Authorization header is not valid HTTP Basic client authentication",
@@ -114,7 +111,7 @@ impl ClientAuthenticator {
             audit.record(
                 AuditEvent::new(AuditKind::ClientAuthThrottled, now)
                     .client(client_id)
-                    .address(peer),
+                    .address(address),
             );
             return Err(OAuthError::client_throttled(throttled.retry_after_seconds));
         }
@@ -125,7 +122,7 @@ impl ClientAuthenticator {
             audit.record(
                 AuditEvent::new(AuditKind::ClientAuthFailed, now)
                     .client(client_id)
-                    .address(peer),
+                    .address(address),
             );
         }
         outcome

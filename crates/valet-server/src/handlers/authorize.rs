@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::header::{LOCATION, RETRY_AFTER};
+use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use valet_core::authorize::{self, AuthorizationResponse, AuthorizeOutcome};
@@ -16,7 +16,7 @@ use crate::client_address::ClientAddress;
 use crate::cookies::{self, CookieNames};
 use crate::extract::OAuthForm;
 use crate::pages::{error_page, render};
-use crate::response::{ApiError, no_store};
+use crate::response::{ApiError, no_store, retry_after};
 
 /// GET: parameters in the query (RFC 6749 §4.1.1).
 pub async fn authorize_get(
@@ -136,9 +136,7 @@ fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Response {
             );
             names.set(&mut response, names.csrf(), &page.csrf, csrf_ttl);
             if let Some(seconds) = page.retry_after {
-                response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+                retry_after(&mut response, seconds);
             }
             response
         }
