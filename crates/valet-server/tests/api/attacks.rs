@@ -2,12 +2,9 @@
 //! fails. Redirect URI tampering (RFC 9700 §4.1), CSRF on the consent and logout
 //! forms (RFC 6749 §10.12), and user enumeration through login timing.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 
 use crate::common::*;
 
@@ -132,8 +129,14 @@ fn authorization_request(client_id: &str, pkce: &Pkce, redirect: &str, extra: &s
     )
 }
 
+/// The same request with the registered `redirect_uri`, untampered.
+fn registered_request(client_id: &str, pkce: &Pkce) -> String {
+    let redirect = format!("&redirect_uri={}", encode(WEB_REDIRECT));
+    authorization_request(client_id, pkce, &redirect, "")
+}
+
 /// Internal error text that must never reach a client.
-pub fn assert_no_internals(body: &str, context: &str) {
+fn assert_no_internals(body: &str, context: &str) {
     for leak in [
         "panicked",
         "stack backtrace",
@@ -197,15 +200,7 @@ async fn signed_in_browser(app: &TestApp, client: &TestClient) -> Browser {
     app.user("alice").await;
     let mut browser = Browser::default();
     let pkce = Pkce::new();
-    let good = format!(
-        "/authorize?{}",
-        authorization_request(
-            &client.id,
-            &pkce,
-            &format!("&redirect_uri={}", encode(WEB_REDIRECT)),
-            ""
-        )
-    );
+    let good = format!("/authorize?{}", registered_request(&client.id, &pkce));
     let params = sign_in_and_allow(app, &mut browser, &good, "alice").await;
     assert!(params.contains_key("code"));
     let again = browser.get(app, &good).await;
@@ -273,15 +268,7 @@ async fn tampered_redirect_uri_with_a_signed_in_consented_user_shows_an_error_pa
         }
     }
     // Still signed in and consented: the tampering was refused, not the session.
-    let good = format!(
-        "/authorize?{}",
-        authorization_request(
-            &client.id,
-            &pkce,
-            &format!("&redirect_uri={}", encode(WEB_REDIRECT)),
-            ""
-        )
-    );
+    let good = format!("/authorize?{}", registered_request(&client.id, &pkce));
     assert_eq!(browser.get(&app, &good).await.status, StatusCode::SEE_OTHER);
 }
 
@@ -301,12 +288,7 @@ async fn tampered_redirect_uri_in_a_post_to_authorize_shows_an_error_page() {
         }
     }
     // The same POST with the registered URI goes straight back with a code.
-    let body = authorization_request(
-        &client.id,
-        &pkce,
-        &format!("&redirect_uri={}", encode(WEB_REDIRECT)),
-        "",
-    );
+    let body = registered_request(&client.id, &pkce);
     let reply = signed_in.post(&app, "/authorize", &body).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
     assert!(location_params(&reply).contains_key("code"));
@@ -492,14 +474,11 @@ async fn timed_failed_login(app: &TestApp, client: &TestClient, login: &str, pee
         .get(app, &authorize_path(&client.id, &Pkce::new(), "openid", ""))
         .await;
     let body = login_form(&page, login, "not the password");
-    let request = Request::post("/login")
-        .header(header::COOKIE, browser.cookie_header())
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .extension(ConnectInfo(SocketAddr::from(([198, 51, 100, peer], 4711))))
-        .body(Body::from(body))
-        .unwrap();
+    let (peer, cookies) = (format!("198.51.100.{peer}:4711"), browser.cookie_header());
     let started = Instant::now();
-    let reply = app.send(request).await;
+    let reply = app
+        .post_from(&peer, "/login", None, &[("cookie", &cookies)], &body)
+        .await;
     let elapsed = started.elapsed();
     assert_eq!(
         reply.status,

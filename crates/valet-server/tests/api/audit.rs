@@ -163,10 +163,7 @@ async fn client_credentials_tokens_are_counted_not_recorded_one_by_one() {
         )
         .await;
     assert_eq!(revoked.status, StatusCode::OK);
-    let wrong = TestClient {
-        id: service.id.clone(),
-        secret: "wrong".into(),
-    };
+    let wrong = service.with_secret("wrong");
     app.post_from(
         PEER,
         "/token",

@@ -8,13 +8,6 @@ use crate::common::*;
 const ATTACKER: &str = "203.0.113.66:40000";
 const HONEST: &str = "198.51.100.7:40000";
 
-fn with_secret(client: &TestClient, secret: &str) -> TestClient {
-    TestClient {
-        id: client.id.clone(),
-        secret: secret.to_owned(),
-    }
-}
-
 /// Fails client authentication from `peer` `times` times, each answered 401.
 async fn guess(
     app: &TestApp,
@@ -24,7 +17,7 @@ async fn guess(
     times: usize,
 ) {
     for i in 0..times {
-        let wrong = with_secret(client, &format!("guess-{i}"));
+        let wrong = client.with_secret(&format!("guess-{i}"));
         let reply = app
             .post_from(
                 peer,
@@ -47,10 +40,10 @@ async fn secret_guessing_is_throttled_while_the_honest_client_keeps_working() {
     // The 21st attempt from the attacker's address is refused before its secret
     // is looked at: even the right secret gets 429, so the answer tells nothing.
     for (path, client) in [
-        ("/token", with_secret(&service, "guess-21")),
-        ("/token", with_secret(&service, &service.secret)),
-        ("/introspect", with_secret(&service, "guess-22")),
-        ("/revoke", with_secret(&service, "guess-23")),
+        ("/token", service.with_secret("guess-21")),
+        ("/token", service.with_secret(&service.secret)),
+        ("/introspect", service.with_secret("guess-22")),
+        ("/revoke", service.with_secret("guess-23")),
     ] {
         let reply = app
             .post_from(

@@ -32,6 +32,16 @@ pub struct TestClient {
     pub secret: String,
 }
 
+impl TestClient {
+    /// The same client id presented with another secret.
+    pub fn with_secret(&self, secret: &str) -> TestClient {
+        TestClient {
+            id: self.id.clone(),
+            secret: secret.to_owned(),
+        }
+    }
+}
+
 pub fn temp_dir(label: &str) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -476,6 +486,25 @@ pub async fn sign_in_and_allow(
     }
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
     location_params(&reply)
+}
+
+/// alice signs in to a web app that skips consent, asking for `scope`; the app,
+/// her browser and the token response of the code.
+pub async fn alice_signed_in(app: &TestApp, scope: &str) -> (TestClient, Browser, Value) {
+    app.user("alice").await;
+    let client = app.web_client(|c| c.skip_consent = true).await;
+    let mut browser = Browser::default();
+    let pkce = Pkce::new();
+    let params = sign_in_and_allow(
+        app,
+        &mut browser,
+        &authorize_path(&client.id, &pkce, scope, ""),
+        "alice",
+    )
+    .await;
+    let tokens = redeem(app, &client, &params["code"], &pkce.verifier).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text());
+    (client, browser, tokens.json())
 }
 
 pub async fn redeem(app: &TestApp, client: &TestClient, code: &str, verifier: &str) -> Reply {

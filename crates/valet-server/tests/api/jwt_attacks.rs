@@ -4,15 +4,10 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use base64::Engine;
 use serde_json::{Map, Value, json};
-use valet_jose::{Algorithm, Clock, SigningKey};
+use valet_jose::{Algorithm, Clock, SigningKey, b64url};
 
 use crate::common::*;
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
 
 fn segments(token: &str) -> (String, String, String) {
     let mut parts = token.split('.').map(str::to_owned);
@@ -29,12 +24,12 @@ fn forgeries(app: &TestApp, genuine: &str, typ: &str) -> Vec<(&'static str, Stri
     let (header, payload, signature) = segments(genuine);
     let (header_json, claims) = decode_jwt(genuine);
     let kid = header_json["kid"].as_str().unwrap();
-    let mut raised = claims.clone();
-    raised.insert("sub".into(), json!("someone-else"));
-    raised.insert("scope".into(), json!("openid profile email admin"));
-    let raised = b64(&serde_json::to_vec(&raised).unwrap());
+    let mut raised_claims = claims.clone();
+    raised_claims.insert("sub".into(), json!("someone-else"));
+    raised_claims.insert("scope".into(), json!("openid profile email admin"));
+    let raised = b64url(serde_json::to_vec(&raised_claims).unwrap());
 
-    let with_header = |fields: Value| b64(&serde_json::to_vec(&fields).unwrap());
+    let with_header = |fields: Value| b64url(serde_json::to_vec(&fields).unwrap());
     let none_header = with_header(json!({"alg": "none", "typ": typ, "kid": kid}));
     // Algorithm confusion: an HMAC keyed with the public key as published.
     let jwks: Value = serde_json::from_slice(&app.server.jwks()).unwrap();
@@ -50,20 +45,10 @@ fn forgeries(app: &TestApp, genuine: &str, typ: &str) -> Vec<(&'static str, Stri
         aws_lc_rs::hmac::HMAC_SHA256,
         serde_json::to_string(public_jwk).unwrap().as_bytes(),
     );
-    let hs_signature = b64(aws_lc_rs::hmac::sign(&key, hs_input.as_bytes()).as_ref());
+    let hs_signature = b64url(aws_lc_rs::hmac::sign(&key, hs_input.as_bytes()));
     // A key of the attacker's own, announced under the genuine kid.
     let (foreign, _) = SigningKey::generate(Algorithm::Es256).unwrap();
-    let foreign_token = foreign
-        .sign_jwt(
-            typ,
-            &serde_json::from_slice::<Value>(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(&raised)
-                    .unwrap(),
-            )
-            .unwrap(),
-        )
-        .unwrap();
+    let foreign_token = foreign.sign_jwt(typ, &raised_claims).unwrap();
     let (_, foreign_payload, foreign_signature) = segments(&foreign_token);
     let jku_header = with_header(json!({
         "alg": header_json["alg"], "typ": typ, "kid": foreign.kid(),
@@ -95,7 +80,7 @@ fn forgeries(app: &TestApp, genuine: &str, typ: &str) -> Vec<(&'static str, Stri
         ("signature stripped", format!("{header}.{payload}.")),
         (
             "signature of another token",
-            format!("{header}.{payload}.{}", b64(&[7; 64])),
+            format!("{header}.{payload}.{}", b64url([7; 64])),
         ),
         ("four segments", format!("{genuine}.{signature}")),
         (
@@ -149,27 +134,10 @@ async fn userinfo(app: &TestApp, token: &str) -> Reply {
     .await
 }
 
-async fn sign_in(app: &TestApp) -> (TestClient, Browser, Value) {
-    app.user("alice").await;
-    let client = app.web_client(|c| c.skip_consent = true).await;
-    let mut browser = Browser::default();
-    let pkce = Pkce::new();
-    let params = sign_in_and_allow(
-        app,
-        &mut browser,
-        &authorize_path(&client.id, &pkce, "openid profile offline_access", ""),
-        "alice",
-    )
-    .await;
-    let tokens = redeem(app, &client, &params["code"], &pkce.verifier).await;
-    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text());
-    (client, browser, tokens.json())
-}
-
 #[tokio::test]
 async fn forged_access_tokens_are_inactive_at_introspection_and_refused_at_userinfo() {
     let app = TestApp::new().await;
-    let (client, _, tokens) = sign_in(&app).await;
+    let (client, _, tokens) = alice_signed_in(&app, "openid profile offline_access").await;
     let genuine = tokens["access_token"].as_str().unwrap();
     let mut attacks = forgeries(&app, genuine, "at+jwt");
     attacks.extend(misissued(&app, genuine, "at+jwt"));
@@ -217,7 +185,7 @@ async fn forged_access_tokens_are_inactive_at_introspection_and_refused_at_useri
 #[tokio::test]
 async fn forged_tokens_revoke_nothing() {
     let app = TestApp::new().await;
-    let (client, _, tokens) = sign_in(&app).await;
+    let (client, _, tokens) = alice_signed_in(&app, "openid profile offline_access").await;
     let genuine = tokens["access_token"].as_str().unwrap();
     // Every forgery carries the genuine token's jti and client_id.
     for (attack, token) in forgeries(&app, genuine, "at+jwt") {
@@ -244,7 +212,8 @@ async fn forged_tokens_revoke_nothing() {
 #[tokio::test]
 async fn forged_id_token_hints_do_not_sign_anyone_out() {
     let app = TestApp::new().await;
-    let (client, mut browser, tokens) = sign_in(&app).await;
+    let (client, mut browser, tokens) =
+        alice_signed_in(&app, "openid profile offline_access").await;
     let genuine = tokens["id_token"].as_str().unwrap();
     let mut attacks = forgeries(&app, genuine, "JWT");
     attacks.extend(misissued(&app, genuine, "JWT"));

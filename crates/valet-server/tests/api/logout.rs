@@ -4,28 +4,10 @@ use axum::http::StatusCode;
 
 use crate::common::*;
 
-async fn signed_in(app: &TestApp) -> (TestClient, Browser, serde_json::Value) {
-    app.user("alice").await;
-    let client = app.web_client(|c| c.skip_consent = true).await;
-    let mut browser = Browser::default();
-    let pkce = Pkce::new();
-    let params = sign_in_and_allow(
-        app,
-        &mut browser,
-        &authorize_path(&client.id, &pkce, "openid offline_access", ""),
-        "alice",
-    )
-    .await;
-    let tokens = redeem(app, &client, &params["code"], &pkce.verifier)
-        .await
-        .json();
-    (client, browser, tokens)
-}
-
 #[tokio::test]
 async fn logout_with_id_token_hint_ends_the_session_and_revokes_its_tokens() {
     let app = TestApp::new().await;
-    let (client, mut browser, tokens) = signed_in(&app).await;
+    let (client, mut browser, tokens) = alice_signed_in(&app, "openid offline_access").await;
     let hint = tokens["id_token"].as_str().unwrap();
     let path = format!(
         "/logout?id_token_hint={hint}&post_logout_redirect_uri={}&state=bye%201",
@@ -63,7 +45,7 @@ async fn logout_with_id_token_hint_ends_the_session_and_revokes_its_tokens() {
 #[tokio::test]
 async fn logout_without_a_hint_asks_and_a_cross_site_post_cannot_sign_out() {
     let app = TestApp::new().await;
-    let (client, mut browser, _) = signed_in(&app).await;
+    let (client, mut browser, _) = alice_signed_in(&app, "openid offline_access").await;
     let page = browser.get(&app, "/logout").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text().contains("Sign out?"));
@@ -94,7 +76,7 @@ async fn logout_without_a_hint_asks_and_a_cross_site_post_cannot_sign_out() {
 #[tokio::test]
 async fn unregistered_post_logout_redirect_uri_is_never_followed() {
     let app = TestApp::new().await;
-    let (client, mut browser, tokens) = signed_in(&app).await;
+    let (client, mut browser, tokens) = alice_signed_in(&app, "openid offline_access").await;
     for path in [
         format!(
             "/logout?client_id={}&post_logout_redirect_uri={}",

@@ -2,7 +2,7 @@
 //! and bodies, malformed requests, slow clients. Each must be refused without
 //! taking the server down, holding it up for others, or leaking internals.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -23,17 +23,6 @@ fn serve(label: &str) -> (std::path::PathBuf, Server) {
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
     let server = Server::start(command, port, dir.join("serve.log"));
     (dir, server)
-}
-
-/// How a connection ended, seen from the client.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Ending {
-    /// The server closed it (FIN).
-    Closed,
-    /// The server reset it (RST), e.g. closing with request bytes unread.
-    Reset,
-    /// Still open when the client stopped waiting.
-    Open,
 }
 
 struct Exchange {
@@ -69,29 +58,6 @@ fn exchange(port: u16, request: Vec<u8>, wait: Duration) -> Exchange {
     let (raw, ending) = read_until_closed(&mut stream, wait);
     let _ = sender.join();
     Exchange { raw, ending }
-}
-
-/// Reads until the server closes the connection or `wait` passes.
-pub fn read_until_closed(stream: &mut TcpStream, wait: Duration) -> (Vec<u8>, Ending) {
-    let deadline = Instant::now() + wait;
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return (raw, Ending::Open);
-        }
-        stream.set_read_timeout(Some(left)).unwrap();
-        match stream.read(&mut buf) {
-            Ok(0) => return (raw, Ending::Closed),
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return (raw, Ending::Open);
-            }
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return (raw, Ending::Reset),
-            Err(e) => panic!("read: {e}"),
-        }
-    }
 }
 
 /// Internal error text that must never reach a client.

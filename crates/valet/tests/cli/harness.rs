@@ -1,4 +1,4 @@
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -161,12 +161,17 @@ impl Server {
         reply.json()
     }
 
-    /// SIGTERM, then the exit status within `timeout`.
-    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+    /// Sends `signal` (`"TERM"`, `"INT"`) and returns at once.
+    pub fn signal(&self, signal: &str) {
         let _ = Command::new("kill")
-            .arg("-TERM")
+            .arg(format!("-{signal}"))
             .arg(self.child.id().to_string())
             .status();
+    }
+
+    /// SIGTERM, then the exit status within `timeout`.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        self.signal("TERM");
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -268,6 +273,40 @@ fn dechunk(mut rest: &str) -> String {
         rest = after[size..].trim_start_matches("\r\n");
     }
     body
+}
+
+/// How a connection ended, seen from the client.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The server closed it (FIN).
+    Closed,
+    /// The server reset it (RST), e.g. closing with request bytes unread.
+    Reset,
+    /// Still open when the client stopped waiting.
+    Open,
+}
+
+/// Reads until the server closes the connection or `wait` passes.
+pub fn read_until_closed(stream: &mut TcpStream, wait: Duration) -> (Vec<u8>, Ending) {
+    let deadline = Instant::now() + wait;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return (raw, Ending::Open);
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buf) {
+            Ok(0) => return (raw, Ending::Closed),
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return (raw, Ending::Open);
+            }
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return (raw, Ending::Reset),
+            Err(e) => panic!("read: {e}"),
+        }
+    }
 }
 
 /// Creates a client_credentials client through the CLI; returns (id, secret).

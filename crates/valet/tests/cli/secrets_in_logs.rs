@@ -21,7 +21,7 @@ fn a_full_run_logs_no_secret() {
     command
         .env("VALET_LOG", "debug")
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
-    let server = Server::start(command, port, dir.join("serve.log"));
+    let mut server = Server::start(command, port, dir.join("serve.log"));
     let mut secrets: Vec<String> = Vec::new();
 
     let (service_id, service_secret) = create_service_client(&dir, &[]);
@@ -137,7 +137,6 @@ fn a_full_run_logs_no_secret() {
     );
 
     // A clean stop writes the last audit records too.
-    let mut server = server;
     assert!(
         server
             .terminate(std::time::Duration::from_secs(10))

@@ -5,7 +5,6 @@ use std::net::{Shutdown, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use crate::attacks::{Ending, read_until_closed};
 use crate::harness::*;
 
 fn serve(dir: &std::path::Path, port: u16) -> Server {
@@ -169,10 +168,7 @@ fn sigterm_lets_a_request_in_flight_finish_and_refuses_new_connections() {
         )
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(server.child.id().to_string())
-        .status();
+    server.signal("TERM");
     std::thread::sleep(Duration::from_millis(500));
     assert!(
         server.child.try_wait().unwrap().is_none(),
