@@ -1,30 +1,43 @@
-//! Middleware applied to every response.
+//! Middleware applied to every response: security headers and request metrics.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
-use std::sync::Arc;
-
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderValue;
 use axum::http::header::{
     CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
 };
+use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use metrics::{Counter, Histogram};
 
 use crate::AppState;
 
-/// Valet's responses are never to be framed, sniffed or leak the URL onward; with
-/// an https issuer, browsers are told to use nothing else (RFC 6797).
-pub async fn security_headers(
+/// The one middleware around every route: it times the request for the metrics
+/// and sets the security headers on whatever the route answered.
+pub async fn around_every_request(
     State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
+    let endpoint = request.extensions().get::<MatchedPath>().cloned();
+    let started = Instant::now();
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    if state.server.settings().issuer.starts_with("https://") {
+    let https = state.server.settings().issuer.starts_with("https://");
+    security_headers(response.headers_mut(), https);
+    let endpoint = endpoint.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+    record_request(endpoint, response.status().as_u16(), started);
+    response
+}
+
+/// Valet's responses are never to be framed, sniffed or leak the URL onward; with
+/// an https issuer, browsers are told to use nothing else (RFC 6797).
+fn security_headers(headers: &mut HeaderMap, https: bool) {
+    if https {
         headers.insert(
             STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
@@ -40,22 +53,55 @@ pub async fn security_headers(
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         );
     }
-    response
 }
 
-/// Requests by endpoint and status, and their latency. The endpoint label is the
-/// route pattern, never the raw path, so label cardinality stays bounded.
-pub async fn record_metrics(request: Request, next: Next) -> Response {
-    let endpoint = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("valet_http_requests_total", "endpoint" => endpoint.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("valet_http_request_duration_seconds", "endpoint" => endpoint)
-        .record(started.elapsed().as_secs_f64());
-    response
+/// The endpoint label of requests no route matched.
+const UNMATCHED: &str = "unmatched";
+
+/// The metric handles of one endpoint. The label is the route pattern, never the
+/// raw path, so there are as many of these as routes (plus `unmatched`).
+struct EndpointMetrics {
+    duration: Histogram,
+    /// Requests per status code: a handful per endpoint, so a list is enough.
+    requests: Vec<(u16, Counter)>,
+}
+
+thread_local! {
+    /// Handles looked up once per thread and kept, so a request builds no label
+    /// strings and makes no registry lookup. Connection threads are few and
+    /// long-lived, and each map is bounded by routes × status codes.
+    static ENDPOINT_METRICS: RefCell<HashMap<Box<str>, EndpointMetrics>> =
+        RefCell::new(HashMap::new());
+}
+
+/// Counts the request by endpoint and status and records its latency.
+fn record_request(endpoint: &str, status: u16, started: Instant) {
+    ENDPOINT_METRICS.with_borrow_mut(|endpoints| {
+        if !endpoints.contains_key(endpoint) {
+            let metrics = EndpointMetrics {
+                duration: metrics::histogram!(
+                    "valet_http_request_duration_seconds",
+                    "endpoint" => endpoint.to_owned()
+                ),
+                requests: Vec::new(),
+            };
+            endpoints.insert(endpoint.into(), metrics);
+        }
+        let Some(metrics) = endpoints.get_mut(endpoint) else {
+            return;
+        };
+        metrics.duration.record(started.elapsed().as_secs_f64());
+        match metrics.requests.iter().find(|(code, _)| *code == status) {
+            Some((_, counter)) => counter.increment(1),
+            None => {
+                let counter = metrics::counter!(
+                    "valet_http_requests_total",
+                    "endpoint" => endpoint.to_owned(),
+                    "status" => status.to_string()
+                );
+                counter.increment(1);
+                metrics.requests.push((status, counter));
+            }
+        }
+    });
 }

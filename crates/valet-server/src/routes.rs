@@ -81,10 +81,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(layers::record_metrics))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
-            layers::security_headers,
+            layers::around_every_request,
         ))
         .with_state(state)
 }

@@ -7,7 +7,7 @@ use valet_protocol::Scope;
 use crate::config::Settings;
 use crate::error::OAuthError;
 use crate::keys::Keyring;
-use crate::secrets::random_id;
+use crate::secrets::token_id;
 use crate::status::StatusClaim;
 use crate::store::Client;
 
@@ -73,7 +73,7 @@ pub fn mint(
         .signing_key(ACCESS_TOKEN_ALG, now)
         .ok_or_else(|| OAuthError::server("no active ES256 signing key"))?;
     let expires_in = lifetime(settings, client);
-    let jti = random_id()?;
+    let jti = token_id()?;
     let scope_text = scope.to_string();
     let claims = AccessTokenClaims {
         iss: &settings.issuer,

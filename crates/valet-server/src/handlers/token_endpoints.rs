@@ -1,17 +1,20 @@
 //! The token (RFC 6749 §3.2), introspection (RFC 7662) and revocation (RFC 7009)
 //! endpoints: all client-authenticated form POSTs.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
-use valet_core::Caller;
+use axum::http::HeaderValue;
+use metrics::Counter;
+use valet_core::{Caller, OAuthError};
+use valet_protocol::token::{GrantType, TokenResponse};
 
 use crate::AppState;
 use crate::client_address::ClientAddress;
 use crate::extract::OAuthForm;
-use crate::response::{ApiError, no_store};
+use crate::response::{ApiError, json_bytes, no_store};
 
 pub async fn token(
     State(state): State<Arc<AppState>>,
@@ -22,8 +25,22 @@ pub async fn token(
         .server
         .token(caller(&request, address), &request.form)
         .await?;
-    metrics::counter!("valet_tokens_issued_total", "grant" => grant.as_str()).increment(1);
-    let mut response = axum::Json(body).into_response();
+    count_issued(grant);
+    token_response(&body)
+}
+
+/// The token response (RFC 6749 §5.1), serialized into one buffer sized for it
+/// up front: the tokens are most of it.
+fn token_response(body: &TokenResponse) -> Result<Response, ApiError> {
+    let tokens = [
+        Some(&body.access_token),
+        body.refresh_token.as_ref(),
+        body.id_token.as_ref(),
+    ];
+    let capacity = tokens.into_iter().flatten().map(String::len).sum::<usize>() + 256;
+    let mut json = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut json, body).map_err(OAuthError::server)?;
+    let mut response = json_bytes(json, HeaderValue::from_static("no-store"));
     no_store(&mut response);
     Ok(response)
 }
@@ -55,6 +72,24 @@ pub async fn revoke(
     let mut response = ().into_response();
     no_store(&mut response);
     Ok(response)
+}
+
+/// Counts a token response by grant type, with handles made once per process.
+fn count_issued(grant: GrantType) {
+    static ISSUED: OnceLock<Vec<(GrantType, Counter)>> = OnceLock::new();
+    let counters = ISSUED.get_or_init(|| {
+        GrantType::ALL
+            .into_iter()
+            .map(|grant| {
+                let counter =
+                    metrics::counter!("valet_tokens_issued_total", "grant" => grant.as_str());
+                (grant, counter)
+            })
+            .collect()
+    });
+    if let Some((_, counter)) = counters.iter().find(|(counted, _)| *counted == grant) {
+        counter.increment(1);
+    }
 }
 
 fn caller(request: &OAuthForm, address: Option<std::net::IpAddr>) -> Caller<'_> {

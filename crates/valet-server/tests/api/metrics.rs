@@ -21,3 +21,30 @@ async fn metrics_count_requests_and_tokens() {
         "{text}"
     );
 }
+
+/// The value of one series in the exposition, 0 when it is not there yet.
+fn series_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn every_request_is_counted_under_its_route_and_status() {
+    let app = TestApp::new().await;
+    let not_allowed = r#"valet_http_requests_total{endpoint="/revoke",status="405"}"#;
+    let not_found = r#"valet_http_requests_total{endpoint="unmatched",status="404"}"#;
+    let before = app.get("/metrics").await.text();
+    for _ in 0..3 {
+        assert_eq!(app.get("/revoke").await.status, 405);
+    }
+    assert_eq!(app.get("/no/such/path/12345").await.status, 404);
+    let after = app.get("/metrics").await.text();
+    // Other tests share the process's recorder and may add to these series too.
+    assert!(series_value(&after, not_allowed) >= series_value(&before, not_allowed) + 3.0);
+    assert!(series_value(&after, not_found) >= series_value(&before, not_found) + 1.0);
+    assert!(
+        !after.contains("/no/such/path"),
+        "raw paths must not become labels: {after}"
+    );
+}
