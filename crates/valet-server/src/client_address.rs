@@ -42,16 +42,19 @@ impl TrustedProxies {
             return peer;
         }
         // Several headers count as one comma-separated list, in order (RFC 9110 §5.3).
-        let hops: Vec<&str> = headers
+        // Read from the right, hop by hop: a byte the client put into its own part
+        // of a line the balancer appended to must not hide the hops after it.
+        let hops = headers
             .get_all(X_FORWARDED_FOR)
             .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
-            .collect();
+            .rev()
+            .flat_map(|value| value.as_bytes().rsplit(|byte| *byte == b','));
         let mut client = peer;
-        for hop in hops.iter().rev() {
-            let Some(address) = parse_hop(hop) else {
+        for hop in hops {
+            let Some(address) = std::str::from_utf8(hop)
+                .ok()
+                .and_then(|hop| parse_hop(hop.trim()))
+            else {
                 // Not an address: what a trusted proxy wrote ends here.
                 break;
             };
@@ -159,6 +162,18 @@ mod tests {
             lb.client_address(ip("fd00::1"), &headers(&["[2001:db8::5]:443"])),
             ip("2001:db8::5")
         );
+    }
+
+    #[test]
+    fn a_client_byte_that_is_not_text_does_not_hide_the_hops_after_it() {
+        let lb = proxies(&["10.0.0.0/8"]);
+        // The balancer appended the real client to the line the client sent.
+        let mut chain = HeaderMap::new();
+        chain.append(
+            X_FORWARDED_FOR,
+            HeaderValue::from_bytes(b"\xff, 203.0.113.9").unwrap(),
+        );
+        assert_eq!(lb.client_address(ip("10.0.0.1"), &chain), ip("203.0.113.9"));
     }
 
     #[test]
