@@ -1858,38 +1858,41 @@ impl Store for PostgresStore {
 // ---------------------------------------------------------------------------------
 // Audit trail
 
+async fn append_audit_events_in(
+    conn: &mut PgConnection,
+    events: &[AuditEvent],
+    details: &[String],
+) -> Result<(), StoreError> {
+    for (event, detail) in events.iter().zip(details) {
+        sqlx::query(
+            "INSERT INTO audit_events (at, event, user_id, client_id, address, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(event.at)
+        .bind(&event.event)
+        .bind(event.user_id.as_deref())
+        .bind(event.client_id.as_deref())
+        .bind(event.address.as_deref())
+        .bind(detail)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl AuditStore for PostgresStore {
     async fn append_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        // Serialized before the transaction opens, so only the inserts can fail in it.
+        let details = events
+            .iter()
+            .map(|event| serde_json::to_string(&event.detail))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let mut outcome = Ok(());
-        for event in events {
-            let detail = match serde_json::to_string(&event.detail) {
-                Ok(detail) => detail,
-                Err(error) => {
-                    outcome = Err(backend(error));
-                    break;
-                }
-            };
-            let inserted = sqlx::query(
-                "INSERT INTO audit_events (at, event, user_id, client_id, address, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(event.at)
-            .bind(&event.event)
-            .bind(event.user_id.as_deref())
-            .bind(event.client_id.as_deref())
-            .bind(event.address.as_deref())
-            .bind(detail)
-            .execute(&mut *tx)
-            .await;
-            if let Err(error) = inserted {
-                outcome = Err(query_error(error));
-                break;
-            }
-        }
-        outcome?;
-        tx.commit().await.map_err(query_error)
+        let outcome = append_audit_events_in(&mut tx, events, &details).await;
+        finish(tx, outcome).await
     }
 
     async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {

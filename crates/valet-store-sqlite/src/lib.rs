@@ -1799,36 +1799,40 @@ impl Store for SqliteStore {
 // ---------------------------------------------------------------------------------
 // Audit trail
 
+async fn append_audit_events_in(
+    conn: &mut SqliteConnection,
+    events: &[AuditEvent],
+    details: &[String],
+) -> Result<(), StoreError> {
+    for (event, detail) in events.iter().zip(details) {
+        sqlx::query(
+            "INSERT INTO audit_events (at, event, user_id, client_id, address, detail) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(event.at)
+        .bind(&event.event)
+        .bind(event.user_id.as_deref())
+        .bind(event.client_id.as_deref())
+        .bind(event.address.as_deref())
+        .bind(detail)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        // Serialized before the transaction opens, so only the inserts can fail in it.
+        let details = events
+            .iter()
+            .map(|event| serde_json::to_string(&event.detail))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
         let mut tx = begin_write(&self.writer).await?;
-        let mut outcome = Ok(());
-        for event in events {
-            let detail = match serde_json::to_string(&event.detail) {
-                Ok(detail) => detail,
-                Err(error) => {
-                    outcome = Err(backend(error));
-                    break;
-                }
-            };
-            let inserted = sqlx::query(
-                "INSERT INTO audit_events (at, event, user_id, client_id, address, detail) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(event.at)
-            .bind(&event.event)
-            .bind(event.user_id.as_deref())
-            .bind(event.client_id.as_deref())
-            .bind(event.address.as_deref())
-            .bind(detail)
-            .execute(&mut *tx)
-            .await;
-            if let Err(error) = inserted {
-                outcome = Err(query_error(error));
-                break;
-            }
-        }
+        let outcome = append_audit_events_in(&mut tx, events, &details).await;
         finish(tx, outcome).await
     }
 
