@@ -16,7 +16,7 @@
 //!   30 days, with status-list index `i` (blocks of 1024 are reserved for it, as the
 //!   allocator would have);
 //! - one unused refresh token `vrt_` + base64url(SHA-256(`{token_seed}:{i}`)), stored
-//!   as SHA-256 of the token like `valet_core::token::refresh_token::hash`, so a load
+//!   hashed with `valet_core::token::refresh_token::hash` as Valet stores it, so a load
 //!   generator can recompute real tokens from the seed and the index.
 //!
 //! Users `u{j}` (`user{j}`, `user{j}@bench.example.test`) all share one argon2id hash
@@ -30,6 +30,7 @@ use clap::Parser;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use valet_core::token::refresh_token::{self, REFRESH_TOKEN_PREFIX};
 use valet_jose::{b64url, sha256};
 use valet_store_postgres::PostgresStore;
 use valet_store_sqlite::SqliteStore;
@@ -81,12 +82,12 @@ impl Plan {
         format!("g{i:08}")
     }
 
-    fn token_hash(&self, i: i64) -> [u8; 32] {
+    fn token_hash(&self, i: i64) -> Vec<u8> {
         let token = format!(
-            "vrt_{}",
+            "{REFRESH_TOKEN_PREFIX}{}",
             b64url(sha256(format!("{}:{i}", self.token_seed).as_bytes()))
         );
-        sha256(token.as_bytes())
+        refresh_token::hash(&token)
     }
 
     fn grant_expires_at(&self) -> i64 {
@@ -107,6 +108,15 @@ async fn main() -> Result<(), Error> {
     let args = Args::parse();
     if args.users < 1 || args.families < 0 {
         return Err("--users must be at least 1 and --families not negative".into());
+    }
+    // The client id is written inline into SQL and COPY text below.
+    if args.client_id.is_empty()
+        || !args
+            .client_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err("--client-id must be letters, digits, '.', '_' or '-'".into());
     }
     let started = Instant::now();
     let hasher = valet_core::users::PasswordHasher::with_permits(1)?;
@@ -230,8 +240,8 @@ async fn seed_sqlite(conn: &mut SqliteConnection, plan: &Plan) -> Result<(), Err
 }
 
 /// `rows` rows, `per_statement` per INSERT, built by `row` (which appends one
-/// parenthesised tuple and a comma). Values are numbers, fixed ASCII and hex made
-/// here, never outside input, so they are written inline.
+/// parenthesised tuple and a comma). Values are numbers, fixed ASCII, hex made here
+/// and the client id checked in `main`, so they are written inline.
 async fn insert_sqlite_batches(
     conn: &mut SqliteConnection,
     rows: i64,
@@ -262,7 +272,7 @@ async fn insert_sqlite_batches(
 }
 
 // ---------------------------------------------------------------------------------
-// PostgreSQL: COPY in text format, 50k rows per message, one transaction.
+// PostgreSQL: COPY in text format, about 4 MiB per message, one transaction.
 
 async fn seed_postgres(conn: &mut PgConnection, plan: &Plan) -> Result<(), Error> {
     let mut tx = conn.begin().await?;

@@ -50,7 +50,8 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
-    /// Seconds audit records are kept (`valet audit`); older ones are deleted.
+    /// Seconds audit records are kept (`valet audit`, at least 3600); older ones
+    /// are deleted.
     pub audit_retention: i64,
     /// Load balancers and reverse proxies (addresses or CIDR networks) whose
     /// `X-Forwarded-For` header names the client for the per-address throttles.

@@ -6,8 +6,9 @@
 //! one run at a time. The global deletions
 //! ([`super::KeyStore::delete_unpublished_keys`],
 //! [`super::RevocationStore::purge_revocations`],
-//! [`super::SessionStore::purge_sessions`], [`super::GrantStore::purge_grants`] and
-//! [`super::StatusStore::purge_status`]) and the global
+//! [`super::SessionStore::purge_sessions`], [`super::GrantStore::purge_grants`],
+//! [`super::StatusStore::purge_status`] and [`super::AuditStore::purge_audit_events`])
+//! and the global
 //! [`super::StatusStore::live_status_span`] are checked on a private timeline
 //! (microseconds since the epoch, used as if they were seconds) far ahead of any
 //! real timestamp; to make their counts exact, the checks first delete every record
