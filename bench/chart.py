@@ -146,7 +146,7 @@ def main():
     for ax in axes:
         ax.margins(y=0.12)
     fig.suptitle(f"Valet {meta.get('valet_rev', '')} vs oidc-provider {meta.get('oidc_provider', '')} — {meta.get('nproc')} CPUs "
-                 f"({meta.get('cpu')}), shared machine, loopback", fontsize=11)
+                 f"({meta.get('cpu')}), loopback", fontsize=11)
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
     print(f"wrote {os.path.relpath(args.out)}")

@@ -1,5 +1,7 @@
-# Helpers shared by bench/peer_comparison.sh and bench/scale.sh (sourced, not run).
+# Helpers shared by bench/peer_comparison.sh, bench/scale.sh and bench/profile.sh (sourced, not run).
 # Expects the caller to be in the repository root with `set -euo pipefail`.
+# Command substitutions ("$(measure_wrk …)") fail the caller like plain commands.
+shopt -s inherit_errexit
 
 PG_BASE_URL="${VALET_BENCH_PG:-postgres://postgres@127.0.0.1:5432/test}"
 TICKS_PER_SEC="$(getconf CLK_TCK)"
@@ -102,7 +104,7 @@ measure_wrk() { # measure_wrk LUA URL DURATION CONNECTIONS PID...
   cpu0="$(cpu_ticks "$@")"
   out="$(wrk -t1 -c"$conns" -d"${duration}s" -s "$lua" "$url")"
   cpu1="$(cpu_ticks "$@")"
-  line="$(grep '^BENCH' <<<"$out")"
+  line="$(grep '^BENCH' <<<"$out")" || { echo "wrk printed no BENCH line for $url" >&2; return 1; }
   python3 - "$line" "$cpu0" "$cpu1" "$TICKS_PER_SEC" "$conns" <<'PY'
 import json, re, sys
 line, cpu0, cpu1, hz, conns = sys.argv[1:]

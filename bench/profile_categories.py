@@ -8,12 +8,14 @@ Used by bench/profile.sh; the categories are a reading aid, matched on symbol na
 import re
 import sys
 
+# First match wins: kernel symbols first (`kfree` is not libc's free), libc's
+# allocator only in libc.
 CATEGORIES = [
+    ("kernel: network, syscalls, scheduling", r"\[k\]"),
     ("ECDSA P-256 / SHA-2 (aws-lc)", r"ecp_nistz256|p256|bignum|aws_lc|sha256|SHA256|ec_GFp|ecdsa|BN_|bn_|fiat_|ECDSA|EC_"),
     ("RSA / argon2 (password and RS256)", r"argon2|blake2|Argon2|rsa|RSA"),
-    ("SQLite", r"sqlite3|libsqlite|sqlx_sqlite|btree|vdbe|pager|Vdbe|Btree|Pager|sqlx_core|sqlx_postgres"),
-    ("malloc / free / memcpy (libc)", r"malloc|free|_int_|memcpy|memmove|memset|memcmp|realloc|cfree|tcache|consolidate"),
-    ("kernel: network, syscalls, scheduling", r"\[k\]"),
+    ("database (SQLite, sqlx)", r"sqlite3|libsqlite|sqlx_sqlite|btree|vdbe|pager|Vdbe|Btree|Pager|sqlx_core|sqlx_postgres"),
+    ("malloc / free / memcpy (libc)", r"libc\.so\S* .*(?:malloc|free|_int_|memcpy|memmove|memset|memcmp|realloc|tcache|consolidate|unlink_chunk)"),
     ("tokio runtime", r"tokio|mio|parking_lot|futex|epoll"),
     ("HTTP (hyper, axum, tower, http)", r"hyper|axum|tower|http::|httparse|matchit|h1::"),
     ("JSON / base64 / formatting", r"serde|base64|core::fmt|alloc::fmt|itoa|ryu|json|form_urlencoded|percent_encoding"),
