@@ -32,7 +32,6 @@ use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::sync::mpsc;
 
 use crate::store::{Store, StoreError};
 
@@ -161,8 +160,15 @@ impl AuditEvent {
         self
     }
 
+    /// The client concerned. A failed authentication records the id as the
+    /// caller sent it, so it is cut to [`MAX_RECORDED_ID`] bytes: a queue of
+    /// failures must not hold (or store) what fits in a 64 KiB form.
     pub fn client(mut self, client_id: &str) -> Self {
-        self.client_id = Some(client_id.to_owned());
+        let mut end = client_id.len().min(MAX_RECORDED_ID);
+        while !client_id.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.client_id = client_id.get(..end).map(str::to_owned);
         self
     }
 
@@ -203,51 +209,41 @@ pub struct AuditFilter {
     pub limit: u32,
 }
 
+/// Longest client id an audit record keeps; Valet's own ids are 22 characters.
+pub const MAX_RECORDED_ID: usize = 128;
+
 /// Records waiting for the next flush; beyond this, new ones are dropped.
 const QUEUE: usize = 16_384;
 
-/// client_credentials issuance, counted rather than queued per token.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct CountedIssuance {
-    client_id: String,
-    scope: String,
-    address: Option<IpAddr>,
-}
+/// client_credentials tokens since the last flush, counted rather than queued:
+/// first time seen and count, per client, scope and address. Nested so that
+/// counting a token allocates only for a group not seen before.
+type IssuedCounts = HashMap<String, HashMap<String, HashMap<Option<IpAddr>, (i64, u64)>>>;
 
 /// The node's audit queue. Share one per process.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct AuditLog {
-    sender: mpsc::Sender<AuditEvent>,
-    receiver: tokio::sync::Mutex<mpsc::Receiver<AuditEvent>>,
-    /// First time seen and count, per group, since the last flush.
-    issued: Mutex<HashMap<CountedIssuance, (i64, u64)>>,
+    queued: Mutex<Vec<AuditEvent>>,
+    issued: Mutex<IssuedCounts>,
     dropped: AtomicU64,
-}
-
-impl Default for AuditLog {
-    fn default() -> Self {
-        let (sender, receiver) = mpsc::channel(QUEUE);
-        Self {
-            sender,
-            receiver: tokio::sync::Mutex::new(receiver),
-            issued: Mutex::new(HashMap::new()),
-            dropped: AtomicU64::new(0),
-        }
-    }
 }
 
 impl AuditLog {
     /// Logs `event` and queues it for the next flush; never waits.
     pub fn record(&self, event: AuditEvent) {
         event.log();
-        if self.sender.try_send(event).is_err() {
-            let before = self.dropped.fetch_add(1, Ordering::Relaxed);
-            if before.is_power_of_two() || before == 0 {
-                tracing::warn!(
-                    dropped = before + 1,
-                    "audit queue full: audit events are being dropped"
-                );
-            }
+        let mut queued = self.queued.lock().unwrap_or_else(PoisonError::into_inner);
+        if queued.len() < QUEUE {
+            queued.push(event);
+            return;
+        }
+        drop(queued);
+        let before = self.dropped.fetch_add(1, Ordering::Relaxed);
+        if before.is_power_of_two() || before == 0 {
+            tracing::warn!(
+                dropped = before + 1,
+                "audit queue full: audit events are being dropped"
+            );
         }
     }
 
@@ -259,14 +255,19 @@ impl AuditLog {
         address: Option<IpAddr>,
         at: i64,
     ) {
-        let key = CountedIssuance {
-            client_id: client_id.to_owned(),
-            scope: scope.to_owned(),
-            address: address.map(|a| a.to_canonical()),
-        };
         let mut issued = self.issued.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = issued.entry(key).or_insert((at, 0));
-        entry.1 = entry.1.saturating_add(1);
+        let by_scope = match issued.get_mut(client_id) {
+            Some(by_scope) => by_scope,
+            None => issued.entry(client_id.to_owned()).or_default(),
+        };
+        let by_address = match by_scope.get_mut(scope) {
+            Some(by_address) => by_address,
+            None => by_scope.entry(scope.to_owned()).or_default(),
+        };
+        let (_, count) = by_address
+            .entry(address.map(|a| a.to_canonical()))
+            .or_insert((at, 0));
+        *count = count.saturating_add(1);
     }
 
     /// Events lost to a full queue since start.
@@ -279,24 +280,23 @@ impl AuditLog {
     /// store error the events are lost to the store, not to the log; the error is
     /// returned for the caller to report.
     pub async fn flush(&self, store: &dyn Store) -> Result<usize, StoreError> {
-        let mut events = Vec::new();
-        {
-            let mut receiver = self.receiver.lock().await;
-            while let Ok(event) = receiver.try_recv() {
-                events.push(event);
-            }
-        }
+        let mut events =
+            std::mem::take(&mut *self.queued.lock().unwrap_or_else(PoisonError::into_inner));
         let counted =
             std::mem::take(&mut *self.issued.lock().unwrap_or_else(PoisonError::into_inner));
-        for (group, (first_at, count)) in counted {
-            let summary = AuditEvent::new(AuditKind::TokenIssued, first_at)
-                .client(&group.client_id)
-                .address(group.address)
-                .detail("grant_type", "client_credentials")
-                .detail("scope", group.scope)
-                .detail("count", count);
-            summary.log();
-            events.push(summary);
+        for (client_id, by_scope) in counted {
+            for (scope, by_address) in by_scope {
+                for (address, (first_at, count)) in by_address {
+                    let summary = AuditEvent::new(AuditKind::TokenIssued, first_at)
+                        .client(&client_id)
+                        .address(address)
+                        .detail("grant_type", "client_credentials")
+                        .detail("scope", scope.as_str())
+                        .detail("count", count);
+                    summary.log();
+                    events.push(summary);
+                }
+            }
         }
         if events.is_empty() {
             return Ok(0);
@@ -330,6 +330,17 @@ mod tests {
     }
 
     #[test]
+    fn presented_client_ids_are_cut_to_a_bound_on_a_character_boundary() {
+        let long = "é".repeat(MAX_RECORDED_ID);
+        let event = AuditEvent::new(AuditKind::ClientAuthFailed, 0).client(&long);
+        let kept = event.client_id.unwrap();
+        assert!(kept.len() <= MAX_RECORDED_ID && long.starts_with(&kept));
+        assert_eq!(kept.chars().count(), MAX_RECORDED_ID / 2);
+        let short = AuditEvent::new(AuditKind::ClientAuthFailed, 0).client("svc");
+        assert_eq!(short.client_id.as_deref(), Some("svc"));
+    }
+
+    #[test]
     fn client_credentials_tokens_are_counted_per_group() {
         let log = AuditLog::default();
         for at in 0..5 {
@@ -337,12 +348,9 @@ mod tests {
         }
         log.record_client_credentials("svc", "write", None, 101);
         let issued = log.issued.lock().unwrap();
-        assert_eq!(issued.len(), 2);
-        let read = CountedIssuance {
-            client_id: "svc".into(),
-            scope: "read".into(),
-            address: None,
-        };
-        assert_eq!(issued[&read], (100, 5));
+        assert_eq!(issued.len(), 1);
+        assert_eq!(issued["svc"].len(), 2);
+        assert_eq!(issued["svc"]["read"][&None], (100, 5));
+        assert_eq!(issued["svc"]["write"][&None], (101, 1));
     }
 }

@@ -48,7 +48,7 @@ pub fn client_secret_matches(presented: &str, stored_hash: &[u8]) -> bool {
     constant_time_eq(&hash_client_secret(presented), stored_hash)
 }
 
-/// 128 random bits, base64url: client, user and grant ids.
+/// 128 random bits, base64url: client, user, grant and interaction ids, session ids.
 pub fn random_id() -> Result<String, OAuthError> {
     random_bytes::<ID_BYTES>()
         .map(b64url)

@@ -77,18 +77,15 @@ thread_local! {
 /// Counts the request by endpoint and status and records its latency.
 fn record_request(endpoint: &str, status: u16, started: Instant) {
     ENDPOINT_METRICS.with_borrow_mut(|endpoints| {
-        if !endpoints.contains_key(endpoint) {
-            let metrics = EndpointMetrics {
+        let metrics = match endpoints.get_mut(endpoint) {
+            Some(metrics) => metrics,
+            None => endpoints.entry(endpoint.into()).or_insert(EndpointMetrics {
                 duration: metrics::histogram!(
                     "valet_http_request_duration_seconds",
                     "endpoint" => endpoint.to_owned()
                 ),
                 requests: Vec::new(),
-            };
-            endpoints.insert(endpoint.into(), metrics);
-        }
-        let Some(metrics) = endpoints.get_mut(endpoint) else {
-            return;
+            }),
         };
         metrics.duration.record(started.elapsed().as_secs_f64());
         match metrics.requests.iter().find(|(code, _)| *code == status) {

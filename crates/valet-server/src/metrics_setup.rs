@@ -38,6 +38,7 @@ pub fn install_metrics() -> Result<PrometheusHandle, String> {
             .cloned()
             .ok_or_else(|| "another metrics recorder is installed".to_owned());
     }
+    let handle = HANDLE.get_or_init(|| handle).clone();
     let upkeep = handle.clone();
     std::thread::Builder::new()
         .name("valet-metrics".to_owned())
@@ -48,5 +49,5 @@ pub fn install_metrics() -> Result<PrometheusHandle, String> {
             }
         })
         .map_err(|error| format!("cannot start the metrics upkeep thread: {error}"))?;
-    Ok(HANDLE.get_or_init(|| handle).clone())
+    Ok(handle)
 }

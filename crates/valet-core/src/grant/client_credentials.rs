@@ -52,15 +52,17 @@ pub async fn issue(
         Some(&status),
         now,
     )?;
-    let scope = scope.to_string();
-    server
-        .audit
-        .record_client_credentials(&registered.client_id, &scope, address, now);
+    server.audit.record_client_credentials(
+        &registered.client_id,
+        minted.scope.as_deref().unwrap_or_default(),
+        address,
+        now,
+    );
     Ok(TokenResponse {
         access_token: minted.token,
         token_type: "Bearer".to_owned(),
         expires_in: minted.expires_in,
-        scope: (!scope.is_empty()).then_some(scope),
+        scope: minted.scope,
         refresh_token: None,
         id_token: None,
     })

@@ -116,7 +116,7 @@ pub fn tokens_for_grant(
             access_token: access.token,
             token_type: "Bearer".to_owned(),
             expires_in: access.expires_in,
-            scope: (!scope_set.is_empty()).then(|| scope_set.to_string()),
+            scope: access.scope,
             refresh_token,
             id_token,
         },

@@ -114,7 +114,10 @@ pub async fn issue(
                     .address(address)
                     .detail("grant_type", "refresh_token")
                     .detail("grant_id", grant.grant_id.as_str())
-                    .detail("scope", scope.join(" "))
+                    .detail(
+                        "scope",
+                        issued.response.scope.as_deref().unwrap_or_default(),
+                    )
                     .detail("jti", issued.access_jti.as_str()),
             );
             Ok(issued.response)

@@ -46,6 +46,9 @@ pub struct MintedAccessToken {
     pub token: String,
     pub expires_in: i64,
     pub jti: String,
+    /// The granted scope as the token response's `scope` (RFC 6749 §5.1);
+    /// `None` when empty.
+    pub scope: Option<String>,
 }
 
 /// The lifetime of the client's access tokens: its override or the default, never
@@ -74,7 +77,7 @@ pub fn mint(
         .ok_or_else(|| OAuthError::server("no active ES256 signing key"))?;
     let expires_in = lifetime(settings, client);
     let jti = token_id()?;
-    let scope_text = scope.to_string();
+    let scope_text = (!scope.is_empty()).then(|| scope.to_string());
     let claims = AccessTokenClaims {
         iss: &settings.issuer,
         sub: subject,
@@ -83,7 +86,7 @@ pub fn mint(
         iat: now,
         jti: &jti,
         client_id: &client.client_id,
-        scope: (!scope_text.is_empty()).then_some(scope_text.as_str()),
+        scope: scope_text.as_deref(),
         status,
     };
     let token = key
@@ -93,5 +96,6 @@ pub fn mint(
         token,
         expires_in,
         jti,
+        scope: scope_text,
     })
 }

@@ -4,9 +4,9 @@
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-
 use axum::http::HeaderValue;
+use axum::http::header::PRAGMA;
+use axum::response::{IntoResponse, Response};
 use metrics::Counter;
 use valet_core::{Caller, OAuthError};
 use valet_protocol::token::{GrantType, TokenResponse};
@@ -41,7 +41,10 @@ fn token_response(body: &TokenResponse) -> Result<Response, ApiError> {
     let mut json = Vec::with_capacity(capacity);
     serde_json::to_writer(&mut json, body).map_err(OAuthError::server)?;
     let mut response = json_bytes(json, HeaderValue::from_static("no-store"));
-    no_store(&mut response);
+    // `Cache-Control` is set; RFC 6749 §5.1 also asks for `Pragma: no-cache`.
+    response
+        .headers_mut()
+        .insert(PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
 }
 
