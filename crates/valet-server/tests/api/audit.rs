@@ -114,12 +114,7 @@ async fn an_unknown_login_is_recorded_without_a_user() {
     let app = TestApp::new().await;
     let client = app.web_client(|_| {}).await;
     let mut browser = Browser::default();
-    let page = browser
-        .get(
-            &app,
-            &authorize_path(&client.id, &Pkce::new(), "openid", ""),
-        )
-        .await;
+    let page = browser.authorize(&app, &client, "").await;
     browser
         .post(&app, "/login", &login_form(&page, "mallory", "guess"))
         .await;
@@ -142,13 +137,7 @@ async fn client_credentials_tokens_are_counted_not_recorded_one_by_one() {
     let service = app.service().await;
     for _ in 0..5 {
         let reply = app
-            .post_from(
-                PEER,
-                "/token",
-                Some(&service),
-                &[],
-                "grant_type=client_credentials&scope=read",
-            )
+            .client_credentials_from(PEER, &service, &[], "&scope=read")
             .await;
         assert_eq!(reply.status, StatusCode::OK);
     }
@@ -164,15 +153,9 @@ async fn client_credentials_tokens_are_counted_not_recorded_one_by_one() {
         .await;
     assert_eq!(revoked.status, StatusCode::OK);
     let wrong = service.with_secret("wrong");
-    app.post_from(
-        PEER,
-        "/token",
-        Some(&wrong),
-        &[],
-        "grant_type=client_credentials",
-    )
-    .await
-    .assert_error(401, "invalid_client");
+    app.client_credentials_from(PEER, &wrong, &[], "")
+        .await
+        .assert_error(401, "invalid_client");
 
     let trail = events(
         &app,

@@ -92,15 +92,7 @@ async fn the_full_flow_issues_access_id_and_refresh_tokens() {
     );
 
     let info = app
-        .send(
-            axum::http::Request::get("/userinfo")
-                .header(
-                    "authorization",
-                    format!("Bearer {}", tokens["access_token"].as_str().unwrap()),
-                )
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
+        .userinfo(Some(tokens["access_token"].as_str().unwrap()))
         .await;
     assert_eq!(info.status, StatusCode::OK, "{}", info.text());
     let info = info.json();
@@ -156,12 +148,7 @@ async fn prompt_none_without_a_session_is_login_required() {
     let app = TestApp::new().await;
     let client = app.web_client(|_| {}).await;
     let mut browser = Browser::default();
-    let reply = browser
-        .get(
-            &app,
-            &authorize_path(&client.id, &Pkce::new(), "openid", "&prompt=none"),
-        )
-        .await;
+    let reply = browser.authorize(&app, &client, "&prompt=none").await;
     let params = location_params(&reply);
     assert_eq!(params["error"], "login_required");
     assert_eq!(params["state"], "xyz state");
@@ -225,12 +212,7 @@ async fn skip_consent_goes_straight_back_after_login() {
     app.user("alice").await;
     let client = app.web_client(|c| c.skip_consent = true).await;
     let mut browser = Browser::default();
-    let page = browser
-        .get(
-            &app,
-            &authorize_path(&client.id, &Pkce::new(), "openid", ""),
-        )
-        .await;
+    let page = browser.authorize(&app, &client, "").await;
     let body = login_form(&page, "alice", PASSWORD);
     let reply = browser.post(&app, "/login", &body).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
@@ -243,12 +225,7 @@ async fn deny_returns_access_denied() {
     app.user("alice").await;
     let client = app.web_client(|_| {}).await;
     let mut browser = Browser::default();
-    let page = browser
-        .get(
-            &app,
-            &authorize_path(&client.id, &Pkce::new(), "openid", ""),
-        )
-        .await;
+    let page = browser.authorize(&app, &client, "").await;
     let body = login_form(&page, "alice", PASSWORD);
     let consent = browser.post(&app, "/login", &body).await;
     let body = consent_form(&consent, "deny");
@@ -267,12 +244,7 @@ async fn wrong_password_and_unknown_user_get_the_same_answer() {
     let mut answers = Vec::new();
     for (user, password) in [("alice", "wrong password!"), ("nobody", PASSWORD)] {
         let mut browser = Browser::default();
-        let page = browser
-            .get(
-                &app,
-                &authorize_path(&client.id, &Pkce::new(), "openid", ""),
-            )
-            .await;
+        let page = browser.authorize(&app, &client, "").await;
         let body = login_form(&page, user, password);
         let reply = browser.post(&app, "/login", &body).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
@@ -307,12 +279,7 @@ async fn repeated_failures_are_throttled_while_others_sign_in() {
     let mut attacker = Browser::default();
     let mut last = None;
     for _ in 0..6 {
-        let page = attacker
-            .get(
-                &app,
-                &authorize_path(&client.id, &Pkce::new(), "openid", ""),
-            )
-            .await;
+        let page = attacker.authorize(&app, &client, "").await;
         let body = login_form(&page, "alice", "guess-guess");
         last = Some(attacker.post(&app, "/login", &body).await);
     }
@@ -345,12 +312,7 @@ async fn login_form_without_the_browser_bound_csrf_value_is_refused() {
     let client = app.web_client(|_| {}).await;
     // The attacker starts a flow and gets a form...
     let mut attacker = Browser::default();
-    let page = attacker
-        .get(
-            &app,
-            &authorize_path(&client.id, &Pkce::new(), "openid", ""),
-        )
-        .await;
+    let page = attacker.authorize(&app, &client, "").await;
     let body = login_form(&page, "alice", PASSWORD);
     // ...and makes the victim's browser (without that cookie) post it.
     let mut victim = Browser::default();
@@ -358,12 +320,7 @@ async fn login_form_without_the_browser_bound_csrf_value_is_refused() {
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert!(!victim.cookies.keys().any(|k| k.contains("session")));
     // A victim with a CSRF cookie of its own does not match either.
-    victim
-        .get(
-            &app,
-            &authorize_path(&client.id, &Pkce::new(), "openid", ""),
-        )
-        .await;
+    victim.authorize(&app, &client, "").await;
     assert_eq!(
         victim.post(&app, "/login", &body).await.status,
         StatusCode::FORBIDDEN
@@ -609,20 +566,13 @@ async fn form_post_answers_with_an_auto_submitting_form() {
 async fn userinfo_requires_a_live_openid_token() {
     let app = TestApp::new().await;
     let service = app.service().await;
-    let get = |token: Option<String>| {
-        let mut request = axum::http::Request::get("/userinfo");
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        request.body(axum::body::Body::empty()).unwrap()
-    };
-    let reply = app.send(get(None)).await;
+    let reply = app.userinfo(None).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         reply.header("www-authenticate"),
         Some("Bearer realm=\"valet\"")
     );
-    let reply = app.send(get(Some("garbage".into()))).await;
+    let reply = app.userinfo(Some("garbage")).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert!(
         reply
@@ -632,7 +582,7 @@ async fn userinfo_requires_a_live_openid_token() {
     );
     // A service token has no openid scope.
     let token = app.access_token(&service).await;
-    let reply = app.send(get(Some(token))).await;
+    let reply = app.userinfo(Some(&token)).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert!(
         reply

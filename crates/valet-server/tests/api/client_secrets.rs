@@ -18,15 +18,7 @@ async fn guess(
 ) {
     for i in 0..times {
         let wrong = client.with_secret(&format!("guess-{i}"));
-        let reply = app
-            .post_from(
-                peer,
-                "/token",
-                Some(&wrong),
-                headers,
-                "grant_type=client_credentials",
-            )
-            .await;
+        let reply = app.client_credentials_from(peer, &wrong, headers, "").await;
         reply.assert_error(401, "invalid_client");
     }
 }
@@ -61,27 +53,13 @@ async fn secret_guessing_is_throttled_while_the_honest_client_keeps_working() {
     }
 
     // The service itself, from its own address, is unaffected.
-    let reply = app
-        .post_from(
-            HONEST,
-            "/token",
-            Some(&service),
-            &[],
-            "grant_type=client_credentials",
-        )
-        .await;
+    let reply = app.client_credentials_from(HONEST, &service, &[], "").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
 
     // Five minutes after the first guess the window has slid past it.
     app.clock.advance(301);
     let reply = app
-        .post_from(
-            ATTACKER,
-            "/token",
-            Some(&service),
-            &[],
-            "grant_type=client_credentials",
-        )
+        .client_credentials_from(ATTACKER, &service, &[], "")
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
 }
@@ -95,15 +73,9 @@ async fn guesses_for_unknown_clients_count_too() {
         secret: "x".into(),
     };
     guess(&app, ATTACKER, &[], &nobody, 20).await;
-    app.post_from(
-        ATTACKER,
-        "/token",
-        Some(&service),
-        &[],
-        "grant_type=client_credentials",
-    )
-    .await
-    .assert_error(429, "invalid_client");
+    app.client_credentials_from(ATTACKER, &service, &[], "")
+        .await
+        .assert_error(429, "invalid_client");
 }
 
 #[tokio::test]
@@ -115,12 +87,11 @@ async fn a_forged_forwarded_for_does_not_escape_the_throttle() {
         let forged = format!("192.0.2.{i}");
         guess(&app, ATTACKER, &[("x-forwarded-for", &forged)], &service, 1).await;
     }
-    app.post_from(
+    app.client_credentials_from(
         ATTACKER,
-        "/token",
-        Some(&service),
+        &service,
         &[("x-forwarded-for", "192.0.2.200")],
-        "grant_type=client_credentials",
+        "",
     )
     .await
     .assert_error(429, "invalid_client");
@@ -135,33 +106,25 @@ async fn behind_a_trusted_balancer_each_client_address_counts_alone() {
     // The attacker prepends a forged hop; the balancer appends the real one.
     let attacker_hops = [("x-forwarded-for", "192.0.2.1, 203.0.113.66")];
     guess(&app, BALANCER, &attacker_hops, &service, 20).await;
-    app.post_from(
-        BALANCER,
-        "/token",
-        Some(&service),
-        &attacker_hops,
-        "grant_type=client_credentials",
-    )
-    .await
-    .assert_error(429, "invalid_client");
+    app.client_credentials_from(BALANCER, &service, &attacker_hops, "")
+        .await
+        .assert_error(429, "invalid_client");
     // Another forged hop changes nothing: the rightmost untrusted one counts.
-    app.post_from(
+    app.client_credentials_from(
         BALANCER,
-        "/token",
-        Some(&service),
+        &service,
         &[("x-forwarded-for", "192.0.2.99, 203.0.113.66")],
-        "grant_type=client_credentials",
+        "",
     )
     .await
     .assert_error(429, "invalid_client");
     // The honest service behind the same balancer gets its token.
     let reply = app
-        .post_from(
+        .client_credentials_from(
             BALANCER,
-            "/token",
-            Some(&service),
+            &service,
             &[("x-forwarded-for", "198.51.100.7")],
-            "grant_type=client_credentials",
+            "",
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
@@ -175,59 +138,36 @@ async fn behind_a_trusted_balancer_login_guessing_is_counted_per_client_address(
     let client = app.web_client(|c| c.skip_consent = true).await;
     const BALANCER: &str = "10.0.0.5:50000";
     // Twenty failures for twenty accounts from one address behind the balancer.
+    let attacker_hop = [("x-forwarded-for", "203.0.113.66")];
     let mut attacker = Browser::default();
     for i in 0..20 {
-        let page = attacker
-            .get(
-                &app,
-                &authorize_path(&client.id, &Pkce::new(), "openid", ""),
-            )
-            .await;
+        let page = attacker.authorize(&app, &client, "").await;
         let body = login_form(&page, &format!("victim{i}"), "guess-guess");
-        let reply = login_from(&app, &mut attacker, BALANCER, "203.0.113.66", &body).await;
+        let reply = attacker
+            .post_from(&app, BALANCER, "/login", &attacker_hop, &body)
+            .await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text());
     }
-    let page = attacker
-        .get(
-            &app,
-            &authorize_path(&client.id, &Pkce::new(), "openid", ""),
-        )
-        .await;
+    let page = attacker.authorize(&app, &client, "").await;
     let body = login_form(&page, "victim99", "guess-guess");
-    let reply = login_from(&app, &mut attacker, BALANCER, "203.0.113.66", &body).await;
+    let reply = attacker
+        .post_from(&app, BALANCER, "/login", &attacker_hop, &body)
+        .await;
     assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(reply.header("retry-after").is_some());
 
     // Bob, through the same balancer from his own address, signs in.
     let mut bob = Browser::default();
-    let page = bob
-        .get(
-            &app,
-            &authorize_path(&client.id, &Pkce::new(), "openid", ""),
-        )
-        .await;
+    let page = bob.authorize(&app, &client, "").await;
     let body = login_form(&page, "bob", PASSWORD);
-    let reply = login_from(&app, &mut bob, BALANCER, "198.51.100.7", &body).await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
-}
-
-async fn login_from(
-    app: &TestApp,
-    browser: &mut Browser,
-    peer: &str,
-    forwarded_for: &str,
-    body: &str,
-) -> Reply {
-    let cookies = browser.cookie_header();
-    let reply = app
+    let reply = bob
         .post_from(
-            peer,
+            &app,
+            BALANCER,
             "/login",
-            None,
-            &[("cookie", &cookies), ("x-forwarded-for", forwarded_for)],
-            body,
+            &[("x-forwarded-for", "198.51.100.7")],
+            &body,
         )
         .await;
-    browser.absorb(&reply);
-    reply
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
 }

@@ -119,13 +119,8 @@ impl TestApp {
         .await
         .unwrap();
         let server = Arc::new(server);
-        let state = Arc::new(AppState {
-            server: Arc::clone(&server),
-            metrics: install_metrics().unwrap(),
-            trusted_proxies: Default::default(),
-        });
         Self {
-            router: app(state),
+            router: router(&server, TrustedProxies::default()),
             clock,
             store,
             server,
@@ -136,14 +131,8 @@ impl TestApp {
     /// Serves behind load balancers in `networks`, whose `X-Forwarded-For` is
     /// believed.
     pub fn trust_proxies(&mut self, networks: &[&str]) {
-        let state = Arc::new(AppState {
-            server: Arc::clone(&self.server),
-            metrics: install_metrics().unwrap(),
-            trusted_proxies: TrustedProxies::new(
-                networks.iter().map(|net| net.parse().unwrap()).collect(),
-            ),
-        });
-        self.router = app(state);
+        let networks = networks.iter().map(|net| net.parse().unwrap()).collect();
+        self.router = router(&self.server, TrustedProxies::new(networks));
     }
 
     /// A form POST from the TCP peer `peer`, with Basic authentication when
@@ -156,20 +145,26 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Reply {
-        let mut request =
-            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        if let Some(client) = client {
-            request = request.header(header::AUTHORIZATION, basic(&client.id, &client.secret));
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let mut request = request.body(Body::from(body.to_owned())).unwrap();
+        let mut request = form_request(path, client, headers, body);
         let peer: std::net::SocketAddr = peer.parse().unwrap();
         request
             .extensions_mut()
             .insert(axum::extract::ConnectInfo(peer));
         self.send(request).await
+    }
+
+    /// A client_credentials token request from the TCP peer `peer`; `extra` is
+    /// appended to the form body (`&scope=read`).
+    pub async fn client_credentials_from(
+        &self,
+        peer: &str,
+        client: &TestClient,
+        headers: &[(&str, &str)],
+        extra: &str,
+    ) -> Reply {
+        let body = format!("grant_type=client_credentials{extra}");
+        self.post_from(peer, "/token", Some(client), headers, &body)
+            .await
     }
 
     pub async fn client(&self, new: NewClient) -> TestClient {
@@ -211,13 +206,16 @@ impl TestApp {
 
     /// A form POST with Basic authentication when `client` is given.
     pub async fn post(&self, path: &str, client: Option<&TestClient>, body: &str) -> Reply {
-        let mut request =
-            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        if let Some(client) = client {
-            request = request.header(header::AUTHORIZATION, basic(&client.id, &client.secret));
+        self.send(form_request(path, client, &[], body)).await
+    }
+
+    /// GET /userinfo, with `token` as a Bearer token when given.
+    pub async fn userinfo(&self, token: Option<&str>) -> Reply {
+        let mut request = Request::get("/userinfo");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
-        self.send(request.body(Body::from(body.to_owned())).unwrap())
-            .await
+        self.send(request.body(Body::empty()).unwrap()).await
     }
 
     pub async fn token(&self, client: &TestClient, body: &str) -> Reply {
@@ -238,6 +236,35 @@ impl TestApp {
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
         reply.json()
     }
+}
+
+/// The app's router over `server`, believing `X-Forwarded-For` from
+/// `trusted_proxies`.
+fn router(server: &Arc<AuthorizationServer>, trusted_proxies: TrustedProxies) -> Router {
+    app(Arc::new(AppState {
+        server: Arc::clone(server),
+        metrics: install_metrics().unwrap(),
+        trusted_proxies,
+    }))
+}
+
+/// A form POST request, with Basic authentication when `client` is given and
+/// any extra headers.
+pub fn form_request(
+    path: &str,
+    client: Option<&TestClient>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Request<Body> {
+    let mut request =
+        Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(client) = client {
+        request = request.header(header::AUTHORIZATION, basic(&client.id, &client.secret));
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.body(Body::from(body.to_owned())).unwrap()
 }
 
 pub fn service_client() -> NewClient {
@@ -339,14 +366,36 @@ impl Browser {
     }
 
     pub async fn post(&mut self, app: &TestApp, path: &str, body: &str) -> Reply {
-        let request = Request::post(path)
-            .header(header::COOKIE, self.cookie_header())
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        let reply = app
-            .send(request.body(Body::from(body.to_owned())).unwrap())
-            .await;
+        let cookies = self.cookie_header();
+        let request = form_request(path, None, &[("cookie", &cookies)], body);
+        let reply = app.send(request).await;
         self.absorb(&reply);
         reply
+    }
+
+    /// A form POST from the TCP peer `peer`, with this browser's cookies and any
+    /// extra headers.
+    pub async fn post_from(
+        &mut self,
+        app: &TestApp,
+        peer: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Reply {
+        let cookies = self.cookie_header();
+        let mut all = vec![("cookie", cookies.as_str())];
+        all.extend_from_slice(headers);
+        let reply = app.post_from(peer, path, None, &all, body).await;
+        self.absorb(&reply);
+        reply
+    }
+
+    /// Opens a fresh openid authorization request for `client` (new PKCE pair);
+    /// `extra` is appended to the query.
+    pub async fn authorize(&mut self, app: &TestApp, client: &TestClient, extra: &str) -> Reply {
+        let path = authorize_path(&client.id, &Pkce::new(), "openid", extra);
+        self.get(app, &path).await
     }
 }
 

@@ -2,8 +2,7 @@
 //! UserInfo, revocation and the `id_token_hint` of logout. Each forgery is
 //! refused, and the genuine token it was made from keeps working.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 use valet_jose::{Algorithm, Clock, SigningKey, b64url};
 
@@ -124,16 +123,6 @@ fn misissued(app: &TestApp, genuine: &str, typ: &str) -> Vec<(&'static str, Stri
     ]
 }
 
-async fn userinfo(app: &TestApp, token: &str) -> Reply {
-    app.send(
-        Request::get("/userinfo")
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn forged_access_tokens_are_inactive_at_introspection_and_refused_at_userinfo() {
     let app = TestApp::new().await;
@@ -156,7 +145,7 @@ async fn forged_access_tokens_are_inactive_at_introspection_and_refused_at_useri
             "introspection: {attack}"
         );
 
-        let reply = userinfo(&app, token).await;
+        let reply = app.userinfo(Some(token)).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "userinfo: {attack}");
         assert!(
             reply
@@ -173,13 +162,13 @@ async fn forged_access_tokens_are_inactive_at_introspection_and_refused_at_useri
         json!({"active": false})
     );
     assert_eq!(
-        userinfo(&app, genuine).await.status,
+        app.userinfo(Some(genuine)).await.status,
         StatusCode::UNAUTHORIZED
     );
     app.clock.advance(-601);
     // The genuine token still works.
     assert_eq!(app.introspect(&client, genuine).await["active"], true);
-    assert_eq!(userinfo(&app, genuine).await.status, StatusCode::OK);
+    assert_eq!(app.userinfo(Some(genuine)).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -233,13 +222,6 @@ async fn forged_id_token_hints_do_not_sign_anyone_out() {
         assert!(reply.header("location").is_none(), "{attack}");
     }
     // Still signed in: a silent authorization request gets a code.
-    let params = location_params(
-        &browser
-            .get(
-                &app,
-                &authorize_path(&client.id, &Pkce::new(), "openid", "&prompt=none"),
-            )
-            .await,
-    );
+    let params = location_params(&browser.authorize(&app, &client, "&prompt=none").await);
     assert!(params.contains_key("code"), "{params:?}");
 }

@@ -33,12 +33,7 @@ async fn logout_with_id_token_hint_ends_the_session_and_revokes_its_tokens() {
         false
     );
     // Signed out: the next authorization asks for the password again.
-    let page = browser
-        .get(
-            &app,
-            &authorize_path(&client.id, &Pkce::new(), "openid", ""),
-        )
-        .await;
+    let page = browser.authorize(&app, &client, "").await;
     assert!(page.text().contains("name=\"password\""));
 }
 
@@ -54,12 +49,7 @@ async fn logout_without_a_hint_asks_and_a_cross_site_post_cannot_sign_out() {
     forged.cookies.retain(|name, _| name.contains("session"));
     let reply = forged.post(&app, "/logout", "confirm=yes&csrf=guess").await;
     assert!(reply.text().contains("Sign out?"));
-    let still = browser
-        .get(
-            &app,
-            &authorize_path(&client.id, &Pkce::new(), "openid", ""),
-        )
-        .await;
+    let still = browser.authorize(&app, &client, "").await;
     assert_eq!(still.status, StatusCode::SEE_OTHER, "still signed in");
     // The real confirmation works.
     let csrf = form_field(&page.text(), "csrf").unwrap();

@@ -18,6 +18,7 @@ mod independent;
 mod introspection;
 mod jwt_attacks;
 mod keys;
+mod leaks;
 mod logout;
 mod metrics;
 mod races;

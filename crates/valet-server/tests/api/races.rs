@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{Request, StatusCode};
 use tokio::sync::Barrier;
 use tower::ServiceExt as _;
 
@@ -68,23 +68,6 @@ async fn all_at_once(app: &TestApp, requests: Vec<Request<Body>>) -> Vec<Reply> 
     replies
 }
 
-fn form_post(
-    path: &str,
-    client: Option<&TestClient>,
-    browser: Option<&Browser>,
-    body: &str,
-) -> Request<Body> {
-    let mut request =
-        Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-    if let Some(client) = client {
-        request = request.header(header::AUTHORIZATION, basic(&client.id, &client.secret));
-    }
-    if let Some(browser) = browser {
-        request = request.header(header::COOKIE, browser.cookie_header());
-    }
-    request.body(Body::from(body.to_owned())).unwrap()
-}
-
 fn ok(replies: &[Reply]) -> Vec<&Reply> {
     replies
         .iter()
@@ -127,7 +110,7 @@ async fn one_code_redeemed_concurrently(app: &TestApp, username: &str) {
         pkce.verifier
     );
     let requests = (0..N)
-        .map(|_| form_post("/token", Some(&client), None, &body))
+        .map(|_| form_request("/token", Some(&client), &[], &body))
         .collect();
     let replies = all_at_once(app, requests).await;
     let winners = ok(&replies);
@@ -158,7 +141,7 @@ async fn one_refresh_token_used_concurrently(app: &TestApp, username: &str, grac
     let r1 = first["refresh_token"].as_str().unwrap();
     let body = format!("grant_type=refresh_token&refresh_token={r1}");
     let requests = (0..N)
-        .map(|_| form_post("/token", Some(&client), None, &body))
+        .map(|_| form_request("/token", Some(&client), &[], &body))
         .collect();
     let replies = all_at_once(app, requests).await;
     let winners = ok(&replies);
@@ -249,7 +232,12 @@ async fn concurrent_logins_and_consents(app: &TestApp, username: &str) {
                 b.csrf,
                 encode(PASSWORD)
             );
-            form_post("/login", None, Some(&b.browser), &body)
+            form_request(
+                "/login",
+                None,
+                &[("cookie", &b.browser.cookie_header())],
+                &body,
+            )
         })
         .collect();
     let replies = all_at_once(app, requests).await;
@@ -291,7 +279,14 @@ async fn concurrent_logins_and_consents(app: &TestApp, username: &str) {
     let requests = browsers
         .iter()
         .zip(&consent_forms)
-        .map(|(b, form)| form_post("/consent", None, Some(&b.browser), form))
+        .map(|(b, form)| {
+            form_request(
+                "/consent",
+                None,
+                &[("cookie", &b.browser.cookie_header())],
+                form,
+            )
+        })
         .collect();
     let replies = all_at_once(app, requests).await;
     for reply in &replies {
@@ -324,7 +319,14 @@ async fn concurrent_logins_and_consents(app: &TestApp, username: &str) {
     assert!(page.text().contains("name=\"decision\""), "{}", page.text());
     let form = consent_form(&page, "allow");
     let requests = (0..BROWSERS)
-        .map(|_| form_post("/consent", None, Some(browser), &form))
+        .map(|_| {
+            form_request(
+                "/consent",
+                None,
+                &[("cookie", &browser.cookie_header())],
+                &form,
+            )
+        })
         .collect();
     let replies = all_at_once(app, requests).await;
     let accepted: Vec<&Reply> = replies
@@ -357,7 +359,14 @@ async fn concurrent_logins_and_consents(app: &TestApp, username: &str) {
         encode(PASSWORD)
     );
     let requests = (0..BROWSERS)
-        .map(|_| form_post("/login", None, Some(&twice.browser), &body))
+        .map(|_| {
+            form_request(
+                "/login",
+                None,
+                &[("cookie", &twice.browser.cookie_header())],
+                &body,
+            )
+        })
         .collect();
     let replies = all_at_once(app, requests).await;
     let codes = replies

@@ -75,20 +75,7 @@ async fn client_credentials_tokens_get_their_own_index_and_revocation_sets_it() 
 #[tokio::test]
 async fn a_user_grant_shares_one_index_and_logout_sets_it() {
     let app = TestApp::new().await;
-    app.user("alice").await;
-    let client = app.web_client(|c| c.skip_consent = true).await;
-    let mut browser = Browser::default();
-    let pkce = Pkce::new();
-    let params = sign_in_and_allow(
-        &app,
-        &mut browser,
-        &authorize_path(&client.id, &pkce, "openid offline_access", ""),
-        "alice",
-    )
-    .await;
-    let tokens = redeem(&app, &client, &params["code"], &pkce.verifier)
-        .await
-        .json();
+    let (client, mut browser, tokens) = alice_signed_in(&app, "openid offline_access").await;
     let refreshed = app
         .token(
             &client,
@@ -213,20 +200,7 @@ async fn the_events_stream_announces_revocations() {
 #[tokio::test]
 async fn revoking_a_users_access_token_revokes_its_grant() {
     let app = TestApp::new().await;
-    app.user("alice").await;
-    let client = app.web_client(|c| c.skip_consent = true).await;
-    let mut browser = Browser::default();
-    let pkce = Pkce::new();
-    let params = sign_in_and_allow(
-        &app,
-        &mut browser,
-        &authorize_path(&client.id, &pkce, "openid offline_access", ""),
-        "alice",
-    )
-    .await;
-    let tokens = redeem(&app, &client, &params["code"], &pkce.verifier)
-        .await
-        .json();
+    let (client, _, tokens) = alice_signed_in(&app, "openid offline_access").await;
     let access = tokens["access_token"].as_str().unwrap();
     let (idx, uri) = status_of(access);
     let reply = app

@@ -7,11 +7,13 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
+use crate::leaks::assert_no_internals;
 
-/// Short, so the slow-client tests stay fast; the default is 10 s.
+/// Short, so the slow-client tests stay fast; the default is
+/// `valet_server::DEFAULT_HEADER_READ_TIMEOUT`.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(2);
 
-fn serve(label: &str) -> (std::path::PathBuf, Server) {
+fn serve(label: &str) -> Server {
     let dir = temp_dir(label);
     let port = free_port();
     let mut command = valet(&dir);
@@ -21,8 +23,7 @@ fn serve(label: &str) -> (std::path::PathBuf, Server) {
             HEADER_READ_TIMEOUT.as_secs().to_string(),
         )
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
-    let server = Server::start(command, port, dir.join("serve.log"));
-    (dir, server)
+    Server::start(command, port, dir.join("serve.log"))
 }
 
 struct Exchange {
@@ -60,24 +61,6 @@ fn exchange(port: u16, request: Vec<u8>, wait: Duration) -> Exchange {
     Exchange { raw, ending }
 }
 
-/// Internal error text that must never reach a client.
-fn assert_no_internals(body: &str, context: &str) {
-    for leak in [
-        "panicked",
-        "stack backtrace",
-        "RUST_BACKTRACE",
-        "sqlx",
-        "SQLITE",
-        "src/",
-        ".rs:",
-        "hyper::",
-        "valet_core",
-        "Error {",
-    ] {
-        assert!(!body.contains(leak), "{context}: {leak:?} in: {body}");
-    }
-}
-
 fn assert_still_serving(server: &Server, context: &str) {
     let reply = server.get("/healthz");
     assert_eq!(reply.status, 200, "{context}: /healthz {}", reply.body);
@@ -85,7 +68,7 @@ fn assert_still_serving(server: &Server, context: &str) {
 
 #[test]
 fn an_oversized_request_head_is_refused_and_the_server_keeps_serving() {
-    let (_dir, server) = serve("big-head");
+    let server = serve("big-head");
     let port = server.port;
     let big = "a".repeat(100 * 1024);
     let just_over = "a".repeat(valet_server::MAX_HEADER_BYTES);
@@ -142,7 +125,7 @@ fn an_oversized_request_head_is_refused_and_the_server_keeps_serving() {
 
 #[test]
 fn an_oversized_body_to_the_token_endpoint_is_413() {
-    let (_dir, server) = serve("big-body");
+    let server = serve("big-body");
     let port = server.port;
     let body = format!(
         "grant_type=client_credentials&pad={}",
@@ -189,7 +172,7 @@ fn an_oversized_body_to_the_token_endpoint_is_413() {
 
 #[test]
 fn a_body_that_never_arrives_is_408() {
-    let (_dir, server) = serve("slow-body");
+    let server = serve("slow-body");
     let started = Instant::now();
     let reply = exchange(
         server.port,
@@ -220,7 +203,7 @@ fn a_body_that_never_arrives_is_408() {
 
 #[test]
 fn malformed_requests_get_400() {
-    let (_dir, server) = serve("malformed");
+    let server = serve("malformed");
     let port = server.port;
     let cases: [(&str, &[u8]); 11] = [
         ("garbage line", b"GARBAGE\r\n\r\n"),
@@ -286,7 +269,7 @@ fn slowloris(port: u16, give_up: Duration) -> (Option<Duration>, Vec<u8>) {
 
 #[test]
 fn slow_clients_neither_hold_up_others_nor_keep_their_connection() {
-    let (_dir, server) = serve("slowloris");
+    let server = serve("slowloris");
     let port = server.port;
     let give_up = HEADER_READ_TIMEOUT + Duration::from_secs(8);
     let slow: Vec<_> = (0..8)
@@ -329,7 +312,7 @@ fn slow_clients_neither_hold_up_others_nor_keep_their_connection() {
 
 #[test]
 fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
-    let (_dir, server) = serve("idle");
+    let server = serve("idle");
     let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")

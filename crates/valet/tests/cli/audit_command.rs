@@ -1,8 +1,6 @@
 //! `valet audit` reads the trail the server and the CLI wrote, and the server's
 //! JSON log carries the same records.
 
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 
 use crate::harness::*;
@@ -41,14 +39,11 @@ fn the_audit_trail_from_server_and_cli() {
     assert_eq!(wrong.status, 401);
 
     // The server flushes its queue every second.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let issued = loop {
-        let issued = audit(&dir, &["--client", &id, "--type", "token.issued"]);
-        if !issued.is_empty() || Instant::now() > deadline {
-            break issued;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let mut issued = Vec::new();
+    eventually("the token.issued record", || {
+        issued = audit(&dir, &["--client", &id, "--type", "token.issued"]);
+        !issued.is_empty()
+    });
     assert_eq!(issued.len(), 1, "{issued:?}");
     assert_eq!(issued[0]["detail"]["count"], 2);
     assert_eq!(issued[0]["address"], "127.0.0.1");

@@ -17,8 +17,9 @@
 //!   token, which is exactly what a stolen-and-replayed token looks like, so the
 //!   server revokes the whole family and logs a `refresh_token.reused` audit
 //!   event. That is the behaviour RFC 9700 §4.14.2 asks for, not a lost token:
-//!   the client was never told the successor. The user signs in again. The test asserts this happens
-//!   only for chains whose answer was lost after the rotation committed;
+//!   the client was never told the successor. The user signs in again. The test
+//!   asserts this happens only for chains whose answer was lost after the
+//!   rotation committed;
 //! - applied, client registered with `--refresh-grace-seconds 30`: the retry gets
 //!   the very pair the lost answer carried (sealed in the store with the
 //!   rotation), so no chain breaks. The test asserts that none does.

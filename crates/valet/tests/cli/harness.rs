@@ -330,6 +330,16 @@ pub fn create_service_client(cwd: &Path, args: &[&str]) -> (String, String) {
     )
 }
 
+/// Polls `check` until it holds, for what the server does in the background (its
+/// key reload every 10 s, its audit flush every second); fails after 25 s.
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(25);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// Written past the test harness's output capture, so a skip is seen on every run.
 pub fn skip(reason: &str) {
     use std::io::Write as _;

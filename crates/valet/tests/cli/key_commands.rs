@@ -1,7 +1,5 @@
 //! `valet key …` against a running server.
 
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 
 use crate::harness::*;
@@ -30,15 +28,6 @@ fn kid_of(token: &str) -> String {
     )
     .unwrap();
     header["kid"].as_str().unwrap().to_owned()
-}
-
-/// Waits for the server's periodic key reload (every 10 s).
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(25);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 #[test]
