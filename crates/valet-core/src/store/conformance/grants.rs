@@ -782,64 +782,6 @@ pub async fn grants_revoke_by_owner(store: &dyn Store) {
     );
 }
 
-/// `delete_client` takes its grants and consents with it and revokes the grants'
-/// recorded access tokens; the user stays.
-pub async fn clients_delete_cascades(store: &dyn Store) {
-    let run = unique();
-    let party = party(store, &run, "dc").await;
-    let (grant, code) = issue(store, &party, &run, "dc", None).await;
-    let token = refresh(&grant, hash(&run, "rt"), NOW + 3_600);
-    store.insert_refresh_token(&token).await.expect("insert");
-    let jti = format!("conf-{run}-jti");
-    store
-        .record_access_token(&grant.grant_id, &jti, NOW + 600)
-        .await
-        .expect("record");
-    store
-        .add_consent(
-            &party.user.user_id,
-            &party.client.client_id,
-            &strings(&["openid"]),
-            NOW,
-        )
-        .await
-        .expect("consent");
-
-    assert!(
-        store
-            .delete_client(&party.client.client_id)
-            .await
-            .expect("delete client")
-    );
-    assert_eq!(store.get_grant(&grant.grant_id).await.expect("get"), None);
-    assert_eq!(
-        store
-            .redeem_code(&code.code_hash, NOW)
-            .await
-            .expect("redeem"),
-        CodeRedemption::Unknown
-    );
-    assert_eq!(
-        store
-            .get_refresh_token(&token.token_hash)
-            .await
-            .expect("get"),
-        None
-    );
-    assert!(store.is_revoked(&jti).await.expect("is_revoked"));
-    assert_eq!(
-        store
-            .get_consent(&party.user.user_id, &party.client.client_id)
-            .await
-            .expect("consent"),
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        store.get_user(&party.user.user_id).await.expect("get user"),
-        Some(party.user.clone())
-    );
-}
-
 /// `purge_grants` deletes codes (consumed or not), refresh tokens, access token
 /// records and grants that expired strictly before `now`, at most `limit` of each
 /// kind per call, and nothing live.
