@@ -667,18 +667,7 @@ pub async fn grants_revoke(store: &dyn Store) {
 /// live grants they name, with their access tokens, and count them.
 pub async fn grants_revoke_by_owner(store: &dyn Store) {
     let run = unique();
-    let u1_c1 = party(store, &run, "u1").await;
-    let c2 = client(&format!("conf-{run}-c2"), 1);
-    store.insert_client(&c2).await.expect("insert client");
-    let u1_c2 = Party {
-        client: c2.clone(),
-        user: u1_c1.user.clone(),
-    };
-    let u2_c1 = party_with_client(store, &run, "u2", &u1_c1.client).await;
-    let u2_c2 = Party {
-        client: c2.clone(),
-        user: u2_c1.user.clone(),
-    };
+    let [u1_c1, u1_c2, u2_c1, u2_c2] = owners(store, &run).await;
     let s1 = format!("conf-{run}-s1");
     let s2 = format!("conf-{run}-s2");
     let s3 = format!("conf-{run}-s3");
@@ -757,7 +746,7 @@ pub async fn grants_revoke_by_owner(store: &dyn Store) {
 
     assert_eq!(
         store
-            .revoke_grants_of_client(&c2.client_id, NOW)
+            .revoke_grants_of_client(&u1_c2.client.client_id, NOW)
             .await
             .expect("by client"),
         1,

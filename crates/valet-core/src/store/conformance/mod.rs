@@ -204,6 +204,23 @@ async fn party(store: &dyn Store, run: &str, label: &str) -> Party {
     party_with_client(store, run, label, &client).await
 }
 
+/// Two users and two clients, as every pairing: `[u1_c1, u1_c2, u2_c1, u2_c2]`.
+async fn owners(store: &dyn Store, run: &str) -> [Party; 4] {
+    let u1_c1 = party(store, run, "u1").await;
+    let c2 = client(&format!("conf-{run}-c2"), 1);
+    store.insert_client(&c2).await.expect("insert client");
+    let u1_c2 = Party {
+        client: c2.clone(),
+        user: u1_c1.user.clone(),
+    };
+    let u2_c1 = party_with_client(store, run, "u2", &u1_c1.client).await;
+    let u2_c2 = Party {
+        client: c2,
+        user: u2_c1.user.clone(),
+    };
+    [u1_c1, u1_c2, u2_c1, u2_c2]
+}
+
 /// Inserts a new user of an existing client.
 async fn party_with_client(store: &dyn Store, run: &str, label: &str, client: &Client) -> Party {
     let user = user(&format!("conf-{run}-{label}-user"), 1);

@@ -323,18 +323,7 @@ pub async fn status_revoke_grant(store: &dyn Store) {
 /// that has a `status_idx`, and none for grants revoked before.
 pub async fn status_revoke_grants_by_owner(store: &dyn Store) {
     let run = unique();
-    let u1_c1 = party(store, &run, "su1").await;
-    let c2 = client(&format!("conf-{run}-sc2"), 1);
-    store.insert_client(&c2).await.expect("insert client");
-    let u1_c2 = Party {
-        client: c2.clone(),
-        user: u1_c1.user.clone(),
-    };
-    let u2_c1 = party_with_client(store, &run, "su2", &u1_c1.client).await;
-    let u2_c2 = Party {
-        client: c2.clone(),
-        user: u2_c1.user.clone(),
-    };
+    let [u1_c1, u1_c2, u2_c1, u2_c2] = owners(store, &run).await;
     let s1 = format!("conf-{run}-s1");
     let s2 = format!("conf-{run}-s2");
     let s3 = format!("conf-{run}-s3");
@@ -388,7 +377,7 @@ pub async fn status_revoke_grants_by_owner(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .revoke_grants_of_client(&c2.client_id, NOW + 2)
+            .revoke_grants_of_client(&u1_c2.client.client_id, NOW + 2)
             .await
             .expect("by client"),
         1
@@ -414,7 +403,9 @@ pub async fn status_revoke_grants_by_owner(store: &dyn Store) {
         store
             .revoke_grants_of_user(&u1_c1.user.user_id, NOW + 4)
             .await,
-        store.revoke_grants_of_client(&c2.client_id, NOW + 4).await,
+        store
+            .revoke_grants_of_client(&u1_c2.client.client_id, NOW + 4)
+            .await,
     ] {
         assert_eq!(revoked.expect("revoke again"), 0);
     }
