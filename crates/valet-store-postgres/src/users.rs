@@ -1,0 +1,178 @@
+//! UserStore on PostgreSQL.
+
+use super::grants::{Owner, revoke_access_tokens_before_delete};
+use super::*;
+
+// ---------------------------------------------------------------------------------
+// Users
+
+macro_rules! user_columns {
+    () => {
+        "user_id, username, email, email_verified, name, given_name, family_name, \
+         password_hash, disabled, created_at, updated_at"
+    };
+}
+
+#[async_trait]
+impl UserStore for PostgresStore {
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        // Any of the three unique keys (user_id, username, lower(email)) taken is
+        // a unique violation, which `query_error` turns into `Conflict`.
+        sqlx::query(concat!(
+            "INSERT INTO users (",
+            user_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(&user.user_id)
+        .bind(&user.username)
+        .bind(user.email.as_deref())
+        .bind(user.email_verified)
+        .bind(user.name.as_deref())
+        .bind(user.given_name.as_deref())
+        .bind(user.family_name.as_deref())
+        .bind(user.password_hash.as_deref())
+        .bind(user.disabled)
+        .bind(user.created_at)
+        .bind(user.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error)?;
+        Ok(())
+    }
+
+    async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE user_id = $1"
+        ))
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error)?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+    }
+
+    /// Emails compare with ASCII case folding (`lower` under the "C" collation,
+    /// as SQLite does), whatever the database's locale.
+    async fn find_user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+        // At most one user has the username and at most one the email; when they
+        // differ, the username match wins. `lower($1 COLLATE "C")` matches the
+        // expression of the `users_email` index.
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE username = $1 OR lower(email) = lower($1::text COLLATE \"C\") \
+             ORDER BY (username = $1) DESC LIMIT 1"
+        ))
+        .bind(login)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error)?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users ORDER BY created_at, user_id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error)?
+        .iter()
+        .map(user_from_row)
+        .collect()
+    }
+
+    async fn set_user_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let updated =
+            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE user_id = $3")
+                .bind(password_hash)
+                .bind(now)
+                .bind(user_id)
+                .execute(&self.pool)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+        Ok(updated > 0)
+    }
+
+    async fn set_user_disabled(
+        &self,
+        user_id: &str,
+        disabled: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let updated =
+            sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE user_id = $3")
+                .bind(disabled)
+                .bind(now)
+                .bind(user_id)
+                .execute(&self.pool)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+        Ok(updated > 0)
+    }
+
+    /// Sessions, consents and grants (with their codes, refresh tokens and access
+    /// token records) go by cascade; the live access tokens of the user's grants
+    /// are revoked first.
+    async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let outcome = delete_user_in(&mut tx, user_id).await;
+        finish(tx, outcome).await
+    }
+}
+
+async fn delete_user_in(conn: &mut PgConnection, user_id: &str) -> Result<bool, StoreError> {
+    revoke_access_tokens_before_delete(conn, Owner::User(user_id)).await?;
+    let deleted = sqlx::query("DELETE FROM users WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?
+        .rows_affected();
+    Ok(deleted > 0)
+}
+
+pub(super) async fn delete_client_in(
+    conn: &mut PgConnection,
+    client_id: &str,
+) -> Result<bool, StoreError> {
+    revoke_access_tokens_before_delete(conn, Owner::Client(client_id)).await?;
+    let deleted = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+        .bind(client_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?
+        .rows_affected();
+    Ok(deleted > 0)
+}
+
+fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
+    Ok(User {
+        user_id: get(row, "user_id")?,
+        username: get(row, "username")?,
+        email: get(row, "email")?,
+        email_verified: get(row, "email_verified")?,
+        name: get(row, "name")?,
+        given_name: get(row, "given_name")?,
+        family_name: get(row, "family_name")?,
+        password_hash: get(row, "password_hash")?,
+        disabled: get(row, "disabled")?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}

@@ -1,0 +1,622 @@
+//! GrantStore on SQLite: grants, codes, refresh tokens.
+
+use super::*;
+
+// ---------------------------------------------------------------------------------
+// Grants, codes, refresh tokens
+//
+// A grant is live while `revoked_at IS NULL AND expires_at > now`; a code or
+// refresh token of a dead grant is never redeemed or rotated. Revocation deletes
+// the grant's refresh tokens and unconsumed codes but keeps consumed codes, so a
+// replay after revocation is still reported as `Replayed` until the code is purged.
+
+macro_rules! grant_columns {
+    () => {
+        "grant_id, client_id, user_id, scope, sid, auth_time, amr, created_at, expires_at, \
+         revoked_at, status_idx, resources"
+    };
+}
+
+macro_rules! code_columns {
+    () => {
+        "code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, scope, \
+         resources, created_at, expires_at, consumed_at"
+    };
+}
+
+macro_rules! refresh_columns {
+    () => {
+        "token_hash, grant_id, client_id, scope, created_at, expires_at, rotated_at, \
+         sealed_successor"
+    };
+}
+
+#[async_trait]
+impl GrantStore for SqliteStore {
+    async fn insert_grant_with_code(
+        &self,
+        grant: &Grant,
+        code: &AuthorizationCode,
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.writer).await?;
+        let outcome = insert_grant_with_code_in(&mut tx, grant, code).await;
+        finish(tx, outcome).await
+    }
+
+    async fn get_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            grant_columns!(),
+            " FROM grants WHERE grant_id = ?"
+        ))
+        .bind(grant_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(query_error)?
+        .as_ref()
+        .map(grant_from_row)
+        .transpose()
+    }
+
+    async fn grant_by_status_idx(&self, status_idx: i64) -> Result<Option<Grant>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            grant_columns!(),
+            " FROM grants WHERE status_idx = ? ORDER BY created_at LIMIT 1"
+        ))
+        .bind(status_idx)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(query_error)?
+        .as_ref()
+        .map(grant_from_row)
+        .transpose()
+    }
+
+    /// A live, unconsumed code of a live grant is consumed by one conditional
+    /// `UPDATE` (all writes queue on the single writer connection, so exactly one
+    /// caller sees the row change). Otherwise a consumed code is `Replayed` whatever
+    /// its expiry or its grant's state, and anything else is `Unknown`.
+    async fn redeem_code(&self, code_hash: &[u8], now: i64) -> Result<CodeRedemption, StoreError> {
+        let consumed = sqlx::query(concat!(
+            "UPDATE authorization_codes SET consumed_at = ?1 \
+             WHERE code_hash = ?2 AND consumed_at IS NULL AND expires_at > ?1 \
+             AND EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = authorization_codes.grant_id \
+                         AND g.revoked_at IS NULL AND g.expires_at > ?1) \
+             RETURNING ",
+            code_columns!()
+        ))
+        .bind(now)
+        .bind(code_hash)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(query_error)?;
+        if let Some(row) = consumed {
+            return Ok(CodeRedemption::Redeemed(code_from_row(&row)?));
+        }
+
+        let stored = sqlx::query(concat!(
+            "SELECT ",
+            code_columns!(),
+            " FROM authorization_codes WHERE code_hash = ?"
+        ))
+        .bind(code_hash)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(query_error)?
+        .as_ref()
+        .map(code_from_row)
+        .transpose()?;
+        Ok(match stored {
+            Some(code) if code.consumed_at.is_some() => CodeRedemption::Replayed(code),
+            _ => CodeRedemption::Unknown,
+        })
+    }
+
+    /// If the grant is already revoked, the `jti` is revoked at once (with the
+    /// grant's `revoked_at`): a token minted while the grant was being revoked
+    /// does not escape. An unknown grant is an error (foreign key).
+    async fn record_access_token(
+        &self,
+        grant_id: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.writer).await?;
+        let outcome = record_access_token_in(&mut tx, grant_id, jti, expires_at).await;
+        finish(tx, outcome).await
+    }
+
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
+        insert_refresh_token_in(&self.writer, token).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented_hash: &[u8],
+        successor: &RefreshToken,
+        sealed_successor: &[u8],
+        access_token: Option<(&str, i64)>,
+        now: i64,
+    ) -> Result<Rotation, StoreError> {
+        let mut tx = begin_write(&self.writer).await?;
+        let outcome = rotate_refresh_token_in(
+            &mut tx,
+            presented_hash,
+            successor,
+            sealed_successor,
+            access_token,
+            now,
+        )
+        .await;
+        finish(tx, outcome).await
+    }
+
+    async fn get_refresh_token(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<RefreshToken>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            refresh_columns!(),
+            " FROM refresh_tokens WHERE token_hash = ?"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(query_error)?
+        .as_ref()
+        .map(refresh_from_row)
+        .transpose()
+    }
+
+    /// "Live" here means not yet revoked: an expired grant that was never revoked
+    /// is revoked too (its access tokens may outlive it) and counts as matched.
+    async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError> {
+        self.revoke(GrantsOf::Grant(grant_id), now)
+            .await
+            .map(|count| count > 0)
+    }
+
+    async fn revoke_grants_of_session(&self, sid: &str, now: i64) -> Result<u64, StoreError> {
+        self.revoke(GrantsOf::Session(sid), now).await
+    }
+
+    async fn revoke_grants_of_user(&self, user_id: &str, now: i64) -> Result<u64, StoreError> {
+        self.revoke(GrantsOf::User(user_id), now).await
+    }
+
+    async fn revoke_grants_of_client(&self, client_id: &str, now: i64) -> Result<u64, StoreError> {
+        self.revoke(GrantsOf::Client(client_id), now).await
+    }
+
+    /// Consumed codes go too once expired. Deleting a grant cascades to whatever
+    /// of its descendants is left; those rows are not counted.
+    async fn purge_grants(&self, now: i64, limit: u32) -> Result<u64, StoreError> {
+        let mut tx = begin_write(&self.writer).await?;
+        let outcome = purge_grants_in(&mut tx, now, limit).await;
+        finish(tx, outcome).await
+    }
+}
+
+impl SqliteStore {
+    async fn revoke(&self, which: GrantsOf<'_>, now: i64) -> Result<u64, StoreError> {
+        let mut tx = begin_write(&self.writer).await?;
+        let outcome = revoke_in(&mut tx, which, now).await;
+        finish(tx, outcome).await
+    }
+}
+
+/// Which grants a revocation is about.
+#[derive(Debug, Clone, Copy)]
+enum GrantsOf<'a> {
+    Grant(&'a str),
+    Session(&'a str),
+    User(&'a str),
+    Client(&'a str),
+}
+
+/// Whose deletion cascades to grants.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Owner<'a> {
+    User(&'a str),
+    Client(&'a str),
+}
+
+async fn insert_grant_with_code_in(
+    conn: &mut SqliteConnection,
+    grant: &Grant,
+    code: &AuthorizationCode,
+) -> Result<(), StoreError> {
+    sqlx::query(concat!(
+        "INSERT INTO grants (",
+        grant_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&grant.grant_id)
+    .bind(&grant.client_id)
+    .bind(&grant.user_id)
+    .bind(to_json(&grant.scope)?)
+    .bind(grant.sid.as_deref())
+    .bind(grant.auth_time)
+    .bind(to_json(&grant.amr)?)
+    .bind(grant.created_at)
+    .bind(grant.expires_at)
+    .bind(grant.revoked_at)
+    .bind(grant.status_idx)
+    .bind(to_json(&grant.resources)?)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    sqlx::query(concat!(
+        "INSERT INTO authorization_codes (",
+        code_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&code.code_hash)
+    .bind(&code.grant_id)
+    .bind(&code.client_id)
+    .bind(&code.redirect_uri)
+    .bind(&code.code_challenge)
+    .bind(code.nonce.as_deref())
+    .bind(to_json(&code.scope)?)
+    .bind(to_json(&code.resources)?)
+    .bind(code.created_at)
+    .bind(code.expires_at)
+    .bind(code.consumed_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    Ok(())
+}
+
+async fn record_access_token_in(
+    conn: &mut SqliteConnection,
+    grant_id: &str,
+    jti: &str,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO grant_access_tokens (grant_id, jti, expires_at) VALUES (?, ?, ?) \
+         ON CONFLICT (grant_id, jti) DO NOTHING",
+    )
+    .bind(grant_id)
+    .bind(jti)
+    .bind(expires_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    sqlx::query(
+        "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
+         SELECT ?1, client_id, ?2, revoked_at FROM grants \
+         WHERE grant_id = ?3 AND revoked_at IS NOT NULL \
+         ON CONFLICT (jti) DO NOTHING",
+    )
+    .bind(jti)
+    .bind(expires_at)
+    .bind(grant_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    Ok(())
+}
+
+async fn insert_refresh_token_in<'e, E>(executor: E, token: &RefreshToken) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    sqlx::query(concat!(
+        "INSERT INTO refresh_tokens (",
+        refresh_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&token.token_hash)
+    .bind(&token.grant_id)
+    .bind(&token.client_id)
+    .bind(to_json(&token.scope)?)
+    .bind(token.created_at)
+    .bind(token.expires_at)
+    .bind(token.rotated_at)
+    .bind(token.sealed_successor.as_deref())
+    .execute(executor)
+    .await
+    .map_err(query_error)?;
+    Ok(())
+}
+
+/// Runs inside `BEGIN IMMEDIATE`: nothing else writes until it commits, so the
+/// grant read first is still what it is when the token row changes.
+async fn rotate_refresh_token_in(
+    conn: &mut SqliteConnection,
+    presented_hash: &[u8],
+    successor: &RefreshToken,
+    sealed_successor: &[u8],
+    access_token: Option<(&str, i64)>,
+    now: i64,
+) -> Result<Rotation, StoreError> {
+    let grant = sqlx::query(concat!(
+        "SELECT ",
+        grant_columns!(),
+        " FROM grants WHERE grant_id = \
+          (SELECT grant_id FROM refresh_tokens WHERE token_hash = ?)"
+    ))
+    .bind(presented_hash)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(query_error)?
+    .as_ref()
+    .map(grant_from_row)
+    .transpose()?;
+    let Some(grant) = grant else {
+        return Ok(Rotation::Unknown);
+    };
+    if grant.revoked_at.is_some() || grant.expires_at <= now {
+        return Ok(Rotation::Unknown);
+    }
+
+    let rotated = sqlx::query(concat!(
+        "UPDATE refresh_tokens SET rotated_at = ?1, sealed_successor = ?2 \
+         WHERE token_hash = ?3 AND rotated_at IS NULL AND expires_at > ?1 RETURNING ",
+        refresh_columns!()
+    ))
+    .bind(now)
+    .bind(sealed_successor)
+    .bind(presented_hash)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    if let Some(row) = rotated {
+        insert_refresh_token_in(&mut *conn, successor).await?;
+        if let Some((jti, expires_at)) = access_token {
+            record_access_token_in(&mut *conn, &grant.grant_id, jti, expires_at).await?;
+        }
+        // The row as it was: the update required `rotated_at IS NULL`, and the
+        // sealed successor is only ever written together with it.
+        let previous = RefreshToken {
+            rotated_at: None,
+            sealed_successor: None,
+            ..refresh_from_row(&row)?
+        };
+        return Ok(Rotation::Rotated { previous, grant });
+    }
+
+    let stored = sqlx::query(concat!(
+        "SELECT ",
+        refresh_columns!(),
+        " FROM refresh_tokens WHERE token_hash = ?"
+    ))
+    .bind(presented_hash)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(query_error)?
+    .as_ref()
+    .map(refresh_from_row)
+    .transpose()?;
+    Ok(match stored {
+        Some(previous) if previous.rotated_at.is_some() && previous.expires_at > now => {
+            Rotation::AlreadyRotated { previous, grant }
+        }
+        _ => Rotation::Unknown,
+    })
+}
+
+/// Revokes the not-yet-revoked grants selected by `which`; returns how many. The
+/// status index of each (if it has one) is revoked until its last access token
+/// has expired, unless that moment has passed already, as unexpired jtis are.
+async fn revoke_in(
+    conn: &mut SqliteConnection,
+    which: GrantsOf<'_>,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let (sql, key) = match which {
+        GrantsOf::Grant(id) => (
+            "UPDATE grants SET revoked_at = ?1 \
+             WHERE grant_id = ?2 AND revoked_at IS NULL RETURNING grant_id",
+            id,
+        ),
+        GrantsOf::Session(sid) => (
+            "UPDATE grants SET revoked_at = ?1 \
+             WHERE sid = ?2 AND revoked_at IS NULL RETURNING grant_id",
+            sid,
+        ),
+        GrantsOf::User(user_id) => (
+            "UPDATE grants SET revoked_at = ?1 \
+             WHERE user_id = ?2 AND revoked_at IS NULL RETURNING grant_id",
+            user_id,
+        ),
+        GrantsOf::Client(client_id) => (
+            "UPDATE grants SET revoked_at = ?1 \
+             WHERE client_id = ?2 AND revoked_at IS NULL RETURNING grant_id",
+            client_id,
+        ),
+    };
+    let revoked: Vec<String> = sqlx::query_scalar(sql)
+        .bind(now)
+        .bind(key)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    if revoked.is_empty() {
+        return Ok(0);
+    }
+    // The ids as a JSON array, expanded by `json_each`: SQLite has no array binds.
+    let ids = to_json(&revoked)?;
+
+    sqlx::query(
+        "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
+         SELECT a.jti, g.client_id, a.expires_at, ?1 \
+         FROM grant_access_tokens a JOIN grants g ON g.grant_id = a.grant_id \
+         WHERE a.grant_id IN (SELECT value FROM json_each(?2)) AND a.expires_at > ?1 \
+         ON CONFLICT (jti) DO NOTHING",
+    )
+    .bind(now)
+    .bind(&ids)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    sqlx::query("DELETE FROM refresh_tokens WHERE grant_id IN (SELECT value FROM json_each(?))")
+        .bind(&ids)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    sqlx::query(
+        "DELETE FROM authorization_codes \
+         WHERE grant_id IN (SELECT value FROM json_each(?)) AND consumed_at IS NULL",
+    )
+    .bind(&ids)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    sqlx::query(
+        "INSERT INTO status_revocations (start, end_idx, expires_at, revoked_at) \
+         SELECT status_idx, status_idx + 1, expires_at + ?2, ?1 FROM grants \
+         WHERE grant_id IN (SELECT value FROM json_each(?3)) AND status_idx IS NOT NULL \
+         AND expires_at + ?2 > ?1 \
+         ORDER BY status_idx",
+    )
+    .bind(now)
+    .bind(MAX_ACCESS_TOKEN_TTL)
+    .bind(&ids)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    Ok(u64::try_from(revoked.len()).unwrap_or(u64::MAX))
+}
+
+/// Before a user or client is deleted (and its grants with it, by cascade):
+/// revokes the recorded access tokens and the status indices of its
+/// not-yet-revoked grants (those of revoked grants were revoked with the grant),
+/// each index until the grant's last access token has expired, as
+/// [`GrantStore::revoke_grant`] does. The deletes take no `now`, so the
+/// informational `revoked_at` comes from the database clock and no expiry filter is
+/// applied (records of expired tokens are purged like any other). This is the only
+/// clock the store reads, and nothing is decided by it.
+pub(super) async fn revoke_access_tokens_before_delete(
+    conn: &mut SqliteConnection,
+    owner: Owner<'_>,
+) -> Result<(), StoreError> {
+    let (status_sql, key) = match owner {
+        Owner::User(user_id) => (
+            "INSERT INTO status_revocations (start, end_idx, expires_at, revoked_at) \
+             SELECT status_idx, status_idx + 1, expires_at + ?2, unixepoch() FROM grants \
+             WHERE user_id = ?1 AND revoked_at IS NULL AND status_idx IS NOT NULL \
+             ORDER BY status_idx",
+            user_id,
+        ),
+        Owner::Client(client_id) => (
+            "INSERT INTO status_revocations (start, end_idx, expires_at, revoked_at) \
+             SELECT status_idx, status_idx + 1, expires_at + ?2, unixepoch() FROM grants \
+             WHERE client_id = ?1 AND revoked_at IS NULL AND status_idx IS NOT NULL \
+             ORDER BY status_idx",
+            client_id,
+        ),
+    };
+    sqlx::query(status_sql)
+        .bind(key)
+        .bind(MAX_ACCESS_TOKEN_TTL)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?;
+
+    let (sql, key) = match owner {
+        Owner::User(user_id) => (
+            "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
+             SELECT a.jti, g.client_id, a.expires_at, unixepoch() \
+             FROM grant_access_tokens a JOIN grants g ON g.grant_id = a.grant_id \
+             WHERE g.user_id = ? AND g.revoked_at IS NULL \
+             ON CONFLICT (jti) DO NOTHING",
+            user_id,
+        ),
+        Owner::Client(client_id) => (
+            "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
+             SELECT a.jti, g.client_id, a.expires_at, unixepoch() \
+             FROM grant_access_tokens a JOIN grants g ON g.grant_id = a.grant_id \
+             WHERE g.client_id = ? AND g.revoked_at IS NULL \
+             ON CONFLICT (jti) DO NOTHING",
+            client_id,
+        ),
+    };
+    sqlx::query(sql)
+        .bind(key)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    Ok(())
+}
+
+async fn purge_grants_in(
+    conn: &mut SqliteConnection,
+    now: i64,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let limit = i64::from(limit);
+    let mut purged = 0;
+    for sql in [
+        "DELETE FROM authorization_codes WHERE code_hash IN \
+         (SELECT code_hash FROM authorization_codes WHERE expires_at < ?1 \
+          ORDER BY expires_at LIMIT ?2)",
+        "DELETE FROM refresh_tokens WHERE token_hash IN \
+         (SELECT token_hash FROM refresh_tokens WHERE expires_at < ?1 \
+          ORDER BY expires_at LIMIT ?2)",
+        "DELETE FROM grant_access_tokens WHERE (grant_id, jti) IN \
+         (SELECT grant_id, jti FROM grant_access_tokens WHERE expires_at < ?1 \
+          ORDER BY expires_at LIMIT ?2)",
+        "DELETE FROM grants WHERE grant_id IN \
+         (SELECT grant_id FROM grants WHERE expires_at < ?1 ORDER BY expires_at LIMIT ?2)",
+    ] {
+        purged += sqlx::query(sql)
+            .bind(now)
+            .bind(limit)
+            .execute(&mut *conn)
+            .await
+            .map_err(query_error)?
+            .rows_affected();
+    }
+    Ok(purged)
+}
+
+fn grant_from_row(row: &SqliteRow) -> Result<Grant, StoreError> {
+    Ok(Grant {
+        grant_id: get(row, "grant_id")?,
+        client_id: get(row, "client_id")?,
+        user_id: get(row, "user_id")?,
+        scope: from_json(row, "scope")?,
+        sid: get(row, "sid")?,
+        auth_time: get(row, "auth_time")?,
+        amr: from_json(row, "amr")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+        revoked_at: get(row, "revoked_at")?,
+        status_idx: get(row, "status_idx")?,
+        resources: from_json(row, "resources")?,
+    })
+}
+
+fn code_from_row(row: &SqliteRow) -> Result<AuthorizationCode, StoreError> {
+    Ok(AuthorizationCode {
+        code_hash: get(row, "code_hash")?,
+        grant_id: get(row, "grant_id")?,
+        client_id: get(row, "client_id")?,
+        redirect_uri: get(row, "redirect_uri")?,
+        code_challenge: get(row, "code_challenge")?,
+        nonce: get(row, "nonce")?,
+        scope: from_json(row, "scope")?,
+        resources: from_json(row, "resources")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+        consumed_at: get(row, "consumed_at")?,
+    })
+}
+
+fn refresh_from_row(row: &SqliteRow) -> Result<RefreshToken, StoreError> {
+    Ok(RefreshToken {
+        token_hash: get(row, "token_hash")?,
+        grant_id: get(row, "grant_id")?,
+        client_id: get(row, "client_id")?,
+        scope: from_json(row, "scope")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+        rotated_at: get(row, "rotated_at")?,
+        sealed_successor: get(row, "sealed_successor")?,
+    })
+}

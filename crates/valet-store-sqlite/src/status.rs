@@ -1,0 +1,251 @@
+//! StatusStore on SQLite: the token status list.
+
+use super::*;
+
+// ---------------------------------------------------------------------------------
+// Token status list
+//
+// Indices come from the one-row `status_allocator`, moved forward by the size of
+// each block in the transaction that records the block. Revoked ranges are
+// half-open, `[start, end_idx)`, numbered by an AUTOINCREMENT `seq`: writes are
+// serialized on the writer connection, so seq order is commit order and a reader
+// polling with `status_revocations_after` never misses a row. `purge_status` never
+// deletes the newest revocation, so `last_status_seq` never goes back.
+
+macro_rules! status_revocation_columns {
+    () => {
+        "seq, start, end_idx, expires_at, revoked_at"
+    };
+}
+
+#[async_trait]
+impl StatusStore for SqliteStore {
+    /// A `size` below 1 is an error.
+    async fn reserve_status_block(
+        &self,
+        client_id: &str,
+        size: i64,
+        valid_until: i64,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        if size < 1 {
+            return Err(StoreError::Backend(
+                format!("status block size must be positive, got {size}").into(),
+            ));
+        }
+        let mut tx = begin_write(&self.writer).await?;
+        let outcome = reserve_status_block_in(&mut tx, client_id, size, valid_until, now).await;
+        finish(tx, outcome).await
+    }
+
+    /// An unknown block (never reserved, or purged) is left alone.
+    async fn extend_status_block(&self, start: i64, valid_until: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE status_blocks SET valid_until = max(valid_until, ?1) WHERE start = ?2")
+            .bind(valid_until)
+            .bind(start)
+            .execute(&self.writer)
+            .await
+            .map_err(query_error)?;
+        Ok(())
+    }
+
+    /// An empty range (`end <= start`) or a negative `start` is an error. Recording
+    /// a range twice records it twice.
+    async fn revoke_status_range(
+        &self,
+        start: i64,
+        end: i64,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if start < 0 || end <= start {
+            return Err(StoreError::Backend(
+                format!("invalid status range [{start}, {end})").into(),
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO status_revocations (start, end_idx, expires_at, revoked_at) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(start)
+        .bind(end)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .map_err(query_error)?;
+        Ok(())
+    }
+
+    /// One range per block, `[start, start + size)`, revoked until the block's
+    /// `valid_until`; one statement, so one transaction.
+    async fn revoke_status_blocks_of_client(
+        &self,
+        client_id: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let revoked = sqlx::query(
+            "INSERT INTO status_revocations (start, end_idx, expires_at, revoked_at) \
+             SELECT start, start + size, valid_until, ?1 FROM status_blocks \
+             WHERE client_id = ?2 AND valid_until > ?1 ORDER BY start",
+        )
+        .bind(now)
+        .bind(client_id)
+        .execute(&self.writer)
+        .await
+        .map_err(query_error)?
+        .rows_affected();
+        Ok(revoked)
+    }
+
+    /// Oldest first.
+    async fn status_revocations_between(
+        &self,
+        start: i64,
+        end: i64,
+        now: i64,
+    ) -> Result<Vec<StatusRevocation>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            status_revocation_columns!(),
+            " FROM status_revocations \
+              WHERE start < ?1 AND end_idx > ?2 AND expires_at > ?3 ORDER BY seq"
+        ))
+        .bind(end)
+        .bind(start)
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(query_error)?
+        .iter()
+        .map(status_revocation_from_row)
+        .collect()
+    }
+
+    /// Expired revocations too, until they are purged.
+    async fn status_revocations_after(
+        &self,
+        seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StatusRevocation>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            status_revocation_columns!(),
+            " FROM status_revocations WHERE seq > ? ORDER BY seq LIMIT ?"
+        ))
+        .bind(seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(query_error)?
+        .iter()
+        .map(status_revocation_from_row)
+        .collect()
+    }
+
+    async fn last_status_seq(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM status_revocations")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(query_error)
+    }
+
+    /// `(lowest start, highest end)` over the live blocks: the span is half-open.
+    async fn live_status_span(&self, now: i64) -> Result<Option<(i64, i64)>, StoreError> {
+        let (low, high): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT min(start), max(start + size) FROM status_blocks WHERE valid_until > ?",
+        )
+        .bind(now)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(query_error)?;
+        Ok(low.zip(high))
+    }
+
+    /// Revocations that expired before `now`, except the newest one (so that
+    /// `last_status_seq` never goes back), and blocks whose `valid_until` is before
+    /// `now` and that no revocation expiring at `now` or later overlaps; oldest
+    /// first.
+    async fn purge_status(&self, now: i64, limit: u32) -> Result<u64, StoreError> {
+        let mut tx = begin_write(&self.writer).await?;
+        let outcome = purge_status_in(&mut tx, now, limit).await;
+        finish(tx, outcome).await
+    }
+}
+
+async fn reserve_status_block_in(
+    conn: &mut SqliteConnection,
+    client_id: &str,
+    size: i64,
+    valid_until: i64,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let start: i64 = sqlx::query_scalar(
+        "UPDATE status_allocator SET next_idx = next_idx + ?1 WHERE id = 1 \
+         RETURNING next_idx - ?1",
+    )
+    .bind(size)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(query_error)?
+    .ok_or_else(|| StoreError::Corrupt("the status_allocator row is missing".to_owned()))?;
+    sqlx::query(
+        "INSERT INTO status_blocks (start, size, client_id, valid_until, reserved_at) \
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(start)
+    .bind(size)
+    .bind(client_id)
+    .bind(valid_until)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    Ok(start)
+}
+
+async fn purge_status_in(
+    conn: &mut SqliteConnection,
+    now: i64,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let limit = i64::from(limit);
+    // Revocations first, so a block they held can go in the same call.
+    let revocations = sqlx::query(
+        "DELETE FROM status_revocations WHERE seq IN \
+         (SELECT seq FROM status_revocations WHERE expires_at < ?1 \
+          AND seq < (SELECT max(seq) FROM status_revocations) \
+          ORDER BY expires_at LIMIT ?2)",
+    )
+    .bind(now)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?
+    .rows_affected();
+    let blocks = sqlx::query(
+        "DELETE FROM status_blocks WHERE start IN \
+         (SELECT b.start FROM status_blocks b WHERE b.valid_until < ?1 \
+          AND NOT EXISTS (SELECT 1 FROM status_revocations r \
+                          WHERE r.start < b.start + b.size AND r.end_idx > b.start \
+                          AND r.expires_at >= ?1) \
+          ORDER BY b.valid_until LIMIT ?2)",
+    )
+    .bind(now)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?
+    .rows_affected();
+    Ok(revocations + blocks)
+}
+
+fn status_revocation_from_row(row: &SqliteRow) -> Result<StatusRevocation, StoreError> {
+    Ok(StatusRevocation {
+        seq: get(row, "seq")?,
+        start: get(row, "start")?,
+        end: get(row, "end_idx")?,
+        expires_at: get(row, "expires_at")?,
+        revoked_at: get(row, "revoked_at")?,
+    })
+}
