@@ -8,7 +8,8 @@
 # its own corpus in fuzz/target/corpus/<target>/ (gitignored, kept between runs). Crashing
 # inputs go to fuzz/artifacts/<target>/ (gitignored); rerun one with
 # `cargo +nightly fuzz run <target> fuzz/artifacts/<target>/<file>`.
-# Exits 1 if any target found a crash. Needs a nightly toolchain (cargo +nightly).
+# Exits 1 if any target found a crash or did not run. Needs a nightly toolchain
+# (cargo +nightly).
 set -euo pipefail
 
 seconds="${1:-180}"
@@ -20,6 +21,10 @@ cd "$(dirname "$0")"
 
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz
+fi
+if [ ! -x /usr/bin/time ]; then
+    echo "installing time (Debian package), for each target's CPU time" >&2
+    apt-get install -y -qq time >/dev/null
 fi
 
 # No sanitizer: the crates forbid unsafe code, so what fuzzing can find here is panics,
@@ -45,6 +50,11 @@ for target in $(cargo +nightly fuzz list); do
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     cpu=$(tail -n 1 "target/logs/$target.cpu" | awk '{ printf "%.1f", $1 + $2 }')
     crashes=$(($(find "artifacts/$target" -type f | wc -l) - before))
+    if [ -z "$execs" ]; then
+        # No final stats: the target did not run, which must not pass as clean.
+        echo "$target did not run; see fuzz/$log" >&2
+        crashes=$((crashes + 1))
+    fi
     found=$((found + crashes))
     rows+=("| $target | $wall | ${execs:-?} | $cpu | $crashes |")
     echo "$target: ${wall}s, ${execs:-?} executions, ${cpu} CPU s, $crashes new crash(es) (log: fuzz/$log)" >&2

@@ -138,13 +138,22 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(json) = std::str::from_utf8(rest)
                 && let Ok(keys) = VerificationKeys::from_jwk_set_json(json)
             {
-                let listed = serde_json::from_str::<Value>(json)
-                    .ok()
-                    .and_then(|set| set.get("keys")?.as_array().map(Vec::len))
-                    .expect("a parsed set has a keys array");
-                assert!(keys.len() <= listed);
+                let set = serde_json::from_str::<Value>(json).expect("a parsed set is JSON");
+                let listed = set["keys"].as_array().expect("a parsed set has a keys array");
+                assert!(keys.len() <= listed.len());
+                // Every imported key is a listed JWK of its algorithm's key type, and
+                // of that algorithm where the JWK names one.
                 for kid in keys.kids() {
-                    assert!(keys.algorithm_of(kid).is_some());
+                    let alg = keys.algorithm_of(kid).expect("an imported kid has an algorithm");
+                    let kty = match alg {
+                        Algorithm::Es256 => "EC",
+                        Algorithm::Rs256 => "RSA",
+                    };
+                    assert!(listed.iter().any(|jwk| {
+                        jwk["kid"] == kid
+                            && jwk["kty"] == kty
+                            && jwk.get("alg").is_none_or(|listed| listed == alg.as_str())
+                    }));
                 }
             }
         }

@@ -85,17 +85,12 @@ fuzz_target!(|data: &[u8]| {
             let Ok(claims) = serde_json::from_slice::<Map<String, Value>>(json) else {
                 return;
             };
+            // Whatever names a list is exactly what Valet would have written for it.
             if let Some(index) = global_index(ISSUER, &claims) {
-                assert!(index >= 0);
                 let claim = StatusClaim::new(ISSUER, index).status_list;
                 let reference = &claims["status"]["status_list"];
                 assert_eq!(reference["idx"].as_i64(), Some(claim.idx));
-                assert!((0..LIST_SIZE).contains(&claim.idx));
-                assert!(
-                    reference["uri"]
-                        .as_str()
-                        .is_some_and(|uri| uri.starts_with(ISSUER))
-                );
+                assert_eq!(reference["uri"].as_str(), Some(claim.uri.as_str()));
             }
         }
         (b'I', [a, b, c, d, e, f, g, h, ..]) => {

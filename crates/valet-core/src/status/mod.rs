@@ -81,16 +81,37 @@ pub fn global_index(
         .get("uri")?
         .as_str()?
         .strip_prefix(issuer)?
-        .strip_prefix("/statuslists/")?
-        .parse::<i64>()
-        .ok()
-        .filter(|list| *list >= 0)?;
+        .strip_prefix("/statuslists/")?;
+    // Only the form `StatusClaim` writes: digits, no sign, no leading zero.
+    let canonical =
+        list.bytes().all(|b| b.is_ascii_digit()) && (list == "0" || !list.starts_with('0'));
+    let list = list.parse::<i64>().ok().filter(|_| canonical)?;
     list.checked_mul(LIST_SIZE)?.checked_add(idx)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_uri_form_valet_writes_names_a_list() {
+        let with_uri = |uri: &str| {
+            let claims =
+                serde_json::json!({ "status": { "status_list": { "idx": 3, "uri": uri } } });
+            claims
+                .as_object()
+                .and_then(|claims| global_index("https://id.example", claims))
+        };
+        assert_eq!(
+            with_uri("https://id.example/statuslists/2"),
+            Some(2 * LIST_SIZE + 3)
+        );
+        assert_eq!(with_uri("https://id.example/statuslists/0"), Some(3));
+        for odd in ["+2", "02", "-0", " 2", "2 ", ""] {
+            let uri = format!("https://id.example/statuslists/{odd}");
+            assert_eq!(with_uri(&uri), None, "{uri}");
+        }
+    }
 
     #[test]
     fn claims_name_the_list_and_the_position_in_it() {
