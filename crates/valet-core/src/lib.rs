@@ -53,8 +53,6 @@ const PURGE_BATCH: u32 = 1_000;
 pub enum StartError {
     #[error(transparent)]
     Keys(#[from] KeyError),
-    #[error("password hashing: {0}")]
-    Password(#[from] users::PasswordError),
     #[error("{0}")]
     Store(#[source] OAuthError),
 }
@@ -112,7 +110,7 @@ impl AuthorizationServer {
             .map_err(StartError::Store)?;
         let server = Self {
             master,
-            hasher: PasswordHasher::new()?,
+            hasher: PasswordHasher::new(),
             throttle: LoginThrottle::default(),
             status_allocator: StatusAllocator::default(),
             status_lists,

@@ -119,7 +119,7 @@ async fn main() -> Result<(), Error> {
         return Err("--client-id must be letters, digits, '.', '_' or '-'".into());
     }
     let started = Instant::now();
-    let hasher = valet_core::users::PasswordHasher::with_permits(1)?;
+    let hasher = valet_core::users::PasswordHasher::with_permits(1);
     let password_hash = hasher.hash(&args.password).await?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?

@@ -393,7 +393,7 @@ mod tests {
     #[tokio::test]
     async fn create_and_authenticate() {
         let store = Users::default();
-        let hasher = PasswordHasher::with_permits(2).unwrap();
+        let hasher = PasswordHasher::with_permits(2);
         let user = create_user(&store, &hasher, alice(), 100).await.unwrap();
         assert_eq!(user.username, "alice");
         assert_eq!(user.name.as_deref(), Some("Alice Liddell"));
@@ -429,7 +429,7 @@ mod tests {
     #[tokio::test]
     async fn disabled_and_passwordless_users_fail_like_a_wrong_password() {
         let store = Users::default();
-        let hasher = PasswordHasher::with_permits(2).unwrap();
+        let hasher = PasswordHasher::with_permits(2);
         let user = create_user(&store, &hasher, alice(), 100).await.unwrap();
         store
             .set_user_disabled(&user.user_id, true, 101)
@@ -455,7 +455,7 @@ mod tests {
     #[tokio::test]
     async fn usernames_and_emails_do_not_collide() {
         let store = Users::default();
-        let hasher = PasswordHasher::with_permits(2).unwrap();
+        let hasher = PasswordHasher::with_permits(2);
         create_user(&store, &hasher, alice(), 100).await.unwrap();
         let again = create_user(&store, &hasher, alice(), 100)
             .await
@@ -495,7 +495,7 @@ mod tests {
     #[tokio::test]
     async fn invalid_input_names_the_option() {
         let store = Users::default();
-        let hasher = PasswordHasher::with_permits(2).unwrap();
+        let hasher = PasswordHasher::with_permits(2);
         let cases: Vec<(NewUser, &str)> = vec![
             (
                 NewUser {

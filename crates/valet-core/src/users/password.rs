@@ -119,32 +119,36 @@ pub struct PasswordHasher {
 }
 
 struct Inner {
-    params: Params,
     permits: Arc<Semaphore>,
     permit_count: usize,
     memory: MemoryPool,
 }
 
+impl Default for PasswordHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl PasswordHasher {
     /// One permit per available CPU.
-    pub fn new() -> Result<Self, PasswordError> {
+    pub fn new() -> Self {
         let permits = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
         Self::with_permits(permits)
     }
 
     /// At most `permits` hashes run at once (at least one).
-    pub fn with_permits(permits: usize) -> Result<Self, PasswordError> {
+    pub fn with_permits(permits: usize) -> Self {
         let permit_count = permits.max(1);
         // Filled on the first sign-ins: an idle server holds no 19 MiB array.
         let memory = MemoryPool::new(permit_count, PARAMS.block_count());
-        Ok(Self {
+        Self {
             inner: Arc::new(Inner {
-                params: PARAMS,
                 permits: Arc::new(Semaphore::new(permit_count)),
                 permit_count,
                 memory,
             }),
-        })
+        }
     }
 
     /// Checks the password rules, then hashes with a fresh random salt. Returns
@@ -153,7 +157,7 @@ impl PasswordHasher {
         check_password_rules(password)?;
         let salt = random_bytes::<SALT_LEN>().map_err(hashing)?;
         let password = Zeroizing::new(password.as_bytes().to_vec());
-        self.run(move |inner| hash_blocking(&inner.memory, &inner.params, &password, &salt))
+        self.run(move |inner| hash_blocking(&inner.memory, &PARAMS, &password, &salt))
             .await?
     }
 
@@ -188,9 +192,9 @@ impl PasswordHasher {
         };
         parsed.algorithm != Algorithm::Argon2id.ident()
             || parsed.version != Some(Version::V0x13.into())
-            || params.m_cost() != self.inner.params.m_cost()
-            || params.t_cost() != self.inner.params.t_cost()
-            || params.p_cost() != self.inner.params.p_cost()
+            || params.m_cost() != PARAMS.m_cost()
+            || params.t_cost() != PARAMS.t_cost()
+            || params.p_cost() != PARAMS.p_cost()
     }
 
     /// Runs `job` on the blocking pool once a permit is free. The permit moves into
@@ -217,9 +221,9 @@ impl PasswordHasher {
 impl fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PasswordHasher")
-            .field("m_cost", &self.inner.params.m_cost())
-            .field("t_cost", &self.inner.params.t_cost())
-            .field("p_cost", &self.inner.params.p_cost())
+            .field("m_cost", &PARAMS.m_cost())
+            .field("t_cost", &PARAMS.t_cost())
+            .field("p_cost", &PARAMS.p_cost())
             .field("permits", &self.inner.permit_count)
             .finish_non_exhaustive()
     }
@@ -341,7 +345,7 @@ mod tests {
     use super::*;
 
     fn hasher() -> PasswordHasher {
-        PasswordHasher::with_permits(2).unwrap()
+        PasswordHasher::with_permits(2)
     }
 
     #[tokio::test]
@@ -385,7 +389,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn working_memory_is_reused_not_reallocated() {
-        let hasher = PasswordHasher::with_permits(2).unwrap();
+        let hasher = PasswordHasher::with_permits(2);
         let stored = hasher.hash("a fine password").await.unwrap();
         let tasks: Vec<_> = (0..6)
             .map(|_| {
@@ -505,7 +509,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_hashes_are_bounded_and_all_finish() {
-        let hasher = PasswordHasher::with_permits(1).unwrap();
+        let hasher = PasswordHasher::with_permits(1);
         let stored = hasher.hash("a fine password").await.unwrap();
         let mut tasks = Vec::new();
         for i in 0..4 {

@@ -97,7 +97,7 @@ pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> 
                 family_name,
                 password: Some(password),
             };
-            let user = create_user(store.as_ref(), &hasher()?, new, now).await?;
+            let user = create_user(store.as_ref(), &hasher(), new, now).await?;
             audit(
                 store.as_ref(),
                 AuditEvent::new(AuditKind::UserCreated, now)
@@ -186,7 +186,7 @@ pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> 
             let password = read_password(password_stdin)?;
             if !set_password(
                 store.as_ref(),
-                &hasher()?,
+                &hasher(),
                 &user.user_id,
                 password.expose(),
                 now,
@@ -224,8 +224,8 @@ pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> 
 }
 
 /// One permit: the CLI hashes one password at a time.
-fn hasher() -> Result<PasswordHasher, CliError> {
-    Ok(PasswordHasher::with_permits(1)?)
+fn hasher() -> PasswordHasher {
+    PasswordHasher::with_permits(1)
 }
 
 async fn lookup(store: &dyn valet_core::store::Store, key: &str) -> Result<User, CliError> {

@@ -163,7 +163,7 @@ fn user_lifecycle_through_the_cli() {
     let db = dir.join("valet-data").join("valet.db");
     runtime.block_on(async {
         let store = SqliteStore::open(&db).await.unwrap();
-        let hasher = PasswordHasher::with_permits(1).unwrap();
+        let hasher = PasswordHasher::with_permits(1);
         let found = authenticate(&store, &hasher, "alice", NEW_PASSWORD).await;
         assert_eq!(found.unwrap().user_id, id);
         assert!(
@@ -317,7 +317,7 @@ fn bad_user_input_names_the_option() {
 async fn disabling_and_deleting_revoke_what_was_issued() {
     let dir = temp_dir("users-revoke");
     let store = SqliteStore::open(&dir.join("valet.db")).await.unwrap();
-    let hasher = PasswordHasher::with_permits(1).unwrap();
+    let hasher = PasswordHasher::with_permits(1);
     let now = 1_800_000_000;
     let new = NewUser {
         username: "carol".into(),
