@@ -127,11 +127,14 @@ impl AuthorizationServer {
         Ok(server)
     }
 
-    fn audit_scheduled_keys(&self, kids: Vec<String>, now: i64) {
-        for kid in kids {
+    /// The same record as `valet key rotate` writes, plus `via`.
+    fn audit_scheduled_keys(&self, created: Vec<keys::CreatedKey>, now: i64) {
+        for key in created {
             self.audit(
                 AuditEvent::new(AuditKind::KeyCreated, now)
-                    .detail("kid", kid)
+                    .detail("kid", key.kid)
+                    .detail("alg", key.alg.to_string())
+                    .detail("signs_from", key.signs_from)
                     .detail("via", "schedule"),
             );
         }

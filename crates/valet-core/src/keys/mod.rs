@@ -16,7 +16,7 @@ mod keyring;
 mod schedule;
 
 pub use keyring::Keyring;
-pub use schedule::{ALGORITHMS, KeyError, KeyManager, KeyState, KeyStatus};
+pub use schedule::{ALGORITHMS, CreatedKey, KeyError, KeyManager, KeyState, KeyStatus};
 
 /// A key is in the JWKS until its `publish_until` (unbounded while unset).
 fn is_published(publish_until: Option<i64>, now: i64) -> bool {

@@ -80,6 +80,15 @@ pub struct KeyManager {
     max_token_ttl: i64,
 }
 
+/// A key the schedule made: what its audit record names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedKey {
+    pub kid: String,
+    pub alg: Algorithm,
+    /// When it starts signing; it is published at once.
+    pub signs_from: i64,
+}
+
 impl KeyManager {
     pub fn new(master: Arc<MasterKey>, policy: KeyPolicy, max_token_ttl: i64) -> Self {
         Self {
@@ -96,7 +105,7 @@ impl KeyManager {
         &self,
         store: &dyn Store,
         now: i64,
-    ) -> Result<Vec<String>, KeyError> {
+    ) -> Result<Vec<CreatedKey>, KeyError> {
         let keys = store.list_keys().await?;
         let mut created = Vec::new();
         for alg in ALGORITHMS {
@@ -121,7 +130,11 @@ impl KeyManager {
                 .create_successor(store, &keys, alg, activates_at, now)
                 .await?
             {
-                created.push(kid);
+                created.push(CreatedKey {
+                    kid,
+                    alg,
+                    signs_from: activates_at,
+                });
             }
         }
         Ok(created)
@@ -266,7 +279,6 @@ impl KeyManager {
         }
         self.retire_predecessors(store, keys, alg, generation, activates_at)
             .await?;
-        tracing::info!(kid = %record.kid, alg = %alg, activates_at, "created signing key");
         Ok(Some(record.kid))
     }
 
