@@ -1,4 +1,4 @@
-# Helpers shared by bench/peer_comparison.sh, bench/scale.sh and bench/profile.sh (sourced, not run).
+# Helpers shared by the scripts in bench/ (sourced, not run).
 # Expects the caller to be in the repository root with `set -euo pipefail`.
 # Command substitutions ("$(measure_wrk …)") fail the caller like plain commands.
 shopt -s inherit_errexit
