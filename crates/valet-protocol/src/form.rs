@@ -91,9 +91,40 @@ pub fn encode_component(value: &str) -> String {
     percent_encoding::utf8_percent_encode(value, UNRESERVED).to_string()
 }
 
+/// `uri` with `params` appended to its query, each value encoded; a query the
+/// registered URI already has is kept (RFC 6749 §3.1.2).
+pub fn append_query<'a>(uri: &str, params: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut location = uri.to_owned();
+    let mut separator = if uri.contains('?') { '&' } else { '?' };
+    for (name, value) in params {
+        location.push(separator);
+        location.push_str(name);
+        location.push('=');
+        location.push_str(&encode_component(value));
+        separator = '&';
+    }
+    location
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appended_parameters_keep_an_existing_query() {
+        assert_eq!(
+            append_query("https://app.example/cb?tenant=1", [("state", "a b&c")]),
+            "https://app.example/cb?tenant=1&state=a%20b%26c"
+        );
+        assert_eq!(
+            append_query("https://app.example/cb", [("code", "x"), ("iss", "y")]),
+            "https://app.example/cb?code=x&iss=y"
+        );
+        assert_eq!(
+            append_query("https://app.example/cb", []),
+            "https://app.example/cb"
+        );
+    }
 
     #[test]
     fn empty_values_count_as_omitted() {

@@ -11,5 +11,5 @@ pub mod scope;
 pub mod token;
 
 pub use error::{ErrorCode, ErrorResponse};
-pub use form::{Form, FormError, encode_component};
+pub use form::{Form, FormError, append_query, encode_component};
 pub use scope::{Scope, ScopeError};

@@ -1,7 +1,7 @@
 //! The authorization response: where the browser goes back to, and with what.
 
 use valet_protocol::authorize::ResponseMode;
-use valet_protocol::{ErrorCode, encode_component};
+use valet_protocol::{ErrorCode, append_query};
 
 /// A redirect (or form_post) to a verified redirect URI. Always carries `iss`
 /// (RFC 9207 §2) and `state` as it was sent (RFC 6749 §4.1.2).
@@ -63,14 +63,12 @@ impl AuthorizationResponse {
     /// The full URL for `response_mode=query`: the parameters are appended to any
     /// query the registered URI already has.
     pub fn location(&self) -> String {
-        let mut serializer = form_urlencoded_pairs(&self.params);
-        let separator = if self.redirect_uri.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        serializer.insert(0, separator);
-        format!("{}{serializer}", self.redirect_uri)
+        append_query(
+            &self.redirect_uri,
+            self.params
+                .iter()
+                .map(|(name, value)| (*name, value.as_str())),
+        )
     }
 }
 
@@ -79,14 +77,6 @@ fn push_common(params: &mut Vec<(&'static str, String)>, state: Option<&str>, is
         params.push(("state", state.to_owned()));
     }
     params.push(("iss", issuer.to_owned()));
-}
-
-fn form_urlencoded_pairs(params: &[(&'static str, String)]) -> String {
-    params
-        .iter()
-        .map(|(name, value)| format!("{name}={}", encode_component(value)))
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 #[cfg(test)]

@@ -7,12 +7,12 @@
 //! cross-site request cannot sign anybody out. The browser is sent only to a
 //! `post_logout_redirect_uri` registered for the client.
 
-use crate::audit::{AuditEvent, AuditKind};
 use serde_json::Value;
 use valet_jose::constant_time_eq;
 use valet_protocol::Form;
 
 use crate::AuthorizationServer;
+use crate::audit::{AuditEvent, AuditKind};
 use crate::authorize::PageError;
 use crate::error::OAuthError;
 use crate::session;
@@ -144,14 +144,7 @@ pub async fn end_session(
 }
 
 fn with_state(uri: &str, state: Option<&str>) -> String {
-    match state {
-        Some(state) => {
-            let separator = if uri.contains('?') { '&' } else { '?' };
-            let encoded = valet_protocol::encode_component(state);
-            format!("{uri}{separator}state={encoded}")
-        }
-        None => uri.to_owned(),
-    }
+    valet_protocol::append_query(uri, state.map(|state| ("state", state)))
 }
 
 fn error_page(message: &str) -> PageError {
