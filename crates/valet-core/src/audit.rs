@@ -203,7 +203,7 @@ impl AuditEvent {
 pub struct AuditFilter {
     pub user_id: Option<String>,
     pub client_id: Option<String>,
-    pub event: Option<String>,
+    pub event: Option<AuditKind>,
     /// Only records at or after this time.
     pub since: Option<i64>,
     pub limit: u32,

@@ -51,7 +51,7 @@ impl AuditStore for SqliteStore {
         for (column, value) in [
             ("user_id", filter.user_id.as_deref()),
             ("client_id", filter.client_id.as_deref()),
-            ("event", filter.event.as_deref()),
+            ("event", filter.event.map(AuditKind::as_str)),
         ] {
             if let Some(value) = value {
                 values.push(value);

@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use serde_json::json;
-use valet_core::audit::{AuditEvent, AuditFilter};
+use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 
 use crate::common::*;
 
@@ -121,7 +121,7 @@ async fn an_unknown_login_is_recorded_without_a_user() {
     let trail = events(
         &app,
         AuditFilter {
-            event: Some("login.failed".into()),
+            event: Some(AuditKind::LoginFailed),
             ..AuditFilter::default()
         },
     )

@@ -42,14 +42,12 @@ pub async fn run(config: &Config, args: AuditArgs) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    if let Some(event) = &args.event
-        && AuditKind::parse(event).is_none()
-    {
-        return Err(format!(
-            "--type: unknown event type {event:?}; `valet audit --types` lists them"
-        )
-        .into());
-    }
+    let event = match &args.event {
+        Some(name) => Some(AuditKind::parse(name).ok_or_else(|| {
+            format!("--type: unknown event type {name:?}; `valet audit --types` lists them")
+        })?),
+        None => None,
+    };
     let since = parse_duration(&args.since).ok_or_else(|| {
         format!(
             "--since: {:?} is not a duration such as 90s, 15m, 24h or 7d",
@@ -70,7 +68,7 @@ pub async fn run(config: &Config, args: AuditArgs) -> Result<(), CliError> {
     let filter = AuditFilter {
         user_id,
         client_id: args.client,
-        event: args.event,
+        event,
         since: Some(SystemClock.now().saturating_sub(since)),
         limit: args.limit,
     };

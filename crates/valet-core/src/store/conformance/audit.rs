@@ -39,7 +39,7 @@ pub async fn audit_append_and_filter(store: &dyn Store) {
     let query = |user: Option<&str>, client: Option<&str>, kind: Option<AuditKind>| AuditFilter {
         user_id: user.map(str::to_owned),
         client_id: client.map(str::to_owned),
-        event: kind.map(|k| k.as_str().to_owned()),
+        event: kind,
         since: Some(NOW),
         limit: 100,
     };
