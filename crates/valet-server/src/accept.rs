@@ -43,7 +43,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How connections are served.
-#[derive(Clone)]
 pub struct ServeOptions {
     /// How long a client may take to send a request's line and headers, counted
     /// from when the server starts waiting for them; then the connection is
@@ -54,7 +53,7 @@ pub struct ServeOptions {
     pub tls: Option<Arc<ServerConfig>>,
     /// Serve each connection on one of these single-threaded runtimes; on the
     /// caller's runtime when `None`.
-    pub connection_threads: Option<Arc<ConnectionThreads>>,
+    pub connection_threads: Option<ConnectionThreads>,
 }
 
 /// Threads that each run a single-threaded runtime, to which connections are
@@ -160,7 +159,7 @@ pub async fn serve_router(
                 };
                 let (acceptor, router, http, stop) =
                     (acceptor.clone(), router.clone(), http.clone(), stop_rx.clone());
-                let thread = options.connection_threads.as_deref().and_then(ConnectionThreads::next);
+                let thread = options.connection_threads.as_ref().and_then(ConnectionThreads::next);
                 match thread {
                     // The socket moves to the thread's own reactor, so its readiness
                     // events wake the task where it runs.

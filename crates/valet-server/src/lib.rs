@@ -24,7 +24,7 @@ use valet_core::AuthorizationServer;
 pub use accept::{
     ConnectionThreads, DEFAULT_HEADER_READ_TIMEOUT, MAX_HEADER_BYTES, ServeOptions, serve_router,
 };
-pub use client_address::{ClientAddress, TrustedProxies};
+pub use client_address::TrustedProxies;
 pub use metrics_setup::install_metrics;
 pub use routes::app;
 

@@ -74,7 +74,7 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     let options = ServeOptions {
         header_read_timeout: config.header_read_timeout(),
         tls,
-        connection_threads: Some(Arc::new(ConnectionThreads::start(cores)?)),
+        connection_threads: Some(ConnectionThreads::start(cores)?),
     };
     valet_server::serve(listener, Arc::clone(&state), options, shutdown).await?;
     let _ = background.await;
