@@ -25,6 +25,23 @@ use crate::jwk::PublicMembers;
 /// Size of RSA keys made by [`SigningKey::generate`] (RFC 7518 §3.3 requires at least 2048).
 pub const RSA_KEY_BITS: usize = 2048;
 
+/// Length of `len` bytes in unpadded base64url.
+fn encoded_len(len: usize) -> usize {
+    base64::encoded_len(len, false).unwrap_or(usize::MAX)
+}
+
+/// Appends `input` to `out` as unpadded base64url, without an intermediate buffer.
+fn append_base64url(input: &[u8], out: &mut Vec<u8>) -> Result<(), JoseError> {
+    let start = out.len();
+    out.resize(start + encoded_len(input.len()), 0);
+    let written = out
+        .get_mut(start..)
+        .and_then(|free| URL_SAFE_NO_PAD.encode_slice(input, free).ok())
+        .ok_or(JoseError::Signing)?;
+    out.truncate(start + written);
+    Ok(())
+}
+
 /// A private key in DER: PKCS#8 v1 (RFC 5208) for keys this crate produces.
 /// Zeroized on drop; `Debug` shows only its length.
 #[derive(Clone, PartialEq, Eq)]
@@ -172,16 +189,32 @@ impl SigningKey {
             kid: &self.kid,
         })
         .map_err(JoseError::Json)?;
-        let payload = serde_json::to_vec(claims).map_err(JoseError::Json)?;
+        let mut payload = Vec::with_capacity(512);
+        serde_json::to_writer(&mut payload, claims).map_err(JoseError::Json)?;
 
-        let mut token = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 350);
-        URL_SAFE_NO_PAD.encode_string(&header, &mut token);
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = self.sign(token.as_bytes())?;
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
-        Ok(token)
+        // One buffer for the whole token: the signature's length is known up front.
+        let mut token = Vec::with_capacity(
+            encoded_len(header.len())
+                + encoded_len(payload.len())
+                + encoded_len(self.signature_len())
+                + 2,
+        );
+        append_base64url(&header, &mut token)?;
+        token.push(b'.');
+        append_base64url(&payload, &mut token)?;
+        let signature = self.sign(&token)?;
+        token.push(b'.');
+        append_base64url(&signature, &mut token)?;
+        // Base64url and dots only, so this never fails.
+        String::from_utf8(token).map_err(|_| JoseError::Signing)
+    }
+
+    /// Bytes in a signature: 64 for ES256 (`R || S`), the modulus length for RS256.
+    fn signature_len(&self) -> usize {
+        match &self.pair {
+            Pair::Es256(_) => 64,
+            Pair::Rs256(pair) => pair.public_modulus_len(),
+        }
     }
 
     /// The JWS signature of the signing input (RFC 7515 §5.1 step 5).

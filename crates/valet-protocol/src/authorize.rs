@@ -125,7 +125,7 @@ impl AuthorizationParameters {
             ),
             None => None,
         };
-        let resources = form.all("resource").to_vec();
+        let resources: Vec<String> = form.all("resource").map(str::to_owned).collect();
         if resources.iter().any(|resource| resource.contains('#')) {
             return Err(RequestError::new(
                 ErrorCode::InvalidTarget,

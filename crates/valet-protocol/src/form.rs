@@ -2,20 +2,20 @@
 //! parameters without a value are treated as omitted, unknown parameters are
 //! ignored, and a parameter must not be included more than once.
 
-use std::collections::HashMap;
-
-/// A parsed form. Keeps every value of every parameter so the caller decides which
-/// parameters may repeat (RFC 8707 `resource` may, the others may not).
+/// A parsed form. Keeps every value of every parameter, in order, so the caller
+/// decides which parameters may repeat (RFC 8707 `resource` may, the others may
+/// not). A form has a handful of parameters, so a list beats a hash map.
 #[derive(Default, Clone)]
 pub struct Form {
-    params: HashMap<String, Vec<String>>,
+    params: Vec<(String, String)>,
 }
 
 /// Only the parameter names: values include passwords, secrets and tokens.
 impl std::fmt::Debug for Form {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut names: Vec<&String> = self.params.keys().collect();
-        names.sort();
+        let mut names: Vec<&str> = self.params.iter().map(|(name, _)| name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
         f.debug_struct("Form")
             .field("names", &names)
             .finish_non_exhaustive()
@@ -44,37 +44,35 @@ impl Form {
     /// Parses a body. Percent-decoding never fails: invalid UTF-8 becomes U+FFFD,
     /// which no valid value contains, so such values fail later checks.
     pub fn parse(body: &[u8]) -> Self {
-        let mut params: HashMap<String, Vec<String>> = HashMap::new();
-        for (name, value) in form_urlencoded::parse(body) {
+        let params = form_urlencoded::parse(body)
             // RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if
             // they were omitted from the request."
-            if value.is_empty() {
-                continue;
-            }
-            params
-                .entry(name.into_owned())
-                .or_default()
-                .push(value.into_owned());
-        }
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect();
         Self { params }
     }
 
     /// The one value of a single-valued parameter, if present.
     pub fn optional(&self, name: &'static str) -> Result<Option<&str>, FormError> {
-        match self.params.get(name).map(Vec::as_slice) {
-            None | Some([]) => Ok(None),
-            Some([value]) => Ok(Some(value.as_str())),
-            Some(_) => Err(FormError::Repeated(name)),
+        let mut values = self.all(name);
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(FormError::Repeated(name));
         }
+        Ok(first)
     }
 
     pub fn required(&self, name: &'static str) -> Result<&str, FormError> {
         self.optional(name)?.ok_or(FormError::Missing(name))
     }
 
-    /// Every value of a parameter that may repeat.
-    pub fn all(&self, name: &str) -> &[String] {
-        self.params.get(name).map(Vec::as_slice).unwrap_or_default()
+    /// Every value of a parameter that may repeat, in the order sent.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.params
+            .iter()
+            .filter(move |(param, _)| param == name)
+            .map(|(_, value)| value.as_str())
     }
 }
 
@@ -141,7 +139,7 @@ mod tests {
     fn repeated_single_valued_parameter_is_an_error() {
         let form = Form::parse(b"scope=a&scope=b&resource=x&resource=y");
         assert_eq!(form.optional("scope"), Err(FormError::Repeated("scope")));
-        assert_eq!(form.all("resource"), ["x", "y"]);
+        assert_eq!(form.all("resource").collect::<Vec<_>>(), ["x", "y"]);
     }
 
     #[test]

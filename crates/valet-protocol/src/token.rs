@@ -155,14 +155,13 @@ fn parse_scope(form: &Form) -> Result<Option<Scope>, RequestError> {
 /// additionally accepts the plain audience names an operator registered, so the
 /// check here is only the fragment rule; matching happens against the client.
 fn parse_resources(form: &Form) -> Result<Vec<String>, RequestError> {
-    let resources = form.all("resource");
-    if resources.iter().any(|resource| resource.contains('#')) {
+    if form.all("resource").any(|resource| resource.contains('#')) {
         return Err(RequestError::new(
             ErrorCode::InvalidTarget,
             "resource must not contain a fragment",
         ));
     }
-    Ok(resources.to_vec())
+    Ok(form.all("resource").map(str::to_owned).collect())
 }
 
 /// A credential-like value (code, verifier, token) as received. Never printed.
@@ -314,6 +313,9 @@ fn parse_basic(header: &[u8]) -> Result<(String, String), ClientAuthenticationEr
 /// Decodes one `application/x-www-form-urlencoded` component (`+` is a space). A
 /// raw `&` or `=` is kept as it is: it cannot split a component here.
 fn form_decode(component: &str) -> String {
+    if !component.bytes().any(|b| b == b'+' || b == b'%') {
+        return component.to_owned();
+    }
     let spaced = component.replace('+', " ");
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8_lossy()
@@ -332,6 +334,64 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+}
+
+impl TokenResponse {
+    /// The JSON body, the same members as the derived `Serialize` writes, in one
+    /// buffer sized for it. Tokens are base64url, dots and underscores, so they
+    /// are copied as they are rather than scanned byte by byte for escapes.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let strings = [
+            Some(&self.access_token),
+            Some(&self.token_type),
+            self.scope.as_ref(),
+            self.refresh_token.as_ref(),
+            self.id_token.as_ref(),
+        ];
+        let capacity = strings
+            .into_iter()
+            .flatten()
+            .map(String::len)
+            .sum::<usize>()
+            + 128;
+        let mut json = Vec::with_capacity(capacity);
+        json.extend_from_slice(b"{\"access_token\":");
+        push_json_string(&mut json, &self.access_token)?;
+        json.extend_from_slice(b",\"token_type\":");
+        push_json_string(&mut json, &self.token_type)?;
+        json.extend_from_slice(b",\"expires_in\":");
+        json.extend_from_slice(self.expires_in.to_string().as_bytes());
+        for (name, value) in [
+            ("scope", &self.scope),
+            ("refresh_token", &self.refresh_token),
+            ("id_token", &self.id_token),
+        ] {
+            if let Some(value) = value {
+                json.extend_from_slice(b",\"");
+                json.extend_from_slice(name.as_bytes());
+                json.extend_from_slice(b"\":");
+                push_json_string(&mut json, value)?;
+            }
+        }
+        json.push(b'}');
+        Ok(json)
+    }
+}
+
+/// Appends `value` as a JSON string (RFC 8259 §7): copied as it is when nothing
+/// in it needs escaping, else escaped by serde_json.
+fn push_json_string(json: &mut Vec<u8>, value: &str) -> Result<(), serde_json::Error> {
+    // Without an early exit this compiles to a vectorized scan.
+    let plain = value.bytes().fold(true, |plain, b| {
+        plain & (b >= 0x20 && b != b'"' && b != b'\\')
+    });
+    if !plain {
+        return serde_json::to_writer(&mut *json, value);
+    }
+    json.push(b'"');
+    json.extend_from_slice(value.as_bytes());
+    json.push(b'"');
+    Ok(())
 }
 
 impl fmt::Debug for TokenResponse {
@@ -388,6 +448,38 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode(raw)
         )
         .into_bytes()
+    }
+
+    #[test]
+    fn token_response_json_matches_the_derived_serialization() {
+        let full = TokenResponse {
+            access_token: "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln".into(),
+            token_type: "Bearer".into(),
+            expires_in: -3,
+            scope: Some("openid read".into()),
+            refresh_token: Some("vrt_abc-_9".into()),
+            id_token: Some("a.b.c".into()),
+        };
+        let odd = TokenResponse {
+            access_token: "quote\" backslash\\ newline\n tab\t é \u{1}".into(),
+            token_type: "Bearer".into(),
+            expires_in: i64::MAX,
+            scope: None,
+            refresh_token: None,
+            id_token: None,
+        };
+        for response in [full, odd] {
+            let written = response.to_json().ok();
+            assert!(written.is_some());
+            assert_eq!(written, serde_json::to_vec(&response).ok());
+            let parsed = written
+                .as_deref()
+                .and_then(|json| serde_json::from_slice::<TokenResponse>(json).ok());
+            assert_eq!(
+                parsed.map(|parsed| parsed.access_token),
+                Some(response.access_token)
+            );
+        }
     }
 
     #[test]

@@ -109,6 +109,10 @@ pub fn retry_after(response: &mut Response, seconds: i64) {
         .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
 }
 
+/// Headers on a typical API response: content type, caching, and the five
+/// security headers `layers` adds.
+const RESPONSE_HEADERS: usize = 9;
+
 /// RFC 6749 §5.1: responses carrying tokens or credentials must not be cached.
 pub fn no_store(response: &mut Response) {
     let headers = response.headers_mut();
@@ -119,6 +123,8 @@ pub fn no_store(response: &mut Response) {
 pub fn json_bytes(body: impl Into<axum::body::Body>, cache_control: HeaderValue) -> Response {
     let mut response = Response::new(body.into());
     let headers = response.headers_mut();
+    // Room for these, `Pragma` and the security headers, so the map never regrows.
+    headers.reserve(RESPONSE_HEADERS);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(CACHE_CONTROL, cache_control);
     response

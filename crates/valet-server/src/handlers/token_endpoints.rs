@@ -29,17 +29,9 @@ pub async fn token(
     token_response(&body)
 }
 
-/// The token response (RFC 6749 §5.1), serialized into one buffer sized for it
-/// up front: the tokens are most of it.
+/// The token response (RFC 6749 §5.1).
 fn token_response(body: &TokenResponse) -> Result<Response, ApiError> {
-    let tokens = [
-        Some(&body.access_token),
-        body.refresh_token.as_ref(),
-        body.id_token.as_ref(),
-    ];
-    let capacity = tokens.into_iter().flatten().map(String::len).sum::<usize>() + 256;
-    let mut json = Vec::with_capacity(capacity);
-    serde_json::to_writer(&mut json, body).map_err(OAuthError::server)?;
+    let json = body.to_json().map_err(OAuthError::server)?;
     let mut response = json_bytes(json, HeaderValue::from_static("no-store"));
     // `Cache-Control` is set; RFC 6749 §5.1 also asks for `Pragma: no-cache`.
     response
