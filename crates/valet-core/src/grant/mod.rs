@@ -13,6 +13,9 @@ use crate::AuthorizationServer;
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
 
+/// The two grants that write to the store hold kilobytes of state across their
+/// awaits; they are boxed so that this future, which every token request builds
+/// and moves, stays the size of the client_credentials path.
 pub async fn issue(
     server: &AuthorizationServer,
     client: &AuthenticatedClient,
@@ -31,7 +34,7 @@ pub async fn issue(
             redirect_uri,
             code_verifier,
         } => {
-            authorization_code::issue(
+            Box::pin(authorization_code::issue(
                 server,
                 client,
                 code.expose(),
@@ -39,21 +42,21 @@ pub async fn issue(
                 code_verifier.expose(),
                 address,
                 now,
-            )
+            ))
             .await
         }
         TokenRequest::RefreshToken {
             refresh_token,
             scope,
         } => {
-            refresh_token::issue(
+            Box::pin(refresh_token::issue(
                 server,
                 client,
                 refresh_token.expose(),
                 scope.as_ref(),
                 address,
                 now,
-            )
+            ))
             .await
         }
     }
