@@ -16,13 +16,49 @@ struct Block {
     use_until: i64,
 }
 
-/// One per node. Taking an index is a short lock and a map lookup; only when a
-/// client's block runs out (or its window passes) does the store see a write, and
-/// concurrent requests then wait for one reservation instead of each making one.
+impl Block {
+    fn new(start: i64, use_until: i64) -> Self {
+        Self {
+            start,
+            next: start,
+            end: start + BLOCK_SIZE,
+            use_until,
+        }
+    }
+
+    fn contains(&self, idx: i64) -> bool {
+        (self.start..self.end).contains(&idx)
+    }
+}
+
+/// A client's block in use, and the next one once it has been reserved.
+struct ClientBlocks {
+    current: Block,
+    spare: Option<Block>,
+}
+
+/// When this many indices of the current block are left, the next block is
+/// reserved: at tens of thousands of tokens a second, a block lasts tens of
+/// milliseconds, and half of one covers a slow store write.
+const RESERVE_AHEAD_AT: i64 = BLOCK_SIZE / 2;
+
+/// One per node. Taking an index is a short lock and a map lookup. The request
+/// that takes the index half-way through a block reserves the next block (one
+/// store write) while the others go on drawing from the current one, so in steady
+/// state no request waits for the store. Only a client's first token, or one after
+/// a reservation failed, waits; concurrent requests then wait for one reservation
+/// instead of each making one.
 #[derive(Default)]
 pub struct StatusAllocator {
-    blocks: std::sync::Mutex<HashMap<String, Block>>,
+    blocks: std::sync::Mutex<HashMap<String, ClientBlocks>>,
     reserving: Mutex<()>,
+}
+
+/// An index taken from a client's current block.
+struct Taken {
+    idx: i64,
+    /// The current block is down to [`RESERVE_AHEAD_AT`] and no spare is held.
+    reserve_ahead: bool,
 }
 
 impl StatusAllocator {
@@ -32,12 +68,17 @@ impl StatusAllocator {
         client_id: &str,
         now: i64,
     ) -> Result<i64, OAuthError> {
-        if let Some(idx) = self.take(client_id, now) {
-            return Ok(idx);
+        if let Some(taken) = self.take(client_id, now) {
+            if taken.reserve_ahead
+                && let Ok(_reserving) = self.reserving.try_lock()
+            {
+                self.reserve_spare(store, client_id, now).await;
+            }
+            return Ok(taken.idx);
         }
         let _reserving = self.reserving.lock().await;
-        if let Some(idx) = self.take(client_id, now) {
-            return Ok(idx);
+        if let Some(taken) = self.take(client_id, now) {
+            return Ok(taken.idx);
         }
         let use_until = now.saturating_add(BLOCK_WINDOW);
         let valid_until = use_until.saturating_add(MAX_ACCESS_TOKEN_TTL);
@@ -47,15 +88,15 @@ impl StatusAllocator {
         let unfinished = self
             .lock()
             .get(client_id)
-            .filter(|block| block.next < block.end)
-            .map(|block| block.start);
+            .filter(|blocks| blocks.current.next < blocks.current.end)
+            .map(|blocks| blocks.current.start);
         if let Some(start) = unfinished {
             store.extend_status_block(start, valid_until).await?;
-            if let Some(block) = self.lock().get_mut(client_id) {
-                block.use_until = use_until;
+            if let Some(blocks) = self.lock().get_mut(client_id) {
+                blocks.current.use_until = use_until;
             }
-            if let Some(idx) = self.take(client_id, now) {
-                return Ok(idx);
+            if let Some(taken) = self.take(client_id, now) {
+                return Ok(taken.idx);
             }
         }
         let start = store
@@ -65,31 +106,68 @@ impl StatusAllocator {
         if blocks.len() > 100_000 {
             blocks.clear();
         }
+        let mut current = Block::new(start, use_until);
+        current.next += 1;
         blocks.insert(
             client_id.to_owned(),
-            Block {
-                start,
-                next: start + 1,
-                end: start + BLOCK_SIZE,
-                use_until,
+            ClientBlocks {
+                current,
+                spare: None,
             },
         );
         Ok(start)
     }
 
-    fn take(&self, client_id: &str, now: i64) -> Option<i64> {
+    /// Reserves the block that follows the client's current one. A failure is
+    /// logged and not the request's: it already has its index, and the request
+    /// that finds the block used up reserves one itself.
+    async fn reserve_spare(&self, store: &dyn Store, client_id: &str, now: i64) {
+        let wanted = self
+            .lock()
+            .get(client_id)
+            .is_some_and(|blocks| blocks.spare.is_none());
+        if !wanted {
+            return;
+        }
+        let use_until = now.saturating_add(BLOCK_WINDOW);
+        let valid_until = use_until.saturating_add(MAX_ACCESS_TOKEN_TTL);
+        match store
+            .reserve_status_block(client_id, BLOCK_SIZE, valid_until, now)
+            .await
+        {
+            Ok(start) => {
+                if let Some(blocks) = self.lock().get_mut(client_id) {
+                    blocks.spare = Some(Block::new(start, use_until));
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "reserving the next status list block failed; retried when the current one runs out");
+            }
+        }
+    }
+
+    fn take(&self, client_id: &str, now: i64) -> Option<Taken> {
         let mut blocks = self.lock();
-        let block = blocks.get_mut(client_id)?;
+        let blocks = blocks.get_mut(client_id)?;
+        if blocks.current.next >= blocks.current.end
+            && let Some(spare) = blocks.spare.take()
+        {
+            blocks.current = spare;
+        }
+        let block = &mut blocks.current;
         if block.next < block.end && now < block.use_until {
             let idx = block.next;
             block.next += 1;
-            Some(idx)
+            Some(Taken {
+                idx,
+                reserve_ahead: blocks.spare.is_none() && block.end - block.next <= RESERVE_AHEAD_AT,
+            })
         } else {
             None
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Block>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ClientBlocks>> {
         self.blocks
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -105,11 +183,13 @@ impl StatusAllocator {
         now: i64,
     ) -> Result<i64, OAuthError> {
         let idx = self.allocate(store, client_id, now).await?;
-        let block_start = self
-            .lock()
-            .get(client_id)
-            .map(|block| block.start)
-            .filter(|start| (*start..*start + BLOCK_SIZE).contains(&idx));
+        let block_start = self.lock().get(client_id).and_then(|blocks| {
+            [Some(&blocks.current), blocks.spare.as_ref()]
+                .into_iter()
+                .flatten()
+                .find(|block| block.contains(idx))
+                .map(|block| block.start)
+        });
         if let Some(start) = block_start {
             store
                 .extend_status_block(start, grant_expires_at.saturating_add(MAX_ACCESS_TOKEN_TTL))

@@ -126,6 +126,7 @@ pub async fn run_all(store: &dyn Store) {
     status_ranges_revoke_and_read(store).await;
     status_blocks_of_client(store).await;
     status_live_span(store).await;
+    status_allocator_reserves_ahead(store).await;
     status_revoke_grant(store).await;
     status_revoke_grants_by_owner(store).await;
     status_revoke_on_delete(store).await;

@@ -218,6 +218,61 @@ pub async fn status_live_span(store: &dyn Store) {
     assert_eq!(span(now + 60).await, None);
 }
 
+/// The allocator hands out each index of a client's blocks once, in order, and
+/// reserves the next block when half of the current one is left: the second
+/// block is live before the first runs out.
+pub async fn status_allocator_reserves_ahead(store: &dyn Store) {
+    use crate::status::{BLOCK_SIZE, StatusAllocator};
+
+    let client_id = format!("conf-{}-alloc", unique());
+    let now = timeline();
+    let allocator = StatusAllocator::default();
+    let span = async || store.live_status_span(now).await.expect("live span");
+    let mut taken = Vec::new();
+    for _ in 1..BLOCK_SIZE / 2 {
+        taken.push(
+            allocator
+                .allocate(store, &client_id, now)
+                .await
+                .expect("index"),
+        );
+    }
+    let first = taken[0];
+    assert_eq!(
+        span().await,
+        Some((first, first + BLOCK_SIZE)),
+        "one block while more than half of it is left"
+    );
+    taken.push(
+        allocator
+            .allocate(store, &client_id, now)
+            .await
+            .expect("index"),
+    );
+    let (low, high) = span().await.expect("live blocks");
+    assert_eq!(low, first);
+    assert!(
+        high >= first + 2 * BLOCK_SIZE,
+        "the next block is reserved ahead: span {low}..{high}"
+    );
+    let second = high - BLOCK_SIZE;
+    while taken.len() < 2 * BLOCK_SIZE as usize {
+        taken.push(
+            allocator
+                .allocate(store, &client_id, now)
+                .await
+                .expect("index"),
+        );
+    }
+    let expected: Vec<i64> = (first..first + BLOCK_SIZE)
+        .chain(second..second + BLOCK_SIZE)
+        .collect();
+    assert_eq!(
+        taken, expected,
+        "every index once, the first block, then the next"
+    );
+}
+
 /// Revoking a grant with a `status_idx` records, in the same call, exactly
 /// `[idx, idx + 1)` until the grant's `expires_at` plus [`MAX_ACCESS_TOKEN_TTL`].
 /// Revoking it again records nothing; nor does revoking a grant without an index,
