@@ -34,12 +34,13 @@ ensure_postgres() {
 # The process and its direct children (node:cluster workers).
 pids_of() { echo "$1" $(pgrep -P "$1" || true); }
 
-cpu_ticks() { # cpu_ticks PID... -> utime+stime summed
-  local total=0 pid
+cpu_split() { # cpu_split PID... -> "utime stime", each summed, in clock ticks
+  local user=0 system=0 pid u s
   for pid in "$@"; do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    read -r u s < <(awk '{print $14, $15}' "/proc/$pid/stat")
+    user=$((user + u)); system=$((system + s))
   done
-  echo "$total"
+  echo "$user $system"
 }
 
 kib_field() { # kib_field FIELD PID... -> summed, in KiB (VmHWM, VmRSS)
@@ -101,20 +102,22 @@ measure_wrk() { # measure_wrk LUA URL DURATION CONNECTIONS PID...
   shift 4
   local out cpu0 cpu1 line
   if [ "${WARMUP:-1}" = 1 ]; then wrk -t1 -c"$conns" -d3s -s "$lua" "$url" >/dev/null; fi
-  cpu0="$(cpu_ticks "$@")"
+  cpu0="$(cpu_split "$@")"
   out="$(wrk -t1 -c"$conns" -d"${duration}s" -s "$lua" "$url")"
-  cpu1="$(cpu_ticks "$@")"
+  cpu1="$(cpu_split "$@")"
   line="$(grep '^BENCH' <<<"$out")" || { echo "wrk printed no BENCH line for $url" >&2; return 1; }
   python3 - "$line" "$cpu0" "$cpu1" "$TICKS_PER_SEC" "$conns" <<'PY'
 import json, re, sys
 line, cpu0, cpu1, hz, conns = sys.argv[1:]
 v = {k: int(x) for k, x in re.findall(r"(\w+)=(\d+)", line)}
 ok = v["requests"] - v["non2xx"]
-cpu_s = (int(cpu1) - int(cpu0)) / int(hz)
+(user0, system0), (user1, system1) = ([int(x) for x in c.split()] for c in (cpu0, cpu1))
+cpu_s = (user1 + system1 - user0 - system0) / int(hz)
 print(json.dumps({
     "requests": v["requests"], "errors": v["errors"], "non2xx": v["non2xx"],
     "per_s": ok / (v["duration_us"] / 1e6), "p50_ms": v["p50_us"] / 1e3, "p99_ms": v["p99_us"] / 1e3,
-    "cpu_s": cpu_s, "cpu_per_req_us": cpu_s / ok * 1e6 if ok else None, "connections": int(conns),
+    "cpu_s": cpu_s, "cpu_user_s": (user1 - user0) / int(hz), "cpu_system_s": (system1 - system0) / int(hz),
+    "cpu_per_req_us": cpu_s / ok * 1e6 if ok else None, "connections": int(conns),
 }))
 PY
 }

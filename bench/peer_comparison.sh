@@ -14,7 +14,8 @@
 #      store, then 5 restarts: median), on SQLite and on PostgreSQL;
 #   3. for each server: client_credentials tokens/s with p50/p99 latency (wrk, 1
 #      thread, CONNECTIONS connections), CPU time per token from /proc, peak RSS;
-#      introspection/s and JWKS/s; the Authorization Code + PKCE flow as flows/s
+#      introspection/s, JWKS/s, and the CPU of an empty request (GET /healthz);
+#      the Authorization Code + PKCE flow as flows/s
 #      (bench/flows.py: with a login per flow, with a remembered session, and
 #      refresh rotations alone).
 # Results: bench/results/peer_comparison.jsonl (one JSON record per measurement) and
@@ -144,6 +145,9 @@ run_valet() { # run_valet SERVER DATABASE_URL|''
   record "$RESULTS" "$server" introspection "$(measure_wrk "$WORK/introspect.lua" "$base/introspect" "$AUX_DURATION" "$CONNECTIONS" "$pid")"
   wrk_script "$WORK/get.lua" ""
   record "$RESULTS" "$server" jwks "$(measure_wrk "$WORK/get.lua" "$base/jwks.json" "$AUX_DURATION" "$CONNECTIONS" "$pid")"
+  # The cost of any request at all (loopback TCP, HTTP, routing, middleware): the
+  # part of a token's CPU that is neither the signature nor token work.
+  record "$RESULTS" "$server" empty_request "$(measure_wrk "$WORK/get.lua" "$base/healthz" "$AUX_DURATION" "$CONNECTIONS" "$pid")"
 
   local web users=() i
   web="$("$VALET" "${args[@]}" client create --name "Bench App" --redirect-uri "$REDIRECT" --scope read \

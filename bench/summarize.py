@@ -36,6 +36,14 @@ def fmt(value, digits=0, unit=""):
     return f"{value:,.{digits}f}{unit}"
 
 
+def user_system(run):
+    """'(user + system)' CPU per successful request of a wrk run, in µs."""
+    ok = max(run["requests"] - run["non2xx"], 1)
+    if "cpu_user_s" not in run:
+        return ""
+    return f"({run['cpu_user_s'] / ok * 1e6:.1f} + {run['cpu_system_s'] / ok * 1e6:.1f})"
+
+
 def verdict(ok):
     return "met" if ok else "**missed**"
 
@@ -76,6 +84,20 @@ def peer(path):
                f"a whole access-token JWT through `SigningKey::sign_jwt`: "
                f"{fmt((pick(rs, 'micro', 'sign') or {}).get('es256_jwt_us'), 1, ' µs')}.")
     out.append("")
+
+    floors = [(s, pick(rs, s, "client_credentials"), pick(rs, s, "empty_request")) for s in valets]
+    floors = [(s, cc, e) for s, cc, e in floors if cc and e and cc.get("cpu_per_req_us") and e.get("cpu_per_req_us")]
+    if floors and sign:
+        out.append("Where a token's CPU goes: the signature, what any request costs (an empty `GET /healthz` under "
+                   "the same wrk load: loopback TCP, HTTP, routing, middleware), and the token work left over.")
+        out.append("")
+        out.append("| server | CPU per token (user + system) | ES256 signature | empty request (user + system) | token work left | empty request ÷ signature |")
+        out.append("|---|---:|---:|---:|---:|---:|")
+        for s, cc, e in floors:
+            cpu, floor = cc["cpu_per_req_us"], e["cpu_per_req_us"]
+            out.append(f"| {s} | {cpu:.1f} µs {user_system(cc)} | {sign:.1f} µs | {floor:.1f} µs {user_system(e)} | "
+                       f"{cpu - sign - floor:.1f} µs | {floor / sign:.2f} |")
+        out.append("")
 
     out.append("### Other endpoints (wrk, same connections)")
     out.append("")
