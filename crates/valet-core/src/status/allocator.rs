@@ -35,6 +35,9 @@ impl Block {
 struct ClientBlocks {
     current: Block,
     spare: Option<Block>,
+    /// Reserving ahead failed for this block: not tried again before it runs out,
+    /// so a store outage does not cost every token request a failed write.
+    ahead_failed: bool,
 }
 
 /// When this many indices of the current block are left, the next block is
@@ -113,6 +116,7 @@ impl StatusAllocator {
             ClientBlocks {
                 current,
                 spare: None,
+                ahead_failed: false,
             },
         );
         Ok(start)
@@ -141,6 +145,9 @@ impl StatusAllocator {
                 }
             }
             Err(error) => {
+                if let Some(blocks) = self.lock().get_mut(client_id) {
+                    blocks.ahead_failed = true;
+                }
                 tracing::warn!(%error, "reserving the next status list block failed; retried when the current one runs out");
             }
         }
@@ -160,7 +167,9 @@ impl StatusAllocator {
             block.next += 1;
             Some(Taken {
                 idx,
-                reserve_ahead: blocks.spare.is_none() && block.end - block.next <= RESERVE_AHEAD_AT,
+                reserve_ahead: blocks.spare.is_none()
+                    && !blocks.ahead_failed
+                    && block.end - block.next <= RESERVE_AHEAD_AT,
             })
         } else {
             None
