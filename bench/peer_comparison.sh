@@ -111,7 +111,7 @@ startup valet-postgres-no-tls "$WORK/startup-pg" "$(pg_schema valet_bench_startu
 flows() { # flows SERVER PID BASE CLIENT_ID SECRET USERS AUTHORIZE_PATH PASSWORD
   local mode
   for mode in full sso refresh; do
-    python3 bench/flows.py --base "$3" --client-id "$4" --client-secret "$5" --users "$6" \
+    python3 bench/flows.py --base "$3" --client-id="$4" --client-secret="$5" --users "$6" \
       --authorize-path "$7" --password "$8" --mode "$mode" --duration "$FLOW_DURATION" \
       --concurrency "$FLOW_CONCURRENCY" --server-pid "$2" --label "$1" \
       --json-out "$WORK/flow.json" >&2

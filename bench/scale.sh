@@ -103,7 +103,7 @@ prepare() { # prepare BACKEND FAMILIES USERS PORT
 
   local t0 t1
   t0="$(date +%s.%N)"
-  "$SEED" --database-url "$url" --client-id "$id" --families "$families" --users "$users" --token-seed "$TOKEN_SEED" >&2
+  "$SEED" --database-url "$url" --client-id="$id" --families "$families" --users "$users" --token-seed "$TOKEN_SEED" >&2
   t1="$(date +%s.%N)"
   record "$RESULTS" "$server" seed "{\"families\": $families, \"users\": $users, \"seconds\": $(awk "BEGIN {print $t1 - $t0}"), \"size_mib\": $(db_size_mib "$backend" "$dir" "$schema")}"
   token_chunks "$TOKEN_SEED" "$families" 120000 "$WORK/tokens-$families" $((2 * ROUNDS))

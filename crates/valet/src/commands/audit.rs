@@ -13,10 +13,10 @@ use crate::storage::{CliError, open_store};
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     /// Only events of this user (user id, username or email)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     user: Option<String>,
     /// Only events of this client
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     client: Option<String>,
     /// Only events of this type, e.g. login.failed (see `valet audit --types`)
     #[arg(long = "type", value_name = "TYPE")]

@@ -60,14 +60,19 @@ pub enum ClientCommand {
     },
     /// Show one client (never its secret, which is not stored).
     Show {
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         #[arg(long)]
         json: bool,
     },
     /// Delete a client. Its tokens stop being accepted at introspection.
-    Delete { client_id: String },
+    Delete {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
     /// Replace a confidential client's secret; the old one stops working.
     RotateSecret {
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         #[arg(long)]
         json: bool,

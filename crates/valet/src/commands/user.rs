@@ -53,24 +53,35 @@ pub enum UserCommand {
     },
     /// Show one user (by user_id, username or email).
     Show {
+        #[arg(allow_hyphen_values = true)]
         user: String,
         #[arg(long)]
         json: bool,
     },
     /// Disable a user: sign-in is refused, and their sessions and grants (refresh
     /// and access tokens) are revoked at once.
-    Disable { user: String },
+    Disable {
+        #[arg(allow_hyphen_values = true)]
+        user: String,
+    },
     /// Enable a disabled user again.
-    Enable { user: String },
+    Enable {
+        #[arg(allow_hyphen_values = true)]
+        user: String,
+    },
     /// Set a new password (read from standard input); ends the user's sessions.
     SetPassword {
+        #[arg(allow_hyphen_values = true)]
         user: String,
         /// Read the password from standard input (one trailing newline is removed).
         #[arg(long)]
         password_stdin: bool,
     },
     /// Delete a user, revoking everything issued to them.
-    Delete { user: String },
+    Delete {
+        #[arg(allow_hyphen_values = true)]
+        user: String,
+    },
 }
 
 pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> {

@@ -80,6 +80,43 @@ fn client_lifecycle_through_the_cli() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no client"));
 }
 
+/// base64url ids may start with `-` (ids made before Valet stopped generating
+/// such ones, or imported): they are read as ids, not taken for options.
+#[test]
+fn ids_with_a_leading_dash_are_ids_not_options() {
+    let dir = temp_dir("dash-ids");
+    for args in [
+        &["client", "show", "-uAbc"][..],
+        &["client", "delete", "-uAbc"],
+        &["client", "rotate-secret", "-uAbc"],
+        &["user", "show", "-uAbc"],
+        &["user", "disable", "-uAbc"],
+        &["user", "enable", "-uAbc"],
+        &["user", "delete", "-uAbc"],
+    ] {
+        let out = valet(&dir).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            !stderr.contains("unexpected argument"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("-uAbc"),
+            "names the id it did not find: {stderr}"
+        );
+    }
+    let audit = valet(&dir)
+        .args(["audit", "--client", "-uAbc", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        audit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+}
+
 #[test]
 fn invalid_registrations_name_the_option() {
     let dir = temp_dir("bad-clients");
