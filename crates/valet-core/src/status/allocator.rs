@@ -57,6 +57,13 @@ pub struct StatusAllocator {
     reserving: Mutex<()>,
 }
 
+/// For a block reserved or extended at `now`: until when this node draws from it,
+/// and until when a token from it may be live (its `valid_until` in the store).
+fn windows(now: i64) -> (i64, i64) {
+    let use_until = now.saturating_add(BLOCK_WINDOW);
+    (use_until, use_until.saturating_add(MAX_ACCESS_TOKEN_TTL))
+}
+
 /// An index taken from a client's current block.
 struct Taken {
     idx: i64,
@@ -83,8 +90,7 @@ impl StatusAllocator {
         if let Some(taken) = self.take(client_id, now) {
             return Ok(taken.idx);
         }
-        let use_until = now.saturating_add(BLOCK_WINDOW);
-        let valid_until = use_until.saturating_add(MAX_ACCESS_TOKEN_TTL);
+        let (use_until, valid_until) = windows(now);
         // A block whose window passed with indices left is extended, not
         // abandoned: indices are never reused, so wasting them would run the
         // index space down for nothing.
@@ -133,8 +139,7 @@ impl StatusAllocator {
         if !wanted {
             return;
         }
-        let use_until = now.saturating_add(BLOCK_WINDOW);
-        let valid_until = use_until.saturating_add(MAX_ACCESS_TOKEN_TTL);
+        let (use_until, valid_until) = windows(now);
         match store
             .reserve_status_block(client_id, BLOCK_SIZE, valid_until, now)
             .await

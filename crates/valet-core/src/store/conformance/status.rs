@@ -228,14 +228,15 @@ pub async fn status_allocator_reserves_ahead(store: &dyn Store) {
     let now = timeline();
     let allocator = StatusAllocator::default();
     let span = async || store.live_status_span(now).await.expect("live span");
+    let next = async || {
+        allocator
+            .allocate(store, &client_id, now)
+            .await
+            .expect("index")
+    };
     let mut taken = Vec::new();
     for _ in 1..BLOCK_SIZE / 2 {
-        taken.push(
-            allocator
-                .allocate(store, &client_id, now)
-                .await
-                .expect("index"),
-        );
+        taken.push(next().await);
     }
     let first = taken[0];
     assert_eq!(
@@ -243,12 +244,7 @@ pub async fn status_allocator_reserves_ahead(store: &dyn Store) {
         Some((first, first + BLOCK_SIZE)),
         "one block while more than half of it is left"
     );
-    taken.push(
-        allocator
-            .allocate(store, &client_id, now)
-            .await
-            .expect("index"),
-    );
+    taken.push(next().await);
     let (low, high) = span().await.expect("live blocks");
     assert_eq!(low, first);
     assert!(
@@ -257,12 +253,7 @@ pub async fn status_allocator_reserves_ahead(store: &dyn Store) {
     );
     let second = high - BLOCK_SIZE;
     while taken.len() < 2 * BLOCK_SIZE as usize {
-        taken.push(
-            allocator
-                .allocate(store, &client_id, now)
-                .await
-                .expect("index"),
-        );
+        taken.push(next().await);
     }
     let expected: Vec<i64> = (first..first + BLOCK_SIZE)
         .chain(second..second + BLOCK_SIZE)
