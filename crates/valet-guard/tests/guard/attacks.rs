@@ -369,23 +369,31 @@ async fn expiry_honours_the_leeway() {
 
 #[tokio::test]
 async fn nbf_in_the_future_is_refused() {
+    // One instant for the clock and the claims: reading the wall clock twice could
+    // cross a second boundary and shift `nbf` past the leeway.
+    let start = now();
     let issuer = FakeIssuer::start().await;
-    let clock = std::sync::Arc::new(valet_guard::ManualClock::new(now()));
+    let clock = std::sync::Arc::new(valet_guard::ManualClock::new(start));
     let guard = issuer
         .guard_with(issuer.config().clock(clock.clone()))
         .await;
     let token = issuer.token_with(|c| {
-        c["nbf"] = (now() + 3600).into();
-        c["exp"] = (now() + 7200).into();
+        c["nbf"] = (start + 3600).into();
+        c["exp"] = (start + 7200).into();
     });
     assert_eq!(
         guard.verify(&token).await.unwrap_err(),
         TokenError::NotYetValid
     );
-    clock.advance(3600 - 30);
+    clock.set(start + 3600 - 31);
+    assert_eq!(
+        guard.verify(&token).await.unwrap_err(),
+        TokenError::NotYetValid
+    );
+    clock.set(start + 3600 - 30);
     assert!(guard.verify(&token).await.is_ok());
-    clock.set(now());
-    let token = issuer.token_with(|c| c["iat"] = (now() + 7200).into());
+    clock.set(start);
+    let token = issuer.token_with(|c| c["iat"] = (start + 7200).into());
     assert_eq!(
         guard.verify(&token).await.unwrap_err(),
         TokenError::IssuedInFuture
