@@ -8,8 +8,9 @@
 # Installs what is missing (wrk, node/npm, psql from Debian; oidc-provider from npm
 # into bench/oidc-provider/node_modules, pinned by its package-lock.json), builds
 # Valet (release), then measures:
-#   1. raw ES256 signature cost (cargo bench -p valet-jose --bench sign) and guard
-#      verification cost (cargo bench -p valet-guard --bench verify);
+#   1. raw ES256 signature cost (cargo bench -p valet-jose --bench sign; again after
+#      Valet's runs, and the two averaged) and guard verification cost (cargo bench
+#      -p valet-guard --bench verify);
 #   2. Valet's start-up time to /readyz 200 and idle RSS (first start on an empty
 #      store, then 5 restarts: median), on SQLite and on PostgreSQL;
 #   3. for each server: client_credentials tokens/s with p50/p99 latency (wrk, 1
@@ -193,6 +194,9 @@ run_oidc_provider() { # run_oidc_provider SERVER WORKERS
 run_valet valet-sqlite ""
 SCHEMAS+=(valet_bench_peer)
 run_valet valet-postgres "$(pg_schema valet_bench_peer)"
+# The signature again, right after Valet's runs: this machine's speed drifts by up
+# to a quarter from one process to the next, and the ratio divides by this figure.
+record "$RESULTS" micro sign_after "{$(cargo bench -q -p valet-jose --bench sign 2>/dev/null | bench_lines)}"
 run_oidc_provider oidc-provider 1
 run_oidc_provider oidc-provider-2-workers 2
 
