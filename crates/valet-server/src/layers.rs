@@ -2,16 +2,19 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::header::{
     CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderMap, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 use metrics::{Counter, Histogram};
 
@@ -19,19 +22,88 @@ use crate::AppState;
 
 /// The one middleware around every route: it times the request for the metrics
 /// and sets the security headers on whatever the route answered.
-pub async fn around_every_request(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let endpoint = request.extensions().get::<MatchedPath>().cloned();
-    let started = Instant::now();
-    let mut response = next.run(request).await;
-    let https = state.server.settings().issuer.starts_with("https://");
-    security_headers(response.headers_mut(), https);
-    let endpoint = endpoint.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-    record_request(endpoint, response.status().as_u16(), started);
-    response
+///
+/// A tower layer rather than `axum::middleware::from_fn`: that boxes its future and
+/// clones the inner service for every request, and this sits on the token
+/// endpoint's path. Applied with `Router::layer`, so routing has already put the
+/// [`MatchedPath`] on the request.
+#[derive(Clone)]
+pub struct AroundEveryRequest {
+    pub state: Arc<AppState>,
+}
+
+impl<S> tower::Layer<S> for AroundEveryRequest {
+    type Service = AroundEveryRequestService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AroundEveryRequestService {
+            inner,
+            state: Arc::clone(&self.state),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AroundEveryRequestService<S> {
+    inner: S,
+    state: Arc<AppState>,
+}
+
+impl<S> tower::Service<Request> for AroundEveryRequestService<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Finishing<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let endpoint = request.extensions().get::<MatchedPath>().cloned();
+        Finishing {
+            inner: self.inner.call(request),
+            endpoint,
+            https: self.state.server.settings().issuer.starts_with("https://"),
+            started: Instant::now(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A route's response on its way out: headers set and metrics recorded when it
+    /// is ready.
+    pub struct Finishing<F> {
+        #[pin]
+        inner: F,
+        endpoint: Option<MatchedPath>,
+        https: bool,
+        started: Instant,
+    }
+}
+
+impl<F> Future for Finishing<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Poll::Ready(result) = this.inner.poll(cx) else {
+            return Poll::Pending;
+        };
+        let Ok(mut response) = result;
+        security_headers(response.headers_mut(), *this.https);
+        let endpoint = this
+            .endpoint
+            .as_ref()
+            .map_or(UNMATCHED, MatchedPath::as_str);
+        record_request(endpoint, response.status().as_u16(), *this.started);
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// Valet's responses are never to be framed, sniffed or leak the URL onward; with

@@ -81,9 +81,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state),
-            layers::around_every_request,
-        ))
+        .layer(layers::AroundEveryRequest {
+            state: Arc::clone(&state),
+        })
         .with_state(state)
 }
