@@ -139,7 +139,15 @@ pub async fn serve_router(
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
-        .max_header_size(MAX_HEADER_BYTES);
+        .max_header_size(MAX_HEADER_BYTES)
+        // A request, once read, is answered even if the client has shut down its
+        // sending side: a half-close does not say it no longer wants the
+        // response (RFC 9112 §9.6). And no read is made while a request is
+        // handled: hyper's default probes the socket for an early EOF, and that
+        // probe allocated a fresh 8 KiB read buffer per request, the request
+        // still holding the old one. A client that is gone is noticed at the
+        // write instead; event streams write a keep-alive every 15 s.
+        .half_close(true);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);

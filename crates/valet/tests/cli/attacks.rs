@@ -1,10 +1,13 @@
 //! HTTP-level attacks on a running `valet serve`, over raw TCP: oversized heads
 //! and bodies, malformed requests, slow clients. Each must be refused without
-//! taking the server down, holding it up for others, or leaking internals.
+//! taking the server down, holding it up for others, or leaking internals. And
+//! one legitimate edge: a client that half-closes after its request.
 
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
+
+use base64::Engine as _;
 
 use crate::harness::*;
 use crate::leaks::assert_no_internals;
@@ -330,4 +333,33 @@ fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
         "{:?}",
         idle.elapsed()
     );
+}
+
+/// A client may shut down its sending side once its request is out: that does not
+/// say it no longer wants the answer (RFC 9112 §9.6). It gets its token, and then
+/// the connection closes.
+#[test]
+fn a_client_that_half_closes_after_its_request_still_gets_its_token() {
+    let dir = temp_dir("half-close");
+    let port = free_port();
+    let mut command = valet(&dir);
+    command.args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
+    let server = Server::start(command, port, dir.join("serve.log"));
+    let (id, secret) = create_service_client(&dir, &[]);
+    let body = "grant_type=client_credentials";
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+    let request = format!(
+        "POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {credentials}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let (raw, ending) = read_until_closed(&mut stream, Duration::from_secs(10));
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200"), "{ending:?}: {text}");
+    assert!(text.contains("\"access_token\":\"ey"), "{text}");
+    assert_eq!(ending, Ending::Closed, "{text}");
+    assert_still_serving(&server, "after a half-closed connection");
 }
