@@ -340,11 +340,7 @@ fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
 /// the connection closes.
 #[test]
 fn a_client_that_half_closes_after_its_request_still_gets_its_token() {
-    let dir = temp_dir("half-close");
-    let port = free_port();
-    let mut command = valet(&dir);
-    command.args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
-    let server = Server::start(command, port, dir.join("serve.log"));
+    let (dir, server) = serve_fresh("half-close");
     let (id, secret) = create_service_client(&dir, &[]);
     let body = "grant_type=client_credentials";
     let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
@@ -353,7 +349,7 @@ fn a_client_that_half_closes_after_its_request_still_gets_its_token() {
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     stream.write_all(request.as_bytes()).unwrap();
     stream.shutdown(std::net::Shutdown::Write).unwrap();
     let (raw, ending) = read_until_closed(&mut stream, Duration::from_secs(10));

@@ -46,11 +46,8 @@ fn chromium_signs_in_consents_and_the_code_is_redeemed() {
         return;
     }
 
-    let dir = temp_dir("browser");
-    let port = free_port();
-    let mut command = valet(&dir);
-    command.args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
-    let server = Server::start(command, port, dir.join("serve.log"));
+    let (dir, server) = serve_fresh("browser");
+    let port = server.port;
     let issuer = format!("http://127.0.0.1:{port}");
     let user_id = create_user(&dir, USERNAME, "browser-alice@example.test", PASSWORD);
     let callback = CallbackListener::start();

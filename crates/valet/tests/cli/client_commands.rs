@@ -4,11 +4,7 @@ use crate::harness::*;
 
 #[test]
 fn client_lifecycle_through_the_cli() {
-    let dir = temp_dir("clients");
-    let port = free_port();
-    let mut command = valet(&dir);
-    command.args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
-    let server = Server::start(command, port, dir.join("serve.log"));
+    let (dir, server) = serve_fresh("clients");
 
     let (id, secret) = create_service_client(&dir, &[]);
     assert!(secret.starts_with("vcs_"));

@@ -20,6 +20,17 @@ pub fn temp_dir(label: &str) -> PathBuf {
     dir
 }
 
+/// `valet serve` with its defaults on a fresh data dir named after `label`, on a
+/// free port: the dir (for CLI commands on the same store) and the running server.
+pub fn serve_fresh(label: &str) -> (PathBuf, Server) {
+    let dir = temp_dir(label);
+    let port = free_port();
+    let mut command = valet(&dir);
+    command.args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
+    let server = Server::start(command, port, dir.join("serve.log"));
+    (dir, server)
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -32,11 +32,7 @@ fn kid_of(token: &str) -> String {
 
 #[test]
 fn rotate_publishes_a_pending_key_and_import_activates_at_once() {
-    let dir = temp_dir("keys");
-    let port = free_port();
-    let mut command = valet(&dir);
-    command.args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
-    let server = Server::start(command, port, dir.join("serve.log"));
+    let (dir, server) = serve_fresh("keys");
     let (id, secret) = create_service_client(&dir, &[]);
 
     let keys = key_list(&dir);

@@ -30,11 +30,8 @@ const REDIRECT_URI: &str = "https://rp.example.test/callback";
 
 #[tokio::test]
 async fn the_openidconnect_crate_signs_in_verifies_and_refreshes() {
-    let dir = temp_dir("openid-rp");
-    let port = free_port();
-    let mut command = valet(&dir);
-    command.args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
-    let server = Server::start(command, port, dir.join("serve.log"));
+    let (dir, server) = serve_fresh("openid-rp");
+    let port = server.port;
     let issuer = format!("http://127.0.0.1:{port}");
     let user_id = create_user(&dir, USERNAME, "rp-alice@example.test", PASSWORD);
     let (client_id, client_secret) = create_web_client(&dir, "RP Test", REDIRECT_URI);

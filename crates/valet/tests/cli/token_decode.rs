@@ -4,11 +4,7 @@ use crate::harness::*;
 
 #[test]
 fn decode_shows_header_claims_and_expiry() {
-    let dir = temp_dir("decode");
-    let port = free_port();
-    let mut command = valet(&dir);
-    command.args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
-    let server = Server::start(command, port, dir.join("serve.log"));
+    let (dir, server) = serve_fresh("decode");
     let (id, secret) = create_service_client(&dir, &[]);
     let token = server.token(&id, &secret);
     drop(server);
