@@ -165,6 +165,14 @@ fn unique() -> String {
     format!("{nanos:x}-{:x}-{count}", std::process::id())
 }
 
+/// How far apart two "now"s of the timeline are at least: more than any time a
+/// check puts its records ahead of its now (the furthest is a status block's
+/// `valid_until`, `BLOCK_WINDOW + MAX_ACCESS_TOKEN_TTL` ahead, from the allocator
+/// check), so no check's records reach into a later check's purge window.
+const TIMELINE_SPACING: u64 = 1_000_000;
+const _: () =
+    assert!(TIMELINE_SPACING as i64 > crate::status::BLOCK_WINDOW + MAX_ACCESS_TOKEN_TTL + 1_000);
+
 /// A "now" on the suite's private timeline: microseconds since the epoch, far ahead
 /// of any real Unix-seconds timestamp and distinct per call, so the windows of two
 /// runs do not overlap.
@@ -177,10 +185,10 @@ fn timeline() -> i64 {
             .as_micros(),
     )
     .expect("micros fit u64");
-    // Strictly increasing within this process, at least 1000 apart.
+    // Strictly increasing within this process, at least TIMELINE_SPACING apart.
     let mut last = LAST.load(Ordering::Relaxed);
     loop {
-        let next = micros.max(last + 1_000);
+        let next = micros.max(last + TIMELINE_SPACING);
         match LAST.compare_exchange(last, next, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => return i64::try_from(next).expect("micros fit i64"),
             Err(actual) => last = actual,
