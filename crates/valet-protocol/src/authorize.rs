@@ -4,7 +4,7 @@
 use crate::error::ErrorCode;
 use crate::form::{Form, FormError};
 use crate::scope::Scope;
-use crate::token::RequestError;
+use crate::token::{RequestError, parse_resources, parse_scope};
 
 /// `response_mode` (OAuth 2.0 Multiple Response Type Encoding Practices, Form Post
 /// Response Mode).
@@ -106,15 +106,7 @@ impl AuthorizationParameters {
                 "code_challenge must be 43 base64url characters (S256)",
             ));
         }
-        let scope = match form.optional("scope")? {
-            Some(text) => Scope::parse(text).map_err(|_| {
-                RequestError::new(
-                    ErrorCode::InvalidScope,
-                    "scope contains an invalid character",
-                )
-            })?,
-            None => Scope::default(),
-        };
+        let scope = parse_scope(form)?.unwrap_or_default();
         let prompt = parse_prompt(form.optional("prompt")?)?;
         let max_age = match form.optional("max_age")? {
             Some(text) => Some(
@@ -125,13 +117,7 @@ impl AuthorizationParameters {
             ),
             None => None,
         };
-        let resources: Vec<String> = form.all("resource").map(str::to_owned).collect();
-        if resources.iter().any(|resource| resource.contains('#')) {
-            return Err(RequestError::new(
-                ErrorCode::InvalidTarget,
-                "resource must not contain a fragment",
-            ));
-        }
+        let resources = parse_resources(form)?;
         Ok(Self {
             scope,
             state: form.optional("state")?.map(str::to_owned),
@@ -242,6 +228,24 @@ mod tests {
             )),
             Some(ErrorCode::InvalidRequest)
         );
+    }
+
+    #[test]
+    fn scope_and_resources_follow_the_token_endpoint_rules() {
+        let base =
+            format!("response_type=code&code_challenge={CHALLENGE}&code_challenge_method=S256");
+        let code = |extra: &str| parse(&format!("{base}&{extra}")).err().map(|e| e.code);
+        assert_eq!(code("scope=read%22"), Some(ErrorCode::InvalidScope));
+        assert_eq!(
+            code("resource=https%3A%2F%2Fapi.example%23x"),
+            Some(ErrorCode::InvalidTarget)
+        );
+        let params = parse(&format!(
+            "{base}&resource=https%3A%2F%2Fa.example&resource=https%3A%2F%2Fb.example"
+        ))
+        .unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert_eq!(params.resources, ["https://a.example", "https://b.example"]);
+        assert_eq!(params.scope, Scope::default(), "no scope: the empty one");
     }
 
     #[test]

@@ -138,7 +138,8 @@ impl TokenRequest {
     }
 }
 
-fn parse_scope(form: &Form) -> Result<Option<Scope>, RequestError> {
+/// The optional `scope` parameter (RFC 6749 §3.3).
+pub(crate) fn parse_scope(form: &Form) -> Result<Option<Scope>, RequestError> {
     form.optional("scope")?
         .map(|text| {
             Scope::parse(text).map_err(|_| {
@@ -154,7 +155,7 @@ fn parse_scope(form: &Form) -> Result<Option<Scope>, RequestError> {
 /// RFC 8707 §2: each `resource` is an absolute URI without a fragment. Valet
 /// additionally accepts the plain audience names an operator registered, so the
 /// check here is only the fragment rule; matching happens against the client.
-fn parse_resources(form: &Form) -> Result<Vec<String>, RequestError> {
+pub(crate) fn parse_resources(form: &Form) -> Result<Vec<String>, RequestError> {
     if form.all("resource").any(|resource| resource.contains('#')) {
         return Err(RequestError::new(
             ErrorCode::InvalidTarget,
