@@ -102,15 +102,9 @@ fn ids_with_a_leading_dash_are_ids_not_options() {
             "names the id it did not find: {stderr}"
         );
     }
-    let audit = valet(&dir)
-        .args(["audit", "--client", "-uAbc", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        audit.status.success(),
-        "{}",
-        String::from_utf8_lossy(&audit.stderr)
-    );
+    let mut audit = valet(&dir);
+    audit.args(["audit", "--client", "-uAbc", "--json"]);
+    run_ok(audit);
 }
 
 #[test]
