@@ -65,9 +65,14 @@ impl Default for KeyPolicy {
 pub const CODE_TTL: i64 = 60;
 
 impl Settings {
+    /// The issuer, and so every URL Valet serves, is https.
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
     /// Cookies get the `__Host-` prefix and `Secure` when the issuer is https.
     pub fn secure_cookies(&self) -> bool {
-        self.issuer.starts_with("https://")
+        self.is_https()
     }
 
     pub fn new(issuer: impl Into<String>) -> Self {

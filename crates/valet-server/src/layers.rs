@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -18,8 +17,6 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use metrics::{Counter, Histogram};
 
-use crate::AppState;
-
 /// The one middleware around every route: it times the request for the metrics
 /// and sets the security headers on whatever the route answered.
 ///
@@ -27,9 +24,10 @@ use crate::AppState;
 /// clones the inner service for every request, and this sits on the token
 /// endpoint's path. Applied with `Router::layer`, so routing has already put the
 /// [`MatchedPath`] on the request.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 pub struct AroundEveryRequest {
-    pub state: Arc<AppState>,
+    /// The issuer is https, so browsers are told to use nothing else (HSTS).
+    pub https: bool,
 }
 
 impl<S> tower::Layer<S> for AroundEveryRequest {
@@ -38,7 +36,7 @@ impl<S> tower::Layer<S> for AroundEveryRequest {
     fn layer(&self, inner: S) -> Self::Service {
         AroundEveryRequestService {
             inner,
-            state: Arc::clone(&self.state),
+            https: self.https,
         }
     }
 }
@@ -46,7 +44,7 @@ impl<S> tower::Layer<S> for AroundEveryRequest {
 #[derive(Clone)]
 pub struct AroundEveryRequestService<S> {
     inner: S,
-    state: Arc<AppState>,
+    https: bool,
 }
 
 impl<S> tower::Service<Request> for AroundEveryRequestService<S>
@@ -66,7 +64,7 @@ where
         Finishing {
             inner: self.inner.call(request),
             endpoint,
-            https: self.state.server.settings().issuer.starts_with("https://"),
+            https: self.https,
             started: Instant::now(),
         }
     }
@@ -173,4 +171,22 @@ fn record_request(endpoint: &str, status: u16, started: Instant) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hsts_only_for_an_https_issuer() {
+        for https in [true, false] {
+            let mut headers = HeaderMap::new();
+            security_headers(&mut headers, https);
+            assert_eq!(headers.contains_key(STRICT_TRANSPORT_SECURITY), https);
+            assert_eq!(
+                headers.get(X_FRAME_OPTIONS),
+                Some(&HeaderValue::from_static("DENY"))
+            );
+        }
+    }
 }

@@ -82,7 +82,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(health::metrics))
         .fallback(not_found)
         .layer(layers::AroundEveryRequest {
-            state: Arc::clone(&state),
+            https: state.server.settings().is_https(),
         })
         .with_state(state)
 }
