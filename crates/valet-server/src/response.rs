@@ -109,9 +109,9 @@ pub fn retry_after(response: &mut Response, seconds: i64) {
         .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
 }
 
-/// Headers on a typical API response: content type, caching, and the five
-/// security headers `layers` adds.
-const RESPONSE_HEADERS: usize = 9;
+/// Headers on a typical API response at most: content type, caching, `Pragma`,
+/// and the security headers `layers` adds (five with an https issuer).
+const RESPONSE_HEADERS: usize = 8;
 
 /// RFC 6749 §5.1: responses carrying tokens or credentials must not be cached.
 pub fn no_store(response: &mut Response) {
