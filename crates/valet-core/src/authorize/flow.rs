@@ -349,22 +349,38 @@ pub async fn submit_login(
             ));
         }
     };
-    let user =
-        match users::authenticate(server.store.as_ref(), &server.hasher, &login, password).await {
-            Ok(user) => user,
-            Err(LoginFailure::InvalidCredentials { account }) => {
-                let mut event = AuditEvent::new(AuditKind::LoginFailed, now)
-                    .client(&client.client_id)
-                    .address(client_address);
-                event.user_id = account;
-                server.audit(event);
-                return Ok((
-                    retry(401, "Incorrect username or password.".into(), None),
-                    None,
-                ));
-            }
-            Err(LoginFailure::Store(error)) => return Err(error.into()),
-        };
+    let user = match users::authenticate(server.store.as_ref(), &server.hasher, &login, password)
+        .await
+    {
+        Ok(user) => user,
+        Err(LoginFailure::InvalidCredentials { account }) => {
+            let mut event = AuditEvent::new(AuditKind::LoginFailed, now)
+                .client(&client.client_id)
+                .address(client_address);
+            event.user_id = account;
+            server.audit(event);
+            return Ok((
+                retry(401, "Incorrect username or password.".into(), None),
+                None,
+            ));
+        }
+        Err(LoginFailure::Overloaded {
+            retry_after_seconds,
+        }) => {
+            // Not checked, so neither a failure nor a success: the attempt
+            // stays counted by the throttle, as any unfinished one does.
+            return Ok((
+                retry(
+                    503,
+                    "Too many people are signing in right now. Wait a few seconds and try again."
+                        .into(),
+                    Some(retry_after_seconds),
+                ),
+                None,
+            ));
+        }
+        Err(LoginFailure::Store(error)) => return Err(error.into()),
+    };
     server.throttle.succeeded(attempt);
     if let Some(old) = session_cookie {
         server.store.delete_session(&session::hash(old)).await?;
