@@ -79,6 +79,7 @@ pub struct AuthorizationServer {
     pub(crate) throttle: LoginThrottle,
     pub(crate) status_allocator: StatusAllocator,
     pub(crate) status_lists: StatusLists,
+    pub(crate) status_streams: status::stream::StreamSlots,
     pub(crate) audit: AuditLog,
     metadata: ServerMetadata,
 }
@@ -110,10 +111,11 @@ impl AuthorizationServer {
             .map_err(StartError::Store)?;
         let server = Self {
             master,
-            hasher: PasswordHasher::new(),
+            hasher: PasswordHasher::with_max_waiting(settings.password_hash_queue),
             throttle: LoginThrottle::default(),
             status_allocator: StatusAllocator::default(),
             status_lists,
+            status_streams: status::stream::StreamSlots::default(),
             audit: AuditLog::default(),
             metadata: endpoint::metadata::metadata(&settings),
             authenticator: ClientAuthenticator::new(ClientCache::new(settings.client_cache_ttl)),
@@ -279,6 +281,20 @@ impl AuthorizationServer {
     /// Revocation notices for the events endpoint.
     pub fn status_events(&self) -> tokio::sync::broadcast::Receiver<status::StatusEvent> {
         self.status_lists.subscribe()
+    }
+
+    /// A push stream of revocation notices for a caller presenting
+    /// `authorization`, if the settings admit it (see [`status::stream`]).
+    pub async fn open_status_stream(
+        &self,
+        authorization: Option<&[u8]>,
+    ) -> Result<status::StatusStream, status::StreamRefusal> {
+        status::stream::open(self, authorization).await
+    }
+
+    /// Push streams open now on this node.
+    pub fn open_status_streams(&self) -> usize {
+        self.status_streams.open()
     }
 
     /// Picks up revocations recorded by any node since the last call; returns
