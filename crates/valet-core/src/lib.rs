@@ -75,6 +75,9 @@ pub struct AuthorizationServer {
     pub(crate) clock: Arc<dyn Clock>,
     /// Seals refresh successors for the grace window.
     pub(crate) master: Arc<MasterKey>,
+    /// Seals the authorization requests that browsers carry until sign-in
+    /// (derived from the master key for that purpose only).
+    pub(crate) request_key: MasterKey,
     pub(crate) hasher: PasswordHasher,
     pub(crate) throttle: LoginThrottle,
     pub(crate) status_allocator: StatusAllocator,
@@ -109,7 +112,11 @@ impl AuthorizationServer {
             .start_after_existing(store.as_ref())
             .await
             .map_err(StartError::Store)?;
+        let request_key = master
+            .derive(authorize::CARRIED_KEY_PURPOSE)
+            .map_err(|error| StartError::Store(OAuthError::server(error)))?;
         let server = Self {
+            request_key,
             master,
             hasher: PasswordHasher::with_max_waiting(settings.password_hash_queue),
             throttle: LoginThrottle::default(),

@@ -368,3 +368,135 @@ async fn connections_beyond_the_bound_wait_and_are_served_when_one_closes() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body, "ok\n");
 }
+
+/// Rows in the store's interactions table.
+async fn interactions(app: &TestApp) -> i64 {
+    let url = format!("sqlite://{}", app.dir.join("valet.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM interactions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    count
+}
+
+/// Anonymous authorization requests write nothing: the login form carries the
+/// request sealed; the store hears of it once the user has signed in. The flow
+/// is otherwise unchanged, and a login form completes once.
+#[tokio::test]
+async fn anonymous_authorization_requests_write_no_row() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let client = app.web_client(|_| {}).await;
+    for _ in 0..25 {
+        let page = Browser::default().authorize(&app, &client, "").await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.text().contains("name=\"password\""));
+    }
+    assert_eq!(interactions(&app).await, 0);
+
+    // Sign-in, consent and code, as before.
+    let pkce = Pkce::new();
+    let mut browser = Browser::default();
+    let page = browser
+        .get(
+            &app,
+            &authorize_path(&client.id, &pkce, "openid", "&prompt=consent"),
+        )
+        .await;
+    let wrong = browser
+        .post(
+            &app,
+            "/login",
+            &login_form(&page, "alice", "not her password"),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(interactions(&app).await, 0);
+    let login = login_form(&wrong, "alice", PASSWORD);
+    let consent = browser.post(&app, "/login", &login).await;
+    assert_eq!(consent.status, StatusCode::OK, "{}", consent.text());
+    assert!(consent.text().contains("decision"));
+    assert_eq!(interactions(&app).await, 1);
+    // The same login form once more (from a copy of the browser, which keeps
+    // its session): already completed.
+    let replay = browser.clone().post(&app, "/login", &login).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    assert!(replay.text().contains("Request expired"));
+    let redirect = browser
+        .post(&app, "/consent", &consent_form(&consent, "allow"))
+        .await;
+    assert_eq!(
+        redirect.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        redirect.text()
+    );
+    let params = location_params(&redirect);
+    assert_eq!(params["state"], "xyz state");
+    let tokens = redeem(&app, &client, &params["code"], &pkce.verifier).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text());
+    // The consent form completes once.
+    let again = browser
+        .post(&app, "/consent", &consent_form(&consent, "allow"))
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+
+    // Without consent: the code at sign-in, and the login form completes once.
+    let trusted = app.web_client(|c| c.skip_consent = true).await;
+    let mut browser = Browser::default();
+    let page = browser.authorize(&app, &trusted, "").await;
+    let login = login_form(&page, "alice", PASSWORD);
+    let signed_in = browser.post(&app, "/login", &login).await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.text()
+    );
+    assert!(location_params(&signed_in).contains_key("code"));
+    let replay = browser.post(&app, "/login", &login).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    assert!(replay.text().contains("Request expired"));
+}
+
+/// A carried request cannot be altered, outlives nothing, and is bound to the
+/// browser's CSRF value.
+#[tokio::test]
+async fn a_carried_request_is_sealed_expiring_and_bound_to_the_browser() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let client = app.web_client(|c| c.skip_consent = true).await;
+    let mut browser = Browser::default();
+    let page = browser.authorize(&app, &client, "").await;
+    let carried = form_field(&page.text(), "interaction").unwrap();
+    assert!(carried.starts_with("c1."), "{carried}");
+    // Nothing of the request is readable in it.
+    assert!(!carried.contains(&client.id) && !carried.contains("openid"));
+    let login = login_form(&page, "alice", PASSWORD);
+
+    // Any change to the sealed value: expired.
+    let mut tampered = carried.clone().into_bytes();
+    let last = tampered.len() - 5;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let reply = browser
+        .post(&app, "/login", &login.replace(&carried, &tampered))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.text().contains("Request expired"));
+
+    // Another browser (another CSRF value): refused.
+    let mut other = Browser::default();
+    other.authorize(&app, &client, "").await;
+    let reply = other.post(&app, "/login", &login).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+
+    // After the interaction lifetime: expired.
+    app.clock.advance(app.server.settings().interaction_ttl + 1);
+    let reply = browser.post(&app, "/login", &login).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.text().contains("Request expired"));
+    assert_eq!(interactions(&app).await, 0);
+}
