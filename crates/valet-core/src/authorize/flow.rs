@@ -367,15 +367,8 @@ pub async fn submit_login(
             }) => {
                 // Not checked, so neither a failure nor a success: the attempt
                 // stays counted by the throttle, as any unfinished one does.
-                return Ok((
-                retry(
-                    503,
-                    "Too many people are signing in right now. Wait a few seconds and try again."
-                        .into(),
-                    Some(retry_after_seconds),
-                ),
-                None,
-            ));
+                let busy = retry(503, BUSY.into(), Some(retry_after_seconds));
+                return Ok((busy, None));
             }
             Err(LoginFailure::Store(error)) => return Err(error.into()),
         };
@@ -716,6 +709,9 @@ async fn issue_code(
         &server.settings.issuer,
     ))
 }
+
+/// The sign-in form's words when the password hasher sheds load.
+const BUSY: &str = "Too many people are signing in right now. Wait a few seconds and try again.";
 
 fn expired() -> PageError {
     PageError::new(
