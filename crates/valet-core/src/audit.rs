@@ -20,7 +20,15 @@
 //! the process is killed, and the store lags it by at most a second. Issuing a
 //! client_credentials token, the hot path, writes nothing per token: its events
 //! are counted per client, scope and address, and each flush logs and stores one
-//! `token.issued` record per such group with `detail.count`. If the queue
+//! `token.issued` record per such group with `detail.count`. Failures and
+//! refusals that an attacker can repeat thousands of times a second
+//! (`login.failed`, `login.throttled`, `client_auth.failed`,
+//! `client_auth.throttled`: see [`AuditKind::is_coalesced`]) are coalesced the
+//! same way: per event, address, client and user, the first occurrence since the
+//! last flush is logged at once and queued, later ones only add to its
+//! `detail.count`, and the flush logs the group once more with its total when it
+//! saw more than one. So one source costs one row per flush interval, not one per
+//! request. If the queue
 //! overflows (a store outage, or a flood of failures) events are dropped from the
 //! store (not from the log) and counted in [`AuditLog::dropped`], with a warning;
 //! the requests themselves are never refused for it.
@@ -127,6 +135,18 @@ impl AuditKind {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
+
+    /// Failures and refusals that one source can repeat at request rate: their
+    /// records are counted per source between flushes instead of stored one by one.
+    pub fn is_coalesced(self) -> bool {
+        matches!(
+            self,
+            Self::LoginFailed
+                | Self::LoginThrottled
+                | Self::ClientAuthFailed
+                | Self::ClientAuthThrottled
+        )
+    }
 }
 
 /// One audit record.
@@ -220,21 +240,69 @@ const QUEUE: usize = 16_384;
 /// counting a token allocates only for a group not seen before.
 type IssuedCounts = HashMap<String, HashMap<String, HashMap<Option<IpAddr>, (i64, u64)>>>;
 
+/// The `event` values of the kinds that [`AuditKind::is_coalesced`]; compared
+/// directly, so recording an event costs no scan of every kind's name.
+const COALESCED_NAMES: [&str; 4] = [
+    "login.failed",
+    "login.throttled",
+    "client_auth.failed",
+    "client_auth.throttled",
+];
+
+/// What makes two coalesced events one group: the event, user, client and address.
+type CoalesceKey = (String, Option<String>, Option<String>, Option<String>);
+
+/// Events waiting for the next flush, and the coalesced groups among them.
+#[derive(Debug, Default)]
+struct Queue {
+    events: Vec<AuditEvent>,
+    /// Per group of a coalesced kind: its event's index in `events`, and how
+    /// many occurrences it stands for.
+    groups: HashMap<CoalesceKey, (usize, u64)>,
+}
+
 /// The node's audit queue. Share one per process.
 #[derive(Debug, Default)]
 pub struct AuditLog {
-    queued: Mutex<Vec<AuditEvent>>,
+    queued: Mutex<Queue>,
     issued: Mutex<IssuedCounts>,
     dropped: AtomicU64,
 }
 
 impl AuditLog {
-    /// Logs `event` and queues it for the next flush; never waits.
+    /// Logs `event` and queues it for the next flush; never waits. An event of a
+    /// coalesced kind whose group is already queued is only counted (and not
+    /// logged on its own).
     pub fn record(&self, event: AuditEvent) {
-        event.log();
+        let coalesced = COALESCED_NAMES.contains(&event.event.as_str());
+        if !coalesced {
+            event.log();
+        }
         let mut queued = self.queued.lock().unwrap_or_else(PoisonError::into_inner);
-        if queued.len() < QUEUE {
-            queued.push(event);
+        let key = coalesced.then(|| {
+            (
+                event.event.clone(),
+                event.user_id.clone(),
+                event.client_id.clone(),
+                event.address.clone(),
+            )
+        });
+        if let Some(key) = &key
+            && let Some((_, count)) = queued.groups.get_mut(key)
+        {
+            *count = count.saturating_add(1);
+            return;
+        }
+        if coalesced {
+            // The first of its group: at most one per group and flush interval.
+            event.log();
+        }
+        if queued.events.len() < QUEUE {
+            if let Some(key) = key {
+                let index = queued.events.len();
+                queued.groups.insert(key, (index, 1));
+            }
+            queued.events.push(event);
             return;
         }
         drop(queued);
@@ -276,12 +344,21 @@ impl AuditLog {
     }
 
     /// Stores everything queued, in one transaction, after logging the counted
-    /// client_credentials summaries (the rest was logged when recorded). On a
+    /// client_credentials summaries and the totals of coalesced groups seen more
+    /// than once (the rest was logged when recorded). On a
     /// store error the events are lost to the store, not to the log; the error is
     /// returned for the caller to report.
     pub async fn flush(&self, store: &dyn Store) -> Result<usize, StoreError> {
-        let mut events =
+        let Queue { mut events, groups } =
             std::mem::take(&mut *self.queued.lock().unwrap_or_else(PoisonError::into_inner));
+        for (index, count) in groups.into_values() {
+            if let Some(event) = events.get_mut(index) {
+                event.detail.insert("count".to_owned(), count.into());
+                if count > 1 {
+                    event.log();
+                }
+            }
+        }
         let counted =
             std::mem::take(&mut *self.issued.lock().unwrap_or_else(PoisonError::into_inner));
         for (client_id, by_scope) in counted {
@@ -321,12 +398,117 @@ mod tests {
     }
 
     #[test]
+    fn the_coalesced_names_are_the_coalesced_kinds() {
+        let names: Vec<_> = AuditKind::ALL
+            .into_iter()
+            .filter(|kind| kind.is_coalesced())
+            .map(AuditKind::as_str)
+            .collect();
+        assert_eq!(names, COALESCED_NAMES);
+    }
+
+    #[test]
     fn a_full_queue_drops_and_counts() {
         let log = AuditLog::default();
         for i in 0..QUEUE + 3 {
-            log.record(AuditEvent::new(AuditKind::LoginFailed, i as i64));
+            log.record(AuditEvent::new(AuditKind::TokenRevoked, i as i64));
         }
         assert_eq!(log.dropped(), 3);
+    }
+
+    #[test]
+    fn repeated_failures_are_one_record_per_source_with_a_count() {
+        let log = AuditLog::default();
+        let attacker = Some(IpAddr::from([203, 0, 113, 7]));
+        let other = Some(IpAddr::from([203, 0, 113, 8]));
+        for at in 0..1_000 {
+            log.record(
+                AuditEvent::new(AuditKind::ClientAuthFailed, 100 + at)
+                    .client("svc")
+                    .address(attacker),
+            );
+            log.record(AuditEvent::new(AuditKind::LoginThrottled, 100 + at).address(attacker));
+        }
+        log.record(
+            AuditEvent::new(AuditKind::ClientAuthFailed, 150)
+                .client("svc")
+                .address(other),
+        );
+        log.record(
+            AuditEvent::new(AuditKind::ClientAuthFailed, 160)
+                .client("other")
+                .address(attacker),
+        );
+        // Not coalesced: every one is its own record.
+        log.record(AuditEvent::new(AuditKind::TokenRevoked, 170));
+        log.record(AuditEvent::new(AuditKind::TokenRevoked, 170));
+        let queue = log.queued.lock().unwrap();
+        let counts: Vec<_> = queue
+            .events
+            .iter()
+            .map(|e| {
+                let count = queue
+                    .groups
+                    .values()
+                    .find(|(index, _)| std::ptr::eq(&queue.events[*index], e))
+                    .map(|(_, count)| *count);
+                (
+                    e.event.as_str(),
+                    e.client_id.as_deref(),
+                    e.address.as_deref(),
+                    e.at,
+                    count,
+                )
+            })
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                (
+                    "client_auth.failed",
+                    Some("svc"),
+                    Some("203.0.113.7"),
+                    100,
+                    Some(1_000)
+                ),
+                (
+                    "login.throttled",
+                    None,
+                    Some("203.0.113.7"),
+                    100,
+                    Some(1_000)
+                ),
+                (
+                    "client_auth.failed",
+                    Some("svc"),
+                    Some("203.0.113.8"),
+                    150,
+                    Some(1)
+                ),
+                (
+                    "client_auth.failed",
+                    Some("other"),
+                    Some("203.0.113.7"),
+                    160,
+                    Some(1)
+                ),
+                ("token.revoked", None, None, 170, None),
+                ("token.revoked", None, None, 170, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_coalesced_group_starts_anew_after_a_flush() {
+        let log = AuditLog::default();
+        log.record(AuditEvent::new(AuditKind::LoginFailed, 1));
+        log.record(AuditEvent::new(AuditKind::LoginFailed, 2));
+        let taken = std::mem::take(&mut *log.queued.lock().unwrap());
+        assert_eq!(taken.groups.values().next(), Some(&(0, 2)));
+        log.record(AuditEvent::new(AuditKind::LoginFailed, 3));
+        let queue = log.queued.lock().unwrap();
+        assert_eq!(queue.events.len(), 1);
+        assert_eq!(queue.events[0].at, 3);
     }
 
     #[test]

@@ -27,7 +27,33 @@ pub struct Settings {
     pub interaction_ttl: i64,
     /// Audit records older than this many seconds are deleted.
     pub audit_retention: i64,
+    /// Password checks that may wait for the hasher before more are refused
+    /// (the sign-in form answers 503 with `Retry-After`).
+    pub password_hash_queue: usize,
+    /// Revocation push streams (`/statuslists/events`) open at once on this
+    /// node; more are answered 503 with `Retry-After`.
+    pub status_events_max_streams: usize,
+    /// Seconds after which the server ends a push stream (its client reconnects).
+    pub status_events_max_lifetime: i64,
+    /// Who may open a push stream.
+    pub status_events_auth: StatusEventsAuth,
 }
+
+/// Who may open the revocation push stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatusEventsAuth {
+    /// Anyone: the notices say only which list index changed, which the public
+    /// status lists tell as well.
+    #[default]
+    None,
+    /// A bearer access token of this server whose `aud` holds the issuer and
+    /// whose `scope` holds [`STATUS_SCOPE`] (e.g. a guard's client_credentials
+    /// token).
+    Token,
+}
+
+/// The scope a token needs for the push stream when it requires a credential.
+pub const STATUS_SCOPE: &str = "valet:status";
 
 /// The signing key schedule.
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +114,10 @@ impl Settings {
             id_token_ttl: 600,
             interaction_ttl: 900,
             audit_retention: 90 * 24 * 3600,
+            password_hash_queue: crate::users::DEFAULT_MAX_WAITING,
+            status_events_max_streams: 256,
+            status_events_max_lifetime: 300,
+            status_events_auth: StatusEventsAuth::None,
         }
     }
 }

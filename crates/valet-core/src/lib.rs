@@ -75,10 +75,14 @@ pub struct AuthorizationServer {
     pub(crate) clock: Arc<dyn Clock>,
     /// Seals refresh successors for the grace window.
     pub(crate) master: Arc<MasterKey>,
+    /// Seals the authorization requests that browsers carry until sign-in
+    /// (derived from the master key for that purpose only).
+    pub(crate) request_key: MasterKey,
     pub(crate) hasher: PasswordHasher,
     pub(crate) throttle: LoginThrottle,
     pub(crate) status_allocator: StatusAllocator,
     pub(crate) status_lists: StatusLists,
+    pub(crate) status_streams: status::stream::StreamSlots,
     pub(crate) audit: AuditLog,
     metadata: ServerMetadata,
 }
@@ -108,12 +112,17 @@ impl AuthorizationServer {
             .start_after_existing(store.as_ref())
             .await
             .map_err(StartError::Store)?;
+        let request_key = master
+            .derive(authorize::CARRIED_KEY_PURPOSE)
+            .map_err(|error| StartError::Store(OAuthError::server(error)))?;
         let server = Self {
+            request_key,
             master,
-            hasher: PasswordHasher::new(),
+            hasher: PasswordHasher::with_max_waiting(settings.password_hash_queue),
             throttle: LoginThrottle::default(),
             status_allocator: StatusAllocator::default(),
             status_lists,
+            status_streams: status::stream::StreamSlots::default(),
             audit: AuditLog::default(),
             metadata: endpoint::metadata::metadata(&settings),
             authenticator: ClientAuthenticator::new(ClientCache::new(settings.client_cache_ttl)),
@@ -279,6 +288,20 @@ impl AuthorizationServer {
     /// Revocation notices for the events endpoint.
     pub fn status_events(&self) -> tokio::sync::broadcast::Receiver<status::StatusEvent> {
         self.status_lists.subscribe()
+    }
+
+    /// A push stream of revocation notices for a caller presenting
+    /// `authorization`, if the settings admit it (see [`status::stream`]).
+    pub async fn open_status_stream(
+        &self,
+        authorization: Option<&[u8]>,
+    ) -> Result<status::StatusStream, status::StreamRefusal> {
+        status::stream::open(self, authorization).await
+    }
+
+    /// Push streams open now on this node.
+    pub fn open_status_streams(&self) -> usize {
+        self.status_streams.open()
     }
 
     /// Picks up revocations recorded by any node since the last call; returns

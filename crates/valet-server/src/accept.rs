@@ -9,6 +9,16 @@
 //! shutdown: stop accepting; event streams end; every connection finishes its
 //! request in flight and closes (≤ DRAIN_TIMEOUT, then the rest are dropped)
 //! ```
+//!
+//! At most [`ServeOptions::max_connections`] connections are open at once. At
+//! the bound the loop stops accepting: new connections wait in the kernel's
+//! listen backlog (and beyond it, the client's connect retries) and are
+//! accepted, in order, as soon as open ones close. Nothing is refused or
+//! dropped by Valet, no file descriptor is spent on a connection it cannot
+//! serve, and accept never fails for want of descriptors as long as the bound
+//! is below the process's limit. Idle connections close after the header read
+//! timeout and push streams after their lifetime, so the bound frees up by
+//! itself once a flood stops.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -37,6 +47,9 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// connection closed. Valet's largest legitimate heads (an authorization request
 /// in the query, cookies, a bearer token) are a few kilobytes.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// The default for [`ServeOptions::max_connections`] (the binary derives its own
+/// from the file-descriptor limit).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// A client that has not finished its TLS handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long in-flight connections may finish after shutdown begins.
@@ -51,6 +64,9 @@ pub struct ServeOptions {
     pub header_read_timeout: Duration,
     /// Serve https with this configuration; plain http when `None`.
     pub tls: Option<Arc<ServerConfig>>,
+    /// Connections open at once (at least one); more wait in the listen backlog
+    /// until one closes. Keep it well below the file-descriptor limit.
+    pub max_connections: usize,
     /// Serve each connection on one of these single-threaded runtimes; on the
     /// caller's runtime when `None`.
     pub connection_threads: Option<ConnectionThreads>,
@@ -121,6 +137,7 @@ impl Default for ServeOptions {
         Self {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             tls: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             connection_threads: None,
         }
     }
@@ -150,12 +167,29 @@ pub async fn serve_router(
         .half_close(true);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
+    let max_connections = options.max_connections.max(1);
+    let mut at_bound = false;
     tokio::pin!(shutdown);
     loop {
+        // Finished connections leave the set through `join_next`, so its length
+        // is the number open.
+        let room = connections.len() < max_connections;
+        if room == at_bound {
+            at_bound = !room;
+            if at_bound {
+                metrics::counter!("valet_connection_limit_reached_total").increment(1);
+                tracing::warn!(
+                    max_connections,
+                    "connection limit reached: new connections wait until open ones close"
+                );
+            } else {
+                tracing::info!("below the connection limit again: accepting");
+            }
+        }
         tokio::select! {
             _ = &mut shutdown => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => {
+            accepted = listener.accept(), if room => {
                 let (tcp, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {

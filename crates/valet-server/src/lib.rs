@@ -22,7 +22,8 @@ use tokio::net::TcpListener;
 use valet_core::AuthorizationServer;
 
 pub use accept::{
-    ConnectionThreads, DEFAULT_HEADER_READ_TIMEOUT, MAX_HEADER_BYTES, ServeOptions, serve_router,
+    ConnectionThreads, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, MAX_HEADER_BYTES,
+    ServeOptions, serve_router,
 };
 pub use client_address::TrustedProxies;
 pub use metrics_setup::install_metrics;

@@ -92,7 +92,7 @@ fn oauth_error_response(error: &OAuthError) -> Response {
     response
 }
 
-fn json_error(status: StatusCode, code: ErrorCode, description: Option<&str>) -> Response {
+pub fn json_error(status: StatusCode, code: ErrorCode, description: Option<&str>) -> Response {
     let body = ErrorResponse {
         error: code.as_str(),
         error_description: description,

@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
+use valet_core::config::StatusEventsAuth;
 use valet_core::{KeyPolicy, Settings};
 
 /// Every setting, with its default. The same names work in `valet.toml` and, upper-cased
@@ -59,6 +60,21 @@ pub struct Config {
     /// them with commas.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub trusted_proxies: Vec<String>,
+    /// Password checks (sign-ins) that may wait for a free CPU; more are answered
+    /// 503 with `Retry-After` at once.
+    pub password_hash_queue: usize,
+    /// Connections this node serves at once; more wait in the listen backlog
+    /// until one closes. Defaults to half the file-descriptor limit (raised to
+    /// its hard maximum at start), at most 16384.
+    pub max_connections: Option<usize>,
+    /// Revocation push streams (`/statuslists/events`) open at once; more are
+    /// answered 503 with `Retry-After`.
+    pub status_events_max_streams: usize,
+    /// Seconds after which the server ends a push stream; its client reconnects.
+    pub status_events_max_lifetime: i64,
+    /// `none` (anyone may open the push stream) or `token` (a bearer access token
+    /// of this server with the issuer as audience and scope `valet:status`).
+    pub status_events_auth: StatusEventsAuthSetting,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Allows a plain-http issuer on a non-loopback host. Tokens and secrets would
@@ -72,6 +88,24 @@ pub enum LogFormat {
     Text,
     Json,
 }
+
+/// The values of `status_events_auth`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusEventsAuthSetting {
+    None,
+    Token,
+}
+
+/// The largest default `max_connections`, however high the descriptor limit.
+pub const MAX_DEFAULT_CONNECTIONS: usize = 16_384;
+
+/// File descriptors `max_connections` leaves to everything else.
+pub const RESERVED_DESCRIPTORS: usize = 64;
+
+/// Fewest connections `max_connections` may allow: room for the health checks,
+/// a few streams and the token endpoint.
+pub const MIN_CONNECTIONS: usize = 16;
 
 impl Default for Config {
     fn default() -> Self {
@@ -95,6 +129,11 @@ impl Default for Config {
             tls_key: None,
             audit_retention: defaults.audit_retention,
             trusted_proxies: Vec::new(),
+            password_hash_queue: defaults.password_hash_queue,
+            max_connections: None,
+            status_events_max_streams: defaults.status_events_max_streams,
+            status_events_max_lifetime: defaults.status_events_max_lifetime,
+            status_events_auth: StatusEventsAuthSetting::None,
             log_format: LogFormat::Text,
             dangerous_allow_insecure_issuer: false,
         }
@@ -122,7 +161,7 @@ pub struct FlagOverrides {
 
 /// Names accepted from the environment; other `VALET_*` variables (the master
 /// key, test settings) are not configuration-file settings.
-const ENV_SETTINGS: [&str; 19] = [
+const ENV_SETTINGS: [&str; 24] = [
     "bind",
     "issuer",
     "data_dir",
@@ -138,6 +177,11 @@ const ENV_SETTINGS: [&str; 19] = [
     "header_read_timeout",
     "audit_retention",
     "trusted_proxies",
+    "password_hash_queue",
+    "max_connections",
+    "status_events_max_streams",
+    "status_events_max_lifetime",
+    "status_events_auth",
     "log_format",
     "dangerous_allow_insecure_issuer",
     "tls_cert",
@@ -299,6 +343,7 @@ impl Config {
                 self.audit_retention
             )));
         }
+        self.check_limits()?;
         self.trusted_proxies()?;
         if let Some(url) = &self.database_url
             && !(url.starts_with("sqlite:")
@@ -310,6 +355,75 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The resource limits (see docs/deployment.md, "Limits").
+    fn check_limits(&self) -> Result<(), ConfigError> {
+        if self.password_hash_queue > 65_536 {
+            return Err(ConfigError(format!(
+                "setting `password_hash_queue`: at most 65536 waiting password checks, got {}",
+                self.password_hash_queue
+            )));
+        }
+        if self.status_events_max_streams == 0 {
+            return Err(ConfigError(
+                "setting `status_events_max_streams`: must be at least 1".to_owned(),
+            ));
+        }
+        if !(10..=86_400).contains(&self.status_events_max_lifetime) {
+            return Err(ConfigError(format!(
+                "setting `status_events_max_lifetime`: must be between 10 and 86400 seconds, got {}",
+                self.status_events_max_lifetime
+            )));
+        }
+        if let Some(max) = self.max_connections {
+            self.check_connections(max)?;
+        }
+        Ok(())
+    }
+
+    /// `max_connections` (given or derived) leaves room beside the push streams,
+    /// so health checks and token requests are answered while the streams are
+    /// at their cap.
+    pub fn check_connections(&self, max_connections: usize) -> Result<(), ConfigError> {
+        if max_connections < MIN_CONNECTIONS {
+            return Err(ConfigError(format!(
+                "setting `max_connections`: must be at least {MIN_CONNECTIONS}, got {max_connections}"
+            )));
+        }
+        if self
+            .status_events_max_streams
+            .saturating_add(MIN_CONNECTIONS)
+            > max_connections
+        {
+            return Err(ConfigError(format!(
+                "setting `status_events_max_streams`: {} leaves fewer than {MIN_CONNECTIONS} of max_connections ({max_connections}) for other requests; lower it or raise max_connections",
+                self.status_events_max_streams
+            )));
+        }
+        Ok(())
+    }
+
+    /// `max_connections`, or its default from the process's file-descriptor limit
+    /// (`None` where there is none to read): half of it, at most
+    /// [`MAX_DEFAULT_CONNECTIONS`]. Either way it stays [`RESERVED_DESCRIPTORS`]
+    /// below the limit, for the store, the log and the listening socket.
+    pub fn connection_limit(&self, descriptor_limit: Option<u64>) -> Result<usize, ConfigError> {
+        let limit = descriptor_limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX));
+        let max = match (self.max_connections, limit) {
+            (Some(max), _) => max,
+            (None, Some(limit)) => (limit / 2).min(MAX_DEFAULT_CONNECTIONS),
+            (None, None) => valet_server::DEFAULT_MAX_CONNECTIONS,
+        };
+        if let Some(limit) = limit
+            && max.saturating_add(RESERVED_DESCRIPTORS) > limit
+        {
+            return Err(ConfigError(format!(
+                "setting `max_connections`: {max} connections need more file descriptors than the limit of {limit} allows ({RESERVED_DESCRIPTORS} are kept for the store and files); raise the limit (ulimit -n, LimitNOFILE=) or lower max_connections"
+            )));
+        }
+        self.check_connections(max)?;
+        Ok(max)
     }
 
     /// The issuer without a trailing slash.
@@ -330,6 +444,13 @@ impl Config {
         settings.refresh_token_idle_ttl = self.refresh_token_idle_ttl;
         settings.refresh_token_absolute_ttl = self.refresh_token_absolute_ttl;
         settings.audit_retention = self.audit_retention;
+        settings.password_hash_queue = self.password_hash_queue;
+        settings.status_events_max_streams = self.status_events_max_streams;
+        settings.status_events_max_lifetime = self.status_events_max_lifetime;
+        settings.status_events_auth = match self.status_events_auth {
+            StatusEventsAuthSetting::None => StatusEventsAuth::None,
+            StatusEventsAuthSetting::Token => StatusEventsAuth::Token,
+        };
         settings.keys = KeyPolicy {
             rotation_period: self.key_rotation_period,
             publish_lead: self.key_publish_lead,
@@ -431,6 +552,50 @@ mod tests {
         assert!(check_issuer("https://id.example.com/?x=1", false).is_err());
         assert!(check_issuer("id.example.com", false).is_err());
         assert!(check_issuer("ftp://id.example.com", false).is_err());
+    }
+
+    #[test]
+    fn the_connection_limit_follows_the_descriptor_limit() {
+        let config = Config::default();
+        assert_eq!(config.connection_limit(Some(1024)).unwrap(), 512);
+        assert_eq!(config.connection_limit(Some(1 << 20)).unwrap(), 16_384);
+        assert_eq!(
+            config.connection_limit(None).unwrap(),
+            valet_server::DEFAULT_MAX_CONNECTIONS
+        );
+        // 256 streams need room beside them.
+        let error = config.connection_limit(Some(256)).unwrap_err().to_string();
+        assert!(error.contains("`status_events_max_streams`"), "{error}");
+        let explicit = Config {
+            max_connections: Some(2000),
+            ..Config::default()
+        };
+        assert_eq!(explicit.connection_limit(Some(4096)).unwrap(), 2000);
+        let error = explicit
+            .connection_limit(Some(2048))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`max_connections`") && error.contains("ulimit -n"),
+            "{error}"
+        );
+        let small = Config {
+            max_connections: Some(8),
+            ..Config::default()
+        };
+        assert!(
+            small
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("at least 16")
+        );
+        let lifetime = Config {
+            status_events_max_lifetime: 5,
+            ..Config::default()
+        };
+        let error = lifetime.validate().unwrap_err().to_string();
+        assert!(error.contains("`status_events_max_lifetime`"), "{error}");
     }
 
     #[test]

@@ -215,13 +215,12 @@ pub async fn authorize(
         if params.prompt.none {
             return fail(ErrorCode::LoginRequired, "the user is not signed in");
         }
-        let interaction_id = pending::save_new(
-            server.store.as_ref(),
+        // Nothing is stored for an anonymous request: the login form carries it.
+        let interaction_id = pending::carry(
+            &server.request_key,
             &request,
-            server.settings.interaction_ttl,
-            now,
-        )
-        .await?;
+            now.saturating_add(server.settings.interaction_ttl),
+        )?;
         return Ok(AuthorizeOutcome::Login(LoginPage {
             status: 200,
             interaction_id,
@@ -363,6 +362,14 @@ pub async fn submit_login(
                     None,
                 ));
             }
+            Err(LoginFailure::Overloaded {
+                retry_after_seconds,
+            }) => {
+                // Not checked, so neither a failure nor a success: the attempt
+                // stays counted by the throttle, as any unfinished one does.
+                let busy = retry(503, BUSY.into(), Some(retry_after_seconds));
+                return Ok((busy, None));
+            }
             Err(LoginFailure::Store(error)) => return Err(error.into()),
         };
     server.throttle.succeeded(attempt);
@@ -386,6 +393,7 @@ pub async fn submit_login(
             .detail("amr", "pwd"),
     );
     let mut request = request;
+    let carried = pending::is_carried(&interaction_id);
     let outcome = if needs_consent(server, &client, &request, &user.user_id).await? {
         let s = &new_session.session;
         request.stage = Stage::AwaitingConsent {
@@ -394,17 +402,19 @@ pub async fn submit_login(
             auth_time: s.auth_time,
             amr: s.amr.clone(),
         };
-        if !pending::update(
-            server.store.as_ref(),
-            &interaction_id,
-            &request,
-            server.settings.interaction_ttl,
-            now,
-        )
-        .await?
-        {
+        let ttl = server.settings.interaction_ttl;
+        let stored = if carried {
+            // The request's first store write: the user has signed in.
+            pending::store_carried(server.store.as_ref(), &interaction_id, &request, ttl, now)
+                .await?
+        } else {
+            pending::update(server.store.as_ref(), &interaction_id, &request, ttl, now)
+                .await?
+                .then_some(interaction_id)
+        };
+        let Some(interaction_id) = stored else {
             return Ok((AuthorizeOutcome::ErrorPage(expired()), Some(new_session)));
-        }
+        };
         consent_page(
             server,
             &client,
@@ -415,7 +425,23 @@ pub async fn submit_login(
         )
         .await?
     } else {
-        if !server.store.delete_interaction(&interaction_id).await? {
+        let first = if carried {
+            // Remembered until it would have expired anyway, so the same login
+            // form completes once.
+            request.stage = Stage::Completed;
+            pending::store_carried(
+                server.store.as_ref(),
+                &interaction_id,
+                &request,
+                server.settings.interaction_ttl,
+                now,
+            )
+            .await?
+            .is_some()
+        } else {
+            server.store.delete_interaction(&interaction_id).await?
+        };
+        if !first {
             return Ok((AuthorizeOutcome::ErrorPage(expired()), Some(new_session)));
         }
         let s = &new_session.session;
@@ -533,7 +559,20 @@ async fn load_step(
     let Ok(Some(interaction_id)) = form.optional("interaction") else {
         return Ok(Err(expired()));
     };
-    let Some(request) = pending::load(server.store.as_ref(), interaction_id, now).await? else {
+    let request = if pending::is_carried(interaction_id) {
+        match pending::open_carried(&server.request_key, interaction_id, now) {
+            // Stored already: its login form was completed.
+            Some(request)
+                if !pending::was_stored(server.store.as_ref(), interaction_id, now).await? =>
+            {
+                Some(request)
+            }
+            _ => None,
+        }
+    } else {
+        pending::load(server.store.as_ref(), interaction_id, now).await?
+    };
+    let Some(request) = request else {
         return Ok(Err(expired()));
     };
     let csrf_form = form.optional("csrf").ok().flatten();
@@ -670,6 +709,9 @@ async fn issue_code(
         &server.settings.issuer,
     ))
 }
+
+/// The sign-in form's words when the password hasher sheds load.
+const BUSY: &str = "Too many people are signing in right now. Wait a few seconds and try again.";
 
 fn expired() -> PageError {
     PageError::new(

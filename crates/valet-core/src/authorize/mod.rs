@@ -14,9 +14,11 @@
 //!  code issued ──▶ redirect (query or form_post) with code, state, iss (RFC 9207)
 //! ```
 //!
-//! A pending request lives in the store as an interaction, so any node can serve
-//! the next step. Each form is bound to the browser by a CSRF value that is both a
-//! cookie and a form field, and whose hash the interaction keeps.
+//! Until the user signs in, the pending request is carried by the browser, sealed
+//! in the login form (an anonymous request writes nothing to the store); from the
+//! sign-in on it lives in the store as an interaction. Either way any node can
+//! serve the next step. Each form is bound to the browser by a CSRF value that is
+//! both a cookie and a form field, and whose hash the request keeps.
 
 mod flow;
 mod pending;
@@ -25,6 +27,7 @@ mod response;
 pub use flow::{
     AuthorizeOutcome, ConsentPage, LoginPage, PageError, authorize, submit_consent, submit_login,
 };
+pub use pending::CARRIED_KEY_PURPOSE;
 pub use response::AuthorizationResponse;
 
 /// Scopes OpenID Connect defines; a client with the code grant may always ask for them.

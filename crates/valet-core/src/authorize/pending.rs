@@ -1,8 +1,15 @@
-//! A pending authorization request and its stages, kept in the store as an
-//! interaction.
+//! A pending authorization request and its stages.
+//!
+//! Until the user signs in, the request is carried by the browser: sealed
+//! (AES-256-GCM under a key derived from the master key for this purpose only)
+//! with an expiry, in the login form, and bound to the browser's CSRF value
+//! (whose hash it holds). So an anonymous `GET /authorize` writes nothing to the
+//! store. From the sign-in on it is kept in the store as an interaction, under
+//! an id derived from the carried value; inserting that id is what makes a
+//! carried login form complete only once.
 
 use serde::{Deserialize, Serialize};
-use valet_jose::{b64url, constant_time_eq, random_bytes, sha256};
+use valet_jose::{MasterKey, b64url, b64url_decode, constant_time_eq, random_bytes, sha256};
 use valet_protocol::authorize::{Prompt, ResponseMode};
 
 use crate::error::OAuthError;
@@ -21,6 +28,9 @@ pub enum Stage {
         auth_time: i64,
         amr: Vec<String>,
     },
+    /// A carried request whose sign-in issued the code: kept only so that the
+    /// same login form cannot complete again.
+    Completed,
 }
 
 /// The validated request, as the code will be issued for it.
@@ -65,6 +75,93 @@ pub fn new_csrf() -> Result<String, OAuthError> {
 
 pub fn csrf_hash(csrf: &str) -> String {
     b64url(sha256(csrf.as_bytes()))
+}
+
+/// The purpose a carried request's key is derived for.
+pub const CARRIED_KEY_PURPOSE: &[u8] = b"valet authorization request v1";
+/// Marks a carried request in the form's `interaction` field; a stored
+/// interaction's id is base64url, which has no dot.
+const CARRIED_PREFIX: &str = "c1.";
+/// Bound to every carried value (authenticated, not encrypted).
+const CARRIED_AAD: &[u8] = b"pending authorization";
+/// A form field longer than this is not opened (a request is a few KiB at most).
+const MAX_CARRIED_LEN: usize = 32 * 1024;
+
+#[derive(Serialize, Deserialize)]
+struct Carried {
+    expires_at: i64,
+    request: PendingAuthorization,
+}
+
+/// Whether a form's `interaction` value is a carried request (else a stored id).
+pub fn is_carried(value: &str) -> bool {
+    value.starts_with(CARRIED_PREFIX)
+}
+
+/// Seals `pending` for the browser to carry until `expires_at`.
+pub fn carry(
+    key: &MasterKey,
+    pending: &PendingAuthorization,
+    expires_at: i64,
+) -> Result<String, OAuthError> {
+    let plain = serde_json::to_vec(&Carried {
+        expires_at,
+        request: pending.clone(),
+    })
+    .map_err(OAuthError::server)?;
+    let sealed = key.seal(CARRIED_AAD, &plain).map_err(OAuthError::server)?;
+    Ok(format!("{CARRIED_PREFIX}{}", b64url(sealed)))
+}
+
+/// The carried request, if `value` was sealed by [`carry`] with this key and
+/// has not expired.
+pub fn open_carried(key: &MasterKey, value: &str, now: i64) -> Option<PendingAuthorization> {
+    if value.len() > MAX_CARRIED_LEN {
+        return None;
+    }
+    let sealed = b64url_decode(value.strip_prefix(CARRIED_PREFIX)?).ok()?;
+    let plain = key.open(CARRIED_AAD, &sealed).ok()?;
+    let carried: Carried = serde_json::from_slice(&plain).ok()?;
+    (carried.expires_at > now && carried.request.stage == Stage::AwaitingLogin)
+        .then_some(carried.request)
+}
+
+/// The store id of a carried request once it is stored: one per sealed value.
+pub fn carried_id(value: &str) -> String {
+    b64url(sha256(value.as_bytes()))
+}
+
+/// Whether a carried request was stored (its login form completed) and has
+/// not expired since.
+pub async fn was_stored(store: &dyn Store, value: &str, now: i64) -> Result<bool, OAuthError> {
+    Ok(store
+        .get_interaction(&carried_id(value), now)
+        .await?
+        .is_some())
+}
+
+/// Stores a carried request for its next stage under [`carried_id`]; `false`
+/// if that value was stored before (its login form was already completed).
+pub async fn store_carried(
+    store: &dyn Store,
+    value: &str,
+    pending: &PendingAuthorization,
+    ttl: i64,
+    now: i64,
+) -> Result<Option<String>, OAuthError> {
+    let interaction_id = carried_id(value);
+    let inserted = store
+        .insert_interaction(&Interaction {
+            interaction_id: interaction_id.clone(),
+            payload: serde_json::to_string(pending).map_err(OAuthError::server)?,
+            expires_at: now.saturating_add(ttl),
+        })
+        .await;
+    match inserted {
+        Ok(()) => Ok(Some(interaction_id)),
+        Err(crate::store::StoreError::Conflict) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
 }
 
 pub async fn save_new(

@@ -117,7 +117,7 @@ pub async fn userinfo(
 }
 
 /// RFC 6750 §2.1: `Authorization: Bearer <token>`.
-fn bearer_token(authorization: Option<&[u8]>) -> Option<&str> {
+pub(crate) fn bearer_token(authorization: Option<&[u8]>) -> Option<&str> {
     let text = std::str::from_utf8(authorization?).ok()?;
     let (scheme, token) = text.trim().split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())

@@ -19,9 +19,11 @@
 
 mod allocator;
 mod lists;
+pub mod stream;
 
 pub use allocator::StatusAllocator;
 pub use lists::{StatusEvent, StatusLists};
+pub use stream::{StatusStream, StreamRefusal};
 
 /// Indices reserved per client and node at a time.
 pub const BLOCK_SIZE: i64 = 1024;

@@ -11,8 +11,8 @@ use crate::secrets::random_id;
 use crate::store::{Store, StoreError, User, UserStore};
 
 pub use password::{
-    MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, Password, PasswordError, PasswordHasher, WeakPassword,
-    check_password_rules,
+    DEFAULT_MAX_WAITING, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, Overloaded, Password,
+    PasswordError, PasswordHasher, WeakPassword, check_password_rules,
 };
 
 /// The longest username: enough for an email address's local part and then some.
@@ -72,7 +72,9 @@ impl From<PasswordError> for UserError {
     fn from(error: PasswordError) -> Self {
         match error {
             PasswordError::Weak(weak) => Self::WeakPassword(weak),
-            PasswordError::Hashing(_) => Self::Hashing(error.to_string()),
+            PasswordError::Hashing(_) | PasswordError::Overloaded { .. } => {
+                Self::Hashing(error.to_string())
+            }
         }
     }
 }
@@ -92,6 +94,10 @@ pub enum LoginFailure {
     /// The store failed: a server error, not the user's fault.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Too many sign-ins wait for the password hasher: the password was not
+    /// checked; the user may try again after `retry_after_seconds`.
+    #[error("too many sign-ins at once; try again in {retry_after_seconds} s")]
+    Overloaded { retry_after_seconds: i64 },
 }
 
 /// What disabling a user ended at once.
@@ -228,7 +234,12 @@ pub async fn authenticate(
         store.find_user_by_login(login).await?
     };
     let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    let matched = hasher.verify(stored, password).await;
+    let matched = hasher
+        .verify(stored, password)
+        .await
+        .map_err(|overloaded| LoginFailure::Overloaded {
+            retry_after_seconds: overloaded.retry_after_seconds,
+        })?;
     match user {
         Some(user) if matched && !user.disabled => Ok(user),
         other => Err(LoginFailure::InvalidCredentials {

@@ -4,12 +4,18 @@
 //! A hash costs about 33 ms of CPU and 19 MiB of memory, so it never runs on the
 //! async runtime's threads: every hash and verify goes to the blocking pool,
 //! behind a semaphore with one permit per CPU, so a flood of logins queues
-//! instead of exhausting memory. The 19 MiB working memory is allocated once per
+//! instead of exhausting memory. The queue itself is bounded
+//! ([`DEFAULT_MAX_WAITING`], setting `password_hash_queue`): a hash asked for
+//! while that many already wait is refused at once with
+//! [`PasswordError::Overloaded`] (the login form answers 503 with
+//! `Retry-After`), so a flood costs the attacker's requests their answer, not
+//! every honest user a minute-long wait and the server its memory. The 19 MiB working memory is allocated once per
 //! permit and reused (zeroed after each use): a fresh allocation per hash left the
 //! allocator holding hundreds of MiB after a burst of logins.
 
 use std::fmt;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::password_hash::phc::{Output, ParamsString, Salt};
@@ -42,6 +48,10 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$dmFsZXQtZHVtbXktc2FsdA$
 const DUMMY_PASSWORD: &[u8] = b"valet: no account, no password";
 #[cfg(test)]
 const DUMMY_SALT: &[u8] = b"valet-dummy-salt";
+
+/// Hashes that may wait for a permit before more are refused: at 33 ms per hash,
+/// 128 waiting are about 2 s of work on two CPUs.
+pub const DEFAULT_MAX_WAITING: usize = 128;
 
 /// NIST SP 800-63B §3.1.1.2: at least 8 characters for a user-chosen password.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -109,6 +119,9 @@ pub enum PasswordError {
     /// The RNG, argon2 or the blocking pool failed: a server-side problem.
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    /// Too many hashes are already waiting; try again after `retry_after_seconds`.
+    #[error("too many passwords are being checked; try again in {retry_after_seconds} s")]
+    Overloaded { retry_after_seconds: i64 },
 }
 
 /// Hashes and verifies passwords off the async runtime. Cheap to clone: clones
@@ -121,6 +134,9 @@ pub struct PasswordHasher {
 struct Inner {
     permits: Arc<Semaphore>,
     permit_count: usize,
+    /// Hashes waiting for a permit now, and how many may.
+    waiting: AtomicUsize,
+    max_waiting: usize,
     memory: MemoryPool,
 }
 
@@ -137,8 +153,20 @@ impl PasswordHasher {
         Self::with_permits(permits)
     }
 
+    /// One permit per available CPU, and at most `max_waiting` hashes waiting.
+    pub fn with_max_waiting(max_waiting: usize) -> Self {
+        let permits = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        Self::with_limits(permits, max_waiting)
+    }
+
     /// At most `permits` hashes run at once (at least one).
     pub fn with_permits(permits: usize) -> Self {
+        Self::with_limits(permits, DEFAULT_MAX_WAITING)
+    }
+
+    /// At most `permits` hashes run at once (at least one), and at most
+    /// `max_waiting` wait for a permit; more are refused.
+    pub fn with_limits(permits: usize, max_waiting: usize) -> Self {
         let permit_count = permits.max(1);
         // Filled on the first sign-ins: an idle server holds no 19 MiB array.
         let memory = MemoryPool::new(permit_count, PARAMS.block_count());
@@ -146,6 +174,8 @@ impl PasswordHasher {
             inner: Arc::new(Inner {
                 permits: Arc::new(Semaphore::new(permit_count)),
                 permit_count,
+                waiting: AtomicUsize::new(0),
+                max_waiting,
                 memory,
             }),
         }
@@ -163,8 +193,9 @@ impl PasswordHasher {
 
     /// Whether `password` matches the stored PHC string. With no stored hash
     /// (unknown user, or a user without a password) it verifies against the dummy
-    /// hash and returns `false`, taking the same time as a real check.
-    pub async fn verify(&self, stored: Option<&str>, password: &str) -> bool {
+    /// hash and returns `false`, taking the same time as a real check. Refused
+    /// without checking ([`Overloaded`]) when the queue is full.
+    pub async fn verify(&self, stored: Option<&str>, password: &str) -> Result<bool, Overloaded> {
         let (stored, password, real) = match stored {
             Some(stored) if password.len() <= MAX_PASSWORD_BYTES => (
                 stored.to_owned(),
@@ -174,11 +205,18 @@ impl PasswordHasher {
             // An over-long password matches nothing; still spend the time.
             _ => (DUMMY_HASH.to_owned(), Zeroizing::new(Vec::new()), false),
         };
-        let matched = self
+        match self
             .run(move |inner| verify_blocking(&inner.memory, &stored, &password))
             .await
-            .unwrap_or(false);
-        matched && real
+        {
+            Ok(matched) => Ok(matched && real),
+            Err(PasswordError::Overloaded {
+                retry_after_seconds,
+            }) => Err(Overloaded {
+                retry_after_seconds,
+            }),
+            Err(_) => Ok(false),
+        }
     }
 
     /// Whether a stored hash was made with other parameters than today's (so it
@@ -199,14 +237,19 @@ impl PasswordHasher {
 
     /// Runs `job` on the blocking pool once a permit is free. The permit moves into
     /// the job, so it is held until the hash finishes even if the caller gives up.
+    /// Refused at once when `max_waiting` hashes already wait for a permit.
     async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce(&Inner) -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let permit = Arc::clone(&self.inner.permits)
-            .acquire_owned()
-            .await
-            .map_err(hashing)?;
+        let permits = Arc::clone(&self.inner.permits);
+        let permit = match Arc::clone(&permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let _waiting = self.wait_in_line()?;
+                permits.acquire_owned().await.map_err(hashing)?
+            }
+        };
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let result = job(&inner);
@@ -218,6 +261,51 @@ impl PasswordHasher {
     }
 }
 
+impl PasswordHasher {
+    /// A place in the queue, given back when dropped (also when the caller gives
+    /// up waiting).
+    fn wait_in_line(&self) -> Result<WaitingTicket<'_>, PasswordError> {
+        let inner = &self.inner;
+        let admitted = inner
+            .waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |waiting| {
+                (waiting < inner.max_waiting).then_some(waiting + 1)
+            });
+        match admitted {
+            Ok(_) => Ok(WaitingTicket(&inner.waiting)),
+            Err(waiting) => {
+                tracing::debug!(waiting, "password hash refused: the queue is full");
+                Err(PasswordError::Overloaded {
+                    retry_after_seconds: retry_after(waiting, inner.permit_count),
+                })
+            }
+        }
+    }
+}
+
+/// Seconds until a full queue has likely drained: 50 ms per queued hash per
+/// permit (a hash takes about 33 ms), at least one.
+fn retry_after(waiting: usize, permits: usize) -> i64 {
+    let millis = waiting.saturating_mul(50) / permits.max(1);
+    i64::try_from(millis.div_ceil(1000))
+        .unwrap_or(i64::MAX)
+        .max(1)
+}
+
+struct WaitingTicket<'a>(&'a AtomicUsize);
+
+impl Drop for WaitingTicket<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The hasher refused a check because too many wait (see [`PasswordHasher`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overloaded {
+    pub retry_after_seconds: i64,
+}
+
 impl fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PasswordHasher")
@@ -225,6 +313,7 @@ impl fmt::Debug for PasswordHasher {
             .field("t_cost", &PARAMS.t_cost())
             .field("p_cost", &PARAMS.p_cost())
             .field("permits", &self.inner.permit_count)
+            .field("max_waiting", &self.inner.max_waiting)
             .finish_non_exhaustive()
     }
 }
@@ -357,10 +446,25 @@ mod tests {
             "{stored}"
         );
         assert!(!stored.contains("correct horse"));
-        assert!(hasher.verify(Some(&stored), "correct horse battery").await);
-        assert!(!hasher.verify(Some(&stored), "correct horse battery ").await);
-        assert!(!hasher.verify(Some(&stored), "wrong password").await);
-        assert!(!hasher.verify(Some(&stored), "").await);
+        assert!(
+            hasher
+                .verify(Some(&stored), "correct horse battery")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify(Some(&stored), "correct horse battery ")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify(Some(&stored), "wrong password")
+                .await
+                .unwrap()
+        );
+        assert!(!hasher.verify(Some(&stored), "").await.unwrap());
         assert!(!hasher.needs_rehash(&stored));
     }
 
@@ -384,7 +488,12 @@ mod tests {
         Argon2::default()
             .verify_password(b"interop password", &PasswordHash::new(&fresh).unwrap())
             .unwrap();
-        assert!(hasher.verify(Some(&standard), "interop password").await);
+        assert!(
+            hasher
+                .verify(Some(&standard), "interop password")
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,7 +504,12 @@ mod tests {
             .map(|_| {
                 let hasher = hasher.clone();
                 let stored = stored.clone();
-                tokio::spawn(async move { hasher.verify(Some(&stored), "a fine password").await })
+                tokio::spawn(async move {
+                    hasher
+                        .verify(Some(&stored), "a fine password")
+                        .await
+                        .unwrap()
+                })
             })
             .collect();
         for task in tasks {
@@ -428,12 +542,22 @@ mod tests {
     #[tokio::test]
     async fn without_a_stored_hash_nothing_matches() {
         let hasher = hasher();
-        assert!(!hasher.verify(None, "").await);
-        assert!(!hasher.verify(None, "anything at all").await);
+        assert!(!hasher.verify(None, "").await.unwrap());
+        assert!(!hasher.verify(None, "anything at all").await.unwrap());
         // Not even the dummy's own hash with a guessed password.
         let dummy = DUMMY_HASH.to_owned();
-        assert!(!hasher.verify(Some(&dummy), "anything at all").await);
-        assert!(!hasher.verify(None, "valet: no account, no password").await);
+        assert!(
+            !hasher
+                .verify(Some(&dummy), "anything at all")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify(None, "valet: no account, no password")
+                .await
+                .unwrap()
+        );
         assert!(!hasher.needs_rehash(&dummy));
     }
 
@@ -446,13 +570,14 @@ mod tests {
             Err(PasswordError::Weak(WeakPassword::TooLong))
         ));
         let stored = hasher.hash("a fine password").await.unwrap();
-        assert!(!hasher.verify(Some(&stored), &long).await);
+        assert!(!hasher.verify(Some(&stored), &long).await.unwrap());
         assert!(
             !hasher
                 .verify(Some("not a phc string"), "a fine password")
                 .await
+                .unwrap()
         );
-        assert!(!hasher.verify(Some(""), "a fine password").await);
+        assert!(!hasher.verify(Some(""), "a fine password").await.unwrap());
         assert!(hasher.needs_rehash("not a phc string"));
     }
 
@@ -464,7 +589,7 @@ mod tests {
         };
         let memory = MemoryPool::new(1, weak.block_count());
         let old = hash_blocking(&memory, &weak, b"an old password", b"0123456789abcdef").unwrap();
-        assert!(hasher.verify(Some(&old), "an old password").await);
+        assert!(hasher.verify(Some(&old), "an old password").await.unwrap());
         assert!(hasher.needs_rehash(&old));
     }
 
@@ -508,6 +633,55 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn beyond_the_queue_bound_checks_are_refused_at_once() {
+        let hasher = PasswordHasher::with_limits(1, 2);
+        let stored = hasher.hash("a fine password").await.unwrap();
+        // One running and two waiting: the permit is held here, so nothing finishes.
+        let held = Arc::clone(&hasher.inner.permits)
+            .acquire_owned()
+            .await
+            .unwrap();
+        let mut waiting = Vec::new();
+        for _ in 0..2 {
+            let hasher = hasher.clone();
+            let stored = stored.clone();
+            waiting.push(tokio::spawn(async move {
+                hasher.verify(Some(&stored), "a fine password").await
+            }));
+        }
+        while hasher.inner.waiting.load(Ordering::Acquire) < 2 {
+            tokio::task::yield_now().await;
+        }
+        let refused = hasher.verify(Some(&stored), "a fine password").await;
+        assert_eq!(
+            refused,
+            Err(Overloaded {
+                retry_after_seconds: 1
+            })
+        );
+        assert!(matches!(
+            hasher.hash("another fine password").await,
+            Err(PasswordError::Overloaded { .. })
+        ));
+        // A caller that gives up waiting frees its place.
+        waiting.pop().unwrap().abort();
+        while hasher.inner.waiting.load(Ordering::Acquire) > 1 {
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        for task in waiting {
+            assert_eq!(task.await.unwrap(), Ok(true));
+        }
+        assert_eq!(
+            hasher.verify(Some(&stored), "a fine password").await,
+            Ok(true)
+        );
+        assert_eq!(hasher.inner.waiting.load(Ordering::Acquire), 0);
+        assert_eq!(retry_after(128, 2), 4);
+        assert_eq!(retry_after(0, 2), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_hashes_are_bounded_and_all_finish() {
         let hasher = PasswordHasher::with_permits(1);
         let stored = hasher.hash("a fine password").await.unwrap();
@@ -521,7 +695,7 @@ mod tests {
                 } else {
                     "wrong"
                 };
-                hasher.verify(Some(&stored), password).await
+                hasher.verify(Some(&stored), password).await.unwrap()
             }));
         }
         let mut results = Vec::new();

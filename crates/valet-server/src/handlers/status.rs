@@ -6,15 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::HeaderValue;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
+use futures_util::StreamExt as _;
 use tokio::sync::broadcast::error::RecvError;
+use valet_core::config::STATUS_SCOPE;
+use valet_core::status::{StatusStream, StreamRefusal};
+use valet_protocol::ErrorCode;
 
 use crate::AppState;
-use crate::response::ApiError;
+use crate::response::{ApiError, json_error, no_store, retry_after};
 
 /// One signed list, as `application/statuslist+jwt`.
 pub async fn status_list(
@@ -50,12 +53,23 @@ pub async fn aggregation(State(state): State<Arc<AppState>>) -> Result<Response,
 
 /// Server-Sent Events: `revoked` with `{"uri", "idx"}` per revocation (a hint to
 /// refetch that signed list), `resync` if this subscriber fell behind (refetch
-/// everything), and a keep-alive comment every 15 seconds.
-pub async fn events(
-    State(state): State<Arc<AppState>>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let receiver = state.server.status_events();
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+/// everything), and a keep-alive comment every 15 seconds. With
+/// `status_events_auth = token` a bearer token is required (RFC 6750 errors);
+/// beyond `status_events_max_streams` open streams the answer is 503 with
+/// `Retry-After` and no stream; after `status_events_max_lifetime` the stream
+/// ends cleanly and its client reconnects (see `valet_core::status::stream`).
+pub async fn events(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let authorization = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+    let StatusStream {
+        events,
+        slot,
+        lifetime,
+    } = match state.server.open_status_stream(authorization).await {
+        Ok(stream) => stream,
+        Err(refusal) => return refused(refusal),
+    };
+    // The slot travels with the stream and is freed when the body is dropped.
+    let stream = futures_util::stream::unfold((events, slot), |(mut receiver, slot)| async move {
         let event = match receiver.recv().await {
             Ok(event) => Event::default()
                 .event("revoked")
@@ -63,11 +77,56 @@ pub async fn events(
             Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
             Err(RecvError::Closed) => return None,
         };
-        Some((Ok(event), receiver))
-    });
-    Sse::new(stream).keep_alive(
-        KeepAlive::new()
-            .interval(Duration::from_secs(15))
-            .text("keep-alive"),
-    )
+        Some((Ok::<_, Infallible>(event), (receiver, slot)))
+    })
+    .take_until(tokio::time::sleep(lifetime));
+    Sse::new(stream)
+        .keep_alive(
+            KeepAlive::new()
+                .interval(Duration::from_secs(15))
+                .text("keep-alive"),
+        )
+        .into_response()
+}
+
+/// RFC 6750 §3 for the credential; 503 with `Retry-After` (RFC 9110 §15.6.4)
+/// at the cap, a small body and no stream.
+fn refused(refusal: StreamRefusal) -> Response {
+    let (status, challenge) = match refusal {
+        StreamRefusal::MissingToken => (
+            StatusCode::UNAUTHORIZED,
+            "Bearer realm=\"valet\"".to_owned(),
+        ),
+        StreamRefusal::InvalidToken(description) => (
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "Bearer realm=\"valet\", error=\"invalid_token\", error_description=\"{description}\""
+            ),
+        ),
+        StreamRefusal::InsufficientScope => (
+            StatusCode::FORBIDDEN,
+            format!(
+                "Bearer realm=\"valet\", error=\"insufficient_scope\", scope=\"{STATUS_SCOPE}\""
+            ),
+        ),
+        StreamRefusal::Full {
+            retry_after_seconds,
+        } => {
+            metrics::counter!("valet_status_streams_refused_total").increment(1);
+            let mut response = json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::TemporarilyUnavailable,
+                Some("too many event streams are open; retry later"),
+            );
+            retry_after(&mut response, retry_after_seconds);
+            return response;
+        }
+        StreamRefusal::Server(error) => return ApiError::from(error).into_response(),
+    };
+    let mut response = status.into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(WWW_AUTHENTICATE, value);
+    }
+    no_store(&mut response);
+    response
 }

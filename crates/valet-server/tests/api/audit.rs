@@ -193,3 +193,64 @@ async fn client_credentials_tokens_are_counted_not_recorded_one_by_one() {
     // The queue is empty after a flush.
     assert_eq!(app.server.flush_audit().await.unwrap(), 0);
 }
+
+/// An attacker's failures cost one record per source and flush, not one per
+/// request; another source's stay apart.
+#[tokio::test]
+async fn repeated_failures_are_coalesced_per_source() {
+    let app = TestApp::new().await;
+    let service = app.service().await;
+    let wrong = service.with_secret("wrong");
+    for _ in 0..40 {
+        let reply = app.client_credentials_from(PEER, &wrong, &[], "").await;
+        assert!(
+            matches!(reply.status.as_u16(), 401 | 429),
+            "{}",
+            reply.text()
+        );
+    }
+    app.client_credentials_from("198.51.100.21:50000", &wrong, &[], "")
+        .await
+        .assert_error(401, "invalid_client");
+    let trail = events(
+        &app,
+        AuditFilter {
+            client_id: Some(service.id.clone()),
+            ..AuditFilter::default()
+        },
+    )
+    .await;
+    let of = |event: &str, address: &str| -> Vec<_> {
+        trail
+            .iter()
+            .filter(|e| e.event == event && e.address.as_deref() == Some(address))
+            .collect()
+    };
+    // The throttle refuses the address after its first failures; both the
+    // failures and the refusals are one record each, with the count.
+    let failed = of("client_auth.failed", "198.51.100.20");
+    let throttled = of("client_auth.throttled", "198.51.100.20");
+    assert_eq!(failed.len(), 1, "{trail:?}");
+    assert_eq!(throttled.len(), 1, "{trail:?}");
+    let failed_count = failed[0].detail["count"].as_u64().unwrap();
+    let throttled_count = throttled[0].detail["count"].as_u64().unwrap();
+    assert!(failed_count > 1, "{failed:?}");
+    assert_eq!(failed_count + throttled_count, 40);
+    let other = of("client_auth.failed", "198.51.100.21");
+    assert_eq!(other.len(), 1, "{trail:?}");
+    assert_eq!(other[0].detail["count"], json!(1));
+
+    // The next flush interval starts new groups.
+    app.client_credentials_from("198.51.100.21:50000", &wrong, &[], "")
+        .await
+        .assert_error(401, "invalid_client");
+    let later = events(
+        &app,
+        AuditFilter {
+            event: Some(AuditKind::ClientAuthFailed),
+            ..AuditFilter::default()
+        },
+    )
+    .await;
+    assert_eq!(later.len(), 3, "{later:?}");
+}

@@ -305,6 +305,61 @@ async fn repeated_failures_are_throttled_while_others_sign_in() {
     assert!(params.contains_key("code"));
 }
 
+/// A flood of sign-ins beyond the hasher's queue is refused at once with a
+/// clear 503 page and `Retry-After`; the form keeps working afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sign_ins_beyond_the_password_queue_are_shed_with_503() {
+    let mut settings = settings();
+    settings.password_hash_queue = 0;
+    let app = std::sync::Arc::new(TestApp::with_settings(settings).await);
+    app.user("alice").await;
+    let client = app.web_client(|c| c.skip_consent = true).await;
+    let mut browser = Browser::default();
+    let page = browser.authorize(&app, &client, "").await;
+    let attempts: Vec<_> = (0..40)
+        .map(|i| {
+            let app = std::sync::Arc::clone(&app);
+            let mut browser = browser.clone();
+            let body = login_form(&page, &format!("nobody{i}"), "guess-guess");
+            // Each from its own address, so the sign-in throttle stays out of it.
+            let peer = format!("198.51.100.{}:50000", i + 1);
+            tokio::spawn(async move { browser.post_from(&app, &peer, "/login", &[], &body).await })
+        })
+        .collect();
+    let mut shed = 0;
+    for attempt in attempts {
+        let reply = attempt.await.unwrap();
+        match reply.status {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                shed += 1;
+                assert!(
+                    reply
+                        .text()
+                        .contains("Too many people are signing in right now"),
+                    "{}",
+                    reply.text()
+                );
+                let retry_after: i64 = reply.header("retry-after").unwrap().parse().unwrap();
+                assert!((1..=60).contains(&retry_after), "{retry_after}");
+                // The same form, to try again.
+                assert!(form_field(&reply.text(), "interaction").is_some());
+            }
+            other => panic!("{other}: {}", reply.text()),
+        }
+    }
+    assert!(shed > 0, "no sign-in was shed");
+    // Once the flood is over, signing in works.
+    let params = sign_in_and_allow(
+        &app,
+        &mut Browser::default(),
+        &authorize_path(&client.id, &Pkce::new(), "openid", ""),
+        "alice",
+    )
+    .await;
+    assert!(params.contains_key("code"));
+}
+
 #[tokio::test]
 async fn login_form_without_the_browser_bound_csrf_value_is_refused() {
     let app = TestApp::new().await;

@@ -72,6 +72,11 @@ impl TestApp {
     /// The same app on PostgreSQL, in a fresh schema; `None` (after a loud skip) when
     /// `VALET_TEST_DATABASE_URL` is not set.
     pub async fn on_postgres() -> Option<(Self, String)> {
+        Self::on_postgres_with(settings()).await
+    }
+
+    /// [`Self::on_postgres`] with these settings.
+    pub async fn on_postgres_with(settings: Settings) -> Option<(Self, String)> {
         let Some(url) = std::env::var("VALET_TEST_DATABASE_URL")
             .ok()
             .filter(|u| !u.is_empty())
@@ -95,7 +100,7 @@ impl TestApp {
         let store = valet_store_postgres::PostgresStore::connect_with_schema(&url, &schema)
             .await
             .unwrap();
-        let app = Self::on_store(settings(), Arc::new(store), temp_dir("pg-app")).await;
+        let app = Self::on_store(settings, Arc::new(store), temp_dir("pg-app")).await;
         Some((app, schema))
     }
 

@@ -35,6 +35,8 @@ pub struct ServeArgs {
 
 pub async fn run(config: Config) -> Result<(), CliError> {
     init_logging(config.log_format);
+    let descriptors = raise_descriptor_limit();
+    let max_connections = config.connection_limit(descriptors)?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(valet_server::tls::load_config(cert, key)?),
         _ => None,
@@ -74,13 +76,38 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     let options = ServeOptions {
         header_read_timeout: config.header_read_timeout(),
         tls,
+        max_connections,
         connection_threads: Some(ConnectionThreads::start(cores)?),
     };
+    tracing::info!(
+        max_connections,
+        descriptor_limit = descriptors,
+        "serving at most {max_connections} connections at once"
+    );
     valet_server::serve(listener, Arc::clone(&state), options, shutdown).await?;
     let _ = background.await;
     maintenance::flush_audit(&state.server).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard one (at most 2^20, Linux's
+/// default ceiling) and returns the limit in force; `None` where there is none.
+fn raise_descriptor_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        match rlimit::increase_nofile_limit(1 << 20) {
+            Ok(limit) => Some(limit),
+            Err(error) => {
+                tracing::warn!(%error, "cannot raise the open-files limit");
+                rlimit::Resource::NOFILE.get().ok().map(|(soft, _)| soft)
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 pub async fn shutdown_signal() {

@@ -132,3 +132,38 @@ fn an_insecure_issuer_needs_the_dangerous_flag() {
             .is_none()
     );
 }
+
+#[test]
+fn resource_limits_at_fault_are_named() {
+    serve_fails(
+        |c| {
+            c.env("VALET_STATUS_EVENTS_AUTH", "password");
+        },
+        &["status_events_auth"],
+    );
+    serve_fails(
+        |c| {
+            c.env("VALET_STATUS_EVENTS_MAX_LIFETIME", "1");
+        },
+        &["status_events_max_lifetime", "between 10 and 86400"],
+    );
+    serve_fails(
+        |c| {
+            c.env("VALET_MAX_CONNECTIONS", "100")
+                .env("VALET_STATUS_EVENTS_MAX_STREAMS", "100");
+        },
+        &["status_events_max_streams", "max_connections (100)"],
+    );
+    serve_fails(
+        |c| {
+            c.env("VALET_MAX_CONNECTIONS", "100000000");
+        },
+        &["max_connections", "file descriptors"],
+    );
+    serve_fails(
+        |c| {
+            c.env("VALET_PASSWORD_HASH_QUEUE", "-1");
+        },
+        &["password_hash_queue"],
+    );
+}
