@@ -46,6 +46,27 @@ enum SubscribeError {
     Stream(FetchError),
 }
 
+impl SubscribeError {
+    /// What the operator can do about it, when that is clear from the status.
+    fn hint(&self, has_credentials: bool) -> &'static str {
+        match self {
+            SubscribeError::Token(FetchError::Status(400 | 401)) => {
+                " (check the client id and secret, and that the client may use the scope valet:status with the issuer as audience)"
+            }
+            SubscribeError::Stream(FetchError::Status(401)) if has_credentials => {
+                " (the issuer refused the guard's token: check that the client's audience includes the issuer)"
+            }
+            SubscribeError::Stream(FetchError::Status(401)) => {
+                " (the issuer requires a token for its event stream: give the guard status credentials, `valet guard --client-id`)"
+            }
+            SubscribeError::Stream(FetchError::Status(403)) => {
+                " (the guard's client lacks the scope valet:status)"
+            }
+            _ => "",
+        }
+    }
+}
+
 impl fmt::Display for SubscribeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -90,10 +111,11 @@ pub(crate) async fn follow(
             }
             Err(error) => {
                 failures = failures.saturating_add(1);
+                let hint = error.hint(token.is_some());
                 if failures == 1 {
-                    tracing::warn!(%url, %error, "cannot subscribe to status list events; retrying");
+                    tracing::warn!(%url, %error, "cannot subscribe to status list events{hint}; retrying");
                 } else {
-                    tracing::debug!(%url, %error, "cannot subscribe to status list events");
+                    tracing::debug!(%url, %error, "cannot subscribe to status list events{hint}");
                 }
             }
         }

@@ -183,6 +183,11 @@ async fn the_secret_and_the_tokens_never_reach_logs_or_debug_output() {
 
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("status list events"), "{logs}");
+    assert!(
+        logs.contains("(check the client id and secret")
+            && logs.contains("cannot obtain a stream token: HTTP status 401"),
+        "the operator is told what to fix: {logs}"
+    );
     let shown = [format!("{guard:?}"), format!("{config:?}"), logs];
     let basic = basic("guards", SECRET);
     let encoded_secret: String = form_urlencoded::byte_serialize(SECRET.as_bytes()).collect();
