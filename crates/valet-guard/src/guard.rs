@@ -126,7 +126,9 @@ impl Guard {
 
     /// Verifies an access token and requires `scopes` on top of the configured ones.
     ///
-    /// In order, stopping at the first failure (each a [`TokenError`] variant):
+    /// A guard that is not ready yet ([`Guard::start_in_background`]) answers
+    /// [`TokenError::NotReady`]. Then, in order, stopping at the first failure (each a
+    /// [`TokenError`] variant):
     /// 1. size ≤ [`MAX_ACCESS_TOKEN_LEN`] and three base64url segments;
     /// 2. the signature, with the issuer's key named by `kid` and that key's algorithm
     ///    only (never `none` or HMAC; `jwk`, `jku`, `x5u`, `x5c` headers are never used;
