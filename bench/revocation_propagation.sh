@@ -35,11 +35,8 @@ wait_for "http://127.0.0.1:$UPSTREAM_PORT/"
 "$VALET" guard --issuer "http://127.0.0.1:$VALET_PORT" --audience https://api.example.test \
   --upstream "http://127.0.0.1:$UPSTREAM_PORT" --bind "127.0.0.1:$PROXY_PORT" >"$WORK/guard.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 200); do
-  code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PROXY_PORT/" || true)"
-  [ "$code" = 401 ] && break
-  sleep 0.05
-done
+# 200 once the proxy has Valet's keys (503 before).
+wait_for "http://127.0.0.1:$PROXY_PORT/.well-known/valet-guard/ready"
 
 CREDS="$("$VALET" --data-dir "$WORK/data" client create --name bench --audience https://api.example.test --json)"
 

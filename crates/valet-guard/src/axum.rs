@@ -40,7 +40,8 @@ use crate::error::TokenError;
 use crate::guard::Guard;
 use crate::token::VerifiedToken;
 
-/// Seconds a client is asked to wait after a 503 (status list unavailable).
+/// Seconds a client is asked to wait after a 503 (status list unavailable, or the guard
+/// not ready).
 const RETRY_AFTER_SECONDS: &str = "5";
 
 /// The bearer token of a request (RFC 6750 §2.1: `Authorization: Bearer <b64token>`,
@@ -85,12 +86,17 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, TokenError> {
 
 impl Guard {
     /// Verifies the request's bearer token with `scopes` required; a refusal comes ready
-    /// to send. For code that is neither an extractor nor a layer (a proxy, say).
+    /// to send. For code that is neither an extractor nor a layer (a proxy, say). A guard
+    /// that is not ready answers 503 ([`TokenError::NotReady`]) whatever the request
+    /// carries: it cannot tell a good token from a bad one yet.
     pub async fn authorize(
         &self,
         headers: &HeaderMap,
         scopes: &[&str],
     ) -> Result<VerifiedToken, GuardRejection> {
+        if !self.is_ready() {
+            return Err(self.rejection(TokenError::NotReady));
+        }
         let verified = match bearer_token(headers) {
             Ok(token) => self.verify_with_scopes(token, scopes).await,
             Err(error) => Err(error),

@@ -52,7 +52,25 @@ pub struct GuardConfig {
     pub(crate) http_timeout: Duration,
     pub(crate) status_policy: StatusPolicy,
     pub(crate) require_status: bool,
+    pub(crate) status_credentials: Option<ClientCredentials>,
     pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// A client of the issuer (its id and secret), used to obtain a token for the status
+/// list event stream. `Debug` never shows the secret.
+#[derive(Clone)]
+pub(crate) struct ClientCredentials {
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
+}
+
+impl fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .finish()
+    }
 }
 
 impl GuardConfig {
@@ -72,6 +90,7 @@ impl GuardConfig {
             http_timeout: Duration::from_secs(5),
             status_policy: StatusPolicy::default(),
             require_status: false,
+            status_credentials: None,
             allow_insecure_http: false,
             clock: Arc::new(SystemClock),
         }
@@ -122,6 +141,14 @@ impl GuardConfig {
         self.http_timeout
     }
 
+    /// The client id of the status stream credentials, if any (the secret is not
+    /// readable back).
+    pub fn status_client_id(&self) -> Option<&str> {
+        self.status_credentials
+            .as_ref()
+            .map(|credentials| credentials.client_id.as_str())
+    }
+
     /// `{issuer}/statuslists/`: the only prefix a token's status list `uri` may have.
     pub(crate) fn status_list_prefix(&self) -> String {
         format!("{}/statuslists/", self.issuer.trim_end_matches('/'))
@@ -142,6 +169,7 @@ impl fmt::Debug for GuardConfig {
             .field("http_timeout", &self.http_timeout)
             .field("status_policy", &self.status_policy)
             .field("require_status", &self.require_status)
+            .field("status_credentials", &self.status_credentials)
             .finish_non_exhaustive()
     }
 }
@@ -160,6 +188,7 @@ pub struct GuardConfigBuilder {
     http_timeout: Duration,
     status_policy: StatusPolicy,
     require_status: bool,
+    status_credentials: Option<ClientCredentials>,
     allow_insecure_http: bool,
     clock: Arc<dyn Clock>,
 }
@@ -219,6 +248,28 @@ impl GuardConfigBuilder {
     /// Valet older than status lists).
     pub fn require_status(mut self, require: bool) -> Self {
         self.require_status = require;
+        self
+    }
+
+    /// A client of the issuer whose tokens the issuer's status list event stream accepts
+    /// (Valet with `status_events_auth = "token"`: a client registered with the issuer as
+    /// an audience and the scope `valet:status`). With it, the guard obtains a token at
+    /// the metadata's `token_endpoint` by the client credentials grant (RFC 6749 §4.4,
+    /// `scope=valet:status`, `resource={issuer}` per RFC 8707, HTTP Basic client
+    /// authentication per RFC 6749 §2.3.1), reuses it until 30 s before it expires, and
+    /// presents it as `Authorization: Bearer` (RFC 6750 §2.1) when it subscribes; a 401
+    /// from the stream makes it fetch a fresh one once. Status list documents stay
+    /// public and are fetched without it. Default: none (the stream is opened
+    /// anonymously). The secret never appears in `Debug` output or logs.
+    pub fn status_credentials(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.status_credentials = Some(ClientCredentials {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+        });
         self
     }
 
@@ -287,6 +338,14 @@ impl GuardConfigBuilder {
                 "at least 1 second",
             ));
         }
+        if let Some(credentials) = &self.status_credentials
+            && (credentials.client_id.is_empty()
+                || credentials.client_secret.is_empty()
+                || credentials.client_id.chars().any(char::is_control)
+                || credentials.client_secret.chars().any(char::is_control))
+        {
+            return Err(ConfigError::StatusCredentials);
+        }
         Ok(GuardConfig {
             issuer,
             audience: self.audience,
@@ -299,6 +358,7 @@ impl GuardConfigBuilder {
             http_timeout: self.http_timeout,
             status_policy: self.status_policy,
             require_status: self.require_status,
+            status_credentials: self.status_credentials,
             clock: self.clock,
         })
     }
@@ -325,6 +385,11 @@ pub enum ConfigError {
     /// A required scope is not a scope token (RFC 6749 §3.3).
     #[error("{0:?} is not a scope token (RFC 6749 §3.3)")]
     Scope(String),
+    /// The status stream client id or secret is empty or contains control characters.
+    #[error(
+        "the status credentials need a non-empty client id and secret without control characters"
+    )]
+    StatusCredentials,
     /// A duration outside its range.
     #[error("{0} must be {1}")]
     Range(&'static str, &'static str),
@@ -346,14 +411,20 @@ fn check_issuer(issuer: &str, allow_insecure_http: bool) -> Result<String, Confi
     Ok(issuer.to_owned())
 }
 
-fn is_loopback(url: &Url) -> bool {
+/// Whether the URL's host is the loopback interface: an IP address in `127.0.0.0/8` or
+/// `::1` (as the URL parser reads it, so `127.1` is `127.0.0.1`), or the name `localhost`
+/// (RFC 6761 §6.3). Decided on the parsed host, never by a prefix: `127.evil.example` is
+/// a domain name like any other.
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host_str() {
         Some(host) if host.eq_ignore_ascii_case("localhost") => true,
-        Some(host) => {
-            let bare = host.trim_start_matches('[').trim_end_matches(']');
-            bare.parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-        }
+        // The parser has already turned every IPv4 spelling into dotted decimal and
+        // bracketed IPv6; a domain name never parses as an address.
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
         None => false,
     }
 }
@@ -430,10 +501,33 @@ mod tests {
                 "{bad}"
             );
         }
-        assert!(matches!(
-            GuardConfig::builder("http://id.example", "api").build(),
-            Err(ConfigError::InsecureIssuer(_))
-        ));
+        for insecure in [
+            "http://id.example",
+            // Loopback is decided on the parsed host, never by its first characters.
+            "http://127.evil.example",
+            "http://127.0.0.1.evil.example",
+            "http://localhost.evil.example",
+            "http://[::ffff:7f00:1]",
+            "http://10.0.0.1",
+        ] {
+            assert!(
+                matches!(
+                    GuardConfig::builder(insecure, "api").build(),
+                    Err(ConfigError::InsecureIssuer(_))
+                ),
+                "{insecure}"
+            );
+        }
+        for loopback in [
+            "http://127.1:8080",
+            "http://127.255.0.9",
+            "http://LOCALHOST",
+        ] {
+            assert!(
+                GuardConfig::builder(loopback, "api").build().is_ok(),
+                "{loopback}"
+            );
+        }
         assert!(
             GuardConfig::builder("http://id.example", "api")
                 .dangerous_allow_insecure_http(true)
@@ -482,6 +576,26 @@ mod tests {
                 .build()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn status_credentials_are_checked_and_never_shown() {
+        let base = || GuardConfig::builder("https://id.example", "api");
+        let config = base()
+            .status_credentials("guards", "s3cr3t-value")
+            .build()
+            .unwrap();
+        assert_eq!(config.status_client_id(), Some("guards"));
+        let debug = format!("{config:?}");
+        assert!(debug.contains("guards"), "{debug}");
+        assert!(!debug.contains("s3cr3t-value"), "{debug}");
+        for (id, secret) in [("", "s"), ("id", ""), ("id\n", "s"), ("id", "s\r")] {
+            assert_eq!(
+                base().status_credentials(id, secret).build().unwrap_err(),
+                ConfigError::StatusCredentials
+            );
+        }
+        assert_eq!(base().build().unwrap().status_client_id(), None);
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub(crate) struct Metadata {
     pub(crate) jwks_uri: String,
     /// Valet's revocation feed (Server-Sent Events), if advertised under the issuer.
     pub(crate) events_endpoint: Option<String>,
+    /// RFC 8414 §2 `token_endpoint`, where the guard obtains its own token for the event
+    /// stream (when it has credentials).
+    pub(crate) token_endpoint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -24,6 +27,8 @@ struct Document {
     jwks_uri: Option<String>,
     #[serde(default)]
     valet_status_list_events_endpoint: Option<String>,
+    #[serde(default)]
+    token_endpoint: Option<String>,
 }
 
 /// Fetches `{issuer}/.well-known/oauth-authorization-server` (Valet's), the RFC 8414 §3.1
@@ -97,9 +102,14 @@ fn parse(body: &[u8], issuer: &str, url: &str) -> Result<Metadata, GuardError> {
             }
             under_issuer
         });
+    // The client secret is sent there: never in the clear unless the issuer itself is.
+    let token_endpoint = document
+        .token_endpoint
+        .filter(|endpoint| same_security(issuer, endpoint));
     Ok(Metadata {
         jwks_uri,
         events_endpoint,
+        token_endpoint,
     })
 }
 
@@ -152,7 +162,8 @@ mod tests {
         let ok = parse(
             &doc(json!({
                 "issuer": issuer, "jwks_uri": "https://id.example/jwks.json",
-                "valet_status_list_events_endpoint": "https://id.example/statuslists/events"
+                "valet_status_list_events_endpoint": "https://id.example/statuslists/events",
+                "token_endpoint": "https://id.example/token"
             })),
             issuer,
             "u",
@@ -163,6 +174,20 @@ mod tests {
             ok.events_endpoint.as_deref(),
             Some("https://id.example/statuslists/events")
         );
+        assert_eq!(
+            ok.token_endpoint.as_deref(),
+            Some("https://id.example/token")
+        );
+        let cleartext = parse(
+            &doc(json!({
+                "issuer": issuer, "jwks_uri": "https://id.example/jwks.json",
+                "token_endpoint": "http://id.example/token"
+            })),
+            issuer,
+            "u",
+        )
+        .unwrap();
+        assert_eq!(cleartext.token_endpoint, None, "no secret over plain http");
         assert!(matches!(
             parse(
                 &doc(json!({"issuer": "https://id.example/", "jwks_uri": "https://x"})),

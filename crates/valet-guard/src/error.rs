@@ -6,6 +6,7 @@
 //! | [`TokenError::InvalidRequest`] | 400 | `error="invalid_request"` |
 //! | every "invalid token" variant | 401 | `error="invalid_token"` |
 //! | [`TokenError::InsufficientScope`] | 403 | `error="insufficient_scope"`, `scope="…"` (the scopes the resource requires) |
+//! | [`TokenError::NotReady`] | 503 | (as for `StatusUnavailable`) |
 //! | [`TokenError::StatusUnavailable`] | 503 | (the bare challenge; no header is sent with 503: the token may be fine, the client should retry, not re-authenticate) |
 //! | [`TokenError::Internal`] | 500 | (as for 503) |
 //!
@@ -97,6 +98,11 @@ pub enum TokenError {
         required: Vec<String>,
     },
 
+    /// The guard has not loaded the issuer's keys yet (see
+    /// [`Guard::start_in_background`](crate::Guard::start_in_background)): nothing can be
+    /// verified; the client should retry.
+    #[error("not ready: the issuer's keys are not loaded yet")]
+    NotReady,
     /// The token's status list cannot be fetched and the cached copy (if any) is older
     /// than the policy allows: fail closed.
     #[error("token status unavailable")]
@@ -113,7 +119,7 @@ impl TokenError {
             TokenError::Missing => 401,
             TokenError::InvalidRequest(_) => 400,
             TokenError::InsufficientScope { .. } => 403,
-            TokenError::StatusUnavailable => 503,
+            TokenError::StatusUnavailable | TokenError::NotReady => 503,
             TokenError::Internal => 500,
             _ => 401,
         }
@@ -126,7 +132,7 @@ impl TokenError {
             TokenError::Missing => None,
             TokenError::InvalidRequest(_) => Some("invalid_request"),
             TokenError::InsufficientScope { .. } => Some("insufficient_scope"),
-            TokenError::StatusUnavailable => Some("temporarily_unavailable"),
+            TokenError::StatusUnavailable | TokenError::NotReady => Some("temporarily_unavailable"),
             TokenError::Internal => Some("server_error"),
             _ => Some("invalid_token"),
         }
@@ -171,6 +177,7 @@ impl TokenError {
                 "the access token lacks a scope this resource requires"
             }
             TokenError::StatusUnavailable => "the token status cannot be checked now, retry later",
+            TokenError::NotReady => "the issuer keys are not loaded yet, retry later",
             TokenError::Internal => "internal error",
         }
     }
@@ -233,6 +240,10 @@ pub enum GuardError {
     /// The metadata is unusable (no `jwks_uri`, or one that is not an https URL).
     #[error("unusable issuer metadata: {0}")]
     Metadata(&'static str),
+    /// [`Guard::start_in_background`](crate::Guard::start_in_background) was called
+    /// outside a Tokio runtime.
+    #[error("the guard must be started within a Tokio runtime")]
+    NoRuntime,
     /// The JWKS could not be fetched or parsed.
     #[error("cannot load the JWKS from {url}: {reason}")]
     Jwks {
@@ -282,6 +293,7 @@ mod tests {
                 required: vec!["a".into()],
             },
             TokenError::StatusUnavailable,
+            TokenError::NotReady,
             TokenError::Internal,
         ]
     }
@@ -325,6 +337,12 @@ mod tests {
         );
         assert_eq!(TokenError::StatusUnavailable.status(), 503);
         assert!(!TokenError::StatusUnavailable.has_challenge());
+        assert_eq!(TokenError::NotReady.status(), 503);
+        assert_eq!(
+            TokenError::NotReady.error_code(),
+            Some("temporarily_unavailable")
+        );
+        assert!(!TokenError::NotReady.has_challenge());
         assert_eq!(TokenError::InvalidRequest("x").status(), 400);
         for error in all() {
             match error.status() {

@@ -1,11 +1,13 @@
 //! The [`Guard`]: start-up (discovery, JWKS, background tasks) and [`Guard::verify`].
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use valet_jose::JoseError;
 
 use crate::config::{GuardConfig, MAX_ACCESS_TOKEN_LEN};
+use crate::credentials::StreamToken;
 use crate::discovery;
 use crate::error::{GuardError, TokenError};
 use crate::http::Http;
@@ -16,6 +18,11 @@ use crate::token::{ClaimRules, VerifiedToken, check_claims};
 
 /// RFC 9068 §2.1: the `typ` of a JWT access token.
 pub(crate) const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// [`Guard::start_in_background`] retries the issuer after this, doubling, up to
+/// [`MAX_START_RETRY`].
+const FIRST_START_RETRY: Duration = Duration::from_millis(500);
+const MAX_START_RETRY: Duration = Duration::from_secs(10);
 
 /// Verifies one issuer's access tokens for one audience, locally.
 ///
@@ -29,9 +36,15 @@ pub struct Guard {
 
 struct Inner {
     config: GuardConfig,
+    /// Set once the issuer's metadata and keys are loaded; never unset.
+    loaded: Arc<OnceLock<Loaded>>,
+    tasks: Arc<Tasks>,
+}
+
+/// What a ready guard verifies with.
+struct Loaded {
     keys: Arc<KeySet>,
     status: Arc<StatusCache>,
-    tasks: Arc<Tasks>,
 }
 
 impl Drop for Inner {
@@ -46,35 +59,58 @@ impl Guard {
     /// subscribes to the revocation feed if the metadata advertises one.
     ///
     /// Fails if the metadata or the JWKS cannot be loaded now; once started, the guard keeps
-    /// verifying with cached keys while the issuer is unreachable.
+    /// verifying with cached keys while the issuer is unreachable. To start while the
+    /// issuer is unreachable, see [`Guard::start_in_background`].
     pub async fn new(config: GuardConfig) -> Result<Guard, GuardError> {
         let http = Http::new(config.http_timeout)?;
-        let metadata = discovery::discover(&http, &config.issuer).await?;
-        let (keys, first_refresh) = KeySet::load(http.clone(), metadata.jwks_uri, &config).await?;
-        let keys = Arc::new(keys);
         let tasks = Arc::new(Tasks::default());
-        let status = Arc::new(StatusCache::new(
-            http.clone(),
-            Arc::clone(&keys),
-            Arc::clone(&tasks),
-            &config,
-        ));
-        tasks.spawn(Arc::clone(&keys).refresh_loop(first_refresh));
-        match metadata.events_endpoint {
-            Some(url) => tasks.spawn(events::follow(Arc::clone(&status), http, url)),
-            None => tracing::info!(
-                issuer = %config.issuer,
-                "the issuer advertises no status list events: revocations arrive at list ttl"
-            ),
-        }
+        let loaded = load(&http, &config, &tasks).await?;
         Ok(Guard {
             inner: Arc::new(Inner {
                 config,
-                keys,
-                status,
+                loaded: Arc::new(OnceLock::from(loaded)),
                 tasks,
             }),
         })
+    }
+
+    /// Starts a guard that is not ready yet and becomes ready in the background: it
+    /// loads the issuer's metadata and JWKS as [`Guard::new`] does, retrying with backoff
+    /// (from 0.5 s, doubling, at most 10 s between attempts, each failure logged) for as
+    /// long as it takes. Until then every verification fails with
+    /// [`TokenError::NotReady`] (503 with `Retry-After`, so the axum layer and extractor
+    /// answer 503) and [`Guard::is_ready`] is `false`. For servers that must start, and
+    /// report not-ready on a health endpoint, while the issuer is down.
+    ///
+    /// Must be called within a Tokio runtime; fails only if it is not, or if the HTTP
+    /// client cannot be built.
+    pub fn start_in_background(config: GuardConfig) -> Result<Guard, GuardError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(GuardError::NoRuntime);
+        }
+        let http = Http::new(config.http_timeout)?;
+        let tasks = Arc::new(Tasks::default());
+        let loaded = Arc::new(OnceLock::new());
+        tasks.spawn(keep_loading(
+            http,
+            config.clone(),
+            Arc::clone(&tasks),
+            Arc::clone(&loaded),
+        ));
+        Ok(Guard {
+            inner: Arc::new(Inner {
+                config,
+                loaded,
+                tasks,
+            }),
+        })
+    }
+
+    /// Whether the issuer's metadata and keys are loaded, so tokens can be verified.
+    /// Always `true` for a guard from [`Guard::new`]; once `true`, stays `true` (cached
+    /// keys keep verifying while the issuer is unreachable).
+    pub fn is_ready(&self) -> bool {
+        self.inner.loaded.get().is_some()
     }
 
     /// The configuration.
@@ -90,7 +126,9 @@ impl Guard {
 
     /// Verifies an access token and requires `scopes` on top of the configured ones.
     ///
-    /// In order, stopping at the first failure (each a [`TokenError`] variant):
+    /// A guard that is not ready yet ([`Guard::start_in_background`]) answers
+    /// [`TokenError::NotReady`]. Then, in order, stopping at the first failure (each a
+    /// [`TokenError`] variant):
     /// 1. size ≤ [`MAX_ACCESS_TOKEN_LEN`] and three base64url segments;
     /// 2. the signature, with the issuer's key named by `kid` and that key's algorithm
     ///    only (never `none` or HMAC; `jwk`, `jku`, `x5u`, `x5c` headers are never used;
@@ -110,11 +148,14 @@ impl Guard {
     ) -> Result<VerifiedToken, TokenError> {
         let inner = &*self.inner;
         let config = &inner.config;
+        let Some(loaded) = inner.loaded.get() else {
+            return Err(TokenError::NotReady);
+        };
         let now = config.clock.now();
         if token.len() > MAX_ACCESS_TOKEN_LEN {
             return Err(TokenError::TooLarge);
         }
-        let jws = inner
+        let jws = loaded
             .keys
             .verify(token, ACCESS_TOKEN_TYP, MAX_ACCESS_TOKEN_LEN)
             .await
@@ -126,7 +167,7 @@ impl Guard {
         };
         let (verified, status) = check_claims(jws.claims, &rules, now)?;
         match status {
-            Some(reference) => inner.status.check(&reference, now).await?,
+            Some(reference) => loaded.status.check(&reference, now).await?,
             None if config.require_status => return Err(TokenError::StatusMissing),
             None => {}
         }
@@ -145,8 +186,84 @@ impl fmt::Debug for Guard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Guard")
             .field("config", &self.inner.config)
-            .field("keys", &self.inner.keys.current())
+            .field(
+                "keys",
+                &self.inner.loaded.get().map(|loaded| loaded.keys.current()),
+            )
             .finish_non_exhaustive()
+    }
+}
+
+/// Discovery, the JWKS, then the background tasks: what [`Guard::new`] does once and
+/// [`Guard::start_in_background`] until it works. Nothing is spawned unless everything
+/// loaded.
+async fn load(http: &Http, config: &GuardConfig, tasks: &Arc<Tasks>) -> Result<Loaded, GuardError> {
+    let metadata = discovery::discover(http, &config.issuer).await?;
+    let stream_token = match (&config.status_credentials, &metadata.events_endpoint) {
+        (Some(credentials), Some(_)) => {
+            let endpoint = metadata.token_endpoint.clone().ok_or(GuardError::Metadata(
+                "no token_endpoint (https, or http for an http issuer), which the status credentials need",
+            ))?;
+            Some(Arc::new(StreamToken::new(
+                http.clone(),
+                endpoint,
+                &config.issuer,
+                credentials.clone(),
+            )))
+        }
+        _ => None,
+    };
+    let (keys, first_refresh) = KeySet::load(http.clone(), metadata.jwks_uri, config).await?;
+    let keys = Arc::new(keys);
+    let status = Arc::new(StatusCache::new(
+        http.clone(),
+        Arc::clone(&keys),
+        Arc::clone(tasks),
+        config,
+    ));
+    tasks.spawn(Arc::clone(&keys).refresh_loop(first_refresh));
+    match metadata.events_endpoint {
+        Some(url) => tasks.spawn(events::follow(
+            Arc::clone(&status),
+            http.clone(),
+            url,
+            stream_token,
+        )),
+        None => tracing::info!(
+            issuer = %config.issuer,
+            "the issuer advertises no status list events: revocations arrive at list ttl"
+        ),
+    }
+    Ok(Loaded { keys, status })
+}
+
+/// [`load`] until it works, with bounded exponential backoff.
+async fn keep_loading(
+    http: Http,
+    config: GuardConfig,
+    tasks: Arc<Tasks>,
+    loaded: Arc<OnceLock<Loaded>>,
+) {
+    let mut delay = FIRST_START_RETRY;
+    let mut attempt = 1u32;
+    loop {
+        match load(&http, &config, &tasks).await {
+            Ok(ready) => {
+                // Only this task sets it.
+                let _ = loaded.set(ready);
+                tracing::info!(issuer = %config.issuer, attempt, "issuer metadata and keys loaded: the guard is ready");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(
+                    issuer = %config.issuer, %error, attempt, retry_in = ?delay,
+                    "cannot load the issuer's metadata and keys yet; requests are answered 503 until then"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_START_RETRY);
+                attempt = attempt.saturating_add(1);
+            }
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, CACHE_CONTROL, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use reqwest::{Client, Response, redirect};
 
 use crate::error::GuardError;
@@ -35,6 +35,8 @@ pub(crate) enum FetchError {
     Transport(reqwest::Error),
     Status(u16),
     TooLarge(usize),
+    /// A response that is not what the protocol says (for logs; never the body).
+    Invalid(&'static str),
 }
 
 impl fmt::Display for FetchError {
@@ -43,6 +45,7 @@ impl fmt::Display for FetchError {
             FetchError::Transport(error) => write!(f, "{error}"),
             FetchError::Status(status) => write!(f, "HTTP status {status}"),
             FetchError::TooLarge(limit) => write!(f, "response larger than {limit} bytes"),
+            FetchError::Invalid(reason) => f.write_str(reason),
         }
     }
 }
@@ -74,52 +77,88 @@ impl Http {
         accept: &'static str,
         limit: usize,
     ) -> Result<Document, FetchError> {
-        let mut response = self
+        let response = self
             .documents
             .get(url)
             .header(ACCEPT, HeaderValue::from_static(accept))
             .send()
             .await
             .map_err(FetchError::Transport)?;
-        if response.status() != reqwest::StatusCode::OK {
-            return Err(FetchError::Status(response.status().as_u16()));
-        }
-        if response
-            .content_length()
-            .is_some_and(|len| len > limit as u64)
-        {
-            return Err(FetchError::TooLarge(limit));
-        }
-        let max_age = response
-            .headers()
-            .get(CACHE_CONTROL)
-            .and_then(|value| value.to_str().ok())
-            .and_then(max_age);
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(FetchError::Transport)? {
-            if body.len().saturating_add(chunk.len()) > limit {
-                return Err(FetchError::TooLarge(limit));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Document { body, max_age })
+        read_bounded(response, limit).await
     }
 
-    /// Opens a Server-Sent Events stream (the response's body is read by the caller).
-    pub(crate) async fn event_stream(&self, url: &str) -> Result<Response, FetchError> {
+    /// POSTs a form with `authorization` (a ready-made header value, marked sensitive so
+    /// it is never shown) and reads at most `limit` bytes of a 200 response.
+    pub(crate) async fn post_form(
+        &self,
+        url: &str,
+        authorization: HeaderValue,
+        form: String,
+        limit: usize,
+    ) -> Result<Document, FetchError> {
         let response = self
-            .stream
-            .get(url)
-            .header(ACCEPT, HeaderValue::from_static("text/event-stream"))
-            .header(CACHE_CONTROL, HeaderValue::from_static("no-cache"))
+            .documents
+            .post(url)
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .header(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            )
+            .header(AUTHORIZATION, authorization)
+            .body(form)
             .send()
             .await
             .map_err(FetchError::Transport)?;
+        read_bounded(response, limit).await
+    }
+
+    /// Opens a Server-Sent Events stream (the response's body is read by the caller),
+    /// presenting `authorization` if given.
+    pub(crate) async fn event_stream(
+        &self,
+        url: &str,
+        authorization: Option<HeaderValue>,
+    ) -> Result<Response, FetchError> {
+        let mut request = self
+            .stream
+            .get(url)
+            .header(ACCEPT, HeaderValue::from_static("text/event-stream"))
+            .header(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        if let Some(authorization) = authorization {
+            request = request.header(AUTHORIZATION, authorization);
+        }
+        let response = request.send().await.map_err(FetchError::Transport)?;
         if response.status() != reqwest::StatusCode::OK {
             return Err(FetchError::Status(response.status().as_u16()));
         }
         Ok(response)
     }
+}
+
+/// At most `limit` bytes of a 200 response's body, with its `max-age`.
+async fn read_bounded(mut response: Response, limit: usize) -> Result<Document, FetchError> {
+    if response.status() != reqwest::StatusCode::OK {
+        return Err(FetchError::Status(response.status().as_u16()));
+    }
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
+        return Err(FetchError::TooLarge(limit));
+    }
+    let max_age = response
+        .headers()
+        .get(CACHE_CONTROL)
+        .and_then(|value| value.to_str().ok())
+        .and_then(max_age);
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(FetchError::Transport)? {
+        if body.len().saturating_add(chunk.len()) > limit {
+            return Err(FetchError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Document { body, max_age })
 }
 
 /// The freshness lifetime of a response (RFC 9111 §5.2.2): `max-age=N` seconds, or zero

@@ -12,7 +12,8 @@
 //! | need | here |
 //! |---|---|
 //! | configure (safe defaults, validated) | [`GuardConfig::builder`] |
-//! | start | [`Guard::new`] |
+//! | start | [`Guard::new`]; while the issuer may be down, [`Guard::start_in_background`] and [`Guard::is_ready`] |
+//! | credentials for a protected revocation feed | [`GuardConfigBuilder::status_credentials`] |
 //! | verify a token | [`Guard::verify`], [`Guard::verify_with_scopes`] → [`VerifiedToken`] |
 //! | why not, as RFC 6750 status and challenge | [`TokenError::status`], [`TokenError::www_authenticate`] |
 //! | axum: extractor, per-route scopes, router layer (feature `axum`, default) | `VerifiedToken` as an extractor, `Guard::require`, `Guard::layer` |
@@ -44,7 +45,11 @@
 //!   [`TokenError::StatusUnavailable`] (503, `Retry-After`), unless
 //!   [`StatusPolicy::fail_open`] is set.
 //! - The revocation feed: reconnected with backoff (up to 5 s); meanwhile lists are polled at
-//!   their `ttl`. On reconnection every cached list is refetched.
+//!   their `ttl`. On reconnection every cached list is refetched. A stream the issuer ends
+//!   cleanly (Valet closes each at a maximum lifetime) is reopened within 250 ms and is not
+//!   an outage: whether requests fail closed depends only on the age of the lists.
+//! - At start: [`Guard::new`] fails; [`Guard::start_in_background`] returns at once, answers
+//!   [`TokenError::NotReady`] (503) until the metadata and keys are loaded, and retries.
 //!
 //! # Errors
 //!
@@ -109,6 +114,7 @@
 //! (`VALET_ISSUER=… VALET_AUDIENCE=… cargo run -p valet-guard --example orders_api`).
 
 mod config;
+mod credentials;
 mod discovery;
 mod error;
 mod guard;

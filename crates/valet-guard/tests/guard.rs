@@ -1,6 +1,7 @@
 //! valet-guard against a fake issuer on 127.0.0.1: every attack of issue 4 as its own test,
 //! claims, JWKS caching, the token status list (fetch, push, polling, failure policy),
-//! and the axum integration.
+//! the axum integration, start-up while the issuer is down, and the guard's credential
+//! for the revocation feed.
 
 #![allow(
     clippy::unwrap_used,
@@ -20,5 +21,9 @@ mod axum_integration;
 mod claims;
 #[path = "guard/jwks.rs"]
 mod jwks;
+#[path = "guard/startup.rs"]
+mod startup;
 #[path = "guard/status.rs"]
 mod status;
+#[path = "guard/stream_auth.rs"]
+mod stream_auth;

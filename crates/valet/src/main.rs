@@ -8,7 +8,8 @@ mod storage;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Arg, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use crate::config::FlagOverrides;
 
@@ -61,8 +62,55 @@ enum Command {
     Guard(commands::guard::GuardArgs),
 }
 
+/// The [`GlobalArgs`] by argument id and flag.
+const STORE_OPTIONS: [(&str, &str); 3] = [
+    ("data_dir", "--data-dir"),
+    ("database_url", "--database-url"),
+    ("config", "--config"),
+];
+
+/// The CLI, with the store options withdrawn from `valet guard`, which keeps no store
+/// and reads no configuration file. clap cannot exempt one subcommand from a global
+/// option (clap-rs/clap#4669), but it does not propagate a global option into a
+/// subcommand that has an argument of the same id: `guard` gets hidden ones that refuse
+/// any value, so `valet guard --data-dir x` is a usage error and its help lists none.
+fn command() -> clap::Command {
+    Cli::command().mut_subcommand("guard", |guard| {
+        STORE_OPTIONS.iter().fold(guard, |guard, (id, flag)| {
+            guard.arg(
+                Arg::new(*id)
+                    .long(flag.trim_start_matches("--"))
+                    .hide(true)
+                    .value_parser(|_: &str| -> Result<String, String> {
+                        Err("`valet guard` keeps no store and reads no configuration file".into())
+                    }),
+            )
+        })
+    })
+}
+
+/// Parses the command line; exits with clap's usage error on bad input.
+fn parse() -> Cli {
+    let mut command = command();
+    let matches = command.get_matches_mut();
+    // `valet --data-dir x guard`: given before the subcommand, so parsed as the global.
+    if matches.subcommand_name() == Some("guard")
+        && let Some((_, flag)) = STORE_OPTIONS
+            .iter()
+            .find(|(id, _)| matches.value_source(id) == Some(ValueSource::CommandLine))
+    {
+        command
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!("{flag} does not apply to `valet guard`: it keeps no store and reads no configuration file"),
+            )
+            .exit();
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -4,14 +4,17 @@
 //! is always read from the freshly fetched, signed list. While the stream is down, lists
 //! are still polled at their `ttl`.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest::Response;
 use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::cache::StatusCache;
-use crate::http::Http;
+use crate::credentials::StreamToken;
+use crate::http::{FetchError, Http};
 
 /// Reconnection backoff: from this, doubling, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
@@ -20,48 +23,99 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// A connection that lasted this long resets the backoff.
 const STABLE: Duration = Duration::from_secs(30);
 
+/// A stream the issuer ends cleanly after at least this long (Valet closes each stream
+/// at its maximum lifetime, and the guard is expected to come back) is reopened after
+/// [`FIRST_BACKOFF`], without counting as a failure. One ended sooner backs off as usual,
+/// so an issuer that closes every stream at once is not hammered.
+const CLEAN_END_MIN: Duration = Duration::from_secs(1);
+
 /// One line, or one event's data, longer than this ends the connection.
 const MAX_LINE: usize = 64 * 1024;
 
-/// Follows the stream until aborted, reconnecting with backoff.
-pub(crate) async fn follow(cache: Arc<StatusCache>, http: Http, url: String) {
+/// How a connection ended.
+enum Ended {
+    /// The issuer closed the stream cleanly (end of its lifetime, shutdown).
+    ByIssuer,
+    /// A read error, a timeout or an unparsable stream.
+    Broken(String),
+}
+
+/// Why a subscription failed, for logs (never a credential).
+enum SubscribeError {
+    Token(FetchError),
+    Stream(FetchError),
+}
+
+impl SubscribeError {
+    /// What the operator can do about it, when that is clear from the status.
+    fn hint(&self, has_credentials: bool) -> &'static str {
+        match self {
+            SubscribeError::Token(FetchError::Status(400 | 401)) => {
+                " (check the client id and secret, and that the client may use the scope valet:status with the issuer as audience)"
+            }
+            SubscribeError::Stream(FetchError::Status(401)) if has_credentials => {
+                " (the issuer refused the guard's token: check that the client's audience includes the issuer)"
+            }
+            SubscribeError::Stream(FetchError::Status(401)) => {
+                " (the issuer requires a token for its event stream: give the guard status credentials, `valet guard --client-id`)"
+            }
+            SubscribeError::Stream(FetchError::Status(403)) => {
+                " (the guard's client lacks the scope valet:status)"
+            }
+            _ => "",
+        }
+    }
+}
+
+impl fmt::Display for SubscribeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubscribeError::Token(error) => write!(f, "cannot obtain a stream token: {error}"),
+            SubscribeError::Stream(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// Follows the stream until aborted, reconnecting with backoff. With `token`, each
+/// subscription presents the guard's own access token.
+pub(crate) async fn follow(
+    cache: Arc<StatusCache>,
+    http: Http,
+    url: String,
+    token: Option<Arc<StreamToken>>,
+) {
     let mut backoff = FIRST_BACKOFF;
     let mut failures = 0u32;
     loop {
         let started = Instant::now();
-        match http.event_stream(&url).await {
-            Ok(mut response) => {
+        match subscribe(&http, &url, token.as_deref()).await {
+            Ok(response) => {
                 tracing::debug!(%url, "subscribed to status list events");
                 failures = 0;
                 // Notices sent while disconnected are lost: refetch whatever is cached.
                 cache.wake_all();
-                let mut parser = EventParser::default();
-                let mut events = Vec::new();
-                let reason = loop {
-                    match response.chunk().await {
-                        Ok(Some(chunk)) => {
-                            if let Err(error) = parser.feed(&chunk, &mut events) {
-                                break error.to_owned();
-                            }
-                            for event in events.drain(..) {
-                                handle(&cache, &event);
-                            }
-                        }
-                        Ok(None) => break "closed by the issuer".to_owned(),
-                        Err(error) => break error.to_string(),
+                match read(&cache, response).await {
+                    Ended::ByIssuer if started.elapsed() >= CLEAN_END_MIN => {
+                        tracing::debug!(%url, "the issuer ended the status list event stream; reconnecting");
+                        backoff = FIRST_BACKOFF;
                     }
-                };
-                tracing::warn!(
-                    %url, %reason,
-                    "status list event stream dropped; polling lists at their ttl until it is back"
-                );
+                    Ended::ByIssuer => tracing::warn!(
+                        %url,
+                        "the issuer closed the status list event stream at once; polling lists at their ttl until it is back"
+                    ),
+                    Ended::Broken(reason) => tracing::warn!(
+                        %url, %reason,
+                        "status list event stream dropped; polling lists at their ttl until it is back"
+                    ),
+                }
             }
             Err(error) => {
                 failures = failures.saturating_add(1);
+                let hint = error.hint(token.is_some());
                 if failures == 1 {
-                    tracing::warn!(%url, %error, "cannot subscribe to status list events; retrying");
+                    tracing::warn!(%url, %error, "cannot subscribe to status list events{hint}; retrying");
                 } else {
-                    tracing::debug!(%url, %error, "cannot subscribe to status list events");
+                    tracing::debug!(%url, %error, "cannot subscribe to status list events{hint}");
                 }
             }
         }
@@ -70,6 +124,57 @@ pub(crate) async fn follow(cache: Arc<StatusCache>, http: Http, url: String) {
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Opens the stream, with the guard's token if it has credentials. A 401 means the token
+/// is no longer accepted (revoked, or signed with a key the issuer dropped): one fresh
+/// token is fetched and presented at once (RFC 6750 §3.1 `invalid_token`).
+async fn subscribe(
+    http: &Http,
+    url: &str,
+    token: Option<&StreamToken>,
+) -> Result<Response, SubscribeError> {
+    let Some(token) = token else {
+        return http
+            .event_stream(url, None)
+            .await
+            .map_err(SubscribeError::Stream);
+    };
+    let authorization = token.authorization().await.map_err(SubscribeError::Token)?;
+    match http.event_stream(url, Some(authorization.clone())).await {
+        Err(FetchError::Status(401)) => {
+            tracing::debug!(%url, "the status list event stream refused the guard's token; fetching a new one");
+            token.invalidate(&authorization).await;
+            let fresh = token.authorization().await.map_err(|error| {
+                tracing::debug!(token_endpoint = %token.token_endpoint(), "token refetch failed");
+                SubscribeError::Token(error)
+            })?;
+            http.event_stream(url, Some(fresh))
+                .await
+                .map_err(SubscribeError::Stream)
+        }
+        other => other.map_err(SubscribeError::Stream),
+    }
+}
+
+/// Reads events until the connection ends.
+async fn read(cache: &StatusCache, mut response: Response) -> Ended {
+    let mut parser = EventParser::default();
+    let mut events = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if let Err(error) = parser.feed(&chunk, &mut events) {
+                    return Ended::Broken(error.to_owned());
+                }
+                for event in events.drain(..) {
+                    handle(cache, &event);
+                }
+            }
+            Ok(None) => return Ended::ByIssuer,
+            Err(error) => return Ended::Broken(error.to_string()),
+        }
     }
 }
 

@@ -99,6 +99,20 @@ pub struct IssuerState {
     pub jwks_fetches: AtomicUsize,
     pub list_fetches: AtomicUsize,
     pub list_accept: Mutex<Option<String>>,
+    /// The bearer token `/statuslists/events` requires (401 otherwise), if any.
+    pub stream_token: Mutex<Option<String>>,
+    /// The `Authorization` header of every subscription attempt, in order.
+    pub stream_auth: Mutex<Vec<Option<String>>>,
+    /// When each accepted stream opened and (once it did) ended.
+    pub stream_times: Mutex<Vec<(Instant, Option<Instant>)>>,
+    /// Each stream ends cleanly after this many milliseconds (0: never).
+    pub stream_lifetime_ms: AtomicU64,
+    /// `(Authorization, body)` of every `/token` request, in order.
+    pub token_requests: Mutex<Vec<(Option<String>, String)>>,
+    /// The `expires_in` of the tokens `/token` issues (`tok-1`, `tok-2`, …).
+    pub token_expires_in: AtomicU64,
+    /// `/token` answers 401 `invalid_client` while set.
+    pub token_refused: AtomicBool,
 }
 
 pub struct FakeIssuer {
@@ -144,6 +158,13 @@ impl FakeIssuer {
             jwks_fetches: AtomicUsize::new(0),
             list_fetches: AtomicUsize::new(0),
             list_accept: Mutex::new(None),
+            stream_token: Mutex::new(None),
+            stream_auth: Mutex::new(Vec::new()),
+            stream_times: Mutex::new(Vec::new()),
+            stream_lifetime_ms: AtomicU64::new(0),
+            token_requests: Mutex::new(Vec::new()),
+            token_expires_in: AtomicU64::new(3600),
+            token_refused: AtomicBool::new(false),
         });
         let app = Router::new()
             .route(
@@ -155,6 +176,7 @@ impl FakeIssuer {
                 get(openid_configuration),
             )
             .route("/jwks", get(jwks))
+            .route("/token", axum::routing::post(token))
             .route("/statuslists/events", get(events))
             .route("/statuslists/{name}", get(status_list))
             .with_state(Arc::clone(&state));
@@ -270,6 +292,21 @@ impl FakeIssuer {
             self.state.sse_open.load(Ordering::SeqCst) == n
         })
         .await;
+    }
+
+    /// From now on `/statuslists/events` requires `Authorization: Bearer {token}`.
+    pub fn require_stream_token(&self, token: &str) {
+        *self.state.stream_token.lock().unwrap() = Some(token.to_owned());
+    }
+
+    /// The `Authorization` header of every subscription attempt so far.
+    pub fn stream_auth(&self) -> Vec<Option<String>> {
+        self.state.stream_auth.lock().unwrap().clone()
+    }
+
+    /// `(Authorization, body)` of every `/token` request so far.
+    pub fn token_requests(&self) -> Vec<(Option<String>, String)> {
+        self.state.token_requests.lock().unwrap().clone()
     }
 
     pub fn jwks_fetches(&self) -> usize {
@@ -400,21 +437,86 @@ async fn status_list(
     ([(header::CONTENT_TYPE, "application/statuslist+jwt")], body).into_response()
 }
 
-/// Counts an open SSE stream for as long as it lives.
-struct OpenStream(Arc<IssuerState>);
+/// The client credentials grant, recording what it was sent (RFC 6749 §4.4).
+async fn token(
+    State(state): State<Arc<IssuerState>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let number = {
+        let mut requests = state.token_requests.lock().unwrap();
+        requests.push((authorization, body));
+        requests.len()
+    };
+    if state.down.load(Ordering::SeqCst) {
+        return unavailable();
+    }
+    if state.token_refused.load(Ordering::SeqCst) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Basic")],
+            axum::Json(json!({"error": "invalid_client"})),
+        )
+            .into_response();
+    }
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(json!({
+            "access_token": format!("tok-{number}"),
+            "token_type": "Bearer",
+            "expires_in": state.token_expires_in.load(Ordering::SeqCst),
+            "scope": "valet:status",
+        })),
+    )
+        .into_response()
+}
+
+/// Counts an open stream, and records when it ends.
+struct OpenStream(Arc<IssuerState>, usize);
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
         self.0.sse_open.fetch_sub(1, Ordering::SeqCst);
+        self.0.stream_times.lock().unwrap()[self.1].1 = Some(Instant::now());
     }
 }
 
-async fn events(State(state): State<Arc<IssuerState>>) -> Response {
+async fn events(State(state): State<Arc<IssuerState>>, headers: HeaderMap) -> Response {
     if state.down.load(Ordering::SeqCst) || !state.sse_enabled.load(Ordering::SeqCst) {
         return unavailable();
     }
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap().to_owned());
+    state
+        .stream_auth
+        .lock()
+        .unwrap()
+        .push(authorization.clone());
+    if let Some(required) = state.stream_token.lock().unwrap().clone()
+        && authorization != Some(format!("Bearer {required}"))
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
+        )
+            .into_response();
+    }
     state.sse_open.fetch_add(1, Ordering::SeqCst);
-    let open = OpenStream(Arc::clone(&state));
+    let slot = {
+        let mut times = state.stream_times.lock().unwrap();
+        times.push((Instant::now(), None));
+        times.len() - 1
+    };
+    let open = OpenStream(Arc::clone(&state), slot);
+    let lifetime = match state.stream_lifetime_ms.load(Ordering::SeqCst) {
+        0 => Duration::from_secs(86_400),
+        ms => Duration::from_millis(ms),
+    };
+    let end = tokio::time::Instant::now() + lifetime;
     let receiver = state.events.subscribe();
     let mut kill = state.sse_kill.subscribe();
     kill.mark_unchanged();
@@ -423,7 +525,7 @@ async fn events(State(state): State<Arc<IssuerState>>) -> Response {
     });
     let feed = futures_util::stream::unfold(
         (receiver, kill, open),
-        |(mut receiver, mut kill, open)| async move {
+        move |(mut receiver, mut kill, open)| async move {
             loop {
                 tokio::select! {
                     message = receiver.recv() => match message {
@@ -434,6 +536,8 @@ async fn events(State(state): State<Arc<IssuerState>>) -> Response {
                         Err(broadcast::error::RecvError::Closed) => return None,
                     },
                     _ = kill.changed() => return None,
+                    // The end of the stream's lifetime: a clean close.
+                    _ = tokio::time::sleep_until(end) => return None,
                 }
             }
         },

@@ -6,31 +6,63 @@
 //! verified identity in `X-Valet-Subject`, `X-Valet-Client-Id` and `X-Valet-Scope`
 //! (copies of those headers sent by the client are removed first). Invalid ones
 //! get the RFC 6750 answer and never reach the upstream.
+//!
+//! - **Start-up.** The proxy listens at once, even while the issuer is unreachable: until
+//!   the issuer's metadata and keys are loaded (retried with backoff, up to 10 s apart)
+//!   every proxied request is answered 503 with `Retry-After`.
+//! - **Its own endpoints**, answered by the proxy and never forwarded: [`HEALTH_PATH`]
+//!   (liveness: 200 while the process serves) and [`READY_PATH`] (200 once the keys are
+//!   loaded, else 503 with `Retry-After`).
+//! - **Paths.** A request path with a dot segment (`.`, `..`, also percent-encoded as
+//!   `%2e` in any case, and before a `;` parameter), an encoded slash or backslash
+//!   (`%2f`, `%5c`), a raw backslash, or not starting with `/` is refused with 400 before
+//!   the token is looked at: it could name something outside the upstream's base path
+//!   once normalized. Every forwarded URL is also checked to lie under that base path.
+//! - **Forwarding headers.** `Forwarded`, `X-Real-IP` and every `X-Forwarded-*` header sent
+//!   by the client are dropped (in any case, and with `_` for `-`); the proxy sets
+//!   `X-Forwarded-For` (the peer address it sees), `X-Forwarded-Proto` (`http`) and
+//!   `X-Forwarded-Host` (the request's `Host`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{self, HeaderName};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use clap::Args;
 use futures_util::TryStreamExt as _;
-use valet_guard::{Guard, GuardConfig};
+use reqwest::Url;
+use valet_guard::{ConfigError, Guard, GuardConfig};
 
 use crate::storage::CliError;
 
+/// Liveness: 200 as long as the proxy answers. Never forwarded.
+pub const HEALTH_PATH: &str = "/.well-known/valet-guard/health";
+/// Readiness: 200 once the issuer's keys are loaded, else 503. Never forwarded.
+pub const READY_PATH: &str = "/.well-known/valet-guard/ready";
+
+/// The environment variable holding the secret of `--client-id` (a flag value would be
+/// visible to every user in `ps`).
+const CLIENT_SECRET_ENV: &str = "VALET_GUARD_CLIENT_SECRET";
+
+/// Seconds a client is asked to wait while the proxy is not ready.
+const RETRY_AFTER_SECONDS: &str = "5";
+
 #[derive(Debug, Args)]
 pub struct GuardArgs {
-    /// Valet's issuer URL (https, or http on a loopback address).
+    /// Valet's issuer URL (https, or http on a loopback host: 127.0.0.0/8, ::1, localhost).
     #[arg(long)]
     pub issuer: String,
     /// The audience tokens must be for (this API's identifier).
     #[arg(long)]
     pub audience: String,
-    /// Where valid requests go, e.g. http://127.0.0.1:3000
+    /// Where valid requests go, e.g. http://127.0.0.1:3000 or http://127.0.0.1:3000/api
+    /// (requests are forwarded under that path, never outside it).
     #[arg(long)]
     pub upstream: String,
     /// Address to listen on.
@@ -46,6 +78,18 @@ pub struct GuardArgs {
     /// the cached list is more than five minutes old).
     #[arg(long)]
     pub dangerous_status_fail_open: bool,
+    /// Accept a plain-http issuer on a non-loopback host: keys and revocations would
+    /// cross the network unprotected, so anyone on the path could forge tokens.
+    #[arg(long)]
+    pub dangerous_allow_insecure_issuer: bool,
+    /// A client of the issuer (registered with the issuer as audience and the scope
+    /// valet:status) for a revocation feed that requires a token; its secret comes from
+    /// VALET_GUARD_CLIENT_SECRET or --client-secret-file.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// A file holding the secret of --client-id (trailing newlines ignored).
+    #[arg(long, requires = "client_id")]
+    pub client_secret_file: Option<PathBuf>,
 }
 
 /// The identity headers the proxy sets; incoming headers starting with
@@ -67,28 +111,26 @@ const HOP_BY_HOP: [&str; 8] = [
 struct Proxy {
     guard: Guard,
     scopes: Vec<String>,
-    upstream: String,
+    upstream: Upstream,
     client: reqwest::Client,
 }
 
 pub async fn run(args: GuardArgs) -> Result<(), CliError> {
     crate::commands::serve::init_logging(crate::config::LogFormat::Text);
-    let upstream = args.upstream.trim_end_matches('/').to_owned();
-    if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
-        return Err(format!("--upstream {upstream}: must be an http:// or https:// URL").into());
-    }
+    let upstream = Upstream::parse(&args.upstream)?;
     let policy = valet_guard::StatusPolicy {
         fail_open: args.dangerous_status_fail_open,
         ..valet_guard::StatusPolicy::default()
     };
-    let config = GuardConfig::builder(args.issuer.clone(), args.audience.clone())
+    let mut config = GuardConfig::builder(args.issuer.clone(), args.audience.clone())
         .leeway(Duration::from_secs(args.leeway))
         .status_policy(policy)
-        .build()
-        .map_err(|error| format!("guard configuration: {error}"))?;
-    let guard = Guard::new(config)
-        .await
-        .map_err(|error| format!("--issuer {}: {error}", args.issuer))?;
+        .dangerous_allow_insecure_http(args.dangerous_allow_insecure_issuer);
+    if let Some((client_id, secret)) = status_credentials(&args)? {
+        config = config.status_credentials(client_id, secret);
+    }
+    let config = config.build().map_err(|error| config_error(&args, error))?;
+    let guard = Guard::start_in_background(config).map_err(|error| format!("guard: {error}"))?;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
@@ -101,12 +143,17 @@ pub async fn run(args: GuardArgs) -> Result<(), CliError> {
         client,
     });
     let app = axum::Router::new()
+        .route(HEALTH_PATH, get(health))
+        .route(READY_PATH, get(ready))
         .fallback(forward)
         .with_state(Arc::clone(&proxy));
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .map_err(|error| format!("bind {}: {error}", args.bind))?;
-    tracing::info!(listen = %args.bind, upstream = %proxy.upstream, issuer = %args.issuer, "valet guard is ready");
+    tracing::info!(
+        listen = %args.bind, upstream = %proxy.upstream.base, issuer = %args.issuer,
+        "valet guard is listening; requests are answered 503 until the issuer's keys are loaded (see {READY_PATH})"
+    );
     // The same accept loop as `valet serve`: header read timeout, header size
     // limit, drained on shutdown.
     valet_server::serve_router(
@@ -119,30 +166,216 @@ pub async fn run(args: GuardArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The configuration errors an operator fixes with a flag, named by that flag.
+fn config_error(args: &GuardArgs, error: ConfigError) -> CliError {
+    match error {
+        ConfigError::InsecureIssuer(_) => format!(
+            "--issuer {}: plain http is allowed only for a loopback host (127.0.0.0/8, ::1, \
+             localhost); use https, or pass --dangerous-allow-insecure-issuer to accept keys \
+             and revocations over an unprotected network",
+            args.issuer
+        )
+        .into(),
+        ConfigError::Issuer(_) => format!(
+            "--issuer {}: must be an absolute https URL without query or fragment",
+            args.issuer
+        )
+        .into(),
+        ConfigError::StatusCredentials => format!(
+            "--client-id and its secret ({CLIENT_SECRET_ENV} or --client-secret-file) must be \
+             non-empty and without control characters"
+        )
+        .into(),
+        error => format!("guard configuration: {error}").into(),
+    }
+}
+
+/// `--client-id` with its secret from the environment or a file; never from a flag value.
+fn status_credentials(args: &GuardArgs) -> Result<Option<(String, String)>, CliError> {
+    let from_env = match std::env::var(CLIENT_SECRET_ENV) {
+        Ok(secret) => Some(secret),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(format!("{CLIENT_SECRET_ENV} is not valid UTF-8").into());
+        }
+    };
+    let secret = match (from_env, &args.client_secret_file) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{CLIENT_SECRET_ENV} and --client-secret-file are both set: use one"
+            )
+            .into());
+        }
+        (Some(secret), None) => Some(secret),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| format!("--client-secret-file {}: {error}", path.display()))?;
+            Some(text.trim_end_matches(['\r', '\n']).to_owned())
+        }
+        (None, None) => None,
+    };
+    match (&args.client_id, secret) {
+        (Some(client_id), Some(secret)) => Ok(Some((client_id.clone(), secret))),
+        (Some(_), None) => Err(format!(
+            "--client-id needs the client's secret in {CLIENT_SECRET_ENV} or in the file \
+             named by --client-secret-file"
+        )
+        .into()),
+        (None, Some(_)) => Err(format!(
+            "{CLIENT_SECRET_ENV} is set but --client-id is not: name the client too"
+        )
+        .into()),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The upstream URL and the base path every forwarded request stays under.
+struct Upstream {
+    /// Scheme, authority and base path, without a trailing `/`.
+    base: String,
+    /// The base path without a trailing `/` (empty for the root).
+    base_path: String,
+}
+
+impl Upstream {
+    fn parse(upstream: &str) -> Result<Upstream, CliError> {
+        let bad = |why: &str| -> CliError { format!("--upstream {upstream}: {why}").into() };
+        let url = Url::parse(upstream).map_err(|error| bad(&error.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(bad("must be an http:// or https:// URL"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("must not have a query or fragment"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("must not carry credentials"));
+        }
+        Ok(Upstream {
+            base: url.as_str().trim_end_matches('/').to_owned(),
+            base_path: url.path().trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The upstream URL for a request's path and query, or why there is none. The path is
+    /// refused, not normalized: a path that only makes sense after removing dot segments
+    /// (RFC 3986 §5.2.4) or decoding a slash is not one a client needs.
+    fn url_for(&self, path: &str, query: Option<&str>) -> Result<Url, &'static str> {
+        check_path(path)?;
+        let mut target = format!("{}{path}", self.base);
+        if let Some(query) = query {
+            target.push('?');
+            target.push_str(query);
+        }
+        let url = Url::parse(&target).map_err(|_| "the request target is not a valid path")?;
+        // Defense in depth: whatever the URL parser made of the path, it is still under
+        // the base path.
+        if !url.path().starts_with(&format!("{}/", self.base_path)) {
+            return Err("the request path leaves the upstream's base path");
+        }
+        Ok(url)
+    }
+}
+
+/// Refuses a path that could leave the upstream's base path once an upstream (or the
+/// URL parser) normalizes it.
+fn check_path(path: &str) -> Result<(), &'static str> {
+    if !path.starts_with('/') {
+        return Err("the request target is not an absolute path");
+    }
+    // The WHATWG URL parser reads `\` as `/` in http URLs, and so do some servers.
+    if path.contains('\\') {
+        return Err("the request path contains a backslash");
+    }
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") {
+        return Err("the request path contains an encoded slash or backslash");
+    }
+    if lower.split('/').any(is_dot_segment) {
+        return Err("the request path contains a dot segment");
+    }
+    Ok(())
+}
+
+/// A dot segment of RFC 3986 §3.3 (`.` or `..`), with each dot possibly percent-encoded
+/// (the WHATWG URL standard's "single-dot"/"double-dot" segments), also before a `;`
+/// parameter (`..;x`, which servlet containers read as `..`). `segment` is lowercase.
+fn is_dot_segment(segment: &str) -> bool {
+    let name = segment.split(';').next().unwrap_or_default();
+    matches!(name.replace("%2e", ".").as_str(), "." | "..")
+}
+
+async fn health() -> Response {
+    status_response(StatusCode::OK, "ok")
+}
+
+async fn ready(State(proxy): State<Arc<Proxy>>) -> Response {
+    if proxy.guard.is_ready() {
+        return status_response(StatusCode::OK, "ready");
+    }
+    let mut response = status_response(StatusCode::SERVICE_UNAVAILABLE, "not ready");
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
+    response
+}
+
+fn status_response(status: StatusCode, text: &'static str) -> Response {
+    let mut response = (status, axum::Json(serde_json::json!({ "status": text }))).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
+    let url = match proxy
+        .upstream
+        .url_for(request.uri().path(), request.uri().query())
+    {
+        Ok(url) => url,
+        Err(reason) => {
+            tracing::debug!(%reason, "refused a request path");
+            return (StatusCode::BAD_REQUEST, format!("{reason}\n")).into_response();
+        }
+    };
     let scopes: Vec<&str> = proxy.scopes.iter().map(String::as_str).collect();
     let verified = match proxy.guard.authorize(request.headers(), &scopes).await {
         Ok(verified) => verified,
         Err(rejection) => return rejection.into_response(),
     };
     let (parts, body) = request.into_parts();
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = format!("{}{path}", proxy.upstream);
-    let mut headers = forwarded_headers(&parts.headers);
-    let identity = [
-        (IDENTITY_HEADERS[0], verified.subject().to_owned()),
-        (IDENTITY_HEADERS[1], verified.client_id().to_owned()),
-        (IDENTITY_HEADERS[2], verified.scopes().join(" ")),
+    let mut headers = forwarded_headers(&parts.headers, Direction::Request);
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip().to_string());
+    let forwarding = [
+        ("x-forwarded-for", peer),
+        ("x-forwarded-proto", Some("http".to_owned())),
+        (
+            "x-forwarded-host",
+            parts
+                .headers
+                .get(header::HOST)
+                .and_then(|host| host.to_str().ok())
+                .map(str::to_owned),
+        ),
     ];
-    for (name, value) in identity {
-        if let Ok(value) = HeaderValue::from_str(&value) {
+    let identity = [
+        (IDENTITY_HEADERS[0], Some(verified.subject().to_owned())),
+        (IDENTITY_HEADERS[1], Some(verified.client_id().to_owned())),
+        (IDENTITY_HEADERS[2], Some(verified.scopes().join(" "))),
+    ];
+    for (name, value) in forwarding.into_iter().chain(identity) {
+        if let Some(value) = value.and_then(|value| HeaderValue::from_str(&value).ok()) {
             headers.insert(HeaderName::from_static(name), value);
         }
     }
     let upstream_body = reqwest::Body::wrap_stream(body.into_data_stream());
     let sent = proxy
         .client
-        .request(parts.method, &url)
+        .request(parts.method, url)
         .headers(headers)
         .body(upstream_body)
         .send()
@@ -150,7 +383,7 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
     match sent {
         Ok(reply) => {
             let status = reply.status();
-            let headers = forwarded_headers(reply.headers());
+            let headers = forwarded_headers(reply.headers(), Direction::Response);
             let body = Body::from_stream(reply.bytes_stream().map_err(std::io::Error::other));
             let mut response = Response::new(body);
             *response.status_mut() = status;
@@ -164,9 +397,17 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
     }
 }
 
+/// Which way headers are being copied.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Request,
+    Response,
+}
+
 /// The end-to-end headers of a request or response, without the identity
-/// headers a client might try to smuggle in.
-fn forwarded_headers(incoming: &HeaderMap) -> HeaderMap {
+/// headers a client might try to smuggle in, and (for requests) without the
+/// forwarding headers the proxy sets itself.
+fn forwarded_headers(incoming: &HeaderMap, direction: Direction) -> HeaderMap {
     let connection_listed: Vec<String> = incoming
         .get_all(header::CONNECTION)
         .iter()
@@ -185,10 +426,123 @@ fn forwarded_headers(incoming: &HeaderMap) -> HeaderMap {
             || lower == "host"
             || lower == "content-length"
             || connection_listed.iter().any(|listed| listed == lower)
+            || (direction == Direction::Request && is_forwarding_header(&normalized))
         {
             continue;
         }
         out.append(name.clone(), value.clone());
     }
     out
+}
+
+/// The headers that tell an upstream who the client is (RFC 7239 `Forwarded` and the
+/// de facto `X-Forwarded-*` and `X-Real-IP`): only the proxy may set them.
+fn is_forwarding_header(normalized: &str) -> bool {
+    normalized == "forwarded" || normalized == "x-real-ip" || normalized.starts_with("x-forwarded-")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+
+    use super::*;
+
+    #[test]
+    fn paths_that_could_leave_the_base_path_are_refused() {
+        let upstream = Upstream::parse("http://127.0.0.1:3000/api/").unwrap();
+        assert_eq!(upstream.base, "http://127.0.0.1:3000/api");
+        for bad in [
+            "/..",
+            "/../secret",
+            "/a/../../secret",
+            "/./a",
+            "/a/.",
+            "/%2e%2e/secret",
+            "/%2E%2E/secret",
+            "/.%2e/secret",
+            "/%2e./secret",
+            "/%2e/secret",
+            "/..;x/secret",
+            "/a%2f..%2fsecret",
+            "/a%2F..%2Fsecret",
+            "/a%5c..%5csecret",
+            "/a\\..\\secret",
+            "*",
+            "",
+        ] {
+            assert!(upstream.url_for(bad, None).is_err(), "{bad}");
+        }
+        for (good, forwarded) in [
+            ("/", "http://127.0.0.1:3000/api/"),
+            ("/orders", "http://127.0.0.1:3000/api/orders"),
+            (
+                "/..foo/.bar/x..",
+                "http://127.0.0.1:3000/api/..foo/.bar/x..",
+            ),
+            (
+                "//evil.example/x",
+                "http://127.0.0.1:3000/api//evil.example/x",
+            ),
+            ("/a%20b", "http://127.0.0.1:3000/api/a%20b"),
+        ] {
+            assert_eq!(upstream.url_for(good, None).unwrap().as_str(), forwarded);
+        }
+        assert_eq!(
+            upstream
+                .url_for("/orders", Some("next=/../x&page=2"))
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:3000/api/orders?next=/../x&page=2"
+        );
+        let root = Upstream::parse("http://127.0.0.1:3000").unwrap();
+        assert_eq!(
+            root.url_for("/orders", None).unwrap().as_str(),
+            "http://127.0.0.1:3000/orders"
+        );
+        assert!(root.url_for("/%2e%2e/x", None).is_err());
+    }
+
+    #[test]
+    fn upstreams_are_plain_http_urls() {
+        for bad in [
+            "127.0.0.1:3000",
+            "ftp://127.0.0.1",
+            "http://127.0.0.1:3000/api?x=1",
+            "http://127.0.0.1:3000/#f",
+            "http://user:pw@127.0.0.1:3000",
+        ] {
+            assert!(Upstream::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn forwarding_headers_from_the_client_are_dropped_from_requests_only() {
+        let mut incoming = HeaderMap::new();
+        for name in [
+            "x-forwarded-for",
+            "X-Forwarded-Host",
+            "x-forwarded-proto",
+            "x-forwarded-port",
+            "forwarded",
+            "x-real-ip",
+            "x_forwarded_for",
+            "x_real_ip",
+        ] {
+            incoming.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("6.6.6.6"),
+            );
+        }
+        incoming.insert("accept", HeaderValue::from_static("*/*"));
+        let request = forwarded_headers(&incoming, Direction::Request);
+        assert_eq!(request.len(), 1, "{request:?}");
+        assert!(request.contains_key("accept"));
+        let response = forwarded_headers(&incoming, Direction::Response);
+        assert_eq!(response.len(), incoming.len());
+    }
 }

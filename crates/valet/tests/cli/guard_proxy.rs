@@ -1,6 +1,8 @@
 //! `valet guard`, the verifying reverse proxy: valid tokens pass with the
 //! verified identity attached, everything else is refused before the upstream,
-//! and a revocation at Valet reaches the proxy within a second.
+//! a revocation at Valet reaches the proxy within a second, paths never leave the
+//! upstream's base path, forwarding headers are the proxy's own, and the proxy starts
+//! (not ready) while the issuer is down.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,7 +30,7 @@ fn upstream() -> Upstream {
         .unwrap();
     let port = listener.local_addr().unwrap().port();
     let app = axum::Router::new().fallback(
-        move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+        move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
             let counter = Arc::clone(&counter);
             async move {
                 counter.fetch_add(1, Ordering::SeqCst);
@@ -46,6 +48,14 @@ fn upstream() -> Upstream {
                 "underscored": header("x-valet_subject"),
                     "authorization": header("authorization"),
                     "body_len": body.len(),
+                    "target": uri.to_string(),
+                    "x_forwarded_for": header("x-forwarded-for"),
+                    "x_forwarded_host": header("x-forwarded-host"),
+                    "x_forwarded_proto": header("x-forwarded-proto"),
+                    "x_forwarded_port": header("x-forwarded-port"),
+                    "x_forwarded_for_underscored": header("x_forwarded_for"),
+                    "forwarded": header("forwarded"),
+                    "x_real_ip": header("x-real-ip"),
                 }))
             }
         },
@@ -74,6 +84,11 @@ struct Setup {
 }
 
 fn setup(require: &[&str]) -> Setup {
+    setup_under(require, "")
+}
+
+/// As [`setup`], with the upstream given as `http://127.0.0.1:PORT{base_path}`.
+fn setup_under(require: &[&str], base_path: &str) -> Setup {
     let dir = temp_dir("guard");
     let valet_port = free_port();
     let mut command = valet(&dir);
@@ -90,7 +105,7 @@ fn setup(require: &[&str]) -> Setup {
         "--audience",
         AUDIENCE,
         "--upstream",
-        &format!("http://127.0.0.1:{}", upstream.port),
+        &format!("http://127.0.0.1:{}{base_path}", upstream.port),
         "--bind",
         &format!("127.0.0.1:{proxy_port}"),
     ]);
@@ -283,5 +298,388 @@ fn a_revocation_reaches_the_proxy_within_a_second() {
     assert!(
         *worst < Duration::from_secs(1),
         "propagation took {worst:?} ({delays:?})"
+    );
+}
+
+#[test]
+fn paths_never_leave_the_upstream_base_path() {
+    let s = setup_under(&[], "/api");
+    let token = s.valet.token(&s.id, &s.secret);
+    let auth = [("Authorization", format!("Bearer {token}"))];
+    for path in [
+        "/../secret",
+        "/orders/../../secret",
+        "/%2e%2e/secret",
+        "/%2E%2E/secret",
+        "/.%2e/secret",
+        "/%2E./secret",
+        "/./orders",
+        "/%2e/orders",
+        "/..;/secret",
+        "/orders%2f..%2f..%2fsecret",
+        "/orders%2F..%2F..%2Fsecret",
+        "/orders%5c..%5c..%5csecret",
+        "/orders\\..\\..\\secret",
+    ] {
+        let reply = http(s.proxy.port, "GET", path, &auth, "").unwrap();
+        assert_eq!(reply.status, 400, "{path}: {}", reply.body);
+        // Refused before the token is looked at.
+        let anonymous = http(s.proxy.port, "GET", path, &[], "").unwrap();
+        assert_eq!(anonymous.status, 400, "{path}");
+    }
+    assert_eq!(
+        s.upstream.hits.load(Ordering::SeqCst),
+        0,
+        "nothing reached the upstream"
+    );
+    for (path, target) in [
+        ("/orders?page=2", "/api/orders?page=2"),
+        ("/..orders/x..", "/api/..orders/x.."),
+        ("/orders?next=/../x", "/api/orders?next=/../x"),
+    ] {
+        let reply = http(s.proxy.port, "GET", path, &auth, "").unwrap();
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        assert_eq!(reply.json()["target"], target);
+    }
+}
+
+#[test]
+fn forwarding_headers_are_the_proxys_own() {
+    let s = setup(&[]);
+    let token = s.valet.token(&s.id, &s.secret);
+    let spoofed = "203.0.113.66".to_owned();
+    let reply = bearer(
+        s.proxy.port,
+        "GET",
+        &token,
+        &[
+            ("X-Forwarded-For", spoofed.clone()),
+            ("x-forwarded-for", "198.51.100.1".to_owned()),
+            ("X-FORWARDED-HOST", "evil.example".to_owned()),
+            ("X-Forwarded-Proto", "https".to_owned()),
+            ("X-Forwarded-Port", "443".to_owned()),
+            ("X_Forwarded_For", spoofed.clone()),
+            ("Forwarded", format!("for={spoofed};proto=https")),
+            ("X-Real-IP", spoofed.clone()),
+        ],
+        "",
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let seen = reply.json();
+    assert_eq!(seen["x_forwarded_for"], serde_json::json!(["127.0.0.1"]));
+    assert_eq!(seen["x_forwarded_proto"], serde_json::json!(["http"]));
+    assert_eq!(
+        seen["x_forwarded_host"],
+        serde_json::json!([format!("127.0.0.1:{}", s.proxy.port)])
+    );
+    for dropped in [
+        "x_forwarded_port",
+        "x_forwarded_for_underscored",
+        "forwarded",
+        "x_real_ip",
+    ] {
+        assert_eq!(seen[dropped], serde_json::json!([]), "{dropped}");
+    }
+    assert!(!reply.body.contains(&spoofed), "{}", reply.body);
+}
+
+fn guard_command(
+    dir: &std::path::Path,
+    issuer: &str,
+    upstream_port: u16,
+    port: u16,
+) -> std::process::Command {
+    let mut command = valet(dir);
+    command.args([
+        "guard",
+        "--issuer",
+        issuer,
+        "--audience",
+        AUDIENCE,
+        "--upstream",
+        &format!("http://127.0.0.1:{upstream_port}"),
+        "--bind",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    command
+}
+
+const HEALTH: &str = "/.well-known/valet-guard/health";
+const READY: &str = "/.well-known/valet-guard/ready";
+
+#[test]
+fn the_proxy_starts_while_the_issuer_is_down_and_becomes_ready() {
+    let dir = temp_dir("guard-unready");
+    let valet_port = free_port();
+    let upstream = upstream();
+    let proxy_port = free_port();
+    let proxy = Server::start_unready(
+        guard_command(
+            &dir,
+            &format!("http://127.0.0.1:{valet_port}"),
+            upstream.port,
+            proxy_port,
+        ),
+        proxy_port,
+        dir.join("guard.log"),
+    );
+    let health = proxy.get(HEALTH);
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json(), serde_json::json!({"status": "ok"}));
+    let ready = proxy.get(READY);
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.header("retry-after"), Some("5"));
+    assert_eq!(ready.json(), serde_json::json!({"status": "not ready"}));
+    for auth in [vec![("Authorization", "Bearer a.b.c".to_owned())], vec![]] {
+        let reply = http(proxy_port, "GET", "/orders", &auth, "").unwrap();
+        assert_eq!(reply.status, 503, "{}", reply.body);
+        assert_eq!(reply.header("retry-after"), Some("5"));
+        assert_eq!(reply.json()["error"], "temporarily_unavailable");
+    }
+    assert_eq!(upstream.hits.load(Ordering::SeqCst), 0);
+
+    let mut command = valet(&dir);
+    command.args(["serve", "--bind", &format!("127.0.0.1:{valet_port}")]);
+    let valet_server = Server::start(command, valet_port, dir.join("serve.log"));
+    let (id, secret) = create_service_client(&dir, &[]);
+    eventually("the proxy to become ready", || {
+        proxy.get(READY).status == 200
+    });
+    assert_eq!(
+        proxy.get(READY).json(),
+        serde_json::json!({"status": "ready"})
+    );
+    let token = valet_server.token(&id, &secret);
+    let reply = bearer(proxy_port, "GET", &token, &[], "");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        http(proxy_port, "GET", "/orders", &[], "").unwrap().status,
+        401
+    );
+    // The health endpoints are the proxy's own: never forwarded.
+    assert_eq!(upstream.hits.load(Ordering::SeqCst), 1);
+    let log = proxy.log_text();
+    assert!(
+        log.contains("cannot load the issuer's metadata and keys yet"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_plain_http_issuer_must_be_loopback_or_explicitly_allowed() {
+    let dir = temp_dir("guard-insecure");
+    for issuer in [
+        "http://id.example.test",
+        // Loopback is an address, not a prefix.
+        "http://127.evil.example",
+        "http://127.0.0.1.evil.example",
+        "http://localhost.evil.example",
+    ] {
+        let out = guard_command(&dir, issuer, free_port(), free_port())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{issuer}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--dangerous-allow-insecure-issuer") && stderr.contains(issuer),
+            "{issuer}: {stderr}"
+        );
+    }
+    // With the override it starts (not ready: the host does not resolve).
+    let port = free_port();
+    let mut command = guard_command(&dir, "http://127.evil.example", free_port(), port);
+    command.arg("--dangerous-allow-insecure-issuer");
+    let proxy = Server::start_unready(command, port, dir.join("insecure.log"));
+    assert_eq!(proxy.get(HEALTH).status, 200);
+    assert_eq!(proxy.get(READY).status, 503);
+    // Loopback addresses in any form need no override.
+    for issuer in [
+        "http://localhost:9",
+        "http://[::1]:9",
+        "http://127.8.9.10:9",
+    ] {
+        let port = free_port();
+        let proxy = Server::start_unready(
+            guard_command(&dir, issuer, free_port(), port),
+            port,
+            dir.join("loopback.log"),
+        );
+        assert_eq!(proxy.get(HEALTH).status, 200, "{issuer}");
+    }
+}
+
+#[test]
+fn store_options_do_not_apply_to_the_guard() {
+    let dir = temp_dir("guard-flags");
+    let help = run_ok({
+        let mut command = valet(&dir);
+        command.args(["guard", "--help"]);
+        command
+    });
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--upstream"), "{help}");
+    for flag in ["--data-dir", "--database-url", "--config"] {
+        assert!(!help.contains(flag), "{flag} in:\n{help}");
+        for before in [false, true] {
+            let mut command = valet(&dir);
+            if before {
+                command.args([flag, "x", "guard"]);
+            } else {
+                command.args(["guard", flag, "x"]);
+            }
+            command.args([
+                "--issuer",
+                "http://127.0.0.1:9",
+                "--audience",
+                AUDIENCE,
+                "--upstream",
+                "http://127.0.0.1:9",
+            ]);
+            let out = command.output().unwrap();
+            assert_eq!(out.status.code(), Some(2), "{flag} (before: {before})");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(flag) && stderr.contains("`valet guard`"),
+                "{stderr}"
+            );
+        }
+    }
+    // The other commands keep them, before or after the subcommand.
+    let client_help = run_ok({
+        let mut command = valet(&dir);
+        command.args(["client", "list", "--help"]);
+        command
+    });
+    let client_help = String::from_utf8_lossy(&client_help.stdout);
+    for flag in ["--data-dir", "--database-url", "--config"] {
+        assert!(client_help.contains(flag), "{flag} in:\n{client_help}");
+    }
+    for args in [
+        ["--data-dir", "store", "client", "list"],
+        ["client", "list", "--data-dir", "store"],
+    ] {
+        let mut command = valet(&dir);
+        command.args(args);
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("unexpected argument"),
+            "{args:?}: {stderr}"
+        );
+        assert_ne!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn the_guard_authenticates_to_the_event_stream_without_showing_its_secret() {
+    let dir = temp_dir("guard-credentials");
+    let valet_port = free_port();
+    let issuer = format!("http://127.0.0.1:{valet_port}");
+    let mut command = valet(&dir);
+    command.args(["serve", "--bind", &format!("127.0.0.1:{valet_port}")]);
+    let valet_server = Server::start(command, valet_port, dir.join("serve.log"));
+    let (guard_id, guard_secret) = create_client_with(
+        valet(&dir),
+        &[],
+        &[
+            "--name",
+            "guards",
+            "--audience",
+            &issuer,
+            "--scope",
+            "valet:status",
+        ],
+    );
+    let (id, secret) = create_service_client(&dir, &[]);
+    let upstream = upstream();
+    let proxy_port = free_port();
+    let mut command = guard_command(&dir, &issuer, upstream.port, proxy_port);
+    command
+        .args(["--client-id", &guard_id])
+        .env("VALET_GUARD_CLIENT_SECRET", &guard_secret)
+        .env("VALET_LOG", "debug");
+    let proxy = Server::start_unready(command, proxy_port, dir.join("guard.log"));
+    eventually("the proxy to become ready", || {
+        proxy.get(READY).status == 200
+    });
+    // The stream is up (so a revocation arrives within a second) and the guard's client
+    // obtained a token for it.
+    let token = valet_server.token(&id, &secret);
+    assert_eq!(bearer(proxy_port, "GET", &token, &[], "").status, 200);
+    eventually("a token for the guard's client", || {
+        let mut audit = valet(&dir);
+        audit.args([
+            "audit",
+            "--json",
+            "--type",
+            "token.issued",
+            "--client",
+            &guard_id,
+        ]);
+        let out = audit.output().unwrap();
+        String::from_utf8_lossy(&out.stdout).contains(&guard_id)
+    });
+    let revoked =
+        valet_server.post_form("/revoke", Some((&id, &secret)), &format!("token={token}"));
+    assert_eq!(revoked.status, 200);
+    let started = Instant::now();
+    while bearer(proxy_port, "GET", &token, &[], "").status != 401 {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "revocation too slow"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let log = proxy.log_text();
+    assert!(log.contains("subscribed to status list events"), "{log}");
+    assert!(!log.contains("cannot obtain a stream token"), "{log}");
+    assert!(!log.contains(&guard_secret), "the secret is in the log");
+}
+
+#[test]
+fn the_guard_secret_comes_from_the_environment_or_a_file_only() {
+    let dir = temp_dir("guard-secret");
+    let run = |extra: &[&str], env: Option<&str>| {
+        let mut command = guard_command(&dir, "http://127.0.0.1:9", 9, free_port());
+        command.args(extra);
+        if let Some(secret) = env {
+            command.env("VALET_GUARD_CLIENT_SECRET", secret);
+        }
+        let out = command.output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(run(&["--client-id", "guards"], None).contains("VALET_GUARD_CLIENT_SECRET"));
+    let missing = dir.join("missing-secret");
+    let stderr = run(
+        &[
+            "--client-id",
+            "guards",
+            "--client-secret-file",
+            missing.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(stderr.contains("missing-secret"), "{stderr}");
+    let file = dir.join("secret");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let stderr = run(
+        &[
+            "--client-id",
+            "guards",
+            "--client-secret-file",
+            file.to_str().unwrap(),
+        ],
+        Some("s3cret"),
+    );
+    assert!(stderr.contains("both set"), "{stderr}");
+    assert!(run(&[], Some("s3cret")).contains("--client-id"));
+    // There is no flag for the secret itself.
+    assert!(
+        run(
+            &["--client-id", "guards", "--client-secret", "s3cret"],
+            None
+        )
+        .contains("unexpected argument")
     );
 }
