@@ -576,8 +576,12 @@ fn the_guard_authenticates_to_the_event_stream_without_showing_its_secret() {
     let valet_port = free_port();
     let issuer = format!("http://127.0.0.1:{valet_port}");
     let mut command = valet(&dir);
-    command.args(["serve", "--bind", &format!("127.0.0.1:{valet_port}")]);
+    command
+        .args(["serve", "--bind", &format!("127.0.0.1:{valet_port}")])
+        .env("VALET_STATUS_EVENTS_AUTH", "token");
     let valet_server = Server::start(command, valet_port, dir.join("serve.log"));
+    // The server really requires the credential: an anonymous subscriber is refused.
+    assert_eq!(valet_server.get("/statuslists/events").status, 401);
     let (guard_id, guard_secret) = create_client_with(
         valet(&dir),
         &[],
