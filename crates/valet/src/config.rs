@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
+use valet_core::store::MAX_ACCESS_TOKEN_TTL;
 use valet_core::{KeyPolicy, Settings};
 
 /// Every setting, with its default. The same names work in `valet.toml` and, upper-cased
@@ -120,29 +121,95 @@ pub struct FlagOverrides {
     pub tls_key: Option<PathBuf>,
 }
 
-/// Names accepted from the environment; other `VALET_*` variables (the master
-/// key, test settings) are not configuration-file settings.
-const ENV_SETTINGS: [&str; 19] = [
-    "bind",
-    "issuer",
-    "data_dir",
-    "database_url",
-    "access_token_ttl",
-    "access_token_max_ttl",
-    "key_rotation_period",
-    "key_publish_lead",
-    "client_cache_ttl",
-    "session_ttl",
-    "refresh_token_idle_ttl",
-    "refresh_token_absolute_ttl",
-    "header_read_timeout",
-    "audit_retention",
-    "trusted_proxies",
-    "log_format",
-    "dangerous_allow_insecure_issuer",
-    "tls_cert",
-    "tls_key",
+/// `VALET_*` variables that are not settings of [`Config`]: the master key, the
+/// configuration file, the log filter, and the client secret of `valet guard`.
+pub const EXTRA_ENV_VARS: [&str; 4] = [
+    "VALET_MASTER_KEY",
+    "VALET_CONFIG",
+    "VALET_LOG",
+    "VALET_GUARD_CLIENT_SECRET",
 ];
+
+/// Variables of Valet's own test suite and benchmark scripts (`VALET_TEST_*`,
+/// `VALET_REQUIRE_*`, `VALET_BENCH_*`, `VALET_UPDATE_SCREENSHOTS`): documented as
+/// test-only and accepted, so a developer's shell that exports them can still run
+/// `valet`. No setting starts with these prefixes.
+const TEST_ENV_PREFIXES: [&str; 3] = ["VALET_TEST_", "VALET_REQUIRE_", "VALET_BENCH_"];
+const TEST_ENV_VARS: [&str; 1] = ["VALET_UPDATE_SCREENSHOTS"];
+
+/// The settings' names as `valet.toml` spells them, taken from [`Config`] itself
+/// (every field, in declaration order), so a new setting is accepted from the
+/// environment without a second list to keep in step.
+pub fn setting_names() -> Vec<String> {
+    match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+        // `Config` is a struct of plain fields: it always serializes to an object.
+        _ => Vec::new(),
+    }
+}
+
+/// Refuses `VALET_*` environment variables that Valet does not read: a misspelled
+/// setting would otherwise be ignored in silence. Names the closest known one.
+pub fn check_environment<I, K>(names: I) -> Result<(), ConfigError>
+where
+    I: IntoIterator<Item = K>,
+    K: AsRef<std::ffi::OsStr>,
+{
+    let settings: Vec<String> = setting_names()
+        .iter()
+        .map(|name| format!("VALET_{}", name.to_uppercase()))
+        .collect();
+    let known: Vec<&str> = settings
+        .iter()
+        .map(String::as_str)
+        .chain(EXTRA_ENV_VARS)
+        .collect();
+    let mut unknown = Vec::new();
+    for name in names {
+        let name = name.as_ref().to_string_lossy();
+        if !name.starts_with("VALET_")
+            || known.contains(&name.as_ref())
+            || TEST_ENV_VARS.contains(&name.as_ref())
+            || TEST_ENV_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+        {
+            continue;
+        }
+        let closest = known
+            .iter()
+            .min_by_key(|candidate| edit_distance(&name, candidate))
+            .copied()
+            .unwrap_or("VALET_BIND");
+        unknown.push(format!(
+            "environment variable {name} is not a Valet setting (did you mean {closest}?)"
+        ));
+    }
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    unknown.sort();
+    Err(ConfigError(format!(
+        "{}; fix or unset it: Valet reads only the VALET_* variables listed in the README's Configuration table",
+        unknown.join("; ")
+    )))
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = Vec::with_capacity(b.len() + 1);
+        current.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous.get(j).copied().unwrap_or(usize::MAX).saturating_add(usize::from(ca != *cb));
+            let delete = previous.get(j + 1).copied().unwrap_or(usize::MAX).saturating_add(1);
+            let insert = current.get(j).copied().unwrap_or(usize::MAX).saturating_add(1);
+            current.push(substitute.min(delete).min(insert));
+        }
+        previous = current;
+    }
+    previous.last().copied().unwrap_or_default()
+}
 
 /// A list in `valet.toml`; a comma-separated string in the environment.
 fn list_or_comma_separated<'de, D: Deserializer<'de>>(
@@ -197,8 +264,10 @@ pub fn load(config_file: Option<&Path>, flags: FlagOverrides) -> Result<Config, 
             }
         }
     }
+    let names = setting_names();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let config: Config = figment
-        .merge(Env::prefixed("VALET_").only(&ENV_SETTINGS))
+        .merge(Env::prefixed("VALET_").only(&names))
         .merge(Serialized::defaults(flags))
         .extract()
         .map_err(|error| ConfigError(describe_figment_error(error)))?;
@@ -254,6 +323,15 @@ impl Config {
                     "setting `{name}`: must be a positive number of seconds, got {value}"
                 )));
             }
+        }
+        // Revocation keeps status list blocks and revocation records this long
+        // past the last moment a token could have been issued: a longer-lived
+        // access token would outlive its own revocation.
+        if self.access_token_max_ttl > MAX_ACCESS_TOKEN_TTL {
+            return Err(ConfigError(format!(
+                "setting `access_token_max_ttl`: {} exceeds {MAX_ACCESS_TOKEN_TTL} seconds (24 hours), the longest access token lifetime that revocation covers; use a shorter lifetime and refresh tokens for longer access",
+                self.access_token_max_ttl
+            )));
         }
         if self.access_token_ttl > self.access_token_max_ttl {
             return Err(ConfigError(format!(
@@ -431,6 +509,74 @@ mod tests {
         assert!(check_issuer("https://id.example.com/?x=1", false).is_err());
         assert!(check_issuer("id.example.com", false).is_err());
         assert!(check_issuer("ftp://id.example.com", false).is_err());
+    }
+
+    #[test]
+    fn unknown_environment_variables_are_refused_with_the_closest_name() {
+        assert!(
+            check_environment([
+                "PATH",
+                "VALET_ACCESS_TOKEN_TTL",
+                "VALET_MASTER_KEY",
+                "VALET_GUARD_CLIENT_SECRET",
+                "VALET_TEST_DATABASE_URL",
+                "VALET_REQUIRE_POSTGRES",
+                "VALET_UPDATE_SCREENSHOTS",
+                "VALET_TRUSTED_PROXIES",
+            ])
+            .is_ok()
+        );
+        let error = check_environment(["VALET_ACESS_TOKEN_TTL"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("VALET_ACESS_TOKEN_TTL") && error.contains("VALET_ACCESS_TOKEN_TTL"),
+            "{error}"
+        );
+        let error = check_environment(["VALET_MASTERKEY"]).unwrap_err().to_string();
+        assert!(error.contains("did you mean VALET_MASTER_KEY?"), "{error}");
+    }
+
+    #[test]
+    fn every_setting_is_read_from_the_environment() {
+        let names = setting_names();
+        for name in ["bind", "access_token_max_ttl", "trusted_proxies", "tls_key"] {
+            assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+        }
+    }
+
+    #[test]
+    fn token_lifetimes_stay_within_what_revocation_covers() {
+        let with = |max: i64, ttl: i64| Config {
+            access_token_max_ttl: max,
+            access_token_ttl: ttl,
+            ..Config::default()
+        };
+        assert!(with(86_400, 600).validate().is_ok());
+        let error = with(86_401, 600).validate().unwrap_err().to_string();
+        assert!(
+            error.contains("`access_token_max_ttl`") && error.contains("86400"),
+            "{error}"
+        );
+        let error = with(600, 601).validate().unwrap_err().to_string();
+        assert!(error.contains("`access_token_ttl`"), "{error}");
+        let lead = Config {
+            key_publish_lead: 59,
+            ..Config::default()
+        };
+        assert!(lead.validate().unwrap_err().to_string().contains("key_publish_lead"));
+        let refresh = Config {
+            refresh_token_idle_ttl: 100,
+            refresh_token_absolute_ttl: 99,
+            ..Config::default()
+        };
+        assert!(
+            refresh
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("refresh_token_idle_ttl")
+        );
     }
 
     #[test]

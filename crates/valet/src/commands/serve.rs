@@ -11,7 +11,7 @@ use valet_server::{
 };
 
 use crate::config::{Config, LogFormat};
-use crate::storage::{CliError, master_key, open_store};
+use crate::storage::{CliError, Create, master_key, open_or_create_store};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -39,8 +39,8 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         (Some(cert), Some(key)) => Some(valet_server::tls::load_config(cert, key)?),
         _ => None,
     };
-    let store = open_store(&config).await?;
-    let master = master_key(&config)?;
+    let store = open_or_create_store(&config).await?;
+    let master = master_key(&config, store.as_ref(), Create::Allowed).await?;
     let server =
         AuthorizationServer::start(config.settings(), store, master, Arc::new(SystemClock))
             .await

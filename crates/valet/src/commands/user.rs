@@ -260,8 +260,14 @@ fn read_password(password_stdin: bool) -> Result<Password, CliError> {
     let stdin = std::io::stdin();
     let mut text = String::new();
     let read = if stdin.is_terminal() {
-        eprintln!("Password (visible as you type; end with Enter):");
-        stdin.read_line(&mut text)
+        // Read from the terminal with echo off, so the password is not shown.
+        match rpassword::prompt_password("Password (not shown as you type; end with Enter): ") {
+            Ok(typed) => {
+                text = typed;
+                Ok(text.len())
+            }
+            Err(error) => Err(error),
+        }
     } else {
         // A little more than the longest password, so "too long" is still seen.
         let limit = u64::try_from(MAX_PASSWORD_BYTES + 3).unwrap_or(u64::MAX);
