@@ -1,6 +1,8 @@
 //! Settings the authorization server's logic needs. The binary builds these from
 //! its configuration file, environment and flags, and validates them there.
 
+use crate::throttle::ThrottleConfig;
+
 /// What the endpoints need to know about the deployment.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -27,6 +29,8 @@ pub struct Settings {
     pub interaction_ttl: i64,
     /// Audit records older than this many seconds are deleted.
     pub audit_retention: i64,
+    /// The login lock-out policy (see [`crate::throttle`]).
+    pub login_throttle: ThrottleConfig,
 }
 
 /// The signing key schedule.
@@ -125,6 +129,7 @@ impl Settings {
             id_token_ttl: 600,
             interaction_ttl: 900,
             audit_retention: 90 * 24 * 3600,
+            login_throttle: ThrottleConfig::default(),
         }
     }
 }
@@ -138,10 +143,18 @@ mod tests {
         let mut settings = Settings::new("https://id.example");
         assert_eq!(settings.validate(), Ok(()));
         settings.access_token_max_ttl = crate::store::MAX_ACCESS_TOKEN_TTL + 1;
-        assert!(settings.validate().is_err_and(|e| e.contains("access_token_max_ttl")));
+        assert!(
+            settings
+                .validate()
+                .is_err_and(|e| e.contains("access_token_max_ttl"))
+        );
         settings.access_token_max_ttl = 300;
         settings.access_token_ttl = 301;
-        assert!(settings.validate().is_err_and(|e| e.contains("access_token_ttl")));
+        assert!(
+            settings
+                .validate()
+                .is_err_and(|e| e.contains("access_token_ttl"))
+        );
     }
 
     #[test]

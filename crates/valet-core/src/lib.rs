@@ -115,7 +115,7 @@ impl AuthorizationServer {
         let server = Self {
             master,
             hasher: PasswordHasher::new(),
-            throttle: LoginThrottle::default(),
+            throttle: LoginThrottle::new(settings.login_throttle),
             status_allocator: StatusAllocator::default(),
             status_lists,
             audit: AuditLog::default(),

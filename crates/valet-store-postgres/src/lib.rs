@@ -144,11 +144,10 @@ async fn migrate(
     if !create {
         // `to_regclass` resolves the name through the `search_path`, as every
         // query of the store does.
-        let exists: bool =
-            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(backend)?;
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend)?;
         if !exists {
             sqlx::query("SELECT pg_advisory_unlock($1)")
                 .bind(MIGRATION_LOCK)

@@ -134,13 +134,15 @@ impl UserStore for SqliteStore {
     }
 
     async fn set_user_unlocked(&self, user_id: &str, at: i64) -> Result<bool, StoreError> {
-        let updated = sqlx::query("UPDATE users SET unlocked_at = max(coalesce(unlocked_at, ?1), ?1) WHERE user_id = ?2")
-            .bind(at)
-            .bind(user_id)
-            .execute(&self.writer)
-            .await
-            .map_err(query_error)?
-            .rows_affected();
+        let updated = sqlx::query(
+            "UPDATE users SET unlocked_at = max(coalesce(unlocked_at, ?1), ?1) WHERE user_id = ?2",
+        )
+        .bind(at)
+        .bind(user_id)
+        .execute(&self.writer)
+        .await
+        .map_err(query_error)?
+        .rows_affected();
         Ok(updated > 0)
     }
 

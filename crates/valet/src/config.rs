@@ -17,8 +17,9 @@ use valet_core::{KeyPolicy, Settings};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Address to listen on.
-    pub bind: SocketAddr,
+    /// Address to listen on: `IP:PORT`, or `HOST:PORT` with a host name resolved
+    /// at start (Valet listens on its first IPv4 address, else its first address).
+    pub bind: String,
     /// Public base URL of this server; defaults to `http://{bind}`.
     pub issuer: Option<String>,
     /// Where the SQLite database and `master.key` live.
@@ -60,6 +61,15 @@ pub struct Config {
     /// them with commas.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub trusted_proxies: Vec<String>,
+    /// Failed sign-ins for one account from one address (IPv6: one /64) within
+    /// `login_failure_window` before that account is refused from that address.
+    pub login_max_failures: usize,
+    /// Failed sign-ins from one address, whatever the accounts, within
+    /// `login_failure_window` before the address is refused.
+    pub login_address_max_failures: usize,
+    /// Seconds a failed sign-in counts (a sliding window): also the longest a
+    /// lock-out lasts after the last failure. `valet user unlock` ends one early.
+    pub login_failure_window: i64,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Allows a plain-http issuer on a non-loopback host. Tokens and secrets would
@@ -79,7 +89,7 @@ impl Default for Config {
         let keys = KeyPolicy::default();
         let defaults = Settings::new("");
         Self {
-            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            bind: "127.0.0.1:8080".to_owned(),
             issuer: None,
             data_dir: PathBuf::from("./valet-data"),
             database_url: None,
@@ -96,6 +106,9 @@ impl Default for Config {
             tls_key: None,
             audit_retention: defaults.audit_retention,
             trusted_proxies: Vec::new(),
+            login_max_failures: defaults.login_throttle.account_failures,
+            login_address_max_failures: defaults.login_throttle.address_failures,
+            login_failure_window: defaults.login_throttle.window_seconds,
             log_format: LogFormat::Text,
             dangerous_allow_insecure_issuer: false,
         }
@@ -170,7 +183,9 @@ where
         if !name.starts_with("VALET_")
             || known.contains(&name.as_ref())
             || TEST_ENV_VARS.contains(&name.as_ref())
-            || TEST_ENV_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+            || TEST_ENV_PREFIXES
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
         {
             continue;
         }
@@ -201,9 +216,21 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut current = Vec::with_capacity(b.len() + 1);
         current.push(i + 1);
         for (j, cb) in b.iter().enumerate() {
-            let substitute = previous.get(j).copied().unwrap_or(usize::MAX).saturating_add(usize::from(ca != *cb));
-            let delete = previous.get(j + 1).copied().unwrap_or(usize::MAX).saturating_add(1);
-            let insert = current.get(j).copied().unwrap_or(usize::MAX).saturating_add(1);
+            let substitute = previous
+                .get(j)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(usize::from(ca != *cb));
+            let delete = previous
+                .get(j + 1)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
+            let insert = current
+                .get(j)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
             current.push(substitute.min(delete).min(insert));
         }
         previous = current;
@@ -297,6 +324,7 @@ fn describe_figment_error(error: figment::Error) -> String {
 
 impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.bind_address()?;
         let issuer = self.issuer();
         check_issuer(&issuer, self.dangerous_allow_insecure_issuer)?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
@@ -371,6 +399,24 @@ impl Config {
                 self.header_read_timeout
             )));
         }
+        if !(1..=1000).contains(&self.login_max_failures) {
+            return Err(ConfigError(format!(
+                "setting `login_max_failures`: must be between 1 and 1000, got {}",
+                self.login_max_failures
+            )));
+        }
+        if !(self.login_max_failures..=100_000).contains(&self.login_address_max_failures) {
+            return Err(ConfigError(format!(
+                "setting `login_address_max_failures`: must be between login_max_failures ({}) and 100000, got {}",
+                self.login_max_failures, self.login_address_max_failures
+            )));
+        }
+        if !(60..=86_400).contains(&self.login_failure_window) {
+            return Err(ConfigError(format!(
+                "setting `login_failure_window`: must be between 60 and 86400 seconds, got {}",
+                self.login_failure_window
+            )));
+        }
         if self.audit_retention < 3600 {
             return Err(ConfigError(format!(
                 "setting `audit_retention`: must be at least 3600 seconds, got {}",
@@ -388,6 +434,38 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The address to listen on: `bind` parsed, or its host name resolved (the
+    /// first IPv4 address, else the first address, so `localhost:8080` listens
+    /// where `http://localhost:8080` usually connects first).
+    pub fn bind_address(&self) -> Result<SocketAddr, ConfigError> {
+        let fail = |reason: String| {
+            ConfigError(format!(
+                "setting `bind` ({}): {reason}; expected HOST:PORT such as 127.0.0.1:8080, [::1]:8080 or localhost:8080",
+                self.bind
+            ))
+        };
+        if let Ok(address) = self.bind.parse::<SocketAddr>() {
+            return Ok(address);
+        }
+        let valid_port = self
+            .bind
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !valid_port {
+            return Err(fail("not a host and port".to_owned()));
+        }
+        let resolved: Vec<SocketAddr> =
+            std::net::ToSocketAddrs::to_socket_addrs(self.bind.as_str())
+                .map_err(|error| fail(format!("cannot resolve it: {error}")))?
+                .collect();
+        resolved
+            .iter()
+            .find(|address| address.is_ipv4())
+            .or_else(|| resolved.first())
+            .copied()
+            .ok_or_else(|| fail("the host name has no address".to_owned()))
     }
 
     /// The issuer without a trailing slash.
@@ -408,6 +486,9 @@ impl Config {
         settings.refresh_token_idle_ttl = self.refresh_token_idle_ttl;
         settings.refresh_token_absolute_ttl = self.refresh_token_absolute_ttl;
         settings.audit_retention = self.audit_retention;
+        settings.login_throttle.account_failures = self.login_max_failures;
+        settings.login_throttle.address_failures = self.login_address_max_failures;
+        settings.login_throttle.window_seconds = self.login_failure_window;
         settings.keys = KeyPolicy {
             rotation_period: self.key_rotation_period,
             publish_lead: self.key_publish_lead,
@@ -469,6 +550,9 @@ fn check_issuer(issuer: &str, allow_insecure: bool) -> Result<(), ConfigError> {
     if host_port.is_empty() {
         return fail("must name a host");
     }
+    if host_port.contains('@') {
+        return fail("must not contain user information (`user@`)");
+    }
     match scheme {
         "https" => Ok(()),
         "http" => {
@@ -481,8 +565,7 @@ fn check_issuer(issuer: &str, allow_insecure: bool) -> Result<(), ConfigError> {
             } else {
                 host_port.split(':').next().unwrap_or_default().to_owned()
             };
-            let loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
-            if loopback || allow_insecure {
+            if loopback_host(&host) || allow_insecure {
                 Ok(())
             } else {
                 fail(
@@ -492,6 +575,21 @@ fn check_issuer(issuer: &str, allow_insecure: bool) -> Result<(), ConfigError> {
         }
         _ => fail("must be an https:// URL"),
     }
+}
+
+/// A loopback host of a URL: an IPv4 address in 127.0.0.0/8, `[::1]`, or the name
+/// `localhost` (RFC 6761 §6.3 reserves it for loopback). Parsed, not matched by
+/// prefix: `127.evil.example` is a DNS name like any other.
+fn loopback_host(host: &str) -> bool {
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return inner
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    }
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -509,6 +607,51 @@ mod tests {
         assert!(check_issuer("https://id.example.com/?x=1", false).is_err());
         assert!(check_issuer("id.example.com", false).is_err());
         assert!(check_issuer("ftp://id.example.com", false).is_err());
+    }
+
+    #[test]
+    fn loopback_is_parsed_not_matched_by_prefix() {
+        for issuer in [
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://[::1]:8080",
+            "http://LOCALHOST:8080",
+        ] {
+            assert!(check_issuer(issuer, false).is_ok(), "{issuer}");
+        }
+        for issuer in [
+            "http://127.evil.example",
+            "http://127.0.0.1.evil.example:8080",
+            "http://127.0.0.1@evil.example",
+            "http://[::2]:8080",
+            "http://localhost.evil.example",
+        ] {
+            let error = check_issuer(issuer, false).unwrap_err().to_string();
+            assert!(error.contains("`issuer`"), "{issuer}: {error}");
+        }
+    }
+
+    #[test]
+    fn bind_takes_an_address_or_a_host_name() {
+        let with = |bind: &str| Config {
+            bind: bind.to_owned(),
+            ..Config::default()
+        };
+        assert_eq!(
+            with("127.0.0.1:9000").bind_address().unwrap(),
+            "127.0.0.1:9000".parse().unwrap()
+        );
+        assert_eq!(
+            with("[::1]:9000").bind_address().unwrap(),
+            "[::1]:9000".parse().unwrap()
+        );
+        let local = with("localhost:9000").bind_address().unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 9000, "{local}");
+        assert!(with("localhost:9000").validate().is_ok());
+        for bad in ["nonsense", "localhost", ":9000", "localhost:99999"] {
+            let error = with(bad).validate().unwrap_err().to_string();
+            assert!(error.contains("`bind`"), "{bad}: {error}");
+        }
     }
 
     #[test]
@@ -533,7 +676,9 @@ mod tests {
             error.contains("VALET_ACESS_TOKEN_TTL") && error.contains("VALET_ACCESS_TOKEN_TTL"),
             "{error}"
         );
-        let error = check_environment(["VALET_MASTERKEY"]).unwrap_err().to_string();
+        let error = check_environment(["VALET_MASTERKEY"])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("did you mean VALET_MASTER_KEY?"), "{error}");
     }
 
@@ -564,7 +709,12 @@ mod tests {
             key_publish_lead: 59,
             ..Config::default()
         };
-        assert!(lead.validate().unwrap_err().to_string().contains("key_publish_lead"));
+        assert!(
+            lead.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("key_publish_lead")
+        );
         let refresh = Config {
             refresh_token_idle_ttl: 100,
             refresh_token_absolute_ttl: 99,

@@ -177,7 +177,10 @@ pub async fn master_key(
         None => {
             let empty = store_has_no_sealed_keys(store).await?;
             if create == Create::Allowed && empty {
-                (generate_master_key(config, &path)?, MasterKeySource::File(path.clone()))
+                (
+                    generate_master_key(config, &path)?,
+                    MasterKeySource::File(path.clone()),
+                )
             } else if empty {
                 return Err(format!(
                     "no master key: VALET_MASTER_KEY is not set and {} does not exist. Run `valet init` (or `valet serve`) once to create one, set VALET_MASTER_KEY, or point --data-dir at the directory that holds master.key",

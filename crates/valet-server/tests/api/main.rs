@@ -19,6 +19,7 @@ mod introspection;
 mod jwt_attacks;
 mod keys;
 mod leaks;
+mod lockout;
 mod logout;
 mod metrics;
 mod races;

@@ -69,6 +69,13 @@ pub enum UserCommand {
         #[arg(allow_hyphen_values = true)]
         user: String,
     },
+    /// Lift a login lock-out: failed sign-ins before now no longer count against
+    /// the user, on every running node (the lock is per account and address;
+    /// see "Users" in the README).
+    Unlock {
+        #[arg(allow_hyphen_values = true)]
+        user: String,
+    },
     /// Set a new password (read from standard input); ends the user's sessions.
     SetPassword {
         #[arg(allow_hyphen_values = true)]
@@ -188,6 +195,21 @@ pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> 
             )
             .await;
             println!("Enabled user {} ({}).", user.username, user.user_id);
+        }
+        UserCommand::Unlock { user } => {
+            let user = lookup(store.as_ref(), &user).await?;
+            if !store.set_user_unlocked(&user.user_id, now).await? {
+                return Err(not_found(&user.user_id).into());
+            }
+            audit(
+                store.as_ref(),
+                AuditEvent::new(AuditKind::UserUnlocked, now).user(&user.user_id),
+            )
+            .await;
+            println!(
+                "Unlocked user {} ({}): earlier failed sign-ins no longer count, on every node.",
+                user.username, user.user_id
+            );
         }
         UserCommand::SetPassword {
             user,

@@ -440,7 +440,10 @@ pub async fn users_unlock(store: &dyn Store) {
     let username = original.username.clone();
     let email = original.email.clone().expect("the helper gives an email");
     store.insert_user(&original).await.expect("insert user");
-    assert_eq!(store.login_unlocked_at(&username).await.expect("read"), None);
+    assert_eq!(
+        store.login_unlocked_at(&username).await.expect("read"),
+        None
+    );
     assert!(
         store
             .set_user_unlocked(&original.user_id, 5_000)
