@@ -152,3 +152,42 @@ async fn a_second_pending_key_is_refused_and_nothing_is_written() {
             .is_some()
     );
 }
+
+/// A store from before the check value: the key that opens its signing keys is
+/// adopted (and the check value written); another key is refused, writing nothing.
+#[tokio::test]
+async fn an_existing_store_adopts_the_master_key_that_opens_its_keys() {
+    use std::sync::Arc;
+
+    use valet_core::keys::{KeyError, KeyManager, MasterKeyCheck, check_master_key};
+    use valet_core::store::KeyStore as _;
+    use valet_jose::MasterKey;
+
+    let store = valet_store_sqlite::SqliteStore::open_in_memory()
+        .await
+        .unwrap();
+    let right = Arc::new(MasterKey::generate().unwrap());
+    let wrong = MasterKey::generate().unwrap();
+    // Keys sealed the old way, with no check value.
+    KeyManager::new(Arc::clone(&right), settings().keys, 3600)
+        .ensure_current(&store, START)
+        .await
+        .unwrap();
+    assert!(matches!(
+        check_master_key(&store, &wrong).await,
+        Err(KeyError::WrongMasterKey { .. })
+    ));
+    assert_eq!(store.master_key_check().await.unwrap(), None);
+    assert_eq!(
+        check_master_key(&store, &right).await.unwrap(),
+        MasterKeyCheck::Adopted
+    );
+    assert_eq!(
+        check_master_key(&store, &right).await.unwrap(),
+        MasterKeyCheck::Verified
+    );
+    assert!(matches!(
+        check_master_key(&store, &wrong).await,
+        Err(KeyError::MasterKeyMismatch)
+    ));
+}
