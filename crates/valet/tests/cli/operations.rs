@@ -325,3 +325,44 @@ fn bind_accepts_a_host_name() {
         serde_json::from_str(&server.get("/.well-known/openid-configuration").body).unwrap();
     assert_eq!(discovery["issuer"], format!("http://localhost:{port}"));
 }
+
+/// At a terminal the password prompt does not echo what is typed. `script` gives
+/// the command a pseudo-terminal; what it prints is what a person would see.
+#[test]
+fn the_password_prompt_does_not_echo() {
+    let dir = init_dir("no-echo");
+    let mut command = Command::new("script");
+    command
+        .current_dir(&dir)
+        .args([
+            "-qec",
+            &format!(
+                "{} user create --username bob --password-stdin",
+                env!("CARGO_BIN_EXE_valet")
+            ),
+            "/dev/null",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("VALET_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
+        .spawn()
+        .expect("`script` (util-linux) runs the test");
+    // Typed once the prompt is up (a terminal echoes input as it arrives).
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"visible-secret-123\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("Created user bob"), "{screen}");
+    assert!(screen.contains("not shown as you type"), "{screen}");
+    assert!(!screen.contains("visible-secret-123"), "{screen}");
+}
