@@ -366,3 +366,35 @@ fn the_password_prompt_does_not_echo() {
     assert!(screen.contains("not shown as you type"), "{screen}");
     assert!(!screen.contains("visible-secret-123"), "{screen}");
 }
+
+#[test]
+fn a_host_that_merely_starts_with_127_is_not_loopback() {
+    let dir = temp_dir("not-loopback");
+    for issuer in [
+        "http://127.evil.example:8080",
+        "http://127.0.0.1.evil.example",
+    ] {
+        let port = free_port();
+        let out = run(
+            &dir,
+            &[
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--issuer",
+                issuer,
+            ],
+            |_| {},
+        );
+        assert!(!out.status.success(), "{issuer}");
+        let message = stderr(&out);
+        assert!(
+            message.contains("setting `issuer`") && message.contains("loopback"),
+            "{issuer}: {message}"
+        );
+    }
+    assert!(
+        !dir.join("valet-data").exists(),
+        "refused before creating anything"
+    );
+}
