@@ -85,12 +85,17 @@ async fn open_store_with(config: &Config, create: Create) -> Result<Arc<dyn Stor
     };
     match opened {
         Ok(Some(store)) => Ok(Arc::new(store)),
-        Ok(None) => Err(format!(
-            "no Valet store at {} (data_dir {}): create one with `valet init` (or the first `valet serve`), or point --data-dir (or --database-url) at an existing store",
-            path.display(),
-            config.data_dir.display()
-        )
-        .into()),
+        Ok(None) => {
+            let from = match &config.database_url {
+                Some(_) => "database_url".to_owned(),
+                None => format!("data_dir {}", config.data_dir.display()),
+            };
+            Err(format!(
+                "no Valet store at {} ({from}): create one with `valet init` (or the first `valet serve`), or point --data-dir (or --database-url) at an existing store",
+                path.display(),
+            )
+            .into())
+        }
         Err(error) => Err(format!(
             "database_url: cannot open SQLite database {}: {error}",
             path.display()
