@@ -30,6 +30,7 @@ WORK="$(mktemp -d)"
 PID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 
+"$VALET" --data-dir "$WORK/data" init >&2   # only serve and init create a store
 CREDS="$("$VALET" --data-dir "$WORK/data" client create --name profile --redirect-uri https://app.example.test/callback \
   --grant-type authorization_code --grant-type refresh_token --grant-type client_credentials \
   --scope read --audience https://api.example.test --json)"

@@ -95,6 +95,7 @@ prepare() { # prepare BACKEND FAMILIES USERS PORT
   fi
   echo "$server with $families families, $users users" >&2
   local creds id secret
+  "$VALET" "${args[@]}" init >&2   # only serve and init create a store
   creds="$("$VALET" "${args[@]}" client create --name scale --redirect-uri https://app.example.test/callback \
     --grant-type authorization_code --grant-type refresh_token --grant-type client_credentials \
     --scope read --audience https://api.example.test --json)"

@@ -69,12 +69,14 @@ pub enum AuditKind {
     UserUpdated,
     UserDisabled,
     UserEnabled,
+    /// `valet user unlock`: earlier login failures no longer lock the account.
+    UserUnlocked,
     UserPasswordSet,
     UserDeleted,
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 25] = [
+    pub const ALL: [Self; 26] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginThrottled,
@@ -98,6 +100,7 @@ impl AuditKind {
         Self::UserUpdated,
         Self::UserDisabled,
         Self::UserEnabled,
+        Self::UserUnlocked,
         Self::UserPasswordSet,
         Self::UserDeleted,
     ];
@@ -127,6 +130,7 @@ impl AuditKind {
             Self::UserUpdated => "user.updated",
             Self::UserDisabled => "user.disabled",
             Self::UserEnabled => "user.enabled",
+            Self::UserUnlocked => "user.unlocked",
             Self::UserPasswordSet => "user.password_set",
             Self::UserDeleted => "user.deleted",
         }

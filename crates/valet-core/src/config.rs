@@ -1,6 +1,8 @@
 //! Settings the authorization server's logic needs. The binary builds these from
 //! its configuration file, environment and flags, and validates them there.
 
+use crate::throttle::ThrottleConfig;
+
 /// What the endpoints need to know about the deployment.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -37,6 +39,8 @@ pub struct Settings {
     pub status_events_max_lifetime: i64,
     /// Who may open a push stream.
     pub status_events_auth: StatusEventsAuth,
+    /// The login lock-out policy (see [`crate::throttle`]).
+    pub login_throttle: ThrottleConfig,
 }
 
 /// Who may open the revocation push stream.
@@ -91,6 +95,43 @@ impl Default for KeyPolicy {
 pub const CODE_TTL: i64 = 60;
 
 impl Settings {
+    /// The longest any token signed with a signing key lives (access tokens at
+    /// their maximum, ID tokens): how long a superseded key must stay published.
+    pub fn longest_token_ttl(&self) -> i64 {
+        self.access_token_max_ttl.max(self.id_token_ttl)
+    }
+
+    /// Checks what the revocation design and the key schedule rely on; the binary
+    /// checks the same with messages naming its settings, this is the last line.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=crate::store::MAX_ACCESS_TOKEN_TTL).contains(&self.access_token_max_ttl) {
+            return Err(format!(
+                "access_token_max_ttl must be between 1 and {} seconds, got {}",
+                crate::store::MAX_ACCESS_TOKEN_TTL,
+                self.access_token_max_ttl
+            ));
+        }
+        if !(1..=self.access_token_max_ttl).contains(&self.access_token_ttl) {
+            return Err(format!(
+                "access_token_ttl must be between 1 and access_token_max_ttl ({}), got {}",
+                self.access_token_max_ttl, self.access_token_ttl
+            ));
+        }
+        if self.refresh_token_idle_ttl > self.refresh_token_absolute_ttl {
+            return Err(format!(
+                "refresh_token_idle_ttl ({}) exceeds refresh_token_absolute_ttl ({})",
+                self.refresh_token_idle_ttl, self.refresh_token_absolute_ttl
+            ));
+        }
+        if self.keys.publish_lead >= self.keys.rotation_period {
+            return Err(format!(
+                "key_publish_lead ({}) must be shorter than key_rotation_period ({})",
+                self.keys.publish_lead, self.keys.rotation_period
+            ));
+        }
+        Ok(())
+    }
+
     /// The issuer, and so every URL Valet serves, is https.
     pub fn is_https(&self) -> bool {
         self.issuer.starts_with("https://")
@@ -118,6 +159,43 @@ impl Settings {
             status_events_max_streams: 256,
             status_events_max_lifetime: 300,
             status_events_auth: StatusEventsAuth::None,
+            login_throttle: ThrottleConfig::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_enforce_what_revocation_relies_on() {
+        let mut settings = Settings::new("https://id.example");
+        assert_eq!(settings.validate(), Ok(()));
+        settings.access_token_max_ttl = crate::store::MAX_ACCESS_TOKEN_TTL + 1;
+        assert!(
+            settings
+                .validate()
+                .is_err_and(|e| e.contains("access_token_max_ttl"))
+        );
+        settings.access_token_max_ttl = 300;
+        settings.access_token_ttl = 301;
+        assert!(
+            settings
+                .validate()
+                .is_err_and(|e| e.contains("access_token_ttl"))
+        );
+    }
+
+    #[test]
+    fn superseded_keys_outlive_id_tokens_too() {
+        // With access tokens shorter than ID tokens, a retired RS256 key must
+        // still stay published as long as the ID tokens it signed.
+        let mut settings = Settings::new("https://id.example");
+        settings.access_token_max_ttl = 60;
+        settings.access_token_ttl = 60;
+        assert_eq!(settings.longest_token_ttl(), settings.id_token_ttl);
+        settings.access_token_max_ttl = 7200;
+        assert_eq!(settings.longest_token_ttl(), 7200);
     }
 }

@@ -55,6 +55,8 @@ pub enum StartError {
     Keys(#[from] KeyError),
     #[error("{0}")]
     Store(#[source] OAuthError),
+    #[error("settings: {0}")]
+    Settings(String),
 }
 
 /// Who sent a client-authenticated request: its `Authorization` header, and its
@@ -95,15 +97,17 @@ impl AuthorizationServer {
         master: MasterKey,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
+        settings.validate().map_err(StartError::Settings)?;
         let master = Arc::new(master);
         let now = clock.now();
         let key_manager = KeyManager::new(
             Arc::clone(&master),
             settings.keys,
-            settings.access_token_max_ttl,
+            settings.longest_token_ttl(),
         );
-        // Loading first proves the master key opens the existing keys before any
-        // new key is sealed with it.
+        // The master key must be the store's before anything is sealed with it:
+        // its check value (written now on a new store), then every existing key.
+        keys::check_master_key(store.as_ref(), &master).await?;
         Keyring::load(store.as_ref(), Arc::clone(&master), now).await?;
         let created = key_manager.ensure_current(store.as_ref(), now).await?;
         let keyring = Keyring::load(store.as_ref(), Arc::clone(&master), now).await?;
@@ -119,7 +123,7 @@ impl AuthorizationServer {
             request_key,
             master,
             hasher: PasswordHasher::with_max_waiting(settings.password_hash_queue),
-            throttle: LoginThrottle::default(),
+            throttle: LoginThrottle::new(settings.login_throttle),
             status_allocator: StatusAllocator::default(),
             status_lists,
             status_streams: status::stream::StreamSlots::default(),

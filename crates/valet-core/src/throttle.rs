@@ -4,19 +4,32 @@
 //!
 //! Login:
 //!
-//! - **Per account** (the login name as typed, trimmed and lower-cased): after
-//!   5 failures within 15 minutes, further attempts for it are refused until the
-//!   oldest of those failures is 15 minutes old (a sliding window). A successful
-//!   login clears the account's failures.
-//! - **Per address**: after 20 failures within 15 minutes from one address, its
-//!   attempts are refused the same way, whatever account they name. IPv6
-//!   addresses count per /64 (what one subscriber gets, and can change at will);
-//!   IPv4-mapped IPv6 addresses count as the IPv4 address.
+//! - **Per account and address** (the login name as typed, trimmed and
+//!   lower-cased; the client's address, IPv6 per /64): after
+//!   `login_max_failures` failures (default 5) within `login_failure_window`
+//!   (default 15 minutes), further attempts for that account *from that address*
+//!   are refused until the oldest of those failures leaves the window (a sliding
+//!   window). A successful login clears that pair's failures.
+//! - **Per address**: after `login_address_max_failures` failures (default 20)
+//!   within the window from one address, its attempts are refused the same way,
+//!   whatever account they name. IPv6 addresses count per /64 (what one
+//!   subscriber gets, and can change at will); IPv4-mapped IPv6 addresses count
+//!   as the IPv4 address.
+//! - **Unlock**: `valet user unlock` stamps the user's row in the store; failures
+//!   from before the stamp no longer count. A node consults the stamp only when
+//!   it is about to refuse an attempt for an account, so the unlock reaches every
+//!   node at once without a per-request read.
 //!
-//! Honest users of other accounts from other addresses are never affected. Known
-//! limits, accepted: whoever can reach the login form can lock an account for
-//! 15 minutes (the price of stopping guessing spread over many addresses); an
-//! account reached by username and by email has a counter for each.
+//! Why lock-out cannot keep a real user out: the lock is keyed by the address the
+//! failures come from, so an attacker failing from other addresses never locks
+//! the user's own address; they lock only themselves. Someone sharing the user's
+//! address (the same NAT or /64) can, and then the lock lasts at most the window
+//! after their last failure, or until an operator runs `valet user unlock`. The
+//! price: guessing spread over many addresses is slowed per address (at most the
+//! per-address limit per window from each), not stopped per account; strong
+//! passwords, argon2, and `login.failed` audit records (per account, with the
+//! address) are the answer to that, not a lock anyone could trigger. An account
+//! reached by username and by email has a counter for each.
 //!
 //! State is **in memory, per node**: behind a load balancer each node counts on
 //! its own, so the effective limit is multiplied by the number of nodes, and a
@@ -54,10 +67,13 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use valet_jose::sha256;
 
+use crate::store::UserStore;
+
 /// Limits, with OWASP-style defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottleConfig {
-    /// Failures per account within the window before it is refused.
+    /// Failures per account and address within the window before that account
+    /// is refused from that address.
     pub account_failures: usize,
     /// Failures per client address within the window before it is refused.
     pub address_failures: usize,
@@ -103,6 +119,16 @@ pub struct Admitted {
     at: i64,
 }
 
+/// Which limits refused an attempt.
+#[derive(Debug, Clone, Copy)]
+struct Refusal {
+    retry_after_seconds: i64,
+    /// The account-and-address limit was reached (an unlock may lift it).
+    account: bool,
+    /// The per-address limit was reached (an unlock does not lift it).
+    address: bool,
+}
+
 /// SHA-256 of the normalized login: fixed size whatever is typed, and no login
 /// names (or passwords typed into the login field) kept in memory.
 type AccountKey = [u8; 32];
@@ -112,7 +138,7 @@ type AccountKey = [u8; 32];
 pub struct LoginThrottle {
     config: ThrottleConfig,
     // Locked in this order, always.
-    accounts: Mutex<Failures<AccountKey>>,
+    accounts: Mutex<Failures<(AccountKey, IpAddr)>>,
     addresses: Mutex<Failures<IpAddr>>,
 }
 
@@ -146,26 +172,77 @@ impl LoginThrottle {
     /// Admits a login attempt for `login` from `address` at `now` (Unix seconds),
     /// counting it as a failure until [`Self::succeeded`] says otherwise; or
     /// refuses it, with how long to wait (the longer of the two limits). A refused
-    /// attempt is not counted.
+    /// attempt is not counted. Does not consult unlocks: see [`Self::admit_login`].
     pub fn admit(
         &self,
         login: &str,
         address: impl Into<Option<IpAddr>>,
         now: i64,
     ) -> Result<Admitted, Throttled> {
+        self.try_admit(account_key(login), address_key(address.into()), now)
+            .map_err(|refusal| Throttled {
+                retry_after_seconds: refusal.retry_after_seconds,
+            })
+    }
+
+    /// [`Self::admit`], honouring `valet user unlock`: when the account's limit
+    /// from this address is what refuses the attempt, the user's unlock time is
+    /// read from the store and failures from before it are dropped. A store error
+    /// keeps the refusal (it fails closed).
+    pub async fn admit_login(
+        &self,
+        users: &dyn UserStore,
+        login: &str,
+        address: impl Into<Option<IpAddr>>,
+        now: i64,
+    ) -> Result<Admitted, Throttled> {
         let account = account_key(login);
         let address = address_key(address.into());
+        let refusal = match self.try_admit(account, address, now) {
+            Ok(admitted) => return Ok(admitted),
+            Err(refusal) => refusal,
+        };
+        let refused = Throttled {
+            retry_after_seconds: refusal.retry_after_seconds,
+        };
+        if !refusal.account || refusal.address {
+            return Err(refused);
+        }
+        let unlocked_at = match users.login_unlocked_at(login).await {
+            Ok(Some(at)) => at,
+            Ok(None) => return Err(refused),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the account's unlock time; the lock stays");
+                return Err(refused);
+            }
+        };
+        if !lock(&self.accounts).forget_up_to(&(account, address), unlocked_at) {
+            return Err(refused);
+        }
+        self.try_admit(account, address, now)
+            .map_err(|refusal| Throttled {
+                retry_after_seconds: refusal.retry_after_seconds,
+            })
+    }
+
+    fn try_admit(
+        &self,
+        account: AccountKey,
+        address: IpAddr,
+        now: i64,
+    ) -> Result<Admitted, Refusal> {
         let mut accounts = lock(&self.accounts);
         let mut addresses = lock(&self.addresses);
-        let wait = accounts
-            .retry_after(&account, now)
-            .max(addresses.retry_after(&address, now));
-        if let Some(retry_after_seconds) = wait {
-            return Err(Throttled {
+        let account_wait = accounts.retry_after(&(account, address), now);
+        let address_wait = addresses.retry_after(&address, now);
+        if let Some(retry_after_seconds) = account_wait.max(address_wait) {
+            return Err(Refusal {
                 retry_after_seconds,
+                account: account_wait.is_some(),
+                address: address_wait.is_some(),
             });
         }
-        accounts.record(account, now);
+        accounts.record((account, address), now);
         addresses.record(address, now);
         Ok(Admitted {
             account,
@@ -174,12 +251,12 @@ impl LoginThrottle {
         })
     }
 
-    /// The password was right: the account's failures are cleared and this
-    /// attempt no longer counts against the address.
+    /// The password was right: the account's failures from this address are
+    /// cleared and this attempt no longer counts against the address.
     pub fn succeeded(&self, attempt: Admitted) {
         let mut accounts = lock(&self.accounts);
         let mut addresses = lock(&self.addresses);
-        accounts.forget(&attempt.account);
+        accounts.forget(&(attempt.account, attempt.address));
         addresses.take_back(&attempt.address, attempt.at);
     }
 }
@@ -310,6 +387,21 @@ impl<K: Hash + Eq + Copy> Failures<K> {
         self.entries.remove(key);
     }
 
+    /// Drops the failures of `key` recorded at or before `at`; returns whether
+    /// there were any.
+    fn forget_up_to(&mut self, key: &K, at: i64) -> bool {
+        let Some(times) = self.entries.get_mut(key) else {
+            return false;
+        };
+        let before = times.len();
+        times.retain(|&t| t > at);
+        let dropped = times.len() < before;
+        if times.is_empty() {
+            self.entries.remove(key);
+        }
+        dropped
+    }
+
     /// Removes one failure recorded at `at`, if it is still there.
     fn take_back(&mut self, key: &K, at: i64) {
         let Some(times) = self.entries.get_mut(key) else {
@@ -399,13 +491,15 @@ mod tests {
     }
 
     #[test]
-    fn five_failures_lock_the_account_until_the_window_slides() {
+    fn five_failures_lock_the_account_from_that_address_until_the_window_slides() {
         let throttle = LoginThrottle::default();
-        // Failures from different addresses: the account limit alone applies.
         for i in 0..5 {
-            fail(&throttle, "alice", ip(i), T0 + i64::from(i) * 100);
+            fail(&throttle, "alice", ip(9), T0 + i64::from(i) * 100);
         }
         assert_eq!(refused(&throttle, "alice", ip(9), T0 + 500), 400);
+        // Alice's own address is not locked by the failures from another.
+        let own = throttle.admit("alice", ip(1), T0 + 500).unwrap();
+        throttle.succeeded(own);
         assert_eq!(refused(&throttle, "alice", ip(9), T0 + 899), 1);
         // The failure at T0 has left the window: one more attempt.
         fail(&throttle, "alice", ip(9), T0 + 900);
@@ -420,7 +514,7 @@ mod tests {
         for login in ["Alice", "alice ", " ALICE", "alice", "aLiCe"] {
             fail(&throttle, login, ip(1), T0);
         }
-        refused(&throttle, "alice", ip(2), T0);
+        refused(&throttle, "alice", ip(1), T0);
     }
 
     #[test]
@@ -443,7 +537,7 @@ mod tests {
         // them has finished.
         let throttle = LoginThrottle::default();
         let in_flight: Vec<Admitted> = (0..5)
-            .map(|i| throttle.admit("alice", ip(i), T0).unwrap())
+            .map(|_| throttle.admit("alice", ip(7), T0).unwrap())
             .collect();
         refused(&throttle, "alice", ip(7), T0);
         drop(in_flight);
@@ -490,15 +584,18 @@ mod tests {
     #[test]
     fn others_are_never_affected() {
         let throttle = LoginThrottle::default();
-        // One account locked, one address locked.
-        for i in 0..5 {
-            fail(&throttle, "alice", ip(i), T0);
+        // One account locked from one address, one address locked.
+        for _ in 0..5 {
+            fail(&throttle, "alice", ip(65), T0);
         }
         for i in 0..20 {
             fail(&throttle, &format!("guess{i}"), ip(66), T0);
         }
-        refused(&throttle, "alice", ip(100), T0);
+        refused(&throttle, "alice", ip(65), T0);
         refused(&throttle, "bob", ip(66), T0);
+        // Alice from her own address.
+        let alice = throttle.admit("alice", ip(100), T0).unwrap();
+        throttle.succeeded(alice);
         // Bob from his own address, and Carol anywhere else.
         for i in 0..4 {
             fail(&throttle, "bob", ip(100), T0);
@@ -533,8 +630,8 @@ mod tests {
             max_entries: 50,
             ..ThrottleConfig::default()
         });
-        for i in 0..5 {
-            fail(&throttle, "victim", ip(i), T0);
+        for _ in 0..5 {
+            fail(&throttle, "victim", ip(1), T0);
         }
         // A flood of distinct accounts from many addresses, all after the victim's
         // failures but within the window.
@@ -551,14 +648,105 @@ mod tests {
         assert!(lock(&throttle.addresses).entries.len() <= 50);
         // The victim's failures are the oldest, so they went first: the cost of a
         // bounded map. A recent lock survives the same flood.
-        for i in 0..5 {
-            fail(&throttle, "recent", ip(i), T0 + 200);
+        for _ in 0..5 {
+            fail(&throttle, "recent", ip(1), T0 + 200);
         }
         for i in 0..40u32 {
             let address = IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + i));
             fail(&throttle, &format!("more{i}"), address, T0 + 201);
         }
-        refused(&throttle, "recent", ip(9), T0 + 202);
+        refused(&throttle, "recent", ip(1), T0 + 202);
+    }
+
+    /// A store that knows one unlock time, for every login.
+    struct Unlocked(Option<i64>);
+
+    #[async_trait::async_trait]
+    impl UserStore for Unlocked {
+        async fn insert_user(
+            &self,
+            _: &crate::store::User,
+        ) -> Result<(), crate::store::StoreError> {
+            Ok(())
+        }
+        async fn get_user(
+            &self,
+            _: &str,
+        ) -> Result<Option<crate::store::User>, crate::store::StoreError> {
+            Ok(None)
+        }
+        async fn find_user_by_login(
+            &self,
+            _: &str,
+        ) -> Result<Option<crate::store::User>, crate::store::StoreError> {
+            Ok(None)
+        }
+        async fn list_users(&self) -> Result<Vec<crate::store::User>, crate::store::StoreError> {
+            Ok(Vec::new())
+        }
+        async fn set_user_password(
+            &self,
+            _: &str,
+            _: &str,
+            _: i64,
+        ) -> Result<bool, crate::store::StoreError> {
+            Ok(false)
+        }
+        async fn set_user_disabled(
+            &self,
+            _: &str,
+            _: bool,
+            _: i64,
+        ) -> Result<bool, crate::store::StoreError> {
+            Ok(false)
+        }
+        async fn delete_user(&self, _: &str) -> Result<bool, crate::store::StoreError> {
+            Ok(false)
+        }
+        async fn set_user_unlocked(
+            &self,
+            _: &str,
+            _: i64,
+        ) -> Result<bool, crate::store::StoreError> {
+            Ok(false)
+        }
+        async fn login_unlocked_at(
+            &self,
+            _: &str,
+        ) -> Result<Option<i64>, crate::store::StoreError> {
+            Ok(self.0)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unlock_drops_the_failures_before_it() {
+        let throttle = LoginThrottle::default();
+        for _ in 0..5 {
+            fail(&throttle, "alice", ip(1), T0);
+        }
+        let admit = |store: Unlocked, now: i64| {
+            let throttle = &throttle;
+            async move { throttle.admit_login(&store, "alice", ip(1), now).await }
+        };
+        // No unlock, or one from before the failures: still locked.
+        assert!(admit(Unlocked(None), T0 + 10).await.is_err());
+        assert!(admit(Unlocked(Some(T0 - 1)), T0 + 10).await.is_err());
+        // Unlocked after them: admitted, and the new failures count afresh.
+        drop(admit(Unlocked(Some(T0 + 5)), T0 + 10).await.unwrap());
+        for _ in 0..4 {
+            drop(admit(Unlocked(Some(T0 + 5)), T0 + 11).await.unwrap());
+        }
+        assert!(admit(Unlocked(Some(T0 + 5)), T0 + 12).await.is_err());
+        // An unlock does not lift the per-address limit.
+        for i in 0..20 {
+            fail(&throttle, &format!("guess{i}"), ip(2), T0);
+        }
+        assert!(
+            throttle
+                .admit_login(&Unlocked(Some(T0 + 5)), "bob", ip(2), T0 + 10)
+                .await
+                .is_err()
+        );
     }
 
     #[test]

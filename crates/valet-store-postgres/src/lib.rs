@@ -55,6 +55,15 @@ impl PostgresStore {
         Self::connect_with(options, None).await
     }
 
+    /// Like [`PostgresStore::connect`], but only if Valet's schema is already in
+    /// the database (pending migrations are applied); `None` if it is not, and
+    /// then nothing is created. For every command but the ones that may create a
+    /// store.
+    pub async fn connect_existing(url: &str) -> Result<Option<Self>, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(backend)?;
+        Self::connect_inner(options, None, false).await
+    }
+
     /// Like [`PostgresStore::connect`], with every table in `schema` (created if
     /// missing): each pooled connection gets it as its `search_path`. For tests and
     /// for sharing one database between deployments. The name must be a lowercase
@@ -75,6 +84,16 @@ impl PostgresStore {
         options: PgConnectOptions,
         schema: Option<&str>,
     ) -> Result<Self, StoreError> {
+        Self::connect_inner(options, schema, true)
+            .await?
+            .ok_or_else(|| StoreError::Backend("the schema was not created".into()))
+    }
+
+    async fn connect_inner(
+        options: PgConnectOptions,
+        schema: Option<&str>,
+        create: bool,
+    ) -> Result<Option<Self>, StoreError> {
         let options = options.application_name("valet");
 
         let pool = PgPoolOptions::new()
@@ -88,13 +107,17 @@ impl PostgresStore {
         // the connection is closed instead of going back to the pool, so the
         // session, and with it the advisory lock, ends.
         let mut conn = pool.acquire().await.map_err(backend)?;
-        let migrated = migrate(&mut conn, schema).await;
+        let migrated = migrate(&mut conn, schema, create).await;
         if migrated.is_err() {
             conn.close_on_drop();
         }
         drop(conn);
-        migrated?;
-        Ok(Self { pool })
+        if migrated? {
+            Ok(Some(Self { pool }))
+        } else {
+            pool.close().await;
+            Ok(None)
+        }
     }
 
     /// Closes every connection.
@@ -105,13 +128,35 @@ impl PostgresStore {
 
 /// Creates `schema` if needed and applies pending migrations, holding
 /// [`MIGRATION_LOCK`] throughout (`CREATE SCHEMA IF NOT EXISTS` alone is not safe
-/// when several nodes run it at once).
-async fn migrate(conn: &mut PgConnection, schema: Option<&str>) -> Result<(), StoreError> {
+/// when several nodes run it at once). Without `create`, a database (or schema)
+/// that Valet has never migrated is left alone and `false` returned.
+async fn migrate(
+    conn: &mut PgConnection,
+    schema: Option<&str>,
+    create: bool,
+) -> Result<bool, StoreError> {
     sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(MIGRATION_LOCK)
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
+
+    if !create {
+        // `to_regclass` resolves the name through the `search_path`, as every
+        // query of the store does.
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend)?;
+        if !exists {
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+            return Ok(false);
+        }
+    }
 
     if let Some(schema) = schema {
         let exists: bool =
@@ -165,6 +210,13 @@ async fn migrate(conn: &mut PgConnection, schema: Option<&str>) -> Result<(), St
             include_str!("../migrations/0005_audit_events.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            7,
+            "operations".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0007_operations.sql").into_sql_str(),
+            false,
+        ),
     ]);
     // `run_direct` is what `run` calls; `run(&mut conn)` itself makes the future
     // fail the `Send` check ("implementation of `Acquire` is not general enough").
@@ -178,7 +230,7 @@ async fn migrate(conn: &mut PgConnection, schema: Option<&str>) -> Result<(), St
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
-    Ok(())
+    Ok(true)
 }
 
 /// Commits on success and rolls back on failure, so that no row lock outlives the

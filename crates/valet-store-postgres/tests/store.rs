@@ -142,7 +142,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 5, "each migration applied exactly once");
+        assert_eq!(applied, 6, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -182,6 +182,7 @@ async fn tables_live_in_the_schema() {
                 "grant_access_tokens",
                 "grants",
                 "interactions",
+                "meta",
                 "refresh_tokens",
                 "revoked_tokens",
                 "sessions",

@@ -99,4 +99,24 @@ impl KeyStore for SqliteStore {
             .rows_affected();
         Ok(deleted)
     }
+
+    async fn master_key_check(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM meta WHERE name = 'master_key_check'")
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(query_error)
+    }
+
+    async fn insert_master_key_check(&self, sealed: &[u8]) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO meta (name, value) VALUES ('master_key_check', ?) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(sealed)
+        .execute(&self.writer)
+        .await
+        .map_err(query_error)?
+        .rows_affected();
+        Ok(inserted > 0)
+    }
 }

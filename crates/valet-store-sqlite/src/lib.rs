@@ -62,6 +62,16 @@ impl SqliteStore {
         Self::open_with(SqliteConnectOptions::new().filename(path)).await
     }
 
+    /// Opens the database file at `path` only if it exists (and brings its schema
+    /// up to date); `None` if there is no such file. For every command but the
+    /// ones that may create a store.
+    pub async fn open_existing(path: &Path) -> Result<Option<Self>, StoreError> {
+        if !path.is_file() {
+            return Ok(None);
+        }
+        Self::open(path).await.map(Some)
+    }
+
     /// Like [`SqliteStore::open`], for a `sqlite://path` URL. In-memory URLs are
     /// refused: use [`SqliteStore::open_in_memory`].
     pub async fn open_url(url: &str) -> Result<Self, StoreError> {
@@ -213,6 +223,13 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
             "audit events".into(),
             MigrationType::Simple,
             include_str!("../migrations/0005_audit_events.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            7,
+            "operations".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0007_operations.sql").into_sql_str(),
             false,
         ),
     ]);

@@ -132,6 +132,31 @@ impl UserStore for SqliteStore {
         let outcome = delete_user_in(&mut tx, user_id).await;
         finish(tx, outcome).await
     }
+
+    async fn set_user_unlocked(&self, user_id: &str, at: i64) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE users SET unlocked_at = max(coalesce(unlocked_at, ?1), ?1) WHERE user_id = ?2",
+        )
+        .bind(at)
+        .bind(user_id)
+        .execute(&self.writer)
+        .await
+        .map_err(query_error)?
+        .rows_affected();
+        Ok(updated > 0)
+    }
+
+    async fn login_unlocked_at(&self, login: &str) -> Result<Option<i64>, StoreError> {
+        let row: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT unlocked_at FROM users WHERE username = ?1 OR lower(email) = lower(?1) \
+             ORDER BY username = ?1 DESC LIMIT 1",
+        )
+        .bind(login)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(query_error)?;
+        Ok(row.flatten())
+    }
 }
 
 async fn delete_user_in(conn: &mut SqliteConnection, user_id: &str) -> Result<bool, StoreError> {

@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
 use valet_core::config::StatusEventsAuth;
+use valet_core::store::MAX_ACCESS_TOKEN_TTL;
 use valet_core::{KeyPolicy, Settings};
 
 /// Every setting, with its default. The same names work in `valet.toml` and, upper-cased
@@ -17,8 +18,9 @@ use valet_core::{KeyPolicy, Settings};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Address to listen on.
-    pub bind: SocketAddr,
+    /// Address to listen on: `IP:PORT`, or `HOST:PORT` with a host name resolved
+    /// at start (Valet listens on its first IPv4 address, else its first address).
+    pub bind: String,
     /// Public base URL of this server; defaults to `http://{bind}`.
     pub issuer: Option<String>,
     /// Where the SQLite database and `master.key` live.
@@ -75,6 +77,15 @@ pub struct Config {
     /// `none` (anyone may open the push stream) or `token` (a bearer access token
     /// of this server with the issuer as audience and scope `valet:status`).
     pub status_events_auth: StatusEventsAuthSetting,
+    /// Failed sign-ins for one account from one address (IPv6: one /64) within
+    /// `login_failure_window` before that account is refused from that address.
+    pub login_max_failures: usize,
+    /// Failed sign-ins from one address, whatever the accounts, within
+    /// `login_failure_window` before the address is refused.
+    pub login_address_max_failures: usize,
+    /// Seconds a failed sign-in counts (a sliding window): also the longest a
+    /// lock-out lasts after the last failure. `valet user unlock` ends one early.
+    pub login_failure_window: i64,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Allows a plain-http issuer on a non-loopback host. Tokens and secrets would
@@ -112,7 +123,7 @@ impl Default for Config {
         let keys = KeyPolicy::default();
         let defaults = Settings::new("");
         Self {
-            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            bind: "127.0.0.1:8080".to_owned(),
             issuer: None,
             data_dir: PathBuf::from("./valet-data"),
             database_url: None,
@@ -134,6 +145,9 @@ impl Default for Config {
             status_events_max_streams: defaults.status_events_max_streams,
             status_events_max_lifetime: defaults.status_events_max_lifetime,
             status_events_auth: StatusEventsAuthSetting::None,
+            login_max_failures: defaults.login_throttle.account_failures,
+            login_address_max_failures: defaults.login_throttle.address_failures,
+            login_failure_window: defaults.login_throttle.window_seconds,
             log_format: LogFormat::Text,
             dangerous_allow_insecure_issuer: false,
         }
@@ -159,34 +173,109 @@ pub struct FlagOverrides {
     pub tls_key: Option<PathBuf>,
 }
 
-/// Names accepted from the environment; other `VALET_*` variables (the master
-/// key, test settings) are not configuration-file settings.
-const ENV_SETTINGS: [&str; 24] = [
-    "bind",
-    "issuer",
-    "data_dir",
-    "database_url",
-    "access_token_ttl",
-    "access_token_max_ttl",
-    "key_rotation_period",
-    "key_publish_lead",
-    "client_cache_ttl",
-    "session_ttl",
-    "refresh_token_idle_ttl",
-    "refresh_token_absolute_ttl",
-    "header_read_timeout",
-    "audit_retention",
-    "trusted_proxies",
-    "password_hash_queue",
-    "max_connections",
-    "status_events_max_streams",
-    "status_events_max_lifetime",
-    "status_events_auth",
-    "log_format",
-    "dangerous_allow_insecure_issuer",
-    "tls_cert",
-    "tls_key",
+/// `VALET_*` variables that are not settings of [`Config`]: the master key, the
+/// configuration file, the log filter, and the client secret of `valet guard`.
+pub const EXTRA_ENV_VARS: [&str; 4] = [
+    "VALET_MASTER_KEY",
+    "VALET_CONFIG",
+    "VALET_LOG",
+    "VALET_GUARD_CLIENT_SECRET",
 ];
+
+/// Variables of Valet's own test suite and benchmark scripts (`VALET_TEST_*`,
+/// `VALET_REQUIRE_*`, `VALET_BENCH_*`, `VALET_UPDATE_SCREENSHOTS`): documented as
+/// test-only and accepted, so a developer's shell that exports them can still run
+/// `valet`. No setting starts with these prefixes.
+const TEST_ENV_PREFIXES: [&str; 3] = ["VALET_TEST_", "VALET_REQUIRE_", "VALET_BENCH_"];
+const TEST_ENV_VARS: [&str; 1] = ["VALET_UPDATE_SCREENSHOTS"];
+
+/// The settings' names as `valet.toml` spells them, taken from [`Config`] itself
+/// (every field, in declaration order), so a new setting is accepted from the
+/// environment without a second list to keep in step.
+pub fn setting_names() -> Vec<String> {
+    match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+        // `Config` is a struct of plain fields: it always serializes to an object.
+        _ => Vec::new(),
+    }
+}
+
+/// Refuses `VALET_*` environment variables that Valet does not read: a misspelled
+/// setting would otherwise be ignored in silence. Names the closest known one.
+pub fn check_environment<I, K>(names: I) -> Result<(), ConfigError>
+where
+    I: IntoIterator<Item = K>,
+    K: AsRef<std::ffi::OsStr>,
+{
+    let settings: Vec<String> = setting_names()
+        .iter()
+        .map(|name| format!("VALET_{}", name.to_uppercase()))
+        .collect();
+    let known: Vec<&str> = settings
+        .iter()
+        .map(String::as_str)
+        .chain(EXTRA_ENV_VARS)
+        .collect();
+    let mut unknown = Vec::new();
+    for name in names {
+        let name = name.as_ref().to_string_lossy();
+        if !name.starts_with("VALET_")
+            || known.contains(&name.as_ref())
+            || TEST_ENV_VARS.contains(&name.as_ref())
+            || TEST_ENV_PREFIXES
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+        {
+            continue;
+        }
+        let closest = known
+            .iter()
+            .min_by_key(|candidate| edit_distance(&name, candidate))
+            .copied()
+            .unwrap_or("VALET_BIND");
+        unknown.push(format!(
+            "environment variable {name} is not a Valet setting (did you mean {closest}?)"
+        ));
+    }
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    unknown.sort();
+    Err(ConfigError(format!(
+        "{}; fix or unset it: Valet reads only the VALET_* variables listed in the README's Configuration table",
+        unknown.join("; ")
+    )))
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = Vec::with_capacity(b.len() + 1);
+        current.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous
+                .get(j)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(usize::from(ca != *cb));
+            let delete = previous
+                .get(j + 1)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
+            let insert = current
+                .get(j)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
+            current.push(substitute.min(delete).min(insert));
+        }
+        previous = current;
+    }
+    previous.last().copied().unwrap_or_default()
+}
 
 /// A list in `valet.toml`; a comma-separated string in the environment.
 fn list_or_comma_separated<'de, D: Deserializer<'de>>(
@@ -241,8 +330,10 @@ pub fn load(config_file: Option<&Path>, flags: FlagOverrides) -> Result<Config, 
             }
         }
     }
+    let names = setting_names();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let config: Config = figment
-        .merge(Env::prefixed("VALET_").only(&ENV_SETTINGS))
+        .merge(Env::prefixed("VALET_").only(&names))
         .merge(Serialized::defaults(flags))
         .extract()
         .map_err(|error| ConfigError(describe_figment_error(error)))?;
@@ -272,6 +363,7 @@ fn describe_figment_error(error: figment::Error) -> String {
 
 impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.bind_address()?;
         let issuer = self.issuer();
         check_issuer(&issuer, self.dangerous_allow_insecure_issuer)?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
@@ -298,6 +390,15 @@ impl Config {
                     "setting `{name}`: must be a positive number of seconds, got {value}"
                 )));
             }
+        }
+        // Revocation keeps status list blocks and revocation records this long
+        // past the last moment a token could have been issued: a longer-lived
+        // access token would outlive its own revocation.
+        if self.access_token_max_ttl > MAX_ACCESS_TOKEN_TTL {
+            return Err(ConfigError(format!(
+                "setting `access_token_max_ttl`: {} exceeds {MAX_ACCESS_TOKEN_TTL} seconds (24 hours), the longest access token lifetime that revocation covers; use a shorter lifetime and refresh tokens for longer access",
+                self.access_token_max_ttl
+            )));
         }
         if self.access_token_ttl > self.access_token_max_ttl {
             return Err(ConfigError(format!(
@@ -335,6 +436,24 @@ impl Config {
             return Err(ConfigError(format!(
                 "setting `header_read_timeout`: must be between 1 and 300 seconds, got {}",
                 self.header_read_timeout
+            )));
+        }
+        if !(1..=1000).contains(&self.login_max_failures) {
+            return Err(ConfigError(format!(
+                "setting `login_max_failures`: must be between 1 and 1000, got {}",
+                self.login_max_failures
+            )));
+        }
+        if !(self.login_max_failures..=100_000).contains(&self.login_address_max_failures) {
+            return Err(ConfigError(format!(
+                "setting `login_address_max_failures`: must be between login_max_failures ({}) and 100000, got {}",
+                self.login_max_failures, self.login_address_max_failures
+            )));
+        }
+        if !(60..=86_400).contains(&self.login_failure_window) {
+            return Err(ConfigError(format!(
+                "setting `login_failure_window`: must be between 60 and 86400 seconds, got {}",
+                self.login_failure_window
             )));
         }
         if self.audit_retention < 3600 {
@@ -426,6 +545,38 @@ impl Config {
         Ok(max)
     }
 
+    /// The address to listen on: `bind` parsed, or its host name resolved (the
+    /// first IPv4 address, else the first address, so `localhost:8080` listens
+    /// where `http://localhost:8080` usually connects first).
+    pub fn bind_address(&self) -> Result<SocketAddr, ConfigError> {
+        let fail = |reason: String| {
+            ConfigError(format!(
+                "setting `bind` ({}): {reason}; expected HOST:PORT such as 127.0.0.1:8080, [::1]:8080 or localhost:8080",
+                self.bind
+            ))
+        };
+        if let Ok(address) = self.bind.parse::<SocketAddr>() {
+            return Ok(address);
+        }
+        let valid_port = self
+            .bind
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !valid_port {
+            return Err(fail("not a host and port".to_owned()));
+        }
+        let resolved: Vec<SocketAddr> =
+            std::net::ToSocketAddrs::to_socket_addrs(self.bind.as_str())
+                .map_err(|error| fail(format!("cannot resolve it: {error}")))?
+                .collect();
+        resolved
+            .iter()
+            .find(|address| address.is_ipv4())
+            .or_else(|| resolved.first())
+            .copied()
+            .ok_or_else(|| fail("the host name has no address".to_owned()))
+    }
+
     /// The issuer without a trailing slash.
     pub fn issuer(&self) -> String {
         match &self.issuer {
@@ -451,6 +602,9 @@ impl Config {
             StatusEventsAuthSetting::None => StatusEventsAuth::None,
             StatusEventsAuthSetting::Token => StatusEventsAuth::Token,
         };
+        settings.login_throttle.account_failures = self.login_max_failures;
+        settings.login_throttle.address_failures = self.login_address_max_failures;
+        settings.login_throttle.window_seconds = self.login_failure_window;
         settings.keys = KeyPolicy {
             rotation_period: self.key_rotation_period,
             publish_lead: self.key_publish_lead,
@@ -512,6 +666,9 @@ fn check_issuer(issuer: &str, allow_insecure: bool) -> Result<(), ConfigError> {
     if host_port.is_empty() {
         return fail("must name a host");
     }
+    if host_port.contains('@') {
+        return fail("must not contain user information (`user@`)");
+    }
     match scheme {
         "https" => Ok(()),
         "http" => {
@@ -524,8 +681,7 @@ fn check_issuer(issuer: &str, allow_insecure: bool) -> Result<(), ConfigError> {
             } else {
                 host_port.split(':').next().unwrap_or_default().to_owned()
             };
-            let loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
-            if loopback || allow_insecure {
+            if loopback_host(&host) || allow_insecure {
                 Ok(())
             } else {
                 fail(
@@ -535,6 +691,21 @@ fn check_issuer(issuer: &str, allow_insecure: bool) -> Result<(), ConfigError> {
         }
         _ => fail("must be an https:// URL"),
     }
+}
+
+/// A loopback host of a URL: an IPv4 address in 127.0.0.0/8, `[::1]`, or the name
+/// `localhost` (RFC 6761 §6.3 reserves it for loopback). Parsed, not matched by
+/// prefix: `127.evil.example` is a DNS name like any other.
+fn loopback_host(host: &str) -> bool {
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return inner
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    }
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -596,6 +767,126 @@ mod tests {
         };
         let error = lifetime.validate().unwrap_err().to_string();
         assert!(error.contains("`status_events_max_lifetime`"), "{error}");
+    }
+
+    #[test]
+    fn loopback_is_parsed_not_matched_by_prefix() {
+        for issuer in [
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://[::1]:8080",
+            "http://LOCALHOST:8080",
+        ] {
+            assert!(check_issuer(issuer, false).is_ok(), "{issuer}");
+        }
+        for issuer in [
+            "http://127.evil.example",
+            "http://127.0.0.1.evil.example:8080",
+            "http://127.0.0.1@evil.example",
+            "http://[::2]:8080",
+            "http://localhost.evil.example",
+        ] {
+            let error = check_issuer(issuer, false).unwrap_err().to_string();
+            assert!(error.contains("`issuer`"), "{issuer}: {error}");
+        }
+    }
+
+    #[test]
+    fn bind_takes_an_address_or_a_host_name() {
+        let with = |bind: &str| Config {
+            bind: bind.to_owned(),
+            ..Config::default()
+        };
+        assert_eq!(
+            with("127.0.0.1:9000").bind_address().unwrap(),
+            "127.0.0.1:9000".parse().unwrap()
+        );
+        assert_eq!(
+            with("[::1]:9000").bind_address().unwrap(),
+            "[::1]:9000".parse().unwrap()
+        );
+        let local = with("localhost:9000").bind_address().unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 9000, "{local}");
+        assert!(with("localhost:9000").validate().is_ok());
+        for bad in ["nonsense", "localhost", ":9000", "localhost:99999"] {
+            let error = with(bad).validate().unwrap_err().to_string();
+            assert!(error.contains("`bind`"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn unknown_environment_variables_are_refused_with_the_closest_name() {
+        assert!(
+            check_environment([
+                "PATH",
+                "VALET_ACCESS_TOKEN_TTL",
+                "VALET_MASTER_KEY",
+                "VALET_GUARD_CLIENT_SECRET",
+                "VALET_TEST_DATABASE_URL",
+                "VALET_REQUIRE_POSTGRES",
+                "VALET_UPDATE_SCREENSHOTS",
+                "VALET_TRUSTED_PROXIES",
+            ])
+            .is_ok()
+        );
+        let error = check_environment(["VALET_ACESS_TOKEN_TTL"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("VALET_ACESS_TOKEN_TTL") && error.contains("VALET_ACCESS_TOKEN_TTL"),
+            "{error}"
+        );
+        let error = check_environment(["VALET_MASTERKEY"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("did you mean VALET_MASTER_KEY?"), "{error}");
+    }
+
+    #[test]
+    fn every_setting_is_read_from_the_environment() {
+        let names = setting_names();
+        for name in ["bind", "access_token_max_ttl", "trusted_proxies", "tls_key"] {
+            assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+        }
+    }
+
+    #[test]
+    fn token_lifetimes_stay_within_what_revocation_covers() {
+        let with = |max: i64, ttl: i64| Config {
+            access_token_max_ttl: max,
+            access_token_ttl: ttl,
+            ..Config::default()
+        };
+        assert!(with(86_400, 600).validate().is_ok());
+        let error = with(86_401, 600).validate().unwrap_err().to_string();
+        assert!(
+            error.contains("`access_token_max_ttl`") && error.contains("86400"),
+            "{error}"
+        );
+        let error = with(600, 601).validate().unwrap_err().to_string();
+        assert!(error.contains("`access_token_ttl`"), "{error}");
+        let lead = Config {
+            key_publish_lead: 59,
+            ..Config::default()
+        };
+        assert!(
+            lead.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("key_publish_lead")
+        );
+        let refresh = Config {
+            refresh_token_idle_ttl: 100,
+            refresh_token_absolute_ttl: 99,
+            ..Config::default()
+        };
+        assert!(
+            refresh
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("refresh_token_idle_ttl")
+        );
     }
 
     #[test]

@@ -42,8 +42,11 @@ struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the authorization server.
+    /// Run the authorization server (creates the store and master key on first start).
     Serve(commands::serve::ServeArgs),
+    /// Create the store, the master key and the signing keys without serving.
+    /// Every command but `serve` and `init` needs an existing store.
+    Init,
     /// Register and manage OAuth clients.
     #[command(subcommand)]
     Client(commands::client::ClientCommand),
@@ -109,8 +112,17 @@ fn parse() -> Cli {
     Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
 }
 
+/// The exit status of a process that a closed pipe stopped: what a shell shows
+/// for one killed by SIGPIPE (128 + 13), as for `yes | head`.
+const BROKEN_PIPE_EXIT: i32 = 141;
+
 fn main() -> ExitCode {
+    quiet_broken_pipe();
     let cli = parse();
+    if let Err(error) = config::check_environment(std::env::vars_os().map(|(name, _)| name)) {
+        eprintln!("error: {error}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -128,6 +140,30 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Rust ignores SIGPIPE, so `println!` to a closed pipe (`valet audit | head`)
+/// panics with "failed printing to stdout: Broken pipe". For a command's output
+/// that only means the reader has what it wanted: end at once with the status a
+/// shell expects, and no panic message. Every other panic keeps its report.
+/// (Resetting SIGPIPE itself would need `unsafe`, which the workspace forbids,
+/// and would reach the server's own sockets too.)
+fn quiet_broken_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to std")
+            && (message.contains("Broken pipe") || message.contains("os error 32"))
+        {
+            std::process::exit(BROKEN_PIPE_EXIT);
+        }
+        report(info);
+    }));
 }
 
 async fn run(cli: Cli) -> Result<(), storage::CliError> {
@@ -148,6 +184,10 @@ async fn run(cli: Cli) -> Result<(), storage::CliError> {
             flags.tls_key = args.tls_key.clone();
             let config = config::load(cli.global.config.as_deref(), flags)?;
             commands::serve::run(config).await
+        }
+        Command::Init => {
+            let config = config::load(cli.global.config.as_deref(), flags)?;
+            commands::init::run(&config).await
         }
         Command::Client(command) => {
             let config = config::load(cli.global.config.as_deref(), flags)?;

@@ -322,7 +322,11 @@ pub async fn submit_login(
             None,
         ));
     }
-    let attempt = match server.throttle.admit(&login, client_address, now) {
+    let attempt = match server
+        .throttle
+        .admit_login(server.store.as_ref(), &login, client_address, now)
+        .await
+    {
         Ok(attempt) => attempt,
         Err(Throttled {
             retry_after_seconds,

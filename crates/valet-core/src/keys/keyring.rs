@@ -1,7 +1,7 @@
 //! The keys in memory, decrypted once when loaded and prepared for signing.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use valet_jose::{Algorithm, MasterKey, SigningKey, VerificationKeys};
 
@@ -36,6 +36,9 @@ struct KeySet {
 pub struct Keyring {
     master: Arc<MasterKey>,
     current: RwLock<Arc<KeySet>>,
+    /// Why the last reload failed, until one succeeds: the node then signs with
+    /// keys that may be stale, and reports itself not ready.
+    reload_failure: Mutex<Option<String>>,
 }
 
 impl Keyring {
@@ -50,6 +53,7 @@ impl Keyring {
         Ok(Self {
             master,
             current: RwLock::new(Arc::new(set)),
+            reload_failure: Mutex::new(None),
         })
     }
 
@@ -62,11 +66,31 @@ impl Keyring {
             .iter()
             .map(|k| (k.key.kid().to_owned(), Arc::clone(&k.key)))
             .collect();
-        let set = build(store, &self.master, now, &known).await?;
+        let set = match build(store, &self.master, now, &known).await {
+            Ok(set) => set,
+            Err(error) => {
+                *self.lock_failure() = Some(error.to_string());
+                return Err(error);
+            }
+        };
         if let Ok(mut current) = self.current.write() {
             *current = Arc::new(set);
         }
+        *self.lock_failure() = None;
         Ok(())
+    }
+
+    /// Why the last reload failed, if it did and none has succeeded since (for
+    /// `/readyz`: keys that cannot be unsealed make the node not ready).
+    pub fn reload_failure(&self) -> Option<String> {
+        self.lock_failure().clone()
+    }
+
+    fn lock_failure(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        // Holds plain data, always consistent.
+        self.reload_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn snapshot(&self) -> Arc<KeySet> {

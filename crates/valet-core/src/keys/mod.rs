@@ -12,9 +12,11 @@
 //! The signing key of an algorithm is the key with the highest `generation` among
 //! those already active and still published.
 
+mod check;
 mod keyring;
 mod schedule;
 
+pub use check::{MasterKeyCheck, check_master_key, store_has_no_sealed_keys};
 pub use keyring::Keyring;
 pub use schedule::{ALGORITHMS, CreatedKey, KeyError, KeyManager, KeyState, KeyStatus};
 

@@ -20,6 +20,10 @@ pub enum KeyError {
         "the master key does not decrypt signing key {kid}: VALET_MASTER_KEY (or master.key) is not the one these keys were sealed with"
     )]
     WrongMasterKey { kid: String },
+    #[error(
+        "the master key is not this store's: it does not open the store's master key check value"
+    )]
+    MasterKeyMismatch,
     #[error("{0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -32,6 +36,14 @@ pub enum KeyError {
         "key {0} is the current signing key: run `valet key rotate` and retire it once its successor signs"
     )]
     RetireSigning(String),
+    #[error(
+        "{alg} key {kid} is already pending (it signs from {activates_at}, Unix time): a second pending key would be published for nothing; wait until it signs, then rotate again"
+    )]
+    PendingExists {
+        alg: Algorithm,
+        kid: String,
+        activates_at: i64,
+    },
 }
 
 /// Where a key stands at a given moment.
@@ -141,6 +153,8 @@ impl KeyManager {
     }
 
     /// Manual rotation: a new key, published now, signing after `publish_lead`.
+    /// Refused, with nothing written, while a key of `alg` is still pending (a
+    /// second one would only stack up in the JWKS).
     pub async fn rotate(
         &self,
         store: &dyn Store,
@@ -148,6 +162,17 @@ impl KeyManager {
         now: i64,
     ) -> Result<Option<(String, i64)>, KeyError> {
         let keys = store.list_keys().await?;
+        if let Some(pending) = keys.iter().find(|k| {
+            k.alg == alg.as_str()
+                && is_published(k.publish_until, now)
+                && k.activates_at.is_some_and(|at| at > now)
+        }) {
+            return Err(KeyError::PendingExists {
+                alg,
+                kid: pending.kid.clone(),
+                activates_at: pending.activates_at.unwrap_or_default(),
+            });
+        }
         let activates_at = now.saturating_add(self.policy.publish_lead);
         Ok(self
             .create_successor(store, &keys, alg, activates_at, now)

@@ -172,4 +172,17 @@ mod tests {
         assert!(verify(&c, Some("http://127.0.0.1:53117/cb")).is_some());
         assert!(verify(&c, Some("http://127.0.0.1/cb")).is_some());
     }
+
+    /// A host that only starts like a loopback address is a DNS name.
+    #[test]
+    fn names_that_start_like_loopback_get_no_port_freedom() {
+        let c = client(&["http://127.0.0.1:3000/cb"]);
+        for bad in [
+            "http://127.0.0.1.evil.example:3000/cb",
+            "http://127.evil.example:3000/cb",
+            "http://127.0.0.1@evil.example:3000/cb",
+        ] {
+            assert!(verify(&c, Some(bad)).is_none(), "{bad}");
+        }
+    }
 }

@@ -76,6 +76,12 @@ pub trait KeyStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Deletes keys whose `publish_until` is before `now`; returns how many.
     async fn delete_unpublished_keys(&self, now: i64) -> Result<u64, StoreError>;
+    /// The value sealed with the master key that proves a master key is the
+    /// store's (see [`crate::keys::check_master_key`]); `None` until one is written.
+    async fn master_key_check(&self) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes the check value unless one exists; returns whether this call wrote
+    /// it. An existing value is never replaced.
+    async fn insert_master_key_check(&self, sealed: &[u8]) -> Result<bool, StoreError>;
 }
 
 /// Revoked access tokens, kept until they would have expired anyway.
@@ -114,6 +120,13 @@ pub trait UserStore: Send + Sync {
     /// Deletes the user with their sessions, consents and grants; the recorded
     /// access tokens of those grants are revoked first.
     async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError>;
+    /// Records that login failures for the user before `at` no longer count
+    /// (`valet user unlock`); a later unlock moves it forward, never back.
+    /// Returns whether the user exists.
+    async fn set_user_unlocked(&self, user_id: &str, at: i64) -> Result<bool, StoreError>;
+    /// The last unlock of the user that `login` names (matched as
+    /// [`Self::find_user_by_login`] does), if there is such a user and an unlock.
+    async fn login_unlocked_at(&self, login: &str) -> Result<Option<i64>, StoreError>;
 }
 
 /// Browser sessions, pending authorization requests and remembered consent.

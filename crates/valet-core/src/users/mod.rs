@@ -387,6 +387,12 @@ mod tests {
             users.retain(|u| u.user_id != user_id);
             Ok(users.len() < before)
         }
+        async fn set_user_unlocked(&self, _user_id: &str, _at: i64) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        async fn login_unlocked_at(&self, _login: &str) -> Result<Option<i64>, StoreError> {
+            Ok(None)
+        }
     }
 
     fn alice() -> NewUser {

@@ -15,12 +15,20 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// The node can issue tokens: the store answers and a signing key is loaded.
+/// The node can issue tokens: the store answers, the last key reload worked (a
+/// key sealed with another master key fails it) and a signing key is loaded.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let server = &state.server;
     if let Err(error) = server.store().ping().await {
         tracing::warn!(%error, "readiness: store unreachable");
         return (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n");
+    }
+    if let Some(failure) = server.keyring().reload_failure() {
+        tracing::warn!(%failure, "readiness: signing keys cannot be reloaded");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "signing keys cannot be reloaded\n",
+        );
     }
     if server
         .keyring()

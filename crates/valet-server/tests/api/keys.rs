@@ -101,3 +101,93 @@ async fn tokens_signed_before_a_rotation_still_introspect() {
     assert_eq!(app.introspect(&client, &late).await["active"], true);
     assert_eq!(app.introspect(&client, &token).await["active"], false);
 }
+
+#[tokio::test]
+async fn readyz_fails_while_the_keys_cannot_be_reloaded() {
+    let app = TestApp::new().await;
+    assert_eq!(app.get("/readyz").await.status, axum::http::StatusCode::OK);
+    // A key sealed with another master key lands in the store (what a CLI with
+    // the wrong key used to do): this node cannot open it.
+    let stranger = valet_core::keys::KeyManager::new(
+        std::sync::Arc::new(valet_jose::MasterKey::generate().unwrap()),
+        app.server.settings().keys,
+        3600,
+    );
+    stranger
+        .rotate(app.store.as_ref(), Algorithm::Es256, START)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(app.server.reload_keys().await.is_err());
+    let reply = app.get("/readyz").await;
+    assert_eq!(reply.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.text(), "signing keys cannot be reloaded\n");
+}
+
+#[tokio::test]
+async fn a_second_pending_key_is_refused_and_nothing_is_written() {
+    let app = TestApp::new().await;
+    let manager = app.server.key_manager();
+    let (kid, _) = manager
+        .rotate(app.store.as_ref(), Algorithm::Es256, START)
+        .await
+        .unwrap()
+        .unwrap();
+    let before = app.store.list_keys().await.unwrap().len();
+    let error = manager
+        .rotate(app.store.as_ref(), Algorithm::Es256, START + 10)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, valet_core::keys::KeyError::PendingExists { kid: pending, .. } if *pending == kid),
+        "{error}"
+    );
+    assert_eq!(app.store.list_keys().await.unwrap().len(), before);
+    // The other algorithm is not held up.
+    assert!(
+        manager
+            .rotate(app.store.as_ref(), Algorithm::Rs256, START + 10)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// A store from before the check value: the key that opens its signing keys is
+/// adopted (and the check value written); another key is refused, writing nothing.
+#[tokio::test]
+async fn an_existing_store_adopts_the_master_key_that_opens_its_keys() {
+    use std::sync::Arc;
+
+    use valet_core::keys::{KeyError, KeyManager, MasterKeyCheck, check_master_key};
+    use valet_core::store::KeyStore as _;
+    use valet_jose::MasterKey;
+
+    let store = valet_store_sqlite::SqliteStore::open_in_memory()
+        .await
+        .unwrap();
+    let right = Arc::new(MasterKey::generate().unwrap());
+    let wrong = MasterKey::generate().unwrap();
+    // Keys sealed the old way, with no check value.
+    KeyManager::new(Arc::clone(&right), settings().keys, 3600)
+        .ensure_current(&store, START)
+        .await
+        .unwrap();
+    assert!(matches!(
+        check_master_key(&store, &wrong).await,
+        Err(KeyError::WrongMasterKey { .. })
+    ));
+    assert_eq!(store.master_key_check().await.unwrap(), None);
+    assert_eq!(
+        check_master_key(&store, &right).await.unwrap(),
+        MasterKeyCheck::Adopted
+    );
+    assert_eq!(
+        check_master_key(&store, &right).await.unwrap(),
+        MasterKeyCheck::Verified
+    );
+    assert!(matches!(
+        check_master_key(&store, &wrong).await,
+        Err(KeyError::MasterKeyMismatch)
+    ));
+}

@@ -20,6 +20,7 @@ mod jwt_attacks;
 mod keys;
 mod leaks;
 mod limits;
+mod lockout;
 mod logout;
 mod metrics;
 mod races;

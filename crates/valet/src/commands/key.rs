@@ -5,13 +5,14 @@ use std::sync::Arc;
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 use valet_core::audit::{AuditEvent, AuditKind};
-use valet_core::keys::{ALGORITHMS, KeyManager};
+use valet_core::keys::{KeyError, KeyManager};
+use valet_core::store::Store;
 use valet_core::{Clock, SystemClock};
 use valet_jose::{Algorithm, import_jwk_set};
 
 use crate::config::Config;
 use crate::output::{relative, timestamp};
-use crate::storage::{CliError, audit, master_key, open_store};
+use crate::storage::{CliError, Create, audit, master_key, open_store};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum AlgArg {
@@ -37,12 +38,16 @@ pub enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Create the next key now: published at once, signing after key_publish_lead.
+    /// Create the next key of one algorithm now: published at once, signing after
+    /// key_publish_lead. Refused while a key of that algorithm is still pending.
     Rotate {
-        /// Only this algorithm (default: all).
+        /// The algorithm to rotate (required: rotate the other one separately).
         #[arg(long, value_enum)]
-        alg: Option<AlgArg>,
+        alg: AlgArg,
     },
+    /// Print the public JWKS (what /jwks.json serves) to standard output: public
+    /// members only, for resource servers that cannot fetch it.
+    Export,
     /// Import a JWK Set with private members (EC P-256 and RSA keys).
     Import {
         file: std::path::PathBuf,
@@ -56,9 +61,15 @@ pub enum KeyCommand {
 
 pub async fn run(config: &Config, command: KeyCommand) -> Result<(), CliError> {
     let store = open_store(config).await?;
-    let master = Arc::new(master_key(config)?);
+    if let KeyCommand::Export = command {
+        // Public keys only: no master key needed.
+        let jwks = public_jwks(store.as_ref(), SystemClock.now()).await?;
+        println!("{}", serde_json::to_string_pretty(&jwks)?);
+        return Ok(());
+    }
+    let master = Arc::new(master_key(config, store.as_ref(), Create::Refused).await?);
     let settings = config.settings();
-    let manager = KeyManager::new(master, settings.keys, settings.access_token_max_ttl);
+    let manager = KeyManager::new(master, settings.keys, settings.longest_token_ttl());
     let now = SystemClock.now();
     match command {
         KeyCommand::List { json } => {
@@ -99,33 +110,47 @@ pub async fn run(config: &Config, command: KeyCommand) -> Result<(), CliError> {
             }
         }
         KeyCommand::Rotate { alg } => {
-            let algs: Vec<Algorithm> = match alg {
-                Some(alg) => vec![alg.into()],
-                None => ALGORITHMS.to_vec(),
+            let alg = Algorithm::from(alg);
+            let rotated = match manager.rotate(store.as_ref(), alg, now).await {
+                Err(KeyError::PendingExists {
+                    alg,
+                    kid,
+                    activates_at,
+                }) => {
+                    return Err(format!(
+                        "{alg} key {kid} is already pending: it signs from {} ({}). Nothing was written; rotate again once it signs (see `valet key list`)",
+                        timestamp(activates_at),
+                        relative(activates_at, now)
+                    )
+                    .into());
+                }
+                other => other?,
             };
-            for alg in algs {
-                match manager.rotate(store.as_ref(), alg, now).await? {
-                    Some((kid, at)) => {
-                        audit(
-                            store.as_ref(),
-                            AuditEvent::new(AuditKind::KeyCreated, now)
-                                .detail("kid", kid.as_str())
-                                .detail("alg", alg.to_string())
-                                .detail("signs_from", at),
-                        )
-                        .await;
-                        println!(
-                            "New {alg} key {kid}: published now, signs from {} ({}).",
-                            timestamp(at),
-                            relative(at, now)
-                        );
-                    }
-                    None => println!(
-                        "{alg}: another rotation happened at the same moment; run `valet key list`."
-                    ),
+            match rotated {
+                Some((kid, at)) => {
+                    audit(
+                        store.as_ref(),
+                        AuditEvent::new(AuditKind::KeyCreated, now)
+                            .detail("kid", kid.as_str())
+                            .detail("alg", alg.to_string())
+                            .detail("signs_from", at),
+                    )
+                    .await;
+                    println!(
+                        "New {alg} key {kid}: published now, signs from {} ({}).",
+                        timestamp(at),
+                        relative(at, now)
+                    );
+                }
+                None => {
+                    return Err(format!(
+                        "{alg}: another rotation happened at the same moment; nothing was written here, see `valet key list`"
+                    )
+                    .into());
                 }
             }
         }
+        KeyCommand::Export => {}
         KeyCommand::Import { file, activate } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|error| format!("{}: {error}", file.display()))?;
@@ -166,4 +191,20 @@ pub async fn run(config: &Config, command: KeyCommand) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// The JWKS as `/jwks.json` serves it (RFC 7517 §5): every published key's public
+/// JWK as stored when it was created, in the store's order (by alg, then
+/// generation), which is the keyring's order too.
+async fn public_jwks(store: &dyn Store, now: i64) -> Result<serde_json::Value, CliError> {
+    let mut keys = Vec::new();
+    for key in store.list_keys().await? {
+        if key.publish_until.is_some_and(|until| until <= now) {
+            continue;
+        }
+        let jwk: serde_json::Value = serde_json::from_str(&key.public_jwk)
+            .map_err(|error| format!("key {}: stored public JWK is corrupt: {error}", key.kid))?;
+        keys.push(jwk);
+    }
+    Ok(json!({ "keys": keys }))
 }

@@ -11,7 +11,7 @@ use valet_server::{
 };
 
 use crate::config::{Config, LogFormat};
-use crate::storage::{CliError, master_key, open_store};
+use crate::storage::{CliError, Create, master_key, open_or_create_store};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -41,24 +41,24 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         (Some(cert), Some(key)) => Some(valet_server::tls::load_config(cert, key)?),
         _ => None,
     };
-    let store = open_store(&config).await?;
-    let master = master_key(&config)?;
+    let store = open_or_create_store(&config).await?;
+    let master = master_key(&config, store.as_ref(), Create::Allowed).await?;
     let server =
         AuthorizationServer::start(config.settings(), store, master, Arc::new(SystemClock))
             .await
             .map_err(|error| format!("cannot load signing keys: {error}"))?;
     let server = Arc::new(server);
     let metrics = install_metrics().map_err(|error| format!("metrics: {error}"))?;
-    let listener = tokio::net::TcpListener::bind(config.bind)
+    let bind = config.bind_address()?;
+    let listener = tokio::net::TcpListener::bind(bind)
         .await
-        .map_err(|error| format!("bind {}: {error}", config.bind))?;
+        .map_err(|error| format!("bind {} ({bind}): {error}", config.bind))?;
     let issuer = config.issuer();
     tracing::info!(
         issuer = %issuer,
-        listen = %config.bind,
+        listen = %bind,
         discovery = %format!("{issuer}/.well-known/openid-configuration"),
-        "Valet is ready on {} (issuer {issuer}, discovery {issuer}/.well-known/openid-configuration)",
-        config.bind,
+        "Valet is ready on {bind} (issuer {issuer}, discovery {issuer}/.well-known/openid-configuration)",
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     let background = maintenance::spawn(Arc::clone(&server), stop_rx);

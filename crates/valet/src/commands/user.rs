@@ -69,6 +69,13 @@ pub enum UserCommand {
         #[arg(allow_hyphen_values = true)]
         user: String,
     },
+    /// Lift a login lock-out: failed sign-ins before now no longer count against
+    /// the user, on every running node (the lock is per account and address;
+    /// see "Users" in the README).
+    Unlock {
+        #[arg(allow_hyphen_values = true)]
+        user: String,
+    },
     /// Set a new password (read from standard input); ends the user's sessions.
     SetPassword {
         #[arg(allow_hyphen_values = true)]
@@ -189,6 +196,21 @@ pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> 
             .await;
             println!("Enabled user {} ({}).", user.username, user.user_id);
         }
+        UserCommand::Unlock { user } => {
+            let user = lookup(store.as_ref(), &user).await?;
+            if !store.set_user_unlocked(&user.user_id, now).await? {
+                return Err(not_found(&user.user_id).into());
+            }
+            audit(
+                store.as_ref(),
+                AuditEvent::new(AuditKind::UserUnlocked, now).user(&user.user_id),
+            )
+            .await;
+            println!(
+                "Unlocked user {} ({}): earlier failed sign-ins no longer count, on every node.",
+                user.username, user.user_id
+            );
+        }
         UserCommand::SetPassword {
             user,
             password_stdin,
@@ -260,8 +282,14 @@ fn read_password(password_stdin: bool) -> Result<Password, CliError> {
     let stdin = std::io::stdin();
     let mut text = String::new();
     let read = if stdin.is_terminal() {
-        eprintln!("Password (visible as you type; end with Enter):");
-        stdin.read_line(&mut text)
+        // Read from the terminal with echo off, so the password is not shown.
+        match rpassword::prompt_password("Password (not shown as you type; end with Enter): ") {
+            Ok(typed) => {
+                text = typed;
+                Ok(text.len())
+            }
+            Err(error) => Err(error),
+        }
     } else {
         // A little more than the longest password, so "too long" is still seen.
         let limit = u64::try_from(MAX_PASSWORD_BYTES + 3).unwrap_or(u64::MAX);

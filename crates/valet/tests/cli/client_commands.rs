@@ -80,7 +80,7 @@ fn client_lifecycle_through_the_cli() {
 /// such ones, or imported): they are read as ids, not taken for options.
 #[test]
 fn ids_with_a_leading_dash_are_ids_not_options() {
-    let dir = temp_dir("dash-ids");
+    let dir = init_dir("dash-ids");
     for args in [
         &["client", "show", "-uAbc"][..],
         &["client", "delete", "-uAbc"],
@@ -109,7 +109,7 @@ fn ids_with_a_leading_dash_are_ids_not_options() {
 
 #[test]
 fn invalid_registrations_name_the_option() {
-    let dir = temp_dir("bad-clients");
+    let dir = init_dir("bad-clients");
     let cases: [(&[&str], &str); 4] = [
         (&["--name", "svc"], "--audience"),
         (

@@ -20,6 +20,18 @@ pub fn temp_dir(label: &str) -> PathBuf {
     dir
 }
 
+/// A fresh directory with a store in it (`valet init`): every command but
+/// `serve` and `init` needs one.
+pub fn init_dir(label: &str) -> PathBuf {
+    let dir = temp_dir(label);
+    run_ok({
+        let mut c = valet(&dir);
+        c.arg("init");
+        c
+    });
+    dir
+}
+
 /// `valet serve` with its defaults on a fresh data dir named after `label`, on a
 /// free port: the dir (for CLI commands on the same store) and the running server.
 pub fn serve_fresh(label: &str) -> (PathBuf, Server) {

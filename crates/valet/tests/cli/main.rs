@@ -22,6 +22,7 @@ mod key_commands;
 mod leaks;
 mod load;
 mod openid_rp;
+mod operations;
 mod postgres;
 mod secrets_in_logs;
 mod serve;

@@ -62,7 +62,7 @@ fn assert_no_secrets(outputs: &[Output]) {
 
 #[test]
 fn user_lifecycle_through_the_cli() {
-    let dir = temp_dir("users");
+    let dir = init_dir("users");
     let mut outputs = Vec::new();
 
     let created = with_stdin(
@@ -202,7 +202,7 @@ fn user_lifecycle_through_the_cli() {
 
 #[test]
 fn bad_user_input_names_the_option() {
-    let dir = temp_dir("bad-users");
+    let dir = init_dir("bad-users");
     let ok = with_stdin(
         user(
             &dir,

@@ -378,3 +378,30 @@ pub async fn keys_delete_unpublished(store: &dyn Store) {
         "unbounded keys are never deleted"
     );
 }
+
+/// The master key check value is written once and never replaced.
+pub async fn keys_master_key_check(store: &dyn Store) {
+    let before = store.master_key_check().await.expect("read check");
+    let first = format!("check-{}", unique()).into_bytes();
+    let wrote = store
+        .insert_master_key_check(&first)
+        .await
+        .expect("insert check");
+    assert_eq!(wrote, before.is_none(), "written only when absent");
+    let kept = before.unwrap_or(first);
+    assert_eq!(
+        store.master_key_check().await.expect("read check"),
+        Some(kept.clone())
+    );
+    assert!(
+        !store
+            .insert_master_key_check(b"another value")
+            .await
+            .expect("insert again"),
+        "an existing check value is never replaced"
+    );
+    assert_eq!(
+        store.master_key_check().await.expect("read check"),
+        Some(kept)
+    );
+}

@@ -93,6 +93,7 @@ pub async fn run_all(store: &dyn Store) {
     keys_set_activation(store).await;
     keys_publish_until_only_shortens(store).await;
     keys_delete_unpublished(store).await;
+    keys_master_key_check(store).await;
 
     revocations_insert_and_check(store).await;
     revocations_insert_is_idempotent(store).await;
@@ -104,6 +105,7 @@ pub async fn run_all(store: &dyn Store) {
     users_list_order(store).await;
     users_set_password_and_disabled(store).await;
     users_delete_cascades(store).await;
+    users_unlock(store).await;
 
     sessions_roundtrip_and_expiry(store).await;
     sessions_delete(store).await;

@@ -431,3 +431,73 @@ pub async fn users_delete_cascades(store: &dyn Store) {
         .await
         .expect("reuse username and email");
 }
+
+/// `set_user_unlocked` only moves forward; `login_unlocked_at` finds the user by
+/// username or (case-insensitively) email, as `find_user_by_login` does.
+pub async fn users_unlock(store: &dyn Store) {
+    let run = unique();
+    let original = user(&format!("conf-{run}-unlock"), 1_000);
+    let username = original.username.clone();
+    let email = original.email.clone().expect("the helper gives an email");
+    store.insert_user(&original).await.expect("insert user");
+    assert_eq!(
+        store.login_unlocked_at(&username).await.expect("read"),
+        None
+    );
+    assert!(
+        store
+            .set_user_unlocked(&original.user_id, 5_000)
+            .await
+            .expect("unlock")
+    );
+    assert_eq!(
+        store.login_unlocked_at(&username).await.expect("read"),
+        Some(5_000)
+    );
+    assert_eq!(
+        store
+            .login_unlocked_at(&email.to_lowercase())
+            .await
+            .expect("read by email"),
+        Some(5_000)
+    );
+    // Never back.
+    assert!(
+        store
+            .set_user_unlocked(&original.user_id, 4_000)
+            .await
+            .expect("unlock")
+    );
+    assert_eq!(
+        store.login_unlocked_at(&username).await.expect("read"),
+        Some(5_000)
+    );
+    assert!(
+        store
+            .set_user_unlocked(&original.user_id, 6_000)
+            .await
+            .expect("unlock")
+    );
+    assert_eq!(
+        store.login_unlocked_at(&username).await.expect("read"),
+        Some(6_000)
+    );
+    // The rest of the user is unchanged, and unknown users are reported.
+    assert_eq!(
+        store.get_user(&original.user_id).await.expect("get"),
+        Some(original)
+    );
+    assert!(
+        !store
+            .set_user_unlocked(&format!("conf-{run}-nobody"), 1)
+            .await
+            .expect("unlock nobody")
+    );
+    assert_eq!(
+        store
+            .login_unlocked_at(&format!("conf-{run}-nobody"))
+            .await
+            .expect("read nobody"),
+        None
+    );
+}
