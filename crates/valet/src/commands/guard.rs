@@ -147,6 +147,7 @@ pub async fn run(args: GuardArgs) -> Result<(), CliError> {
         .route(READY_PATH, get(ready))
         .fallback(forward)
         .with_state(Arc::clone(&proxy));
+    let stop_signal = crate::commands::serve::shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .map_err(|error| format!("bind {}: {error}", args.bind))?;
@@ -160,7 +161,7 @@ pub async fn run(args: GuardArgs) -> Result<(), CliError> {
         listener,
         app,
         valet_server::ServeOptions::default(),
-        crate::commands::serve::shutdown_signal(),
+        stop_signal,
     )
     .await?;
     Ok(())

@@ -35,6 +35,7 @@ pub struct ServeArgs {
 
 pub async fn run(config: Config) -> Result<(), CliError> {
     init_logging(config.log_format);
+    let stop_signal = shutdown_signal()?;
     let descriptors = raise_descriptor_limit();
     let max_connections = config.connection_limit(descriptors)?;
     let tls = match (&config.tls_cert, &config.tls_key) {
@@ -68,7 +69,7 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         trusted_proxies: TrustedProxies::new(config.trusted_proxies()?),
     });
     let shutdown = async move {
-        shutdown_signal().await;
+        stop_signal.await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_tx.send(true);
     };
@@ -110,26 +111,22 @@ fn raise_descriptor_limit() -> Option<u64> {
     }
 }
 
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = interrupt.await;
-            }
+/// SIGINT and SIGTERM, listened for from the moment this is called. `serve` and
+/// `guard` call it before they bind their listener: a signal sent as soon as the
+/// port answers ends the process cleanly instead of killing it by the signal's
+/// default action (a race that a listener installed only on first poll had).
+pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static, CliError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|error| format!("cannot listen for SIGINT: {error}"))?;
+    let mut terminate = signal(SignalKind::terminate())
+        .map_err(|error| format!("cannot listen for SIGTERM: {error}"))?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
+    })
 }
 
 pub fn init_logging(format: LogFormat) {
