@@ -165,6 +165,13 @@ async fn migrate(conn: &mut PgConnection, schema: Option<&str>) -> Result<(), St
             include_str!("../migrations/0005_audit_events.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            6,
+            "client secrets and introspection".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0006_client_secrets_and_introspection.sql").into_sql_str(),
+            false,
+        ),
     ]);
     // `run_direct` is what `run` calls; `run(&mut conn)` itself makes the future
     // fail the `Send` check ("implementation of `Acquire` is not general enough").

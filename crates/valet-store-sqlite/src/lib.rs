@@ -215,6 +215,13 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
             include_str!("../migrations/0005_audit_events.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            6,
+            "client secrets and introspection".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0006_client_secrets_and_introspection.sql").into_sql_str(),
+            false,
+        ),
     ]);
     migrator.run(pool).await.map_err(backend)
 }

@@ -69,7 +69,7 @@ async fn tokens_of_a_deleted_client_are_inactive() {
     let client = app.service().await;
     let resource_server = app.service().await;
     let token = app.access_token(&client).await;
-    app.store.delete_client(&client.id).await.unwrap();
+    app.store.delete_client(&client.id, app.server.now()).await.unwrap();
     app.clock.advance(6);
     assert_eq!(
         app.introspect(&resource_server, &token).await,

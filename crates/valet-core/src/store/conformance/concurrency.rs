@@ -156,7 +156,7 @@ pub async fn concurrent_refresh_rotation(store: &dyn Store) {
             .zip(&sealed)
             .zip(0..)
             .map(|((successor, sealed), i)| {
-                store.rotate_refresh_token(&presented.token_hash, successor, sealed, None, NOW + i)
+                store.rotate_refresh_token(&presented.token_hash, successor, Some(sealed), None, NOW + i)
             })
             .collect::<Vec<_>>(),
     )
@@ -249,7 +249,7 @@ pub async fn concurrent_use_and_revocation(store: &dyn Store) {
             .map(|successor| {
                 Box::pin(async {
                     store
-                        .rotate_refresh_token(&presented.token_hash, successor, &[1], None, NOW)
+                        .rotate_refresh_token(&presented.token_hash, successor, Some(&[1]), None, NOW)
                         .await
                         .map(|_| ())
                 }) as BoxFuture<'_, _>
@@ -307,6 +307,9 @@ pub async fn concurrent_status_reservations(store: &dyn Store) {
         })
         .collect();
 
+    for client_id in &clients {
+        ensure_client(store, client_id).await;
+    }
     let outcomes = join_all(
         requests
             .iter()
@@ -317,7 +320,14 @@ pub async fn concurrent_status_reservations(store: &dyn Store) {
     let blocks: Vec<(i64, i64)> = outcomes
         .into_iter()
         .zip(&requests)
-        .map(|(outcome, &(_, size))| (outcome.expect("concurrent reserve_status_block"), size))
+        .map(|(outcome, &(_, size))| {
+            (
+                outcome
+                    .expect("concurrent reserve_status_block")
+                    .expect("registered client"),
+                size,
+            )
+        })
         .collect();
     assert_disjoint(&blocks);
 
