@@ -154,7 +154,12 @@ pub async fn clients_delete(store: &dyn Store) {
     store.insert_client(&keep).await.expect("insert client");
     store.insert_client(&gone).await.expect("insert client");
 
-    assert!(store.delete_client(&gone.client_id, NOW).await.expect("delete"));
+    assert!(
+        store
+            .delete_client(&gone.client_id, NOW)
+            .await
+            .expect("delete")
+    );
     assert_eq!(
         store
             .get_client(&gone.client_id)

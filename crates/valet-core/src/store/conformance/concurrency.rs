@@ -156,7 +156,13 @@ pub async fn concurrent_refresh_rotation(store: &dyn Store) {
             .zip(&sealed)
             .zip(0..)
             .map(|((successor, sealed), i)| {
-                store.rotate_refresh_token(&presented.token_hash, successor, Some(sealed), None, NOW + i)
+                store.rotate_refresh_token(
+                    &presented.token_hash,
+                    successor,
+                    Some(sealed),
+                    None,
+                    NOW + i,
+                )
             })
             .collect::<Vec<_>>(),
     )
@@ -249,7 +255,13 @@ pub async fn concurrent_use_and_revocation(store: &dyn Store) {
             .map(|successor| {
                 Box::pin(async {
                     store
-                        .rotate_refresh_token(&presented.token_hash, successor, Some(&[1]), None, NOW)
+                        .rotate_refresh_token(
+                            &presented.token_hash,
+                            successor,
+                            Some(&[1]),
+                            None,
+                            NOW,
+                        )
                         .await
                         .map(|_| ())
                 }) as BoxFuture<'_, _>

@@ -152,7 +152,10 @@ pub async fn codes_redeem_once(store: &dyn Store) {
     // Reading does not consume: checks run before the code is spent.
     for _ in 0..2 {
         assert_eq!(
-            store.get_code(&code.code_hash, NOW).await.expect("get code"),
+            store
+                .get_code(&code.code_hash, NOW)
+                .await
+                .expect("get code"),
             Some(code.clone())
         );
     }

@@ -39,7 +39,12 @@ pub async fn status_blocks_of_a_deleted_client(store: &dyn Store) {
     let live = reserve(store, &gone, 8, NOW + 100).await;
     let spare = reserve(store, &gone, 4, NOW + 200).await;
     let mut cursor = store.last_status_seq().await.expect("last seq");
-    assert!(store.delete_client(&gone, NOW).await.expect("delete client"));
+    assert!(
+        store
+            .delete_client(&gone, NOW)
+            .await
+            .expect("delete client")
+    );
     assert_eq!(
         new_ranges(store, &mut cursor).await,
         [
@@ -367,10 +372,16 @@ pub async fn status_allocator_after_client_deletion(store: &dyn Store) {
         "only the block reserved before the deletion is used up; no new one"
     );
     for idx in before.iter().chain(&after) {
-        assert!(is_revoked(*idx), "index {idx} of a deleted client is not revoked");
+        assert!(
+            is_revoked(*idx),
+            "index {idx} of a deleted client is not revoked"
+        );
     }
     assert!(
-        allocator.allocate(store, &client_id, now + 1).await.is_err(),
+        allocator
+            .allocate(store, &client_id, now + 1)
+            .await
+            .is_err(),
         "still refused"
     );
 }
