@@ -83,11 +83,11 @@ pub async fn issue(
             return Err(replayed(server, client, &record.grant_id, address, now).await?);
         }
     };
-    let Some(grant) = store
-        .get_grant(&record.grant_id)
-        .await?
-        .filter(|g| g.revoked_at.is_none())
-    else {
+    // The store consumed the code only while its grant was live. A revocation
+    // since (a concurrent replay of this very code, a logout) does not take the
+    // win away: what is issued below is recorded under the revoked grant, so its
+    // access token is revoked at once and its refresh token never rotates.
+    let Some(grant) = store.get_grant(&record.grant_id).await? else {
         return Err(invalid("the authorization was revoked"));
     };
     // A user disabled or deleted after the code was issued gets no tokens, and

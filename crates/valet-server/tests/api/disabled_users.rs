@@ -67,8 +67,8 @@ async fn disabled_between_login_and_consent_gets_no_code() {
     .await;
 }
 
-/// The session check and the disable race: the flag is set after the session
-/// was read. The code step checks the user itself and answers access_denied.
+/// A browser still holding the session of a user disabled since gets no code
+/// (the flag alone, sessions not yet ended) on its next authorization.
 #[tokio::test]
 async fn a_signed_in_user_flagged_disabled_gets_no_code_on_the_next_authorization() {
     on_both_stores(async |app: &TestApp| {
