@@ -145,6 +145,7 @@ pub async fn run_all(store: &dyn Store) {
     concurrent_use_and_revocation(store).await;
     concurrent_consent(store).await;
     concurrent_status_reservations(store).await;
+    concurrent_reservations_and_client_deletion(store).await;
     concurrent_status_revocations_polled(store).await;
 }
 
