@@ -89,6 +89,9 @@ fn client(redirect_uris: Vec<String>) -> Client {
         id_token_signed_response_alg: None,
         created_at: 0,
         updated_at: 0,
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        introspect_any: false,
     }
 }
 

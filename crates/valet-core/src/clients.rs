@@ -24,6 +24,9 @@ pub struct NewClient {
     pub refresh_grace_seconds: i64,
     /// `RS256` (default) or `ES256`.
     pub id_token_signed_response_alg: Option<String>,
+    /// May introspect any token, not only those issued to it or naming it in
+    /// `aud` (a resource server that is registered under another id).
+    pub introspect_any: bool,
 }
 
 /// The longest refresh grace window a client may ask for: long enough for a retry
@@ -130,32 +133,76 @@ pub async fn register(
         id_token_signed_response_alg: new.id_token_signed_response_alg.clone(),
         created_at: now,
         updated_at: now,
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        introspect_any: new.introspect_any,
     };
     store.insert_client(&client).await?;
     Ok(RegisteredClient { client, secret })
 }
 
-/// Replaces a confidential client's secret; the old one stops working at once on
-/// this node and within the client cache lifetime on others.
+/// The longest overlap a rotation may give the old secret: long enough to roll a
+/// fleet of services, short enough that a leaked secret does not linger.
+pub const MAX_SECRET_OVERLAP_SECONDS: i64 = 30 * 86_400;
+
+/// A secret rotation that cannot be done, named by the option at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    #[error("--overlap {0}s: must be between 0 and 30 days")]
+    InvalidOverlap(i64),
+    #[error(transparent)]
+    Registration(#[from] RegistrationError),
+}
+
+/// A new secret, and until when the replaced one still works (`None`: it
+/// stopped working at once).
+#[derive(Debug)]
+pub struct RotatedSecret {
+    pub secret: PlainSecret,
+    pub previous_valid_until: Option<i64>,
+}
+
+/// Replaces a confidential client's secret. The new one works at once on every
+/// node (a node whose cached record does not know it re-reads the client); with
+/// `overlap_seconds` > 0 the old one keeps working until `now + overlap_seconds`,
+/// so services can roll without downtime, and stops then everywhere. Only one
+/// previous secret is kept: rotating again drops the oldest. Without overlap the
+/// old one stops at once on this node and within the client cache lifetime on
+/// others. `None` if there is no such confidential client.
 pub async fn rotate_secret(
     store: &dyn Store,
     client_id: &str,
+    overlap_seconds: i64,
     now: i64,
-) -> Result<Option<PlainSecret>, RegistrationError> {
-    match store.get_client(client_id).await? {
+) -> Result<Option<RotatedSecret>, RotationError> {
+    if !(0..=MAX_SECRET_OVERLAP_SECONDS).contains(&overlap_seconds) {
+        return Err(RotationError::InvalidOverlap(overlap_seconds));
+    }
+    match store
+        .get_client(client_id)
+        .await
+        .map_err(RegistrationError::from)?
+    {
         Some(client) if !client.is_public() => {}
         _ => return Ok(None),
     }
     let (secret, hash) =
         generate_client_secret().map_err(|e| RegistrationError::Random(e.to_string()))?;
-    Ok(store
-        .set_client_secret(client_id, &hash, now)
-        .await?
-        .then_some(secret))
+    let previous_valid_until = (overlap_seconds > 0).then(|| now.saturating_add(overlap_seconds));
+    let rotated = store
+        .set_client_secret(client_id, &hash, previous_valid_until, now)
+        .await
+        .map_err(RegistrationError::from)?;
+    Ok(rotated.then_some(RotatedSecret {
+        secret,
+        previous_valid_until,
+    }))
 }
 
-/// Deletes a client after revoking every grant it holds and every status list
-/// block reserved for it, so its refresh tokens die with it and its access tokens
+/// Deletes a client after revoking every grant it holds; the store's deletion
+/// revokes every status list block reserved for it in the same transaction and
+/// refuses new blocks from then on, so its refresh tokens die with it and its
+/// access tokens — also those a node still caching the client mints afterwards —
 /// turn inactive at introspection and at every resource server. Returns whether
 /// it existed.
 pub async fn delete(
@@ -164,8 +211,7 @@ pub async fn delete(
     now: i64,
 ) -> Result<bool, RegistrationError> {
     store.revoke_grants_of_client(client_id, now).await?;
-    store.revoke_status_blocks_of_client(client_id, now).await?;
-    Ok(store.delete_client(client_id).await?)
+    Ok(store.delete_client(client_id, now).await?)
 }
 
 fn validate(
@@ -253,6 +299,14 @@ fn check_redirect_uri(option: &'static str, uri: &str) -> Result<(), Registratio
     }
     if !uri.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(invalid("must be printable ASCII without spaces"));
+    }
+    // Matching is exact (RFC 9700 §4.1.3, §2.1): a `*` would be taken literally,
+    // never as a pattern, so refuse it rather than register something that
+    // never matches what the operator meant.
+    if uri.contains('*') {
+        return Err(invalid(
+            "must not contain a wildcard (*): redirect URIs are matched exactly; register each URI (loopback ports are matched for any port)",
+        ));
     }
     // Browsers read `\` as `/`: `http://evil.example\@127.0.0.1/` goes to evil.example.
     if uri.contains('\\') {
@@ -345,6 +399,8 @@ mod tests {
             "https:///nohost",
             "https://a b",
             "http://evil.example\\@127.0.0.1/cb",
+            "https://*.example.com/cb",
+            "https://app.example.com/*",
         ] {
             assert!(check_redirect_uri("--redirect-uri", bad).is_err(), "{bad}");
         }

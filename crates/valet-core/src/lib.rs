@@ -233,6 +233,34 @@ impl AuthorizationServer {
             .await
     }
 
+    /// A status list index for a token of `client_id`: its own (client
+    /// credentials) or, with `grant_expires_at`, a user grant's. When the store
+    /// refuses a block because the client was deleted, the client is dropped from
+    /// this node's cache at once instead of after its lifetime.
+    pub(crate) async fn allocate_status(
+        &self,
+        client_id: &str,
+        grant_expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<i64, OAuthError> {
+        let store = self.store.as_ref();
+        let allocated = match grant_expires_at {
+            Some(expires_at) => {
+                self.status_allocator
+                    .allocate_for_grant(store, client_id, expires_at, now)
+                    .await
+            }
+            None => self.status_allocator.allocate(store, client_id, now).await,
+        };
+        if allocated
+            .as_ref()
+            .is_err_and(|error| error.code() == valet_protocol::ErrorCode::InvalidClient)
+        {
+            self.authenticator.clients().invalidate(client_id);
+        }
+        allocated
+    }
+
     pub(crate) async fn live_access_token(
         &self,
         token: &str,

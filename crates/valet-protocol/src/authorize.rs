@@ -77,6 +77,21 @@ impl AuthorizationParameters {
             Some("form_post") => ResponseMode::FormPost,
             Some(_) => return Err(invalid("response_mode must be query or form_post")),
         };
+        // OIDC Core §6.1/§6.2: request objects are not supported (discovery says
+        // `request_parameter_supported: false`), so one is refused, never ignored:
+        // a client relying on its signed parameters must learn they were not used.
+        if form.optional("request")?.is_some() {
+            return Err(RequestError::new(
+                ErrorCode::RequestNotSupported,
+                "request objects (the request parameter) are not supported; send the parameters directly",
+            ));
+        }
+        if form.optional("request_uri")?.is_some() {
+            return Err(RequestError::new(
+                ErrorCode::RequestUriNotSupported,
+                "request_uri is not supported; send the parameters directly",
+            ));
+        }
         // OAuth 2.1 §4.1.1: only the code flow exists.
         match form.optional("response_type")? {
             Some("code") => {}

@@ -39,6 +39,10 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     /// RFC 6750 §3.1
     InvalidToken,
+    /// OIDC Core §3.1.2.6: the `request` parameter (a request object) is not supported.
+    RequestNotSupported,
+    /// OIDC Core §3.1.2.6: the `request_uri` parameter is not supported.
+    RequestUriNotSupported,
 }
 
 impl ErrorCode {
@@ -61,6 +65,8 @@ impl ErrorCode {
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InvalidToken => "invalid_token",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
         }
     }
 

@@ -13,8 +13,11 @@ use crate::handlers::{
 use crate::layers;
 use crate::response::{method_not_allowed, not_found};
 
+/// The endpoints are served under the issuer's path, where discovery says they
+/// are: for `https://host/valet`, `/valet/token` and so on. Health and metrics
+/// stay at the root, for probes and scrapers.
 pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
+    let endpoints = Router::new()
         .route(
             paths::AUTHORIZE,
             get(authorize::authorize_get)
@@ -76,7 +79,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route(
             paths::STATUS_LIST,
             get(status::status_list).fallback(method_not_allowed("GET")),
-        )
+        );
+    under_issuer_path(endpoints, &state.server.settings().issuer)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -85,4 +89,47 @@ pub fn app(state: Arc<AppState>) -> Router {
             https: state.server.settings().is_https(),
         })
         .with_state(state)
+}
+
+/// Nests `endpoints` under the path of `issuer` (none for `https://host`). For a
+/// path issuer the RFC 8414 metadata is also served where §3.1 puts it: the
+/// well-known suffix between the host and the path
+/// (`/.well-known/oauth-authorization-server/valet`); the OpenID Connect
+/// configuration is at the path plus the suffix (OIDC Discovery §4).
+fn under_issuer_path(endpoints: Router<Arc<AppState>>, issuer: &str) -> Router<Arc<AppState>> {
+    let path = issuer_path(issuer);
+    if path.is_empty() {
+        return endpoints;
+    }
+    Router::new()
+        .route(
+            &format!("{}{path}", paths::OAUTH_AUTHORIZATION_SERVER),
+            get(metadata::metadata).fallback(method_not_allowed("GET")),
+        )
+        .nest(path, endpoints)
+}
+
+/// The path of an issuer URL without its trailing slash: `""` for
+/// `https://host`, `"/valet"` for `https://host/valet/`.
+fn issuer_path(issuer: &str) -> &str {
+    let after_scheme = issuer.split_once("://").map_or(issuer, |(_, rest)| rest);
+    let path = after_scheme
+        .find('/')
+        .and_then(|at| after_scheme.get(at..))
+        .unwrap_or_default();
+    path.trim_end_matches('/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::issuer_path;
+
+    #[test]
+    fn the_path_of_an_issuer() {
+        assert_eq!(issuer_path("https://id.example"), "");
+        assert_eq!(issuer_path("https://id.example/"), "");
+        assert_eq!(issuer_path("https://id.example:8443/valet"), "/valet");
+        assert_eq!(issuer_path("https://id.example/a/b/"), "/a/b");
+        assert_eq!(issuer_path("http://127.0.0.1:8080/sso"), "/sso");
+    }
 }

@@ -211,6 +211,13 @@ async fn migrate(
             false,
         ),
         Migration::new(
+            6,
+            "client secrets and introspection".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0006_client_secrets_and_introspection.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
             7,
             "operations".into(),
             MigrationType::Simple,

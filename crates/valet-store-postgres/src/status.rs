@@ -57,7 +57,7 @@ impl StatusStore for PostgresStore {
         size: i64,
         valid_until: i64,
         now: i64,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         if size < 1 {
             return Err(StoreError::Backend(
                 format!("status block size must be positive, got {size}").into(),
@@ -68,17 +68,12 @@ impl StatusStore for PostgresStore {
         finish(tx, outcome).await
     }
 
-    /// An unknown block (never reserved, or purged) is left alone.
-    async fn extend_status_block(&self, start: i64, valid_until: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE status_blocks SET valid_until = GREATEST(valid_until, $1) WHERE start = $2",
-        )
-        .bind(valid_until)
-        .bind(start)
-        .execute(&self.pool)
-        .await
-        .map_err(query_error)?;
-        Ok(())
+    /// An unknown block (never reserved, or purged) is left alone. The client's
+    /// row is share-locked as in `reserve_status_block_in`.
+    async fn extend_status_block(&self, start: i64, valid_until: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let outcome = extend_status_block_in(&mut tx, start, valid_until).await;
+        finish(tx, outcome).await
     }
 
     /// An empty range (`end <= start`) or a negative `start` is an error. Recording
@@ -189,13 +184,62 @@ impl StatusStore for PostgresStore {
     }
 }
 
+/// Takes a share lock on the client's row, if it is registered: a deletion
+/// (`delete_client_in`) locks it for update before it revokes the client's blocks,
+/// so a block is either reserved before the deletion (and revoked by it) or not at
+/// all.
+async fn lock_client_for_blocks(
+    conn: &mut PgConnection,
+    client_id: &str,
+) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("SELECT 1 FROM clients WHERE client_id = $1 FOR SHARE")
+            .bind(client_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(query_error)?
+            .is_some(),
+    )
+}
+
+async fn extend_status_block_in(
+    conn: &mut PgConnection,
+    start: i64,
+    valid_until: i64,
+) -> Result<bool, StoreError> {
+    let client_id: Option<String> =
+        sqlx::query_scalar("SELECT client_id FROM status_blocks WHERE start = $1")
+            .bind(start)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(query_error)?;
+    let Some(client_id) = client_id else {
+        return Ok(false);
+    };
+    if !lock_client_for_blocks(conn, &client_id).await? {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE status_blocks SET valid_until = GREATEST(valid_until, $1) WHERE start = $2",
+    )
+    .bind(valid_until)
+    .bind(start)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    Ok(true)
+}
+
 async fn reserve_status_block_in(
     conn: &mut PgConnection,
     client_id: &str,
     size: i64,
     valid_until: i64,
     now: i64,
-) -> Result<i64, StoreError> {
+) -> Result<Option<i64>, StoreError> {
+    if !lock_client_for_blocks(conn, client_id).await? {
+        return Ok(None);
+    }
     let start: i64 = sqlx::query_scalar(
         "UPDATE status_allocator SET next_idx = next_idx + $1 WHERE id = 1 \
          RETURNING next_idx - $1",
@@ -217,7 +261,7 @@ async fn reserve_status_block_in(
     .execute(&mut *conn)
     .await
     .map_err(query_error)?;
-    Ok(start)
+    Ok(Some(start))
 }
 
 async fn revoke_status_range_in(
@@ -242,7 +286,7 @@ async fn revoke_status_range_in(
     Ok(())
 }
 
-async fn revoke_status_blocks_of_client_in(
+pub(super) async fn revoke_status_blocks_of_client_in(
     conn: &mut PgConnection,
     client_id: &str,
     now: i64,

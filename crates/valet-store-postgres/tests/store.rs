@@ -142,7 +142,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 6, "each migration applied exactly once");
+        assert_eq!(applied, 7, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -289,6 +289,9 @@ async fn upgrade_from_0001_keeps_clients() {
                 id_token_signed_response_alg: None,
                 created_at: 5,
                 updated_at: 6,
+                previous_secret_hash: None,
+                previous_secret_expires_at: None,
+                introspect_any: false,
             })
         );
         store.close().await;
@@ -371,11 +374,11 @@ async fn upgrade_from_0002_keeps_grants() {
         );
         assert_eq!(
             store.reserve_status_block("old", 4, 10, 5).await.unwrap(),
-            0
+            Some(0)
         );
         assert_eq!(
             store.reserve_status_block("old", 1, 10, 5).await.unwrap(),
-            4
+            Some(4)
         );
         assert_eq!(store.last_status_seq().await.unwrap(), 0);
         store.close().await;
@@ -412,5 +415,8 @@ fn client(client_id: &str) -> Client {
         id_token_signed_response_alg: None,
         created_at: 1,
         updated_at: 1,
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        introspect_any: false,
     }
 }

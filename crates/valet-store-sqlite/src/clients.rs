@@ -10,7 +10,8 @@ macro_rules! client_columns {
     () => {
         "client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris, \
          grant_types, scopes, audiences, access_token_ttl, skip_consent, \
-         refresh_grace_seconds, id_token_signed_response_alg, created_at, updated_at"
+         refresh_grace_seconds, id_token_signed_response_alg, created_at, updated_at, \
+         previous_secret_hash, previous_secret_expires_at, introspect_any"
     };
 }
 
@@ -20,7 +21,7 @@ impl ClientStore for SqliteStore {
         let inserted = sqlx::query(concat!(
             "INSERT INTO clients (",
             client_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_id) DO NOTHING"
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_id) DO NOTHING"
         ))
         .bind(&client.client_id)
         .bind(&client.name)
@@ -36,6 +37,9 @@ impl ClientStore for SqliteStore {
         .bind(client.id_token_signed_response_alg.as_deref())
         .bind(client.created_at)
         .bind(client.updated_at)
+        .bind(client.previous_secret_hash.as_deref())
+        .bind(client.previous_secret_expires_at)
+        .bind(client.introspect_any)
         .execute(&self.writer)
         .await
         .map_err(query_error)?
@@ -76,10 +80,13 @@ impl ClientStore for SqliteStore {
     }
 
     /// Also deletes everything issued to the client (consents, grants and their
-    /// descendants), first revoking the live access tokens of its grants.
-    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+    /// descendants), first revoking the live access tokens of its grants and its
+    /// status list blocks. Writes are serialized on the writer connection, so a
+    /// reservation either committed before (its block is revoked here) or runs
+    /// after and finds no client.
+    async fn delete_client(&self, client_id: &str, now: i64) -> Result<bool, StoreError> {
         let mut tx = begin_write(&self.writer).await?;
-        let outcome = delete_client_in(&mut tx, client_id).await;
+        let outcome = delete_client_in(&mut tx, client_id, now).await;
         finish(tx, outcome).await
     }
 
@@ -87,17 +94,24 @@ impl ClientStore for SqliteStore {
         &self,
         client_id: &str,
         secret_hash: &[u8],
+        previous_until: Option<i64>,
         updated_at: i64,
     ) -> Result<bool, StoreError> {
-        let updated =
-            sqlx::query("UPDATE clients SET secret_hash = ?, updated_at = ? WHERE client_id = ? AND secret_hash IS NOT NULL")
-                .bind(secret_hash)
-                .bind(updated_at)
-                .bind(client_id)
-                .execute(&self.writer)
-                .await
-                .map_err(query_error)?
-                .rows_affected();
+        // SET expressions read the row as it was: the old secret becomes the previous.
+        let updated = sqlx::query(
+            "UPDATE clients SET \
+               previous_secret_hash = CASE WHEN ?2 IS NULL THEN NULL ELSE secret_hash END, \
+               previous_secret_expires_at = ?2, secret_hash = ?1, updated_at = ?3 \
+             WHERE client_id = ?4 AND secret_hash IS NOT NULL",
+        )
+        .bind(secret_hash)
+        .bind(previous_until)
+        .bind(updated_at)
+        .bind(client_id)
+        .execute(&self.writer)
+        .await
+        .map_err(query_error)?
+        .rows_affected();
         Ok(updated > 0)
     }
 }
@@ -118,5 +132,8 @@ fn client_from_row(row: &SqliteRow) -> Result<Client, StoreError> {
         id_token_signed_response_alg: get(row, "id_token_signed_response_alg")?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
+        previous_secret_hash: get(row, "previous_secret_hash")?,
+        previous_secret_expires_at: get(row, "previous_secret_expires_at")?,
+        introspect_any: get(row, "introspect_any")?,
     })
 }

@@ -77,6 +77,27 @@ impl GrantStore for SqliteStore {
     /// `UPDATE` (all writes queue on the single writer connection, so exactly one
     /// caller sees the row change). Otherwise a consumed code is `Replayed` whatever
     /// its expiry or its grant's state, and anything else is `Unknown`.
+    async fn get_code(
+        &self,
+        code_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<AuthorizationCode>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            code_columns!(),
+            " FROM authorization_codes \
+              WHERE code_hash = ?1 AND (consumed_at IS NOT NULL OR expires_at > ?2)"
+        ))
+        .bind(code_hash)
+        .bind(now)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(query_error)?
+        .as_ref()
+        .map(code_from_row)
+        .transpose()
+    }
+
     async fn redeem_code(&self, code_hash: &[u8], now: i64) -> Result<CodeRedemption, StoreError> {
         let consumed = sqlx::query(concat!(
             "UPDATE authorization_codes SET consumed_at = ?1 \
@@ -135,7 +156,7 @@ impl GrantStore for SqliteStore {
         &self,
         presented_hash: &[u8],
         successor: &RefreshToken,
-        sealed_successor: &[u8],
+        sealed_successor: Option<&[u8]>,
         access_token: Option<(&str, i64)>,
         now: i64,
     ) -> Result<Rotation, StoreError> {
@@ -330,7 +351,7 @@ async fn rotate_refresh_token_in(
     conn: &mut SqliteConnection,
     presented_hash: &[u8],
     successor: &RefreshToken,
-    sealed_successor: &[u8],
+    sealed_successor: Option<&[u8]>,
     access_token: Option<(&str, i64)>,
     now: i64,
 ) -> Result<Rotation, StoreError> {

@@ -226,6 +226,13 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
             false,
         ),
         Migration::new(
+            6,
+            "client secrets and introspection".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0006_client_secrets_and_introspection.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
             7,
             "operations".into(),
             MigrationType::Simple,

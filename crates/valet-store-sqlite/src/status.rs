@@ -27,7 +27,7 @@ impl StatusStore for SqliteStore {
         size: i64,
         valid_until: i64,
         now: i64,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         if size < 1 {
             return Err(StoreError::Backend(
                 format!("status block size must be positive, got {size}").into(),
@@ -38,15 +38,20 @@ impl StatusStore for SqliteStore {
         finish(tx, outcome).await
     }
 
-    /// An unknown block (never reserved, or purged) is left alone.
-    async fn extend_status_block(&self, start: i64, valid_until: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE status_blocks SET valid_until = max(valid_until, ?1) WHERE start = ?2")
-            .bind(valid_until)
-            .bind(start)
-            .execute(&self.writer)
-            .await
-            .map_err(query_error)?;
-        Ok(())
+    /// An unknown block (never reserved, or purged), or one whose client is gone,
+    /// is left alone; one statement on the writer, so no deletion interleaves.
+    async fn extend_status_block(&self, start: i64, valid_until: i64) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE status_blocks SET valid_until = max(valid_until, ?1) WHERE start = ?2 \
+             AND EXISTS (SELECT 1 FROM clients c WHERE c.client_id = status_blocks.client_id)",
+        )
+        .bind(valid_until)
+        .bind(start)
+        .execute(&self.writer)
+        .await
+        .map_err(query_error)?
+        .rows_affected();
+        Ok(updated > 0)
     }
 
     /// An empty range (`end <= start`) or a negative `start` is an error. Recording
@@ -84,18 +89,8 @@ impl StatusStore for SqliteStore {
         client_id: &str,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let revoked = sqlx::query(
-            "INSERT INTO status_revocations (start, end_idx, expires_at, revoked_at) \
-             SELECT start, start + size, valid_until, ?1 FROM status_blocks \
-             WHERE client_id = ?2 AND valid_until > ?1 ORDER BY start",
-        )
-        .bind(now)
-        .bind(client_id)
-        .execute(&self.writer)
-        .await
-        .map_err(query_error)?
-        .rows_affected();
-        Ok(revoked)
+        let mut conn = self.writer.acquire().await.map_err(backend)?;
+        revoke_status_blocks_of_client_in(&mut conn, client_id, now).await
     }
 
     /// Oldest first.
@@ -179,7 +174,18 @@ async fn reserve_status_block_in(
     size: i64,
     valid_until: i64,
     now: i64,
-) -> Result<i64, StoreError> {
+) -> Result<Option<i64>, StoreError> {
+    // In the write transaction: a deletion of the client either committed before
+    // (no client, nothing reserved) or runs after and revokes this block.
+    let registered = sqlx::query("SELECT 1 FROM clients WHERE client_id = ?")
+        .bind(client_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(query_error)?
+        .is_some();
+    if !registered {
+        return Ok(None);
+    }
     let start: i64 = sqlx::query_scalar(
         "UPDATE status_allocator SET next_idx = next_idx + ?1 WHERE id = 1 \
          RETURNING next_idx - ?1",
@@ -201,7 +207,26 @@ async fn reserve_status_block_in(
     .execute(&mut *conn)
     .await
     .map_err(query_error)?;
-    Ok(start)
+    Ok(Some(start))
+}
+
+pub(super) async fn revoke_status_blocks_of_client_in(
+    conn: &mut SqliteConnection,
+    client_id: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let revoked = sqlx::query(
+        "INSERT INTO status_revocations (start, end_idx, expires_at, revoked_at) \
+         SELECT start, start + size, valid_until, ?1 FROM status_blocks \
+         WHERE client_id = ?2 AND valid_until > ?1 ORDER BY start",
+    )
+    .bind(now)
+    .bind(client_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?
+    .rows_affected();
+    Ok(revoked)
 }
 
 async fn purge_status_in(

@@ -1,6 +1,7 @@
 //! UserStore on SQLite.
 
 use super::grants::{Owner, revoke_access_tokens_before_delete};
+use super::status::revoke_status_blocks_of_client_in;
 use super::*;
 
 // ---------------------------------------------------------------------------------
@@ -173,8 +174,19 @@ async fn delete_user_in(conn: &mut SqliteConnection, user_id: &str) -> Result<bo
 pub(super) async fn delete_client_in(
     conn: &mut SqliteConnection,
     client_id: &str,
+    now: i64,
 ) -> Result<bool, StoreError> {
+    let exists = sqlx::query("SELECT 1 FROM clients WHERE client_id = ?")
+        .bind(client_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(query_error)?
+        .is_some();
+    if !exists {
+        return Ok(false);
+    }
     revoke_access_tokens_before_delete(conn, Owner::Client(client_id)).await?;
+    revoke_status_blocks_of_client_in(conn, client_id, now).await?;
     let deleted = sqlx::query("DELETE FROM clients WHERE client_id = ?")
         .bind(client_id)
         .execute(&mut *conn)

@@ -198,6 +198,9 @@ async fn upgrade_from_0001_keeps_clients() {
             id_token_signed_response_alg: None,
             created_at: 5,
             updated_at: 6,
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            introspect_any: false,
         })
     );
     store.close().await;
@@ -269,11 +272,11 @@ async fn upgrade_from_0002_keeps_grants() {
     );
     assert_eq!(
         store.reserve_status_block("old", 4, 10, 5).await.unwrap(),
-        0
+        Some(0)
     );
     assert_eq!(
         store.reserve_status_block("old", 1, 10, 5).await.unwrap(),
-        4
+        Some(4)
     );
     assert_eq!(store.last_status_seq().await.unwrap(), 0);
     store.close().await;
@@ -300,5 +303,8 @@ fn client(client_id: &str) -> Client {
         id_token_signed_response_alg: None,
         created_at: 1,
         updated_at: 1,
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        introspect_any: false,
     }
 }

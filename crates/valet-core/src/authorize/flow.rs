@@ -658,6 +658,23 @@ async fn issue_code(
     amr: &[String],
     now: i64,
 ) -> Result<AuthorizationResponse, OAuthError> {
+    // Disabled (or deleted) since the session or the login was checked: no code.
+    // A disable racing past this check is caught at redemption.
+    let enabled = server
+        .store
+        .get_user(user_id)
+        .await?
+        .is_some_and(|user| !user.disabled);
+    if !enabled {
+        return Ok(AuthorizationResponse::error(
+            &request.redirect_uri,
+            request.response_mode,
+            ErrorCode::AccessDenied,
+            "the user's account is disabled",
+            request.state.as_deref(),
+            &server.settings.issuer,
+        ));
+    }
     let code = b64url(random_bytes::<32>().map_err(OAuthError::server)?);
     let grant = Grant {
         grant_id: random_id()?,
@@ -676,13 +693,7 @@ async fn issue_code(
     let grant = Grant {
         status_idx: Some(
             server
-                .status_allocator
-                .allocate_for_grant(
-                    server.store.as_ref(),
-                    &client.client_id,
-                    grant.expires_at,
-                    now,
-                )
+                .allocate_status(&client.client_id, Some(grant.expires_at), now)
                 .await?,
         ),
         ..grant

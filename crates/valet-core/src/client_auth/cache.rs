@@ -52,6 +52,18 @@ impl ClientCache {
         Ok(client)
     }
 
+    /// Reads the client from the store whatever is cached, and caches the result:
+    /// for a secret that the cached record does not know (rotated on another node).
+    pub async fn refresh(
+        &self,
+        store: &dyn Store,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<Arc<Client>>, OAuthError> {
+        self.invalidate(client_id);
+        self.get(store, client_id, now).await
+    }
+
     /// Forgets a client at once (after this node changed or deleted it).
     pub fn invalidate(&self, client_id: &str) {
         if let Ok(mut entries) = self.entries.lock() {

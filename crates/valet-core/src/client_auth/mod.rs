@@ -116,7 +116,14 @@ impl ClientAuthenticator {
             return Err(OAuthError::client_throttled(throttled.retry_after_seconds));
         }
         let client = self.clients.get(store, client_id, now).await?;
-        let outcome = Self::check(client, secret, method);
+        let known = client.is_some();
+        let mut outcome = Self::check(client, secret, method, now);
+        if known && secret.is_some() && outcome.is_err() {
+            // Perhaps rotated since this node cached the client: a new secret
+            // works at once on every node, not after the cache lifetime.
+            let client = self.clients.refresh(store, client_id, now).await?;
+            outcome = Self::check(client, secret, method, now);
+        }
         if secret.is_some() && outcome.is_err() {
             self.throttle.failed(address, now);
             audit.record(
@@ -128,17 +135,24 @@ impl ClientAuthenticator {
         outcome
     }
 
+    /// The current secret, or the previous one while its rotation overlap runs
+    /// at `now`; both are compared, so the time taken does not tell which matched.
     fn check(
         client: Option<Arc<Client>>,
         secret: Option<&ClientSecret>,
         method: AuthMethod,
+        now: i64,
     ) -> Result<AuthenticatedClient, OAuthError> {
         match (client, secret) {
             (Some(client), Some(secret)) => {
-                let matches = client
+                let current = client
                     .secret_hash
                     .as_deref()
                     .is_some_and(|hash| client_secret_matches(secret.expose(), hash));
+                let previous = client
+                    .previous_secret_at(now)
+                    .is_some_and(|hash| client_secret_matches(secret.expose(), hash));
+                let matches = current | previous;
                 if matches {
                     Ok(AuthenticatedClient { client, method })
                 } else {

@@ -5,13 +5,18 @@ use valet_protocol::Form;
 use valet_protocol::token::IntrospectionRequest;
 
 use crate::error::OAuthError;
+use crate::store::Client;
 use crate::token::access_token::ACCESS_TOKEN_TYP;
 use crate::token::refresh_token;
 use crate::{AuthorizationServer, Caller};
 
 /// RFC 7662 §2.1: the caller must be authorized; Valet requires a confidential
 /// client. Any token that is not a live access token of this issuer answers
-/// `{"active": false}` and nothing more (§2.2).
+/// `{"active": false}` and nothing more (§2.2), and so does a live token the
+/// caller may not look at (§2.2 lets a server answer so "to protect
+/// information"; the caller cannot tell it from an unknown token): only the
+/// client it was issued to, a client named in its `aud`, or a client registered
+/// with the introspection permission (`introspect_any`) sees its claims.
 pub async fn introspect(
     server: &AuthorizationServer,
     caller: Caller<'_>,
@@ -39,9 +44,27 @@ pub async fn introspect(
             None => Map::new(),
         }
     };
+    if !claims.is_empty() && !may_see(client.client(), &claims) {
+        tracing::debug!(client_id = %client.client().client_id, "introspection of another client's token refused");
+        claims = Map::new();
+    }
     let active = !claims.is_empty();
     claims.insert("active".into(), Value::Bool(active));
     Ok(claims)
+}
+
+/// Whether `caller` may read the claims of a live token: it was issued to the
+/// caller, names the caller in `aud` (a string or an array, RFC 7519 §4.1.3), or
+/// the caller holds the introspection permission.
+fn may_see(caller: &Client, claims: &Map<String, Value>) -> bool {
+    let id = caller.client_id.as_str();
+    let issued_to_caller = claims.get("client_id").and_then(Value::as_str) == Some(id);
+    let audience = match claims.get("aud") {
+        Some(Value::String(aud)) => aud == id,
+        Some(Value::Array(auds)) => auds.iter().any(|aud| aud.as_str() == Some(id)),
+        _ => false,
+    };
+    caller.introspect_any || issued_to_caller || audience
 }
 
 /// A refresh token that is unused, unexpired and of a live grant.

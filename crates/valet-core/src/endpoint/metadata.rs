@@ -62,7 +62,6 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
             "iat",
             "auth_time",
             "nonce",
-            "acr",
             "amr",
             "sid",
             "azp",

@@ -6,7 +6,9 @@
 //! §4.1.2: "If an authorization code is used more than once, the authorization
 //! server ... SHOULD revoke (when possible) all tokens previously issued based on
 //! that authorization code." Valet does, and commits that revocation even though
-//! the request fails.
+//! the request fails. Every check runs before the code is consumed, so a request
+//! that fails them (wrong client, `redirect_uri` or `code_verifier`) leaves the
+//! code to the legitimate client; only a consumed code counts as used.
 
 use std::net::IpAddr;
 
@@ -14,7 +16,7 @@ use valet_jose::{b64url, constant_time_eq, sha256};
 use valet_protocol::ErrorCode;
 use valet_protocol::token::TokenResponse;
 
-use super::common::tokens_for_grant;
+use super::common::{self, tokens_for_grant};
 use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::client_auth::AuthenticatedClient;
@@ -33,35 +35,24 @@ pub async fn issue(
     let invalid = |text: &'static str| OAuthError::new(ErrorCode::InvalidGrant, text);
     let store = server.store.as_ref();
     let registered = client.client();
-    let record = match store.redeem_code(&sha256(code.as_bytes()), now).await? {
-        CodeRedemption::Redeemed(record) => record,
-        CodeRedemption::Unknown => {
-            return Err(invalid("the authorization code is invalid or expired"));
-        }
-        CodeRedemption::Replayed(record) => {
-            store.revoke_grant(&record.grant_id, now).await?;
-            server.status_lists.wake();
-            server.audit(
-                AuditEvent::new(AuditKind::CodeReplayed, now)
-                    .client(&registered.client_id)
-                    .address(address)
-                    .detail("grant_id", record.grant_id.as_str())
-                    .detail("action", "revoked the grant"),
-            );
-            return Err(invalid("the authorization code was already used"));
-        }
+    let code_hash = sha256(code.as_bytes());
+    // Checked before it is consumed: a request with the wrong client, redirect_uri
+    // or code_verifier (someone who saw the code but cannot use it) must not burn
+    // the legitimate client's code. Only a code that was consumed is a replay.
+    let Some(record) = store.get_code(&code_hash, now).await? else {
+        return Err(invalid("the authorization code is invalid or expired"));
     };
+    if record.consumed_at.is_some() {
+        return Err(replayed(server, client, &record.grant_id, address, now).await?);
+    }
     if record.client_id != registered.client_id {
-        // Someone else's code: it is burned now, and what it granted goes too.
-        store.revoke_grant(&record.grant_id, now).await?;
-        server.status_lists.wake();
         server.audit(
             AuditEvent::new(AuditKind::CodeReplayed, now)
                 .client(&registered.client_id)
                 .address(address)
                 .detail("grant_id", record.grant_id.as_str())
                 .detail("issued_to", record.client_id.as_str())
-                .detail("action", "revoked the grant"),
+                .detail("action", "refused; the code stays redeemable by its client"),
         );
         return Err(invalid(
             "the authorization code was not issued to this client",
@@ -81,13 +72,29 @@ pub async fn issue(
     if !constant_time_eq(computed.as_bytes(), record.code_challenge.as_bytes()) {
         return Err(invalid("code_verifier does not match the code_challenge"));
     }
-    let Some(grant) = store
-        .get_grant(&record.grant_id)
-        .await?
-        .filter(|g| g.revoked_at.is_none())
-    else {
+    // Now consumed atomically: of concurrent right requests exactly one wins,
+    // and the others are replays.
+    let record = match store.redeem_code(&code_hash, now).await? {
+        CodeRedemption::Redeemed(record) => record,
+        CodeRedemption::Unknown => {
+            return Err(invalid("the authorization code is invalid or expired"));
+        }
+        CodeRedemption::Replayed(record) => {
+            return Err(replayed(server, client, &record.grant_id, address, now).await?);
+        }
+    };
+    // The store consumed the code only while its grant was live. A revocation
+    // since (a concurrent replay of this very code, a logout) does not take the
+    // win away: what is issued below is recorded under the revoked grant, so its
+    // access token is revoked at once and its refresh token never rotates.
+    let Some(grant) = store.get_grant(&record.grant_id).await? else {
         return Err(invalid("the authorization was revoked"));
     };
+    // A user disabled or deleted after the code was issued gets no tokens, and
+    // the grant goes (a disable that raced the code's issue missed it).
+    if !common::user_may_get_tokens(server, &grant, address, now).await? {
+        return Err(invalid("the user's account is disabled or deleted"));
+    }
     let issued = tokens_for_grant(
         server,
         registered,
@@ -123,4 +130,28 @@ pub async fn issue(
             .detail("jti", issued.access_jti.as_str()),
     );
     Ok(issued.response)
+}
+
+/// RFC 6749 §4.1.2: a code used twice revokes its grant; the revocation is
+/// committed although the request fails. Returns the error to answer with.
+async fn replayed(
+    server: &AuthorizationServer,
+    client: &AuthenticatedClient,
+    grant_id: &str,
+    address: Option<IpAddr>,
+    now: i64,
+) -> Result<OAuthError, OAuthError> {
+    server.store.revoke_grant(grant_id, now).await?;
+    server.status_lists.wake();
+    server.audit(
+        AuditEvent::new(AuditKind::CodeReplayed, now)
+            .client(&client.client().client_id)
+            .address(address)
+            .detail("grant_id", grant_id)
+            .detail("action", "revoked the grant"),
+    );
+    Ok(OAuthError::new(
+        ErrorCode::InvalidGrant,
+        "the authorization code was already used",
+    ))
 }

@@ -37,8 +37,7 @@ pub async fn issue(
     let scope = policy::scope::resolve(scope, &registered.scopes)?;
     let audiences = policy::resource::resolve(resources, registered)?;
     let idx = server
-        .status_allocator
-        .allocate(server.store.as_ref(), &registered.client_id, now)
+        .allocate_status(&registered.client_id, None, now)
         .await?;
     let status = StatusClaim::new(&server.settings.issuer, idx);
     // RFC 9068 §2.2: with no resource owner, `sub` is the client's own id.

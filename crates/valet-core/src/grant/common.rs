@@ -3,7 +3,10 @@
 use valet_protocol::token::{GrantType, TokenResponse};
 use valet_protocol::{ErrorCode, Scope};
 
+use std::net::IpAddr;
+
 use crate::AuthorizationServer;
+use crate::audit::{AuditEvent, AuditKind};
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
 use crate::policy;
@@ -29,6 +32,35 @@ pub fn ensure_grant_allowed(
             "this client is not registered for this grant_type",
         ))
     }
+}
+
+/// Whether the grant's user still exists and is enabled: no token of any kind is
+/// issued for a disabled or deleted user. When not, the grant is revoked (its
+/// access tokens included), in case a disable raced the grant's creation.
+pub async fn user_may_get_tokens(
+    server: &AuthorizationServer,
+    grant: &Grant,
+    address: Option<IpAddr>,
+    now: i64,
+) -> Result<bool, OAuthError> {
+    let enabled = server
+        .store
+        .get_user(&grant.user_id)
+        .await?
+        .is_some_and(|user| !user.disabled);
+    if !enabled {
+        server.store.revoke_grant(&grant.grant_id, now).await?;
+        server.status_lists.wake();
+        server.audit(
+            AuditEvent::new(AuditKind::TokenRevoked, now)
+                .user(&grant.user_id)
+                .client(&grant.client_id)
+                .address(address)
+                .detail("grant_id", grant.grant_id.as_str())
+                .detail("reason", "user disabled or deleted"),
+        );
+    }
+    Ok(enabled)
 }
 
 /// Tokens issued under a user's grant: access token (always), ID token (with

@@ -57,6 +57,10 @@ pub async fn issue(
     else {
         return Err(invalid("the refresh token is invalid, expired or revoked"));
     };
+    // No token for a disabled or deleted user, and the family goes with it.
+    if !super::common::user_may_get_tokens(server, &grant, address, now).await? {
+        return Err(invalid("the user's account is disabled or deleted"));
+    }
     let scope: Vec<String> = match requested_scope {
         Some(requested) => {
             if let Some(extra) = requested
@@ -93,12 +97,23 @@ pub async fn issue(
             ));
         }
     };
-    let sealed = seal(server, &grant.grant_id, requested_scope, &issued.response)?;
+    // Only a grace window ever reads the sealed pair back: without one, neither
+    // the sealing work nor a copy of live tokens in the store is worth having.
+    let sealed = if registered.refresh_grace_seconds > 0 {
+        Some(seal(
+            server,
+            &grant.grant_id,
+            requested_scope,
+            &issued.response,
+        )?)
+    } else {
+        None
+    };
     match store
         .rotate_refresh_token(
             &presented_hash,
             &successor,
-            &sealed,
+            sealed.as_deref(),
             // Recorded with the rotation, in one transaction: a revocation of
             // the family reaches this access token whatever crashes when.
             Some((issued.access_jti.as_str(), issued.access_expires_at)),

@@ -106,6 +106,9 @@ mod tests {
             id_token_signed_response_alg: None,
             created_at: 0,
             updated_at: 0,
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            introspect_any: false,
         }
     }
 

@@ -100,7 +100,9 @@ impl StatusAllocator {
             .filter(|blocks| blocks.current.next < blocks.current.end)
             .map(|blocks| blocks.current.start);
         if let Some(start) = unfinished {
-            store.extend_status_block(start, valid_until).await?;
+            if !store.extend_status_block(start, valid_until).await? {
+                return Err(self.client_gone(client_id));
+            }
             if let Some(blocks) = self.lock().get_mut(client_id) {
                 blocks.current.use_until = use_until;
             }
@@ -108,9 +110,12 @@ impl StatusAllocator {
                 return Ok(taken.idx);
             }
         }
-        let start = store
+        let Some(start) = store
             .reserve_status_block(client_id, BLOCK_SIZE, valid_until, now)
-            .await?;
+            .await?
+        else {
+            return Err(self.client_gone(client_id));
+        };
         let mut blocks = self.lock();
         if blocks.len() > 100_000 {
             blocks.clear();
@@ -144,9 +149,16 @@ impl StatusAllocator {
             .reserve_status_block(client_id, BLOCK_SIZE, valid_until, now)
             .await
         {
-            Ok(start) => {
+            Ok(Some(start)) => {
                 if let Some(blocks) = self.lock().get_mut(client_id) {
                     blocks.spare = Some(Block::new(start, use_until));
+                }
+            }
+            // Deleted meanwhile: the deletion revoked the current block, and the
+            // next request that finds it used up learns that the client is gone.
+            Ok(None) => {
+                if let Some(blocks) = self.lock().get_mut(client_id) {
+                    blocks.ahead_failed = true;
                 }
             }
             Err(error) => {
@@ -204,12 +216,23 @@ impl StatusAllocator {
                 .find(|block| block.contains(idx))
                 .map(|block| block.start)
         });
-        if let Some(start) = block_start {
-            store
+        if let Some(start) = block_start
+            && !store
                 .extend_status_block(start, grant_expires_at.saturating_add(MAX_ACCESS_TOKEN_TTL))
-                .await?;
+                .await?
+        {
+            return Err(self.client_gone(client_id));
         }
         Ok(idx)
+    }
+
+    /// The store refused a block for a client that is no longer registered: its
+    /// blocks here were revoked by the deletion and are dropped, and the request
+    /// fails as one from an unknown client would (RFC 6749 §5.2 `invalid_client`).
+    fn client_gone(&self, client_id: &str) -> OAuthError {
+        self.forget(client_id);
+        tracing::info!(%client_id, "status list block refused: the client was deleted");
+        OAuthError::invalid_client("client authentication failed")
     }
 
     /// Forgets a client's block (after the client was deleted).

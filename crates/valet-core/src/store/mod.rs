@@ -44,14 +44,23 @@ pub trait ClientStore: Send + Sync {
     async fn get_client(&self, client_id: &str) -> Result<Option<Client>, StoreError>;
     /// All clients, ordered by `created_at` then `client_id`.
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
-    /// Returns whether a client was deleted.
-    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
+    /// Deletes a client and, in the same transaction, revokes every status list
+    /// block reserved for it that is still valid at `now` (as
+    /// [`StatusStore::revoke_status_blocks_of_client`] does). The client's row is
+    /// locked first, so a block reservation or extension for it either commits
+    /// before (and is revoked here) or fails after. Returns whether a client was
+    /// deleted.
+    async fn delete_client(&self, client_id: &str, now: i64) -> Result<bool, StoreError>;
     /// Replaces the secret hash of a confidential client; returns whether one matched
-    /// (a public client never does: it cannot be given a secret this way).
+    /// (a public client never does: it cannot be given a secret this way). With
+    /// `previous_until`, the replaced hash stays accepted until then (it becomes
+    /// `previous_secret_hash`, dropping any older one); without, no previous
+    /// secret is kept.
     async fn set_client_secret(
         &self,
         client_id: &str,
         secret_hash: &[u8],
+        previous_until: Option<i64>,
         updated_at: i64,
     ) -> Result<bool, StoreError>;
 }
@@ -184,6 +193,13 @@ pub trait GrantStore: Send + Sync {
     /// The grant holding this status list index, if the index belongs to a grant
     /// (client credentials tokens have indices of their own, with no grant).
     async fn grant_by_status_idx(&self, status_idx: i64) -> Result<Option<Grant>, StoreError>;
+    /// Reads a code without consuming it: one not yet expired at `now`, or one
+    /// already consumed (whatever its age, so a replay is still recognised).
+    async fn get_code(
+        &self,
+        code_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<AuthorizationCode>, StoreError>;
     /// Consumes a code atomically: of N concurrent calls exactly one gets
     /// `Redeemed`. A code past `expires_at` is `Unknown` unless already consumed.
     async fn redeem_code(&self, code_hash: &[u8], now: i64) -> Result<CodeRedemption, StoreError>;
@@ -199,7 +215,8 @@ pub trait GrantStore: Send + Sync {
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError>;
     /// Exchanges a live refresh token of a live grant for `successor` in one
     /// transaction: marks the presented one rotated (storing `sealed_successor`
-    /// on it) and inserts the successor. Of N concurrent calls exactly one gets
+    /// on it, when given: only a client with a grace window needs it) and inserts
+    /// the successor. Of N concurrent calls exactly one gets
     /// `Rotated`; the others see `AlreadyRotated` only after the winner committed.
     /// Expired tokens are `Unknown`. With `access_token` (`jti`, `exp`), the
     /// successor's access token is recorded in the same transaction as the
@@ -209,7 +226,7 @@ pub trait GrantStore: Send + Sync {
         &self,
         presented_hash: &[u8],
         successor: &RefreshToken,
-        sealed_successor: &[u8],
+        sealed_successor: Option<&[u8]>,
         access_token: Option<(&str, i64)>,
         now: i64,
     ) -> Result<Rotation, StoreError>;
@@ -243,16 +260,22 @@ pub trait StatusStore: Send + Sync {
     /// reservation is durable and no two calls ever get overlapping blocks, on any
     /// node. `valid_until` is the last moment a token from the block may expire
     /// (so revoking "all of a client's tokens" only needs blocks still valid).
+    /// `None`, with nothing reserved, when the client is not registered: checked
+    /// in the same transaction, under a lock on the client's row, so no block can
+    /// be reserved for a client once [`ClientStore::delete_client`] has returned
+    /// (a node that still caches the client cannot mint an unrevoked index).
     async fn reserve_status_block(
         &self,
         client_id: &str,
         size: i64,
         valid_until: i64,
         now: i64,
-    ) -> Result<i64, StoreError>;
+    ) -> Result<Option<i64>, StoreError>;
     /// Extends `valid_until` of the block starting at `start` (a node keeps using
-    /// a block longer than planned); never shortens it.
-    async fn extend_status_block(&self, start: i64, valid_until: i64) -> Result<(), StoreError>;
+    /// a block longer than planned); never shortens it. Returns `false`, changing
+    /// nothing, when there is no such block or its client is no longer registered
+    /// (checked like [`StatusStore::reserve_status_block`] does).
+    async fn extend_status_block(&self, start: i64, valid_until: i64) -> Result<bool, StoreError>;
     /// Records `[start, end)` as revoked until `expires_at`.
     async fn revoke_status_range(
         &self,

@@ -9,6 +9,14 @@ pub struct Client {
     pub name: String,
     /// SHA-256 of the client secret; `None` for a public client.
     pub secret_hash: Option<Vec<u8>>,
+    /// SHA-256 of the secret it had before the last rotation, accepted until
+    /// `previous_secret_expires_at` (a rotation with overlap); at most one.
+    pub previous_secret_hash: Option<Vec<u8>>,
+    /// Unix seconds; the previous secret works while `now` is before it.
+    pub previous_secret_expires_at: Option<i64>,
+    /// May introspect any token (RFC 7662 §2.1 "authorized"), not only those
+    /// issued to it or naming it in `aud`.
+    pub introspect_any: bool,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     /// Grant type names as in RFC 6749 (`client_credentials`, ...).
@@ -35,6 +43,14 @@ impl Client {
     pub fn is_public(&self) -> bool {
         self.secret_hash.is_none()
     }
+
+    /// The previous secret's hash while its overlap runs at `now`.
+    pub fn previous_secret_at(&self, now: i64) -> Option<&[u8]> {
+        match (&self.previous_secret_hash, self.previous_secret_expires_at) {
+            (Some(hash), Some(until)) if now < until => Some(hash),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Debug for Client {
@@ -46,6 +62,15 @@ impl fmt::Debug for Client {
                 "secret_hash",
                 &self.secret_hash.as_ref().map(|_| "<redacted>"),
             )
+            .field(
+                "previous_secret_hash",
+                &self.previous_secret_hash.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "previous_secret_expires_at",
+                &self.previous_secret_expires_at,
+            )
+            .field("introspect_any", &self.introspect_any)
             .field("redirect_uris", &self.redirect_uris)
             .field("grant_types", &self.grant_types)
             .field("scopes", &self.scopes)

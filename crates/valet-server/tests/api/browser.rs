@@ -3,6 +3,8 @@
 use axum::http::StatusCode;
 use serde_json::Value;
 
+use valet_core::clients::NewClient;
+
 use crate::common::*;
 
 fn openid_scope() -> &'static str {
@@ -494,10 +496,11 @@ async fn pkce_and_code_binding_are_enforced_at_the_token_endpoint() {
     redeem(&app, &other, &code, &pkce.verifier)
         .await
         .assert_error(400, "invalid_grant");
-    // ...and that code is burned for its own client too.
-    redeem(&app, &client, &code, &pkce.verifier)
-        .await
-        .assert_error(400, "invalid_grant");
+    // ...and another client cannot burn it: its own client still redeems it.
+    assert_eq!(
+        redeem(&app, &client, &code, &pkce.verifier).await.status,
+        StatusCode::OK
+    );
 
     let code = sign_in_and_allow(&app, &mut browser, &path, "alice").await["code"].clone();
     app.token(
@@ -517,6 +520,76 @@ async fn pkce_and_code_binding_are_enforced_at_the_token_endpoint() {
     redeem(&app, &client, &code, &pkce.verifier)
         .await
         .assert_error(400, "invalid_grant");
+}
+
+/// A request that fails the checks (wrong `code_verifier`, wrong
+/// `redirect_uri`) does not consume the code: someone who saw the code cannot
+/// burn it, and the legitimate request still gets its tokens. A replay of the
+/// consumed code still revokes the grant.
+#[tokio::test]
+async fn a_failed_check_does_not_burn_the_code_but_a_replay_still_revokes() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let client = app.web_client(|c| c.skip_consent = true).await;
+    let mut browser = Browser::default();
+    let pkce = Pkce::new();
+    let path = authorize_path(&client.id, &pkce, "openid offline_access", "");
+    let code = sign_in_and_allow(&app, &mut browser, &path, "alice").await["code"].clone();
+
+    let wrong_verifier = redeem(&app, &client, &code, &Pkce::new().verifier).await;
+    wrong_verifier.assert_error(400, "invalid_grant");
+    assert_eq!(
+        wrong_verifier.json()["error_description"],
+        "code_verifier does not match the code_challenge"
+    );
+    let wrong_redirect = app
+        .token(
+            &client,
+            &format!(
+                "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={}",
+                encode(&code),
+                encode("https://app.example.test/other"),
+                pkce.verifier
+            ),
+        )
+        .await;
+    wrong_redirect.assert_error(400, "invalid_grant");
+    assert_eq!(
+        wrong_redirect.json()["error_description"],
+        "redirect_uri does not match the authorization request"
+    );
+
+    let tokens = redeem(&app, &client, &code, &pkce.verifier).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text());
+    let tokens = tokens.json();
+
+    let replay = redeem(&app, &client, &code, &pkce.verifier).await;
+    replay.assert_error(400, "invalid_grant");
+    assert_eq!(
+        replay.json()["error_description"],
+        "the authorization code was already used"
+    );
+    // The replay revoked what the code had issued.
+    app.token(
+        &client,
+        &format!(
+            "grant_type=refresh_token&refresh_token={}",
+            tokens["refresh_token"].as_str().unwrap()
+        ),
+    )
+    .await
+    .assert_error(400, "invalid_grant");
+    let resource_server = app
+        .client(NewClient {
+            introspect_any: true,
+            ..service_client()
+        })
+        .await;
+    assert_eq!(
+        app.introspect(&resource_server, tokens["access_token"].as_str().unwrap())
+            .await,
+        serde_json::json!({"active": false})
+    );
 }
 
 #[tokio::test]

@@ -75,3 +75,155 @@ async fn health_readiness_and_unknown_paths() {
         Some("max-age=31536000; includeSubDomains")
     );
 }
+
+/// Discovery advertises only what is served: no `acr` claim (none is issued),
+/// no request objects.
+#[tokio::test]
+async fn metadata_claims_only_what_is_issued() {
+    let app = TestApp::new().await;
+    let body = app.get("/.well-known/openid-configuration").await.json();
+    let claims: Vec<&str> = body["claims_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(!claims.contains(&"acr"), "{claims:?}");
+    assert_eq!(body["request_parameter_supported"], false);
+    assert_eq!(body["request_uri_parameter_supported"], false);
+
+    // And no token carries `acr`.
+    let (_, _, tokens) = alice_signed_in(&app, "openid").await;
+    for token in ["id_token", "access_token"] {
+        let (_, claims) = decode_jwt(tokens[token].as_str().unwrap());
+        assert!(!claims.contains_key("acr"), "{token}: {claims:?}");
+    }
+}
+
+/// OIDC Core §6: `request` and `request_uri` are refused with their own error
+/// codes, sent back to the client, never silently ignored.
+#[tokio::test]
+async fn request_objects_are_refused_not_ignored() {
+    let app = TestApp::new().await;
+    let client = app.web_client(|_| {}).await;
+    for (parameter, code) in [
+        ("request=eyJhbGciOiJub25lIn0.e30.", "request_not_supported"),
+        (
+            "request_uri=https%3A%2F%2Fapp.example.test%2Freq",
+            "request_uri_not_supported",
+        ),
+    ] {
+        let path = authorize_path(&client.id, &Pkce::new(), "openid", &format!("&{parameter}"));
+        let reply = app.get(&path).await;
+        assert_eq!(reply.status, 303, "{}", reply.text());
+        assert!(reply.header("location").unwrap().starts_with(WEB_REDIRECT));
+        let params = location_params(&reply);
+        assert_eq!(params["error"], code);
+        assert_eq!(params["state"], "xyz state");
+        assert_eq!(params["iss"], ISSUER);
+        assert!(!params.contains_key("code"));
+    }
+}
+
+/// An issuer with a path is served under that path, where discovery says its
+/// endpoints are; RFC 8414 §3.1 metadata is also at the host's well-known
+/// location with the path appended.
+#[tokio::test]
+async fn a_path_issuer_is_served_under_its_path() {
+    let issuer = "https://id.example.test/valet";
+    let app = TestApp::with_settings(valet_core::Settings::new(issuer)).await;
+    let local = |url: &str| {
+        url.strip_prefix("https://id.example.test")
+            .unwrap()
+            .to_owned()
+    };
+
+    let body = app.get("/valet/.well-known/openid-configuration").await;
+    assert_eq!(body.status, 200, "{}", body.text());
+    let body = body.json();
+    assert_eq!(body["issuer"], issuer);
+    assert_eq!(body["token_endpoint"], format!("{issuer}/token"));
+    let rfc8414 = app
+        .get("/.well-known/oauth-authorization-server/valet")
+        .await;
+    assert_eq!(rfc8414.status, 200);
+    assert_eq!(rfc8414.json(), body);
+
+    let jwks = app.get(&local(body["jwks_uri"].as_str().unwrap())).await;
+    assert_eq!(jwks.status, 200);
+    let service = app.service().await;
+    let token_path = local(body["token_endpoint"].as_str().unwrap());
+    let reply = app
+        .post(&token_path, Some(&service), "grant_type=client_credentials")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let token = reply.json()["access_token"].as_str().unwrap().to_owned();
+    let introspected = app
+        .post(
+            &local(body["introspection_endpoint"].as_str().unwrap()),
+            Some(&service),
+            &format!("token={token}"),
+        )
+        .await
+        .json();
+    assert_eq!(introspected["active"], true);
+    let (_, claims) = decode_jwt(&token);
+    let list = claims["status"]["status_list"]["uri"].as_str().unwrap();
+    assert!(
+        list.starts_with(&format!("{issuer}/statuslists/")),
+        "{list}"
+    );
+    assert_eq!(app.get(&local(list)).await.status, 200);
+
+    // The login page posts to the login endpoint under the path.
+    let client = app.web_client(|_| {}).await;
+    let authorize = local(body["authorization_endpoint"].as_str().unwrap());
+    let path = authorize_path(&client.id, &Pkce::new(), "openid", "").replacen(
+        "/authorize",
+        &authorize,
+        1,
+    );
+    let page = app.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        page.text()
+            .contains("action=\"https:&#x2f;&#x2f;id.example.test&#x2f;valet&#x2f;login\""),
+        "{}",
+        page.text()
+    );
+
+    // Not at the root any more; probes still are.
+    for path in ["/token", "/.well-known/openid-configuration", "/jwks.json"] {
+        assert_eq!(app.get(path).await.status, 404, "{path}");
+    }
+    assert_eq!(app.get("/healthz").await.status, 200);
+}
+
+/// Redirect URIs match exactly, so a `*` would be taken literally: it is
+/// refused at registration with a message saying so.
+#[tokio::test]
+async fn a_wildcard_redirect_uri_is_refused_at_registration() {
+    let app = TestApp::new().await;
+    for uri in ["https://*.example.test/cb", "https://app.example.test/*"] {
+        let refused = valet_core::clients::register(
+            app.store.as_ref(),
+            valet_core::clients::NewClient {
+                name: "wild".into(),
+                redirect_uris: vec![uri.into()],
+                ..Default::default()
+            },
+            3600,
+            app.server.now(),
+        )
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("{uri} was registered"));
+        assert_eq!(
+            refused.to_string(),
+            format!(
+                "--redirect-uri {uri}: must not contain a wildcard (*): redirect URIs are matched exactly; register each URI (loopback ports are matched for any port)"
+            )
+        );
+    }
+    assert!(app.store.list_clients().await.unwrap().is_empty());
+}

@@ -341,3 +341,35 @@ async fn a_refreshed_token_keeps_the_resource_of_the_grant() {
     assert_eq!(narrowed.status, StatusCode::OK, "{}", narrowed.text());
     assert!(narrowed.json()["refresh_token"].is_string());
 }
+
+/// The successor pair is sealed and stored on the rotated token only for a
+/// client with a grace window: with strict rotation no copy of live tokens is
+/// kept in the store.
+#[tokio::test]
+async fn only_a_grace_window_stores_the_sealed_successor() {
+    let app = TestApp::new().await;
+    let stored = async |token: &str| {
+        app.store
+            .get_refresh_token(&valet_core::token::refresh_token::hash(token))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let (strict, first) = tokens_for(&app, 0, "alice").await;
+    let r1 = first["refresh_token"].as_str().unwrap();
+    assert_eq!(refresh(&app, &strict, r1, "").await.status, StatusCode::OK);
+    let rotated = stored(r1).await;
+    assert!(rotated.rotated_at.is_some());
+    assert_eq!(rotated.sealed_successor, None, "grace 0: nothing sealed");
+
+    let (graceful, first) = tokens_for(&app, 30, "bob").await;
+    let r1 = first["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        refresh(&app, &graceful, r1, "").await.status,
+        StatusCode::OK
+    );
+    assert!(
+        stored(r1).await.sealed_successor.is_some(),
+        "with a grace window the pair is kept for a retry"
+    );
+}

@@ -223,3 +223,64 @@ async fn revoking_a_users_access_token_revokes_its_grant() {
     .await
     .assert_error(400, "invalid_grant");
 }
+
+/// `valet client delete` from another process while this node caches the client
+/// and holds blocks for it: every token the node mints afterwards carries a
+/// revoked index, it cannot reserve a new block, and once its block is used up it
+/// refuses (and forgets the client). No token of the client verifies at a guard.
+async fn a_client_deleted_while_cached_mints_nothing_that_verifies(app: &TestApp) {
+    let client = app.service().await;
+    let before = app.access_token(&client).await;
+    // As the CLI does it: the store only, this node's cache untouched.
+    assert!(
+        valet_core::clients::delete(app.store.as_ref(), &client.id, app.server.now())
+            .await
+            .unwrap()
+    );
+    let mut after = Vec::new();
+    let refused = loop {
+        let reply = app.token(&client, "grant_type=client_credentials").await;
+        if reply.status != StatusCode::OK {
+            break reply;
+        }
+        after.push(reply.json()["access_token"].as_str().unwrap().to_owned());
+        assert!(
+            after.len() <= valet_core::status::BLOCK_SIZE as usize,
+            "a deleted client keeps getting tokens"
+        );
+    };
+    refused.assert_error(401, "invalid_client");
+    assert!(
+        !after.is_empty(),
+        "the node still cached the client and minted from its block"
+    );
+    app.token(&client, "grant_type=client_credentials")
+        .await
+        .assert_error(401, "invalid_client");
+
+    app.server
+        .poll_status_changes(std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    let (_, uri) = status_of(&before);
+    let bits = fetch_list(app, &uri).await;
+    for token in std::iter::once(&before).chain(&after) {
+        let (idx, token_uri) = status_of(token);
+        assert_eq!(token_uri, uri);
+        assert_eq!(bit(&bits, idx), 1, "index {idx} of the deleted client");
+    }
+}
+
+#[tokio::test]
+async fn a_client_deleted_while_cached_on_sqlite() {
+    a_client_deleted_while_cached_mints_nothing_that_verifies(&TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn a_client_deleted_while_cached_on_postgres() {
+    let Some((app, schema)) = TestApp::on_postgres().await else {
+        return;
+    };
+    a_client_deleted_while_cached_mints_nothing_that_verifies(&app).await;
+    TestApp::drop_postgres_schema(&schema).await;
+}

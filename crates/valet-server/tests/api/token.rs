@@ -323,7 +323,12 @@ async fn a_deleted_client_stops_getting_tokens() {
     let app = TestApp::with_settings(settings).await;
     let client = app.service().await;
     app.access_token(&client).await;
-    assert!(app.store.delete_client(&client.id).await.unwrap());
+    assert!(
+        app.store
+            .delete_client(&client.id, app.server.now())
+            .await
+            .unwrap()
+    );
     app.clock.advance(5);
     app.token(&client, "grant_type=client_credentials")
         .await

@@ -112,7 +112,7 @@ fn print_table(events: &[AuditEvent]) {
 }
 
 /// `90`, `90s`, `15m`, `24h`, `7d` → seconds.
-fn parse_duration(text: &str) -> Option<i64> {
+pub(crate) fn parse_duration(text: &str) -> Option<i64> {
     let text = text.trim();
     let (at, last) = text.char_indices().last()?;
     let unit = match last {

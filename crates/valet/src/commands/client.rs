@@ -4,11 +4,13 @@ use clap::Subcommand;
 use serde_json::json;
 use valet_core::audit::{AuditEvent, AuditKind};
 use valet_core::clients::{NewClient, delete, register, rotate_secret};
-use valet_core::store::Client;
+
+use super::audit::parse_duration;
+use valet_core::store::{Client, Store};
 use valet_core::{Clock, SystemClock};
 
 use crate::config::Config;
-use crate::output::timestamp;
+use crate::output::{duration, timestamp};
 use crate::storage::{CliError, audit, open_store};
 
 #[derive(Debug, Subcommand)]
@@ -50,6 +52,11 @@ pub enum ClientCommand {
         /// ID token signing algorithm: RS256 (default) or ES256.
         #[arg(long)]
         id_token_alg: Option<String>,
+        /// May introspect any token (a resource server registered under its own
+        /// id); without it a client introspects only tokens issued to it or
+        /// naming its client_id in their audience.
+        #[arg(long)]
+        introspect_any: bool,
         #[arg(long)]
         json: bool,
     },
@@ -70,13 +77,40 @@ pub enum ClientCommand {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
-    /// Replace a confidential client's secret; the old one stops working.
+    /// Manage a confidential client's secret.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Same as `valet client secret rotate` (without --overlap): the old secret
+    /// stops working at once.
+    #[command(hide = true)]
     RotateSecret {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Give a confidential client a new secret. It works at once; the old one
+    /// stops at once, or after --overlap so services can roll without downtime.
+    Rotate {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        /// How long the old secret keeps working beside the new one: `90s`,
+        /// `15m`, `1h`, `7d` (at most 30 days; default 0 = stops at once).
+        #[arg(long, value_parser = overlap_seconds, default_value = "0")]
+        overlap: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn overlap_seconds(text: &str) -> Result<i64, String> {
+    parse_duration(text).ok_or_else(|| {
+        format!("{text:?} is not a duration: use a number of seconds or 90s, 15m, 1h, 7d")
+    })
 }
 
 pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError> {
@@ -95,6 +129,7 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
             skip_consent,
             refresh_grace_seconds,
             id_token_alg,
+            introspect_any,
             json,
         } => {
             let new = NewClient {
@@ -109,6 +144,7 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
                 skip_consent,
                 refresh_grace_seconds,
                 id_token_signed_response_alg: id_token_alg,
+                introspect_any,
             };
             let registered =
                 register(store.as_ref(), new, config.access_token_max_ttl, now).await?;
@@ -189,23 +225,55 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
             println!("Deleted client {client_id}.");
         }
         ClientCommand::RotateSecret { client_id, json } => {
-            let secret = rotate_secret(store.as_ref(), &client_id, now)
-                .await?
-                .ok_or_else(|| format!("no confidential client with id {client_id}"))?;
-            audit(
-                store.as_ref(),
-                AuditEvent::new(AuditKind::ClientSecretRotated, now).client(&client_id),
-            )
-            .await;
-            if json {
-                println!(
-                    "{}",
-                    json!({ "client_id": client_id, "client_secret": secret.expose() })
-                );
-            } else {
-                println!("New secret for {client_id}: {}", secret.expose());
-                println!("The old secret no longer works. This one is shown only now.");
-            }
+            rotate(store.as_ref(), &client_id, 0, json, now).await?;
+        }
+        ClientCommand::Secret(SecretCommand::Rotate {
+            client_id,
+            overlap,
+            json,
+        }) => {
+            rotate(store.as_ref(), &client_id, overlap, json, now).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn rotate(
+    store: &dyn Store,
+    client_id: &str,
+    overlap: i64,
+    json: bool,
+    now: i64,
+) -> Result<(), CliError> {
+    let rotated = rotate_secret(store, client_id, overlap, now)
+        .await?
+        .ok_or_else(|| format!("no confidential client with id {client_id}"))?;
+    let mut event = AuditEvent::new(AuditKind::ClientSecretRotated, now)
+        .client(client_id)
+        .detail("overlap_seconds", overlap);
+    if let Some(until) = rotated.previous_valid_until {
+        event = event.detail("previous_secret_valid_until", until);
+    }
+    audit(store, event).await;
+    let secret = rotated.secret.expose();
+    if json {
+        println!(
+            "{}",
+            json!({
+                "client_id": client_id,
+                "client_secret": secret,
+                "previous_secret_valid_until": rotated.previous_valid_until,
+            })
+        );
+    } else {
+        println!("New secret for {client_id}: {secret}");
+        match rotated.previous_valid_until {
+            Some(until) => println!(
+                "The old secret keeps working until {} ({}); then only the new one does. This one is shown only now.",
+                timestamp(until),
+                duration(overlap)
+            ),
+            None => println!("The old secret no longer works. This one is shown only now."),
         }
     }
     Ok(())
@@ -241,6 +309,12 @@ fn print_details(client: &Client) {
     if let Some(ttl) = client.access_token_ttl {
         println!("  token TTL:     {ttl}s");
     }
+    if client.introspect_any {
+        println!("  introspects:   any token");
+    }
+    if let Some(until) = client.previous_secret_expires_at {
+        println!("  old secret:    works until {}", timestamp(until));
+    }
     println!("  created:       {}", timestamp(client.created_at));
 }
 
@@ -258,6 +332,8 @@ fn client_json(client: &Client) -> serde_json::Value {
         "skip_consent": client.skip_consent,
         "refresh_grace_seconds": client.refresh_grace_seconds,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "introspect_any": client.introspect_any,
+        "previous_secret_valid_until": client.previous_secret_expires_at,
         "created_at": client.created_at,
         "updated_at": client.updated_at,
     })

@@ -76,6 +76,81 @@ fn client_lifecycle_through_the_cli() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no client"));
 }
 
+/// `valet client secret rotate --overlap`: the running server takes the new
+/// secret at once (although it caches the client) and keeps the old one until
+/// the overlap ends; the rotation is audited. `--introspect-any` is stored.
+#[test]
+fn secret_rotation_with_overlap_through_the_cli() {
+    let (dir, server) = serve_fresh("secret-overlap");
+    let (id, old_secret) = create_client_with(
+        valet(&dir),
+        &[],
+        &[
+            "--name",
+            "svc",
+            "--audience",
+            "https://api.example.test",
+            "--introspect-any",
+        ],
+    );
+    server.token(&id, &old_secret);
+
+    let rotated = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args([
+            "client",
+            "secret",
+            "rotate",
+            &id,
+            "--overlap",
+            "1h",
+            "--json",
+        ]);
+        c
+    }));
+    let new_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, old_secret);
+    let until = rotated["previous_secret_valid_until"].as_i64().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((now + 3_590..=now + 3_610).contains(&until), "{rotated}");
+    // No waiting for the cache: both work now.
+    server.token(&id, &new_secret);
+    server.token(&id, &old_secret);
+
+    let shown = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args(["client", "show", &id, "--json"]);
+        c
+    }));
+    assert_eq!(shown["introspect_any"], true);
+    assert_eq!(shown["previous_secret_valid_until"], until);
+    let text = serde_json::to_string(&shown).unwrap();
+    assert!(!text.contains(&new_secret) && !text.contains(&old_secret));
+
+    let audit = run_ok({
+        let mut c = valet(&dir);
+        c.args(["audit", "--type", "client.secret_rotated", "--json"]);
+        c
+    });
+    let audit = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.contains("\"overlap_seconds\":3600"), "{audit}");
+    assert!(!audit.contains(&new_secret) && !audit.contains(&old_secret));
+
+    for bad in ["1w", "5x", "31d"] {
+        let out = valet(&dir)
+            .args(["client", "secret", "rotate", &id, "--overlap", bad])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "--overlap {bad}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("overlap"), "{bad}: {stderr}");
+    }
+    server.token(&id, &new_secret);
+}
+
 /// base64url ids may start with `-` (ids made before Valet stopped generating
 /// such ones, or imported): they are read as ids, not taken for options.
 #[test]
@@ -85,6 +160,7 @@ fn ids_with_a_leading_dash_are_ids_not_options() {
         &["client", "show", "-uAbc"][..],
         &["client", "delete", "-uAbc"],
         &["client", "rotate-secret", "-uAbc"],
+        &["client", "secret", "rotate", "-uAbc"],
         &["user", "show", "-uAbc"],
         &["user", "disable", "-uAbc"],
         &["user", "enable", "-uAbc"],

@@ -95,6 +95,7 @@ impl Cluster {
         self.command(&[])
     }
 
+    /// A service client that also introspects the other clients' tokens.
     fn service_client(&self) -> Creds {
         let (id, secret) = create_client_with(
             self.cli(),
@@ -104,6 +105,7 @@ impl Cluster {
                 "billing",
                 "--audience",
                 "https://api.example.test",
+                "--introspect-any",
             ],
         );
         Creds { id, secret }

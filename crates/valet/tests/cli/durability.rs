@@ -55,7 +55,18 @@ fn sigkill_under_load_loses_nothing_a_client_was_told() {
     create_user_with(valet(&dir), &[], USERNAME, PASSWORD);
     let strict = create_web_app(valet(&dir), &[], "Strict App", 0);
     let grace = create_web_app(valet(&dir), &[], "Grace App", 30);
-    let (id, secret) = create_service_client(&dir, &[]);
+    // It also introspects the user tokens of the chains.
+    let (id, secret) = create_client_with(
+        valet(&dir),
+        &[],
+        &[
+            "--name",
+            "billing",
+            "--audience",
+            "https://api.example.test",
+            "--introspect-any",
+        ],
+    );
     let service = Creds { id, secret };
 
     let mut jar = CookieJar::default();

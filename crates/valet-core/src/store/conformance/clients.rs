@@ -37,6 +37,9 @@ pub async fn clients_roundtrip(store: &dyn Store) {
         id_token_signed_response_alg: Some("ES256".to_owned()),
         created_at: 1_700_000_000,
         updated_at: 1_700_000_123,
+        previous_secret_hash: Some(vec![0x01, 0x00, 0xee]),
+        previous_secret_expires_at: Some(1_700_003_600),
+        introspect_any: true,
     };
     store.insert_client(&client).await.expect("insert client");
 
@@ -151,7 +154,12 @@ pub async fn clients_delete(store: &dyn Store) {
     store.insert_client(&keep).await.expect("insert client");
     store.insert_client(&gone).await.expect("insert client");
 
-    assert!(store.delete_client(&gone.client_id).await.expect("delete"));
+    assert!(
+        store
+            .delete_client(&gone.client_id, NOW)
+            .await
+            .expect("delete")
+    );
     assert_eq!(
         store
             .get_client(&gone.client_id)
@@ -162,7 +170,7 @@ pub async fn clients_delete(store: &dyn Store) {
     );
     assert!(
         !store
-            .delete_client(&gone.client_id)
+            .delete_client(&gone.client_id, NOW)
             .await
             .expect("delete again"),
         "second delete finds nothing"
@@ -214,7 +222,7 @@ pub async fn clients_delete_cascades(store: &dyn Store) {
 
     assert!(
         store
-            .delete_client(&party.client.client_id)
+            .delete_client(&party.client.client_id, NOW)
             .await
             .expect("delete client")
     );
@@ -247,7 +255,9 @@ pub async fn clients_delete_cascades(store: &dyn Store) {
     );
 }
 
-/// `set_client_secret` replaces the hash and `updated_at`, and nothing else.
+/// `set_client_secret` replaces the hash and `updated_at`, and nothing else;
+/// with an overlap the replaced hash becomes the previous one until then (only
+/// one is kept), without one no previous hash is kept.
 pub async fn clients_set_secret(store: &dyn Store) {
     let run = unique();
     let original = client(&format!("conf-{run}-secret"), 1_000);
@@ -256,7 +266,7 @@ pub async fn clients_set_secret(store: &dyn Store) {
     let new_hash = vec![0xab; 32];
     assert!(
         store
-            .set_client_secret(&original.client_id, &new_hash, 2_000)
+            .set_client_secret(&original.client_id, &new_hash, None, 2_000)
             .await
             .expect("set secret"),
         "existing client matched"
@@ -269,13 +279,64 @@ pub async fn clients_set_secret(store: &dyn Store) {
     let expected = Client {
         secret_hash: Some(new_hash.clone()),
         updated_at: 2_000,
-        ..original
+        ..original.clone()
     };
     assert_eq!(got, expected, "only secret_hash and updated_at change");
 
+    // With overlap: the replaced hash stays as the previous one until then.
+    let newer_hash = vec![0xcd; 32];
+    assert!(
+        store
+            .set_client_secret(&original.client_id, &newer_hash, Some(5_000), 3_000)
+            .await
+            .expect("rotate with overlap")
+    );
+    let overlapping = Client {
+        secret_hash: Some(newer_hash.clone()),
+        previous_secret_hash: Some(new_hash.clone()),
+        previous_secret_expires_at: Some(5_000),
+        updated_at: 3_000,
+        ..expected.clone()
+    };
+    assert_eq!(
+        store.get_client(&original.client_id).await.expect("get"),
+        Some(overlapping)
+    );
+    // Again: only one previous secret, the one just replaced.
+    let newest_hash = vec![0xef; 32];
+    assert!(
+        store
+            .set_client_secret(&original.client_id, &newest_hash, Some(6_000), 3_500)
+            .await
+            .expect("rotate again with overlap")
+    );
+    let again = store
+        .get_client(&original.client_id)
+        .await
+        .expect("get")
+        .expect("client exists");
+    assert_eq!(again.secret_hash, Some(newest_hash.clone()));
+    assert_eq!(again.previous_secret_hash, Some(newer_hash));
+    assert_eq!(again.previous_secret_expires_at, Some(6_000));
+    // Without overlap the previous one goes too.
+    assert!(
+        store
+            .set_client_secret(&original.client_id, &new_hash, None, 4_000)
+            .await
+            .expect("rotate without overlap")
+    );
+    let strict = store
+        .get_client(&original.client_id)
+        .await
+        .expect("get")
+        .expect("client exists");
+    assert_eq!(strict.previous_secret_hash, None);
+    assert_eq!(strict.previous_secret_expires_at, None);
+    assert_eq!(strict.secret_hash, Some(new_hash.clone()));
+
     assert!(
         !store
-            .set_client_secret(&format!("conf-{run}-nobody"), &new_hash, 2_000)
+            .set_client_secret(&format!("conf-{run}-nobody"), &new_hash, Some(9_000), 2_000)
             .await
             .expect("set secret of unknown client"),
         "unknown client does not match"
@@ -299,7 +360,7 @@ pub async fn clients_set_secret(store: &dyn Store) {
         .expect("insert public client");
     assert!(
         !store
-            .set_client_secret(&public.client_id, &new_hash, 2_000)
+            .set_client_secret(&public.client_id, &new_hash, Some(9_000), 2_000)
             .await
             .expect("set secret of public client"),
         "public client does not match"

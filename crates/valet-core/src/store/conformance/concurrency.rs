@@ -156,7 +156,13 @@ pub async fn concurrent_refresh_rotation(store: &dyn Store) {
             .zip(&sealed)
             .zip(0..)
             .map(|((successor, sealed), i)| {
-                store.rotate_refresh_token(&presented.token_hash, successor, sealed, None, NOW + i)
+                store.rotate_refresh_token(
+                    &presented.token_hash,
+                    successor,
+                    Some(sealed),
+                    None,
+                    NOW + i,
+                )
             })
             .collect::<Vec<_>>(),
     )
@@ -249,7 +255,13 @@ pub async fn concurrent_use_and_revocation(store: &dyn Store) {
             .map(|successor| {
                 Box::pin(async {
                     store
-                        .rotate_refresh_token(&presented.token_hash, successor, &[1], None, NOW)
+                        .rotate_refresh_token(
+                            &presented.token_hash,
+                            successor,
+                            Some(&[1]),
+                            None,
+                            NOW,
+                        )
                         .await
                         .map(|_| ())
                 }) as BoxFuture<'_, _>
@@ -293,6 +305,56 @@ pub async fn concurrent_use_and_revocation(store: &dyn Store) {
     }
 }
 
+/// Reservations racing a deletion of their client: each one either committed
+/// before the deletion, and its block is revoked by it, or gets `None`; no block
+/// of the client escapes revocation, whatever the interleaving.
+pub async fn concurrent_reservations_and_client_deletion(store: &dyn Store) {
+    const RACERS: usize = 24;
+    type Outcome = Result<Option<i64>, StoreError>;
+    for round in 0..4 {
+        let client_id = format!("conf-{}-racing-delete", unique());
+        ensure_client(store, &client_id).await;
+        let mut racers: Vec<Pin<Box<dyn Future<Output = Outcome> + Send + '_>>> = (0..RACERS)
+            .map(|_| {
+                Box::pin(store.reserve_status_block(&client_id, 2, NOW + 600, NOW))
+                    as Pin<Box<dyn Future<Output = Outcome> + Send + '_>>
+            })
+            .collect();
+        let deletion = Box::pin(async {
+            assert!(
+                store
+                    .delete_client(&client_id, NOW)
+                    .await
+                    .expect("delete client")
+            );
+            Ok(None)
+        });
+        racers.insert(RACERS / 2 + round, deletion);
+        let starts: Vec<i64> = join_all(racers)
+            .await
+            .into_iter()
+            .filter_map(|outcome| outcome.expect("reserve or delete"))
+            .collect();
+        for start in starts {
+            assert!(
+                !store
+                    .status_revocations_between(start, start + 2, NOW)
+                    .await
+                    .expect("revocations")
+                    .is_empty(),
+                "round {round}: block {start} of the deleted client escaped"
+            );
+        }
+        assert_eq!(
+            store
+                .reserve_status_block(&client_id, 2, NOW + 600, NOW)
+                .await
+                .expect("reserve after"),
+            None
+        );
+    }
+}
+
 /// Sixteen concurrent reservations for four clients get sixteen disjoint blocks,
 /// each recorded whole for the client that asked for it.
 pub async fn concurrent_status_reservations(store: &dyn Store) {
@@ -307,6 +369,9 @@ pub async fn concurrent_status_reservations(store: &dyn Store) {
         })
         .collect();
 
+    for client_id in &clients {
+        ensure_client(store, client_id).await;
+    }
     let outcomes = join_all(
         requests
             .iter()
@@ -317,7 +382,14 @@ pub async fn concurrent_status_reservations(store: &dyn Store) {
     let blocks: Vec<(i64, i64)> = outcomes
         .into_iter()
         .zip(&requests)
-        .map(|(outcome, &(_, size))| (outcome.expect("concurrent reserve_status_block"), size))
+        .map(|(outcome, &(_, size))| {
+            (
+                outcome
+                    .expect("concurrent reserve_status_block")
+                    .expect("registered client"),
+                size,
+            )
+        })
         .collect();
     assert_disjoint(&blocks);
 

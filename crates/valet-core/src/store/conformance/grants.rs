@@ -142,12 +142,38 @@ pub async fn grants_insert_and_get(store: &dyn Store) {
 }
 
 /// A code is redeemed once; later attempts are `Replayed` with the first
-/// consumption time. Unknown hashes are `Unknown`.
+/// consumption time. Unknown hashes are `Unknown`. `get_code` reads without
+/// consuming: a live code, or a consumed one whatever its age.
 pub async fn codes_redeem_once(store: &dyn Store) {
     let run = unique();
     let party = party(store, &run, "r").await;
     let (_, code) = issue(store, &party, &run, "once", None).await;
 
+    // Reading does not consume: checks run before the code is spent.
+    for _ in 0..2 {
+        assert_eq!(
+            store
+                .get_code(&code.code_hash, NOW)
+                .await
+                .expect("get code"),
+            Some(code.clone())
+        );
+    }
+    assert_eq!(
+        store
+            .get_code(&code.code_hash, code.expires_at)
+            .await
+            .expect("get expired code"),
+        None,
+        "an unconsumed code is gone at its expires_at"
+    );
+    assert_eq!(
+        store
+            .get_code(&hash(&run, "nocode"), NOW)
+            .await
+            .expect("get unknown code"),
+        None
+    );
     assert_eq!(
         store
             .redeem_code(&code.code_hash, NOW)
@@ -169,6 +195,17 @@ pub async fn codes_redeem_once(store: &dyn Store) {
                 ..code.clone()
             }),
             "replay at {later}, even after expiry"
+        );
+        assert_eq!(
+            store
+                .get_code(&code.code_hash, later)
+                .await
+                .expect("get consumed code"),
+            Some(AuthorizationCode {
+                consumed_at: Some(NOW),
+                ..code.clone()
+            }),
+            "a consumed code is still read at {later}, to recognise a replay"
         );
     }
     assert_eq!(
@@ -334,7 +371,7 @@ pub async fn refresh_rotate(store: &dyn Store) {
     let sealed = vec![0x01, 0x00, 0xfe];
     assert_eq!(
         store
-            .rotate_refresh_token(&presented.token_hash, &successor, &sealed, None, NOW)
+            .rotate_refresh_token(&presented.token_hash, &successor, Some(&sealed), None, NOW)
             .await
             .expect("rotate"),
         Rotation::Rotated {
@@ -365,7 +402,7 @@ pub async fn refresh_rotate(store: &dyn Store) {
     let second = refresh(&grant, hash(&run, "rt-1b"), NOW + 7_200);
     assert_eq!(
         store
-            .rotate_refresh_token(&presented.token_hash, &second, &[0x99], None, NOW + 5)
+            .rotate_refresh_token(&presented.token_hash, &second, Some(&[0x99]), None, NOW + 5)
             .await
             .expect("rotate again"),
         Rotation::AlreadyRotated {
@@ -398,7 +435,7 @@ pub async fn refresh_rotate(store: &dyn Store) {
             .rotate_refresh_token(
                 &successor.token_hash,
                 &third,
-                &[0x02],
+                None,
                 Some((jti.as_str(), NOW + 600)),
                 NOW + 10
             )
@@ -406,6 +443,16 @@ pub async fn refresh_rotate(store: &dyn Store) {
             .expect("rotate successor"),
         Rotation::Rotated { .. }
     ));
+    let without_seal = store
+        .get_refresh_token(&successor.token_hash)
+        .await
+        .expect("get rotated successor")
+        .expect("kept");
+    assert_eq!(without_seal.rotated_at, Some(NOW + 10));
+    assert_eq!(
+        without_seal.sealed_successor, None,
+        "rotated without a sealed successor, none is stored"
+    );
     // Recorded in the rotation's transaction: revoking the grant reaches it.
     assert!(!store.is_revoked(&jti).await.expect("is revoked"));
     assert!(
@@ -446,7 +493,7 @@ pub async fn refresh_rotate_unknown(store: &dyn Store) {
             .rotate_refresh_token(
                 &was_rotated.token_hash,
                 &refresh(&grant, hash(&run, "wr-succ"), NOW + 3_600),
-                &[1],
+                Some(&[1]),
                 None,
                 NOW
             )
@@ -479,7 +526,7 @@ pub async fn refresh_rotate_unknown(store: &dyn Store) {
         let successor = refresh(&grant, hash(&run, &format!("succ-{label}")), NOW + 3_600);
         assert_eq!(
             store
-                .rotate_refresh_token(&presented, &successor, &[7], None, now)
+                .rotate_refresh_token(&presented, &successor, Some(&[7]), None, now)
                 .await
                 .expect("rotate"),
             Rotation::Unknown,
@@ -532,7 +579,7 @@ pub async fn grants_revoke(store: &dyn Store) {
     let successor = refresh(&grant, hash(&run, "rt-succ"), NOW + 3_600);
     assert!(matches!(
         store
-            .rotate_refresh_token(&tokens[0].token_hash, &successor, &[1], None, NOW)
+            .rotate_refresh_token(&tokens[0].token_hash, &successor, Some(&[1]), None, NOW)
             .await
             .expect("rotate"),
         Rotation::Rotated { .. }
@@ -587,7 +634,7 @@ pub async fn grants_revoke(store: &dyn Store) {
                 .rotate_refresh_token(
                     &token.token_hash,
                     &refresh(&grant, hash(&run, "late"), NOW + 3_600),
-                    &[2],
+                    Some(&[2]),
                     None,
                     revoked_at + 1
                 )

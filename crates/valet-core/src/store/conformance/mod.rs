@@ -127,8 +127,10 @@ pub async fn run_all(store: &dyn Store) {
     status_blocks_reserve(store).await;
     status_ranges_revoke_and_read(store).await;
     status_blocks_of_client(store).await;
+    status_blocks_of_a_deleted_client(store).await;
     status_live_span(store).await;
     status_allocator_reserves_ahead(store).await;
+    status_allocator_after_client_deletion(store).await;
     status_revoke_grant(store).await;
     status_revoke_grants_by_owner(store).await;
     status_revoke_on_delete(store).await;
@@ -145,6 +147,7 @@ pub async fn run_all(store: &dyn Store) {
     concurrent_use_and_revocation(store).await;
     concurrent_consent(store).await;
     concurrent_status_reservations(store).await;
+    concurrent_reservations_and_client_deletion(store).await;
     concurrent_status_revocations_polled(store).await;
 }
 
@@ -361,12 +364,24 @@ async fn insert_grant(store: &dyn Store, grant: &Grant, run: &str) {
         .expect("insert grant with code");
 }
 
-/// Reserves a block of status list indices at [`NOW`]; returns its first index.
+/// Reserves a block of status list indices at [`NOW`], registering the client
+/// first if it is not (blocks are only for registered clients); returns its
+/// first index.
 async fn reserve(store: &dyn Store, client_id: &str, size: i64, valid_until: i64) -> i64 {
+    ensure_client(store, client_id).await;
     store
         .reserve_status_block(client_id, size, valid_until, NOW)
         .await
         .expect("reserve status block")
+        .expect("the client is registered")
+}
+
+/// Registers a client with this id unless one is.
+async fn ensure_client(store: &dyn Store, client_id: &str) {
+    match store.insert_client(&client(client_id, NOW)).await {
+        Ok(()) | Err(StoreError::Conflict) => {}
+        Err(error) => panic!("insert client: {error}"),
+    }
 }
 
 /// Panics unless the blocks `(start, size)` are pairwise disjoint.
@@ -449,6 +464,9 @@ fn client(client_id: &str, created_at: i64) -> Client {
         id_token_signed_response_alg: None,
         created_at,
         updated_at: created_at,
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        introspect_any: false,
     }
 }
 

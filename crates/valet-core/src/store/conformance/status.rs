@@ -20,6 +20,59 @@ pub async fn status_blocks_reserve(store: &dyn Store) {
             .await
             .expect_err("a block of no index is refused");
     }
+    assert_eq!(
+        store
+            .reserve_status_block(&format!("conf-{run}-nobody"), 4, NOW + 600, NOW)
+            .await
+            .expect("reserve for an unknown client"),
+        None,
+        "no block for a client that is not registered"
+    );
+}
+
+/// Once `delete_client` returns, every block the client had is revoked until its
+/// `valid_until`, and the store refuses to reserve or extend one for it: a node
+/// that still caches the client cannot hand out an index that is not revoked.
+pub async fn status_blocks_of_a_deleted_client(store: &dyn Store) {
+    let run = unique();
+    let gone = format!("conf-{run}-gone");
+    let live = reserve(store, &gone, 8, NOW + 100).await;
+    let spare = reserve(store, &gone, 4, NOW + 200).await;
+    let mut cursor = store.last_status_seq().await.expect("last seq");
+    assert!(
+        store
+            .delete_client(&gone, NOW)
+            .await
+            .expect("delete client")
+    );
+    assert_eq!(
+        new_ranges(store, &mut cursor).await,
+        [
+            (live, live + 8, NOW + 100, NOW),
+            (spare, spare + 4, NOW + 200, NOW)
+        ]
+    );
+    assert_eq!(
+        store
+            .reserve_status_block(&gone, 4, NOW + 600, NOW + 1)
+            .await
+            .expect("reserve after delete"),
+        None
+    );
+    assert!(
+        !store
+            .extend_status_block(live, NOW + 900)
+            .await
+            .expect("extend after delete"),
+        "a deleted client's block is not extended"
+    );
+    assert!(
+        !store
+            .delete_client(&gone, NOW + 1)
+            .await
+            .expect("delete again")
+    );
+    assert_eq!(new_ranges(store, &mut cursor).await, []);
 }
 
 /// Recorded ranges come back from `status_revocations_after` oldest first with a
@@ -145,10 +198,11 @@ pub async fn status_blocks_of_client(store: &dyn Store) {
         // Not the start of a block.
         (a_live + 1, NOW + 300),
     ] {
-        store
+        let known = store
             .extend_status_block(start, valid_until)
             .await
             .expect("extend block");
+        assert_eq!(known, start != a_live + 1, "extend {start}");
     }
     assert_eq!(
         store
@@ -203,10 +257,12 @@ pub async fn status_live_span(store: &dyn Store) {
     );
     assert_eq!(span(now + 10).await, Some((first, first + 10)));
     assert_eq!(span(now + 50).await, None);
-    store
-        .extend_status_block(middle, now + 60)
-        .await
-        .expect("extend block");
+    assert!(
+        store
+            .extend_status_block(middle, now + 60)
+            .await
+            .expect("extend block")
+    );
     assert_eq!(span(now + 50).await, Some((middle, middle + 5)));
     assert_eq!(
         span(now).await,
@@ -225,6 +281,7 @@ pub async fn status_allocator_reserves_ahead(store: &dyn Store) {
     use crate::status::{BLOCK_SIZE, StatusAllocator};
 
     let client_id = format!("conf-{}-alloc", unique());
+    ensure_client(store, &client_id).await;
     let now = timeline();
     let allocator = StatusAllocator::default();
     let span = async || store.live_status_span(now).await.expect("live span");
@@ -261,6 +318,71 @@ pub async fn status_allocator_reserves_ahead(store: &dyn Store) {
     assert_eq!(
         taken, expected,
         "every index once, the first block, then the next"
+    );
+}
+
+/// A node that still holds blocks of a client deleted elsewhere (by the CLI, or
+/// another node) hands out only revoked indices, cannot reserve ahead or anew,
+/// and then refuses: no token of a deleted client can carry an index that is not
+/// revoked.
+pub async fn status_allocator_after_client_deletion(store: &dyn Store) {
+    use crate::status::{BLOCK_SIZE, StatusAllocator};
+
+    let client_id = format!("conf-{}-deleted", unique());
+    ensure_client(store, &client_id).await;
+    let now = timeline();
+    let allocator = StatusAllocator::default();
+    let mut before = Vec::new();
+    for _ in 0..10 {
+        before.push(
+            allocator
+                .allocate(store, &client_id, now)
+                .await
+                .expect("index"),
+        );
+    }
+    let mut cursor = store.last_status_seq().await.expect("last seq");
+    assert!(
+        store
+            .delete_client(&client_id, now)
+            .await
+            .expect("delete client")
+    );
+    let revoked = new_ranges(store, &mut cursor).await;
+    let is_revoked = |idx: i64| {
+        revoked
+            .iter()
+            .any(|&(start, end, expires_at, _)| start <= idx && idx < end && expires_at > now)
+    };
+    let mut after = Vec::new();
+    let refused = loop {
+        match allocator.allocate(store, &client_id, now).await {
+            Ok(idx) => after.push(idx),
+            Err(error) => break error,
+        }
+        assert!(
+            after.len() <= 2 * BLOCK_SIZE as usize,
+            "the allocator keeps handing out indices of a deleted client"
+        );
+    };
+    assert_eq!(refused.code(), valet_protocol::ErrorCode::InvalidClient);
+    assert_eq!(
+        before.len() + after.len(),
+        BLOCK_SIZE as usize,
+        "only the block reserved before the deletion is used up; no new one"
+    );
+    for idx in before.iter().chain(&after) {
+        assert!(
+            is_revoked(*idx),
+            "index {idx} of a deleted client is not revoked"
+        );
+    }
+    assert!(
+        allocator
+            .allocate(store, &client_id, now + 1)
+            .await
+            .is_err(),
+        "still refused"
     );
 }
 
@@ -509,7 +631,7 @@ pub async fn status_revoke_on_delete(store: &dyn Store) {
     );
     assert!(
         store
-            .delete_client(&by_client.client.client_id)
+            .delete_client(&by_client.client.client_id, NOW)
             .await
             .expect("delete client")
     );
