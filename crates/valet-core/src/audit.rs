@@ -24,7 +24,7 @@
 //! refusals that an attacker can repeat thousands of times a second
 //! (`login.failed`, `login.throttled`, `client_auth.failed`,
 //! `client_auth.throttled`: see [`AuditKind::is_coalesced`]) are coalesced the
-//! same way: per event, address, client and user, the first occurrence since the
+//! same way: per event, user and source network (see `CoalesceKey`), the first occurrence since the
 //! last flush is logged at once and queued, later ones only add to its
 //! `detail.count`, and the flush logs the group once more with its total when it
 //! saw more than one. So one source costs one row per flush interval, not one per
@@ -253,16 +253,20 @@ const COALESCED_NAMES: [&str; 4] = [
     "client_auth.throttled",
 ];
 
-/// What makes two coalesced events one group: the event, user, client and address.
-type CoalesceKey = (String, Option<String>, Option<String>, Option<String>);
+/// What makes two coalesced events one group: the event, the user, and the
+/// source network (an IPv6 address by its /64, as the throttles count it). The
+/// client is not part of it: a caller chooses the client id it presents, so a
+/// group per client id would give an attacker one row per request again.
+type CoalesceKey = (String, Option<String>, Option<IpAddr>);
 
 /// Events waiting for the next flush, and the coalesced groups among them.
 #[derive(Debug, Default)]
 struct Queue {
     events: Vec<AuditEvent>,
-    /// Per group of a coalesced kind: its event's index in `events`, and how
-    /// many occurrences it stands for.
-    groups: HashMap<CoalesceKey, (usize, u64)>,
+    /// Per group of a coalesced kind: its event's index in `events` (`None`
+    /// when the queue was full: the group is still counted, so its later
+    /// occurrences are not logged one by one), and how many it stands for.
+    groups: HashMap<CoalesceKey, (Option<usize>, u64)>,
 }
 
 /// The node's audit queue. Share one per process.
@@ -283,18 +287,21 @@ impl AuditLog {
             event.log();
         }
         let mut queued = self.queued.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = coalesced.then(|| {
-            (
-                event.event.clone(),
-                event.user_id.clone(),
-                event.client_id.clone(),
-                event.address.clone(),
-            )
-        });
+        let key = coalesced.then(|| coalesce_key(&event));
         if let Some(key) = &key
-            && let Some((_, count)) = queued.groups.get_mut(key)
+            && let Some(&mut (index, ref mut count)) = queued.groups.get_mut(key)
         {
             *count = count.saturating_add(1);
+            if let Some(first) = index.and_then(|index| queued.events.get_mut(index))
+                && first.client_id.is_some()
+                && first.client_id != event.client_id
+            {
+                // Several client ids from one source: the row names none.
+                first.client_id = None;
+                first
+                    .detail
+                    .insert("several_clients".to_owned(), true.into());
+            }
             return;
         }
         if coalesced {
@@ -304,10 +311,15 @@ impl AuditLog {
         if queued.events.len() < QUEUE {
             if let Some(key) = key {
                 let index = queued.events.len();
-                queued.groups.insert(key, (index, 1));
+                queued.groups.insert(key, (Some(index), 1));
             }
             queued.events.push(event);
             return;
+        }
+        if let Some(key) = key
+            && queued.groups.len() < QUEUE
+        {
+            queued.groups.insert(key, (None, 1));
         }
         drop(queued);
         let before = self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -356,7 +368,7 @@ impl AuditLog {
         let Queue { mut events, groups } =
             std::mem::take(&mut *self.queued.lock().unwrap_or_else(PoisonError::into_inner));
         for (index, count) in groups.into_values() {
-            if let Some(event) = events.get_mut(index) {
+            if let Some(event) = index.and_then(|index| events.get_mut(index)) {
                 event.detail.insert("count".to_owned(), count.into());
                 if count > 1 {
                     event.log();
@@ -386,6 +398,16 @@ impl AuditLog {
         store.append_audit_events(&events).await?;
         Ok(events.len())
     }
+}
+
+/// The group of a coalesced event (see [`CoalesceKey`]).
+fn coalesce_key(event: &AuditEvent) -> CoalesceKey {
+    let source = event
+        .address
+        .as_deref()
+        .and_then(|address| address.parse::<IpAddr>().ok())
+        .map(|address| crate::throttle::source_network(Some(address)));
+    (event.event.clone(), event.user_id.clone(), source)
 }
 
 #[cfg(test)]
@@ -438,6 +460,8 @@ mod tests {
                 .client("svc")
                 .address(other),
         );
+        // Another client id from the same source joins its group: the caller
+        // chooses the id it presents.
         log.record(
             AuditEvent::new(AuditKind::ClientAuthFailed, 160)
                 .client("other")
@@ -454,7 +478,7 @@ mod tests {
                 let count = queue
                     .groups
                     .values()
-                    .find(|(index, _)| std::ptr::eq(&queue.events[*index], e))
+                    .find(|(index, _)| std::ptr::eq(&queue.events[index.unwrap()], e))
                     .map(|(_, count)| *count);
                 (
                     e.event.as_str(),
@@ -470,10 +494,10 @@ mod tests {
             [
                 (
                     "client_auth.failed",
-                    Some("svc"),
+                    None,
                     Some("203.0.113.7"),
                     100,
-                    Some(1_000)
+                    Some(1_001)
                 ),
                 (
                     "login.throttled",
@@ -489,17 +513,48 @@ mod tests {
                     150,
                     Some(1)
                 ),
-                (
-                    "client_auth.failed",
-                    Some("other"),
-                    Some("203.0.113.7"),
-                    160,
-                    Some(1)
-                ),
                 ("token.revoked", None, None, 170, None),
                 ("token.revoked", None, None, 170, None),
             ]
         );
+    }
+
+    #[test]
+    fn one_source_is_one_group_whatever_it_presents() {
+        let log = AuditLog::default();
+        // Every request with another client id, from addresses across one /64.
+        for i in 0..2_000_u16 {
+            let address = IpAddr::from([0x2001, 0xdb8, 0, 1, i, 0, 0, 1]);
+            log.record(
+                AuditEvent::new(AuditKind::ClientAuthThrottled, 100)
+                    .client(&format!("client-{i}"))
+                    .address(Some(address)),
+            );
+        }
+        let queue = log.queued.lock().unwrap();
+        assert_eq!(queue.events.len(), 1);
+        assert_eq!(queue.events[0].client_id, None);
+        assert_eq!(queue.events[0].detail["several_clients"], true);
+        assert_eq!(queue.groups.values().next(), Some(&(Some(0), 2_000)));
+    }
+
+    #[test]
+    fn with_a_full_queue_a_group_is_still_counted_once() {
+        let log = AuditLog::default();
+        for i in 0..QUEUE {
+            log.record(AuditEvent::new(AuditKind::TokenRevoked, i as i64));
+        }
+        let attacker = Some(IpAddr::from([203, 0, 113, 7]));
+        for at in 0..100 {
+            log.record(AuditEvent::new(AuditKind::LoginThrottled, at).address(attacker));
+        }
+        let queue = log.queued.lock().unwrap();
+        assert_eq!(queue.events.len(), QUEUE);
+        // One group, not a hundred events logged one by one.
+        assert_eq!(queue.groups.len(), 1);
+        assert_eq!(queue.groups.values().next(), Some(&(None, 100)));
+        drop(queue);
+        assert_eq!(log.dropped(), 1);
     }
 
     #[test]
@@ -508,7 +563,7 @@ mod tests {
         log.record(AuditEvent::new(AuditKind::LoginFailed, 1));
         log.record(AuditEvent::new(AuditKind::LoginFailed, 2));
         let taken = std::mem::take(&mut *log.queued.lock().unwrap());
-        assert_eq!(taken.groups.values().next(), Some(&(0, 2)));
+        assert_eq!(taken.groups.values().next(), Some(&(Some(0), 2)));
         log.record(AuditEvent::new(AuditKind::LoginFailed, 3));
         let queue = log.queued.lock().unwrap();
         assert_eq!(queue.events.len(), 1);

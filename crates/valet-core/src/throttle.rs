@@ -179,7 +179,7 @@ impl LoginThrottle {
         address: impl Into<Option<IpAddr>>,
         now: i64,
     ) -> Result<Admitted, Throttled> {
-        self.try_admit(account_key(login), address_key(address.into()), now)
+        self.try_admit(account_key(login), source_network(address.into()), now)
             .map_err(|refusal| Throttled {
                 retry_after_seconds: refusal.retry_after_seconds,
             })
@@ -197,7 +197,7 @@ impl LoginThrottle {
         now: i64,
     ) -> Result<Admitted, Throttled> {
         let account = account_key(login);
-        let address = address_key(address.into());
+        let address = source_network(address.into());
         let refusal = match self.try_admit(account, address, now) {
             Ok(admitted) => return Ok(admitted),
             Err(refusal) => refusal,
@@ -287,7 +287,7 @@ impl ClientAuthThrottle {
     /// Whether `address` may try to authenticate a client at `now`. Checked
     /// before the credentials are, so a throttled address learns nothing.
     pub fn check(&self, address: impl Into<Option<IpAddr>>, now: i64) -> Result<(), Throttled> {
-        match lock(&self.addresses).retry_after(&address_key(address.into()), now) {
+        match lock(&self.addresses).retry_after(&source_network(address.into()), now) {
             Some(retry_after_seconds) => Err(Throttled {
                 retry_after_seconds,
             }),
@@ -297,7 +297,7 @@ impl ClientAuthThrottle {
 
     /// Counts a wrong secret, or a secret for an unknown client.
     pub fn failed(&self, address: impl Into<Option<IpAddr>>, now: i64) {
-        lock(&self.addresses).record(address_key(address.into()), now);
+        lock(&self.addresses).record(source_network(address.into()), now);
     }
 }
 
@@ -313,7 +313,7 @@ fn account_key(login: &str) -> AccountKey {
 
 /// Without a known peer address (a server with no connection info), all such
 /// attempts share one bucket.
-fn address_key(address: Option<IpAddr>) -> IpAddr {
+pub(crate) fn source_network(address: Option<IpAddr>) -> IpAddr {
     let address = address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     match address.to_canonical() {
         IpAddr::V6(v6) => {
