@@ -23,6 +23,10 @@ pub(crate) const STATUS_SCOPE: &str = "valet:status";
 /// between being read from the cache and reaching the issuer.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
 
+/// The longest a stream token is kept, whatever `expires_in` says (Valet's access
+/// tokens live at most a day).
+const MAX_TOKEN_LIFETIME: u64 = 86_400;
+
 /// Token responses are small JSON documents.
 const MAX_TOKEN_RESPONSE_LEN: usize = 64 * 1024;
 
@@ -131,8 +135,11 @@ impl StreamToken {
         let mut authorization = HeaderValue::from_str(&format!("Bearer {}", response.access_token))
             .map_err(|_| FetchError::Invalid("the access token cannot be sent in a header"))?;
         authorization.set_sensitive(true);
-        // Without `expires_in` the token is used for this one subscription only.
-        let lifetime = Duration::from_secs(response.expires_in.unwrap_or(0));
+        // Without `expires_in` the token is used for this one subscription only. A
+        // lifetime beyond a day is taken as a day: an issuer's number must not be
+        // able to overflow the clock (`Instant + Duration` panics on overflow).
+        let lifetime =
+            Duration::from_secs(response.expires_in.unwrap_or(0).min(MAX_TOKEN_LIFETIME));
         Ok(Cached {
             authorization,
             refresh_at: started + lifetime.saturating_sub(EXPIRY_MARGIN),

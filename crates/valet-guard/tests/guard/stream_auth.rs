@@ -119,6 +119,22 @@ async fn a_token_is_replaced_30_seconds_before_it_expires() {
 }
 
 #[tokio::test]
+async fn an_enormous_expires_in_does_not_stop_the_stream() {
+    let issuer = FakeIssuer::start().await;
+    // `Instant + u64::MAX seconds` would overflow (and panic) the stream's task.
+    issuer
+        .state
+        .token_expires_in
+        .store(u64::MAX, Ordering::SeqCst);
+    let _guard = issuer
+        .guard_with(issuer.config().status_credentials("guards", SECRET))
+        .await;
+    issuer.drop_event_streams(false);
+    wait_until(Duration::from_secs(5), || issuer.stream_auth().len() == 2).await;
+    assert_eq!(issuer.stream_auth()[1].as_deref(), Some("Bearer tok-1"));
+}
+
+#[tokio::test]
 async fn without_credentials_the_stream_is_opened_anonymously() {
     let issuer = FakeIssuer::start().await;
     let _guard = issuer.guard().await;
