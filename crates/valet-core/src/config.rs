@@ -123,10 +123,36 @@ impl Settings {
                 self.refresh_token_idle_ttl, self.refresh_token_absolute_ttl
             ));
         }
+        self.check_issuer_path()?;
         if self.keys.publish_lead >= self.keys.rotation_period {
             return Err(format!(
                 "key_publish_lead ({}) must be shorter than key_rotation_period ({})",
                 self.keys.publish_lead, self.keys.rotation_period
+            ));
+        }
+        Ok(())
+    }
+
+    /// The issuer's path becomes the prefix of every route: only RFC 3986
+    /// unreserved characters and `/` (no `{`, `}` or `*`, which a router reads as
+    /// captures or wildcards, no percent-escapes, no `.`/`..` segments).
+    fn check_issuer_path(&self) -> Result<(), String> {
+        let after_scheme = self
+            .issuer
+            .split_once("://")
+            .map_or(self.issuer.as_str(), |(_, rest)| rest);
+        let path = after_scheme
+            .find('/')
+            .and_then(|at| after_scheme.get(at..))
+            .unwrap_or_default();
+        let unreserved = |c: char| c.is_ascii_alphanumeric() || "-._~/".contains(c);
+        let dot_segment = path
+            .split('/')
+            .any(|segment| segment == "." || segment == "..");
+        if !path.chars().all(unreserved) || dot_segment || path.contains("//") {
+            return Err(format!(
+                "issuer ({}): its path may hold only letters, digits, `-`, `.`, `_`, `~` and single `/` between segments other than `.` and `..`",
+                self.issuer
             ));
         }
         Ok(())
@@ -167,6 +193,30 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_issuer_path_is_plain_segments() {
+        for good in [
+            "https://id.example",
+            "https://id.example/",
+            "https://id.example/valet",
+            "https://id.example/a-b/c_d.e~f/",
+        ] {
+            assert_eq!(Settings::new(good).validate(), Ok(()), "{good}");
+        }
+        for bad in [
+            "https://id.example/{tenant}",
+            "https://id.example/a{",
+            "https://id.example/*",
+            "https://id.example/a%2Fb",
+            "https://id.example/a//b",
+            "https://id.example/../b",
+            "https://id.example/./b",
+        ] {
+            let error = Settings::new(bad).validate().unwrap_err();
+            assert!(error.starts_with("issuer ("), "{bad}: {error}");
+        }
+    }
 
     #[test]
     fn settings_enforce_what_revocation_relies_on() {
