@@ -69,9 +69,19 @@ pub fn response_mode_of(form: &Form) -> ResponseMode {
     }
 }
 
+/// The longest `state`, `nonce` or `login_hint` accepted, in bytes. They travel on
+/// through the sign-in (sealed in the login form, stored with the interaction and
+/// the code), so an unbounded one would break the sign-in later with a confusing
+/// error; real clients send tens of bytes.
+pub const MAX_CARRIED_PARAMETER_LEN: usize = 2048;
+
 impl AuthorizationParameters {
     pub fn from_form(form: &Form) -> Result<Self, RequestError> {
         let invalid = |text: &str| RequestError::new(ErrorCode::InvalidRequest, text);
+        let carried = |name: &'static str, too_long: &'static str| match form.optional(name)? {
+            Some(value) if value.len() > MAX_CARRIED_PARAMETER_LEN => Err(invalid(too_long)),
+            value => Ok(value.map(str::to_owned)),
+        };
         let response_mode = match form.optional("response_mode")? {
             None | Some("query") => ResponseMode::Query,
             Some("form_post") => ResponseMode::FormPost,
@@ -135,12 +145,12 @@ impl AuthorizationParameters {
         let resources = parse_resources(form)?;
         Ok(Self {
             scope,
-            state: form.optional("state")?.map(str::to_owned),
-            nonce: form.optional("nonce")?.map(str::to_owned),
+            state: carried("state", "state is longer than 2048 bytes")?,
+            nonce: carried("nonce", "nonce is longer than 2048 bytes")?,
             code_challenge: code_challenge.to_owned(),
             prompt,
             max_age,
-            login_hint: form.optional("login_hint")?.map(str::to_owned),
+            login_hint: carried("login_hint", "login_hint is longer than 2048 bytes")?,
             response_mode,
             resources,
         })
@@ -215,6 +225,23 @@ mod tests {
         assert_eq!(params.max_age, Some(60));
         assert_eq!(params.response_mode, ResponseMode::FormPost);
         assert_eq!(params.state.as_deref(), Some("s"));
+    }
+
+    #[test]
+    fn carried_parameters_are_bounded() {
+        let base =
+            format!("response_type=code&code_challenge={CHALLENGE}&code_challenge_method=S256");
+        let at_limit = "s".repeat(MAX_CARRIED_PARAMETER_LEN);
+        for name in ["state", "nonce", "login_hint"] {
+            assert!(
+                parse(&format!("{base}&{name}={at_limit}")).is_ok(),
+                "{name}"
+            );
+            let error = parse(&format!("{base}&{name}={at_limit}s")).err();
+            let error = error.unwrap_or_else(|| unreachable!("{name} over the limit accepted"));
+            assert_eq!(error.code, ErrorCode::InvalidRequest);
+            assert!(error.description.starts_with(name), "{name}: {error:?}");
+        }
     }
 
     #[test]
