@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
-use valet_core::store::{Client, ClientStore, Grant, GrantStore, StatusStore, Store, conformance};
+use valet_core::store::{Client, ClientStore, Grant, GrantStore, StatusStore, Store};
+use valet_store_conformance as conformance;
 use valet_store_postgres::PostgresStore;
 
 fn database_url() -> Option<String> {

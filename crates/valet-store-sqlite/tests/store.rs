@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use valet_core::store::{Client, ClientStore, Grant, GrantStore, StatusStore, conformance};
+use valet_core::store::{Client, ClientStore, Grant, GrantStore, StatusStore};
+use valet_store_conformance as conformance;
 use valet_store_sqlite::SqliteStore;
 
 /// A database path in the temp dir, removed (with `-wal` and `-shm`) on drop.

@@ -1,10 +1,8 @@
 //! The storage traits. Backends live in their own crates (`valet-store-sqlite`,
-//! `valet-store-postgres`) and all pass the shared suite in [`conformance`].
+//! `valet-store-postgres`) and all pass the shared suite in the
+//! `valet-store-conformance` crate.
 //!
 //! Every method is a single transaction: when it returns `Ok`, the change is durable.
-
-#[cfg(feature = "store-tests")]
-pub mod conformance;
 
 mod model;
 

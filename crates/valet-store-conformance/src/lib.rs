@@ -4,12 +4,12 @@
 //! Each check panics on failure. Ids, algorithm names and timestamps are unique per
 //! call, so the suite can run again and again against a persistent test database,
 //! one run at a time. The global deletions
-//! ([`super::KeyStore::delete_unpublished_keys`],
-//! [`super::RevocationStore::purge_revocations`],
-//! [`super::SessionStore::purge_sessions`], [`super::GrantStore::purge_grants`],
-//! [`super::StatusStore::purge_status`] and [`super::AuditStore::purge_audit_events`])
+//! ([`valet_core::store::KeyStore::delete_unpublished_keys`],
+//! [`valet_core::store::RevocationStore::purge_revocations`],
+//! [`valet_core::store::SessionStore::purge_sessions`], [`valet_core::store::GrantStore::purge_grants`],
+//! [`valet_core::store::StatusStore::purge_status`] and [`valet_core::store::AuditStore::purge_audit_events`])
 //! and the global
-//! [`super::StatusStore::live_status_span`] are checked on a private timeline
+//! [`valet_core::store::StatusStore::live_status_span`] are checked on a private timeline
 //! (microseconds since the epoch, used as if they were seconds) far ahead of any
 //! real timestamp; to make their counts exact, the checks first delete every record
 //! that expired before their window, so never point the suite at a database whose
@@ -48,7 +48,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{
+use valet_core::store::{
     AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, MAX_ACCESS_TOKEN_TTL,
     RefreshToken, RevokedToken, Rotation, Session, StatusRevocation, Store, StoreError, StoredKey,
     User,
@@ -175,8 +175,9 @@ fn unique() -> String {
 /// `valid_until`, `BLOCK_WINDOW + MAX_ACCESS_TOKEN_TTL` ahead, from the allocator
 /// check), so no check's records reach into a later check's purge window.
 const TIMELINE_SPACING: u64 = 1_000_000;
-const _: () =
-    assert!(TIMELINE_SPACING as i64 > crate::status::BLOCK_WINDOW + MAX_ACCESS_TOKEN_TTL + 1_000);
+const _: () = assert!(
+    TIMELINE_SPACING as i64 > valet_core::status::BLOCK_WINDOW + MAX_ACCESS_TOKEN_TTL + 1_000
+);
 
 /// A "now" on the suite's private timeline: microseconds since the epoch, far ahead
 /// of any real Unix-seconds timestamp and distinct per call, so the windows of two
