@@ -48,6 +48,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use valet_jose::Algorithm;
+use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
+
 use valet_core::store::{
     AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, MAX_ACCESS_TOKEN_TTL,
     RefreshToken, RevokedToken, Rotation, Session, StatusRevocation, Store, StoreError, StoredKey,
@@ -453,10 +456,11 @@ fn client(client_id: &str, created_at: i64) -> Client {
     Client {
         client_id: client_id.to_owned(),
         name: format!("Client {client_id}"),
+        token_endpoint_auth_methods: vec![TokenEndpointAuthMethod::ClientSecretBasic],
         secret_hash: Some(vec![0x5a; 32]),
         redirect_uris: vec!["https://app.example/cb".to_owned()],
         post_logout_redirect_uris: vec![],
-        grant_types: vec!["authorization_code".to_owned(), "refresh_token".to_owned()],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scopes: vec!["openid".to_owned()],
         audiences: vec!["https://api.example/".to_owned()],
         access_token_ttl: Some(300),
@@ -471,10 +475,10 @@ fn client(client_id: &str, created_at: i64) -> Client {
     }
 }
 
-fn key(kid: &str, alg: &str, generation: i64) -> StoredKey {
+fn key(kid: &str, alg: Algorithm, generation: i64) -> StoredKey {
     StoredKey {
         kid: kid.to_owned(),
-        alg: alg.to_owned(),
+        alg,
         generation,
         public_jwk: format!(r#"{{"kty":"EC","kid":"{kid}"}}"#),
         sealed_private_key: vec![0x42; 48],
@@ -494,14 +498,28 @@ fn revocation(jti: &str, expires_at: i64) -> RevokedToken {
 }
 
 /// The stored keys of the given algorithms, in `list_keys` order.
-async fn keys_of(store: &dyn Store, algs: &[&str]) -> Vec<StoredKey> {
+/// The keys of one check, `conf-{run}-…`, in `list_keys` order.
+async fn keys_of(store: &dyn Store, run: &str) -> Vec<StoredKey> {
+    let prefix = format!("conf-{run}-");
     store
         .list_keys()
         .await
         .expect("list keys")
         .into_iter()
-        .filter(|key| algs.contains(&key.alg.as_str()))
+        .filter(|key| key.kid.starts_with(&prefix))
         .collect()
+}
+
+/// A first generation no earlier check used, with room for 16 after it: the
+/// suite can run again on one database although only two algorithms exist.
+fn unique_generation() -> i64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_micros() as i64;
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed) as i64;
+    micros * 1024 + (count % 64) * 16
 }
 
 async fn still_revoked(store: &dyn Store, records: &[RevokedToken]) -> usize {

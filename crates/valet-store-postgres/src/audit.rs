@@ -16,7 +16,7 @@ async fn append_audit_events_in(
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(event.at)
-        .bind(&event.event)
+        .bind(event.event.as_str())
         .bind(event.user_id.as_deref())
         .bind(event.client_id.as_deref())
         .bind(event.address.as_deref())
@@ -94,7 +94,7 @@ fn audit_event(row: &PgRow) -> Result<AuditEvent, StoreError> {
     let detail: String = get(row, "detail")?;
     Ok(AuditEvent {
         at: get(row, "at")?,
-        event: get(row, "event")?,
+        event: parse_name("event", &get::<String>(row, "event")?, AuditKind::parse)?,
         user_id: get(row, "user_id")?,
         client_id: get(row, "client_id")?,
         address: get(row, "address")?,

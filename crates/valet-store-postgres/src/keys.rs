@@ -17,7 +17,7 @@ impl KeyStore for PostgresStore {
              ON CONFLICT DO NOTHING",
         )
         .bind(&key.kid)
-        .bind(&key.alg)
+        .bind(key.alg.as_str())
         .bind(key.generation)
         .bind(&key.public_jwk)
         .bind(&key.sealed_private_key)
@@ -47,7 +47,7 @@ impl KeyStore for PostgresStore {
         .map(|row| {
             Ok(StoredKey {
                 kid: get(row, "kid")?,
-                alg: get(row, "alg")?,
+                alg: parse_name("alg", &get::<String>(row, "alg")?, |alg| alg.parse().ok())?,
                 generation: get(row, "generation")?,
                 public_jwk: get(row, "public_jwk")?,
                 sealed_private_key: get(row, "sealed_private_key")?,

@@ -224,6 +224,13 @@ async fn migrate(
             include_str!("../migrations/0007_operations.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            8,
+            "records".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0008_records.sql").into_sql_str(),
+            false,
+        ),
     ]);
     // `run_direct` is what `run` calls; `run(&mut conn)` itself makes the future
     // fail the `Send` check ("implementation of `Acquire` is not general enough").
@@ -298,6 +305,34 @@ fn from_json(row: &PgRow, column: &str) -> Result<Vec<String>, StoreError> {
     let text: String = get(row, column)?;
     serde_json::from_str(&text)
         .map_err(|err| StoreError::Corrupt(format!("column {column}: {err}")))
+}
+
+/// A list of typed values, stored as the JSON list of their names.
+fn names_json<T: Copy>(list: &[T], name: fn(T) -> &'static str) -> Result<String, StoreError> {
+    let names: Vec<&str> = list.iter().map(|value| name(*value)).collect();
+    serde_json::to_string(&names).map_err(backend)
+}
+
+/// Reads a list stored by [`names_json`]; an unknown name is corrupt.
+fn from_names<T>(
+    row: &PgRow,
+    column: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<T>, StoreError> {
+    from_json(row, column)?
+        .iter()
+        .map(|name| parse_name(column, name, &parse))
+        .collect()
+}
+
+/// Reads a stored name back into its type; an unknown name is corrupt.
+fn parse_name<T>(
+    column: &str,
+    name: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    parse(name)
+        .ok_or_else(|| StoreError::Corrupt(format!("column {column}: unknown value {name:?}")))
 }
 
 /// Appends to `list` each of `more` it does not hold yet, in order.

@@ -16,7 +16,7 @@ async fn append_audit_events_in(
              VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(event.at)
-        .bind(&event.event)
+        .bind(event.event.as_str())
         .bind(event.user_id.as_deref())
         .bind(event.client_id.as_deref())
         .bind(event.address.as_deref())
@@ -91,7 +91,7 @@ fn audit_event(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
     let detail: String = get(row, "detail")?;
     Ok(AuditEvent {
         at: get(row, "at")?,
-        event: get(row, "event")?,
+        event: parse_name("event", &get::<String>(row, "event")?, AuditKind::parse)?,
         user_id: get(row, "user_id")?,
         client_id: get(row, "client_id")?,
         address: get(row, "address")?,

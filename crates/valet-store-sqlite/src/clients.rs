@@ -1,6 +1,9 @@
 //! ClientStore on SQLite.
 
 use super::users::delete_client_in;
+use valet_jose::Algorithm;
+use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
+
 use super::*;
 
 // ---------------------------------------------------------------------------------
@@ -11,7 +14,8 @@ macro_rules! client_columns {
         "client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris, \
          grant_types, scopes, audiences, access_token_ttl, skip_consent, \
          refresh_grace_seconds, id_token_signed_response_alg, created_at, updated_at, \
-         previous_secret_hash, previous_secret_expires_at, introspect_any"
+         previous_secret_hash, previous_secret_expires_at, introspect_any, \
+         token_endpoint_auth_methods"
     };
 }
 
@@ -21,25 +25,30 @@ impl ClientStore for SqliteStore {
         let inserted = sqlx::query(concat!(
             "INSERT INTO clients (",
             client_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_id) DO NOTHING"
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (client_id) DO NOTHING"
         ))
         .bind(&client.client_id)
         .bind(&client.name)
         .bind(client.secret_hash.as_deref())
         .bind(to_json(&client.redirect_uris)?)
         .bind(to_json(&client.post_logout_redirect_uris)?)
-        .bind(to_json(&client.grant_types)?)
+        .bind(names_json(&client.grant_types, GrantType::as_str)?)
         .bind(to_json(&client.scopes)?)
         .bind(to_json(&client.audiences)?)
         .bind(client.access_token_ttl)
         .bind(client.skip_consent)
         .bind(client.refresh_grace_seconds)
-        .bind(client.id_token_signed_response_alg.as_deref())
+        .bind(client.id_token_signed_response_alg.map(Algorithm::as_str))
         .bind(client.created_at)
         .bind(client.updated_at)
         .bind(client.previous_secret_hash.as_deref())
         .bind(client.previous_secret_expires_at)
         .bind(client.introspect_any)
+        .bind(names_json(
+            &client.token_endpoint_auth_methods,
+            TokenEndpointAuthMethod::as_str,
+        )?)
         .execute(&self.writer)
         .await
         .map_err(query_error)?
@@ -120,16 +129,23 @@ fn client_from_row(row: &SqliteRow) -> Result<Client, StoreError> {
     Ok(Client {
         client_id: get(row, "client_id")?,
         name: get(row, "name")?,
+        token_endpoint_auth_methods: from_names(
+            row,
+            "token_endpoint_auth_methods",
+            TokenEndpointAuthMethod::parse,
+        )?,
         secret_hash: get(row, "secret_hash")?,
         redirect_uris: from_json(row, "redirect_uris")?,
         post_logout_redirect_uris: from_json(row, "post_logout_redirect_uris")?,
-        grant_types: from_json(row, "grant_types")?,
+        grant_types: from_names(row, "grant_types", GrantType::parse)?,
         scopes: from_json(row, "scopes")?,
         audiences: from_json(row, "audiences")?,
         access_token_ttl: get(row, "access_token_ttl")?,
         skip_consent: get(row, "skip_consent")?,
         refresh_grace_seconds: get(row, "refresh_grace_seconds")?,
-        id_token_signed_response_alg: get(row, "id_token_signed_response_alg")?,
+        id_token_signed_response_alg: get::<Option<String>>(row, "id_token_signed_response_alg")?
+            .map(|alg| parse_name("id_token_signed_response_alg", &alg, |alg| alg.parse().ok()))
+            .transpose()?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
         previous_secret_hash: get(row, "previous_secret_hash")?,

@@ -239,6 +239,13 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
             include_str!("../migrations/0007_operations.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            8,
+            "records".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0008_records.sql").into_sql_str(),
+            false,
+        ),
     ]);
     migrator.run(pool).await.map_err(backend)
 }
@@ -300,6 +307,34 @@ fn from_json(row: &SqliteRow, column: &str) -> Result<Vec<String>, StoreError> {
     let text: String = get(row, column)?;
     serde_json::from_str(&text)
         .map_err(|err| StoreError::Corrupt(format!("column {column}: {err}")))
+}
+
+/// A list of typed values, stored as the JSON list of their names.
+fn names_json<T: Copy>(list: &[T], name: fn(T) -> &'static str) -> Result<String, StoreError> {
+    let names: Vec<&str> = list.iter().map(|value| name(*value)).collect();
+    serde_json::to_string(&names).map_err(backend)
+}
+
+/// Reads a list stored by [`names_json`]; an unknown name is corrupt.
+fn from_names<T>(
+    row: &SqliteRow,
+    column: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<T>, StoreError> {
+    from_json(row, column)?
+        .iter()
+        .map(|name| parse_name(column, name, &parse))
+        .collect()
+}
+
+/// Reads a stored name back into its type; an unknown name is corrupt.
+fn parse_name<T>(
+    column: &str,
+    name: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    parse(name)
+        .ok_or_else(|| StoreError::Corrupt(format!("column {column}: unknown value {name:?}")))
 }
 
 /// Appends to `list` each of `more` it does not hold yet, in order.
