@@ -53,8 +53,8 @@ use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 
 use valet_core::store::{
     AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, MAX_ACCESS_TOKEN_TTL,
-    RefreshToken, RevokedToken, Rotation, Session, StatusRevocation, Store, StoreError, StoredKey,
-    User,
+    RefreshToken, RevokedToken, Rotation, Session, SingleUse, SingleUseKind, StatusRevocation,
+    Store, StoreError, StoredKey, User,
 };
 
 mod audit;
@@ -64,6 +64,7 @@ mod grants;
 mod keys;
 mod revocations;
 mod sessions;
+mod single_use;
 mod status;
 mod users;
 
@@ -74,6 +75,7 @@ pub use grants::*;
 pub use keys::*;
 pub use revocations::*;
 pub use sessions::*;
+pub use single_use::*;
 pub use status::*;
 pub use users::*;
 
@@ -116,6 +118,10 @@ pub async fn run_all(store: &dyn Store) {
     consent_union(store).await;
     sessions_purge(store).await;
 
+    single_use_lifecycle(store).await;
+    single_use_expired_not_taken(store).await;
+    single_use_purge(store).await;
+
     grants_insert_and_get(store).await;
     codes_redeem_once(store).await;
     codes_expiry_and_dead_grants(store).await;
@@ -152,6 +158,7 @@ pub async fn run_all(store: &dyn Store) {
     concurrent_status_reservations(store).await;
     concurrent_reservations_and_client_deletion(store).await;
     concurrent_status_revocations_polled(store).await;
+    concurrent_single_use_take(store).await;
 }
 
 /// `ping` succeeds on a working store.

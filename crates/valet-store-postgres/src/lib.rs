@@ -15,6 +15,7 @@ mod grants;
 mod keys;
 mod revocations;
 mod sessions;
+mod single_use;
 mod status;
 mod users;
 
@@ -28,9 +29,9 @@ use sqlx::{AssertSqlSafe, Postgres, Row, SqlSafeStr, Transaction};
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
     AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Grant, GrantStore,
-    Interaction, KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, RefreshToken, RevocationStore,
-    RevokedToken, Rotation, Session, SessionStore, StatusRevocation, StatusStore, Store,
-    StoreError, StoredKey, User, UserStore,
+    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, RefreshToken, RevocationStore, RevokedToken,
+    Rotation, Session, SessionStore, SingleUse, SingleUseKind, SingleUseStore, StatusRevocation,
+    StatusStore, Store, StoreError, StoredKey, User, UserStore,
 };
 
 /// Connections per node.

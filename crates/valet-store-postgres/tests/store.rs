@@ -19,7 +19,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
-use valet_core::store::{Client, ClientStore, Grant, GrantStore, StatusStore, Store, StoreError};
+use valet_core::store::{
+    Client, ClientStore, Grant, GrantStore, Interaction, SingleUseStore, StatusStore, Store,
+    StoreError,
+};
 use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 use valet_store_conformance as conformance;
 use valet_store_postgres::PostgresStore;
@@ -183,12 +186,12 @@ async fn tables_live_in_the_schema() {
                 "consents",
                 "grant_access_tokens",
                 "grants",
-                "interactions",
                 "meta",
                 "refresh_tokens",
                 "revoked_tokens",
                 "sessions",
                 "signing_keys",
+                "single_use",
                 "status_allocator",
                 "status_blocks",
                 "status_revocations",
@@ -392,6 +395,8 @@ async fn upgrade_from_0002_keeps_grants() {
             "INSERT INTO grants (grant_id, client_id, user_id, scope, sid, auth_time, amr, \
              created_at, expires_at, revoked_at) \
              VALUES ('g', 'old', 'u', '[\"openid\"]', 'sid', 7, '[\"pwd\"]', 8, 9, NULL)",
+            "INSERT INTO interactions (interaction_id, payload, expires_at) \
+             VALUES ('ix', '{\"stage\":1}', 100)",
         ] {
             sqlx::query(statement).execute(&mut conn).await.unwrap();
         }
@@ -426,6 +431,16 @@ async fn upgrade_from_0002_keeps_grants() {
             Some(4)
         );
         assert_eq!(store.last_status_seq().await.unwrap(), 0);
+        // Migration 0008 moved the pending interaction to the single-use records.
+        assert_eq!(
+            store.get_interaction("ix", 99).await.unwrap(),
+            Some(Interaction {
+                interaction_id: "ix".to_owned(),
+                payload: r#"{"stage":1}"#.to_owned(),
+                expires_at: 100,
+            })
+        );
+        assert!(store.delete_interaction("ix").await.unwrap());
         store.close().await;
     })
     .await;

@@ -18,6 +18,7 @@ mod grants;
 mod keys;
 mod revocations;
 mod sessions;
+mod single_use;
 mod status;
 mod users;
 
@@ -35,9 +36,9 @@ use sqlx::{AssertSqlSafe, Row, SqlSafeStr, Sqlite, Transaction};
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
     AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Grant, GrantStore,
-    Interaction, KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, RefreshToken, RevocationStore,
-    RevokedToken, Rotation, Session, SessionStore, StatusRevocation, StatusStore, Store,
-    StoreError, StoredKey, User, UserStore,
+    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, RefreshToken, RevocationStore, RevokedToken,
+    Rotation, Session, SessionStore, SingleUse, SingleUseKind, SingleUseStore, StatusRevocation,
+    StatusStore, Store, StoreError, StoredKey, User, UserStore,
 };
 
 /// Connections for reads. Writes are serialized by SQLite anyway and use one

@@ -1,9 +1,11 @@
-//! SessionStore on SQLite: sessions, interactions, consent.
+//! SessionStore on SQLite: sessions and consent (interactions are
+//! single-use records, see `single_use`).
 
+use super::single_use::purge_single_use_in;
 use super::*;
 
 // ---------------------------------------------------------------------------------
-// Sessions, interactions, consent
+// Sessions, consent
 
 macro_rules! session_columns {
     () => {
@@ -75,62 +77,6 @@ impl SessionStore for SqliteStore {
             .map_err(query_error)?
             .rows_affected();
         Ok(deleted)
-    }
-
-    async fn insert_interaction(&self, interaction: &Interaction) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO interactions (interaction_id, payload, expires_at) VALUES (?, ?, ?)",
-        )
-        .bind(&interaction.interaction_id)
-        .bind(&interaction.payload)
-        .bind(interaction.expires_at)
-        .execute(&self.writer)
-        .await
-        .map_err(query_error)?;
-        Ok(())
-    }
-
-    async fn get_interaction(
-        &self,
-        interaction_id: &str,
-        now: i64,
-    ) -> Result<Option<Interaction>, StoreError> {
-        sqlx::query(
-            "SELECT interaction_id, payload, expires_at FROM interactions \
-             WHERE interaction_id = ? AND expires_at > ?",
-        )
-        .bind(interaction_id)
-        .bind(now)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(query_error)?
-        .as_ref()
-        .map(interaction_from_row)
-        .transpose()
-    }
-
-    /// Replaces the payload only (`expires_at` stays as inserted). Without a `now`,
-    /// "live" means not deleted: an expired but unpurged interaction still
-    /// matches, and [`SessionStore::get_interaction`] keeps hiding it.
-    async fn update_interaction(&self, interaction: &Interaction) -> Result<bool, StoreError> {
-        let updated = sqlx::query("UPDATE interactions SET payload = ? WHERE interaction_id = ?")
-            .bind(&interaction.payload)
-            .bind(&interaction.interaction_id)
-            .execute(&self.writer)
-            .await
-            .map_err(query_error)?
-            .rows_affected();
-        Ok(updated > 0)
-    }
-
-    async fn delete_interaction(&self, interaction_id: &str) -> Result<bool, StoreError> {
-        let deleted = sqlx::query("DELETE FROM interactions WHERE interaction_id = ?")
-            .bind(interaction_id)
-            .execute(&self.writer)
-            .await
-            .map_err(query_error)?
-            .rows_affected();
-        Ok(deleted > 0)
     }
 
     async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Vec<String>, StoreError> {
@@ -214,18 +160,8 @@ async fn purge_sessions_in(
     .await
     .map_err(query_error)?
     .rows_affected();
-    let interactions = sqlx::query(
-        "DELETE FROM interactions WHERE interaction_id IN \
-         (SELECT interaction_id FROM interactions WHERE expires_at < ? \
-          ORDER BY expires_at LIMIT ?)",
-    )
-    .bind(now)
-    .bind(i64::from(limit))
-    .execute(&mut *conn)
-    .await
-    .map_err(query_error)?
-    .rows_affected();
-    Ok(sessions + interactions)
+    let single_use = purge_single_use_in(conn, now, limit).await?;
+    Ok(sessions + single_use)
 }
 
 fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
@@ -236,14 +172,6 @@ fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
         auth_time: get(row, "auth_time")?,
         amr: from_json(row, "amr")?,
         created_at: get(row, "created_at")?,
-        expires_at: get(row, "expires_at")?,
-    })
-}
-
-fn interaction_from_row(row: &SqliteRow) -> Result<Interaction, StoreError> {
-    Ok(Interaction {
-        interaction_id: get(row, "interaction_id")?,
-        payload: get(row, "payload")?,
         expires_at: get(row, "expires_at")?,
     })
 }

@@ -208,12 +208,57 @@ impl fmt::Debug for Session {
 }
 
 /// An authorization request waiting for the user (login, consent). The payload is
-/// the core's own JSON; the store only keeps it until `expires_at`.
+/// the core's own JSON; the store keeps it as a [`SingleUse`] record of kind
+/// [`SingleUseKind::Interaction`] until `expires_at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interaction {
     pub interaction_id: String,
     pub payload: String,
     pub expires_at: i64,
+}
+
+/// The kind of a [`SingleUse`] record: each kind is its own key space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SingleUseKind {
+    /// An authorization request waiting for the user ([`Interaction`]).
+    Interaction,
+}
+
+impl SingleUseKind {
+    pub const ALL: [SingleUseKind; 1] = [SingleUseKind::Interaction];
+
+    /// The name the store keeps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Interaction => "interaction",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+/// A short-lived single-use record (see [`super::SingleUseStore`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SingleUse {
+    pub kind: SingleUseKind,
+    /// A hash of the handle, never the handle itself.
+    pub key: Vec<u8>,
+    /// The core's own encoding (JSON) of what the record carries.
+    pub payload: String,
+    pub expires_at: i64,
+    pub consumed: bool,
+}
+
+impl fmt::Debug for SingleUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SingleUse")
+            .field("kind", &self.kind)
+            .field("expires_at", &self.expires_at)
+            .field("consumed", &self.consumed)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a user allowed a client, from which codes, access tokens and refresh
