@@ -9,13 +9,9 @@
 //! commit order (see the note above the status store), and migrations run under an
 //! advisory lock so that nodes starting together apply them once.
 
-mod audit;
-mod clients;
 mod grants;
-mod keys;
-mod revocations;
 mod sessions;
-mod single_use;
+mod shared;
 mod status;
 mod users;
 
@@ -25,13 +21,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Postgres, Row, SqlSafeStr, Transaction};
+use sqlx::{AssertSqlSafe, Postgres, SqlSafeStr, Transaction};
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
     AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Grant, GrantStore,
     KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, RefreshToken, RevocationStore, RevokedToken,
     Rotation, Session, SessionStore, SingleUse, SingleUseKind, SingleUseStore, StatusRevocation,
     StatusStore, Store, StoreError, StoredKey, User, UserStore,
+};
+use valet_store_sql::{
+    backend, finish, from_json, from_names, get, names_json, parse_name, query_error, to_json,
+    union_into,
 };
 
 /// Connections per node.
@@ -248,25 +248,9 @@ async fn migrate(
     Ok(true)
 }
 
-/// Commits on success and rolls back on failure, so that no row lock outlives the
-/// call (a dropped transaction would only roll back when its connection is next
-/// used).
-async fn finish<T>(
-    tx: Transaction<'static, Postgres>,
-    outcome: Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    match outcome {
-        Ok(value) => {
-            tx.commit().await.map_err(query_error)?;
-            Ok(value)
-        }
-        Err(err) => {
-            if let Err(rollback) = tx.rollback().await {
-                tracing::warn!(error = %rollback, "PostgreSQL rollback failed");
-            }
-            Err(err)
-        }
-    }
+/// Starts a transaction (PostgreSQL locks rows as statements touch them).
+async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Postgres>, StoreError> {
+    pool.begin().await.map_err(backend)
 }
 
 fn is_plain_identifier(name: &str) -> bool {
@@ -289,72 +273,6 @@ impl Store for PostgresStore {
 
 // ---------------------------------------------------------------------------------
 // Encoding and errors
-
-fn get<'r, T>(row: &'r PgRow, column: &str) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
-{
-    row.try_get(column)
-        .map_err(|err| StoreError::Corrupt(format!("column {column}: {err}")))
-}
-
-fn to_json(list: &[String]) -> Result<String, StoreError> {
-    serde_json::to_string(list).map_err(backend)
-}
-
-fn from_json(row: &PgRow, column: &str) -> Result<Vec<String>, StoreError> {
-    let text: String = get(row, column)?;
-    serde_json::from_str(&text)
-        .map_err(|err| StoreError::Corrupt(format!("column {column}: {err}")))
-}
-
-/// A list of typed values, stored as the JSON list of their names.
-fn names_json<T: Copy>(list: &[T], name: fn(T) -> &'static str) -> Result<String, StoreError> {
-    let names: Vec<&str> = list.iter().map(|value| name(*value)).collect();
-    serde_json::to_string(&names).map_err(backend)
-}
-
-/// Reads a list stored by [`names_json`]; an unknown name is corrupt.
-fn from_names<T>(
-    row: &PgRow,
-    column: &str,
-    parse: impl Fn(&str) -> Option<T>,
-) -> Result<Vec<T>, StoreError> {
-    from_json(row, column)?
-        .iter()
-        .map(|name| parse_name(column, name, &parse))
-        .collect()
-}
-
-/// Reads a stored name back into its type; an unknown name is corrupt.
-fn parse_name<T>(
-    column: &str,
-    name: &str,
-    parse: impl Fn(&str) -> Option<T>,
-) -> Result<T, StoreError> {
-    parse(name)
-        .ok_or_else(|| StoreError::Corrupt(format!("column {column}: unknown value {name:?}")))
-}
-
-/// Appends to `list` each of `more` it does not hold yet, in order.
-fn union_into(list: &mut Vec<String>, more: &[String]) {
-    for item in more {
-        if !list.contains(item) {
-            list.push(item.clone());
-        }
-    }
-}
-
-fn query_error(err: sqlx::Error) -> StoreError {
-    match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-        _ => backend(err),
-    }
-}
-
-fn backend(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(err))
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,7 @@
 //! SessionStore on PostgreSQL: sessions and consent (interactions are
 //! single-use records, see `single_use`).
 
-use super::single_use::purge_single_use_in;
+use super::shared::purge_single_use_in;
 use super::*;
 
 // ---------------------------------------------------------------------------------

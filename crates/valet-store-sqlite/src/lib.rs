@@ -12,13 +12,9 @@
 //! The database file is created with mode `0600` before SQLite opens it; SQLite
 //! gives its `-wal` and `-shm` files the mode of the database file.
 
-mod audit;
-mod clients;
 mod grants;
-mod keys;
-mod revocations;
 mod sessions;
-mod single_use;
+mod shared;
 mod status;
 mod users;
 
@@ -32,13 +28,17 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row, SqlSafeStr, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, SqlSafeStr, Sqlite, Transaction};
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
     AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Grant, GrantStore,
     KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, RefreshToken, RevocationStore, RevokedToken,
     Rotation, Session, SessionStore, SingleUse, SingleUseKind, SingleUseStore, StatusRevocation,
     StatusStore, Store, StoreError, StoredKey, User, UserStore,
+};
+use valet_store_sql::{
+    backend, finish, from_json, from_names, get, names_json, parse_name, query_error, to_json,
+    union_into,
 };
 
 /// Connections for reads. Writes are serialized by SQLite anyway and use one
@@ -258,26 +258,6 @@ async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, 
     pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)
 }
 
-/// Commits on success and rolls back on failure, so no transaction is left open on
-/// the writer connection.
-async fn finish<T>(
-    tx: Transaction<'static, Sqlite>,
-    outcome: Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    match outcome {
-        Ok(value) => {
-            tx.commit().await.map_err(query_error)?;
-            Ok(value)
-        }
-        Err(err) => {
-            if let Err(rollback) = tx.rollback().await {
-                tracing::warn!(error = %rollback, "SQLite rollback failed");
-            }
-            Err(err)
-        }
-    }
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -291,72 +271,6 @@ impl Store for SqliteStore {
 
 // ---------------------------------------------------------------------------------
 // Encoding and errors
-
-fn get<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-{
-    row.try_get(column)
-        .map_err(|err| StoreError::Corrupt(format!("column {column}: {err}")))
-}
-
-fn to_json(list: &[String]) -> Result<String, StoreError> {
-    serde_json::to_string(list).map_err(backend)
-}
-
-fn from_json(row: &SqliteRow, column: &str) -> Result<Vec<String>, StoreError> {
-    let text: String = get(row, column)?;
-    serde_json::from_str(&text)
-        .map_err(|err| StoreError::Corrupt(format!("column {column}: {err}")))
-}
-
-/// A list of typed values, stored as the JSON list of their names.
-fn names_json<T: Copy>(list: &[T], name: fn(T) -> &'static str) -> Result<String, StoreError> {
-    let names: Vec<&str> = list.iter().map(|value| name(*value)).collect();
-    serde_json::to_string(&names).map_err(backend)
-}
-
-/// Reads a list stored by [`names_json`]; an unknown name is corrupt.
-fn from_names<T>(
-    row: &SqliteRow,
-    column: &str,
-    parse: impl Fn(&str) -> Option<T>,
-) -> Result<Vec<T>, StoreError> {
-    from_json(row, column)?
-        .iter()
-        .map(|name| parse_name(column, name, &parse))
-        .collect()
-}
-
-/// Reads a stored name back into its type; an unknown name is corrupt.
-fn parse_name<T>(
-    column: &str,
-    name: &str,
-    parse: impl Fn(&str) -> Option<T>,
-) -> Result<T, StoreError> {
-    parse(name)
-        .ok_or_else(|| StoreError::Corrupt(format!("column {column}: unknown value {name:?}")))
-}
-
-/// Appends to `list` each of `more` it does not hold yet, in order.
-fn union_into(list: &mut Vec<String>, more: &[String]) {
-    for item in more {
-        if !list.contains(item) {
-            list.push(item.clone());
-        }
-    }
-}
-
-fn query_error(err: sqlx::Error) -> StoreError {
-    match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-        _ => backend(err),
-    }
-}
-
-fn backend(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(err))
-}
 
 #[cfg(test)]
 mod tests {
