@@ -1,13 +1,18 @@
 //! The store implementations whose SQL is the same on both backends.
 
 /// Stamps into a backend the implementations of `ClientStore`, `KeyStore`,
-/// `RevocationStore`, `SingleUseStore` and `AuditStore`, and `purge_single_use_in` (which its
+/// `RevocationStore`, `UserStore`, `SessionStore`, `SingleUseStore` and `AuditStore`, and `purge_single_use_in` (which its
 /// session purge calls), with the backend's own types: `$store` (with pools
 /// `$reader` for reads and `$writer` for writes, the same pool on PostgreSQL),
-/// `$row` and `$conn`. Names resolve where it is invoked, which must have in
+/// `$row` and `$conn`. What each database spells its own way is given
+/// literally: `$login_match`, the condition and order that find a user by
+/// username or (ASCII case-insensitive) email, `$1`; `$greatest`, the name of
+/// the two-argument maximum. Names resolve where it is invoked, which must have in
 /// scope the store traits and records, `async_trait`, `sqlx`, this crate's
 /// helpers, `Algorithm`, `GrantType`, `TokenEndpointAuthMethod`, and the
-/// backend's `begin_write(pool)` and `delete_client_in(conn, client_id, now)`:
+/// backend's `begin_write(pool)`, `delete_client_in(conn, client_id, now)`,
+/// `add_consent_in(conn, user_id, client_id, scopes, now)` and
+/// `revoke_access_tokens_before_delete(conn, owner)`:
 /// the parts whose locking differs.
 #[macro_export]
 macro_rules! shared_stores {
@@ -16,7 +21,9 @@ macro_rules! shared_stores {
         row: $row:ty,
         connection: $conn:ty,
         reader: $reader:ident,
-        writer: $writer:ident $(,)?
+        writer: $writer:ident,
+        login_match: $login_match:literal,
+        greatest: $greatest:literal $(,)?
     ) => {
         // ---------------------------------------------------------------------------------
         // Clients
@@ -569,6 +576,331 @@ macro_rules! shared_stores {
                 address: get(row, "address")?,
                 detail: serde_json::from_str(&detail)
                     .map_err(|err| StoreError::Corrupt(format!("column detail: {err}")))?,
+            })
+        }
+
+        // ---------------------------------------------------------------------------------
+        // Sessions, consent
+
+        macro_rules! session_columns {
+            () => {
+                "session_hash, sid, user_id, auth_time, amr, created_at, expires_at"
+            };
+        }
+
+        #[async_trait]
+        impl SessionStore for $store {
+            async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+                sqlx::query(concat!(
+                    "INSERT INTO sessions (",
+                    session_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                ))
+                .bind(&session.session_hash)
+                .bind(&session.sid)
+                .bind(&session.user_id)
+                .bind(session.auth_time)
+                .bind(to_json(&session.amr)?)
+                .bind(session.created_at)
+                .bind(session.expires_at)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?;
+                Ok(())
+            }
+
+            async fn get_session(
+                &self,
+                session_hash: &[u8],
+                now: i64,
+            ) -> Result<Option<Session>, StoreError> {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    session_columns!(),
+                    " FROM sessions WHERE session_hash = $1 AND expires_at > $2"
+                ))
+                .bind(session_hash)
+                .bind(now)
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(query_error)?
+                .as_ref()
+                .map(session_from_row)
+                .transpose()
+            }
+
+            /// Returns the session whether or not it had expired.
+            async fn delete_session(&self, session_hash: &[u8]) -> Result<Option<Session>, StoreError> {
+                sqlx::query(concat!(
+                    "DELETE FROM sessions WHERE session_hash = $1 RETURNING ",
+                    session_columns!()
+                ))
+                .bind(session_hash)
+                .fetch_optional(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .as_ref()
+                .map(session_from_row)
+                .transpose()
+            }
+
+            async fn delete_sessions_of_user(&self, user_id: &str) -> Result<u64, StoreError> {
+                let deleted = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&self.$writer)
+                    .await
+                    .map_err(query_error)?
+                    .rows_affected();
+                Ok(deleted)
+            }
+
+            async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Vec<String>, StoreError> {
+                let row = sqlx::query("SELECT scopes FROM consents WHERE user_id = $1 AND client_id = $2")
+                    .bind(user_id)
+                    .bind(client_id)
+                    .fetch_optional(&self.$reader)
+                    .await
+                    .map_err(query_error)?;
+                match row {
+                    Some(row) => from_json(&row, "scopes"),
+                    None => Ok(Vec::new()),
+                }
+            }
+
+            /// The stored list keeps its order; new scopes are appended once each.
+            async fn add_consent(
+                &self,
+                user_id: &str,
+                client_id: &str,
+                scopes: &[String],
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let mut tx = begin_write(&self.$writer).await?;
+                let outcome = add_consent_in(&mut tx, user_id, client_id, scopes, now).await;
+                finish(tx, outcome).await
+            }
+
+            async fn purge_sessions(&self, now: i64, limit: u32) -> Result<u64, StoreError> {
+                let mut tx = begin_write(&self.$writer).await?;
+                let outcome = purge_sessions_in(&mut tx, now, limit).await;
+                finish(tx, outcome).await
+            }
+        }
+
+        async fn purge_sessions_in(
+            conn: &mut $conn,
+            now: i64,
+            limit: u32,
+        ) -> Result<u64, StoreError> {
+            let sessions = sqlx::query(
+                "DELETE FROM sessions WHERE session_hash IN \
+                 (SELECT session_hash FROM sessions WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)",
+            )
+            .bind(now)
+            .bind(i64::from(limit))
+            .execute(&mut *conn)
+            .await
+            .map_err(query_error)?
+            .rows_affected();
+            let single_use = purge_single_use_in(conn, now, limit).await?;
+            Ok(sessions + single_use)
+        }
+
+        fn session_from_row(row: &$row) -> Result<Session, StoreError> {
+            Ok(Session {
+                session_hash: get(row, "session_hash")?,
+                sid: get(row, "sid")?,
+                user_id: get(row, "user_id")?,
+                auth_time: get(row, "auth_time")?,
+                amr: from_json(row, "amr")?,
+                created_at: get(row, "created_at")?,
+                expires_at: get(row, "expires_at")?,
+            })
+        }
+
+        // ---------------------------------------------------------------------------------
+        // Users
+
+        macro_rules! user_columns {
+            () => {
+                "user_id, username, email, email_verified, name, given_name, family_name, \
+                 password_hash, disabled, created_at, updated_at"
+            };
+        }
+
+        #[async_trait]
+        impl UserStore for $store {
+            async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+                // Any of the three unique keys (user_id, username, lower(email)) taken is
+                // a unique violation, which `query_error` turns into `Conflict`.
+                sqlx::query(concat!(
+                    "INSERT INTO users (",
+                    user_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                ))
+                .bind(&user.user_id)
+                .bind(&user.username)
+                .bind(user.email.as_deref())
+                .bind(user.email_verified)
+                .bind(user.name.as_deref())
+                .bind(user.given_name.as_deref())
+                .bind(user.family_name.as_deref())
+                .bind(user.password_hash.as_deref())
+                .bind(user.disabled)
+                .bind(user.created_at)
+                .bind(user.updated_at)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?;
+                Ok(())
+            }
+
+            async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE user_id = $1"
+                ))
+                .bind(user_id)
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(query_error)?
+                .as_ref()
+                .map(user_from_row)
+                .transpose()
+            }
+
+            /// Emails compare with ASCII case folding (`$login_match` of each backend).
+            async fn find_user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+                // At most one user has the username and at most one the email; when they
+                // differ, the username match wins.
+                sqlx::query(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE ",
+                    $login_match
+                ))
+                .bind(login)
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(query_error)?
+                .as_ref()
+                .map(user_from_row)
+                .transpose()
+            }
+
+            async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users ORDER BY created_at, user_id"
+                ))
+                .fetch_all(&self.$reader)
+                .await
+                .map_err(query_error)?
+                .iter()
+                .map(user_from_row)
+                .collect()
+            }
+
+            async fn set_user_password(
+                &self,
+                user_id: &str,
+                password_hash: &str,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let updated =
+                    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE user_id = $3")
+                        .bind(password_hash)
+                        .bind(now)
+                        .bind(user_id)
+                        .execute(&self.$writer)
+                        .await
+                        .map_err(query_error)?
+                        .rows_affected();
+                Ok(updated > 0)
+            }
+
+            async fn set_user_disabled(
+                &self,
+                user_id: &str,
+                disabled: bool,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let updated =
+                    sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE user_id = $3")
+                        .bind(disabled)
+                        .bind(now)
+                        .bind(user_id)
+                        .execute(&self.$writer)
+                        .await
+                        .map_err(query_error)?
+                        .rows_affected();
+                Ok(updated > 0)
+            }
+
+            /// Sessions, consents and grants (with their codes, refresh tokens and access
+            /// token records) go by cascade; the live access tokens of the user's grants
+            /// are revoked first.
+            async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError> {
+                let mut tx = begin_write(&self.$writer).await?;
+                let outcome = delete_user_in(&mut tx, user_id).await;
+                finish(tx, outcome).await
+            }
+
+            async fn set_user_unlocked(&self, user_id: &str, at: i64) -> Result<bool, StoreError> {
+                let updated = sqlx::query(
+                    concat!(
+                        "UPDATE users SET unlocked_at = ",
+                        $greatest,
+                        "(coalesce(unlocked_at, $1), $1) WHERE user_id = $2"
+                    ),
+                )
+                .bind(at)
+                .bind(user_id)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                Ok(updated > 0)
+            }
+
+            async fn login_unlocked_at(&self, login: &str) -> Result<Option<i64>, StoreError> {
+                let row: Option<Option<i64>> = sqlx::query_scalar(
+                    concat!("SELECT unlocked_at FROM users WHERE ", $login_match),
+                )
+                .bind(login)
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(query_error)?;
+                Ok(row.flatten())
+            }
+        }
+
+        async fn delete_user_in(conn: &mut $conn, user_id: &str) -> Result<bool, StoreError> {
+            revoke_access_tokens_before_delete(conn, Owner::User(user_id)).await?;
+            let deleted = sqlx::query("DELETE FROM users WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+            Ok(deleted > 0)
+        }
+
+        fn user_from_row(row: &$row) -> Result<User, StoreError> {
+            Ok(User {
+                user_id: get(row, "user_id")?,
+                username: get(row, "username")?,
+                email: get(row, "email")?,
+                email_verified: get(row, "email_verified")?,
+                name: get(row, "name")?,
+                given_name: get(row, "given_name")?,
+                family_name: get(row, "family_name")?,
+                password_hash: get(row, "password_hash")?,
+                disabled: get(row, "disabled")?,
+                created_at: get(row, "created_at")?,
+                updated_at: get(row, "updated_at")?,
             })
         }
     };
