@@ -15,6 +15,7 @@
 //! advisory locks), and the grant, user, session and status list stores, whose
 //! locking decides their correctness.
 
+mod grants;
 mod stores;
 
 use sqlx::{ColumnIndex, Database, Decode, Row, Transaction, Type};
