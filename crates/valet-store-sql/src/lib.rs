@@ -16,6 +16,7 @@
 //! locking decides their correctness.
 
 mod grants;
+mod status;
 mod stores;
 
 use sqlx::{ColumnIndex, Database, Decode, Row, Transaction, Type};
