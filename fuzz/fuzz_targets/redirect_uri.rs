@@ -77,10 +77,11 @@ fn client(redirect_uris: Vec<String>) -> Client {
     Client {
         client_id: "fuzz".into(),
         name: "fuzz".into(),
+        token_endpoint_auth_methods: vec![valet_protocol::token::TokenEndpointAuthMethod::None],
         secret_hash: None,
         redirect_uris,
         post_logout_redirect_uris: vec![],
-        grant_types: vec!["authorization_code".into()],
+        grant_types: vec![valet_protocol::token::GrantType::AuthorizationCode],
         scopes: vec![],
         audiences: vec![],
         access_token_ttl: None,

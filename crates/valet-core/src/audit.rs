@@ -34,6 +34,7 @@
 //! the requests themselves are never refused for it.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -153,11 +154,32 @@ impl AuditKind {
     }
 }
 
+impl fmt::Display for AuditKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// As its schema name (`login.failed`, ...).
+impl Serialize for AuditKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for AuditKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown audit event {name:?}")))
+    }
+}
+
 /// One audit record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
     pub at: i64,
-    pub event: String,
+    pub event: AuditKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -171,7 +193,7 @@ impl AuditEvent {
     pub fn new(kind: AuditKind, at: i64) -> Self {
         Self {
             at,
-            event: kind.as_str().to_owned(),
+            event: kind,
             user_id: None,
             client_id: None,
             address: None,
@@ -244,20 +266,11 @@ const QUEUE: usize = 16_384;
 /// counting a token allocates only for a group not seen before.
 type IssuedCounts = HashMap<String, HashMap<String, HashMap<Option<IpAddr>, (i64, u64)>>>;
 
-/// The `event` values of the kinds that [`AuditKind::is_coalesced`]; compared
-/// directly, so recording an event costs no scan of every kind's name.
-const COALESCED_NAMES: [&str; 4] = [
-    "login.failed",
-    "login.throttled",
-    "client_auth.failed",
-    "client_auth.throttled",
-];
-
 /// What makes two coalesced events one group: the event, the user, and the
 /// source network (an IPv6 address by its /64, as the throttles count it). The
 /// client is not part of it: a caller chooses the client id it presents, so a
 /// group per client id would give an attacker one row per request again.
-type CoalesceKey = (String, Option<String>, Option<IpAddr>);
+type CoalesceKey = (AuditKind, Option<String>, Option<IpAddr>);
 
 /// Events waiting for the next flush, and the coalesced groups among them.
 #[derive(Debug, Default)]
@@ -282,7 +295,7 @@ impl AuditLog {
     /// coalesced kind whose group is already queued is only counted (and not
     /// logged on its own).
     pub fn record(&self, event: AuditEvent) {
-        let coalesced = COALESCED_NAMES.contains(&event.event.as_str());
+        let coalesced = event.event.is_coalesced();
         if !coalesced {
             event.log();
         }
@@ -407,7 +420,7 @@ fn coalesce_key(event: &AuditEvent) -> CoalesceKey {
         .as_deref()
         .and_then(|address| address.parse::<IpAddr>().ok())
         .map(|address| crate::throttle::source_network(Some(address)));
-    (event.event.clone(), event.user_id.clone(), source)
+    (event.event, event.user_id.clone(), source)
 }
 
 #[cfg(test)]
@@ -424,13 +437,14 @@ mod tests {
     }
 
     #[test]
-    fn the_coalesced_names_are_the_coalesced_kinds() {
-        let names: Vec<_> = AuditKind::ALL
-            .into_iter()
-            .filter(|kind| kind.is_coalesced())
-            .map(AuditKind::as_str)
-            .collect();
-        assert_eq!(names, COALESCED_NAMES);
+    fn kinds_serialize_as_their_schema_names() {
+        for kind in AuditKind::ALL {
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, kind.as_str());
+            assert_eq!(serde_json::from_value::<AuditKind>(json).unwrap(), kind);
+        }
+        assert!(serde_json::from_value::<AuditKind>("login".into()).is_err());
+        assert_eq!(format!("{:<8}|", AuditKind::Logout), "logout  |");
     }
 
     #[test]

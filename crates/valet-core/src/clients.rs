@@ -1,7 +1,8 @@
 //! Registering and managing clients (used by `valet client …`).
 
+use valet_jose::Algorithm;
 use valet_protocol::scope::is_scope_token;
-use valet_protocol::token::GrantType;
+use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 
 use crate::secrets::{PlainSecret, generate_client_secret, random_id};
 use crate::store::{Client, Store, StoreError};
@@ -105,22 +106,32 @@ pub async fn register(
     max_ttl: i64,
     now: i64,
 ) -> Result<RegisteredClient, RegistrationError> {
-    let grant_types = if new.grant_types.is_empty() {
+    let grant_names = if new.grant_types.is_empty() {
         default_grant_types(&new)
     } else {
         dedup(&new.grant_types)
     };
-    validate(&new, &grant_types, max_ttl)?;
-    let (secret, secret_hash) = if new.public {
-        (None, None)
+    let (grant_types, id_token_alg) = validate(&new, &grant_names, max_ttl)?;
+    // A confidential client may send its secret either way, as every client
+    // could before the method was recorded (RFC 6749 §2.3.1).
+    let (token_endpoint_auth_methods, secret, secret_hash) = if new.public {
+        (vec![TokenEndpointAuthMethod::None], None, None)
     } else {
         let (secret, hash) =
             generate_client_secret().map_err(|e| RegistrationError::Random(e.to_string()))?;
-        (Some(secret), Some(hash))
+        (
+            vec![
+                TokenEndpointAuthMethod::ClientSecretBasic,
+                TokenEndpointAuthMethod::ClientSecretPost,
+            ],
+            Some(secret),
+            Some(hash),
+        )
     };
     let client = Client {
         client_id: random_id().map_err(|e| RegistrationError::Random(e.to_string()))?,
         name: new.name.trim().to_owned(),
+        token_endpoint_auth_methods,
         secret_hash,
         redirect_uris: dedup(&new.redirect_uris),
         post_logout_redirect_uris: dedup(&new.post_logout_redirect_uris),
@@ -130,7 +141,7 @@ pub async fn register(
         access_token_ttl: new.access_token_ttl,
         skip_consent: new.skip_consent,
         refresh_grace_seconds: new.refresh_grace_seconds,
-        id_token_signed_response_alg: new.id_token_signed_response_alg.clone(),
+        id_token_signed_response_alg: id_token_alg,
         created_at: now,
         updated_at: now,
         previous_secret_hash: None,
@@ -214,11 +225,12 @@ pub async fn delete(
     Ok(store.delete_client(client_id, now).await?)
 }
 
+/// Checks a registration; returns its grant types and ID token algorithm, parsed.
 fn validate(
     new: &NewClient,
     grant_types: &[String],
     max_ttl: i64,
-) -> Result<(), RegistrationError> {
+) -> Result<(Vec<GrantType>, Option<Algorithm>), RegistrationError> {
     let name = new.name.trim();
     if name.is_empty() {
         return Err(RegistrationError::Name("must not be empty"));
@@ -269,11 +281,13 @@ fn validate(
     if !(0..=MAX_REFRESH_GRACE_SECONDS).contains(&new.refresh_grace_seconds) {
         return Err(RegistrationError::InvalidGrace(new.refresh_grace_seconds));
     }
-    if let Some(alg) = &new.id_token_signed_response_alg
-        && !matches!(alg.as_str(), "RS256" | "ES256")
-    {
-        return Err(RegistrationError::InvalidIdTokenAlg(alg.clone()));
-    }
+    let id_token_alg = match &new.id_token_signed_response_alg {
+        None => None,
+        Some(alg) => Some(
+            alg.parse::<Algorithm>()
+                .map_err(|_| RegistrationError::InvalidIdTokenAlg(alg.clone()))?,
+        ),
+    };
     if let Some(ttl) = new.access_token_ttl
         && (ttl < 1 || ttl > max_ttl)
     {
@@ -282,7 +296,7 @@ fn validate(
             max: max_ttl,
         });
     }
-    Ok(())
+    Ok((grants, id_token_alg))
 }
 
 /// RFC 6749 §3.1.2 and RFC 9700 §2.1: an absolute URI without a fragment; `https`,

@@ -53,7 +53,8 @@ impl Algorithm {
 
 impl fmt::Display for Algorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, so tables can align it with a width.
+        f.pad(self.as_str())
     }
 }
 

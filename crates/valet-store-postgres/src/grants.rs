@@ -19,25 +19,10 @@ use super::*;
 // revoked. Locks are always taken grant first, then its tokens, then (to revoke a
 // status index) the status revocation lock (see the token status list below).
 
-macro_rules! grant_columns {
-    () => {
-        "grant_id, client_id, user_id, scope, sid, auth_time, amr, created_at, expires_at, \
-         revoked_at, status_idx, resources"
-    };
-}
-
-macro_rules! code_columns {
-    () => {
-        "code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, scope, \
-         resources, created_at, expires_at, consumed_at"
-    };
-}
-
-macro_rules! refresh_columns {
-    () => {
-        "token_hash, grant_id, client_id, scope, created_at, expires_at, rotated_at, \
-         sealed_successor"
-    };
+valet_store_sql::shared_grant_parts! {
+    database: Postgres,
+    row: PgRow,
+    connection: PgConnection,
 }
 
 #[async_trait]
@@ -53,33 +38,11 @@ impl GrantStore for PostgresStore {
     }
 
     async fn get_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            grant_columns!(),
-            " FROM grants WHERE grant_id = $1"
-        ))
-        .bind(grant_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_error)?
-        .as_ref()
-        .map(grant_from_row)
-        .transpose()
+        get_grant_in(&self.pool, grant_id).await
     }
 
     async fn grant_by_status_idx(&self, status_idx: i64) -> Result<Option<Grant>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            grant_columns!(),
-            " FROM grants WHERE status_idx = $1 ORDER BY created_at LIMIT 1"
-        ))
-        .bind(status_idx)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_error)?
-        .as_ref()
-        .map(grant_from_row)
-        .transpose()
+        grant_by_status_idx_in(&self.pool, status_idx).await
     }
 
     /// A live, unconsumed code of a live grant is consumed by one conditional
@@ -188,18 +151,7 @@ impl GrantStore for PostgresStore {
         &self,
         token_hash: &[u8],
     ) -> Result<Option<RefreshToken>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            refresh_columns!(),
-            " FROM refresh_tokens WHERE token_hash = $1"
-        ))
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_error)?
-        .as_ref()
-        .map(refresh_from_row)
-        .transpose()
+        get_refresh_token_in(&self.pool, token_hash).await
     }
 
     /// "Live" here means not yet revoked: an expired grant that was never revoked
@@ -239,69 +191,6 @@ impl PostgresStore {
     }
 }
 
-/// Which grants a revocation is about.
-#[derive(Debug, Clone, Copy)]
-enum GrantsOf<'a> {
-    Grant(&'a str),
-    Session(&'a str),
-    User(&'a str),
-    Client(&'a str),
-}
-
-/// Whose deletion cascades to grants.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Owner<'a> {
-    User(&'a str),
-    Client(&'a str),
-}
-
-async fn insert_grant_with_code_in(
-    conn: &mut PgConnection,
-    grant: &Grant,
-    code: &AuthorizationCode,
-) -> Result<(), StoreError> {
-    sqlx::query(concat!(
-        "INSERT INTO grants (",
-        grant_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-    ))
-    .bind(&grant.grant_id)
-    .bind(&grant.client_id)
-    .bind(&grant.user_id)
-    .bind(to_json(&grant.scope)?)
-    .bind(grant.sid.as_deref())
-    .bind(grant.auth_time)
-    .bind(to_json(&grant.amr)?)
-    .bind(grant.created_at)
-    .bind(grant.expires_at)
-    .bind(grant.revoked_at)
-    .bind(grant.status_idx)
-    .bind(to_json(&grant.resources)?)
-    .execute(&mut *conn)
-    .await
-    .map_err(query_error)?;
-    sqlx::query(concat!(
-        "INSERT INTO authorization_codes (",
-        code_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-    ))
-    .bind(&code.code_hash)
-    .bind(&code.grant_id)
-    .bind(&code.client_id)
-    .bind(&code.redirect_uri)
-    .bind(&code.code_challenge)
-    .bind(code.nonce.as_deref())
-    .bind(to_json(&code.scope)?)
-    .bind(to_json(&code.resources)?)
-    .bind(code.created_at)
-    .bind(code.expires_at)
-    .bind(code.consumed_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(query_error)?;
-    Ok(())
-}
-
 async fn record_access_token_in(
     conn: &mut PgConnection,
     grant_id: &str,
@@ -335,29 +224,6 @@ async fn record_access_token_in(
     .bind(expires_at)
     .bind(grant_id)
     .execute(&mut *conn)
-    .await
-    .map_err(query_error)?;
-    Ok(())
-}
-
-async fn insert_refresh_token_in<'e, E>(executor: E, token: &RefreshToken) -> Result<(), StoreError>
-where
-    E: sqlx::Executor<'e, Database = Postgres>,
-{
-    sqlx::query(concat!(
-        "INSERT INTO refresh_tokens (",
-        refresh_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-    ))
-    .bind(&token.token_hash)
-    .bind(&token.grant_id)
-    .bind(&token.client_id)
-    .bind(to_json(&token.scope)?)
-    .bind(token.created_at)
-    .bind(token.expires_at)
-    .bind(token.rotated_at)
-    .bind(token.sealed_successor.as_deref())
-    .execute(executor)
     .await
     .map_err(query_error)?;
     Ok(())
@@ -595,79 +461,4 @@ pub(super) async fn revoke_access_tokens_before_delete(
             .map_err(query_error)?;
     }
     Ok(())
-}
-
-async fn purge_grants_in(conn: &mut PgConnection, now: i64, limit: u32) -> Result<u64, StoreError> {
-    // Two nodes purging at once may pick the same rows; the second delete then
-    // finds fewer, which is harmless.
-    let limit = i64::from(limit);
-    let mut purged = 0;
-    for sql in [
-        "DELETE FROM authorization_codes WHERE code_hash IN \
-         (SELECT code_hash FROM authorization_codes WHERE expires_at < $1 \
-          ORDER BY expires_at LIMIT $2)",
-        "DELETE FROM refresh_tokens WHERE token_hash IN \
-         (SELECT token_hash FROM refresh_tokens WHERE expires_at < $1 \
-          ORDER BY expires_at LIMIT $2)",
-        "DELETE FROM grant_access_tokens WHERE (grant_id, jti) IN \
-         (SELECT grant_id, jti FROM grant_access_tokens WHERE expires_at < $1 \
-          ORDER BY expires_at LIMIT $2)",
-        "DELETE FROM grants WHERE grant_id IN \
-         (SELECT grant_id FROM grants WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)",
-    ] {
-        purged += sqlx::query(sql)
-            .bind(now)
-            .bind(limit)
-            .execute(&mut *conn)
-            .await
-            .map_err(query_error)?
-            .rows_affected();
-    }
-    Ok(purged)
-}
-
-fn grant_from_row(row: &PgRow) -> Result<Grant, StoreError> {
-    Ok(Grant {
-        grant_id: get(row, "grant_id")?,
-        client_id: get(row, "client_id")?,
-        user_id: get(row, "user_id")?,
-        scope: from_json(row, "scope")?,
-        sid: get(row, "sid")?,
-        auth_time: get(row, "auth_time")?,
-        amr: from_json(row, "amr")?,
-        created_at: get(row, "created_at")?,
-        expires_at: get(row, "expires_at")?,
-        revoked_at: get(row, "revoked_at")?,
-        status_idx: get(row, "status_idx")?,
-        resources: from_json(row, "resources")?,
-    })
-}
-
-fn code_from_row(row: &PgRow) -> Result<AuthorizationCode, StoreError> {
-    Ok(AuthorizationCode {
-        code_hash: get(row, "code_hash")?,
-        grant_id: get(row, "grant_id")?,
-        client_id: get(row, "client_id")?,
-        redirect_uri: get(row, "redirect_uri")?,
-        code_challenge: get(row, "code_challenge")?,
-        nonce: get(row, "nonce")?,
-        scope: from_json(row, "scope")?,
-        resources: from_json(row, "resources")?,
-        created_at: get(row, "created_at")?,
-        expires_at: get(row, "expires_at")?,
-        consumed_at: get(row, "consumed_at")?,
-    })
-}
-
-fn refresh_from_row(row: &PgRow) -> Result<RefreshToken, StoreError> {
-    Ok(RefreshToken {
-        token_hash: get(row, "token_hash")?,
-        grant_id: get(row, "grant_id")?,
-        client_id: get(row, "client_id")?,
-        scope: from_json(row, "scope")?,
-        created_at: get(row, "created_at")?,
-        expires_at: get(row, "expires_at")?,
-        rotated_at: get(row, "rotated_at")?,
-        sealed_successor: get(row, "sealed_successor")?,
-    })
 }

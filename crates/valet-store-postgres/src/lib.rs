@@ -9,12 +9,9 @@
 //! commit order (see the note above the status store), and migrations run under an
 //! advisory lock so that nodes starting together apply them once.
 
-mod audit;
-mod clients;
 mod grants;
-mod keys;
-mod revocations;
 mod sessions;
+mod shared;
 mod status;
 mod users;
 
@@ -24,13 +21,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Postgres, Row, SqlSafeStr, Transaction};
+use sqlx::{AssertSqlSafe, Postgres, SqlSafeStr, Transaction};
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
     AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Grant, GrantStore,
-    Interaction, KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, RefreshToken, RevocationStore,
-    RevokedToken, Rotation, Session, SessionStore, StatusRevocation, StatusStore, Store,
-    StoreError, StoredKey, User, UserStore,
+    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, RefreshToken, RevocationStore, RevokedToken,
+    Rotation, Session, SessionStore, SingleUse, SingleUseKind, SingleUseStore, StatusRevocation,
+    StatusStore, Store, StoreError, StoredKey, User, UserStore,
+};
+use valet_store_sql::{
+    backend, finish, from_json, from_names, get, names_json, parse_name, query_error, to_json,
+    union_into,
 };
 
 /// Connections per node.
@@ -224,6 +225,13 @@ async fn migrate(
             include_str!("../migrations/0007_operations.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            8,
+            "records".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0008_records.sql").into_sql_str(),
+            false,
+        ),
     ]);
     // `run_direct` is what `run` calls; `run(&mut conn)` itself makes the future
     // fail the `Send` check ("implementation of `Acquire` is not general enough").
@@ -240,25 +248,9 @@ async fn migrate(
     Ok(true)
 }
 
-/// Commits on success and rolls back on failure, so that no row lock outlives the
-/// call (a dropped transaction would only roll back when its connection is next
-/// used).
-async fn finish<T>(
-    tx: Transaction<'static, Postgres>,
-    outcome: Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    match outcome {
-        Ok(value) => {
-            tx.commit().await.map_err(query_error)?;
-            Ok(value)
-        }
-        Err(err) => {
-            if let Err(rollback) = tx.rollback().await {
-                tracing::warn!(error = %rollback, "PostgreSQL rollback failed");
-            }
-            Err(err)
-        }
-    }
+/// Starts a transaction (PostgreSQL locks rows as statements touch them).
+async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Postgres>, StoreError> {
+    pool.begin().await.map_err(backend)
 }
 
 fn is_plain_identifier(name: &str) -> bool {
@@ -281,44 +273,6 @@ impl Store for PostgresStore {
 
 // ---------------------------------------------------------------------------------
 // Encoding and errors
-
-fn get<'r, T>(row: &'r PgRow, column: &str) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
-{
-    row.try_get(column)
-        .map_err(|err| StoreError::Corrupt(format!("column {column}: {err}")))
-}
-
-fn to_json(list: &[String]) -> Result<String, StoreError> {
-    serde_json::to_string(list).map_err(backend)
-}
-
-fn from_json(row: &PgRow, column: &str) -> Result<Vec<String>, StoreError> {
-    let text: String = get(row, column)?;
-    serde_json::from_str(&text)
-        .map_err(|err| StoreError::Corrupt(format!("column {column}: {err}")))
-}
-
-/// Appends to `list` each of `more` it does not hold yet, in order.
-fn union_into(list: &mut Vec<String>, more: &[String]) {
-    for item in more {
-        if !list.contains(item) {
-            list.push(item.clone());
-        }
-    }
-}
-
-fn query_error(err: sqlx::Error) -> StoreError {
-    match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-        _ => backend(err),
-    }
-}
-
-fn backend(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(err))
-}
 
 #[cfg(test)]
 mod tests {

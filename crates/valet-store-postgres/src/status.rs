@@ -22,10 +22,10 @@ use super::*;
 // `purge_status` never deletes the newest revocation, so `last_status_seq` (the
 // highest committed seq) never goes back.
 
-macro_rules! status_revocation_columns {
-    () => {
-        "seq, start, end_idx, expires_at, revoked_at"
-    };
+valet_store_sql::shared_status_parts! {
+    database: Postgres,
+    row: PgRow,
+    connection: PgConnection,
 }
 
 /// First key of the two-key advisory lock that orders inserts into
@@ -114,21 +114,7 @@ impl StatusStore for PostgresStore {
         end: i64,
         now: i64,
     ) -> Result<Vec<StatusRevocation>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            status_revocation_columns!(),
-            " FROM status_revocations \
-              WHERE start < $1 AND end_idx > $2 AND expires_at > $3 ORDER BY seq"
-        ))
-        .bind(end)
-        .bind(start)
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_error)?
-        .iter()
-        .map(status_revocation_from_row)
-        .collect()
+        status_revocations_between_in(&self.pool, start, end, now).await
     }
 
     /// Expired revocations too, until they are purged.
@@ -137,40 +123,18 @@ impl StatusStore for PostgresStore {
         seq: i64,
         limit: u32,
     ) -> Result<Vec<StatusRevocation>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            status_revocation_columns!(),
-            " FROM status_revocations WHERE seq > $1 ORDER BY seq LIMIT $2"
-        ))
-        .bind(seq)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_error)?
-        .iter()
-        .map(status_revocation_from_row)
-        .collect()
+        status_revocations_after_in(&self.pool, seq, limit).await
     }
 
     /// The highest committed seq (not the identity's last value, which may belong
     /// to a transaction still in flight).
     async fn last_status_seq(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM status_revocations")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(query_error)
+        last_status_seq_in(&self.pool).await
     }
 
     /// `(lowest start, highest end)` over the live blocks: the span is half-open.
     async fn live_status_span(&self, now: i64) -> Result<Option<(i64, i64)>, StoreError> {
-        let (low, high): (Option<i64>, Option<i64>) = sqlx::query_as(
-            "SELECT min(start), max(start + size) FROM status_blocks WHERE valid_until > $1",
-        )
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(query_error)?;
-        Ok(low.zip(high))
+        live_status_span_in(&self.pool, now).await
     }
 
     /// Revocations that expired before `now`, except the newest one (so that
@@ -304,47 +268,4 @@ pub(super) async fn revoke_status_blocks_of_client_in(
     .map_err(query_error)?
     .rows_affected();
     Ok(revoked)
-}
-
-async fn purge_status_in(conn: &mut PgConnection, now: i64, limit: u32) -> Result<u64, StoreError> {
-    // Revocations first, so a block they held can go in the same call. Two nodes
-    // purging at once may pick the same rows; the second delete then finds fewer.
-    let limit = i64::from(limit);
-    let revocations = sqlx::query(
-        "DELETE FROM status_revocations WHERE seq IN \
-         (SELECT seq FROM status_revocations WHERE expires_at < $1 \
-          AND seq < (SELECT max(seq) FROM status_revocations) \
-          ORDER BY expires_at LIMIT $2)",
-    )
-    .bind(now)
-    .bind(limit)
-    .execute(&mut *conn)
-    .await
-    .map_err(query_error)?
-    .rows_affected();
-    let blocks = sqlx::query(
-        "DELETE FROM status_blocks WHERE start IN \
-         (SELECT b.start FROM status_blocks b WHERE b.valid_until < $1 \
-          AND NOT EXISTS (SELECT 1 FROM status_revocations r \
-                          WHERE r.start < b.start + b.size AND r.end_idx > b.start \
-                          AND r.expires_at >= $1) \
-          ORDER BY b.valid_until LIMIT $2)",
-    )
-    .bind(now)
-    .bind(limit)
-    .execute(&mut *conn)
-    .await
-    .map_err(query_error)?
-    .rows_affected();
-    Ok(revocations + blocks)
-}
-
-fn status_revocation_from_row(row: &PgRow) -> Result<StatusRevocation, StoreError> {
-    Ok(StatusRevocation {
-        seq: get(row, "seq")?,
-        start: get(row, "start")?,
-        end: get(row, "end_idx")?,
-        expires_at: get(row, "expires_at")?,
-        revoked_at: get(row, "revoked_at")?,
-    })
 }

@@ -19,7 +19,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
-use valet_core::store::{Client, ClientStore, Grant, GrantStore, StatusStore, Store, conformance};
+use valet_core::store::{
+    Client, ClientStore, Grant, GrantStore, Interaction, SingleUseStore, StatusStore, Store,
+    StoreError,
+};
+use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
+use valet_store_conformance as conformance;
 use valet_store_postgres::PostgresStore;
 
 fn database_url() -> Option<String> {
@@ -142,7 +147,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 7, "each migration applied exactly once");
+        assert_eq!(applied, 8, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -181,12 +186,12 @@ async fn tables_live_in_the_schema() {
                 "consents",
                 "grant_access_tokens",
                 "grants",
-                "interactions",
                 "meta",
                 "refresh_tokens",
                 "revoked_tokens",
                 "sessions",
                 "signing_keys",
+                "single_use",
                 "status_allocator",
                 "status_blocks",
                 "status_revocations",
@@ -262,12 +267,13 @@ async fn upgrade_from_0001_keeps_clients() {
             "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, \
              post_logout_redirect_uris, grant_types, scopes, audiences, access_token_ttl, \
              created_at, updated_at) VALUES ('old', 'Old', NULL, '[]', '[]', \
+             '[\"client_credentials\"]', '[]', '[]', 60, 5, 6), \
+             ('old-secret', 'Old secret', '\\x01'::bytea, '[]', '[]', \
              '[\"client_credentials\"]', '[]', '[]', 60, 5, 6)",
         )
         .execute(&mut conn)
         .await
         .unwrap();
-        conn.close().await.unwrap();
 
         let store = PostgresStore::connect_with_schema(&url, &schema)
             .await
@@ -277,10 +283,11 @@ async fn upgrade_from_0001_keeps_clients() {
             Some(Client {
                 client_id: "old".to_owned(),
                 name: "Old".to_owned(),
+                token_endpoint_auth_methods: vec![TokenEndpointAuthMethod::None],
                 secret_hash: None,
                 redirect_uris: vec![],
                 post_logout_redirect_uris: vec![],
-                grant_types: vec!["client_credentials".to_owned()],
+                grant_types: vec![GrantType::ClientCredentials],
                 scopes: vec![],
                 audiences: vec![],
                 access_token_ttl: Some(60),
@@ -294,6 +301,47 @@ async fn upgrade_from_0001_keeps_clients() {
                 introspect_any: false,
             })
         );
+        // Migration 0008: a client with a secret may send it either way, as before.
+        assert_eq!(
+            store
+                .get_client("old-secret")
+                .await
+                .unwrap()
+                .unwrap()
+                .token_endpoint_auth_methods,
+            [
+                TokenEndpointAuthMethod::ClientSecretBasic,
+                TokenEndpointAuthMethod::ClientSecretPost
+            ]
+        );
+        // A stored name the code does not know is a corrupt record, not a string.
+        for (column, value) in [
+            ("grant_types", "'[\"implicit\"]'"),
+            ("token_endpoint_auth_methods", "'[\"private_key_jwt\"]'"),
+            ("id_token_signed_response_alg", "'HS256'"),
+        ] {
+            sqlx::query(AssertSqlSafe(format!(
+                "UPDATE clients SET {column} = {value} WHERE client_id = 'old-secret'"
+            )))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            assert!(
+                matches!(
+                    store.get_client("old-secret").await,
+                    Err(StoreError::Corrupt(message)) if message.contains(column)
+                ),
+                "{column}"
+            );
+            sqlx::query(AssertSqlSafe(format!(
+                "UPDATE clients SET {column} = (SELECT {column} FROM clients WHERE client_id = 'old') \
+                 WHERE client_id = 'old-secret'"
+            )))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        conn.close().await.unwrap();
         store.close().await;
     })
     .await;
@@ -347,6 +395,8 @@ async fn upgrade_from_0002_keeps_grants() {
             "INSERT INTO grants (grant_id, client_id, user_id, scope, sid, auth_time, amr, \
              created_at, expires_at, revoked_at) \
              VALUES ('g', 'old', 'u', '[\"openid\"]', 'sid', 7, '[\"pwd\"]', 8, 9, NULL)",
+            "INSERT INTO interactions (interaction_id, payload, expires_at) \
+             VALUES ('ix', '{\"stage\":1}', 100)",
         ] {
             sqlx::query(statement).execute(&mut conn).await.unwrap();
         }
@@ -381,6 +431,16 @@ async fn upgrade_from_0002_keeps_grants() {
             Some(4)
         );
         assert_eq!(store.last_status_seq().await.unwrap(), 0);
+        // Migration 0008 moved the pending interaction to the single-use records.
+        assert_eq!(
+            store.get_interaction("ix", 99).await.unwrap(),
+            Some(Interaction {
+                interaction_id: "ix".to_owned(),
+                payload: r#"{"stage":1}"#.to_owned(),
+                expires_at: 100,
+            })
+        );
+        assert!(store.delete_interaction("ix").await.unwrap());
         store.close().await;
     })
     .await;
@@ -403,10 +463,11 @@ fn client(client_id: &str) -> Client {
     Client {
         client_id: client_id.to_owned(),
         name: "Test".to_owned(),
+        token_endpoint_auth_methods: vec![TokenEndpointAuthMethod::ClientSecretBasic],
         secret_hash: Some(vec![1; 32]),
         redirect_uris: vec!["https://app.example/cb".to_owned()],
         post_logout_redirect_uris: vec![],
-        grant_types: vec!["authorization_code".to_owned()],
+        grant_types: vec![GrantType::AuthorizationCode],
         scopes: vec!["openid".to_owned()],
         audiences: vec![],
         access_token_ttl: None,

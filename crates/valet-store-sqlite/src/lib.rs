@@ -12,12 +12,9 @@
 //! The database file is created with mode `0600` before SQLite opens it; SQLite
 //! gives its `-wal` and `-shm` files the mode of the database file.
 
-mod audit;
-mod clients;
 mod grants;
-mod keys;
-mod revocations;
 mod sessions;
+mod shared;
 mod status;
 mod users;
 
@@ -31,13 +28,17 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row, SqlSafeStr, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, SqlSafeStr, Sqlite, Transaction};
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
     AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Grant, GrantStore,
-    Interaction, KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, RefreshToken, RevocationStore,
-    RevokedToken, Rotation, Session, SessionStore, StatusRevocation, StatusStore, Store,
-    StoreError, StoredKey, User, UserStore,
+    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, RefreshToken, RevocationStore, RevokedToken,
+    Rotation, Session, SessionStore, SingleUse, SingleUseKind, SingleUseStore, StatusRevocation,
+    StatusStore, Store, StoreError, StoredKey, User, UserStore,
+};
+use valet_store_sql::{
+    backend, finish, from_json, from_names, get, names_json, parse_name, query_error, to_json,
+    union_into,
 };
 
 /// Connections for reads. Writes are serialized by SQLite anyway and use one
@@ -239,6 +240,13 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
             include_str!("../migrations/0007_operations.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            8,
+            "records".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0008_records.sql").into_sql_str(),
+            false,
+        ),
     ]);
     migrator.run(pool).await.map_err(backend)
 }
@@ -248,26 +256,6 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
 /// upgrade its lock (which another process holding it would make fail at once).
 async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
     pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)
-}
-
-/// Commits on success and rolls back on failure, so no transaction is left open on
-/// the writer connection.
-async fn finish<T>(
-    tx: Transaction<'static, Sqlite>,
-    outcome: Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    match outcome {
-        Ok(value) => {
-            tx.commit().await.map_err(query_error)?;
-            Ok(value)
-        }
-        Err(err) => {
-            if let Err(rollback) = tx.rollback().await {
-                tracing::warn!(error = %rollback, "SQLite rollback failed");
-            }
-            Err(err)
-        }
-    }
 }
 
 #[async_trait]
@@ -283,44 +271,6 @@ impl Store for SqliteStore {
 
 // ---------------------------------------------------------------------------------
 // Encoding and errors
-
-fn get<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-{
-    row.try_get(column)
-        .map_err(|err| StoreError::Corrupt(format!("column {column}: {err}")))
-}
-
-fn to_json(list: &[String]) -> Result<String, StoreError> {
-    serde_json::to_string(list).map_err(backend)
-}
-
-fn from_json(row: &SqliteRow, column: &str) -> Result<Vec<String>, StoreError> {
-    let text: String = get(row, column)?;
-    serde_json::from_str(&text)
-        .map_err(|err| StoreError::Corrupt(format!("column {column}: {err}")))
-}
-
-/// Appends to `list` each of `more` it does not hold yet, in order.
-fn union_into(list: &mut Vec<String>, more: &[String]) {
-    for item in more {
-        if !list.contains(item) {
-            list.push(item.clone());
-        }
-    }
-}
-
-fn query_error(err: sqlx::Error) -> StoreError {
-    match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-        _ => backend(err),
-    }
-}
-
-fn backend(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(err))
-}
 
 #[cfg(test)]
 mod tests {

@@ -12,10 +12,10 @@ use super::*;
 // polling with `status_revocations_after` never misses a row. `purge_status` never
 // deletes the newest revocation, so `last_status_seq` never goes back.
 
-macro_rules! status_revocation_columns {
-    () => {
-        "seq, start, end_idx, expires_at, revoked_at"
-    };
+valet_store_sql::shared_status_parts! {
+    database: Sqlite,
+    row: SqliteRow,
+    connection: SqliteConnection,
 }
 
 #[async_trait]
@@ -100,21 +100,7 @@ impl StatusStore for SqliteStore {
         end: i64,
         now: i64,
     ) -> Result<Vec<StatusRevocation>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            status_revocation_columns!(),
-            " FROM status_revocations \
-              WHERE start < ?1 AND end_idx > ?2 AND expires_at > ?3 ORDER BY seq"
-        ))
-        .bind(end)
-        .bind(start)
-        .bind(now)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(query_error)?
-        .iter()
-        .map(status_revocation_from_row)
-        .collect()
+        status_revocations_between_in(&self.reader, start, end, now).await
     }
 
     /// Expired revocations too, until they are purged.
@@ -123,38 +109,16 @@ impl StatusStore for SqliteStore {
         seq: i64,
         limit: u32,
     ) -> Result<Vec<StatusRevocation>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            status_revocation_columns!(),
-            " FROM status_revocations WHERE seq > ? ORDER BY seq LIMIT ?"
-        ))
-        .bind(seq)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(query_error)?
-        .iter()
-        .map(status_revocation_from_row)
-        .collect()
+        status_revocations_after_in(&self.reader, seq, limit).await
     }
 
     async fn last_status_seq(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM status_revocations")
-            .fetch_one(&self.reader)
-            .await
-            .map_err(query_error)
+        last_status_seq_in(&self.reader).await
     }
 
     /// `(lowest start, highest end)` over the live blocks: the span is half-open.
     async fn live_status_span(&self, now: i64) -> Result<Option<(i64, i64)>, StoreError> {
-        let (low, high): (Option<i64>, Option<i64>) = sqlx::query_as(
-            "SELECT min(start), max(start + size) FROM status_blocks WHERE valid_until > ?",
-        )
-        .bind(now)
-        .fetch_one(&self.reader)
-        .await
-        .map_err(query_error)?;
-        Ok(low.zip(high))
+        live_status_span_in(&self.reader, now).await
     }
 
     /// Revocations that expired before `now`, except the newest one (so that
@@ -227,50 +191,4 @@ pub(super) async fn revoke_status_blocks_of_client_in(
     .map_err(query_error)?
     .rows_affected();
     Ok(revoked)
-}
-
-async fn purge_status_in(
-    conn: &mut SqliteConnection,
-    now: i64,
-    limit: u32,
-) -> Result<u64, StoreError> {
-    let limit = i64::from(limit);
-    // Revocations first, so a block they held can go in the same call.
-    let revocations = sqlx::query(
-        "DELETE FROM status_revocations WHERE seq IN \
-         (SELECT seq FROM status_revocations WHERE expires_at < ?1 \
-          AND seq < (SELECT max(seq) FROM status_revocations) \
-          ORDER BY expires_at LIMIT ?2)",
-    )
-    .bind(now)
-    .bind(limit)
-    .execute(&mut *conn)
-    .await
-    .map_err(query_error)?
-    .rows_affected();
-    let blocks = sqlx::query(
-        "DELETE FROM status_blocks WHERE start IN \
-         (SELECT b.start FROM status_blocks b WHERE b.valid_until < ?1 \
-          AND NOT EXISTS (SELECT 1 FROM status_revocations r \
-                          WHERE r.start < b.start + b.size AND r.end_idx > b.start \
-                          AND r.expires_at >= ?1) \
-          ORDER BY b.valid_until LIMIT ?2)",
-    )
-    .bind(now)
-    .bind(limit)
-    .execute(&mut *conn)
-    .await
-    .map_err(query_error)?
-    .rows_affected();
-    Ok(revocations + blocks)
-}
-
-fn status_revocation_from_row(row: &SqliteRow) -> Result<StatusRevocation, StoreError> {
-    Ok(StatusRevocation {
-        seq: get(row, "seq")?,
-        start: get(row, "start")?,
-        end: get(row, "end_idx")?,
-        expires_at: get(row, "expires_at")?,
-        revoked_at: get(row, "revoked_at")?,
-    })
 }

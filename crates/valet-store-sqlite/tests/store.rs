@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use valet_core::store::{Client, ClientStore, Grant, GrantStore, StatusStore, conformance};
+use valet_core::store::{Client, ClientStore, Grant, GrantStore, StatusStore, StoreError};
+use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
+use valet_store_conformance as conformance;
 use valet_store_sqlite::SqliteStore;
 
 /// A database path in the temp dir, removed (with `-wal` and `-shm`) on drop.
@@ -173,6 +175,8 @@ async fn upgrade_from_0001_keeps_clients() {
         "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, \
          post_logout_redirect_uris, grant_types, scopes, audiences, access_token_ttl, \
          created_at, updated_at) VALUES ('old', 'Old', NULL, '[]', '[]', \
+         '[\"client_credentials\"]', '[]', '[]', 60, 5, 6), \
+         ('old-secret', 'Old secret', X'01', '[]', '[]', \
          '[\"client_credentials\"]', '[]', '[]', 60, 5, 6)",
     )
     .execute(&mut conn)
@@ -186,10 +190,11 @@ async fn upgrade_from_0001_keeps_clients() {
         Some(Client {
             client_id: "old".to_owned(),
             name: "Old".to_owned(),
+            token_endpoint_auth_methods: vec![TokenEndpointAuthMethod::None],
             secret_hash: None,
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
-            grant_types: vec!["client_credentials".to_owned()],
+            grant_types: vec![GrantType::ClientCredentials],
             scopes: vec![],
             audiences: vec![],
             access_token_ttl: Some(60),
@@ -203,6 +208,48 @@ async fn upgrade_from_0001_keeps_clients() {
             introspect_any: false,
         })
     );
+    // Migration 0008: a client with a secret may send it either way, as before.
+    assert_eq!(
+        store
+            .get_client("old-secret")
+            .await
+            .unwrap()
+            .unwrap()
+            .token_endpoint_auth_methods,
+        [
+            TokenEndpointAuthMethod::ClientSecretBasic,
+            TokenEndpointAuthMethod::ClientSecretPost
+        ]
+    );
+    // A stored name the code does not know is a corrupt record, not a string.
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    for (column, value) in [
+        ("grant_types", "'[\"implicit\"]'"),
+        ("token_endpoint_auth_methods", "'[\"private_key_jwt\"]'"),
+        ("id_token_signed_response_alg", "'HS256'"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE clients SET {column} = {value} WHERE client_id = 'old-secret'"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        assert!(
+            matches!(
+                store.get_client("old-secret").await,
+                Err(StoreError::Corrupt(message)) if message.contains(column)
+            ),
+            "{column}"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE clients SET {column} = (SELECT {column} FROM clients WHERE client_id = 'old') \
+             WHERE client_id = 'old-secret'"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    conn.close().await.unwrap();
     store.close().await;
 }
 
@@ -291,10 +338,11 @@ fn client(client_id: &str) -> Client {
     Client {
         client_id: client_id.to_owned(),
         name: "Test".to_owned(),
+        token_endpoint_auth_methods: vec![TokenEndpointAuthMethod::ClientSecretBasic],
         secret_hash: Some(vec![1; 32]),
         redirect_uris: vec!["https://app.example/cb".to_owned()],
         post_logout_redirect_uris: vec![],
-        grant_types: vec!["authorization_code".to_owned()],
+        grant_types: vec![GrantType::AuthorizationCode],
         scopes: vec!["openid".to_owned()],
         audiences: vec![],
         access_token_ttl: None,

@@ -148,11 +148,7 @@ pub async fn authorize(
         Ok(params) => params,
         Err(error) => return fail(error.code, &error.description),
     };
-    if !client
-        .grant_types
-        .iter()
-        .any(|g| g == GrantType::AuthorizationCode.as_str())
-    {
+    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
         return fail(
             ErrorCode::UnauthorizedClient,
             "this client is not registered for the authorization code flow",

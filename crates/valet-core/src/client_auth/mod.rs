@@ -7,6 +7,8 @@ mod cache;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+/// How the client proved who it is: the registered method it used.
+pub use valet_protocol::token::TokenEndpointAuthMethod as AuthMethod;
 use valet_protocol::token::{ClientAuthentication, ClientAuthenticationError, ClientSecret};
 
 use crate::audit::{AuditEvent, AuditKind, AuditLog};
@@ -16,15 +18,6 @@ use crate::store::{Client, Store};
 use crate::throttle::ClientAuthThrottle;
 
 pub use cache::ClientCache;
-
-/// How the client proved who it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    ClientSecretBasic,
-    ClientSecretPost,
-    /// A public client that only named itself.
-    None,
-}
 
 /// Proof that a client was identified (and, unless public, authenticated).
 #[derive(Debug, Clone)]
@@ -137,6 +130,8 @@ impl ClientAuthenticator {
 
     /// The current secret, or the previous one while its rotation overlap runs
     /// at `now`; both are compared, so the time taken does not tell which matched.
+    /// A right secret sent by a method the client did not register is refused
+    /// (RFC 6749 §2.3.1, RFC 7591 §2 `token_endpoint_auth_method`).
     fn check(
         client: Option<Arc<Client>>,
         secret: Option<&ClientSecret>,
@@ -153,10 +148,21 @@ impl ClientAuthenticator {
                     .previous_secret_at(now)
                     .is_some_and(|hash| client_secret_matches(secret.expose(), hash));
                 let matches = current | previous;
-                if matches {
-                    Ok(AuthenticatedClient { client, method })
-                } else {
+                if !matches {
                     Err(OAuthError::invalid_client(AUTH_FAILED))
+                } else if !client.allows_auth_method(method) {
+                    Err(OAuthError::invalid_client(match method {
+                        AuthMethod::ClientSecretPost => {
+                            "this client is not registered for client_secret_post: \
+                             send its secret with HTTP Basic authentication"
+                        }
+                        _ => {
+                            "this client is not registered for client_secret_basic: \
+                             send its secret in the request body"
+                        }
+                    }))
+                } else {
+                    Ok(AuthenticatedClient { client, method })
                 }
             }
             (Some(client), None) if client.is_public() => {

@@ -19,12 +19,7 @@ pub fn ensure_grant_allowed(
     client: &AuthenticatedClient,
     grant: GrantType,
 ) -> Result<(), OAuthError> {
-    if client
-        .client()
-        .grant_types
-        .iter()
-        .any(|g| g == grant.as_str())
-    {
+    if client.client().grant_types.contains(&grant) {
         Ok(())
     } else {
         Err(OAuthError::new(
@@ -120,10 +115,7 @@ pub fn tokens_for_grant(
     // Decided on the whole grant: narrowing the scope of one refresh must not
     // end the family (RFC 6749 §6).
     let granted = |name: &str| grant.scope.iter().any(|s| s == name);
-    let may_refresh = client
-        .grant_types
-        .iter()
-        .any(|g| g == GrantType::RefreshToken.as_str())
+    let may_refresh = client.grant_types.contains(&GrantType::RefreshToken)
         && (!granted("openid") || granted("offline_access"));
     let (refresh_token, refresh) = if may_refresh {
         let token = refresh_token::generate()?;

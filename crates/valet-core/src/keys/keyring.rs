@@ -157,14 +157,11 @@ async fn build(
 }
 
 pub(super) fn unseal(master: &MasterKey, record: &StoredKey) -> Result<SigningKey, KeyError> {
-    let alg: Algorithm = record.alg.parse().map_err(|_| {
-        KeyError::Corrupt(format!("key {} has unknown alg {}", record.kid, record.alg))
-    })?;
     let der = master
         .open(record.kid.as_bytes(), &record.sealed_private_key)
         .map_err(|_| KeyError::WrongMasterKey {
             kid: record.kid.clone(),
         })?;
-    SigningKey::from_der(alg, &record.kid, &der)
+    SigningKey::from_der(record.alg, &record.kid, &der)
         .map_err(|error| KeyError::Corrupt(format!("key {}: {error}", record.kid)))
 }

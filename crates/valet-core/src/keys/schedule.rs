@@ -74,7 +74,7 @@ impl KeyState {
 #[derive(Debug, Clone)]
 pub struct KeyStatus {
     pub kid: String,
-    pub alg: String,
+    pub alg: Algorithm,
     pub generation: i64,
     pub state: KeyState,
     pub created_at: i64,
@@ -123,7 +123,7 @@ impl KeyManager {
         for alg in ALGORITHMS {
             let latest = keys
                 .iter()
-                .filter(|k| k.alg == alg.as_str() && is_published(k.publish_until, now))
+                .filter(|k| k.alg == alg && is_published(k.publish_until, now))
                 .filter_map(|k| k.activates_at.map(|at| (k.generation, at)))
                 .max_by_key(|(generation, _)| *generation);
             let activates_at = match latest {
@@ -163,7 +163,7 @@ impl KeyManager {
     ) -> Result<Option<(String, i64)>, KeyError> {
         let keys = store.list_keys().await?;
         if let Some(pending) = keys.iter().find(|k| {
-            k.alg == alg.as_str()
+            k.alg == alg
                 && is_published(k.publish_until, now)
                 && k.activates_at.is_some_and(|at| at > now)
         }) {
@@ -245,15 +245,13 @@ impl KeyManager {
 
     pub async fn status(&self, store: &dyn Store, now: i64) -> Result<Vec<KeyStatus>, KeyError> {
         let keys = store.list_keys().await?;
-        let signing: Vec<(String, i64)> = ALGORITHMS
+        let signing: Vec<(Algorithm, i64)> = ALGORITHMS
             .iter()
             .filter_map(|alg| {
                 keys.iter()
-                    .filter(|k| {
-                        k.alg == alg.as_str() && signs_at(k.activates_at, k.publish_until, now)
-                    })
+                    .filter(|k| k.alg == *alg && signs_at(k.activates_at, k.publish_until, now))
                     .max_by_key(|k| k.generation)
-                    .map(|k| (k.alg.clone(), k.generation))
+                    .map(|k| (k.alg, k.generation))
             })
             .collect();
         Ok(keys
@@ -263,9 +261,7 @@ impl KeyManager {
                 let state = match k.activates_at {
                     None => KeyState::VerifyOnly,
                     Some(at) if at > now => KeyState::Pending,
-                    Some(_) if signing.contains(&(k.alg.clone(), k.generation)) => {
-                        KeyState::Signing
-                    }
+                    Some(_) if signing.contains(&(k.alg, k.generation)) => KeyState::Signing,
                     Some(_) => KeyState::Retiring,
                 };
                 KeyStatus {
@@ -318,9 +314,10 @@ impl KeyManager {
         successor_activates_at: i64,
     ) -> Result<(), KeyError> {
         let until = successor_activates_at.saturating_add(self.retention());
-        for key in keys.iter().filter(|k| {
-            k.alg == alg.as_str() && k.generation < generation && k.activates_at.is_some()
-        }) {
+        for key in keys
+            .iter()
+            .filter(|k| k.alg == alg && k.generation < generation && k.activates_at.is_some())
+        {
             store.set_key_publish_until(&key.kid, until).await?;
         }
         Ok(())
@@ -338,7 +335,7 @@ impl KeyManager {
             .map_err(|error| KeyError::Corrupt(format!("JWK serialization: {error}")))?;
         Ok(StoredKey {
             kid: signing.kid().to_owned(),
-            alg: signing.alg().as_str().to_owned(),
+            alg: signing.alg(),
             generation,
             public_jwk,
             sealed_private_key: self.master.seal(signing.kid().as_bytes(), der.as_bytes())?,
@@ -351,7 +348,7 @@ impl KeyManager {
 
 fn next_generation(keys: &[StoredKey], alg: Algorithm) -> i64 {
     keys.iter()
-        .filter(|k| k.alg == alg.as_str())
+        .filter(|k| k.alg == alg)
         .map(|k| k.generation)
         .max()
         .map_or(1, |max| max.saturating_add(1))

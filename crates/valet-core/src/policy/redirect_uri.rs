@@ -94,6 +94,7 @@ mod tests {
         Client {
             client_id: "c".into(),
             name: "c".into(),
+            token_endpoint_auth_methods: vec![valet_protocol::token::TokenEndpointAuthMethod::None],
             secret_hash: None,
             redirect_uris: uris.iter().map(|u| (*u).to_owned()).collect(),
             post_logout_redirect_uris: vec![],

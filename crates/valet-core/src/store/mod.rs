@@ -1,10 +1,8 @@
 //! The storage traits. Backends live in their own crates (`valet-store-sqlite`,
-//! `valet-store-postgres`) and all pass the shared suite in [`conformance`].
+//! `valet-store-postgres`) and all pass the shared suite in the
+//! `valet-store-conformance` crate.
 //!
 //! Every method is a single transaction: when it returns `Ok`, the change is durable.
-
-#[cfg(feature = "store-tests")]
-pub mod conformance;
 
 mod model;
 
@@ -14,7 +12,7 @@ use crate::audit::{AuditEvent, AuditFilter};
 
 pub use model::{
     AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, RefreshToken,
-    RevokedToken, Rotation, Session, StatusRevocation, StoredKey, User,
+    RevokedToken, Rotation, Session, SingleUse, SingleUseKind, StatusRevocation, StoredKey, User,
 };
 
 /// No access token lives longer than this (the configuration enforces it), so a
@@ -152,18 +150,6 @@ pub trait SessionStore: Send + Sync {
     async fn delete_session(&self, session_hash: &[u8]) -> Result<Option<Session>, StoreError>;
     async fn delete_sessions_of_user(&self, user_id: &str) -> Result<u64, StoreError>;
 
-    async fn insert_interaction(&self, interaction: &Interaction) -> Result<(), StoreError>;
-    /// One that has not expired at `now`.
-    async fn get_interaction(
-        &self,
-        interaction_id: &str,
-        now: i64,
-    ) -> Result<Option<Interaction>, StoreError>;
-    /// Replaces the payload of a live interaction; returns whether one matched.
-    async fn update_interaction(&self, interaction: &Interaction) -> Result<bool, StoreError>;
-    /// Deletes it; returns whether it existed (so a form can be completed only once).
-    async fn delete_interaction(&self, interaction_id: &str) -> Result<bool, StoreError>;
-
     /// The scopes the user has allowed the client (empty if none).
     async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Vec<String>, StoreError>;
     /// Adds scopes to what the user allowed the client.
@@ -175,7 +161,9 @@ pub trait SessionStore: Send + Sync {
         now: i64,
     ) -> Result<(), StoreError>;
 
-    /// Deletes expired sessions and interactions, at most `limit` of each.
+    /// Deletes expired sessions and expired single-use records (interactions
+    /// among them), at most `limit` of each, as
+    /// [`SingleUseStore::purge_single_use`] does.
     async fn purge_sessions(&self, now: i64, limit: u32) -> Result<u64, StoreError>;
 }
 
@@ -313,6 +301,109 @@ pub trait StatusStore: Send + Sync {
     async fn purge_status(&self, now: i64, limit: u32) -> Result<u64, StoreError>;
 }
 
+/// Short-lived records that are used once: interactions now; PAR handles,
+/// device codes, DPoP `jti`s, upstream state and mail tokens later. Each kind
+/// is its own key space; keys are hashes, never the handle a client holds.
+///
+/// A record is *live* while not consumed and `now < expires_at`. A consumed
+/// record stays (and keeps its key taken) until it expires and is purged, so a
+/// replay is recognised for as long as the record could have been used.
+#[async_trait]
+pub trait SingleUseStore: Send + Sync {
+    /// Inserts a live record; [`StoreError::Conflict`] if its kind and key are
+    /// taken, also by a consumed or expired record not yet purged.
+    async fn insert_single_use(
+        &self,
+        kind: SingleUseKind,
+        key: &[u8],
+        payload: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+    /// The record, if live at `now`.
+    async fn get_single_use(
+        &self,
+        kind: SingleUseKind,
+        key: &[u8],
+        now: i64,
+    ) -> Result<Option<SingleUse>, StoreError>;
+    /// Replaces the payload of a record not consumed yet; its expiry stays as
+    /// inserted. Without a `now`, an expired record not yet purged still
+    /// matches (the caller read it live moments before), and
+    /// [`Self::get_single_use`] keeps hiding it. Returns whether one matched.
+    async fn update_single_use(
+        &self,
+        kind: SingleUseKind,
+        key: &[u8],
+        payload: &str,
+    ) -> Result<bool, StoreError>;
+    /// Consumes the record if it is live at `now` and returns it, consumed.
+    /// Among concurrent callers, on any number of nodes, exactly one gets it;
+    /// the others, and every later caller, get `None`.
+    async fn take_single_use(
+        &self,
+        kind: SingleUseKind,
+        key: &[u8],
+        now: i64,
+    ) -> Result<Option<SingleUse>, StoreError>;
+    /// Deletes records (consumed or not) that expired before `now`, at most
+    /// `limit`, oldest first; returns how many.
+    async fn purge_single_use(&self, now: i64, limit: u32) -> Result<u64, StoreError>;
+
+    /// Stores an interaction under the hash of its id; `Conflict` if the id was
+    /// used before (and not purged since).
+    async fn insert_interaction(&self, interaction: &Interaction) -> Result<(), StoreError> {
+        let key = interaction_key(&interaction.interaction_id);
+        self.insert_single_use(
+            SingleUseKind::Interaction,
+            &key,
+            &interaction.payload,
+            interaction.expires_at,
+        )
+        .await
+    }
+
+    /// One that is neither completed nor expired at `now`.
+    async fn get_interaction(
+        &self,
+        interaction_id: &str,
+        now: i64,
+    ) -> Result<Option<Interaction>, StoreError> {
+        let key = interaction_key(interaction_id);
+        let record = self
+            .get_single_use(SingleUseKind::Interaction, &key, now)
+            .await?;
+        Ok(record.map(|record| Interaction {
+            interaction_id: interaction_id.to_owned(),
+            payload: record.payload,
+            expires_at: record.expires_at,
+        }))
+    }
+
+    /// Replaces the payload of an interaction not completed yet (`expires_at`
+    /// stays as inserted); returns whether one matched.
+    async fn update_interaction(&self, interaction: &Interaction) -> Result<bool, StoreError> {
+        let key = interaction_key(&interaction.interaction_id);
+        self.update_single_use(SingleUseKind::Interaction, &key, &interaction.payload)
+            .await
+    }
+
+    /// Completes it; returns whether this call did (so a form can be completed
+    /// only once, even under double submission). Whatever its expiry, as the
+    /// caller read it live moments before.
+    async fn delete_interaction(&self, interaction_id: &str) -> Result<bool, StoreError> {
+        let key = interaction_key(interaction_id);
+        Ok(self
+            .take_single_use(SingleUseKind::Interaction, &key, i64::MIN)
+            .await?
+            .is_some())
+    }
+}
+
+/// An interaction's key: the SHA-256 of its id, so the table holds no live id.
+fn interaction_key(interaction_id: &str) -> [u8; 32] {
+    valet_jose::sha256(interaction_id.as_bytes())
+}
+
 /// The audit trail (see [`crate::audit`]).
 #[async_trait]
 pub trait AuditStore: Send + Sync {
@@ -336,6 +427,7 @@ pub trait Store:
     + GrantStore
     + StatusStore
     + AuditStore
+    + SingleUseStore
 {
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

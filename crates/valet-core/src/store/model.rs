@@ -2,11 +2,18 @@
 
 use std::fmt;
 
+use valet_jose::Algorithm;
+use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
+
 /// A registered OAuth client (RFC 6749 §2).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Client {
     pub client_id: String,
     pub name: String,
+    /// How the client may authenticate at the token endpoint (RFC 7591 §2
+    /// `token_endpoint_auth_method`): `[None]` for a public client, otherwise
+    /// one or both of the secret methods. Never empty.
+    pub token_endpoint_auth_methods: Vec<TokenEndpointAuthMethod>,
     /// SHA-256 of the client secret; `None` for a public client.
     pub secret_hash: Option<Vec<u8>>,
     /// SHA-256 of the secret it had before the last rotation, accepted until
@@ -19,8 +26,8 @@ pub struct Client {
     pub introspect_any: bool,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
-    /// Grant type names as in RFC 6749 (`client_credentials`, ...).
-    pub grant_types: Vec<String>,
+    /// Grant types it may use (RFC 6749, RFC 7591 §2 `grant_types`).
+    pub grant_types: Vec<GrantType>,
     /// Scopes the client may ask for.
     pub scopes: Vec<String>,
     /// Audiences (RFC 8707 resources) its tokens may be issued for; the first is the default.
@@ -33,15 +40,22 @@ pub struct Client {
     /// pair instead of revoking the family; 0 = strict rotation (RFC 9700 §4.14.2).
     pub refresh_grace_seconds: i64,
     /// `id_token_signed_response_alg` (OIDC Registration §2): `RS256` when `None`.
-    pub id_token_signed_response_alg: Option<String>,
+    pub id_token_signed_response_alg: Option<Algorithm>,
     /// Unix seconds.
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 impl Client {
+    /// A public client (RFC 6749 §2.1): registered for auth method `none`.
     pub fn is_public(&self) -> bool {
-        self.secret_hash.is_none()
+        self.token_endpoint_auth_methods
+            .contains(&TokenEndpointAuthMethod::None)
+    }
+
+    /// Whether the client registered this way of authenticating.
+    pub fn allows_auth_method(&self, method: TokenEndpointAuthMethod) -> bool {
+        self.token_endpoint_auth_methods.contains(&method)
     }
 
     /// The previous secret's hash while its overlap runs at `now`.
@@ -58,6 +72,10 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("client_id", &self.client_id)
             .field("name", &self.name)
+            .field(
+                "token_endpoint_auth_methods",
+                &self.token_endpoint_auth_methods,
+            )
             .field(
                 "secret_hash",
                 &self.secret_hash.as_ref().map(|_| "<redacted>"),
@@ -87,8 +105,8 @@ impl fmt::Debug for Client {
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredKey {
     pub kid: String,
-    /// JWS algorithm name: `ES256` or `RS256`.
-    pub alg: String,
+    /// The JWS algorithm it signs with.
+    pub alg: Algorithm,
     /// Position in the key sequence of its algorithm; unique per `alg`.
     pub generation: i64,
     /// The public JWK, as JSON text.
@@ -190,12 +208,57 @@ impl fmt::Debug for Session {
 }
 
 /// An authorization request waiting for the user (login, consent). The payload is
-/// the core's own JSON; the store only keeps it until `expires_at`.
+/// the core's own JSON; the store keeps it as a [`SingleUse`] record of kind
+/// [`SingleUseKind::Interaction`] until `expires_at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interaction {
     pub interaction_id: String,
     pub payload: String,
     pub expires_at: i64,
+}
+
+/// The kind of a [`SingleUse`] record: each kind is its own key space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SingleUseKind {
+    /// An authorization request waiting for the user ([`Interaction`]).
+    Interaction,
+}
+
+impl SingleUseKind {
+    pub const ALL: [SingleUseKind; 1] = [SingleUseKind::Interaction];
+
+    /// The name the store keeps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Interaction => "interaction",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+/// A short-lived single-use record (see [`super::SingleUseStore`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SingleUse {
+    pub kind: SingleUseKind,
+    /// A hash of the handle, never the handle itself.
+    pub key: Vec<u8>,
+    /// The core's own encoding (JSON) of what the record carries.
+    pub payload: String,
+    pub expires_at: i64,
+    pub consumed: bool,
+}
+
+impl fmt::Debug for SingleUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SingleUse")
+            .field("kind", &self.kind)
+            .field("expires_at", &self.expires_at)
+            .field("consumed", &self.consumed)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a user allowed a client, from which codes, access tokens and refresh

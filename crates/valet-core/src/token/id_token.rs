@@ -11,10 +11,9 @@ use crate::store::{Client, Grant};
 /// RS256 unless the client registered ES256: RS256 is the one algorithm every
 /// relying party must support (OIDC Core §15.1).
 pub fn algorithm_for(client: &Client) -> Algorithm {
-    match client.id_token_signed_response_alg.as_deref() {
-        Some("ES256") => Algorithm::Es256,
-        _ => Algorithm::Rs256,
-    }
+    client
+        .id_token_signed_response_alg
+        .unwrap_or(Algorithm::Rs256)
 }
 
 #[derive(Debug, Serialize)]

@@ -91,7 +91,7 @@ async fn a_browser_flow_leaves_its_trail() {
             .iter()
             .all(|e| e.client_id.as_deref() == Some(client.id.as_str()))
     );
-    let by_kind = |kind: &'static str| trail.iter().rev().filter(move |e| e.event == kind);
+    let by_kind = |kind: &'static str| trail.iter().rev().filter(move |e| e.event.as_str() == kind);
     let issued: Vec<_> = by_kind("token.issued").collect();
     assert_eq!(issued[0].detail["grant_type"], "authorization_code");
     assert_eq!(issued[0].detail["scope"], "offline_access openid");
@@ -165,7 +165,10 @@ async fn client_credentials_tokens_are_counted_not_recorded_one_by_one() {
         },
     )
     .await;
-    let issued: Vec<_> = trail.iter().filter(|e| e.event == "token.issued").collect();
+    let issued: Vec<_> = trail
+        .iter()
+        .filter(|e| e.event.as_str() == "token.issued")
+        .collect();
     // Two groups: five tokens for scope read from PEER, one for the default
     // scope from an unknown address.
     assert_eq!(issued.len(), 2, "{issued:?}");
@@ -178,7 +181,7 @@ async fn client_credentials_tokens_are_counted_not_recorded_one_by_one() {
     assert_eq!(from_peer.detail["grant_type"], "client_credentials");
     let revoked: Vec<_> = trail
         .iter()
-        .filter(|e| e.event == "token.revoked")
+        .filter(|e| e.event.as_str() == "token.revoked")
         .collect();
     assert_eq!(revoked.len(), 1);
     assert_eq!(revoked[0].detail["token_type"], "access_token");
@@ -223,7 +226,7 @@ async fn repeated_failures_are_coalesced_per_source() {
     let of = |event: &str, address: &str| -> Vec<_> {
         trail
             .iter()
-            .filter(|e| e.event == event && e.address.as_deref() == Some(address))
+            .filter(|e| e.event.as_str() == event && e.address.as_deref() == Some(address))
             .collect()
     };
     // The throttle refuses the address after its first failures; both the

@@ -369,14 +369,15 @@ async fn connections_beyond_the_bound_wait_and_are_served_when_one_closes() {
     assert_eq!(reply.body, "ok\n");
 }
 
-/// Rows in the store's interactions table.
+/// Interactions in the store's single-use records table.
 async fn interactions(app: &TestApp) -> i64 {
     let url = format!("sqlite://{}", app.dir.join("valet.db").display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM interactions")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM single_use WHERE kind = 'interaction'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     pool.close().await;
     count
 }

@@ -4,6 +4,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use valet_core::clients::NewClient;
+use valet_protocol::token::TokenEndpointAuthMethod;
 
 use crate::common::*;
 
@@ -333,4 +334,97 @@ async fn a_deleted_client_stops_getting_tokens() {
     app.token(&client, "grant_type=client_credentials")
         .await
         .assert_error(401, "invalid_client");
+}
+
+/// A copy of `client` under a new id, registered only for `methods`.
+async fn registered_for(
+    app: &TestApp,
+    client: &TestClient,
+    methods: &[TokenEndpointAuthMethod],
+) -> TestClient {
+    let mut record = app.store.get_client(&client.id).await.unwrap().unwrap();
+    record.client_id = format!("{}-only", client.id);
+    record.token_endpoint_auth_methods = methods.to_vec();
+    app.store.insert_client(&record).await.unwrap();
+    TestClient {
+        id: record.client_id,
+        secret: client.secret.clone(),
+    }
+}
+
+#[tokio::test]
+async fn registered_clients_record_their_auth_methods() {
+    let app = TestApp::new().await;
+    let service = app.service().await;
+    let public = app
+        .client(NewClient {
+            name: "spa".into(),
+            public: true,
+            redirect_uris: vec!["https://spa.example.test/cb".into()],
+            ..NewClient::default()
+        })
+        .await;
+    let methods = async |id: &str| {
+        app.store
+            .get_client(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .token_endpoint_auth_methods
+    };
+    // Confidential clients may send the secret either way, as before the
+    // method was recorded; a public client is `none`, not "no secret".
+    assert_eq!(
+        methods(&service.id).await,
+        [
+            TokenEndpointAuthMethod::ClientSecretBasic,
+            TokenEndpointAuthMethod::ClientSecretPost
+        ]
+    );
+    assert_eq!(methods(&public.id).await, [TokenEndpointAuthMethod::None]);
+}
+
+/// RFC 6749 §2.3.1: a client registered for `client_secret_basic` that sends its
+/// (right) secret in the body is refused, and the other way round.
+#[tokio::test]
+async fn a_secret_sent_by_an_unregistered_method_is_invalid_client() {
+    let app = TestApp::new().await;
+    let service = app.service().await;
+    let basic_only = registered_for(
+        &app,
+        &service,
+        &[TokenEndpointAuthMethod::ClientSecretBasic],
+    )
+    .await;
+    let in_body = |client: &TestClient| {
+        format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}",
+            client.id, client.secret
+        )
+    };
+    let refused = app.post("/token", None, &in_body(&basic_only)).await;
+    refused.assert_error(401, "invalid_client");
+    assert_eq!(
+        refused.json()["error_description"],
+        "this client is not registered for client_secret_post: send its secret with HTTP \
+         Basic authentication"
+    );
+    assert!(!refused.text().contains(&basic_only.secret));
+    let allowed = app
+        .token(&basic_only, "grant_type=client_credentials")
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.text());
+
+    let other = app.service().await;
+    let post_only =
+        registered_for(&app, &other, &[TokenEndpointAuthMethod::ClientSecretPost]).await;
+    let refused = app.token(&post_only, "grant_type=client_credentials").await;
+    refused.assert_error(401, "invalid_client");
+    assert_eq!(
+        refused.json()["error_description"],
+        "this client is not registered for client_secret_basic: send its secret in the \
+         request body"
+    );
+    let allowed = app.post("/token", None, &in_body(&post_only)).await;
+    assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.text());
 }

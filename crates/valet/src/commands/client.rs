@@ -153,7 +153,7 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
                 AuditEvent::new(AuditKind::ClientCreated, now)
                     .client(&registered.client.client_id)
                     .detail("name", registered.client.name.as_str())
-                    .detail("grant_types", registered.client.grant_types.join(" "))
+                    .detail("grant_types", grant_names(&registered.client, " "))
                     .detail("scope", registered.client.scopes.join(" ")),
             )
             .await;
@@ -194,7 +194,7 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
                         "{:<24} {:<13} {:<40} {}",
                         client.client_id,
                         kind(client),
-                        client.grant_types.join(","),
+                        grant_names(client, ","),
                         client.name
                     );
                 }
@@ -289,7 +289,7 @@ fn kind(client: &Client) -> &'static str {
 
 fn print_details(client: &Client) {
     println!("  type:          {}", kind(client));
-    println!("  grant types:   {}", client.grant_types.join(" "));
+    println!("  grant types:   {}", grant_names(client, " "));
     let list = |values: &[String]| {
         if values.is_empty() {
             "-".to_owned()
@@ -316,6 +316,11 @@ fn print_details(client: &Client) {
         println!("  old secret:    works until {}", timestamp(until));
     }
     println!("  created:       {}", timestamp(client.created_at));
+}
+
+fn grant_names(client: &Client, separator: &str) -> String {
+    let names: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
+    names.join(separator)
 }
 
 fn client_json(client: &Client) -> serde_json::Value {

@@ -4,12 +4,12 @@
 //! Each check panics on failure. Ids, algorithm names and timestamps are unique per
 //! call, so the suite can run again and again against a persistent test database,
 //! one run at a time. The global deletions
-//! ([`super::KeyStore::delete_unpublished_keys`],
-//! [`super::RevocationStore::purge_revocations`],
-//! [`super::SessionStore::purge_sessions`], [`super::GrantStore::purge_grants`],
-//! [`super::StatusStore::purge_status`] and [`super::AuditStore::purge_audit_events`])
+//! ([`valet_core::store::KeyStore::delete_unpublished_keys`],
+//! [`valet_core::store::RevocationStore::purge_revocations`],
+//! [`valet_core::store::SessionStore::purge_sessions`], [`valet_core::store::GrantStore::purge_grants`],
+//! [`valet_core::store::StatusStore::purge_status`] and [`valet_core::store::AuditStore::purge_audit_events`])
 //! and the global
-//! [`super::StatusStore::live_status_span`] are checked on a private timeline
+//! [`valet_core::store::StatusStore::live_status_span`] are checked on a private timeline
 //! (microseconds since the epoch, used as if they were seconds) far ahead of any
 //! real timestamp; to make their counts exact, the checks first delete every record
 //! that expired before their window, so never point the suite at a database whose
@@ -48,10 +48,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{
+use valet_jose::Algorithm;
+use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
+
+use valet_core::store::{
     AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, MAX_ACCESS_TOKEN_TTL,
-    RefreshToken, RevokedToken, Rotation, Session, StatusRevocation, Store, StoreError, StoredKey,
-    User,
+    RefreshToken, RevokedToken, Rotation, Session, SingleUse, SingleUseKind, StatusRevocation,
+    Store, StoreError, StoredKey, User,
 };
 
 mod audit;
@@ -61,6 +64,7 @@ mod grants;
 mod keys;
 mod revocations;
 mod sessions;
+mod single_use;
 mod status;
 mod users;
 
@@ -71,6 +75,7 @@ pub use grants::*;
 pub use keys::*;
 pub use revocations::*;
 pub use sessions::*;
+pub use single_use::*;
 pub use status::*;
 pub use users::*;
 
@@ -113,6 +118,10 @@ pub async fn run_all(store: &dyn Store) {
     consent_union(store).await;
     sessions_purge(store).await;
 
+    single_use_lifecycle(store).await;
+    single_use_expired_not_taken(store).await;
+    single_use_purge(store).await;
+
     grants_insert_and_get(store).await;
     codes_redeem_once(store).await;
     codes_expiry_and_dead_grants(store).await;
@@ -149,6 +158,7 @@ pub async fn run_all(store: &dyn Store) {
     concurrent_status_reservations(store).await;
     concurrent_reservations_and_client_deletion(store).await;
     concurrent_status_revocations_polled(store).await;
+    concurrent_single_use_take(store).await;
 }
 
 /// `ping` succeeds on a working store.
@@ -175,8 +185,9 @@ fn unique() -> String {
 /// `valid_until`, `BLOCK_WINDOW + MAX_ACCESS_TOKEN_TTL` ahead, from the allocator
 /// check), so no check's records reach into a later check's purge window.
 const TIMELINE_SPACING: u64 = 1_000_000;
-const _: () =
-    assert!(TIMELINE_SPACING as i64 > crate::status::BLOCK_WINDOW + MAX_ACCESS_TOKEN_TTL + 1_000);
+const _: () = assert!(
+    TIMELINE_SPACING as i64 > valet_core::status::BLOCK_WINDOW + MAX_ACCESS_TOKEN_TTL + 1_000
+);
 
 /// A "now" on the suite's private timeline: microseconds since the epoch, far ahead
 /// of any real Unix-seconds timestamp and distinct per call, so the windows of two
@@ -452,10 +463,11 @@ fn client(client_id: &str, created_at: i64) -> Client {
     Client {
         client_id: client_id.to_owned(),
         name: format!("Client {client_id}"),
+        token_endpoint_auth_methods: vec![TokenEndpointAuthMethod::ClientSecretBasic],
         secret_hash: Some(vec![0x5a; 32]),
         redirect_uris: vec!["https://app.example/cb".to_owned()],
         post_logout_redirect_uris: vec![],
-        grant_types: vec!["authorization_code".to_owned(), "refresh_token".to_owned()],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scopes: vec!["openid".to_owned()],
         audiences: vec!["https://api.example/".to_owned()],
         access_token_ttl: Some(300),
@@ -470,10 +482,10 @@ fn client(client_id: &str, created_at: i64) -> Client {
     }
 }
 
-fn key(kid: &str, alg: &str, generation: i64) -> StoredKey {
+fn key(kid: &str, alg: Algorithm, generation: i64) -> StoredKey {
     StoredKey {
         kid: kid.to_owned(),
-        alg: alg.to_owned(),
+        alg,
         generation,
         public_jwk: format!(r#"{{"kty":"EC","kid":"{kid}"}}"#),
         sealed_private_key: vec![0x42; 48],
@@ -493,14 +505,28 @@ fn revocation(jti: &str, expires_at: i64) -> RevokedToken {
 }
 
 /// The stored keys of the given algorithms, in `list_keys` order.
-async fn keys_of(store: &dyn Store, algs: &[&str]) -> Vec<StoredKey> {
+/// The keys of one check, `conf-{run}-…`, in `list_keys` order.
+async fn keys_of(store: &dyn Store, run: &str) -> Vec<StoredKey> {
+    let prefix = format!("conf-{run}-");
     store
         .list_keys()
         .await
         .expect("list keys")
         .into_iter()
-        .filter(|key| algs.contains(&key.alg.as_str()))
+        .filter(|key| key.kid.starts_with(&prefix))
         .collect()
+}
+
+/// A first generation no earlier check used, with room for 16 after it: the
+/// suite can run again on one database although only two algorithms exist.
+fn unique_generation() -> i64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_micros() as i64;
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed) as i64;
+    micros * 1024 + (count % 64) * 16
 }
 
 async fn still_revoked(store: &dyn Store, records: &[RevokedToken]) -> usize {

@@ -7,9 +7,15 @@ use super::*;
 pub async fn concurrent_key_generation(store: &dyn Store) {
     const RACERS: usize = 16;
     let run = unique();
-    let alg = format!("T{run}");
+    let generation = unique_generation() + 1;
     let keys: Vec<StoredKey> = (0..RACERS)
-        .map(|i| key(&format!("conf-{run}-race-{i}"), &alg, 1))
+        .map(|i| {
+            key(
+                &format!("conf-{run}-race-{i}"),
+                Algorithm::Es256,
+                generation,
+            )
+        })
         .collect();
 
     let outcomes = join_all(
@@ -31,7 +37,7 @@ pub async fn concurrent_key_generation(store: &dyn Store) {
         .collect();
     assert_eq!(winners.len(), 1, "exactly one winner: {outcomes:?}");
     assert_eq!(
-        keys_of(store, &[&alg]).await,
+        keys_of(store, &run).await,
         vec![keys[winners[0]].clone()],
         "the winner's key is stored"
     );

@@ -278,7 +278,7 @@ pub async fn status_live_span(store: &dyn Store) {
 /// reserves the next block when half of the current one is left: the second
 /// block is live before the first runs out.
 pub async fn status_allocator_reserves_ahead(store: &dyn Store) {
-    use crate::status::{BLOCK_SIZE, StatusAllocator};
+    use valet_core::status::{BLOCK_SIZE, StatusAllocator};
 
     let client_id = format!("conf-{}-alloc", unique());
     ensure_client(store, &client_id).await;
@@ -326,7 +326,7 @@ pub async fn status_allocator_reserves_ahead(store: &dyn Store) {
 /// and then refuses: no token of a deleted client can carry an index that is not
 /// revoked.
 pub async fn status_allocator_after_client_deletion(store: &dyn Store) {
-    use crate::status::{BLOCK_SIZE, StatusAllocator};
+    use valet_core::status::{BLOCK_SIZE, StatusAllocator};
 
     let client_id = format!("conf-{}-deleted", unique());
     ensure_client(store, &client_id).await;

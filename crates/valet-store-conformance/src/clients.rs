@@ -9,6 +9,10 @@ pub async fn clients_roundtrip(store: &dyn Store) {
     let client = Client {
         client_id: format!("conf-{run}-full"),
         name: "Ünïcode \"quoted\" \\ name ✓".to_owned(),
+        token_endpoint_auth_methods: vec![
+            TokenEndpointAuthMethod::ClientSecretPost,
+            TokenEndpointAuthMethod::ClientSecretBasic,
+        ],
         secret_hash: Some(vec![0x00, 0xff, 0x10, 0x80, 0x7f, 0x00]),
         redirect_uris: vec![
             "https://app.example/cb".to_owned(),
@@ -17,9 +21,9 @@ pub async fn clients_roundtrip(store: &dyn Store) {
         ],
         post_logout_redirect_uris: vec!["https://app.example/bye".to_owned()],
         grant_types: vec![
-            "authorization_code".to_owned(),
-            "refresh_token".to_owned(),
-            "client_credentials".to_owned(),
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+            GrantType::ClientCredentials,
         ],
         scopes: vec![
             "openid".to_owned(),
@@ -34,7 +38,7 @@ pub async fn clients_roundtrip(store: &dyn Store) {
         access_token_ttl: Some(600),
         skip_consent: true,
         refresh_grace_seconds: 30,
-        id_token_signed_response_alg: Some("ES256".to_owned()),
+        id_token_signed_response_alg: Some(Algorithm::Es256),
         created_at: 1_700_000_000,
         updated_at: 1_700_000_123,
         previous_secret_hash: Some(vec![0x01, 0x00, 0xee]),
@@ -62,6 +66,7 @@ pub async fn clients_roundtrip(store: &dyn Store) {
 pub async fn clients_public_roundtrip(store: &dyn Store) {
     let run = unique();
     let client = Client {
+        token_endpoint_auth_methods: vec![TokenEndpointAuthMethod::None],
         secret_hash: None,
         redirect_uris: vec![],
         post_logout_redirect_uris: vec![],

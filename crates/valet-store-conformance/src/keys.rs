@@ -5,18 +5,19 @@ use super::*;
 /// A key comes back from `list_keys` exactly as inserted, `None` times included.
 pub async fn keys_insert_and_list(store: &dyn Store) {
     let run = unique();
-    let alg = format!("T{run}");
+    let alg = Algorithm::Es256;
+    let g = unique_generation();
     let full = StoredKey {
         activates_at: Some(1_700_000_100),
         publish_until: Some(1_700_086_400),
         public_jwk: r#"{"kty":"EC","crv":"P-256","x":"ab\"c","y":"d\\ef"}"#.to_owned(),
         sealed_private_key: vec![0x00, 0x01, 0xfe, 0xff, 0x00],
-        ..key(&format!("conf-{run}-k0"), &alg, 0)
+        ..key(&format!("conf-{run}-k0"), alg, g)
     };
     let bare = StoredKey {
         activates_at: None,
         publish_until: None,
-        ..key(&format!("conf-{run}-k1"), &alg, 1)
+        ..key(&format!("conf-{run}-k1"), alg, g + 1)
     };
     for key in [&full, &bare] {
         assert_eq!(
@@ -26,7 +27,7 @@ pub async fn keys_insert_and_list(store: &dyn Store) {
     }
 
     assert_eq!(
-        keys_of(store, &[&alg]).await,
+        keys_of(store, &run).await,
         vec![full, bare],
         "keys roundtrip"
     );
@@ -35,13 +36,14 @@ pub async fn keys_insert_and_list(store: &dyn Store) {
 /// `list_keys` orders by `alg` then `generation`, whatever the insertion order.
 pub async fn keys_list_order(store: &dyn Store) {
     let run = unique();
-    let alg_a = format!("T{run}A");
-    let alg_b = format!("T{run}B");
-    let b0 = key(&format!("conf-{run}-b0"), &alg_b, 0);
-    let a2 = key(&format!("conf-{run}-a2"), &alg_a, 2);
-    let a0 = key(&format!("conf-{run}-a0"), &alg_a, 0);
-    let a10 = key(&format!("conf-{run}-a10"), &alg_a, 10);
-    let a1 = key(&format!("conf-{run}-a1"), &alg_a, 1);
+    let alg_a = Algorithm::Es256;
+    let alg_b = Algorithm::Rs256;
+    let g = unique_generation();
+    let b0 = key(&format!("conf-{run}-b0"), alg_b, g);
+    let a2 = key(&format!("conf-{run}-a2"), alg_a, g + 2);
+    let a0 = key(&format!("conf-{run}-a0"), alg_a, g);
+    let a10 = key(&format!("conf-{run}-a10"), alg_a, g + 10);
+    let a1 = key(&format!("conf-{run}-a1"), alg_a, g + 1);
     for key in [&b0, &a2, &a0, &a10, &a1] {
         assert_eq!(
             store.insert_key(key).await.expect("insert key"),
@@ -50,7 +52,7 @@ pub async fn keys_list_order(store: &dyn Store) {
     }
 
     assert_eq!(
-        keys_of(store, &[&alg_a, &alg_b]).await,
+        keys_of(store, &run).await,
         vec![a0, a1, a2, a10, b0],
         "keys ordered by alg, then generation (numerically)"
     );
@@ -60,12 +62,13 @@ pub async fn keys_list_order(store: &dyn Store) {
 /// `GenerationTaken`, and the first key is untouched.
 pub async fn keys_generation_taken(store: &dyn Store) {
     let run = unique();
-    let alg = format!("T{run}");
-    let winner = key(&format!("conf-{run}-winner"), &alg, 7);
+    let alg = Algorithm::Es256;
+    let g = unique_generation();
+    let winner = key(&format!("conf-{run}-winner"), alg, g + 7);
     let loser = StoredKey {
         public_jwk: "{\"loser\":true}".to_owned(),
         sealed_private_key: vec![0xee; 16],
-        ..key(&format!("conf-{run}-loser"), &alg, 7)
+        ..key(&format!("conf-{run}-loser"), alg, g + 7)
     };
     assert_eq!(
         store.insert_key(&winner).await.expect("insert"),
@@ -78,18 +81,15 @@ pub async fn keys_generation_taken(store: &dyn Store) {
             .expect("insert same generation"),
         KeyInsert::GenerationTaken
     );
-    assert_eq!(
-        keys_of(store, &[&alg]).await,
-        vec![winner],
-        "loser not stored"
-    );
+    assert_eq!(keys_of(store, &run).await, vec![winner], "loser not stored");
 }
 
 /// The same `generation` under a different `alg` is a different slot.
 pub async fn keys_same_generation_other_alg(store: &dyn Store) {
     let run = unique();
-    let es = key(&format!("conf-{run}-es"), &format!("T{run}ES"), 3);
-    let rs = key(&format!("conf-{run}-rs"), &format!("T{run}RS"), 3);
+    let g = unique_generation();
+    let es = key(&format!("conf-{run}-es"), Algorithm::Es256, g + 3);
+    let rs = key(&format!("conf-{run}-rs"), Algorithm::Rs256, g + 3);
     assert_eq!(
         store.insert_key(&es).await.expect("insert"),
         KeyInsert::Inserted
@@ -98,25 +98,22 @@ pub async fn keys_same_generation_other_alg(store: &dyn Store) {
         store.insert_key(&rs).await.expect("insert other alg"),
         KeyInsert::Inserted
     );
-    assert_eq!(
-        keys_of(store, &[&es.alg, &rs.alg]).await,
-        vec![es, rs],
-        "both stored"
-    );
+    assert_eq!(keys_of(store, &run).await, vec![es, rs], "both stored");
 }
 
 /// A taken `kid` is refused with `GenerationTaken`, even for a free generation.
 pub async fn keys_duplicate_kid(store: &dyn Store) {
     let run = unique();
-    let alg = format!("T{run}");
-    let other_alg = format!("T{run}X");
-    let first = key(&format!("conf-{run}-kid"), &alg, 0);
+    let alg = Algorithm::Es256;
+    let g = unique_generation();
+    let other_alg = Algorithm::Rs256;
+    let first = key(&format!("conf-{run}-kid"), alg, g);
     assert_eq!(
         store.insert_key(&first).await.expect("insert"),
         KeyInsert::Inserted
     );
 
-    let same_alg_next_generation = key(&first.kid, &alg, 1);
+    let same_alg_next_generation = key(&first.kid, alg, g + 1);
     assert_eq!(
         store
             .insert_key(&same_alg_next_generation)
@@ -124,7 +121,7 @@ pub async fn keys_duplicate_kid(store: &dyn Store) {
             .expect("insert duplicate kid"),
         KeyInsert::GenerationTaken
     );
-    let other_alg_key = key(&first.kid, &other_alg, 0);
+    let other_alg_key = key(&first.kid, other_alg, g);
     assert_eq!(
         store
             .insert_key(&other_alg_key)
@@ -133,7 +130,7 @@ pub async fn keys_duplicate_kid(store: &dyn Store) {
         KeyInsert::GenerationTaken
     );
     assert_eq!(
-        keys_of(store, &[&alg, &other_alg]).await,
+        keys_of(store, &run).await,
         vec![first],
         "only the first key stored"
     );
@@ -142,14 +139,15 @@ pub async fn keys_duplicate_kid(store: &dyn Store) {
 /// `set_key_activation` sets (and may move) `activates_at` of one key.
 pub async fn keys_set_activation(store: &dyn Store) {
     let run = unique();
-    let alg = format!("T{run}");
+    let alg = Algorithm::Es256;
+    let g = unique_generation();
     let target = StoredKey {
         activates_at: None,
-        ..key(&format!("conf-{run}-act"), &alg, 0)
+        ..key(&format!("conf-{run}-act"), alg, g)
     };
     let other = StoredKey {
         activates_at: None,
-        ..key(&format!("conf-{run}-other"), &alg, 1)
+        ..key(&format!("conf-{run}-other"), alg, g + 1)
     };
     for key in [&target, &other] {
         assert_eq!(
@@ -165,7 +163,7 @@ pub async fn keys_set_activation(store: &dyn Store) {
             .expect("set activation")
     );
     assert_eq!(
-        keys_of(store, &[&alg]).await,
+        keys_of(store, &run).await,
         vec![
             StoredKey {
                 activates_at: Some(5_000),
@@ -182,7 +180,7 @@ pub async fn keys_set_activation(store: &dyn Store) {
             .expect("move activation")
     );
     assert_eq!(
-        keys_of(store, &[&alg]).await,
+        keys_of(store, &run).await,
         vec![
             StoredKey {
                 activates_at: Some(4_000),
@@ -206,14 +204,15 @@ pub async fn keys_set_activation(store: &dyn Store) {
 /// value changed.
 pub async fn keys_publish_until_only_shortens(store: &dyn Store) {
     let run = unique();
-    let alg = format!("T{run}");
+    let alg = Algorithm::Es256;
+    let g = unique_generation();
     let target = StoredKey {
         publish_until: None,
-        ..key(&format!("conf-{run}-pub"), &alg, 0)
+        ..key(&format!("conf-{run}-pub"), alg, g)
     };
     let other = StoredKey {
         publish_until: None,
-        ..key(&format!("conf-{run}-other"), &alg, 1)
+        ..key(&format!("conf-{run}-other"), alg, g + 1)
     };
     for key in [&target, &other] {
         assert_eq!(
@@ -222,7 +221,7 @@ pub async fn keys_publish_until_only_shortens(store: &dyn Store) {
         );
     }
     let publish_until = async || {
-        keys_of(store, &[&alg])
+        keys_of(store, &run)
             .await
             .into_iter()
             .map(|key| (key.kid, key.publish_until))
@@ -291,7 +290,7 @@ pub async fn keys_publish_until_only_shortens(store: &dyn Store) {
 
     // Nothing else about the key changed.
     assert_eq!(
-        keys_of(store, &[&alg]).await,
+        keys_of(store, &run).await,
         vec![
             StoredKey {
                 publish_until: Some(5_000),
@@ -315,19 +314,20 @@ pub async fn keys_publish_until_only_shortens(store: &dyn Store) {
 pub async fn keys_delete_unpublished(store: &dyn Store) {
     let run = unique();
     let now = timeline();
-    let alg = format!("T{run}");
+    let alg = Algorithm::Es256;
+    let g = unique_generation();
     let expired = StoredKey {
         publish_until: Some(now - 10),
-        ..key(&format!("conf-{run}-expired"), &alg, 0)
+        ..key(&format!("conf-{run}-expired"), alg, g)
     };
     let boundary = StoredKey {
         publish_until: Some(now + 10),
-        ..key(&format!("conf-{run}-boundary"), &alg, 1)
+        ..key(&format!("conf-{run}-boundary"), alg, g + 1)
     };
     let unbounded = StoredKey {
         publish_until: None,
         activates_at: Some(now - 1_000),
-        ..key(&format!("conf-{run}-unbounded"), &alg, 2)
+        ..key(&format!("conf-{run}-unbounded"), alg, g + 2)
     };
     for key in [&expired, &boundary, &unbounded] {
         assert_eq!(
@@ -342,7 +342,7 @@ pub async fn keys_delete_unpublished(store: &dyn Store) {
         .await
         .expect("delete older keys");
     assert_eq!(
-        keys_of(store, &[&alg]).await.len(),
+        keys_of(store, &run).await.len(),
         3,
         "nothing of ours deleted yet"
     );
@@ -353,7 +353,7 @@ pub async fn keys_delete_unpublished(store: &dyn Store) {
         "one key expired before now"
     );
     assert_eq!(
-        keys_of(store, &[&alg]).await,
+        keys_of(store, &run).await,
         vec![boundary.clone(), unbounded.clone()]
     );
 
@@ -373,7 +373,7 @@ pub async fn keys_delete_unpublished(store: &dyn Store) {
         1
     );
     assert_eq!(
-        keys_of(store, &[&alg]).await,
+        keys_of(store, &run).await,
         vec![unbounded],
         "unbounded keys are never deleted"
     );

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::audit::{AuditEvent, AuditFilter, AuditKind};
+use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 
 fn event(kind: AuditKind, at: i64, user: Option<&str>, client: Option<&str>) -> AuditEvent {
     let mut event = AuditEvent::new(kind, at).detail("scope", "openid");

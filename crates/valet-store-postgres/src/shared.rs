@@ -1,0 +1,24 @@
+//! Clients, keys, revocations, users, sessions, single-use records and the
+//! audit trail: the same SQL on every backend, written once in `valet-store-sql`
+//! and stamped here with PostgreSQL's types.
+
+use valet_jose::Algorithm;
+use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
+
+use super::grants::{Owner, revoke_access_tokens_before_delete};
+use super::sessions::add_consent_in;
+use super::users::delete_client_in;
+use super::*;
+
+valet_store_sql::shared_stores! {
+    store: PostgresStore,
+    row: PgRow,
+    connection: PgConnection,
+    reader: pool,
+    writer: pool,
+    // `lower` under the "C" collation folds ASCII case only, as SQLite's does,
+    // whatever the database's locale; it is the `users_email` index's expression.
+    login_match: "username = $1 OR lower(email) = lower($1::text COLLATE \"C\") \
+                  ORDER BY (username = $1) DESC LIMIT 1",
+    greatest: "GREATEST",
+}

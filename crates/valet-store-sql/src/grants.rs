@@ -1,0 +1,266 @@
+//! The parts of the grant store whose SQL is the same on both backends.
+
+/// Stamps into a backend's grant module the column lists (`grant_columns!`,
+/// `code_columns!`, `refresh_columns!`), the row decoders, the inserts, the
+/// lookups and the purge, with its types `$db`, `$row` and `$conn`. The
+/// redemption, rotation, recording and revocation stay in the backend: how they
+/// lock is what makes them right (SQLite's one writer, PostgreSQL's row and
+/// advisory locks), and they keep exactly their statements.
+#[macro_export]
+macro_rules! shared_grant_parts {
+    (
+        database: $db:ty,
+        row: $row:ty,
+        connection: $conn:ty $(,)?
+    ) => {
+        macro_rules! grant_columns {
+            () => {
+                "grant_id, client_id, user_id, scope, sid, auth_time, amr, created_at, expires_at, \
+                 revoked_at, status_idx, resources"
+            };
+        }
+
+        macro_rules! code_columns {
+            () => {
+                "code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, scope, \
+                 resources, created_at, expires_at, consumed_at"
+            };
+        }
+
+        macro_rules! refresh_columns {
+            () => {
+                "token_hash, grant_id, client_id, scope, created_at, expires_at, rotated_at, \
+                 sealed_successor"
+            };
+        }
+
+        /// Which grants a revocation is about.
+        #[derive(Debug, Clone, Copy)]
+        pub(super) enum GrantsOf<'a> {
+            Grant(&'a str),
+            Session(&'a str),
+            User(&'a str),
+            Client(&'a str),
+        }
+
+        /// Whose deletion cascades to grants.
+        #[derive(Debug, Clone, Copy)]
+        pub(super) enum Owner<'a> {
+            User(&'a str),
+            Client(&'a str),
+        }
+
+        /// The grant with this id, revoked or not.
+        pub(super) async fn get_grant_in<'e, E>(executor: E, grant_id: &str) -> Result<Option<Grant>, StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query(concat!(
+                "SELECT ",
+                grant_columns!(),
+                " FROM grants WHERE grant_id = $1"
+            ))
+            .bind(grant_id)
+            .fetch_optional(executor)
+            .await
+            .map_err(query_error)?
+            .as_ref()
+            .map(grant_from_row)
+            .transpose()
+        }
+
+        /// The (first) grant holding this status list index.
+        pub(super) async fn grant_by_status_idx_in<'e, E>(
+            executor: E,
+            status_idx: i64,
+        ) -> Result<Option<Grant>, StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query(concat!(
+                "SELECT ",
+                grant_columns!(),
+                " FROM grants WHERE status_idx = $1 ORDER BY created_at LIMIT 1"
+            ))
+            .bind(status_idx)
+            .fetch_optional(executor)
+            .await
+            .map_err(query_error)?
+            .as_ref()
+            .map(grant_from_row)
+            .transpose()
+        }
+
+        /// The refresh token with this hash, whatever its state.
+        pub(super) async fn get_refresh_token_in<'e, E>(
+            executor: E,
+            token_hash: &[u8],
+        ) -> Result<Option<RefreshToken>, StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query(concat!(
+                "SELECT ",
+                refresh_columns!(),
+                " FROM refresh_tokens WHERE token_hash = $1"
+            ))
+            .bind(token_hash)
+            .fetch_optional(executor)
+            .await
+            .map_err(query_error)?
+            .as_ref()
+            .map(refresh_from_row)
+            .transpose()
+        }
+
+        pub(super) async fn insert_grant_with_code_in(
+            conn: &mut $conn,
+            grant: &Grant,
+            code: &AuthorizationCode,
+        ) -> Result<(), StoreError> {
+            sqlx::query(concat!(
+                "INSERT INTO grants (",
+                grant_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ))
+            .bind(&grant.grant_id)
+            .bind(&grant.client_id)
+            .bind(&grant.user_id)
+            .bind(to_json(&grant.scope)?)
+            .bind(grant.sid.as_deref())
+            .bind(grant.auth_time)
+            .bind(to_json(&grant.amr)?)
+            .bind(grant.created_at)
+            .bind(grant.expires_at)
+            .bind(grant.revoked_at)
+            .bind(grant.status_idx)
+            .bind(to_json(&grant.resources)?)
+            .execute(&mut *conn)
+            .await
+            .map_err(query_error)?;
+            sqlx::query(concat!(
+                "INSERT INTO authorization_codes (",
+                code_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ))
+            .bind(&code.code_hash)
+            .bind(&code.grant_id)
+            .bind(&code.client_id)
+            .bind(&code.redirect_uri)
+            .bind(&code.code_challenge)
+            .bind(code.nonce.as_deref())
+            .bind(to_json(&code.scope)?)
+            .bind(to_json(&code.resources)?)
+            .bind(code.created_at)
+            .bind(code.expires_at)
+            .bind(code.consumed_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(query_error)?;
+            Ok(())
+        }
+
+        pub(super) async fn insert_refresh_token_in<'e, E>(executor: E, token: &RefreshToken) -> Result<(), StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query(concat!(
+                "INSERT INTO refresh_tokens (",
+                refresh_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ))
+            .bind(&token.token_hash)
+            .bind(&token.grant_id)
+            .bind(&token.client_id)
+            .bind(to_json(&token.scope)?)
+            .bind(token.created_at)
+            .bind(token.expires_at)
+            .bind(token.rotated_at)
+            .bind(token.sealed_successor.as_deref())
+            .execute(executor)
+            .await
+            .map_err(query_error)?;
+            Ok(())
+        }
+
+        /// Deletes up to `limit` expired rows of each table, oldest first. Two nodes
+        /// purging at once may pick the same rows; the second delete then finds fewer,
+        /// which is harmless.
+        pub(super) async fn purge_grants_in(
+            conn: &mut $conn,
+            now: i64,
+            limit: u32,
+        ) -> Result<u64, StoreError> {
+            let limit = i64::from(limit);
+            let mut purged = 0;
+            for sql in [
+                "DELETE FROM authorization_codes WHERE code_hash IN \
+                 (SELECT code_hash FROM authorization_codes WHERE expires_at < $1 \
+                  ORDER BY expires_at LIMIT $2)",
+                "DELETE FROM refresh_tokens WHERE token_hash IN \
+                 (SELECT token_hash FROM refresh_tokens WHERE expires_at < $1 \
+                  ORDER BY expires_at LIMIT $2)",
+                "DELETE FROM grant_access_tokens WHERE (grant_id, jti) IN \
+                 (SELECT grant_id, jti FROM grant_access_tokens WHERE expires_at < $1 \
+                  ORDER BY expires_at LIMIT $2)",
+                "DELETE FROM grants WHERE grant_id IN \
+                 (SELECT grant_id FROM grants WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)",
+            ] {
+                purged += sqlx::query(sql)
+                    .bind(now)
+                    .bind(limit)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(query_error)?
+                    .rows_affected();
+            }
+            Ok(purged)
+        }
+
+        pub(super) fn grant_from_row(row: &$row) -> Result<Grant, StoreError> {
+            Ok(Grant {
+                grant_id: get(row, "grant_id")?,
+                client_id: get(row, "client_id")?,
+                user_id: get(row, "user_id")?,
+                scope: from_json(row, "scope")?,
+                sid: get(row, "sid")?,
+                auth_time: get(row, "auth_time")?,
+                amr: from_json(row, "amr")?,
+                created_at: get(row, "created_at")?,
+                expires_at: get(row, "expires_at")?,
+                revoked_at: get(row, "revoked_at")?,
+                status_idx: get(row, "status_idx")?,
+                resources: from_json(row, "resources")?,
+            })
+        }
+
+        pub(super) fn code_from_row(row: &$row) -> Result<AuthorizationCode, StoreError> {
+            Ok(AuthorizationCode {
+                code_hash: get(row, "code_hash")?,
+                grant_id: get(row, "grant_id")?,
+                client_id: get(row, "client_id")?,
+                redirect_uri: get(row, "redirect_uri")?,
+                code_challenge: get(row, "code_challenge")?,
+                nonce: get(row, "nonce")?,
+                scope: from_json(row, "scope")?,
+                resources: from_json(row, "resources")?,
+                created_at: get(row, "created_at")?,
+                expires_at: get(row, "expires_at")?,
+                consumed_at: get(row, "consumed_at")?,
+            })
+        }
+
+        pub(super) fn refresh_from_row(row: &$row) -> Result<RefreshToken, StoreError> {
+            Ok(RefreshToken {
+                token_hash: get(row, "token_hash")?,
+                grant_id: get(row, "grant_id")?,
+                client_id: get(row, "client_id")?,
+                scope: from_json(row, "scope")?,
+                created_at: get(row, "created_at")?,
+                expires_at: get(row, "expires_at")?,
+                rotated_at: get(row, "rotated_at")?,
+                sealed_successor: get(row, "sealed_successor")?,
+            })
+        }
+    };
+}

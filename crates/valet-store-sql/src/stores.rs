@@ -1,0 +1,907 @@
+//! The store implementations whose SQL is the same on both backends.
+
+/// Stamps into a backend the implementations of `ClientStore`, `KeyStore`,
+/// `RevocationStore`, `UserStore`, `SessionStore`, `SingleUseStore` and `AuditStore`, and `purge_single_use_in` (which its
+/// session purge calls), with the backend's own types: `$store` (with pools
+/// `$reader` for reads and `$writer` for writes, the same pool on PostgreSQL),
+/// `$row` and `$conn`. What each database spells its own way is given
+/// literally: `$login_match`, the condition and order that find a user by
+/// username or (ASCII case-insensitive) email, `$1`; `$greatest`, the name of
+/// the two-argument maximum. Names resolve where it is invoked, which must have in
+/// scope the store traits and records, `async_trait`, `sqlx`, this crate's
+/// helpers, `Algorithm`, `GrantType`, `TokenEndpointAuthMethod`, and the
+/// backend's `begin_write(pool)`, `delete_client_in(conn, client_id, now)`,
+/// `add_consent_in(conn, user_id, client_id, scopes, now)` and
+/// `revoke_access_tokens_before_delete(conn, owner)`:
+/// the parts whose locking differs.
+#[macro_export]
+macro_rules! shared_stores {
+    (
+        store: $store:ty,
+        row: $row:ty,
+        connection: $conn:ty,
+        reader: $reader:ident,
+        writer: $writer:ident,
+        login_match: $login_match:literal,
+        greatest: $greatest:literal $(,)?
+    ) => {
+        // ---------------------------------------------------------------------------------
+        // Clients
+
+        macro_rules! client_columns {
+            () => {
+                "client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris, \
+                 grant_types, scopes, audiences, access_token_ttl, skip_consent, \
+                 refresh_grace_seconds, id_token_signed_response_alg, created_at, updated_at, \
+                 previous_secret_hash, previous_secret_expires_at, introspect_any, \
+                 token_endpoint_auth_methods"
+            };
+        }
+
+        #[async_trait]
+        impl ClientStore for $store {
+            async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+                let inserted = sqlx::query(concat!(
+                    "INSERT INTO clients (",
+                    client_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+                     ON CONFLICT (client_id) DO NOTHING"
+                ))
+                .bind(&client.client_id)
+                .bind(&client.name)
+                .bind(client.secret_hash.as_deref())
+                .bind(to_json(&client.redirect_uris)?)
+                .bind(to_json(&client.post_logout_redirect_uris)?)
+                .bind(names_json(&client.grant_types, GrantType::as_str)?)
+                .bind(to_json(&client.scopes)?)
+                .bind(to_json(&client.audiences)?)
+                .bind(client.access_token_ttl)
+                .bind(client.skip_consent)
+                .bind(client.refresh_grace_seconds)
+                .bind(client.id_token_signed_response_alg.map(Algorithm::as_str))
+                .bind(client.created_at)
+                .bind(client.updated_at)
+                .bind(client.previous_secret_hash.as_deref())
+                .bind(client.previous_secret_expires_at)
+                .bind(client.introspect_any)
+                .bind(names_json(
+                    &client.token_endpoint_auth_methods,
+                    TokenEndpointAuthMethod::as_str,
+                )?)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                if inserted == 0 {
+                    return Err(StoreError::Conflict);
+                }
+                Ok(())
+            }
+
+            async fn get_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    client_columns!(),
+                    " FROM clients WHERE client_id = $1"
+                ))
+                .bind(client_id)
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(query_error)?
+                .as_ref()
+                .map(client_from_row)
+                .transpose()
+            }
+
+            async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    client_columns!(),
+                    " FROM clients ORDER BY created_at, client_id"
+                ))
+                .fetch_all(&self.$reader)
+                .await
+                .map_err(query_error)?
+                .iter()
+                .map(client_from_row)
+                .collect()
+            }
+
+            /// Also deletes everything issued to the client (consents, grants and their
+            /// descendants), first revoking the live access tokens of its grants and its
+            /// status list blocks. Writes are serialized on the writer connection, so a
+            /// reservation either committed before (its block is revoked here) or runs
+            /// after and finds no client.
+            async fn delete_client(&self, client_id: &str, now: i64) -> Result<bool, StoreError> {
+                let mut tx = begin_write(&self.$writer).await?;
+                let outcome = delete_client_in(&mut tx, client_id, now).await;
+                finish(tx, outcome).await
+            }
+
+            async fn set_client_secret(
+                &self,
+                client_id: &str,
+                secret_hash: &[u8],
+                previous_until: Option<i64>,
+                updated_at: i64,
+            ) -> Result<bool, StoreError> {
+                // SET expressions read the row as it was: the old secret becomes the previous.
+                let updated = sqlx::query(
+                    "UPDATE clients SET \
+                       previous_secret_hash = CASE WHEN CAST($2 AS BIGINT) IS NULL THEN NULL ELSE secret_hash END, \
+                       previous_secret_expires_at = $2, secret_hash = $1, updated_at = $3 \
+                     WHERE client_id = $4 AND secret_hash IS NOT NULL",
+                )
+                .bind(secret_hash)
+                .bind(previous_until)
+                .bind(updated_at)
+                .bind(client_id)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                Ok(updated > 0)
+            }
+        }
+
+        fn client_from_row(row: &$row) -> Result<Client, StoreError> {
+            Ok(Client {
+                client_id: get(row, "client_id")?,
+                name: get(row, "name")?,
+                token_endpoint_auth_methods: from_names(
+                    row,
+                    "token_endpoint_auth_methods",
+                    TokenEndpointAuthMethod::parse,
+                )?,
+                secret_hash: get(row, "secret_hash")?,
+                redirect_uris: from_json(row, "redirect_uris")?,
+                post_logout_redirect_uris: from_json(row, "post_logout_redirect_uris")?,
+                grant_types: from_names(row, "grant_types", GrantType::parse)?,
+                scopes: from_json(row, "scopes")?,
+                audiences: from_json(row, "audiences")?,
+                access_token_ttl: get(row, "access_token_ttl")?,
+                skip_consent: get(row, "skip_consent")?,
+                refresh_grace_seconds: get(row, "refresh_grace_seconds")?,
+                id_token_signed_response_alg: get::<Option<String>, _>(row, "id_token_signed_response_alg")?
+                    .map(|alg| parse_name("id_token_signed_response_alg", &alg, |alg| alg.parse().ok()))
+                    .transpose()?,
+                created_at: get(row, "created_at")?,
+                updated_at: get(row, "updated_at")?,
+                previous_secret_hash: get(row, "previous_secret_hash")?,
+                previous_secret_expires_at: get(row, "previous_secret_expires_at")?,
+                introspect_any: get(row, "introspect_any")?,
+            })
+        }
+
+        // ---------------------------------------------------------------------------------
+        // Signing keys
+
+        #[async_trait]
+        impl KeyStore for $store {
+            async fn insert_key(&self, key: &StoredKey) -> Result<KeyInsert, StoreError> {
+                // No conflict target: a taken `kid` and a taken `(alg, generation)` both
+                // leave the table as it is.
+                let inserted = sqlx::query(
+                    "INSERT INTO signing_keys (kid, alg, generation, public_jwk, sealed_private_key, \
+                     created_at, activates_at, publish_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&key.kid)
+                .bind(key.alg.as_str())
+                .bind(key.generation)
+                .bind(&key.public_jwk)
+                .bind(&key.sealed_private_key)
+                .bind(key.created_at)
+                .bind(key.activates_at)
+                .bind(key.publish_until)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                Ok(if inserted == 0 {
+                    KeyInsert::GenerationTaken
+                } else {
+                    KeyInsert::Inserted
+                })
+            }
+
+            async fn list_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+                sqlx::query(
+                    "SELECT kid, alg, generation, public_jwk, sealed_private_key, created_at, \
+                     activates_at, publish_until FROM signing_keys ORDER BY alg, generation",
+                )
+                .fetch_all(&self.$reader)
+                .await
+                .map_err(query_error)?
+                .iter()
+                .map(|row| {
+                    Ok(StoredKey {
+                        kid: get(row, "kid")?,
+                        alg: parse_name("alg", &get::<String, _>(row, "alg")?, |alg| alg.parse().ok())?,
+                        generation: get(row, "generation")?,
+                        public_jwk: get(row, "public_jwk")?,
+                        sealed_private_key: get(row, "sealed_private_key")?,
+                        created_at: get(row, "created_at")?,
+                        activates_at: get(row, "activates_at")?,
+                        publish_until: get(row, "publish_until")?,
+                    })
+                })
+                .collect()
+            }
+
+            async fn set_key_activation(&self, kid: &str, activates_at: i64) -> Result<bool, StoreError> {
+                let updated = sqlx::query("UPDATE signing_keys SET activates_at = $1 WHERE kid = $2")
+                    .bind(activates_at)
+                    .bind(kid)
+                    .execute(&self.$writer)
+                    .await
+                    .map_err(query_error)?
+                    .rows_affected();
+                Ok(updated > 0)
+            }
+
+            /// Returns whether the kid exists, whether or not its bound moved.
+            async fn set_key_publish_until(
+                &self,
+                kid: &str,
+                publish_until: i64,
+            ) -> Result<bool, StoreError> {
+                let updated = sqlx::query(
+                    "UPDATE signing_keys SET publish_until = CASE \
+                     WHEN publish_until IS NULL OR publish_until > $1 THEN $1 \
+                     ELSE publish_until END \
+                     WHERE kid = $2",
+                )
+                .bind(publish_until)
+                .bind(kid)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                Ok(updated > 0)
+            }
+
+            async fn delete_unpublished_keys(&self, now: i64) -> Result<u64, StoreError> {
+                let deleted = sqlx::query("DELETE FROM signing_keys WHERE publish_until < $1")
+                    .bind(now)
+                    .execute(&self.$writer)
+                    .await
+                    .map_err(query_error)?
+                    .rows_affected();
+                Ok(deleted)
+            }
+
+            async fn master_key_check(&self) -> Result<Option<Vec<u8>>, StoreError> {
+                sqlx::query_scalar("SELECT value FROM meta WHERE name = 'master_key_check'")
+                    .fetch_optional(&self.$reader)
+                    .await
+                    .map_err(query_error)
+            }
+
+            async fn insert_master_key_check(&self, sealed: &[u8]) -> Result<bool, StoreError> {
+                let inserted = sqlx::query(
+                    "INSERT INTO meta (name, value) VALUES ('master_key_check', $1) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(sealed)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                Ok(inserted > 0)
+            }
+        }
+
+        // ---------------------------------------------------------------------------------
+        // Revocations
+
+        #[async_trait]
+        impl RevocationStore for $store {
+            async fn insert_revocation(&self, revoked: &RevokedToken) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING",
+                )
+                .bind(&revoked.jti)
+                .bind(&revoked.client_id)
+                .bind(revoked.expires_at)
+                .bind(revoked.revoked_at)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?;
+                Ok(())
+            }
+
+            async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+                let found = sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = $1")
+                    .bind(jti)
+                    .fetch_optional(&self.$reader)
+                    .await
+                    .map_err(query_error)?;
+                Ok(found.is_some())
+            }
+
+            async fn purge_revocations(&self, now: i64, limit: u32) -> Result<u64, StoreError> {
+                // A bounded batch, oldest first, so a large backlog never holds the write
+                // lock for long.
+                let deleted = sqlx::query(
+                    "DELETE FROM revoked_tokens WHERE jti IN \
+                     (SELECT jti FROM revoked_tokens WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)",
+                )
+                .bind(now)
+                .bind(i64::from(limit))
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                Ok(deleted)
+            }
+        }
+
+        // ---------------------------------------------------------------------------------
+        // Single-use records
+
+        macro_rules! single_use_columns {
+            () => {
+                "kind, key, payload, expires_at, consumed"
+            };
+        }
+
+        #[async_trait]
+        impl SingleUseStore for $store {
+            async fn insert_single_use(
+                &self,
+                kind: SingleUseKind,
+                key: &[u8],
+                payload: &str,
+                expires_at: i64,
+            ) -> Result<(), StoreError> {
+                let inserted = sqlx::query(
+                    "INSERT INTO single_use (kind, key, payload, expires_at, consumed) \
+                     VALUES ($1, $2, $3, $4, FALSE) ON CONFLICT (kind, key) DO NOTHING",
+                )
+                .bind(kind.as_str())
+                .bind(key)
+                .bind(payload)
+                .bind(expires_at)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                if inserted == 0 {
+                    return Err(StoreError::Conflict);
+                }
+                Ok(())
+            }
+
+            async fn get_single_use(
+                &self,
+                kind: SingleUseKind,
+                key: &[u8],
+                now: i64,
+            ) -> Result<Option<SingleUse>, StoreError> {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    single_use_columns!(),
+                    " FROM single_use \
+                     WHERE kind = $1 AND key = $2 AND NOT consumed AND expires_at > $3"
+                ))
+                .bind(kind.as_str())
+                .bind(key)
+                .bind(now)
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(query_error)?
+                .as_ref()
+                .map(single_use_from_row)
+                .transpose()
+            }
+
+            async fn update_single_use(
+                &self,
+                kind: SingleUseKind,
+                key: &[u8],
+                payload: &str,
+            ) -> Result<bool, StoreError> {
+                let updated = sqlx::query(
+                    "UPDATE single_use SET payload = $1 \
+                     WHERE kind = $2 AND key = $3 AND NOT consumed",
+                )
+                .bind(payload)
+                .bind(kind.as_str())
+                .bind(key)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                Ok(updated > 0)
+            }
+
+            /// One conditional update: only a row not consumed yet matches. SQLite runs
+            /// writers one at a time; PostgreSQL makes a second updater wait for the row,
+            /// then re-checks the condition and finds it consumed.
+            async fn take_single_use(
+                &self,
+                kind: SingleUseKind,
+                key: &[u8],
+                now: i64,
+            ) -> Result<Option<SingleUse>, StoreError> {
+                sqlx::query(concat!(
+                    "UPDATE single_use SET consumed = TRUE \
+                     WHERE kind = $1 AND key = $2 AND NOT consumed AND expires_at > $3 \
+                     RETURNING ",
+                    single_use_columns!()
+                ))
+                .bind(kind.as_str())
+                .bind(key)
+                .bind(now)
+                .fetch_optional(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .as_ref()
+                .map(single_use_from_row)
+                .transpose()
+            }
+
+            async fn purge_single_use(&self, now: i64, limit: u32) -> Result<u64, StoreError> {
+                let mut conn = self.$writer.acquire().await.map_err(backend)?;
+                purge_single_use_in(&mut conn, now, limit).await
+            }
+        }
+
+        /// Deletes up to `limit` records that expired before `now`, oldest first.
+        pub(crate) async fn purge_single_use_in(
+            conn: &mut $conn,
+            now: i64,
+            limit: u32,
+        ) -> Result<u64, StoreError> {
+            let deleted = sqlx::query(
+                "DELETE FROM single_use WHERE (kind, key) IN \
+                 (SELECT kind, key FROM single_use WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)",
+            )
+            .bind(now)
+            .bind(i64::from(limit))
+            .execute(&mut *conn)
+            .await
+            .map_err(query_error)?
+            .rows_affected();
+            Ok(deleted)
+        }
+
+        fn single_use_from_row(row: &$row) -> Result<SingleUse, StoreError> {
+            Ok(SingleUse {
+                kind: parse_name("kind", &get::<String, _>(row, "kind")?, SingleUseKind::parse)?,
+                key: get(row, "key")?,
+                payload: get(row, "payload")?,
+                expires_at: get(row, "expires_at")?,
+                consumed: get(row, "consumed")?,
+            })
+        }
+
+        // ---------------------------------------------------------------------------------
+        // Audit trail
+
+        async fn append_audit_events_in(
+            conn: &mut $conn,
+            events: &[AuditEvent],
+            details: &[String],
+        ) -> Result<(), StoreError> {
+            for (event, detail) in events.iter().zip(details) {
+                sqlx::query(
+                    "INSERT INTO audit_events (at, event, user_id, client_id, address, detail) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(event.at)
+                .bind(event.event.as_str())
+                .bind(event.user_id.as_deref())
+                .bind(event.client_id.as_deref())
+                .bind(event.address.as_deref())
+                .bind(detail)
+                .execute(&mut *conn)
+                .await
+                .map_err(query_error)?;
+            }
+            Ok(())
+        }
+
+        #[async_trait]
+        impl AuditStore for $store {
+            async fn append_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+                // Serialized before the transaction opens, so only the inserts can fail in it.
+                let details = events
+                    .iter()
+                    .map(|event| serde_json::to_string(&event.detail))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(backend)?;
+                let mut tx = begin_write(&self.$writer).await?;
+                let outcome = append_audit_events_in(&mut tx, events, &details).await;
+                finish(tx, outcome).await
+            }
+
+            async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+                // Only fixed fragments make up the SQL; every value is bound.
+                let mut sql = String::from(
+                    "SELECT at, event, user_id, client_id, address, detail FROM audit_events WHERE at >= $1",
+                );
+                let mut values: Vec<&str> = Vec::new();
+                for (column, value) in [
+                    ("user_id", filter.user_id.as_deref()),
+                    ("client_id", filter.client_id.as_deref()),
+                    ("event", filter.event.map(AuditKind::as_str)),
+                ] {
+                    if let Some(value) = value {
+                        values.push(value);
+                        sql.push_str(&format!(" AND {column} = ${}", values.len() + 1));
+                    }
+                }
+                sql.push_str(&format!(
+                    " ORDER BY at DESC, id DESC LIMIT ${}",
+                    values.len() + 2
+                ));
+                let mut query = sqlx::query(AssertSqlSafe(sql)).bind(filter.since.unwrap_or(i64::MIN));
+                for value in values {
+                    query = query.bind(value);
+                }
+                let rows = query
+                    .bind(i64::from(filter.limit))
+                    .fetch_all(&self.$reader)
+                    .await
+                    .map_err(query_error)?;
+                rows.iter().map(audit_event).collect()
+            }
+
+            async fn purge_audit_events(&self, before: i64, limit: u32) -> Result<u64, StoreError> {
+                // A bounded batch, oldest first: never one long delete.
+                let deleted = sqlx::query(
+                    "DELETE FROM audit_events WHERE id IN \
+                     (SELECT id FROM audit_events WHERE at < $1 ORDER BY at, id LIMIT $2)",
+                )
+                .bind(before)
+                .bind(i64::from(limit))
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                Ok(deleted)
+            }
+        }
+
+        fn audit_event(row: &$row) -> Result<AuditEvent, StoreError> {
+            let detail: String = get(row, "detail")?;
+            Ok(AuditEvent {
+                at: get(row, "at")?,
+                event: parse_name("event", &get::<String, _>(row, "event")?, AuditKind::parse)?,
+                user_id: get(row, "user_id")?,
+                client_id: get(row, "client_id")?,
+                address: get(row, "address")?,
+                detail: serde_json::from_str(&detail)
+                    .map_err(|err| StoreError::Corrupt(format!("column detail: {err}")))?,
+            })
+        }
+
+        // ---------------------------------------------------------------------------------
+        // Sessions, consent
+
+        macro_rules! session_columns {
+            () => {
+                "session_hash, sid, user_id, auth_time, amr, created_at, expires_at"
+            };
+        }
+
+        #[async_trait]
+        impl SessionStore for $store {
+            async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+                sqlx::query(concat!(
+                    "INSERT INTO sessions (",
+                    session_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                ))
+                .bind(&session.session_hash)
+                .bind(&session.sid)
+                .bind(&session.user_id)
+                .bind(session.auth_time)
+                .bind(to_json(&session.amr)?)
+                .bind(session.created_at)
+                .bind(session.expires_at)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?;
+                Ok(())
+            }
+
+            async fn get_session(
+                &self,
+                session_hash: &[u8],
+                now: i64,
+            ) -> Result<Option<Session>, StoreError> {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    session_columns!(),
+                    " FROM sessions WHERE session_hash = $1 AND expires_at > $2"
+                ))
+                .bind(session_hash)
+                .bind(now)
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(query_error)?
+                .as_ref()
+                .map(session_from_row)
+                .transpose()
+            }
+
+            /// Returns the session whether or not it had expired.
+            async fn delete_session(&self, session_hash: &[u8]) -> Result<Option<Session>, StoreError> {
+                sqlx::query(concat!(
+                    "DELETE FROM sessions WHERE session_hash = $1 RETURNING ",
+                    session_columns!()
+                ))
+                .bind(session_hash)
+                .fetch_optional(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .as_ref()
+                .map(session_from_row)
+                .transpose()
+            }
+
+            async fn delete_sessions_of_user(&self, user_id: &str) -> Result<u64, StoreError> {
+                let deleted = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&self.$writer)
+                    .await
+                    .map_err(query_error)?
+                    .rows_affected();
+                Ok(deleted)
+            }
+
+            async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Vec<String>, StoreError> {
+                let row = sqlx::query("SELECT scopes FROM consents WHERE user_id = $1 AND client_id = $2")
+                    .bind(user_id)
+                    .bind(client_id)
+                    .fetch_optional(&self.$reader)
+                    .await
+                    .map_err(query_error)?;
+                match row {
+                    Some(row) => from_json(&row, "scopes"),
+                    None => Ok(Vec::new()),
+                }
+            }
+
+            /// The stored list keeps its order; new scopes are appended once each.
+            async fn add_consent(
+                &self,
+                user_id: &str,
+                client_id: &str,
+                scopes: &[String],
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let mut tx = begin_write(&self.$writer).await?;
+                let outcome = add_consent_in(&mut tx, user_id, client_id, scopes, now).await;
+                finish(tx, outcome).await
+            }
+
+            async fn purge_sessions(&self, now: i64, limit: u32) -> Result<u64, StoreError> {
+                let mut tx = begin_write(&self.$writer).await?;
+                let outcome = purge_sessions_in(&mut tx, now, limit).await;
+                finish(tx, outcome).await
+            }
+        }
+
+        async fn purge_sessions_in(
+            conn: &mut $conn,
+            now: i64,
+            limit: u32,
+        ) -> Result<u64, StoreError> {
+            let sessions = sqlx::query(
+                "DELETE FROM sessions WHERE session_hash IN \
+                 (SELECT session_hash FROM sessions WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)",
+            )
+            .bind(now)
+            .bind(i64::from(limit))
+            .execute(&mut *conn)
+            .await
+            .map_err(query_error)?
+            .rows_affected();
+            let single_use = purge_single_use_in(conn, now, limit).await?;
+            Ok(sessions + single_use)
+        }
+
+        fn session_from_row(row: &$row) -> Result<Session, StoreError> {
+            Ok(Session {
+                session_hash: get(row, "session_hash")?,
+                sid: get(row, "sid")?,
+                user_id: get(row, "user_id")?,
+                auth_time: get(row, "auth_time")?,
+                amr: from_json(row, "amr")?,
+                created_at: get(row, "created_at")?,
+                expires_at: get(row, "expires_at")?,
+            })
+        }
+
+        // ---------------------------------------------------------------------------------
+        // Users
+
+        macro_rules! user_columns {
+            () => {
+                "user_id, username, email, email_verified, name, given_name, family_name, \
+                 password_hash, disabled, created_at, updated_at"
+            };
+        }
+
+        #[async_trait]
+        impl UserStore for $store {
+            async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+                // Any of the three unique keys (user_id, username, lower(email)) taken is
+                // a unique violation, which `query_error` turns into `Conflict`.
+                sqlx::query(concat!(
+                    "INSERT INTO users (",
+                    user_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                ))
+                .bind(&user.user_id)
+                .bind(&user.username)
+                .bind(user.email.as_deref())
+                .bind(user.email_verified)
+                .bind(user.name.as_deref())
+                .bind(user.given_name.as_deref())
+                .bind(user.family_name.as_deref())
+                .bind(user.password_hash.as_deref())
+                .bind(user.disabled)
+                .bind(user.created_at)
+                .bind(user.updated_at)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?;
+                Ok(())
+            }
+
+            async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE user_id = $1"
+                ))
+                .bind(user_id)
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(query_error)?
+                .as_ref()
+                .map(user_from_row)
+                .transpose()
+            }
+
+            /// Emails compare with ASCII case folding (`$login_match` of each backend).
+            async fn find_user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+                // At most one user has the username and at most one the email; when they
+                // differ, the username match wins.
+                sqlx::query(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE ",
+                    $login_match
+                ))
+                .bind(login)
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(query_error)?
+                .as_ref()
+                .map(user_from_row)
+                .transpose()
+            }
+
+            async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users ORDER BY created_at, user_id"
+                ))
+                .fetch_all(&self.$reader)
+                .await
+                .map_err(query_error)?
+                .iter()
+                .map(user_from_row)
+                .collect()
+            }
+
+            async fn set_user_password(
+                &self,
+                user_id: &str,
+                password_hash: &str,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let updated =
+                    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE user_id = $3")
+                        .bind(password_hash)
+                        .bind(now)
+                        .bind(user_id)
+                        .execute(&self.$writer)
+                        .await
+                        .map_err(query_error)?
+                        .rows_affected();
+                Ok(updated > 0)
+            }
+
+            async fn set_user_disabled(
+                &self,
+                user_id: &str,
+                disabled: bool,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let updated =
+                    sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE user_id = $3")
+                        .bind(disabled)
+                        .bind(now)
+                        .bind(user_id)
+                        .execute(&self.$writer)
+                        .await
+                        .map_err(query_error)?
+                        .rows_affected();
+                Ok(updated > 0)
+            }
+
+            /// Sessions, consents and grants (with their codes, refresh tokens and access
+            /// token records) go by cascade; the live access tokens of the user's grants
+            /// are revoked first.
+            async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError> {
+                let mut tx = begin_write(&self.$writer).await?;
+                let outcome = delete_user_in(&mut tx, user_id).await;
+                finish(tx, outcome).await
+            }
+
+            async fn set_user_unlocked(&self, user_id: &str, at: i64) -> Result<bool, StoreError> {
+                let updated = sqlx::query(
+                    concat!(
+                        "UPDATE users SET unlocked_at = ",
+                        $greatest,
+                        "(coalesce(unlocked_at, $1), $1) WHERE user_id = $2"
+                    ),
+                )
+                .bind(at)
+                .bind(user_id)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                Ok(updated > 0)
+            }
+
+            async fn login_unlocked_at(&self, login: &str) -> Result<Option<i64>, StoreError> {
+                let row: Option<Option<i64>> = sqlx::query_scalar(
+                    concat!("SELECT unlocked_at FROM users WHERE ", $login_match),
+                )
+                .bind(login)
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(query_error)?;
+                Ok(row.flatten())
+            }
+        }
+
+        async fn delete_user_in(conn: &mut $conn, user_id: &str) -> Result<bool, StoreError> {
+            revoke_access_tokens_before_delete(conn, Owner::User(user_id)).await?;
+            let deleted = sqlx::query("DELETE FROM users WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+            Ok(deleted > 0)
+        }
+
+        fn user_from_row(row: &$row) -> Result<User, StoreError> {
+            Ok(User {
+                user_id: get(row, "user_id")?,
+                username: get(row, "username")?,
+                email: get(row, "email")?,
+                email_verified: get(row, "email_verified")?,
+                name: get(row, "name")?,
+                given_name: get(row, "given_name")?,
+                family_name: get(row, "family_name")?,
+                password_hash: get(row, "password_hash")?,
+                disabled: get(row, "disabled")?,
+                created_at: get(row, "created_at")?,
+                updated_at: get(row, "updated_at")?,
+            })
+        }
+    };
+}

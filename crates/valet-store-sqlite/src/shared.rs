@@ -1,0 +1,22 @@
+//! Clients, keys, revocations, users, sessions, single-use records and the
+//! audit trail: the same SQL on every backend, written once in `valet-store-sql`
+//! and stamped here with SQLite's types.
+
+use valet_jose::Algorithm;
+use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
+
+use super::grants::{Owner, revoke_access_tokens_before_delete};
+use super::sessions::add_consent_in;
+use super::users::delete_client_in;
+use super::*;
+
+valet_store_sql::shared_stores! {
+    store: SqliteStore,
+    row: SqliteRow,
+    connection: SqliteConnection,
+    reader: reader,
+    writer: writer,
+    // SQLite's `lower` folds ASCII case only.
+    login_match: "username = $1 OR lower(email) = lower($1) ORDER BY username = $1 DESC LIMIT 1",
+    greatest: "max",
+}
