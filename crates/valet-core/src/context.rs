@@ -124,7 +124,13 @@ mod tests {
             RequestId::parse(b"lb-01:5f3a.7").map(|id| id.to_string()),
             Some("lb-01:5f3a.7".to_owned())
         );
-        for bad in [&b""[..], b"a b", b"a\r\nSet-Cookie: x", b"\xff", &[b'a'; 65]] {
+        for bad in [
+            &b""[..],
+            b"a b",
+            b"a\r\nSet-Cookie: x",
+            b"\xff",
+            &[b'a'; 65],
+        ] {
             assert_eq!(RequestId::parse(bad), None);
         }
     }

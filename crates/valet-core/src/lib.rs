@@ -1,8 +1,27 @@
 //! Valet's authorization server logic: no HTTP and no SQL here.
 //!
-//! A request flows: the HTTP layer extracts the header values and form →
-//! [`endpoint`] → [`client_auth`] → [`grant`] → [`policy`] → [`token`] minting →
-//! the [`store`] traits, and back out as a protocol response or an [`OAuthError`].
+//! # The request path
+//!
+//! The HTTP layer (`valet-server`) builds one [`RequestContext`] per request:
+//! the time, read once from the server's [`Clock`]; the client's address (the
+//! peer, or behind trusted proxies the forwarded one); and the request's id
+//! (echoed as `X-Request-Id`). It extracts the header values and the form and
+//! calls one method of [`AuthorizationServer`] with them; nothing below reads
+//! the clock or the peer again, so one request sees one instant.
+//!
+//! - Token, introspection, revocation: [`endpoint`] → [`client_auth`] →
+//!   [`grant`] (one file per grant) → [`policy`] → [`token`] minting → the
+//!   [`store`] traits.
+//! - Authorization, login and consent forms: [`authn`], the sign-in pipeline
+//!   (identify → verify → consent → issue, steps picked by [`authn::policy`]),
+//!   answering with an [`authorize::AuthorizeOutcome`] (a page or a redirect).
+//! - UserInfo, logout, the status stream: [`endpoint`] and [`status`].
+//!
+//! Results go back out as a protocol response or an error ([`OAuthError`], a
+//! page error, a bearer refusal), which `valet-server` turns into HTTP in one
+//! module. Audit records of the sign-in, consent, logout and revocation carry
+//! the request id (`detail.request_id`); the token path's records do not, so
+//! issuing a token costs nothing more for it.
 
 pub mod audit;
 pub mod authn;

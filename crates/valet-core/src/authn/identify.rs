@@ -50,7 +50,15 @@ pub(crate) async fn request(
     };
     let params = match AuthorizationParameters::from_form(form) {
         Ok(params) => params,
-        Err(error) => return Ok(Err(refuse(server, form, &redirect, error.code, &error.description))),
+        Err(error) => {
+            return Ok(Err(refuse(
+                server,
+                form,
+                &redirect,
+                error.code,
+                &error.description,
+            )));
+        }
     };
     let scope = match permitted(&client, &params) {
         Ok(scope) => scope,

@@ -267,3 +267,37 @@ pub async fn load(
         None => Ok(None),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Stored and carried requests keep the JSON they had before the stage
+    /// held a `SignedIn`: an interaction written by an older node still opens.
+    #[test]
+    fn the_consent_stage_keeps_its_stored_form() {
+        let stage = Stage::AwaitingConsent(SignedIn {
+            user_id: "u1".into(),
+            sid: "s1".into(),
+            auth_time: 7,
+            amr: vec!["pwd".into()],
+        });
+        let json = serde_json::to_value(&stage).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "stage": "awaiting_consent",
+                "user_id": "u1",
+                "sid": "s1",
+                "auth_time": 7,
+                "amr": ["pwd"],
+            })
+        );
+        assert_eq!(serde_json::from_value::<Stage>(json).unwrap(), stage);
+        assert_eq!(
+            serde_json::to_value(Stage::AwaitingLogin).unwrap(),
+            serde_json::json!({"stage": "awaiting_login"})
+        );
+    }
+}

@@ -122,7 +122,9 @@ pub async fn submit_consent(
     let Stage::AwaitingConsent(signed_in) = &request.stage else {
         return Ok(AuthorizeOutcome::ErrorPage(PageError::expired()));
     };
-    if let Err(page) = consent::same_browser(server, signed_in, cookies.session, context.now).await? {
+    if let Err(page) =
+        consent::same_browser(server, signed_in, cookies.session, context.now).await?
+    {
         return Ok(AuthorizeOutcome::ErrorPage(page));
     }
     let Some(decision) = Decision::from_form(form) else {
@@ -137,7 +139,15 @@ pub async fn submit_consent(
     if !pending::complete(server.store.as_ref(), &at, &request, ttl, context.now).await? {
         return Ok(AuthorizeOutcome::ErrorPage(PageError::expired()));
     }
-    consent::record(server, decision, &client, &request, &signed_in.user_id, context).await?;
+    consent::record(
+        server,
+        decision,
+        &client,
+        &request,
+        &signed_in.user_id,
+        context,
+    )
+    .await?;
     let response = match decision {
         Decision::Allow => {
             super::issue::issue(server, &client, &request, signed_in, context.now).await?
@@ -181,19 +191,21 @@ impl Step<'_> {
             next = policy::next(&request, skip_consent, signed_in, Some(covered));
         }
         match (next, signed_in) {
-            (Next::Refuse(code, description), _) => Ok(AuthorizeOutcome::Redirect(
-                AuthorizationResponse::error(
+            (Next::Refuse(code, description), _) => {
+                Ok(AuthorizeOutcome::Redirect(AuthorizationResponse::error(
                     &request.redirect_uri,
                     request.response_mode,
                     code,
                     description,
                     request.state.as_deref(),
                     &server.settings.issuer,
-                ),
-            )),
-            (Next::Verify(Method::Password), _) => self.to_login(server, &request, context.now),
-            (Next::Consent, Some(user)) => self.to_consent(server, request, user, context.now).await,
-            (Next::Issue, Some(user)) => self.to_issue(server, &request, user, context.now).await,
+                )))
+            }
+            (Next::Verify(Method::Password), _) => self.into_login(server, &request, context.now),
+            (Next::Consent, Some(user)) => {
+                self.into_consent(server, request, user, context.now).await
+            }
+            (Next::Issue, Some(user)) => self.into_issue(server, &request, user, context.now).await,
             // The policy asks for consent or a code only for a signed-in user.
             (Next::Consent | Next::Issue | Next::LookUpConsent, _) => {
                 Ok(AuthorizeOutcome::ErrorPage(PageError::expired()))
@@ -203,7 +215,7 @@ impl Step<'_> {
 
     /// `AwaitingLogin`: nothing is stored for an anonymous request; the login
     /// form carries it, sealed.
-    fn to_login(
+    fn into_login(
         self,
         server: &AuthorizationServer,
         request: &PendingAuthorization,
@@ -219,7 +231,7 @@ impl Step<'_> {
     }
 
     /// `AwaitingConsent`: the interaction is stored (or moved on) in that stage.
-    async fn to_consent(
+    async fn into_consent(
         self,
         server: &AuthorizationServer,
         request: PendingAuthorization,
@@ -240,7 +252,7 @@ impl Step<'_> {
     }
 
     /// Completes the interaction (once) and issues the code.
-    async fn to_issue(
+    async fn into_issue(
         self,
         server: &AuthorizationServer,
         request: &PendingAuthorization,

@@ -80,3 +80,113 @@ pub fn next(
     }
     Next::Issue
 }
+
+#[cfg(test)]
+mod tests {
+    use valet_protocol::authorize::{Prompt, ResponseMode};
+
+    use super::*;
+    use crate::authn::pending::Stage;
+
+    fn request(prompt: Prompt, max_age: Option<i64>) -> PendingAuthorization {
+        PendingAuthorization {
+            client_id: "app".into(),
+            redirect_uri: "https://app.example/cb".into(),
+            redirect_uri_given: true,
+            scope: vec!["openid".into()],
+            state: None,
+            nonce: None,
+            code_challenge: "c".into(),
+            response_mode: ResponseMode::Query,
+            prompt,
+            max_age,
+            login_hint: None,
+            resources: Vec::new(),
+            csrf_hash: String::new(),
+            stage: Stage::AwaitingLogin,
+        }
+    }
+
+    fn alice() -> SignedIn {
+        SignedIn {
+            user_id: "alice".into(),
+            sid: "s1".into(),
+            auth_time: 1_000,
+            amr: vec!["pwd".into()],
+        }
+    }
+
+    fn session(auth_time: i64) -> Session {
+        Session {
+            session_hash: Vec::new(),
+            sid: "s1".into(),
+            user_id: "alice".into(),
+            auth_time,
+            amr: vec!["pwd".into()],
+            created_at: auth_time,
+            expires_at: auth_time + 3_600,
+        }
+    }
+
+    const NONE: Prompt = Prompt {
+        none: true,
+        login: false,
+        consent: false,
+    };
+    const LOGIN: Prompt = Prompt {
+        none: false,
+        login: true,
+        consent: false,
+    };
+    const CONSENT: Prompt = Prompt {
+        none: false,
+        login: false,
+        consent: true,
+    };
+
+    #[test]
+    fn a_session_counts_unless_prompt_login_or_older_than_max_age() {
+        let now = 2_000;
+        assert!(session_counts(&request(Prompt::default(), None), &session(0), now));
+        assert!(!session_counts(&request(LOGIN, None), &session(now), now));
+        assert!(session_counts(&request(Prompt::default(), Some(1_000)), &session(1_000), now));
+        assert!(!session_counts(&request(Prompt::default(), Some(999)), &session(1_000), now));
+    }
+
+    #[test]
+    fn without_a_sign_in_the_user_verifies_or_prompt_none_refuses() {
+        let next = |prompt| next(&request(prompt, None), false, None, None);
+        assert_eq!(next(Prompt::default()), Next::Verify(Method::Password));
+        assert_eq!(
+            next(NONE),
+            Next::Refuse(ErrorCode::LoginRequired, "the user is not signed in")
+        );
+    }
+
+    #[test]
+    fn consent_is_looked_up_then_asked_unless_remembered_or_first_party() {
+        let user = alice();
+        let plain = request(Prompt::default(), None);
+        assert_eq!(next(&plain, false, Some(&user), None), Next::LookUpConsent);
+        assert_eq!(next(&plain, false, Some(&user), Some(true)), Next::Issue);
+        assert_eq!(next(&plain, false, Some(&user), Some(false)), Next::Consent);
+        // First-party clients and prompt=consent need no look-up.
+        assert_eq!(next(&plain, true, Some(&user), None), Next::Issue);
+        assert_eq!(next(&request(CONSENT, None), true, Some(&user), None), Next::Issue);
+        assert_eq!(
+            next(&request(CONSENT, None), false, Some(&user), None),
+            Next::Consent
+        );
+        assert_eq!(
+            next(&request(NONE, None), false, Some(&user), Some(false)),
+            Next::Refuse(
+                ErrorCode::ConsentRequired,
+                "the user has not allowed this application"
+            )
+        );
+        assert_eq!(
+            next(&request(NONE, None), false, Some(&user), Some(true)),
+            Next::Issue
+        );
+    }
+}

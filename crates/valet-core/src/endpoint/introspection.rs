@@ -4,12 +4,12 @@ use serde_json::{Map, Value};
 use valet_protocol::Form;
 use valet_protocol::token::IntrospectionRequest;
 
+use crate::AuthorizationServer;
+use crate::context::RequestContext;
 use crate::error::OAuthError;
 use crate::store::Client;
 use crate::token::access_token::ACCESS_TOKEN_TYP;
 use crate::token::refresh_token;
-use crate::AuthorizationServer;
-use crate::context::RequestContext;
 
 /// RFC 7662 §2.1: the caller must be authorized; Valet requires a confidential
 /// client. Any token that is not a live access token of this issuer answers

@@ -4,13 +4,13 @@ use serde_json::Value;
 use valet_protocol::token::RevocationRequest;
 use valet_protocol::{ErrorCode, Form};
 
+use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
+use crate::context::RequestContext;
 use crate::error::OAuthError;
 use crate::status;
 use crate::store::RevokedToken;
 use crate::token::refresh_token;
-use crate::AuthorizationServer;
-use crate::context::RequestContext;
 
 /// RFC 7009 §2.2: unknown, invalid or already-expired tokens answer 200 as if
 /// revoked. A token issued to another client is refused (§2.1). A revoked access

@@ -3,10 +3,10 @@
 use valet_protocol::Form;
 use valet_protocol::token::{GrantType, TokenRequest, TokenResponse};
 
-use crate::error::OAuthError;
-use crate::grant;
 use crate::AuthorizationServer;
 use crate::context::RequestContext;
+use crate::error::OAuthError;
+use crate::grant;
 
 /// The client is authenticated before the request is looked at, so an
 /// unauthenticated caller learns nothing about what would have been granted.

@@ -22,8 +22,8 @@ use tokio::sync::broadcast;
 
 use super::StatusEvent;
 use crate::AuthorizationServer;
-use crate::context::RequestContext;
 use crate::config::{STATUS_SCOPE, StatusEventsAuth};
+use crate::context::RequestContext;
 use crate::endpoint::userinfo::bearer_token;
 use crate::error::OAuthError;
 
