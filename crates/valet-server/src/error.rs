@@ -335,7 +335,12 @@ mod tests {
     async fn server_errors_are_opaque_and_their_cause_goes_to_the_log_line() {
         let response =
             ApiError::from(OAuthError::server("disk full at /var/lib/valet")).into_response();
-        let cause = response.extensions().get::<FailureCause>().unwrap().0.clone();
+        let cause = response
+            .extensions()
+            .get::<FailureCause>()
+            .unwrap()
+            .0
+            .clone();
         assert!(cause.contains("disk full"), "{cause}");
         let (status, headers, body) =
             answer(OAuthError::server("disk full at /var/lib/valet").into()).await;
@@ -343,8 +348,7 @@ mod tests {
         assert_no_store(&headers);
         assert_eq!(body, r#"{"error":"server_error"}"#);
 
-        let (status, _, body) =
-            answer(OAuthError::unavailable("connection refused").into()).await;
+        let (status, _, body) = answer(OAuthError::unavailable("connection refused").into()).await;
         assert_eq!(status, 503);
         assert_eq!(body, r#"{"error":"temporarily_unavailable"}"#);
     }

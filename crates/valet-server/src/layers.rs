@@ -18,10 +18,11 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use metrics::{Counter, Histogram};
+use tokio::task::futures::TaskLocalFuture;
 use valet_core::RequestId;
 
 use crate::client_address::TrustedProxies;
-use crate::context::{X_REQUEST_ID, assign_request_id};
+use crate::context::{X_REQUEST_ID, header_value, request_id, with_request_id};
 use crate::error::FailureCause;
 
 /// The one middleware around every route: it gives the request its id (echoed
@@ -66,17 +67,17 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Finishing<S::Future>;
+    type Future = Finishing<TaskLocalFuture<RequestId, S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request) -> Self::Future {
+    fn call(&mut self, request: Request) -> Self::Future {
         let endpoint = request.extensions().get::<MatchedPath>().cloned();
-        let id = assign_request_id(&mut request, self.trusted_proxies.as_deref());
+        let id = request_id(&request, self.trusted_proxies.as_deref());
         Finishing {
-            inner: self.inner.call(request),
+            inner: with_request_id(id, self.inner.call(request)),
             endpoint,
             id,
             https: self.https,
@@ -111,7 +112,7 @@ where
         };
         let Ok(mut response) = result;
         security_headers(response.headers_mut(), *this.https);
-        if let Ok(id) = HeaderValue::from_bytes(this.id.as_bytes()) {
+        if let Some(id) = header_value(this.id) {
             response.headers_mut().insert(X_REQUEST_ID.clone(), id);
         }
         let endpoint = this

@@ -147,10 +147,22 @@ mod tests {
     #[test]
     fn a_session_counts_unless_prompt_login_or_older_than_max_age() {
         let now = 2_000;
-        assert!(session_counts(&request(Prompt::default(), None), &session(0), now));
+        assert!(session_counts(
+            &request(Prompt::default(), None),
+            &session(0),
+            now
+        ));
         assert!(!session_counts(&request(LOGIN, None), &session(now), now));
-        assert!(session_counts(&request(Prompt::default(), Some(1_000)), &session(1_000), now));
-        assert!(!session_counts(&request(Prompt::default(), Some(999)), &session(1_000), now));
+        assert!(session_counts(
+            &request(Prompt::default(), Some(1_000)),
+            &session(1_000),
+            now
+        ));
+        assert!(!session_counts(
+            &request(Prompt::default(), Some(999)),
+            &session(1_000),
+            now
+        ));
     }
 
     #[test]
@@ -172,7 +184,10 @@ mod tests {
         assert_eq!(next(&plain, false, Some(&user), Some(false)), Next::Consent);
         // First-party clients and prompt=consent need no look-up.
         assert_eq!(next(&plain, true, Some(&user), None), Next::Issue);
-        assert_eq!(next(&request(CONSENT, None), true, Some(&user), None), Next::Issue);
+        assert_eq!(
+            next(&request(CONSENT, None), true, Some(&user), None),
+            Next::Issue
+        );
         assert_eq!(
             next(&request(CONSENT, None), false, Some(&user), None),
             Next::Consent

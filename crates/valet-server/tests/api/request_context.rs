@@ -83,11 +83,13 @@ async fn sign_in_and_consent_records_name_their_request() {
     app.user("alice").await;
     let client = app.web_client(|_| {}).await;
     let mut browser = Browser::default();
-    let page = browser
-        .authorize(&app, &client, "")
-        .await;
+    let page = browser.authorize(&app, &client, "").await;
     let wrong = browser
-        .post(&app, "/login", &login_form(&page, "alice", "not her password"))
+        .post(
+            &app,
+            "/login",
+            &login_form(&page, "alice", "not her password"),
+        )
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     let login = browser
@@ -116,6 +118,12 @@ async fn sign_in_and_consent_records_name_their_request() {
         }
     };
     assert_eq!(recorded(AuditKind::LoginFailed).await, request_id(&wrong));
-    assert_eq!(recorded(AuditKind::LoginSucceeded).await, request_id(&login));
-    assert_eq!(recorded(AuditKind::ConsentGranted).await, request_id(&allowed));
+    assert_eq!(
+        recorded(AuditKind::LoginSucceeded).await,
+        request_id(&login)
+    );
+    assert_eq!(
+        recorded(AuditKind::ConsentGranted).await,
+        request_id(&allowed)
+    );
 }
