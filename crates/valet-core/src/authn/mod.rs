@@ -3,18 +3,19 @@
 //! §3.1.2):
 //!
 //! ```text
-//!              identify ──client or redirect_uri bad──▶ error page (never redirected)
-//!                 │      ──request bad──▶ error to redirect_uri (state, iss)
-//!                 ▼
-//!     ┌──────▶ policy::next ──Refuse (prompt=none)──▶ error to redirect_uri
-//!     │         │    │    │
-//!     │  Verify(m)  Consent  Issue ──▶ issue ──▶ code to redirect_uri
-//!     │         │    │                           (query or form_post, state, iss)
-//!     │         ▼    ▼
-//!     │ AwaitingLogin  AwaitingConsent(SignedIn) ──deny──▶ access_denied
-//!     │         │    │
-//!     └─verify::m┘   └──allow──▶ issue
-//!       → SignedIn
+//!  GET/POST /authorize
+//!        │
+//!     identify ──client or redirect_uri bad──▶ error page (never redirected)
+//!        │     ──request bad──▶ error to redirect_uri (state, iss)
+//!        ▼
+//!  ┌─▶ policy::next ──Refuse (prompt=none)──▶ error to redirect_uri
+//!  │     │ Verify(method)     │ Consent               │ Issue
+//!  │     ▼                    ▼                       ▼
+//!  │  [AwaitingLogin]      [AwaitingConsent(SignedIn)] issue ──▶ code to redirect_uri
+//!  │     │ POST /login        │ POST /consent                (query or form_post)
+//!  │     ▼                    ├─allow──▶ issue
+//!  └── verify::{method}       └─deny───▶ access_denied to redirect_uri
+//!      → SignedIn
 //! ```
 //!
 //! Each step is a file: [`identify`] (which request, from which client),
