@@ -18,8 +18,8 @@
 //!      → SignedIn
 //! ```
 //!
-//! Each step is a file: [`identify`] (which request, from which client),
-//! [`verify`] (one file per method: who the user is), [`consent`], [`issue`].
+//! Each step is a file: `identify` (which request, from which client),
+//! [`verify`] (one file per method: who the user is), `consent`, `issue`.
 //! [`policy`] alone decides which steps a request needs (`prompt`, `max_age`,
 //! remembered consent, first-party clients), so a new requirement is a rule
 //! there and a new method a file under `verify/`, not a branch in the flow.

@@ -1,6 +1,6 @@
 //! The verify step: who the user is, proved by one method per file. A method
 //! reads its form, checks it (with its own throttles and audit records) and
-//! yields the user it proved; [`sign_in`] then starts the session that every
+//! yields the user it proved; `sign_in` then starts the session that every
 //! method ends in. A new method (a second factor, a passkey, an upstream
 //! provider) is a new file and a new [`Method`] variant.
 
@@ -18,7 +18,7 @@ use crate::store::Session;
 /// How a user proves who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
-    /// Username or email and password ([`password`]); `amr` `pwd` (RFC 8176 §2).
+    /// Username or email and password (`password.rs`); `amr` `pwd` (RFC 8176 §2).
     Password,
 }
 
@@ -31,9 +31,10 @@ impl Method {
     }
 }
 
-/// Proof that the user signed in: who, in which session, when and how. Built
-/// only from a session (one that policy let count, or one just started by
-/// [`sign_in`]), it is what consent and issue ask for.
+/// That the user signed in: who, in which session, when and how. The steps
+/// build it from a session (one that policy let count, or one just started by
+/// `sign_in`) and keep it in the interaction's stage; consent and issue ask
+/// for it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SignedIn {
     pub user_id: String,
