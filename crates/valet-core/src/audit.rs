@@ -12,7 +12,7 @@
 //! | `user_id` | the user concerned, if any |
 //! | `client_id` | the client concerned, if any |
 //! | `address` | the requester's address, if known (see `trusted_proxies`) |
-//! | `detail` | a JSON object, per event: `grant_type`, `scope`, `grant_id`, `kid`, `count`, … |
+//! | `detail` | a JSON object, per event: `grant_type`, `scope`, `grant_id`, `kid`, `count`, `request_id` (the `X-Request-Id` of the sign-in, consent, logout and revocation requests), … |
 //!
 //! Requests never wait for the store: [`AuditLog::record`] logs the event at once
 //! and queues it; [`AuditLog::flush`] (every second on each node, and at
@@ -42,6 +42,7 @@ use std::sync::{Mutex, PoisonError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::context::RequestId;
 use crate::store::{Store, StoreError};
 
 /// What happened. The string forms are the schema's `event` values.
@@ -221,6 +222,13 @@ impl AuditEvent {
     pub fn address(mut self, address: Option<IpAddr>) -> Self {
         self.address = address.map(|address| address.to_canonical().to_string());
         self
+    }
+
+    /// The request that caused the event (`detail.request_id`), so an audit
+    /// record leads to the request's log lines. Of a coalesced group, the first
+    /// request's.
+    pub fn request(self, id: &RequestId) -> Self {
+        self.detail("request_id", id.as_str())
     }
 
     pub fn detail(mut self, name: &str, value: impl Into<Value>) -> Self {

@@ -1,15 +1,36 @@
 //! Valet's authorization server logic: no HTTP and no SQL here.
 //!
-//! A request flows: the HTTP layer extracts the header values and form →
-//! [`endpoint`] → [`client_auth`] → [`grant`] → [`policy`] → [`token`] minting →
-//! the [`store`] traits, and back out as a protocol response or an [`OAuthError`].
+//! # The request path
+//!
+//! The HTTP layer (`valet-server`) builds one [`RequestContext`] per request:
+//! the time, read once from the server's [`Clock`]; the client's address (the
+//! peer, or behind trusted proxies the forwarded one); and the request's id
+//! (echoed as `X-Request-Id`). It extracts the header values and the form and
+//! calls one method of [`AuthorizationServer`] with them; nothing below reads
+//! the clock or the peer again, so one request sees one instant.
+//!
+//! - Token, introspection, revocation: [`endpoint`] → [`client_auth`] →
+//!   [`grant`] (one file per grant) → [`policy`] → [`token`] minting → the
+//!   [`store`] traits.
+//! - Authorization, login and consent forms: [`authn`], the sign-in pipeline
+//!   (identify → verify → consent → issue, steps picked by [`authn::policy`]),
+//!   answering with an [`authorize::AuthorizeOutcome`] (a page or a redirect).
+//! - UserInfo, logout, the status stream: [`endpoint`] and [`status`].
+//!
+//! Results go back out as a protocol response or an error ([`OAuthError`], a
+//! page error, a bearer refusal), which `valet-server` turns into HTTP in one
+//! module. Audit records of the sign-in, consent, logout and revocation carry
+//! the request id (`detail.request_id`); the token path's records do not, so
+//! issuing a token costs nothing more for it.
 
 pub mod audit;
+pub mod authn;
 pub mod authorize;
 pub mod client_auth;
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod endpoint;
 pub mod error;
 pub mod grant;
@@ -23,7 +44,6 @@ pub mod throttle;
 pub mod token;
 pub mod users;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -34,6 +54,7 @@ use valet_protocol::token::{ClientAuthentication, GrantType, TokenResponse};
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::config::{KeyPolicy, Settings};
+pub use crate::context::{RequestContext, RequestId};
 pub use crate::error::OAuthError;
 
 use crate::audit::{AuditEvent, AuditKind, AuditLog};
@@ -57,14 +78,6 @@ pub enum StartError {
     Store(#[source] OAuthError),
     #[error("settings: {0}")]
     Settings(String),
-}
-
-/// Who sent a client-authenticated request: its `Authorization` header, and its
-/// address (for the client-secret throttle) when known.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Caller<'a> {
-    pub authorization: Option<&'a [u8]>,
-    pub address: Option<IpAddr>,
 }
 
 /// The authorization server: everything an endpoint needs, shared by all requests.
@@ -117,7 +130,7 @@ impl AuthorizationServer {
             .await
             .map_err(StartError::Store)?;
         let request_key = master
-            .derive(authorize::CARRIED_KEY_PURPOSE)
+            .derive(authn::CARRIED_KEY_PURPOSE)
             .map_err(|error| StartError::Store(OAuthError::server(error)))?;
         let server = Self {
             request_key,
@@ -182,31 +195,41 @@ impl AuthorizationServer {
         self.clock.now()
     }
 
+    /// The token endpoint; `authorization` is the request's `Authorization`
+    /// header (client authentication, RFC 6749 §2.3.1).
     pub async fn token(
         &self,
-        caller: Caller<'_>,
+        context: &RequestContext,
+        authorization: Option<&[u8]>,
         form: &Form,
     ) -> Result<(GrantType, TokenResponse), OAuthError> {
-        endpoint::token::token(self, caller, form).await
+        endpoint::token::token(self, context, authorization, form).await
     }
 
     pub async fn introspect(
         &self,
-        caller: Caller<'_>,
+        context: &RequestContext,
+        authorization: Option<&[u8]>,
         form: &Form,
     ) -> Result<Map<String, Value>, OAuthError> {
-        endpoint::introspection::introspect(self, caller, form).await
+        endpoint::introspection::introspect(self, context, authorization, form).await
     }
 
-    pub async fn revoke(&self, caller: Caller<'_>, form: &Form) -> Result<(), OAuthError> {
-        endpoint::revocation::revoke(self, caller, form).await
+    pub async fn revoke(
+        &self,
+        context: &RequestContext,
+        authorization: Option<&[u8]>,
+        form: &Form,
+    ) -> Result<(), OAuthError> {
+        endpoint::revocation::revoke(self, context, authorization, form).await
     }
 
     pub async fn userinfo(
         &self,
+        context: &RequestContext,
         authorization: Option<&[u8]>,
     ) -> Result<Map<String, Value>, endpoint::userinfo::UserInfoError> {
-        endpoint::userinfo::userinfo(self, authorization).await
+        endpoint::userinfo::userinfo(self, context, authorization).await
     }
 
     pub fn hasher(&self) -> &PasswordHasher {
@@ -217,18 +240,18 @@ impl AuthorizationServer {
     /// header and the form, and checks them.
     pub(crate) async fn authenticate_client(
         &self,
-        caller: Caller<'_>,
+        context: &RequestContext,
+        authorization: Option<&[u8]>,
         form: &Form,
-        now: i64,
     ) -> Result<AuthenticatedClient, OAuthError> {
-        let presented = ClientAuthentication::from_request(caller.authorization, form);
+        let presented = ClientAuthentication::from_request(authorization, form);
         self.authenticator
             .authenticate(
                 self.store.as_ref(),
                 presented,
-                caller.address,
+                context.address,
                 &self.audit,
-                now,
+                context.now,
             )
             .await
     }
@@ -326,9 +349,10 @@ impl AuthorizationServer {
     /// `authorization`, if the settings admit it (see [`status::stream`]).
     pub async fn open_status_stream(
         &self,
+        context: &RequestContext,
         authorization: Option<&[u8]>,
     ) -> Result<status::StatusStream, status::StreamRefusal> {
-        status::stream::open(self, authorization).await
+        status::stream::open(self, context, authorization).await
     }
 
     /// Push streams open now on this node.

@@ -1,5 +1,6 @@
 //! The address a request came from, for the per-address throttles of the login
-//! form and of client authentication.
+//! form and of client authentication (read into the request context, see
+//! `context`).
 //!
 //! Behind a load balancer the TCP peer is the balancer. When the peer is one of
 //! the configured trusted proxies, the client is the rightmost `X-Forwarded-For`
@@ -9,14 +10,9 @@
 //! its own throttle bucket by sending one.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
-use axum::http::request::Parts;
 use ipnet::IpNet;
-
-use crate::AppState;
 
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
@@ -31,7 +27,12 @@ impl TrustedProxies {
         Self { networks }
     }
 
-    fn trusts(&self, address: IpAddr) -> bool {
+    /// Whether no proxy is trusted (the default).
+    pub fn is_empty(&self) -> bool {
+        self.networks.is_empty()
+    }
+
+    pub fn trusts(&self, address: IpAddr) -> bool {
         let address = address.to_canonical();
         self.networks.iter().any(|net| net.contains(&address))
     }
@@ -73,27 +74,6 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.parse::<IpAddr>()
         .ok()
         .or_else(|| hop.parse::<SocketAddr>().ok().map(|socket| socket.ip()))
-}
-
-/// The requesting client's address; `None` when the server does not know the
-/// peer (in-process tests without connection info).
-pub struct ClientAddress(pub Option<IpAddr>);
-
-impl FromRequestParts<Arc<AppState>> for ClientAddress {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| peer.ip());
-        Ok(Self(peer.map(|peer| {
-            state.trusted_proxies.client_address(peer, &parts.headers)
-        })))
-    }
 }
 
 #[cfg(test)]

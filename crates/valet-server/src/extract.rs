@@ -8,7 +8,7 @@ use futures_util::StreamExt as _;
 use valet_core::OAuthError;
 use valet_protocol::Form;
 
-use crate::response::ApiError;
+use crate::error::ApiError;
 
 /// Form bodies are small; anything larger is not a real OAuth request.
 const MAX_FORM_BYTES: usize = 64 * 1024;

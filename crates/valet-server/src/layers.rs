@@ -1,10 +1,12 @@
-//! Middleware applied to every response: security headers and request metrics.
+//! Middleware applied to every request: its id, security headers on the
+//! response, request metrics, and the log line of a failed request.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -16,18 +18,28 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use metrics::{Counter, Histogram};
+use tokio::task::futures::TaskLocalFuture;
+use valet_core::RequestId;
 
-/// The one middleware around every route: it times the request for the metrics
-/// and sets the security headers on whatever the route answered.
+use crate::client_address::TrustedProxies;
+use crate::context::{X_REQUEST_ID, header_value, request_id, with_request_id};
+use crate::error::FailureCause;
+
+/// The one middleware around every route: it gives the request its id (echoed
+/// as `X-Request-Id`), times it for the metrics, sets the security headers on
+/// whatever the route answered, and logs a server error's cause with the id.
 ///
 /// A tower layer rather than `axum::middleware::from_fn`: that boxes its future and
 /// clones the inner service for every request, and this sits on the token
 /// endpoint's path. Applied with `Router::layer`, so routing has already put the
 /// [`MatchedPath`] on the request.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct AroundEveryRequest {
     /// The issuer is https, so browsers are told to use nothing else (HSTS).
     pub https: bool,
+    /// Proxies whose `X-Request-Id` is kept; `None` when none is trusted, so
+    /// the default costs no reference count per request.
+    pub trusted_proxies: Option<Arc<TrustedProxies>>,
 }
 
 impl<S> tower::Layer<S> for AroundEveryRequest {
@@ -37,6 +49,7 @@ impl<S> tower::Layer<S> for AroundEveryRequest {
         AroundEveryRequestService {
             inner,
             https: self.https,
+            trusted_proxies: self.trusted_proxies.clone(),
         }
     }
 }
@@ -45,6 +58,7 @@ impl<S> tower::Layer<S> for AroundEveryRequest {
 pub struct AroundEveryRequestService<S> {
     inner: S,
     https: bool,
+    trusted_proxies: Option<Arc<TrustedProxies>>,
 }
 
 impl<S> tower::Service<Request> for AroundEveryRequestService<S>
@@ -53,7 +67,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Finishing<S::Future>;
+    type Future = Finishing<TaskLocalFuture<RequestId, S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -61,9 +75,11 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let endpoint = request.extensions().get::<MatchedPath>().cloned();
+        let id = request_id(&request, self.trusted_proxies.as_deref());
         Finishing {
-            inner: self.inner.call(request),
+            inner: with_request_id(id, self.inner.call(request)),
             endpoint,
+            id,
             https: self.https,
             started: Instant::now(),
         }
@@ -77,6 +93,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         endpoint: Option<MatchedPath>,
+        id: RequestId,
         https: bool,
         started: Instant,
     }
@@ -95,10 +112,16 @@ where
         };
         let Ok(mut response) = result;
         security_headers(response.headers_mut(), *this.https);
+        if let Some(id) = header_value(this.id) {
+            response.headers_mut().insert(X_REQUEST_ID.clone(), id);
+        }
         let endpoint = this
             .endpoint
             .as_ref()
             .map_or(UNMATCHED, MatchedPath::as_str);
+        if let Some(FailureCause(cause)) = response.extensions_mut().remove::<FailureCause>() {
+            tracing::error!(request_id = %this.id, endpoint, error = %cause, "request failed");
+        }
         record_request(endpoint, response.status().as_u16(), *this.started);
         Poll::Ready(Ok(response))
     }

@@ -3,7 +3,9 @@
 
 mod accept;
 mod client_address;
+mod context;
 mod cookies;
+mod error;
 mod extract;
 mod handlers;
 mod layers;

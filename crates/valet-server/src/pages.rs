@@ -39,7 +39,9 @@ fn environment() -> &'static Environment<'static> {
 }
 
 /// A page to render: its template and context (the nonce is added here).
-pub fn render(status: StatusCode, template: &str, context: minijinja::Value) -> Response {
+/// `None` if the template failed (logged here; the answer is
+/// `ApiError::Rendering`).
+pub fn render(status: StatusCode, template: &str, context: minijinja::Value) -> Option<Response> {
     let nonce = random_bytes::<16>().map(b64url).unwrap_or_default();
     let rendered = environment()
         .get_template(template)
@@ -48,7 +50,7 @@ pub fn render(status: StatusCode, template: &str, context: minijinja::Value) -> 
         Ok(body) => body,
         Err(error) => {
             tracing::error!(%error, template, "page rendering failed");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+            return None;
         }
     };
     let mut response = (status, body).into_response();
@@ -67,13 +69,5 @@ pub fn render(status: StatusCode, template: &str, context: minijinja::Value) -> 
     if let Ok(value) = HeaderValue::from_str(&csp) {
         headers.insert(CONTENT_SECURITY_POLICY, value);
     }
-    response
-}
-
-pub fn error_page(status: u16, title: &str, message: &str) -> Response {
-    render(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-        "error.html",
-        minijinja::context! { title => title, message => message },
-    )
+    Some(response)
 }

@@ -7,11 +7,11 @@ use axum::routing::{get, post};
 use valet_core::endpoint::metadata::paths;
 
 use crate::AppState;
+use crate::error::{method_not_allowed, not_found};
 use crate::handlers::{
     authorize, health, jwks, logout, metadata, status, token_endpoints, userinfo,
 };
 use crate::layers;
-use crate::response::{method_not_allowed, not_found};
 
 /// The endpoints are served under the issuer's path, where discovery says they
 /// are: for `https://host/valet`, `/valet/token` and so on. Health and metrics
@@ -87,6 +87,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .layer(layers::AroundEveryRequest {
             https: state.server.settings().is_https(),
+            trusted_proxies: (!state.trusted_proxies.is_empty())
+                .then(|| Arc::new(state.trusted_proxies.clone())),
         })
         .with_state(state)
 }

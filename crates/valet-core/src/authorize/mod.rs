@@ -1,33 +1,11 @@
-//! The authorization endpoint and the login and consent pages behind it
-//! (RFC 6749 §4.1, OAuth 2.1 §4.1, OpenID Connect Core §3.1.2).
-//!
-//! ```text
-//!  GET/POST /authorize ──client + redirect_uri bad──▶ error page (never redirected)
-//!        │ request bad ──▶ error to redirect_uri (with state, iss)
-//!        ▼
-//!  session fit? ──no──▶ AwaitingLogin ──login ok──▶ consent needed? ──no──▶ code issued
-//!        │ yes                                           │ yes
-//!        ▼                                               ▼
-//!  consent needed? ──yes──▶ AwaitingConsent ──allow──▶ code issued
-//!        │ no                    └──deny──▶ access_denied
-//!        ▼
-//!  code issued ──▶ redirect (query or form_post) with code, state, iss (RFC 9207)
-//! ```
-//!
-//! Until the user signs in, the pending request is carried by the browser, sealed
-//! in the login form (an anonymous request writes nothing to the store); from the
-//! sign-in on it lives in the store as an interaction. Either way any node can
-//! serve the next step. Each form is bound to the browser by a CSRF value that is
-//! both a cookie and a form field, and whose hash the request keeps.
+//! The authorization endpoint's own types: what the browser sees next (a page
+//! or the response to the client, RFC 6749 §4.1.2), and the scopes OpenID
+//! Connect defines. The steps behind the endpoint live in [`crate::authn`].
 
-mod flow;
-mod pending;
+mod outcome;
 mod response;
 
-pub use flow::{
-    AuthorizeOutcome, ConsentPage, LoginPage, PageError, authorize, submit_consent, submit_login,
-};
-pub use pending::CARRIED_KEY_PURPOSE;
+pub use outcome::{AuthorizeOutcome, ConsentPage, LoginPage, PageError};
 pub use response::AuthorizationResponse;
 
 /// Scopes OpenID Connect defines; a client with the code grant may always ask for them.

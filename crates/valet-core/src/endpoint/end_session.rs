@@ -14,6 +14,7 @@ use valet_protocol::Form;
 use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::authorize::PageError;
+use crate::context::RequestContext;
 use crate::error::OAuthError;
 use crate::session;
 
@@ -41,8 +42,9 @@ pub async fn end_session(
     session_cookie: Option<&str>,
     csrf_cookie: Option<&str>,
     confirmed: bool,
-    now: i64,
+    context: &RequestContext,
 ) -> Result<LogoutOutcome, OAuthError> {
+    let now = context.now;
     let param = |name: &'static str| form.optional(name).ok().flatten().map(str::to_owned);
     let (hint, client_id_param, redirect_param, state) = (
         param("id_token_hint"),
@@ -136,6 +138,7 @@ pub async fn end_session(
     server.status_lists.wake();
     let mut event = AuditEvent::new(AuditKind::Logout, now)
         .user(&current.user_id)
+        .request(&context.id)
         .detail("sid", current.sid.as_str())
         .detail("revoked_grants", revoked);
     event.client_id = client_id;

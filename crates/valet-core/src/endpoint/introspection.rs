@@ -4,11 +4,12 @@ use serde_json::{Map, Value};
 use valet_protocol::Form;
 use valet_protocol::token::IntrospectionRequest;
 
+use crate::AuthorizationServer;
+use crate::context::RequestContext;
 use crate::error::OAuthError;
 use crate::store::Client;
 use crate::token::access_token::ACCESS_TOKEN_TYP;
 use crate::token::refresh_token;
-use crate::{AuthorizationServer, Caller};
 
 /// RFC 7662 §2.1: the caller must be authorized; Valet requires a confidential
 /// client. Any token that is not a live access token of this issuer answers
@@ -19,11 +20,14 @@ use crate::{AuthorizationServer, Caller};
 /// with the introspection permission (`introspect_any`) sees its claims.
 pub async fn introspect(
     server: &AuthorizationServer,
-    caller: Caller<'_>,
+    context: &RequestContext,
+    authorization: Option<&[u8]>,
     form: &Form,
 ) -> Result<Map<String, Value>, OAuthError> {
-    let now = server.clock.now();
-    let client = server.authenticate_client(caller, form, now).await?;
+    let now = context.now;
+    let client = server
+        .authenticate_client(context, authorization, form)
+        .await?;
     if !client.is_confidential() {
         return Err(OAuthError::invalid_client(
             "introspection requires a confidential client",

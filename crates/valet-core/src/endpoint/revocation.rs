@@ -4,12 +4,13 @@ use serde_json::Value;
 use valet_protocol::token::RevocationRequest;
 use valet_protocol::{ErrorCode, Form};
 
+use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
+use crate::context::RequestContext;
 use crate::error::OAuthError;
 use crate::status;
 use crate::store::RevokedToken;
 use crate::token::refresh_token;
-use crate::{AuthorizationServer, Caller};
 
 /// RFC 7009 §2.2: unknown, invalid or already-expired tokens answer 200 as if
 /// revoked. A token issued to another client is refused (§2.1). A revoked access
@@ -17,11 +18,14 @@ use crate::{AuthorizationServer, Caller};
 /// inactive at introspection.
 pub async fn revoke(
     server: &AuthorizationServer,
-    caller: Caller<'_>,
+    context: &RequestContext,
+    authorization: Option<&[u8]>,
     form: &Form,
 ) -> Result<(), OAuthError> {
-    let now = server.clock.now();
-    let client = server.authenticate_client(caller, form, now).await?;
+    let now = context.now;
+    let client = server
+        .authenticate_client(context, authorization, form)
+        .await?;
     let request = RevocationRequest::from_form(form)?;
     let token = request.token.expose();
     // RFC 7009 §2.1: revoking a refresh token also invalidates the access tokens
@@ -45,7 +49,8 @@ pub async fn revoke(
         server.audit(
             AuditEvent::new(AuditKind::TokenRevoked, now)
                 .client(&record.client_id)
-                .address(caller.address)
+                .address(context.address)
+                .request(&context.id)
                 .detail("token_type", "refresh_token")
                 .detail("grant_id", record.grant_id.as_str()),
         );
@@ -96,7 +101,8 @@ pub async fn revoke(
     }
     let mut event = AuditEvent::new(AuditKind::TokenRevoked, now)
         .client(&client.client().client_id)
-        .address(caller.address)
+        .address(context.address)
+        .request(&context.id)
         .detail("token_type", "access_token")
         .detail("jti", jti);
     event.user_id = claims

@@ -3,22 +3,26 @@
 use valet_protocol::Form;
 use valet_protocol::token::{GrantType, TokenRequest, TokenResponse};
 
+use crate::AuthorizationServer;
+use crate::context::RequestContext;
 use crate::error::OAuthError;
 use crate::grant;
-use crate::{AuthorizationServer, Caller};
 
 /// The client is authenticated before the request is looked at, so an
 /// unauthenticated caller learns nothing about what would have been granted.
 pub async fn token(
     server: &AuthorizationServer,
-    caller: Caller<'_>,
+    context: &RequestContext,
+    authorization: Option<&[u8]>,
     form: &Form,
 ) -> Result<(GrantType, TokenResponse), OAuthError> {
-    let now = server.clock.now();
-    let client = server.authenticate_client(caller, form, now).await?;
+    let now = context.now;
+    let client = server
+        .authenticate_client(context, authorization, form)
+        .await?;
     let request = TokenRequest::from_form(form)?;
     let grant_type = request.grant_type();
-    let response = grant::issue(server, &client, request, caller.address, now).await?;
+    let response = grant::issue(server, &client, request, context.address, now).await?;
     tracing::debug!(client_id = %client.client().client_id, grant = %grant_type, "issued token");
     Ok((grant_type, response))
 }

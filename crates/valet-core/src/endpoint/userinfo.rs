@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 use valet_protocol::ErrorCode;
 
 use crate::AuthorizationServer;
+use crate::context::RequestContext;
 use crate::error::OAuthError;
 
 /// A UserInfo request that is refused, with the RFC 6750 §3.1 code.
@@ -45,9 +46,10 @@ impl From<OAuthError> for UserInfoError {
 
 pub async fn userinfo(
     server: &AuthorizationServer,
+    context: &RequestContext,
     authorization: Option<&[u8]>,
 ) -> Result<Map<String, Value>, UserInfoError> {
-    let now = server.clock.now();
+    let now = context.now;
     let token = bearer_token(authorization).ok_or(UserInfoError::MissingToken)?;
     let claims = server
         .live_access_token(token, now)

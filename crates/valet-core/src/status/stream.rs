@@ -23,6 +23,7 @@ use tokio::sync::broadcast;
 use super::StatusEvent;
 use crate::AuthorizationServer;
 use crate::config::{STATUS_SCOPE, StatusEventsAuth};
+use crate::context::RequestContext;
 use crate::endpoint::userinfo::bearer_token;
 use crate::error::OAuthError;
 
@@ -103,11 +104,12 @@ impl Drop for StreamSlot {
 /// slot under the cap.
 pub(crate) async fn open(
     server: &AuthorizationServer,
+    context: &RequestContext,
     authorization: Option<&[u8]>,
 ) -> Result<StatusStream, StreamRefusal> {
     let settings = &server.settings;
     if settings.status_events_auth == StatusEventsAuth::Token {
-        check_credential(server, authorization).await?;
+        check_credential(server, authorization, context.now).await?;
     }
     let Some(slot) = server
         .status_streams
@@ -132,10 +134,11 @@ pub(crate) async fn open(
 async fn check_credential(
     server: &AuthorizationServer,
     authorization: Option<&[u8]>,
+    now: i64,
 ) -> Result<(), StreamRefusal> {
     let token = bearer_token(authorization).ok_or(StreamRefusal::MissingToken)?;
     let claims = server
-        .live_access_token(token, server.clock.now())
+        .live_access_token(token, now)
         .await?
         .ok_or(StreamRefusal::InvalidToken(
             "the access token is invalid, expired or revoked",

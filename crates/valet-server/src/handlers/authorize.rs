@@ -6,82 +6,78 @@ use axum::extract::{Request, State};
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use valet_core::authorize::{self, AuthorizationResponse, AuthorizeOutcome};
+use valet_core::RequestContext;
+use valet_core::authn::{self, Cookies};
+use valet_core::authorize::{AuthorizationResponse, AuthorizeOutcome, PageError};
 use valet_core::endpoint::metadata::paths;
 use valet_protocol::Form;
 use valet_protocol::authorize::ResponseMode;
 
 use crate::AppState;
-use crate::client_address::ClientAddress;
+use crate::context::Context;
 use crate::cookies::{self, CookieNames};
+use crate::error::ApiError;
 use crate::extract::OAuthForm;
-use crate::pages::{error_page, render};
-use crate::response::{ApiError, no_store, retry_after};
+use crate::pages::render;
+use crate::response::{no_store, retry_after};
 
 /// GET: parameters in the query (RFC 6749 §4.1.1).
 pub async fn authorize_get(
     State(state): State<Arc<AppState>>,
+    Context(context): Context,
     request: Request,
 ) -> Result<Response, ApiError> {
     let form = Form::parse(request.uri().query().unwrap_or_default().as_bytes());
-    authorize_with(&state, request.headers(), &form).await
+    authorize_with(&state, &context, request.headers(), &form).await
 }
 
 /// POST: the same parameters as a form (OIDC Core §3.1.2.1).
 pub async fn authorize_post(
     State(state): State<Arc<AppState>>,
+    Context(context): Context,
     headers: HeaderMap,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
-    authorize_with(&state, &headers, &request.form).await
+    authorize_with(&state, &context, &headers, &request.form).await
 }
 
 async fn authorize_with(
     state: &AppState,
+    context: &RequestContext,
     headers: &HeaderMap,
     form: &Form,
 ) -> Result<Response, ApiError> {
     let names = cookie_names(state);
-    let session = cookies::read(headers, names.session());
-    let csrf = cookies::read(headers, names.csrf());
-    let server = &state.server;
-    let outcome = authorize::authorize(
-        server,
-        form,
-        session.as_deref(),
-        csrf.as_deref(),
-        server.now(),
-    )
-    .await?;
-    Ok(outcome_response(state, outcome))
+    let (session, csrf) = browser_cookies(headers, &names);
+    let cookies = Cookies {
+        session: session.as_deref(),
+        csrf: csrf.as_deref(),
+    };
+    let outcome = authn::authorize(&state.server, form, cookies, context).await?;
+    outcome_response(state, outcome)
 }
 
 pub async fn login(
     State(state): State<Arc<AppState>>,
+    Context(context): Context,
     headers: HeaderMap,
-    ClientAddress(address): ClientAddress,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let names = cookie_names(&state);
-    let session = cookies::read(&headers, names.session());
-    let csrf = cookies::read(&headers, names.csrf());
-    let server = &state.server;
-    let (outcome, new_session) = authorize::submit_login(
-        server,
-        &request.form,
-        session.as_deref(),
-        csrf.as_deref(),
-        address,
-        server.now(),
-    )
-    .await?;
-    let mut response = outcome_response(&state, outcome);
+    let (session, csrf) = browser_cookies(&headers, &names);
+    let cookies = Cookies {
+        session: session.as_deref(),
+        csrf: csrf.as_deref(),
+    };
+    let (outcome, new_session) =
+        authn::submit_login(&state.server, &request.form, cookies, &context).await?;
+    let mut response = outcome_response(&state, outcome)?;
     if let Some(new_session) = new_session {
         names.set(
             &mut response,
             names.session(),
             &new_session.cookie_value,
-            new_session.session.expires_at.saturating_sub(server.now()),
+            new_session.session.expires_at.saturating_sub(context.now),
         );
     }
     Ok(response)
@@ -89,37 +85,39 @@ pub async fn login(
 
 pub async fn consent(
     State(state): State<Arc<AppState>>,
+    Context(context): Context,
     headers: HeaderMap,
-    ClientAddress(address): ClientAddress,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let names = cookie_names(&state);
-    let session = cookies::read(&headers, names.session());
-    let csrf = cookies::read(&headers, names.csrf());
-    let server = &state.server;
-    let outcome = authorize::submit_consent(
-        server,
-        &request.form,
-        session.as_deref(),
-        csrf.as_deref(),
-        address,
-        server.now(),
+    let (session, csrf) = browser_cookies(&headers, &names);
+    let cookies = Cookies {
+        session: session.as_deref(),
+        csrf: csrf.as_deref(),
+    };
+    let outcome = authn::submit_consent(&state.server, &request.form, cookies, &context).await?;
+    outcome_response(&state, outcome)
+}
+
+/// The session and CSRF cookies' values.
+fn browser_cookies(headers: &HeaderMap, names: &CookieNames) -> (Option<String>, Option<String>) {
+    (
+        cookies::read(headers, names.session()),
+        cookies::read(headers, names.csrf()),
     )
-    .await?;
-    Ok(outcome_response(&state, outcome))
 }
 
 pub fn cookie_names(state: &AppState) -> CookieNames {
     CookieNames::new(state.server.settings().secure_cookies())
 }
 
-fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Response {
+fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Result<Response, ApiError> {
     let issuer = &state.server.settings().issuer;
     let names = cookie_names(state);
     let csrf_ttl = state.server.settings().interaction_ttl;
-    match outcome {
-        AuthorizeOutcome::ErrorPage(error) => error_page(error.status, error.title, &error.message),
-        AuthorizeOutcome::Redirect(response) => redirect(response),
+    Ok(match outcome {
+        AuthorizeOutcome::ErrorPage(error) => return Err(ApiError::Page(error)),
+        AuthorizeOutcome::Redirect(response) => return redirect(response),
         AuthorizeOutcome::Login(page) => {
             let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK);
             let mut response = render(
@@ -133,7 +131,8 @@ fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Response {
                     error => page.error,
                     csrf => &page.csrf,
                 },
-            );
+            )
+            .ok_or(ApiError::Rendering)?;
             names.set(&mut response, names.csrf(), &page.csrf, csrf_ttl);
             if let Some(seconds) = page.retry_after {
                 retry_after(&mut response, seconds);
@@ -157,16 +156,17 @@ fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Response {
                     scopes => scopes,
                     csrf => &page.csrf,
                 },
-            );
+            )
+            .ok_or(ApiError::Rendering)?;
             names.set(&mut response, names.csrf(), &page.csrf, csrf_ttl);
             response
         }
-    }
+    })
 }
 
 /// RFC 9700 §4.11: 303 See Other, so a browser never re-posts the login form's
 /// body to the client. `form_post` answers with an auto-submitting form instead.
-fn redirect(response: AuthorizationResponse) -> Response {
+fn redirect(response: AuthorizationResponse) -> Result<Response, ApiError> {
     match response.mode {
         ResponseMode::Query => match HeaderValue::from_str(&response.location()) {
             Ok(location) => {
@@ -174,9 +174,13 @@ fn redirect(response: AuthorizationResponse) -> Response {
                 reply.headers_mut().insert(LOCATION, location);
                 // The Location carries the code.
                 no_store(&mut reply);
-                reply
+                Ok(reply)
             }
-            Err(_) => error_page(400, "Invalid redirect", "The redirect could not be built."),
+            Err(_) => Err(ApiError::Page(PageError {
+                status: 400,
+                title: "Invalid redirect",
+                message: "The redirect could not be built.".to_owned(),
+            })),
         },
         ResponseMode::FormPost => {
             let params: Vec<_> = response
@@ -189,6 +193,7 @@ fn redirect(response: AuthorizationResponse) -> Response {
                 "form_post.html",
                 minijinja::context! { redirect_uri => response.redirect_uri, params => params },
             )
+            .ok_or(ApiError::Rendering)
         }
     }
 }

@@ -6,36 +6,42 @@ use axum::extract::{Request, State};
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use valet_core::RequestContext;
 use valet_core::endpoint::end_session::{LogoutOutcome, end_session};
 use valet_core::endpoint::metadata::paths;
 use valet_protocol::Form;
 
 use super::authorize::cookie_names;
 use crate::AppState;
+use crate::context::Context;
 use crate::cookies;
+use crate::error::ApiError;
 use crate::extract::OAuthForm;
-use crate::pages::{error_page, render};
-use crate::response::{ApiError, no_store};
+use crate::pages::render;
+use crate::response::no_store;
 
 pub async fn logout_get(
     State(state): State<Arc<AppState>>,
+    Context(context): Context,
     request: Request,
 ) -> Result<Response, ApiError> {
     let form = Form::parse(request.uri().query().unwrap_or_default().as_bytes());
-    logout_with(&state, request.headers(), &form, false).await
+    logout_with(&state, &context, request.headers(), &form, false).await
 }
 
 pub async fn logout_post(
     State(state): State<Arc<AppState>>,
+    Context(context): Context,
     headers: HeaderMap,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let confirmed = request.form.optional("confirm").ok().flatten() == Some("yes");
-    logout_with(&state, &headers, &request.form, confirmed).await
+    logout_with(&state, &context, &headers, &request.form, confirmed).await
 }
 
 async fn logout_with(
     state: &AppState,
+    context: &RequestContext,
     headers: &HeaderMap,
     form: &Form,
     confirmed: bool,
@@ -50,11 +56,11 @@ async fn logout_with(
         session.as_deref(),
         existing_csrf.as_deref(),
         confirmed,
-        server.now(),
+        context,
     )
     .await?;
     Ok(match outcome {
-        LogoutOutcome::ErrorPage(error) => error_page(error.status, error.title, &error.message),
+        LogoutOutcome::ErrorPage(error) => return Err(ApiError::Page(error)),
         LogoutOutcome::Confirm {
             client_name,
             id_token_hint,
@@ -80,7 +86,8 @@ async fn logout_with(
                     post_logout_redirect_uri => post_logout_redirect_uri,
                     state => logout_state,
                 },
-            );
+            )
+            .ok_or(ApiError::Rendering)?;
             names.set(
                 &mut response,
                 names.csrf(),
@@ -97,7 +104,8 @@ async fn logout_with(
                     no_store(&mut response);
                     response
                 }
-                None => render(StatusCode::OK, "logged_out.html", minijinja::context! {}),
+                None => render(StatusCode::OK, "logged_out.html", minijinja::context! {})
+                    .ok_or(ApiError::Rendering)?,
             };
             names.clear(&mut response, names.session());
             response

@@ -6,18 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use tokio::sync::broadcast::error::RecvError;
-use valet_core::config::STATUS_SCOPE;
 use valet_core::status::{StatusStream, StreamRefusal};
-use valet_protocol::ErrorCode;
 
 use crate::AppState;
-use crate::response::{ApiError, json_error, no_store, retry_after};
+use crate::context::Context;
+use crate::error::ApiError;
 
 /// One signed list, as `application/statuslist+jwt`.
 pub async fn status_list(
@@ -58,16 +57,25 @@ pub async fn aggregation(State(state): State<Arc<AppState>>) -> Result<Response,
 /// beyond `status_events_max_streams` open streams the answer is 503 with
 /// `Retry-After` and no stream; after `status_events_max_lifetime` the stream
 /// ends cleanly and its client reconnects (see `valet_core::status::stream`).
-pub async fn events(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub async fn events(
+    State(state): State<Arc<AppState>>,
+    Context(context): Context,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let authorization = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+    let opened = state
+        .server
+        .open_status_stream(&context, authorization)
+        .await;
     let StatusStream {
         events,
         slot,
         lifetime,
-    } = match state.server.open_status_stream(authorization).await {
-        Ok(stream) => stream,
-        Err(refusal) => return refused(refusal),
-    };
+    } = opened.inspect_err(|refusal| {
+        if matches!(refusal, StreamRefusal::Full { .. }) {
+            metrics::counter!("valet_status_streams_refused_total").increment(1);
+        }
+    })?;
     // The slot travels with the stream and is freed when the body is dropped.
     let stream = futures_util::stream::unfold((events, slot), |(mut receiver, slot)| async move {
         let event = match receiver.recv().await {
@@ -80,53 +88,11 @@ pub async fn events(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
         Some((Ok::<_, Infallible>(event), (receiver, slot)))
     })
     .take_until(tokio::time::sleep(lifetime));
-    Sse::new(stream)
+    Ok(Sse::new(stream)
         .keep_alive(
             KeepAlive::new()
                 .interval(Duration::from_secs(15))
                 .text("keep-alive"),
         )
-        .into_response()
-}
-
-/// RFC 6750 §3 for the credential; 503 with `Retry-After` (RFC 9110 §15.6.4)
-/// at the cap, a small body and no stream.
-fn refused(refusal: StreamRefusal) -> Response {
-    let (status, challenge) = match refusal {
-        StreamRefusal::MissingToken => (
-            StatusCode::UNAUTHORIZED,
-            "Bearer realm=\"valet\"".to_owned(),
-        ),
-        StreamRefusal::InvalidToken(description) => (
-            StatusCode::UNAUTHORIZED,
-            format!(
-                "Bearer realm=\"valet\", error=\"invalid_token\", error_description=\"{description}\""
-            ),
-        ),
-        StreamRefusal::InsufficientScope => (
-            StatusCode::FORBIDDEN,
-            format!(
-                "Bearer realm=\"valet\", error=\"insufficient_scope\", scope=\"{STATUS_SCOPE}\""
-            ),
-        ),
-        StreamRefusal::Full {
-            retry_after_seconds,
-        } => {
-            metrics::counter!("valet_status_streams_refused_total").increment(1);
-            let mut response = json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::TemporarilyUnavailable,
-                Some("too many event streams are open; retry later"),
-            );
-            retry_after(&mut response, retry_after_seconds);
-            return response;
-        }
-        StreamRefusal::Server(error) => return ApiError::from(error).into_response(),
-    };
-    let mut response = status.into_response();
-    if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response.headers_mut().insert(WWW_AUTHENTICATE, value);
-    }
-    no_store(&mut response);
-    response
+        .into_response())
 }

@@ -8,22 +8,23 @@ use axum::http::HeaderValue;
 use axum::http::header::PRAGMA;
 use axum::response::{IntoResponse, Response};
 use metrics::Counter;
-use valet_core::{Caller, OAuthError};
+use valet_core::OAuthError;
 use valet_protocol::token::{GrantType, TokenResponse};
 
 use crate::AppState;
-use crate::client_address::ClientAddress;
+use crate::context::Context;
+use crate::error::ApiError;
 use crate::extract::OAuthForm;
-use crate::response::{ApiError, json_bytes, no_store};
+use crate::response::{json_bytes, no_store};
 
 pub async fn token(
     State(state): State<Arc<AppState>>,
-    ClientAddress(address): ClientAddress,
+    Context(context): Context,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let (grant, body) = state
         .server
-        .token(caller(&request, address), &request.form)
+        .token(&context, request.authorization.as_deref(), &request.form)
         .await?;
     count_issued(grant);
     token_response(&body)
@@ -42,12 +43,12 @@ fn token_response(body: &TokenResponse) -> Result<Response, ApiError> {
 
 pub async fn introspect(
     State(state): State<Arc<AppState>>,
-    ClientAddress(address): ClientAddress,
+    Context(context): Context,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let body = state
         .server
-        .introspect(caller(&request, address), &request.form)
+        .introspect(&context, request.authorization.as_deref(), &request.form)
         .await?;
     let mut response = axum::Json(body).into_response();
     no_store(&mut response);
@@ -57,12 +58,12 @@ pub async fn introspect(
 /// RFC 7009 §2.2: success is 200 with an empty body.
 pub async fn revoke(
     State(state): State<Arc<AppState>>,
-    ClientAddress(address): ClientAddress,
+    Context(context): Context,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     state
         .server
-        .revoke(caller(&request, address), &request.form)
+        .revoke(&context, request.authorization.as_deref(), &request.form)
         .await?;
     let mut response = ().into_response();
     no_store(&mut response);
@@ -84,12 +85,5 @@ fn count_issued(grant: GrantType) {
     });
     if let Some((_, counter)) = counters.iter().find(|(counted, _)| *counted == grant) {
         counter.increment(1);
-    }
-}
-
-fn caller(request: &OAuthForm, address: Option<std::net::IpAddr>) -> Caller<'_> {
-    Caller {
-        authorization: request.authorization.as_deref(),
-        address,
     }
 }

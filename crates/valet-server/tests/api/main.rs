@@ -26,6 +26,7 @@ mod logout;
 mod metrics;
 mod races;
 mod refresh;
+mod request_context;
 mod revocation;
 mod secret_rotation;
 mod status;

@@ -1,4 +1,5 @@
-//! A pending authorization request and its stages.
+//! The interaction: a pending authorization request and the stage it is at,
+//! which is the state the sign-in steps consume and produce.
 //!
 //! Until the user signs in, the request is carried by the browser: sealed
 //! (AES-256-GCM under a key derived from the master key for this purpose only)
@@ -12,25 +13,35 @@ use serde::{Deserialize, Serialize};
 use valet_jose::{MasterKey, b64url, b64url_decode, constant_time_eq, random_bytes, sha256};
 use valet_protocol::authorize::{Prompt, ResponseMode};
 
+use super::verify::SignedIn;
 use crate::error::OAuthError;
 use crate::secrets::random_id;
 use crate::store::{Interaction, Store};
 
 /// What the user is being asked for. Each step consumes one stage and yields the
-/// next (see the diagram in the module above).
+/// next (see the diagram in [`super`]). The serialized form (`"stage": …` next
+/// to the sign-in's fields) is what stored and carried requests hold.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "stage", rename_all = "snake_case")]
 pub enum Stage {
     AwaitingLogin,
-    AwaitingConsent {
-        user_id: String,
-        sid: String,
-        auth_time: i64,
-        amr: Vec<String>,
-    },
+    /// Signed in; the user is asked to allow the scopes.
+    AwaitingConsent(SignedIn),
     /// A carried request whose sign-in issued the code: kept only so that the
     /// same login form cannot complete again.
     Completed,
+}
+
+/// Where a request's interaction lives, which decides how a step that moves it
+/// on writes (see [`advance`] and [`complete`]).
+#[derive(Debug, Clone)]
+pub enum Whereabouts {
+    /// A request just made at `/authorize`: nothing is stored yet.
+    Fresh,
+    /// Carried sealed in the login form (the form's `interaction` value).
+    Carried(String),
+    /// Stored under this id (a form after the sign-in).
+    Stored(String),
 }
 
 /// The validated request, as the code will be issued for it.
@@ -142,7 +153,7 @@ pub async fn was_stored(store: &dyn Store, value: &str, now: i64) -> Result<bool
 
 /// Stores a carried request for its next stage under [`carried_id`]; `false`
 /// if that value was stored before (its login form was already completed).
-pub async fn store_carried(
+async fn store_carried(
     store: &dyn Store,
     value: &str,
     pending: &PendingAuthorization,
@@ -164,7 +175,53 @@ pub async fn store_carried(
     }
 }
 
-pub async fn save_new(
+/// Moves the interaction to `request`'s stage (awaiting consent) and returns
+/// the id its next form names; `None` when a carried request was stored before
+/// or a stored one has gone (its form was already completed).
+pub async fn advance(
+    store: &dyn Store,
+    at: &Whereabouts,
+    request: &PendingAuthorization,
+    ttl: i64,
+    now: i64,
+) -> Result<Option<String>, OAuthError> {
+    match at {
+        Whereabouts::Fresh => save_new(store, request, ttl, now).await.map(Some),
+        // The request's first store write: the user has signed in.
+        Whereabouts::Carried(value) => store_carried(store, value, request, ttl, now).await,
+        Whereabouts::Stored(id) => Ok(update(store, id, request, ttl, now)
+            .await?
+            .then(|| id.clone())),
+    }
+}
+
+/// Ends the interaction as its code is issued: `false` if another submission
+/// of the same form got there first, so each form completes once. A carried
+/// request is remembered as [`Stage::Completed`] until it would have expired
+/// anyway; a stored one is deleted.
+pub async fn complete(
+    store: &dyn Store,
+    at: &Whereabouts,
+    request: &PendingAuthorization,
+    ttl: i64,
+    now: i64,
+) -> Result<bool, OAuthError> {
+    match at {
+        Whereabouts::Fresh => Ok(true),
+        Whereabouts::Carried(value) => {
+            let completed = PendingAuthorization {
+                stage: Stage::Completed,
+                ..request.clone()
+            };
+            Ok(store_carried(store, value, &completed, ttl, now)
+                .await?
+                .is_some())
+        }
+        Whereabouts::Stored(id) => Ok(store.delete_interaction(id).await?),
+    }
+}
+
+async fn save_new(
     store: &dyn Store,
     pending: &PendingAuthorization,
     ttl: i64,
@@ -181,7 +238,7 @@ pub async fn save_new(
     Ok(interaction_id)
 }
 
-pub async fn update(
+async fn update(
     store: &dyn Store,
     interaction_id: &str,
     pending: &PendingAuthorization,
@@ -208,5 +265,39 @@ pub async fn load(
     match store.get_interaction(interaction_id, now).await? {
         Some(interaction) => Ok(serde_json::from_str(&interaction.payload).ok()),
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Stored and carried requests keep the JSON they had before the stage
+    /// held a `SignedIn`: an interaction written by an older node still opens.
+    #[test]
+    fn the_consent_stage_keeps_its_stored_form() {
+        let stage = Stage::AwaitingConsent(SignedIn {
+            user_id: "u1".into(),
+            sid: "s1".into(),
+            auth_time: 7,
+            amr: vec!["pwd".into()],
+        });
+        let json = serde_json::to_value(&stage).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "stage": "awaiting_consent",
+                "user_id": "u1",
+                "sid": "s1",
+                "auth_time": 7,
+                "amr": ["pwd"],
+            })
+        );
+        assert_eq!(serde_json::from_value::<Stage>(json).unwrap(), stage);
+        assert_eq!(
+            serde_json::to_value(Stage::AwaitingLogin).unwrap(),
+            serde_json::json!({"stage": "awaiting_login"})
+        );
     }
 }

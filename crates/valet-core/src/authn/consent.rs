@@ -1,0 +1,125 @@
+//! The consent step: the user allows (or denies) the scopes for the client.
+//! Whether it is asked at all is [`super::policy`]'s call; this step looks up
+//! what the user allowed before, shows the page, and takes the decision.
+
+use valet_protocol::Form;
+
+use super::pending::PendingAuthorization;
+use super::verify::SignedIn;
+use crate::AuthorizationServer;
+use crate::audit::{AuditEvent, AuditKind};
+use crate::authorize::{ConsentPage, PageError, describe_scope};
+use crate::context::RequestContext;
+use crate::error::OAuthError;
+use crate::session;
+use crate::store::Client;
+
+/// The user's answer on the consent form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Allow,
+    Deny,
+}
+
+impl Decision {
+    /// The form's `decision`, or `None` for anything but `allow` or `deny`.
+    pub(crate) fn from_form(form: &Form) -> Option<Self> {
+        match form.optional("decision") {
+            Ok(Some("allow")) => Some(Self::Allow),
+            Ok(Some("deny")) => Some(Self::Deny),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the user allowed every requested scope to the client before.
+pub(crate) async fn remembered(
+    server: &AuthorizationServer,
+    client: &Client,
+    request: &PendingAuthorization,
+    user_id: &str,
+) -> Result<bool, OAuthError> {
+    let granted = server.store.get_consent(user_id, &client.client_id).await?;
+    Ok(request.scope.iter().all(|s| granted.contains(s)))
+}
+
+/// The consent page for the interaction `interaction_id`.
+pub(crate) async fn page(
+    server: &AuthorizationServer,
+    client: &Client,
+    request: &PendingAuthorization,
+    interaction_id: String,
+    user_id: &str,
+    csrf: String,
+) -> Result<ConsentPage, OAuthError> {
+    let username = server
+        .store
+        .get_user(user_id)
+        .await?
+        .map(|u| u.username)
+        .unwrap_or_default();
+    Ok(ConsentPage {
+        interaction_id,
+        client_name: client.name.clone(),
+        username,
+        scopes: request
+            .scope
+            .iter()
+            .map(|s| (s.clone(), describe_scope(s)))
+            .collect(),
+        csrf,
+    })
+}
+
+/// The consent must come from the browser that signed in: its session is
+/// still the one the request was signed in with.
+pub(crate) async fn same_browser(
+    server: &AuthorizationServer,
+    signed_in: &SignedIn,
+    session_cookie: Option<&str>,
+    now: i64,
+) -> Result<Result<(), PageError>, OAuthError> {
+    let session = session::lookup(server.store.as_ref(), session_cookie, now).await?;
+    if session
+        .as_ref()
+        .is_none_or(|s| s.sid != signed_in.sid || s.user_id != signed_in.user_id)
+    {
+        return Ok(Err(PageError::new(
+            403,
+            "Session changed",
+            "You are no longer signed in as the user this request was for. Go back to the app and start again.",
+        )));
+    }
+    Ok(Ok(()))
+}
+
+/// Records the decision: an allow is remembered for the next request (and
+/// audited), a deny only audited.
+pub(crate) async fn record(
+    server: &AuthorizationServer,
+    decision: Decision,
+    client: &Client,
+    request: &PendingAuthorization,
+    user_id: &str,
+    context: &RequestContext,
+) -> Result<(), OAuthError> {
+    let kind = match decision {
+        Decision::Allow => {
+            server
+                .store
+                .add_consent(user_id, &client.client_id, &request.scope, context.now)
+                .await?;
+            AuditKind::ConsentGranted
+        }
+        Decision::Deny => AuditKind::ConsentDenied,
+    };
+    server.audit(
+        AuditEvent::new(kind, context.now)
+            .user(user_id)
+            .client(&client.client_id)
+            .address(context.address)
+            .request(&context.id)
+            .detail("scope", request.scope.join(" ")),
+    );
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! The identify step: which request, from which client. A new request at
+//! `/authorize` is checked in two stages: first the client and its redirect URI
+//! (until both are trusted, an error is a page and nothing is redirected, RFC
+//! 6749 §4.1.2.1), then the rest of the request (errors from here go back to
+//! the client). A later form (login, consent) names its interaction, which is
+//! opened, checked against the browser's CSRF value and tied to its client again.
+
+use std::sync::Arc;
+
+use valet_protocol::authorize::{
+    AuthorizationParameters, ClientAndRedirect, response_mode_of, state_of,
+};
+use valet_protocol::token::GrantType;
+use valet_protocol::{ErrorCode, Form};
+
+use super::pending::{self, PendingAuthorization, Stage, Whereabouts};
+use crate::AuthorizationServer;
+use crate::authorize::{AuthorizationResponse, AuthorizeOutcome, OIDC_SCOPES, PageError};
+use crate::error::OAuthError;
+use crate::policy::redirect_uri::{self, VerifiedRedirectUri};
+use crate::store::Client;
+
+/// A request whose client and redirect URI are trusted and whose parameters
+/// the client may ask for: ready for the steps.
+pub(crate) struct Identified {
+    pub client: Arc<Client>,
+    pub request: PendingAuthorization,
+    /// The browser's CSRF value (its own, or a fresh one), bound to the request.
+    pub csrf: String,
+}
+
+/// A form's interaction, opened: where it lives, the request, its client.
+pub(crate) struct Resumed {
+    pub at: Whereabouts,
+    pub request: PendingAuthorization,
+    pub client: Arc<Client>,
+}
+
+/// RFC 6749 §4.1.1: checks a new authorization request. `Err` is what the
+/// browser sees instead: an error page, or an error sent back to the client.
+pub(crate) async fn request(
+    server: &AuthorizationServer,
+    form: &Form,
+    csrf_cookie: Option<&str>,
+    now: i64,
+) -> Result<Result<Identified, AuthorizeOutcome>, OAuthError> {
+    let (client, redirect) = match trusted_client(server, form, now).await? {
+        Ok(trusted) => trusted,
+        Err(page) => return Ok(Err(AuthorizeOutcome::ErrorPage(page))),
+    };
+    let params = match AuthorizationParameters::from_form(form) {
+        Ok(params) => params,
+        Err(error) => {
+            return Ok(Err(refuse(
+                server,
+                form,
+                &redirect,
+                error.code,
+                &error.description,
+            )));
+        }
+    };
+    let scope = match permitted(&client, &params) {
+        Ok(scope) => scope,
+        Err((code, description)) => {
+            return Ok(Err(refuse(server, form, &redirect, code, description)));
+        }
+    };
+    let csrf = match csrf_cookie.filter(|c| c.len() == 43) {
+        Some(existing) => existing.to_owned(),
+        None => pending::new_csrf()?,
+    };
+    let request = PendingAuthorization {
+        client_id: client.client_id.clone(),
+        redirect_uri: redirect.as_str().to_owned(),
+        redirect_uri_given: redirect.was_given(),
+        scope,
+        state: params.state,
+        nonce: params.nonce,
+        code_challenge: params.code_challenge,
+        response_mode: params.response_mode,
+        prompt: params.prompt,
+        max_age: params.max_age,
+        login_hint: params.login_hint,
+        resources: params.resources,
+        csrf_hash: pending::csrf_hash(&csrf),
+        stage: Stage::AwaitingLogin,
+    };
+    Ok(Ok(Identified {
+        client,
+        request,
+        csrf,
+    }))
+}
+
+/// The client and the redirect URI, or the page that says which is wrong.
+async fn trusted_client(
+    server: &AuthorizationServer,
+    form: &Form,
+    now: i64,
+) -> Result<Result<(Arc<Client>, VerifiedRedirectUri), PageError>, OAuthError> {
+    let Ok(identity) = ClientAndRedirect::from_form(form) else {
+        return Ok(Err(PageError::new(
+            400,
+            "Invalid request",
+            "The request has no single client_id. Go back to the app and try again.",
+        )));
+    };
+    let Some(client) = server
+        .authenticator
+        .clients()
+        .get(server.store.as_ref(), &identity.client_id, now)
+        .await?
+    else {
+        return Ok(Err(PageError::new(
+            400,
+            "Unknown application",
+            "The application that sent you here is not registered.",
+        )));
+    };
+    let Some(redirect) = redirect_uri::verify(&client, identity.redirect_uri.as_deref()) else {
+        return Ok(Err(PageError::new(
+            400,
+            "Invalid redirect",
+            "The redirect_uri of this request is not registered for the application, so you are not sent back to it.",
+        )));
+    };
+    Ok(Ok((client, redirect)))
+}
+
+/// The scopes granted if the request is within what `client` may ask for:
+/// the code flow, registered (or OpenID) scopes, registered resources (RFC 8707).
+fn permitted(
+    client: &Client,
+    params: &AuthorizationParameters,
+) -> Result<Vec<String>, (ErrorCode, &'static str)> {
+    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err((
+            ErrorCode::UnauthorizedClient,
+            "this client is not registered for the authorization code flow",
+        ));
+    }
+    let scope: Vec<String> = if params.scope.is_empty() {
+        client.scopes.clone()
+    } else {
+        params.scope.iter().map(str::to_owned).collect()
+    };
+    if let Some(extra) = scope
+        .iter()
+        .find(|s| !client.scopes.contains(s) && !OIDC_SCOPES.contains(&s.as_str()))
+    {
+        tracing::debug!(client_id = %client.client_id, scope = %extra, "scope not registered");
+        return Err((
+            ErrorCode::InvalidScope,
+            "the requested scope exceeds the scope registered for this client",
+        ));
+    }
+    if params
+        .resources
+        .iter()
+        .any(|r| !client.audiences.contains(r))
+    {
+        return Err((
+            ErrorCode::InvalidTarget,
+            "the requested resource is not registered for this client",
+        ));
+    }
+    Ok(scope)
+}
+
+/// An error for a trusted redirect URI: sent back with `state` and `iss`.
+fn refuse(
+    server: &AuthorizationServer,
+    form: &Form,
+    redirect: &VerifiedRedirectUri,
+    code: ErrorCode,
+    description: &str,
+) -> AuthorizeOutcome {
+    AuthorizeOutcome::Redirect(AuthorizationResponse::error(
+        redirect.as_str(),
+        response_mode_of(form),
+        code,
+        description,
+        state_of(form).as_deref(),
+        &server.settings.issuer,
+    ))
+}
+
+/// Opens the interaction a login or consent form names. `Err` is the page the
+/// browser sees: expired (unknown, expired, or a carried request already
+/// completed), a CSRF value not bound to this browser, or a client deleted since.
+pub(crate) async fn resume(
+    server: &AuthorizationServer,
+    form: &Form,
+    csrf_cookie: Option<&str>,
+    now: i64,
+) -> Result<Result<Resumed, PageError>, OAuthError> {
+    let Some((at, request)) = open(server, form, now).await? else {
+        return Ok(Err(PageError::expired()));
+    };
+    let csrf_form = form.optional("csrf").ok().flatten();
+    if !request.csrf_matches(csrf_cookie, csrf_form) {
+        tracing::warn!("form rejected: CSRF value missing or not bound to this browser");
+        return Ok(Err(PageError::new(
+            403,
+            "Form expired",
+            "This form could not be verified. Go back to the app and start again.",
+        )));
+    }
+    let Some(client) = server
+        .authenticator
+        .clients()
+        .get(server.store.as_ref(), &request.client_id, now)
+        .await?
+    else {
+        return Ok(Err(PageError::new(
+            400,
+            "Unknown application",
+            "The application is no longer registered.",
+        )));
+    };
+    Ok(Ok(Resumed {
+        at,
+        request,
+        client,
+    }))
+}
+
+/// The form's carried or stored request, if it is still open.
+async fn open(
+    server: &AuthorizationServer,
+    form: &Form,
+    now: i64,
+) -> Result<Option<(Whereabouts, PendingAuthorization)>, OAuthError> {
+    let Ok(Some(value)) = form.optional("interaction") else {
+        return Ok(None);
+    };
+    let store = server.store.as_ref();
+    if !pending::is_carried(value) {
+        let request = pending::load(store, value, now).await?;
+        return Ok(request.map(|request| (Whereabouts::Stored(value.to_owned()), request)));
+    }
+    let Some(request) = pending::open_carried(&server.request_key, value, now) else {
+        return Ok(None);
+    };
+    // Stored already: its login form was completed.
+    if pending::was_stored(store, value, now).await? {
+        return Ok(None);
+    }
+    Ok(Some((Whereabouts::Carried(value.to_owned()), request)))
+}

@@ -1,0 +1,109 @@
+//! The issue step: the grant and its one-time code, and the redirect that
+//! carries the code back to the client (RFC 6749 §4.1.2).
+
+use valet_jose::{b64url, random_bytes, sha256};
+use valet_protocol::ErrorCode;
+
+use super::pending::PendingAuthorization;
+use super::verify::SignedIn;
+use crate::AuthorizationServer;
+use crate::authorize::AuthorizationResponse;
+use crate::config::CODE_TTL;
+use crate::error::OAuthError;
+use crate::secrets::random_id;
+use crate::store::{AuthorizationCode, Client, Grant};
+
+/// Creates the grant and its code (one transaction) and the redirect carrying
+/// it; `access_denied` to the client if the user was disabled (or deleted)
+/// since the session or the sign-in was checked. A disable racing past this
+/// check is caught at redemption.
+pub(crate) async fn issue(
+    server: &AuthorizationServer,
+    client: &Client,
+    request: &PendingAuthorization,
+    signed_in: &SignedIn,
+    now: i64,
+) -> Result<AuthorizationResponse, OAuthError> {
+    let enabled = server
+        .store
+        .get_user(&signed_in.user_id)
+        .await?
+        .is_some_and(|user| !user.disabled);
+    if !enabled {
+        return Ok(AuthorizationResponse::error(
+            &request.redirect_uri,
+            request.response_mode,
+            ErrorCode::AccessDenied,
+            "the user's account is disabled",
+            request.state.as_deref(),
+            &server.settings.issuer,
+        ));
+    }
+    let code = b64url(random_bytes::<32>().map_err(OAuthError::server)?);
+    let mut grant = grant(server, client, request, signed_in, now)?;
+    grant.status_idx = Some(
+        server
+            .allocate_status(&client.client_id, Some(grant.expires_at), now)
+            .await?,
+    );
+    let record = code_record(&code, &grant, request, now);
+    server.store.insert_grant_with_code(&grant, &record).await?;
+    Ok(AuthorizationResponse::code(
+        &request.redirect_uri,
+        request.response_mode,
+        code,
+        request.state.as_deref(),
+        &server.settings.issuer,
+    ))
+}
+
+/// The grant the code stands for, living as long as its refresh tokens may.
+fn grant(
+    server: &AuthorizationServer,
+    client: &Client,
+    request: &PendingAuthorization,
+    signed_in: &SignedIn,
+    now: i64,
+) -> Result<Grant, OAuthError> {
+    Ok(Grant {
+        grant_id: random_id()?,
+        client_id: client.client_id.clone(),
+        user_id: signed_in.user_id.clone(),
+        scope: request.scope.clone(),
+        sid: Some(signed_in.sid.clone()),
+        auth_time: signed_in.auth_time,
+        amr: signed_in.amr.clone(),
+        created_at: now,
+        expires_at: now.saturating_add(server.settings.refresh_token_absolute_ttl),
+        revoked_at: None,
+        status_idx: None,
+        resources: request.resources.clone(),
+    })
+}
+
+/// The code's record: only its hash is stored, with what redemption checks
+/// (the redirect URI if one was given, RFC 6749 §4.1.3; the PKCE challenge).
+fn code_record(
+    code: &str,
+    grant: &Grant,
+    request: &PendingAuthorization,
+    now: i64,
+) -> AuthorizationCode {
+    AuthorizationCode {
+        code_hash: sha256(code.as_bytes()).to_vec(),
+        grant_id: grant.grant_id.clone(),
+        client_id: grant.client_id.clone(),
+        redirect_uri: if request.redirect_uri_given {
+            request.redirect_uri.clone()
+        } else {
+            String::new()
+        },
+        code_challenge: request.code_challenge.clone(),
+        nonce: request.nonce.clone(),
+        scope: request.scope.clone(),
+        resources: request.resources.clone(),
+        created_at: now,
+        expires_at: now.saturating_add(CODE_TTL),
+        consumed_at: None,
+    }
+}

@@ -1,0 +1,50 @@
+//! Sign-in as a pipeline of steps, behind the authorization endpoint and its
+//! login and consent forms (RFC 6749 §4.1, OAuth 2.1 §4.1, OpenID Connect Core
+//! §3.1.2):
+//!
+//! ```text
+//!  GET/POST /authorize
+//!        │
+//!     identify ──client or redirect_uri bad──▶ error page (never redirected)
+//!        │     ──request bad──▶ error to redirect_uri (state, iss)
+//!        ▼
+//!  ┌─▶ policy::next ──Refuse (prompt=none)──▶ error to redirect_uri
+//!  │     │ Verify(method)     │ Consent               │ Issue
+//!  │     ▼                    ▼                       ▼
+//!  │  [AwaitingLogin]      [AwaitingConsent(SignedIn)] issue ──▶ code to redirect_uri
+//!  │     │ POST /login        │ POST /consent                (query or form_post)
+//!  │     ▼                    ├─allow──▶ issue
+//!  └── verify::{method}       └─deny───▶ access_denied to redirect_uri
+//!      → SignedIn
+//! ```
+//!
+//! Each step is a file: `identify` (which request, from which client),
+//! [`verify`] (one file per method: who the user is), `consent`, `issue`.
+//! [`policy`] alone decides which steps a request needs (`prompt`, `max_age`,
+//! remembered consent, first-party clients), so a new requirement is a rule
+//! there and a new method a file under `verify/`, not a branch in the flow.
+//! [`pending::Stage`] is the state an interaction holds between the browser's
+//! requests; a step's handler consumes it and yields the next one.
+//!
+//! Until the user signs in, the pending request is carried by the browser,
+//! sealed in the login form (an anonymous request writes nothing to the store);
+//! from the sign-in on it lives in the store as an interaction. Either way any
+//! node can serve the next step, and each form completes once. Each form is
+//! bound to the browser by a CSRF value that is both a cookie and a form field,
+//! and whose hash the request keeps.
+//!
+//! This lives apart from [`crate::authorize`] (the endpoint's parameters and
+//! responses) because the steps are not the endpoint's own: the device grant
+//! and federation will run the same steps from other entry points.
+
+pub(crate) mod consent;
+pub(crate) mod identify;
+pub(crate) mod issue;
+pub(crate) mod pending;
+mod pipeline;
+pub mod policy;
+pub mod verify;
+
+pub use pending::{CARRIED_KEY_PURPOSE, PendingAuthorization, Stage};
+pub use pipeline::{Cookies, authorize, submit_consent, submit_login};
+pub use verify::{Method, SignedIn};

@@ -1,0 +1,85 @@
+//! What the browser sees after a step of the sign-in (see [`crate::authn`]): a
+//! page, or the redirect back to the client.
+
+use super::response::AuthorizationResponse;
+
+/// What the browser gets next.
+#[derive(Debug)]
+pub enum AuthorizeOutcome {
+    /// The client or redirect URI cannot be trusted: tell the user, redirect nowhere.
+    ErrorPage(PageError),
+    /// Back to the client.
+    Redirect(AuthorizationResponse),
+    Login(LoginPage),
+    Consent(ConsentPage),
+}
+
+#[derive(Debug, Clone)]
+pub struct PageError {
+    pub status: u16,
+    pub title: &'static str,
+    pub message: String,
+}
+
+impl PageError {
+    pub(crate) fn new(status: u16, title: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            title,
+            message: message.into(),
+        }
+    }
+
+    /// The interaction is unknown, expired, or its form was completed before.
+    pub(crate) fn expired() -> Self {
+        Self::new(
+            400,
+            "Request expired",
+            "This sign-in request has expired or was already completed. Go back to the app and start again.",
+        )
+    }
+}
+
+#[derive(Clone)]
+pub struct LoginPage {
+    pub status: u16,
+    pub interaction_id: String,
+    pub client_name: String,
+    pub login: Option<String>,
+    pub error: Option<String>,
+    /// The browser's CSRF value: set as a cookie and embedded in the form.
+    pub csrf: String,
+    /// Seconds to wait, when the attempt was throttled (sent as `Retry-After`).
+    pub retry_after: Option<i64>,
+}
+
+#[derive(Clone)]
+pub struct ConsentPage {
+    pub interaction_id: String,
+    pub client_name: String,
+    pub username: String,
+    /// (scope, plain-words description)
+    pub scopes: Vec<(String, String)>,
+    pub csrf: String,
+}
+
+/// The CSRF value is not printed.
+impl std::fmt::Debug for LoginPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginPage")
+            .field("status", &self.status)
+            .field("client_name", &self.client_name)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The CSRF value is not printed.
+impl std::fmt::Debug for ConsentPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentPage")
+            .field("client_name", &self.client_name)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
