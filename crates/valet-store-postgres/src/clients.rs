@@ -114,6 +114,33 @@ impl ClientStore for PostgresStore {
         .rows_affected();
         Ok(updated > 0)
     }
+
+    async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, \
+               scopes = $4, audiences = $5, access_token_ttl = $6, skip_consent = $7, \
+               refresh_grace_seconds = $8, id_token_signed_response_alg = $9, \
+               introspect_any = $10, updated_at = $11 \
+             WHERE client_id = $12",
+        )
+        .bind(&client.name)
+        .bind(to_json(&client.redirect_uris)?)
+        .bind(to_json(&client.post_logout_redirect_uris)?)
+        .bind(to_json(&client.scopes)?)
+        .bind(to_json(&client.audiences)?)
+        .bind(client.access_token_ttl)
+        .bind(client.skip_consent)
+        .bind(client.refresh_grace_seconds)
+        .bind(client.id_token_signed_response_alg.as_deref())
+        .bind(client.introspect_any)
+        .bind(client.updated_at)
+        .bind(&client.client_id)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error)?
+        .rows_affected();
+        Ok(updated > 0)
+    }
 }
 
 fn client_from_row(row: &PgRow) -> Result<Client, StoreError> {

@@ -127,6 +127,27 @@ impl UserStore for PostgresStore {
         Ok(updated > 0)
     }
 
+    /// A taken email is a unique violation, which `query_error` turns into
+    /// `Conflict`.
+    async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE users SET email = $1, email_verified = $2, name = $3, given_name = $4, \
+               family_name = $5, updated_at = $6 WHERE user_id = $7",
+        )
+        .bind(user.email.as_deref())
+        .bind(user.email_verified)
+        .bind(user.name.as_deref())
+        .bind(user.given_name.as_deref())
+        .bind(user.family_name.as_deref())
+        .bind(user.updated_at)
+        .bind(&user.user_id)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error)?
+        .rows_affected();
+        Ok(updated > 0)
+    }
+
     /// Sessions, consents and grants (with their codes, refresh tokens and access
     /// token records) go by cascade; the live access tokens of the user's grants
     /// are revoked first.
