@@ -4,10 +4,10 @@
 //! [`endpoint`] → [`client_auth`] → [`grant`] → [`policy`] → [`token`] minting →
 //! the [`store`] traits, and back out as a protocol response or an [`OAuthError`].
 
+pub mod admin;
 pub mod audit;
 pub mod authorize;
 pub mod client_auth;
-pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod endpoint;

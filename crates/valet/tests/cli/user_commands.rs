@@ -1,18 +1,18 @@
-//! `valet user …`, and the user administration functions of `valet_core::users`
-//! against a real SQLite store (they cannot be tested inside valet-core: the
-//! store crates depend on it).
+//! `valet user …`, and the user operations of the admin service
+//! (`valet_core::admin`) against a real SQLite store (they cannot be tested
+//! inside valet-core: the store crates depend on it).
 
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use valet_core::ManualClock;
+use valet_core::admin::{Actor, Admin, AdminError, NewClient, NewUser, Resource};
 use valet_core::store::{
-    AuthorizationCode, Grant, GrantStore, RevocationStore, Session, SessionStore, UserStore,
+    AuditStore, AuthorizationCode, Grant, GrantStore, RevocationStore, Session, SessionStore,
+    UserStore,
 };
-use valet_core::users::{
-    LoginFailure, NewUser, Password, PasswordHasher, authenticate, create_user, delete_user,
-    set_disabled, set_password,
-};
+use valet_core::users::{LoginFailure, Password, PasswordHasher, authenticate};
 use valet_store_sqlite::SqliteStore;
 
 use crate::harness::*;
@@ -319,26 +319,24 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
     let store = SqliteStore::open(&dir.join("valet.db")).await.unwrap();
     let hasher = PasswordHasher::with_permits(1);
     let now = 1_800_000_000;
+    let clock = ManualClock::new(now);
+    let admin = Admin::new(&store, &clock, &hasher, 3600, Actor::cli());
     let new = NewUser {
         username: "carol".into(),
         email: Some("carol@example.test".into()),
         password: Some(Password::new(PASSWORD.into())),
         ..NewUser::default()
     };
-    let carol = create_user(&store, &hasher, new, now).await.unwrap();
-    let client = valet_core::clients::register(
-        &store,
-        valet_core::clients::NewClient {
+    let carol = admin.create_user(new).await.unwrap();
+    let client = admin
+        .register_client(NewClient {
             name: "web".into(),
             redirect_uris: vec!["https://app.example.test/cb".into()],
             ..Default::default()
-        },
-        3600,
-        now,
-    )
-    .await
-    .unwrap()
-    .client;
+        })
+        .await
+        .unwrap()
+        .client;
 
     let issue = |n: u8| {
         let grant = Grant {
@@ -387,10 +385,8 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
         .await
         .unwrap();
 
-    let revoked = set_disabled(&store, &carol.user_id, true, now + 1)
-        .await
-        .unwrap()
-        .unwrap();
+    clock.set(now + 1);
+    let revoked = admin.disable_user(&carol.user_id).await.unwrap().revoked;
     assert_eq!((revoked.grants, revoked.sessions), (1, 1));
     let grant_now = store.get_grant(&grant.grant_id).await.unwrap();
     assert!(grant_now.is_none_or(|g| g.revoked_at.is_some()));
@@ -407,12 +403,8 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
         authenticate(&store, &hasher, "carol", PASSWORD).await,
         Err(LoginFailure::InvalidCredentials { .. })
     ));
-    assert!(
-        set_disabled(&store, &carol.user_id, false, now + 3)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    clock.set(now + 3);
+    assert!(!admin.enable_user("carol").await.unwrap().user.disabled);
     authenticate(&store, &hasher, "carol@EXAMPLE.test", PASSWORD)
         .await
         .unwrap();
@@ -421,11 +413,11 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
     let (grant, code, session) = issue(2);
     store.insert_grant_with_code(&grant, &code).await.unwrap();
     store.insert_session(&session).await.unwrap();
-    assert!(
-        set_password(&store, &hasher, &carol.user_id, NEW_PASSWORD, now + 4)
-            .await
-            .unwrap()
-    );
+    clock.set(now + 4);
+    admin
+        .set_user_password(&carol.user_id, &Password::new(NEW_PASSWORD.into()))
+        .await
+        .unwrap();
     assert!(
         store
             .get_session(&session.session_hash, now + 5)
@@ -438,20 +430,46 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
         .await
         .unwrap();
 
-    assert!(delete_user(&store, &carol.user_id, now + 6).await.unwrap());
+    clock.set(now + 6);
+    admin.delete_user(&carol.user_id).await.unwrap();
     assert!(store.is_revoked("jti-2").await.unwrap());
     assert!(store.get_user(&carol.user_id).await.unwrap().is_none());
-    assert!(!delete_user(&store, &carol.user_id, now + 7).await.unwrap());
-    assert!(
-        set_disabled(&store, &carol.user_id, true, now + 8)
+    fn gone<T>(result: Result<T, AdminError>) -> bool {
+        matches!(
+            result,
+            Err(AdminError::NotFound {
+                resource: Resource::User,
+                ..
+            })
+        )
+    }
+    assert!(gone(admin.delete_user(&carol.user_id).await));
+    assert!(gone(admin.disable_user(&carol.user_id).await));
+    assert!(gone(
+        admin
+            .set_user_password(&carol.user_id, &Password::new(NEW_PASSWORD.into()))
             .await
-            .unwrap()
-            .is_none()
+    ));
+    // Each change was audited once, by the CLI.
+    let events = store
+        .audit_events(&valet_core::audit::AuditFilter {
+            user_id: Some(carol.user_id.clone()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events.iter().rev().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "user.created",
+            "user.disabled",
+            "user.enabled",
+            "user.password_set",
+            "user.deleted"
+        ]
     );
-    assert!(
-        !set_password(&store, &hasher, &carol.user_id, NEW_PASSWORD, now + 9)
-            .await
-            .unwrap()
-    );
+    assert!(events.iter().all(|e| e.detail["via"] == "cli"));
     store.close().await;
 }
