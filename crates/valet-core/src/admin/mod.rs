@@ -134,16 +134,14 @@ impl<'a> Admin<'a> {
             event = event.detail("actor", id.as_str());
         }
         event.log();
-        if let Err(error) = self
+        let stored = self
             .store
             .append_audit_events(std::slice::from_ref(&event))
-            .await
-        {
-            if let Ok(mut warnings) = self.warnings.lock() {
-                warnings.push(format!(
-                    "the audit record of this change could not be stored: {error}"
-                ));
-            }
+            .await;
+        if let (Err(error), Ok(mut warnings)) = (stored, self.warnings.lock()) {
+            warnings.push(format!(
+                "the audit record of this change could not be stored: {error}"
+            ));
         }
     }
 }

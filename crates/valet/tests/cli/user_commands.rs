@@ -473,3 +473,98 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
     assert!(events.iter().all(|e| e.detail["via"] == "cli"));
     store.close().await;
 }
+
+/// `valet user update`: changes the email (unverified unless said otherwise)
+/// and names, '' removes a field, a taken email or bad value names its flag and
+/// changes nothing, and each change is audited as `user.updated`.
+#[test]
+fn user_update_through_the_cli() {
+    let dir = init_dir("user-update");
+    for name in ["alice", "bob"] {
+        create_user_with(valet(&dir), &[], name, PASSWORD);
+    }
+    let updated = stdout_json(&run_ok(user(
+        &dir,
+        &[
+            "update",
+            "alice",
+            "--email",
+            "alice@new.example",
+            "--name",
+            "Alice Liddell",
+            "--json",
+        ],
+    )));
+    assert_eq!(
+        updated["changed"],
+        serde_json::json!(["email", "email_verified", "name"])
+    );
+    assert_eq!(updated["user"]["email"], "alice@new.example");
+    assert_eq!(updated["user"]["email_verified"], false);
+
+    let out = run_ok(user(
+        &dir,
+        &[
+            "update",
+            "alice@new.example",
+            "--email-verified",
+            "--name",
+            "",
+        ],
+    ));
+    let text = text(&out);
+    assert!(
+        text.contains("Updated user alice: email_verified, name"),
+        "{text}"
+    );
+    assert!(text.contains("alice@new.example (verified)"), "{text}");
+
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--email", "BOB@example.test"],
+            "--email BOB@example.test: already used by another user",
+        ),
+        (
+            &["--email", "nobody"],
+            "--email \"nobody\": must contain exactly one '@'",
+        ),
+        (
+            &["--family-name", "a\u{7}b"],
+            "--family-name: must not contain control characters",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut command = user(&dir, &["update", "alice"]);
+        command.args(args);
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    let out = user(&dir, &["update", "nobody", "--name", "x"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no user with id, username or email nobody")
+    );
+
+    let shown = stdout_json(&run_ok(user(&dir, &["show", "alice", "--json"])));
+    assert_eq!(shown["email"], "alice@new.example");
+    assert_eq!(shown["email_verified"], true);
+    assert_eq!(shown["name"], serde_json::Value::Null);
+    assert_eq!(shown["has_password"], true);
+
+    let mut audit = valet(&dir);
+    audit.args([
+        "audit",
+        "--type",
+        "user.updated",
+        "--user",
+        "alice",
+        "--json",
+    ]);
+    let audit = run_ok(audit);
+    let audit = String::from_utf8_lossy(&audit.stdout);
+    assert_eq!(audit.lines().count(), 2, "{audit}");
+    assert!(audit.contains("\"via\":\"cli\""), "{audit}");
+}
