@@ -1,5 +1,7 @@
 //! Settings the authorization server's logic needs. The binary builds these from
-//! its configuration file, environment and flags, and validates them there.
+//! its configuration file, environment and flags, and validates them there;
+//! [`Settings::validate`] checks them again here, with messages that name the
+//! settings (`access_token_max_ttl`), never a flag.
 
 use crate::throttle::ThrottleConfig;
 
@@ -191,6 +193,7 @@ impl Settings {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
 
@@ -235,6 +238,33 @@ mod tests {
                 .validate()
                 .is_err_and(|e| e.contains("access_token_ttl"))
         );
+    }
+
+    /// Each refusal names the settings at fault as the configuration spells
+    /// them, never a command-line flag: core serves the CLI and the admin API.
+    #[test]
+    fn refusals_name_settings_not_flags() {
+        let base = Settings::new("https://id.example");
+        let mut idle = base.clone();
+        idle.refresh_token_idle_ttl = idle.refresh_token_absolute_ttl + 1;
+        let mut lead = base.clone();
+        lead.keys.publish_lead = lead.keys.rotation_period;
+        let mut max = base.clone();
+        max.access_token_max_ttl = 0;
+        for (settings, names) in [
+            (
+                idle,
+                ["refresh_token_idle_ttl", "refresh_token_absolute_ttl"],
+            ),
+            (lead, ["key_publish_lead", "key_rotation_period"]),
+            (max, ["access_token_max_ttl", "access_token_max_ttl"]),
+        ] {
+            let Err(message) = settings.validate() else {
+                panic!("{names:?} accepted");
+            };
+            assert!(names.iter().all(|n| message.contains(n)), "{message}");
+            assert!(!message.contains("--"), "{message}");
+        }
     }
 
     #[test]

@@ -23,11 +23,11 @@
 //! the request id (`detail.request_id`); the token path's records do not, so
 //! issuing a token costs nothing more for it.
 
+pub mod admin;
 pub mod audit;
 pub mod authn;
 pub mod authorize;
 pub mod client_auth;
-pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod context;

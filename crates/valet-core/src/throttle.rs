@@ -703,6 +703,12 @@ mod tests {
         async fn delete_user(&self, _: &str) -> Result<bool, crate::store::StoreError> {
             Ok(false)
         }
+        async fn update_user(
+            &self,
+            _: &crate::store::User,
+        ) -> Result<bool, crate::store::StoreError> {
+            Ok(false)
+        }
         async fn set_user_unlocked(
             &self,
             _: &str,

@@ -376,3 +376,65 @@ pub async fn clients_set_secret(store: &dyn Store) {
         "public client unchanged"
     );
 }
+
+/// `update_client` replaces the settings and `updated_at`, and leaves the type,
+/// grant types, secrets and `created_at` as stored, whatever the record passed
+/// says about them; an unknown client matches nothing.
+pub async fn clients_update(store: &dyn Store) {
+    let run = unique();
+    let stored = Client {
+        previous_secret_hash: Some(vec![0x01, 0x02]),
+        previous_secret_expires_at: Some(1_700_000_900),
+        ..client(&format!("conf-{run}-update"), 20)
+    };
+    store.insert_client(&stored).await.expect("insert client");
+    let wanted = Client {
+        name: "Renamed ✓ \"client\"".to_owned(),
+        redirect_uris: vec![
+            "https://app.example/new".to_owned(),
+            "http://127.0.0.1/native".to_owned(),
+        ],
+        post_logout_redirect_uris: vec!["https://app.example/bye".to_owned()],
+        scopes: vec![],
+        audiences: vec!["https://other.example/".to_owned()],
+        access_token_ttl: None,
+        skip_consent: true,
+        refresh_grace_seconds: 30,
+        id_token_signed_response_alg: Some(Algorithm::Es256),
+        introspect_any: true,
+        updated_at: 25,
+        ..stored.clone()
+    };
+    let sneaky = Client {
+        secret_hash: None,
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        grant_types: vec![GrantType::ClientCredentials],
+        created_at: 99,
+        ..wanted.clone()
+    };
+    assert!(
+        store.update_client(&sneaky).await.expect("update client"),
+        "an existing client matches"
+    );
+    let got = store
+        .get_client(&stored.client_id)
+        .await
+        .expect("get client")
+        .expect("client exists");
+    assert_eq!(got, wanted, "settings replaced, the rest kept");
+
+    let missing = client(&format!("conf-{run}-update-missing"), 20);
+    assert!(
+        !store.update_client(&missing).await.expect("update missing"),
+        "an unknown client matches nothing"
+    );
+    assert_eq!(
+        store
+            .get_client(&missing.client_id)
+            .await
+            .expect("get missing"),
+        None,
+        "an update creates nothing"
+    );
+}

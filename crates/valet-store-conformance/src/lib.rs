@@ -89,6 +89,7 @@ pub async fn run_all(store: &dyn Store) {
     clients_list_order(store).await;
     clients_delete(store).await;
     clients_set_secret(store).await;
+    clients_update(store).await;
 
     keys_insert_and_list(store).await;
     keys_list_order(store).await;
@@ -111,6 +112,7 @@ pub async fn run_all(store: &dyn Store) {
     users_set_password_and_disabled(store).await;
     users_delete_cascades(store).await;
     users_unlock(store).await;
+    users_update(store).await;
 
     sessions_roundtrip_and_expiry(store).await;
     sessions_delete(store).await;

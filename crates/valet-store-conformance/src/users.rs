@@ -501,3 +501,74 @@ pub async fn users_unlock(store: &dyn Store) {
         None
     );
 }
+
+/// `update_user` replaces the email, `email_verified`, names and `updated_at`,
+/// keeps the rest; an email that is another user's (in any ASCII case) is a
+/// `Conflict` that changes nothing; an unknown user matches nothing.
+pub async fn users_update(store: &dyn Store) {
+    let run = unique();
+    let alice = user(&format!("conf-{run}-upd-alice"), 1);
+    let bob = user(&format!("conf-{run}-upd-bob"), 2);
+    for user in [&alice, &bob] {
+        store.insert_user(user).await.expect("insert user");
+    }
+    let wanted = User {
+        email: Some(format!("New-{run}@Example.org")),
+        email_verified: false,
+        name: None,
+        given_name: Some("Ålice".to_owned()),
+        family_name: None,
+        updated_at: 10,
+        ..alice.clone()
+    };
+    let sneaky = User {
+        username: format!("conf-{run}-renamed"),
+        password_hash: None,
+        disabled: true,
+        created_at: 99,
+        ..wanted.clone()
+    };
+    assert!(store.update_user(&sneaky).await.expect("update user"));
+    assert_eq!(
+        store.get_user(&alice.user_id).await.expect("get user"),
+        Some(wanted.clone()),
+        "profile replaced, the rest kept"
+    );
+    assert_eq!(
+        store
+            .find_user_by_login(&format!("new-{run}@example.ORG"))
+            .await
+            .expect("find by new email")
+            .map(|u| u.user_id),
+        Some(alice.user_id.clone())
+    );
+
+    let taken = User {
+        email: bob.email.as_ref().map(|e| e.to_uppercase()),
+        updated_at: 11,
+        ..wanted.clone()
+    };
+    assert!(matches!(
+        store.update_user(&taken).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store.get_user(&alice.user_id).await.expect("get user"),
+        Some(wanted),
+        "a refused update changes nothing"
+    );
+    let cleared = User {
+        email: None,
+        email_verified: false,
+        updated_at: 12,
+        ..bob.clone()
+    };
+    assert!(store.update_user(&cleared).await.expect("clear email"));
+    assert_eq!(
+        store.get_user(&bob.user_id).await.expect("get bob"),
+        Some(cleared)
+    );
+
+    let missing = user(&format!("conf-{run}-upd-missing"), 3);
+    assert!(!store.update_user(&missing).await.expect("update missing"));
+}

@@ -142,6 +142,33 @@ macro_rules! shared_stores {
                 .rows_affected();
                 Ok(updated > 0)
             }
+
+            async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
+                let updated = sqlx::query(
+                    "UPDATE clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, \
+                       scopes = $4, audiences = $5, access_token_ttl = $6, skip_consent = $7, \
+                       refresh_grace_seconds = $8, id_token_signed_response_alg = $9, \
+                       introspect_any = $10, updated_at = $11 \
+                     WHERE client_id = $12",
+                )
+                .bind(&client.name)
+                .bind(to_json(&client.redirect_uris)?)
+                .bind(to_json(&client.post_logout_redirect_uris)?)
+                .bind(to_json(&client.scopes)?)
+                .bind(to_json(&client.audiences)?)
+                .bind(client.access_token_ttl)
+                .bind(client.skip_consent)
+                .bind(client.refresh_grace_seconds)
+                .bind(client.id_token_signed_response_alg.map(Algorithm::as_str))
+                .bind(client.introspect_any)
+                .bind(client.updated_at)
+                .bind(&client.client_id)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                Ok(updated > 0)
+            }
         }
 
         fn client_from_row(row: &$row) -> Result<Client, StoreError> {
@@ -836,6 +863,27 @@ macro_rules! shared_stores {
                         .await
                         .map_err(query_error)?
                         .rows_affected();
+                Ok(updated > 0)
+            }
+
+            /// A taken email is a unique violation, which `query_error` turns into
+            /// `Conflict`.
+            async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
+                let updated = sqlx::query(
+                    "UPDATE users SET email = $1, email_verified = $2, name = $3, given_name = $4, \
+                       family_name = $5, updated_at = $6 WHERE user_id = $7",
+                )
+                .bind(user.email.as_deref())
+                .bind(user.email_verified)
+                .bind(user.name.as_deref())
+                .bind(user.given_name.as_deref())
+                .bind(user.family_name.as_deref())
+                .bind(user.updated_at)
+                .bind(&user.user_id)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
                 Ok(updated > 0)
             }
 

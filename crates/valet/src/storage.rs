@@ -6,7 +6,6 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use valet_core::audit::AuditEvent;
 use valet_core::keys::{KeyError, MasterKeyCheck, check_master_key, store_has_no_sealed_keys};
 use valet_core::store::Store;
 use valet_jose::MasterKey;
@@ -16,20 +15,6 @@ use valet_store_sqlite::SqliteStore;
 use crate::config::Config;
 
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Records an administrative change made from the command line in the audit
-/// trail (and the log, if one is set up). The change is made already, so failing
-/// to record it is reported, not fatal.
-pub async fn audit(store: &dyn Store, event: AuditEvent) {
-    let event = event.detail("via", "cli");
-    event.log();
-    if let Err(error) = store
-        .append_audit_events(std::slice::from_ref(&event))
-        .await
-    {
-        eprintln!("warning: the audit record of this change could not be stored: {error}");
-    }
-}
 
 /// Whether a command may create the store it is pointed at: only `valet serve`
 /// and `valet init` may; every other command works on an existing store, so that

@@ -17,7 +17,7 @@ pub fn resolve(requested: &[String], client: &Client) -> Result<Vec<String>, OAu
             .ok_or_else(|| {
                 OAuthError::new(
                     ErrorCode::InvalidTarget,
-                    "this client has no registered audience; register one with --audience",
+                    "this client has no registered audience: its registration must list one in audiences",
                 )
             });
     }

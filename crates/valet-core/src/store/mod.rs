@@ -61,6 +61,12 @@ pub trait ClientStore: Send + Sync {
         previous_until: Option<i64>,
         updated_at: i64,
     ) -> Result<bool, StoreError>;
+    /// Replaces a client's settings with those of `client` (matched by
+    /// `client_id`): name, redirect and post-logout URIs, scopes, audiences,
+    /// access token TTL, consent skipping, refresh grace, ID token algorithm,
+    /// introspection permission and `updated_at`. Its type, grant types, secrets
+    /// and `created_at` stay as stored. Returns whether a client matched.
+    async fn update_client(&self, client: &Client) -> Result<bool, StoreError>;
 }
 
 /// Signing keys, private parts sealed by the caller before they reach the store.
@@ -124,6 +130,11 @@ pub trait UserStore: Send + Sync {
         disabled: bool,
         now: i64,
     ) -> Result<bool, StoreError>;
+    /// Replaces a user's email, `email_verified`, names and `updated_at` with
+    /// those of `user` (matched by `user_id`); the username, password, state and
+    /// `created_at` stay as stored. [`StoreError::Conflict`] if the email is
+    /// another user's (case-insensitively). Returns whether a user matched.
+    async fn update_user(&self, user: &User) -> Result<bool, StoreError>;
     /// Deletes the user with their sessions, consents and grants; the recorded
     /// access tokens of those grants are revoked first.
     async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError>;

@@ -75,8 +75,13 @@ async fn a_browser_flow_leaves_its_trail() {
         },
     )
     .await;
+    // alice was made through the admin service, as `valet user create` does:
+    // that is her oldest record.
+    let (created, trail) = trail.split_last().unwrap();
+    assert_eq!(created.event, AuditKind::UserCreated);
+    assert_eq!(created.detail["via"], "cli");
     assert_eq!(
-        kinds(&trail),
+        kinds(trail),
         [
             "login.failed",
             "login.succeeded",

@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use valet_core::clients::NewClient;
+use valet_core::admin::NewClient;
 
 use crate::common::*;
 

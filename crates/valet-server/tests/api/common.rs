@@ -8,7 +8,7 @@ use axum::http::{Request, StatusCode, header};
 use base64::Engine as _;
 use serde_json::{Map, Value};
 use tower::ServiceExt as _;
-use valet_core::clients::{NewClient, register};
+use valet_core::admin::{Actor, Admin, NewClient, NewUser};
 use valet_core::store::Store;
 use valet_core::{AuthorizationServer, Clock, ManualClock, Settings};
 use valet_jose::MasterKey;
@@ -172,10 +172,19 @@ impl TestApp {
             .await
     }
 
+    /// The admin service on this app's store and clock, as the CLI uses it.
+    pub fn admin(&self) -> Admin<'_> {
+        Admin::new(
+            self.store.as_ref(),
+            self.clock.as_ref(),
+            self.server.hasher(),
+            3600,
+            Actor::cli(),
+        )
+    }
+
     pub async fn client(&self, new: NewClient) -> TestClient {
-        let registered = register(self.store.as_ref(), new, 3600, self.clock.now())
-            .await
-            .unwrap();
+        let registered = self.admin().register_client(new).await.unwrap();
         TestClient {
             id: registered.client.client_id,
             secret: registered
@@ -474,10 +483,9 @@ impl Pkce {
 
 impl TestApp {
     pub async fn user(&self, username: &str) -> String {
-        let user = valet_core::users::create_user(
-            self.store.as_ref(),
-            self.server.hasher(),
-            valet_core::users::NewUser {
+        let user = self
+            .admin()
+            .create_user(NewUser {
                 username: username.into(),
                 email: Some(format!("{username}@example.test")),
                 email_verified: true,
@@ -485,11 +493,9 @@ impl TestApp {
                 given_name: Some(username.into()),
                 family_name: Some("Example".into()),
                 password: Some(valet_core::users::Password::new(PASSWORD.into())),
-            },
-            self.clock.now(),
-        )
-        .await
-        .unwrap();
+            })
+            .await
+            .unwrap();
         user.user_id
     }
 

@@ -48,10 +48,7 @@ async fn signed_in_to_consent(app: &TestApp) -> (String, TestClient, Browser, Re
 async fn disabled_between_login_and_consent_gets_no_code() {
     on_both_stores(async |app: &TestApp| {
         let (user_id, _, mut browser, consent, _) = signed_in_to_consent(app).await;
-        valet_core::users::set_disabled(app.store.as_ref(), &user_id, true, app.server.now())
-            .await
-            .unwrap()
-            .unwrap();
+        app.admin().disable_user(&user_id).await.unwrap();
         let reply = browser
             .post(app, "/consent", &consent_form(&consent, "allow"))
             .await;
@@ -104,10 +101,7 @@ async fn disabled_after_the_code_was_issued_redemption_fails() {
             "the user's account is disabled or deleted"
         );
         // The grant is gone: enabling the user again does not revive the code.
-        valet_core::users::set_disabled(app.store.as_ref(), &user_id, false, app.server.now())
-            .await
-            .unwrap()
-            .unwrap();
+        app.admin().enable_user(&user_id).await.unwrap();
         redeem(app, &client, &code, &pkce.verifier)
             .await
             .assert_error(400, "invalid_grant");
@@ -149,10 +143,7 @@ async fn disabled_or_deleted_refresh_fails_and_revokes_the_grant() {
         );
         // Revoked, not only refused: enabled again, the family stays dead and
         // its access token is inactive.
-        valet_core::users::set_disabled(app.store.as_ref(), &user_id, false, app.server.now())
-            .await
-            .unwrap()
-            .unwrap();
+        app.admin().enable_user(&user_id).await.unwrap();
         refresh(next).await.assert_error(400, "invalid_grant");
         assert_eq!(
             app.introspect(&client, rotated.json()["access_token"].as_str().unwrap())

@@ -205,23 +205,20 @@ async fn a_path_issuer_is_served_under_its_path() {
 async fn a_wildcard_redirect_uri_is_refused_at_registration() {
     let app = TestApp::new().await;
     for uri in ["https://*.example.test/cb", "https://app.example.test/*"] {
-        let refused = valet_core::clients::register(
-            app.store.as_ref(),
-            valet_core::clients::NewClient {
+        let refused = app
+            .admin()
+            .register_client(valet_core::admin::NewClient {
                 name: "wild".into(),
                 redirect_uris: vec![uri.into()],
                 ..Default::default()
-            },
-            3600,
-            app.server.now(),
-        )
-        .await
-        .err()
-        .unwrap_or_else(|| panic!("{uri} was registered"));
+            })
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{uri} was registered"));
         assert_eq!(
             refused.to_string(),
             format!(
-                "--redirect-uri {uri}: must not contain a wildcard (*): redirect URIs are matched exactly; register each URI (loopback ports are matched for any port)"
+                "redirect_uris[0]: must not contain a wildcard (*): redirect URIs are matched exactly; register each URI (loopback ports are matched for any port)"
             )
         );
     }

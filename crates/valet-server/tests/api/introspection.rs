@@ -102,14 +102,14 @@ async fn only_the_owner_an_audience_or_a_permitted_client_sees_a_token() {
     let app = TestApp::new().await;
     let resource_server = app.service().await;
     let owner = app
-        .client(valet_core::clients::NewClient {
+        .client(valet_core::admin::NewClient {
             audiences: vec![API.into(), resource_server.id.clone()],
             ..service_client()
         })
         .await;
     let bystander = app.service().await;
     let auditor = app
-        .client(valet_core::clients::NewClient {
+        .client(valet_core::admin::NewClient {
             introspect_any: true,
             ..service_client()
         })
@@ -162,7 +162,7 @@ async fn another_clients_refresh_token_is_inactive() {
     let refresh_token = tokens["refresh_token"].as_str().unwrap();
     let bystander = app.service().await;
     let auditor = app
-        .client(valet_core::clients::NewClient {
+        .client(valet_core::admin::NewClient {
             introspect_any: true,
             ..service_client()
         })

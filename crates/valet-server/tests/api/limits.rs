@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tower::ServiceExt as _;
 use valet_core::Settings;
-use valet_core::clients::NewClient;
+use valet_core::admin::NewClient;
 use valet_core::config::StatusEventsAuth;
 use valet_server::{AppState, ServeOptions, TrustedProxies, install_metrics};
 

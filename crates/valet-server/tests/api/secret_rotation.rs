@@ -2,14 +2,15 @@
 //! the new secret works at once, the old one until the overlap ends, then only
 //! the new one; at most one previous secret.
 
-use valet_core::clients::{RotatedSecret, RotationError, rotate_secret};
+use valet_core::admin::{AdminError, RotatedSecret};
 
 use crate::common::*;
 
 async fn rotate(app: &TestApp, client: &TestClient, overlap: i64) -> (TestClient, RotatedSecret) {
-    let rotated = rotate_secret(app.store.as_ref(), &client.id, overlap, app.server.now())
+    let rotated = app
+        .admin()
+        .rotate_client_secret(&client.id, overlap)
         .await
-        .unwrap()
         .unwrap();
     (client.with_secret(rotated.secret.expose()), rotated)
 }
@@ -80,24 +81,33 @@ async fn a_bad_overlap_or_a_public_client_changes_nothing() {
     let app = TestApp::new().await;
     let client = app.service().await;
     for overlap in [-1, 30 * 86_400 + 1] {
-        assert!(matches!(
-            rotate_secret(app.store.as_ref(), &client.id, overlap, app.server.now()).await,
-            Err(RotationError::InvalidOverlap(_))
-        ));
+        let refused = app
+            .admin()
+            .rotate_client_secret(&client.id, overlap)
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, AdminError::Invalid(_)), "{refused}");
+        assert_eq!(
+            refused.to_string(),
+            "overlap_seconds: must be between 0 and 30 days"
+        );
     }
     assert!(works(&app, &client).await);
     let public = app
-        .client(valet_core::clients::NewClient {
+        .client(valet_core::admin::NewClient {
             name: "spa".into(),
             public: true,
             redirect_uris: vec![WEB_REDIRECT.into()],
             ..Default::default()
         })
         .await;
-    assert!(
-        rotate_secret(app.store.as_ref(), &public.id, 60, app.server.now())
-            .await
-            .unwrap()
-            .is_none()
+    let refused = app
+        .admin()
+        .rotate_client_secret(&public.id, 60)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        format!("no confidential client with id {}", public.id)
     );
 }

@@ -115,9 +115,7 @@ async fn deleting_a_client_revokes_its_reserved_indices() {
     let client = app.service().await;
     let token = app.access_token(&client).await;
     let (idx, uri) = status_of(&token);
-    valet_core::clients::delete(app.store.as_ref(), &client.id, app.server.now())
-        .await
-        .unwrap();
+    app.admin().delete_client(&client.id).await.unwrap();
     app.server
         .poll_status_changes(std::time::Duration::ZERO)
         .await
@@ -232,11 +230,7 @@ async fn a_client_deleted_while_cached_mints_nothing_that_verifies(app: &TestApp
     let client = app.service().await;
     let before = app.access_token(&client).await;
     // As the CLI does it: the store only, this node's cache untouched.
-    assert!(
-        valet_core::clients::delete(app.store.as_ref(), &client.id, app.server.now())
-            .await
-            .unwrap()
-    );
+    app.admin().delete_client(&client.id).await.unwrap();
     let mut after = Vec::new();
     let refused = loop {
         let reply = app.token(&client, "grant_type=client_credentials").await;

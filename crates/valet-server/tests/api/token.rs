@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use valet_core::clients::NewClient;
+use valet_core::admin::NewClient;
 use valet_protocol::token::TokenEndpointAuthMethod;
 
 use crate::common::*;

@@ -2,13 +2,13 @@
 //! or event type.
 
 use clap::Args;
-use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
-use valet_core::users::find_user;
-use valet_core::{Clock, SystemClock};
+use valet_core::admin::AuditQuery;
+use valet_core::audit::{AuditEvent, AuditKind};
 
+use super::admin::{AdminParts, flagged};
 use crate::config::Config;
 use crate::output::timestamp;
-use crate::storage::{CliError, open_store};
+use crate::storage::CliError;
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -54,25 +54,15 @@ pub async fn run(config: &Config, args: AuditArgs) -> Result<(), CliError> {
             args.since
         )
     })?;
-    let store = open_store(config).await?;
-    // A username or email names the user; anything else is taken as a user id,
-    // so the events of a deleted user can still be found.
-    let user_id = match &args.user {
-        Some(key) => Some(
-            find_user(store.as_ref(), key)
-                .await?
-                .map_or_else(|| key.clone(), |user| user.user_id),
-        ),
-        None => None,
-    };
-    let filter = AuditFilter {
-        user_id,
+    let parts = AdminParts::open(config).await?;
+    let query = AuditQuery {
+        user: args.user,
         client_id: args.client,
         event,
-        since: Some(SystemClock.now().saturating_sub(since)),
+        max_age: Some(since),
         limit: args.limit,
     };
-    let events = store.audit_events(&filter).await?;
+    let events = parts.admin().query_audit(query).await.map_err(flagged)?;
     if args.json {
         for event in &events {
             println!("{}", serde_json::to_string(event)?);

@@ -1,65 +1,23 @@
-//! `valet client …`
+//! `valet client …`: parses the arguments, calls the admin service, prints.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::json;
-use valet_core::audit::{AuditEvent, AuditKind};
-use valet_core::clients::{NewClient, delete, register, rotate_secret};
+use valet_core::admin::{Admin, ClientRecord, ClientUpdate, NewClient};
 
+use super::admin::{AdminParts, flagged, report_audit_warnings};
 use super::audit::parse_duration;
-use valet_core::store::{Client, Store};
-use valet_core::{Clock, SystemClock};
-
 use crate::config::Config;
 use crate::output::{duration, timestamp};
-use crate::storage::{CliError, audit, open_store};
+use crate::storage::CliError;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client. A confidential client's secret is printed once.
-    Create {
-        /// Display name (shown to users on consent pages).
-        #[arg(long)]
-        name: String,
-        /// A public client (SPA, mobile): no secret, PKCE only.
-        #[arg(long)]
-        public: bool,
-        /// Exact redirect URI (repeatable).
-        #[arg(long = "redirect-uri")]
-        redirect_uris: Vec<String>,
-        /// Where RP-initiated logout may return to (repeatable).
-        #[arg(long = "post-logout-redirect-uri")]
-        post_logout_redirect_uris: Vec<String>,
-        /// authorization_code, refresh_token or client_credentials (repeatable).
-        /// Default: client_credentials without redirect URIs, else authorization_code + refresh_token.
-        #[arg(long = "grant-type")]
-        grant_types: Vec<String>,
-        /// A scope the client may request (repeatable).
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
-        /// An API the client's tokens may be for (RFC 8707 resource; repeatable; the first is the default).
-        #[arg(long = "audience")]
-        audiences: Vec<String>,
-        /// Access token lifetime in seconds (at most access_token_max_ttl).
-        #[arg(long)]
-        access_token_ttl: Option<i64>,
-        /// A first-party app: users are not asked for consent.
-        #[arg(long)]
-        skip_consent: bool,
-        /// Seconds in which a repeated refresh request gets the same new pair
-        /// instead of revoking the token family (0-60; default 0 = strict).
-        #[arg(long, default_value_t = 0)]
-        refresh_grace_seconds: i64,
-        /// ID token signing algorithm: RS256 (default) or ES256.
-        #[arg(long)]
-        id_token_alg: Option<String>,
-        /// May introspect any token (a resource server registered under its own
-        /// id); without it a client introspects only tokens issued to it or
-        /// naming its client_id in their audience.
-        #[arg(long)]
-        introspect_any: bool,
-        #[arg(long)]
-        json: bool,
-    },
+    Create(CreateArgs),
+    /// Change a client's settings. A list option given replaces the whole list;
+    /// removing a scope or an audience revokes the client's grants (its users
+    /// sign in again). Running servers see the change within client_cache_ttl.
+    Update(UpdateArgs),
     /// List clients.
     List {
         #[arg(long)]
@@ -91,6 +49,103 @@ pub enum ClientCommand {
     },
 }
 
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Display name (shown to users on consent pages).
+    #[arg(long)]
+    name: String,
+    /// A public client (SPA, mobile): no secret, PKCE only.
+    #[arg(long)]
+    public: bool,
+    /// Exact redirect URI (repeatable).
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return to (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// authorization_code, refresh_token or client_credentials (repeatable).
+    /// Default: client_credentials without redirect URIs, else authorization_code + refresh_token.
+    #[arg(long = "grant-type")]
+    grant_types: Vec<String>,
+    /// A scope the client may request (repeatable).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// An API the client's tokens may be for (RFC 8707 resource; repeatable; the first is the default).
+    #[arg(long = "audience")]
+    audiences: Vec<String>,
+    /// Access token lifetime in seconds (at most access_token_max_ttl).
+    #[arg(long)]
+    access_token_ttl: Option<i64>,
+    /// A first-party app: users are not asked for consent.
+    #[arg(long)]
+    skip_consent: bool,
+    /// Seconds in which a repeated refresh request gets the same new pair
+    /// instead of revoking the token family (0-60; default 0 = strict).
+    #[arg(long, default_value_t = 0)]
+    refresh_grace_seconds: i64,
+    /// ID token signing algorithm: RS256 (default) or ES256.
+    #[arg(long)]
+    id_token_alg: Option<String>,
+    /// May introspect any token (a resource server registered under its own
+    /// id); without it a client introspects only tokens issued to it or
+    /// naming its client_id in their audience.
+    #[arg(long)]
+    introspect_any: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `valet client update` may change; an option left out keeps its value.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    #[arg(allow_hyphen_values = true)]
+    client_id: String,
+    /// New display name.
+    #[arg(long)]
+    name: Option<String>,
+    /// The exact redirect URIs (repeatable; replaces the registered ones).
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Option<Vec<String>>,
+    /// Where RP-initiated logout may return to (repeatable; replaces the list).
+    #[arg(
+        long = "post-logout-redirect-uri",
+        conflicts_with = "no_post_logout_redirect_uris"
+    )]
+    post_logout_redirect_uris: Option<Vec<String>>,
+    /// Remove every post-logout redirect URI.
+    #[arg(long)]
+    no_post_logout_redirect_uris: bool,
+    /// The scopes the client may request (repeatable; replaces the list).
+    #[arg(long = "scope", conflicts_with = "no_scopes")]
+    scopes: Option<Vec<String>>,
+    /// Remove every scope.
+    #[arg(long)]
+    no_scopes: bool,
+    /// The APIs its tokens may be for (repeatable; replaces the list; the first is the default).
+    #[arg(long = "audience", conflicts_with = "no_audiences")]
+    audiences: Option<Vec<String>>,
+    /// Remove every audience (a client_credentials client needs one).
+    #[arg(long)]
+    no_audiences: bool,
+    /// Access token lifetime in seconds (at most access_token_max_ttl).
+    #[arg(long, conflicts_with = "default_access_token_ttl")]
+    access_token_ttl: Option<i64>,
+    /// Drop the lifetime override: the configured access_token_ttl applies.
+    #[arg(long)]
+    default_access_token_ttl: bool,
+    /// Whether users are asked for consent: --skip-consent or --skip-consent=false.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    skip_consent: Option<bool>,
+    /// Refresh grace window in seconds (0-60; 0 = strict).
+    #[arg(long)]
+    refresh_grace_seconds: Option<i64>,
+    /// Whether it may introspect any token: --introspect-any or --introspect-any=false.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    introspect_any: Option<bool>,
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SecretCommand {
     /// Give a confidential client a new secret. It works at once; the old one
@@ -114,147 +169,169 @@ fn overlap_seconds(text: &str) -> Result<i64, String> {
 }
 
 pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError> {
-    let store = open_store(config).await?;
-    let now = SystemClock.now();
-    match command {
-        ClientCommand::Create {
-            name,
-            public,
-            redirect_uris,
-            post_logout_redirect_uris,
-            grant_types,
-            scopes,
-            audiences,
-            access_token_ttl,
-            skip_consent,
-            refresh_grace_seconds,
-            id_token_alg,
-            introspect_any,
-            json,
-        } => {
-            let new = NewClient {
-                name,
-                public,
-                redirect_uris,
-                post_logout_redirect_uris,
-                grant_types,
-                scopes,
-                audiences,
-                access_token_ttl,
-                skip_consent,
-                refresh_grace_seconds,
-                id_token_signed_response_alg: id_token_alg,
-                introspect_any,
-            };
-            let registered =
-                register(store.as_ref(), new, config.access_token_max_ttl, now).await?;
-            audit(
-                store.as_ref(),
-                AuditEvent::new(AuditKind::ClientCreated, now)
-                    .client(&registered.client.client_id)
-                    .detail("name", registered.client.name.as_str())
-                    .detail("grant_types", grant_names(&registered.client, " "))
-                    .detail("scope", registered.client.scopes.join(" ")),
-            )
-            .await;
-            let secret = registered.secret.as_ref().map(|s| s.expose());
-            if json {
-                let out = match secret {
-                    Some(secret) => {
-                        json!({ "client_id": registered.client.client_id, "client_secret": secret })
-                    }
-                    None => json!({ "client_id": registered.client.client_id }),
-                };
-                println!("{out}");
-            } else {
-                println!("Created client {:?}", registered.client.name);
-                println!("  client_id:     {}", registered.client.client_id);
-                if let Some(secret) = secret {
-                    println!("  client_secret: {secret}");
-                    println!(
-                        "The secret is shown only now and is not stored; keep it somewhere safe."
-                    );
-                }
-                print_details(&registered.client);
-            }
-        }
-        ClientCommand::List { json } => {
-            let clients = store.list_clients().await?;
-            if json {
-                let list: Vec<_> = clients.iter().map(client_json).collect();
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else if clients.is_empty() {
-                println!(
-                    "No clients. Create one with: valet client create --name NAME --audience API"
-                );
-            } else {
-                println!("{:<24} {:<13} {:<40} NAME", "CLIENT_ID", "TYPE", "GRANTS");
-                for client in &clients {
-                    println!(
-                        "{:<24} {:<13} {:<40} {}",
-                        client.client_id,
-                        kind(client),
-                        grant_names(client, ","),
-                        client.name
-                    );
-                }
-            }
-        }
-        ClientCommand::Show { client_id, json } => {
-            let client = store
-                .get_client(&client_id)
-                .await?
-                .ok_or_else(|| format!("no client with id {client_id}"))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&client_json(&client))?);
-            } else {
-                println!("Client {:?}", client.name);
-                println!("  client_id:     {}", client.client_id);
-                print_details(&client);
-            }
-        }
+    let parts = AdminParts::open(config).await?;
+    let admin = parts.admin();
+    let result = match command {
+        ClientCommand::Create(args) => create(&admin, args).await,
+        ClientCommand::Update(args) => update(&admin, args).await,
+        ClientCommand::List { json } => list(&admin, json).await,
+        ClientCommand::Show { client_id, json } => show(&admin, &client_id, json).await,
         ClientCommand::Delete { client_id } => {
-            if !delete(store.as_ref(), &client_id, now).await? {
-                return Err(format!("no client with id {client_id}").into());
-            }
-            audit(
-                store.as_ref(),
-                AuditEvent::new(AuditKind::ClientDeleted, now).client(&client_id),
-            )
-            .await;
+            admin.delete_client(&client_id).await.map_err(flagged)?;
             println!("Deleted client {client_id}.");
+            Ok(())
         }
         ClientCommand::RotateSecret { client_id, json } => {
-            rotate(store.as_ref(), &client_id, 0, json, now).await?;
+            rotate(&admin, &client_id, 0, json).await
         }
         ClientCommand::Secret(SecretCommand::Rotate {
             client_id,
             overlap,
             json,
-        }) => {
-            rotate(store.as_ref(), &client_id, overlap, json, now).await?;
+        }) => rotate(&admin, &client_id, overlap, json).await,
+    };
+    report_audit_warnings(&admin);
+    result
+}
+
+async fn create(admin: &Admin<'_>, args: CreateArgs) -> Result<(), CliError> {
+    let new = NewClient {
+        name: args.name,
+        public: args.public,
+        redirect_uris: args.redirect_uris,
+        post_logout_redirect_uris: args.post_logout_redirect_uris,
+        grant_types: args.grant_types,
+        scopes: args.scopes,
+        audiences: args.audiences,
+        access_token_ttl: args.access_token_ttl,
+        skip_consent: args.skip_consent,
+        refresh_grace_seconds: args.refresh_grace_seconds,
+        id_token_signed_response_alg: args.id_token_alg,
+        introspect_any: args.introspect_any,
+    };
+    let registered = admin.register_client(new).await.map_err(flagged)?;
+    let client = &registered.client;
+    let secret = registered.secret.as_ref().map(|s| s.expose());
+    if args.json {
+        let out = match secret {
+            Some(secret) => json!({ "client_id": client.client_id, "client_secret": secret }),
+            None => json!({ "client_id": client.client_id }),
+        };
+        println!("{out}");
+    } else {
+        println!("Created client {:?}", client.name);
+        println!("  client_id:     {}", client.client_id);
+        if let Some(secret) = secret {
+            println!("  client_secret: {secret}");
+            println!("The secret is shown only now and is not stored; keep it somewhere safe.");
+        }
+        print_details(client);
+    }
+    Ok(())
+}
+
+async fn update(admin: &Admin<'_>, args: UpdateArgs) -> Result<(), CliError> {
+    let cleared =
+        |list: Option<Vec<String>>, clear: bool| if clear { Some(Vec::new()) } else { list };
+    let update = ClientUpdate {
+        name: args.name,
+        redirect_uris: args.redirect_uris,
+        post_logout_redirect_uris: cleared(
+            args.post_logout_redirect_uris,
+            args.no_post_logout_redirect_uris,
+        ),
+        scopes: cleared(args.scopes, args.no_scopes),
+        audiences: cleared(args.audiences, args.no_audiences),
+        access_token_ttl: if args.default_access_token_ttl {
+            Some(None)
+        } else {
+            args.access_token_ttl.map(Some)
+        },
+        skip_consent: args.skip_consent,
+        refresh_grace_seconds: args.refresh_grace_seconds,
+        introspect_any: args.introspect_any,
+    };
+    let updated = admin
+        .update_client(&args.client_id, update)
+        .await
+        .map_err(flagged)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::to_value(&updated)?)?
+        );
+        return Ok(());
+    }
+    let client = &updated.client;
+    if updated.changed.is_empty() {
+        println!("Client {} is unchanged.", client.client_id);
+    } else {
+        println!(
+            "Updated client {:?}: {}",
+            client.name,
+            updated.changed.join(", ")
+        );
+        if updated.revoked_grants > 0 {
+            println!(
+                "  revoked {} grant(s) that held a removed scope or audience; their users sign in again.",
+                updated.revoked_grants
+            );
+        }
+    }
+    println!("  client_id:     {}", client.client_id);
+    print_details(client);
+    Ok(())
+}
+
+async fn list(admin: &Admin<'_>, json: bool) -> Result<(), CliError> {
+    let clients = admin.list_clients().await.map_err(flagged)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::to_value(&clients)?)?
+        );
+    } else if clients.is_empty() {
+        println!("No clients. Create one with: valet client create --name NAME --audience API");
+    } else {
+        println!("{:<24} {:<13} {:<40} NAME", "CLIENT_ID", "TYPE", "GRANTS");
+        for client in &clients {
+            println!(
+                "{:<24} {:<13} {:<40} {}",
+                client.client_id,
+                client.kind,
+                client.grant_types.join(","),
+                client.name
+            );
         }
     }
     Ok(())
 }
 
+async fn show(admin: &Admin<'_>, client_id: &str, json: bool) -> Result<(), CliError> {
+    let client = admin.get_client(client_id).await.map_err(flagged)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::to_value(&client)?)?
+        );
+    } else {
+        println!("Client {:?}", client.name);
+        println!("  client_id:     {}", client.client_id);
+        print_details(&client);
+    }
+    Ok(())
+}
+
 async fn rotate(
-    store: &dyn Store,
+    admin: &Admin<'_>,
     client_id: &str,
     overlap: i64,
     json: bool,
-    now: i64,
 ) -> Result<(), CliError> {
-    let rotated = rotate_secret(store, client_id, overlap, now)
-        .await?
-        .ok_or_else(|| format!("no confidential client with id {client_id}"))?;
-    let mut event = AuditEvent::new(AuditKind::ClientSecretRotated, now)
-        .client(client_id)
-        .detail("overlap_seconds", overlap);
-    if let Some(until) = rotated.previous_valid_until {
-        event = event.detail("previous_secret_valid_until", until);
-    }
-    audit(store, event).await;
+    let rotated = admin
+        .rotate_client_secret(client_id, overlap)
+        .await
+        .map_err(flagged)?;
     let secret = rotated.secret.expose();
     if json {
         println!(
@@ -279,17 +356,9 @@ async fn rotate(
     Ok(())
 }
 
-fn kind(client: &Client) -> &'static str {
-    if client.is_public() {
-        "public"
-    } else {
-        "confidential"
-    }
-}
-
-fn print_details(client: &Client) {
-    println!("  type:          {}", kind(client));
-    println!("  grant types:   {}", grant_names(client, " "));
+fn print_details(client: &ClientRecord) {
+    println!("  type:          {}", client.kind);
+    println!("  grant types:   {}", client.grant_types.join(" "));
     let list = |values: &[String]| {
         if values.is_empty() {
             "-".to_owned()
@@ -312,34 +381,8 @@ fn print_details(client: &Client) {
     if client.introspect_any {
         println!("  introspects:   any token");
     }
-    if let Some(until) = client.previous_secret_expires_at {
+    if let Some(until) = client.previous_secret_valid_until {
         println!("  old secret:    works until {}", timestamp(until));
     }
     println!("  created:       {}", timestamp(client.created_at));
-}
-
-fn grant_names(client: &Client, separator: &str) -> String {
-    let names: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
-    names.join(separator)
-}
-
-fn client_json(client: &Client) -> serde_json::Value {
-    json!({
-        "client_id": client.client_id,
-        "name": client.name,
-        "type": kind(client),
-        "grant_types": client.grant_types,
-        "scopes": client.scopes,
-        "audiences": client.audiences,
-        "redirect_uris": client.redirect_uris,
-        "post_logout_redirect_uris": client.post_logout_redirect_uris,
-        "access_token_ttl": client.access_token_ttl,
-        "skip_consent": client.skip_consent,
-        "refresh_grace_seconds": client.refresh_grace_seconds,
-        "id_token_signed_response_alg": client.id_token_signed_response_alg,
-        "introspect_any": client.introspect_any,
-        "previous_secret_valid_until": client.previous_secret_expires_at,
-        "created_at": client.created_at,
-        "updated_at": client.updated_at,
-    })
 }

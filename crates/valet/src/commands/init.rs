@@ -4,30 +4,24 @@
 
 use std::sync::Arc;
 
-use valet_core::audit::{AuditEvent, AuditKind};
 use valet_core::keys::KeyManager;
-use valet_core::{Clock, SystemClock};
 
+use super::admin::{AdminParts, flagged, report_audit_warnings};
 use crate::config::Config;
 use crate::output::timestamp;
-use crate::storage::{CliError, Create, audit, master_key, open_or_create_store, redact_url};
+use crate::storage::{CliError, Create, master_key, open_or_create_store, redact_url};
 
 pub async fn run(config: &Config) -> Result<(), CliError> {
     let store = open_or_create_store(config).await?;
     let master = Arc::new(master_key(config, store.as_ref(), Create::Allowed).await?);
     let settings = config.settings();
     let manager = KeyManager::new(master, settings.keys, settings.longest_token_ttl());
-    let now = SystemClock.now();
-    let created = manager.ensure_current(store.as_ref(), now).await?;
+    let parts = AdminParts::with_store(config, store);
+    let admin = parts.admin();
+    let created = admin.keys(&manager).ensure_current().await;
+    report_audit_warnings(&admin);
+    let created = created.map_err(flagged)?;
     for key in &created {
-        audit(
-            store.as_ref(),
-            AuditEvent::new(AuditKind::KeyCreated, now)
-                .detail("kid", key.kid.as_str())
-                .detail("alg", key.alg.to_string())
-                .detail("signs_from", key.signs_from),
-        )
-        .await;
         println!(
             "Created {} signing key {} (signs from {}).",
             key.alg,

@@ -1,18 +1,18 @@
-//! `valet key …`
+//! `valet key …`: parses the arguments, calls the admin service, prints.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use clap::{Subcommand, ValueEnum};
-use serde_json::json;
-use valet_core::audit::{AuditEvent, AuditKind};
-use valet_core::keys::{KeyError, KeyManager};
-use valet_core::store::Store;
+use valet_core::admin::{AdminError, KeyAdmin};
+use valet_core::keys::KeyManager;
 use valet_core::{Clock, SystemClock};
-use valet_jose::{Algorithm, import_jwk_set};
+use valet_jose::Algorithm;
 
+use super::admin::{AdminParts, flagged, report_audit_warnings};
 use crate::config::Config;
 use crate::output::{relative, timestamp};
-use crate::storage::{CliError, Create, audit, master_key, open_store};
+use crate::storage::{CliError, Create, master_key};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum AlgArg {
@@ -60,151 +60,129 @@ pub enum KeyCommand {
 }
 
 pub async fn run(config: &Config, command: KeyCommand) -> Result<(), CliError> {
-    let store = open_store(config).await?;
+    let parts = AdminParts::open(config).await?;
+    let admin = parts.admin();
     if let KeyCommand::Export = command {
         // Public keys only: no master key needed.
-        let jwks = public_jwks(store.as_ref(), SystemClock.now()).await?;
+        let jwks = admin.public_jwks().await?;
         println!("{}", serde_json::to_string_pretty(&jwks)?);
         return Ok(());
     }
-    let master = Arc::new(master_key(config, store.as_ref(), Create::Refused).await?);
+    let master = Arc::new(master_key(config, parts.store.as_ref(), Create::Refused).await?);
     let settings = config.settings();
     let manager = KeyManager::new(master, settings.keys, settings.longest_token_ttl());
+    let keys = admin.keys(&manager);
+    let result = match command {
+        KeyCommand::List { json } => list(&keys, json).await,
+        KeyCommand::Rotate { alg } => rotate(&keys, alg.into()).await,
+        KeyCommand::Export => Ok(()),
+        KeyCommand::Import { file, activate } => import(&keys, &file, activate).await,
+        KeyCommand::Retire { kid } => retire(&keys, &kid).await,
+    };
+    report_audit_warnings(&admin);
+    result
+}
+
+async fn list(keys: &KeyAdmin<'_, '_>, json: bool) -> Result<(), CliError> {
+    let list = keys.list().await.map_err(key_error)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::to_value(&list)?)?
+        );
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("No keys yet: `valet serve` creates them on first start.");
+        return Ok(());
+    }
     let now = SystemClock.now();
-    match command {
-        KeyCommand::List { json } => {
-            let keys = manager.status(store.as_ref(), now).await?;
-            if json {
-                let list: Vec<_> = keys
-                    .iter()
-                    .map(|k| {
-                        json!({
-                            "kid": k.kid, "alg": k.alg, "state": k.state.as_str(),
-                            "generation": k.generation, "created_at": k.created_at,
-                            "activates_at": k.activates_at, "publish_until": k.publish_until,
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else if keys.is_empty() {
-                println!("No keys yet: `valet serve` creates them on first start.");
-            } else {
-                println!(
-                    "{:<44} {:<6} {:<12} {:<36} PUBLISHED UNTIL",
-                    "KID", "ALG", "STATE", "SIGNS FROM"
-                );
-                for k in &keys {
-                    let from = k.activates_at.map_or("never".to_owned(), |t| {
-                        format!("{} ({})", timestamp(t), relative(t, now))
-                    });
-                    let until = k.publish_until.map_or("-".to_owned(), timestamp);
-                    println!(
-                        "{:<44} {:<6} {:<12} {:<36} {}",
-                        k.kid,
-                        k.alg,
-                        k.state.as_str(),
-                        from,
-                        until
-                    );
-                }
+    println!(
+        "{:<44} {:<6} {:<12} {:<36} PUBLISHED UNTIL",
+        "KID", "ALG", "STATE", "SIGNS FROM"
+    );
+    for k in &list {
+        let from = k.activates_at.map_or("never".to_owned(), |t| {
+            format!("{} ({})", timestamp(t), relative(t, now))
+        });
+        let until = k.publish_until.map_or("-".to_owned(), timestamp);
+        println!(
+            "{:<44} {:<6} {:<12} {:<36} {}",
+            k.kid, k.alg, k.state, from, until
+        );
+    }
+    Ok(())
+}
+
+async fn rotate(keys: &KeyAdmin<'_, '_>, alg: Algorithm) -> Result<(), CliError> {
+    let rotated = keys.rotate(alg).await.map_err(key_error)?;
+    let now = SystemClock.now();
+    println!(
+        "New {alg} key {}: published now, signs from {} ({}).",
+        rotated.kid,
+        timestamp(rotated.signs_from),
+        relative(rotated.signs_from, now)
+    );
+    Ok(())
+}
+
+async fn import(keys: &KeyAdmin<'_, '_>, file: &Path, activate: bool) -> Result<(), CliError> {
+    let text =
+        std::fs::read_to_string(file).map_err(|error| format!("{}: {error}", file.display()))?;
+    let kids = keys
+        .import(&text, activate)
+        .await
+        .map_err(|error| match error {
+            AdminError::Invalid(invalid) if invalid.field.name == "jwks" => {
+                format!("{}: {}", file.display(), invalid.reason).into()
             }
-        }
-        KeyCommand::Rotate { alg } => {
-            let alg = Algorithm::from(alg);
-            let rotated = match manager.rotate(store.as_ref(), alg, now).await {
-                Err(KeyError::PendingExists {
-                    alg,
-                    kid,
-                    activates_at,
-                }) => {
-                    return Err(format!(
-                        "{alg} key {kid} is already pending: it signs from {} ({}). Nothing was written; rotate again once it signs (see `valet key list`)",
-                        timestamp(activates_at),
-                        relative(activates_at, now)
-                    )
-                    .into());
-                }
-                other => other?,
-            };
-            match rotated {
-                Some((kid, at)) => {
-                    audit(
-                        store.as_ref(),
-                        AuditEvent::new(AuditKind::KeyCreated, now)
-                            .detail("kid", kid.as_str())
-                            .detail("alg", alg.to_string())
-                            .detail("signs_from", at),
-                    )
-                    .await;
-                    println!(
-                        "New {alg} key {kid}: published now, signs from {} ({}).",
-                        timestamp(at),
-                        relative(at, now)
-                    );
-                }
-                None => {
-                    return Err(format!(
-                        "{alg}: another rotation happened at the same moment; nothing was written here, see `valet key list`"
-                    )
-                    .into());
-                }
-            }
-        }
-        KeyCommand::Export => {}
-        KeyCommand::Import { file, activate } => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|error| format!("{}: {error}", file.display()))?;
-            let keys =
-                import_jwk_set(&text).map_err(|error| format!("{}: {error}", file.display()))?;
-            let kids = manager.import(store.as_ref(), keys, activate, now).await?;
-            for kid in kids {
-                audit(
-                    store.as_ref(),
-                    AuditEvent::new(AuditKind::KeyImported, now)
-                        .detail("kid", kid.as_str())
-                        .detail("activated", activate),
-                )
-                .await;
-                if activate {
-                    println!(
-                        "Imported {kid}: signing now (running servers switch within 10 seconds)."
-                    );
-                } else {
-                    println!("Imported {kid}: published for verification, not signing.");
-                }
-            }
-        }
-        KeyCommand::Retire { kid } => {
-            let until = manager.retire(store.as_ref(), &kid, now).await?;
-            audit(
-                store.as_ref(),
-                AuditEvent::new(AuditKind::KeyRetired, now)
-                    .detail("kid", kid.as_str())
-                    .detail("published_until", until),
-            )
-            .await;
-            println!(
-                "Key {kid} leaves the JWKS at {} ({}).",
-                timestamp(until),
-                relative(until, now)
-            );
+            other => key_error(other),
+        })?;
+    for kid in kids {
+        if activate {
+            println!("Imported {kid}: signing now (running servers switch within 10 seconds).");
+        } else {
+            println!("Imported {kid}: published for verification, not signing.");
         }
     }
     Ok(())
 }
 
-/// The JWKS as `/jwks.json` serves it (RFC 7517 §5): every published key's public
-/// JWK as stored when it was created, in the store's order (by alg, then
-/// generation), which is the keyring's order too.
-async fn public_jwks(store: &dyn Store, now: i64) -> Result<serde_json::Value, CliError> {
-    let mut keys = Vec::new();
-    for key in store.list_keys().await? {
-        if key.publish_until.is_some_and(|until| until <= now) {
-            continue;
-        }
-        let jwk: serde_json::Value = serde_json::from_str(&key.public_jwk)
-            .map_err(|error| format!("key {}: stored public JWK is corrupt: {error}", key.kid))?;
-        keys.push(jwk);
+async fn retire(keys: &KeyAdmin<'_, '_>, kid: &str) -> Result<(), CliError> {
+    let until = keys.retire(kid).await.map_err(key_error)?;
+    println!(
+        "Key {kid} leaves the JWKS at {} ({}).",
+        timestamp(until),
+        relative(until, SystemClock.now())
+    );
+    Ok(())
+}
+
+/// Key errors in the CLI's words: a pending key with its time, a kid by name.
+fn key_error(error: AdminError) -> CliError {
+    match error {
+        AdminError::KeyPending {
+            alg,
+            kid,
+            activates_at,
+        } => format!(
+            "{alg} key {kid} is already pending: it signs from {} ({}). Nothing was written; rotate again once it signs (see `valet key list`)",
+            timestamp(activates_at),
+            relative(activates_at, SystemClock.now())
+        )
+        .into(),
+        AdminError::Conflict(conflict) if conflict.field.name == "alg" => format!(
+            "{}: {}, see `valet key list`",
+            conflict.value.unwrap_or_default(),
+            conflict.reason
+        )
+        .into(),
+        AdminError::Conflict(conflict) if conflict.field.name == "kid" => format!(
+            "key {}: {}",
+            conflict.value.unwrap_or_default(),
+            conflict.reason
+        )
+        .into(),
+        other => flagged(other),
     }
-    Ok(json!({ "keys": keys }))
 }

@@ -1,20 +1,16 @@
-//! `valet user …`
+//! `valet user …`: parses the arguments, calls the admin service, prints.
 
 use std::io::{IsTerminal, Read};
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::json;
-use valet_core::audit::{AuditEvent, AuditKind};
-use valet_core::store::User;
-use valet_core::users::{
-    MAX_PASSWORD_BYTES, NewUser, Password, PasswordHasher, create_user, delete_user, find_user,
-    set_disabled, set_password,
-};
-use valet_core::{Clock, SystemClock};
+use valet_core::admin::{Admin, NewUser, UserRecord, UserUpdate};
+use valet_core::users::{MAX_PASSWORD_BYTES, Password};
 
+use super::admin::{AdminParts, flagged, report_audit_warnings};
 use crate::config::Config;
 use crate::output::timestamp;
-use crate::storage::{CliError, audit, open_store};
+use crate::storage::CliError;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -46,6 +42,10 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change a user's email or profile (by user_id, username or email). An
+    /// empty value removes a field; a new email is unverified unless
+    /// --email-verified is given.
+    Update(UpdateArgs),
     /// List users.
     List {
         #[arg(long)]
@@ -91,9 +91,39 @@ pub enum UserCommand {
     },
 }
 
+/// What `valet user update` may change; an option left out keeps its value.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    #[arg(allow_hyphen_values = true)]
+    user: String,
+    /// New email address ('' removes it).
+    #[arg(long)]
+    email: Option<String>,
+    /// Whether the email is verified: --email-verified or --email-verified=false.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    email_verified: Option<bool>,
+    /// Full name ('' removes it).
+    #[arg(long)]
+    name: Option<String>,
+    /// First name ('' removes it).
+    #[arg(long)]
+    given_name: Option<String>,
+    /// Surname ('' removes it).
+    #[arg(long)]
+    family_name: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
 pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> {
-    let store = open_store(config).await?;
-    let now = SystemClock.now();
+    let parts = AdminParts::open(config).await?;
+    let admin = parts.admin();
+    let result = dispatch(&admin, command).await;
+    report_audit_warnings(&admin);
+    result
+}
+
+async fn dispatch(admin: &Admin<'_>, command: UserCommand) -> Result<(), CliError> {
     match command {
         UserCommand::Create {
             username,
@@ -105,7 +135,6 @@ pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> 
             password_stdin,
             json,
         } => {
-            let password = read_password(password_stdin)?;
             let new = NewUser {
                 username,
                 email,
@@ -113,160 +142,151 @@ pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> 
                 name,
                 given_name,
                 family_name,
-                password: Some(password),
+                password: Some(read_password(password_stdin)?),
             };
-            let user = create_user(store.as_ref(), &hasher(), new, now).await?;
-            audit(
-                store.as_ref(),
-                AuditEvent::new(AuditKind::UserCreated, now)
-                    .user(&user.user_id)
-                    .detail("username", user.username.as_str()),
-            )
-            .await;
-            if json {
-                println!(
-                    "{}",
-                    json!({ "user_id": user.user_id, "username": user.username })
-                );
-            } else {
-                println!("Created user {}", user.username);
-                println!("  user_id:       {}", user.user_id);
-                print_details(&user);
-            }
+            create(admin, new, json).await
         }
-        UserCommand::List { json } => {
-            let users = store.list_users().await?;
-            if json {
-                let list: Vec<_> = users.iter().map(user_json).collect();
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else if users.is_empty() {
-                println!(
-                    "No users. Create one with: valet user create --username NAME --password-stdin"
-                );
-            } else {
-                println!("{:<24} {:<9} {:<24} EMAIL", "USER_ID", "STATUS", "USERNAME");
-                for user in &users {
-                    println!(
-                        "{:<24} {:<9} {:<24} {}",
-                        user.user_id,
-                        status(user),
-                        user.username,
-                        user.email.as_deref().unwrap_or("-")
-                    );
-                }
-            }
-        }
-        UserCommand::Show { user, json } => {
-            let user = lookup(store.as_ref(), &user).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&user_json(&user))?);
-            } else {
-                println!("User {}", user.username);
-                println!("  user_id:       {}", user.user_id);
-                print_details(&user);
-            }
-        }
+        UserCommand::Update(args) => update(admin, args).await,
+        UserCommand::List { json } => list(admin, json).await,
+        UserCommand::Show { user, json } => show(admin, &user, json).await,
         UserCommand::Disable { user } => {
-            let user = lookup(store.as_ref(), &user).await?;
-            let revoked = set_disabled(store.as_ref(), &user.user_id, true, now)
-                .await?
-                .ok_or_else(|| not_found(&user.user_id))?;
-            audit(
-                store.as_ref(),
-                AuditEvent::new(AuditKind::UserDisabled, now)
-                    .user(&user.user_id)
-                    .detail("revoked_grants", revoked.grants)
-                    .detail("ended_sessions", revoked.sessions),
-            )
-            .await;
+            let changed = admin.disable_user(&user).await.map_err(flagged)?;
+            let (user, revoked) = (&changed.user, changed.revoked);
             println!(
                 "Disabled user {} ({}): revoked {} grant(s), ended {} session(s).",
                 user.username, user.user_id, revoked.grants, revoked.sessions
             );
+            Ok(())
         }
         UserCommand::Enable { user } => {
-            let user = lookup(store.as_ref(), &user).await?;
-            set_disabled(store.as_ref(), &user.user_id, false, now)
-                .await?
-                .ok_or_else(|| not_found(&user.user_id))?;
-            audit(
-                store.as_ref(),
-                AuditEvent::new(AuditKind::UserEnabled, now).user(&user.user_id),
-            )
-            .await;
+            let user = admin.enable_user(&user).await.map_err(flagged)?.user;
             println!("Enabled user {} ({}).", user.username, user.user_id);
+            Ok(())
         }
         UserCommand::Unlock { user } => {
-            let user = lookup(store.as_ref(), &user).await?;
-            if !store.set_user_unlocked(&user.user_id, now).await? {
-                return Err(not_found(&user.user_id).into());
-            }
-            audit(
-                store.as_ref(),
-                AuditEvent::new(AuditKind::UserUnlocked, now).user(&user.user_id),
-            )
-            .await;
+            let user = admin.unlock_user(&user).await.map_err(flagged)?;
             println!(
                 "Unlocked user {} ({}): earlier failed sign-ins no longer count, on every node.",
                 user.username, user.user_id
             );
+            Ok(())
         }
         UserCommand::SetPassword {
             user,
             password_stdin,
-        } => {
-            let user = lookup(store.as_ref(), &user).await?;
-            let password = read_password(password_stdin)?;
-            if !set_password(
-                store.as_ref(),
-                &hasher(),
-                &user.user_id,
-                password.expose(),
-                now,
-            )
-            .await?
-            {
-                return Err(not_found(&user.user_id).into());
-            }
-            audit(
-                store.as_ref(),
-                AuditEvent::new(AuditKind::UserPasswordSet, now).user(&user.user_id),
-            )
-            .await;
-            println!(
-                "Set a new password for {} ({}); their sessions have ended.",
-                user.username, user.user_id
-            );
-        }
+        } => set_password(admin, &user, password_stdin).await,
         UserCommand::Delete { user } => {
-            let user = lookup(store.as_ref(), &user).await?;
-            if !delete_user(store.as_ref(), &user.user_id, now).await? {
-                return Err(not_found(&user.user_id).into());
-            }
-            audit(
-                store.as_ref(),
-                AuditEvent::new(AuditKind::UserDeleted, now)
-                    .user(&user.user_id)
-                    .detail("username", user.username.as_str()),
-            )
-            .await;
+            let user = admin.delete_user(&user).await.map_err(flagged)?;
             println!("Deleted user {} ({}).", user.username, user.user_id);
+            Ok(())
+        }
+    }
+}
+
+async fn create(admin: &Admin<'_>, new: NewUser, json: bool) -> Result<(), CliError> {
+    let user = admin.create_user(new).await.map_err(flagged)?;
+    if json {
+        println!(
+            "{}",
+            json!({ "user_id": user.user_id, "username": user.username })
+        );
+    } else {
+        println!("Created user {}", user.username);
+        println!("  user_id:       {}", user.user_id);
+        print_details(&user);
+    }
+    Ok(())
+}
+
+async fn update(admin: &Admin<'_>, args: UpdateArgs) -> Result<(), CliError> {
+    // An empty value removes the field.
+    let given = |value: Option<String>| value.map(|v| (!v.is_empty()).then_some(v));
+    let update = UserUpdate {
+        email: given(args.email),
+        email_verified: args.email_verified,
+        name: given(args.name),
+        given_name: given(args.given_name),
+        family_name: given(args.family_name),
+    };
+    let changed = admin
+        .update_user(&args.user, update)
+        .await
+        .map_err(flagged)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::to_value(&changed)?)?
+        );
+        return Ok(());
+    }
+    let user = &changed.user;
+    if changed.changed.is_empty() {
+        println!("User {} is unchanged.", user.username);
+    } else {
+        println!(
+            "Updated user {}: {}",
+            user.username,
+            changed.changed.join(", ")
+        );
+    }
+    println!("  user_id:       {}", user.user_id);
+    print_details(user);
+    Ok(())
+}
+
+async fn list(admin: &Admin<'_>, json: bool) -> Result<(), CliError> {
+    let users = admin.list_users().await.map_err(flagged)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::to_value(&users)?)?
+        );
+    } else if users.is_empty() {
+        println!("No users. Create one with: valet user create --username NAME --password-stdin");
+    } else {
+        println!("{:<24} {:<9} {:<24} EMAIL", "USER_ID", "STATUS", "USERNAME");
+        for user in &users {
+            println!(
+                "{:<24} {:<9} {:<24} {}",
+                user.user_id,
+                status(user),
+                user.username,
+                user.email.as_deref().unwrap_or("-")
+            );
         }
     }
     Ok(())
 }
 
-/// One permit: the CLI hashes one password at a time.
-fn hasher() -> PasswordHasher {
-    PasswordHasher::with_permits(1)
+async fn show(admin: &Admin<'_>, key: &str, json: bool) -> Result<(), CliError> {
+    let user = admin.get_user(key).await.map_err(flagged)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::to_value(&user)?)?
+        );
+    } else {
+        println!("User {}", user.username);
+        println!("  user_id:       {}", user.user_id);
+        print_details(&user);
+    }
+    Ok(())
 }
 
-async fn lookup(store: &dyn valet_core::store::Store, key: &str) -> Result<User, CliError> {
-    Ok(find_user(store, key).await?.ok_or_else(|| not_found(key))?)
-}
-
-fn not_found(key: &str) -> String {
-    format!("no user with id, username or email {key}")
+/// The user is looked up before the password is read, so a wrong name fails
+/// before anyone types a password.
+async fn set_password(admin: &Admin<'_>, key: &str, password_stdin: bool) -> Result<(), CliError> {
+    let user = admin.get_user(key).await.map_err(flagged)?;
+    let password = read_password(password_stdin)?;
+    admin
+        .set_user_password(&user.user_id, &password)
+        .await
+        .map_err(flagged)?;
+    println!(
+        "Set a new password for {} ({}); their sessions have ended.",
+        user.username, user.user_id
+    );
+    Ok(())
 }
 
 /// The password from standard input, never from an argument (arguments are
@@ -313,17 +333,17 @@ fn read_password(password_stdin: bool) -> Result<Password, CliError> {
     Ok(Password::new(text))
 }
 
-fn status(user: &User) -> &'static str {
+fn status(user: &UserRecord) -> &'static str {
     if user.disabled {
         "disabled"
-    } else if user.password_hash.is_none() {
+    } else if !user.has_password {
         "no-pass"
     } else {
         "active"
     }
 }
 
-fn print_details(user: &User) {
+fn print_details(user: &UserRecord) {
     let or_dash = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_owned());
     println!("  status:        {}", status(user));
     match &user.email {
@@ -338,29 +358,8 @@ fn print_details(user: &User) {
     }
     println!(
         "  password:      {}",
-        if user.password_hash.is_some() {
-            "set"
-        } else {
-            "none"
-        }
+        if user.has_password { "set" } else { "none" }
     );
     println!("  created:       {}", timestamp(user.created_at));
     println!("  updated:       {}", timestamp(user.updated_at));
-}
-
-/// Everything about a user except the password hash.
-fn user_json(user: &User) -> serde_json::Value {
-    json!({
-        "user_id": user.user_id,
-        "username": user.username,
-        "email": user.email,
-        "email_verified": user.email_verified,
-        "name": user.name,
-        "given_name": user.given_name,
-        "family_name": user.family_name,
-        "has_password": user.password_hash.is_some(),
-        "disabled": user.disabled,
-        "created_at": user.created_at,
-        "updated_at": user.updated_at,
-    })
 }

@@ -226,3 +226,114 @@ fn invalid_registrations_name_the_option() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+/// `valet client update`: replaces what it is given, keeps the rest and the
+/// secret, names the flag at fault and changes nothing then, and is audited as
+/// `client.updated` once per change.
+#[test]
+fn client_update_through_the_cli() {
+    let (dir, server) = serve_fresh("client-update");
+    let (id, secret) = create_service_client(&dir, &[]);
+    let updated = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args([
+            "client",
+            "update",
+            &id,
+            "--scope",
+            "read",
+            "--scope",
+            "write",
+            "--access-token-ttl",
+            "120",
+            "--introspect-any",
+            "--json",
+        ]);
+        c
+    }));
+    assert_eq!(
+        updated["changed"],
+        serde_json::json!(["scopes", "access_token_ttl", "introspect_any"])
+    );
+    assert_eq!(updated["revoked_grants"], 0);
+    assert_eq!(
+        updated["client"]["scopes"],
+        serde_json::json!(["read", "write"])
+    );
+    assert_eq!(
+        updated["client"]["audiences"],
+        serde_json::json!(["https://api.example.test"])
+    );
+    assert!(!serde_json::to_string(&updated).unwrap().contains(&secret));
+
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--redirect-uri", "http://evil.example/cb"],
+            "--redirect-uri http://evil.example/cb: http is allowed only for loopback hosts",
+        ),
+        (
+            &["--no-audiences"],
+            "--audience: client_credentials needs at least one audience",
+        ),
+        (
+            &["--access-token-ttl", "99999"],
+            "--access-token-ttl 99999: must be between 1 and the configured maximum of 3600 seconds",
+        ),
+        (
+            &["--scope", "a\"b"],
+            "--scope a\"b: not a valid scope token",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = valet(&dir)
+            .args(["client", "update", &id])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    let missing = valet(&dir)
+        .args(["client", "update", "no-such-id", "--name", "x"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no client with id no-such-id"));
+
+    let shown = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args(["client", "show", &id, "--json"]);
+        c
+    }));
+    assert_eq!(shown["scopes"], serde_json::json!(["read", "write"]));
+    assert_eq!(shown["access_token_ttl"], 120);
+    assert_eq!(shown["introspect_any"], true);
+    // The secret is untouched: the server still issues tokens for it, now for
+    // the client's new lifetime (once its client cache has expired).
+    std::thread::sleep(std::time::Duration::from_millis(5_500));
+    let token = server.token(&id, &secret);
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        120
+    );
+
+    let audit = run_ok({
+        let mut c = valet(&dir);
+        c.args(["audit", "--type", "client.updated", "--json"]);
+        c
+    });
+    let audit = String::from_utf8_lossy(&audit.stdout);
+    assert_eq!(audit.lines().count(), 1, "{audit}");
+    assert!(
+        audit.contains("\"changed\":\"scopes access_token_ttl introspect_any\"")
+            && audit.contains("\"via\":\"cli\""),
+        "{audit}"
+    );
+}

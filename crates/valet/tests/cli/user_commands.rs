@@ -1,18 +1,18 @@
-//! `valet user …`, and the user administration functions of `valet_core::users`
-//! against a real SQLite store (they cannot be tested inside valet-core: the
-//! store crates depend on it).
+//! `valet user …`, and the user operations of the admin service
+//! (`valet_core::admin`) against a real SQLite store (they cannot be tested
+//! inside valet-core: the store crates depend on it).
 
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use valet_core::ManualClock;
+use valet_core::admin::{Actor, Admin, AdminError, NewClient, NewUser, Resource};
 use valet_core::store::{
-    AuthorizationCode, Grant, GrantStore, RevocationStore, Session, SessionStore, UserStore,
+    AuditStore, AuthorizationCode, Grant, GrantStore, RevocationStore, Session, SessionStore,
+    UserStore,
 };
-use valet_core::users::{
-    LoginFailure, NewUser, Password, PasswordHasher, authenticate, create_user, delete_user,
-    set_disabled, set_password,
-};
+use valet_core::users::{LoginFailure, Password, PasswordHasher, authenticate};
 use valet_store_sqlite::SqliteStore;
 
 use crate::harness::*;
@@ -319,26 +319,24 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
     let store = SqliteStore::open(&dir.join("valet.db")).await.unwrap();
     let hasher = PasswordHasher::with_permits(1);
     let now = 1_800_000_000;
+    let clock = ManualClock::new(now);
+    let admin = Admin::new(&store, &clock, &hasher, 3600, Actor::cli());
     let new = NewUser {
         username: "carol".into(),
         email: Some("carol@example.test".into()),
         password: Some(Password::new(PASSWORD.into())),
         ..NewUser::default()
     };
-    let carol = create_user(&store, &hasher, new, now).await.unwrap();
-    let client = valet_core::clients::register(
-        &store,
-        valet_core::clients::NewClient {
+    let carol = admin.create_user(new).await.unwrap();
+    let client = admin
+        .register_client(NewClient {
             name: "web".into(),
             redirect_uris: vec!["https://app.example.test/cb".into()],
             ..Default::default()
-        },
-        3600,
-        now,
-    )
-    .await
-    .unwrap()
-    .client;
+        })
+        .await
+        .unwrap()
+        .client;
 
     let issue = |n: u8| {
         let grant = Grant {
@@ -387,10 +385,8 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
         .await
         .unwrap();
 
-    let revoked = set_disabled(&store, &carol.user_id, true, now + 1)
-        .await
-        .unwrap()
-        .unwrap();
+    clock.set(now + 1);
+    let revoked = admin.disable_user(&carol.user_id).await.unwrap().revoked;
     assert_eq!((revoked.grants, revoked.sessions), (1, 1));
     let grant_now = store.get_grant(&grant.grant_id).await.unwrap();
     assert!(grant_now.is_none_or(|g| g.revoked_at.is_some()));
@@ -407,12 +403,8 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
         authenticate(&store, &hasher, "carol", PASSWORD).await,
         Err(LoginFailure::InvalidCredentials { .. })
     ));
-    assert!(
-        set_disabled(&store, &carol.user_id, false, now + 3)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    clock.set(now + 3);
+    assert!(!admin.enable_user("carol").await.unwrap().user.disabled);
     authenticate(&store, &hasher, "carol@EXAMPLE.test", PASSWORD)
         .await
         .unwrap();
@@ -421,11 +413,11 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
     let (grant, code, session) = issue(2);
     store.insert_grant_with_code(&grant, &code).await.unwrap();
     store.insert_session(&session).await.unwrap();
-    assert!(
-        set_password(&store, &hasher, &carol.user_id, NEW_PASSWORD, now + 4)
-            .await
-            .unwrap()
-    );
+    clock.set(now + 4);
+    admin
+        .set_user_password(&carol.user_id, &Password::new(NEW_PASSWORD.into()))
+        .await
+        .unwrap();
     assert!(
         store
             .get_session(&session.session_hash, now + 5)
@@ -438,20 +430,141 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
         .await
         .unwrap();
 
-    assert!(delete_user(&store, &carol.user_id, now + 6).await.unwrap());
+    clock.set(now + 6);
+    admin.delete_user(&carol.user_id).await.unwrap();
     assert!(store.is_revoked("jti-2").await.unwrap());
     assert!(store.get_user(&carol.user_id).await.unwrap().is_none());
-    assert!(!delete_user(&store, &carol.user_id, now + 7).await.unwrap());
-    assert!(
-        set_disabled(&store, &carol.user_id, true, now + 8)
+    fn gone<T>(result: Result<T, AdminError>) -> bool {
+        matches!(
+            result,
+            Err(AdminError::NotFound {
+                resource: Resource::User,
+                ..
+            })
+        )
+    }
+    assert!(gone(admin.delete_user(&carol.user_id).await));
+    assert!(gone(admin.disable_user(&carol.user_id).await));
+    assert!(gone(
+        admin
+            .set_user_password(&carol.user_id, &Password::new(NEW_PASSWORD.into()))
             .await
-            .unwrap()
-            .is_none()
+    ));
+    // Each change was audited once, by the CLI.
+    let events = store
+        .audit_events(&valet_core::audit::AuditFilter {
+            user_id: Some(carol.user_id.clone()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events.iter().rev().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "user.created",
+            "user.disabled",
+            "user.enabled",
+            "user.password_set",
+            "user.deleted"
+        ]
     );
-    assert!(
-        !set_password(&store, &hasher, &carol.user_id, NEW_PASSWORD, now + 9)
-            .await
-            .unwrap()
-    );
+    assert!(events.iter().all(|e| e.detail["via"] == "cli"));
     store.close().await;
+}
+
+/// `valet user update`: changes the email (unverified unless said otherwise)
+/// and names, '' removes a field, a taken email or bad value names its flag and
+/// changes nothing, and each change is audited as `user.updated`.
+#[test]
+fn user_update_through_the_cli() {
+    let dir = init_dir("user-update");
+    for name in ["alice", "bob"] {
+        create_user_with(valet(&dir), &[], name, PASSWORD);
+    }
+    let updated = stdout_json(&run_ok(user(
+        &dir,
+        &[
+            "update",
+            "alice",
+            "--email",
+            "alice@new.example",
+            "--name",
+            "Alice Liddell",
+            "--json",
+        ],
+    )));
+    assert_eq!(
+        updated["changed"],
+        serde_json::json!(["email", "email_verified", "name"])
+    );
+    assert_eq!(updated["user"]["email"], "alice@new.example");
+    assert_eq!(updated["user"]["email_verified"], false);
+
+    let out = run_ok(user(
+        &dir,
+        &[
+            "update",
+            "alice@new.example",
+            "--email-verified",
+            "--name",
+            "",
+        ],
+    ));
+    let text = text(&out);
+    assert!(
+        text.contains("Updated user alice: email_verified, name"),
+        "{text}"
+    );
+    assert!(text.contains("alice@new.example (verified)"), "{text}");
+
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--email", "BOB@example.test"],
+            "--email BOB@example.test: already used by another user",
+        ),
+        (
+            &["--email", "nobody"],
+            "--email \"nobody\": must contain exactly one '@'",
+        ),
+        (
+            &["--family-name", "a\u{7}b"],
+            "--family-name: must not contain control characters",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut command = user(&dir, &["update", "alice"]);
+        command.args(args);
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    let out = user(&dir, &["update", "nobody", "--name", "x"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no user with id, username or email nobody")
+    );
+
+    let shown = stdout_json(&run_ok(user(&dir, &["show", "alice", "--json"])));
+    assert_eq!(shown["email"], "alice@new.example");
+    assert_eq!(shown["email_verified"], true);
+    assert_eq!(shown["name"], serde_json::Value::Null);
+    assert_eq!(shown["has_password"], true);
+
+    let mut audit = valet(&dir);
+    audit.args([
+        "audit",
+        "--type",
+        "user.updated",
+        "--user",
+        "alice",
+        "--json",
+    ]);
+    let audit = run_ok(audit);
+    let audit = String::from_utf8_lossy(&audit.stdout);
+    assert_eq!(audit.lines().count(), 2, "{audit}");
+    assert!(audit.contains("\"via\":\"cli\""), "{audit}");
 }
