@@ -2,15 +2,15 @@
 //! which is the state the sign-in steps consume and produce.
 //!
 //! Until the user signs in, the request is carried by the browser: sealed
-//! (AES-256-GCM under a key derived from the master key for this purpose only)
-//! with an expiry, in the login form, and bound to the browser's CSRF value
+//! (AES-256-GCM under a key derived from the master key for this purpose and
+//! the current period only, see [`carried_key_period`]) with an expiry, in the login form, and bound to the browser's CSRF value
 //! (whose hash it holds). So an anonymous `GET /authorize` writes nothing to the
 //! store. From the sign-in on it is kept in the store as an interaction, under
 //! an id derived from the carried value; inserting that id is what makes a
 //! carried login form complete only once.
 
 use serde::{Deserialize, Serialize};
-use valet_jose::{MasterKey, b64url, b64url_decode, constant_time_eq, random_bytes, sha256};
+use valet_jose::{PeriodKeys, b64url, b64url_decode, constant_time_eq, random_bytes, sha256};
 use valet_protocol::authorize::{Prompt, ResponseMode};
 
 use super::verify::SignedIn;
@@ -88,11 +88,26 @@ pub fn csrf_hash(csrf: &str) -> String {
     b64url(sha256(csrf.as_bytes()))
 }
 
-/// The purpose a carried request's key is derived for.
+/// The purpose a carried request's keys are derived for.
 pub const CARRIED_KEY_PURPOSE: &[u8] = b"valet authorization request v1";
+/// The shortest period a carried request's key is used for.
+const CARRIED_KEY_MIN_PERIOD: i64 = 3600;
+
+/// How long one key seals carried requests: an hour, or the interaction
+/// lifetime if longer, so a request sealed at the end of one period opens
+/// until it expires (keys of the current and the previous period open). Every
+/// anonymous `GET /authorize` seals one, so the key changes with time rather
+/// than serving the store's whole life (random nonces: at most about 2^32
+/// seals per key, SP 800-38D §8.3).
+pub fn carried_key_period(interaction_ttl: i64) -> i64 {
+    interaction_ttl.max(CARRIED_KEY_MIN_PERIOD)
+}
+
 /// Marks a carried request in the form's `interaction` field; a stored
-/// interaction's id is base64url, which has no dot.
-const CARRIED_PREFIX: &str = "c1.";
+/// interaction's id is base64url, which has no dot. Version 2: sealed under
+/// the key of a period, which the value names (`c1.` values, sealed under one
+/// key for ever, are no longer opened).
+const CARRIED_PREFIX: &str = "c2.";
 /// Bound to every carried value (authenticated, not encrypted).
 const CARRIED_AAD: &[u8] = b"pending authorization";
 /// A form field longer than this is not opened (a request is a few KiB at most).
@@ -109,10 +124,11 @@ pub fn is_carried(value: &str) -> bool {
     value.starts_with(CARRIED_PREFIX)
 }
 
-/// Seals `pending` for the browser to carry until `expires_at`.
+/// Seals `pending` at `now` for the browser to carry until `expires_at`.
 pub fn carry(
-    key: &MasterKey,
+    keys: &PeriodKeys,
     pending: &PendingAuthorization,
+    now: i64,
     expires_at: i64,
 ) -> Result<String, OAuthError> {
     let plain = serde_json::to_vec(&Carried {
@@ -120,18 +136,20 @@ pub fn carry(
         request: pending.clone(),
     })
     .map_err(OAuthError::server)?;
-    let sealed = key.seal(CARRIED_AAD, &plain).map_err(OAuthError::server)?;
+    let sealed = keys
+        .seal(CARRIED_AAD, &plain, now)
+        .map_err(OAuthError::server)?;
     Ok(format!("{CARRIED_PREFIX}{}", b64url(sealed)))
 }
 
-/// The carried request, if `value` was sealed by [`carry`] with this key and
-/// has not expired.
-pub fn open_carried(key: &MasterKey, value: &str, now: i64) -> Option<PendingAuthorization> {
+/// The carried request, if `value` was sealed by [`carry`] with these keys (in
+/// this period or the previous one) and has not expired.
+pub fn open_carried(keys: &PeriodKeys, value: &str, now: i64) -> Option<PendingAuthorization> {
     if value.len() > MAX_CARRIED_LEN {
         return None;
     }
     let sealed = b64url_decode(value.strip_prefix(CARRIED_PREFIX)?).ok()?;
-    let plain = key.open(CARRIED_AAD, &sealed).ok()?;
+    let plain = keys.open(CARRIED_AAD, &sealed, now).ok()?;
     let carried: Carried = serde_json::from_slice(&plain).ok()?;
     (carried.expires_at > now && carried.request.stage == Stage::AwaitingLogin)
         .then_some(carried.request)

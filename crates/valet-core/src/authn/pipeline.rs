@@ -222,7 +222,7 @@ impl Step<'_> {
         now: i64,
     ) -> Result<AuthorizeOutcome, OAuthError> {
         let expires_at = now.saturating_add(server.settings.interaction_ttl);
-        let carried = pending::carry(&server.request_key, request, expires_at)?;
+        let carried = pending::carry(&server.request_keys, request, now, expires_at)?;
         let step = Step {
             at: Whereabouts::Carried(carried),
             ..self

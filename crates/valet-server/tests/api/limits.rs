@@ -472,7 +472,7 @@ async fn a_carried_request_is_sealed_expiring_and_bound_to_the_browser() {
     let mut browser = Browser::default();
     let page = browser.authorize(&app, &client, "").await;
     let carried = form_field(&page.text(), "interaction").unwrap();
-    assert!(carried.starts_with("c1."), "{carried}");
+    assert!(carried.starts_with("c2."), "{carried}");
     // Nothing of the request is readable in it.
     assert!(!carried.contains(&client.id) && !carried.contains("openid"));
     let login = login_form(&page, "alice", PASSWORD);
@@ -500,4 +500,39 @@ async fn a_carried_request_is_sealed_expiring_and_bound_to_the_browser() {
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert!(reply.text().contains("Request expired"));
     assert_eq!(interactions(&app).await, 0);
+}
+
+/// A carried request is sealed under a key of the current period (an hour at
+/// the default interaction lifetime), which its sealed value names, so no key
+/// seals for the life of the store; one sealed just before the period ends
+/// still completes in the next.
+#[tokio::test]
+async fn a_carried_request_is_sealed_per_period_and_opens_across_the_turn() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let client = app.web_client(|c| c.skip_consent = true).await;
+    let now = app.server.now();
+    app.clock.advance(3600 - now.rem_euclid(3600) - 1);
+    let mut browser = Browser::default();
+    let page = browser.authorize(&app, &client, "").await;
+    let carried = form_field(&page.text(), "interaction").unwrap();
+    let sealed = valet_jose::b64url_decode(carried.strip_prefix("c2.").unwrap()).unwrap();
+    let period = u64::try_from(app.server.now() / 3600).unwrap();
+    assert_eq!(sealed[..8], period.to_be_bytes());
+    // A value that claims the next period for the same ciphertext: refused.
+    let mut moved = sealed.clone();
+    moved[..8].copy_from_slice(&(period + 1).to_be_bytes());
+    let moved = format!("c2.{}", valet_jose::b64url(&moved));
+    let login = login_form(&page, "alice", PASSWORD);
+    app.clock.advance(2);
+    let reply = browser
+        .clone()
+        .post(&app, "/login", &login.replace(&carried, &moved))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.text().contains("Request expired"));
+    // In the next period the form completes.
+    let reply = browser.post(&app, "/login", &login).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    assert!(location_params(&reply).contains_key("code"));
 }
