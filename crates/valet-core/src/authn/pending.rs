@@ -5,9 +5,11 @@
 //! (AES-256-GCM under a key derived from the master key for this purpose and
 //! the current period only, see [`carried_key_period`]) with an expiry, in the login form, and bound to the browser's CSRF value
 //! (whose hash it holds). So an anonymous `GET /authorize` writes nothing to the
-//! store. From the sign-in on it is kept in the store as an interaction, under
-//! an id derived from the carried value; inserting that id is what makes a
-//! carried login form complete only once.
+//! store. From the sign-in on it is kept in the store: a record under an id
+//! derived from the carried value marks the login form completed (inserting it
+//! is what makes a carried login form complete only once; it stays until the
+//! request would have expired), and a request that needs consent moves on as
+//! an interaction of its own.
 
 use serde::{Deserialize, Serialize};
 use valet_jose::{PeriodKeys, b64url, b64url_decode, constant_time_eq, random_bytes, sha256};
@@ -27,8 +29,9 @@ pub enum Stage {
     AwaitingLogin,
     /// Signed in; the user is asked to allow the scopes.
     AwaitingConsent(SignedIn),
-    /// A carried request whose sign-in issued the code: kept only so that the
-    /// same login form cannot complete again.
+    /// A carried request whose login form was completed (the code issued, or
+    /// the request moved on to consent): kept only so that the same login form
+    /// cannot complete again.
     Completed,
 }
 
@@ -160,8 +163,8 @@ pub fn carried_id(value: &str) -> String {
     b64url(sha256(value.as_bytes()))
 }
 
-/// Whether a carried request was stored (its login form completed) and has
-/// not expired since.
+/// Whether a carried request's login form was completed (see [`advance`] and
+/// [`complete`]) and the request has not expired since.
 pub async fn was_stored(store: &dyn Store, value: &str, now: i64) -> Result<bool, OAuthError> {
     Ok(store
         .get_interaction(&carried_id(value), now)
@@ -169,8 +172,8 @@ pub async fn was_stored(store: &dyn Store, value: &str, now: i64) -> Result<bool
         .is_some())
 }
 
-/// Stores a carried request for its next stage under [`carried_id`]; `false`
-/// if that value was stored before (its login form was already completed).
+/// Stores a carried request under [`carried_id`]; `None` if that value was
+/// stored before (its login form was already completed).
 async fn store_carried(
     store: &dyn Store,
     value: &str,
@@ -205,8 +208,24 @@ pub async fn advance(
 ) -> Result<Option<String>, OAuthError> {
     match at {
         Whereabouts::Fresh => save_new(store, request, ttl, now).await.map(Some),
-        // The request's first store write: the user has signed in.
-        Whereabouts::Carried(value) => store_carried(store, value, request, ttl, now).await,
+        // The request's first store writes: the user has signed in. The login
+        // form is completed (and stays so until it would have expired, even once
+        // the consent form completes too: a re-posted login form is refused
+        // before its password is checked), and the request moves on under an id
+        // of its own, which the consent form completes.
+        Whereabouts::Carried(value) => {
+            let completed = PendingAuthorization {
+                stage: Stage::Completed,
+                ..request.clone()
+            };
+            if store_carried(store, value, &completed, ttl, now)
+                .await?
+                .is_none()
+            {
+                return Ok(None);
+            }
+            save_new(store, request, ttl, now).await.map(Some)
+        }
         Whereabouts::Stored(id) => Ok(update(store, id, request, ttl, now)
             .await?
             .then(|| id.clone())),
@@ -216,7 +235,7 @@ pub async fn advance(
 /// Ends the interaction as its code is issued: `false` if another submission
 /// of the same form got there first, so each form completes once. A carried
 /// request is remembered as [`Stage::Completed`] until it would have expired
-/// anyway; a stored one is deleted.
+/// anyway; a stored one is consumed.
 pub async fn complete(
     store: &dyn Store,
     at: &Whereabouts,

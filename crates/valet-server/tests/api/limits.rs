@@ -419,7 +419,8 @@ async fn anonymous_authorization_requests_write_no_row() {
     let consent = browser.post(&app, "/login", &login).await;
     assert_eq!(consent.status, StatusCode::OK, "{}", consent.text());
     assert!(consent.text().contains("decision"));
-    assert_eq!(interactions(&app).await, 1);
+    // The login form, completed, and the request awaiting consent.
+    assert_eq!(interactions(&app).await, 2);
     // The same login form once more (from a copy of the browser, which keeps
     // its session): already completed.
     let replay = browser.clone().post(&app, "/login", &login).await;
