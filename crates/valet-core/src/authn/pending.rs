@@ -113,8 +113,12 @@ pub fn carried_key_period(interaction_ttl: i64) -> i64 {
 const CARRIED_PREFIX: &str = "c2.";
 /// Bound to every carried value (authenticated, not encrypted).
 const CARRIED_AAD: &[u8] = b"pending authorization";
-/// A form field longer than this is not opened (a request is a few KiB at most).
-const MAX_CARRIED_LEN: usize = 32 * 1024;
+/// The longest carried value sealed or opened. The largest request the
+/// parameter limits let through (`state`, `nonce` and `login_hint` at 2 KiB each
+/// of characters JSON escapes, 40 long scopes, 8 resources of 230 bytes) carries
+/// about 21 KiB; the login form (64 KiB at most) keeps 30 KiB for the rest. A
+/// request that would carry more is refused at `/authorize` (see [`carry`]).
+pub(crate) const MAX_CARRIED_LEN: usize = 32 * 1024;
 
 #[derive(Serialize, Deserialize)]
 struct Carried {
@@ -127,13 +131,15 @@ pub fn is_carried(value: &str) -> bool {
     value.starts_with(CARRIED_PREFIX)
 }
 
-/// Seals `pending` at `now` for the browser to carry until `expires_at`.
+/// Seals `pending` at `now` for the browser to carry until `expires_at`;
+/// `None` if the sealed value would be longer than [`MAX_CARRIED_LEN`] (it
+/// would not open: better refused now than after the user typed a password).
 pub fn carry(
     keys: &PeriodKeys,
     pending: &PendingAuthorization,
     now: i64,
     expires_at: i64,
-) -> Result<String, OAuthError> {
+) -> Result<Option<String>, OAuthError> {
     let plain = serde_json::to_vec(&Carried {
         expires_at,
         request: pending.clone(),
@@ -142,7 +148,8 @@ pub fn carry(
     let sealed = keys
         .seal(CARRIED_AAD, &plain, now)
         .map_err(OAuthError::server)?;
-    Ok(format!("{CARRIED_PREFIX}{}", b64url(sealed)))
+    let carried = format!("{CARRIED_PREFIX}{}", b64url(sealed));
+    Ok((carried.len() <= MAX_CARRIED_LEN).then_some(carried))
 }
 
 /// The carried request, if `value` was sealed by [`carry`] with these keys (in
