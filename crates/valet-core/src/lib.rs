@@ -47,7 +47,7 @@ pub mod users;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use valet_jose::MasterKey;
+use valet_jose::{MasterKey, PeriodKeys};
 use valet_protocol::Form;
 use valet_protocol::metadata::ServerMetadata;
 use valet_protocol::token::{ClientAuthentication, GrantType, TokenResponse};
@@ -88,11 +88,14 @@ pub struct AuthorizationServer {
     pub(crate) key_manager: KeyManager,
     pub(crate) authenticator: ClientAuthenticator,
     pub(crate) clock: Arc<dyn Clock>,
-    /// Seals refresh successors for the grace window.
+    /// Opens refresh successors sealed before they were sealed per period
+    /// (a grace window's worth after an upgrade).
     pub(crate) master: Arc<MasterKey>,
-    /// Seals the authorization requests that browsers carry until sign-in
-    /// (derived from the master key for that purpose only).
-    pub(crate) request_key: MasterKey,
+    /// Seals refresh successors for the grace window, per period.
+    pub(crate) successor_keys: PeriodKeys,
+    /// Seals the authorization requests that browsers carry until sign-in, per
+    /// period (derived from the master key for that purpose only).
+    pub(crate) request_keys: PeriodKeys,
     pub(crate) hasher: PasswordHasher,
     pub(crate) throttle: LoginThrottle,
     pub(crate) status_allocator: StatusAllocator,
@@ -129,11 +132,19 @@ impl AuthorizationServer {
             .start_after_existing(store.as_ref())
             .await
             .map_err(StartError::Store)?;
-        let request_key = master
-            .derive(authn::CARRIED_KEY_PURPOSE)
-            .map_err(|error| StartError::Store(OAuthError::server(error)))?;
+        let request_keys = PeriodKeys::new(
+            Arc::clone(&master),
+            authn::CARRIED_KEY_PURPOSE,
+            authn::carried_key_period(settings.interaction_ttl),
+        );
+        let successor_keys = PeriodKeys::new(
+            Arc::clone(&master),
+            grant::refresh_token::SUCCESSOR_KEY_PURPOSE,
+            grant::refresh_token::SUCCESSOR_KEY_PERIOD,
+        );
         let server = Self {
-            request_key,
+            request_keys,
+            successor_keys,
             master,
             hasher: PasswordHasher::with_max_waiting(settings.password_hash_queue),
             throttle: LoginThrottle::new(settings.login_throttle),

@@ -48,7 +48,8 @@
 //!        │ Ok(Admitted)   (already counted as a failure)
 //!        ▼
 //! users::authenticate ──fails──▶ drop the Admitted: nothing more to count
-//!        │ succeeds
+//!        │            ──overloaded (never checked)──▶ not_checked(admitted):
+//!        │ succeeds                                   taken back from both
 //!        ▼
 //! succeeded(admitted)   (account cleared, address failure taken back)
 //! ```
@@ -257,6 +258,19 @@ impl LoginThrottle {
         let mut accounts = lock(&self.accounts);
         let mut addresses = lock(&self.addresses);
         accounts.forget(&(attempt.account, attempt.address));
+        addresses.take_back(&attempt.address, attempt.at);
+    }
+
+    /// The password was never checked (the hasher was overloaded): the attempt
+    /// is neither a failure nor a success, so what [`Self::admit`] recorded for
+    /// it is taken back, for the account and address and for the address.
+    /// Otherwise anyone keeping the hasher busy (with correct sign-ins of an
+    /// account of their own, which never count) would turn other users' "busy"
+    /// pages into failures until they, or their whole address, were locked out.
+    pub fn not_checked(&self, attempt: Admitted) {
+        let mut accounts = lock(&self.accounts);
+        let mut addresses = lock(&self.addresses);
+        accounts.take_back(&(attempt.account, attempt.address), attempt.at);
         addresses.take_back(&attempt.address, attempt.at);
     }
 }

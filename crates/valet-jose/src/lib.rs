@@ -34,7 +34,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{JoseError, JwkError};
 pub use import::{ImportedKey, import_jwk_set};
 pub use jwk::jwk_thumbprint;
-pub use master_key::{MASTER_KEY_LEN, MasterKey};
+pub use master_key::{MASTER_KEY_LEN, MasterKey, PeriodKeys};
 pub use signing::{PrivateKeyDer, RSA_KEY_BITS, SigningKey};
 pub use util::{b64url, b64url_decode, constant_time_eq, random_bytes, sha256};
 pub use verify::{MAX_TOKEN_LEN, VerificationKeys, VerifiedJws};

@@ -1,11 +1,15 @@
 //! Encryption of private keys at rest with AES-256-GCM (NIST SP 800-38D) under a master key.
 //!
 //! Sealed layout: `version (1 byte) || nonce (12 bytes) || ciphertext || tag (16 bytes)`.
-//! The nonce is random for every seal (aws-lc-rs `RandomizedNonceKey`); at 2^32 seals per key
-//! the collision probability stays under 2^-32 (SP 800-38D §8.3), far beyond the few keys a
-//! server seals. The additional authenticated data is `version || aad`: the caller's `aad`
-//! (Valet passes the key's `kid`) binds a blob to its row, and the version byte is
-//! authenticated too.
+//! The nonce is random for every seal (aws-lc-rs `RandomizedNonceKey`), so one key may seal at
+//! most about 2^32 values before the chance of a repeated nonce passes 2^-32 (SP 800-38D
+//! §8.3), and a repeated nonce under GCM gives away the authentication key (forgeries). The
+//! master key itself seals only the signing keys at rest (a few per rotation). What is sealed
+//! at request rate (authorization requests carried by the browser, refresh successors kept for
+//! a grace window) is sealed by [`PeriodKeys`]: a key derived per purpose *and per period*, so
+//! no key's seal count grows with the life of a store. The additional authenticated data is
+//! `version || aad`: the caller's `aad` (Valet passes the key's `kid`) binds a blob to its
+//! row, and the version byte is authenticated too.
 
 use core::fmt;
 
@@ -109,17 +113,116 @@ impl MasterKey {
     /// (RFC 5869). What a purpose seals at request rate then draws on its own
     /// nonce budget (SP 800-38D §8.3), and no purpose's blob opens as another's.
     pub fn derive(&self, purpose: &[u8]) -> Result<MasterKey, JoseError> {
+        self.expand(&[purpose])
+    }
+
+    /// The key of `purpose` for one `period` (see [`PeriodKeys`]): HKDF-SHA256
+    /// with `purpose || 0x00 || "period" || period (8 bytes, big-endian)` as the
+    /// info, so every period has a key of its own, apart from [`Self::derive`]'s.
+    pub fn derive_for_period(&self, purpose: &[u8], period: u64) -> Result<MasterKey, JoseError> {
+        let period = period.to_be_bytes();
+        self.expand(&[purpose, b"\0period", &period])
+    }
+
+    /// HKDF-SHA256 (RFC 5869) of this key with `info`, as a key of its own.
+    fn expand(&self, info: &[&[u8]]) -> Result<MasterKey, JoseError> {
         let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"valet master key derivation v1");
         let prk = salt.extract(self.bytes.as_slice());
-        let info = [purpose];
         let okm = prk
-            .expand(&info, hkdf::HKDF_SHA256)
+            .expand(info, hkdf::HKDF_SHA256)
             .map_err(|_| JoseError::Seal)?;
         let mut bytes = Zeroizing::new([0u8; MASTER_KEY_LEN]);
         okm.fill(bytes.as_mut_slice())
             .map_err(|_| JoseError::Seal)?;
         MasterKey::from_bytes(bytes.as_slice())
     }
+}
+
+/// Seals values of one purpose under a key derived for the current period of
+/// `period_seconds` (a period is `now / period_seconds`), and opens values
+/// sealed in the current or the previous period: a value sealed just before a
+/// boundary still opens, one two periods old does not. Each period's key seals
+/// only what that period's traffic seals, which keeps it far below the 2^32
+/// random-nonce bound of SP 800-38D §8.3 whatever the life of the store.
+///
+/// Sealed layout: `period (8 bytes, big-endian) || MasterKey::seal output`. The
+/// period is carried rather than found by trying both keys, so a value names its
+/// key, an opening costs one AES-GCM check (a forged value too), and a value of
+/// an older period is refused before any cryptography; it is bound to the
+/// ciphertext as part of the additional authenticated data. A key is derived per
+/// call (HKDF-SHA256 and an AES key schedule: microseconds, no lock).
+#[derive(Debug)]
+pub struct PeriodKeys {
+    master: std::sync::Arc<MasterKey>,
+    purpose: &'static [u8],
+    period_seconds: i64,
+}
+
+const PERIOD_LEN: usize = 8;
+
+impl PeriodKeys {
+    /// Keys for `purpose`, one per `period_seconds` (at least one second).
+    pub fn new(
+        master: std::sync::Arc<MasterKey>,
+        purpose: &'static [u8],
+        period_seconds: i64,
+    ) -> Self {
+        Self {
+            master,
+            purpose,
+            period_seconds: period_seconds.max(1),
+        }
+    }
+
+    /// The period `now` (Unix seconds) falls in.
+    pub fn period(&self, now: i64) -> u64 {
+        u64::try_from(now.div_euclid(self.period_seconds)).unwrap_or(0)
+    }
+
+    /// The key of one period (for tests and diagnostics; [`Self::seal`] and
+    /// [`Self::open`] pick it).
+    pub fn key(&self, period: u64) -> Result<MasterKey, JoseError> {
+        self.master.derive_for_period(self.purpose, period)
+    }
+
+    /// Seals `plaintext` under the key of `now`'s period, binding `aad`.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8], now: i64) -> Result<Vec<u8>, JoseError> {
+        let current = self.period(now);
+        let period = current.to_be_bytes();
+        let sealed = self
+            .key(current)?
+            .seal(&period_aad(&period, aad), plaintext)?;
+        let mut out = Vec::with_capacity(PERIOD_LEN + sealed.len());
+        out.extend_from_slice(&period);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Opens what [`Self::seal`] sealed with the same `aad` in `now`'s period
+    /// or the one before; anything else fails with [`JoseError::Open`].
+    pub fn open(
+        &self,
+        aad: &[u8],
+        sealed: &[u8],
+        now: i64,
+    ) -> Result<Zeroizing<Vec<u8>>, JoseError> {
+        let (period, rest) = sealed
+            .split_first_chunk::<PERIOD_LEN>()
+            .ok_or(JoseError::SealedTruncated)?;
+        let value = u64::from_be_bytes(*period);
+        let current = self.period(now);
+        if value != current && Some(value) != current.checked_sub(1) {
+            return Err(JoseError::Open);
+        }
+        self.key(value)?.open(&period_aad(period, aad), rest)
+    }
+}
+
+fn period_aad(period: &[u8; PERIOD_LEN], aad: &[u8]) -> Vec<u8> {
+    let mut full = Vec::with_capacity(PERIOD_LEN + aad.len());
+    full.extend_from_slice(period);
+    full.extend_from_slice(aad);
+    full
 }
 
 fn full_aad(aad: &[u8]) -> Vec<u8> {
@@ -173,6 +276,80 @@ mod tests {
         assert!(b.open(b"", &sealed).is_err());
         assert!(key.open(b"", &sealed).is_err());
         assert_ne!(a.to_base64url(), key.to_base64url());
+    }
+
+    #[test]
+    fn keys_for_different_periods_differ() {
+        let key = MasterKey::from_bytes(&[9u8; 32]).unwrap();
+        let first = key.derive_for_period(b"purpose a", 7).unwrap();
+        let next = key.derive_for_period(b"purpose a", 8).unwrap();
+        let other = key.derive_for_period(b"purpose b", 7).unwrap();
+        let plain = key.derive(b"purpose a").unwrap();
+        let again = MasterKey::from_bytes(&[9u8; 32])
+            .unwrap()
+            .derive_for_period(b"purpose a", 7)
+            .unwrap();
+        assert_eq!(first.to_base64url(), again.to_base64url());
+        for different in [&next, &other, &plain, &key] {
+            assert_ne!(first.to_base64url(), different.to_base64url());
+        }
+        let keys = PeriodKeys::new(std::sync::Arc::new(key), b"purpose a", 3600);
+        assert_eq!(keys.period(7 * 3600), 7);
+        assert_eq!(keys.period(8 * 3600 - 1), 7);
+        assert_eq!(keys.key(7).unwrap().to_base64url(), first.to_base64url());
+    }
+
+    #[test]
+    fn a_period_sealed_value_opens_in_the_next_period_not_two_later() {
+        let keys = PeriodKeys::new(
+            std::sync::Arc::new(MasterKey::generate().unwrap()),
+            b"p",
+            3600,
+        );
+        let t0 = 1_800_000_000 / 3600 * 3600;
+        // Sealed in the last second of a period.
+        let sealed = keys.seal(b"aad", b"request", t0 + 3599).unwrap();
+        assert_eq!(sealed[..8], keys.period(t0).to_be_bytes());
+        assert_eq!(
+            keys.open(b"aad", &sealed, t0 + 3599).unwrap().as_slice(),
+            b"request"
+        );
+        // The next period: still opens.
+        assert_eq!(
+            keys.open(b"aad", &sealed, t0 + 3600).unwrap().as_slice(),
+            b"request"
+        );
+        assert_eq!(
+            keys.open(b"aad", &sealed, t0 + 7199).unwrap().as_slice(),
+            b"request"
+        );
+        // Two periods later: refused.
+        assert!(matches!(
+            keys.open(b"aad", &sealed, t0 + 7200),
+            Err(JoseError::Open)
+        ));
+        // Before its period (a clock gone back, a forged header): refused.
+        assert!(matches!(
+            keys.open(b"aad", &sealed, t0 - 1),
+            Err(JoseError::Open)
+        ));
+        // A different aad, or the period in the header changed: refused.
+        assert!(keys.open(b"other", &sealed, t0).is_err());
+        let mut moved = sealed.clone();
+        moved[7] ^= 1;
+        assert!(keys.open(b"aad", &moved, t0 + 3600).is_err());
+        // Keys of another period or the plain derivation do not open it.
+        assert!(
+            keys.key(keys.period(t0) + 1)
+                .unwrap()
+                .open(b"aad", &sealed[8..])
+                .is_err()
+        );
+        // Too short to hold a period.
+        assert!(matches!(
+            keys.open(b"aad", &sealed[..5], t0),
+            Err(JoseError::SealedTruncated)
+        ));
     }
 
     #[test]

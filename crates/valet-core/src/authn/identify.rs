@@ -240,7 +240,7 @@ async fn open(
         let request = pending::load(store, value, now).await?;
         return Ok(request.map(|request| (Whereabouts::Stored(value.to_owned()), request)));
     }
-    let Some(request) = pending::open_carried(&server.request_key, value, now) else {
+    let Some(request) = pending::open_carried(&server.request_keys, value, now) else {
         return Ok(None);
     };
     // Stored already: its login form was completed.

@@ -45,6 +45,6 @@ mod pipeline;
 pub mod policy;
 pub mod verify;
 
-pub use pending::{CARRIED_KEY_PURPOSE, PendingAuthorization, Stage};
+pub use pending::{CARRIED_KEY_PURPOSE, PendingAuthorization, Stage, carried_key_period};
 pub use pipeline::{Cookies, authorize, submit_consent, submit_login};
 pub use verify::{Method, SignedIn};

@@ -2,15 +2,17 @@
 //! which is the state the sign-in steps consume and produce.
 //!
 //! Until the user signs in, the request is carried by the browser: sealed
-//! (AES-256-GCM under a key derived from the master key for this purpose only)
-//! with an expiry, in the login form, and bound to the browser's CSRF value
+//! (AES-256-GCM under a key derived from the master key for this purpose and
+//! the current period only, see [`carried_key_period`]) with an expiry, in the login form, and bound to the browser's CSRF value
 //! (whose hash it holds). So an anonymous `GET /authorize` writes nothing to the
-//! store. From the sign-in on it is kept in the store as an interaction, under
-//! an id derived from the carried value; inserting that id is what makes a
-//! carried login form complete only once.
+//! store. From the sign-in on it is kept in the store: a record under an id
+//! derived from the carried value marks the login form completed (inserting it
+//! is what makes a carried login form complete only once; it stays until the
+//! request would have expired), and a request that needs consent moves on as
+//! an interaction of its own.
 
 use serde::{Deserialize, Serialize};
-use valet_jose::{MasterKey, b64url, b64url_decode, constant_time_eq, random_bytes, sha256};
+use valet_jose::{PeriodKeys, b64url, b64url_decode, constant_time_eq, random_bytes, sha256};
 use valet_protocol::authorize::{Prompt, ResponseMode};
 
 use super::verify::SignedIn;
@@ -27,8 +29,9 @@ pub enum Stage {
     AwaitingLogin,
     /// Signed in; the user is asked to allow the scopes.
     AwaitingConsent(SignedIn),
-    /// A carried request whose sign-in issued the code: kept only so that the
-    /// same login form cannot complete again.
+    /// A carried request whose login form was completed (the code issued, or
+    /// the request moved on to consent): kept only so that the same login form
+    /// cannot complete again.
     Completed,
 }
 
@@ -88,15 +91,34 @@ pub fn csrf_hash(csrf: &str) -> String {
     b64url(sha256(csrf.as_bytes()))
 }
 
-/// The purpose a carried request's key is derived for.
+/// The purpose a carried request's keys are derived for.
 pub const CARRIED_KEY_PURPOSE: &[u8] = b"valet authorization request v1";
+/// The shortest period a carried request's key is used for.
+const CARRIED_KEY_MIN_PERIOD: i64 = 3600;
+
+/// How long one key seals carried requests: an hour, or the interaction
+/// lifetime if longer, so a request sealed at the end of one period opens
+/// until it expires (keys of the current and the previous period open). Every
+/// anonymous `GET /authorize` seals one, so the key changes with time rather
+/// than serving the store's whole life (random nonces: at most about 2^32
+/// seals per key, SP 800-38D §8.3).
+pub fn carried_key_period(interaction_ttl: i64) -> i64 {
+    interaction_ttl.max(CARRIED_KEY_MIN_PERIOD)
+}
+
 /// Marks a carried request in the form's `interaction` field; a stored
-/// interaction's id is base64url, which has no dot.
-const CARRIED_PREFIX: &str = "c1.";
+/// interaction's id is base64url, which has no dot. Version 2: sealed under
+/// the key of a period, which the value names (`c1.` values, sealed under one
+/// key for ever, are no longer opened).
+const CARRIED_PREFIX: &str = "c2.";
 /// Bound to every carried value (authenticated, not encrypted).
 const CARRIED_AAD: &[u8] = b"pending authorization";
-/// A form field longer than this is not opened (a request is a few KiB at most).
-const MAX_CARRIED_LEN: usize = 32 * 1024;
+/// The longest carried value sealed or opened. The largest request the
+/// parameter limits let through (`state`, `nonce` and `login_hint` at 2 KiB each
+/// of characters JSON escapes, 40 long scopes, 8 resources of 230 bytes) carries
+/// about 21 KiB; the login form (64 KiB at most) keeps 30 KiB for the rest. A
+/// request that would carry more is refused at `/authorize` (see [`carry`]).
+pub(crate) const MAX_CARRIED_LEN: usize = 32 * 1024;
 
 #[derive(Serialize, Deserialize)]
 struct Carried {
@@ -109,29 +131,35 @@ pub fn is_carried(value: &str) -> bool {
     value.starts_with(CARRIED_PREFIX)
 }
 
-/// Seals `pending` for the browser to carry until `expires_at`.
+/// Seals `pending` at `now` for the browser to carry until `expires_at`;
+/// `None` if the sealed value would be longer than [`MAX_CARRIED_LEN`] (it
+/// would not open: better refused now than after the user typed a password).
 pub fn carry(
-    key: &MasterKey,
+    keys: &PeriodKeys,
     pending: &PendingAuthorization,
+    now: i64,
     expires_at: i64,
-) -> Result<String, OAuthError> {
+) -> Result<Option<String>, OAuthError> {
     let plain = serde_json::to_vec(&Carried {
         expires_at,
         request: pending.clone(),
     })
     .map_err(OAuthError::server)?;
-    let sealed = key.seal(CARRIED_AAD, &plain).map_err(OAuthError::server)?;
-    Ok(format!("{CARRIED_PREFIX}{}", b64url(sealed)))
+    let sealed = keys
+        .seal(CARRIED_AAD, &plain, now)
+        .map_err(OAuthError::server)?;
+    let carried = format!("{CARRIED_PREFIX}{}", b64url(sealed));
+    Ok((carried.len() <= MAX_CARRIED_LEN).then_some(carried))
 }
 
-/// The carried request, if `value` was sealed by [`carry`] with this key and
-/// has not expired.
-pub fn open_carried(key: &MasterKey, value: &str, now: i64) -> Option<PendingAuthorization> {
+/// The carried request, if `value` was sealed by [`carry`] with these keys (in
+/// this period or the previous one) and has not expired.
+pub fn open_carried(keys: &PeriodKeys, value: &str, now: i64) -> Option<PendingAuthorization> {
     if value.len() > MAX_CARRIED_LEN {
         return None;
     }
     let sealed = b64url_decode(value.strip_prefix(CARRIED_PREFIX)?).ok()?;
-    let plain = key.open(CARRIED_AAD, &sealed).ok()?;
+    let plain = keys.open(CARRIED_AAD, &sealed, now).ok()?;
     let carried: Carried = serde_json::from_slice(&plain).ok()?;
     (carried.expires_at > now && carried.request.stage == Stage::AwaitingLogin)
         .then_some(carried.request)
@@ -142,8 +170,8 @@ pub fn carried_id(value: &str) -> String {
     b64url(sha256(value.as_bytes()))
 }
 
-/// Whether a carried request was stored (its login form completed) and has
-/// not expired since.
+/// Whether a carried request's login form was completed (see [`advance`] and
+/// [`complete`]) and the request has not expired since.
 pub async fn was_stored(store: &dyn Store, value: &str, now: i64) -> Result<bool, OAuthError> {
     Ok(store
         .get_interaction(&carried_id(value), now)
@@ -151,8 +179,8 @@ pub async fn was_stored(store: &dyn Store, value: &str, now: i64) -> Result<bool
         .is_some())
 }
 
-/// Stores a carried request for its next stage under [`carried_id`]; `false`
-/// if that value was stored before (its login form was already completed).
+/// Stores a carried request under [`carried_id`]; `None` if that value was
+/// stored before (its login form was already completed).
 async fn store_carried(
     store: &dyn Store,
     value: &str,
@@ -187,8 +215,24 @@ pub async fn advance(
 ) -> Result<Option<String>, OAuthError> {
     match at {
         Whereabouts::Fresh => save_new(store, request, ttl, now).await.map(Some),
-        // The request's first store write: the user has signed in.
-        Whereabouts::Carried(value) => store_carried(store, value, request, ttl, now).await,
+        // The request's first store writes: the user has signed in. The login
+        // form is completed (and stays so until it would have expired, even once
+        // the consent form completes too: a re-posted login form is refused
+        // before its password is checked), and the request moves on under an id
+        // of its own, which the consent form completes.
+        Whereabouts::Carried(value) => {
+            let completed = PendingAuthorization {
+                stage: Stage::Completed,
+                ..request.clone()
+            };
+            if store_carried(store, value, &completed, ttl, now)
+                .await?
+                .is_none()
+            {
+                return Ok(None);
+            }
+            save_new(store, request, ttl, now).await.map(Some)
+        }
         Whereabouts::Stored(id) => Ok(update(store, id, request, ttl, now)
             .await?
             .then(|| id.clone())),
@@ -198,7 +242,7 @@ pub async fn advance(
 /// Ends the interaction as its code is issued: `false` if another submission
 /// of the same form got there first, so each form completes once. A carried
 /// request is remembered as [`Stage::Completed`] until it would have expired
-/// anyway; a stored one is deleted.
+/// anyway; a stored one is consumed.
 pub async fn complete(
     store: &dyn Store,
     at: &Whereabouts,

@@ -222,7 +222,17 @@ impl Step<'_> {
         now: i64,
     ) -> Result<AuthorizeOutcome, OAuthError> {
         let expires_at = now.saturating_add(server.settings.interaction_ttl);
-        let carried = pending::carry(&server.request_key, request, expires_at)?;
+        let Some(carried) = pending::carry(&server.request_keys, request, now, expires_at)? else {
+            // RFC 6749 §4.1.2.1: the request is malformed for this server.
+            return Ok(AuthorizeOutcome::Redirect(AuthorizationResponse::error(
+                &request.redirect_uri,
+                request.response_mode,
+                ErrorCode::InvalidRequest,
+                "the authorization request is too large to carry through the sign-in; shorten state, nonce, login_hint, scope or resource",
+                request.state.as_deref(),
+                &server.settings.issuer,
+            )));
+        };
         let step = Step {
             at: Whereabouts::Carried(carried),
             ..self

@@ -3,7 +3,7 @@
 mod authorization_code;
 mod client_credentials;
 mod common;
-mod refresh_token;
+pub(crate) mod refresh_token;
 
 use std::net::IpAddr;
 

@@ -24,6 +24,16 @@ use crate::error::OAuthError;
 use crate::store::{RefreshToken, Rotation};
 use crate::token::refresh_token;
 
+/// The purpose the successors' keys are derived for.
+pub(crate) const SUCCESSOR_KEY_PURPOSE: &[u8] = b"valet refresh successor v1";
+/// How long one key seals successors: every rotation of a client with a grace
+/// window seals one, so the key changes hourly rather than serving the store's
+/// whole life (random nonces: at most about 2^32 seals per key, SP 800-38D
+/// §8.3). At least the longest grace window, so a successor sealed at the end
+/// of a period still opens (the current and the previous period's keys open).
+pub(crate) const SUCCESSOR_KEY_PERIOD: i64 = 3600;
+const _: () = assert!(SUCCESSOR_KEY_PERIOD >= crate::admin::clients::MAX_REFRESH_GRACE_SECONDS);
+
 /// What is sealed on the rotated token for the grace window.
 #[derive(Serialize, Deserialize)]
 struct SealedSuccessor {
@@ -105,6 +115,7 @@ pub async fn issue(
             &grant.grant_id,
             requested_scope,
             &issued.response,
+            now,
         )?)
     } else {
         None
@@ -182,7 +193,14 @@ async fn grace_replay(
     let Some(sealed) = previous.sealed_successor.as_deref().filter(|_| within) else {
         return Ok(None);
     };
-    let Ok(plain) = server.master.open(previous.grant_id.as_bytes(), sealed) else {
+    let aad = previous.grant_id.as_bytes();
+    // Sealed under the master key itself by a node from before the per-period
+    // keys: only within a grace window of the upgrade.
+    let Ok(plain) = server
+        .successor_keys
+        .open(aad, sealed, now)
+        .or_else(|_| server.master.open(aad, sealed))
+    else {
         return Ok(None);
     };
     let Ok(successor) = serde_json::from_slice::<SealedSuccessor>(&plain) else {
@@ -207,6 +225,7 @@ fn seal(
     grant_id: &str,
     requested_scope: Option<&Scope>,
     response: &TokenResponse,
+    now: i64,
 ) -> Result<Vec<u8>, OAuthError> {
     let plain = serde_json::to_vec(&SealedSuccessor {
         requested_scope: requested_scope.map(ToString::to_string),
@@ -214,7 +233,7 @@ fn seal(
     })
     .map_err(OAuthError::server)?;
     server
-        .master
-        .seal(grant_id.as_bytes(), &plain)
+        .successor_keys
+        .seal(grant_id.as_bytes(), &plain, now)
         .map_err(OAuthError::server)
 }

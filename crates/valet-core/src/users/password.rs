@@ -219,6 +219,17 @@ impl PasswordHasher {
         }
     }
 
+    /// Takes every permit, as that many hashes running would, until the
+    /// returned guard is dropped: for tests of what a busy hasher answers.
+    #[doc(hidden)]
+    pub async fn occupy(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let count = u32::try_from(self.inner.permit_count).ok()?;
+        Arc::clone(&self.inner.permits)
+            .acquire_many_owned(count)
+            .await
+            .ok()
+    }
+
     /// Whether a stored hash was made with other parameters than today's (so it
     /// should be replaced after the next successful login).
     pub fn needs_rehash(&self, stored: &str) -> bool {

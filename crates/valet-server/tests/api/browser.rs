@@ -762,3 +762,62 @@ async fn discovery_lists_what_openid_connect_requires() {
             .contains(&Value::from("email"))
     );
 }
+
+/// The back button after consent: the browser posts the completed login form
+/// again within the interaction lifetime. Consent is remembered by then, but
+/// the request was completed: no second code, no new sign-in.
+#[tokio::test]
+async fn a_login_form_completed_through_consent_cannot_complete_again() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let client = app.web_client(|_| {}).await;
+    let pkce = Pkce::new();
+    let mut browser = Browser::default();
+    let page = browser
+        .get(&app, &authorize_path(&client.id, &pkce, "openid", ""))
+        .await;
+    let login = login_form(&page, "alice", PASSWORD);
+    let consent = browser.post(&app, "/login", &login).await;
+    assert_eq!(consent.status, StatusCode::OK, "{}", consent.text());
+    let redirect = browser
+        .post(&app, "/consent", &consent_form(&consent, "allow"))
+        .await;
+    assert_eq!(
+        redirect.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        redirect.text()
+    );
+    assert!(location_params(&redirect).contains_key("code"));
+    let cookies = browser.cookies.clone();
+    let sign_ins = async || {
+        app.server.flush_audit().await.unwrap();
+        app.store
+            .audit_events(&valet_core::audit::AuditFilter {
+                limit: 1_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.event.as_str() == "login.succeeded")
+            .count()
+    };
+    assert_eq!(sign_ins().await, 1);
+
+    app.clock.advance(5);
+    let again = browser.post(&app, "/login", &login).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.text());
+    assert!(again.text().contains("Request expired"));
+    assert!(again.header("location").is_none());
+    // Not signed in again: the browser keeps the session it had.
+    assert_eq!(browser.cookies, cookies);
+    // The same from a browser that kept no session.
+    let mut copy = browser.clone();
+    copy.cookies.retain(|name, _| !name.contains("session"));
+    let again = copy.post(&app, "/login", &login).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.text());
+    assert!(!copy.cookies.keys().any(|name| name.contains("session")));
+    // Refused before the password was checked: no second sign-in.
+    assert_eq!(sign_ins().await, 1);
+}

@@ -419,7 +419,8 @@ async fn anonymous_authorization_requests_write_no_row() {
     let consent = browser.post(&app, "/login", &login).await;
     assert_eq!(consent.status, StatusCode::OK, "{}", consent.text());
     assert!(consent.text().contains("decision"));
-    assert_eq!(interactions(&app).await, 1);
+    // The login form, completed, and the request awaiting consent.
+    assert_eq!(interactions(&app).await, 2);
     // The same login form once more (from a copy of the browser, which keeps
     // its session): already completed.
     let replay = browser.clone().post(&app, "/login", &login).await;
@@ -472,7 +473,7 @@ async fn a_carried_request_is_sealed_expiring_and_bound_to_the_browser() {
     let mut browser = Browser::default();
     let page = browser.authorize(&app, &client, "").await;
     let carried = form_field(&page.text(), "interaction").unwrap();
-    assert!(carried.starts_with("c1."), "{carried}");
+    assert!(carried.starts_with("c2."), "{carried}");
     // Nothing of the request is readable in it.
     assert!(!carried.contains(&client.id) && !carried.contains("openid"));
     let login = login_form(&page, "alice", PASSWORD);
@@ -500,4 +501,139 @@ async fn a_carried_request_is_sealed_expiring_and_bound_to_the_browser() {
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert!(reply.text().contains("Request expired"));
     assert_eq!(interactions(&app).await, 0);
+}
+
+/// A carried request is sealed under a key of the current period (an hour at
+/// the default interaction lifetime), which its sealed value names, so no key
+/// seals for the life of the store; one sealed just before the period ends
+/// still completes in the next.
+#[tokio::test]
+async fn a_carried_request_is_sealed_per_period_and_opens_across_the_turn() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let client = app.web_client(|c| c.skip_consent = true).await;
+    let now = app.server.now();
+    app.clock.advance(3600 - now.rem_euclid(3600) - 1);
+    let mut browser = Browser::default();
+    let page = browser.authorize(&app, &client, "").await;
+    let carried = form_field(&page.text(), "interaction").unwrap();
+    let sealed = valet_jose::b64url_decode(carried.strip_prefix("c2.").unwrap()).unwrap();
+    let period = u64::try_from(app.server.now() / 3600).unwrap();
+    assert_eq!(sealed[..8], period.to_be_bytes());
+    // A value that claims the next period for the same ciphertext: refused.
+    let mut moved = sealed.clone();
+    moved[..8].copy_from_slice(&(period + 1).to_be_bytes());
+    let moved = format!("c2.{}", valet_jose::b64url(&moved));
+    let login = login_form(&page, "alice", PASSWORD);
+    app.clock.advance(2);
+    let reply = browser
+        .clone()
+        .post(&app, "/login", &login.replace(&carried, &moved))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.text().contains("Request expired"));
+    // In the next period the form completes.
+    let reply = browser.post(&app, "/login", &login).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    assert!(location_params(&reply).contains_key("code"));
+}
+
+/// The largest request the parameter limits let through still signs in: `state`,
+/// `nonce` and `login_hint` at 2 KiB each, of the characters that grow most in
+/// the sealed JSON, with a long scope and many long resources. Its carried value
+/// fits the carried limit, and its login form the form limit.
+#[tokio::test]
+async fn a_maximal_authorization_request_signs_in() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let scopes: Vec<String> = (0..40)
+        .map(|i| format!("photos:a-rather-long-scope-name-{i:02}"))
+        .collect();
+    let audiences: Vec<String> = (0..8)
+        .map(|i| format!("https://api-{i}.example.test/{}", "v".repeat(200)))
+        .collect();
+    let client = app
+        .web_client(|c| {
+            c.scopes = scopes.clone();
+            c.audiences = audiences.clone();
+        })
+        .await;
+    let state = "\"\\".repeat(1024);
+    let nonce = "\\\"".repeat(1024);
+    let login_hint = "\"".repeat(2048);
+    assert_eq!(state.len(), 2048);
+    let pkce = Pkce::new();
+    let mut path = format!(
+        "/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&nonce={}&login_hint={}&code_challenge={}&code_challenge_method=S256",
+        client.id,
+        encode(WEB_REDIRECT),
+        encode(&format!(
+            "openid profile email offline_access {}",
+            scopes.join(" ")
+        )),
+        encode(&state),
+        encode(&nonce),
+        encode(&login_hint),
+        pkce.challenge,
+    );
+    for audience in &audiences {
+        path.push_str(&format!("&resource={}", encode(audience)));
+    }
+    let mut browser = Browser::default();
+    let page = browser.get(&app, &path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let carried = form_field(&page.text(), "interaction").unwrap();
+    assert!(carried.len() <= 32 * 1024, "{}", carried.len());
+    let login = login_form(&page, "alice", PASSWORD);
+    // Room to spare under the form limit (64 KiB) for a long login and password.
+    assert!(login.len() + 4 * 1024 <= 64 * 1024, "{}", login.len());
+    let consent = browser.post(&app, "/login", &login).await;
+    assert_eq!(consent.status, StatusCode::OK, "{}", consent.text());
+    let redirect = browser
+        .post(&app, "/consent", &consent_form(&consent, "allow"))
+        .await;
+    assert_eq!(
+        redirect.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        redirect.text()
+    );
+    let params = location_params(&redirect);
+    assert_eq!(params["state"], state);
+    let tokens = redeem(&app, &client, &params["code"], &pkce.verifier).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text());
+}
+
+/// A request within the parameter limits whose carried value would still be
+/// too long (control characters, which JSON escapes six-fold, or a resource
+/// repeated many times) is refused at `/authorize` with `invalid_request`,
+/// not shown a login form that could never complete.
+#[tokio::test]
+async fn a_request_too_large_to_carry_is_refused_before_the_login_form() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let audience = format!("https://api.example.test/{}", "v".repeat(200));
+    let client = app
+        .web_client(|c| c.audiences = vec![audience.clone()])
+        .await;
+    let control = encode(&"\u{1}".repeat(2048));
+    let base = authorize_path(&client.id, &Pkce::new(), "openid", "");
+    let too_long = [
+        base.replace(
+            "state=xyz%20state&nonce=n-0S6",
+            &format!("state={control}&nonce={control}"),
+        ) + &format!("&login_hint={control}"),
+        base + &format!("&resource={}", encode(&audience)).repeat(150),
+    ];
+    for path in too_long {
+        let reply = Browser::default().get(&app, &path).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+        let params = location_params(&reply);
+        assert_eq!(params["error"], "invalid_request");
+        assert_eq!(
+            params["error_description"],
+            "the authorization request is too large to carry through the sign-in; shorten state, nonce, login_hint, scope or resource"
+        );
+        assert_eq!(params["iss"], app.server.settings().issuer);
+    }
 }

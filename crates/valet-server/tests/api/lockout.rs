@@ -69,3 +69,44 @@ async fn the_policy_is_configurable() {
     let reply = attempt(&app, ATTACKER, PASSWORD).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
 }
+
+/// A sign-in answered "busy" (the password hasher's queue full) was never
+/// checked, so it does not count: whoever keeps the hasher busy (with correct
+/// sign-ins of an account of their own) cannot lock real users out through
+/// the busy pages they get, nor their whole address.
+#[tokio::test]
+async fn busy_answers_do_not_count_towards_a_lock_out() {
+    let mut settings = settings();
+    settings.password_hash_queue = 0;
+    let app = TestApp::with_settings(settings).await;
+    app.user("alice").await;
+    let busy = app.server.hasher().occupy().await.unwrap();
+    // More than the account limit (5), and enough to reach the address limit
+    // (20) too.
+    for i in 0..25 {
+        let password = if i % 2 == 0 { PASSWORD } else { "guess-guess" };
+        let reply = attempt(&app, ALICE_AT_HOME, password).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{i}: {}",
+            reply.text()
+        );
+        assert!(
+            reply
+                .text()
+                .contains("Too many people are signing in right now")
+        );
+    }
+    drop(busy);
+    let reply = attempt(&app, ALICE_AT_HOME, PASSWORD).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    assert!(location_params(&reply).contains_key("code"));
+    // Failures that were checked still count as before.
+    for _ in 0..5 {
+        let reply = attempt(&app, ALICE_AT_HOME, "guess-guess").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text());
+    }
+    let reply = attempt(&app, ALICE_AT_HOME, PASSWORD).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+}

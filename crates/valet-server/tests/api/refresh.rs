@@ -373,3 +373,32 @@ async fn only_a_grace_window_stores_the_sealed_successor() {
         "with a grace window the pair is kept for a retry"
     );
 }
+
+/// The successor pair is sealed under a key of the current hour (derived from
+/// the master key), not under the master key for the store's whole life: its
+/// seal names its hour, and a retry just after the hour turns still gets it.
+#[tokio::test]
+async fn the_sealed_successor_uses_a_key_per_hour_and_survives_the_turn() {
+    let app = TestApp::new().await;
+    let (client, first) = tokens(&app, 30).await;
+    // The last seconds of an hour.
+    let now = app.server.now();
+    app.clock.advance(3600 - now.rem_euclid(3600) - 5);
+    let r1 = first["refresh_token"].as_str().unwrap();
+    let a = refresh(&app, &client, r1, "").await.json();
+    let sealed = app
+        .store
+        .get_refresh_token(&valet_core::token::refresh_token::hash(r1))
+        .await
+        .unwrap()
+        .unwrap()
+        .sealed_successor
+        .unwrap();
+    let hour = u64::try_from(app.server.now() / 3600).unwrap();
+    assert_eq!(sealed[..8], hour.to_be_bytes());
+    // The retry comes in the next hour: the same pair.
+    app.clock.advance(10);
+    let b = refresh(&app, &client, r1, "").await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.text());
+    assert_eq!(a["refresh_token"], b.json()["refresh_token"]);
+}

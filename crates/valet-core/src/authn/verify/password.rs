@@ -74,14 +74,17 @@ async fn check(
             server.audit(event);
             Ok(Err(Retry::new(401, "Incorrect username or password.")))
         }
-        // Not checked, so neither a failure nor a success: the attempt stays
-        // counted by the throttle, as any unfinished one does.
+        // Not checked, so neither a failure nor a success: it must not count,
+        // or a flood that keeps the hasher busy would lock real users out.
         Err(LoginFailure::Overloaded {
             retry_after_seconds,
-        }) => Ok(Err(Retry {
-            retry_after: Some(retry_after_seconds),
-            ..Retry::new(503, BUSY)
-        })),
+        }) => {
+            server.throttle.not_checked(attempt);
+            Ok(Err(Retry {
+                retry_after: Some(retry_after_seconds),
+                ..Retry::new(503, BUSY)
+            }))
+        }
         Err(LoginFailure::Store(error)) => Err(error.into()),
     }
 }
