@@ -188,18 +188,6 @@ pub fn create_web_client(dir: &Path, name: &str, redirect_uri: &str) -> (String,
     )
 }
 
-/// The value of a hidden form field in a page.
-pub fn form_field(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(
-        html[start..end]
-            .replace("&#x2f;", "/")
-            .replace("&amp;", "&"),
-    )
-}
-
 fn decode_jwt(jwt: &str) -> (Value, Value) {
     let part = |index: usize| -> Value {
         let segment = jwt.split('.').nth(index).unwrap();
