@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 pub use valet_test_support::cli::*;
 
@@ -48,6 +48,50 @@ pub fn create_service_client(cwd: &Path, args: &[&str]) -> (String, String) {
         "https://api.example.test",
         "--scope",
         "read",
+        "--json",
+    ]);
+    let out = stdout_json(&run_ok(command));
+    (
+        out["client_id"].as_str().unwrap().to_owned(),
+        out["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Creates a user through the CLI (password on standard input); returns its id.
+pub fn create_user(dir: &Path, username: &str, email: &str, password: &str) -> String {
+    let mut command = valet(dir);
+    command
+        .args(["user", "create", "--username", username, "--email", email])
+        .args(["--email-verified", "--password-stdin", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    let out: Output = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "user create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout_json(&out)["user_id"].as_str().unwrap().to_owned()
+}
+
+/// Creates a confidential web client through the CLI; returns (id, secret).
+pub fn create_web_client(dir: &Path, name: &str, redirect_uri: &str) -> (String, String) {
+    let mut command = valet(dir);
+    command.args([
+        "client",
+        "create",
+        "--name",
+        name,
+        "--redirect-uri",
+        redirect_uri,
         "--json",
     ]);
     let out = stdout_json(&run_ok(command));

@@ -20,7 +20,6 @@ use openidconnect::{
     TokenResponse,
 };
 
-use crate::browser_e2e::{create_user, create_web_client};
 use crate::harness::*;
 
 const USERNAME: &str = "rp-alice";

@@ -2,7 +2,6 @@
 //! passwords (right or wrong), the master key, codes, access, refresh and ID
 //! tokens, session and CSRF cookie values.
 
-use crate::browser_e2e::create_user;
 use crate::harness::*;
 
 const PASSWORD: &str = "correct horse battery staple";
