@@ -8,7 +8,7 @@ use valet_core::admin::{
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::Store;
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 async fn events(store: &dyn Store, kind: AuditKind) -> Vec<AuditEvent> {
     store

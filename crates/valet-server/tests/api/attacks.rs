@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 
-use crate::common::*;
-use crate::leaks::assert_no_internals;
+use valet_test_support::api::*;
 
 /// A second registered URI, so that an omitted (or empty, RFC 6749 §3.1)
 /// `redirect_uri` cannot fall back to the only registered one (§3.1.2.3).

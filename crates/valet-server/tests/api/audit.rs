@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 const PEER: &str = "198.51.100.20:50000";
 

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use valet_core::admin::NewClient;
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 fn openid_scope() -> &'static str {
     "openid profile email offline_access photos:read"

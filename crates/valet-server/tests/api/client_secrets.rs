@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 const ATTACKER: &str = "203.0.113.66:40000";
 const HONEST: &str = "198.51.100.7:40000";

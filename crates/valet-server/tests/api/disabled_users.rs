@@ -6,7 +6,7 @@
 
 use axum::http::StatusCode;
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 /// Sets only the stored flag: what a concurrent `valet user disable` has done
 /// when it has not yet reached the grant this request is working on.

@@ -1,6 +1,6 @@
 //! RFC 8414 metadata and the JWKS.
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 #[tokio::test]
 async fn metadata_lists_what_is_implemented_at_both_paths() {

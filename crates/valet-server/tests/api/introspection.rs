@@ -3,7 +3,7 @@
 use serde_json::json;
 use valet_jose::{Algorithm, SigningKey};
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 #[tokio::test]
 async fn a_live_token_is_active_with_its_claims() {

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 use valet_jose::{Algorithm, Clock, SigningKey, b64url};
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 fn segments(token: &str) -> (String, String, String) {
     let mut parts = token.split('.').map(str::to_owned);

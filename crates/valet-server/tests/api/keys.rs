@@ -3,7 +3,7 @@
 
 use valet_jose::Algorithm;
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 fn kid_of(token: &str) -> String {
     decode_jwt(token).0["kid"].as_str().unwrap().to_owned()

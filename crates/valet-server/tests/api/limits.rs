@@ -17,7 +17,7 @@ use valet_core::admin::NewClient;
 use valet_core::config::StatusEventsAuth;
 use valet_server::{AppState, ServeOptions, TrustedProxies, install_metrics};
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 /// A TestApp's server on a loopback socket, stopped when dropped.
 struct Served {

@@ -4,7 +4,7 @@
 
 use axum::http::StatusCode;
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 const ATTACKER: &str = "192.0.2.66:40000";
 const ALICE_AT_HOME: &str = "198.51.100.7:50000";

@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 #[tokio::test]
 async fn logout_with_id_token_hint_ends_the_session_and_revokes_its_tokens() {

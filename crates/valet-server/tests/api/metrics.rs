@@ -1,6 +1,6 @@
 //! Prometheus metrics.
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 #[tokio::test]
 async fn metrics_count_requests_and_tokens() {

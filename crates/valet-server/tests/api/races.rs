@@ -22,7 +22,7 @@ use axum::http::{Request, StatusCode};
 use tokio::sync::Barrier;
 use tower::ServiceExt as _;
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 const N: usize = 100;
 const BROWSERS: usize = 20;

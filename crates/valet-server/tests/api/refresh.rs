@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 /// Signs alice in and returns (client, tokens JSON).
 async fn tokens(app: &TestApp, grace: i64) -> (TestClient, serde_json::Value) {

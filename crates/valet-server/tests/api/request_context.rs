@@ -5,7 +5,7 @@
 use axum::http::StatusCode;
 use valet_core::audit::{AuditFilter, AuditKind};
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 const BALANCER: &str = "10.0.0.1:40000";
 const STRANGER: &str = "203.0.113.9:50000";

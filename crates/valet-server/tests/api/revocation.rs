@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 #[tokio::test]
 async fn a_revoked_token_is_inactive_at_once() {

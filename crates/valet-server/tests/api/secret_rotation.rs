@@ -4,7 +4,7 @@
 
 use valet_core::admin::{AdminError, RotatedSecret};
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 async fn rotate(app: &TestApp, client: &TestClient, overlap: i64) -> (TestClient, RotatedSecret) {
     let rotated = app

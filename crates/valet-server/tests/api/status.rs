@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde_json::Value;
 use valet_jose::VerificationKeys;
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 /// Fetches and verifies list `uri`, returning its bytes.
 async fn fetch_list(app: &TestApp, uri: &str) -> Vec<u8> {

@@ -6,7 +6,7 @@ use axum::http::{Request, StatusCode, header};
 use valet_core::admin::NewClient;
 use valet_protocol::token::TokenEndpointAuthMethod;
 
-use crate::common::*;
+use valet_test_support::api::*;
 
 #[tokio::test]
 async fn client_credentials_issues_an_rfc9068_access_token() {

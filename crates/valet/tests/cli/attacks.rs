@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 
 use crate::harness::*;
-use crate::leaks::assert_no_internals;
 
 /// Short, so the slow-client tests stay fast; the default is
 /// `valet_server::DEFAULT_HEADER_READ_TIMEOUT`.

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -142,62 +142,6 @@ fn chromium_signs_in_consents_and_the_code_is_redeemed() {
     let replay = server.post_form("/token", Some((&client_id, &client_secret)), &body);
     assert_eq!(replay.status, 400, "{}", replay.body);
     assert_eq!(replay.json()["error"], "invalid_grant");
-}
-
-/// Creates a user through the CLI (password on standard input); returns its id.
-pub fn create_user(dir: &Path, username: &str, email: &str, password: &str) -> String {
-    let mut command = valet(dir);
-    command
-        .args(["user", "create", "--username", username, "--email", email])
-        .args(["--email-verified", "--password-stdin", "--json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let out: Output = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "user create: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout_json(&out)["user_id"].as_str().unwrap().to_owned()
-}
-
-/// Creates a confidential web client through the CLI; returns (id, secret).
-pub fn create_web_client(dir: &Path, name: &str, redirect_uri: &str) -> (String, String) {
-    let mut command = valet(dir);
-    command.args([
-        "client",
-        "create",
-        "--name",
-        name,
-        "--redirect-uri",
-        redirect_uri,
-        "--json",
-    ]);
-    let out = stdout_json(&run_ok(command));
-    (
-        out["client_id"].as_str().unwrap().to_owned(),
-        out["client_secret"].as_str().unwrap().to_owned(),
-    )
-}
-
-/// The value of a hidden form field in a page.
-pub fn form_field(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(
-        html[start..end]
-            .replace("&#x2f;", "/")
-            .replace("&amp;", "&"),
-    )
 }
 
 fn decode_jwt(jwt: &str) -> (Value, Value) {

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::browser_e2e::form_field;
 use crate::harness::*;
 use crate::load::*;
 
@@ -167,7 +166,7 @@ fn a_sign_in_starts_on_one_node_and_finishes_on_the_others() {
     );
     let app = Creds { id, secret };
     let mut jar = CookieJar::default();
-    let pkce = Pkce::generate();
+    let pkce = Pkce::new();
 
     let login = jar.send(a, "GET", &authorize_path(&app.id, &pkce), "");
     assert_eq!(login.status, 200, "{}", login.body);
@@ -225,7 +224,7 @@ fn a_sign_in_starts_on_one_node_and_finishes_on_the_others() {
     assert_eq!(info.json()["preferred_username"], USERNAME);
 
     // The session and the consent are in the database: C knows this browser.
-    let again = jar.send(c, "GET", &authorize_path(&app.id, &Pkce::generate()), "");
+    let again = jar.send(c, "GET", &authorize_path(&app.id, &Pkce::new()), "");
     assert_eq!(again.status, 303, "{}", again.body);
     assert!(location_params(&again).contains_key("code"));
 

@@ -15,7 +15,6 @@ use std::time::Duration;
 use serde_json::Value;
 use valet_jose::VerificationKeys;
 
-use crate::browser_e2e::form_field;
 use crate::harness::*;
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -221,7 +220,7 @@ impl Chain {
     /// Signs `username` in (authorize, login, consent at `ports` in turn) and
     /// redeems the code at `ports[0]`.
     pub fn start(jar: &mut CookieJar, ports: [u16; 3], app: &WebApp, username: &str) -> Chain {
-        let pkce = Pkce::generate();
+        let pkce = Pkce::new();
         let params = authorize(jar, ports, &app.creds.id, &pkce, username);
         let reply = redeem(ports[0], &app.creds, &params["code"], &pkce.verifier);
         assert_eq!(reply.status, 200, "{}", reply.body);

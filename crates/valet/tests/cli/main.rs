@@ -18,8 +18,6 @@ mod durability;
 mod guard_proxy;
 mod harness;
 mod key_commands;
-#[path = "../../../valet-server/tests/api/leaks.rs"]
-mod leaks;
 mod load;
 mod openid_rp;
 mod operations;

@@ -13,14 +13,13 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
 };
 use openidconnect::http::{HeaderName, HeaderValue, StatusCode};
-use openidconnect::url::{Url, form_urlencoded};
+use openidconnect::url::Url;
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, HttpRequest,
     HttpResponse, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope,
     TokenResponse,
 };
 
-use crate::browser_e2e::{create_user, create_web_client, form_field};
 use crate::harness::*;
 
 const USERNAME: &str = "rp-alice";
@@ -202,12 +201,6 @@ fn sign_in_and_allow(server: &Server, auth_url: &Url, username: &str, password: 
     let back = jar.send(server.port, "POST", "/consent", &body);
     assert_eq!(back.status, 303, "{}", back.body);
     Url::parse(back.header("location").expect("a Location")).unwrap()
-}
-
-fn form_body(fields: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(fields)
-        .finish()
 }
 
 /// The crate's HTTP client: its request sent with the harness's client to the

@@ -78,12 +78,7 @@ fn commands_other_than_serve_and_init_never_create_a_store() {
 
 #[test]
 fn commands_never_create_a_postgres_schema() {
-    let Some(url) = std::env::var("VALET_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        assert!(std::env::var_os("VALET_REQUIRE_POSTGRES").is_none());
-        eprintln!("SKIPPED: VALET_TEST_DATABASE_URL is not set; PostgreSQL store creation test");
+    let Some(url) = test_database_url("the PostgreSQL store creation test") else {
         return;
     };
     let dir = temp_dir("no-pg-store");

@@ -3,23 +3,11 @@
 
 use crate::harness::*;
 
-fn database_url() -> Option<String> {
-    match std::env::var("VALET_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("VALET_REQUIRE_POSTGRES").is_none(),
-                "VALET_REQUIRE_POSTGRES is set but VALET_TEST_DATABASE_URL is not"
-            );
-            skip("VALET_TEST_DATABASE_URL is not set; the PostgreSQL server tests did not run");
-            None
-        }
-    }
-}
-
 #[test]
 fn two_nodes_share_one_postgres_database() {
-    let Some(base) = database_url() else { return };
+    let Some(base) = test_database_url("the PostgreSQL server tests") else {
+        return;
+    };
     let schema = format!("valet_cli_{}_{}", std::process::id(), free_port());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime

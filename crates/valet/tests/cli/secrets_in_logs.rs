@@ -2,16 +2,11 @@
 //! passwords (right or wrong), the master key, codes, access, refresh and ID
 //! tokens, session and CSRF cookie values.
 
-use crate::browser_e2e::{create_user, form_field};
 use crate::harness::*;
 
 const PASSWORD: &str = "correct horse battery staple";
 const WRONG_PASSWORD: &str = "tr0ub4dor&3-wrong";
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
-
-fn encode(value: &str) -> String {
-    form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
 
 #[test]
 fn a_full_run_logs_no_secret() {

@@ -1,6 +1,9 @@
+//! The app in process: the router over a real store (SQLite, or PostgreSQL in a
+//! fresh schema) with a clock the tests move, driven with `oneshot` (no sockets);
+//! its clients, users and replies.
+
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::body::Body;
@@ -14,6 +17,9 @@ use valet_core::{AuthorizationServer, Clock, ManualClock, Settings};
 use valet_jose::MasterKey;
 use valet_server::{AppState, TrustedProxies, app, install_metrics};
 use valet_store_sqlite::SqliteStore;
+
+use crate::postgres::{drop_schema, fresh_schema, test_database_url};
+use crate::temp::temp_dir;
 
 pub const ISSUER: &str = "https://id.example.test";
 pub const API: &str = "https://api.example.test";
@@ -42,17 +48,6 @@ impl TestClient {
     }
 }
 
-pub fn temp_dir(label: &str) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "valet-api-{label}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 pub fn settings() -> Settings {
     Settings::new(ISSUER)
 }
@@ -77,26 +72,8 @@ impl TestApp {
 
     /// [`Self::on_postgres`] with these settings.
     pub async fn on_postgres_with(settings: Settings) -> Option<(Self, String)> {
-        let Some(url) = std::env::var("VALET_TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        else {
-            assert!(
-                std::env::var_os("VALET_REQUIRE_POSTGRES").is_none(),
-                "VALET_REQUIRE_POSTGRES is set but VALET_TEST_DATABASE_URL is not"
-            );
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: VALET_TEST_DATABASE_URL is not set; API test on PostgreSQL did not run"
-            );
-            return None;
-        };
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let schema = format!("valet_api_{}_{nanos}", std::process::id());
+        let url = test_database_url("API test on PostgreSQL")?;
+        let schema = fresh_schema("valet_api");
         let store = valet_store_postgres::PostgresStore::connect_with_schema(&url, &schema)
             .await
             .unwrap();
@@ -104,13 +81,9 @@ impl TestApp {
         Some((app, schema))
     }
 
+    /// Drops the schema [`Self::on_postgres`] made.
     pub async fn drop_postgres_schema(schema: &str) {
-        let url = std::env::var("VALET_TEST_DATABASE_URL").unwrap();
-        let pool = sqlx::PgPool::connect(&url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-            .execute(&pool)
-            .await
-            .unwrap();
+        drop_schema(schema).await;
     }
 
     async fn on_store(settings: Settings, store: Arc<dyn Store>, dir: PathBuf) -> Self {
@@ -344,142 +317,8 @@ pub fn decode_jwt(token: &str) -> (Map<String, Value>, Map<String, Value>) {
     (segment(parts[0]), segment(parts[1]))
 }
 
-/// A browser: remembers cookies between requests.
-#[derive(Default, Clone)]
-pub struct Browser {
-    pub cookies: std::collections::BTreeMap<String, String>,
-}
-
-impl Browser {
-    pub fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    pub fn absorb(&mut self, reply: &Reply) {
-        for value in reply.headers.get_all("set-cookie") {
-            let text = value.to_str().unwrap();
-            let pair = text.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() || text.contains("Max-Age=0") {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-    }
-
-    pub async fn get(&mut self, app: &TestApp, path: &str) -> Reply {
-        let request = Request::get(path).header(header::COOKIE, self.cookie_header());
-        let reply = app.send(request.body(Body::empty()).unwrap()).await;
-        self.absorb(&reply);
-        reply
-    }
-
-    pub async fn post(&mut self, app: &TestApp, path: &str, body: &str) -> Reply {
-        let cookies = self.cookie_header();
-        let request = form_request(path, None, &[("cookie", &cookies)], body);
-        let reply = app.send(request).await;
-        self.absorb(&reply);
-        reply
-    }
-
-    /// A form POST from the TCP peer `peer`, with this browser's cookies and any
-    /// extra headers.
-    pub async fn post_from(
-        &mut self,
-        app: &TestApp,
-        peer: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> Reply {
-        let cookies = self.cookie_header();
-        let mut all = vec![("cookie", cookies.as_str())];
-        all.extend_from_slice(headers);
-        let reply = app.post_from(peer, path, None, &all, body).await;
-        self.absorb(&reply);
-        reply
-    }
-
-    /// Opens a fresh openid authorization request for `client` (new PKCE pair);
-    /// `extra` is appended to the query.
-    pub async fn authorize(&mut self, app: &TestApp, client: &TestClient, extra: &str) -> Reply {
-        let path = authorize_path(&client.id, &Pkce::new(), "openid", extra);
-        self.get(app, &path).await
-    }
-}
-
-/// The value of a hidden form field in a page.
-pub fn form_field(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(
-        html[start..end]
-            .replace("&#x2f;", "/")
-            .replace("&amp;", "&"),
-    )
-}
-
-/// The login form of `page`, filled in.
-pub fn login_form(page: &Reply, username: &str, password: &str) -> String {
-    let html = page.text();
-    format!(
-        "interaction={}&csrf={}&username={}&password={}",
-        form_field(&html, "interaction").unwrap(),
-        form_field(&html, "csrf").unwrap(),
-        encode(username),
-        encode(password)
-    )
-}
-
-/// The consent form of `page`, answered with `decision` (`allow` or `deny`).
-pub fn consent_form(page: &Reply, decision: &str) -> String {
-    let html = page.text();
-    format!(
-        "interaction={}&csrf={}&decision={decision}",
-        form_field(&html, "interaction").unwrap(),
-        form_field(&html, "csrf").unwrap()
-    )
-}
-
-pub fn encode(value: &str) -> String {
-    form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-/// Query parameters of a Location header.
-pub fn location_params(reply: &Reply) -> std::collections::HashMap<String, String> {
-    let location = reply
-        .header("location")
-        .unwrap_or_else(|| panic!("no Location: {} {}", reply.status, reply.text()));
-    let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
-    form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect()
-}
-
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const WEB_REDIRECT: &str = "https://app.example.test/callback";
-
-pub struct Pkce {
-    pub verifier: String,
-    pub challenge: String,
-}
-
-impl Pkce {
-    pub fn new() -> Self {
-        let verifier = valet_jose::b64url(valet_jose::random_bytes::<32>().unwrap());
-        let challenge = valet_jose::b64url(valet_jose::sha256(verifier.as_bytes()));
-        Self {
-            verifier,
-            challenge,
-        }
-    }
-}
 
 impl TestApp {
     pub async fn user(&self, username: &str) -> String {
@@ -511,70 +350,4 @@ impl TestApp {
         adjust(&mut new);
         self.client(new).await
     }
-}
-
-pub fn authorize_path(client_id: &str, pkce: &Pkce, scope: &str, extra: &str) -> String {
-    format!(
-        "/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope={}&state=xyz%20state&nonce=n-0S6&code_challenge={}&code_challenge_method=S256{extra}",
-        encode(WEB_REDIRECT),
-        encode(scope),
-        pkce.challenge
-    )
-}
-
-/// Drives authorize → login → consent(allow) and returns the redirect's parameters.
-pub async fn sign_in_and_allow(
-    app: &TestApp,
-    browser: &mut Browser,
-    path: &str,
-    username: &str,
-) -> std::collections::HashMap<String, String> {
-    let page = browser.get(app, path).await;
-    if page.status == StatusCode::SEE_OTHER {
-        return location_params(&page);
-    }
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
-    let mut reply = if page.text().contains("name=\"password\"") {
-        let body = login_form(&page, username, PASSWORD);
-        browser.post(app, "/login", &body).await
-    } else {
-        page
-    };
-    if reply.text().contains("name=\"decision\"") {
-        let body = consent_form(&reply, "allow");
-        reply = browser.post(app, "/consent", &body).await;
-    }
-    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
-    location_params(&reply)
-}
-
-/// alice signs in to a web app that skips consent, asking for `scope`; the app,
-/// her browser and the token response of the code.
-pub async fn alice_signed_in(app: &TestApp, scope: &str) -> (TestClient, Browser, Value) {
-    app.user("alice").await;
-    let client = app.web_client(|c| c.skip_consent = true).await;
-    let mut browser = Browser::default();
-    let pkce = Pkce::new();
-    let params = sign_in_and_allow(
-        app,
-        &mut browser,
-        &authorize_path(&client.id, &pkce, scope, ""),
-        "alice",
-    )
-    .await;
-    let tokens = redeem(app, &client, &params["code"], &pkce.verifier).await;
-    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text());
-    (client, browser, tokens.json())
-}
-
-pub async fn redeem(app: &TestApp, client: &TestClient, code: &str, verifier: &str) -> Reply {
-    app.token(
-        client,
-        &format!(
-            "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={verifier}",
-            encode(code),
-            encode(WEB_REDIRECT)
-        ),
-    )
-    .await
 }

@@ -1,6 +1,5 @@
-//! Internal error text that must never reach a client. Shared with the CLI
-//! tests (`crates/valet/tests/cli/main.rs` includes this file by path), so it
-//! uses nothing but `std`.
+//! Internal error text that must never reach a client, checked by the API tests
+//! and the CLI tests alike.
 
 /// Asserts that `body` carries no panic message, backtrace, source path or
 /// internal type name.
