@@ -21,7 +21,7 @@ use crate::algorithm::Algorithm;
 use crate::error::{JoseError, JwkError};
 use crate::jwk::{self, P256_LEN, PublicMembers};
 use crate::signing::PrivateKeyDer;
-use crate::util::excerpt;
+use crate::text::excerpt;
 
 /// One private key taken from a JWK Set.
 #[derive(Debug)]
