@@ -20,7 +20,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use libfuzzer_sys::fuzz_target;
-use valet_protocol::authorize::is_code_verifier;
+use valet_protocol::pkce::is_code_verifier;
 use valet_protocol::token::{
     ClientAuthentication, GrantType, IntrospectionRequest, RevocationRequest, TokenRequest,
 };
