@@ -8,9 +8,8 @@ use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::context::RequestContext;
 use crate::error::OAuthError;
-use crate::status;
 use crate::store::RevokedToken;
-use crate::token::refresh_token;
+use crate::token::{refresh_token, status_claim};
 
 /// RFC 7009 §2.2: unknown, invalid or already-expired tokens answer 200 as if
 /// revoked. A token issued to another client is refused (§2.1). A revoked access
@@ -84,7 +83,7 @@ pub async fn revoke(
     // Resource servers learn of it through the status list. A user's access
     // token shares its index with its whole grant, so the grant goes; a client
     // credentials token has an index of its own.
-    if let Some(idx) = status::global_index(&server.settings.issuer, &claims) {
+    if let Some(idx) = status_claim::global_index(&server.settings.issuer, &claims) {
         match server.store.grant_by_status_idx(idx).await? {
             Some(grant) if grant.client_id == client.client().client_id => {
                 server.store.revoke_grant(&grant.grant_id, now).await?;
