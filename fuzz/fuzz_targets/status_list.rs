@@ -33,7 +33,7 @@ use flate2::Compression;
 use flate2::write::ZlibEncoder;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
-use valet_core::status::{LIST_SIZE, StatusClaim, global_index, list_uri};
+use valet_core::token::status_claim::{LIST_SIZE, StatusClaim, global_index, list_uri};
 use valet_guard::fuzzing::{DecodedList, MAX_LIST_BYTES, check_list_claims};
 use valet_jose::b64url;
 

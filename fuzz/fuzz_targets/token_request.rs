@@ -20,7 +20,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use libfuzzer_sys::fuzz_target;
-use valet_protocol::authorize::is_code_verifier;
+use valet_protocol::pkce::is_code_verifier;
 use valet_protocol::token::{
     ClientAuthentication, GrantType, IntrospectionRequest, RevocationRequest, TokenRequest,
 };
@@ -94,7 +94,7 @@ fn check_token_request(form: &Form) {
     match &request {
         TokenRequest::ClientCredentials { scope, resources } => {
             check_scope(scope.as_ref(), value("scope"));
-            assert_eq!(resources.as_slice(), form.all("resource"));
+            assert!(resources.iter().map(String::as_str).eq(form.all("resource")));
             assert!(resources.iter().all(|resource| !resource.contains('#')));
         }
         TokenRequest::AuthorizationCode {

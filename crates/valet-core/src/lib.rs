@@ -63,6 +63,7 @@ use crate::keys::{KeyError, KeyManager, Keyring};
 use crate::status::{StatusAllocator, StatusLists};
 use crate::store::Store;
 use crate::throttle::LoginThrottle;
+use crate::token::status_claim::{LIST_SIZE, list_uri};
 use crate::users::PasswordHasher;
 
 /// Expired records deleted per kind and maintenance pass: small batches keep every
@@ -387,9 +388,8 @@ impl AuthorizationServer {
     pub async fn status_list_uris(&self) -> Result<Vec<String>, OAuthError> {
         let span = self.store.live_status_span(self.clock.now()).await?;
         Ok(match span {
-            Some((low, high)) => (low / status::LIST_SIZE
-                ..=(high.saturating_sub(1)) / status::LIST_SIZE)
-                .map(|list| status::list_uri(&self.settings.issuer, list))
+            Some((low, high)) => (low / LIST_SIZE..=(high.saturating_sub(1)) / LIST_SIZE)
+                .map(|list| list_uri(&self.settings.issuer, list))
                 .collect(),
             None => Vec::new(),
         })

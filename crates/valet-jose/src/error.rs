@@ -1,6 +1,6 @@
 //! The errors of this crate. Messages name members, indexes and key ids, never key material.
 
-use crate::algorithm::Algorithm;
+use crate::algorithm::{Algorithm, UnsupportedAlgorithm};
 
 /// Every way an operation of this crate can fail.
 ///
@@ -125,6 +125,12 @@ pub enum JoseError {
     /// Any other refusal by `jsonwebtoken` (for example an unsupported `crit` header).
     #[error("token rejected: {0}")]
     Jwt(#[source] jsonwebtoken::errors::Error),
+}
+
+impl From<UnsupportedAlgorithm> for JoseError {
+    fn from(UnsupportedAlgorithm(name): UnsupportedAlgorithm) -> Self {
+        Self::UnsupportedAlgorithm(name)
+    }
 }
 
 /// Why one JWK is unusable. Names members, never their values.

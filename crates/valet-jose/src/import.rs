@@ -4,7 +4,8 @@
 //! (`n e d p q dp dq qi`; RFC 7518 §6.3), for ES256 and RS256. aws-lc-rs checks that the
 //! private members belong to the public ones: for EC by comparing the public point derived
 //! from `d`, for RSA with `RSA_check_key` (`n = p·q`, the CRT values, `d·e ≡ 1`).
-//! Every imported key comes out as PKCS#8 DER, the one format [`SigningKey::from_der`] loads.
+//! Every imported key comes out as PKCS#8 DER, the one format
+//! [`SigningKey::from_der`](crate::SigningKey::from_der) loads.
 
 use std::collections::HashSet;
 
@@ -21,7 +22,7 @@ use crate::algorithm::Algorithm;
 use crate::error::{JoseError, JwkError};
 use crate::jwk::{self, P256_LEN, PublicMembers};
 use crate::signing::PrivateKeyDer;
-use crate::util::excerpt;
+use crate::text::excerpt;
 
 /// One private key taken from a JWK Set.
 #[derive(Debug)]

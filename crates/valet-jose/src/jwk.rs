@@ -7,7 +7,8 @@ use zeroize::Zeroizing;
 
 use crate::algorithm::Algorithm;
 use crate::error::JwkError;
-use crate::util::{b64url, excerpt, sha256};
+use crate::text::excerpt;
+use crate::util::{b64url, sha256};
 
 /// Members that only private (or symmetric) JWKs carry (RFC 7518 §6.2.2, §6.3.2, §6.4).
 pub(crate) const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];

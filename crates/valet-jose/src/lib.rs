@@ -26,10 +26,11 @@ mod import;
 mod jwk;
 mod master_key;
 mod signing;
+mod text;
 mod util;
 mod verify;
 
-pub use algorithm::Algorithm;
+pub use algorithm::{Algorithm, UnsupportedAlgorithm};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{JoseError, JwkError};
 pub use import::{ImportedKey, import_jwk_set};

@@ -38,18 +38,6 @@ pub fn b64url_decode(text: impl AsRef<[u8]>) -> Result<Vec<u8>, JoseError> {
     URL_SAFE_NO_PAD.decode(text).map_err(|_| JoseError::Base64)
 }
 
-/// At most 64 characters of untrusted text, for error messages.
-pub(crate) fn excerpt(text: &str) -> String {
-    const MAX_CHARS: usize = 64;
-    if text.chars().count() <= MAX_CHARS {
-        text.to_owned()
-    } else {
-        let mut short: String = text.chars().take(MAX_CHARS).collect();
-        short.push('…');
-        short
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(
@@ -96,12 +84,5 @@ mod tests {
         for bad in ["-_8=", "+/8", "-_ 8", "-_9", "a"] {
             assert!(b64url_decode(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn excerpt_shortens_on_char_boundaries() {
-        assert_eq!(excerpt("kid"), "kid");
-        let long = "é".repeat(100);
-        assert_eq!(excerpt(&long).chars().count(), 65);
     }
 }

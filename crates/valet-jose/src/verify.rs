@@ -25,7 +25,8 @@ use crate::algorithm::Algorithm;
 use crate::error::{JoseError, JwkError};
 use crate::jwk::{self, PRIVATE_MEMBERS};
 use crate::signing::SigningKey;
-use crate::util::{b64url_decode, excerpt};
+use crate::text::excerpt;
+use crate::util::b64url_decode;
 
 /// Tokens longer than this (16 KiB) are refused before any parsing.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;

@@ -4,9 +4,11 @@
 //! authorization server's logic only ever sees those.
 
 pub mod authorize;
+pub mod bearer;
 pub mod error;
 pub mod form;
 pub mod metadata;
+pub mod pkce;
 pub mod scope;
 pub mod token;
 

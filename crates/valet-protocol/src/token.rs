@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::error::ErrorCode;
 use crate::form::{Form, FormError};
+use crate::pkce::is_code_verifier;
 use crate::scope::Scope;
 
 /// Grant types Valet knows by name. Registration accepts all of them; the token
@@ -153,9 +154,7 @@ impl TokenRequest {
                 code: Sensitive::new(form.required("code")?),
                 redirect_uri: form.optional("redirect_uri")?.map(str::to_owned),
                 code_verifier: match form.optional("code_verifier")? {
-                    Some(verifier) if crate::authorize::is_code_verifier(verifier) => {
-                        Sensitive::new(verifier)
-                    }
+                    Some(verifier) if is_code_verifier(verifier) => Sensitive::new(verifier),
                     Some(_) => {
                         return Err(RequestError::new(
                             ErrorCode::InvalidGrant,

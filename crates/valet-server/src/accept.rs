@@ -152,20 +152,13 @@ pub async fn serve_router(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let acceptor = options.tls.clone().map(TlsAcceptor::from);
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout)
-        .max_header_size(MAX_HEADER_BYTES)
-        // A request, once read, is answered even if the client has shut down its
-        // sending side: a half-close does not say it no longer wants the
-        // response (RFC 9112 §9.6). And no read is made while a request is
-        // handled: hyper's default probes the socket for an early EOF, and that
-        // probe allocated a fresh 8 KiB read buffer per request, the request
-        // still holding the old one. A client that is gone is noticed at the
-        // write instead; event streams write a keep-alive every 15 s.
-        .half_close(true);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let served = Served {
+        acceptor: options.tls.clone().map(TlsAcceptor::from),
+        router,
+        http: http_builder(&options),
+        stop: stop_rx,
+    };
     let mut connections = JoinSet::new();
     let max_connections = options.max_connections.max(1);
     let mut at_bound = false;
@@ -176,15 +169,7 @@ pub async fn serve_router(
         let room = connections.len() < max_connections;
         if room == at_bound {
             at_bound = !room;
-            if at_bound {
-                metrics::counter!("valet_connection_limit_reached_total").increment(1);
-                tracing::warn!(
-                    max_connections,
-                    "connection limit reached: new connections wait until open ones close"
-                );
-            } else {
-                tracing::info!("below the connection limit again: accepting");
-            }
+            log_connection_bound(at_bound, max_connections);
         }
         tokio::select! {
             _ = &mut shutdown => break,
@@ -199,35 +184,95 @@ pub async fn serve_router(
                         continue;
                     }
                 };
-                let (acceptor, router, http, stop) =
-                    (acceptor.clone(), router.clone(), http.clone(), stop_rx.clone());
                 let thread = options.connection_threads.as_ref().and_then(ConnectionThreads::next);
-                match thread {
-                    // The socket moves to the thread's own reactor, so its readiness
-                    // events wake the task where it runs.
-                    Some(thread) => match tcp.into_std() {
-                        Ok(socket) => {
-                            connections.spawn_on(
-                                async move {
-                                    if let Ok(tcp) = TcpStream::from_std(socket) {
-                                        connection(tcp, peer, acceptor, router, http, stop).await;
-                                    }
-                                },
-                                thread,
-                            );
-                        }
-                        Err(error) => tracing::warn!(%error, "cannot hand a connection over"),
-                    },
-                    None => {
-                        connections.spawn(connection(tcp, peer, acceptor, router, http, stop));
-                    }
-                }
+                spawn_connection(&mut connections, thread, tcp, peer, served.clone());
             }
         }
     }
     // No new connections from here on.
     drop(listener);
     let _ = stop_tx.send(true);
+    drain(connections).await;
+    Ok(())
+}
+
+/// What every connection is served with.
+#[derive(Clone)]
+struct Served {
+    acceptor: Option<TlsAcceptor>,
+    router: Router,
+    http: http1::Builder,
+    /// Becomes `true` at shutdown.
+    stop: watch::Receiver<bool>,
+}
+
+fn http_builder(options: &ServeOptions) -> http1::Builder {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout)
+        .max_header_size(MAX_HEADER_BYTES)
+        // A request, once read, is answered even if the client has shut down its
+        // sending side: a half-close does not say it no longer wants the
+        // response (RFC 9112 §9.6). And no read is made while a request is
+        // handled: hyper's default probes the socket for an early EOF, and that
+        // probe allocated a fresh 8 KiB read buffer per request, the request
+        // still holding the old one. A client that is gone is noticed at the
+        // write instead; event streams write a keep-alive every 15 s.
+        .half_close(true);
+    http
+}
+
+/// Says when the connection limit is reached (`at_bound`) and when it is left.
+fn log_connection_bound(at_bound: bool, max_connections: usize) {
+    if at_bound {
+        metrics::counter!("valet_connection_limit_reached_total").increment(1);
+        tracing::warn!(
+            max_connections,
+            "connection limit reached: new connections wait until open ones close"
+        );
+    } else {
+        tracing::info!("below the connection limit again: accepting");
+    }
+}
+
+/// Serves an accepted connection on `thread`, or on the caller's runtime.
+fn spawn_connection(
+    connections: &mut JoinSet<()>,
+    thread: Option<&tokio::runtime::Handle>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    served: Served,
+) {
+    let Served {
+        acceptor,
+        router,
+        http,
+        stop,
+    } = served;
+    match thread {
+        // The socket moves to the thread's own reactor, so its readiness
+        // events wake the task where it runs.
+        Some(thread) => match tcp.into_std() {
+            Ok(socket) => {
+                connections.spawn_on(
+                    async move {
+                        if let Ok(tcp) = TcpStream::from_std(socket) {
+                            connection(tcp, peer, acceptor, router, http, stop).await;
+                        }
+                    },
+                    thread,
+                );
+            }
+            Err(error) => tracing::warn!(%error, "cannot hand a connection over"),
+        },
+        None => {
+            connections.spawn(connection(tcp, peer, acceptor, router, http, stop));
+        }
+    }
+}
+
+/// Waits for open connections to finish, at most [`DRAIN_TIMEOUT`].
+async fn drain(mut connections: JoinSet<()>) {
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while connections.join_next().await.is_some() {}
     })
@@ -235,7 +280,6 @@ pub async fn serve_router(
     if drained.is_err() {
         tracing::warn!("connections still open after the drain timeout; closing them");
     }
-    Ok(())
 }
 
 async fn connection(

@@ -2,7 +2,8 @@
 //! endpoints (see `valet_core::context`). The time is read once from the
 //! server's clock; the client's address is the TCP peer or, behind trusted
 //! proxies, the forwarded one (see [`TrustedProxies`]); the request id is the
-//! one [`assign_request_id`] gave the request on its way in.
+//! one the layer around every request chose on its way in ([`request_id`]) and
+//! set for the route's future ([`with_request_id`]).
 
 use std::cell::RefCell;
 use std::future::Future;

@@ -35,11 +35,13 @@
 //! - `purge_status` keeps the newest revocation (so `last_status_seq` never goes
 //!   back) and an expired block while a revocation in force overlaps it.
 
+// Test code: a check reads as one scenario, from setup to the last assertion.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::too_many_lines
 )]
 
 use std::future::Future;

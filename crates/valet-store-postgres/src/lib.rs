@@ -136,116 +136,112 @@ async fn migrate(
     schema: Option<&str>,
     create: bool,
 ) -> Result<bool, StoreError> {
-    sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(MIGRATION_LOCK)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-
-    if !create {
-        // `to_regclass` resolves the name through the `search_path`, as every
-        // query of the store does.
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(backend)?;
-        if !exists {
-            sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(MIGRATION_LOCK)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
-            return Ok(false);
-        }
+    advisory(conn, "SELECT pg_advisory_lock($1)").await?;
+    if !create && !has_migrations_table(conn).await? {
+        advisory(conn, "SELECT pg_advisory_unlock($1)").await?;
+        return Ok(false);
     }
-
     if let Some(schema) = schema {
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
-                .bind(schema)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(backend)?;
-        if !exists {
-            // `schema` is a checked plain identifier.
-            sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
-        }
+        create_schema_if_missing(conn, schema).await?;
     }
-
-    let migrator = Migrator::with_migrations(vec![
-        Migration::new(
-            1,
-            "initial".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0001_initial.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            2,
-            "browser flows".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0002_browser_flows.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            3,
-            "status list".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0003_status_list.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            4,
-            "grant resources".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0004_grant_resources.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            5,
-            "audit events".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0005_audit_events.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            6,
-            "client secrets and introspection".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0006_client_secrets_and_introspection.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            7,
-            "operations".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0007_operations.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            8,
-            "records".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0008_records.sql").into_sql_str(),
-            false,
-        ),
-    ]);
     // `run_direct` is what `run` calls; `run(&mut conn)` itself makes the future
     // fail the `Send` check ("implementation of `Acquire` is not general enough").
-    migrator
+    migrator()
         .run_direct(None, &mut *conn, false)
         .await
         .map_err(backend)?;
+    advisory(conn, "SELECT pg_advisory_unlock($1)").await?;
+    Ok(true)
+}
 
-    sqlx::query("SELECT pg_advisory_unlock($1)")
+/// Takes or releases [`MIGRATION_LOCK`] (`sql` names the function).
+async fn advisory(conn: &mut PgConnection, sql: &'static str) -> Result<(), StoreError> {
+    sqlx::query(sql)
         .bind(MIGRATION_LOCK)
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
-    Ok(true)
+    Ok(())
+}
+
+/// Whether Valet's schema is there: sqlx's migration table is. `to_regclass`
+/// resolves the name through the `search_path`, as every query of the store does.
+async fn has_migrations_table(conn: &mut PgConnection) -> Result<bool, StoreError> {
+    sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)
+}
+
+/// `schema` is a checked plain identifier.
+async fn create_schema_if_missing(conn: &mut PgConnection, schema: &str) -> Result<(), StoreError> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+            .bind(schema)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend)?;
+    if !exists {
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// The schema's migrations, in order: version, description, SQL. The same
+/// numbers as SQLite's, in `migrations/`.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "browser flows",
+        include_str!("../migrations/0002_browser_flows.sql"),
+    ),
+    (
+        3,
+        "status list",
+        include_str!("../migrations/0003_status_list.sql"),
+    ),
+    (
+        4,
+        "grant resources",
+        include_str!("../migrations/0004_grant_resources.sql"),
+    ),
+    (
+        5,
+        "audit events",
+        include_str!("../migrations/0005_audit_events.sql"),
+    ),
+    (
+        6,
+        "client secrets and introspection",
+        include_str!("../migrations/0006_client_secrets_and_introspection.sql"),
+    ),
+    (
+        7,
+        "operations",
+        include_str!("../migrations/0007_operations.sql"),
+    ),
+    (8, "records", include_str!("../migrations/0008_records.sql")),
+];
+
+fn migrator() -> Migrator {
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    description.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
 }
 
 /// Starts a transaction (PostgreSQL locks rows as statements touch them).

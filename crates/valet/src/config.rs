@@ -372,6 +372,15 @@ impl Config {
                     .to_owned(),
             ));
         }
+        self.check_lifetimes()?;
+        self.check_ranges()?;
+        self.check_limits()?;
+        self.trusted_proxies()?;
+        self.check_database_url()
+    }
+
+    /// Token, key and session lifetimes: positive, and consistent with each other.
+    fn check_lifetimes(&self) -> Result<(), ConfigError> {
         let positive = [
             ("access_token_ttl", self.access_token_ttl),
             ("access_token_max_ttl", self.access_token_max_ttl),
@@ -426,6 +435,11 @@ impl Config {
                 self.refresh_token_idle_ttl, self.refresh_token_absolute_ttl
             )));
         }
+        Ok(())
+    }
+
+    /// Cache, timeout, lock-out and retention settings within their ranges.
+    fn check_ranges(&self) -> Result<(), ConfigError> {
         if !(0..=3600).contains(&self.client_cache_ttl) {
             return Err(ConfigError(format!(
                 "setting `client_cache_ttl`: must be between 0 and 3600 seconds, got {}",
@@ -462,8 +476,10 @@ impl Config {
                 self.audit_retention
             )));
         }
-        self.check_limits()?;
-        self.trusted_proxies()?;
+        Ok(())
+    }
+
+    fn check_database_url(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.database_url
             && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres://")

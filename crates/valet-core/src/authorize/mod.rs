@@ -1,6 +1,7 @@
 //! The authorization endpoint's own types: what the browser sees next (a page
 //! or the response to the client, RFC 6749 §4.1.2), and the scopes OpenID
-//! Connect defines. The steps behind the endpoint live in [`crate::authn`].
+//! Connect defines. The steps behind the endpoint live in `authn`, the sign-in
+//! pipeline, which answers with these types.
 
 mod outcome;
 mod response;

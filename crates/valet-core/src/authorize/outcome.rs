@@ -1,4 +1,4 @@
-//! What the browser sees after a step of the sign-in (see [`crate::authn`]): a
+//! What the browser sees after a step of the sign-in (the `authn` pipeline): a
 //! page, or the redirect back to the client.
 
 use super::response::AuthorizationResponse;

@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value, json};
 use valet_protocol::ErrorCode;
+use valet_protocol::bearer::bearer_token;
 
 use crate::AuthorizationServer;
 use crate::context::RequestContext;
@@ -116,11 +117,4 @@ pub async fn userinfo(
         out.insert("email_verified".into(), json!(user.email_verified));
     }
     Ok(out)
-}
-
-/// RFC 6750 §2.1: `Authorization: Bearer <token>`.
-pub(crate) fn bearer_token(authorization: Option<&[u8]>) -> Option<&str> {
-    let text = std::str::from_utf8(authorization?).ok()?;
-    let (scheme, token) = text.trim().split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }

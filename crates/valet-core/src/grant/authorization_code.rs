@@ -16,12 +16,12 @@ use valet_jose::{b64url, constant_time_eq, sha256};
 use valet_protocol::ErrorCode;
 use valet_protocol::token::TokenResponse;
 
-use super::common::{self, tokens_for_grant};
+use super::common::{self, IssuedTokens, tokens_for_grant};
 use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
-use crate::store::CodeRedemption;
+use crate::store::{AuthorizationCode, Client, CodeRedemption, Grant};
 
 pub async fn issue(
     server: &AuthorizationServer,
@@ -32,7 +32,6 @@ pub async fn issue(
     address: Option<IpAddr>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    let invalid = |text: &'static str| OAuthError::new(ErrorCode::InvalidGrant, text);
     let store = server.store.as_ref();
     let registered = client.client();
     let code_hash = sha256(code.as_bytes());
@@ -45,6 +44,58 @@ pub async fn issue(
     if record.consumed_at.is_some() {
         return Err(replayed(server, client, &record.grant_id, address, now).await?);
     }
+    check_presented(
+        server,
+        registered,
+        &record,
+        redirect_uri,
+        code_verifier,
+        address,
+        now,
+    )?;
+    let record = redeem(server, client, &code_hash, address, now).await?;
+    let grant = live_grant(server, &record, address, now).await?;
+    let issued = tokens_for_grant(
+        server,
+        registered,
+        &grant,
+        &record.scope,
+        &record.resources,
+        record.nonce.as_deref(),
+        now,
+    )?;
+    // Durable before the response leaves: the refresh token and the access
+    // token's record (so a later revocation of the grant reaches it).
+    store
+        .record_access_token(
+            &grant.grant_id,
+            &issued.access_jti,
+            issued.access_expires_at,
+        )
+        .await?;
+    if let Some(refresh) = &issued.refresh {
+        store.insert_refresh_token(refresh).await?;
+    }
+    audit_issued(server, registered, &grant, &issued, address, now);
+    Ok(issued.response)
+}
+
+fn invalid(text: &'static str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidGrant, text)
+}
+
+/// RFC 6749 §4.1.3 and RFC 7636 §4.6, before the code is consumed: issued to
+/// this client, the same `redirect_uri` as the authorization request (or, when
+/// that named none, a registered one), and the verifier of the challenge.
+fn check_presented(
+    server: &AuthorizationServer,
+    registered: &Client,
+    record: &AuthorizationCode,
+    redirect_uri: Option<&str>,
+    code_verifier: &str,
+    address: Option<IpAddr>,
+    now: i64,
+) -> Result<(), OAuthError> {
     if record.client_id != registered.client_id {
         server.audit(
             AuditEvent::new(AuditKind::CodeReplayed, now)
@@ -72,50 +123,56 @@ pub async fn issue(
     if !constant_time_eq(computed.as_bytes(), record.code_challenge.as_bytes()) {
         return Err(invalid("code_verifier does not match the code_challenge"));
     }
-    // Now consumed atomically: of concurrent right requests exactly one wins,
-    // and the others are replays.
-    let record = match store.redeem_code(&code_hash, now).await? {
-        CodeRedemption::Redeemed(record) => record,
-        CodeRedemption::Unknown => {
-            return Err(invalid("the authorization code is invalid or expired"));
-        }
+    Ok(())
+}
+
+/// Consumes the code atomically: of concurrent right requests exactly one wins,
+/// and the others are replays.
+async fn redeem(
+    server: &AuthorizationServer,
+    client: &AuthenticatedClient,
+    code_hash: &[u8],
+    address: Option<IpAddr>,
+    now: i64,
+) -> Result<AuthorizationCode, OAuthError> {
+    match server.store.redeem_code(code_hash, now).await? {
+        CodeRedemption::Redeemed(record) => Ok(record),
+        CodeRedemption::Unknown => Err(invalid("the authorization code is invalid or expired")),
         CodeRedemption::Replayed(record) => {
-            return Err(replayed(server, client, &record.grant_id, address, now).await?);
+            Err(replayed(server, client, &record.grant_id, address, now).await?)
         }
-    };
-    // The store consumed the code only while its grant was live. A revocation
-    // since (a concurrent replay of this very code, a logout) does not take the
-    // win away: what is issued below is recorded under the revoked grant, so its
-    // access token is revoked at once and its refresh token never rotates.
-    let Some(grant) = store.get_grant(&record.grant_id).await? else {
+    }
+}
+
+/// The grant of a redeemed code. The store consumed the code only while its
+/// grant was live. A revocation since (a concurrent replay of this very code, a
+/// logout) does not take the win away: what is issued is recorded under the
+/// revoked grant, so its access token is revoked at once and its refresh token
+/// never rotates. A user disabled or deleted after the code was issued gets no
+/// tokens, and the grant goes (a disable that raced the code's issue missed it).
+async fn live_grant(
+    server: &AuthorizationServer,
+    record: &AuthorizationCode,
+    address: Option<IpAddr>,
+    now: i64,
+) -> Result<Grant, OAuthError> {
+    let Some(grant) = server.store.get_grant(&record.grant_id).await? else {
         return Err(invalid("the authorization was revoked"));
     };
-    // A user disabled or deleted after the code was issued gets no tokens, and
-    // the grant goes (a disable that raced the code's issue missed it).
     if !common::user_may_get_tokens(server, &grant, address, now).await? {
         return Err(invalid("the user's account is disabled or deleted"));
     }
-    let issued = tokens_for_grant(
-        server,
-        registered,
-        &grant,
-        &record.scope,
-        &record.resources,
-        record.nonce.as_deref(),
-        now,
-    )?;
-    // Durable before the response leaves: the refresh token and the access
-    // token's record (so a later revocation of the grant reaches it).
-    store
-        .record_access_token(
-            &grant.grant_id,
-            &issued.access_jti,
-            issued.access_expires_at,
-        )
-        .await?;
-    if let Some(refresh) = &issued.refresh {
-        store.insert_refresh_token(refresh).await?;
-    }
+    Ok(grant)
+}
+
+fn audit_issued(
+    server: &AuthorizationServer,
+    registered: &Client,
+    grant: &Grant,
+    issued: &IssuedTokens,
+    address: Option<IpAddr>,
+    now: i64,
+) {
     server.audit(
         AuditEvent::new(AuditKind::TokenIssued, now)
             .user(&grant.user_id)
@@ -129,7 +186,6 @@ pub async fn issue(
             )
             .detail("jti", issued.access_jti.as_str()),
     );
-    Ok(issued.response)
 }
 
 /// RFC 6749 §4.1.2: a code used twice revokes its grant; the revocation is

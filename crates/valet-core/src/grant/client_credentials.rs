@@ -16,8 +16,8 @@ use crate::AuthorizationServer;
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
 use crate::policy;
-use crate::status::StatusClaim;
 use crate::token::access_token;
+use crate::token::status_claim::StatusClaim;
 
 pub async fn issue(
     server: &AuthorizationServer,

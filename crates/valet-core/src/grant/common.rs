@@ -10,8 +10,8 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
 use crate::policy;
-use crate::status::StatusClaim;
 use crate::store::{Client, Grant, RefreshToken};
+use crate::token::status_claim::StatusClaim;
 use crate::token::{access_token, id_token, refresh_token};
 
 /// RFC 6749 §5.2 `unauthorized_client`: the client is not registered for this grant.

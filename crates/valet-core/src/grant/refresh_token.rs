@@ -16,12 +16,12 @@ use serde::{Deserialize, Serialize};
 use valet_protocol::token::TokenResponse;
 use valet_protocol::{ErrorCode, Scope};
 
-use super::common::tokens_for_grant;
+use super::common::{IssuedTokens, tokens_for_grant};
 use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
-use crate::store::{RefreshToken, Rotation};
+use crate::store::{Client, Grant, RefreshToken, Rotation};
 use crate::token::refresh_token;
 
 /// The purpose the successors' keys are derived for.
@@ -49,44 +49,10 @@ pub async fn issue(
     address: Option<IpAddr>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    let invalid = |text: &'static str| OAuthError::new(ErrorCode::InvalidGrant, text);
-    let store = server.store.as_ref();
     let registered = client.client();
     let presented_hash = refresh_token::hash(presented);
-    let Some(current) = store.get_refresh_token(&presented_hash).await? else {
-        return Err(invalid("the refresh token is invalid, expired or revoked"));
-    };
-    // Bound to its client (RFC 6749 §6): another client's token changes nothing.
-    if current.client_id != registered.client_id {
-        return Err(invalid("the refresh token was not issued to this client"));
-    }
-    let Some(grant) = store
-        .get_grant(&current.grant_id)
-        .await?
-        .filter(|g| g.revoked_at.is_none())
-    else {
-        return Err(invalid("the refresh token is invalid, expired or revoked"));
-    };
-    // No token for a disabled or deleted user, and the family goes with it.
-    if !super::common::user_may_get_tokens(server, &grant, address, now).await? {
-        return Err(invalid("the user's account is disabled or deleted"));
-    }
-    let scope: Vec<String> = match requested_scope {
-        Some(requested) => {
-            if let Some(extra) = requested
-                .iter()
-                .find(|s| !current.scope.iter().any(|g| g == s))
-            {
-                tracing::debug!(scope = %extra, "refresh asked for more than was granted");
-                return Err(OAuthError::new(
-                    ErrorCode::InvalidScope,
-                    "the requested scope exceeds the scope originally granted",
-                ));
-            }
-            requested.iter().map(str::to_owned).collect()
-        }
-        None => current.scope.clone(),
-    };
+    let (current, grant) = live_family(server, registered, &presented_hash, address, now).await?;
+    let scope = refreshed_scope(&current, requested_scope)?;
     // RFC 8707 §2.2: a refreshed access token is for the resources of the grant.
     let issued = tokens_for_grant(
         server,
@@ -120,7 +86,8 @@ pub async fn issue(
     } else {
         None
     };
-    match store
+    match server
+        .store
         .rotate_refresh_token(
             &presented_hash,
             &successor,
@@ -133,48 +100,140 @@ pub async fn issue(
         .await?
     {
         Rotation::Rotated { .. } => {
-            server.audit(
-                AuditEvent::new(AuditKind::TokenIssued, now)
-                    .user(&grant.user_id)
-                    .client(&registered.client_id)
-                    .address(address)
-                    .detail("grant_type", "refresh_token")
-                    .detail("grant_id", grant.grant_id.as_str())
-                    .detail(
-                        "scope",
-                        issued.response.scope.as_deref().unwrap_or_default(),
-                    )
-                    .detail("jti", issued.access_jti.as_str()),
-            );
+            audit_refreshed(server, registered, &grant, &issued, address, now);
             Ok(issued.response)
         }
         Rotation::Unknown => Err(invalid("the refresh token is invalid, expired or revoked")),
         Rotation::AlreadyRotated { previous, grant } => {
-            if let Some(response) = grace_replay(
+            replay_or_revoke(
                 server,
-                registered.refresh_grace_seconds,
+                registered,
                 &previous,
+                &grant,
                 requested_scope,
+                address,
                 now,
             )
-            .await?
-            {
-                tracing::info!(client_id = %registered.client_id, grant_id = %grant.grant_id, "refresh retried within the grace window; same pair returned");
-                return Ok(response);
-            }
-            store.revoke_grant(&grant.grant_id, now).await?;
-            server.status_lists.wake();
-            server.audit(
-                AuditEvent::new(AuditKind::RefreshTokenReused, now)
-                    .user(&grant.user_id)
-                    .client(&registered.client_id)
-                    .address(address)
-                    .detail("grant_id", grant.grant_id.as_str())
-                    .detail("action", "revoked the grant"),
-            );
-            Err(invalid("the refresh token was already used"))
+            .await
         }
     }
+}
+
+fn invalid(text: &'static str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidGrant, text)
+}
+
+/// The presented token's record and its grant, if the token is this client's
+/// (RFC 6749 §6: another client's token changes nothing), the grant is not
+/// revoked, and its user may still get tokens (else the family is revoked).
+async fn live_family(
+    server: &AuthorizationServer,
+    registered: &Client,
+    presented_hash: &[u8],
+    address: Option<IpAddr>,
+    now: i64,
+) -> Result<(RefreshToken, Grant), OAuthError> {
+    let store = server.store.as_ref();
+    let Some(current) = store.get_refresh_token(presented_hash).await? else {
+        return Err(invalid("the refresh token is invalid, expired or revoked"));
+    };
+    if current.client_id != registered.client_id {
+        return Err(invalid("the refresh token was not issued to this client"));
+    }
+    let Some(grant) = store
+        .get_grant(&current.grant_id)
+        .await?
+        .filter(|g| g.revoked_at.is_none())
+    else {
+        return Err(invalid("the refresh token is invalid, expired or revoked"));
+    };
+    // No token for a disabled or deleted user, and the family goes with it.
+    if !super::common::user_may_get_tokens(server, &grant, address, now).await? {
+        return Err(invalid("the user's account is disabled or deleted"));
+    }
+    Ok((current, grant))
+}
+
+/// RFC 6749 §6: the requested scope, which must not exceed the one the token
+/// carries; without one, the token's own.
+fn refreshed_scope(
+    current: &RefreshToken,
+    requested_scope: Option<&Scope>,
+) -> Result<Vec<String>, OAuthError> {
+    let Some(requested) = requested_scope else {
+        return Ok(current.scope.clone());
+    };
+    if let Some(extra) = requested
+        .iter()
+        .find(|s| !current.scope.iter().any(|g| g == s))
+    {
+        tracing::debug!(scope = %extra, "refresh asked for more than was granted");
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "the requested scope exceeds the scope originally granted",
+        ));
+    }
+    Ok(requested.iter().map(str::to_owned).collect())
+}
+
+fn audit_refreshed(
+    server: &AuthorizationServer,
+    registered: &Client,
+    grant: &Grant,
+    issued: &IssuedTokens,
+    address: Option<IpAddr>,
+    now: i64,
+) {
+    server.audit(
+        AuditEvent::new(AuditKind::TokenIssued, now)
+            .user(&grant.user_id)
+            .client(&registered.client_id)
+            .address(address)
+            .detail("grant_type", "refresh_token")
+            .detail("grant_id", grant.grant_id.as_str())
+            .detail(
+                "scope",
+                issued.response.scope.as_deref().unwrap_or_default(),
+            )
+            .detail("jti", issued.access_jti.as_str()),
+    );
+}
+
+/// `previous`, already rotated, used again: within the grace window a retry of
+/// the same request gets the same successor pair; otherwise the whole family
+/// (`grant`) is revoked (RFC 9700 §4.14.2).
+async fn replay_or_revoke(
+    server: &AuthorizationServer,
+    registered: &Client,
+    previous: &RefreshToken,
+    grant: &Grant,
+    requested_scope: Option<&Scope>,
+    address: Option<IpAddr>,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    if let Some(response) = grace_replay(
+        server,
+        registered.refresh_grace_seconds,
+        previous,
+        requested_scope,
+        now,
+    )
+    .await?
+    {
+        tracing::info!(client_id = %registered.client_id, grant_id = %grant.grant_id, "refresh retried within the grace window; same pair returned");
+        return Ok(response);
+    }
+    server.store.revoke_grant(&grant.grant_id, now).await?;
+    server.status_lists.wake();
+    server.audit(
+        AuditEvent::new(AuditKind::RefreshTokenReused, now)
+            .user(&grant.user_id)
+            .client(&registered.client_id)
+            .address(address)
+            .detail("grant_id", grant.grant_id.as_str())
+            .detail("action", "revoked the grant"),
+    );
+    Err(invalid("the refresh token was already used"))
 }
 
 /// The successor pair of `previous`, if this is a retry of the same request

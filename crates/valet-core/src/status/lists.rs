@@ -8,12 +8,13 @@ use serde_json::json;
 use tokio::sync::{Notify, broadcast};
 use valet_jose::b64url;
 
-use super::{LIST_SIZE, LIST_TTL, list_uri};
+use super::LIST_TTL;
 use crate::config::Settings;
 use crate::error::OAuthError;
 use crate::keys::Keyring;
 use crate::store::{StatusRevocation, Store};
 use crate::token::access_token::ACCESS_TOKEN_ALG;
+use crate::token::status_claim::{LIST_SIZE, list_uri};
 
 /// draft-ietf-oauth-status-list §5.1: the `typ` of a status list token.
 pub const STATUS_LIST_TYP: &str = "statuslist+jwt";

@@ -19,12 +19,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::broadcast;
+use valet_protocol::bearer::bearer_token;
 
 use super::StatusEvent;
 use crate::AuthorizationServer;
 use crate::config::{STATUS_SCOPE, StatusEventsAuth};
 use crate::context::RequestContext;
-use crate::endpoint::userinfo::bearer_token;
 use crate::error::OAuthError;
 
 /// Seconds a caller refused for the cap is asked to wait: streams end at their

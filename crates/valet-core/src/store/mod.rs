@@ -4,12 +4,12 @@
 //!
 //! Every method is a single transaction: when it returns `Ok`, the change is durable.
 
+mod audit_record;
 mod model;
 
 use async_trait::async_trait;
 
-use crate::audit::{AuditEvent, AuditFilter};
-
+pub use audit_record::{AuditEvent, AuditFilter, AuditKind, MAX_RECORDED_ID};
 pub use model::{
     AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, RefreshToken,
     RevokedToken, Rotation, Session, SingleUse, SingleUseKind, StatusRevocation, StoredKey, User,
@@ -90,7 +90,8 @@ pub trait KeyStore: Send + Sync {
     /// Deletes keys whose `publish_until` is before `now`; returns how many.
     async fn delete_unpublished_keys(&self, now: i64) -> Result<u64, StoreError>;
     /// The value sealed with the master key that proves a master key is the
-    /// store's (see [`crate::keys::check_master_key`]); `None` until one is written.
+    /// store's (written and checked by `keys::check_master_key`); `None` until
+    /// one is written.
     async fn master_key_check(&self) -> Result<Option<Vec<u8>>, StoreError>;
     /// Writes the check value unless one exists; returns whether this call wrote
     /// it. An existing value is never replaced.
@@ -415,7 +416,7 @@ fn interaction_key(interaction_id: &str) -> [u8; 32] {
     valet_jose::sha256(interaction_id.as_bytes())
 }
 
-/// The audit trail (see [`crate::audit`]).
+/// The audit trail, written in batches by the `audit` module's queue.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Appends `events` in one transaction, in order.

@@ -8,8 +8,8 @@ use crate::config::Settings;
 use crate::error::OAuthError;
 use crate::keys::Keyring;
 use crate::secrets::token_id;
-use crate::status::StatusClaim;
 use crate::store::Client;
+use crate::token::status_claim::StatusClaim;
 
 /// RFC 9068 §2.1: the `typ` header of a JWT access token.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";

@@ -3,3 +3,4 @@
 pub mod access_token;
 pub mod id_token;
 pub mod refresh_token;
+pub mod status_claim;

@@ -1,6 +1,6 @@
 //! The people who sign in: password authentication for the login form, and
 //! the rules user records follow. Creating and changing users is the admin
-//! service's ([`crate::admin::users`]).
+//! service's (`admin::users`).
 //!
 //! Passwords are hashed with argon2id ([`password`]); login attempts are
 //! throttled by [`crate::throttle`], which the login endpoint consults before it
