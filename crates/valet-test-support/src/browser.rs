@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use axum::body::Body;
 use axum::http::{Request, header};
 
-use crate::app::{Reply, TestApp, TestClient, form_request};
-use crate::flow::authorize_path;
+use crate::app::{Reply, TestApp, TestClient, WEB_REDIRECT, form_request};
 use crate::pkce::Pkce;
 
 /// A browser: remembers cookies between requests.
@@ -126,4 +125,15 @@ pub fn location_params(reply: &Reply) -> HashMap<String, String> {
     form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect()
+}
+
+/// The path of an openid authorization request for `client_id` to the test web
+/// client's redirect URI, with `pkce`'s challenge; `extra` is appended.
+pub fn authorize_path(client_id: &str, pkce: &Pkce, scope: &str, extra: &str) -> String {
+    format!(
+        "/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope={}&state=xyz%20state&nonce=n-0S6&code_challenge={}&code_challenge_method=S256{extra}",
+        encode(WEB_REDIRECT),
+        encode(scope),
+        pkce.challenge
+    )
 }

@@ -7,17 +7,8 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use crate::app::{PASSWORD, Reply, TestApp, TestClient, WEB_REDIRECT};
-use crate::browser::{Browser, consent_form, encode, location_params, login_form};
+use crate::browser::{Browser, authorize_path, consent_form, encode, location_params, login_form};
 use crate::pkce::Pkce;
-
-pub fn authorize_path(client_id: &str, pkce: &Pkce, scope: &str, extra: &str) -> String {
-    format!(
-        "/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope={}&state=xyz%20state&nonce=n-0S6&code_challenge={}&code_challenge_method=S256{extra}",
-        encode(WEB_REDIRECT),
-        encode(scope),
-        pkce.challenge
-    )
-}
 
 /// Drives authorize → login → consent(allow) and returns the redirect's parameters.
 pub async fn sign_in_and_allow(
