@@ -14,9 +14,9 @@ use std::net::IpAddr;
 
 use valet_jose::{b64url, constant_time_eq, sha256};
 use valet_protocol::ErrorCode;
-use valet_protocol::token::TokenResponse;
+use valet_protocol::token::{GrantType, TokenResponse};
 
-use super::common::{self, IssuedTokens, tokens_for_grant};
+use super::common::{self, tokens_for_grant};
 use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::client_auth::AuthenticatedClient;
@@ -76,7 +76,15 @@ pub async fn issue(
     if let Some(refresh) = &issued.refresh {
         store.insert_refresh_token(refresh).await?;
     }
-    audit_issued(server, registered, &grant, &issued, address, now);
+    common::audit_issued(
+        server,
+        GrantType::AuthorizationCode,
+        registered,
+        &grant,
+        &issued,
+        address,
+        now,
+    );
     Ok(issued.response)
 }
 
@@ -163,29 +171,6 @@ async fn live_grant(
         return Err(invalid("the user's account is disabled or deleted"));
     }
     Ok(grant)
-}
-
-fn audit_issued(
-    server: &AuthorizationServer,
-    registered: &Client,
-    grant: &Grant,
-    issued: &IssuedTokens,
-    address: Option<IpAddr>,
-    now: i64,
-) {
-    server.audit(
-        AuditEvent::new(AuditKind::TokenIssued, now)
-            .user(&grant.user_id)
-            .client(&registered.client_id)
-            .address(address)
-            .detail("grant_type", "authorization_code")
-            .detail("grant_id", grant.grant_id.as_str())
-            .detail(
-                "scope",
-                issued.response.scope.as_deref().unwrap_or_default(),
-            )
-            .detail("jti", issued.access_jti.as_str()),
-    );
 }
 
 /// RFC 6749 §4.1.2: a code used twice revokes its grant; the revocation is

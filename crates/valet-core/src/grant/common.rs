@@ -149,3 +149,29 @@ pub fn tokens_for_grant(
         access_expires_at: now.saturating_add(access.expires_in),
     })
 }
+
+/// The `token.issued` record of a grant made by a user (a code redeemed, a
+/// refresh token rotated): the grant, its scope and the new access token's `jti`.
+pub(crate) fn audit_issued(
+    server: &AuthorizationServer,
+    grant_type: GrantType,
+    registered: &Client,
+    grant: &Grant,
+    issued: &IssuedTokens,
+    address: Option<IpAddr>,
+    now: i64,
+) {
+    server.audit(
+        AuditEvent::new(AuditKind::TokenIssued, now)
+            .user(&grant.user_id)
+            .client(&registered.client_id)
+            .address(address)
+            .detail("grant_type", grant_type.as_str())
+            .detail("grant_id", grant.grant_id.as_str())
+            .detail(
+                "scope",
+                issued.response.scope.as_deref().unwrap_or_default(),
+            )
+            .detail("jti", issued.access_jti.as_str()),
+    );
+}

@@ -13,10 +13,10 @@
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use valet_protocol::token::TokenResponse;
+use valet_protocol::token::{GrantType, TokenResponse};
 use valet_protocol::{ErrorCode, Scope};
 
-use super::common::{IssuedTokens, tokens_for_grant};
+use super::common::{self, tokens_for_grant};
 use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::client_auth::AuthenticatedClient;
@@ -100,7 +100,15 @@ pub async fn issue(
         .await?
     {
         Rotation::Rotated { .. } => {
-            audit_refreshed(server, registered, &grant, &issued, address, now);
+            common::audit_issued(
+                server,
+                GrantType::RefreshToken,
+                registered,
+                &grant,
+                &issued,
+                address,
+                now,
+            );
             Ok(issued.response)
         }
         Rotation::Unknown => Err(invalid("the refresh token is invalid, expired or revoked")),
@@ -174,29 +182,6 @@ fn refreshed_scope(
         ));
     }
     Ok(requested.iter().map(str::to_owned).collect())
-}
-
-fn audit_refreshed(
-    server: &AuthorizationServer,
-    registered: &Client,
-    grant: &Grant,
-    issued: &IssuedTokens,
-    address: Option<IpAddr>,
-    now: i64,
-) {
-    server.audit(
-        AuditEvent::new(AuditKind::TokenIssued, now)
-            .user(&grant.user_id)
-            .client(&registered.client_id)
-            .address(address)
-            .detail("grant_type", "refresh_token")
-            .detail("grant_id", grant.grant_id.as_str())
-            .detail(
-                "scope",
-                issued.response.scope.as_deref().unwrap_or_default(),
-            )
-            .detail("jti", issued.access_jti.as_str()),
-    );
 }
 
 /// `previous`, already rotated, used again: within the grace window a retry of
