@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::fmt;
 
-use valet_jose::{b64url, constant_time_eq, random_bytes, sha256};
+use valet_jose::{b64url, random_bytes, sha256};
 use zeroize::Zeroizing;
 
 use crate::error::OAuthError;
@@ -42,10 +42,6 @@ pub fn generate_client_secret() -> Result<(PlainSecret, Vec<u8>), OAuthError> {
 
 pub fn hash_client_secret(secret: &str) -> Vec<u8> {
     sha256(secret.as_bytes()).to_vec()
-}
-
-pub fn client_secret_matches(presented: &str, stored_hash: &[u8]) -> bool {
-    constant_time_eq(&hash_client_secret(presented), stored_hash)
 }
 
 /// 128 random bits, base64url: client, user, grant and interaction ids, session ids.
@@ -121,8 +117,8 @@ mod tests {
         };
         assert!(secret.expose().starts_with(CLIENT_SECRET_PREFIX));
         assert_eq!(secret.expose().len(), CLIENT_SECRET_PREFIX.len() + 43);
-        assert!(client_secret_matches(secret.expose(), &hash));
-        assert!(!client_secret_matches("vcs_wrong", &hash));
+        assert_eq!(hash_client_secret(secret.expose()), hash);
+        assert_ne!(hash_client_secret("vcs_wrong"), hash);
         assert!(!format!("{secret:?}").contains(secret.expose()));
     }
 

@@ -7,13 +7,14 @@ mod cache;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use valet_jose::constant_time_eq;
 /// How the client proved who it is: the registered method it used.
 pub use valet_protocol::token::TokenEndpointAuthMethod as AuthMethod;
-use valet_protocol::token::{ClientAuthentication, ClientAuthenticationError, ClientSecret};
+use valet_protocol::token::{ClientAuthentication, ClientAuthenticationError};
 
 use crate::audit::{AuditEvent, AuditKind, AuditLog};
 use crate::error::OAuthError;
-use crate::secrets::client_secret_matches;
+use crate::secrets::hash_client_secret;
 use crate::store::{Client, Store};
 use crate::throttle::ClientAuthThrottle;
 
@@ -108,15 +109,17 @@ impl ClientAuthenticator {
             );
             return Err(OAuthError::client_throttled(throttled.retry_after_seconds));
         }
-        let client = self.clients.get(store, client_id, now).await?;
-        let known = client.is_some();
-        let mut outcome = Self::check(client, secret, method, now);
-        if known && secret.is_some() && outcome.is_err() {
+        // Hashed once, whatever it is compared with below.
+        let presented = secret.map(|secret| hash_client_secret(secret.expose()));
+        let mut client = self.clients.get(store, client_id, now).await?;
+        if let (Some(cached), Some(presented)) = (&client, &presented)
+            && !Self::secret_matches(cached, presented, now)
+        {
             // Perhaps rotated since this node cached the client: a new secret
             // works at once on every node, not after the cache lifetime.
-            let client = self.clients.refresh(store, client_id, now).await?;
-            outcome = Self::check(client, secret, method, now);
+            client = self.clients.refresh(store, client_id, now).await?;
         }
+        let outcome = Self::check(client, presented.as_deref(), method, now);
         if secret.is_some() && outcome.is_err() {
             self.throttle.failed(address, now);
             audit.record(
@@ -128,27 +131,31 @@ impl ClientAuthenticator {
         outcome
     }
 
-    /// The current secret, or the previous one while its rotation overlap runs
-    /// at `now`; both are compared, so the time taken does not tell which matched.
+    /// Whether `presented` (a secret's hash) is the current secret's, or the
+    /// previous one's while its rotation overlap runs at `now`. Both are compared,
+    /// so the time taken does not tell which matched.
+    fn secret_matches(client: &Client, presented: &[u8], now: i64) -> bool {
+        let current = client
+            .secret_hash
+            .as_deref()
+            .is_some_and(|hash| constant_time_eq(presented, hash));
+        let previous = client
+            .previous_secret_at(now)
+            .is_some_and(|hash| constant_time_eq(presented, hash));
+        current | previous
+    }
+
     /// A right secret sent by a method the client did not register is refused
     /// (RFC 6749 §2.3.1, RFC 7591 §2 `token_endpoint_auth_method`).
     fn check(
         client: Option<Arc<Client>>,
-        secret: Option<&ClientSecret>,
+        presented: Option<&[u8]>,
         method: AuthMethod,
         now: i64,
     ) -> Result<AuthenticatedClient, OAuthError> {
-        match (client, secret) {
-            (Some(client), Some(secret)) => {
-                let current = client
-                    .secret_hash
-                    .as_deref()
-                    .is_some_and(|hash| client_secret_matches(secret.expose(), hash));
-                let previous = client
-                    .previous_secret_at(now)
-                    .is_some_and(|hash| client_secret_matches(secret.expose(), hash));
-                let matches = current | previous;
-                if !matches {
+        match (client, presented) {
+            (Some(client), Some(presented)) => {
+                if !Self::secret_matches(&client, presented, now) {
                     Err(OAuthError::invalid_client(AUTH_FAILED))
                 } else if !client.allows_auth_method(method) {
                     Err(OAuthError::invalid_client(match method {
@@ -171,10 +178,10 @@ impl ClientAuthenticator {
             (Some(_), None) => Err(OAuthError::invalid_client(
                 "this client is confidential and must authenticate with its secret",
             )),
-            (None, secret) => {
+            (None, presented) => {
                 // Spend the same work as a real comparison.
-                if let Some(secret) = secret {
-                    let _ = client_secret_matches(secret.expose(), &[0; 32]);
+                if let Some(presented) = presented {
+                    let _ = constant_time_eq(presented, &[0; 32]);
                 }
                 Err(OAuthError::invalid_client(AUTH_FAILED))
             }
