@@ -9,6 +9,7 @@ use crate::context::RequestContext;
 use crate::error::OAuthError;
 use crate::store::Client;
 use crate::token::access_token::ACCESS_TOKEN_TYP;
+use crate::token::access_token::audience_includes;
 use crate::token::refresh_token;
 
 /// RFC 7662 §2.1: the caller must be authorized; Valet requires a confidential
@@ -63,12 +64,7 @@ pub async fn introspect(
 fn may_see(caller: &Client, claims: &Map<String, Value>) -> bool {
     let id = caller.client_id.as_str();
     let issued_to_caller = claims.get("client_id").and_then(Value::as_str) == Some(id);
-    let audience = match claims.get("aud") {
-        Some(Value::String(aud)) => aud == id,
-        Some(Value::Array(auds)) => auds.iter().any(|aud| aud.as_str() == Some(id)),
-        _ => false,
-    };
-    caller.introspect_any || issued_to_caller || audience
+    caller.introspect_any || issued_to_caller || audience_includes(claims, id)
 }
 
 /// A refresh token that is unused, unexpired and of a live grant.

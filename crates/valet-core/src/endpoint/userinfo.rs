@@ -8,6 +8,7 @@ use valet_protocol::bearer::bearer_token;
 use crate::AuthorizationServer;
 use crate::context::RequestContext;
 use crate::error::OAuthError;
+use crate::token::access_token::audience_includes;
 
 /// A UserInfo request that is refused, with the RFC 6750 §3.1 code.
 #[derive(Debug)]
@@ -67,11 +68,7 @@ pub async fn userinfo(
     // RFC 9068 §4: only a token meant for this server; one minted for an API
     // (without `openid`) is refused as invalid, not as insufficient.
     let issuer = server.settings.issuer.as_str();
-    let for_us = match claims.get("aud") {
-        Some(Value::String(aud)) => aud == issuer,
-        Some(Value::Array(auds)) => auds.iter().any(|aud| aud.as_str() == Some(issuer)),
-        _ => false,
-    };
+    let for_us = audience_includes(&claims, issuer);
     if !scope.contains(&"openid") {
         return Err(UserInfoError::InsufficientScope);
     }

@@ -26,6 +26,7 @@ use crate::AuthorizationServer;
 use crate::config::{STATUS_SCOPE, StatusEventsAuth};
 use crate::context::RequestContext;
 use crate::error::OAuthError;
+use crate::token::access_token::audience_includes;
 
 /// Seconds a caller refused for the cap is asked to wait: streams end at their
 /// lifetime, so with a full cap one frees every lifetime / cap seconds on average.
@@ -144,11 +145,7 @@ async fn check_credential(
             "the access token is invalid, expired or revoked",
         ))?;
     let issuer = server.settings.issuer.as_str();
-    let for_us = match claims.get("aud") {
-        Some(Value::String(aud)) => aud == issuer,
-        Some(Value::Array(auds)) => auds.iter().any(|aud| aud.as_str() == Some(issuer)),
-        _ => false,
-    };
+    let for_us = audience_includes(&claims, issuer);
     if !for_us {
         return Err(StreamRefusal::InvalidToken(
             "the access token is not meant for this server",

@@ -99,3 +99,18 @@ pub fn mint(
         scope: scope_text,
     })
 }
+
+/// Whether a token's `aud` claim (a string or an array, RFC 7519 §4.1.3) names
+/// `audience`.
+pub fn audience_includes(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    audience: &str,
+) -> bool {
+    match claims.get("aud") {
+        Some(serde_json::Value::String(aud)) => aud == audience,
+        Some(serde_json::Value::Array(auds)) => {
+            auds.iter().any(|aud| aud.as_str() == Some(audience))
+        }
+        _ => false,
+    }
+}
