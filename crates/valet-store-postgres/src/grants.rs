@@ -55,20 +55,10 @@ impl GrantStore for PostgresStore {
         code_hash: &[u8],
         now: i64,
     ) -> Result<Option<AuthorizationCode>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            code_columns!(),
-            " FROM authorization_codes \
-              WHERE code_hash = $1 AND (consumed_at IS NOT NULL OR expires_at > $2)"
-        ))
-        .bind(code_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_error)?
-        .as_ref()
-        .map(code_from_row)
-        .transpose()
+        // A consumed code is found whatever its expiry (a replay must be seen).
+        Ok(get_code_in(&self.pool, code_hash)
+            .await?
+            .filter(|code| code.consumed_at.is_some() || code.expires_at > now))
     }
 
     async fn redeem_code(&self, code_hash: &[u8], now: i64) -> Result<CodeRedemption, StoreError> {
@@ -90,18 +80,7 @@ impl GrantStore for PostgresStore {
         }
 
         // A fresh statement, after any winner committed: it sees `consumed_at`.
-        let stored = sqlx::query(concat!(
-            "SELECT ",
-            code_columns!(),
-            " FROM authorization_codes WHERE code_hash = $1"
-        ))
-        .bind(code_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_error)?
-        .as_ref()
-        .map(code_from_row)
-        .transpose()?;
+        let stored = get_code_in(&self.pool, code_hash).await?;
         Ok(match stored {
             Some(code) if code.consumed_at.is_some() => CodeRedemption::Replayed(code),
             _ => CodeRedemption::Unknown,
@@ -288,18 +267,7 @@ async fn rotate_refresh_token_in(
         return Ok(Rotation::Rotated { previous, grant });
     }
 
-    let stored = sqlx::query(concat!(
-        "SELECT ",
-        refresh_columns!(),
-        " FROM refresh_tokens WHERE token_hash = $1"
-    ))
-    .bind(presented_hash)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(query_error)?
-    .as_ref()
-    .map(refresh_from_row)
-    .transpose()?;
+    let stored = get_refresh_token_in(&mut *conn, presented_hash).await?;
     Ok(match stored {
         Some(previous) if previous.rotated_at.is_some() && previous.expires_at > now => {
             Rotation::AlreadyRotated { previous, grant }

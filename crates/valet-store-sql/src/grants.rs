@@ -91,6 +91,28 @@ macro_rules! shared_grant_parts {
             .transpose()
         }
 
+        /// The authorization code with this hash, whatever its state.
+        pub(super) async fn get_code_in<'e, E>(
+            executor: E,
+            code_hash: &[u8],
+        ) -> Result<Option<AuthorizationCode>, StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query(concat!(
+                "SELECT ",
+                code_columns!(),
+                " FROM authorization_codes WHERE code_hash = $1"
+            ))
+            .bind(code_hash)
+            .fetch_optional(executor)
+            .await
+            .map_err(query_error)?
+            .as_ref()
+            .map(code_from_row)
+            .transpose()
+        }
+
         /// The refresh token with this hash, whatever its state.
         pub(super) async fn get_refresh_token_in<'e, E>(
             executor: E,
