@@ -58,11 +58,7 @@ impl StatusStore for PostgresStore {
         valid_until: i64,
         now: i64,
     ) -> Result<Option<i64>, StoreError> {
-        if size < 1 {
-            return Err(StoreError::Backend(
-                format!("status block size must be positive, got {size}").into(),
-            ));
-        }
+        valet_store_sql::check_block_size(size)?;
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let outcome = reserve_status_block_in(&mut tx, client_id, size, valid_until, now).await;
         finish(tx, outcome).await
@@ -85,11 +81,7 @@ impl StatusStore for PostgresStore {
         expires_at: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        if start < 0 || end <= start {
-            return Err(StoreError::Backend(
-                format!("invalid status range [{start}, {end})").into(),
-            ));
-        }
+        valet_store_sql::check_status_range(start, end)?;
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let outcome = revoke_status_range_in(&mut tx, start, end, expires_at, now).await;
         finish(tx, outcome).await

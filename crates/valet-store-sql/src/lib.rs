@@ -100,6 +100,26 @@ pub fn query_error(err: sqlx::Error) -> StoreError {
     }
 }
 
+/// A status block of `size` indices can be reserved (a caller's bug otherwise).
+pub fn check_block_size(size: i64) -> Result<(), StoreError> {
+    if size < 1 {
+        return Err(StoreError::Backend(
+            format!("status block size must be positive, got {size}").into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `[start, end)` is a range of status list indices (a caller's bug otherwise).
+pub fn check_status_range(start: i64, end: i64) -> Result<(), StoreError> {
+    if start < 0 || end <= start {
+        return Err(StoreError::Backend(
+            format!("invalid status range [{start}, {end})").into(),
+        ));
+    }
+    Ok(())
+}
+
 pub fn backend(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(err))
 }

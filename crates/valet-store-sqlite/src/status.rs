@@ -28,11 +28,7 @@ impl StatusStore for SqliteStore {
         valid_until: i64,
         now: i64,
     ) -> Result<Option<i64>, StoreError> {
-        if size < 1 {
-            return Err(StoreError::Backend(
-                format!("status block size must be positive, got {size}").into(),
-            ));
-        }
+        valet_store_sql::check_block_size(size)?;
         let mut tx = begin_write(&self.writer).await?;
         let outcome = reserve_status_block_in(&mut tx, client_id, size, valid_until, now).await;
         finish(tx, outcome).await
@@ -63,11 +59,7 @@ impl StatusStore for SqliteStore {
         expires_at: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        if start < 0 || end <= start {
-            return Err(StoreError::Backend(
-                format!("invalid status range [{start}, {end})").into(),
-            ));
-        }
+        valet_store_sql::check_status_range(start, end)?;
         sqlx::query(
             "INSERT INTO status_revocations (start, end_idx, expires_at, revoked_at) \
              VALUES (?, ?, ?, ?)",
