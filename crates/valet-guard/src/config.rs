@@ -415,7 +415,7 @@ fn check_issuer(issuer: &str, allow_insecure_http: bool) -> Result<String, Confi
 /// `::1` (as the URL parser reads it, so `127.1` is `127.0.0.1`), or the name `localhost`
 /// (RFC 6761 §6.3). Decided on the parsed host, never by a prefix: `127.evil.example` is
 /// a domain name like any other.
-pub(crate) fn is_loopback(url: &Url) -> bool {
+pub fn is_loopback(url: &Url) -> bool {
     match url.host_str() {
         Some(host) if host.eq_ignore_ascii_case("localhost") => true,
         // The parser has already turned every IPv4 spelling into dotted decimal and

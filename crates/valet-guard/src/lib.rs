@@ -132,7 +132,7 @@ mod axum;
 pub mod fuzzing;
 
 pub use config::{
-    ConfigError, GuardConfig, GuardConfigBuilder, MAX_ACCESS_TOKEN_LEN, StatusPolicy,
+    ConfigError, GuardConfig, GuardConfigBuilder, MAX_ACCESS_TOKEN_LEN, StatusPolicy, is_loopback,
 };
 pub use error::{GuardError, TokenError};
 pub use guard::Guard;

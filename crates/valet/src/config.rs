@@ -688,16 +688,9 @@ fn check_issuer(issuer: &str, allow_insecure: bool) -> Result<(), ConfigError> {
     match scheme {
         "https" => Ok(()),
         "http" => {
-            let host = if host_port.starts_with('[') {
-                host_port
-                    .split(']')
-                    .next()
-                    .map(|h| format!("{h}]"))
-                    .unwrap_or_default()
-            } else {
-                host_port.split(':').next().unwrap_or_default().to_owned()
-            };
-            if loopback_host(&host) || allow_insecure {
+            let loopback =
+                reqwest::Url::parse(issuer).is_ok_and(|url| valet_guard::is_loopback(&url));
+            if loopback || allow_insecure {
                 Ok(())
             } else {
                 fail(
@@ -707,21 +700,6 @@ fn check_issuer(issuer: &str, allow_insecure: bool) -> Result<(), ConfigError> {
         }
         _ => fail("must be an https:// URL"),
     }
-}
-
-/// A loopback host of a URL: an IPv4 address in 127.0.0.0/8, `[::1]`, or the name
-/// `localhost` (RFC 6761 §6.3 reserves it for loopback). Parsed, not matched by
-/// prefix: `127.evil.example` is a DNS name like any other.
-fn loopback_host(host: &str) -> bool {
-    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return inner
-            .parse::<std::net::Ipv6Addr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    }
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
