@@ -60,7 +60,7 @@ pub use crate::error::OAuthError;
 use crate::audit::{AuditEvent, AuditKind, AuditLog};
 use crate::client_auth::{AuthenticatedClient, ClientAuthenticator, ClientCache};
 use crate::keys::{KeyError, KeyManager, Keyring};
-use crate::status::{StatusAllocator, StatusLists};
+use crate::status::{AllocationError, StatusAllocator, StatusLists};
 use crate::store::Store;
 use crate::throttle::LoginThrottle;
 use crate::token::status_claim::{LIST_SIZE, list_uri};
@@ -287,13 +287,16 @@ impl AuthorizationServer {
             }
             None => self.status_allocator.allocate(store, client_id, now).await,
         };
-        if allocated
-            .as_ref()
-            .is_err_and(|error| error.code() == valet_protocol::ErrorCode::InvalidClient)
-        {
-            self.authenticator.clients().invalidate(client_id);
+        match allocated {
+            Ok(idx) => Ok(idx),
+            Err(AllocationError::Store(error)) => Err(error.into()),
+            // Deleted while this node still had it cached: forget it, and fail as a
+            // request from an unknown client would (RFC 6749 §5.2 `invalid_client`).
+            Err(AllocationError::ClientGone) => {
+                self.authenticator.clients().invalidate(client_id);
+                Err(client_auth::unknown_client())
+            }
         }
-        allocated
     }
 
     pub(crate) async fn live_access_token(

@@ -51,6 +51,12 @@ pub struct ClientAuthenticator {
 /// unknown client from a wrong secret.
 const AUTH_FAILED: &str = "client authentication failed";
 
+/// The answer to a client that is not (or no longer) registered: the same as to
+/// a wrong secret, so neither tells which it was.
+pub fn unknown_client() -> OAuthError {
+    OAuthError::invalid_client(AUTH_FAILED)
+}
+
 impl ClientAuthenticator {
     pub fn new(clients: ClientCache) -> Self {
         Self {

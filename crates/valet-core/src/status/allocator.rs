@@ -5,8 +5,18 @@ use std::collections::HashMap;
 use tokio::sync::Mutex;
 
 use super::{BLOCK_SIZE, BLOCK_WINDOW};
-use crate::error::OAuthError;
-use crate::store::{MAX_ACCESS_TOKEN_TTL, Store};
+use crate::store::{MAX_ACCESS_TOKEN_TTL, Store, StoreError};
+
+/// Why no status list index was handed out.
+#[derive(Debug, thiserror::Error)]
+pub enum AllocationError {
+    /// The store refused a block: the client is no longer registered (deleted
+    /// while this node still knew it).
+    #[error("the client is no longer registered")]
+    ClientGone,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 struct Block {
     start: i64,
@@ -77,7 +87,7 @@ impl StatusAllocator {
         store: &dyn Store,
         client_id: &str,
         now: i64,
-    ) -> Result<i64, OAuthError> {
+    ) -> Result<i64, AllocationError> {
         if let Some(taken) = self.take(client_id, now) {
             if taken.reserve_ahead
                 && let Ok(_reserving) = self.reserving.try_lock()
@@ -207,7 +217,7 @@ impl StatusAllocator {
         client_id: &str,
         grant_expires_at: i64,
         now: i64,
-    ) -> Result<i64, OAuthError> {
+    ) -> Result<i64, AllocationError> {
         let idx = self.allocate(store, client_id, now).await?;
         let block_start = self.lock().get(client_id).and_then(|blocks| {
             [Some(&blocks.current), blocks.spare.as_ref()]
@@ -227,12 +237,11 @@ impl StatusAllocator {
     }
 
     /// The store refused a block for a client that is no longer registered: its
-    /// blocks here were revoked by the deletion and are dropped, and the request
-    /// fails as one from an unknown client would (RFC 6749 §5.2 `invalid_client`).
-    fn client_gone(&self, client_id: &str) -> OAuthError {
+    /// blocks here were revoked by the deletion and are dropped.
+    fn client_gone(&self, client_id: &str) -> AllocationError {
         self.forget(client_id);
         tracing::info!(%client_id, "status list block refused: the client was deleted");
-        OAuthError::invalid_client("client authentication failed")
+        AllocationError::ClientGone
     }
 
     /// Forgets a client's block (after the client was deleted).

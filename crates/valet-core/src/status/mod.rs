@@ -25,7 +25,7 @@ mod allocator;
 mod lists;
 pub mod stream;
 
-pub use allocator::StatusAllocator;
+pub use allocator::{AllocationError, StatusAllocator};
 pub use lists::{StatusEvent, StatusLists};
 pub use stream::{StatusStream, StreamRefusal};
 
