@@ -2,7 +2,6 @@
 //! for a Bearer access token carrying `openid` (RFC 6750 errors).
 
 use serde_json::{Map, Value, json};
-use valet_protocol::ErrorCode;
 use valet_protocol::bearer::bearer_token;
 
 use crate::AuthorizationServer;
@@ -21,17 +20,6 @@ pub enum UserInfoError {
     /// 403 `insufficient_scope`.
     InsufficientScope,
     Server(OAuthError),
-}
-
-impl UserInfoError {
-    pub fn code(&self) -> Option<ErrorCode> {
-        match self {
-            Self::MissingToken => None,
-            Self::InvalidToken(_) => Some(ErrorCode::InvalidToken),
-            Self::InsufficientScope => Some(ErrorCode::InsufficientScope),
-            Self::Server(error) => Some(error.code()),
-        }
-    }
 }
 
 impl From<crate::store::StoreError> for UserInfoError {
