@@ -1,6 +1,6 @@
 //! The Prometheus recorder, installed once per process.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -10,6 +10,9 @@ const LATENCY_BUCKETS: [f64; 12] = [
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// Held while the recorder is installed, so that of threads calling
+/// [`install_metrics`] at once exactly one installs and the others get its handle.
+static INSTALLING: Mutex<()> = Mutex::new(());
 
 /// How often recorded latencies are folded into their histogram buckets. Until
 /// then each one is kept as a sample, so without this upkeep they would pile up
@@ -23,6 +26,11 @@ pub fn install_metrics() -> Result<PrometheusHandle, String> {
     if let Some(handle) = HANDLE.get() {
         return Ok(handle.clone());
     }
+    let _installing = INSTALLING.lock().unwrap_or_else(PoisonError::into_inner);
+    // Another thread may have installed it while this one waited.
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
     let recorder = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full("valet_http_request_duration_seconds".into()),
@@ -31,13 +39,9 @@ pub fn install_metrics() -> Result<PrometheusHandle, String> {
         .map_err(|error| error.to_string())?
         .build_recorder();
     let handle = recorder.handle();
-    // Losing a race with another thread only means its handle is the one kept.
-    if metrics::set_global_recorder(recorder).is_err() {
-        return HANDLE
-            .get()
-            .cloned()
-            .ok_or_else(|| "another metrics recorder is installed".to_owned());
-    }
+    // Only a recorder installed by something other than this function is left.
+    metrics::set_global_recorder(recorder)
+        .map_err(|_| "another metrics recorder is installed".to_owned())?;
     let handle = HANDLE.get_or_init(|| handle).clone();
     let upkeep = handle.clone();
     std::thread::Builder::new()
@@ -50,4 +54,22 @@ pub fn install_metrics() -> Result<PrometheusHandle, String> {
         })
         .map_err(|error| format!("cannot start the metrics upkeep thread: {error}"))?;
     Ok(handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Threads that install at once all get the one handle: none of them sees
+    /// the recorder installed but its handle not yet published.
+    #[test]
+    fn concurrent_installs_all_get_the_handle() {
+        let threads: Vec<_> = (0..8)
+            .map(|_| std::thread::spawn(install_metrics))
+            .collect();
+        for thread in threads {
+            let installed = thread.join().map_err(|_| "an installing thread panicked");
+            assert!(matches!(installed, Ok(Ok(_))), "{installed:?}");
+        }
+    }
 }
