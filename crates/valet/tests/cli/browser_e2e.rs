@@ -3,46 +3,27 @@
 //! `valet serve`'s own pages and lands on a callback listener; the test then
 //! redeems the code like a confidential client.
 //!
-//! Needs Debian's `chromium` and `chromium-driver`. Without them the test skips,
-//! unless `VALET_REQUIRE_BROWSER` is set (as in CI), where it fails.
+//! Needs Debian's `chromium` and `chromium-driver` (see `webdriver.rs`).
 //! `VALET_UPDATE_SCREENSHOTS=1` also saves the login page to
 //! `docs/screenshots/login.png`.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use base64::Engine as _;
 use openidconnect::url::{Url, form_urlencoded};
 use serde_json::{Value, json};
 
 use crate::harness::*;
+use crate::webdriver::{Browser, CallbackListener, browser_missing};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const USERNAME: &str = "browser-alice";
 const PASSWORD: &str = "Tr0ub4dor&3 horse";
 const SCOPE: &str = "openid profile email offline_access";
 
 #[test]
 fn chromium_signs_in_consents_and_the_code_is_redeemed() {
-    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
-        .into_iter()
-        .filter(|path| !Path::new(path).exists())
-        .collect();
-    if !missing.is_empty() {
-        let reason = format!(
-            "browser_e2e: {} missing (apt-get install chromium chromium-driver)",
-            missing.join(" and ")
-        );
-        if std::env::var_os("VALET_REQUIRE_BROWSER").is_some() {
-            panic!("{reason}, and VALET_REQUIRE_BROWSER is set");
-        }
-        skip(&reason);
+    if browser_missing("browser_e2e") {
         return;
     }
 
@@ -90,6 +71,9 @@ fn chromium_signs_in_consents_and_the_code_is_redeemed() {
 
     let allow = browser.find("button[name=decision][value=allow]");
     assert_eq!(browser.text(&allow), "Allow");
+    // Signed in, yet no script on the page can read the session or CSRF cookie.
+    let script_cookies = browser.execute("return document.cookie;", json!([]));
+    assert_eq!(script_cookies, json!(""), "HttpOnly cookies only");
     browser.click(&allow);
 
     let landed = browser.wait_for_url(&redirect_uri, Duration::from_secs(30));
@@ -150,346 +134,4 @@ fn decode_jwt(jwt: &str) -> (Value, Value) {
         serde_json::from_slice(&valet_jose::b64url_decode(segment).unwrap()).unwrap()
     };
     (part(0), part(1))
-}
-
-/// The client's redirect URI: answers the first `GET /callback…` with 200 "ok"
-/// and reports its request line, then stops listening.
-struct CallbackListener {
-    port: u16,
-    request_lines: mpsc::Receiver<String>,
-}
-
-impl CallbackListener {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (sender, request_lines) = mpsc::channel();
-        listener.set_nonblocking(true).unwrap();
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(300);
-            while Instant::now() < deadline {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        // A connection the browser opened ahead and never used
-                        // reads as empty; only the callback request ends the loop.
-                        if let Some(line) = answer(stream) {
-                            let _ = sender.send(line);
-                            return;
-                        }
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        });
-        Self {
-            port,
-            request_lines,
-        }
-    }
-
-    fn request_line(&self, timeout: Duration) -> String {
-        self.request_lines
-            .recv_timeout(timeout)
-            .expect("the browser reached the callback")
-    }
-}
-
-/// Reads one request's head; answers a callback with "ok", anything else with 404.
-fn answer(stream: TcpStream) -> Option<String> {
-    stream.set_nonblocking(false).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut reader = BufReader::new(stream);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line).ok()?;
-    let request_line = request_line.trim_end().to_owned();
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) if line == "\r\n" => break,
-            Ok(_) => {}
-        }
-    }
-    let mut stream = reader.into_inner();
-    if request_line.starts_with("GET /callback") {
-        let _ = stream.write_all(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
-        );
-        Some(request_line)
-    } else {
-        let _ = stream
-            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        None
-    }
-}
-
-/// A WebDriver element reference (W3C WebDriver §12.1).
-struct Element(String);
-
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-/// `chromedriver` and the Chromium session it runs. Dropping it, also on a panic,
-/// ends the session and kills chromedriver and every process below it.
-struct Browser {
-    driver: Child,
-    port: u16,
-    session: Option<String>,
-    profile: PathBuf,
-}
-
-impl Browser {
-    fn start(dir: &Path) -> Browser {
-        let port = free_port();
-        let log = std::fs::File::create(dir.join("chromedriver.log")).unwrap();
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        let profile = dir.join("chromium-profile");
-        std::fs::create_dir_all(&profile).unwrap();
-        let mut browser = Browser {
-            driver,
-            port,
-            session: None,
-            profile,
-        };
-        browser.wait_ready();
-        let created = browser.call(
-            "POST",
-            "/session",
-            Some(json!({
-                "capabilities": {
-                    "alwaysMatch": {
-                        "goog:chromeOptions": {
-                            "binary": CHROMIUM,
-                            "args": [
-                                "--headless",
-                                "--no-sandbox",
-                                "--disable-gpu",
-                                "--disable-background-networking",
-                                "--disable-component-update",
-                                "--disable-sync",
-                                "--no-first-run",
-                                "--window-size=800,720",
-                                format!("--user-data-dir={}", browser.profile.display()),
-                            ],
-                        },
-                    },
-                },
-            })),
-        );
-        let session = created["sessionId"].as_str().unwrap().to_owned();
-        browser.session = Some(session);
-        // Elements are waited for up to 20 s: a click may still be loading the next page.
-        browser.session_call(
-            "POST",
-            "/timeouts",
-            Some(json!({ "implicit": 20_000, "pageLoad": 60_000 })),
-        );
-        browser
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Some(status) = self.driver.try_wait().unwrap() {
-                panic!("chromedriver exited with {status}");
-            }
-            if let Ok(reply) = webdriver_http(self.port, "GET", "/status", None, SHORT)
-                && reply["value"]["ready"] == true
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("chromedriver did not become ready");
-    }
-
-    /// A WebDriver command; returns its `value`, panicking on a WebDriver error.
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let reply = webdriver_http(self.port, method, path, body.as_ref(), LONG)
-            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
-        if reply["value"]["error"].is_string() {
-            panic!("WebDriver {method} {path}: {}", reply["value"]);
-        }
-        reply["value"].clone()
-    }
-
-    fn session_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let session = self.session.as_deref().expect("a session");
-        self.call(method, &format!("/session/{session}{path}"), body)
-    }
-
-    fn navigate(&self, url: &str) {
-        self.session_call("POST", "/url", Some(json!({ "url": url })));
-    }
-
-    fn current_url(&self) -> String {
-        self.session_call("GET", "/url", None)
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    fn find(&self, css: &str) -> Element {
-        let found = self.session_call(
-            "POST",
-            "/element",
-            Some(json!({ "using": "css selector", "value": css })),
-        );
-        let id = found[ELEMENT_KEY].as_str();
-        Element(id.unwrap_or_else(|| panic!("{css}: {found}")).to_owned())
-    }
-
-    fn send_keys(&self, element: &Element, text: &str) {
-        self.session_call(
-            "POST",
-            &format!("/element/{}/value", element.0),
-            Some(json!({ "text": text })),
-        );
-    }
-
-    fn click(&self, element: &Element) {
-        self.session_call(
-            "POST",
-            &format!("/element/{}/click", element.0),
-            Some(json!({})),
-        );
-    }
-
-    fn text(&self, element: &Element) -> String {
-        self.session_call("GET", &format!("/element/{}/text", element.0), None)
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    /// The visible page as PNG bytes.
-    fn screenshot(&self) -> Vec<u8> {
-        let encoded = self.session_call("GET", "/screenshot", None);
-        base64::engine::general_purpose::STANDARD
-            .decode(encoded.as_str().unwrap())
-            .unwrap()
-    }
-
-    /// Polls the current URL until it starts with `prefix`; returns it.
-    fn wait_for_url(&self, prefix: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let url = self.current_url();
-            if url.starts_with(prefix) {
-                return url;
-            }
-            assert!(Instant::now() < deadline, "still at {url}, not {prefix}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Ends the session: Chromium quits.
-    fn quit(&mut self) {
-        if let Some(session) = self.session.take() {
-            let _ = webdriver_http(
-                self.port,
-                "DELETE",
-                &format!("/session/{session}"),
-                None,
-                SHORT,
-            );
-        }
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        self.quit();
-        // Whatever is left (a Chromium that did not quit, its helpers): every
-        // process below chromedriver, then chromedriver itself.
-        let mut pids = descendants(self.driver.id());
-        pids.push(self.driver.id());
-        for pid in pids {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .stderr(Stdio::null())
-                .status();
-        }
-        let _ = self.driver.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
-    }
-}
-
-/// The processes below `root`, from `/proc` (children before grandchildren).
-fn descendants(root: u32) -> Vec<u32> {
-    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            // pid (comm) state ppid …; comm may hold spaces and parentheses.
-            let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
-            Some((pid, ppid.parse().ok()?))
-        })
-        .collect();
-    let mut found = vec![root];
-    let mut index = 0;
-    while index < found.len() {
-        let parent = found[index];
-        found.extend(
-            parents
-                .iter()
-                .filter(|(_, ppid)| *ppid == parent)
-                .map(|(pid, _)| *pid),
-        );
-        index += 1;
-    }
-    found.remove(0);
-    found
-}
-
-const SHORT: Duration = Duration::from_secs(10);
-const LONG: Duration = Duration::from_secs(120);
-
-/// One WebDriver request over a fresh connection. chromedriver says
-/// `Connection: close` but keeps the socket open, so the body is read by its
-/// Content-Length.
-fn webdriver_http(
-    port: u16,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-    timeout: Duration,
-) -> std::io::Result<Value> {
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(timeout))?;
-    let mut reader = BufReader::new(stream);
-    write!(
-        reader.get_mut(),
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
-         Content-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut length = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(std::io::Error::other("the reply ended in its head"));
-        }
-        if line == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.trim().eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse::<usize>().ok();
-        }
-    }
-    let length = length.ok_or_else(|| std::io::Error::other("no Content-Length"))?;
-    let mut json = vec![0; length];
-    reader.read_exact(&mut json)?;
-    serde_json::from_slice(&json).map_err(std::io::Error::other)
 }

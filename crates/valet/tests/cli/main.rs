@@ -28,3 +28,4 @@ mod serve;
 mod tls;
 mod token_decode;
 mod user_commands;
+mod webdriver;
