@@ -41,9 +41,31 @@ pub struct Settings {
     pub status_events_max_lifetime: i64,
     /// Who may open a push stream.
     pub status_events_auth: StatusEventsAuth,
-    /// The login lock-out policy (see [`crate::throttle`]).
+    /// The login lock-out policy (see [`crate::throttle`]); password reset
+    /// requests are throttled by the same numbers.
     pub login_throttle: ThrottleConfig,
+    /// Mail can go out (`smtp_url` is set): from whom. `None`: nothing that
+    /// needs mail can be switched on. The transport is the server's.
+    pub mail: Option<MailSettings>,
+    /// Users may reset a forgotten password by mail (`/reset`).
+    pub password_reset: bool,
+    /// Seconds a password reset link works.
+    pub password_reset_ttl: i64,
+    /// Seconds an email verification link works.
+    pub email_verification_ttl: i64,
 }
+
+/// How Valet's mail goes out, as far as the core needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailSettings {
+    /// The sender (`mail_from`), e.g. `Valet <no-reply@example.com>`.
+    pub from: String,
+}
+
+/// Bounds of `password_reset_ttl`: a minute to a day.
+pub const PASSWORD_RESET_TTL_RANGE: std::ops::RangeInclusive<i64> = 60..=86_400;
+/// Bounds of `email_verification_ttl`: a minute to a week.
+pub const EMAIL_VERIFICATION_TTL_RANGE: std::ops::RangeInclusive<i64> = 60..=604_800;
 
 /// Who may open the revocation push stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -126,11 +148,43 @@ impl Settings {
             ));
         }
         self.check_issuer_path()?;
+        self.check_mail()?;
         if self.keys.publish_lead >= self.keys.rotation_period {
             return Err(format!(
                 "key_publish_lead ({}) must be shorter than key_rotation_period ({})",
                 self.keys.publish_lead, self.keys.rotation_period
             ));
+        }
+        Ok(())
+    }
+
+    /// What needs mail has a mailer; link lifetimes are in range.
+    fn check_mail(&self) -> Result<(), String> {
+        if self.password_reset && self.mail.is_none() {
+            return Err(
+                "password_reset needs mail: set smtp_url (and mail_from), or leave password_reset off"
+                    .to_owned(),
+            );
+        }
+        for (name, value, range) in [
+            (
+                "password_reset_ttl",
+                self.password_reset_ttl,
+                PASSWORD_RESET_TTL_RANGE,
+            ),
+            (
+                "email_verification_ttl",
+                self.email_verification_ttl,
+                EMAIL_VERIFICATION_TTL_RANGE,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return Err(format!(
+                    "{name} must be between {} and {} seconds, got {value}",
+                    range.start(),
+                    range.end()
+                ));
+            }
         }
         Ok(())
     }
@@ -188,6 +242,10 @@ impl Settings {
             status_events_max_lifetime: 300,
             status_events_auth: StatusEventsAuth::None,
             login_throttle: ThrottleConfig::default(),
+            mail: None,
+            password_reset: false,
+            password_reset_ttl: 1800,
+            email_verification_ttl: 86_400,
         }
     }
 }
@@ -265,6 +323,27 @@ mod tests {
             assert!(names.iter().all(|n| message.contains(n)), "{message}");
             assert!(!message.contains("--"), "{message}");
         }
+    }
+
+    #[test]
+    fn features_that_need_mail_refuse_to_start_without_it() {
+        let mut settings = Settings::new("https://id.example");
+        settings.password_reset = true;
+        let error = settings.validate().unwrap_err();
+        assert!(
+            error.contains("password_reset") && error.contains("smtp_url"),
+            "{error}"
+        );
+        settings.mail = Some(MailSettings {
+            from: "valet@id.example".to_owned(),
+        });
+        assert_eq!(settings.validate(), Ok(()));
+        settings.password_reset_ttl = 10;
+        assert!(
+            settings
+                .validate()
+                .is_err_and(|e| e.contains("password_reset_ttl"))
+        );
     }
 
     #[test]

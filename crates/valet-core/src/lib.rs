@@ -35,6 +35,7 @@ pub mod endpoint;
 pub mod error;
 pub mod grant;
 pub mod keys;
+pub mod mail;
 pub mod policy;
 pub mod secrets;
 pub mod session;
@@ -99,6 +100,13 @@ pub struct AuthorizationServer {
     pub(crate) request_keys: PeriodKeys,
     pub(crate) hasher: PasswordHasher,
     pub(crate) throttle: LoginThrottle,
+    /// Password reset requests, counted like sign-in attempts (every request
+    /// counts).
+    pub(crate) reset_throttle: LoginThrottle,
+    /// Seals and opens what the mail outbox holds.
+    pub(crate) outbox: mail::OutboxSeal,
+    /// Wakes this node's mail sender when mail is queued.
+    pub(crate) mail_queued: tokio::sync::Notify,
     pub(crate) status_allocator: StatusAllocator,
     pub(crate) status_lists: StatusLists,
     pub(crate) status_streams: status::stream::StreamSlots,
@@ -143,7 +151,13 @@ impl AuthorizationServer {
             grant::refresh_token::SUCCESSOR_KEY_PURPOSE,
             grant::refresh_token::SUCCESSOR_KEY_PERIOD,
         );
+        let outbox = mail::OutboxSeal::new(&master).map_err(|error| {
+            StartError::Settings(format!("cannot derive the mail outbox key: {error}"))
+        })?;
         let server = Self {
+            outbox,
+            mail_queued: tokio::sync::Notify::new(),
+            reset_throttle: LoginThrottle::new(settings.login_throttle),
             request_keys,
             successor_keys,
             master,
@@ -322,6 +336,9 @@ impl AuthorizationServer {
         self.store.purge_sessions(now, PURGE_BATCH).await?;
         self.store.purge_grants(now, PURGE_BATCH).await?;
         self.store.purge_status(now, PURGE_BATCH).await?;
+        self.store
+            .purge_mail(now.saturating_sub(mail::FINISHED_RETENTION), PURGE_BATCH)
+            .await?;
         self.store
             .purge_audit_events(
                 now.saturating_sub(self.settings.audit_retention),

@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod handlers;
 mod layers;
+pub mod mail;
 pub mod maintenance;
 mod metrics_setup;
 mod pages;

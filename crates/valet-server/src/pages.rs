@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use minijinja::Environment;
 use valet_jose::{b64url, random_bytes};
 
-const TEMPLATES: [(&str, &str); 7] = [
+const TEMPLATES: [(&str, &str); 13] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
@@ -22,6 +22,30 @@ const TEMPLATES: [(&str, &str); 7] = [
     (
         "form_post.html",
         include_str!("../templates/form_post.html"),
+    ),
+    (
+        "reset_request.html",
+        include_str!("../templates/reset_request.html"),
+    ),
+    (
+        "reset_sent.html",
+        include_str!("../templates/reset_sent.html"),
+    ),
+    (
+        "reset_confirm.html",
+        include_str!("../templates/reset_confirm.html"),
+    ),
+    (
+        "reset_done.html",
+        include_str!("../templates/reset_done.html"),
+    ),
+    (
+        "verify_email.html",
+        include_str!("../templates/verify_email.html"),
+    ),
+    (
+        "email_verified.html",
+        include_str!("../templates/email_verified.html"),
     ),
 ];
 

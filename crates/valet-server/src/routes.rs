@@ -9,7 +9,8 @@ use valet_core::endpoint::metadata::paths;
 use crate::AppState;
 use crate::error::{method_not_allowed, not_found};
 use crate::handlers::{
-    authorize, health, jwks, logout, metadata, status, token_endpoints, userinfo,
+    authorize, health, jwks, logout, metadata, reset, status, token_endpoints, userinfo,
+    verify_email,
 };
 use crate::layers;
 
@@ -42,6 +43,24 @@ pub fn app(state: Arc<AppState>) -> Router {
             paths::LOGOUT,
             get(logout::logout_get)
                 .post(logout::logout_post)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+        .route(
+            paths::RESET,
+            get(reset::reset_get)
+                .post(reset::reset_post)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+        .route(
+            paths::RESET_CONFIRM,
+            get(reset::reset_confirm_get)
+                .post(reset::reset_confirm_post)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+        .route(
+            paths::VERIFY_EMAIL,
+            get(verify_email::verify_email_get)
+                .post(verify_email::verify_email_post)
                 .fallback(method_not_allowed("GET, POST")),
         )
         .route(

@@ -64,6 +64,7 @@ mod clients;
 mod concurrency;
 mod grants;
 mod keys;
+mod outbox;
 mod revocations;
 mod sessions;
 mod single_use;
@@ -75,6 +76,7 @@ pub use clients::*;
 pub use concurrency::*;
 pub use grants::*;
 pub use keys::*;
+pub use outbox::*;
 pub use revocations::*;
 pub use sessions::*;
 pub use single_use::*;
@@ -126,6 +128,8 @@ pub async fn run_all(store: &dyn Store) {
     single_use_expired_not_taken(store).await;
     single_use_purge(store).await;
 
+    outbox_lifecycle(store).await;
+
     grants_insert_and_get(store).await;
     codes_redeem_once(store).await;
     codes_expiry_and_dead_grants(store).await;
@@ -163,6 +167,7 @@ pub async fn run_all(store: &dyn Store) {
     concurrent_reservations_and_client_deletion(store).await;
     concurrent_status_revocations_polled(store).await;
     concurrent_single_use_take(store).await;
+    concurrent_mail_claims(store).await;
 }
 
 /// `ping` succeeds on a working store.

@@ -1,5 +1,5 @@
-//! Clients, keys, revocations, users, sessions, single-use records and the
-//! audit trail: the same SQL on every backend, written once in `valet-store-sql`
+//! Clients, keys, revocations, users, sessions, single-use records, the mail
+//! outbox and the audit trail: the same SQL on every backend, written once in `valet-store-sql`
 //! and stamped here with PostgreSQL's types.
 
 use valet_jose::Algorithm;
@@ -21,4 +21,13 @@ valet_store_sql::shared_stores! {
     login_match: "username = $1 OR lower(email) = lower($1::text COLLATE \"C\") \
                   ORDER BY (username = $1) DESC LIMIT 1",
     greatest: "GREATEST",
+}
+
+valet_store_sql::shared_outbox_store! {
+    store: PostgresStore,
+    row: PgRow,
+    reader: pool,
+    writer: pool,
+    // Concurrent senders skip the rows another is claiming instead of waiting.
+    claim_lock: "FOR UPDATE SKIP LOCKED",
 }

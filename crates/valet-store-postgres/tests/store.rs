@@ -148,7 +148,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 8, "each migration applied exactly once");
+        assert_eq!(applied, 9, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -187,6 +187,7 @@ async fn tables_live_in_the_schema() {
                 "consents",
                 "grant_access_tokens",
                 "grants",
+                "mail_outbox",
                 "meta",
                 "refresh_tokens",
                 "revoked_tokens",

@@ -9,7 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
-use valet_core::config::StatusEventsAuth;
+use valet_core::config::{MailSettings, StatusEventsAuth};
 use valet_core::store::MAX_ACCESS_TOKEN_TTL;
 use valet_core::{KeyPolicy, Settings};
 
@@ -86,6 +86,20 @@ pub struct Config {
     /// Seconds a failed sign-in counts (a sliding window): also the longest a
     /// lock-out lasts after the last failure. `valet user unlock` ends one early.
     pub login_failure_window: i64,
+    /// Where mail goes: `smtps://HOST[:PORT]` (TLS) or `smtp+starttls://HOST[:PORT]`
+    /// (STARTTLS required), with credentials as `user:password@` before the host
+    /// (percent-encoded; never logged); `smtp://HOST[:PORT]` for a relay on this
+    /// machine only; or `log` (development: mail is written to the log, links
+    /// included, and not sent). Unset: no mail.
+    pub smtp_url: Option<SmtpUrl>,
+    /// The sender of Valet's mail, e.g. `Valet <no-reply@example.com>`.
+    pub mail_from: Option<String>,
+    /// Lets users reset a forgotten password by mail (`/reset`); needs `smtp_url`.
+    pub password_reset: bool,
+    /// Seconds a password reset link works.
+    pub password_reset_ttl: i64,
+    /// Seconds an email verification link works.
+    pub email_verification_ttl: i64,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Allows a plain-http issuer on a non-loopback host. Tokens and secrets would
@@ -98,6 +112,17 @@ pub struct Config {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// `smtp_url`: may hold a password, so its `Debug` shows only that it is set.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct SmtpUrl(pub String);
+
+impl std::fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SmtpUrl(<redacted>)")
+    }
 }
 
 /// The values of `status_events_auth`.
@@ -148,6 +173,11 @@ impl Default for Config {
             login_max_failures: defaults.login_throttle.account_failures,
             login_address_max_failures: defaults.login_throttle.address_failures,
             login_failure_window: defaults.login_throttle.window_seconds,
+            smtp_url: None,
+            mail_from: None,
+            password_reset: defaults.password_reset,
+            password_reset_ttl: defaults.password_reset_ttl,
+            email_verification_ttl: defaults.email_verification_ttl,
             log_format: LogFormat::Text,
             dangerous_allow_insecure_issuer: false,
         }
@@ -376,7 +406,58 @@ impl Config {
         self.check_ranges()?;
         self.check_limits()?;
         self.trusted_proxies()?;
+        self.check_mail()?;
         self.check_database_url()
+    }
+
+    /// The mailer `smtp_url` names, if any (see `valet_server::mail`).
+    pub fn mailer(&self) -> Result<Option<valet_server::mail::Mailer>, ConfigError> {
+        self.smtp_url
+            .as_ref()
+            .map(|url| valet_server::mail::Mailer::from_url(&url.0).map_err(ConfigError))
+            .transpose()
+    }
+
+    /// `smtp_url` parses, `mail_from` is a mailbox, and what needs mail has it.
+    fn check_mail(&self) -> Result<(), ConfigError> {
+        let mailer = self.mailer()?;
+        match (&mailer, &self.mail_from) {
+            (Some(valet_server::mail::Mailer::Smtp { .. }), None) => {
+                return Err(ConfigError(
+                    "setting `mail_from`: needed with `smtp_url`, e.g. `Valet <no-reply@example.com>`"
+                        .to_owned(),
+                ));
+            }
+            (_, Some(from)) => valet_server::mail::check_mailbox(from)
+                .map_err(|reason| ConfigError(format!("setting `mail_from` ({from}): {reason}")))?,
+            _ => {}
+        }
+        if self.password_reset && mailer.is_none() {
+            return Err(ConfigError(
+                "setting `password_reset`: needs mail; set `smtp_url` (and `mail_from`)".to_owned(),
+            ));
+        }
+        for (name, value, range) in [
+            (
+                "password_reset_ttl",
+                self.password_reset_ttl,
+                valet_core::config::PASSWORD_RESET_TTL_RANGE,
+            ),
+            (
+                "email_verification_ttl",
+                self.email_verification_ttl,
+                valet_core::config::EMAIL_VERIFICATION_TTL_RANGE,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return Err(ConfigError(format!(
+                    "setting `{name}`: must be between {} and {} seconds, got {value}",
+                    range.start(),
+                    range.end()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Token, key and session lifetimes: positive, and consistent with each other.
@@ -621,6 +702,15 @@ impl Config {
         settings.login_throttle.account_failures = self.login_max_failures;
         settings.login_throttle.address_failures = self.login_address_max_failures;
         settings.login_throttle.window_seconds = self.login_failure_window;
+        settings.mail = self.smtp_url.as_ref().map(|_| MailSettings {
+            from: self
+                .mail_from
+                .clone()
+                .unwrap_or_else(|| "valet@localhost".to_owned()),
+        });
+        settings.password_reset = self.password_reset;
+        settings.password_reset_ttl = self.password_reset_ttl;
+        settings.email_verification_ttl = self.email_verification_ttl;
         settings.keys = KeyPolicy {
             rotation_period: self.key_rotation_period,
             publish_lead: self.key_publish_lead,

@@ -23,6 +23,12 @@ pub mod paths {
     pub const JWKS: &str = "/jwks.json";
     pub const INTROSPECT: &str = "/introspect";
     pub const REVOKE: &str = "/revoke";
+    /// Asks for a password reset link.
+    pub const RESET: &str = "/reset";
+    /// Where a reset link leads.
+    pub const RESET_CONFIRM: &str = "/reset/confirm";
+    /// Where an email verification link leads.
+    pub const VERIFY_EMAIL: &str = "/verify-email";
     pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
     pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
 }

@@ -40,10 +40,18 @@ pub enum AuditKind {
     UserUnlocked,
     UserPasswordSet,
     UserDeleted,
+    /// Someone asked for a password reset link (whether or not the account exists).
+    PasswordResetRequested,
+    /// A password set with a reset link.
+    PasswordReset,
+    /// An email address confirmed with a verification link (or by an operator).
+    EmailVerified,
+    /// A mail given up after its last attempt.
+    MailFailed,
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 30] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginThrottled,
@@ -70,6 +78,10 @@ impl AuditKind {
         Self::UserUnlocked,
         Self::UserPasswordSet,
         Self::UserDeleted,
+        Self::PasswordResetRequested,
+        Self::PasswordReset,
+        Self::EmailVerified,
+        Self::MailFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -100,6 +112,10 @@ impl AuditKind {
             Self::UserUnlocked => "user.unlocked",
             Self::UserPasswordSet => "user.password_set",
             Self::UserDeleted => "user.deleted",
+            Self::PasswordResetRequested => "password_reset.requested",
+            Self::PasswordReset => "user.password_reset",
+            Self::EmailVerified => "user.email_verified",
+            Self::MailFailed => "mail.failed",
         }
     }
 
@@ -114,6 +130,7 @@ impl AuditKind {
             self,
             Self::LoginFailed
                 | Self::LoginThrottled
+                | Self::PasswordResetRequested
                 | Self::ClientAuthFailed
                 | Self::ClientAuthThrottled
         )

@@ -11,8 +11,9 @@ use async_trait::async_trait;
 
 pub use audit_record::{AuditEvent, AuditFilter, AuditKind, MAX_RECORDED_ID};
 pub use model::{
-    AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, RefreshToken,
-    RevokedToken, Rotation, Session, SingleUse, SingleUseKind, StatusRevocation, StoredKey, User,
+    AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, MailOutcome,
+    OutboxMail, RefreshToken, RevokedToken, Rotation, Session, SingleUse, SingleUseKind,
+    StatusRevocation, StoredKey, User,
 };
 
 /// No access token lives longer than this (the configuration enforces it), so a
@@ -313,8 +314,8 @@ pub trait StatusStore: Send + Sync {
     async fn purge_status(&self, now: i64, limit: u32) -> Result<u64, StoreError>;
 }
 
-/// Short-lived records that are used once: interactions now; PAR handles,
-/// device codes, DPoP `jti`s, upstream state and mail tokens later. Each kind
+/// Short-lived records that are used once: interactions and mail tokens now;
+/// PAR handles, device codes, DPoP `jti`s and upstream state later. Each kind
 /// is its own key space; keys are hashes, never the handle a client holds.
 ///
 /// A record is *live* while not consumed and `now < expires_at`. A consumed
@@ -416,6 +417,51 @@ fn interaction_key(interaction_id: &str) -> [u8; 32] {
     valet_jose::sha256(interaction_id.as_bytes())
 }
 
+/// Mail waiting to be sent. A mail is *pending* until finished; a sender claims
+/// pending mails that are due and not leased to another sender, and then
+/// either finishes a mail or puts it back for a later attempt.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Stores a new pending mail; [`StoreError::Conflict`] if the id is taken.
+    async fn enqueue_mail(&self, mail: &OutboxMail) -> Result<(), StoreError>;
+    /// Claims up to `limit` pending mails with `next_attempt_at <= now` whose
+    /// lease has run out (`leased_until <= now`), oldest due first: each is
+    /// leased until `leased_until` and its `attempts` goes up by one. Among
+    /// concurrent claimers, on any number of nodes, a mail goes to one only.
+    async fn claim_mail(
+        &self,
+        now: i64,
+        leased_until: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxMail>, StoreError>;
+    /// Replaces the sealed content of a pending mail (a request becomes the
+    /// message it asked for) and, with `token`, inserts that single-use record
+    /// in the same transaction, so a link is sent only if its record is
+    /// stored. Returns whether a pending mail matched (nothing is stored
+    /// otherwise); [`StoreError::Conflict`] if the token's key is taken.
+    async fn resolve_mail(
+        &self,
+        mail_id: &str,
+        sealed: &[u8],
+        token: Option<&SingleUse>,
+    ) -> Result<bool, StoreError>;
+    /// Finishes a pending mail with `outcome` at `now` and deletes its content.
+    /// Returns whether a pending mail matched.
+    async fn finish_mail(
+        &self,
+        mail_id: &str,
+        outcome: MailOutcome,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Puts a claimed mail back, due at `next_attempt_at` and not leased.
+    async fn retry_mail(&self, mail_id: &str, next_attempt_at: i64) -> Result<bool, StoreError>;
+    async fn get_mail(&self, mail_id: &str) -> Result<Option<OutboxMail>, StoreError>;
+    /// Every mail, pending or finished, oldest first, at most `limit`.
+    async fn list_mail(&self, limit: u32) -> Result<Vec<OutboxMail>, StoreError>;
+    /// Deletes up to `limit` mails finished before `before`, oldest first.
+    async fn purge_mail(&self, before: i64, limit: u32) -> Result<u64, StoreError>;
+}
+
 /// The audit trail, written in batches by the `audit` module's queue.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
@@ -440,6 +486,7 @@ pub trait Store:
     + StatusStore
     + AuditStore
     + SingleUseStore
+    + OutboxStore
 {
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

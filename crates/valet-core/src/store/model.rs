@@ -222,15 +222,25 @@ pub struct Interaction {
 pub enum SingleUseKind {
     /// An authorization request waiting for the user ([`Interaction`]).
     Interaction,
+    /// A password reset link's token (`mail::token`).
+    PasswordReset,
+    /// An email verification link's token (`mail::token`).
+    EmailVerification,
 }
 
 impl SingleUseKind {
-    pub const ALL: [SingleUseKind; 1] = [SingleUseKind::Interaction];
+    pub const ALL: [SingleUseKind; 3] = [
+        SingleUseKind::Interaction,
+        SingleUseKind::PasswordReset,
+        SingleUseKind::EmailVerification,
+    ];
 
     /// The name the store keeps.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Interaction => "interaction",
+            Self::PasswordReset => "password_reset",
+            Self::EmailVerification => "email_verification",
         }
     }
 
@@ -379,4 +389,65 @@ pub struct StatusRevocation {
     pub end: i64,
     pub expires_at: i64,
     pub revoked_at: i64,
+}
+
+/// A mail in the outbox (see [`super::OutboxStore`]). What it says (the
+/// recipient, the subject and body, or the request it is resolved from) is the
+/// core's JSON sealed under a key derived from the master key: the store sees
+/// bytes only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboxMail {
+    pub mail_id: String,
+    /// The sealed content; empty once the mail is finished.
+    pub sealed: Vec<u8>,
+    /// How often a sender has claimed it.
+    pub attempts: i64,
+    /// Not claimed before this.
+    pub next_attempt_at: i64,
+    pub created_at: i64,
+    /// When it was sent, dropped or given up; `None` while pending.
+    pub finished_at: Option<i64>,
+    pub outcome: Option<MailOutcome>,
+}
+
+impl fmt::Debug for OutboxMail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboxMail")
+            .field("mail_id", &self.mail_id)
+            .field("attempts", &self.attempts)
+            .field("next_attempt_at", &self.next_attempt_at)
+            .field("finished_at", &self.finished_at)
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How an outbox mail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailOutcome {
+    /// The SMTP server (or the log mailer) took it.
+    Sent,
+    /// There was nothing to send (a password reset for no known account).
+    Dropped,
+    /// Given up after the last attempt, or refused for good.
+    Failed,
+}
+
+impl MailOutcome {
+    pub const ALL: [MailOutcome; 3] = [Self::Sent, Self::Dropped, Self::Failed];
+
+    /// The name the store keeps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Dropped => "dropped",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|outcome| outcome.as_str() == name)
+    }
 }

@@ -130,6 +130,11 @@ fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Result<Respo
                     login => page.login,
                     error => page.error,
                     csrf => &page.csrf,
+                    reset_url => state
+                        .server
+                        .settings()
+                        .password_reset
+                        .then(|| format!("{issuer}{}", paths::RESET)),
                 },
             )
             .ok_or(ApiError::Rendering)?;

@@ -5,6 +5,8 @@ pub mod health;
 pub mod jwks;
 pub mod logout;
 pub mod metadata;
+pub mod reset;
 pub mod status;
 pub mod token_endpoints;
 pub mod userinfo;
+pub mod verify_email;

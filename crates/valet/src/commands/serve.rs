@@ -42,6 +42,7 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         (Some(cert), Some(key)) => Some(valet_server::tls::load_config(cert, key)?),
         _ => None,
     };
+    let mailer = config.mailer()?.map(Arc::new);
     let store = open_or_create_store(&config).await?;
     let master = master_key(&config, store.as_ref(), Create::Allowed).await?;
     let server =
@@ -62,6 +63,10 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         "Valet is ready on {bind} (issuer {issuer}, discovery {issuer}/.well-known/openid-configuration)",
     );
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mail_task = mailer.map(|mailer| {
+        announce_mailer(&mailer);
+        valet_server::mail::spawn(Arc::clone(&server), mailer, stop_rx.clone())
+    });
     let background = maintenance::spawn(Arc::clone(&server), stop_rx);
     let state = Arc::new(AppState {
         server,
@@ -87,9 +92,24 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     );
     valet_server::serve(listener, Arc::clone(&state), options, shutdown).await?;
     let _ = background.await;
+    if let Some(mail_task) = mail_task {
+        let _ = mail_task.await;
+    }
     maintenance::flush_audit(&state.server).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Says where mail goes; loudly when it only goes to the log.
+fn announce_mailer(mailer: &valet_server::mail::Mailer) {
+    match mailer {
+        valet_server::mail::Mailer::Log => tracing::warn!(
+            "smtp_url = \"log\": mail is NOT sent, only written to this log, links included (anyone who reads the log can use them); for development only"
+        ),
+        valet_server::mail::Mailer::Smtp { .. } => {
+            tracing::info!(smtp = %mailer.describe(), "mail goes out through {}", mailer.describe());
+        }
+    }
 }
 
 /// Raises the soft limit on open files to the hard one (at most 2^20, Linux's

@@ -76,6 +76,12 @@ pub enum UserCommand {
         #[arg(allow_hyphen_values = true)]
         user: String,
     },
+    /// Mark the user's email address as verified (the `email_verified` claim),
+    /// as a verification link would.
+    VerifyEmail {
+        #[arg(allow_hyphen_values = true)]
+        user: String,
+    },
     /// Set a new password (read from standard input); ends the user's sessions.
     SetPassword {
         #[arg(allow_hyphen_values = true)]
@@ -168,6 +174,16 @@ async fn dispatch(admin: &Admin<'_>, command: UserCommand) -> Result<(), CliErro
             println!(
                 "Unlocked user {} ({}): earlier failed sign-ins no longer count, on every node.",
                 user.username, user.user_id
+            );
+            Ok(())
+        }
+        UserCommand::VerifyEmail { user } => {
+            let user = admin.verify_email(&user).await.map_err(flagged)?;
+            println!(
+                "Verified the email address {} of user {} ({}).",
+                user.email.as_deref().unwrap_or_default(),
+                user.username,
+                user.user_id
             );
             Ok(())
         }

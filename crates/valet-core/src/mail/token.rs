@@ -1,0 +1,264 @@
+//! Single-use mail tokens: the secret in a password reset or email
+//! verification link.
+//!
+//! The link carries a random 256-bit handle; the store keeps only its SHA-256,
+//! as a [`SingleUse`] record of the purpose's own kind
+//! ([`SingleUseKind::PasswordReset`], [`SingleUseKind::EmailVerification`]), so
+//! a handle made for one purpose is unknown to the other. The record names the
+//! user and is bound to the user's credentials as they were when the link was
+//! made: a fingerprint of the password hash (and, for a verification, the
+//! email). Redeeming consumes the record atomically (a replay finds it
+//! consumed) and then checks the binding, so a password change, by any means,
+//! voids every link made before it. A tampered handle hashes to a key nobody
+//! stored.
+
+use serde::{Deserialize, Serialize};
+use valet_jose::{b64url, random_bytes, sha256};
+
+use super::Message;
+use crate::AuthorizationServer;
+use crate::endpoint::metadata::paths;
+use crate::error::OAuthError;
+use crate::store::{SingleUse, SingleUseKind, User};
+
+/// What the record of a token says.
+#[derive(Debug, Serialize, Deserialize)]
+struct Payload {
+    user_id: String,
+    /// [`binding`] of the user when the link was made.
+    binding: String,
+    /// For a verification: the address the link was sent to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+}
+
+/// Why a link does not work. One answer for all, on purpose: the page says the
+/// link is invalid or expired, and asks for a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRefusal {
+    /// Unknown, expired, already used, or voided by a change of the account.
+    Invalid,
+}
+
+/// A fingerprint of what a link must not outlive: the password hash (a new
+/// password, set by any means, changes it) and whether the user is disabled.
+fn binding(user: &User) -> String {
+    let mut input = b"valet mail token binding v1\0".to_vec();
+    input.extend_from_slice(user.password_hash.as_deref().unwrap_or_default().as_bytes());
+    b64url(sha256(&input))
+}
+
+/// The store key of a handle.
+fn key(handle: &str) -> Vec<u8> {
+    sha256(handle.as_bytes()).to_vec()
+}
+
+/// A new handle and its record for `user`, live for `ttl` seconds.
+fn issue(
+    kind: SingleUseKind,
+    user: &User,
+    email: Option<&str>,
+    ttl: i64,
+    now: i64,
+) -> Result<(String, SingleUse), OAuthError> {
+    let handle = b64url(random_bytes::<32>().map_err(OAuthError::server)?);
+    let payload = Payload {
+        user_id: user.user_id.clone(),
+        binding: binding(user),
+        email: email.map(str::to_owned),
+    };
+    let record = SingleUse {
+        kind,
+        key: key(&handle),
+        payload: serde_json::to_string(&payload).map_err(OAuthError::server)?,
+        expires_at: now.saturating_add(ttl),
+        consumed: false,
+    };
+    Ok((handle, record))
+}
+
+/// Whether `handle` is a live token of `kind` (the link's page, before the
+/// form is sent: reading consumes nothing, as mail scanners open links too).
+pub(crate) async fn is_live(
+    server: &AuthorizationServer,
+    kind: SingleUseKind,
+    handle: &str,
+    now: i64,
+) -> Result<bool, OAuthError> {
+    if !plausible(handle) {
+        return Ok(false);
+    }
+    Ok(server
+        .store
+        .get_single_use(kind, &key(handle), now)
+        .await?
+        .is_some())
+}
+
+/// Consumes the token (whatever comes next, it is used) and returns its user,
+/// if the user still is as the link was made for.
+pub(crate) async fn redeem(
+    server: &AuthorizationServer,
+    kind: SingleUseKind,
+    handle: &str,
+    now: i64,
+) -> Result<Result<User, LinkRefusal>, OAuthError> {
+    if !plausible(handle) {
+        return Ok(Err(LinkRefusal::Invalid));
+    }
+    let Some(record) = server
+        .store
+        .take_single_use(kind, &key(handle), now)
+        .await?
+    else {
+        return Ok(Err(LinkRefusal::Invalid));
+    };
+    let payload: Payload = serde_json::from_str(&record.payload).map_err(OAuthError::server)?;
+    let Some(user) = server.store.get_user(&payload.user_id).await? else {
+        return Ok(Err(LinkRefusal::Invalid));
+    };
+    let same_email = payload.email.is_none() || payload.email == user.email;
+    if user.disabled
+        || !same_email
+        || !valet_jose::constant_time_eq(binding(&user).as_bytes(), payload.binding.as_bytes())
+    {
+        return Ok(Err(LinkRefusal::Invalid));
+    }
+    Ok(Ok(user))
+}
+
+/// A handle is 43 base64url characters; anything else is not looked up.
+fn plausible(handle: &str) -> bool {
+    handle.len() == 43
+        && handle
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The reset mail for the account `login` names, with its token; `None` when
+/// there is no such account, it is disabled, or it has no email.
+pub(crate) async fn reset_message(
+    server: &AuthorizationServer,
+    login: &str,
+    now: i64,
+) -> Result<Option<(Message, SingleUse)>, OAuthError> {
+    let user = match server.store.find_user_by_login(login).await? {
+        Some(user) if !user.disabled => user,
+        _ => return Ok(None),
+    };
+    let Some(email) = user.email.clone() else {
+        return Ok(None);
+    };
+    let ttl = server.settings.password_reset_ttl;
+    let (handle, record) = issue(SingleUseKind::PasswordReset, &user, None, ttl, now)?;
+    let link = format!(
+        "{}{}?token={handle}",
+        server.settings.issuer,
+        paths::RESET_CONFIRM
+    );
+    let minutes = ttl / 60;
+    let body = format!(
+        "Hello {name},\n\n\
+         someone (hopefully you) asked to reset the password of your account \"{username}\" at {issuer}.\n\n\
+         To choose a new password, open this link within {minutes} minutes:\n\n{link}\n\n\
+         The link works once. If you did not ask for this, ignore this mail: your password stays as it is.\n",
+        name = user.name.as_deref().unwrap_or(&user.username),
+        username = user.username,
+        issuer = server.settings.issuer,
+    );
+    let message = Message {
+        to: email,
+        subject: "Reset your password".to_owned(),
+        body,
+    };
+    Ok(Some((message, record)))
+}
+
+/// The verification mail for the user's current email, with its token;
+/// `None` when the user is gone, disabled, has no email or it is verified.
+pub(crate) async fn verification_message(
+    server: &AuthorizationServer,
+    user_id: &str,
+    now: i64,
+) -> Result<Option<(Message, SingleUse)>, OAuthError> {
+    let user = match server.store.get_user(user_id).await? {
+        Some(user) if !user.disabled && !user.email_verified => user,
+        _ => return Ok(None),
+    };
+    let Some(email) = user.email.clone() else {
+        return Ok(None);
+    };
+    let ttl = server.settings.email_verification_ttl;
+    let (handle, record) = issue(
+        SingleUseKind::EmailVerification,
+        &user,
+        Some(&email),
+        ttl,
+        now,
+    )?;
+    let link = format!(
+        "{}{}?token={handle}",
+        server.settings.issuer,
+        paths::VERIFY_EMAIL
+    );
+    let hours = ttl / 3600;
+    let body = format!(
+        "Hello {name},\n\n\
+         please confirm that {email} is the address of your account \"{username}\" at {issuer}\n\
+         by opening this link within {hours} hours:\n\n{link}\n\n\
+         If you did not sign up, ignore this mail.\n",
+        name = user.name.as_deref().unwrap_or(&user.username),
+        username = user.username,
+        issuer = server.settings.issuer,
+    );
+    let message = Message {
+        to: email,
+        subject: "Confirm your email address".to_owned(),
+        body,
+    };
+    Ok(Some((message, record)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn user(hash: Option<&str>) -> User {
+        User {
+            user_id: "u1".into(),
+            username: "alice".into(),
+            email: Some("alice@example.com".into()),
+            email_verified: false,
+            name: None,
+            given_name: None,
+            family_name: None,
+            password_hash: hash.map(str::to_owned),
+            disabled: false,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_new_password_changes_the_binding() {
+        let before = binding(&user(Some("$argon2id$a")));
+        assert_eq!(before, binding(&user(Some("$argon2id$a"))));
+        assert_ne!(before, binding(&user(Some("$argon2id$b"))));
+        assert_ne!(before, binding(&user(None)));
+    }
+
+    #[test]
+    fn handles_are_random_and_stored_hashed() {
+        let alice = user(Some("h"));
+        let (a, record) = issue(SingleUseKind::PasswordReset, &alice, None, 60, 100).unwrap();
+        let (b, _) = issue(SingleUseKind::PasswordReset, &alice, None, 60, 100).unwrap();
+        assert_ne!(a, b);
+        assert!(plausible(&a));
+        assert_eq!(record.key, key(&a));
+        assert!(!record.payload.contains(&a));
+        assert_eq!(record.expires_at, 160);
+        assert!(!plausible("short"));
+        assert!(!plausible(&format!("{}!", &a[..42])));
+    }
+}

@@ -1,0 +1,164 @@
+//! Mail through a real SMTP server (aiosmtpd, `smtp_sink.py`): a password reset
+//! requested while the server is down is queued in the outbox, survives a
+//! SIGKILL of `valet serve`, and arrives exactly once after the restart, once
+//! the SMTP server is up. Skipped loudly without aiosmtpd, unless
+//! `VALET_REQUIRE_AIOSMTPD` is set (CI).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::harness::*;
+use crate::load::PASSWORD;
+
+/// The aiosmtpd sink as a process, writing each message into `dir`.
+pub struct SmtpSink {
+    child: Child,
+    pub dir: PathBuf,
+}
+
+impl SmtpSink {
+    /// Whether aiosmtpd is installed; `false` after a loud skip.
+    pub fn available(what: &str) -> bool {
+        let found = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !found {
+            assert!(
+                std::env::var_os("VALET_REQUIRE_AIOSMTPD").is_none(),
+                "VALET_REQUIRE_AIOSMTPD is set but python3 cannot import aiosmtpd"
+            );
+            skip(&format!(
+                "aiosmtpd is not installed (pip install aiosmtpd); {what} did not run"
+            ));
+        }
+        found
+    }
+
+    pub fn start(port: u16, dir: &Path) -> SmtpSink {
+        std::fs::create_dir_all(dir).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/smtp_sink.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "READY", "the SMTP sink did not start");
+        SmtpSink {
+            child,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// Every message received so far, oldest first.
+    pub fn messages(&self) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|path| std::fs::read_to_string(path).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The token of the reset link in a message (quoted-printable soft breaks undone).
+pub fn reset_token(message: &str) -> String {
+    let joined = message.replace("=\r\n", "").replace("=\n", "");
+    let start = joined.find("?token=").expect("a link") + "?token=".len();
+    joined[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+fn serve(dir: &Path, port: u16, smtp_port: u16, round: usize) -> Server {
+    let mut command = valet(dir);
+    command
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env("VALET_SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
+        .env("VALET_MAIL_FROM", "Valet <valet@example.test>")
+        .env("VALET_PASSWORD_RESET", "true");
+    Server::start(command, port, dir.join(format!("serve-{round}.log")))
+}
+
+/// Asks for a reset of `login` through the pages, as a browser would.
+pub fn ask_reset(port: u16, login: &str) -> Reply {
+    let mut jar = CookieJar::default();
+    let page = jar.send(port, "GET", "/reset", "");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = form_field(&page.body, "csrf").unwrap();
+    jar.send(
+        port,
+        "POST",
+        "/reset",
+        &format!("csrf={csrf}&login={}", encode(login)),
+    )
+}
+
+#[test]
+fn a_mail_queued_while_smtp_is_down_survives_a_crash_and_arrives_once() {
+    if !SmtpSink::available("the mail outbox restart test") {
+        return;
+    }
+    let dir = temp_dir("mail-outbox");
+    let port = free_port();
+    let smtp_port = free_port();
+    let mut server = serve(&dir, port, smtp_port, 0);
+    create_user(&dir, "mailed-alice", "alice@example.test", PASSWORD);
+
+    // The SMTP server is down: the request is answered, the mail waits.
+    let asked = ask_reset(port, "mailed-alice");
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    std::thread::sleep(Duration::from_millis(500));
+    server.sigkill();
+
+    let sink = SmtpSink::start(smtp_port, &dir.join("inbox"));
+    let mut server = serve(&dir, port, smtp_port, 1);
+    // The first attempt failed (connection refused): the retry comes after
+    // the first backoff, 30 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(75);
+    while sink.messages().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queued mail never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Give a duplicate every chance to show up.
+    std::thread::sleep(Duration::from_secs(7));
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1, "exactly once: {messages:?}");
+    assert!(messages[0].contains("alice@example.test"));
+    let token = reset_token(&messages[0]);
+    assert_eq!(token.len(), 43, "{}", messages[0]);
+    // The link works.
+    let mut jar = CookieJar::default();
+    let page = jar.send(port, "GET", &format!("/reset/confirm?token={token}"), "");
+    assert_eq!(page.status, 200, "{}", page.body);
+    // Nothing secret reached the log.
+    let log = server.log_text();
+    assert!(!log.contains(&token), "the link is not logged");
+    server.terminate(Duration::from_secs(10));
+}
