@@ -49,10 +49,22 @@ pub struct Settings {
     pub mail: Option<MailSettings>,
     /// Users may reset a forgotten password by mail (`/reset`).
     pub password_reset: bool,
+    /// Who may create an account at `/register`.
+    pub registration: Registration,
     /// Seconds a password reset link works.
     pub password_reset_ttl: i64,
     /// Seconds an email verification link works.
     pub email_verification_ttl: i64,
+}
+
+/// Who may create an account (`registration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Registration {
+    /// Nobody: operators create users (`valet user create`).
+    #[default]
+    Closed,
+    /// Anyone, at `/register`; the address is verified by mail.
+    Open,
 }
 
 /// How Valet's mail goes out, as far as the core needs to know.
@@ -166,6 +178,12 @@ impl Settings {
                     .to_owned(),
             );
         }
+        if self.registration != Registration::Closed && self.mail.is_none() {
+            return Err(
+                "registration needs mail (to verify addresses): set smtp_url (and mail_from), or keep registration closed"
+                    .to_owned(),
+            );
+        }
         for (name, value, range) in [
             (
                 "password_reset_ttl",
@@ -244,6 +262,7 @@ impl Settings {
             login_throttle: ThrottleConfig::default(),
             mail: None,
             password_reset: false,
+            registration: Registration::Closed,
             password_reset_ttl: 1800,
             email_verification_ttl: 86_400,
         }

@@ -37,6 +37,7 @@ pub mod grant;
 pub mod keys;
 pub mod mail;
 pub mod policy;
+pub mod register;
 pub mod secrets;
 pub mod session;
 pub mod status;

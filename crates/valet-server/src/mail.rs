@@ -40,7 +40,8 @@ pub enum Mailer {
     /// Written to the log, not sent (`smtp_url = "log"`).
     Log,
     Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        /// Boxed: it is large, and the log mailer has nothing.
+        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
         /// For `Debug` and logs: scheme, host and port, no credentials.
         endpoint: String,
     },
@@ -114,7 +115,7 @@ impl Mailer {
             builder = builder.credentials(Credentials::new(decode(user)?, decode(password)?));
         }
         Ok(Self::Smtp {
-            transport: builder.build(),
+            transport: Box::new(builder.build()),
             endpoint: format!("{scheme}://{host}:{port}"),
         })
     }

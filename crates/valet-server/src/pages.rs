@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use minijinja::Environment;
 use valet_jose::{b64url, random_bytes};
 
-const TEMPLATES: [(&str, &str); 13] = [
+const TEMPLATES: [(&str, &str); 15] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
@@ -46,6 +46,11 @@ const TEMPLATES: [(&str, &str); 13] = [
     (
         "email_verified.html",
         include_str!("../templates/email_verified.html"),
+    ),
+    ("register.html", include_str!("../templates/register.html")),
+    (
+        "registered.html",
+        include_str!("../templates/registered.html"),
     ),
 ];
 

@@ -9,7 +9,7 @@ use valet_core::endpoint::metadata::paths;
 use crate::AppState;
 use crate::error::{method_not_allowed, not_found};
 use crate::handlers::{
-    authorize, health, jwks, logout, metadata, reset, status, token_endpoints, userinfo,
+    authorize, health, jwks, logout, metadata, register, reset, status, token_endpoints, userinfo,
     verify_email,
 };
 use crate::layers;
@@ -43,24 +43,6 @@ pub fn app(state: Arc<AppState>) -> Router {
             paths::LOGOUT,
             get(logout::logout_get)
                 .post(logout::logout_post)
-                .fallback(method_not_allowed("GET, POST")),
-        )
-        .route(
-            paths::RESET,
-            get(reset::reset_get)
-                .post(reset::reset_post)
-                .fallback(method_not_allowed("GET, POST")),
-        )
-        .route(
-            paths::RESET_CONFIRM,
-            get(reset::reset_confirm_get)
-                .post(reset::reset_confirm_post)
-                .fallback(method_not_allowed("GET, POST")),
-        )
-        .route(
-            paths::VERIFY_EMAIL,
-            get(verify_email::verify_email_get)
-                .post(verify_email::verify_email_post)
                 .fallback(method_not_allowed("GET, POST")),
         )
         .route(
@@ -99,6 +81,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             paths::STATUS_LIST,
             get(status::status_list).fallback(method_not_allowed("GET")),
         );
+    let endpoints = endpoints.merge(self_service());
     under_issuer_path(endpoints, &state.server.settings().issuer)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -110,6 +93,36 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .then(|| Arc::new(state.trusted_proxies.clone())),
         })
         .with_state(state)
+}
+
+/// The pages people use on their own: registration, password reset, email
+/// verification. Each answers 404 while its setting is off.
+fn self_service() -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            paths::REGISTER,
+            get(register::register_get)
+                .post(register::register_post)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+        .route(
+            paths::RESET,
+            get(reset::reset_get)
+                .post(reset::reset_post)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+        .route(
+            paths::RESET_CONFIRM,
+            get(reset::reset_confirm_get)
+                .post(reset::reset_confirm_post)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+        .route(
+            paths::VERIFY_EMAIL,
+            get(verify_email::verify_email_get)
+                .post(verify_email::verify_email_post)
+                .fallback(method_not_allowed("GET, POST")),
+        )
 }
 
 /// Nests `endpoints` under the path of `issuer` (none for `https://host`). For a

@@ -9,7 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
-use valet_core::config::{MailSettings, StatusEventsAuth};
+use valet_core::config::{MailSettings, Registration, StatusEventsAuth};
 use valet_core::store::MAX_ACCESS_TOKEN_TTL;
 use valet_core::{KeyPolicy, Settings};
 
@@ -96,6 +96,9 @@ pub struct Config {
     pub mail_from: Option<String>,
     /// Lets users reset a forgotten password by mail (`/reset`); needs `smtp_url`.
     pub password_reset: bool,
+    /// `closed` (only operators create users) or `open` (anyone may create an
+    /// account at `/register`; needs `smtp_url` to verify addresses).
+    pub registration: RegistrationSetting,
     /// Seconds a password reset link works.
     pub password_reset_ttl: i64,
     /// Seconds an email verification link works.
@@ -123,6 +126,14 @@ impl std::fmt::Debug for SmtpUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SmtpUrl(<redacted>)")
     }
+}
+
+/// The values of `registration`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationSetting {
+    Closed,
+    Open,
 }
 
 /// The values of `status_events_auth`.
@@ -176,6 +187,7 @@ impl Default for Config {
             smtp_url: None,
             mail_from: None,
             password_reset: defaults.password_reset,
+            registration: RegistrationSetting::Closed,
             password_reset_ttl: defaults.password_reset_ttl,
             email_verification_ttl: defaults.email_verification_ttl,
             log_format: LogFormat::Text,
@@ -431,6 +443,12 @@ impl Config {
             (_, Some(from)) => valet_server::mail::check_mailbox(from)
                 .map_err(|reason| ConfigError(format!("setting `mail_from` ({from}): {reason}")))?,
             _ => {}
+        }
+        if self.registration != RegistrationSetting::Closed && mailer.is_none() {
+            return Err(ConfigError(
+                "setting `registration`: needs mail to verify addresses; set `smtp_url` (and `mail_from`)"
+                    .to_owned(),
+            ));
         }
         if self.password_reset && mailer.is_none() {
             return Err(ConfigError(
@@ -709,6 +727,10 @@ impl Config {
                 .unwrap_or_else(|| "valet@localhost".to_owned()),
         });
         settings.password_reset = self.password_reset;
+        settings.registration = match self.registration {
+            RegistrationSetting::Closed => Registration::Closed,
+            RegistrationSetting::Open => Registration::Open,
+        };
         settings.password_reset_ttl = self.password_reset_ttl;
         settings.email_verification_ttl = self.email_verification_ttl;
         settings.keys = KeyPolicy {

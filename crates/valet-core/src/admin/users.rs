@@ -469,7 +469,7 @@ fn verified_without_email() -> AdminError {
     AdminError::invalid(Field::new("email_verified"), None, "needs an email")
 }
 
-fn check_username(username: &str) -> Result<(), AdminError> {
+pub(crate) fn check_username(username: &str) -> Result<(), AdminError> {
     // ASCII only: a username is matched exactly, and Unicode would bring look-alike
     // and normalization variants of the same name. Display names may be Unicode.
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@');
@@ -484,7 +484,7 @@ fn check_username(username: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-fn check_email(email: &str) -> Result<(), AdminError> {
+pub(crate) fn check_email(email: &str) -> Result<(), AdminError> {
     let invalid = |reason: &'static str| {
         AdminError::invalid(Field::new("email"), Some(email.to_owned()), reason)
     };

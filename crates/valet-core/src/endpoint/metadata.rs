@@ -23,6 +23,8 @@ pub mod paths {
     pub const JWKS: &str = "/jwks.json";
     pub const INTROSPECT: &str = "/introspect";
     pub const REVOKE: &str = "/revoke";
+    /// Self-registration.
+    pub const REGISTER: &str = "/register";
     /// Asks for a password reset link.
     pub const RESET: &str = "/reset";
     /// Where a reset link leads.

@@ -135,6 +135,9 @@ fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Result<Respo
                         .settings()
                         .password_reset
                         .then(|| format!("{issuer}{}", paths::RESET)),
+                    register_url => (state.server.settings().registration
+                        != valet_core::config::Registration::Closed)
+                        .then(|| format!("{issuer}{}", paths::REGISTER)),
                 },
             )
             .ok_or(ApiError::Rendering)?;

@@ -5,6 +5,7 @@ pub mod health;
 pub mod jwks;
 pub mod logout;
 pub mod metadata;
+pub mod register;
 pub mod reset;
 pub mod status;
 pub mod token_endpoints;

@@ -18,7 +18,7 @@ use valet_test_support::api::*;
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
-fn reset_settings() -> Settings {
+pub fn reset_settings() -> Settings {
     let mut settings = settings();
     settings.mail = Some(MailSettings {
         from: "Valet <valet@example.test>".to_owned(),

@@ -1,0 +1,125 @@
+//! Self-registration (`/register`), with `registration = "open"`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use valet_core::config::Registration;
+use valet_core::endpoint::metadata::paths;
+use valet_core::register::{RegisterRefusal, RegistrationForm};
+use valet_core::users::MIN_PASSWORD_CHARS;
+
+use super::reset::{csrf_ok, csrf_value, field, set_csrf};
+use crate::AppState;
+use crate::context::Context;
+use crate::error::ApiError;
+use crate::extract::OAuthForm;
+use crate::pages::render;
+use crate::response::retry_after;
+
+pub async fn register_get(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if state.server.settings().registration == Registration::Closed {
+        return Err(ApiError::NotFound);
+    }
+    page(&state, &headers, StatusCode::OK, ("", ""), None)
+}
+
+pub async fn register_post(
+    State(state): State<Arc<AppState>>,
+    Context(context): Context,
+    headers: HeaderMap,
+    request: OAuthForm,
+) -> Result<Response, ApiError> {
+    let form = &request.form;
+    let typed = RegistrationForm {
+        username: field(form, "username"),
+        email: field(form, "email"),
+        password: field(form, "password"),
+        confirmation: field(form, "confirmation"),
+    };
+    let outcome = state
+        .server
+        .register(&context, &typed, csrf_ok(&state, &headers, form))
+        .await?;
+    let kept = (typed.username, typed.email);
+    match outcome {
+        Ok(()) => render(StatusCode::OK, "registered.html", minijinja::context! {})
+            .ok_or(ApiError::Rendering),
+        Err(RegisterRefusal::Disabled) => Err(ApiError::NotFound),
+        Err(RegisterRefusal::BadForm(message)) => page(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            kept,
+            Some(&message),
+        ),
+        Err(RegisterRefusal::UsernameTaken) => page(
+            &state,
+            &headers,
+            StatusCode::CONFLICT,
+            ("", typed.email),
+            Some("This username is taken. Choose another."),
+        ),
+        Err(RegisterRefusal::Throttled {
+            retry_after_seconds,
+        }) => {
+            let minutes = (retry_after_seconds + 59) / 60;
+            let message = format!(
+                "Too many attempts from your network. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            );
+            let mut response = page(
+                &state,
+                &headers,
+                StatusCode::TOO_MANY_REQUESTS,
+                kept,
+                Some(&message),
+            )?;
+            retry_after(&mut response, retry_after_seconds);
+            Ok(response)
+        }
+        Err(RegisterRefusal::Busy {
+            retry_after_seconds,
+        }) => {
+            let mut response = page(
+                &state,
+                &headers,
+                StatusCode::SERVICE_UNAVAILABLE,
+                kept,
+                Some("Too many people are signing in right now. Wait a few seconds and try again."),
+            )?;
+            retry_after(&mut response, retry_after_seconds);
+            Ok(response)
+        }
+    }
+}
+
+fn page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    (username, email): (&str, &str),
+    error: Option<&str>,
+) -> Result<Response, ApiError> {
+    let csrf = csrf_value(state, headers)?;
+    let issuer = &state.server.settings().issuer;
+    let mut response = render(
+        status,
+        "register.html",
+        minijinja::context! {
+            action => format!("{issuer}{}", paths::REGISTER),
+            csrf => &csrf,
+            username => username,
+            email => email,
+            min_chars => MIN_PASSWORD_CHARS,
+            error => error,
+        },
+    )
+    .ok_or(ApiError::Rendering)?;
+    set_csrf(state, &mut response, &csrf);
+    Ok(response)
+}
