@@ -83,9 +83,13 @@ impl Drop for SmtpSink {
     }
 }
 
-/// The token of the reset link in a message (quoted-printable soft breaks undone).
+/// The token of the reset link in a message (quoted-printable undone: soft
+/// line breaks, and `=3D` for `=`; the token itself is base64url).
 pub fn reset_token(message: &str) -> String {
-    let joined = message.replace("=\r\n", "").replace("=\n", "");
+    let joined = message
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
     let start = joined.find("?token=").expect("a link") + "?token=".len();
     joined[start..]
         .chars()
