@@ -21,6 +21,7 @@ mod harness;
 mod key_commands;
 mod load;
 mod mail;
+mod mail_browser;
 mod openid_rp;
 mod operations;
 mod postgres;
