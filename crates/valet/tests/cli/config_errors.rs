@@ -167,3 +167,47 @@ fn resource_limits_at_fault_are_named() {
         &["password_hash_queue"],
     );
 }
+
+/// What needs mail refuses to start without it; a bad `smtp_url` is named,
+/// never echoed (it may hold a password).
+#[test]
+fn mail_settings_are_checked_at_start() {
+    serve_fails(
+        |c| {
+            c.env("VALET_PASSWORD_RESET", "true");
+        },
+        &["password_reset", "smtp_url"],
+    );
+    serve_fails(
+        |c| {
+            c.env("VALET_REGISTRATION", "open");
+        },
+        &["registration", "smtp_url"],
+    );
+    serve_fails(
+        |c| {
+            c.env(
+                "VALET_SMTP_URL",
+                "smtp://user:hunter2-secret@mail.example.com",
+            );
+        },
+        &["smtp_url", "loopback"],
+    );
+    serve_fails(
+        |c| {
+            c.env("VALET_SMTP_URL", "smtps://mail.example.com");
+        },
+        &["mail_from"],
+    );
+    let dir = temp_dir("config");
+    let out = valet(&dir)
+        .args(["serve", "--bind", &format!("127.0.0.1:{}", free_port())])
+        .env(
+            "VALET_SMTP_URL",
+            "smtp://user:hunter2-secret@mail.example.com",
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

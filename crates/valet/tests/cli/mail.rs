@@ -166,3 +166,28 @@ fn a_mail_queued_while_smtp_is_down_survives_a_crash_and_arrives_once() {
     assert!(!log.contains(&token), "the link is not logged");
     server.terminate(Duration::from_secs(10));
 }
+
+/// `smtp_url = "log"`: start-up says loudly that mail is only logged, and the
+/// message, link included, is in the log (the one place it may be).
+#[test]
+fn the_log_mailer_says_so_and_logs_the_message() {
+    let dir = temp_dir("mail-log");
+    let port = free_port();
+    let mut command = valet(&dir);
+    command
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env("VALET_SMTP_URL", "log")
+        .env("VALET_PASSWORD_RESET", "true");
+    let server = Server::start(command, port, dir.join("serve.log"));
+    create_user(&dir, "logged-alice", "alice@example.test", PASSWORD);
+    assert!(
+        server.log_text().contains("mail is NOT sent"),
+        "{}",
+        server.log_text()
+    );
+    assert_eq!(ask_reset(port, "logged-alice").status, 200);
+    eventually("the logged mail", || server.log_text().contains("?token="));
+    let log = server.log_text();
+    assert!(log.contains("alice@example.test"), "{log}");
+    assert!(log.contains("Reset your password"), "{log}");
+}
