@@ -65,6 +65,9 @@ pub enum Registration {
     Closed,
     /// Anyone, at `/register`; the address is verified by mail.
     Open,
+    /// Whoever holds an invitation (`valet user invite EMAIL`), for the
+    /// address it was sent to.
+    Invite,
 }
 
 /// How Valet's mail goes out, as far as the core needs to know.

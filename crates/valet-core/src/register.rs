@@ -21,7 +21,7 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::config::Registration;
 use crate::context::RequestContext;
 use crate::error::OAuthError;
-use crate::mail::{Content, Message};
+use crate::mail::{Content, Message, token};
 use crate::throttle::Throttled;
 use crate::users::{Password, PasswordError, WeakPassword, check_password_rules};
 
@@ -32,6 +32,8 @@ pub struct RegistrationForm<'a> {
     pub email: &'a str,
     pub password: &'a str,
     pub confirmation: &'a str,
+    /// The invitation's token (`registration = "invite"`).
+    pub invite: &'a str,
 }
 
 /// Why nobody was registered; each says what to show.
@@ -43,6 +45,9 @@ pub enum RegisterRefusal {
     BadForm(String),
     /// The username belongs to someone else.
     UsernameTaken,
+    /// Registration needs an invitation, and this one is unknown, expired or
+    /// used.
+    InvalidInvite,
     Throttled {
         retry_after_seconds: i64,
     },
@@ -124,6 +129,26 @@ const COMMON_PASSWORDS: &[&str] = &[
     "letmein!",
 ];
 
+impl AuthorizationServer {
+    /// The address a live invitation is for (the registration page shows it;
+    /// opening the link consumes nothing).
+    pub async fn invitation(&self, handle: &str, now: i64) -> Result<Option<String>, OAuthError> {
+        token::invite_email(self, handle, now).await
+    }
+
+    /// Queues an invitation for `email` (what `valet user invite` does through
+    /// the store, for callers that hold the server).
+    pub async fn invite(&self, email: &str) -> Result<(), OAuthError> {
+        self.queue_mail(
+            &Content::Invite {
+                email: email.trim().to_owned(),
+            },
+            self.clock.now(),
+        )
+        .await
+    }
+}
+
 /// The strength rules of a self-chosen password beyond the length rules: not
 /// the username or email (or a case variant of them), not a very common one.
 pub fn check_new_password(password: &str, username: &str, email: &str) -> Result<(), &'static str> {
@@ -165,7 +190,16 @@ impl AuthorizationServer {
             )));
         }
         let username = form.username.trim();
-        let email = form.email.trim();
+        let invited = match self.settings.registration {
+            Registration::Invite => {
+                match token::invite_email(self, form.invite, context.now).await? {
+                    Some(email) => Some(email),
+                    None => return Ok(Err(RegisterRefusal::InvalidInvite)),
+                }
+            }
+            _ => None,
+        };
+        let email = invited.as_deref().unwrap_or(form.email).trim();
         if let Err(refusal) = check_fields(username, email, form) {
             return Ok(Err(refusal));
         }
@@ -182,6 +216,10 @@ impl AuthorizationServer {
         let store = self.store.as_ref();
         if store.find_user_by_login(username).await?.is_some() {
             return Ok(Err(RegisterRefusal::UsernameTaken));
+        }
+        // An invitation is used once, whatever comes of it from here.
+        if invited.is_some() && !token::take_invite(self, form.invite, context.now).await? {
+            return Ok(Err(RegisterRefusal::InvalidInvite));
         }
         if store.find_user_by_login(email).await?.is_some() {
             return self.someone_tried(context, email, form.password).await;

@@ -134,6 +134,7 @@ impl std::fmt::Debug for SmtpUrl {
 pub enum RegistrationSetting {
     Closed,
     Open,
+    Invite,
 }
 
 /// The values of `status_events_auth`.
@@ -730,6 +731,7 @@ impl Config {
         settings.registration = match self.registration {
             RegistrationSetting::Closed => Registration::Closed,
             RegistrationSetting::Open => Registration::Open,
+            RegistrationSetting::Invite => Registration::Invite,
         };
         settings.password_reset_ttl = self.password_reset_ttl;
         settings.email_verification_ttl = self.email_verification_ttl;

@@ -75,6 +75,8 @@ pub(crate) enum Content {
     /// A link to confirm the user's email address, as it is when the sender
     /// resolves it.
     VerifyEmail { user_id: String },
+    /// An invitation to register with this address.
+    Invite { email: String },
 }
 
 /// A message ready to go out.
@@ -141,6 +143,38 @@ impl OutboxSeal {
             .map_err(|_| "the mail does not open with this master key".to_owned())?;
         serde_json::from_slice(&json).map_err(|error| format!("unreadable content: {error}"))
     }
+}
+
+/// Queues an invitation to register for `email` into `store`, sealed with
+/// `master`'s outbox key, for a running server's sender to resolve (it makes
+/// the link) and send. For `valet user invite`, which has the store and the
+/// master key but no server.
+pub async fn queue_invite(
+    store: &dyn crate::store::Store,
+    master: &MasterKey,
+    email: &str,
+    now: i64,
+) -> Result<(), OAuthError> {
+    let seal = OutboxSeal::new(master).map_err(OAuthError::server)?;
+    let mail_id = random_id()?;
+    let sealed = seal.seal(
+        &mail_id,
+        &Content::Invite {
+            email: email.to_owned(),
+        },
+    )?;
+    store
+        .enqueue_mail(&OutboxMail {
+            mail_id,
+            sealed,
+            attempts: 0,
+            next_attempt_at: now,
+            created_at: now,
+            finished_at: None,
+            outcome: None,
+        })
+        .await?;
+    Ok(())
 }
 
 /// The wait before attempt `attempts + 1`, after `attempts` failed ones.
@@ -293,6 +327,7 @@ impl AuthorizationServer {
             Content::VerifyEmail { user_id } => {
                 crate::mail::token::verification_message(self, &user_id, now).await?
             }
+            Content::Invite { email } => crate::mail::token::invite_message(self, &email, now)?,
         };
         let Some((message, token)) = resolved else {
             return Ok(None);

@@ -174,6 +174,90 @@ pub(crate) async fn reset_message(
     Ok(Some((message, record)))
 }
 
+/// How long an invitation works: a week.
+pub const INVITE_TTL: i64 = 7 * 24 * 3600;
+
+/// What an invitation's record says.
+#[derive(Debug, Serialize, Deserialize)]
+struct InvitePayload {
+    email: String,
+}
+
+/// The invitation mail for `email`, with its token.
+pub(crate) fn invite_message(
+    server: &AuthorizationServer,
+    email: &str,
+    now: i64,
+) -> Result<Option<(Message, SingleUse)>, OAuthError> {
+    let handle = b64url(random_bytes::<32>().map_err(OAuthError::server)?);
+    let payload = InvitePayload {
+        email: email.to_owned(),
+    };
+    let record = SingleUse {
+        kind: SingleUseKind::Invite,
+        key: key(&handle),
+        payload: serde_json::to_string(&payload).map_err(OAuthError::server)?,
+        expires_at: now.saturating_add(INVITE_TTL),
+        consumed: false,
+    };
+    let link = format!(
+        "{}{}?invite={handle}",
+        server.settings.issuer,
+        paths::REGISTER
+    );
+    let body = format!(
+        "Hello,\n\n\
+         you are invited to create an account at {issuer} with this address.\n\n\
+         Open this link within 7 days to choose a username and a password:\n\n{link}\n\n\
+         The link works once. If you do not want an account, ignore this mail.\n",
+        issuer = server.settings.issuer,
+    );
+    let message = Message {
+        to: email.to_owned(),
+        subject: "You are invited".to_owned(),
+        body,
+    };
+    Ok(Some((message, record)))
+}
+
+/// The address an invitation is for, if `handle` is a live one (consumes
+/// nothing).
+pub(crate) async fn invite_email(
+    server: &AuthorizationServer,
+    handle: &str,
+    now: i64,
+) -> Result<Option<String>, OAuthError> {
+    if !plausible(handle) {
+        return Ok(None);
+    }
+    let Some(record) = server
+        .store
+        .get_single_use(SingleUseKind::Invite, &key(handle), now)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let payload: InvitePayload =
+        serde_json::from_str(&record.payload).map_err(OAuthError::server)?;
+    Ok(Some(payload.email))
+}
+
+/// Consumes an invitation; whether this call did (a second use fails).
+pub(crate) async fn take_invite(
+    server: &AuthorizationServer,
+    handle: &str,
+    now: i64,
+) -> Result<bool, OAuthError> {
+    if !plausible(handle) {
+        return Ok(false);
+    }
+    Ok(server
+        .store
+        .take_single_use(SingleUseKind::Invite, &key(handle), now)
+        .await?
+        .is_some())
+}
+
 /// The verification mail for the user's current email, with its token;
 /// `None` when the user is gone, disabled, has no email or it is verified.
 pub(crate) async fn verification_message(

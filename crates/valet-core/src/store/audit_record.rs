@@ -48,10 +48,12 @@ pub enum AuditKind {
     EmailVerified,
     /// A mail given up after its last attempt.
     MailFailed,
+    /// An invitation to register queued (`valet user invite`).
+    UserInvited,
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 31] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginThrottled,
@@ -82,6 +84,7 @@ impl AuditKind {
         Self::PasswordReset,
         Self::EmailVerified,
         Self::MailFailed,
+        Self::UserInvited,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -116,6 +119,7 @@ impl AuditKind {
             Self::PasswordReset => "user.password_reset",
             Self::EmailVerified => "user.email_verified",
             Self::MailFailed => "mail.failed",
+            Self::UserInvited => "user.invited",
         }
     }
 

@@ -226,13 +226,16 @@ pub enum SingleUseKind {
     PasswordReset,
     /// An email verification link's token (`mail::token`).
     EmailVerification,
+    /// An invitation to register (`mail::token`).
+    Invite,
 }
 
 impl SingleUseKind {
-    pub const ALL: [SingleUseKind; 3] = [
+    pub const ALL: [SingleUseKind; 4] = [
         SingleUseKind::Interaction,
         SingleUseKind::PasswordReset,
         SingleUseKind::EmailVerification,
+        SingleUseKind::Invite,
     ];
 
     /// The name the store keeps.
@@ -241,6 +244,7 @@ impl SingleUseKind {
             Self::Interaction => "interaction",
             Self::PasswordReset => "password_reset",
             Self::EmailVerification => "email_verification",
+            Self::Invite => "invite",
         }
     }
 

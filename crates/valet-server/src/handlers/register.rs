@@ -2,13 +2,15 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use valet_core::authorize::PageError;
 use valet_core::config::Registration;
 use valet_core::endpoint::metadata::paths;
 use valet_core::register::{RegisterRefusal, RegistrationForm};
 use valet_core::users::MIN_PASSWORD_CHARS;
+use valet_protocol::Form;
 
 use super::reset::{csrf_ok, csrf_value, field, set_csrf};
 use crate::AppState;
@@ -20,12 +22,28 @@ use crate::response::retry_after;
 
 pub async fn register_get(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Context(context): Context,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    if state.server.settings().registration == Registration::Closed {
-        return Err(ApiError::NotFound);
+    let query = Form::parse(request.uri().query().unwrap_or_default().as_bytes());
+    let invite = field(&query, "invite");
+    let headers = request.headers();
+    match state.server.settings().registration {
+        Registration::Closed => Err(ApiError::NotFound),
+        Registration::Open => page(&state, headers, StatusCode::OK, ("", "", ""), None),
+        Registration::Invite => match state.server.invitation(invite, context.now).await? {
+            Some(email) => page(&state, headers, StatusCode::OK, ("", &email, invite), None),
+            None => Err(invalid_invite()),
+        },
     }
-    page(&state, &headers, StatusCode::OK, ("", ""), None)
+}
+
+fn invalid_invite() -> ApiError {
+    ApiError::Page(PageError {
+        status: 400,
+        title: "Invitation needed",
+        message: "Accounts are by invitation here, and this invitation is invalid, expired or already used.".to_owned(),
+    })
 }
 
 pub async fn register_post(
@@ -40,16 +58,18 @@ pub async fn register_post(
         email: field(form, "email"),
         password: field(form, "password"),
         confirmation: field(form, "confirmation"),
+        invite: field(form, "invite"),
     };
     let outcome = state
         .server
         .register(&context, &typed, csrf_ok(&state, &headers, form))
         .await?;
-    let kept = (typed.username, typed.email);
+    let kept = (typed.username, typed.email, typed.invite);
     match outcome {
         Ok(()) => render(StatusCode::OK, "registered.html", minijinja::context! {})
             .ok_or(ApiError::Rendering),
         Err(RegisterRefusal::Disabled) => Err(ApiError::NotFound),
+        Err(RegisterRefusal::InvalidInvite) => Err(invalid_invite()),
         Err(RegisterRefusal::BadForm(message)) => page(
             &state,
             &headers,
@@ -61,7 +81,7 @@ pub async fn register_post(
             &state,
             &headers,
             StatusCode::CONFLICT,
-            ("", typed.email),
+            ("", typed.email, typed.invite),
             Some("This username is taken. Choose another."),
         ),
         Err(RegisterRefusal::Throttled {
@@ -102,7 +122,7 @@ fn page(
     state: &AppState,
     headers: &HeaderMap,
     status: StatusCode,
-    (username, email): (&str, &str),
+    (username, email, invite): (&str, &str, &str),
     error: Option<&str>,
 ) -> Result<Response, ApiError> {
     let csrf = csrf_value(state, headers)?;
@@ -115,6 +135,7 @@ fn page(
             csrf => &csrf,
             username => username,
             email => email,
+            invite => invite,
             min_chars => MIN_PASSWORD_CHARS,
             error => error,
         },

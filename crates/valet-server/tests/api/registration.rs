@@ -182,3 +182,81 @@ async fn registration_is_closed_by_default() {
             .is_err_and(|e| e.contains("registration") && e.contains("smtp_url"))
     );
 }
+
+fn invite_settings() -> Settings {
+    let mut settings = reset_settings();
+    settings.registration = Registration::Invite;
+    settings
+}
+
+/// The token of the invitation link in a mail.
+fn invite_token(message: &valet_core::mail::Message) -> String {
+    let start = message.body.find("?invite=").expect("a link") + "?invite=".len();
+    message.body[start..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn by_invitation_only_the_invited_address_registers_once() {
+    let apps = [
+        Some((TestApp::with_settings(invite_settings()).await, None)),
+        TestApp::on_postgres_with(invite_settings())
+            .await
+            .map(|(app, schema)| (app, Some(schema))),
+    ];
+    for (app, schema) in apps.into_iter().flatten() {
+        let app = &app;
+        // Without an invitation there is no form.
+        assert_eq!(app.get("/register").await.status, StatusCode::BAD_REQUEST);
+        app.server.invite("frank@example.test").await.unwrap();
+        let sent = Mailbox::default().deliver(app).await;
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].to, "frank@example.test");
+        let invite = invite_token(&sent[0]);
+
+        let mut browser = Browser::default();
+        let page = browser
+            .get(app, &format!("/register?invite={invite}"))
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+        assert!(page.text().contains("value=\"frank@example.test\""));
+        let csrf = form_field(&page.text(), "csrf").unwrap();
+        // The email typed is ignored: the invitation's address is registered.
+        let body = format!(
+            "csrf={csrf}&invite={invite}&username=frank&email=other%40example.test&password={p}&confirmation={p}",
+            p = encode("a long new passphrase")
+        );
+        let done = browser.post(app, "/register", &body).await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+        let user = app
+            .store
+            .find_user_by_login("frank")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.email.as_deref(), Some("frank@example.test"));
+
+        // Used up.
+        let again = browser
+            .post(
+                app,
+                "/register",
+                &body.replace("username=frank", "username=frank2"),
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::BAD_REQUEST);
+        assert!(
+            app.store
+                .find_user_by_login("frank2")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        if let Some(schema) = schema {
+            TestApp::drop_postgres_schema(&schema).await;
+        }
+    }
+}

@@ -10,7 +10,7 @@ use valet_core::users::{MAX_PASSWORD_BYTES, Password};
 use super::admin::{AdminParts, flagged, report_audit_warnings};
 use crate::config::Config;
 use crate::output::timestamp;
-use crate::storage::CliError;
+use crate::storage::{CliError, Create, master_key};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -76,6 +76,9 @@ pub enum UserCommand {
         #[arg(allow_hyphen_values = true)]
         user: String,
     },
+    /// Invite EMAIL to create an account (with registration = "invite"): a
+    /// running `valet serve` mails the invitation link, valid for 7 days.
+    Invite { email: String },
     /// Mark the user's email address as verified (the `email_verified` claim),
     /// as a verification link would.
     VerifyEmail {
@@ -124,6 +127,14 @@ pub struct UpdateArgs {
 pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> {
     let parts = AdminParts::open(config).await?;
     let admin = parts.admin();
+    if let UserCommand::Invite { email } = &command {
+        let master = master_key(config, parts.store.as_ref(), Create::Refused).await?;
+        let result = admin.invite_user(&master, email).await.map_err(flagged);
+        report_audit_warnings(&admin);
+        result?;
+        println!("Invited {email}: a running valet serve mails the link (valid 7 days).");
+        return Ok(());
+    }
     let result = dispatch(&admin, command).await;
     report_audit_warnings(&admin);
     result
@@ -177,6 +188,7 @@ async fn dispatch(admin: &Admin<'_>, command: UserCommand) -> Result<(), CliErro
             );
             Ok(())
         }
+        UserCommand::Invite { .. } => Err("valet user invite is handled before dispatch".into()),
         UserCommand::VerifyEmail { user } => {
             let user = admin.verify_email(&user).await.map_err(flagged)?;
             println!(

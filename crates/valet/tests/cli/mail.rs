@@ -191,3 +191,40 @@ fn the_log_mailer_says_so_and_logs_the_message() {
     assert!(log.contains("alice@example.test"), "{log}");
     assert!(log.contains("Reset your password"), "{log}");
 }
+
+/// `valet user invite EMAIL` against a running server's store: the server
+/// mails (here: logs) the invitation, whose link opens the registration form.
+#[test]
+fn valet_user_invite_queues_an_invitation_the_server_sends() {
+    let dir = temp_dir("mail-invite");
+    let port = free_port();
+    let mut command = valet(&dir);
+    command
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env("VALET_SMTP_URL", "log")
+        .env("VALET_REGISTRATION", "invite");
+    let server = Server::start(command, port, dir.join("serve.log"));
+    let out = run_ok({
+        let mut c = valet(&dir);
+        c.args(["user", "invite", "grace@example.test"]);
+        c
+    });
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Invited grace@example.test"));
+    eventually("the invitation", || server.log_text().contains("?invite="));
+    let log = server.log_text();
+    let start = log.find("?invite=").unwrap() + "?invite=".len();
+    let token: String = log[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let mut jar = CookieJar::default();
+    let page = jar.send(port, "GET", &format!("/register?invite={token}"), "");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("grace@example.test"));
+    let refused = valet(&dir)
+        .args(["user", "invite", "not-an-address"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("email"));
+}
