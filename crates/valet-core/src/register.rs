@@ -15,8 +15,8 @@
 //! row), and its owner gets a mail saying someone tried.
 
 use crate::AuthorizationServer;
-use crate::admin::NewUser;
-use crate::admin::users::{check_email, check_username, insert_user};
+use crate::admin::users::{check_email, check_username, email_taken, insert_user};
+use crate::admin::{Admin, AdminError, NewUser};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::config::Registration;
 use crate::context::RequestContext;
@@ -128,6 +128,30 @@ const COMMON_PASSWORDS: &[&str] = &[
     "welcome!",
     "letmein!",
 ];
+
+impl Admin<'_> {
+    /// Invites `email` to register (with `registration = "invite"`): queues
+    /// the invitation, sealed with `master`'s outbox key, for a running
+    /// server to make its link and send it. Audited as `user.invited`.
+    pub async fn invite_user(
+        &self,
+        master: &valet_jose::MasterKey,
+        email: &str,
+    ) -> Result<(), AdminError> {
+        let email = email.trim();
+        check_email(email)?;
+        if self.store().find_user_by_login(email).await?.is_some() {
+            return Err(email_taken(email));
+        }
+        let now = self.now();
+        crate::mail::queue_invite(self.store(), master, email, now)
+            .await
+            .map_err(|error| AdminError::Internal(error.to_string()))?;
+        self.record(AuditEvent::new(AuditKind::UserInvited, now).detail("email", email))
+            .await;
+        Ok(())
+    }
+}
 
 impl AuthorizationServer {
     /// The address a live invitation is for (the registration page shows it;

@@ -112,7 +112,7 @@ impl<'a> Admin<'a> {
         self.store
     }
 
-    fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         self.clock.now()
     }
 
@@ -128,7 +128,7 @@ impl<'a> Admin<'a> {
     /// Records a change in the audit trail and the log, with the actor. The
     /// change is made already, so a failure to store the record is not an
     /// error: it is logged and kept for [`Self::take_warnings`].
-    async fn record(&self, event: AuditEvent) {
+    pub(crate) async fn record(&self, event: AuditEvent) {
         let mut event = event.detail("via", self.actor.via.as_str());
         if let Some(id) = &self.actor.id {
             event = event.detail("actor", id.as_str());

@@ -226,28 +226,6 @@ impl Admin<'_> {
         }))
     }
 
-    /// Invites `email` to register (with `registration = "invite"`): queues
-    /// the invitation, sealed with `master`'s outbox key, for a running
-    /// server to make its link and send it. Audited as `user.invited`.
-    pub async fn invite_user(
-        &self,
-        master: &valet_jose::MasterKey,
-        email: &str,
-    ) -> Result<(), AdminError> {
-        let email = email.trim();
-        check_email(email)?;
-        if self.store.find_user_by_login(email).await?.is_some() {
-            return Err(email_taken(email));
-        }
-        let now = self.now();
-        crate::mail::queue_invite(self.store, master, email, now)
-            .await
-            .map_err(|error| AdminError::Internal(error.to_string()))?;
-        self.record(AuditEvent::new(AuditKind::UserInvited, now).detail("email", email))
-            .await;
-        Ok(())
-    }
-
     /// Marks the user's email address as verified, as a verification link
     /// would; audited as `user.email_verified`. Refused for a user without an
     /// email address.
@@ -470,7 +448,7 @@ fn password_error(error: PasswordError) -> AdminError {
     }
 }
 
-fn email_taken(email: &str) -> AdminError {
+pub(crate) fn email_taken(email: &str) -> AdminError {
     AdminError::conflict(
         Field::new("email"),
         Some(email.to_owned()),
