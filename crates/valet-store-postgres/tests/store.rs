@@ -148,7 +148,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 8, "each migration applied exactly once");
+        assert_eq!(applied, 9, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -293,6 +293,7 @@ async fn upgrade_from_0001_keeps_clients() {
                 audiences: vec![],
                 access_token_ttl: Some(60),
                 skip_consent: false,
+                require_mfa: false,
                 refresh_grace_seconds: 0,
                 id_token_signed_response_alg: None,
                 created_at: 5,
@@ -473,6 +474,7 @@ fn client(client_id: &str) -> Client {
         audiences: vec![],
         access_token_ttl: None,
         skip_consent: false,
+        require_mfa: false,
         refresh_grace_seconds: 0,
         id_token_signed_response_alg: None,
         created_at: 1,

@@ -16,6 +16,7 @@
 //! locking decides their correctness.
 
 mod grants;
+mod mfa;
 mod status;
 mod stores;
 

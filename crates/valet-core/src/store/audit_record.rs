@@ -40,10 +40,16 @@ pub enum AuditKind {
     UserUnlocked,
     UserPasswordSet,
     UserDeleted,
+    /// A wrong second-factor code (TOTP or recovery code; `detail.method`).
+    SecondFactorFailed,
+    /// A second factor was enrolled (`detail.method`).
+    MfaEnrolled,
+    /// `valet user mfa reset`: the user's second factors were removed.
+    MfaReset,
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 29] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginThrottled,
@@ -70,6 +76,9 @@ impl AuditKind {
         Self::UserUnlocked,
         Self::UserPasswordSet,
         Self::UserDeleted,
+        Self::SecondFactorFailed,
+        Self::MfaEnrolled,
+        Self::MfaReset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -100,6 +109,9 @@ impl AuditKind {
             Self::UserUnlocked => "user.unlocked",
             Self::UserPasswordSet => "user.password_set",
             Self::UserDeleted => "user.deleted",
+            Self::SecondFactorFailed => "login.second_factor_failed",
+            Self::MfaEnrolled => "mfa.enrolled",
+            Self::MfaReset => "mfa.reset",
         }
     }
 
@@ -114,6 +126,7 @@ impl AuditKind {
             self,
             Self::LoginFailed
                 | Self::LoginThrottled
+                | Self::SecondFactorFailed
                 | Self::ClientAuthFailed
                 | Self::ClientAuthThrottled
         )
