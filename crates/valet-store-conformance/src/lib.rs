@@ -64,6 +64,7 @@ mod clients;
 mod concurrency;
 mod grants;
 mod keys;
+mod mfa;
 mod revocations;
 mod sessions;
 mod single_use;
@@ -75,6 +76,7 @@ pub use clients::*;
 pub use concurrency::*;
 pub use grants::*;
 pub use keys::*;
+pub use mfa::*;
 pub use revocations::*;
 pub use sessions::*;
 pub use single_use::*;
@@ -125,6 +127,9 @@ pub async fn run_all(store: &dyn Store) {
     single_use_lifecycle(store).await;
     single_use_expired_not_taken(store).await;
     single_use_purge(store).await;
+
+    mfa_totp_enrolment(store).await;
+    mfa_codes_once(store).await;
 
     grants_insert_and_get(store).await;
     codes_redeem_once(store).await;

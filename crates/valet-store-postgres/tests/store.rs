@@ -188,6 +188,7 @@ async fn tables_live_in_the_schema() {
                 "grant_access_tokens",
                 "grants",
                 "meta",
+                "recovery_codes",
                 "refresh_tokens",
                 "revoked_tokens",
                 "sessions",
@@ -196,6 +197,7 @@ async fn tables_live_in_the_schema() {
                 "status_allocator",
                 "status_blocks",
                 "status_revocations",
+                "totp_credentials",
                 "users",
             ]
         );
