@@ -42,7 +42,7 @@ pub struct Settings {
     /// Who may open a push stream.
     pub status_events_auth: StatusEventsAuth,
     /// The login lock-out policy (see [`crate::throttle`]); password reset
-    /// requests are throttled by the same numbers.
+    /// requests and second-factor codes are throttled by the same numbers.
     pub login_throttle: ThrottleConfig,
     /// Mail can go out (`smtp_url` is set): from whom. `None`: nothing that
     /// needs mail can be switched on. The transport is the server's.
@@ -55,6 +55,20 @@ pub struct Settings {
     pub password_reset_ttl: i64,
     /// Seconds an email verification link works.
     pub email_verification_ttl: i64,
+    /// Whether every sign-in needs a second factor.
+    pub mfa: MfaPolicy,
+}
+
+/// When a sign-in needs a second factor (see `authn::policy::second_factor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MfaPolicy {
+    /// Users who enrolled a factor prove it; clients (`require_mfa`) and
+    /// requests (`acr_values`) may require one.
+    #[default]
+    Optional,
+    /// Every user proves a second factor, enrolling one at the next sign-in
+    /// if they have none.
+    Required,
 }
 
 /// Who may create an account (`registration`).
@@ -268,6 +282,7 @@ impl Settings {
             registration: Registration::Closed,
             password_reset_ttl: 1800,
             email_verification_ttl: 86_400,
+            mfa: MfaPolicy::Optional,
         }
     }
 }

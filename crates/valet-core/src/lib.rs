@@ -36,6 +36,7 @@ pub mod error;
 pub mod grant;
 pub mod keys;
 pub mod mail;
+pub mod mfa;
 pub mod policy;
 pub mod register;
 pub mod secrets;

@@ -9,10 +9,18 @@ use axum::response::{IntoResponse, Response};
 use minijinja::Environment;
 use valet_jose::{b64url, random_bytes};
 
-const TEMPLATES: [(&str, &str); 15] = [
+const TEMPLATES: [(&str, &str); 17] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
+    (
+        "second_factor.html",
+        include_str!("../templates/second_factor.html"),
+    ),
+    (
+        "enrol_totp.html",
+        include_str!("../templates/enrol_totp.html"),
+    ),
     ("error.html", include_str!("../templates/error.html")),
     ("logout.html", include_str!("../templates/logout.html")),
     (

@@ -65,6 +65,7 @@ mod concurrency;
 mod grants;
 mod keys;
 mod outbox;
+mod mfa;
 mod revocations;
 mod sessions;
 mod single_use;
@@ -77,6 +78,7 @@ pub use concurrency::*;
 pub use grants::*;
 pub use keys::*;
 pub use outbox::*;
+pub use mfa::*;
 pub use revocations::*;
 pub use sessions::*;
 pub use single_use::*;
@@ -129,6 +131,8 @@ pub async fn run_all(store: &dyn Store) {
     single_use_purge(store).await;
 
     outbox_lifecycle(store).await;
+    mfa_totp_enrolment(store).await;
+    mfa_codes_once(store).await;
 
     grants_insert_and_get(store).await;
     codes_redeem_once(store).await;
@@ -481,6 +485,7 @@ fn client(client_id: &str, created_at: i64) -> Client {
         audiences: vec!["https://api.example/".to_owned()],
         access_token_ttl: Some(300),
         skip_consent: false,
+        require_mfa: false,
         refresh_grace_seconds: 0,
         id_token_signed_response_alg: None,
         created_at,

@@ -10,6 +10,7 @@
 //! advisory lock so that nodes starting together apply them once.
 
 mod grants;
+mod mfa;
 mod sessions;
 mod shared;
 mod status;
@@ -229,6 +230,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "mail outbox",
         include_str!("../migrations/0009_mail_outbox.sql"),
+    ),
+    (
+        10,
+        "second factors",
+        include_str!("../migrations/0010_second_factors.sql"),
     ),
 ];
 

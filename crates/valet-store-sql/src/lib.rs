@@ -17,6 +17,7 @@
 
 mod grants;
 mod outbox;
+mod mfa;
 mod status;
 mod stores;
 

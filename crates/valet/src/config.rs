@@ -9,7 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
-use valet_core::config::{MailSettings, Registration, StatusEventsAuth};
+use valet_core::config::{MailSettings, MfaPolicy, Registration, StatusEventsAuth};
 use valet_core::store::MAX_ACCESS_TOKEN_TTL;
 use valet_core::{KeyPolicy, Settings};
 
@@ -103,6 +103,11 @@ pub struct Config {
     pub password_reset_ttl: i64,
     /// Seconds an email verification link works.
     pub email_verification_ttl: i64,
+    /// `optional` (users who enrolled a second factor prove it; clients with
+    /// `--require-mfa` and requests with `acr_values` may require one) or
+    /// `required` (every user signs in with a second factor, enrolling TOTP at
+    /// the next sign-in if they have none).
+    pub mfa: MfaSetting,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Allows a plain-http issuer on a non-loopback host. Tokens and secrets would
@@ -135,6 +140,14 @@ pub enum RegistrationSetting {
     Closed,
     Open,
     Invite,
+}
+
+/// The values of `mfa`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MfaSetting {
+    Optional,
+    Required,
 }
 
 /// The values of `status_events_auth`.
@@ -191,6 +204,7 @@ impl Default for Config {
             registration: RegistrationSetting::Closed,
             password_reset_ttl: defaults.password_reset_ttl,
             email_verification_ttl: defaults.email_verification_ttl,
+            mfa: MfaSetting::Optional,
             log_format: LogFormat::Text,
             dangerous_allow_insecure_issuer: false,
         }
@@ -735,6 +749,10 @@ impl Config {
         };
         settings.password_reset_ttl = self.password_reset_ttl;
         settings.email_verification_ttl = self.email_verification_ttl;
+        settings.mfa = match self.mfa {
+            MfaSetting::Optional => MfaPolicy::Optional,
+            MfaSetting::Required => MfaPolicy::Required,
+        };
         settings.keys = KeyPolicy {
             rotation_period: self.key_rotation_period,
             publish_lead: self.key_publish_lead,

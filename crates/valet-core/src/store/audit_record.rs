@@ -50,10 +50,16 @@ pub enum AuditKind {
     MailFailed,
     /// An invitation to register queued (`valet user invite`).
     UserInvited,
+    /// A wrong second-factor code (TOTP or recovery code; `detail.method`).
+    SecondFactorFailed,
+    /// A second factor was enrolled (`detail.method`).
+    MfaEnrolled,
+    /// `valet user mfa reset`: the user's second factors were removed.
+    MfaReset,
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 31] = [
+    pub const ALL: [Self; 34] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginThrottled,
@@ -85,6 +91,9 @@ impl AuditKind {
         Self::EmailVerified,
         Self::MailFailed,
         Self::UserInvited,
+        Self::SecondFactorFailed,
+        Self::MfaEnrolled,
+        Self::MfaReset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -120,6 +129,9 @@ impl AuditKind {
             Self::EmailVerified => "user.email_verified",
             Self::MailFailed => "mail.failed",
             Self::UserInvited => "user.invited",
+            Self::SecondFactorFailed => "login.second_factor_failed",
+            Self::MfaEnrolled => "mfa.enrolled",
+            Self::MfaReset => "mfa.reset",
         }
     }
 
@@ -135,6 +147,7 @@ impl AuditKind {
             Self::LoginFailed
                 | Self::LoginThrottled
                 | Self::PasswordResetRequested
+                | Self::SecondFactorFailed
                 | Self::ClientAuthFailed
                 | Self::ClientAuthThrottled
         )

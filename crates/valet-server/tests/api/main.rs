@@ -26,6 +26,7 @@ mod lockout;
 mod logout;
 mod metrics;
 mod password_reset;
+mod mfa;
 mod races;
 mod refresh;
 mod registration;

@@ -22,6 +22,7 @@ mod key_commands;
 mod load;
 mod mail;
 mod mail_browser;
+mod mfa_e2e;
 mod openid_rp;
 mod operations;
 mod postgres;
