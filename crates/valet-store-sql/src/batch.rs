@@ -218,9 +218,14 @@ fn spawn_committers<DB: Database>(
     counters: Arc<Counters>,
 ) -> Queue<DB> {
     let (queue, jobs) = mpsc::channel(QUEUE);
+    // Outside a runtime the receiver is dropped here: the queue is closed, and the
+    // first write starts the committers on its own runtime.
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return queue;
+    };
     let jobs: Jobs<DB> = Arc::new(tokio::sync::Mutex::new(jobs));
     for _ in 0..committers.max(1) {
-        tokio::spawn(committer(
+        runtime.spawn(committer(
             pool.clone(),
             begin,
             Arc::clone(&jobs),

@@ -343,33 +343,7 @@ async fn concurrent_writes_share_transactions() {
     let store = std::sync::Arc::new(SqliteStore::open(db.path()).await.unwrap());
     store.insert_client(&client("batched")).await.unwrap();
     store.insert_user(&user("batched-user")).await.unwrap();
-    let grant = Grant {
-        grant_id: "batched-grant".to_owned(),
-        client_id: "batched".to_owned(),
-        user_id: "batched-user".to_owned(),
-        scope: vec!["openid".to_owned()],
-        sid: None,
-        auth_time: 1,
-        amr: vec!["pwd".to_owned()],
-        created_at: 1,
-        expires_at: i64::MAX / 2,
-        revoked_at: None,
-        status_idx: None,
-        resources: vec![],
-    };
-    let code = AuthorizationCode {
-        code_hash: vec![7; 32],
-        grant_id: grant.grant_id.clone(),
-        client_id: grant.client_id.clone(),
-        redirect_uri: String::new(),
-        code_challenge: "challenge".to_owned(),
-        nonce: None,
-        scope: grant.scope.clone(),
-        resources: vec![],
-        created_at: 1,
-        expires_at: 2,
-        consumed_at: None,
-    };
+    let (grant, code) = grant_with_code("batched", "batched-user");
     store.insert_grant_with_code(&grant, &code).await.unwrap();
     let (batches_before, writes_before) = store.group_commit_counts();
 
@@ -400,6 +374,28 @@ async fn concurrent_writes_share_transactions() {
         assert!(store.is_revoked(&format!("jti-{i}")).await.unwrap());
     }
     store.close().await;
+}
+
+/// Group commit's committer runs on the runtime the store was opened on; a store
+/// used on another runtime once that one is gone (as tools and tests do) starts a
+/// new committer there, and its writes still commit.
+#[test]
+fn writes_outlive_the_runtime_that_opened_the_store() {
+    let db = TempDb::new("runtimes");
+    let first = tokio::runtime::Runtime::new().unwrap();
+    let store = first.block_on(SqliteStore::open(db.path())).unwrap();
+    first.block_on(async {
+        store.insert_client(&client("runtimes")).await.unwrap();
+        store.insert_user(&user("runtimes-user")).await.unwrap();
+    });
+    drop(first);
+    let second = tokio::runtime::Runtime::new().unwrap();
+    second.block_on(async {
+        let (grant, code) = grant_with_code("runtimes", "runtimes-user");
+        store.insert_grant_with_code(&grant, &code).await.unwrap();
+        assert_eq!(store.get_grant(&grant.grant_id).await.unwrap(), Some(grant));
+        store.close().await;
+    });
 }
 
 #[tokio::test]
@@ -444,4 +440,35 @@ fn user(user_id: &str) -> User {
         created_at: 1,
         updated_at: 1,
     }
+}
+
+fn grant_with_code(client_id: &str, user_id: &str) -> (Grant, AuthorizationCode) {
+    let grant = Grant {
+        grant_id: format!("{client_id}-grant"),
+        client_id: client_id.to_owned(),
+        user_id: user_id.to_owned(),
+        scope: vec!["openid".to_owned()],
+        sid: None,
+        auth_time: 1,
+        amr: vec!["pwd".to_owned()],
+        created_at: 1,
+        expires_at: i64::MAX / 2,
+        revoked_at: None,
+        status_idx: None,
+        resources: vec![],
+    };
+    let code = AuthorizationCode {
+        code_hash: format!("{client_id}-code").into_bytes(),
+        grant_id: grant.grant_id.clone(),
+        client_id: grant.client_id.clone(),
+        redirect_uri: String::new(),
+        code_challenge: "challenge".to_owned(),
+        nonce: None,
+        scope: grant.scope.clone(),
+        resources: vec![],
+        created_at: 1,
+        expires_at: 2,
+        consumed_at: None,
+    };
+    (grant, code)
 }
