@@ -2,8 +2,9 @@
 //!
 //! A store hands each write that must be durable before its caller answers (a
 //! refresh rotation, a code redemption, the records of issued tokens) to its
-//! [`GroupCommit`] instead of opening a transaction of its own. One committer task
-//! takes the first queued write, opens a transaction (waiting for the connection
+//! [`GroupCommit`] instead of opening a transaction of its own. A committer task
+//! (SQLite has one, for its one writer; PostgreSQL a few) takes the first queued
+//! write, opens a transaction (waiting for the connection
 //! if another write holds it), then takes every write queued meanwhile, up to
 //! [`MAX_BATCH`], runs each in a savepoint of its own and commits them all at once.
 //! Each caller gets its answer only after that commit: a result a client is shown
@@ -14,7 +15,9 @@
 //! before it in the batch left (a rotation after another of the same token in the
 //! same batch sees it rotated). A write that fails is rolled back to its savepoint
 //! and answers its error; the others commit. If the commit itself fails, every
-//! write of the batch answers an error and none took effect.
+//! write of the batch answers an error and none took effect. A caller that goes
+//! away after queueing its write (a closed connection) does not withdraw it: the
+//! write commits like the others, as a response lost on the way would have.
 
 use std::fmt;
 use std::future::Future;
