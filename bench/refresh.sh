@@ -11,17 +11,19 @@
 # DURATION seconds (bench/flows.py --mode refresh). Valet answers each rotation
 # only once it is committed (WAL, synchronous = FULL); oidc-provider keeps its
 # tokens in memory. Prints medians per server and the ratios; the records go to
-# bench/results/refresh.jsonl.
+# bench/results/refresh.jsonl. VALET_BENCH_BACKEND=postgres runs Valet on a fresh
+# schema of VALET_BENCH_PG per run instead of SQLite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 
-[ $# -ge 2 ] || { sed -n '2,14p' "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,16p' "$0" >&2; exit 2; }
 BEFORE="$(realpath "$1")"
 AFTER="$(realpath "$2")"
 ROUNDS="${3:-3}"
 DURATION="${4:-8}"
 CONCURRENCY="${5:-16}"
+BACKEND="${VALET_BENCH_BACKEND:-sqlite}"
 PORT="${VALET_BENCH_PORT:-18500}"
 RESULTS="$RESULTS_DIR/refresh.jsonl"
 API=https://api.example.test
@@ -29,6 +31,7 @@ REDIRECT=https://app.example.test/callback
 PASSWORD='correct horse battery staple'
 
 need node nodejs
+[ "$BACKEND" = postgres ] && ensure_postgres
 if [ ! -d bench/oidc-provider/node_modules/oidc-provider ]; then
   echo "installing oidc-provider (npm)" >&2
   (cd bench/oidc-provider && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
@@ -53,18 +56,21 @@ rotate() { # rotate LABEL ROUND CLIENT_ID SECRET AUTHORIZE_PATH PASSWORD
 }
 
 valet() { # valet LABEL BINARY ROUND
-  local dir="$WORK/$1-$3" web i
-  echo "round $3: $1" >&2
-  "$2" --data-dir "$dir" serve --bind "127.0.0.1:$PORT" >"$WORK/$1-$3.log" 2>&1 &
+  local args=(--data-dir "$WORK/$1-$3") schema="valet_bench_refresh_$1_$3" web i
+  echo "round $3: $1 ($BACKEND)" >&2
+  [ "$BACKEND" = postgres ] && args+=(--database-url "$(pg_schema "$schema")")
+  "$2" "${args[@]}" serve --bind "127.0.0.1:$PORT" >"$WORK/$1-$3.log" 2>&1 &
   PID=$!
   wait_ready "http://127.0.0.1:$PORT/readyz"
-  web="$("$2" --data-dir "$dir" client create --name "Bench App" --redirect-uri "$REDIRECT" \
+  web="$("$2" "${args[@]}" client create --name "Bench App" --redirect-uri "$REDIRECT" \
     --scope read --audience "$API" --id-token-alg ES256 --json)"
   for i in $(seq 1 "$CONCURRENCY"); do
-    printf '%s' "$PASSWORD" | "$2" --data-dir "$dir" user create --username "bench$i" \
+    printf '%s' "$PASSWORD" | "$2" "${args[@]}" user create --username "bench$i" \
       --email "bench$i@example.test" --password-stdin >/dev/null
   done
   rotate "$1" "$3" "$(json_field "$web" client_id)" "$(json_field "$web" client_secret)" /authorize "$PASSWORD"
+  [ "$BACKEND" = postgres ] && pg_drop_schema "$schema"
+  return 0
 }
 
 oidc_provider() { # oidc_provider ROUND
@@ -84,9 +90,9 @@ for round in $(seq 1 "$ROUNDS"); do
   esac
 done
 
-python3 - "$RESULTS" "$ROUNDS" "$CONCURRENCY" <<'PY'
+python3 - "$RESULTS" "$ROUNDS" "$CONCURRENCY" "$BACKEND" <<'PY'
 import json, statistics, sys
-path, rounds, concurrency = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+path, rounds, concurrency, backend = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 runs = [json.loads(line) for line in open(path)]
 def median(server, field):
     values = [r[field] if field != "p99_ms" else r["steps"]["refresh"]["p99_ms"]
@@ -94,7 +100,7 @@ def median(server, field):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else float("nan")
 servers = ("before", "after", "oidc-provider")
-print(f"refresh rotations, median of {rounds} interleaved rounds, {concurrency} workers (SQLite, this host)")
+print(f"refresh rotations, median of {rounds} interleaved rounds, {concurrency} workers (Valet on {backend}, this host)")
 print("| server | rotations/s | server CPU per rotation | p99 |")
 print("|---|---:|---:|---:|")
 for s in servers:
