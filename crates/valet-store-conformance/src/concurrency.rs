@@ -557,3 +557,154 @@ pub async fn concurrent_consent(store: &dyn Store) {
     expected.sort();
     assert_eq!(got, expected, "every scope once");
 }
+
+/// Many rotations and redemptions at once, as group commit batches them into one
+/// transaction: sixteen good rotations (each of its own family) among a replay of
+/// an already rotated token, an unknown token, a rotation whose successor cannot
+/// be stored (its hash is taken) and a replayed code. Each gets the answer it
+/// would get alone: the good ones rotate, the replay is `AlreadyRotated`, the
+/// unknown token `Unknown`, the failed one an error that leaves its token
+/// unrotated, and the code is `Replayed`.
+pub async fn concurrent_rotations_with_failures(store: &dyn Store) {
+    const GOOD: usize = 16;
+    let run = unique();
+    let party = party(store, &run, "batch").await;
+    let mut families = Vec::new();
+    for i in 0..GOOD {
+        let (grant, _) = issue(store, &party, &run, &format!("batch-{i}"), None).await;
+        let presented = refresh(&grant, hash(&run, &format!("presented-{i}")), NOW + 3_600);
+        store
+            .insert_refresh_token(&presented)
+            .await
+            .expect("insert refresh token");
+        let successor = refresh(&grant, hash(&run, &format!("successor-{i}")), NOW + 7_200);
+        families.push((grant, presented, successor));
+    }
+    // A token rotated before: presenting it again is a replay.
+    let (old_grant, old_code) = issue(store, &party, &run, "batch-old", None).await;
+    let old = refresh(&old_grant, hash(&run, "old"), NOW + 3_600);
+    store.insert_refresh_token(&old).await.expect("insert old");
+    let old_successor = refresh(&old_grant, hash(&run, "old-successor"), NOW + 7_200);
+    let first = store
+        .rotate_refresh_token(&old.token_hash, &old_successor, None, None, NOW)
+        .await
+        .expect("first rotation");
+    assert!(matches!(first, Rotation::Rotated { .. }));
+    let CodeRedemption::Redeemed(_) = store
+        .redeem_code(&old_code.code_hash, NOW)
+        .await
+        .expect("first redemption")
+    else {
+        panic!("a fresh code was not redeemed");
+    };
+    // A rotation that fails half-way: its successor's hash is taken.
+    let (failing_grant, _) = issue(store, &party, &run, "batch-failing", None).await;
+    let failing = refresh(&failing_grant, hash(&run, "failing"), NOW + 3_600);
+    store
+        .insert_refresh_token(&failing)
+        .await
+        .expect("insert failing");
+    let clash = refresh(
+        &failing_grant,
+        old_successor.token_hash.clone(),
+        NOW + 7_200,
+    );
+
+    let replay_successor = refresh(&old_grant, hash(&run, "replay-successor"), NOW + 7_200);
+    let unknown = hash(&run, "never-issued");
+    let unknown_successor = refresh(&old_grant, hash(&run, "unknown-successor"), NOW + 7_200);
+    enum Answer {
+        Rotation(Result<Rotation, StoreError>),
+        Code(Result<CodeRedemption, StoreError>),
+    }
+    let mut racers: Vec<BoxFuture<'_, Answer>> = families
+        .iter()
+        .map(|(_, presented, successor)| -> BoxFuture<'_, Answer> {
+            Box::pin(async move {
+                Answer::Rotation(
+                    store
+                        .rotate_refresh_token(&presented.token_hash, successor, None, None, NOW + 1)
+                        .await,
+                )
+            })
+        })
+        .collect();
+    for (presented, successor) in [
+        (&old.token_hash, &replay_successor),
+        (&unknown, &unknown_successor),
+        (&failing.token_hash, &clash),
+    ] {
+        racers.push(Box::pin(async move {
+            Answer::Rotation(
+                store
+                    .rotate_refresh_token(presented, successor, None, None, NOW + 1)
+                    .await,
+            )
+        }));
+    }
+    racers.push(Box::pin(async {
+        Answer::Code(store.redeem_code(&old_code.code_hash, NOW + 1).await)
+    }));
+    let mut answers = join_all(racers).await.into_iter();
+    let mut rotation = || match answers.next() {
+        Some(Answer::Rotation(outcome)) => outcome,
+        _ => panic!("not a rotation"),
+    };
+    let good: Vec<_> = (0..GOOD).map(|_| rotation()).collect();
+    let (replay, unknown, failed) = (rotation(), rotation(), rotation());
+    let Some(Answer::Code(code)) = answers.next() else {
+        panic!("not a redemption");
+    };
+
+    for ((grant, presented, successor), outcome) in families.iter().zip(good) {
+        match outcome.expect("a good rotation") {
+            Rotation::Rotated {
+                previous,
+                grant: got,
+            } => {
+                assert_eq!(&previous, presented);
+                assert_eq!(&got, grant);
+            }
+            _ => panic!("a good rotation in the batch did not rotate"),
+        }
+        assert_eq!(
+            store
+                .get_refresh_token(&successor.token_hash)
+                .await
+                .expect("get successor")
+                .as_ref(),
+            Some(successor),
+            "a good rotation's successor is stored"
+        );
+    }
+    assert!(
+        matches!(replay.expect("the replay"), Rotation::AlreadyRotated { .. }),
+        "a replay in the batch is AlreadyRotated"
+    );
+    assert!(matches!(unknown.expect("the unknown"), Rotation::Unknown));
+    assert!(
+        matches!(failed, Err(StoreError::Conflict)),
+        "a rotation whose successor cannot be stored fails"
+    );
+    let failing_now = store
+        .get_refresh_token(&failing.token_hash)
+        .await
+        .expect("get failing")
+        .expect("the failed rotation's token is still there");
+    assert_eq!(
+        failing_now, failing,
+        "the failed rotation left its token as it was"
+    );
+    assert!(matches!(
+        code.expect("the replayed code"),
+        CodeRedemption::Replayed(_)
+    ));
+    assert!(
+        store
+            .get_refresh_token(&replay_successor.token_hash)
+            .await
+            .expect("get replay successor")
+            .is_none(),
+        "a replay stores no successor"
+    );
+}

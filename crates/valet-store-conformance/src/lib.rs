@@ -165,6 +165,7 @@ pub async fn run_all(store: &dyn Store) {
     concurrent_revocation_insert(store).await;
     concurrent_code_redemption(store).await;
     concurrent_refresh_rotation(store).await;
+    concurrent_rotations_with_failures(store).await;
     concurrent_use_and_revocation(store).await;
     concurrent_consent(store).await;
     concurrent_status_reservations(store).await;

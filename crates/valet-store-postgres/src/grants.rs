@@ -32,9 +32,12 @@ impl GrantStore for PostgresStore {
         grant: &Grant,
         code: &AuthorizationCode,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let outcome = insert_grant_with_code_in(&mut tx, grant, code).await;
-        finish(tx, outcome).await
+        let (grant, code) = (grant.clone(), code.clone());
+        self.commits
+            .write(move |conn| {
+                Box::pin(async move { insert_grant_with_code_in(conn, &grant, &code).await })
+            })
+            .await
     }
 
     async fn get_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {
@@ -45,11 +48,6 @@ impl GrantStore for PostgresStore {
         grant_by_status_idx_in(&self.pool, status_idx).await
     }
 
-    /// A live, unconsumed code of a live grant is consumed by one conditional
-    /// `UPDATE`: concurrent callers queue on the row lock and, once the first has
-    /// committed, find `consumed_at` set when PostgreSQL re-checks the condition.
-    /// Otherwise a consumed code is `Replayed` whatever its expiry or its grant's
-    /// state, and anything else is `Unknown`.
     async fn get_code(
         &self,
         code_hash: &[u8],
@@ -62,29 +60,10 @@ impl GrantStore for PostgresStore {
     }
 
     async fn redeem_code(&self, code_hash: &[u8], now: i64) -> Result<CodeRedemption, StoreError> {
-        let consumed = sqlx::query(concat!(
-            "UPDATE authorization_codes SET consumed_at = $1 \
-             WHERE code_hash = $2 AND consumed_at IS NULL AND expires_at > $1 \
-             AND EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = authorization_codes.grant_id \
-                         AND g.revoked_at IS NULL AND g.expires_at > $1) \
-             RETURNING ",
-            code_columns!()
-        ))
-        .bind(now)
-        .bind(code_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_error)?;
-        if let Some(row) = consumed {
-            return Ok(CodeRedemption::Redeemed(code_from_row(&row)?));
-        }
-
-        // A fresh statement, after any winner committed: it sees `consumed_at`.
-        let stored = get_code_in(&self.pool, code_hash).await?;
-        Ok(match stored {
-            Some(code) if code.consumed_at.is_some() => CodeRedemption::Replayed(code),
-            _ => CodeRedemption::Unknown,
-        })
+        let code_hash = code_hash.to_vec();
+        self.commits
+            .write(move |conn| Box::pin(async move { redeem_code_in(conn, &code_hash, now).await }))
+            .await
     }
 
     /// If the grant is already revoked, the `jti` is revoked at once (with the
@@ -96,13 +75,21 @@ impl GrantStore for PostgresStore {
         jti: &str,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let outcome = record_access_token_in(&mut tx, grant_id, jti, expires_at).await;
-        finish(tx, outcome).await
+        let (grant_id, jti) = (grant_id.to_owned(), jti.to_owned());
+        self.commits
+            .write(move |conn| {
+                Box::pin(
+                    async move { record_access_token_in(conn, &grant_id, &jti, expires_at).await },
+                )
+            })
+            .await
     }
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
-        insert_refresh_token_in(&self.pool, token).await
+        let token = token.clone();
+        self.commits
+            .write(move |conn| Box::pin(async move { insert_refresh_token_in(conn, &token).await }))
+            .await
     }
 
     async fn rotate_refresh_token(
@@ -113,17 +100,27 @@ impl GrantStore for PostgresStore {
         access_token: Option<(&str, i64)>,
         now: i64,
     ) -> Result<Rotation, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let outcome = rotate_refresh_token_in(
-            &mut tx,
-            presented_hash,
-            successor,
-            sealed_successor,
-            access_token,
-            now,
-        )
-        .await;
-        finish(tx, outcome).await
+        let presented_hash = presented_hash.to_vec();
+        let successor = successor.clone();
+        let sealed_successor = sealed_successor.map(<[u8]>::to_vec);
+        let access_token = access_token.map(|(jti, expires_at)| (jti.to_owned(), expires_at));
+        self.commits
+            .write(move |conn| {
+                Box::pin(async move {
+                    rotate_refresh_token_in(
+                        conn,
+                        &presented_hash,
+                        &successor,
+                        sealed_successor.as_deref(),
+                        access_token
+                            .as_ref()
+                            .map(|(jti, expires_at)| (jti.as_str(), *expires_at)),
+                        now,
+                    )
+                    .await
+                })
+            })
+            .await
     }
 
     async fn get_refresh_token(
@@ -168,6 +165,42 @@ impl PostgresStore {
         let outcome = revoke_in(&mut tx, which, now).await;
         finish(tx, outcome).await
     }
+}
+
+/// A live, unconsumed code of a live grant is consumed by one conditional
+/// `UPDATE`: concurrent callers (in other batches or on other nodes) queue on the
+/// row lock and, once the first has committed, find `consumed_at` set when
+/// PostgreSQL re-checks the condition; a later write of the same batch sees it
+/// set already. Otherwise a consumed code is `Replayed` whatever its expiry or its
+/// grant's state, and anything else is `Unknown`.
+async fn redeem_code_in(
+    conn: &mut PgConnection,
+    code_hash: &[u8],
+    now: i64,
+) -> Result<CodeRedemption, StoreError> {
+    let consumed = sqlx::query(concat!(
+        "UPDATE authorization_codes SET consumed_at = $1 \
+         WHERE code_hash = $2 AND consumed_at IS NULL AND expires_at > $1 \
+         AND EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = authorization_codes.grant_id \
+                     AND g.revoked_at IS NULL AND g.expires_at > $1) \
+         RETURNING ",
+        code_columns!()
+    ))
+    .bind(now)
+    .bind(code_hash)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    if let Some(row) = consumed {
+        return Ok(CodeRedemption::Redeemed(code_from_row(&row)?));
+    }
+
+    // A fresh statement, after any winner committed: it sees `consumed_at`.
+    let stored = get_code_in(&mut *conn, code_hash).await?;
+    Ok(match stored {
+        Some(code) if code.consumed_at.is_some() => CodeRedemption::Replayed(code),
+        _ => CodeRedemption::Unknown,
+    })
 }
 
 async fn record_access_token_in(

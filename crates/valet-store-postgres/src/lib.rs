@@ -8,6 +8,16 @@
 //! list indices, an advisory lock makes the order of status revocations their
 //! commit order (see the note above the status store), and migrations run under an
 //! advisory lock so that nodes starting together apply them once.
+//!
+//! The writes on the token path (code redemption, refresh rotation, the records of
+//! issued tokens, new grants) go through group commit
+//! ([`valet_store_sql::batch`]): a few committers each take what queued while the
+//! previous batch ran and commit it in one transaction, each write in a savepoint
+//! of its own. A batch holds the row locks of all its writes until it commits, so
+//! a revocation (which locks the grants it revokes) may wait for a whole batch;
+//! should two batches, or a batch and a revocation of several grants, lock the same
+//! grants in opposite orders, PostgreSQL's deadlock detection fails one statement
+//! after `deadlock_timeout`, and only that write answers an error.
 
 mod grants;
 mod mfa;
@@ -30,6 +40,7 @@ use valet_core::store::{
     RevocationStore, RevokedToken, Rotation, Session, SessionStore, SingleUse, SingleUseKind,
     SingleUseStore, StatusRevocation, StatusStore, Store, StoreError, StoredKey, User, UserStore,
 };
+use valet_store_sql::batch::GroupCommit;
 use valet_store_sql::{
     backend, finish, from_json, from_names, get, names_json, parse_name, query_error, to_json,
     union_into,
@@ -38,6 +49,9 @@ use valet_store_sql::{
 /// Connections per node.
 const MAX_CONNECTIONS: u32 = 10;
 /// How long a call waits for a free connection before it fails.
+/// Group commit's committers: while one batch commits, the next fills and runs on
+/// another connection.
+const COMMITTERS: usize = 4;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Session advisory lock held while creating the schema and migrating it: ASCII
 /// "valetmig". sqlx's migrator takes its own lock (per database) inside it as well.
@@ -47,6 +61,8 @@ const MIGRATION_LOCK: i64 = 0x7661_6c65_746d_6967;
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Group commit of the token path's writes, on connections of `pool`.
+    commits: GroupCommit<Postgres>,
 }
 
 impl PostgresStore {
@@ -115,11 +131,20 @@ impl PostgresStore {
         }
         drop(conn);
         if migrated? {
-            Ok(Some(Self { pool }))
+            Ok(Some(Self {
+                commits: GroupCommit::start(pool.clone(), None, COMMITTERS),
+                pool,
+            }))
         } else {
             pool.close().await;
             Ok(None)
         }
+    }
+
+    /// Transactions group commit has committed since the store opened, and the
+    /// writes they held.
+    pub fn group_commit_counts(&self) -> (u64, u64) {
+        self.commits.counts()
     }
 
     /// Closes every connection.

@@ -15,6 +15,7 @@
 //! advisory locks), and the grant, user, session and status list stores, whose
 //! locking decides their correctness.
 
+pub mod batch;
 mod grants;
 mod outbox;
 mod mfa;

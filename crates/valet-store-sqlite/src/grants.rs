@@ -23,9 +23,12 @@ impl GrantStore for SqliteStore {
         grant: &Grant,
         code: &AuthorizationCode,
     ) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.writer).await?;
-        let outcome = insert_grant_with_code_in(&mut tx, grant, code).await;
-        finish(tx, outcome).await
+        let (grant, code) = (grant.clone(), code.clone());
+        self.commits
+            .write(move |conn| {
+                Box::pin(async move { insert_grant_with_code_in(conn, &grant, &code).await })
+            })
+            .await
     }
 
     async fn get_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {
@@ -36,10 +39,6 @@ impl GrantStore for SqliteStore {
         grant_by_status_idx_in(&self.reader, status_idx).await
     }
 
-    /// A live, unconsumed code of a live grant is consumed by one conditional
-    /// `UPDATE` (all writes queue on the single writer connection, so exactly one
-    /// caller sees the row change). Otherwise a consumed code is `Replayed` whatever
-    /// its expiry or its grant's state, and anything else is `Unknown`.
     async fn get_code(
         &self,
         code_hash: &[u8],
@@ -52,28 +51,10 @@ impl GrantStore for SqliteStore {
     }
 
     async fn redeem_code(&self, code_hash: &[u8], now: i64) -> Result<CodeRedemption, StoreError> {
-        let consumed = sqlx::query(concat!(
-            "UPDATE authorization_codes SET consumed_at = ?1 \
-             WHERE code_hash = ?2 AND consumed_at IS NULL AND expires_at > ?1 \
-             AND EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = authorization_codes.grant_id \
-                         AND g.revoked_at IS NULL AND g.expires_at > ?1) \
-             RETURNING ",
-            code_columns!()
-        ))
-        .bind(now)
-        .bind(code_hash)
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(query_error)?;
-        if let Some(row) = consumed {
-            return Ok(CodeRedemption::Redeemed(code_from_row(&row)?));
-        }
-
-        let stored = get_code_in(&self.reader, code_hash).await?;
-        Ok(match stored {
-            Some(code) if code.consumed_at.is_some() => CodeRedemption::Replayed(code),
-            _ => CodeRedemption::Unknown,
-        })
+        let code_hash = code_hash.to_vec();
+        self.commits
+            .write(move |conn| Box::pin(async move { redeem_code_in(conn, &code_hash, now).await }))
+            .await
     }
 
     /// If the grant is already revoked, the `jti` is revoked at once (with the
@@ -85,13 +66,21 @@ impl GrantStore for SqliteStore {
         jti: &str,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.writer).await?;
-        let outcome = record_access_token_in(&mut tx, grant_id, jti, expires_at).await;
-        finish(tx, outcome).await
+        let (grant_id, jti) = (grant_id.to_owned(), jti.to_owned());
+        self.commits
+            .write(move |conn| {
+                Box::pin(
+                    async move { record_access_token_in(conn, &grant_id, &jti, expires_at).await },
+                )
+            })
+            .await
     }
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
-        insert_refresh_token_in(&self.writer, token).await
+        let token = token.clone();
+        self.commits
+            .write(move |conn| Box::pin(async move { insert_refresh_token_in(conn, &token).await }))
+            .await
     }
 
     async fn rotate_refresh_token(
@@ -102,17 +91,27 @@ impl GrantStore for SqliteStore {
         access_token: Option<(&str, i64)>,
         now: i64,
     ) -> Result<Rotation, StoreError> {
-        let mut tx = begin_write(&self.writer).await?;
-        let outcome = rotate_refresh_token_in(
-            &mut tx,
-            presented_hash,
-            successor,
-            sealed_successor,
-            access_token,
-            now,
-        )
-        .await;
-        finish(tx, outcome).await
+        let presented_hash = presented_hash.to_vec();
+        let successor = successor.clone();
+        let sealed_successor = sealed_successor.map(<[u8]>::to_vec);
+        let access_token = access_token.map(|(jti, expires_at)| (jti.to_owned(), expires_at));
+        self.commits
+            .write(move |conn| {
+                Box::pin(async move {
+                    rotate_refresh_token_in(
+                        conn,
+                        &presented_hash,
+                        &successor,
+                        sealed_successor.as_deref(),
+                        access_token
+                            .as_ref()
+                            .map(|(jti, expires_at)| (jti.as_str(), *expires_at)),
+                        now,
+                    )
+                    .await
+                })
+            })
+            .await
     }
 
     async fn get_refresh_token(
@@ -157,6 +156,40 @@ impl SqliteStore {
         let outcome = revoke_in(&mut tx, which, now).await;
         finish(tx, outcome).await
     }
+}
+
+/// A live, unconsumed code of a live grant is consumed by one conditional
+/// `UPDATE`; every write runs in the committer's transaction on the one writer
+/// connection, so exactly one caller sees the row change. Otherwise a consumed
+/// code is `Replayed` whatever its expiry or its grant's state, and anything else
+/// is `Unknown`.
+async fn redeem_code_in(
+    conn: &mut SqliteConnection,
+    code_hash: &[u8],
+    now: i64,
+) -> Result<CodeRedemption, StoreError> {
+    let consumed = sqlx::query(concat!(
+        "UPDATE authorization_codes SET consumed_at = ?1 \
+         WHERE code_hash = ?2 AND consumed_at IS NULL AND expires_at > ?1 \
+         AND EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = authorization_codes.grant_id \
+                     AND g.revoked_at IS NULL AND g.expires_at > ?1) \
+         RETURNING ",
+        code_columns!()
+    ))
+    .bind(now)
+    .bind(code_hash)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    if let Some(row) = consumed {
+        return Ok(CodeRedemption::Redeemed(code_from_row(&row)?));
+    }
+
+    let stored = get_code_in(&mut *conn, code_hash).await?;
+    Ok(match stored {
+        Some(code) if code.consumed_at.is_some() => CodeRedemption::Replayed(code),
+        _ => CodeRedemption::Unknown,
+    })
 }
 
 async fn record_access_token_in(

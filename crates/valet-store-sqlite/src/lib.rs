@@ -9,6 +9,11 @@
 //! (refresh rotation, revocation) is enough to make concurrent callers agree on one
 //! winner.
 //!
+//! The writes on the token path (code redemption, refresh rotation, the records of
+//! issued tokens, new grants) go through group commit
+//! ([`valet_store_sql::batch`]): what queues while a transaction commits is
+//! committed together in the next one, so many requests share one fsync.
+//!
 //! The database file is created with mode `0600` before SQLite opens it; SQLite
 //! gives its `-wal` and `-shm` files the mode of the database file.
 
@@ -37,6 +42,7 @@ use valet_core::store::{
     RevocationStore, RevokedToken, Rotation, Session, SessionStore, SingleUse, SingleUseKind,
     SingleUseStore, StatusRevocation, StatusStore, Store, StoreError, StoredKey, User, UserStore,
 };
+use valet_store_sql::batch::GroupCommit;
 use valet_store_sql::{
     backend, finish, from_json, from_names, get, names_json, parse_name, query_error, to_json,
     union_into,
@@ -53,6 +59,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     /// One connection: every write.
     writer: SqlitePool,
+    /// Group commit of the token path's writes, on `writer`.
+    commits: GroupCommit<Sqlite>,
     /// Reads; the same pool as `writer` for an in-memory database.
     reader: SqlitePool,
 }
@@ -104,6 +112,7 @@ impl SqliteStore {
             .map_err(backend)?;
         migrate(&pool).await?;
         Ok(Self {
+            commits: GroupCommit::start(pool.clone(), Some(BEGIN_WRITE), 1),
             writer: pool.clone(),
             reader: pool,
         })
@@ -144,7 +153,17 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(backend)?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            commits: GroupCommit::start(writer.clone(), Some(BEGIN_WRITE), 1),
+            writer,
+            reader,
+        })
+    }
+
+    /// Transactions group commit has committed since the store opened, and the
+    /// writes they held.
+    pub fn group_commit_counts(&self) -> (u64, u64) {
+        self.commits.counts()
     }
 
     /// Closes every connection; with WAL, the last one checkpoints and removes the
@@ -270,8 +289,10 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
 /// write lock up front, so a transaction that reads before it writes never has to
 /// upgrade its lock (which another process holding it would make fail at once).
 async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
-    pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)
+    pool.begin_with(BEGIN_WRITE).await.map_err(backend)
 }
+
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 #[async_trait]
 impl Store for SqliteStore {

@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use valet_core::store::{Client, ClientStore, Grant, GrantStore, StatusStore, StoreError};
+use valet_core::store::{
+    AuthorizationCode, Client, ClientStore, Grant, GrantStore, RevocationStore, StatusStore,
+    StoreError, User, UserStore,
+};
 use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 use valet_store_conformance as conformance;
 use valet_store_sqlite::SqliteStore;
@@ -331,6 +334,71 @@ async fn upgrade_from_0002_keeps_grants() {
     store.close().await;
 }
 
+/// Group commit: writes issued while a transaction commits share the next one.
+/// Sixty-four access-token records sent at once take far fewer transactions than
+/// writes, and every one of them is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_transactions() {
+    const WRITES: u64 = 64;
+    let db = TempDb::new("group-commit");
+    let store = std::sync::Arc::new(SqliteStore::open(db.path()).await.unwrap());
+    store.insert_client(&client("batched")).await.unwrap();
+    store.insert_user(&user("batched-user")).await.unwrap();
+    let (grant, code) = grant_with_code("batched", "batched-user");
+    store.insert_grant_with_code(&grant, &code).await.unwrap();
+    let (batches_before, writes_before) = store.group_commit_counts();
+
+    let tasks: Vec<_> = (0..WRITES)
+        .map(|i| {
+            let store = std::sync::Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .record_access_token("batched-grant", &format!("jti-{i}"), i64::MAX / 2)
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+
+    let (batches, writes) = store.group_commit_counts();
+    assert_eq!(writes - writes_before, WRITES, "every write was committed");
+    let transactions = batches - batches_before;
+    assert!(
+        transactions < WRITES / 2,
+        "{WRITES} concurrent writes took {transactions} transactions"
+    );
+    // Each of them is recorded: revoking the grant revokes all 64.
+    assert!(store.revoke_grant("batched-grant", 3).await.unwrap());
+    for i in 0..WRITES {
+        assert!(store.is_revoked(&format!("jti-{i}")).await.unwrap());
+    }
+    store.close().await;
+}
+
+/// Group commit's committer runs on the runtime the store was opened on; a store
+/// used on another runtime once that one is gone (as tools and tests do) starts a
+/// new committer there, and its writes still commit.
+#[test]
+fn writes_outlive_the_runtime_that_opened_the_store() {
+    let db = TempDb::new("runtimes");
+    let first = tokio::runtime::Runtime::new().unwrap();
+    let store = first.block_on(SqliteStore::open(db.path())).unwrap();
+    first.block_on(async {
+        store.insert_client(&client("runtimes")).await.unwrap();
+        store.insert_user(&user("runtimes-user")).await.unwrap();
+    });
+    drop(first);
+    let second = tokio::runtime::Runtime::new().unwrap();
+    second.block_on(async {
+        let (grant, code) = grant_with_code("runtimes", "runtimes-user");
+        store.insert_grant_with_code(&grant, &code).await.unwrap();
+        assert_eq!(store.get_grant(&grant.grant_id).await.unwrap(), Some(grant));
+        store.close().await;
+    });
+}
+
 #[tokio::test]
 async fn in_memory_urls_are_refused() {
     assert!(SqliteStore::open_url("sqlite::memory:").await.is_err());
@@ -358,4 +426,51 @@ fn client(client_id: &str) -> Client {
         previous_secret_expires_at: None,
         introspect_any: false,
     }
+}
+
+fn user(user_id: &str) -> User {
+    User {
+        user_id: user_id.to_owned(),
+        username: user_id.to_owned(),
+        email: None,
+        email_verified: false,
+        name: None,
+        given_name: None,
+        family_name: None,
+        password_hash: None,
+        disabled: false,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+fn grant_with_code(client_id: &str, user_id: &str) -> (Grant, AuthorizationCode) {
+    let grant = Grant {
+        grant_id: format!("{client_id}-grant"),
+        client_id: client_id.to_owned(),
+        user_id: user_id.to_owned(),
+        scope: vec!["openid".to_owned()],
+        sid: None,
+        auth_time: 1,
+        amr: vec!["pwd".to_owned()],
+        created_at: 1,
+        expires_at: i64::MAX / 2,
+        revoked_at: None,
+        status_idx: None,
+        resources: vec![],
+    };
+    let code = AuthorizationCode {
+        code_hash: format!("{client_id}-code").into_bytes(),
+        grant_id: grant.grant_id.clone(),
+        client_id: grant.client_id.clone(),
+        redirect_uri: String::new(),
+        code_challenge: "challenge".to_owned(),
+        nonce: None,
+        scope: grant.scope.clone(),
+        resources: vec![],
+        created_at: 1,
+        expires_at: 2,
+        consumed_at: None,
+    };
+    (grant, code)
 }

@@ -5,7 +5,8 @@
 //! introspection, and in every refresh chain the token the client last received
 //! is live and the ones before it are not; at the end each last token is shown to
 //! work exactly once. Nothing a client was told is lost: every token in a response
-//! was committed (WAL, `synchronous = FULL`) before the response was sent.
+//! was committed (WAL, `synchronous = FULL`) before the response was sent, also
+//! when group commit put it in one transaction with the writes of other requests.
 //!
 //! What a lost answer does. A refresh in flight when the node dies may or may not
 //! have been applied; the client cannot tell, and must retry with the last token
@@ -35,6 +36,9 @@ use crate::harness::*;
 use crate::load::*;
 
 const ROUNDS: usize = 6;
+/// Refresh chains rotating at once: enough that group commit puts several
+/// rotations (and their access-token records) in one transaction when it is killed.
+const CHAINS: usize = 16;
 const USERNAME: &str = "durable-alice";
 
 #[test]
@@ -70,7 +74,7 @@ fn sigkill_under_load_loses_nothing_a_client_was_told() {
     let service = Creds { id, secret };
 
     let mut jar = CookieJar::default();
-    let mut chains: Vec<Chain> = (0..6)
+    let mut chains: Vec<Chain> = (0..CHAINS)
         .map(|i| {
             let app = if i % 2 == 0 { &strict } else { &grace };
             Chain::start(&mut jar, [port; 3], app, USERNAME)
