@@ -55,8 +55,8 @@ use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 
 use valet_core::store::{
     AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, MAX_ACCESS_TOKEN_TTL,
-    RefreshToken, RevokedToken, Rotation, Session, SingleUse, SingleUseKind, StatusRevocation,
-    Store, StoreError, StoredKey, User,
+    PasskeyRecord, RefreshToken, RevokedToken, Rotation, Session, SingleUse, SingleUseKind,
+    StatusRevocation, Store, StoreError, StoredKey, User,
 };
 
 mod audit;
@@ -64,6 +64,7 @@ mod clients;
 mod concurrency;
 mod grants;
 mod keys;
+mod passkeys;
 mod revocations;
 mod sessions;
 mod single_use;
@@ -75,6 +76,7 @@ pub use clients::*;
 pub use concurrency::*;
 pub use grants::*;
 pub use keys::*;
+pub use passkeys::*;
 pub use revocations::*;
 pub use sessions::*;
 pub use single_use::*;
@@ -125,6 +127,9 @@ pub async fn run_all(store: &dyn Store) {
     single_use_lifecycle(store).await;
     single_use_expired_not_taken(store).await;
     single_use_purge(store).await;
+
+    passkeys_roundtrip(store).await;
+    passkeys_delete(store).await;
 
     grants_insert_and_get(store).await;
     codes_redeem_once(store).await;

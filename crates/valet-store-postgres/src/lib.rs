@@ -25,9 +25,9 @@ use sqlx::{AssertSqlSafe, Postgres, SqlSafeStr, Transaction};
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
     AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Grant, GrantStore,
-    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, RefreshToken, RevocationStore, RevokedToken,
-    Rotation, Session, SessionStore, SingleUse, SingleUseKind, SingleUseStore, StatusRevocation,
-    StatusStore, Store, StoreError, StoredKey, User, UserStore,
+    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, PasskeyRecord, PasskeyStore, RefreshToken,
+    RevocationStore, RevokedToken, Rotation, Session, SessionStore, SingleUse, SingleUseKind,
+    SingleUseStore, StatusRevocation, StatusStore, Store, StoreError, StoredKey, User, UserStore,
 };
 use valet_store_sql::{
     backend, finish, from_json, from_names, get, names_json, parse_name, query_error, to_json,
@@ -225,6 +225,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0007_operations.sql"),
     ),
     (8, "records", include_str!("../migrations/0008_records.sql")),
+    (
+        11,
+        "passkeys",
+        include_str!("../migrations/0011_passkeys.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

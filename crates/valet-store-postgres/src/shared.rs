@@ -1,5 +1,5 @@
-//! Clients, keys, revocations, users, sessions, single-use records and the
-//! audit trail: the same SQL on every backend, written once in `valet-store-sql`
+//! Clients, keys, revocations, users, sessions, single-use records, passkeys
+//! and the audit trail: the same SQL on every backend, written once in `valet-store-sql`
 //! and stamped here with PostgreSQL's types.
 
 use valet_jose::Algorithm;
@@ -21,4 +21,11 @@ valet_store_sql::shared_stores! {
     login_match: "username = $1 OR lower(email) = lower($1::text COLLATE \"C\") \
                   ORDER BY (username = $1) DESC LIMIT 1",
     greatest: "GREATEST",
+}
+
+valet_store_sql::shared_passkey_store! {
+    store: PostgresStore,
+    row: PgRow,
+    reader: pool,
+    writer: pool,
 }

@@ -148,7 +148,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 8, "each migration applied exactly once");
+        assert_eq!(applied, 9, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -188,6 +188,7 @@ async fn tables_live_in_the_schema() {
                 "grant_access_tokens",
                 "grants",
                 "meta",
+                "passkeys",
                 "refresh_tokens",
                 "revoked_tokens",
                 "sessions",

@@ -32,9 +32,9 @@ use sqlx::{AssertSqlSafe, SqlSafeStr, Sqlite, Transaction};
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
     AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Grant, GrantStore,
-    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, RefreshToken, RevocationStore, RevokedToken,
-    Rotation, Session, SessionStore, SingleUse, SingleUseKind, SingleUseStore, StatusRevocation,
-    StatusStore, Store, StoreError, StoredKey, User, UserStore,
+    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, PasskeyRecord, PasskeyStore, RefreshToken,
+    RevocationStore, RevokedToken, Rotation, Session, SessionStore, SingleUse, SingleUseKind,
+    SingleUseStore, StatusRevocation, StatusStore, Store, StoreError, StoredKey, User, UserStore,
 };
 use valet_store_sql::{
     backend, finish, from_json, from_names, get, names_json, parse_name, query_error, to_json,
@@ -245,6 +245,13 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
             "records".into(),
             MigrationType::Simple,
             include_str!("../migrations/0008_records.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            11,
+            "passkeys".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0011_passkeys.sql").into_sql_str(),
             false,
         ),
     ]);

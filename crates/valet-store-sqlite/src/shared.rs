@@ -1,5 +1,5 @@
-//! Clients, keys, revocations, users, sessions, single-use records and the
-//! audit trail: the same SQL on every backend, written once in `valet-store-sql`
+//! Clients, keys, revocations, users, sessions, single-use records, passkeys
+//! and the audit trail: the same SQL on every backend, written once in `valet-store-sql`
 //! and stamped here with SQLite's types.
 
 use valet_jose::Algorithm;
@@ -19,4 +19,11 @@ valet_store_sql::shared_stores! {
     // SQLite's `lower` folds ASCII case only.
     login_match: "username = $1 OR lower(email) = lower($1) ORDER BY username = $1 DESC LIMIT 1",
     greatest: "max",
+}
+
+valet_store_sql::shared_passkey_store! {
+    store: SqliteStore,
+    row: SqliteRow,
+    reader: reader,
+    writer: writer,
 }
