@@ -35,6 +35,7 @@ pub mod endpoint;
 pub mod error;
 pub mod grant;
 pub mod keys;
+pub mod passkeys;
 pub mod policy;
 pub mod secrets;
 pub mod session;
@@ -103,6 +104,9 @@ pub struct AuthorizationServer {
     pub(crate) status_lists: StatusLists,
     pub(crate) status_streams: status::stream::StreamSlots,
     pub(crate) audit: AuditLog,
+    /// The WebAuthn relying party; `None` when the issuer's host cannot be one
+    /// (an IP address), and then no page offers passkeys.
+    pub(crate) passkeys: Option<passkeys::RelyingParty>,
     metadata: ServerMetadata,
 }
 
@@ -143,7 +147,11 @@ impl AuthorizationServer {
             grant::refresh_token::SUCCESSOR_KEY_PURPOSE,
             grant::refresh_token::SUCCESSOR_KEY_PERIOD,
         );
+        let passkeys = passkeys::RelyingParty::for_issuer(&settings.issuer, "Valet")
+            .inspect_err(|reason| tracing::warn!(%reason, "passkeys are unavailable"))
+            .ok();
         let server = Self {
+            passkeys,
             request_keys,
             successor_keys,
             master,
@@ -180,6 +188,11 @@ impl AuthorizationServer {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Whether users can register and sign in with passkeys here.
+    pub fn passkeys_available(&self) -> bool {
+        self.passkeys.is_some()
     }
 
     pub fn metadata(&self) -> &ServerMetadata {

@@ -9,7 +9,7 @@ use valet_core::endpoint::metadata::paths;
 use crate::AppState;
 use crate::error::{method_not_allowed, not_found};
 use crate::handlers::{
-    authorize, health, jwks, logout, metadata, status, token_endpoints, userinfo,
+    authorize, health, jwks, logout, metadata, passkeys, status, token_endpoints, userinfo,
 };
 use crate::layers;
 
@@ -79,7 +79,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route(
             paths::STATUS_LIST,
             get(status::status_list).fallback(method_not_allowed("GET")),
-        );
+        )
+        .merge(passkey_routes());
     under_issuer_path(endpoints, &state.server.settings().issuer)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -91,6 +92,33 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .then(|| Arc::new(state.trusted_proxies.clone())),
         })
         .with_state(state)
+}
+
+/// The login page's passwordless sign-in and the account's passkeys page.
+fn passkey_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            paths::LOGIN_PASSKEY_OPTIONS,
+            post(passkeys::login_options).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            paths::LOGIN_PASSKEY,
+            post(passkeys::login).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            paths::ACCOUNT_PASSKEYS,
+            get(passkeys::page)
+                .post(passkeys::add)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+        .route(
+            paths::ACCOUNT_PASSKEY_OPTIONS,
+            post(passkeys::add_options).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            paths::ACCOUNT_PASSKEY_REMOVE,
+            post(passkeys::remove).fallback(method_not_allowed("POST")),
+        )
 }
 
 /// Nests `endpoints` under the path of `issuer` (none for `https://host`). For a

@@ -46,5 +46,7 @@ pub mod policy;
 pub mod verify;
 
 pub use pending::{CARRIED_KEY_PURPOSE, PendingAuthorization, Stage, carried_key_period};
-pub use pipeline::{Cookies, authorize, submit_consent, submit_login};
+pub use pipeline::{
+    Cookies, authorize, passkey_options, submit_consent, submit_login, submit_passkey_login,
+};
 pub use verify::{Method, SignedIn};

@@ -8,11 +8,12 @@ use super::consent::{self, Decision};
 use super::identify::{self, Identified, Resumed};
 use super::pending::{self, PendingAuthorization, Stage, Whereabouts};
 use super::policy::{self, Next};
-use super::verify::{self, Method, SignedIn, password};
+use super::verify::{self, Method, SignedIn, passkey, password};
 use crate::AuthorizationServer;
 use crate::authorize::{AuthorizationResponse, AuthorizeOutcome, LoginPage, PageError};
 use crate::context::RequestContext;
 use crate::error::OAuthError;
+use crate::passkeys::Challenge;
 use crate::session::{self, NewSession};
 use crate::store::Client;
 
@@ -86,21 +87,100 @@ pub async fn submit_login(
             return Ok((AuthorizeOutcome::Login(page), None));
         }
     };
-    let new_session = verify::sign_in(
+    step.login = None;
+    step.signed_in(
         server,
+        request,
         &user_id,
         Method::Password,
-        cookies.session,
-        &client.client_id,
+        cookies,
         context,
     )
-    .await?;
-    let signed_in = SignedIn::from(&new_session.session);
-    step.login = None;
-    let outcome = step
-        .advance(server, request, Some(&signed_in), context)
-        .await?;
-    Ok((outcome, Some(new_session)))
+    .await
+}
+
+/// The login form's passkey button asked for a sign-in ceremony (its
+/// `interaction` and `csrf`): the WebAuthn request options.
+pub async fn passkey_options(
+    server: &AuthorizationServer,
+    form: &Form,
+    cookies: Cookies<'_>,
+    context: &RequestContext,
+) -> Result<Result<Challenge, PageError>, OAuthError> {
+    let Resumed { request, .. } =
+        match identify::resume(server, form, cookies.csrf, context.now).await? {
+            Ok(resumed) => resumed,
+            Err(page) => return Ok(Err(page)),
+        };
+    let interaction = form
+        .optional("interaction")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if request.stage != Stage::AwaitingLogin {
+        return Ok(Err(PageError::expired()));
+    }
+    let csrf = cookies.csrf.unwrap_or_default();
+    match passkey::begin(server, interaction, csrf, context.now).await? {
+        Some(challenge) => Ok(Ok(challenge)),
+        None => Ok(Err(PageError::new(
+            404,
+            "Passkeys unavailable",
+            "This server cannot use passkeys.",
+        ))),
+    }
+}
+
+/// The login form's passkey answer (an assertion) was submitted: on success
+/// as [`submit_login`], with the passkey as the method.
+pub async fn submit_passkey_login(
+    server: &AuthorizationServer,
+    form: &Form,
+    cookies: Cookies<'_>,
+    context: &RequestContext,
+) -> Result<(AuthorizeOutcome, Option<NewSession>), OAuthError> {
+    let Resumed {
+        at,
+        request,
+        client,
+    } = match identify::resume(server, form, cookies.csrf, context.now).await? {
+        Ok(resumed) => resumed,
+        Err(page) => return Ok((AuthorizeOutcome::ErrorPage(page), None)),
+    };
+    if request.stage != Stage::AwaitingLogin {
+        return Ok((AuthorizeOutcome::ErrorPage(PageError::expired()), None));
+    }
+    let interaction = form
+        .optional("interaction")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let client_id = &client.client_id;
+    let result =
+        passkey::verify(server, form, interaction, cookies.csrf, client_id, context).await?;
+    let step = Step {
+        client: &client,
+        at,
+        csrf: cookies.csrf.unwrap_or_default().to_owned(),
+        login: None,
+    };
+    match result {
+        Ok(verified) => {
+            step.signed_in(
+                server,
+                request,
+                &verified.user_id,
+                verified.method,
+                cookies,
+                context,
+            )
+            .await
+        }
+        Err(retry) => {
+            let page = step.login_page(retry.status, Some(retry.error), retry.retry_after);
+            Ok((AuthorizeOutcome::Login(page), None))
+        }
+    }
 }
 
 /// The consent form was submitted: Allow issues the code, Deny returns
@@ -175,6 +255,27 @@ struct Step<'a> {
 }
 
 impl Step<'_> {
+    /// The user proved who they are with `method`: a new session, then the
+    /// next step.
+    async fn signed_in(
+        self,
+        server: &AuthorizationServer,
+        request: PendingAuthorization,
+        user_id: &str,
+        method: Method,
+        cookies: Cookies<'_>,
+        context: &RequestContext,
+    ) -> Result<(AuthorizeOutcome, Option<NewSession>), OAuthError> {
+        let client_id = &self.client.client_id;
+        let new_session =
+            verify::sign_in(server, user_id, method, cookies.session, client_id, context).await?;
+        let signed_in = SignedIn::from(&new_session.session);
+        let outcome = self
+            .advance(server, request, Some(&signed_in), context)
+            .await?;
+        Ok((outcome, Some(new_session)))
+    }
+
     /// Asks the policy for the next step and takes it: the transition from the
     /// stage just left (`AwaitingLogin`, signed in or not) to the next one.
     async fn advance(
@@ -201,7 +302,8 @@ impl Step<'_> {
                     &server.settings.issuer,
                 )))
             }
-            (Next::Verify(Method::Password), _) => self.into_login(server, &request, context.now),
+            // The login page offers every first-factor method: password and passkey.
+            (Next::Verify(_), _) => self.into_login(server, &request, context.now),
             (Next::Consent, Some(user)) => {
                 self.into_consent(server, request, user, context.now).await
             }

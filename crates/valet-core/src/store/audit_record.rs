@@ -40,10 +40,14 @@ pub enum AuditKind {
     UserUnlocked,
     UserPasswordSet,
     UserDeleted,
+    /// A user registered a passkey.
+    PasskeyAdded,
+    /// A user removed one of their passkeys.
+    PasskeyRemoved,
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 28] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginThrottled,
@@ -70,6 +74,8 @@ impl AuditKind {
         Self::UserUnlocked,
         Self::UserPasswordSet,
         Self::UserDeleted,
+        Self::PasskeyAdded,
+        Self::PasskeyRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -100,6 +106,8 @@ impl AuditKind {
             Self::UserUnlocked => "user.unlocked",
             Self::UserPasswordSet => "user.password_set",
             Self::UserDeleted => "user.deleted",
+            Self::PasskeyAdded => "passkey.added",
+            Self::PasskeyRemoved => "passkey.removed",
         }
     }
 

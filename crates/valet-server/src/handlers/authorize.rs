@@ -10,6 +10,7 @@ use valet_core::RequestContext;
 use valet_core::authn::{self, Cookies};
 use valet_core::authorize::{AuthorizationResponse, AuthorizeOutcome, PageError};
 use valet_core::endpoint::metadata::paths;
+use valet_core::session::NewSession;
 use valet_protocol::Form;
 use valet_protocol::authorize::ResponseMode;
 
@@ -71,7 +72,19 @@ pub async fn login(
     };
     let (outcome, new_session) =
         authn::submit_login(&state.server, &request.form, cookies, &context).await?;
-    let mut response = outcome_response(&state, outcome)?;
+    login_response(&state, &context, outcome, new_session)
+}
+
+/// A sign-in form's answer: the next page or redirect, with the new session's
+/// cookie when the user signed in.
+pub fn login_response(
+    state: &AppState,
+    context: &RequestContext,
+    outcome: AuthorizeOutcome,
+    new_session: Option<NewSession>,
+) -> Result<Response, ApiError> {
+    let names = cookie_names(state);
+    let mut response = outcome_response(state, outcome)?;
     if let Some(new_session) = new_session {
         names.set(
             &mut response,
@@ -100,7 +113,10 @@ pub async fn consent(
 }
 
 /// The session and CSRF cookies' values.
-fn browser_cookies(headers: &HeaderMap, names: &CookieNames) -> (Option<String>, Option<String>) {
+pub fn browser_cookies(
+    headers: &HeaderMap,
+    names: &CookieNames,
+) -> (Option<String>, Option<String>) {
     (
         cookies::read(headers, names.session()),
         cookies::read(headers, names.csrf()),
@@ -130,6 +146,9 @@ fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Result<Respo
                     login => page.login,
                     error => page.error,
                     csrf => &page.csrf,
+                    passkey_options => state.server.passkeys_available()
+                        .then(|| format!("{issuer}{}", paths::LOGIN_PASSKEY_OPTIONS)),
+                    passkey_action => format!("{issuer}{}", paths::LOGIN_PASSKEY),
                 },
             )
             .ok_or(ApiError::Rendering)?;

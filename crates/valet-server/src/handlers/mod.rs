@@ -5,6 +5,7 @@ pub mod health;
 pub mod jwks;
 pub mod logout;
 pub mod metadata;
+pub mod passkeys;
 pub mod status;
 pub mod token_endpoints;
 pub mod userinfo;

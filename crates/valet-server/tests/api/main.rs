@@ -24,6 +24,7 @@ mod limits;
 mod lockout;
 mod logout;
 mod metrics;
+mod passkeys;
 mod races;
 mod refresh;
 mod request_context;

@@ -4,6 +4,7 @@
 //! method ends in. A new method (a second factor, a passkey, an upstream
 //! provider) is a new file and a new [`Method`] variant.
 
+pub(crate) mod passkey;
 pub(crate) mod password;
 
 use serde::{Deserialize, Serialize};
@@ -20,13 +21,25 @@ use crate::store::Session;
 pub enum Method {
     /// Username or email and password (`password.rs`); `amr` `pwd` (RFC 8176 §2).
     Password,
+    /// A passkey, with user verification (`passkey.rs`). `synced`: the
+    /// credential is backup eligible (WebAuthn §6.1.3), so its private key can
+    /// leave the authenticator.
+    Passkey { synced: bool },
 }
 
 impl Method {
-    /// The RFC 8176 `amr` value the method records.
-    pub fn amr(self) -> &'static str {
+    /// The RFC 8176 §2 `amr` values the method records. A passkey is proof of
+    /// possession of a key: `hwk` when the key cannot leave its hardware, `swk`
+    /// when it is synced (backup eligible); `user` for the user presence every
+    /// assertion carries; and `mfa`, because webauthn-rs requires user
+    /// verification (a PIN or a biometric on the authenticator) on top of the
+    /// key. Which of the two verified the user the relying party cannot tell
+    /// without attestation, so neither `pin` nor a biometric value is claimed.
+    pub fn amr(self) -> &'static [&'static str] {
         match self {
-            Self::Password => "pwd",
+            Self::Password => &["pwd"],
+            Self::Passkey { synced: false } => &["hwk", "user", "mfa"],
+            Self::Passkey { synced: true } => &["swk", "user", "mfa"],
         }
     }
 }
@@ -73,7 +86,7 @@ pub(crate) async fn sign_in(
     let new_session = session::create(
         server.store.as_ref(),
         user_id,
-        vec![method.amr().into()],
+        method.amr().iter().map(|&value| value.to_owned()).collect(),
         server.settings.session_ttl,
         context.now,
     )
@@ -85,7 +98,7 @@ pub(crate) async fn sign_in(
             .address(context.address)
             .request(&context.id)
             .detail("sid", new_session.session.sid.as_str())
-            .detail("amr", method.amr()),
+            .detail("amr", method.amr().join(" ")),
     );
     Ok(new_session)
 }
