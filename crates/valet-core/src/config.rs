@@ -41,8 +41,23 @@ pub struct Settings {
     pub status_events_max_lifetime: i64,
     /// Who may open a push stream.
     pub status_events_auth: StatusEventsAuth,
-    /// The login lock-out policy (see [`crate::throttle`]).
+    /// The login lock-out policy (see [`crate::throttle`]); second-factor
+    /// codes are throttled by it too.
     pub login_throttle: ThrottleConfig,
+    /// Whether every sign-in needs a second factor.
+    pub mfa: MfaPolicy,
+}
+
+/// When a sign-in needs a second factor (see `authn::policy::second_factor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MfaPolicy {
+    /// Users who enrolled a factor prove it; clients (`require_mfa`) and
+    /// requests (`acr_values`) may require one.
+    #[default]
+    Optional,
+    /// Every user proves a second factor, enrolling one at the next sign-in
+    /// if they have none.
+    Required,
 }
 
 /// Who may open the revocation push stream.
@@ -188,6 +203,7 @@ impl Settings {
             status_events_max_lifetime: 300,
             status_events_auth: StatusEventsAuth::None,
             login_throttle: ThrottleConfig::default(),
+            mfa: MfaPolicy::Optional,
         }
     }
 }

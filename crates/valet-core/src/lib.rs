@@ -35,6 +35,7 @@ pub mod endpoint;
 pub mod error;
 pub mod grant;
 pub mod keys;
+pub mod mfa;
 pub mod passkeys;
 pub mod policy;
 pub mod secrets;

@@ -54,6 +54,9 @@ pub struct AuthorizationParameters {
     pub login_hint: Option<String>,
     pub response_mode: ResponseMode,
     pub resources: Vec<String>,
+    /// `acr_values` (OIDC Core §3.1.2.1): the requested Authentication Context
+    /// Class References, in order of preference.
+    pub acr_values: Vec<String>,
 }
 
 /// `state` as sent, even when the rest of the request is bad: errors must echo it.
@@ -144,6 +147,7 @@ impl AuthorizationParameters {
             None => None,
         };
         let resources = parse_resources(form)?;
+        let acr_values = parse_acr_values(form.optional("acr_values")?)?;
         Ok(Self {
             scope,
             state: carried("state", "state is longer than 2048 bytes")?,
@@ -154,7 +158,24 @@ impl AuthorizationParameters {
             login_hint: carried("login_hint", "login_hint is longer than 2048 bytes")?,
             response_mode,
             resources,
+            acr_values,
         })
+    }
+}
+
+/// `acr_values`: space-separated, in order of preference (OIDC Core §3.1.2.1).
+fn parse_acr_values(text: Option<&str>) -> Result<Vec<String>, RequestError> {
+    match text {
+        Some(text) if text.len() > MAX_CARRIED_PARAMETER_LEN => Err(RequestError::new(
+            ErrorCode::InvalidRequest,
+            "acr_values is longer than 2048 bytes",
+        )),
+        Some(text) => Ok(text
+            .split(' ')
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+            .collect()),
+        None => Ok(Vec::new()),
     }
 }
 

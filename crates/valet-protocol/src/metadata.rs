@@ -25,6 +25,8 @@ pub struct ServerMetadata {
     pub subject_types_supported: Vec<&'static str>,
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
     pub prompt_values_supported: Vec<&'static str>,
+    /// OIDC Discovery §3: the `acr` values the ID token may carry.
+    pub acr_values_supported: Vec<&'static str>,
     /// RFC 9207 §3
     pub authorization_response_iss_parameter_supported: bool,
     pub claims_parameter_supported: bool,

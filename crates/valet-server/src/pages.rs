@@ -9,12 +9,20 @@ use axum::response::{IntoResponse, Response};
 use minijinja::Environment;
 use valet_jose::{b64url, random_bytes};
 
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 11] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("webauthn.html", include_str!("../templates/webauthn.html")),
     ("passkeys.html", include_str!("../templates/passkeys.html")),
     ("consent.html", include_str!("../templates/consent.html")),
+    (
+        "second_factor.html",
+        include_str!("../templates/second_factor.html"),
+    ),
+    (
+        "enrol_totp.html",
+        include_str!("../templates/enrol_totp.html"),
+    ),
     ("error.html", include_str!("../templates/error.html")),
     ("logout.html", include_str!("../templates/logout.html")),
     (

@@ -29,6 +29,10 @@ pub fn app(state: Arc<AppState>) -> Router {
             post(authorize::login).fallback(method_not_allowed("POST")),
         )
         .route(
+            paths::SECOND_FACTOR,
+            post(authorize::second_factor).fallback(method_not_allowed("POST")),
+        )
+        .route(
             paths::CONSENT,
             post(authorize::consent).fallback(method_not_allowed("POST")),
         )

@@ -37,6 +37,7 @@ pub async fn clients_roundtrip(store: &dyn Store) {
         ],
         access_token_ttl: Some(600),
         skip_consent: true,
+        require_mfa: false,
         refresh_grace_seconds: 30,
         id_token_signed_response_alg: Some(Algorithm::Es256),
         created_at: 1_700_000_000,
@@ -75,6 +76,7 @@ pub async fn clients_public_roundtrip(store: &dyn Store) {
         audiences: vec![],
         access_token_ttl: None,
         skip_consent: false,
+        require_mfa: false,
         refresh_grace_seconds: 0,
         id_token_signed_response_alg: None,
         ..client(&format!("conf-{run}-public"), 5)
@@ -399,6 +401,7 @@ pub async fn clients_update(store: &dyn Store) {
         audiences: vec!["https://other.example/".to_owned()],
         access_token_ttl: None,
         skip_consent: true,
+        require_mfa: false,
         refresh_grace_seconds: 30,
         id_token_signed_response_alg: Some(Algorithm::Es256),
         introspect_any: true,

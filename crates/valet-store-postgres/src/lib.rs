@@ -10,6 +10,7 @@
 //! advisory lock so that nodes starting together apply them once.
 
 mod grants;
+mod mfa;
 mod sessions;
 mod shared;
 mod status;
@@ -225,6 +226,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0007_operations.sql"),
     ),
     (8, "records", include_str!("../migrations/0008_records.sql")),
+    (
+        10,
+        "second factors",
+        include_str!("../migrations/0010_second_factors.sql"),
+    ),
     (
         11,
         "passkeys",

@@ -148,7 +148,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 9, "each migration applied exactly once");
+        assert_eq!(applied, 10, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -189,6 +189,7 @@ async fn tables_live_in_the_schema() {
                 "grants",
                 "meta",
                 "passkeys",
+                "recovery_codes",
                 "refresh_tokens",
                 "revoked_tokens",
                 "sessions",
@@ -197,6 +198,7 @@ async fn tables_live_in_the_schema() {
                 "status_allocator",
                 "status_blocks",
                 "status_revocations",
+                "totp_credentials",
                 "users",
             ]
         );
@@ -294,6 +296,7 @@ async fn upgrade_from_0001_keeps_clients() {
                 audiences: vec![],
                 access_token_ttl: Some(60),
                 skip_consent: false,
+                require_mfa: false,
                 refresh_grace_seconds: 0,
                 id_token_signed_response_alg: None,
                 created_at: 5,
@@ -474,6 +477,7 @@ fn client(client_id: &str) -> Client {
         audiences: vec![],
         access_token_ttl: None,
         skip_consent: false,
+        require_mfa: false,
         refresh_grace_seconds: 0,
         id_token_signed_response_alg: None,
         created_at: 1,

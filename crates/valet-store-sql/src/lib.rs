@@ -16,6 +16,7 @@
 //! locking decides their correctness.
 
 mod grants;
+mod mfa;
 mod passkeys;
 mod status;
 mod stores;

@@ -34,7 +34,7 @@ macro_rules! shared_stores {
                  grant_types, scopes, audiences, access_token_ttl, skip_consent, \
                  refresh_grace_seconds, id_token_signed_response_alg, created_at, updated_at, \
                  previous_secret_hash, previous_secret_expires_at, introspect_any, \
-                 token_endpoint_auth_methods"
+                 token_endpoint_auth_methods, require_mfa"
             };
         }
 
@@ -44,7 +44,7 @@ macro_rules! shared_stores {
                 let inserted = sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
                      ON CONFLICT (client_id) DO NOTHING"
                 ))
                 .bind(&client.client_id)
@@ -68,6 +68,7 @@ macro_rules! shared_stores {
                     &client.token_endpoint_auth_methods,
                     TokenEndpointAuthMethod::as_str,
                 )?)
+                .bind(client.require_mfa)
                 .execute(&self.$writer)
                 .await
                 .map_err(query_error)?
@@ -148,7 +149,7 @@ macro_rules! shared_stores {
                     "UPDATE clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, \
                        scopes = $4, audiences = $5, access_token_ttl = $6, skip_consent = $7, \
                        refresh_grace_seconds = $8, id_token_signed_response_alg = $9, \
-                       introspect_any = $10, updated_at = $11 \
+                       introspect_any = $10, updated_at = $11, require_mfa = $13 \
                      WHERE client_id = $12",
                 )
                 .bind(&client.name)
@@ -163,6 +164,7 @@ macro_rules! shared_stores {
                 .bind(client.introspect_any)
                 .bind(client.updated_at)
                 .bind(&client.client_id)
+                .bind(client.require_mfa)
                 .execute(&self.$writer)
                 .await
                 .map_err(query_error)?
@@ -188,6 +190,7 @@ macro_rules! shared_stores {
                 audiences: from_json(row, "audiences")?,
                 access_token_ttl: get(row, "access_token_ttl")?,
                 skip_consent: get(row, "skip_consent")?,
+                require_mfa: get(row, "require_mfa")?,
                 refresh_grace_seconds: get(row, "refresh_grace_seconds")?,
                 id_token_signed_response_alg: get::<Option<String>, _>(row, "id_token_signed_response_alg")?
                     .map(|alg| parse_name("id_token_signed_response_alg", &alg, |alg| alg.parse().ok()))

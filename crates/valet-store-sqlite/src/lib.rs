@@ -13,6 +13,7 @@
 //! gives its `-wal` and `-shm` files the mode of the database file.
 
 mod grants;
+mod mfa;
 mod sessions;
 mod shared;
 mod status;
@@ -245,6 +246,13 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
             "records".into(),
             MigrationType::Simple,
             include_str!("../migrations/0008_records.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            10,
+            "second factors".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0010_second_factors.sql").into_sql_str(),
             false,
         ),
         Migration::new(

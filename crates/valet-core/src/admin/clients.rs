@@ -32,6 +32,8 @@ pub struct NewClient {
     pub access_token_ttl: Option<i64>,
     /// First-party app: no consent page.
     pub skip_consent: bool,
+    /// Users must sign in with a second factor (enrolling one if they have none).
+    pub require_mfa: bool,
     /// Refresh rotation grace window in seconds (0 = strict).
     pub refresh_grace_seconds: i64,
     /// `RS256` (default) or `ES256`.
@@ -54,6 +56,7 @@ pub struct ClientUpdate {
     /// `Some(None)` drops the override: the configured default applies.
     pub access_token_ttl: Option<Option<i64>>,
     pub skip_consent: Option<bool>,
+    pub require_mfa: Option<bool>,
     pub refresh_grace_seconds: Option<i64>,
     pub introspect_any: Option<bool>,
 }
@@ -73,6 +76,7 @@ pub struct ClientRecord {
     pub post_logout_redirect_uris: Vec<String>,
     pub access_token_ttl: Option<i64>,
     pub skip_consent: bool,
+    pub require_mfa: bool,
     pub refresh_grace_seconds: i64,
     pub id_token_signed_response_alg: Option<String>,
     pub introspect_any: bool,
@@ -99,6 +103,7 @@ impl From<&Client> for ClientRecord {
             post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
             access_token_ttl: client.access_token_ttl,
             skip_consent: client.skip_consent,
+            require_mfa: client.require_mfa,
             refresh_grace_seconds: client.refresh_grace_seconds,
             id_token_signed_response_alg: client
                 .id_token_signed_response_alg
@@ -185,6 +190,7 @@ impl Admin<'_> {
             audiences: dedup(&new.audiences),
             access_token_ttl: new.access_token_ttl,
             skip_consent: new.skip_consent,
+            require_mfa: new.require_mfa,
             refresh_grace_seconds: new.refresh_grace_seconds,
             id_token_signed_response_alg: id_token_alg,
             created_at: now,
@@ -251,6 +257,7 @@ impl Admin<'_> {
             audiences: updated.audiences.clone(),
             access_token_ttl: updated.access_token_ttl,
             skip_consent: updated.skip_consent,
+            require_mfa: updated.require_mfa,
             refresh_grace_seconds: updated.refresh_grace_seconds,
             id_token_signed_response_alg: updated
                 .id_token_signed_response_alg
@@ -410,6 +417,10 @@ fn apply(stored: &Client, update: ClientUpdate) -> (Client, Vec<&'static str>) {
     if let Some(skip) = update.skip_consent {
         set("skip_consent", skip != client.skip_consent);
         client.skip_consent = skip;
+    }
+    if let Some(require) = update.require_mfa {
+        set("require_mfa", require != client.require_mfa);
+        client.require_mfa = require;
     }
     if let Some(grace) = update.refresh_grace_seconds {
         set(

@@ -17,6 +17,7 @@ use super::pending::{self, PendingAuthorization, Stage, Whereabouts};
 use crate::AuthorizationServer;
 use crate::authorize::{AuthorizationResponse, AuthorizeOutcome, OIDC_SCOPES, PageError};
 use crate::error::OAuthError;
+use crate::mfa;
 use crate::policy::redirect_uri::{self, VerifiedRedirectUri};
 use crate::store::Client;
 
@@ -83,6 +84,7 @@ pub(crate) async fn request(
         max_age: params.max_age,
         login_hint: params.login_hint,
         resources: params.resources,
+        mfa_requested: params.acr_values.iter().any(|v| v == mfa::ACR_MFA),
         csrf_hash: pending::csrf_hash(&csrf),
         stage: Stage::AwaitingLogin,
     };

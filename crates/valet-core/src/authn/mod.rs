@@ -8,15 +8,27 @@
 //!     identify ──client or redirect_uri bad──▶ error page (never redirected)
 //!        │     ──request bad──▶ error to redirect_uri (state, iss)
 //!        ▼
-//!  ┌─▶ policy::next ──Refuse (prompt=none)──▶ error to redirect_uri
-//!  │     │ Verify(method)     │ Consent               │ Issue
+//!  ┌─▶ policy::second_factor ──Verify──▶ [AwaitingSecondFactor(Proved)] ─┐
+//!  │     │ NotNeeded           ──Enrol───▶ [AwaitingEnrolment(Proved)]    │
+//!  │     ▼                                 POST /second-factor: verify::{totp,
+//!  │   policy::next ──Refuse (prompt=none)──▶ error    recovery_code} ─────┘
+//!  │     │ Verify(method)     │ Consent               │ Issue          (Proved + method)
 //!  │     ▼                    ▼                       ▼
 //!  │  [AwaitingLogin]      [AwaitingConsent(SignedIn)] issue ──▶ code to redirect_uri
 //!  │     │ POST /login        │ POST /consent                (query or form_post)
 //!  │     ▼                    ├─allow──▶ issue
 //!  └── verify::{method}       └─deny───▶ access_denied to redirect_uri
-//!      → SignedIn
+//!      → Proved → (no second factor needed) sign_in → SignedIn
 //! ```
+//!
+//! Second factors: a sign-in proved by one method ([`Proved`]: the user and
+//! the `amr` so far; no session yet) goes to `AwaitingSecondFactor` when the
+//! user has a factor enrolled, or to `AwaitingEnrolment` when the `mfa`
+//! setting, the client's `require_mfa` or `acr_values` require two factors
+//! and the user has none; a signed-in session with one factor is stepped up
+//! the same way. Both stages are stored only (never carried by the browser),
+//! so a form cannot claim a proved first factor. The session starts once the
+//! factors are complete, with every method in its `amr`.
 //!
 //! Each step is a file: `identify` (which request, from which client),
 //! [`verify`] (one file per method: who the user is), `consent`, `issue`.
@@ -48,5 +60,6 @@ pub mod verify;
 pub use pending::{CARRIED_KEY_PURPOSE, PendingAuthorization, Stage, carried_key_period};
 pub use pipeline::{
     Cookies, authorize, passkey_options, submit_consent, submit_login, submit_passkey_login,
+    submit_second_factor,
 };
-pub use verify::{Method, SignedIn};
+pub use verify::{Method, Proved, SignedIn};

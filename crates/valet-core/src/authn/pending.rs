@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use valet_jose::{PeriodKeys, b64url, b64url_decode, constant_time_eq, random_bytes, sha256};
 use valet_protocol::authorize::{Prompt, ResponseMode};
 
-use super::verify::SignedIn;
+use super::verify::{Proved, SignedIn};
 use crate::error::OAuthError;
 use crate::secrets::random_id;
 use crate::store::{Interaction, Store};
@@ -27,6 +27,12 @@ use crate::store::{Interaction, Store};
 #[serde(tag = "stage", rename_all = "snake_case")]
 pub enum Stage {
     AwaitingLogin,
+    /// The first factor is proved; the user is asked for a second one. Only
+    /// ever stored, never carried.
+    AwaitingSecondFactor(Proved),
+    /// The first factor is proved and a second is required but none is
+    /// enrolled: the user enrols one (TOTP) before going on. Stored only.
+    AwaitingEnrolment(Proved),
     /// Signed in; the user is asked to allow the scopes.
     AwaitingConsent(SignedIn),
     /// A carried request whose login form was completed (the code issued, or
@@ -62,6 +68,9 @@ pub struct PendingAuthorization {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub resources: Vec<String>,
+    /// `acr_values` asked for two factors ([`crate::mfa::ACR_MFA`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mfa_requested: bool,
     /// SHA-256 of the browser's CSRF value, base64url.
     pub csrf_hash: String,
     pub stage: Stage,

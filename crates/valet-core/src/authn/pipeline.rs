@@ -7,12 +7,16 @@ use valet_protocol::{ErrorCode, Form};
 use super::consent::{self, Decision};
 use super::identify::{self, Identified, Resumed};
 use super::pending::{self, PendingAuthorization, Stage, Whereabouts};
-use super::policy::{self, Next};
-use super::verify::{self, Method, SignedIn, passkey, password};
+use super::policy::{self, Next, SecondFactor};
+use super::verify::{self, Method, Proved, Retry, SignedIn, passkey, password};
 use crate::AuthorizationServer;
-use crate::authorize::{AuthorizationResponse, AuthorizeOutcome, LoginPage, PageError};
+use crate::audit::{AuditEvent, AuditKind};
+use crate::authorize::{
+    AuthorizationResponse, AuthorizeOutcome, EnrolPage, LoginPage, PageError, SecondFactorPage,
+};
 use crate::context::RequestContext;
 use crate::error::OAuthError;
+use crate::mfa::{self, Enrolment};
 use crate::passkeys::Challenge;
 use crate::session::{self, NewSession};
 use crate::store::Client;
@@ -88,15 +92,9 @@ pub async fn submit_login(
         }
     };
     step.login = None;
-    step.signed_in(
-        server,
-        request,
-        &user_id,
-        Method::Password,
-        cookies,
-        context,
-    )
-    .await
+    let proved = Proved::first(user_id, Method::Password);
+    step.proved(server, request, proved, cookies.session, context)
+        .await
 }
 
 /// The login form's passkey button asked for a sign-in ceremony (its
@@ -112,14 +110,14 @@ pub async fn passkey_options(
             Ok(resumed) => resumed,
             Err(page) => return Ok(Err(page)),
         };
+    if request.stage != Stage::AwaitingLogin {
+        return Ok(Err(PageError::expired()));
+    }
     let interaction = form
         .optional("interaction")
         .ok()
         .flatten()
         .unwrap_or_default();
-    if request.stage != Stage::AwaitingLogin {
-        return Ok(Err(PageError::expired()));
-    }
     let csrf = cookies.csrf.unwrap_or_default();
     match passkey::begin(server, interaction, csrf, context.now).await? {
         Some(challenge) => Ok(Ok(challenge)),
@@ -132,7 +130,8 @@ pub async fn passkey_options(
 }
 
 /// The login form's passkey answer (an assertion) was submitted: on success
-/// as [`submit_login`], with the passkey as the method.
+/// as [`submit_login`], with the passkey as the method (a user-verified
+/// passkey is two factors, so no second factor follows).
 pub async fn submit_passkey_login(
     server: &AuthorizationServer,
     form: &Form,
@@ -166,20 +165,50 @@ pub async fn submit_passkey_login(
     };
     match result {
         Ok(verified) => {
-            step.signed_in(
-                server,
-                request,
-                &verified.user_id,
-                verified.method,
-                cookies,
-                context,
-            )
-            .await
+            let proved = Proved::first(verified.user_id, verified.method);
+            step.proved(server, request, proved, cookies.session, context)
+                .await
         }
         Err(retry) => {
             let page = step.login_page(retry.status, Some(retry.error), retry.retry_after);
             Ok((AuthorizeOutcome::Login(page), None))
         }
+    }
+}
+
+/// The second-factor form (or the enrolment form, when a factor is required
+/// and none is enrolled) was submitted. On success a new session is returned,
+/// as by [`submit_login`].
+pub async fn submit_second_factor(
+    server: &AuthorizationServer,
+    form: &Form,
+    cookies: Cookies<'_>,
+    context: &RequestContext,
+) -> Result<(AuthorizeOutcome, Option<NewSession>), OAuthError> {
+    let Resumed {
+        at,
+        request,
+        client,
+    } = match identify::resume(server, form, cookies.csrf, context.now).await? {
+        Ok(resumed) => resumed,
+        Err(page) => return Ok((AuthorizeOutcome::ErrorPage(page), None)),
+    };
+    let step = Step {
+        client: &client,
+        at,
+        csrf: cookies.csrf.unwrap_or_default().to_owned(),
+        login: None,
+    };
+    match request.stage.clone() {
+        Stage::AwaitingSecondFactor(proved) => {
+            step.second_factor(server, form, request, proved, cookies.session, context)
+                .await
+        }
+        Stage::AwaitingEnrolment(proved) => {
+            step.enrolment(server, form, request, proved, cookies.session, context)
+                .await
+        }
+        _ => Ok((AuthorizeOutcome::ErrorPage(PageError::expired()), None)),
     }
 }
 
@@ -255,27 +284,6 @@ struct Step<'a> {
 }
 
 impl Step<'_> {
-    /// The user proved who they are with `method`: a new session, then the
-    /// next step.
-    async fn signed_in(
-        self,
-        server: &AuthorizationServer,
-        request: PendingAuthorization,
-        user_id: &str,
-        method: Method,
-        cookies: Cookies<'_>,
-        context: &RequestContext,
-    ) -> Result<(AuthorizeOutcome, Option<NewSession>), OAuthError> {
-        let client_id = &self.client.client_id;
-        let new_session =
-            verify::sign_in(server, user_id, method, cookies.session, client_id, context).await?;
-        let signed_in = SignedIn::from(&new_session.session);
-        let outcome = self
-            .advance(server, request, Some(&signed_in), context)
-            .await?;
-        Ok((outcome, Some(new_session)))
-    }
-
     /// Asks the policy for the next step and takes it: the transition from the
     /// stage just left (`AwaitingLogin`, signed in or not) to the next one.
     async fn advance(
@@ -285,6 +293,31 @@ impl Step<'_> {
         signed_in: Option<&SignedIn>,
         context: &RequestContext,
     ) -> Result<AuthorizeOutcome, OAuthError> {
+        if let Some(user) = signed_in {
+            let proved = Proved::from(user);
+            match self.second_factor_needed(server, &request, &proved).await? {
+                SecondFactor::NotNeeded => {}
+                // OIDC Core §3.1.2.1: prompt=none never shows a page.
+                _ if request.prompt.none => {
+                    return Ok(self.refuse(
+                        server,
+                        &request,
+                        ErrorCode::InteractionRequired,
+                        "the user must confirm the sign-in with a second factor",
+                    ));
+                }
+                SecondFactor::Verify => {
+                    return self
+                        .into_second_factor(server, request, proved, context.now)
+                        .await;
+                }
+                SecondFactor::Enrol => {
+                    return self
+                        .into_enrolment(server, request, proved, context.now)
+                        .await;
+                }
+            }
+        }
         let skip_consent = self.client.skip_consent;
         let mut next = policy::next(&request, skip_consent, signed_in, None);
         if let (Next::LookUpConsent, Some(user)) = (next, signed_in) {
@@ -293,16 +326,8 @@ impl Step<'_> {
         }
         match (next, signed_in) {
             (Next::Refuse(code, description), _) => {
-                Ok(AuthorizeOutcome::Redirect(AuthorizationResponse::error(
-                    &request.redirect_uri,
-                    request.response_mode,
-                    code,
-                    description,
-                    request.state.as_deref(),
-                    &server.settings.issuer,
-                )))
+                Ok(self.refuse(server, &request, code, description))
             }
-            // The login page offers every first-factor method: password and passkey.
             (Next::Verify(_), _) => self.into_login(server, &request, context.now),
             (Next::Consent, Some(user)) => {
                 self.into_consent(server, request, user, context.now).await
@@ -312,6 +337,264 @@ impl Step<'_> {
             (Next::Consent | Next::Issue | Next::LookUpConsent, _) => {
                 Ok(AuthorizeOutcome::ErrorPage(PageError::expired()))
             }
+        }
+    }
+
+    /// The error `code` back to the client.
+    fn refuse(
+        &self,
+        server: &AuthorizationServer,
+        request: &PendingAuthorization,
+        code: ErrorCode,
+        description: &str,
+    ) -> AuthorizeOutcome {
+        AuthorizeOutcome::Redirect(AuthorizationResponse::error(
+            &request.redirect_uri,
+            request.response_mode,
+            code,
+            description,
+            request.state.as_deref(),
+            &server.settings.issuer,
+        ))
+    }
+
+    /// Whether `proved` is enough, or a second factor (or its enrolment) must
+    /// follow; the rule is [`policy::second_factor`].
+    async fn second_factor_needed(
+        &self,
+        server: &AuthorizationServer,
+        request: &PendingAuthorization,
+        proved: &Proved,
+    ) -> Result<SecondFactor, OAuthError> {
+        if mfa::is_multi_factor(&proved.amr) {
+            return Ok(SecondFactor::NotNeeded);
+        }
+        let enrolled = mfa::enrolled(server.store.as_ref(), &proved.user_id)
+            .await?
+            .any();
+        let required = policy::mfa_required(server.settings.mfa, self.client, request);
+        Ok(policy::second_factor(&proved.amr, enrolled, required))
+    }
+
+    /// The user proved `proved`: a second factor (or its enrolment) follows,
+    /// or the session starts and the request goes on.
+    async fn proved(
+        self,
+        server: &AuthorizationServer,
+        request: PendingAuthorization,
+        proved: Proved,
+        old_cookie: Option<&str>,
+        context: &RequestContext,
+    ) -> Result<(AuthorizeOutcome, Option<NewSession>), OAuthError> {
+        let now = context.now;
+        match self.second_factor_needed(server, &request, &proved).await? {
+            SecondFactor::Verify => Ok((
+                self.into_second_factor(server, request, proved, now)
+                    .await?,
+                None,
+            )),
+            SecondFactor::Enrol => Ok((
+                self.into_enrolment(server, request, proved, now).await?,
+                None,
+            )),
+            SecondFactor::NotNeeded => {
+                let client_id = &self.client.client_id;
+                let new_session =
+                    verify::sign_in(server, &proved, old_cookie, client_id, context).await?;
+                let signed_in = SignedIn::from(&new_session.session);
+                let outcome = self
+                    .advance(server, request, Some(&signed_in), context)
+                    .await?;
+                Ok((outcome, Some(new_session)))
+            }
+        }
+    }
+
+    /// `AwaitingSecondFactor`: the interaction is stored in that stage, with
+    /// what the user proved so far; the page offers the enrolled factors.
+    async fn into_second_factor(
+        self,
+        server: &AuthorizationServer,
+        request: PendingAuthorization,
+        proved: Proved,
+        now: i64,
+    ) -> Result<AuthorizeOutcome, OAuthError> {
+        let methods = verify::second_factors(server, &proved.user_id).await?;
+        let request = PendingAuthorization {
+            stage: Stage::AwaitingSecondFactor(proved),
+            ..request
+        };
+        let ttl = server.settings.interaction_ttl;
+        let store = server.store.as_ref();
+        let Some(id) = pending::advance(store, &self.at, &request, ttl, now).await? else {
+            return Ok(AuthorizeOutcome::ErrorPage(PageError::expired()));
+        };
+        let step = Step {
+            at: Whereabouts::Stored(id),
+            ..self
+        };
+        Ok(AuthorizeOutcome::SecondFactor(
+            step.second_factor_page(&methods, None),
+        ))
+    }
+
+    /// `AwaitingEnrolment`: a second factor is required and none is enrolled;
+    /// a TOTP enrolment starts (its secret and recovery codes kept pending).
+    async fn into_enrolment(
+        self,
+        server: &AuthorizationServer,
+        request: PendingAuthorization,
+        proved: Proved,
+        now: i64,
+    ) -> Result<AuthorizeOutcome, OAuthError> {
+        let store = server.store.as_ref();
+        let account = enrolment_label(server, &proved.user_id).await?;
+        let issuer = issuer_label(&server.settings.issuer);
+        let Some(enrolment) = mfa::begin_totp(
+            store,
+            &server.master,
+            &proved.user_id,
+            &account,
+            issuer,
+            now,
+        )
+        .await?
+        else {
+            // Enrolled meanwhile (elsewhere): ask for it.
+            return self.into_second_factor(server, request, proved, now).await;
+        };
+        let request = PendingAuthorization {
+            stage: Stage::AwaitingEnrolment(proved),
+            ..request
+        };
+        let ttl = server.settings.interaction_ttl;
+        let Some(id) = pending::advance(store, &self.at, &request, ttl, now).await? else {
+            return Ok(AuthorizeOutcome::ErrorPage(PageError::expired()));
+        };
+        let step = Step {
+            at: Whereabouts::Stored(id),
+            ..self
+        };
+        Ok(AuthorizeOutcome::Enrol(step.enrol_page(enrolment, None)))
+    }
+
+    /// Checks the second-factor form: on success the sign-in goes on with the
+    /// method added to what was proved, otherwise the page again.
+    async fn second_factor(
+        self,
+        server: &AuthorizationServer,
+        form: &Form,
+        request: PendingAuthorization,
+        proved: Proved,
+        old_cookie: Option<&str>,
+        context: &RequestContext,
+    ) -> Result<(AuthorizeOutcome, Option<NewSession>), OAuthError> {
+        let methods = verify::second_factors(server, &proved.user_id).await?;
+        let chosen = form
+            .optional("method")
+            .ok()
+            .flatten()
+            .and_then(Method::from_name)
+            .filter(|method| methods.contains(method));
+        let client_id = &self.client.client_id;
+        let result = match chosen {
+            Some(method) => verify::check_second_factor(
+                server,
+                method,
+                form,
+                &proved.user_id,
+                client_id,
+                context,
+            )
+            .await?
+            .map(|()| method),
+            None => Err(Retry::new(400, "Choose how to confirm it is you.")),
+        };
+        match result {
+            Ok(method) => {
+                self.proved(server, request, proved.and(method), old_cookie, context)
+                    .await
+            }
+            Err(retry) => Ok((
+                AuthorizeOutcome::SecondFactor(self.second_factor_page(&methods, Some(retry))),
+                None,
+            )),
+        }
+    }
+
+    /// Checks the enrolment form's code: on success the credential is the
+    /// user's and the sign-in goes on with it proved, otherwise the page again.
+    async fn enrolment(
+        self,
+        server: &AuthorizationServer,
+        form: &Form,
+        request: PendingAuthorization,
+        proved: Proved,
+        old_cookie: Option<&str>,
+        context: &RequestContext,
+    ) -> Result<(AuthorizeOutcome, Option<NewSession>), OAuthError> {
+        let client_id = &self.client.client_id;
+        let user_id = &proved.user_id;
+        match verify::totp::confirm(server, form, user_id, client_id, context).await? {
+            Ok(()) => {
+                server.audit(
+                    AuditEvent::new(AuditKind::MfaEnrolled, context.now)
+                        .user(user_id)
+                        .client(client_id)
+                        .address(context.address)
+                        .request(&context.id)
+                        .detail("method", Method::Totp.name()),
+                );
+                let proved = proved.and(Method::Totp);
+                self.proved(server, request, proved, old_cookie, context)
+                    .await
+            }
+            Err(retry) => {
+                let account = enrolment_label(server, user_id).await?;
+                let issuer = issuer_label(&server.settings.issuer);
+                let store = server.store.as_ref();
+                let pending = mfa::pending_totp(store, &server.master, user_id, &account, issuer);
+                let Some(enrolment) = pending.await? else {
+                    return Ok((AuthorizeOutcome::ErrorPage(PageError::expired()), None));
+                };
+                Ok((
+                    AuthorizeOutcome::Enrol(self.enrol_page(enrolment, Some(retry))),
+                    None,
+                ))
+            }
+        }
+    }
+
+    fn second_factor_page(self, methods: &[Method], retry: Option<Retry>) -> SecondFactorPage {
+        let (status, error, retry_after) = split_retry(retry);
+        SecondFactorPage {
+            status,
+            interaction_id: self.interaction_value(),
+            client_name: self.client.name.clone(),
+            methods: methods.iter().map(|method| method.name()).collect(),
+            error,
+            csrf: self.csrf,
+            retry_after,
+        }
+    }
+
+    fn enrol_page(self, enrolment: Enrolment, retry: Option<Retry>) -> EnrolPage {
+        let (status, error, retry_after) = split_retry(retry);
+        EnrolPage {
+            status,
+            interaction_id: self.interaction_value(),
+            client_name: self.client.name.clone(),
+            enrolment,
+            error,
+            csrf: self.csrf,
+            retry_after,
+        }
+    }
+
+    fn interaction_value(&self) -> String {
+        match &self.at {
+            Whereabouts::Carried(value) | Whereabouts::Stored(value) => value.clone(),
+            Whereabouts::Fresh => String::new(),
         }
     }
 
@@ -394,4 +677,29 @@ impl Step<'_> {
             retry_after,
         }
     }
+}
+
+/// A page's status, words and wait from a retry (none: 200).
+fn split_retry(retry: Option<Retry>) -> (u16, Option<String>, Option<i64>) {
+    match retry {
+        Some(retry) => (retry.status, Some(retry.error), retry.retry_after),
+        None => (200, None, None),
+    }
+}
+
+/// The account name an authenticator app shows: the username.
+async fn enrolment_label(
+    server: &AuthorizationServer,
+    user_id: &str,
+) -> Result<String, OAuthError> {
+    Ok(server
+        .store
+        .get_user(user_id)
+        .await?
+        .map_or_else(|| user_id.to_owned(), |user| user.username))
+}
+
+/// The issuer as an authenticator app names it: its host (and path).
+fn issuer_label(issuer: &str) -> &str {
+    issuer.split_once("://").map_or(issuer, |(_, rest)| rest)
 }

@@ -1,14 +1,15 @@
 //! Which steps a request needs: the one place that reads `prompt`, `max_age`,
-//! the client's `skip_consent` and the user's remembered consent. Pure
+//! the client's `skip_consent` and `require_mfa`, the `mfa` setting,
+//! `acr_values`, the user's enrolled factors and remembered consent. Pure
 //! functions of what the steps found, so every rule is tested without a store.
-//! (Later: the factors a client or `acr_values` requires pick further verify
-//! steps here.)
 
 use valet_protocol::ErrorCode;
 
 use super::pending::PendingAuthorization;
 use super::verify::{Method, SignedIn};
-use crate::store::Session;
+use crate::config::MfaPolicy;
+use crate::mfa;
+use crate::store::{Client, Session};
 
 /// The step a request goes to next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +82,39 @@ pub fn next(
     Next::Issue
 }
 
+/// Whether a sign-in needs a second factor before it goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactor {
+    /// What was proved is enough.
+    NotNeeded,
+    /// The user has a second factor: it is asked for.
+    Verify,
+    /// A second factor is required and the user has none: the user enrols
+    /// one before going on.
+    Enrol,
+}
+
+/// A user who enrolled a second factor always proves it; one who has none
+/// enrols when the request requires two factors.
+pub fn second_factor(amr: &[String], enrolled: bool, required: bool) -> SecondFactor {
+    if mfa::is_multi_factor(amr) {
+        SecondFactor::NotNeeded
+    } else if enrolled {
+        SecondFactor::Verify
+    } else if required {
+        SecondFactor::Enrol
+    } else {
+        SecondFactor::NotNeeded
+    }
+}
+
+/// Whether the request must end in a sign-in with two factors: the server's
+/// `mfa = required`, the client's `require_mfa`, or `acr_values` naming
+/// [`mfa::ACR_MFA`] (OIDC Core §3.1.2.1, honoured as a voluntary claim).
+pub fn mfa_required(policy: MfaPolicy, client: &Client, request: &PendingAuthorization) -> bool {
+    policy == MfaPolicy::Required || client.require_mfa || request.mfa_requested
+}
+
 #[cfg(test)]
 mod tests {
     use valet_protocol::authorize::{Prompt, ResponseMode};
@@ -102,6 +136,7 @@ mod tests {
             max_age,
             login_hint: None,
             resources: Vec::new(),
+            mfa_requested: false,
             csrf_hash: String::new(),
             stage: Stage::AwaitingLogin,
         }
@@ -203,5 +238,16 @@ mod tests {
             next(&request(NONE, None), false, Some(&user), Some(true)),
             Next::Issue
         );
+    }
+
+    #[test]
+    fn an_enrolled_factor_is_always_asked_and_a_required_one_enrolled() {
+        let pwd = vec!["pwd".to_owned()];
+        let both = vec!["pwd".to_owned(), "otp".to_owned()];
+        assert_eq!(second_factor(&pwd, false, false), SecondFactor::NotNeeded);
+        assert_eq!(second_factor(&pwd, true, false), SecondFactor::Verify);
+        assert_eq!(second_factor(&pwd, true, true), SecondFactor::Verify);
+        assert_eq!(second_factor(&pwd, false, true), SecondFactor::Enrol);
+        assert_eq!(second_factor(&both, true, true), SecondFactor::NotNeeded);
     }
 }

@@ -6,7 +6,9 @@
 mod outcome;
 mod response;
 
-pub use outcome::{AuthorizeOutcome, ConsentPage, LoginPage, PageError};
+pub use outcome::{
+    AuthorizeOutcome, ConsentPage, EnrolPage, LoginPage, PageError, SecondFactorPage,
+};
 pub use response::AuthorizationResponse;
 
 /// Scopes OpenID Connect defines; a client with the code grant may always ask for them.

@@ -2,6 +2,7 @@
 //! page, or the redirect back to the client.
 
 use super::response::AuthorizationResponse;
+use crate::mfa::Enrolment;
 
 /// What the browser gets next.
 #[derive(Debug)]
@@ -11,6 +12,10 @@ pub enum AuthorizeOutcome {
     /// Back to the client.
     Redirect(AuthorizationResponse),
     Login(LoginPage),
+    /// The first factor is proved: the user's second factors, to choose one.
+    SecondFactor(SecondFactorPage),
+    /// A second factor is required and none is enrolled: TOTP enrolment.
+    Enrol(EnrolPage),
     Consent(ConsentPage),
 }
 
@@ -61,6 +66,53 @@ pub struct ConsentPage {
     /// (scope, plain-words description)
     pub scopes: Vec<(String, String)>,
     pub csrf: String,
+}
+
+/// The second-factor page: one form per method the user has, each posting
+/// its `method` name (see `authn::verify::second_factors`).
+#[derive(Clone)]
+pub struct SecondFactorPage {
+    pub status: u16,
+    pub interaction_id: String,
+    pub client_name: String,
+    /// Names of the methods offered (`totp`, `recovery_code`), in order.
+    pub methods: Vec<&'static str>,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub retry_after: Option<i64>,
+}
+
+/// The TOTP enrolment page: the secret and recovery codes, shown while the
+/// enrolment is pending, and the form that confirms it with a code.
+pub struct EnrolPage {
+    pub status: u16,
+    pub interaction_id: String,
+    pub client_name: String,
+    pub enrolment: Enrolment,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub retry_after: Option<i64>,
+}
+
+/// The CSRF value is not printed.
+impl std::fmt::Debug for SecondFactorPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecondFactorPage")
+            .field("status", &self.status)
+            .field("methods", &self.methods)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Neither the secret, the recovery codes nor the CSRF value is printed.
+impl std::fmt::Debug for EnrolPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrolPage")
+            .field("status", &self.status)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The CSRF value is not printed.

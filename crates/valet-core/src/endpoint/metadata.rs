@@ -14,6 +14,7 @@ pub mod paths {
     pub const AUTHORIZE: &str = "/authorize";
     pub const LOGIN: &str = "/login";
     pub const CONSENT: &str = "/consent";
+    pub const SECOND_FACTOR: &str = "/second-factor";
     /// The login form's passwordless sign-in: options, then the assertion.
     pub const LOGIN_PASSKEY_OPTIONS: &str = "/login/passkey/options";
     pub const LOGIN_PASSKEY: &str = "/login/passkey";
@@ -70,6 +71,7 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
             "auth_time",
             "nonce",
             "amr",
+            "acr",
             "sid",
             "azp",
             "at_hash",
@@ -87,6 +89,7 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
             Algorithm::Es256.as_str(),
         ],
         prompt_values_supported: vec!["none", "login", "consent"],
+        acr_values_supported: crate::mfa::ACR_VALUES.to_vec(),
         authorization_response_iss_parameter_supported: true,
         claims_parameter_supported: false,
         request_parameter_supported: false,

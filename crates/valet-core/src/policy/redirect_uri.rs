@@ -103,6 +103,7 @@ mod tests {
             audiences: vec![],
             access_token_ttl: None,
             skip_consent: false,
+            require_mfa: false,
             refresh_grace_seconds: 0,
             id_token_signed_response_alg: None,
             created_at: 0,

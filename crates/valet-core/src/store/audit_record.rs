@@ -40,6 +40,12 @@ pub enum AuditKind {
     UserUnlocked,
     UserPasswordSet,
     UserDeleted,
+    /// A wrong second-factor code (TOTP or recovery code; `detail.method`).
+    SecondFactorFailed,
+    /// A second factor was enrolled (`detail.method`).
+    MfaEnrolled,
+    /// `valet user mfa reset`: the user's second factors were removed.
+    MfaReset,
     /// A user registered a passkey.
     PasskeyAdded,
     /// A user removed one of their passkeys.
@@ -47,7 +53,7 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 28] = [
+    pub const ALL: [Self; 31] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginThrottled,
@@ -74,6 +80,9 @@ impl AuditKind {
         Self::UserUnlocked,
         Self::UserPasswordSet,
         Self::UserDeleted,
+        Self::SecondFactorFailed,
+        Self::MfaEnrolled,
+        Self::MfaReset,
         Self::PasskeyAdded,
         Self::PasskeyRemoved,
     ];
@@ -106,6 +115,9 @@ impl AuditKind {
             Self::UserUnlocked => "user.unlocked",
             Self::UserPasswordSet => "user.password_set",
             Self::UserDeleted => "user.deleted",
+            Self::SecondFactorFailed => "login.second_factor_failed",
+            Self::MfaEnrolled => "mfa.enrolled",
+            Self::MfaReset => "mfa.reset",
             Self::PasskeyAdded => "passkey.added",
             Self::PasskeyRemoved => "passkey.removed",
         }
@@ -122,6 +134,7 @@ impl AuditKind {
             self,
             Self::LoginFailed
                 | Self::LoginThrottled
+                | Self::SecondFactorFailed
                 | Self::ClientAuthFailed
                 | Self::ClientAuthThrottled
         )

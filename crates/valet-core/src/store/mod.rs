@@ -13,7 +13,7 @@ pub use audit_record::{AuditEvent, AuditFilter, AuditKind, MAX_RECORDED_ID};
 pub use model::{
     AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, PasskeyRecord,
     RefreshToken, RevokedToken, Rotation, Session, SingleUse, SingleUseKind, StatusRevocation,
-    StoredKey, User,
+    StoredKey, TotpCredential, User,
 };
 
 /// No access token lives longer than this (the configuration enforces it), so a
@@ -447,6 +447,50 @@ pub trait AuditStore: Send + Sync {
     async fn purge_audit_events(&self, before: i64, limit: u32) -> Result<u64, StoreError>;
 }
 
+/// Second factors: TOTP credentials and recovery codes (the second-factor module keeps the rules).
+#[async_trait]
+pub trait MfaStore: Send + Sync {
+    /// The user's TOTP credential, confirmed or pending.
+    async fn get_totp(&self, user_id: &str) -> Result<Option<TotpCredential>, StoreError>;
+    /// Stores a pending credential, replacing a pending one; `false` (nothing
+    /// written) if the user has a confirmed credential.
+    async fn begin_totp(&self, credential: &TotpCredential) -> Result<bool, StoreError>;
+    /// Confirms the pending credential whose sealed secret is `sealed_secret`,
+    /// with `step` as its last accepted step, and makes `recovery_hashes` the
+    /// user's recovery codes, in one transaction; `false` if that pending
+    /// credential is gone (confirmed or replaced meanwhile).
+    async fn confirm_totp(
+        &self,
+        user_id: &str,
+        sealed_secret: &[u8],
+        step: i64,
+        recovery_hashes: &[Vec<u8>],
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Records `step` as the last accepted of the confirmed credential if it is
+    /// later than the last one: `false` means the code was used already.
+    async fn accept_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError>;
+    /// Marks an unused recovery code used: `true` once per code.
+    async fn use_recovery_code(
+        &self,
+        user_id: &str,
+        code_hash: &[u8],
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Replaces the user's recovery codes (one transaction); `false` (nothing
+    /// written) without a confirmed TOTP credential.
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        hashes: &[Vec<u8>],
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    async fn recovery_codes_left(&self, user_id: &str) -> Result<u64, StoreError>;
+    /// Deletes the user's TOTP credential and recovery codes; `false` if there
+    /// were none.
+    async fn delete_second_factors(&self, user_id: &str) -> Result<bool, StoreError>;
+}
+
 /// Everything Valet keeps. Implemented for any type with all the parts.
 #[async_trait]
 pub trait Store:
@@ -459,6 +503,7 @@ pub trait Store:
     + StatusStore
     + AuditStore
     + SingleUseStore
+    + MfaStore
     + PasskeyStore
 {
     /// A cheap round trip, for readiness checks.

@@ -36,6 +36,9 @@ pub struct Client {
     pub access_token_ttl: Option<i64>,
     /// First-party app: users are not asked for consent.
     pub skip_consent: bool,
+    /// Users must sign in with a second factor (enrolling one first if they
+    /// have none) to use this client.
+    pub require_mfa: bool,
     /// Seconds during which a repeated refresh request returns the same successor
     /// pair instead of revoking the family; 0 = strict rotation (RFC 9700 §4.14.2).
     pub refresh_grace_seconds: i64,
@@ -95,6 +98,7 @@ impl fmt::Debug for Client {
             .field("audiences", &self.audiences)
             .field("access_token_ttl", &self.access_token_ttl)
             .field("skip_consent", &self.skip_consent)
+            .field("require_mfa", &self.require_mfa)
             .field("refresh_grace_seconds", &self.refresh_grace_seconds)
             .finish_non_exhaustive()
     }
@@ -176,6 +180,33 @@ impl fmt::Debug for User {
             .field("user_id", &self.user_id)
             .field("username", &self.username)
             .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user's TOTP credential (RFC 6238). The secret is sealed under a key
+/// derived from the master key for this purpose and bound to the user. Pending
+/// (`confirmed_at` `None`) until a code from the app confirms it; meanwhile its
+/// recovery codes wait beside it, sealed too, to be shown again.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpCredential {
+    pub user_id: String,
+    pub sealed_secret: Vec<u8>,
+    /// The recovery codes of a pending enrolment (sealed JSON); `None` once confirmed.
+    pub sealed_recovery_codes: Option<Vec<u8>>,
+    pub confirmed_at: Option<i64>,
+    /// The last time step a code was accepted for: no code of it or before
+    /// works again.
+    pub last_step: Option<i64>,
+    pub created_at: i64,
+}
+
+impl fmt::Debug for TotpCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TotpCredential")
+            .field("user_id", &self.user_id)
+            .field("confirmed_at", &self.confirmed_at)
+            .field("last_step", &self.last_step)
             .finish_non_exhaustive()
     }
 }

@@ -29,6 +29,8 @@ struct IdTokenClaims<'a> {
     at_hash: String,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     amr: &'a [String],
+    /// What the methods in `amr` add up to (see [`crate::mfa::acr_for`]).
+    acr: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<&'a str>,
     azp: &'a str,
@@ -65,6 +67,7 @@ pub fn mint(
         nonce,
         at_hash: at_hash(access_token),
         amr: &grant.amr,
+        acr: crate::mfa::acr_for(&grant.amr),
         sid: grant.sid.as_deref(),
         azp: &client.client_id,
     };

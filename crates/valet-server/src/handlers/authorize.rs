@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use valet_core::RequestContext;
 use valet_core::authn::{self, Cookies};
-use valet_core::authorize::{AuthorizationResponse, AuthorizeOutcome, PageError};
+use valet_core::authorize::{AuthorizationResponse, AuthorizeOutcome, EnrolPage, PageError};
 use valet_core::endpoint::metadata::paths;
 use valet_core::session::NewSession;
 use valet_protocol::Form;
@@ -70,18 +70,33 @@ pub async fn login(
         session: session.as_deref(),
         csrf: csrf.as_deref(),
     };
-    let (outcome, new_session) =
-        authn::submit_login(&state.server, &request.form, cookies, &context).await?;
-    login_response(&state, &context, outcome, new_session)
+    let signed_in = authn::submit_login(&state.server, &request.form, cookies, &context).await?;
+    signed_in_response(&state, &context, signed_in)
 }
 
-/// A sign-in form's answer: the next page or redirect, with the new session's
-/// cookie when the user signed in.
-pub fn login_response(
+/// The second-factor and enrolment forms.
+pub async fn second_factor(
+    State(state): State<Arc<AppState>>,
+    Context(context): Context,
+    headers: HeaderMap,
+    request: OAuthForm,
+) -> Result<Response, ApiError> {
+    let names = cookie_names(&state);
+    let (session, csrf) = browser_cookies(&headers, &names);
+    let cookies = Cookies {
+        session: session.as_deref(),
+        csrf: csrf.as_deref(),
+    };
+    let signed_in =
+        authn::submit_second_factor(&state.server, &request.form, cookies, &context).await?;
+    signed_in_response(&state, &context, signed_in)
+}
+
+/// The outcome of a sign-in step, with the new session's cookie if it started one.
+pub fn signed_in_response(
     state: &AppState,
     context: &RequestContext,
-    outcome: AuthorizeOutcome,
-    new_session: Option<NewSession>,
+    (outcome, new_session): (AuthorizeOutcome, Option<NewSession>),
 ) -> Result<Response, ApiError> {
     let names = cookie_names(state);
     let mut response = outcome_response(state, outcome)?;
@@ -158,6 +173,28 @@ fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Result<Respo
             }
             response
         }
+        AuthorizeOutcome::SecondFactor(page) => {
+            let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK);
+            let mut response = render(
+                status,
+                "second_factor.html",
+                minijinja::context! {
+                    action => format!("{issuer}{}", paths::SECOND_FACTOR),
+                    interaction_id => page.interaction_id,
+                    client_name => page.client_name,
+                    methods => page.methods,
+                    error => page.error,
+                    csrf => &page.csrf,
+                },
+            )
+            .ok_or(ApiError::Rendering)?;
+            names.set(&mut response, names.csrf(), &page.csrf, csrf_ttl);
+            if let Some(seconds) = page.retry_after {
+                retry_after(&mut response, seconds);
+            }
+            response
+        }
+        AuthorizeOutcome::Enrol(page) => enrol_response(state, page)?,
         AuthorizeOutcome::Consent(page) => {
             let scopes: Vec<_> = page
                 .scopes
@@ -181,6 +218,52 @@ fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Result<Respo
             response
         }
     })
+}
+
+/// The TOTP enrolment page: the QR code of the Key URI as an SVG image.
+fn enrol_response(state: &AppState, page: EnrolPage) -> Result<Response, ApiError> {
+    let issuer = &state.server.settings().issuer;
+    let names = cookie_names(state);
+    let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK);
+    let enrolment = &page.enrolment;
+    let mut response = render(
+        status,
+        "enrol_totp.html",
+        minijinja::context! {
+            action => format!("{issuer}{}", paths::SECOND_FACTOR),
+            interaction_id => page.interaction_id,
+            client_name => page.client_name,
+            qr => qr_data_uri(&enrolment.otpauth_uri).ok_or(ApiError::Rendering)?,
+            secret => &enrolment.secret_base32,
+            otpauth_uri => &enrolment.otpauth_uri,
+            recovery_codes => &enrolment.recovery_codes,
+            error => page.error,
+            csrf => &page.csrf,
+        },
+    )
+    .ok_or(ApiError::Rendering)?;
+    let csrf_ttl = state.server.settings().interaction_ttl;
+    names.set(&mut response, names.csrf(), &page.csrf, csrf_ttl);
+    if let Some(seconds) = page.retry_after {
+        retry_after(&mut response, seconds);
+    }
+    Ok(response)
+}
+
+/// `text` as a QR code (error correction M), an SVG image in a `data:` URI
+/// (the pages' CSP allows `img-src data:`); `None` if it is too long for one.
+fn qr_data_uri(text: &str) -> Option<String> {
+    use base64::Engine as _;
+    let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M).ok()?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build();
+    Some(format!(
+        "data:image/svg+xml;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(svg)
+    ))
 }
 
 /// RFC 9700 §4.11: 303 See Other, so a browser never re-posts the login form's

@@ -13,7 +13,7 @@ use valet_core::endpoint::metadata::paths;
 use valet_core::passkeys::Challenge;
 use valet_core::passkeys::account::{self, AccountCookies};
 
-use super::authorize::{browser_cookies, cookie_names, login_response};
+use super::authorize::{browser_cookies, cookie_names, signed_in_response};
 use crate::AppState;
 use crate::context::Context;
 use crate::error::ApiError;
@@ -52,9 +52,9 @@ pub async fn login(
         session: session.as_deref(),
         csrf: csrf.as_deref(),
     };
-    let (outcome, new_session) =
+    let signed_in =
         authn::submit_passkey_login(&state.server, &request.form, cookies, &context).await?;
-    login_response(&state, &context, outcome, new_session)
+    signed_in_response(&state, &context, signed_in)
 }
 
 /// GET `/account/passkeys`: the signed-in user's passkeys and the forms to

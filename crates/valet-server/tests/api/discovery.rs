@@ -76,8 +76,8 @@ async fn health_readiness_and_unknown_paths() {
     );
 }
 
-/// Discovery advertises only what is served: no `acr` claim (none is issued),
-/// no request objects.
+/// Discovery advertises only what is served: the `acr` claim and its values
+/// (carried by ID tokens only), no request objects.
 #[tokio::test]
 async fn metadata_claims_only_what_is_issued() {
     let app = TestApp::new().await;
@@ -88,16 +88,20 @@ async fn metadata_claims_only_what_is_issued() {
         .iter()
         .map(|c| c.as_str().unwrap())
         .collect();
-    assert!(!claims.contains(&"acr"), "{claims:?}");
+    assert!(claims.contains(&"acr"), "{claims:?}");
+    assert_eq!(
+        body["acr_values_supported"],
+        serde_json::json!(["urn:valet:acr:pwd", "urn:valet:acr:mfa"])
+    );
     assert_eq!(body["request_parameter_supported"], false);
     assert_eq!(body["request_uri_parameter_supported"], false);
 
-    // And no token carries `acr`.
+    // The ID token carries `acr`, the access token does not.
     let (_, _, tokens) = alice_signed_in(&app, "openid").await;
-    for token in ["id_token", "access_token"] {
-        let (_, claims) = decode_jwt(tokens[token].as_str().unwrap());
-        assert!(!claims.contains_key("acr"), "{token}: {claims:?}");
-    }
+    let (_, claims) = decode_jwt(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["acr"], "urn:valet:acr:pwd");
+    let (_, claims) = decode_jwt(tokens["access_token"].as_str().unwrap());
+    assert!(!claims.contains_key("acr"), "{claims:?}");
 }
 
 /// OIDC Core §6: `request` and `request_uri` are refused with their own error

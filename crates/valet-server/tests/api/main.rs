@@ -24,6 +24,7 @@ mod limits;
 mod lockout;
 mod logout;
 mod metrics;
+mod mfa;
 mod passkeys;
 mod races;
 mod refresh;

@@ -79,6 +79,10 @@ pub struct CreateArgs {
     /// A first-party app: users are not asked for consent.
     #[arg(long)]
     skip_consent: bool,
+    /// Users must sign in with a second factor (TOTP), enrolling one at their
+    /// next sign-in if they have none.
+    #[arg(long)]
+    require_mfa: bool,
     /// Seconds in which a repeated refresh request gets the same new pair
     /// instead of revoking the token family (0-60; default 0 = strict).
     #[arg(long, default_value_t = 0)]
@@ -136,6 +140,9 @@ pub struct UpdateArgs {
     /// Whether users are asked for consent: --skip-consent or --skip-consent=false.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     skip_consent: Option<bool>,
+    /// Whether users must sign in with a second factor: --require-mfa or --require-mfa=false.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    require_mfa: Option<bool>,
     /// Refresh grace window in seconds (0-60; 0 = strict).
     #[arg(long)]
     refresh_grace_seconds: Option<i64>,
@@ -205,6 +212,7 @@ async fn create(admin: &Admin<'_>, args: CreateArgs) -> Result<(), CliError> {
         audiences: args.audiences,
         access_token_ttl: args.access_token_ttl,
         skip_consent: args.skip_consent,
+        require_mfa: args.require_mfa,
         refresh_grace_seconds: args.refresh_grace_seconds,
         id_token_signed_response_alg: args.id_token_alg,
         introspect_any: args.introspect_any,
@@ -248,6 +256,7 @@ async fn update(admin: &Admin<'_>, args: UpdateArgs) -> Result<(), CliError> {
             args.access_token_ttl.map(Some)
         },
         skip_consent: args.skip_consent,
+        require_mfa: args.require_mfa,
         refresh_grace_seconds: args.refresh_grace_seconds,
         introspect_any: args.introspect_any,
     };
@@ -380,6 +389,9 @@ fn print_details(client: &ClientRecord) {
     }
     if client.introspect_any {
         println!("  introspects:   any token");
+    }
+    if client.require_mfa {
+        println!("  sign-in:       second factor required");
     }
     if let Some(until) = client.previous_secret_valid_until {
         println!("  old secret:    works until {}", timestamp(until));

@@ -90,7 +90,7 @@ async fn check(
 }
 
 /// 429 with `Retry-After` (RFC 6585 §4) and the wait in minutes.
-fn throttled_retry(
+pub(super) fn throttled_retry(
     server: &AuthorizationServer,
     Throttled {
         retry_after_seconds,

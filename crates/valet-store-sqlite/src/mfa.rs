@@ -1,0 +1,15 @@
+//! Second factors (TOTP credentials, recovery codes): the same SQL on every
+//! backend, written once in `valet-store-sql`.
+
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use valet_core::store::{MfaStore, TotpCredential};
+
+use super::*;
+
+valet_store_sql::shared_mfa_store! {
+    store: SqliteStore,
+    row: SqliteRow,
+    connection: SqliteConnection,
+    reader: reader,
+    writer: writer,
+}
