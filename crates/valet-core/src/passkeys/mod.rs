@@ -42,7 +42,11 @@ impl RelyingParty {
     /// one origin. `Err` (why, for the log) when the issuer cannot be one: an
     /// IP address is no RP id (WebAuthn §5.1.4.1 asks for a domain).
     pub fn for_issuer(issuer: &str, name: &str) -> Result<Self, String> {
-        let origin = Url::parse(issuer).map_err(|err| format!("issuer: {err}"))?;
+        let issuer = Url::parse(issuer).map_err(|err| format!("issuer: {err}"))?;
+        // The origin only: an issuer with a path (`https://host/valet`) is
+        // still the origin `https://host` to a browser (WebAuthn §5.8.1).
+        let origin = Url::parse(&issuer.origin().ascii_serialization())
+            .map_err(|err| format!("issuer origin: {err}"))?;
         let host = origin.host_str().unwrap_or_default().to_owned();
         if host.is_empty() || host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
             return Err("the issuer's host is not a domain name".into());
@@ -169,4 +173,29 @@ pub(crate) fn credential_state(passkey: &Passkey) -> Result<(String, i64, bool, 
         .unwrap_or(0);
     let (eligible, backed_up) = (flag("backup_eligible"), flag("backup_state"));
     Ok((json.to_string(), count, eligible, backed_up))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_relying_party_is_the_issuers_host_and_origin() {
+        for issuer in [
+            "https://id.example.com",
+            "https://id.example.com/valet",
+            "http://localhost:8080",
+        ] {
+            assert!(
+                RelyingParty::for_issuer(issuer, "Valet").is_ok(),
+                "{issuer}"
+            );
+        }
+        for issuer in ["http://127.0.0.1:8080", "http://[::1]:8080", "not a url"] {
+            assert!(
+                RelyingParty::for_issuer(issuer, "Valet").is_err(),
+                "{issuer}"
+            );
+        }
+    }
 }

@@ -147,6 +147,7 @@ async fn enrol_then_sign_in_without_a_password(app: &TestApp) {
     let tokens = passwordless(app, &client, &mut passkey).await;
     let (_, claims) = decode_jwt(tokens["id_token"].as_str().unwrap());
     assert_eq!(claims["amr"], serde_json::json!(["hwk", "user", "mfa"]));
+    assert_eq!(claims["acr"], "urn:valet:acr:mfa");
     let alice = app
         .store
         .find_user_by_login("alice")
@@ -187,6 +188,23 @@ async fn a_synced_passkey_is_a_software_key() {
     let tokens = passwordless(&app, &client, &mut passkey).await;
     let (_, claims) = decode_jwt(tokens["id_token"].as_str().unwrap());
     assert_eq!(claims["amr"], serde_json::json!(["swk", "user", "mfa"]));
+}
+
+#[tokio::test]
+async fn a_user_verified_passkey_satisfies_a_client_that_requires_mfa() {
+    let app = TestApp::new().await;
+    let (_, mut browser) = alice_with_password(&app).await;
+    let mut passkey = enrol(&app, &mut browser, "laptop", false).await;
+    let strict = app
+        .web_client(|c| {
+            c.skip_consent = true;
+            c.require_mfa = true;
+        })
+        .await;
+    // No TOTP enrolled, none asked for: the passkey alone is two factors.
+    let tokens = passwordless(&app, &strict, &mut passkey).await;
+    let (_, claims) = decode_jwt(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["acr"], "urn:valet:acr:mfa");
 }
 
 #[tokio::test]
