@@ -106,6 +106,10 @@ fn passkey_routes() -> Router<Arc<AppState>> {
             post(passkeys::login_options).fallback(method_not_allowed("POST")),
         )
         .route(
+            paths::SECOND_FACTOR_PASSKEY_OPTIONS,
+            post(passkeys::second_factor_options).fallback(method_not_allowed("POST")),
+        )
+        .route(
             paths::LOGIN_PASSKEY,
             post(passkeys::login).fallback(method_not_allowed("POST")),
         )

@@ -129,6 +129,40 @@ pub async fn passkey_options(
     }
 }
 
+/// The second-factor page's passkey button asked for a ceremony (its
+/// `interaction` and `csrf`): request options for the user's own passkeys.
+pub async fn second_factor_passkey_options(
+    server: &AuthorizationServer,
+    form: &Form,
+    cookies: Cookies<'_>,
+    context: &RequestContext,
+) -> Result<Result<Challenge, PageError>, OAuthError> {
+    let Resumed { request, .. } =
+        match identify::resume(server, form, cookies.csrf, context.now).await? {
+            Ok(resumed) => resumed,
+            Err(page) => return Ok(Err(page)),
+        };
+    let Stage::AwaitingSecondFactor(proved) = &request.stage else {
+        return Ok(Err(PageError::expired()));
+    };
+    let interaction = form
+        .optional("interaction")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let csrf = cookies.csrf.unwrap_or_default();
+    let begun =
+        passkey::begin_second_factor(server, interaction, csrf, &proved.user_id, context.now);
+    match begun.await? {
+        Some(challenge) => Ok(Ok(challenge)),
+        None => Ok(Err(PageError::new(
+            404,
+            "No passkey",
+            "You have no passkey to confirm it is you with.",
+        ))),
+    }
+}
+
 /// The login form's passkey answer (an assertion) was submitted: on success
 /// as [`submit_login`], with the passkey as the method (a user-verified
 /// passkey is two factors, so no second factor follows).
@@ -371,7 +405,8 @@ impl Step<'_> {
         }
         let enrolled = mfa::enrolled(server.store.as_ref(), &proved.user_id)
             .await?
-            .any();
+            .any()
+            || passkey::enrolled(server, &proved.user_id).await?;
         let required = policy::mfa_required(server.settings.mfa, self.client, request);
         Ok(policy::second_factor(&proved.amr, enrolled, required))
     }
@@ -498,16 +533,17 @@ impl Step<'_> {
             .filter(|method| methods.contains(method));
         let client_id = &self.client.client_id;
         let result = match chosen {
-            Some(method) => verify::check_second_factor(
-                server,
-                method,
-                form,
-                &proved.user_id,
-                client_id,
-                context,
-            )
-            .await?
-            .map(|()| method),
+            Some(method) => {
+                verify::check_second_factor(
+                    server,
+                    method,
+                    form,
+                    &proved.user_id,
+                    client_id,
+                    context,
+                )
+                .await?
+            }
             None => Err(Retry::new(400, "Choose how to confirm it is you.")),
         };
         match result {

@@ -15,6 +15,8 @@ pub mod paths {
     pub const LOGIN: &str = "/login";
     pub const CONSENT: &str = "/consent";
     pub const SECOND_FACTOR: &str = "/second-factor";
+    /// The second-factor page's passkey button: its WebAuthn options.
+    pub const SECOND_FACTOR_PASSKEY_OPTIONS: &str = "/second-factor/passkey/options";
     /// The login form's passwordless sign-in: options, then the assertion.
     pub const LOGIN_PASSKEY_OPTIONS: &str = "/login/passkey/options";
     pub const LOGIN_PASSKEY: &str = "/login/passkey";

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use valet_jose::{b64url, random_bytes, sha256};
 use webauthn_rs::prelude::{
-    DiscoverableAuthentication, Passkey, PasskeyRegistration, Url, Webauthn, WebauthnBuilder,
+    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration, Url, Webauthn,
+    WebauthnBuilder,
 };
 
 use crate::error::OAuthError;
@@ -73,6 +74,14 @@ pub(crate) enum Ceremony {
         state: DiscoverableAuthentication,
         csrf_hash: String,
         binding: String,
+    },
+    /// A second factor after the password: one of `user_id`'s passkeys, for
+    /// one authorization request.
+    SecondFactor {
+        state: PasskeyAuthentication,
+        csrf_hash: String,
+        binding: String,
+        user_id: String,
     },
     /// A signed-in user registering a passkey.
     Register {

@@ -185,6 +185,7 @@ fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Result<Respo
                     methods => page.methods,
                     error => page.error,
                     csrf => &page.csrf,
+                    passkey_options => format!("{issuer}{}", paths::SECOND_FACTOR_PASSKEY_OPTIONS),
                 },
             )
             .ok_or(ApiError::Rendering)?;

@@ -38,6 +38,25 @@ pub async fn login_options(
     Ok(challenge_response(challenge?))
 }
 
+/// POST `/second-factor/passkey/options`: a ceremony for the signing-in
+/// user's own passkeys, as WebAuthn request options.
+pub async fn second_factor_options(
+    State(state): State<Arc<AppState>>,
+    Context(context): Context,
+    headers: HeaderMap,
+    request: OAuthForm,
+) -> Result<Response, ApiError> {
+    let (session, csrf) = browser_cookies(&headers, &cookie_names(&state));
+    let cookies = Cookies {
+        session: session.as_deref(),
+        csrf: csrf.as_deref(),
+    };
+    let challenge =
+        authn::second_factor_passkey_options(&state.server, &request.form, cookies, &context)
+            .await?;
+    Ok(challenge_response(challenge?))
+}
+
 /// POST `/login/passkey`: the browser's assertion; on success as the login
 /// form's own success (a session cookie and the next step).
 pub async fn login(

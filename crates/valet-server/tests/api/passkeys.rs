@@ -506,3 +506,74 @@ async fn registration_is_bound_to_the_session_and_its_origin() {
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert!(browser_page_lists_none(&app, &mut alice).await);
 }
+
+#[tokio::test]
+async fn after_the_password_a_passkey_is_the_second_factor() {
+    let app = TestApp::new().await;
+    let (client, mut browser) = alice_with_password(&app).await;
+    let mut passkey = enrol(&app, &mut browser, "phone", true).await;
+    // A fresh browser: the password, then the passkey on the second-factor page.
+    let mut browser = Browser::default();
+    let pkce = Pkce::new();
+    let page = browser
+        .get(&app, &authorize_path(&client.id, &pkce, "openid", ""))
+        .await;
+    let reply = browser
+        .post(&app, "/login", &login_form(&page, "alice", PASSWORD))
+        .await;
+    let html = reply.text();
+    assert!(html.contains("Use a passkey"), "{html}");
+    assert!(session_cookie(&browser).is_none(), "not signed in yet");
+    let fields = format!(
+        "interaction={}&csrf={}",
+        encode(&form_field(&html, "interaction").unwrap()),
+        form_field(&html, "csrf").unwrap()
+    );
+    let answer = async |browser: &mut Browser, passkey: &mut SoftPasskey, ceremony: &Ceremony| {
+        let options = browser
+            .post(&app, "/second-factor/passkey/options", &fields)
+            .await;
+        assert_eq!(options.status, StatusCode::OK, "{}", options.text());
+        let options = options.json();
+        assert_eq!(
+            options["publicKey"]["allowCredentials"][0]["id"],
+            valet_jose::b64url(&passkey.credential_id)
+        );
+        let credential = passkey.assert(&options, ceremony);
+        browser
+            .post(
+                &app,
+                "/second-factor",
+                &format!(
+                    "{fields}&method=passkey&ceremony={}&credential={}",
+                    options["ceremony"].as_str().unwrap(),
+                    encode(&credential)
+                ),
+            )
+            .await
+    };
+    // An assertion made on another site is refused, and the page offered again.
+    let evil = Ceremony {
+        origin: "https://evil.example".into(),
+        ..honest()
+    };
+    let refused = answer(&mut browser, &mut passkey, &evil).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        refused.text()
+    );
+    assert!(session_cookie(&browser).is_none());
+    let reply = answer(&mut browser, &mut passkey, &honest()).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    assert!(session_cookie(&browser).is_some());
+    let params = location_params(&reply);
+    let tokens = redeem(&app, &client, &params["code"], &pkce.verifier).await;
+    let (_, claims) = decode_jwt(tokens.json()["id_token"].as_str().unwrap());
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["pwd", "swk", "user", "mfa"])
+    );
+    assert_eq!(claims["acr"], "urn:valet:acr:mfa");
+}

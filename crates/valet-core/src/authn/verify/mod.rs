@@ -72,9 +72,14 @@ impl Method {
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Password, Self::Totp, Self::RecoveryCode]
-            .into_iter()
-            .find(|method| method.name() == name)
+        [
+            Self::Password,
+            Self::Totp,
+            Self::RecoveryCode,
+            Self::Passkey { synced: false },
+        ]
+        .into_iter()
+        .find(|method| method.name() == name)
     }
 }
 
@@ -188,10 +193,14 @@ pub(crate) async fn second_factors(
     if enrolled.recovery_codes > 0 {
         methods.push(Method::RecoveryCode);
     }
+    if passkey::enrolled(server, user_id).await? {
+        methods.push(Method::Passkey { synced: false });
+    }
     Ok(methods)
 }
 
-/// Checks the second-factor form for `method` (one of [`second_factors`]).
+/// Checks the second-factor form for `method` (one of [`second_factors`]):
+/// the method as proved (a passkey says whether it is synced).
 pub(crate) async fn check_second_factor(
     server: &AuthorizationServer,
     method: Method,
@@ -199,17 +208,19 @@ pub(crate) async fn check_second_factor(
     user_id: &str,
     client_id: &str,
     context: &RequestContext,
-) -> Result<Result<(), Retry>, OAuthError> {
+) -> Result<Result<Method, Retry>, OAuthError> {
+    let proved = |result: Result<(), Retry>| result.map(|()| method);
     match method {
-        Method::Totp => totp::verify(server, form, user_id, client_id, context).await,
-        Method::RecoveryCode => {
-            recovery_code::verify(server, form, user_id, client_id, context).await
+        Method::Totp => Ok(proved(
+            totp::verify(server, form, user_id, client_id, context).await?,
+        )),
+        Method::RecoveryCode => Ok(proved(
+            recovery_code::verify(server, form, user_id, client_id, context).await?,
+        )),
+        Method::Passkey { .. } => {
+            passkey::verify_second_factor(server, form, user_id, client_id, context).await
         }
-        // A passkey is not offered as a second factor yet: it signs in on its
-        // own, from the login page, as two factors.
-        Method::Password | Method::Passkey { .. } => {
-            Ok(Err(Retry::new(400, "Choose how to confirm it is you.")))
-        }
+        Method::Password => Ok(Err(Retry::new(400, "Choose how to confirm it is you."))),
     }
 }
 

@@ -6,7 +6,7 @@
 //! id hash, user presence and verification, the signature and the counter.
 
 use valet_protocol::Form;
-use webauthn_rs::prelude::{Passkey, PublicKeyCredential};
+use webauthn_rs::prelude::{AuthenticationResult, Passkey, PublicKeyCredential};
 
 use super::{Method, Retry};
 use crate::AuthorizationServer;
@@ -18,6 +18,8 @@ use crate::store::PasskeyRecord;
 
 /// The words of every refused assertion: which check failed is for the log.
 const FAILED: &str = "That passkey could not be used to sign in. Try again, or use your password.";
+/// The same, on the second-factor page.
+const FAILED_SECOND: &str = "That passkey could not be used. Try again, or use another way.";
 
 /// Starts a sign-in ceremony for the login form whose interaction value is
 /// `binding`, in the browser holding `csrf`: `None` when this server has no
@@ -115,7 +117,7 @@ pub(crate) async fn verify(
     if record.user_handle != user_handle.to_string() {
         return Ok(Err(failure(Some(&user_id), "user handle of another user")));
     }
-    let Ok(mut passkey) = serde_json::from_str::<Passkey>(&record.passkey) else {
+    let Ok(passkey) = serde_json::from_str::<Passkey>(&record.passkey) else {
         return Ok(Err(failure(Some(&user_id), "stored credential unreadable")));
     };
     let result = match webauthn.finish_discoverable_authentication_v2(&assertion, state, &passkey) {
@@ -129,21 +131,155 @@ pub(crate) async fn verify(
         Some(user) if !user.disabled => {}
         _ => return Ok(Err(failure(Some(&user_id), "user disabled"))),
     }
-    passkey.update_credential(&result);
+    let synced = record_use(store, record, passkey, &result, context.now).await?;
+    Ok(Ok(Verified {
+        user_id,
+        method: Method::Passkey { synced },
+    }))
+}
+
+/// Whether `user_id` has a passkey this server can ask for.
+pub(crate) async fn enrolled(
+    server: &AuthorizationServer,
+    user_id: &str,
+) -> Result<bool, OAuthError> {
+    if server.passkeys.is_none() {
+        return Ok(false);
+    }
+    Ok(!server.store.list_passkeys(user_id).await?.is_empty())
+}
+
+/// Starts a second-factor ceremony for `user_id`'s passkeys, for the form
+/// whose interaction value is `binding`, in the browser holding `csrf`:
+/// `None` when the user has none (or the server no relying party).
+pub(crate) async fn begin_second_factor(
+    server: &AuthorizationServer,
+    binding: &str,
+    csrf: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<Option<Challenge>, OAuthError> {
+    let Some(relying_party) = server.passkeys.as_ref() else {
+        return Ok(None);
+    };
+    let store = server.store.as_ref();
+    let passkeys: Vec<Passkey> = store
+        .list_passkeys(user_id)
+        .await?
+        .iter()
+        .filter_map(|record| serde_json::from_str(&record.passkey).ok())
+        .collect();
+    if passkeys.is_empty() {
+        return Ok(None);
+    }
+    let (options, state) = relying_party
+        .webauthn()
+        .start_passkey_authentication(&passkeys)
+        .map_err(OAuthError::server)?;
+    let ceremony = Ceremony::SecondFactor {
+        state,
+        csrf_hash: passkeys::hash(csrf),
+        binding: passkeys::hash(binding),
+        user_id: user_id.to_owned(),
+    };
+    let handle = passkeys::begin(store, &ceremony, now).await?;
+    let options = serde_json::to_value(options).map_err(OAuthError::server)?;
+    Ok(Some(Challenge {
+        ceremony: handle,
+        options,
+    }))
+}
+
+/// Checks the second-factor form's assertion (`ceremony`, `credential`):
+/// one of `user_id`'s own passkeys, for this form (its `interaction`, and
+/// its `csrf`, which the pipeline checked is the browser's cookie).
+pub(crate) async fn verify_second_factor(
+    server: &AuthorizationServer,
+    form: &Form,
+    user_id: &str,
+    client_id: &str,
+    context: &RequestContext,
+) -> Result<Result<Method, Retry>, OAuthError> {
+    let failure = |why: &'static str| {
+        tracing::info!(reason = why, "passkey second factor refused");
+        server.audit(
+            AuditEvent::new(AuditKind::SecondFactorFailed, context.now)
+                .user(user_id)
+                .client(client_id)
+                .address(context.address)
+                .request(&context.id)
+                .detail("method", "passkey")
+                .detail("reason", why),
+        );
+        Retry::new(401, FAILED_SECOND)
+    };
+    let Some(relying_party) = server.passkeys.as_ref() else {
+        return Ok(Err(failure("passkeys unavailable")));
+    };
+    let field = |name| form.optional(name).ok().flatten().unwrap_or_default();
+    let store = server.store.as_ref();
+    let Some(ceremony) = passkeys::take(store, field("ceremony"), context.now).await? else {
+        return Ok(Err(failure("ceremony unknown, expired or used")));
+    };
+    let Ceremony::SecondFactor {
+        state,
+        csrf_hash,
+        binding,
+        user_id: ceremony_user,
+    } = ceremony
+    else {
+        return Ok(Err(failure("ceremony of another purpose")));
+    };
+    let same_form = binding == passkeys::hash(field("interaction"))
+        && passkeys::same_browser(&csrf_hash, Some(field("csrf")));
+    if !same_form || ceremony_user != user_id {
+        return Ok(Err(failure("ceremony of another browser, request or user")));
+    }
+    let Ok(assertion) = serde_json::from_str::<PublicKeyCredential>(field("credential")) else {
+        return Ok(Err(failure("assertion unreadable")));
+    };
+    let Some(record) = store.get_passkey(assertion.get_credential_id()).await? else {
+        return Ok(Err(failure("credential unknown")));
+    };
+    if record.user_id != user_id {
+        return Ok(Err(failure("credential of another user")));
+    }
+    let Ok(passkey) = serde_json::from_str::<Passkey>(&record.passkey) else {
+        return Ok(Err(failure("stored credential unreadable")));
+    };
+    let result = match relying_party
+        .webauthn()
+        .finish_passkey_authentication(&assertion, &state)
+    {
+        Ok(result) => result,
+        Err(error) => {
+            tracing::info!(%error, "passkey assertion refused");
+            return Ok(Err(failure("assertion refused")));
+        }
+    };
+    let synced = record_use(store, record, passkey, &result, context.now).await?;
+    Ok(Ok(Method::Passkey { synced }))
+}
+
+/// Records a use of `record` (its credential updated by `result`); returns
+/// whether it is synced (backup eligible).
+async fn record_use(
+    store: &dyn crate::store::Store,
+    record: PasskeyRecord,
+    mut passkey: Passkey,
+    result: &AuthenticationResult,
+    now: i64,
+) -> Result<bool, OAuthError> {
+    passkey.update_credential(result);
     let (serialised, sign_count, backup_eligible, backed_up) = credential_state(&passkey)?;
     let used = PasskeyRecord {
         passkey: serialised,
         sign_count,
         backup_eligible,
         backed_up,
-        last_used_at: Some(context.now),
+        last_used_at: Some(now),
         ..record
     };
     store.record_passkey_use(&used).await?;
-    Ok(Ok(Verified {
-        user_id,
-        method: Method::Passkey {
-            synced: backup_eligible,
-        },
-    }))
+    Ok(backup_eligible)
 }
