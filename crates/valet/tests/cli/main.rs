@@ -22,6 +22,7 @@ mod key_commands;
 mod load;
 mod openid_rp;
 mod operations;
+mod passkey_e2e;
 mod postgres;
 mod secrets_in_logs;
 mod serve;
