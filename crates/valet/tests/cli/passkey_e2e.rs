@@ -1,7 +1,8 @@
 //! Passkeys in a real browser: headless Chromium with a virtual WebAuthn
 //! authenticator (W3C WebAuthn Level 2 §11.3, over WebDriver) registers a
 //! passkey on `/account/passkeys`, then, signed out, signs in with it alone and
-//! the code's ID token says how (`amr`).
+//! the code's ID token says how (`amr`); signed out again, the password is
+//! followed by the passkey as a second factor.
 //!
 //! The issuer is `http://localhost:PORT`: WebAuthn needs a secure context and a
 //! domain name as relying party id, and `localhost` is both.
@@ -75,6 +76,21 @@ fn chromium_registers_a_passkey_and_signs_in_with_it_alone() {
     browser.click(&browser.find("button#passkey-button"));
     let landed = browser.wait_for_url(&redirect_uri, WAIT);
     second.request_line(WAIT);
+
+    // 3. Signed out again (cookies are deleted for the page's site: Valet's),
+    // the password now asks for the passkey as a second factor.
+    browser.navigate(&format!("{issuer}/healthz"));
+    browser.delete_cookies();
+    let third = CallbackListener::start_on(callback.port);
+    let (_, url) = authorize_url(&issuer, &client_id, &redirect_uri);
+    browser.navigate(&url);
+    browser.send_keys(&browser.find("input#username"), USERNAME);
+    browser.send_keys(&browser.find("input#password"), PASSWORD);
+    browser.click(&browser.find("form button[type=submit]"));
+    browser.wait_for_text("Confirm it is you", WAIT);
+    browser.click(&browser.find("button#passkey-button"));
+    browser.wait_for_url(&redirect_uri, WAIT);
+    third.request_line(WAIT);
     browser.quit();
 
     let params: HashMap<String, String> = Url::parse(&landed)
