@@ -288,9 +288,9 @@ async fn the_passkeys_page_needs_a_session() {
     assert_eq!(options.status, StatusCode::UNAUTHORIZED);
 }
 
-/// Each attack: the assertion is refused (401, the login form again), no
-/// session is started, and the request can still be completed honestly.
-async fn refused(app: &TestApp, browser: &mut Browser, reply: &Reply) {
+/// Each attack: the assertion is refused (401, the login form again) and no
+/// session is started.
+fn refused(browser: &Browser, reply: &Reply) {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text());
     assert!(
         reply
@@ -298,7 +298,6 @@ async fn refused(app: &TestApp, browser: &mut Browser, reply: &Reply) {
             .contains("That passkey could not be used to sign in.")
     );
     assert!(session_cookie(browser).is_none());
-    let _ = app;
 }
 
 #[tokio::test]
@@ -322,7 +321,7 @@ async fn an_assertion_for_another_challenge_is_refused() {
         &credential,
     )
     .await;
-    refused(&app, &mut browser, &reply).await;
+    refused(&browser, &reply);
 }
 
 #[tokio::test]
@@ -343,7 +342,7 @@ async fn a_ceremony_is_answered_once() {
     };
     replay.cookies.remove("__Host-valet-session");
     let again = submit(&app, &mut replay, &other_fields, ceremony, &credential).await;
-    refused(&app, &mut replay, &again).await;
+    refused(&replay, &again);
 }
 
 #[tokio::test]
@@ -365,7 +364,7 @@ async fn a_ceremony_of_another_browser_is_refused() {
         &credential,
     )
     .await;
-    refused(&app, &mut attacker, &reply).await;
+    refused(&attacker, &reply);
 }
 
 #[tokio::test]
@@ -396,7 +395,7 @@ async fn another_users_handle_on_a_credential_is_refused() {
         &credential,
     )
     .await;
-    refused(&app, &mut browser, &reply).await;
+    refused(&browser, &reply);
 }
 
 #[tokio::test]
@@ -434,7 +433,7 @@ async fn a_wrong_origin_rp_id_or_missing_verification_is_refused() {
             &credential,
         )
         .await;
-        refused(&app, &mut browser, &reply).await;
+        refused(&browser, &reply);
     }
     // A forged signature too.
     let mut browser = Browser::default();
@@ -450,7 +449,7 @@ async fn a_wrong_origin_rp_id_or_missing_verification_is_refused() {
         &forged.to_string(),
     )
     .await;
-    refused(&app, &mut browser, &reply).await;
+    refused(&browser, &reply);
     // The honest answer still works.
     passwordless(&app, &client, &mut passkey).await;
 }
