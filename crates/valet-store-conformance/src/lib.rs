@@ -64,6 +64,7 @@ mod clients;
 mod concurrency;
 mod grants;
 mod keys;
+mod mfa;
 mod passkeys;
 mod revocations;
 mod sessions;
@@ -76,6 +77,7 @@ pub use clients::*;
 pub use concurrency::*;
 pub use grants::*;
 pub use keys::*;
+pub use mfa::*;
 pub use passkeys::*;
 pub use revocations::*;
 pub use sessions::*;
@@ -128,6 +130,8 @@ pub async fn run_all(store: &dyn Store) {
     single_use_expired_not_taken(store).await;
     single_use_purge(store).await;
 
+    mfa_totp_enrolment(store).await;
+    mfa_codes_once(store).await;
     passkeys_roundtrip(store).await;
     passkeys_delete(store).await;
 

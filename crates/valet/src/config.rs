@@ -9,7 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
-use valet_core::config::StatusEventsAuth;
+use valet_core::config::{MfaPolicy, StatusEventsAuth};
 use valet_core::store::MAX_ACCESS_TOKEN_TTL;
 use valet_core::{KeyPolicy, Settings};
 
@@ -86,6 +86,11 @@ pub struct Config {
     /// Seconds a failed sign-in counts (a sliding window): also the longest a
     /// lock-out lasts after the last failure. `valet user unlock` ends one early.
     pub login_failure_window: i64,
+    /// `optional` (users who enrolled a second factor prove it; clients with
+    /// `--require-mfa` and requests with `acr_values` may require one) or
+    /// `required` (every user signs in with a second factor, enrolling TOTP at
+    /// the next sign-in if they have none).
+    pub mfa: MfaSetting,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Allows a plain-http issuer on a non-loopback host. Tokens and secrets would
@@ -98,6 +103,14 @@ pub struct Config {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// The values of `mfa`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MfaSetting {
+    Optional,
+    Required,
 }
 
 /// The values of `status_events_auth`.
@@ -148,6 +161,7 @@ impl Default for Config {
             login_max_failures: defaults.login_throttle.account_failures,
             login_address_max_failures: defaults.login_throttle.address_failures,
             login_failure_window: defaults.login_throttle.window_seconds,
+            mfa: MfaSetting::Optional,
             log_format: LogFormat::Text,
             dangerous_allow_insecure_issuer: false,
         }
@@ -621,6 +635,10 @@ impl Config {
         settings.login_throttle.account_failures = self.login_max_failures;
         settings.login_throttle.address_failures = self.login_address_max_failures;
         settings.login_throttle.window_seconds = self.login_failure_window;
+        settings.mfa = match self.mfa {
+            MfaSetting::Optional => MfaPolicy::Optional,
+            MfaSetting::Required => MfaPolicy::Required,
+        };
         settings.keys = KeyPolicy {
             rotation_period: self.key_rotation_period,
             publish_lead: self.key_publish_lead,

@@ -239,6 +239,23 @@ impl Admin<'_> {
         Ok(UserRecord::from(&user))
     }
 
+    /// Removes the user's second factors (TOTP credential and recovery codes,
+    /// for a lost authenticator) and ends their browser sessions; `true` if
+    /// there were any. Audited as `mfa.reset`.
+    pub async fn reset_user_mfa(&self, key: &str) -> Result<(UserRecord, bool), AdminError> {
+        let now = self.now();
+        let user = self.stored_user(key).await?;
+        let removed = self.store.delete_second_factors(&user.user_id).await?;
+        self.store.delete_sessions_of_user(&user.user_id).await?;
+        self.record(
+            AuditEvent::new(AuditKind::MfaReset, now)
+                .user(&user.user_id)
+                .detail("removed", removed),
+        )
+        .await;
+        Ok((UserRecord::from(&user), removed))
+    }
+
     /// Sets a new password (checking the rules) and ends the user's browser
     /// sessions, so whoever signed in with the old password is signed out.
     /// Audited as `user.password_set`.

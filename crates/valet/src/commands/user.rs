@@ -89,6 +89,20 @@ pub enum UserCommand {
         #[arg(allow_hyphen_values = true)]
         user: String,
     },
+    /// Second factors (TOTP, recovery codes).
+    #[command(subcommand)]
+    Mfa(MfaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MfaCommand {
+    /// Remove the user's second factors (a lost authenticator and recovery
+    /// codes) and end their sessions; they sign in with their password alone,
+    /// or enrol again at the next sign-in where a second factor is required.
+    Reset {
+        #[arg(allow_hyphen_values = true)]
+        user: String,
+    },
 }
 
 /// What `valet user update` may change; an option left out keeps its value.
@@ -178,6 +192,21 @@ async fn dispatch(admin: &Admin<'_>, command: UserCommand) -> Result<(), CliErro
         UserCommand::Delete { user } => {
             let user = admin.delete_user(&user).await.map_err(flagged)?;
             println!("Deleted user {} ({}).", user.username, user.user_id);
+            Ok(())
+        }
+        UserCommand::Mfa(MfaCommand::Reset { user }) => {
+            let (user, removed) = admin.reset_user_mfa(&user).await.map_err(flagged)?;
+            if removed {
+                println!(
+                    "Removed the second factors of {} ({}) and ended their sessions.",
+                    user.username, user.user_id
+                );
+            } else {
+                println!(
+                    "User {} ({}) had no second factor.",
+                    user.username, user.user_id
+                );
+            }
             Ok(())
         }
     }

@@ -20,6 +20,7 @@ mod guard_proxy;
 mod harness;
 mod key_commands;
 mod load;
+mod mfa_e2e;
 mod openid_rp;
 mod operations;
 mod passkey_e2e;

@@ -8,9 +8,10 @@ use std::process::{Command, Output, Stdio};
 
 use valet_core::ManualClock;
 use valet_core::admin::{Actor, Admin, AdminError, NewClient, NewUser, Resource};
+use valet_core::audit::{AuditFilter, AuditKind};
 use valet_core::store::{
-    AuditStore, AuthorizationCode, Grant, GrantStore, RevocationStore, Session, SessionStore,
-    UserStore,
+    AuditStore, AuthorizationCode, Grant, GrantStore, MfaStore, RevocationStore, Session,
+    SessionStore, TotpCredential, UserStore,
 };
 use valet_core::users::{LoginFailure, Password, PasswordHasher, authenticate};
 use valet_store_sqlite::SqliteStore;
@@ -567,4 +568,100 @@ fn user_update_through_the_cli() {
     let audit = String::from_utf8_lossy(&audit.stdout);
     assert_eq!(audit.lines().count(), 2, "{audit}");
     assert!(audit.contains("\"via\":\"cli\""), "{audit}");
+}
+
+/// `valet user mfa reset`: a lost authenticator. The user's TOTP credential
+/// and recovery codes go, their sessions end, and the reset is audited.
+#[test]
+fn mfa_reset_removes_the_second_factors_and_ends_sessions() {
+    let dir = init_dir("mfa-reset");
+    let created = with_stdin(
+        user(
+            &dir,
+            &[
+                "create",
+                "--username",
+                "alice",
+                "--password-stdin",
+                "--json",
+            ],
+        ),
+        PASSWORD,
+    );
+    assert!(created.status.success(), "{}", text(&created));
+    let id = stdout_json(&created)["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let db = dir.join("valet-data").join("valet.db");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open(&db).await.unwrap();
+        let pending = TotpCredential {
+            user_id: id.clone(),
+            sealed_secret: vec![1; 48],
+            sealed_recovery_codes: Some(vec![2; 48]),
+            confirmed_at: None,
+            last_step: None,
+            created_at: 1,
+        };
+        assert!(store.begin_totp(&pending).await.unwrap());
+        let hashes = vec![vec![3; 32], vec![4; 32]];
+        assert!(
+            store
+                .confirm_totp(&id, &pending.sealed_secret, 10, &hashes, 2)
+                .await
+                .unwrap()
+        );
+        store
+            .insert_session(&Session {
+                session_hash: vec![5; 32],
+                sid: "sid-1".into(),
+                user_id: id.clone(),
+                auth_time: 2,
+                amr: vec!["pwd".into(), "otp".into()],
+                created_at: 2,
+                expires_at: i64::MAX,
+            })
+            .await
+            .unwrap();
+        store.close().await;
+    });
+
+    let reset = run_ok(user(&dir, &["mfa", "reset", "alice"]));
+    assert!(
+        text(&reset).contains("Removed the second factors of alice"),
+        "{}",
+        text(&reset)
+    );
+    let again = run_ok(user(&dir, &["mfa", "reset", &id]));
+    assert!(
+        text(&again).contains("had no second factor"),
+        "{}",
+        text(&again)
+    );
+    let missing = user(&dir, &["mfa", "reset", "nobody"]).output().unwrap();
+    assert!(!missing.status.success());
+
+    runtime.block_on(async {
+        let store = SqliteStore::open(&db).await.unwrap();
+        assert_eq!(store.get_totp(&id).await.unwrap(), None);
+        assert_eq!(store.recovery_codes_left(&id).await.unwrap(), 0);
+        assert!(!store.use_recovery_code(&id, &[3; 32], 3).await.unwrap());
+        assert_eq!(store.get_session(&[5; 32], 3).await.unwrap(), None);
+        let events = store
+            .audit_events(&AuditFilter {
+                limit: 100,
+                ..AuditFilter::default()
+            })
+            .await
+            .unwrap();
+        let resets: Vec<_> = events
+            .iter()
+            .filter(|e| e.event == AuditKind::MfaReset)
+            .collect();
+        assert_eq!(resets.len(), 2, "{events:?}");
+        assert_eq!(resets[0].user_id.as_deref(), Some(id.as_str()));
+        store.close().await;
+    });
 }
