@@ -37,6 +37,7 @@ pub mod grant;
 pub mod keys;
 pub mod mail;
 pub mod mfa;
+pub mod passkeys;
 pub mod policy;
 pub mod register;
 pub mod secrets;
@@ -113,6 +114,9 @@ pub struct AuthorizationServer {
     pub(crate) status_lists: StatusLists,
     pub(crate) status_streams: status::stream::StreamSlots,
     pub(crate) audit: AuditLog,
+    /// The WebAuthn relying party; `None` when the issuer's host cannot be one
+    /// (an IP address), and then no page offers passkeys.
+    pub(crate) passkeys: Option<passkeys::RelyingParty>,
     metadata: ServerMetadata,
 }
 
@@ -153,6 +157,9 @@ impl AuthorizationServer {
             grant::refresh_token::SUCCESSOR_KEY_PURPOSE,
             grant::refresh_token::SUCCESSOR_KEY_PERIOD,
         );
+        let passkeys = passkeys::RelyingParty::for_issuer(&settings.issuer, "Valet")
+            .inspect_err(|reason| tracing::warn!(%reason, "passkeys are unavailable"))
+            .ok();
         let outbox = mail::OutboxSeal::new(&master).map_err(|error| {
             StartError::Settings(format!("cannot derive the mail outbox key: {error}"))
         })?;
@@ -160,6 +167,7 @@ impl AuthorizationServer {
             outbox,
             mail_queued: tokio::sync::Notify::new(),
             reset_throttle: LoginThrottle::new(settings.login_throttle),
+            passkeys,
             request_keys,
             successor_keys,
             master,
@@ -196,6 +204,11 @@ impl AuthorizationServer {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Whether users can register and sign in with passkeys here.
+    pub fn passkeys_available(&self) -> bool {
+        self.passkeys.is_some()
     }
 
     pub fn metadata(&self) -> &ServerMetadata {

@@ -9,9 +9,11 @@ use axum::response::{IntoResponse, Response};
 use minijinja::Environment;
 use valet_jose::{b64url, random_bytes};
 
-const TEMPLATES: [(&str, &str); 17] = [
+const TEMPLATES: [(&str, &str); 19] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
+    ("webauthn.html", include_str!("../templates/webauthn.html")),
+    ("passkeys.html", include_str!("../templates/passkeys.html")),
     ("consent.html", include_str!("../templates/consent.html")),
     (
         "second_factor.html",
@@ -98,10 +100,11 @@ pub fn render(status: StatusCode, template: &str, context: minijinja::Value) -> 
     );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // No framing, no plugins, nothing loaded from elsewhere; only this page's own
-    // nonce'd style and script run. form-action is left open: after the consent
+    // nonce'd style and script run, and scripts fetch only from this origin (the
+    // passkey buttons ask for their WebAuthn options). form-action is left open: after the consent
     // form, the browser is redirected to the client, which form-action would block.
     let csp = format!(
-        "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
+        "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
     );
     if let Ok(value) = HeaderValue::from_str(&csp) {
         headers.insert(CONTENT_SECURITY_POLICY, value);

@@ -9,8 +9,8 @@ use valet_core::endpoint::metadata::paths;
 use crate::AppState;
 use crate::error::{method_not_allowed, not_found};
 use crate::handlers::{
-    authorize, health, jwks, logout, metadata, register, reset, status, token_endpoints, userinfo,
-    verify_email,
+    authorize, health, jwks, logout, metadata, passkeys, register, reset, status, token_endpoints,
+    userinfo, verify_email,
 };
 use crate::layers;
 
@@ -84,7 +84,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route(
             paths::STATUS_LIST,
             get(status::status_list).fallback(method_not_allowed("GET")),
-        );
+        )
+        .merge(passkey_routes());
     let endpoints = endpoints.merge(self_service());
     under_issuer_path(endpoints, &state.server.settings().issuer)
         .route("/healthz", get(health::healthz))
@@ -126,6 +127,37 @@ fn self_service() -> Router<Arc<AppState>> {
             get(verify_email::verify_email_get)
                 .post(verify_email::verify_email_post)
                 .fallback(method_not_allowed("GET, POST")),
+        )
+}
+
+/// The login page's passwordless sign-in and the account's passkeys page.
+fn passkey_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            paths::LOGIN_PASSKEY_OPTIONS,
+            post(passkeys::login_options).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            paths::SECOND_FACTOR_PASSKEY_OPTIONS,
+            post(passkeys::second_factor_options).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            paths::LOGIN_PASSKEY,
+            post(passkeys::login).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            paths::ACCOUNT_PASSKEYS,
+            get(passkeys::page)
+                .post(passkeys::add)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+        .route(
+            paths::ACCOUNT_PASSKEY_OPTIONS,
+            post(passkeys::add_options).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            paths::ACCOUNT_PASSKEY_REMOVE,
+            post(passkeys::remove).fallback(method_not_allowed("POST")),
         )
 }
 

@@ -55,8 +55,8 @@ use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 
 use valet_core::store::{
     AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, MAX_ACCESS_TOKEN_TTL,
-    RefreshToken, RevokedToken, Rotation, Session, SingleUse, SingleUseKind, StatusRevocation,
-    Store, StoreError, StoredKey, User,
+    PasskeyRecord, RefreshToken, RevokedToken, Rotation, Session, SingleUse, SingleUseKind,
+    StatusRevocation, Store, StoreError, StoredKey, User,
 };
 
 mod audit;
@@ -66,6 +66,7 @@ mod grants;
 mod keys;
 mod outbox;
 mod mfa;
+mod passkeys;
 mod revocations;
 mod sessions;
 mod single_use;
@@ -79,6 +80,7 @@ pub use grants::*;
 pub use keys::*;
 pub use outbox::*;
 pub use mfa::*;
+pub use passkeys::*;
 pub use revocations::*;
 pub use sessions::*;
 pub use single_use::*;
@@ -133,6 +135,8 @@ pub async fn run_all(store: &dyn Store) {
     outbox_lifecycle(store).await;
     mfa_totp_enrolment(store).await;
     mfa_codes_once(store).await;
+    passkeys_roundtrip(store).await;
+    passkeys_delete(store).await;
 
     grants_insert_and_get(store).await;
     codes_redeem_once(store).await;

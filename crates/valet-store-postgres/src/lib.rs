@@ -36,7 +36,8 @@ use sqlx::{AssertSqlSafe, Postgres, SqlSafeStr, Transaction};
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
     AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Grant, GrantStore,
-    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, MailOutcome, OutboxMail, OutboxStore, RefreshToken,
+    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, MailOutcome, OutboxMail, OutboxStore,
+    PasskeyRecord, PasskeyStore, RefreshToken,
     RevocationStore, RevokedToken, Rotation, Session, SessionStore, SingleUse, SingleUseKind,
     SingleUseStore, StatusRevocation, StatusStore, Store, StoreError, StoredKey, User, UserStore,
 };
@@ -260,6 +261,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "second factors",
         include_str!("../migrations/0010_second_factors.sql"),
+    ),
+    (
+        11,
+        "passkeys",
+        include_str!("../migrations/0011_passkeys.sql"),
     ),
 ];
 

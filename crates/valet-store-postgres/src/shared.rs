@@ -1,5 +1,6 @@
 //! Clients, keys, revocations, users, sessions, single-use records, the mail
-//! outbox and the audit trail: the same SQL on every backend, written once in `valet-store-sql`
+//! outbox, passkeys and the audit trail: the same SQL on every backend, written
+//! once in `valet-store-sql`
 //! and stamped here with PostgreSQL's types.
 
 use valet_jose::Algorithm;
@@ -30,4 +31,11 @@ valet_store_sql::shared_outbox_store! {
     writer: pool,
     // Concurrent senders skip the rows another is claiming instead of waiting.
     claim_lock: "FOR UPDATE SKIP LOCKED",
+}
+
+valet_store_sql::shared_passkey_store! {
+    store: PostgresStore,
+    row: PgRow,
+    reader: pool,
+    writer: pool,
 }

@@ -148,7 +148,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 10, "each migration applied exactly once");
+        assert_eq!(applied, 11, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -189,6 +189,7 @@ async fn tables_live_in_the_schema() {
                 "grants",
                 "mail_outbox",
                 "meta",
+                "passkeys",
                 "recovery_codes",
                 "refresh_tokens",
                 "revoked_tokens",

@@ -19,6 +19,7 @@ pub mod batch;
 mod grants;
 mod outbox;
 mod mfa;
+mod passkeys;
 mod status;
 mod stores;
 

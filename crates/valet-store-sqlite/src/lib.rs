@@ -38,7 +38,8 @@ use sqlx::{AssertSqlSafe, SqlSafeStr, Sqlite, Transaction};
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
     AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Grant, GrantStore,
-    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, MailOutcome, OutboxMail, OutboxStore, RefreshToken,
+    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, MailOutcome, OutboxMail, OutboxStore,
+    PasskeyRecord, PasskeyStore, RefreshToken,
     RevocationStore, RevokedToken, Rotation, Session, SessionStore, SingleUse, SingleUseKind,
     SingleUseStore, StatusRevocation, StatusStore, Store, StoreError, StoredKey, User, UserStore,
 };
@@ -279,6 +280,13 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
             "second factors".into(),
             MigrationType::Simple,
             include_str!("../migrations/0010_second_factors.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            11,
+            "passkeys".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0011_passkeys.sql").into_sql_str(),
             false,
         ),
     ]);

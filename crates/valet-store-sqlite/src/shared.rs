@@ -1,5 +1,6 @@
 //! Clients, keys, revocations, users, sessions, single-use records, the mail
-//! outbox and the audit trail: the same SQL on every backend, written once in `valet-store-sql`
+//! outbox, passkeys and the audit trail: the same SQL on every backend, written
+//! once in `valet-store-sql`
 //! and stamped here with SQLite's types.
 
 use valet_jose::Algorithm;
@@ -28,4 +29,11 @@ valet_store_sql::shared_outbox_store! {
     writer: writer,
     // One writer runs claims one after the other.
     claim_lock: "",
+}
+
+valet_store_sql::shared_passkey_store! {
+    store: SqliteStore,
+    row: SqliteRow,
+    reader: reader,
+    writer: writer,
 }

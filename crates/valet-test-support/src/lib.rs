@@ -11,6 +11,7 @@
 //!   passed in: `env!("CARGO_BIN_EXE_valet")` only works in its own crate's tests);
 //! - [`http`]: a minimal HTTP/1.1 client and cookie jar for such a process;
 //! - [`leaks`]: internal error text that must never reach a client;
+//! - [`passkey`]: a software WebAuthn authenticator;
 //! - [`temp`]: fresh temporary directories.
 //!
 //! A test binary takes one prelude: [`api`] for tests of the app in process, [`cli`]
@@ -29,6 +30,7 @@ pub mod browser;
 pub mod flow;
 pub mod http;
 pub mod leaks;
+pub mod passkey;
 pub mod pkce;
 pub mod postgres;
 pub mod process;
@@ -40,6 +42,7 @@ pub mod api {
     pub use crate::browser::*;
     pub use crate::flow::*;
     pub use crate::leaks::assert_no_internals;
+    pub use crate::passkey::{Ceremony, SoftPasskey};
     pub use crate::pkce::Pkce;
     pub use crate::postgres::{skip, test_database_url};
     pub use crate::temp::temp_dir;

@@ -58,5 +58,8 @@ pub mod policy;
 pub mod verify;
 
 pub use pending::{CARRIED_KEY_PURPOSE, PendingAuthorization, Stage, carried_key_period};
-pub use pipeline::{Cookies, authorize, submit_consent, submit_login, submit_second_factor};
+pub use pipeline::{
+    Cookies, authorize, passkey_options, second_factor_passkey_options, submit_consent,
+    submit_login, submit_passkey_login, submit_second_factor,
+};
 pub use verify::{Method, Proved, SignedIn};

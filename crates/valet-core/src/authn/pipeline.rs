@@ -8,7 +8,7 @@ use super::consent::{self, Decision};
 use super::identify::{self, Identified, Resumed};
 use super::pending::{self, PendingAuthorization, Stage, Whereabouts};
 use super::policy::{self, Next, SecondFactor};
-use super::verify::{self, Method, Proved, Retry, SignedIn, password};
+use super::verify::{self, Method, Proved, Retry, SignedIn, passkey, password};
 use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::authorize::{
@@ -17,6 +17,7 @@ use crate::authorize::{
 use crate::context::RequestContext;
 use crate::error::OAuthError;
 use crate::mfa::{self, Enrolment};
+use crate::passkeys::Challenge;
 use crate::session::{self, NewSession};
 use crate::store::Client;
 
@@ -94,6 +95,119 @@ pub async fn submit_login(
     let proved = Proved::first(user_id, Method::Password);
     step.proved(server, request, proved, cookies.session, context)
         .await
+}
+
+/// The login form's passkey button asked for a sign-in ceremony (its
+/// `interaction` and `csrf`): the WebAuthn request options.
+pub async fn passkey_options(
+    server: &AuthorizationServer,
+    form: &Form,
+    cookies: Cookies<'_>,
+    context: &RequestContext,
+) -> Result<Result<Challenge, PageError>, OAuthError> {
+    let Resumed { request, .. } =
+        match identify::resume(server, form, cookies.csrf, context.now).await? {
+            Ok(resumed) => resumed,
+            Err(page) => return Ok(Err(page)),
+        };
+    if request.stage != Stage::AwaitingLogin {
+        return Ok(Err(PageError::expired()));
+    }
+    let interaction = form
+        .optional("interaction")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let csrf = cookies.csrf.unwrap_or_default();
+    match passkey::begin(server, interaction, csrf, context.now).await? {
+        Some(challenge) => Ok(Ok(challenge)),
+        None => Ok(Err(PageError::new(
+            404,
+            "Passkeys unavailable",
+            "This server cannot use passkeys.",
+        ))),
+    }
+}
+
+/// The second-factor page's passkey button asked for a ceremony (its
+/// `interaction` and `csrf`): request options for the user's own passkeys.
+pub async fn second_factor_passkey_options(
+    server: &AuthorizationServer,
+    form: &Form,
+    cookies: Cookies<'_>,
+    context: &RequestContext,
+) -> Result<Result<Challenge, PageError>, OAuthError> {
+    let Resumed { request, .. } =
+        match identify::resume(server, form, cookies.csrf, context.now).await? {
+            Ok(resumed) => resumed,
+            Err(page) => return Ok(Err(page)),
+        };
+    let Stage::AwaitingSecondFactor(proved) = &request.stage else {
+        return Ok(Err(PageError::expired()));
+    };
+    let interaction = form
+        .optional("interaction")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let csrf = cookies.csrf.unwrap_or_default();
+    let begun =
+        passkey::begin_second_factor(server, interaction, csrf, &proved.user_id, context.now);
+    match begun.await? {
+        Some(challenge) => Ok(Ok(challenge)),
+        None => Ok(Err(PageError::new(
+            404,
+            "No passkey",
+            "You have no passkey to confirm it is you with.",
+        ))),
+    }
+}
+
+/// The login form's passkey answer (an assertion) was submitted: on success
+/// as [`submit_login`], with the passkey as the method (a user-verified
+/// passkey is two factors, so no second factor follows).
+pub async fn submit_passkey_login(
+    server: &AuthorizationServer,
+    form: &Form,
+    cookies: Cookies<'_>,
+    context: &RequestContext,
+) -> Result<(AuthorizeOutcome, Option<NewSession>), OAuthError> {
+    let Resumed {
+        at,
+        request,
+        client,
+    } = match identify::resume(server, form, cookies.csrf, context.now).await? {
+        Ok(resumed) => resumed,
+        Err(page) => return Ok((AuthorizeOutcome::ErrorPage(page), None)),
+    };
+    if request.stage != Stage::AwaitingLogin {
+        return Ok((AuthorizeOutcome::ErrorPage(PageError::expired()), None));
+    }
+    let interaction = form
+        .optional("interaction")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let client_id = &client.client_id;
+    let result =
+        passkey::verify(server, form, interaction, cookies.csrf, client_id, context).await?;
+    let step = Step {
+        client: &client,
+        at,
+        csrf: cookies.csrf.unwrap_or_default().to_owned(),
+        login: None,
+    };
+    match result {
+        Ok(verified) => {
+            let proved = Proved::first(verified.user_id, verified.method);
+            step.proved(server, request, proved, cookies.session, context)
+                .await
+        }
+        Err(retry) => {
+            let page = step.login_page(retry.status, Some(retry.error), retry.retry_after);
+            Ok((AuthorizeOutcome::Login(page), None))
+        }
+    }
 }
 
 /// The second-factor form (or the enrolment form, when a factor is required
@@ -291,7 +405,8 @@ impl Step<'_> {
         }
         let enrolled = mfa::enrolled(server.store.as_ref(), &proved.user_id)
             .await?
-            .any();
+            .any()
+            || passkey::enrolled(server, &proved.user_id).await?;
         let required = policy::mfa_required(server.settings.mfa, self.client, request);
         Ok(policy::second_factor(&proved.amr, enrolled, required))
     }
@@ -418,16 +533,17 @@ impl Step<'_> {
             .filter(|method| methods.contains(method));
         let client_id = &self.client.client_id;
         let result = match chosen {
-            Some(method) => verify::check_second_factor(
-                server,
-                method,
-                form,
-                &proved.user_id,
-                client_id,
-                context,
-            )
-            .await?
-            .map(|()| method),
+            Some(method) => {
+                verify::check_second_factor(
+                    server,
+                    method,
+                    form,
+                    &proved.user_id,
+                    client_id,
+                    context,
+                )
+                .await?
+            }
             None => Err(Retry::new(400, "Choose how to confirm it is you.")),
         };
         match result {

@@ -15,6 +15,15 @@ pub mod paths {
     pub const LOGIN: &str = "/login";
     pub const CONSENT: &str = "/consent";
     pub const SECOND_FACTOR: &str = "/second-factor";
+    /// The second-factor page's passkey button: its WebAuthn options.
+    pub const SECOND_FACTOR_PASSKEY_OPTIONS: &str = "/second-factor/passkey/options";
+    /// The login form's passwordless sign-in: options, then the assertion.
+    pub const LOGIN_PASSKEY_OPTIONS: &str = "/login/passkey/options";
+    pub const LOGIN_PASSKEY: &str = "/login/passkey";
+    /// A signed-in user's passkeys: the page (GET) and adding one (POST).
+    pub const ACCOUNT_PASSKEYS: &str = "/account/passkeys";
+    pub const ACCOUNT_PASSKEY_OPTIONS: &str = "/account/passkeys/options";
+    pub const ACCOUNT_PASSKEY_REMOVE: &str = "/account/passkeys/remove";
     pub const USERINFO: &str = "/userinfo";
     pub const LOGOUT: &str = "/logout";
     pub const TOKEN: &str = "/token";

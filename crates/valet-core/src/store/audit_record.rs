@@ -56,10 +56,14 @@ pub enum AuditKind {
     MfaEnrolled,
     /// `valet user mfa reset`: the user's second factors were removed.
     MfaReset,
+    /// A user registered a passkey.
+    PasskeyAdded,
+    /// A user removed one of their passkeys.
+    PasskeyRemoved,
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 34] = [
+    pub const ALL: [Self; 36] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginThrottled,
@@ -94,6 +98,8 @@ impl AuditKind {
         Self::SecondFactorFailed,
         Self::MfaEnrolled,
         Self::MfaReset,
+        Self::PasskeyAdded,
+        Self::PasskeyRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -132,6 +138,8 @@ impl AuditKind {
             Self::SecondFactorFailed => "login.second_factor_failed",
             Self::MfaEnrolled => "mfa.enrolled",
             Self::MfaReset => "mfa.reset",
+            Self::PasskeyAdded => "passkey.added",
+            Self::PasskeyRemoved => "passkey.removed",
         }
     }
 

@@ -13,7 +13,7 @@ pub use audit_record::{AuditEvent, AuditFilter, AuditKind, MAX_RECORDED_ID};
 pub use model::{
     AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, MailOutcome,
     OutboxMail, RefreshToken, RevokedToken, Rotation, Session, SingleUse, SingleUseKind,
-    StatusRevocation, StoredKey, TotpCredential, User,
+    StatusRevocation, StoredKey, TotpCredential, User, PasskeyRecord,
 };
 
 /// No access token lives longer than this (the configuration enforces it), so a
@@ -147,6 +147,24 @@ pub trait UserStore: Send + Sync {
     /// The last unlock of the user that `login` names (matched as
     /// [`Self::find_user_by_login`] does), if there is such a user and an unlock.
     async fn login_unlocked_at(&self, login: &str) -> Result<Option<i64>, StoreError>;
+}
+
+/// Passkeys users registered (WebAuthn credentials).
+#[async_trait]
+pub trait PasskeyStore: Send + Sync {
+    /// [`StoreError::Conflict`] if the credential id is registered already (to
+    /// this user or another: WebAuthn §7.1 step 22).
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> Result<(), StoreError>;
+    async fn get_passkey(&self, credential_id: &[u8]) -> Result<Option<PasskeyRecord>, StoreError>;
+    /// A user's passkeys, oldest first.
+    async fn list_passkeys(&self, user_id: &str) -> Result<Vec<PasskeyRecord>, StoreError>;
+    /// Records a use: the credential's new serialisation, counter and backup
+    /// state, and `last_used_at`. Returns whether one matched.
+    async fn record_passkey_use(&self, passkey: &PasskeyRecord) -> Result<bool, StoreError>;
+    /// Deletes the user's passkey with this credential id (another user's is
+    /// never matched); returns whether one was deleted.
+    async fn delete_passkey(&self, user_id: &str, credential_id: &[u8])
+    -> Result<bool, StoreError>;
 }
 
 /// Browser sessions, pending authorization requests and remembered consent.
@@ -532,6 +550,7 @@ pub trait Store:
     + SingleUseStore
     + OutboxStore
     + MfaStore
+    + PasskeyStore
 {
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

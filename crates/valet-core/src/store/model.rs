@@ -238,6 +238,45 @@ impl fmt::Debug for Session {
     }
 }
 
+/// A passkey (a WebAuthn credential) a user registered. The credential's public
+/// key, sign counter and backup flags live in `passkey`, webauthn-rs's own
+/// serialisation; the counter and flags are repeated beside it as plain values.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasskeyRecord {
+    /// The authenticator's credential id (WebAuthn §4 "Credential ID"), unique
+    /// across users.
+    pub credential_id: Vec<u8>,
+    pub user_id: String,
+    /// The WebAuthn user handle (a UUID) the credential was created for; a
+    /// discoverable credential returns it with every assertion.
+    pub user_handle: String,
+    /// The name the user gave it.
+    pub name: String,
+    /// The credential as webauthn-rs serialises it (JSON).
+    pub passkey: String,
+    /// WebAuthn §6.1.1 signature counter, as last seen.
+    pub sign_count: i64,
+    /// WebAuthn §6.1 flags BE and BS: the credential may be, or is, synced to
+    /// other devices.
+    pub backup_eligible: bool,
+    pub backed_up: bool,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl fmt::Debug for PasskeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasskeyRecord")
+            .field("user_id", &self.user_id)
+            .field("name", &self.name)
+            .field("sign_count", &self.sign_count)
+            .field("backed_up", &self.backed_up)
+            .field("created_at", &self.created_at)
+            .field("last_used_at", &self.last_used_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// An authorization request waiting for the user (login, consent). The payload is
 /// the core's own JSON; the store keeps it as a [`SingleUse`] record of kind
 /// [`SingleUseKind::Interaction`] until `expires_at`.
@@ -259,14 +298,18 @@ pub enum SingleUseKind {
     EmailVerification,
     /// An invitation to register (`mail::token`).
     Invite,
+    /// A WebAuthn ceremony's state between its options and the browser's
+    /// answer (see the `passkeys` module).
+    PasskeyCeremony,
 }
 
 impl SingleUseKind {
-    pub const ALL: [SingleUseKind; 4] = [
+    pub const ALL: [SingleUseKind; 5] = [
         SingleUseKind::Interaction,
         SingleUseKind::PasswordReset,
         SingleUseKind::EmailVerification,
         SingleUseKind::Invite,
+        SingleUseKind::PasskeyCeremony,
     ];
 
     /// The name the store keeps.
@@ -276,6 +319,7 @@ impl SingleUseKind {
             Self::PasswordReset => "password_reset",
             Self::EmailVerification => "email_verification",
             Self::Invite => "invite",
+            Self::PasskeyCeremony => "passkey_ceremony",
         }
     }
 

@@ -93,7 +93,7 @@ pub async fn second_factor(
 }
 
 /// The outcome of a sign-in step, with the new session's cookie if it started one.
-fn signed_in_response(
+pub fn signed_in_response(
     state: &AppState,
     context: &RequestContext,
     (outcome, new_session): (AuthorizeOutcome, Option<NewSession>),
@@ -128,7 +128,10 @@ pub async fn consent(
 }
 
 /// The session and CSRF cookies' values.
-fn browser_cookies(headers: &HeaderMap, names: &CookieNames) -> (Option<String>, Option<String>) {
+pub fn browser_cookies(
+    headers: &HeaderMap,
+    names: &CookieNames,
+) -> (Option<String>, Option<String>) {
     (
         cookies::read(headers, names.session()),
         cookies::read(headers, names.csrf()),
@@ -166,6 +169,9 @@ fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Result<Respo
                     register_url => (state.server.settings().registration
                         != valet_core::config::Registration::Closed)
                         .then(|| format!("{issuer}{}", paths::REGISTER)),
+                    passkey_options => state.server.passkeys_available()
+                        .then(|| format!("{issuer}{}", paths::LOGIN_PASSKEY_OPTIONS)),
+                    passkey_action => format!("{issuer}{}", paths::LOGIN_PASSKEY),
                 },
             )
             .ok_or(ApiError::Rendering)?;
@@ -187,6 +193,7 @@ fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Result<Respo
                     methods => page.methods,
                     error => page.error,
                     csrf => &page.csrf,
+                    passkey_options => format!("{issuer}{}", paths::SECOND_FACTOR_PASSKEY_OPTIONS),
                 },
             )
             .ok_or(ApiError::Rendering)?;

@@ -7,6 +7,7 @@ pub mod logout;
 pub mod metadata;
 pub mod register;
 pub mod reset;
+pub mod passkeys;
 pub mod status;
 pub mod token_endpoints;
 pub mod userinfo;

@@ -27,6 +27,7 @@ mod logout;
 mod metrics;
 mod password_reset;
 mod mfa;
+mod passkeys;
 mod races;
 mod refresh;
 mod registration;

@@ -25,6 +25,7 @@ mod mail_browser;
 mod mfa_e2e;
 mod openid_rp;
 mod operations;
+mod passkey_e2e;
 mod postgres;
 mod secrets_in_logs;
 mod serve;

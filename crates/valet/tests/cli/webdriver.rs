@@ -51,7 +51,13 @@ pub struct CallbackListener {
 
 impl CallbackListener {
     pub fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(0)
+    }
+
+    /// The same on `port` (0: any), e.g. the port of a listener that answered
+    /// already, for a second flow to the same redirect URI.
+    pub fn start_on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let (sender, request_lines) = mpsc::channel();
         listener.set_nonblocking(true).unwrap();
@@ -286,6 +292,51 @@ impl Browser {
             "/execute/sync",
             Some(json!({ "script": script, "args": args })),
         )
+    }
+
+    /// Adds a virtual authenticator (W3C WebAuthn Level 2 §11.3): CTAP2 over
+    /// the internal transport, with resident keys and user verification that
+    /// succeeds, as a platform authenticator unlocked by its user. Returns its id.
+    pub fn add_virtual_authenticator(&self) -> String {
+        let id = self.session_call(
+            "POST",
+            "/webauthn/authenticator",
+            Some(json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserVerified": true,
+            })),
+        );
+        id.as_str().unwrap().to_owned()
+    }
+
+    /// The credentials a virtual authenticator holds (§11.7).
+    pub fn virtual_credentials(&self, authenticator: &str) -> Value {
+        self.session_call(
+            "GET",
+            &format!("/webauthn/authenticator/{authenticator}/credentials"),
+            None,
+        )
+    }
+
+    /// Deletes every cookie of the current page's site: the browser is signed out.
+    pub fn delete_cookies(&self) {
+        self.session_call("DELETE", "/cookie", None);
+    }
+
+    /// Polls the page's text until it contains `text`.
+    pub fn wait_for_text(&self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let body = self.execute("return document.body.innerText;", json!([]));
+            if body.as_str().is_some_and(|body| body.contains(text)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no {text:?} in {body}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Ends the session: Chromium quits.

@@ -10,6 +10,7 @@
 //! form names its method, and [`check_second_factor`] sends it to the method's
 //! file. A new second factor adds a line to each of those two functions.
 
+pub(crate) mod passkey;
 pub(crate) mod password;
 pub(crate) mod recovery_code;
 pub(crate) mod totp;
@@ -36,14 +37,27 @@ pub enum Method {
     Totp,
     /// One of the recovery codes shown at enrolment (`recovery_code.rs`); `amr` `otp`.
     RecoveryCode,
+    /// A passkey, with user verification (`passkey.rs`). `synced`: the
+    /// credential is backup eligible (WebAuthn §6.1.3), so its private key can
+    /// leave the authenticator.
+    Passkey { synced: bool },
 }
 
 impl Method {
-    /// The RFC 8176 `amr` value the method records.
-    pub fn amr(self) -> &'static str {
+    /// The RFC 8176 §2 `amr` values the method records. A passkey is proof of
+    /// possession of a key: `hwk` when the key cannot leave its hardware, `swk`
+    /// when it is synced (backup eligible); `user` for the user presence every
+    /// assertion carries; and `mfa`, because webauthn-rs requires user
+    /// verification (a PIN or a biometric on the authenticator) on top of the
+    /// key, so a passkey alone is two factors for the MFA policy. Which of the
+    /// two verified the user the relying party cannot tell without
+    /// attestation, so neither `pin` nor a biometric value is claimed.
+    pub fn amr(self) -> &'static [&'static str] {
         match self {
-            Self::Password => "pwd",
-            Self::Totp | Self::RecoveryCode => "otp",
+            Self::Password => &["pwd"],
+            Self::Totp | Self::RecoveryCode => &["otp"],
+            Self::Passkey { synced: false } => &["hwk", "user", "mfa"],
+            Self::Passkey { synced: true } => &["swk", "user", "mfa"],
         }
     }
 
@@ -53,13 +67,19 @@ impl Method {
             Self::Password => "password",
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
+            Self::Passkey { .. } => "passkey",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Password, Self::Totp, Self::RecoveryCode]
-            .into_iter()
-            .find(|method| method.name() == name)
+        [
+            Self::Password,
+            Self::Totp,
+            Self::RecoveryCode,
+            Self::Passkey { synced: false },
+        ]
+        .into_iter()
+        .find(|method| method.name() == name)
     }
 }
 
@@ -77,16 +97,17 @@ impl Proved {
     pub fn first(user_id: String, method: Method) -> Self {
         Self {
             user_id,
-            amr: vec![method.amr().to_owned()],
+            amr: method.amr().iter().map(|&value| value.to_owned()).collect(),
         }
     }
 
     /// With one more method proved.
     #[must_use]
     pub fn and(mut self, method: Method) -> Self {
-        let amr = method.amr().to_owned();
-        if !self.amr.contains(&amr) {
-            self.amr.push(amr);
+        for &amr in method.amr() {
+            if !self.amr.iter().any(|known| known == amr) {
+                self.amr.push(amr.to_owned());
+            }
         }
         self
     }
@@ -172,10 +193,14 @@ pub(crate) async fn second_factors(
     if enrolled.recovery_codes > 0 {
         methods.push(Method::RecoveryCode);
     }
+    if passkey::enrolled(server, user_id).await? {
+        methods.push(Method::Passkey { synced: false });
+    }
     Ok(methods)
 }
 
-/// Checks the second-factor form for `method` (one of [`second_factors`]).
+/// Checks the second-factor form for `method` (one of [`second_factors`]):
+/// the method as proved (a passkey says whether it is synced).
 pub(crate) async fn check_second_factor(
     server: &AuthorizationServer,
     method: Method,
@@ -183,11 +208,17 @@ pub(crate) async fn check_second_factor(
     user_id: &str,
     client_id: &str,
     context: &RequestContext,
-) -> Result<Result<(), Retry>, OAuthError> {
+) -> Result<Result<Method, Retry>, OAuthError> {
+    let proved = |result: Result<(), Retry>| result.map(|()| method);
     match method {
-        Method::Totp => totp::verify(server, form, user_id, client_id, context).await,
-        Method::RecoveryCode => {
-            recovery_code::verify(server, form, user_id, client_id, context).await
+        Method::Totp => Ok(proved(
+            totp::verify(server, form, user_id, client_id, context).await?,
+        )),
+        Method::RecoveryCode => Ok(proved(
+            recovery_code::verify(server, form, user_id, client_id, context).await?,
+        )),
+        Method::Passkey { .. } => {
+            passkey::verify_second_factor(server, form, user_id, client_id, context).await
         }
         Method::Password => Ok(Err(Retry::new(400, "Choose how to confirm it is you."))),
     }
