@@ -31,6 +31,7 @@ pub mod client_auth;
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod cors;
 pub mod endpoint;
 pub mod error;
 pub mod grant;
@@ -103,6 +104,8 @@ pub struct AuthorizationServer {
     pub(crate) status_lists: StatusLists,
     pub(crate) status_streams: status::stream::StreamSlots,
     pub(crate) audit: AuditLog,
+    /// The browser origins clients registered, for CORS.
+    allowed_origins: cors::AllowedOrigins,
     metadata: ServerMetadata,
 }
 
@@ -154,6 +157,7 @@ impl AuthorizationServer {
             status_streams: status::stream::StreamSlots::default(),
             audit: AuditLog::default(),
             metadata: endpoint::metadata::metadata(&settings),
+            allowed_origins: cors::AllowedOrigins::new(settings.client_cache_ttl),
             authenticator: ClientAuthenticator::new(ClientCache::new(settings.client_cache_ttl)),
             settings,
             store,
@@ -242,6 +246,24 @@ impl AuthorizationServer {
         authorization: Option<&[u8]>,
     ) -> Result<Map<String, Value>, endpoint::userinfo::UserInfoError> {
         endpoint::userinfo::userinfo(self, context, authorization).await
+    }
+
+    /// Whether a browser app at `origin` (an `Origin` header) may read the
+    /// answers of the endpoints it calls with its tokens (see [`cors`]). A store
+    /// failure while re-reading the origins answers no (and is logged).
+    pub async fn allows_origin(&self, origin: &str) -> bool {
+        let now = self.clock.now();
+        match self
+            .allowed_origins
+            .allows(self.store.as_ref(), origin, now)
+            .await
+        {
+            Ok(allowed) => allowed,
+            Err(error) => {
+                tracing::warn!(%error, "reading the clients' allowed origins failed");
+                false
+            }
+        }
     }
 
     pub fn hasher(&self) -> &PasswordHasher {

@@ -7,6 +7,7 @@ use axum::routing::{get, post};
 use valet_core::endpoint::metadata::paths;
 
 use crate::AppState;
+use crate::cors::Cors;
 use crate::error::{method_not_allowed, not_found};
 use crate::handlers::{
     authorize, health, jwks, logout, metadata, status, token_endpoints, userinfo,
@@ -17,6 +18,7 @@ use crate::layers;
 /// are: for `https://host/valet`, `/valet/token` and so on. Health and metrics
 /// stay at the root, for probes and scrapers.
 pub fn app(state: Arc<AppState>) -> Router {
+    let server = &state.server;
     let endpoints = Router::new()
         .route(
             paths::AUTHORIZE,
@@ -36,7 +38,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             paths::USERINFO,
             get(userinfo::userinfo)
                 .post(userinfo::userinfo)
-                .fallback(method_not_allowed("GET, POST")),
+                .fallback(method_not_allowed("GET, POST"))
+                .layer(Cors::clients(server, "GET, POST")),
         )
         .route(
             paths::LOGOUT,
@@ -46,7 +49,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route(
             paths::TOKEN,
-            post(token_endpoints::token).fallback(method_not_allowed("POST")),
+            post(token_endpoints::token)
+                .fallback(method_not_allowed("POST"))
+                .layer(Cors::clients(server, "POST")),
         )
         .route(
             paths::INTROSPECT,
@@ -54,32 +59,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route(
             paths::REVOKE,
-            post(token_endpoints::revoke).fallback(method_not_allowed("POST")),
-        )
-        .route(
-            paths::OPENID_CONFIGURATION,
-            get(metadata::metadata).fallback(method_not_allowed("GET")),
-        )
-        .route(
-            paths::OAUTH_AUTHORIZATION_SERVER,
-            get(metadata::metadata).fallback(method_not_allowed("GET")),
-        )
-        .route(
-            paths::JWKS,
-            get(jwks::jwks).fallback(method_not_allowed("GET")),
-        )
-        .route(
-            paths::STATUS_LISTS,
-            get(status::aggregation).fallback(method_not_allowed("GET")),
-        )
-        .route(
-            paths::STATUS_EVENTS,
-            get(status::events).fallback(method_not_allowed("GET")),
-        )
-        .route(
-            paths::STATUS_LIST,
-            get(status::status_list).fallback(method_not_allowed("GET")),
+            post(token_endpoints::revoke)
+                .fallback(method_not_allowed("POST"))
+                .layer(Cors::clients(server, "POST")),
         );
+    let endpoints = public_documents(endpoints);
     under_issuer_path(endpoints, &state.server.settings().issuer)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -91,6 +75,47 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .then(|| Arc::new(state.trusted_proxies.clone())),
         })
         .with_state(state)
+}
+
+/// The documents anyone may read, from any origin (CORS `*`): discovery, the
+/// JWKS and the status lists. The revocation event stream is for guards, not
+/// browsers: no CORS.
+fn public_documents(endpoints: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    endpoints
+        .route(
+            paths::OPENID_CONFIGURATION,
+            get(metadata::metadata)
+                .fallback(method_not_allowed("GET"))
+                .layer(Cors::public("GET")),
+        )
+        .route(
+            paths::OAUTH_AUTHORIZATION_SERVER,
+            get(metadata::metadata)
+                .fallback(method_not_allowed("GET"))
+                .layer(Cors::public("GET")),
+        )
+        .route(
+            paths::JWKS,
+            get(jwks::jwks)
+                .fallback(method_not_allowed("GET"))
+                .layer(Cors::public("GET")),
+        )
+        .route(
+            paths::STATUS_LISTS,
+            get(status::aggregation)
+                .fallback(method_not_allowed("GET"))
+                .layer(Cors::public("GET")),
+        )
+        .route(
+            paths::STATUS_EVENTS,
+            get(status::events).fallback(method_not_allowed("GET")),
+        )
+        .route(
+            paths::STATUS_LIST,
+            get(status::status_list)
+                .fallback(method_not_allowed("GET"))
+                .layer(Cors::public("GET")),
+        )
 }
 
 /// Nests `endpoints` under the path of `issuer` (none for `https://host`). For a
@@ -106,7 +131,9 @@ fn under_issuer_path(endpoints: Router<Arc<AppState>>, issuer: &str) -> Router<A
     Router::new()
         .route(
             &format!("{}{path}", paths::OAUTH_AUTHORIZATION_SERVER),
-            get(metadata::metadata).fallback(method_not_allowed("GET")),
+            get(metadata::metadata)
+                .fallback(method_not_allowed("GET"))
+                .layer(Cors::public("GET")),
         )
         .nest(path, endpoints)
 }

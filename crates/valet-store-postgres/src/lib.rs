@@ -225,6 +225,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0007_operations.sql"),
     ),
     (8, "records", include_str!("../migrations/0008_records.sql")),
+    (
+        12,
+        "client allowed origins",
+        include_str!("../migrations/0012_client_allowed_origins.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
