@@ -16,6 +16,7 @@ mod client_commands;
 mod cluster;
 mod config_errors;
 mod durability;
+mod gateway;
 mod guard_proxy;
 mod harness;
 mod key_commands;
