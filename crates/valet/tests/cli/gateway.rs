@@ -61,14 +61,20 @@ fn api() -> Api {
 pub struct Setup {
     pub dir: std::path::PathBuf,
     pub valet: Server,
-    pub _guard: Server,
+    pub guard: Server,
     pub gateway: Server,
     api: Api,
     pub client_id: String,
+    pub client_secret: String,
     pub user_id: String,
 }
 
 pub fn setup(access_token_ttl: u32) -> Setup {
+    setup_with(access_token_ttl, &[])
+}
+
+/// [`setup`] with more options for the gateway.
+pub fn setup_with(access_token_ttl: u32, gateway_options: &[&str]) -> Setup {
     let dir = temp_dir("gateway");
     let valet_port = free_port();
     let mut command = valet(&dir);
@@ -122,17 +128,32 @@ pub fn setup(access_token_ttl: u32) -> Setup {
         &client_id,
         &client_secret,
         guard_port,
-        &[],
+        gateway_options,
     );
     Setup {
         dir,
         valet: valet_server,
-        _guard: guard,
+        guard,
         gateway,
         api,
         client_id,
+        client_secret,
         user_id,
     }
+}
+
+/// The Redis of the shared-session test, or `None` after a loud skip; panics
+/// instead when `VALET_REQUIRE_REDIS` is set (CI).
+fn redis_available() -> bool {
+    if std::net::TcpStream::connect("127.0.0.1:6379").is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("VALET_REQUIRE_REDIS").is_none(),
+        "VALET_REQUIRE_REDIS is set but nothing answers at 127.0.0.1:6379"
+    );
+    skip("no Redis at 127.0.0.1:6379; the gateway's shared session test did not run");
+    false
 }
 
 fn start_gateway(
@@ -615,4 +636,123 @@ fn a_back_channel_logout_token_ends_the_session() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(browser.send(gateway, "GET", "/bff/user", &[]).status, 401);
     assert_eq!(browser.send(gateway, "GET", "/api/orders", &[]).status, 401);
+}
+
+#[test]
+fn two_gateways_share_sessions_through_redis() {
+    if !redis_available() {
+        return;
+    }
+    let prefix = format!("valet-test-gateway-{}-{}:", std::process::id(), unix_now());
+    let cookie_key = valet_jose::b64url(valet_jose::random_bytes::<32>().unwrap());
+    let redis_options = [
+        "--session-store",
+        "redis://127.0.0.1:6379/0",
+        "--session-prefix",
+        &prefix,
+        "--cookie-key",
+        &cookie_key,
+    ];
+    let setup = setup_with(600, &redis_options);
+    let issuer = format!("http://127.0.0.1:{}", setup.valet.port);
+    let second_port = free_port();
+    let guard_port = setup.guard.port;
+    let second = start_gateway(
+        &setup.dir,
+        second_port,
+        &issuer,
+        &setup.client_id,
+        &setup.client_secret,
+        guard_port,
+        &redis_options,
+    );
+    let mut browser = Browser::default();
+    sign_in(&setup, &mut browser, "/");
+    // The session made by the first gateway works on the second.
+    let user = browser.send(second_port, "GET", "/bff/user", &[]);
+    assert_eq!(user.status, 200, "{}", user.body);
+    assert_eq!(user.json()["sub"], setup.user_id.as_str());
+    let reply = browser.send(second_port, "GET", "/api/orders", &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["subject"], setup.user_id.as_str());
+    // Logging out on the second ends it on the first.
+    let session_id = browser.jar.0[SESSION_COOKIE].clone();
+    let origin = format!("http://127.0.0.1:{second_port}");
+    let out = browser.send(
+        second_port,
+        "POST",
+        "/bff/logout",
+        &[("Origin", origin), ("X-Valet-CSRF", "1".into())],
+    );
+    assert_eq!(out.status, 200, "{}", out.body);
+    let mut old = Browser::default();
+    old.jar.0.insert(SESSION_COOKIE.into(), session_id);
+    assert_eq!(
+        old.send(setup.gateway.port, "GET", "/bff/user", &[]).status,
+        401
+    );
+    // A gateway with another cookie key cannot open the records.
+    drop(second);
+    let other_key = valet_jose::b64url(valet_jose::random_bytes::<32>().unwrap());
+    let third_port = free_port();
+    let _third = start_gateway(
+        &setup.dir,
+        third_port,
+        &issuer,
+        &setup.client_id,
+        &setup.client_secret,
+        guard_port,
+        &[
+            "--session-store",
+            "redis://127.0.0.1:6379/0",
+            "--session-prefix",
+            &prefix,
+            "--cookie-key",
+            &other_key,
+        ],
+    );
+    let mut browser = Browser::default();
+    sign_in(&setup, &mut browser, "/");
+    assert_eq!(
+        browser
+            .send(setup.gateway.port, "GET", "/bff/user", &[])
+            .status,
+        200
+    );
+    assert_eq!(
+        browser.send(third_port, "GET", "/bff/user", &[]).status,
+        401
+    );
+}
+
+#[test]
+fn the_example_app_is_served_with_an_index_fallback() {
+    let app = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/gateway-spa");
+    let setup = setup_with(600, &["--static", app]);
+    let gateway = setup.gateway.port;
+    let mut browser = Browser::default();
+    let index = browser.send(gateway, "GET", "/", &[]);
+    assert_eq!(index.status, 200);
+    assert_eq!(
+        index.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(index.body.contains("app.js"), "{}", index.body);
+    let script = browser.send(gateway, "GET", "/app.js", &[]);
+    assert_eq!(
+        script.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert!(script.body.contains("X-Valet-CSRF"));
+    // The app's own routes, and paths that try to leave the directory, get the index.
+    for path in [
+        "/orders/42",
+        "/../Cargo.toml",
+        "/%2e%2e/Cargo.toml",
+        "/..%2fCargo.toml",
+    ] {
+        let reply = browser.send(gateway, "GET", path, &[]);
+        assert_eq!(reply.status, 200, "{path}");
+        assert_eq!(reply.body, index.body, "{path}");
+    }
 }
