@@ -10,13 +10,13 @@ use std::time::Duration;
 use crate::harness::*;
 
 const AUDIENCE: &str = "https://api.example.test";
-const PASSWORD: &str = "gateway test password";
-const SESSION_COOKIE: &str = "__Host-valet-gateway";
+pub const PASSWORD: &str = "gateway test password";
+pub const SESSION_COOKIE: &str = "__Host-valet-gateway";
 
 /// An API that echoes what reached it.
-struct Api {
-    port: u16,
-    hits: Arc<AtomicUsize>,
+pub struct Api {
+    pub port: u16,
+    pub hits: Arc<AtomicUsize>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -63,7 +63,7 @@ pub struct Setup {
     pub valet: Server,
     pub guard: Server,
     pub gateway: Server,
-    api: Api,
+    pub api: Api,
     pub client_id: String,
     pub client_secret: String,
     pub user_id: String,

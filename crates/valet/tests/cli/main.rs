@@ -17,6 +17,7 @@ mod cluster;
 mod config_errors;
 mod durability;
 mod gateway;
+mod gateway_browser;
 mod guard_proxy;
 mod harness;
 mod key_commands;
