@@ -428,3 +428,47 @@ pub fn unavailable(error: &str) -> Response {
         "the issuer or the session store is unavailable",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn return_to_is_a_local_path_only() {
+        for (given, kept) in [
+            (Some("/orders?page=2"), "/orders?page=2"),
+            (Some("/"), "/"),
+            (None, "/"),
+            (Some("https://evil.example/"), "/"),
+            (Some("//evil.example/"), "/"),
+            (Some("/\\evil.example/"), "/"),
+            (Some("/a b"), "/"),
+            (Some("orders"), "/"),
+        ] {
+            assert_eq!(local_path(given), kept, "{given:?}");
+        }
+    }
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("x__Host-valet-gateway=no; __Host-valet-gateway=abc; b=c"),
+        );
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, LOGIN_COOKIE), None);
+    }
+
+    #[test]
+    fn session_cookies_have_every_flag() {
+        let mut response = StatusCode::OK.into_response();
+        set_cookie(&mut response, SESSION_COOKIE, "id", 60);
+        assert_eq!(
+            response.headers().get(SET_COOKIE).unwrap(),
+            "__Host-valet-gateway=id; Max-Age=60; Path=/; Secure; HttpOnly; SameSite=Lax"
+        );
+    }
+}

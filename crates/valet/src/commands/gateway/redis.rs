@@ -222,3 +222,25 @@ async fn read_line(stream: &mut BufReader<TcpStream>) -> Result<String, String> 
 fn unexpected(reply: &Reply) -> String {
     format!("unexpected reply {reply:?}")
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn store_urls() {
+        let redis = Redis::parse("redis://:pw@cache.internal:6380/2", "p:").unwrap();
+        assert_eq!(redis.address, "cache.internal:6380");
+        assert_eq!(redis.password.as_deref(), Some("pw"));
+        assert_eq!(redis.database, Some(2));
+        assert_eq!(redis.key("k"), "p:k");
+        let plain = Redis::parse("redis://127.0.0.1", "").unwrap();
+        assert_eq!(plain.address, "127.0.0.1:6379");
+        assert_eq!(plain.database, None);
+        for bad in ["rediss://x", "http://x", "redis://x/db", "redis:///0"] {
+            assert!(Redis::parse(bad, "").is_err(), "{bad}");
+        }
+    }
+}
