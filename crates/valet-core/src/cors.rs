@@ -56,13 +56,6 @@ impl AllowedOrigins {
         Ok(origins.contains(origin))
     }
 
-    /// Forgets the set at once (after this node changed a client).
-    pub fn invalidate(&self) {
-        if let Ok(mut loaded) = self.loaded.write() {
-            *loaded = None;
-        }
-    }
-
     fn fresh(&self, now: i64) -> Option<Arc<HashSet<String>>> {
         let loaded = self.loaded.read().ok()?;
         let (read_at, origins) = loaded.as_ref()?;
