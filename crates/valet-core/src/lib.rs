@@ -31,6 +31,7 @@ pub mod client_auth;
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod cors;
 pub mod endpoint;
 pub mod error;
 pub mod grant;
@@ -117,6 +118,8 @@ pub struct AuthorizationServer {
     /// The WebAuthn relying party; `None` when the issuer's host cannot be one
     /// (an IP address), and then no page offers passkeys.
     pub(crate) passkeys: Option<passkeys::RelyingParty>,
+    /// The browser origins clients registered, for CORS.
+    allowed_origins: cors::AllowedOrigins,
     metadata: ServerMetadata,
 }
 
@@ -178,6 +181,7 @@ impl AuthorizationServer {
             status_streams: status::stream::StreamSlots::default(),
             audit: AuditLog::default(),
             metadata: endpoint::metadata::metadata(&settings),
+            allowed_origins: cors::AllowedOrigins::new(settings.client_cache_ttl),
             authenticator: ClientAuthenticator::new(ClientCache::new(settings.client_cache_ttl)),
             settings,
             store,
@@ -271,6 +275,24 @@ impl AuthorizationServer {
         authorization: Option<&[u8]>,
     ) -> Result<Map<String, Value>, endpoint::userinfo::UserInfoError> {
         endpoint::userinfo::userinfo(self, context, authorization).await
+    }
+
+    /// Whether a browser app at `origin` (an `Origin` header) may read the
+    /// answers of the endpoints it calls with its tokens (see [`cors`]). A store
+    /// failure while re-reading the origins answers no (and is logged).
+    pub async fn allows_origin(&self, origin: &str) -> bool {
+        let now = self.clock.now();
+        match self
+            .allowed_origins
+            .allows(self.store.as_ref(), origin, now)
+            .await
+        {
+            Ok(allowed) => allowed,
+            Err(error) => {
+                tracing::warn!(%error, "reading the clients' allowed origins failed");
+                false
+            }
+        }
     }
 
     pub fn hasher(&self) -> &PasswordHasher {

@@ -5,6 +5,7 @@ mod accept;
 mod client_address;
 mod context;
 mod cookies;
+mod cors;
 mod error;
 mod extract;
 mod handlers;

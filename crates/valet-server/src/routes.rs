@@ -7,6 +7,7 @@ use axum::routing::{get, post};
 use valet_core::endpoint::metadata::paths;
 
 use crate::AppState;
+use crate::cors::Cors;
 use crate::error::{method_not_allowed, not_found};
 use crate::handlers::{
     authorize, health, jwks, logout, metadata, passkeys, register, reset, status, token_endpoints,
@@ -18,6 +19,7 @@ use crate::layers;
 /// are: for `https://host/valet`, `/valet/token` and so on. Health and metrics
 /// stay at the root, for probes and scrapers.
 pub fn app(state: Arc<AppState>) -> Router {
+    let server = &state.server;
     let endpoints = Router::new()
         .route(
             paths::AUTHORIZE,
@@ -41,7 +43,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             paths::USERINFO,
             get(userinfo::userinfo)
                 .post(userinfo::userinfo)
-                .fallback(method_not_allowed("GET, POST")),
+                .fallback(method_not_allowed("GET, POST"))
+                .layer(Cors::clients(server, "GET, POST")),
         )
         .route(
             paths::LOGOUT,
@@ -51,7 +54,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route(
             paths::TOKEN,
-            post(token_endpoints::token).fallback(method_not_allowed("POST")),
+            post(token_endpoints::token)
+                .fallback(method_not_allowed("POST"))
+                .layer(Cors::clients(server, "POST")),
         )
         .route(
             paths::INTROSPECT,
@@ -59,34 +64,12 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route(
             paths::REVOKE,
-            post(token_endpoints::revoke).fallback(method_not_allowed("POST")),
-        )
-        .route(
-            paths::OPENID_CONFIGURATION,
-            get(metadata::metadata).fallback(method_not_allowed("GET")),
-        )
-        .route(
-            paths::OAUTH_AUTHORIZATION_SERVER,
-            get(metadata::metadata).fallback(method_not_allowed("GET")),
-        )
-        .route(
-            paths::JWKS,
-            get(jwks::jwks).fallback(method_not_allowed("GET")),
-        )
-        .route(
-            paths::STATUS_LISTS,
-            get(status::aggregation).fallback(method_not_allowed("GET")),
-        )
-        .route(
-            paths::STATUS_EVENTS,
-            get(status::events).fallback(method_not_allowed("GET")),
-        )
-        .route(
-            paths::STATUS_LIST,
-            get(status::status_list).fallback(method_not_allowed("GET")),
+            post(token_endpoints::revoke)
+                .fallback(method_not_allowed("POST"))
+                .layer(Cors::clients(server, "POST")),
         )
         .merge(passkey_routes());
-    let endpoints = endpoints.merge(self_service());
+    let endpoints = public_documents(endpoints).merge(self_service());
     under_issuer_path(endpoints, &state.server.settings().issuer)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -161,6 +144,47 @@ fn passkey_routes() -> Router<Arc<AppState>> {
         )
 }
 
+/// The documents anyone may read, from any origin (CORS `*`): discovery, the
+/// JWKS and the status lists. The revocation event stream is for guards, not
+/// browsers: no CORS.
+fn public_documents(endpoints: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    endpoints
+        .route(
+            paths::OPENID_CONFIGURATION,
+            get(metadata::metadata)
+                .fallback(method_not_allowed("GET"))
+                .layer(Cors::public("GET")),
+        )
+        .route(
+            paths::OAUTH_AUTHORIZATION_SERVER,
+            get(metadata::metadata)
+                .fallback(method_not_allowed("GET"))
+                .layer(Cors::public("GET")),
+        )
+        .route(
+            paths::JWKS,
+            get(jwks::jwks)
+                .fallback(method_not_allowed("GET"))
+                .layer(Cors::public("GET")),
+        )
+        .route(
+            paths::STATUS_LISTS,
+            get(status::aggregation)
+                .fallback(method_not_allowed("GET"))
+                .layer(Cors::public("GET")),
+        )
+        .route(
+            paths::STATUS_EVENTS,
+            get(status::events).fallback(method_not_allowed("GET")),
+        )
+        .route(
+            paths::STATUS_LIST,
+            get(status::status_list)
+                .fallback(method_not_allowed("GET"))
+                .layer(Cors::public("GET")),
+        )
+}
+
 /// Nests `endpoints` under the path of `issuer` (none for `https://host`). For a
 /// path issuer the RFC 8414 metadata is also served where §3.1 puts it: the
 /// well-known suffix between the host and the path
@@ -174,7 +198,9 @@ fn under_issuer_path(endpoints: Router<Arc<AppState>>, issuer: &str) -> Router<A
     Router::new()
         .route(
             &format!("{}{path}", paths::OAUTH_AUTHORIZATION_SERVER),
-            get(metadata::metadata).fallback(method_not_allowed("GET")),
+            get(metadata::metadata)
+                .fallback(method_not_allowed("GET"))
+                .layer(Cors::public("GET")),
         )
         .nest(path, endpoints)
 }

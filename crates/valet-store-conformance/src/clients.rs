@@ -20,6 +20,10 @@ pub async fn clients_roundtrip(store: &dyn Store) {
             "com.example.app:/oauth2redirect".to_owned(),
         ],
         post_logout_redirect_uris: vec!["https://app.example/bye".to_owned()],
+        allowed_origins: vec![
+            "https://spa.example".to_owned(),
+            "http://localhost:5173".to_owned(),
+        ],
         grant_types: vec![
             GrantType::AuthorizationCode,
             GrantType::RefreshToken,
@@ -397,6 +401,7 @@ pub async fn clients_update(store: &dyn Store) {
             "http://127.0.0.1/native".to_owned(),
         ],
         post_logout_redirect_uris: vec!["https://app.example/bye".to_owned()],
+        allowed_origins: vec!["https://new.example".to_owned()],
         scopes: vec![],
         audiences: vec!["https://other.example/".to_owned()],
         access_token_ttl: None,

@@ -485,6 +485,7 @@ fn client(client_id: &str, created_at: i64) -> Client {
         secret_hash: Some(vec![0x5a; 32]),
         redirect_uris: vec!["https://app.example/cb".to_owned()],
         post_logout_redirect_uris: vec![],
+        allowed_origins: vec![],
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scopes: vec!["openid".to_owned()],
         audiences: vec!["https://api.example/".to_owned()],

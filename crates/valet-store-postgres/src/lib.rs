@@ -267,6 +267,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "passkeys",
         include_str!("../migrations/0011_passkeys.sql"),
     ),
+    (
+        12,
+        "client allowed origins",
+        include_str!("../migrations/0012_client_allowed_origins.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

@@ -148,7 +148,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 11, "each migration applied exactly once");
+        assert_eq!(applied, 12, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -292,6 +292,7 @@ async fn upgrade_from_0001_keeps_clients() {
                 secret_hash: None,
                 redirect_uris: vec![],
                 post_logout_redirect_uris: vec![],
+                allowed_origins: vec![],
                 grant_types: vec![GrantType::ClientCredentials],
                 scopes: vec![],
                 audiences: vec![],
@@ -473,6 +474,7 @@ fn client(client_id: &str) -> Client {
         secret_hash: Some(vec![1; 32]),
         redirect_uris: vec!["https://app.example/cb".to_owned()],
         post_logout_redirect_uris: vec![],
+        allowed_origins: vec![],
         grant_types: vec![GrantType::AuthorizationCode],
         scopes: vec!["openid".to_owned()],
         audiences: vec![],

@@ -34,7 +34,7 @@ macro_rules! shared_stores {
                  grant_types, scopes, audiences, access_token_ttl, skip_consent, \
                  refresh_grace_seconds, id_token_signed_response_alg, created_at, updated_at, \
                  previous_secret_hash, previous_secret_expires_at, introspect_any, \
-                 token_endpoint_auth_methods, require_mfa"
+                 token_endpoint_auth_methods, require_mfa, allowed_origins"
             };
         }
 
@@ -44,7 +44,7 @@ macro_rules! shared_stores {
                 let inserted = sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
                      ON CONFLICT (client_id) DO NOTHING"
                 ))
                 .bind(&client.client_id)
@@ -69,6 +69,7 @@ macro_rules! shared_stores {
                     TokenEndpointAuthMethod::as_str,
                 )?)
                 .bind(client.require_mfa)
+                .bind(to_json(&client.allowed_origins)?)
                 .execute(&self.$writer)
                 .await
                 .map_err(query_error)?
@@ -149,8 +150,9 @@ macro_rules! shared_stores {
                     "UPDATE clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, \
                        scopes = $4, audiences = $5, access_token_ttl = $6, skip_consent = $7, \
                        refresh_grace_seconds = $8, id_token_signed_response_alg = $9, \
-                       introspect_any = $10, updated_at = $11, require_mfa = $13 \
-                     WHERE client_id = $12",
+                       introspect_any = $10, updated_at = $11, allowed_origins = $12, \
+                       require_mfa = $14 \
+                     WHERE client_id = $13",
                 )
                 .bind(&client.name)
                 .bind(to_json(&client.redirect_uris)?)
@@ -163,6 +165,7 @@ macro_rules! shared_stores {
                 .bind(client.id_token_signed_response_alg.map(Algorithm::as_str))
                 .bind(client.introspect_any)
                 .bind(client.updated_at)
+                .bind(to_json(&client.allowed_origins)?)
                 .bind(&client.client_id)
                 .bind(client.require_mfa)
                 .execute(&self.$writer)
@@ -185,6 +188,7 @@ macro_rules! shared_stores {
                 secret_hash: get(row, "secret_hash")?,
                 redirect_uris: from_json(row, "redirect_uris")?,
                 post_logout_redirect_uris: from_json(row, "post_logout_redirect_uris")?,
+                allowed_origins: from_json(row, "allowed_origins")?,
                 grant_types: from_names(row, "grant_types", GrantType::parse)?,
                 scopes: from_json(row, "scopes")?,
                 audiences: from_json(row, "audiences")?,

@@ -289,6 +289,13 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
             include_str!("../migrations/0011_passkeys.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            12,
+            "client allowed origins".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0012_client_allowed_origins.sql").into_sql_str(),
+            false,
+        ),
     ]);
     migrator.run(pool).await.map_err(backend)
 }

@@ -232,11 +232,13 @@ pub struct FlagOverrides {
 
 /// `VALET_*` variables that are not settings of [`Config`]: the master key, the
 /// configuration file, the log filter, and the client secret of `valet guard`.
-pub const EXTRA_ENV_VARS: [&str; 4] = [
+pub const EXTRA_ENV_VARS: [&str; 6] = [
     "VALET_MASTER_KEY",
     "VALET_CONFIG",
     "VALET_LOG",
     "VALET_GUARD_CLIENT_SECRET",
+    "VALET_GATEWAY_CLIENT_SECRET",
+    "VALET_GATEWAY_COOKIE_KEY",
 ];
 
 /// Variables of Valet's own test suite and benchmark scripts (`VALET_TEST_*`,

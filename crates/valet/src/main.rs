@@ -63,6 +63,9 @@ enum Command {
     Token(commands::token::TokenCommand),
     /// Run a verifying reverse proxy in front of an API.
     Guard(commands::guard::GuardArgs),
+    /// Run a backend-for-frontend for a browser app: sign-in, tokens kept
+    /// server-side, API calls with the access token added.
+    Gateway(commands::gateway::GatewayArgs),
 }
 
 /// The [`GlobalArgs`] by argument id and flag.
@@ -175,6 +178,7 @@ async fn run(cli: Cli) -> Result<(), storage::CliError> {
     match cli.command {
         Command::Token(command) => commands::token::run(command),
         Command::Guard(args) => commands::guard::run(args).await,
+        Command::Gateway(args) => commands::gateway::run(args).await,
         Command::Serve(args) => {
             flags.bind = args.bind.clone();
             flags.issuer = args.issuer.clone();

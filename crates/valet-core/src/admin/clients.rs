@@ -7,6 +7,7 @@ use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 
 use super::{Admin, AdminError, Field, Resource};
 use crate::audit::{AuditEvent, AuditKind};
+use crate::cors::parse_allowed_origin;
 use crate::secrets::{PlainSecret, generate_client_secret, random_id};
 use crate::store::Client;
 
@@ -25,6 +26,9 @@ pub struct NewClient {
     pub public: bool,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    /// Browser origins that may call the token, UserInfo and revocation
+    /// endpoints (CORS), besides a public client's redirect URI origins.
+    pub allowed_origins: Vec<String>,
     /// Empty means the default for the client's shape (see [`default_grant_types`]).
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
@@ -51,6 +55,7 @@ pub struct ClientUpdate {
     pub name: Option<String>,
     pub redirect_uris: Option<Vec<String>>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub allowed_origins: Option<Vec<String>>,
     pub scopes: Option<Vec<String>>,
     pub audiences: Option<Vec<String>>,
     /// `Some(None)` drops the override: the configured default applies.
@@ -74,6 +79,7 @@ pub struct ClientRecord {
     pub audiences: Vec<String>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    pub allowed_origins: Vec<String>,
     pub access_token_ttl: Option<i64>,
     pub skip_consent: bool,
     pub require_mfa: bool,
@@ -101,6 +107,7 @@ impl From<&Client> for ClientRecord {
             audiences: client.audiences.clone(),
             redirect_uris: client.redirect_uris.clone(),
             post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
+            allowed_origins: client.allowed_origins.clone(),
             access_token_ttl: client.access_token_ttl,
             skip_consent: client.skip_consent,
             require_mfa: client.require_mfa,
@@ -163,6 +170,7 @@ impl Admin<'_> {
             dedup(&new.grant_types)
         };
         let (grant_types, id_token_alg) = validate(&new, &grant_types, self.access_token_max_ttl)?;
+        let allowed_origins = check_allowed_origins(&new.allowed_origins)?;
         // A confidential client may send its secret either way, as every client
         // could before the method was recorded (RFC 6749 §2.3.1).
         let (token_endpoint_auth_methods, secret, secret_hash) = if new.public {
@@ -185,6 +193,7 @@ impl Admin<'_> {
             secret_hash,
             redirect_uris: dedup(&new.redirect_uris),
             post_logout_redirect_uris: dedup(&new.post_logout_redirect_uris),
+            allowed_origins,
             grant_types,
             scopes: dedup(&new.scopes),
             audiences: dedup(&new.audiences),
@@ -252,6 +261,7 @@ impl Admin<'_> {
             public: updated.is_public(),
             redirect_uris: updated.redirect_uris.clone(),
             post_logout_redirect_uris: updated.post_logout_redirect_uris.clone(),
+            allowed_origins: updated.allowed_origins.clone(),
             grant_types: grant_names(&updated.grant_types),
             scopes: updated.scopes.clone(),
             audiences: updated.audiences.clone(),
@@ -265,6 +275,7 @@ impl Admin<'_> {
             introspect_any: updated.introspect_any,
         };
         validate(&shape, &shape.grant_types, self.access_token_max_ttl)?;
+        let allowed_origins = check_allowed_origins(&shape.allowed_origins)?;
         if changed.is_empty() {
             return Ok(UpdatedClient {
                 client: ClientRecord::from(&stored),
@@ -276,6 +287,7 @@ impl Admin<'_> {
             name: updated.name.trim().to_owned(),
             redirect_uris: dedup(&updated.redirect_uris),
             post_logout_redirect_uris: dedup(&updated.post_logout_redirect_uris),
+            allowed_origins,
             scopes: dedup(&updated.scopes),
             audiences: dedup(&updated.audiences),
             updated_at: now,
@@ -402,6 +414,13 @@ fn apply(stored: &Client, update: ClientUpdate) -> (Client, Vec<&'static str>) {
         );
         client.post_logout_redirect_uris = uris;
     }
+    if let Some(origins) = update.allowed_origins {
+        set(
+            "allowed_origins",
+            check_allowed_origins(&origins).ok().as_ref() != Some(&client.allowed_origins),
+        );
+        client.allowed_origins = origins;
+    }
     if let Some(scopes) = update.scopes {
         set("scopes", dedup(&scopes) != client.scopes);
         client.scopes = scopes;
@@ -434,6 +453,23 @@ fn apply(stored: &Client, update: ClientUpdate) -> (Client, Vec<&'static str>) {
         client.introspect_any = any;
     }
     (client, changed)
+}
+
+/// Each origin checked and serialized as browsers send it (RFC 6454 §6.2),
+/// without repeats.
+fn check_allowed_origins(origins: &[String]) -> Result<Vec<String>, AdminError> {
+    let mut checked = Vec::with_capacity(origins.len());
+    for (index, origin) in origins.iter().enumerate() {
+        let serialized = parse_allowed_origin(origin).map_err(|reason| {
+            AdminError::invalid(
+                Field::at("allowed_origins", index),
+                Some(origin.clone()),
+                reason,
+            )
+        })?;
+        checked.push(serialized);
+    }
+    Ok(dedup(&checked))
 }
 
 fn removes_any(before: &[String], after: &[String]) -> bool {

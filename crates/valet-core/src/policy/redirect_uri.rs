@@ -98,6 +98,7 @@ mod tests {
             secret_hash: None,
             redirect_uris: uris.iter().map(|u| (*u).to_owned()).collect(),
             post_logout_redirect_uris: vec![],
+            allowed_origins: vec![],
             grant_types: vec![],
             scopes: vec![],
             audiences: vec![],

@@ -26,6 +26,10 @@ pub struct Client {
     pub introspect_any: bool,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    /// Browser origins (`https://host[:port]`) that may call the token,
+    /// UserInfo and revocation endpoints besides those derived from a public
+    /// client's redirect URIs (the `cors` module).
+    pub allowed_origins: Vec<String>,
     /// Grant types it may use (RFC 6749, RFC 7591 §2 `grant_types`).
     pub grant_types: Vec<GrantType>,
     /// Scopes the client may ask for.
@@ -93,6 +97,7 @@ impl fmt::Debug for Client {
             )
             .field("introspect_any", &self.introspect_any)
             .field("redirect_uris", &self.redirect_uris)
+            .field("allowed_origins", &self.allowed_origins)
             .field("grant_types", &self.grant_types)
             .field("scopes", &self.scopes)
             .field("audiences", &self.audiences)

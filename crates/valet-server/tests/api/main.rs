@@ -14,6 +14,7 @@ mod attacks;
 mod audit;
 mod browser;
 mod client_secrets;
+mod cors;
 mod disabled_users;
 mod discovery;
 mod email_verification;

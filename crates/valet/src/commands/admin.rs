@@ -65,7 +65,7 @@ enum Shown {
 }
 
 /// The flag that sets each field of the admin requests.
-const FLAGS: [(&str, &str, Shown); 20] = [
+const FLAGS: [(&str, &str, Shown); 21] = [
     ("name", "--name", Shown::Plain),
     ("public", "--public", Shown::Plain),
     ("redirect_uris", "--redirect-uri", Shown::Plain),
@@ -74,6 +74,7 @@ const FLAGS: [(&str, &str, Shown); 20] = [
         "--post-logout-redirect-uri",
         Shown::Plain,
     ),
+    ("allowed_origins", "--allowed-origin", Shown::Plain),
     ("grant_types", "--grant-type", Shown::Plain),
     ("scopes", "--scope", Shown::Plain),
     ("audiences", "--audience", Shown::Quoted),

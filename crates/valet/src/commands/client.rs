@@ -63,6 +63,11 @@ pub struct CreateArgs {
     /// Where RP-initiated logout may return to (repeatable).
     #[arg(long = "post-logout-redirect-uri")]
     post_logout_redirect_uris: Vec<String>,
+    /// A browser origin (https://host[:port]) that may call /token, /userinfo and
+    /// /revoke (CORS; repeatable). A public client's redirect URI origins need not
+    /// be listed.
+    #[arg(long = "allowed-origin")]
+    allowed_origins: Vec<String>,
     /// authorization_code, refresh_token or client_credentials (repeatable).
     /// Default: client_credentials without redirect URIs, else authorization_code + refresh_token.
     #[arg(long = "grant-type")]
@@ -119,6 +124,12 @@ pub struct UpdateArgs {
     /// Remove every post-logout redirect URI.
     #[arg(long)]
     no_post_logout_redirect_uris: bool,
+    /// The browser origins allowed by CORS (repeatable; replaces the list).
+    #[arg(long = "allowed-origin", conflicts_with = "no_allowed_origins")]
+    allowed_origins: Option<Vec<String>>,
+    /// Remove every allowed origin.
+    #[arg(long)]
+    no_allowed_origins: bool,
     /// The scopes the client may request (repeatable; replaces the list).
     #[arg(long = "scope", conflicts_with = "no_scopes")]
     scopes: Option<Vec<String>>,
@@ -207,6 +218,7 @@ async fn create(admin: &Admin<'_>, args: CreateArgs) -> Result<(), CliError> {
         public: args.public,
         redirect_uris: args.redirect_uris,
         post_logout_redirect_uris: args.post_logout_redirect_uris,
+        allowed_origins: args.allowed_origins,
         grant_types: args.grant_types,
         scopes: args.scopes,
         audiences: args.audiences,
@@ -248,6 +260,7 @@ async fn update(admin: &Admin<'_>, args: UpdateArgs) -> Result<(), CliError> {
             args.post_logout_redirect_uris,
             args.no_post_logout_redirect_uris,
         ),
+        allowed_origins: cleared(args.allowed_origins, args.no_allowed_origins),
         scopes: cleared(args.scopes, args.no_scopes),
         audiences: cleared(args.audiences, args.no_audiences),
         access_token_ttl: if args.default_access_token_ttl {
@@ -383,6 +396,9 @@ fn print_details(client: &ClientRecord) {
             "  post-logout:   {}",
             list(&client.post_logout_redirect_uris)
         );
+    }
+    if !client.allowed_origins.is_empty() {
+        println!("  CORS origins:  {}", list(&client.allowed_origins));
     }
     if let Some(ttl) = client.access_token_ttl {
         println!("  token TTL:     {ttl}s");

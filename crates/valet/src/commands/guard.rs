@@ -231,7 +231,7 @@ fn status_credentials(args: &GuardArgs) -> Result<Option<(String, String)>, CliE
 }
 
 /// The upstream URL and the base path every forwarded request stays under.
-struct Upstream {
+pub(crate) struct Upstream {
     /// Scheme, authority and base path, without a trailing `/`.
     base: String,
     /// The base path without a trailing `/` (empty for the root).
@@ -239,7 +239,7 @@ struct Upstream {
 }
 
 impl Upstream {
-    fn parse(upstream: &str) -> Result<Upstream, CliError> {
+    pub(crate) fn parse(upstream: &str) -> Result<Upstream, CliError> {
         let bad = |why: &str| -> CliError { format!("--upstream {upstream}: {why}").into() };
         let url = Url::parse(upstream).map_err(|error| bad(&error.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -260,7 +260,7 @@ impl Upstream {
     /// The upstream URL for a request's path and query, or why there is none. The path is
     /// refused, not normalized: a path that only makes sense after removing dot segments
     /// (RFC 3986 §5.2.4) or decoding a slash is not one a client needs.
-    fn url_for(&self, path: &str, query: Option<&str>) -> Result<Url, &'static str> {
+    pub(crate) fn url_for(&self, path: &str, query: Option<&str>) -> Result<Url, &'static str> {
         check_path(path)?;
         let mut target = format!("{}{path}", self.base);
         if let Some(query) = query {
@@ -279,7 +279,7 @@ impl Upstream {
 
 /// Refuses a path that could leave the upstream's base path once an upstream (or the
 /// URL parser) normalizes it.
-fn check_path(path: &str) -> Result<(), &'static str> {
+pub(crate) fn check_path(path: &str) -> Result<(), &'static str> {
     if !path.starts_with('/') {
         return Err("the request target is not an absolute path");
     }
@@ -400,7 +400,7 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
 
 /// Which way headers are being copied.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Direction {
+pub(crate) enum Direction {
     Request,
     Response,
 }
@@ -408,7 +408,7 @@ enum Direction {
 /// The end-to-end headers of a request or response, without the identity
 /// headers a client might try to smuggle in, and (for requests) without the
 /// forwarding headers the proxy sets itself.
-fn forwarded_headers(incoming: &HeaderMap, direction: Direction) -> HeaderMap {
+pub(crate) fn forwarded_headers(incoming: &HeaderMap, direction: Direction) -> HeaderMap {
     let connection_listed: Vec<String> = incoming
         .get_all(header::CONNECTION)
         .iter()

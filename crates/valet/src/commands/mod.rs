@@ -1,6 +1,7 @@
 pub mod admin;
 pub mod audit;
 pub mod client;
+pub mod gateway;
 pub mod guard;
 pub mod init;
 pub mod key;

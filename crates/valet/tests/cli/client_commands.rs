@@ -337,3 +337,72 @@ fn client_update_through_the_cli() {
         "{audit}"
     );
 }
+
+/// `--allowed-origin`: stored as the browser serializes the origin, shown,
+/// replaced by `update`, emptied by `--no-allowed-origins`, and refused (naming
+/// the option) when it is not an origin.
+#[test]
+fn allowed_origins_through_the_cli() {
+    let dir = init_dir("allowed-origins");
+    let created = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args([
+            "client",
+            "create",
+            "--name",
+            "web",
+            "--redirect-uri",
+            "https://web.example.test/cb",
+            "--allowed-origin",
+            "HTTPS://SPA.example.test:443/",
+            "--json",
+        ]);
+        c
+    }));
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let shown = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args(["client", "show", &id, "--json"]);
+        c
+    }));
+    assert_eq!(
+        shown["allowed_origins"],
+        serde_json::json!(["https://spa.example.test"])
+    );
+    let updated = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args([
+            "client",
+            "update",
+            &id,
+            "--allowed-origin",
+            "http://localhost:5173",
+            "--json",
+        ]);
+        c
+    }));
+    assert_eq!(updated["changed"], serde_json::json!(["allowed_origins"]));
+    assert_eq!(
+        updated["client"]["allowed_origins"],
+        serde_json::json!(["http://localhost:5173"])
+    );
+    for bad in [
+        "https://*.example.test",
+        "https://spa.example.test/app",
+        "null",
+    ] {
+        let out = valet(&dir)
+            .args(["client", "update", &id, "--allowed-origin", bad])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--allowed-origin"), "{bad}: {stderr}");
+    }
+    let cleared = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args(["client", "update", &id, "--no-allowed-origins", "--json"]);
+        c
+    }));
+    assert_eq!(cleared["client"]["allowed_origins"], serde_json::json!([]));
+}

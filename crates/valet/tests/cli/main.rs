@@ -16,6 +16,8 @@ mod client_commands;
 mod cluster;
 mod config_errors;
 mod durability;
+mod gateway;
+mod gateway_browser;
 mod guard_proxy;
 mod harness;
 mod key_commands;
