@@ -36,10 +36,10 @@ use sqlx::{AssertSqlSafe, Postgres, SqlSafeStr, Transaction};
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
     AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Grant, GrantStore,
-    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, MailOutcome, OutboxMail, OutboxStore,
-    PasskeyRecord, PasskeyStore, RefreshToken,
-    RevocationStore, RevokedToken, Rotation, Session, SessionStore, SingleUse, SingleUseKind,
-    SingleUseStore, StatusRevocation, StatusStore, Store, StoreError, StoredKey, User, UserStore,
+    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, MailOutcome, OutboxMail, OutboxStore, PasskeyRecord,
+    PasskeyStore, RefreshToken, RevocationStore, RevokedToken, Rotation, Session, SessionStore,
+    SingleUse, SingleUseKind, SingleUseStore, StatusRevocation, StatusStore, Store, StoreError,
+    StoredKey, User, UserStore,
 };
 use valet_store_sql::batch::GroupCommit;
 use valet_store_sql::{

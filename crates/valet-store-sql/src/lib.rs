@@ -17,8 +17,8 @@
 
 pub mod batch;
 mod grants;
-mod outbox;
 mod mfa;
+mod outbox;
 mod passkeys;
 mod status;
 mod stores;

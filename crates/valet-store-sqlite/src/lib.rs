@@ -38,10 +38,10 @@ use sqlx::{AssertSqlSafe, SqlSafeStr, Sqlite, Transaction};
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
     AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Grant, GrantStore,
-    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, MailOutcome, OutboxMail, OutboxStore,
-    PasskeyRecord, PasskeyStore, RefreshToken,
-    RevocationStore, RevokedToken, Rotation, Session, SessionStore, SingleUse, SingleUseKind,
-    SingleUseStore, StatusRevocation, StatusStore, Store, StoreError, StoredKey, User, UserStore,
+    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, MailOutcome, OutboxMail, OutboxStore, PasskeyRecord,
+    PasskeyStore, RefreshToken, RevocationStore, RevokedToken, Rotation, Session, SessionStore,
+    SingleUse, SingleUseKind, SingleUseStore, StatusRevocation, StatusStore, Store, StoreError,
+    StoredKey, User, UserStore,
 };
 use valet_store_sql::batch::GroupCommit;
 use valet_store_sql::{
@@ -210,93 +210,77 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// Every migration, in order: version, description, SQL.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "browser flows",
+        include_str!("../migrations/0002_browser_flows.sql"),
+    ),
+    (
+        3,
+        "status list",
+        include_str!("../migrations/0003_status_list.sql"),
+    ),
+    (
+        4,
+        "grant resources",
+        include_str!("../migrations/0004_grant_resources.sql"),
+    ),
+    (
+        5,
+        "audit events",
+        include_str!("../migrations/0005_audit_events.sql"),
+    ),
+    (
+        6,
+        "client secrets and introspection",
+        include_str!("../migrations/0006_client_secrets_and_introspection.sql"),
+    ),
+    (
+        7,
+        "operations",
+        include_str!("../migrations/0007_operations.sql"),
+    ),
+    (8, "records", include_str!("../migrations/0008_records.sql")),
+    (
+        9,
+        "mail outbox",
+        include_str!("../migrations/0009_mail_outbox.sql"),
+    ),
+    (
+        10,
+        "second factors",
+        include_str!("../migrations/0010_second_factors.sql"),
+    ),
+    (
+        11,
+        "passkeys",
+        include_str!("../migrations/0011_passkeys.sql"),
+    ),
+    (
+        12,
+        "client allowed origins",
+        include_str!("../migrations/0012_client_allowed_origins.sql"),
+    ),
+];
+
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    let migrator = Migrator::with_migrations(vec![
-        Migration::new(
-            1,
-            "initial".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0001_initial.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            2,
-            "browser flows".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0002_browser_flows.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            3,
-            "status list".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0003_status_list.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            4,
-            "grant resources".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0004_grant_resources.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            5,
-            "audit events".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0005_audit_events.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            6,
-            "client secrets and introspection".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0006_client_secrets_and_introspection.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            7,
-            "operations".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0007_operations.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            8,
-            "records".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0008_records.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            9,
-            "mail outbox".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0009_mail_outbox.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            10,
-            "second factors".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0010_second_factors.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            11,
-            "passkeys".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0011_passkeys.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            12,
-            "client allowed origins".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/0012_client_allowed_origins.sql").into_sql_str(),
-            false,
-        ),
-    ]);
+    let migrator = Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    description.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    );
     migrator.run(pool).await.map_err(backend)
 }
 

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 pub use audit_record::{AuditEvent, AuditFilter, AuditKind, MAX_RECORDED_ID};
 pub use model::{
     AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, MailOutcome,
-    OutboxMail, RefreshToken, RevokedToken, Rotation, Session, SingleUse, SingleUseKind,
-    StatusRevocation, StoredKey, TotpCredential, User, PasskeyRecord,
+    OutboxMail, PasskeyRecord, RefreshToken, RevokedToken, Rotation, Session, SingleUse,
+    SingleUseKind, StatusRevocation, StoredKey, TotpCredential, User,
 };
 
 /// No access token lives longer than this (the configuration enforces it), so a

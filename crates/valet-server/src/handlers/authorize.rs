@@ -8,7 +8,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use valet_core::RequestContext;
 use valet_core::authn::{self, Cookies};
-use valet_core::authorize::{AuthorizationResponse, AuthorizeOutcome, EnrolPage, PageError};
+use valet_core::authorize::{
+    AuthorizationResponse, AuthorizeOutcome, EnrolPage, LoginPage, PageError,
+};
 use valet_core::endpoint::metadata::paths;
 use valet_core::session::NewSession;
 use valet_protocol::Form;
@@ -149,38 +151,7 @@ fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Result<Respo
     Ok(match outcome {
         AuthorizeOutcome::ErrorPage(error) => return Err(ApiError::Page(error)),
         AuthorizeOutcome::Redirect(response) => return redirect(response),
-        AuthorizeOutcome::Login(page) => {
-            let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK);
-            let mut response = render(
-                status,
-                "login.html",
-                minijinja::context! {
-                    action => format!("{issuer}{}", paths::LOGIN),
-                    interaction_id => page.interaction_id,
-                    client_name => page.client_name,
-                    login => page.login,
-                    error => page.error,
-                    csrf => &page.csrf,
-                    reset_url => state
-                        .server
-                        .settings()
-                        .password_reset
-                        .then(|| format!("{issuer}{}", paths::RESET)),
-                    register_url => (state.server.settings().registration
-                        != valet_core::config::Registration::Closed)
-                        .then(|| format!("{issuer}{}", paths::REGISTER)),
-                    passkey_options => state.server.passkeys_available()
-                        .then(|| format!("{issuer}{}", paths::LOGIN_PASSKEY_OPTIONS)),
-                    passkey_action => format!("{issuer}{}", paths::LOGIN_PASSKEY),
-                },
-            )
-            .ok_or(ApiError::Rendering)?;
-            names.set(&mut response, names.csrf(), &page.csrf, csrf_ttl);
-            if let Some(seconds) = page.retry_after {
-                retry_after(&mut response, seconds);
-            }
-            response
-        }
+        AuthorizeOutcome::Login(page) => login_response(state, page)?,
         AuthorizeOutcome::SecondFactor(page) => {
             let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK);
             let mut response = render(
@@ -227,6 +198,43 @@ fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Result<Respo
             response
         }
     })
+}
+
+/// The sign-in page, with the ways to sign in that are switched on.
+fn login_response(state: &AppState, page: LoginPage) -> Result<Response, ApiError> {
+    let issuer = &state.server.settings().issuer;
+    let names = cookie_names(state);
+    let csrf_ttl = state.server.settings().interaction_ttl;
+    let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK);
+    let mut response = render(
+        status,
+        "login.html",
+        minijinja::context! {
+            action => format!("{issuer}{}", paths::LOGIN),
+            interaction_id => page.interaction_id,
+            client_name => page.client_name,
+            login => page.login,
+            error => page.error,
+            csrf => &page.csrf,
+            reset_url => state
+                .server
+                .settings()
+                .password_reset
+                .then(|| format!("{issuer}{}", paths::RESET)),
+            register_url => (state.server.settings().registration
+                != valet_core::config::Registration::Closed)
+                .then(|| format!("{issuer}{}", paths::REGISTER)),
+            passkey_options => state.server.passkeys_available()
+                .then(|| format!("{issuer}{}", paths::LOGIN_PASSKEY_OPTIONS)),
+            passkey_action => format!("{issuer}{}", paths::LOGIN_PASSKEY),
+        },
+    )
+    .ok_or(ApiError::Rendering)?;
+    names.set(&mut response, names.csrf(), &page.csrf, csrf_ttl);
+    if let Some(seconds) = page.retry_after {
+        retry_after(&mut response, seconds);
+    }
+    Ok(response)
 }
 
 /// The TOTP enrolment page: the QR code of the Key URI as an SVG image.

@@ -203,16 +203,7 @@ async fn dispatch(admin: &Admin<'_>, command: UserCommand) -> Result<(), CliErro
             Ok(())
         }
         UserCommand::Invite { .. } => Err("valet user invite is handled before dispatch".into()),
-        UserCommand::VerifyEmail { user } => {
-            let user = admin.verify_email(&user).await.map_err(flagged)?;
-            println!(
-                "Verified the email address {} of user {} ({}).",
-                user.email.as_deref().unwrap_or_default(),
-                user.username,
-                user.user_id
-            );
-            Ok(())
-        }
+        UserCommand::VerifyEmail { user } => verify_email(admin, &user).await,
         UserCommand::SetPassword {
             user,
             password_stdin,
@@ -222,22 +213,35 @@ async fn dispatch(admin: &Admin<'_>, command: UserCommand) -> Result<(), CliErro
             println!("Deleted user {} ({}).", user.username, user.user_id);
             Ok(())
         }
-        UserCommand::Mfa(MfaCommand::Reset { user }) => {
-            let (user, removed) = admin.reset_user_mfa(&user).await.map_err(flagged)?;
-            if removed {
-                println!(
-                    "Removed the second factors of {} ({}) and ended their sessions.",
-                    user.username, user.user_id
-                );
-            } else {
-                println!(
-                    "User {} ({}) had no second factor.",
-                    user.username, user.user_id
-                );
-            }
-            Ok(())
-        }
+        UserCommand::Mfa(MfaCommand::Reset { user }) => reset_mfa(admin, &user).await,
     }
+}
+
+async fn verify_email(admin: &Admin<'_>, user: &str) -> Result<(), CliError> {
+    let user = admin.verify_email(user).await.map_err(flagged)?;
+    println!(
+        "Verified the email address {} of user {} ({}).",
+        user.email.as_deref().unwrap_or_default(),
+        user.username,
+        user.user_id
+    );
+    Ok(())
+}
+
+async fn reset_mfa(admin: &Admin<'_>, user: &str) -> Result<(), CliError> {
+    let (user, removed) = admin.reset_user_mfa(user).await.map_err(flagged)?;
+    if removed {
+        println!(
+            "Removed the second factors of {} ({}) and ended their sessions.",
+            user.username, user.user_id
+        );
+    } else {
+        println!(
+            "User {} ({}) had no second factor.",
+            user.username, user.user_id
+        );
+    }
+    Ok(())
 }
 
 async fn create(admin: &Admin<'_>, new: NewUser, json: bool) -> Result<(), CliError> {
