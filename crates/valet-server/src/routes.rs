@@ -9,7 +9,7 @@ use valet_core::endpoint::metadata::paths;
 use crate::AppState;
 use crate::error::{method_not_allowed, not_found};
 use crate::handlers::{
-    authorize, health, jwks, logout, metadata, status, token_endpoints, userinfo,
+    account, authorize, health, jwks, logout, metadata, status, token_endpoints, userinfo,
 };
 use crate::layers;
 
@@ -23,18 +23,6 @@ pub fn app(state: Arc<AppState>) -> Router {
             get(authorize::authorize_get)
                 .post(authorize::authorize_post)
                 .fallback(method_not_allowed("GET, POST")),
-        )
-        .route(
-            paths::LOGIN,
-            post(authorize::login).fallback(method_not_allowed("POST")),
-        )
-        .route(
-            paths::SECOND_FACTOR,
-            post(authorize::second_factor).fallback(method_not_allowed("POST")),
-        )
-        .route(
-            paths::CONSENT,
-            post(authorize::consent).fallback(method_not_allowed("POST")),
         )
         .route(
             paths::USERINFO,
@@ -84,6 +72,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             paths::STATUS_LIST,
             get(status::status_list).fallback(method_not_allowed("GET")),
         );
+    let endpoints = browser_pages(endpoints);
     under_issuer_path(endpoints, &state.server.settings().issuer)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -95,6 +84,29 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .then(|| Arc::new(state.trusted_proxies.clone())),
         })
         .with_state(state)
+}
+
+/// The forms of the sign-in steps and the account page.
+fn browser_pages(endpoints: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    endpoints
+        .route(
+            paths::LOGIN,
+            post(authorize::login).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            paths::SECOND_FACTOR,
+            post(authorize::second_factor).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            paths::ACCOUNT,
+            get(account::account_get)
+                .post(account::account_post)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+        .route(
+            paths::CONSENT,
+            post(authorize::consent).fallback(method_not_allowed("POST")),
+        )
 }
 
 /// Nests `endpoints` under the path of `issuer` (none for `https://host`). For a

@@ -49,6 +49,7 @@
 //! responses) because the steps are not the endpoint's own: the device grant
 //! and federation will run the same steps from other entry points.
 
+pub mod account;
 pub(crate) mod consent;
 pub(crate) mod identify;
 pub(crate) mod issue;
@@ -58,5 +59,7 @@ pub mod policy;
 pub mod verify;
 
 pub use pending::{CARRIED_KEY_PURPOSE, PendingAuthorization, Stage, carried_key_period};
-pub use pipeline::{Cookies, authorize, submit_consent, submit_login, submit_second_factor};
+pub use pipeline::{
+    Cookies, authorize, sign_in_to_account, submit_consent, submit_login, submit_second_factor,
+};
 pub use verify::{Method, Proved, SignedIn};

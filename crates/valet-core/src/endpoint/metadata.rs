@@ -15,6 +15,8 @@ pub mod paths {
     pub const LOGIN: &str = "/login";
     pub const CONSENT: &str = "/consent";
     pub const SECOND_FACTOR: &str = "/second-factor";
+    /// The user's own account page (not in the discovery document).
+    pub const ACCOUNT: &str = "/account";
     pub const USERINFO: &str = "/userinfo";
     pub const LOGOUT: &str = "/logout";
     pub const TOKEN: &str = "/token";

@@ -139,7 +139,10 @@ pub fn cookie_names(state: &AppState) -> CookieNames {
     CookieNames::new(state.server.settings().secure_cookies())
 }
 
-fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Result<Response, ApiError> {
+pub(crate) fn outcome_response(
+    state: &AppState,
+    outcome: AuthorizeOutcome,
+) -> Result<Response, ApiError> {
     let issuer = &state.server.settings().issuer;
     let names = cookie_names(state);
     let csrf_ttl = state.server.settings().interaction_ttl;

@@ -1,0 +1,286 @@
+//! The account page (`/account`): what a signed-in user sees of their own
+//! account and the changes they may make to it. Signing in to it is not here:
+//! it runs the sign-in steps (see [`crate::authn::account`]).
+//!
+//! Every change is a form posted with the page's CSRF value, which is derived
+//! from the session cookie (a secret the page's origin alone sees), so a form
+//! from another site or another browser's value is refused. A change that
+//! needs proof (the password change) asks for the current password, checked
+//! under the login throttle as at sign-in.
+
+use valet_jose::{b64url, constant_time_eq, sha256};
+use valet_protocol::Form;
+
+use crate::AuthorizationServer;
+use crate::audit::{AuditEvent, AuditKind};
+use crate::authn::account::ACCOUNT_CLIENT_ID;
+use crate::authn::verify::password_check;
+use crate::context::RequestContext;
+use crate::error::OAuthError;
+use crate::mfa;
+use crate::session::{self, NewSession};
+use crate::store::{Session, User};
+use crate::users::check_password_rules;
+
+/// The longest display name kept.
+const MAX_NAME_LEN: usize = 200;
+
+/// What the page shows.
+#[derive(Debug, Clone)]
+pub struct AccountPage {
+    pub username: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    /// A confirmed TOTP credential.
+    pub totp: bool,
+    pub recovery_codes_left: u64,
+    /// This browser's session: when it started and how (RFC 8176 `amr`).
+    pub signed_in_at: i64,
+    pub amr: Vec<String>,
+    /// The value every form on the page must carry.
+    pub csrf: String,
+}
+
+/// The page's CSRF value for the session whose cookie is `cookie`.
+pub fn form_token(cookie: &str) -> String {
+    let mut input = b"valet account form v1\0".to_vec();
+    input.extend_from_slice(cookie.as_bytes());
+    b64url(sha256(&input))
+}
+
+/// Whether a form's CSRF value is the one for this browser's session.
+pub fn form_token_matches(cookie: &str, form: Option<&str>) -> bool {
+    form.is_some_and(|value| constant_time_eq(form_token(cookie).as_bytes(), value.as_bytes()))
+}
+
+/// The page for `session`'s user; `None` if the user is gone.
+pub async fn page(
+    server: &AuthorizationServer,
+    session: &Session,
+    cookie: &str,
+) -> Result<Option<AccountPage>, OAuthError> {
+    let Some(user) = server.store.get_user(&session.user_id).await? else {
+        return Ok(None);
+    };
+    let enrolled = mfa::enrolled(server.store.as_ref(), &user.user_id).await?;
+    Ok(Some(AccountPage {
+        username: user.username,
+        email: user.email,
+        email_verified: user.email_verified,
+        name: user.name,
+        totp: enrolled.totp,
+        recovery_codes_left: enrolled.recovery_codes,
+        signed_in_at: session.auth_time,
+        amr: session.amr.clone(),
+        csrf: form_token(cookie),
+    }))
+}
+
+/// What came of a change (not `Debug`: it may hold a cookie or codes).
+pub enum Changed {
+    /// Done; the words to show.
+    Done(&'static str),
+    /// Done, and the browser's session was replaced (the others ended): its
+    /// new cookie must be set.
+    NewSession(NewSession, &'static str),
+    /// New recovery codes, to show once.
+    RecoveryCodes(Vec<String>),
+    /// Refused, nothing changed: the status and why.
+    Refused(u16, String),
+}
+
+/// Applies the form's `action` for `session`'s user. The CSRF value has been
+/// checked by the caller.
+pub async fn change(
+    server: &AuthorizationServer,
+    session: &Session,
+    form: &Form,
+    context: &RequestContext,
+) -> Result<Changed, OAuthError> {
+    let Some(user) = server.store.get_user(&session.user_id).await? else {
+        return Ok(Changed::Refused(
+            400,
+            "The account no longer exists.".into(),
+        ));
+    };
+    let field = |name| form.optional(name).ok().flatten().unwrap_or_default();
+    match field("action") {
+        "profile" => update_name(server, user, field("name"), context).await,
+        "password" => change_password(server, &user, session, form, context).await,
+        "regenerate_recovery_codes" => {
+            let store = server.store.as_ref();
+            match mfa::regenerate_recovery_codes(store, &user.user_id, context.now).await? {
+                Some(codes) => {
+                    audit(
+                        server,
+                        AuditKind::MfaEnrolled,
+                        &user,
+                        context,
+                        "recovery_codes",
+                    );
+                    Ok(Changed::RecoveryCodes(codes))
+                }
+                None => Ok(Changed::Refused(
+                    400,
+                    "Set up an authenticator app first.".into(),
+                )),
+            }
+        }
+        "remove_totp" => remove_totp(server, &user, form, context).await,
+        "sign_out_others" => {
+            let new = replace_session(server, session).await?;
+            Ok(Changed::NewSession(
+                new,
+                "Every other session was signed out.",
+            ))
+        }
+        _ => Ok(Changed::Refused(400, "Unknown action.".into())),
+    }
+}
+
+async fn update_name(
+    server: &AuthorizationServer,
+    mut user: User,
+    name: &str,
+    context: &RequestContext,
+) -> Result<Changed, OAuthError> {
+    let name = name.trim();
+    if name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+        return Ok(Changed::Refused(
+            400,
+            format!(
+                "The name must be at most {MAX_NAME_LEN} characters, without control characters."
+            ),
+        ));
+    }
+    user.name = Some(name.to_owned()).filter(|n| !n.is_empty());
+    user.updated_at = context.now;
+    server.store.update_user(&user).await?;
+    audit(server, AuditKind::UserUpdated, &user, context, "name");
+    Ok(Changed::Done("Your name was saved."))
+}
+
+/// The current password is checked (throttled, as at sign-in), the new one
+/// must follow the password rules; on success every session of the user ends
+/// and this browser gets a new one.
+async fn change_password(
+    server: &AuthorizationServer,
+    user: &User,
+    session: &Session,
+    form: &Form,
+    context: &RequestContext,
+) -> Result<Changed, OAuthError> {
+    let field = |name| form.optional(name).ok().flatten().unwrap_or_default();
+    let (current, new, again) = (
+        field("current_password"),
+        field("new_password"),
+        field("new_password_again"),
+    );
+    if current.is_empty() || new.is_empty() {
+        return Ok(Changed::Refused(
+            400,
+            "Enter your current and your new password.".into(),
+        ));
+    }
+    if new != again {
+        return Ok(Changed::Refused(
+            400,
+            "The new passwords do not match.".into(),
+        ));
+    }
+    if let Err(weak) = check_password_rules(new) {
+        return Ok(Changed::Refused(400, format!("New password: {weak}.")));
+    }
+    let checked =
+        password_check(server, &user.username, current, ACCOUNT_CLIENT_ID, context).await?;
+    if let Err(retry) = checked {
+        let message = if retry.status == 401 {
+            "Your current password is not right.".to_owned()
+        } else {
+            retry.error
+        };
+        return Ok(Changed::Refused(retry.status, message));
+    }
+    let hash = server.hasher.hash(new).await.map_err(OAuthError::server)?;
+    server
+        .store
+        .set_user_password(&user.user_id, &hash, context.now)
+        .await?;
+    audit(
+        server,
+        AuditKind::UserPasswordSet,
+        user,
+        context,
+        "password",
+    );
+    let new_session = replace_session(server, session).await?;
+    Ok(Changed::NewSession(
+        new_session,
+        "Your password was changed; every other session was signed out.",
+    ))
+}
+
+/// Removes the authenticator app and the recovery codes, after a current code
+/// from the app (or the password) proves the user is at the keyboard.
+async fn remove_totp(
+    server: &AuthorizationServer,
+    user: &User,
+    form: &Form,
+    context: &RequestContext,
+) -> Result<Changed, OAuthError> {
+    let field = |name| form.optional(name).ok().flatten().unwrap_or_default();
+    let password = field("current_password");
+    if password.is_empty() {
+        return Ok(Changed::Refused(400, "Enter your password.".into()));
+    }
+    let checked =
+        password_check(server, &user.username, password, ACCOUNT_CLIENT_ID, context).await?;
+    if let Err(retry) = checked {
+        let message = if retry.status == 401 {
+            "Your password is not right.".to_owned()
+        } else {
+            retry.error
+        };
+        return Ok(Changed::Refused(retry.status, message));
+    }
+    if !mfa::remove_all(server.store.as_ref(), &user.user_id).await? {
+        return Ok(Changed::Refused(
+            400,
+            "No authenticator app is set up.".into(),
+        ));
+    }
+    audit(server, AuditKind::MfaReset, user, context, "totp");
+    Ok(Changed::Done(
+        "The authenticator app and the recovery codes were removed.",
+    ))
+}
+
+/// Ends every session of the session's user and starts a new one for this
+/// browser, as authenticated as before (same `sid`, `auth_time` and `amr`).
+async fn replace_session(
+    server: &AuthorizationServer,
+    session: &Session,
+) -> Result<NewSession, OAuthError> {
+    let store = server.store.as_ref();
+    store.delete_sessions_of_user(&session.user_id).await?;
+    session::renew(store, session).await
+}
+
+fn audit(
+    server: &AuthorizationServer,
+    kind: AuditKind,
+    user: &User,
+    context: &RequestContext,
+    what: &'static str,
+) {
+    server.audit(
+        AuditEvent::new(kind, context.now)
+            .user(&user.user_id)
+            .client(ACCOUNT_CLIENT_ID)
+            .address(context.address)
+            .request(&context.id)
+            .detail("changed", what)
+            .detail("by", "account page"),
+    );
+}

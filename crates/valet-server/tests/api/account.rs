@@ -1,0 +1,354 @@
+//! The account page from the outside: its sign-in runs the sign-in steps
+//! (password, then the second factor) and returns to the page; each change
+//! works; and a change without a session, without the page's CSRF value or
+//! with another browser's value changes nothing.
+
+use axum::http::StatusCode;
+use valet_core::config::MfaPolicy;
+use valet_core::mfa::totp;
+use valet_core::{Clock as _, Settings};
+
+use valet_test_support::api::*;
+
+const NEW_PASSWORD: &str = "a brand new passphrase";
+
+/// A browser signed in to the account page with the password alone.
+async fn signed_in(app: &TestApp, username: &str) -> (Browser, Reply) {
+    let mut browser = Browser::default();
+    let login = browser.get(app, "/account").await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text());
+    assert!(
+        login.text().contains("name=\"password\""),
+        "{}",
+        login.text()
+    );
+    let done = browser
+        .post(app, "/login", &login_form(&login, username, PASSWORD))
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
+    assert_eq!(done.header("location"), Some(&*format!("{ISSUER}/account")));
+    let page = browser.get(app, "/account").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    (browser, page)
+}
+
+/// The page's form for `action` with `fields`, carrying the page's CSRF value.
+fn account_form(page: &Reply, action: &str, fields: &[(&str, &str)]) -> String {
+    let csrf = form_field(&page.text(), "csrf").unwrap();
+    let mut body = format!("csrf={}&action={action}", encode(&csrf));
+    for (name, value) in fields {
+        body.push_str(&format!("&{name}={}", encode(value)));
+    }
+    body
+}
+
+async fn name_of(app: &TestApp, username: &str) -> Option<String> {
+    let user = app
+        .store
+        .find_user_by_login(username)
+        .await
+        .unwrap()
+        .unwrap();
+    user.name
+}
+
+fn is_login_page(reply: &Reply) -> bool {
+    reply.status == StatusCode::OK && reply.text().contains("name=\"password\"")
+}
+
+async fn sign_in_and_profile(app: &TestApp) {
+    app.user("alice").await;
+    let (mut browser, page) = signed_in(app, "alice").await;
+    let html = page.text();
+    assert!(html.contains("id=\"username\">alice<"), "{html}");
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    assert!(
+        page.header("content-security-policy")
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+
+    let saved = browser
+        .post(
+            app,
+            "/account",
+            &account_form(&page, "profile", &[("name", "Alice Liddell")]),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.text());
+    assert!(saved.text().contains("Your name was saved."));
+    assert_eq!(
+        name_of(app, "alice").await.as_deref(),
+        Some("Alice Liddell")
+    );
+    let control = browser
+        .post(
+            app,
+            "/account",
+            &account_form(&page, "profile", &[("name", "a\u{7}b")]),
+        )
+        .await;
+    assert_eq!(control.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        name_of(app, "alice").await.as_deref(),
+        Some("Alice Liddell")
+    );
+}
+
+#[tokio::test]
+async fn sign_in_returns_to_the_page_and_the_name_is_saved_on_sqlite() {
+    sign_in_and_profile(&TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn sign_in_returns_to_the_page_and_the_name_is_saved_on_postgres() {
+    let Some((app, schema)) = TestApp::on_postgres().await else {
+        return;
+    };
+    sign_in_and_profile(&app).await;
+    TestApp::drop_postgres_schema(&schema).await;
+}
+
+#[tokio::test]
+async fn without_a_session_a_post_changes_nothing_and_leads_to_the_sign_in() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let (_, page) = signed_in(&app, "alice").await;
+    let mut stranger = Browser::default();
+    let body = account_form(&page, "profile", &[("name", "Mallory")]);
+    let reply = stranger.post(&app, "/account", &body).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        reply.header("location"),
+        Some(&*format!("{ISSUER}/account"))
+    );
+    assert_eq!(
+        name_of(&app, "alice").await.as_deref(),
+        Some("alice Example")
+    );
+    let login = stranger.get(&app, "/account").await;
+    assert!(is_login_page(&login), "{}", login.text());
+}
+
+#[tokio::test]
+async fn a_post_without_this_sessions_csrf_value_is_refused() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let (mut alice, page) = signed_in(&app, "alice").await;
+    // Another browser of the same user has another value.
+    let (_, other_page) = signed_in(&app, "alice").await;
+    let missing = alice
+        .post(&app, "/account", "action=profile&name=Mallory")
+        .await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN, "{}", missing.text());
+    let foreign = account_form(&other_page, "profile", &[("name", "Mallory")]);
+    assert_ne!(
+        foreign,
+        account_form(&page, "profile", &[("name", "Mallory")])
+    );
+    let refused = alice.post(&app, "/account", &foreign).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
+    let sign_out = account_form(&other_page, "sign_out_others", &[]);
+    assert_eq!(
+        alice.post(&app, "/account", &sign_out).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        name_of(&app, "alice").await.as_deref(),
+        Some("alice Example")
+    );
+    assert_eq!(alice.get(&app, "/account").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_password_change_needs_the_current_one_and_ends_other_sessions() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let (mut browser, page) = signed_in(&app, "alice").await;
+    let (mut other, _) = signed_in(&app, "alice").await;
+    let change = |current: &str| {
+        account_form(
+            &page,
+            "password",
+            &[
+                ("current_password", current),
+                ("new_password", NEW_PASSWORD),
+                ("new_password_again", NEW_PASSWORD),
+            ],
+        )
+    };
+    let wrong = browser
+        .post(&app, "/account", &change("not the password"))
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.text());
+    let weak = account_form(
+        &page,
+        "password",
+        &[
+            ("current_password", PASSWORD),
+            ("new_password", "short"),
+            ("new_password_again", "short"),
+        ],
+    );
+    assert_eq!(
+        browser.post(&app, "/account", &weak).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    // Nothing changed: the other session lives, the old password works.
+    assert_eq!(other.get(&app, "/account").await.status, StatusCode::OK);
+
+    let changed = browser.post(&app, "/account", &change(PASSWORD)).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text());
+    assert!(
+        changed.header("set-cookie").is_some(),
+        "a new session cookie"
+    );
+    assert!(
+        is_login_page(&other.get(&app, "/account").await),
+        "the other session ended"
+    );
+    let page = browser.get(&app, "/account").await;
+    assert!(
+        page.text().contains("id=\"username\">alice<"),
+        "this browser stays signed in"
+    );
+    assert!(form_field(&page.text(), "csrf").is_some());
+
+    let mut fresh = Browser::default();
+    let login = fresh.get(&app, "/account").await;
+    let old = fresh
+        .post(&app, "/login", &login_form(&login, "alice", PASSWORD))
+        .await;
+    assert_eq!(
+        old.status,
+        StatusCode::UNAUTHORIZED,
+        "the old password no longer works"
+    );
+    let new = fresh
+        .post(&app, "/login", &login_form(&old, "alice", NEW_PASSWORD))
+        .await;
+    assert_eq!(new.status, StatusCode::SEE_OTHER, "{}", new.text());
+}
+
+#[tokio::test]
+async fn signing_out_other_sessions_kills_their_cookies() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    app.user("bob").await;
+    let (mut browser, page) = signed_in(&app, "alice").await;
+    let (mut other, _) = signed_in(&app, "alice").await;
+    let (mut bob, _) = signed_in(&app, "bob").await;
+    let dead_cookie = other.cookies.clone();
+    let reply = browser
+        .post(
+            &app,
+            "/account",
+            &account_form(&page, "sign_out_others", &[]),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert!(is_login_page(&other.get(&app, "/account").await));
+    let mut replay = Browser {
+        cookies: dead_cookie,
+    };
+    assert!(is_login_page(&replay.get(&app, "/account").await));
+    assert_eq!(browser.get(&app, "/account").await.status, StatusCode::OK);
+    assert_eq!(
+        bob.get(&app, "/account").await.status,
+        StatusCode::OK,
+        "another user's session lives"
+    );
+}
+
+/// RFC 4648 base32 (no padding) back to bytes.
+fn base32_decode(text: &str) -> Vec<u8> {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0u32);
+    for c in text.bytes() {
+        buffer = (buffer << 5) | alphabet.iter().position(|a| *a == c).unwrap() as u32;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+fn element_text(html: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\">");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no #{id}: {html}"))
+        + marker.len();
+    let end = html[start..].find('<').unwrap() + start;
+    html[start..end].to_owned()
+}
+
+/// With two factors required, the account sign-in enrols TOTP (the same step
+/// as for a client) and ends on the page; the factor is then managed there.
+#[tokio::test]
+async fn the_second_factor_step_runs_and_the_factor_is_managed_on_the_page() {
+    let settings = Settings {
+        mfa: MfaPolicy::Required,
+        ..settings()
+    };
+    let app = TestApp::with_settings(settings).await;
+    app.user("alice").await;
+    let mut browser = Browser::default();
+    let login = browser.get(&app, "/account").await;
+    let enrol = browser
+        .post(&app, "/login", &login_form(&login, "alice", PASSWORD))
+        .await;
+    assert!(
+        enrol.text().contains("id=\"enrol-form\""),
+        "{}",
+        enrol.text()
+    );
+    assert!(!browser.cookies.keys().any(|name| name.contains("session")));
+    let secret = base32_decode(&element_text(&enrol.text(), "totp-secret"));
+    let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
+    let body = format!(
+        "interaction={}&csrf={}&method=totp&code={code}",
+        form_field(&enrol.text(), "interaction").unwrap(),
+        form_field(&enrol.text(), "csrf").unwrap(),
+    );
+    let done = browser.post(&app, "/second-factor", &body).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
+    assert_eq!(done.header("location"), Some(&*format!("{ISSUER}/account")));
+    let page = browser.get(&app, "/account").await;
+    let html = page.text();
+    assert!(
+        html.contains("An authenticator app is set up; 10 recovery codes left."),
+        "{html}"
+    );
+    assert!(html.contains("pwd + otp"), "{html}");
+
+    let codes = browser
+        .post(
+            &app,
+            "/account",
+            &account_form(&page, "regenerate_recovery_codes", &[]),
+        )
+        .await;
+    assert_eq!(codes.status, StatusCode::OK, "{}", codes.text());
+    assert_eq!(codes.text().matches("<li>").count(), 10, "{}", codes.text());
+
+    let wrong = account_form(&page, "remove_totp", &[("current_password", "wrong")]);
+    assert_eq!(
+        browser.post(&app, "/account", &wrong).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let user = app
+        .store
+        .find_user_by_login("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(app.store.get_totp(&user.user_id).await.unwrap().is_some());
+    let remove = account_form(&page, "remove_totp", &[("current_password", PASSWORD)]);
+    let removed = browser.post(&app, "/account", &remove).await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.text());
+    assert!(removed.text().contains("No authenticator app is set up."));
+    assert!(app.store.get_totp(&user.user_id).await.unwrap().is_none());
+}
