@@ -38,8 +38,33 @@ pub struct AccountPage {
     /// This browser's session: when it started and how (RFC 8176 `amr`).
     pub signed_in_at: i64,
     pub amr: Vec<String>,
+    /// Every live session of the user, this browser's among them.
+    pub sessions: Vec<SessionEntry>,
+    /// The clients the user consented to.
+    pub consents: Vec<ConsentEntry>,
     /// The value every form on the page must carry.
     pub csrf: String,
+}
+
+/// A session as the page lists it.
+#[derive(Debug, Clone)]
+pub struct SessionEntry {
+    /// The public session id (the form's value to sign it out).
+    pub sid: String,
+    /// When the user signed in, as `YYYY-MM-DD HH:MM UTC`.
+    pub signed_in: String,
+    pub amr: Vec<String>,
+    /// This browser's own session.
+    pub current: bool,
+}
+
+/// A client the user allowed, as the page lists it.
+#[derive(Debug, Clone)]
+pub struct ConsentEntry {
+    pub client_id: String,
+    /// Its registered name (the id when it is no longer registered).
+    pub client_name: String,
+    pub scopes: Vec<String>,
 }
 
 /// The page's CSRF value for the session whose cookie is `cookie`.
@@ -59,11 +84,36 @@ pub async fn page(
     server: &AuthorizationServer,
     session: &Session,
     cookie: &str,
+    now: i64,
 ) -> Result<Option<AccountPage>, OAuthError> {
     let Some(user) = server.store.get_user(&session.user_id).await? else {
         return Ok(None);
     };
-    let enrolled = mfa::enrolled(server.store.as_ref(), &user.user_id).await?;
+    let store = server.store.as_ref();
+    let enrolled = mfa::enrolled(store, &user.user_id).await?;
+    let sessions = store
+        .list_sessions_of_user(&user.user_id, now)
+        .await?
+        .into_iter()
+        .map(|other| SessionEntry {
+            current: other.sid == session.sid,
+            signed_in: utc(other.auth_time),
+            sid: other.sid,
+            amr: other.amr,
+        })
+        .collect();
+    let mut consents = Vec::new();
+    for consent in store.list_consents(&user.user_id).await? {
+        let client_name = store
+            .get_client(&consent.client_id)
+            .await?
+            .map_or_else(|| consent.client_id.clone(), |client| client.name);
+        consents.push(ConsentEntry {
+            client_id: consent.client_id,
+            client_name,
+            scopes: consent.scopes,
+        });
+    }
     Ok(Some(AccountPage {
         username: user.username,
         email: user.email,
@@ -73,6 +123,8 @@ pub async fn page(
         recovery_codes_left: enrolled.recovery_codes,
         signed_in_at: session.auth_time,
         amr: session.amr.clone(),
+        sessions,
+        consents,
         csrf: form_token(cookie),
     }))
 }
@@ -128,8 +180,10 @@ pub async fn change(
             }
         }
         "remove_totp" => remove_totp(server, &user, form, context).await,
+        "sign_out_session" => sign_out_one(server, &user, session, field("sid"), context).await,
+        "revoke_consent" => revoke_consent(server, &user, field("client_id"), context).await,
         "sign_out_others" => {
-            let new = replace_session(server, session).await?;
+            let new = replace_session(server, session, context.now).await?;
             Ok(Changed::NewSession(
                 new,
                 "Every other session was signed out.",
@@ -214,7 +268,7 @@ async fn change_password(
         context,
         "password",
     );
-    let new_session = replace_session(server, session).await?;
+    let new_session = replace_session(server, session, context.now).await?;
     Ok(Changed::NewSession(
         new_session,
         "Your password was changed; every other session was signed out.",
@@ -256,15 +310,108 @@ async fn remove_totp(
     ))
 }
 
-/// Ends every session of the session's user and starts a new one for this
-/// browser, as authenticated as before (same `sid`, `auth_time` and `amr`).
+/// Ends every other session of the session's user (their grants revoked, as
+/// at logout) and gives this browser a new cookie for its own, as
+/// authenticated as before (same `sid`, `auth_time` and `amr`).
 async fn replace_session(
     server: &AuthorizationServer,
     session: &Session,
+    now: i64,
 ) -> Result<NewSession, OAuthError> {
     let store = server.store.as_ref();
+    for other in store.list_sessions_of_user(&session.user_id, now).await? {
+        if other.sid != session.sid {
+            store.revoke_grants_of_session(&other.sid, now).await?;
+        }
+    }
     store.delete_sessions_of_user(&session.user_id).await?;
     session::renew(store, session).await
+}
+
+/// Signs out one of the user's other sessions (its grants revoked, as at
+/// logout); this browser's own is signed out by logging out.
+async fn sign_out_one(
+    server: &AuthorizationServer,
+    user: &User,
+    session: &Session,
+    sid: &str,
+    context: &RequestContext,
+) -> Result<Changed, OAuthError> {
+    if sid == session.sid {
+        return Ok(Changed::Refused(
+            400,
+            "To sign out this browser, log out.".into(),
+        ));
+    }
+    let store = server.store.as_ref();
+    if store
+        .delete_session_of_user(&user.user_id, sid)
+        .await?
+        .is_none()
+    {
+        return Ok(Changed::Refused(404, "No such session.".into()));
+    }
+    let grants = store.revoke_grants_of_session(sid, context.now).await?;
+    server.audit(
+        AuditEvent::new(AuditKind::Logout, context.now)
+            .user(&user.user_id)
+            .client(ACCOUNT_CLIENT_ID)
+            .address(context.address)
+            .request(&context.id)
+            .detail("sid", sid)
+            .detail("revoked_grants", grants)
+            .detail("by", "account page"),
+    );
+    Ok(Changed::Done("The session was signed out."))
+}
+
+/// Withdraws the consent to a client and revokes the user's grants to it
+/// (refresh tokens, access tokens and their status list entries).
+async fn revoke_consent(
+    server: &AuthorizationServer,
+    user: &User,
+    client_id: &str,
+    context: &RequestContext,
+) -> Result<Changed, OAuthError> {
+    let store = server.store.as_ref();
+    let consented = store.list_consents(&user.user_id).await?;
+    if client_id.is_empty() || !consented.iter().any(|c| c.client_id == client_id) {
+        return Ok(Changed::Refused(404, "No such application.".into()));
+    }
+    let grants = store
+        .revoke_consent(&user.user_id, client_id, context.now)
+        .await?;
+    server.audit(
+        AuditEvent::new(AuditKind::TokenRevoked, context.now)
+            .user(&user.user_id)
+            .client(client_id)
+            .address(context.address)
+            .request(&context.id)
+            .detail("consent", "withdrawn")
+            .detail("revoked_grants", grants)
+            .detail("by", "account page"),
+    );
+    Ok(Changed::Done("The application's access was revoked."))
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM UTC` (proleptic Gregorian calendar).
+fn utc(seconds: i64) -> String {
+    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Days to a civil date (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60
+    )
 }
 
 fn audit(
@@ -283,4 +430,16 @@ fn audit(
             .detail("changed", what)
             .detail("by", "account page"),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn unix_seconds_as_a_utc_date() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(1_800_000_000), "2027-01-15 08:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
+    }
 }

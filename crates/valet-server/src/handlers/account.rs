@@ -49,7 +49,15 @@ pub async fn account_get(
         return outcome_response(&state, outcome);
     };
     let cookie = cookie.unwrap_or_default();
-    page_response(&state, &session, &cookie, StatusCode::OK, Note::default()).await
+    page_response(
+        &state,
+        &session,
+        &cookie,
+        &context,
+        StatusCode::OK,
+        Note::default(),
+    )
+    .await
 }
 
 pub async fn account_post(
@@ -111,6 +119,7 @@ pub async fn account_post(
                 &state,
                 &new.session,
                 &new.cookie_value,
+                &context,
                 StatusCode::OK,
                 note,
             )
@@ -120,7 +129,7 @@ pub async fn account_post(
             return Ok(response);
         }
     };
-    page_response(&state, &session, &cookie, status, note).await
+    page_response(&state, &session, &cookie, &context, status, note).await
 }
 
 async fn live_session(
@@ -135,10 +144,11 @@ async fn page_response(
     state: &AppState,
     session: &Session,
     cookie: &str,
+    context: &RequestContext,
     status: StatusCode,
     note: Note,
 ) -> Result<Response, ApiError> {
-    let Some(page) = account::page(&state.server, session, cookie).await? else {
+    let Some(page) = account::page(&state.server, session, cookie, context.now).await? else {
         return see_other(&format!(
             "{}{}",
             state.server.settings().issuer,
@@ -154,15 +164,25 @@ async fn page_response(
         recovery_codes_left,
         signed_in_at,
         amr,
+        sessions,
+        consents,
         csrf,
     } = page;
+    let sessions: Vec<_> = sessions
+        .into_iter()
+        .map(|s| minijinja::context! { sid => s.sid, signed_in => s.signed_in, amr => s.amr, current => s.current })
+        .collect();
+    let consents: Vec<_> = consents
+        .into_iter()
+        .map(|c| minijinja::context! { client_id => c.client_id, client_name => c.client_name, scopes => c.scopes })
+        .collect();
     render(
         status,
         "account.html",
         minijinja::context! {
             action => format!("{}{}", state.server.settings().issuer, paths::ACCOUNT),
             username, email, email_verified, name, totp, recovery_codes_left,
-            signed_in_at, amr, csrf,
+            signed_in_at, amr, sessions, consents, csrf,
             notice => note.notice,
             error => note.error,
             recovery_codes => note.recovery_codes,

@@ -332,7 +332,13 @@ async fn the_second_factor_step_runs_and_the_factor_is_managed_on_the_page() {
         )
         .await;
     assert_eq!(codes.status, StatusCode::OK, "{}", codes.text());
-    assert_eq!(codes.text().matches("<li>").count(), 10, "{}", codes.text());
+    let html = codes.text();
+    let list = &html[html.find("id=\"recovery-codes\"").unwrap()..];
+    let list = &list[..list.find("</ul>").unwrap()];
+    assert_eq!(list.matches("<li>").count(), 10, "{html}");
+    let page = browser.get(&app, "/account").await;
+    assert!(page.text().contains("10 recovery codes left"));
+    assert!(!page.text().contains("id=\"recovery-codes\""), "shown once");
 
     let wrong = account_form(&page, "remove_totp", &[("current_password", "wrong")]);
     assert_eq!(
@@ -351,4 +357,139 @@ async fn the_second_factor_step_runs_and_the_factor_is_managed_on_the_page() {
     assert_eq!(removed.status, StatusCode::OK, "{}", removed.text());
     assert!(removed.text().contains("No authenticator app is set up."));
     assert!(app.store.get_totp(&user.user_id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn signing_out_one_session_kills_its_cookie_and_not_another_users() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    app.user("bob").await;
+    let (mut browser, _) = signed_in(&app, "alice").await;
+    let (mut other, _) = signed_in(&app, "alice").await;
+    let page = browser.get(&app, "/account").await;
+    assert_eq!(
+        page.text().matches("name=\"sid\"").count(),
+        1,
+        "{}",
+        page.text()
+    );
+    assert!(page.text().contains("this browser"));
+    let sid = form_field(&page.text(), "sid").unwrap();
+
+    // bob's sessions: one of them named in alice's form is not hers.
+    let (mut bob, _) = signed_in(&app, "bob").await;
+    let (_, bob_page) = signed_in(&app, "bob").await;
+    let bob_sid = form_field(&bob_page.text(), "sid").unwrap();
+    let foreign = account_form(&page, "sign_out_session", &[("sid", &bob_sid)]);
+    assert_eq!(
+        browser.post(&app, "/account", &foreign).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(bob.get(&app, "/account").await.status, StatusCode::OK);
+
+    let body = account_form(&page, "sign_out_session", &[("sid", &sid)]);
+    let reply = browser.post(&app, "/account", &body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert!(!reply.text().contains("name=\"sid\""), "{}", reply.text());
+    assert!(
+        is_login_page(&other.get(&app, "/account").await),
+        "its cookie is dead"
+    );
+    assert_eq!(browser.get(&app, "/account").await.status, StatusCode::OK);
+}
+
+/// A browser signed in to the account page allows `client` and gets tokens.
+async fn allow(app: &TestApp, browser: &mut Browser, client: &TestClient) -> serde_json::Value {
+    let pkce = Pkce::new();
+    let path = authorize_path(&client.id, &pkce, "openid offline_access photos:read", "");
+    let params = sign_in_and_allow(app, browser, &path, "alice").await;
+    let reply = redeem(app, client, &params["code"], &pkce.verifier).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    reply.json()
+}
+
+async fn refresh(app: &TestApp, client: &TestClient, tokens: &serde_json::Value) -> Reply {
+    let token = tokens["refresh_token"].as_str().unwrap();
+    app.token(
+        client,
+        &format!("grant_type=refresh_token&refresh_token={}", encode(token)),
+    )
+    .await
+}
+
+async fn revoking_a_consent(app: &TestApp) {
+    app.user("alice").await;
+    let photos = app.web_client(|_| {}).await;
+    let notes = app.web_client(|c| c.name = "Notes".into()).await;
+    let (mut browser, _) = signed_in(app, "alice").await;
+    let photo_tokens = allow(app, &mut browser, &photos).await;
+    let note_tokens = allow(app, &mut browser, &notes).await;
+    let page = browser.get(app, "/account").await;
+    assert!(
+        page.text().contains("<strong>Photo App</strong>"),
+        "{}",
+        page.text()
+    );
+    assert!(
+        page.text().contains("<strong>Notes</strong>"),
+        "{}",
+        page.text()
+    );
+
+    let body = account_form(&page, "revoke_consent", &[("client_id", &photos.id)]);
+    let reply = browser.post(app, "/account", &body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert!(
+        !reply.text().contains("<strong>Photo App</strong>"),
+        "{}",
+        reply.text()
+    );
+
+    let refused = refresh(app, &photos, &photo_tokens).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        refused.text()
+    );
+    assert_eq!(refused.json()["error"], "invalid_grant");
+    let access = photo_tokens["access_token"].as_str().unwrap();
+    assert_eq!(app.introspect(&photos, access).await["active"], false);
+    let still = refresh(app, &notes, &note_tokens).await;
+    assert_eq!(still.status, StatusCode::OK, "{}", still.text());
+    let note_access = note_tokens["access_token"].as_str().unwrap();
+    assert_eq!(app.introspect(&notes, note_access).await["active"], true);
+
+    // The consent is gone: the next request asks again.
+    let again = browser
+        .get(
+            app,
+            &authorize_path(&photos.id, &Pkce::new(), "openid photos:read", ""),
+        )
+        .await;
+    assert!(
+        again.text().contains("name=\"decision\""),
+        "{}",
+        again.text()
+    );
+    // An unknown client is refused, changing nothing.
+    let unknown = account_form(&page, "revoke_consent", &[("client_id", "nobody")]);
+    assert_eq!(
+        browser.post(app, "/account", &unknown).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn revoking_a_consent_revokes_that_clients_grants_only_on_sqlite() {
+    revoking_a_consent(&TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn revoking_a_consent_revokes_that_clients_grants_only_on_postgres() {
+    let Some((app, schema)) = TestApp::on_postgres().await else {
+        return;
+    };
+    revoking_a_consent(&app).await;
+    TestApp::drop_postgres_schema(&schema).await;
 }
