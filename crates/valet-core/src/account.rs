@@ -14,10 +14,11 @@ use valet_protocol::Form;
 use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::authn::account::ACCOUNT_CLIENT_ID;
-use crate::authn::verify::password_check;
+use crate::authn::issuer_label;
+use crate::authn::verify::{self, password_check};
 use crate::context::RequestContext;
 use crate::error::OAuthError;
-use crate::mfa;
+use crate::mfa::{self, Enrolment};
 use crate::session::{self, NewSession};
 use crate::store::{Session, User};
 use crate::users::check_password_rules;
@@ -138,6 +139,9 @@ pub enum Changed {
     NewSession(NewSession, &'static str),
     /// New recovery codes, to show once.
     RecoveryCodes(Vec<String>),
+    /// A TOTP enrolment waiting for a code from the app (with why, when a
+    /// code was wrong: the status and words).
+    Enrolling(Enrolment, Option<(u16, String)>),
     /// Refused, nothing changed: the status and why.
     Refused(u16, String),
 }
@@ -180,6 +184,8 @@ pub async fn change(
             }
         }
         "remove_totp" => remove_totp(server, &user, form, context).await,
+        "begin_totp" => begin_totp(server, &user, context.now).await,
+        "confirm_totp" => confirm_totp(server, &user, form, context).await,
         "sign_out_session" => sign_out_one(server, &user, session, field("sid"), context).await,
         "revoke_consent" => revoke_consent(server, &user, field("client_id"), context).await,
         "sign_out_others" => {
@@ -273,6 +279,57 @@ async fn change_password(
         new_session,
         "Your password was changed; every other session was signed out.",
     ))
+}
+
+/// Starts a TOTP enrolment (the same pending credential as the sign-in's
+/// enrolment step): the page shows the QR code and recovery codes.
+async fn begin_totp(
+    server: &AuthorizationServer,
+    user: &User,
+    now: i64,
+) -> Result<Changed, OAuthError> {
+    let issuer = issuer_label(&server.settings.issuer);
+    let store = server.store.as_ref();
+    let started = mfa::begin_totp(
+        store,
+        &server.master,
+        &user.user_id,
+        &user.username,
+        issuer,
+        now,
+    )
+    .await?;
+    Ok(match started {
+        Some(enrolment) => Changed::Enrolling(enrolment, None),
+        None => Changed::Refused(400, "An authenticator app is set up already.".into()),
+    })
+}
+
+/// Confirms the pending enrolment with a code from the app, checked and
+/// throttled as at sign-in; a wrong code shows the same enrolment again.
+async fn confirm_totp(
+    server: &AuthorizationServer,
+    user: &User,
+    form: &Form,
+    context: &RequestContext,
+) -> Result<Changed, OAuthError> {
+    let user_id = &user.user_id;
+    match verify::totp::confirm(server, form, user_id, ACCOUNT_CLIENT_ID, context).await? {
+        Ok(()) => {
+            audit(server, AuditKind::MfaEnrolled, user, context, "totp");
+            Ok(Changed::Done("The authenticator app is set up."))
+        }
+        Err(retry) => {
+            let issuer = issuer_label(&server.settings.issuer);
+            let store = server.store.as_ref();
+            let pending =
+                mfa::pending_totp(store, &server.master, user_id, &user.username, issuer).await?;
+            Ok(match pending {
+                Some(enrolment) => Changed::Enrolling(enrolment, Some((retry.status, retry.error))),
+                None => Changed::Refused(400, "Start the set-up again.".into()),
+            })
+        }
+    }
 }
 
 /// Removes the authenticator app and the recovery codes, after a current code

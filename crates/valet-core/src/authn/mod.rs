@@ -59,6 +59,7 @@ pub mod policy;
 pub mod verify;
 
 pub use pending::{CARRIED_KEY_PURPOSE, PendingAuthorization, Stage, carried_key_period};
+pub(crate) use pipeline::issuer_label;
 pub use pipeline::{
     Cookies, authorize, sign_in_to_account, submit_consent, submit_login, submit_second_factor,
 };

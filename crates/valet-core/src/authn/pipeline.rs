@@ -650,6 +650,6 @@ async fn enrolment_label(
 }
 
 /// The issuer as an authenticator app names it: its host (and path).
-fn issuer_label(issuer: &str) -> &str {
+pub(crate) fn issuer_label(issuer: &str) -> &str {
     issuer.split_once("://").map_or(issuer, |(_, rest)| rest)
 }

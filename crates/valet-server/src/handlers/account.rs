@@ -12,6 +12,7 @@ use valet_core::account::{self, AccountPage, Changed};
 use valet_core::authn::{self, Cookies};
 use valet_core::authorize::PageError;
 use valet_core::endpoint::metadata::paths;
+use valet_core::mfa::Enrolment;
 use valet_core::session;
 use valet_core::store::Session;
 
@@ -20,7 +21,7 @@ use crate::context::Context;
 use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::OAuthForm;
-use crate::handlers::authorize::{cookie_names, outcome_response};
+use crate::handlers::authorize::{cookie_names, outcome_response, qr_data_uri};
 use crate::pages::render;
 use crate::response::no_store;
 
@@ -30,6 +31,7 @@ struct Note {
     notice: Option<&'static str>,
     error: Option<String>,
     recovery_codes: Vec<String>,
+    enrolment: Option<Enrolment>,
 }
 
 pub async fn account_get(
@@ -87,7 +89,31 @@ pub async fn account_post(
         }));
     }
     let changed = account::change(&state.server, &session, form, &context).await?;
-    let (status, note) = match changed {
+    if let Changed::NewSession(new, notice) = changed {
+        let note = Note {
+            notice: Some(notice),
+            ..Note::default()
+        };
+        let mut response = page_response(
+            &state,
+            &new.session,
+            &new.cookie_value,
+            &context,
+            StatusCode::OK,
+            note,
+        )
+        .await?;
+        let max_age = new.session.expires_at.saturating_sub(context.now);
+        names.set(&mut response, names.session(), &new.cookie_value, max_age);
+        return Ok(response);
+    }
+    let (status, note) = note_of(changed);
+    page_response(&state, &session, &cookie, &context, status, note).await
+}
+
+/// The page's status and words for a change that kept the session.
+fn note_of(changed: Changed) -> (StatusCode, Note) {
+    match changed {
         Changed::Done(notice) => (
             StatusCode::OK,
             Note {
@@ -103,6 +129,22 @@ pub async fn account_post(
                 ..Note::default()
             },
         ),
+        Changed::Enrolling(enrolment, retry) => {
+            let (status, error) = retry.map_or((StatusCode::OK, None), |(status, error)| {
+                (
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                    Some(error),
+                )
+            });
+            (
+                status,
+                Note {
+                    error,
+                    enrolment: Some(enrolment),
+                    ..Note::default()
+                },
+            )
+        }
         Changed::Refused(status, error) => (
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
             Note {
@@ -110,26 +152,14 @@ pub async fn account_post(
                 ..Note::default()
             },
         ),
-        Changed::NewSession(new, notice) => {
-            let note = Note {
+        Changed::NewSession(_, notice) => (
+            StatusCode::OK,
+            Note {
                 notice: Some(notice),
                 ..Note::default()
-            };
-            let mut response = page_response(
-                &state,
-                &new.session,
-                &new.cookie_value,
-                &context,
-                StatusCode::OK,
-                note,
-            )
-            .await?;
-            let max_age = new.session.expires_at.saturating_sub(context.now);
-            names.set(&mut response, names.session(), &new.cookie_value, max_age);
-            return Ok(response);
-        }
-    };
-    page_response(&state, &session, &cookie, &context, status, note).await
+            },
+        ),
+    }
 }
 
 async fn live_session(
@@ -176,6 +206,15 @@ async fn page_response(
         .into_iter()
         .map(|c| minijinja::context! { client_id => c.client_id, client_name => c.client_name, scopes => c.scopes })
         .collect();
+    let enrolment = match &note.enrolment {
+        Some(enrolment) => Some(minijinja::context! {
+            qr => qr_data_uri(&enrolment.otpauth_uri).ok_or(ApiError::Rendering)?,
+            secret => &enrolment.secret_base32,
+            otpauth_uri => &enrolment.otpauth_uri,
+            recovery_codes => &enrolment.recovery_codes,
+        }),
+        None => None,
+    };
     render(
         status,
         "account.html",
@@ -186,6 +225,7 @@ async fn page_response(
             notice => note.notice,
             error => note.error,
             recovery_codes => note.recovery_codes,
+            enrolment,
         },
     )
     .ok_or(ApiError::Rendering)

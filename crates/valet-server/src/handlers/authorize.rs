@@ -249,7 +249,7 @@ fn enrol_response(state: &AppState, page: EnrolPage) -> Result<Response, ApiErro
 
 /// `text` as a QR code (error correction M), an SVG image in a `data:` URI
 /// (the pages' CSP allows `img-src data:`); `None` if it is too long for one.
-fn qr_data_uri(text: &str) -> Option<String> {
+pub(crate) fn qr_data_uri(text: &str) -> Option<String> {
     use base64::Engine as _;
     let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M).ok()?;
     let svg = code

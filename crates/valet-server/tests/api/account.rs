@@ -493,3 +493,126 @@ async fn revoking_a_consent_revokes_that_clients_grants_only_on_postgres() {
     revoking_a_consent(&app).await;
     TestApp::drop_postgres_schema(&schema).await;
 }
+
+fn listed_codes(html: &str) -> Vec<String> {
+    let list = &html[html.find("id=\"recovery-codes\"").unwrap()..];
+    let list = &list[..list.find("</ul>").unwrap()];
+    list.split("<code>")
+        .skip(1)
+        .map(|part| part[..part.find("</code>").unwrap()].to_owned())
+        .collect()
+}
+
+/// A browser at the second-factor step of the account sign-in.
+async fn to_second_factor(app: &TestApp) -> (Browser, Reply) {
+    let mut browser = Browser::default();
+    let login = browser.get(app, "/account").await;
+    let factor = browser
+        .post(app, "/login", &login_form(&login, "alice", PASSWORD))
+        .await;
+    assert!(
+        factor.text().contains("id=\"totp-form\""),
+        "{}",
+        factor.text()
+    );
+    (browser, factor)
+}
+
+fn factor_form(page: &Reply, method: &str, code: &str) -> String {
+    format!(
+        "interaction={}&csrf={}&method={method}&code={}",
+        form_field(&page.text(), "interaction").unwrap(),
+        form_field(&page.text(), "csrf").unwrap(),
+        encode(code)
+    )
+}
+
+/// TOTP is set up on the page (a wrong code refused, the same key shown
+/// again); from then on the account sign-in asks for it; regenerated recovery
+/// codes replace the ones shown at enrolment.
+#[tokio::test]
+async fn totp_is_set_up_on_the_page_and_then_asked_for() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let (mut browser, page) = signed_in(&app, "alice").await;
+    assert!(page.text().contains("No authenticator app is set up."));
+    let begun = browser
+        .post(&app, "/account", &account_form(&page, "begin_totp", &[]))
+        .await;
+    assert_eq!(begun.status, StatusCode::OK, "{}", begun.text());
+    let secret_text = element_text(&begun.text(), "totp-secret");
+    assert!(
+        begun
+            .text()
+            .replace("&#x2f;", "/")
+            .contains("src=\"data:image/svg+xml;base64,")
+    );
+    let first_codes = listed_codes(&begun.text());
+    assert_eq!(first_codes.len(), 10);
+    let wrong = browser
+        .post(
+            &app,
+            "/account",
+            &account_form(&page, "confirm_totp", &[("code", "000000")]),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.text());
+    assert_eq!(element_text(&wrong.text(), "totp-secret"), secret_text);
+    let secret = base32_decode(&secret_text);
+    let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
+    let done = browser
+        .post(
+            &app,
+            "/account",
+            &account_form(&page, "confirm_totp", &[("code", &code)]),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+    assert!(
+        done.text().contains("The authenticator app is set up."),
+        "{}",
+        done.text()
+    );
+    let again = browser
+        .post(&app, "/account", &account_form(&page, "begin_totp", &[]))
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::BAD_REQUEST,
+        "a set-up app is not replaced"
+    );
+
+    let fresh = browser
+        .post(
+            &app,
+            "/account",
+            &account_form(&page, "regenerate_recovery_codes", &[]),
+        )
+        .await;
+    let new_codes = listed_codes(&fresh.text());
+    assert_eq!(new_codes.len(), 10);
+    assert!(new_codes.iter().all(|code| !first_codes.contains(code)));
+
+    app.clock.advance(30);
+    let (mut other, factor) = to_second_factor(&app).await;
+    let old = other
+        .post(
+            &app,
+            "/second-factor",
+            &factor_form(&factor, "recovery_code", &first_codes[0]),
+        )
+        .await;
+    assert_eq!(
+        old.status,
+        StatusCode::UNAUTHORIZED,
+        "an old recovery code no longer works"
+    );
+    let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
+    let done = other
+        .post(&app, "/second-factor", &factor_form(&old, "totp", &code))
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
+    assert_eq!(done.header("location"), Some(&*format!("{ISSUER}/account")));
+    let page = other.get(&app, "/account").await;
+    assert!(page.text().contains("pwd + otp"), "{}", page.text());
+}
