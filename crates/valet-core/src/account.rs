@@ -332,8 +332,9 @@ async fn confirm_totp(
     }
 }
 
-/// Removes the authenticator app and the recovery codes, after a current code
-/// from the app (or the password) proves the user is at the keyboard.
+/// Removes the authenticator app and the recovery codes, after the password
+/// or a current code from the app (each checked and throttled as at sign-in)
+/// proves the user is at the keyboard.
 async fn remove_totp(
     server: &AuthorizationServer,
     user: &User,
@@ -342,14 +343,22 @@ async fn remove_totp(
 ) -> Result<Changed, OAuthError> {
     let field = |name| form.optional(name).ok().flatten().unwrap_or_default();
     let password = field("current_password");
-    if password.is_empty() {
-        return Ok(Changed::Refused(400, "Enter your password.".into()));
-    }
-    let checked =
-        password_check(server, &user.username, password, ACCOUNT_CLIENT_ID, context).await?;
+    let checked = if !password.is_empty() {
+        password_check(server, &user.username, password, ACCOUNT_CLIENT_ID, context)
+            .await?
+            .map(|_| ())
+    } else if !field("code").trim().is_empty() {
+        let user_id = &user.user_id;
+        verify::totp::verify(server, form, user_id, ACCOUNT_CLIENT_ID, context).await?
+    } else {
+        return Ok(Changed::Refused(
+            400,
+            "Enter your password or a code from the app.".into(),
+        ));
+    };
     if let Err(retry) = checked {
         let message = if retry.status == 401 {
-            "Your password is not right.".to_owned()
+            "That password or code is not right.".to_owned()
         } else {
             retry.error
         };

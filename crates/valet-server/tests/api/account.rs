@@ -352,6 +352,21 @@ async fn the_second_factor_step_runs_and_the_factor_is_managed_on_the_page() {
         .unwrap()
         .unwrap();
     assert!(app.store.get_totp(&user.user_id).await.unwrap().is_some());
+    let nothing = account_form(
+        &page,
+        "remove_totp",
+        &[("current_password", ""), ("code", "")],
+    );
+    assert_eq!(
+        browser.post(&app, "/account", &nothing).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let wrong_code = account_form(&page, "remove_totp", &[("code", "000000")]);
+    assert_eq!(
+        browser.post(&app, "/account", &wrong_code).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(app.store.get_totp(&user.user_id).await.unwrap().is_some());
     let remove = account_form(&page, "remove_totp", &[("current_password", PASSWORD)]);
     let removed = browser.post(&app, "/account", &remove).await;
     assert_eq!(removed.status, StatusCode::OK, "{}", removed.text());
@@ -615,4 +630,17 @@ async fn totp_is_set_up_on_the_page_and_then_asked_for() {
     assert_eq!(done.header("location"), Some(&*format!("{ISSUER}/account")));
     let page = other.get(&app, "/account").await;
     assert!(page.text().contains("pwd + otp"), "{}", page.text());
+
+    // Removed with a current code from the app.
+    app.clock.advance(30);
+    let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
+    let removed = other
+        .post(
+            &app,
+            "/account",
+            &account_form(&page, "remove_totp", &[("code", &code)]),
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.text());
+    assert!(removed.text().contains("No authenticator app is set up."));
 }
