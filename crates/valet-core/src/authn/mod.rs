@@ -45,6 +45,10 @@
 //! bound to the browser by a CSRF value that is both a cookie and a form field,
 //! and whose hash the request keeps.
 //!
+//! The account page's sign-in ([`account`]) runs these same steps for a
+//! built-in first-party client, from `GET /account` ([`sign_in_to_account`]);
+//! where the issue step would send a code, it sends the browser back to the page.
+//!
 //! This lives apart from [`crate::authorize`] (the endpoint's parameters and
 //! responses) because the steps are not the endpoint's own: the device grant
 //! and federation will run the same steps from other entry points.
