@@ -7,7 +7,7 @@
 //! where the issue step would create a grant and a code for a client, the
 //! interaction is completed and the browser is sent back to `/account` with
 //! its new session cookie. No grant, code or token is ever issued to this
-//! client: the pipeline stops before [`super::issue`]. Its id holds a colon,
+//! client: the pipeline stops before the issue step. Its id holds a colon,
 //! which no registered client id (base64url) has, so `/authorize` never finds
 //! it and a form cannot name it except through a request made here.
 
