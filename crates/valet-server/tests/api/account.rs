@@ -644,3 +644,21 @@ async fn totp_is_set_up_on_the_page_and_then_asked_for() {
     assert_eq!(removed.status, StatusCode::OK, "{}", removed.text());
     assert!(removed.text().contains("No authenticator app is set up."));
 }
+
+/// The account page's built-in client exists only for its own sign-in: an
+/// authorization request naming it finds no client, so no code is ever issued
+/// for it and nothing redirects to the account page with one.
+#[tokio::test]
+async fn the_built_in_client_cannot_be_asked_for_a_code() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let (mut browser, _) = signed_in(&app, "alice").await;
+    let path = format!(
+        "/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        encode("valet:account"),
+        encode(&format!("{ISSUER}/account")),
+    );
+    let reply = browser.get(&app, &path).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text());
+    assert!(reply.header("location").is_none());
+}
