@@ -220,6 +220,7 @@ async fn page_response(
         "account.html",
         minijinja::context! {
             action => format!("{}{}", state.server.settings().issuer, paths::ACCOUNT),
+            logout => format!("{}{}", state.server.settings().issuer, paths::LOGOUT),
             username, email, email_verified, name, totp, recovery_codes_left,
             signed_in_at, amr, sessions, consents, csrf,
             notice => note.notice,

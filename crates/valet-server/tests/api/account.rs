@@ -62,6 +62,9 @@ async fn sign_in_and_profile(app: &TestApp) {
     let html = page.text();
     assert!(html.contains("id=\"username\">alice<"), "{html}");
     assert_eq!(page.header("cache-control"), Some("no-store"));
+    assert!(html.contains("id=\"logout\""), "{html}");
+    let logout = browser.get(app, "/logout").await;
+    assert_eq!(logout.status, StatusCode::OK, "{}", logout.text());
     assert!(
         page.header("content-security-policy")
             .unwrap()
