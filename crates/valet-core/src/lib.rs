@@ -23,6 +23,7 @@
 //! the request id (`detail.request_id`); the token path's records do not, so
 //! issuing a token costs nothing more for it.
 
+pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod authn;

@@ -41,6 +41,21 @@ pub async fn create(
     })
 }
 
+/// A fresh cookie for `old`'s session, as authenticated as before (same
+/// `sid`, `auth_time`, `amr` and expiry), once `old`'s record is gone.
+pub async fn renew(store: &dyn Store, old: &Session) -> Result<NewSession, OAuthError> {
+    let cookie_value = b64url(random_bytes::<32>().map_err(OAuthError::server)?);
+    let session = Session {
+        session_hash: hash(&cookie_value),
+        ..old.clone()
+    };
+    store.insert_session(&session).await?;
+    Ok(NewSession {
+        cookie_value,
+        session,
+    })
+}
+
 /// The live session a cookie refers to, whose user still exists and is enabled.
 pub async fn lookup(
     store: &dyn Store,

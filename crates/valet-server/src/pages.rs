@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 use minijinja::Environment;
 use valet_jose::{b64url, random_bytes};
 
-const TEMPLATES: [(&str, &str); 19] = [
+const TEMPLATES: [(&str, &str); 20] = [
+    ("account.html", include_str!("../templates/account.html")),
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("webauthn.html", include_str!("../templates/webauthn.html")),

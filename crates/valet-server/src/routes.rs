@@ -10,8 +10,8 @@ use crate::AppState;
 use crate::cors::Cors;
 use crate::error::{method_not_allowed, not_found};
 use crate::handlers::{
-    authorize, health, jwks, logout, metadata, passkeys, register, reset, status, token_endpoints,
-    userinfo, verify_email,
+    account, authorize, health, jwks, logout, metadata, passkeys, register, reset, status,
+    token_endpoints, userinfo, verify_email,
 };
 use crate::layers;
 
@@ -26,18 +26,6 @@ pub fn app(state: Arc<AppState>) -> Router {
             get(authorize::authorize_get)
                 .post(authorize::authorize_post)
                 .fallback(method_not_allowed("GET, POST")),
-        )
-        .route(
-            paths::LOGIN,
-            post(authorize::login).fallback(method_not_allowed("POST")),
-        )
-        .route(
-            paths::SECOND_FACTOR,
-            post(authorize::second_factor).fallback(method_not_allowed("POST")),
-        )
-        .route(
-            paths::CONSENT,
-            post(authorize::consent).fallback(method_not_allowed("POST")),
         )
         .route(
             paths::USERINFO,
@@ -69,7 +57,7 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .layer(Cors::clients(server, "POST")),
         )
         .merge(passkey_routes());
-    let endpoints = public_documents(endpoints).merge(self_service());
+    let endpoints = browser_pages(public_documents(endpoints)).merge(self_service());
     under_issuer_path(endpoints, &state.server.settings().issuer)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -182,6 +170,29 @@ fn public_documents(endpoints: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
             get(status::status_list)
                 .fallback(method_not_allowed("GET"))
                 .layer(Cors::public("GET")),
+        )
+}
+
+/// The forms of the sign-in steps and the account page.
+fn browser_pages(endpoints: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    endpoints
+        .route(
+            paths::LOGIN,
+            post(authorize::login).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            paths::SECOND_FACTOR,
+            post(authorize::second_factor).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            paths::ACCOUNT,
+            get(account::account_get)
+                .post(account::account_post)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+        .route(
+            paths::CONSENT,
+            post(authorize::consent).fallback(method_not_allowed("POST")),
         )
 }
 

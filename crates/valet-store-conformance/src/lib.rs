@@ -126,6 +126,8 @@ pub async fn run_all(store: &dyn Store) {
     sessions_delete(store).await;
     interactions_lifecycle(store).await;
     consent_union(store).await;
+    sessions_listed_and_ended_one_by_one(store).await;
+    consent_revoked_with_its_grants(store).await;
     sessions_purge(store).await;
 
     single_use_lifecycle(store).await;

@@ -398,3 +398,118 @@ pub async fn sessions_purge(store: &dyn Store) {
         Some(live)
     );
 }
+
+/// The live sessions of a user are listed oldest first (not the expired ones,
+/// not another user's); one is deleted by its `sid`, only for its user.
+pub async fn sessions_listed_and_ended_one_by_one(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "l").await;
+    let other = party_with_client(store, &run, "m", &party.client).await;
+    let first = Session {
+        created_at: NOW - 120,
+        ..session_of(&party, &hash(&run, "first"), NOW + 3_600)
+    };
+    let second = session_of(&party, &hash(&run, "second"), NOW + 3_600);
+    let expired = session_of(&party, &hash(&run, "expired"), NOW - 1);
+    let theirs = session_of(&other, &hash(&run, "theirs"), NOW + 3_600);
+    for session in [&second, &first, &expired, &theirs] {
+        store.insert_session(session).await.expect("insert session");
+    }
+    let listed = store
+        .list_sessions_of_user(&party.user.user_id, NOW)
+        .await
+        .expect("list sessions");
+    assert_eq!(listed, vec![first.clone(), second.clone()]);
+
+    let user_id = &party.user.user_id;
+    let not_hers = store
+        .delete_session_of_user(user_id, &theirs.sid)
+        .await
+        .expect("delete another user's session");
+    assert_eq!(not_hers, None, "another user's sid matches nothing");
+    let deleted = store
+        .delete_session_of_user(user_id, &first.sid)
+        .await
+        .expect("delete session by sid");
+    assert_eq!(deleted, Some(first.clone()));
+    let listed = store
+        .list_sessions_of_user(user_id, NOW)
+        .await
+        .expect("list sessions");
+    assert_eq!(listed, vec![second]);
+    assert_eq!(
+        store
+            .get_session(&theirs.session_hash, NOW)
+            .await
+            .expect("get"),
+        Some(theirs)
+    );
+}
+
+/// Withdrawing a consent deletes it and revokes the user's live grants to
+/// that client only: the same user's grant to another client and another
+/// user's grant to that client stay.
+pub async fn consent_revoked_with_its_grants(store: &dyn Store) {
+    let run = unique();
+    let [u1_c1, u1_c2, u2_c1, _] = owners(store, &run).await;
+    let mut grants = Vec::new();
+    for (label, party) in [("a", &u1_c1), ("b", &u1_c1), ("c", &u1_c2), ("d", &u2_c1)] {
+        let grant = grant_of(party, &format!("conf-{run}-g{label}"), None, NOW + 3_600);
+        let code = code_of(&grant, hash(&run, &format!("code-{label}")), NOW + 60);
+        store
+            .insert_grant_with_code(&grant, &code)
+            .await
+            .expect("insert grant");
+        store
+            .add_consent(
+                &party.user.user_id,
+                &party.client.client_id,
+                &strings(&["openid"]),
+                NOW,
+            )
+            .await
+            .expect("add consent");
+        grants.push(grant.grant_id);
+    }
+    let listed = store
+        .list_consents(&u1_c1.user.user_id)
+        .await
+        .expect("list consents");
+    let mut ids: Vec<_> = listed.iter().map(|c| c.client_id.clone()).collect();
+    ids.sort();
+    let mut expected = vec![
+        u1_c1.client.client_id.clone(),
+        u1_c2.client.client_id.clone(),
+    ];
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(
+        listed
+            .iter()
+            .all(|c| c.scopes == strings(&["openid"]) && c.updated_at == NOW)
+    );
+
+    let revoked = store
+        .revoke_consent(&u1_c1.user.user_id, &u1_c1.client.client_id, NOW)
+        .await
+        .expect("revoke consent");
+    assert_eq!(revoked, 2);
+    let consent = store
+        .get_consent(&u1_c1.user.user_id, &u1_c1.client.client_id)
+        .await
+        .expect("get consent");
+    assert!(consent.is_empty(), "the consent is gone");
+    for (grant_id, gone) in grants.iter().zip([true, true, false, false]) {
+        let grant = store
+            .get_grant(grant_id)
+            .await
+            .expect("get grant")
+            .expect("grant");
+        assert_eq!(grant.revoked_at.is_some(), gone, "{grant_id}");
+    }
+    let again = store
+        .revoke_consent(&u1_c1.user.user_id, &u1_c1.client.client_id, NOW)
+        .await
+        .expect("revoke consent again");
+    assert_eq!(again, 0);
+}

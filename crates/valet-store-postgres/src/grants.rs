@@ -150,6 +150,17 @@ impl GrantStore for PostgresStore {
         self.revoke(GrantsOf::Client(client_id), now).await
     }
 
+    async fn revoke_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let outcome = revoke_consent_in(&mut tx, user_id, client_id, now).await;
+        finish(tx, outcome).await
+    }
+
     /// Consumed codes go too once expired. Deleting a grant cascades to whatever
     /// of its descendants is left; those rows are not counted.
     async fn purge_grants(&self, now: i64, limit: u32) -> Result<u64, StoreError> {
@@ -307,6 +318,35 @@ async fn rotate_refresh_token_in(
         }
         _ => Rotation::Unknown,
     })
+}
+
+/// Deletes the consent and revokes the user's live grants to the client, one
+/// by one (each as [`revoke_in`] revokes a grant).
+async fn revoke_consent_in(
+    conn: &mut PgConnection,
+    user_id: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+        .bind(user_id)
+        .bind(client_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    let grants: Vec<String> = sqlx::query_scalar(
+        "SELECT grant_id FROM grants WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(client_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    let mut revoked = 0;
+    for grant_id in &grants {
+        revoked += revoke_in(conn, GrantsOf::Grant(grant_id), now).await?;
+    }
+    Ok(revoked)
 }
 
 /// Revokes the not-yet-revoked grants selected by `which`; returns how many. Each

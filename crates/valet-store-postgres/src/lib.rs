@@ -35,7 +35,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRo
 use sqlx::{AssertSqlSafe, Postgres, SqlSafeStr, Transaction};
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
-    AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Grant, GrantStore,
+    AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Consent, Grant, GrantStore,
     KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, MailOutcome, OutboxMail, OutboxStore, PasskeyRecord,
     PasskeyStore, RefreshToken, RevocationStore, RevokedToken, Rotation, Session, SessionStore,
     SingleUse, SingleUseKind, SingleUseStore, StatusRevocation, StatusStore, Store, StoreError,

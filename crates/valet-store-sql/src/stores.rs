@@ -688,6 +688,64 @@ macro_rules! shared_stores {
                 Ok(deleted)
             }
 
+            async fn list_sessions_of_user(
+                &self,
+                user_id: &str,
+                now: i64,
+            ) -> Result<Vec<Session>, StoreError> {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    session_columns!(),
+                    " FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at, sid"
+                ))
+                .bind(user_id)
+                .bind(now)
+                .fetch_all(&self.$reader)
+                .await
+                .map_err(query_error)?
+                .iter()
+                .map(session_from_row)
+                .collect()
+            }
+
+            async fn delete_session_of_user(
+                &self,
+                user_id: &str,
+                sid: &str,
+            ) -> Result<Option<Session>, StoreError> {
+                sqlx::query(concat!(
+                    "DELETE FROM sessions WHERE user_id = $1 AND sid = $2 RETURNING ",
+                    session_columns!()
+                ))
+                .bind(user_id)
+                .bind(sid)
+                .fetch_optional(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .as_ref()
+                .map(session_from_row)
+                .transpose()
+            }
+
+            async fn list_consents(&self, user_id: &str) -> Result<Vec<Consent>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT client_id, scopes, updated_at FROM consents WHERE user_id = $1 ORDER BY client_id",
+                )
+                .bind(user_id)
+                .fetch_all(&self.$reader)
+                .await
+                .map_err(query_error)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(Consent {
+                            client_id: get(row, "client_id")?,
+                            scopes: from_json(row, "scopes")?,
+                            updated_at: get(row, "updated_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Vec<String>, StoreError> {
                 let row = sqlx::query("SELECT scopes FROM consents WHERE user_id = $1 AND client_id = $2")
                     .bind(user_id)

@@ -37,7 +37,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, SqlSafeStr, Sqlite, Transaction};
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
-    AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Grant, GrantStore,
+    AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Consent, Grant, GrantStore,
     KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, MailOutcome, OutboxMail, OutboxStore, PasskeyRecord,
     PasskeyStore, RefreshToken, RevocationStore, RevokedToken, Rotation, Session, SessionStore,
     SingleUse, SingleUseKind, SingleUseStore, StatusRevocation, StatusStore, Store, StoreError,

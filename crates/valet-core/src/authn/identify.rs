@@ -209,12 +209,16 @@ pub(crate) async fn resume(
             "This form could not be verified. Go back to the app and start again.",
         )));
     }
-    let Some(client) = server
-        .authenticator
-        .clients()
-        .get(server.store.as_ref(), &request.client_id, now)
-        .await?
-    else {
+    let client = if super::account::is_account(&request.client_id) {
+        Some(super::account::client(server))
+    } else {
+        server
+            .authenticator
+            .clients()
+            .get(server.store.as_ref(), &request.client_id, now)
+            .await?
+    };
+    let Some(client) = client else {
         return Ok(Err(PageError::new(
             400,
             "Unknown application",

@@ -45,10 +45,15 @@
 //! bound to the browser by a CSRF value that is both a cookie and a form field,
 //! and whose hash the request keeps.
 //!
+//! The account page's sign-in ([`account`]) runs these same steps for a
+//! built-in first-party client, from `GET /account` ([`sign_in_to_account`]);
+//! where the issue step would send a code, it sends the browser back to the page.
+//!
 //! This lives apart from [`crate::authorize`] (the endpoint's parameters and
 //! responses) because the steps are not the endpoint's own: the device grant
 //! and federation will run the same steps from other entry points.
 
+pub mod account;
 pub(crate) mod consent;
 pub(crate) mod identify;
 pub(crate) mod issue;
@@ -58,8 +63,9 @@ pub mod policy;
 pub mod verify;
 
 pub use pending::{CARRIED_KEY_PURPOSE, PendingAuthorization, Stage, carried_key_period};
+pub(crate) use pipeline::issuer_label;
 pub use pipeline::{
-    Cookies, authorize, passkey_options, second_factor_passkey_options, submit_consent,
-    submit_login, submit_passkey_login, submit_second_factor,
+    Cookies, authorize, passkey_options, second_factor_passkey_options, sign_in_to_account,
+    submit_consent, submit_login, submit_passkey_login, submit_second_factor,
 };
 pub use verify::{Method, Proved, SignedIn};

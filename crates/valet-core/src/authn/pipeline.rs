@@ -4,6 +4,7 @@
 
 use valet_protocol::{ErrorCode, Form};
 
+use super::account;
 use super::consent::{self, Decision};
 use super::identify::{self, Identified, Resumed};
 use super::pending::{self, PendingAuthorization, Stage, Whereabouts};
@@ -53,6 +54,31 @@ pub async fn authorize(
         at: Whereabouts::Fresh,
         csrf,
         login: request.login_hint.clone(),
+    };
+    step.advance(server, request, signed_in.as_ref(), context)
+        .await
+}
+
+/// `GET /account` without a live session: the sign-in for the account page's
+/// built-in client (see [`account`]), which ends back on the page.
+pub async fn sign_in_to_account(
+    server: &AuthorizationServer,
+    cookies: Cookies<'_>,
+    context: &RequestContext,
+) -> Result<AuthorizeOutcome, OAuthError> {
+    let csrf = match cookies.csrf.filter(|c| c.len() == 43) {
+        Some(existing) => existing.to_owned(),
+        None => pending::new_csrf()?,
+    };
+    let client = account::client(server);
+    let request = account::request(server, &csrf);
+    let session = session::lookup(server.store.as_ref(), cookies.session, context.now).await?;
+    let signed_in = session.map(|s| SignedIn::from(&s));
+    let step = Step {
+        client: &client,
+        at: Whereabouts::Fresh,
+        csrf,
+        login: None,
     };
     step.advance(server, request, signed_in.as_ref(), context)
         .await
@@ -694,6 +720,10 @@ impl Step<'_> {
         if !pending::complete(server.store.as_ref(), &self.at, request, ttl, now).await? {
             return Ok(AuthorizeOutcome::ErrorPage(PageError::expired()));
         }
+        // The account page's own client: signed in, nothing to issue.
+        if account::is_account(&self.client.client_id) {
+            return Ok(AuthorizeOutcome::Redirect(account::back_to_account(server)));
+        }
         let response = super::issue::issue(server, self.client, request, user, now).await?;
         Ok(AuthorizeOutcome::Redirect(response))
     }
@@ -736,6 +766,6 @@ async fn enrolment_label(
 }
 
 /// The issuer as an authenticator app names it: its host (and path).
-fn issuer_label(issuer: &str) -> &str {
+pub(crate) fn issuer_label(issuer: &str) -> &str {
     issuer.split_once("://").map_or(issuer, |(_, rest)| rest)
 }

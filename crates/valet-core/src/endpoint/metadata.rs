@@ -24,6 +24,8 @@ pub mod paths {
     pub const ACCOUNT_PASSKEYS: &str = "/account/passkeys";
     pub const ACCOUNT_PASSKEY_OPTIONS: &str = "/account/passkeys/options";
     pub const ACCOUNT_PASSKEY_REMOVE: &str = "/account/passkeys/remove";
+    /// The user's own account page (not in the discovery document).
+    pub const ACCOUNT: &str = "/account";
     pub const USERINFO: &str = "/userinfo";
     pub const LOGOUT: &str = "/logout";
     pub const TOKEN: &str = "/token";

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 pub use audit_record::{AuditEvent, AuditFilter, AuditKind, MAX_RECORDED_ID};
 pub use model::{
-    AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, MailOutcome,
+    AuthorizationCode, Client, CodeRedemption, Consent, Grant, Interaction, KeyInsert, MailOutcome,
     OutboxMail, PasskeyRecord, RefreshToken, RevokedToken, Rotation, Session, SingleUse,
     SingleUseKind, StatusRevocation, StoredKey, TotpCredential, User,
 };
@@ -180,6 +180,21 @@ pub trait SessionStore: Send + Sync {
     /// Deletes and returns it (logout).
     async fn delete_session(&self, session_hash: &[u8]) -> Result<Option<Session>, StoreError>;
     async fn delete_sessions_of_user(&self, user_id: &str) -> Result<u64, StoreError>;
+    /// The user's sessions that have not expired at `now`, oldest first.
+    async fn list_sessions_of_user(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<Session>, StoreError>;
+    /// Deletes the user's session with public id `sid` (whether or not it has
+    /// expired) and returns it; `None` if the user has no such session.
+    async fn delete_session_of_user(
+        &self,
+        user_id: &str,
+        sid: &str,
+    ) -> Result<Option<Session>, StoreError>;
+    /// Every client the user has allowed scopes to, by client id.
+    async fn list_consents(&self, user_id: &str) -> Result<Vec<Consent>, StoreError>;
 
     /// The scopes the user has allowed the client (empty if none).
     async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Vec<String>, StoreError>;
@@ -265,6 +280,15 @@ pub trait GrantStore: Send + Sync {
     async fn revoke_grants_of_session(&self, sid: &str, now: i64) -> Result<u64, StoreError>;
     async fn revoke_grants_of_user(&self, user_id: &str, now: i64) -> Result<u64, StoreError>;
     async fn revoke_grants_of_client(&self, client_id: &str, now: i64) -> Result<u64, StoreError>;
+    /// Withdraws the user's consent to a client: deletes it and revokes every
+    /// live grant of the user to that client (as [`GrantStore::revoke_grant`]
+    /// does), in one transaction. Returns how many grants were revoked.
+    async fn revoke_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<u64, StoreError>;
     /// Deletes expired codes, refresh tokens, access token records and grants past
     /// their `expires_at`, at most `limit` rows of each kind.
     async fn purge_grants(&self, now: i64, limit: u32) -> Result<u64, StoreError>;

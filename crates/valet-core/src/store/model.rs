@@ -282,6 +282,15 @@ impl fmt::Debug for PasskeyRecord {
     }
 }
 
+/// What a user allowed a client (remembered consent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    /// Unix seconds of the last scope added.
+    pub updated_at: i64,
+}
+
 /// An authorization request waiting for the user (login, consent). The payload is
 /// the core's own JSON; the store keeps it as a [`SingleUse`] record of kind
 /// [`SingleUseKind::Interaction`] until `expires_at`.

@@ -144,7 +144,10 @@ pub fn cookie_names(state: &AppState) -> CookieNames {
     CookieNames::new(state.server.settings().secure_cookies())
 }
 
-fn outcome_response(state: &AppState, outcome: AuthorizeOutcome) -> Result<Response, ApiError> {
+pub(crate) fn outcome_response(
+    state: &AppState,
+    outcome: AuthorizeOutcome,
+) -> Result<Response, ApiError> {
     let issuer = &state.server.settings().issuer;
     let names = cookie_names(state);
     let csrf_ttl = state.server.settings().interaction_ttl;
@@ -269,7 +272,7 @@ fn enrol_response(state: &AppState, page: EnrolPage) -> Result<Response, ApiErro
 
 /// `text` as a QR code (error correction M), an SVG image in a `data:` URI
 /// (the pages' CSP allows `img-src data:`); `None` if it is too long for one.
-fn qr_data_uri(text: &str) -> Option<String> {
+pub(crate) fn qr_data_uri(text: &str) -> Option<String> {
     use base64::Engine as _;
     let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M).ok()?;
     let svg = code

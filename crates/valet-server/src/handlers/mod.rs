@@ -1,5 +1,6 @@
 //! One thin handler per endpoint: extract, call the core, convert.
 
+pub mod account;
 pub mod authorize;
 pub mod health;
 pub mod jwks;

@@ -9,6 +9,7 @@
     clippy::too_many_lines
 )]
 
+mod account;
 mod admin;
 mod attacks;
 mod audit;

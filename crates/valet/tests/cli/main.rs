@@ -9,6 +9,7 @@
     clippy::too_many_lines
 )]
 
+mod account_e2e;
 mod attacks;
 mod audit_command;
 mod browser_e2e;

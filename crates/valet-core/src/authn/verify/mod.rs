@@ -15,6 +15,8 @@ pub(crate) mod password;
 pub(crate) mod recovery_code;
 pub(crate) mod totp;
 
+pub(crate) use password::check as password_check;
+
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};

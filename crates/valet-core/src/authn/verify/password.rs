@@ -44,7 +44,8 @@ pub(crate) async fn verify(
     Ok(Attempt { login, result })
 }
 
-async fn check(
+/// Checks `login`'s password under the login throttle, auditing a failure.
+pub(crate) async fn check(
     server: &AuthorizationServer,
     login: &str,
     password: &str,
