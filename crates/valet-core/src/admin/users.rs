@@ -273,12 +273,26 @@ impl Admin<'_> {
     pub async fn reset_user_mfa(&self, key: &str) -> Result<(UserRecord, bool), AdminError> {
         let now = self.now();
         let user = self.stored_user(key).await?;
-        let removed = self.store.delete_second_factors(&user.user_id).await?;
+        let mut removed = self.store.delete_second_factors(&user.user_id).await?;
+        // A lost authenticator may be the passkey: every one goes, so the user
+        // signs in with the password alone and enrols again.
+        let mut passkeys_removed = 0_u64;
+        for passkey in self.store.list_passkeys(&user.user_id).await? {
+            if self
+                .store
+                .delete_passkey(&user.user_id, &passkey.credential_id)
+                .await?
+            {
+                passkeys_removed += 1;
+            }
+        }
+        removed |= passkeys_removed > 0;
         self.store.delete_sessions_of_user(&user.user_id).await?;
         self.record(
             AuditEvent::new(AuditKind::MfaReset, now)
                 .user(&user.user_id)
-                .detail("removed", removed),
+                .detail("removed", removed)
+                .detail("passkeys_removed", passkeys_removed),
         )
         .await;
         Ok((UserRecord::from(&user), removed))

@@ -10,8 +10,8 @@ use valet_core::ManualClock;
 use valet_core::admin::{Actor, Admin, AdminError, NewClient, NewUser, Resource};
 use valet_core::audit::{AuditFilter, AuditKind};
 use valet_core::store::{
-    AuditStore, AuthorizationCode, Grant, GrantStore, MfaStore, RevocationStore, Session,
-    SessionStore, TotpCredential, UserStore,
+    AuditStore, AuthorizationCode, Grant, GrantStore, MfaStore, PasskeyRecord, PasskeyStore,
+    RevocationStore, Session, SessionStore, TotpCredential, UserStore,
 };
 use valet_core::users::{LoginFailure, Password, PasswordHasher, authenticate};
 use valet_store_sqlite::SqliteStore;
@@ -614,6 +614,21 @@ fn mfa_reset_removes_the_second_factors_and_ends_sessions() {
                 .unwrap()
         );
         store
+            .insert_passkey(&PasskeyRecord {
+                credential_id: vec![6; 16],
+                user_id: id.clone(),
+                user_handle: "6f1c2f7e-0000-4000-8000-000000000001".into(),
+                name: "laptop".into(),
+                passkey: "{}".into(),
+                sign_count: 0,
+                backup_eligible: false,
+                backed_up: false,
+                created_at: 2,
+                last_used_at: None,
+            })
+            .await
+            .unwrap();
+        store
             .insert_session(&Session {
                 session_hash: vec![5; 32],
                 sid: "sid-1".into(),
@@ -649,6 +664,10 @@ fn mfa_reset_removes_the_second_factors_and_ends_sessions() {
         assert_eq!(store.recovery_codes_left(&id).await.unwrap(), 0);
         assert!(!store.use_recovery_code(&id, &[3; 32], 3).await.unwrap());
         assert_eq!(store.get_session(&[5; 32], 3).await.unwrap(), None);
+        assert!(
+            store.list_passkeys(&id).await.unwrap().is_empty(),
+            "passkeys removed"
+        );
         let events = store
             .audit_events(&AuditFilter {
                 limit: 100,
