@@ -81,7 +81,11 @@ pub fn setup_with(access_token_ttl: u32, gateway_options: &[&str]) -> Setup {
     command.args(["serve", "--bind", &format!("127.0.0.1:{valet_port}")]);
     let valet_server = Server::start(command, valet_port, dir.join("serve.log"));
     let issuer = format!("http://127.0.0.1:{valet_port}");
-    let gateway_port = free_port();
+    // The gateway's address goes into the client's redirect URI long before the
+    // gateway starts: hold the port until then, so the fake API or another test
+    // cannot be given it meanwhile.
+    let gateway_reservation = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gateway_port = gateway_reservation.local_addr().unwrap().port();
     let public_url = format!("http://127.0.0.1:{gateway_port}");
     let ttl = access_token_ttl.to_string();
     let (client_id, client_secret) = create_client_with(
@@ -121,6 +125,7 @@ pub fn setup_with(access_token_ttl: u32, gateway_options: &[&str]) -> Setup {
         http(guard_port, "GET", "/.well-known/valet-guard/ready", &[], "")
             .is_ok_and(|reply| reply.status == 200)
     });
+    drop(gateway_reservation);
     let gateway = start_gateway(
         &dir,
         gateway_port,
