@@ -59,6 +59,7 @@ fn chromium_signs_in_to_the_account_page_and_changes_the_password() {
         2,
         "both browsers' sessions are listed"
     );
+    browser.save_screenshot_if_asked("account");
 
     browser.send_keys(&browser.find("input#current_password"), PASSWORD);
     browser.send_keys(&browser.find("input#new_password"), NEW_PASSWORD);

@@ -73,6 +73,7 @@ fn chromium_signs_up_and_verifies_by_mail() {
         let input = browser.find(field);
         browser.send_keys(&input, value);
     }
+    browser.save_screenshot_if_asked("register");
     let submit = browser.find("form button[type=submit]");
     browser.click(&submit);
     assert_eq!(next_heading(&browser), "Check your mail");
@@ -161,6 +162,7 @@ fn chromium_resets_a_password_by_mail_and_the_old_session_dies() {
     browser.navigate(&format!("{issuer}/reset"));
     let login = browser.find("input#login");
     browser.send_keys(&login, "dan@example.test");
+    browser.save_screenshot_if_asked("reset");
     let send = browser.find("form button[type=submit]");
     browser.click(&send);
     assert_eq!(next_heading(&browser), "Check your mail");

@@ -60,6 +60,7 @@ fn chromium_registers_a_passkey_and_signs_in_with_it_alone() {
     browser.send_keys(&browser.find("input#passkey-name"), "Virtual laptop");
     browser.click(&browser.find("button#add-passkey-button"));
     browser.wait_for_text("Virtual laptop", WAIT);
+    browser.save_screenshot_if_asked("passkeys");
     let credentials = browser.virtual_credentials(&authenticator);
     assert_eq!(
         credentials.as_array().map(Vec::len),
