@@ -12,6 +12,7 @@ use valet_jose::{b64url, constant_time_eq, sha256};
 use valet_protocol::Form;
 
 use crate::AuthorizationServer;
+use crate::admin::users::check_email;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::authn::account::ACCOUNT_CLIENT_ID;
 use crate::authn::issuer_label;
@@ -36,6 +37,10 @@ pub struct AccountPage {
     /// A confirmed TOTP credential.
     pub totp: bool,
     pub recovery_codes_left: u64,
+    /// How many passkeys the user registered.
+    pub passkeys: u64,
+    /// Whether the server sends mail (the email change form needs it).
+    pub mail: bool,
     /// This browser's session: when it started and how (RFC 8176 `amr`).
     pub signed_in_at: i64,
     pub amr: Vec<String>,
@@ -122,6 +127,9 @@ pub async fn page(
         name: user.name,
         totp: enrolled.totp,
         recovery_codes_left: enrolled.recovery_codes,
+        passkeys: u64::try_from(store.list_passkeys(&user.user_id).await?.len())
+            .unwrap_or(u64::MAX),
+        mail: server.settings.mail.is_some(),
         signed_in_at: session.auth_time,
         amr: session.amr.clone(),
         sessions,
@@ -164,6 +172,7 @@ pub async fn change(
     match field("action") {
         "profile" => update_name(server, user, field("name"), context).await,
         "password" => change_password(server, &user, session, form, context).await,
+        "email" => change_email(server, &user, form, context).await,
         "regenerate_recovery_codes" => {
             let store = server.store.as_ref();
             match mfa::regenerate_recovery_codes(store, &user.user_id, context.now).await? {
@@ -278,6 +287,59 @@ async fn change_password(
     Ok(Changed::NewSession(
         new_session,
         "Your password was changed; every other session was signed out.",
+    ))
+}
+
+/// Starts an email change: the current password is checked (throttled, as at
+/// sign-in), then a link goes to the new address; the address changes only
+/// when it is opened (see [`crate::mail::verify`]).
+async fn change_email(
+    server: &AuthorizationServer,
+    user: &User,
+    form: &Form,
+    context: &RequestContext,
+) -> Result<Changed, OAuthError> {
+    let field = |name| form.optional(name).ok().flatten().unwrap_or_default();
+    let (current, new_email) = (field("current_password"), field("new_email").trim());
+    if server.settings.mail.is_none() {
+        return Ok(Changed::Refused(
+            400,
+            "This server sends no mail, so the address cannot be changed here.".into(),
+        ));
+    }
+    if current.is_empty() || new_email.is_empty() {
+        return Ok(Changed::Refused(
+            400,
+            "Enter the new address and your current password.".into(),
+        ));
+    }
+    if check_email(new_email).is_err() {
+        return Ok(Changed::Refused(
+            400,
+            "The new address is not a valid email address.".into(),
+        ));
+    }
+    if user.email.as_deref() == Some(new_email) {
+        return Ok(Changed::Refused(
+            400,
+            "That already is your address.".into(),
+        ));
+    }
+    let checked =
+        password_check(server, &user.username, current, ACCOUNT_CLIENT_ID, context).await?;
+    if let Err(retry) = checked {
+        let message = if retry.status == 401 {
+            "Your current password is not right.".to_owned()
+        } else {
+            retry.error
+        };
+        return Ok(Changed::Refused(retry.status, message));
+    }
+    server
+        .request_email_change(context, user, new_email)
+        .await?;
+    Ok(Changed::Done(
+        "A link was sent to the new address: your email changes when you open it.",
     ))
 }
 

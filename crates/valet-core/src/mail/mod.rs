@@ -77,6 +77,8 @@ pub(crate) enum Content {
     VerifyEmail { user_id: String },
     /// An invitation to register with this address.
     Invite { email: String },
+    /// A link that makes `email` the user's address once opened.
+    ChangeEmail { user_id: String, email: String },
 }
 
 /// A message ready to go out.
@@ -328,6 +330,9 @@ impl AuthorizationServer {
                 crate::mail::token::verification_message(self, &user_id, now).await?
             }
             Content::Invite { email } => crate::mail::token::invite_message(self, &email, now)?,
+            Content::ChangeEmail { user_id, email } => {
+                crate::mail::token::change_message(self, &user_id, &email, now).await?
+            }
         };
         let Some((message, token)) = resolved else {
             return Ok(None);

@@ -30,6 +30,10 @@ struct Payload {
     /// For a verification: the address the link was sent to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     email: Option<String>,
+    /// For an email change: `email` is the new address, and `binding` also
+    /// covers the address the account had when the link was made.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    change: bool,
 }
 
 /// Why a link does not work. One answer for all, on purpose: the page says the
@@ -45,6 +49,16 @@ pub enum LinkRefusal {
 fn binding(user: &User) -> String {
     let mut input = b"valet mail token binding v1\0".to_vec();
     input.extend_from_slice(user.password_hash.as_deref().unwrap_or_default().as_bytes());
+    b64url(sha256(&input))
+}
+
+/// The binding of an email change link: the password and the current address
+/// (so any later change of the address, this link's own included, voids it).
+fn change_binding(user: &User) -> String {
+    let mut input = b"valet mail token email change v1\0".to_vec();
+    input.extend_from_slice(binding(user).as_bytes());
+    input.push(0);
+    input.extend_from_slice(user.email.as_deref().unwrap_or_default().as_bytes());
     b64url(sha256(&input))
 }
 
@@ -66,6 +80,7 @@ fn issue(
         user_id: user.user_id.clone(),
         binding: binding(user),
         email: email.map(str::to_owned),
+        change: false,
     };
     let record = SingleUse {
         kind,
@@ -103,6 +118,18 @@ pub(crate) async fn redeem(
     handle: &str,
     now: i64,
 ) -> Result<Result<User, LinkRefusal>, OAuthError> {
+    Ok(redeem_verification(server, kind, handle, now)
+        .await?
+        .map(|(user, _)| user))
+}
+
+/// As [`redeem`], and for an email change link also the new address.
+pub(crate) async fn redeem_verification(
+    server: &AuthorizationServer,
+    kind: SingleUseKind,
+    handle: &str,
+    now: i64,
+) -> Result<Result<(User, Option<String>), LinkRefusal>, OAuthError> {
     if !plausible(handle) {
         return Ok(Err(LinkRefusal::Invalid));
     }
@@ -117,14 +144,22 @@ pub(crate) async fn redeem(
     let Some(user) = server.store.get_user(&payload.user_id).await? else {
         return Ok(Err(LinkRefusal::Invalid));
     };
-    let same_email = payload.email.is_none() || payload.email == user.email;
+    let (same_email, expected) = if payload.change {
+        (payload.email.is_some(), change_binding(&user))
+    } else {
+        (
+            payload.email.is_none() || payload.email == user.email,
+            binding(&user),
+        )
+    };
     if user.disabled
         || !same_email
-        || !valet_jose::constant_time_eq(binding(&user).as_bytes(), payload.binding.as_bytes())
+        || !valet_jose::constant_time_eq(expected.as_bytes(), payload.binding.as_bytes())
     {
         return Ok(Err(LinkRefusal::Invalid));
     }
-    Ok(Ok(user))
+    let new_email = payload.email.filter(|_| payload.change);
+    Ok(Ok((user, new_email)))
 }
 
 /// A handle is 43 base64url characters; anything else is not looked up.
@@ -303,6 +338,56 @@ pub(crate) async fn verification_message(
     Ok(Some((message, record)))
 }
 
+/// The mail to `new_email` with the link that makes it the user's address;
+/// `None` when the user is gone or disabled, or the address already is theirs.
+pub(crate) async fn change_message(
+    server: &AuthorizationServer,
+    user_id: &str,
+    new_email: &str,
+    now: i64,
+) -> Result<Option<(Message, SingleUse)>, OAuthError> {
+    let user = match server.store.get_user(user_id).await? {
+        Some(user) if !user.disabled && user.email.as_deref() != Some(new_email) => user,
+        _ => return Ok(None),
+    };
+    let ttl = server.settings.email_verification_ttl;
+    let (handle, mut record) = issue(
+        SingleUseKind::EmailVerification,
+        &user,
+        Some(new_email),
+        ttl,
+        now,
+    )?;
+    let payload = Payload {
+        user_id: user.user_id.clone(),
+        binding: change_binding(&user),
+        email: Some(new_email.to_owned()),
+        change: true,
+    };
+    record.payload = serde_json::to_string(&payload).map_err(OAuthError::server)?;
+    let link = format!(
+        "{}{}?token={handle}",
+        server.settings.issuer,
+        paths::VERIFY_EMAIL
+    );
+    let hours = ttl / 3600;
+    let body = format!(
+        "Hello {name},\n\n\
+         someone (hopefully you) asked to make {new_email} the address of your account \"{username}\" at {issuer}.\n\n\
+         To confirm, open this link within {hours} hours:\n\n{link}\n\n\
+         The address changes only when you confirm. If you did not ask for this, ignore this mail.\n",
+        name = user.name.as_deref().unwrap_or(&user.username),
+        username = user.username,
+        issuer = server.settings.issuer,
+    );
+    let message = Message {
+        to: new_email.to_owned(),
+        subject: "Confirm your new email address".to_owned(),
+        body,
+    };
+    Ok(Some((message, record)))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -330,6 +415,18 @@ mod tests {
         assert_eq!(before, binding(&user(Some("$argon2id$a"))));
         assert_ne!(before, binding(&user(Some("$argon2id$b"))));
         assert_ne!(before, binding(&user(None)));
+    }
+
+    #[test]
+    fn an_email_change_binding_covers_the_current_address() {
+        let alice = user(Some("h"));
+        let moved = User {
+            email: Some("alice@elsewhere.test".into()),
+            ..user(Some("h"))
+        };
+        assert_ne!(change_binding(&alice), change_binding(&moved));
+        assert_ne!(change_binding(&alice), binding(&alice));
+        assert_ne!(change_binding(&alice), change_binding(&user(Some("h2"))));
     }
 
     #[test]

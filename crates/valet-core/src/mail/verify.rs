@@ -3,9 +3,16 @@
 //! confirming marks the address verified, so `email_verified` in ID tokens and
 //! UserInfo becomes true. The link is bound to the address it was sent to and
 //! to the password: a changed address or password voids it.
+//!
+//! An email change from the account page is the same link, sent to the new
+//! address and bound to it, to the password and to the current address:
+//! confirming it makes the new address the account's, verified. The current
+//! address gets a notice (without a link). Whether the new address belongs to
+//! another account is not told: the page answers the same, and that address's
+//! owner gets a mail saying someone tried.
 
-use super::Content;
 use super::token::{self, LinkRefusal};
+use super::{Content, Message};
 use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::context::RequestContext;
@@ -65,13 +72,19 @@ impl AuthorizationServer {
                 "The form has expired. Please open the link again.",
             )));
         }
-        let user = match token::redeem(self, SingleUseKind::EmailVerification, handle, context.now)
-            .await?
-        {
-            Ok(user) => user,
-            Err(LinkRefusal::Invalid) => return Ok(Err(VerifyRefusal::InvalidLink)),
+        let kind = SingleUseKind::EmailVerification;
+        let (user, new_email) =
+            match token::redeem_verification(self, kind, handle, context.now).await? {
+                Ok(redeemed) => redeemed,
+                Err(LinkRefusal::Invalid) => return Ok(Err(VerifyRefusal::InvalidLink)),
+            };
+        let via = if new_email.is_some() {
+            "email change"
+        } else {
+            "link"
         };
         let verified = User {
+            email: new_email.or(user.email.clone()),
             email_verified: true,
             updated_at: context.now,
             ..user
@@ -86,8 +99,67 @@ impl AuthorizationServer {
                 .user(&verified.user_id)
                 .address(context.address)
                 .request(&context.id)
-                .detail("via", "link"),
+                .detail("via", via),
         );
         Ok(Ok(()))
+    }
+
+    /// Starts changing `user`'s address to `new_email` (checked by the
+    /// caller): a link to the new address, a notice to the current one, or,
+    /// when another account has the new address, a note to its owner instead
+    /// of the link. The same mails are queued either way.
+    pub async fn request_email_change(
+        &self,
+        context: &RequestContext,
+        user: &User,
+        new_email: &str,
+    ) -> Result<(), OAuthError> {
+        let holder = self.store.find_user_by_login(new_email).await?;
+        let request = if holder.is_some_and(|other| other.user_id != user.user_id) {
+            Content::Message(Message {
+                to: new_email.to_owned(),
+                subject: "Someone tried to use your address".to_owned(),
+                body: format!(
+                    "Hello,\n\n\
+                     someone tried to make this address the email of an account at {issuer}, \
+                     but it already belongs to another account.\n\n\
+                     If it was not you, ignore this mail: nothing has changed.\n",
+                    issuer = self.settings.issuer,
+                ),
+            })
+        } else {
+            Content::ChangeEmail {
+                user_id: user.user_id.clone(),
+                email: new_email.to_owned(),
+            }
+        };
+        self.queue_mail(&request, context.now).await?;
+        if let Some(current) = &user.email {
+            let body = format!(
+                "Hello {name},\n\n\
+                 someone (hopefully you) asked to change the email address of your account \"{username}\" \
+                 at {issuer} from this address to another one. It changes only once the new address is confirmed.\n\n\
+                 If it was not you, change your password at {issuer} now.\n",
+                name = user.name.as_deref().unwrap_or(&user.username),
+                username = user.username,
+                issuer = self.settings.issuer,
+            );
+            let notice = Message {
+                to: current.clone(),
+                subject: "Your email address is being changed".to_owned(),
+                body,
+            };
+            self.queue_mail(&Content::Message(notice), context.now)
+                .await?;
+        }
+        self.audit(
+            AuditEvent::new(AuditKind::UserUpdated, context.now)
+                .user(&user.user_id)
+                .address(context.address)
+                .request(&context.id)
+                .detail("changed", "email_change_requested")
+                .detail("by", "account page"),
+        );
+        Ok(())
     }
 }

@@ -13,7 +13,7 @@ use valet_test_support::api::*;
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
 /// A browser signed in to the account page with the password alone.
-async fn signed_in(app: &TestApp, username: &str) -> (Browser, Reply) {
+pub(super) async fn signed_in(app: &TestApp, username: &str) -> (Browser, Reply) {
     let mut browser = Browser::default();
     let login = browser.get(app, "/account").await;
     assert_eq!(login.status, StatusCode::OK, "{}", login.text());
@@ -33,7 +33,7 @@ async fn signed_in(app: &TestApp, username: &str) -> (Browser, Reply) {
 }
 
 /// The page's form for `action` with `fields`, carrying the page's CSRF value.
-fn account_form(page: &Reply, action: &str, fields: &[(&str, &str)]) -> String {
+pub(super) fn account_form(page: &Reply, action: &str, fields: &[(&str, &str)]) -> String {
     let csrf = form_field(&page.text(), "csrf").unwrap();
     let mut body = format!("csrf={}&action={action}", encode(&csrf));
     for (name, value) in fields {
@@ -278,7 +278,7 @@ fn base32_decode(text: &str) -> Vec<u8> {
     out
 }
 
-fn element_text(html: &str, id: &str) -> String {
+pub(super) fn element_text(html: &str, id: &str) -> String {
     let marker = format!("id=\"{id}\">");
     let start = html
         .find(&marker)
@@ -664,4 +664,21 @@ async fn the_built_in_client_cannot_be_asked_for_a_code() {
     let reply = browser.get(&app, &path).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text());
     assert!(reply.header("location").is_none());
+}
+
+#[tokio::test]
+async fn the_page_counts_the_passkeys_and_links_to_their_page() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let (_, page) = signed_in(&app, "alice").await;
+    let html = page.text().replace("&#x2f;", "/");
+    assert!(html.contains("No passkey registered."), "{html}");
+    assert!(
+        html.contains(&format!(
+            "href=\"{ISSUER}/account/passkeys\" id=\"passkeys-link\""
+        )),
+        "{html}"
+    );
+    // Without a mailer there is no email change form.
+    assert!(!html.contains("id=\"email-form\""), "{html}");
 }

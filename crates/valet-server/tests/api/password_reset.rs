@@ -113,7 +113,7 @@ async fn use_link(app: &TestApp, token: &str, password: &str) -> Reply {
 }
 
 /// Every audit record so far, newest first.
-async fn audit_events(app: &TestApp) -> Vec<valet_core::audit::AuditEvent> {
+pub(super) async fn audit_events(app: &TestApp) -> Vec<valet_core::audit::AuditEvent> {
     app.server.flush_audit().await.unwrap();
     app.store
         .audit_events(&valet_core::audit::AuditFilter {

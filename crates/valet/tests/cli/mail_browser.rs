@@ -2,7 +2,8 @@
 //! `valet serve` delivering to a real SMTP server (aiosmtpd): sign up → mail →
 //! verify; sign in, then reset → mail → new password, after which the old
 //! session's refresh token is refused; the used reset link is refused when
-//! opened again.
+//! opened again; an email change on the account page takes effect only once
+//! the link mailed to the new address is confirmed.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -73,6 +74,7 @@ fn chromium_signs_up_and_verifies_by_mail() {
         let input = browser.find(field);
         browser.send_keys(&input, value);
     }
+    browser.save_screenshot_if_asked("register");
     let submit = browser.find("form button[type=submit]");
     browser.click(&submit);
     assert_eq!(next_heading(&browser), "Check your mail");
@@ -161,6 +163,7 @@ fn chromium_resets_a_password_by_mail_and_the_old_session_dies() {
     browser.navigate(&format!("{issuer}/reset"));
     let login = browser.find("input#login");
     browser.send_keys(&login, "dan@example.test");
+    browser.save_screenshot_if_asked("reset");
     let send = browser.find("form button[type=submit]");
     browser.click(&send);
     assert_eq!(next_heading(&browser), "Check your mail");
@@ -194,6 +197,65 @@ fn chromium_resets_a_password_by_mail_and_the_old_session_dies() {
     // The browser's session ended: the next authorization asks for the password.
     browser.navigate(&format!("{issuer}/authorize?{query}"));
     browser.find("input#password");
+    browser.quit();
+    assert!(!server.log_text().contains(&token), "no link in the log");
+}
+
+#[test]
+fn chromium_changes_the_email_on_the_account_page_through_the_new_address() {
+    if browser_missing("mail_browser email change")
+        || !SmtpSink::available("mail_browser email change")
+    {
+        return;
+    }
+    let dir = temp_dir("mail-browser-email-change");
+    let smtp_port = free_port();
+    let sink = SmtpSink::start(smtp_port, &dir.join("inbox"));
+    let server = serve_with_mail(&dir, smtp_port);
+    let issuer = format!("http://127.0.0.1:{}", server.port);
+    create_user(
+        &dir,
+        "browser-erin",
+        "erin@example.test",
+        crate::load::PASSWORD,
+    );
+
+    let mut browser = Browser::start(&dir);
+    browser.navigate(&format!("{issuer}/account"));
+    browser.send_keys(&browser.find("input#username"), "browser-erin");
+    browser.send_keys(&browser.find("input#password"), crate::load::PASSWORD);
+    browser.click(&browser.find("form button[type=submit]"));
+    assert_eq!(browser.text(&browser.find("#email")), "erin@example.test");
+    browser.save_screenshot_if_asked("account");
+    browser.send_keys(&browser.find("input#new_email"), "erin.new@example.test");
+    browser.send_keys(&browser.find("input#email_password"), crate::load::PASSWORD);
+    browser.click(&browser.find("#email-form button[type=submit]"));
+    let notice = browser.text(&browser.find("#notice"));
+    assert!(notice.contains("sent to the new address"), "{notice}");
+    assert_eq!(
+        user_json(&dir, "browser-erin")["email"],
+        "erin@example.test"
+    );
+
+    nth_message(&sink, 2);
+    let messages = sink.messages();
+    let link = messages
+        .iter()
+        .find(|m| m.contains("erin.new@example.test") && m.contains("?token="))
+        .expect("a link to the new address");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("To: erin@example.test") && !m.contains("?token=")),
+        "a notice without a link to the current address: {messages:?}"
+    );
+    let token = reset_token(link);
+    browser.navigate(&format!("{issuer}/verify-email?token={token}"));
+    browser.click(&browser.find("form button[type=submit]"));
+    assert_eq!(next_heading(&browser), "Email address confirmed");
+    let user = user_json(&dir, "browser-erin");
+    assert_eq!(user["email"], "erin.new@example.test");
+    assert_eq!(user["email_verified"], true);
     browser.quit();
     assert!(!server.log_text().contains(&token), "no link in the log");
 }

@@ -121,6 +121,7 @@ fn chromium_enrols_totp_then_signs_in_with_a_code_and_a_recovery_code() {
     );
     let recovery: Vec<String> = serde_json::from_value(recovery).unwrap();
     assert_eq!(recovery.len(), 10);
+    browser.save_screenshot_if_asked("totp-enrol");
     let step = totp::step_at(now());
     browser.send_keys(&code_field, &totp::code_at(&secret, step));
     browser.click(&browser.find("#enrol-submit"));
@@ -132,6 +133,7 @@ fn chromium_enrols_totp_then_signs_in_with_a_code_and_a_recovery_code() {
     let mut browser = fresh_browser(&dir, "totp");
     let callback = start(&browser, &issuer, &client_id);
     let code_field = browser.find("#totp-form input#totp-code");
+    browser.save_screenshot_if_asked("second-factor");
     browser.send_keys(&code_field, &totp::code_at(&secret, step + 1));
     browser.click(&browser.find("#totp-submit"));
     lands(&callback);

@@ -60,6 +60,7 @@ fn chromium_registers_a_passkey_and_signs_in_with_it_alone() {
     browser.send_keys(&browser.find("input#passkey-name"), "Virtual laptop");
     browser.click(&browser.find("button#add-passkey-button"));
     browser.wait_for_text("Virtual laptop", WAIT);
+    browser.save_screenshot_if_asked("passkeys");
     let credentials = browser.virtual_credentials(&authenticator);
     assert_eq!(
         credentials.as_array().map(Vec::len),
@@ -67,6 +68,14 @@ fn chromium_registers_a_passkey_and_signs_in_with_it_alone() {
         "{credentials}"
     );
     assert_eq!(credentials[0]["isResidentCredential"], true, "discoverable");
+    // The account page counts it and links to the passkeys page.
+    browser.navigate(&format!("{issuer}/account"));
+    assert_eq!(
+        browser.text(&browser.find("#passkeys")),
+        "1 passkey registered. Manage passkeys"
+    );
+    browser.click(&browser.find("a#passkeys-link"));
+    browser.wait_for_url(&format!("{issuer}/account/passkeys"), WAIT);
 
     // 2. Signed out, sign in with the passkey alone: no username, no password.
     browser.delete_cookies();

@@ -271,6 +271,25 @@ impl Browser {
             .unwrap()
     }
 
+    /// With `VALET_UPDATE_SCREENSHOTS=1`, saves the visible page as
+    /// `docs/screenshots/<name>.png` for the README's tour.
+    pub fn save_screenshot_if_asked(&self, name: &str) {
+        if std::env::var("VALET_UPDATE_SCREENSHOTS").as_deref() != Ok("1") {
+            return;
+        }
+        // The top of the page, without a focus ring scrolled into view.
+        self.execute(
+            "document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); return null;",
+            serde_json::json!([]),
+        );
+        let screenshot = self.screenshot();
+        assert!(screenshot.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../../docs/screenshots/{name}.png"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &screenshot).unwrap();
+    }
+
     /// Polls the current URL until it starts with `prefix`; returns it.
     pub fn wait_for_url(&self, prefix: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
