@@ -10,7 +10,7 @@ use crate::algorithm::{Algorithm, UnsupportedAlgorithm};
 #[non_exhaustive]
 pub enum JoseError {
     /// An `alg` other than ES256 and RS256 (this includes `none` and every HMAC algorithm).
-    #[error("unsupported algorithm {0:?}: only ES256 and RS256 are accepted")]
+    #[error("unsupported algorithm {0:?}: only ES256, RS256 and EdDSA are accepted")]
     UnsupportedAlgorithm(String),
     /// The system random number generator failed.
     #[error("the system random number generator failed")]
@@ -175,7 +175,7 @@ pub enum JwkError {
     #[error("unsupported curve {0:?}: only P-256")]
     UnsupportedCurve(String),
     /// An `alg` other than ES256 and RS256.
-    #[error("unsupported alg {0:?}: only ES256 and RS256")]
+    #[error("unsupported alg {0:?}: only ES256, RS256 and EdDSA")]
     UnsupportedAlgorithm(String),
     /// The `alg` does not fit the `kty` (say ES256 on an RSA key).
     #[error("alg {alg} does not fit key type {kty}")]
