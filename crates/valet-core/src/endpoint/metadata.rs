@@ -6,7 +6,6 @@ use valet_protocol::token::GrantType;
 
 use crate::authorize::OIDC_SCOPES;
 use crate::config::Settings;
-use crate::token::access_token::ACCESS_TOKEN_ALG;
 
 /// Paths of the endpoints, relative to the issuer. The HTTP layer routes the same
 /// constants, so metadata and routes cannot drift apart.
@@ -108,6 +107,6 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
         request_uri_parameter_supported: false,
         status_list_aggregation_endpoint: at(paths::STATUS_LISTS),
         valet_status_list_events_endpoint: at(paths::STATUS_EVENTS),
-        access_token_signing_alg_values_supported: vec![ACCESS_TOKEN_ALG.as_str()],
+        access_token_signing_alg_values_supported: vec![settings.keys.access_token_alg.as_str()],
     }
 }
