@@ -1,6 +1,6 @@
 //! Authorization server metadata (RFC 8414), served at both well-known paths.
 
-use valet_jose::Algorithm;
+use crate::token::id_token::ID_TOKEN_ALGORITHMS;
 use valet_protocol::metadata::ServerMetadata;
 use valet_protocol::token::GrantType;
 
@@ -95,10 +95,10 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
             "email_verified",
         ],
         subject_types_supported: vec!["public"],
-        id_token_signing_alg_values_supported: vec![
-            Algorithm::Rs256.as_str(),
-            Algorithm::Es256.as_str(),
-        ],
+        id_token_signing_alg_values_supported: ID_TOKEN_ALGORITHMS
+            .iter()
+            .map(|alg| alg.as_str())
+            .collect(),
         prompt_values_supported: vec!["none", "login", "consent"],
         acr_values_supported: crate::mfa::ACR_VALUES.to_vec(),
         authorization_response_iss_parameter_supported: true,
