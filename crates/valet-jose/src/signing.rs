@@ -447,6 +447,51 @@ mod tests {
     }
 
     #[test]
+    fn ed25519_import_checks_its_members() {
+        let base: Value = serde_json::from_str(RFC8037_KEY).unwrap();
+        let jwk = base["keys"][0].as_object().unwrap().clone();
+        let import = |edit: &dyn Fn(&mut Map<String, Value>)| {
+            let mut jwk = jwk.clone();
+            edit(&mut jwk);
+            crate::import_jwk_set(&json!({ "keys": [jwk] }).to_string())
+        };
+        let (other, _) = SigningKey::generate(Algorithm::EdDsa).unwrap();
+        // `d` of one key with `x` of another.
+        assert!(
+            import(&|k| {
+                k.insert("x".into(), other.public_jwk()["x"].clone());
+            })
+            .is_err()
+        );
+        // A short seed is not left-padded into some other key.
+        assert!(
+            import(&|k| {
+                k.insert("d".into(), json!(crate::util::b64url([7u8; 31])));
+            })
+            .is_err()
+        );
+        assert!(
+            import(&|k| {
+                k.remove("d");
+            })
+            .is_err()
+        );
+        assert!(
+            import(&|k| {
+                k.insert("crv".into(), json!("Ed448"));
+            })
+            .is_err()
+        );
+        assert!(
+            import(&|k| {
+                k.insert("alg".into(), json!("ES256"));
+            })
+            .is_err()
+        );
+        assert!(import(&|_| {}).is_ok());
+    }
+
+    #[test]
     fn eddsa_keys_serve_eddsa_only() {
         let (ed, ed_der) = SigningKey::generate(Algorithm::EdDsa).unwrap();
         let (es, es_der) = SigningKey::generate(Algorithm::Es256).unwrap();

@@ -27,7 +27,7 @@ fn jwcrypto_available() -> bool {
 
 #[tokio::test]
 async fn jwcrypto_verifies_the_access_token_against_the_jwks() {
-    jwcrypto_verifies(settings(), "ES256").await;
+    jwcrypto_verifies(&TestApp::new().await, "ES256").await;
 }
 
 /// With `access_token_alg = EdDSA`: the token says EdDSA, the JWKS publishes the OKP
@@ -36,10 +36,22 @@ async fn jwcrypto_verifies_the_access_token_against_the_jwks() {
 async fn jwcrypto_verifies_an_eddsa_access_token_against_the_jwks() {
     let mut settings = settings();
     settings.keys.access_token_alg = "EdDSA".parse().unwrap();
-    jwcrypto_verifies(settings, "EdDSA").await;
+    jwcrypto_verifies(&TestApp::with_settings(settings).await, "EdDSA").await;
 }
 
-async fn jwcrypto_verifies(settings: valet_core::Settings, alg: &str) {
+/// The same with the keys stored (sealed) in PostgreSQL.
+#[tokio::test]
+async fn jwcrypto_verifies_an_eddsa_access_token_on_postgres() {
+    let mut settings = settings();
+    settings.keys.access_token_alg = "EdDSA".parse().unwrap();
+    let Some((app, schema)) = TestApp::on_postgres_with(settings).await else {
+        return;
+    };
+    jwcrypto_verifies(&app, "EdDSA").await;
+    TestApp::drop_postgres_schema(&schema).await;
+}
+
+async fn jwcrypto_verifies(app: &TestApp, alg: &str) {
     if !jwcrypto_available() {
         assert!(
             std::env::var_os("VALET_REQUIRE_JWCRYPTO").is_none(),
@@ -50,7 +62,6 @@ async fn jwcrypto_verifies(settings: valet_core::Settings, alg: &str) {
         );
         return;
     }
-    let app = TestApp::with_settings(settings).await;
     let client = app.service().await;
     let token = app.access_token(&client).await;
     let metadata = app
