@@ -979,7 +979,13 @@ mod tests {
     #[test]
     fn every_setting_is_read_from_the_environment() {
         let names = setting_names();
-        for name in ["bind", "access_token_max_ttl", "trusted_proxies", "tls_key"] {
+        for name in [
+            "bind",
+            "access_token_max_ttl",
+            "access_token_alg",
+            "trusted_proxies",
+            "tls_key",
+        ] {
             assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
         }
     }
