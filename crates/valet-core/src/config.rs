@@ -4,6 +4,7 @@
 //! settings (`access_token_max_ttl`), never a flag.
 
 use crate::throttle::ThrottleConfig;
+use valet_jose::Algorithm;
 
 /// What the endpoints need to know about the deployment.
 #[derive(Debug, Clone)]
@@ -124,6 +125,10 @@ pub struct KeyPolicy {
     /// Extra time an old key stays published after the last token it signed has
     /// expired, for clock skew between Valet and resource servers.
     pub retention_margin: i64,
+    /// The algorithm access tokens (and status list tokens) are signed with: ES256 by
+    /// default, EdDSA (Ed25519) faster still. A signing key is kept for it, as for ES256
+    /// and RS256.
+    pub access_token_alg: Algorithm,
 }
 
 impl KeyPolicy {
@@ -134,12 +139,17 @@ impl KeyPolicy {
     }
 }
 
+/// Access tokens are signed with ES256 unless `access_token_alg` says otherwise: a fraction
+/// of RS256's signing cost, and understood by every JOSE library.
+pub const DEFAULT_ACCESS_TOKEN_ALG: Algorithm = Algorithm::Es256;
+
 impl Default for KeyPolicy {
     fn default() -> Self {
         Self {
             rotation_period: 30 * 24 * 3600,
             publish_lead: 3600,
             retention_margin: 300,
+            access_token_alg: DEFAULT_ACCESS_TOKEN_ALG,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Raw cost of one ES256 signature with the prepared aws-lc-rs key, and of a whole
 //! access-token-shaped JWT through `SigningKey::sign_jwt`: the floor the token
-//! endpoint is measured against (`bench/client_credentials.sh`).
+//! endpoint is measured against (`bench/client_credentials.sh`). The same two figures
+//! for EdDSA (Ed25519, `access_token_alg = "EdDSA"`), measured in the same run.
 //!
 //! `cargo bench -p valet-jose --bench sign` prints `name value` lines: the median of
 //! 15 timed batches, and for the signature also the fastest and slowest batch.
@@ -11,7 +12,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
 use valet_jose::{Algorithm, SigningKey};
 
 /// Timed in batches, and the median batch reported: on a shared 2-core machine a
@@ -59,4 +60,21 @@ fn main() {
     });
     println!("es256_jwt_us {jwt_us:.2}");
     println!("jwt_overhead_ratio {:.2}", jwt_us / raw_us);
+
+    let ed = Ed25519KeyPair::generate().unwrap();
+    let (ed_raw_us, ed_fastest, ed_slowest) = per_op_us(|| {
+        black_box(ed.sign(black_box(&message)));
+    });
+    println!("eddsa_sign_us {ed_raw_us:.2}");
+    println!("eddsa_sign_fastest_us {ed_fastest:.2}");
+    println!("eddsa_sign_slowest_us {ed_slowest:.2}");
+    let (ed_key, _) = SigningKey::generate(Algorithm::EdDsa).unwrap();
+    let (ed_jwt_us, _, _) = per_op_us(|| {
+        black_box(ed_key.sign_jwt("at+jwt", black_box(&claims)).unwrap());
+    });
+    println!("eddsa_jwt_us {ed_jwt_us:.2}");
+    println!("es256_per_s {:.0}", 1e6 / raw_us);
+    println!("eddsa_per_s {:.0}", 1e6 / ed_raw_us);
+    println!("eddsa_over_es256_signatures {:.2}", raw_us / ed_raw_us);
+    println!("eddsa_over_es256_jwts {:.2}", jwt_us / ed_jwt_us);
 }

@@ -20,17 +20,21 @@ pub enum Algorithm {
     /// know RS256 (OpenID Connect Core §15.1 makes it mandatory to implement).
     #[serde(rename = "RS256")]
     Rs256,
+    /// EdDSA with Ed25519 (RFC 8037 §3.1): an option for access tokens, the fastest to sign.
+    #[serde(rename = "EdDSA")]
+    EdDsa,
 }
 
 impl Algorithm {
     /// Every supported algorithm.
-    pub const ALL: [Algorithm; 2] = [Algorithm::Es256, Algorithm::Rs256];
+    pub const ALL: [Algorithm; 3] = [Algorithm::Es256, Algorithm::Rs256, Algorithm::EdDsa];
 
     /// The registered `alg` name (RFC 7518 §3.1).
     pub const fn as_str(self) -> &'static str {
         match self {
             Algorithm::Es256 => "ES256",
             Algorithm::Rs256 => "RS256",
+            Algorithm::EdDsa => "EdDSA",
         }
     }
 
@@ -39,6 +43,7 @@ impl Algorithm {
         match self {
             Algorithm::Es256 => "EC",
             Algorithm::Rs256 => "RSA",
+            Algorithm::EdDsa => "OKP",
         }
     }
 
@@ -46,6 +51,7 @@ impl Algorithm {
         match self {
             Algorithm::Es256 => jsonwebtoken::Algorithm::ES256,
             Algorithm::Rs256 => jsonwebtoken::Algorithm::RS256,
+            Algorithm::EdDsa => jsonwebtoken::Algorithm::EdDSA,
         }
     }
 }
@@ -65,15 +71,16 @@ impl FromStr for Algorithm {
         match s {
             "ES256" => Ok(Algorithm::Es256),
             "RS256" => Ok(Algorithm::Rs256),
+            "EdDSA" => Ok(Algorithm::EdDsa),
             other => Err(UnsupportedAlgorithm(excerpt(other))),
         }
     }
 }
 
-/// An `alg` value other than ES256 and RS256 (this includes `none` and every HMAC
+/// An `alg` value other than ES256, RS256 and EdDSA (this includes `none` and every HMAC
 /// algorithm), shortened; `?` turns it into `JoseError::UnsupportedAlgorithm`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported algorithm {0:?}: only ES256 and RS256 are accepted")]
+#[error("unsupported algorithm {0:?}: only ES256, RS256 and EdDSA are accepted")]
 pub struct UnsupportedAlgorithm(pub String);
 
 #[cfg(test)]
@@ -100,7 +107,9 @@ mod tests {
 
     #[test]
     fn none_hmac_and_wrong_case_are_refused() {
-        for name in ["none", "HS256", "es256", "PS256", "ES384", ""] {
+        for name in [
+            "none", "HS256", "es256", "PS256", "ES384", "", "eddsa", "EDDSA", "Ed25519",
+        ] {
             assert!(matches!(
                 name.parse::<Algorithm>(),
                 Err(UnsupportedAlgorithm(refused)) if refused == name

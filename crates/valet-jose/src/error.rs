@@ -9,8 +9,8 @@ use crate::algorithm::{Algorithm, UnsupportedAlgorithm};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum JoseError {
-    /// An `alg` other than ES256 and RS256 (this includes `none` and every HMAC algorithm).
-    #[error("unsupported algorithm {0:?}: only ES256 and RS256 are accepted")]
+    /// An `alg` other than ES256, RS256 and EdDSA (this includes `none` and every HMAC algorithm).
+    #[error("unsupported algorithm {0:?}: only ES256, RS256 and EdDSA are accepted")]
     UnsupportedAlgorithm(String),
     /// The system random number generator failed.
     #[error("the system random number generator failed")]
@@ -172,10 +172,10 @@ pub enum JwkError {
     #[error("symmetric (\"oct\") keys are refused: tokens must be verifiable with a public key")]
     SymmetricKey,
     /// An EC curve other than P-256.
-    #[error("unsupported curve {0:?}: only P-256")]
+    #[error("unsupported curve {0:?}: only P-256 (EC) and Ed25519 (OKP)")]
     UnsupportedCurve(String),
-    /// An `alg` other than ES256 and RS256.
-    #[error("unsupported alg {0:?}: only ES256 and RS256")]
+    /// An `alg` other than ES256, RS256 and EdDSA.
+    #[error("unsupported alg {0:?}: only ES256, RS256 and EdDSA")]
     UnsupportedAlgorithm(String),
     /// The `alg` does not fit the `kty` (say ES256 on an RSA key).
     #[error("alg {alg} does not fit key type {kty}")]

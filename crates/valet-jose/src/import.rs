@@ -1,9 +1,9 @@
 //! Import of private JWK Sets exported by other servers (Keycloak, Hydra, node-oidc-provider).
 //!
 //! Supported: EC P-256 keys (`d`, `x`, `y`; RFC 7518 §6.2) and two-prime RSA keys
-//! (`n e d p q dp dq qi`; RFC 7518 §6.3), for ES256 and RS256. aws-lc-rs checks that the
-//! private members belong to the public ones: for EC by comparing the public point derived
-//! from `d`, for RSA with `RSA_check_key` (`n = p·q`, the CRT values, `d·e ≡ 1`).
+//! (`n e d p q dp dq qi`; RFC 7518 §6.3), for ES256 and RS256, and OKP Ed25519 keys (`d`, `x`;
+//! RFC 8037 §2) for EdDSA. aws-lc-rs checks that the private members belong to the public
+//! ones: for EC and Ed25519 by comparing the public key derived from `d`, for RSA with `RSA_check_key` (`n = p·q`, the CRT values, `d·e ≡ 1`).
 //! Every imported key comes out as PKCS#8 DER, the one format
 //! [`SigningKey::from_der`](crate::SigningKey::from_der) loads.
 
@@ -13,7 +13,8 @@ use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::error::KeyRejected;
 use aws_lc_rs::rsa::KeyPairComponents;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair,
+    RsaPublicKeyComponents,
 };
 use serde_json::{Map, Value};
 use zeroize::Zeroize;
@@ -82,6 +83,7 @@ fn import_one(jwk: &Map<String, Value>, kid: Option<&str>) -> Result<ImportedKey
     let (der, public) = match alg {
         Algorithm::Es256 => import_ec(jwk)?,
         Algorithm::Rs256 => import_rsa(jwk)?,
+        Algorithm::EdDsa => import_ed25519(jwk)?,
     };
     let kid = kid.map_or_else(|| public.thumbprint(), str::to_owned);
     Ok(ImportedKey { kid, alg, der })
@@ -100,6 +102,18 @@ fn import_ec(jwk: &Map<String, Value>) -> Result<(PrivateKeyDer, PublicMembers),
         .to_pkcs8v1()
         .map_err(|_| JwkError::KeyRejected("PKCS#8 serialization failed"))?;
     let public = PublicMembers::from_ec_point(pair.public_key().as_ref())
+        .ok_or(JwkError::InvalidPublicKey)?;
+    Ok((PrivateKeyDer::new(der.as_ref().to_vec().into()), public))
+}
+
+fn import_ed25519(jwk: &Map<String, Value>) -> Result<(PrivateKeyDer, PublicMembers), JwkError> {
+    let x = jwk::ed25519_public(jwk)?;
+    let d = jwk::exact_member(jwk, "d", JwkError::MissingPrivateMember)?;
+    let pair = Ed25519KeyPair::from_seed_and_public_key(d.as_slice(), &x).map_err(rejected)?;
+    let der = pair
+        .to_pkcs8v1()
+        .map_err(|_| JwkError::KeyRejected("PKCS#8 serialization failed"))?;
+    let public = PublicMembers::from_ed25519(pair.public_key().as_ref())
         .ok_or(JwkError::InvalidPublicKey)?;
     Ok((PrivateKeyDer::new(der.as_ref().to_vec().into()), public))
 }
@@ -302,7 +316,7 @@ mod tests {
         ));
         assert!(matches!(
             import_error(vec![with("kty", "OKP".into())]).2,
-            JwkError::UnsupportedKeyType(_)
+            JwkError::UnsupportedCurve(_)
         ));
         assert!(matches!(
             import_error(vec![with("use", "enc".into())]).2,

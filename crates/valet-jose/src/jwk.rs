@@ -16,11 +16,16 @@ pub(crate) const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", 
 /// Octets of a P-256 coordinate or private scalar (RFC 7518 §6.2.1.2, §6.2.2.1).
 pub(crate) const P256_LEN: usize = 32;
 
+/// Octets of an Ed25519 public key or private seed (RFC 8037 §2, RFC 8032 §5.1.5).
+pub(crate) const ED25519_LEN: usize = 32;
+
 /// The public members of a key we can sign or verify with, in canonical form: EC coordinates
-/// at their full 32 octets, RSA integers without leading zero octets (RFC 7518 §6.3.1.1).
+/// at their full 32 octets, RSA integers without leading zero octets (RFC 7518 §6.3.1.1),
+/// the Ed25519 public key as its 32 octets (RFC 8037 §2).
 pub(crate) enum PublicMembers {
     Ec { x: String, y: String },
     Rsa { n: String, e: String },
+    Okp { x: String },
 }
 
 impl PublicMembers {
@@ -38,6 +43,11 @@ impl PublicMembers {
         }
     }
 
+    /// From the 32-octet Ed25519 public key.
+    pub(crate) fn from_ed25519(public: &[u8]) -> Option<Self> {
+        (public.len() == ED25519_LEN).then(|| PublicMembers::Okp { x: b64url(public) })
+    }
+
     pub(crate) fn from_rsa(n: &[u8], e: &[u8]) -> Self {
         PublicMembers::Rsa {
             n: b64url(strip_leading_zeros(n)),
@@ -53,6 +63,9 @@ impl PublicMembers {
                 thumbprint_of(&[("crv", "P-256"), ("kty", "EC"), ("x", x), ("y", y)])
             }
             PublicMembers::Rsa { n, e } => thumbprint_of(&[("e", e), ("kty", "RSA"), ("n", n)]),
+            PublicMembers::Okp { x } => {
+                thumbprint_of(&[("crv", "Ed25519"), ("kty", "OKP"), ("x", x)])
+            }
         }
     }
 
@@ -72,6 +85,10 @@ impl PublicMembers {
             PublicMembers::Rsa { n, e } => {
                 put("n", n);
                 put("e", e);
+            }
+            PublicMembers::Okp { x } => {
+                put("crv", "Ed25519");
+                put("x", x);
             }
         }
         put("kid", kid);
@@ -124,7 +141,7 @@ pub(crate) struct KeyKind {
 }
 
 /// Checks `kty`, `crv`, `use` and `alg`; infers `alg` from the key type when absent
-/// (EC P-256 → ES256, RSA → RS256), since each key type has exactly one algorithm here.
+/// (EC P-256 → ES256, RSA → RS256, OKP Ed25519 → EdDSA), since each key type has exactly one algorithm here.
 pub(crate) fn classify(jwk: &Map<String, Value>) -> Result<KeyKind, JwkError> {
     let kty = required_str(jwk, "kty")?;
     let inferred = match kty {
@@ -136,6 +153,13 @@ pub(crate) fn classify(jwk: &Map<String, Value>) -> Result<KeyKind, JwkError> {
             Algorithm::Es256
         }
         "RSA" => Algorithm::Rs256,
+        "OKP" => {
+            let crv = required_str(jwk, "crv")?;
+            if crv != "Ed25519" {
+                return Err(JwkError::UnsupportedCurve(excerpt(crv)));
+            }
+            Algorithm::EdDsa
+        }
         "oct" => return Err(JwkError::SymmetricKey),
         other => return Err(JwkError::UnsupportedKeyType(excerpt(other))),
     };
@@ -231,6 +255,28 @@ pub(crate) fn ec_point(jwk: &Map<String, Value>) -> Result<Vec<u8>, JwkError> {
     point.extend_from_slice(x.as_slice());
     point.extend_from_slice(y.as_slice());
     Ok(point)
+}
+
+/// `x` of an OKP Ed25519 JWK: exactly 32 octets (RFC 8037 §2), never padded.
+pub(crate) fn ed25519_public(jwk: &Map<String, Value>) -> Result<Vec<u8>, JwkError> {
+    exact_member(jwk, "x", JwkError::MissingMember).map(|x| x.to_vec())
+}
+
+/// A base64url member that must decode to exactly [`ED25519_LEN`] octets.
+pub(crate) fn exact_member(
+    jwk: &Map<String, Value>,
+    name: &'static str,
+    missing: fn(&'static str) -> JwkError,
+) -> Result<Zeroizing<Vec<u8>>, JwkError> {
+    let bytes = bytes_member(jwk, name, missing)?;
+    if bytes.len() != ED25519_LEN {
+        return Err(JwkError::WrongLength {
+            member: name,
+            expected: ED25519_LEN,
+            found: bytes.len(),
+        });
+    }
+    Ok(bytes)
 }
 
 /// `n` and `e` of an RSA JWK, without leading zero octets, with the modulus size checked.

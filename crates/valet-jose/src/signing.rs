@@ -10,7 +10,8 @@ use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
+    RsaKeyPair,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -81,6 +82,7 @@ pub struct SigningKey {
 enum Pair {
     Es256(EcdsaKeyPair),
     Rs256(RsaKeyPair),
+    EdDsa(Ed25519KeyPair),
 }
 
 /// The JOSE header of every token we sign: exactly these members, in this order.
@@ -92,7 +94,8 @@ struct Header<'a> {
 }
 
 impl SigningKey {
-    /// Generates a key: P-256 for ES256, RSA of [`RSA_KEY_BITS`] for RS256. Its `kid` is the
+    /// Generates a key: P-256 for ES256, RSA of [`RSA_KEY_BITS`] for RS256, Ed25519 for
+    /// EdDSA. Its `kid` is the
     /// RFC 7638 thumbprint (SHA-256, base64url) of the public key. Returns the PKCS#8 DER to
     /// store (sealed) alongside.
     pub fn generate(alg: Algorithm) -> Result<(SigningKey, PrivateKeyDer), JoseError> {
@@ -112,13 +115,19 @@ impl SigningKey {
                 let der = PrivateKeyDer::copy_of(der.as_ref());
                 (Pair::Rs256(pair), der)
             }
+            Algorithm::EdDsa => {
+                let pair = Ed25519KeyPair::generate().map_err(|_| JoseError::KeyGeneration)?;
+                let der = pair.to_pkcs8v1().map_err(|_| JoseError::KeyGeneration)?;
+                let der = PrivateKeyDer::copy_of(der.as_ref());
+                (Pair::EdDsa(pair), der)
+            }
         };
         let public = pair.public_members()?;
         let kid = public.thumbprint();
         Ok((SigningKey::assemble(kid, alg, pair, &public), der))
     }
 
-    /// Loads a key from DER: PKCS#8 v1/v2 for both algorithms (what [`generate`] and
+    /// Loads a key from DER: PKCS#8 v1/v2 for every algorithm (what [`generate`] and
     /// [`import_jwk_set`] produce); also RFC 5915 `ECPrivateKey` for ES256 and PKCS#1
     /// `RSAPrivateKey` for RS256. aws-lc-rs checks the key's consistency and, for RS256,
     /// a modulus of 2048 to 8192 bits.
@@ -143,6 +152,9 @@ impl SigningKey {
                     .or_else(|_| RsaKeyPair::from_der(der))
                     .map_err(rejected)?,
             ),
+            Algorithm::EdDsa => {
+                Pair::EdDsa(Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(rejected)?)
+            }
         };
         let public = pair.public_members()?;
         Ok(SigningKey::assemble(kid.to_owned(), alg, pair, &public))
@@ -168,8 +180,8 @@ impl SigningKey {
         self.alg
     }
 
-    /// The public JWK (RFC 7517 §4, RFC 7518 §6.2.1 / §6.3.1): `kty`, `crv` `x` `y` or
-    /// `n` `e`, `kid`, `alg`, `use: "sig"`. Public members only.
+    /// The public JWK (RFC 7517 §4, RFC 7518 §6.2.1 / §6.3.1, RFC 8037 §2): `kty`, `crv`
+    /// `x` `y`, `n` `e` or `crv` `x`, `kid`, `alg`, `use: "sig"`. Public members only.
     pub fn public_jwk(&self) -> &Map<String, Value> {
         &self.public_jwk
     }
@@ -177,7 +189,7 @@ impl SigningKey {
     /// Signs `claims` as a compact JWS (RFC 7515 §7.1) whose header is exactly
     /// `{"alg":…,"typ":…,"kid":…}`. `typ` is the explicit type (RFC 8725 §3.11), such as
     /// `at+jwt` (RFC 9068 §2.1) or `JWT`. ES256 signatures are the 64-byte `R || S`
-    /// of RFC 7518 §3.4.
+    /// of RFC 7518 §3.4; EdDSA signatures the 64-byte Ed25519 signature (RFC 8037 §3.1).
     pub fn sign_jwt<C: Serialize + ?Sized>(
         &self,
         typ: &str,
@@ -209,10 +221,10 @@ impl SigningKey {
         String::from_utf8(token).map_err(|_| JoseError::Signing)
     }
 
-    /// Bytes in a signature: 64 for ES256 (`R || S`), the modulus length for RS256.
+    /// Bytes in a signature: 64 for ES256 (`R || S`) and EdDSA, the modulus length for RS256.
     fn signature_len(&self) -> usize {
         match &self.pair {
-            Pair::Es256(_) => 64,
+            Pair::Es256(_) | Pair::EdDsa(_) => 64,
             Pair::Rs256(pair) => pair.public_modulus_len(),
         }
     }
@@ -232,6 +244,10 @@ impl SigningKey {
                     .map_err(|_| JoseError::Signing)?;
                 Ok(signature)
             }
+            Pair::EdDsa(pair) => pair
+                .try_sign(signing_input)
+                .map(|signature| signature.as_ref().to_vec())
+                .map_err(|_| JoseError::Signing),
         }
     }
 }
@@ -252,6 +268,12 @@ impl Pair {
                     public.exponent().big_endian_without_leading_zero(),
                 ))
             }
+            Pair::EdDsa(pair) => PublicMembers::from_ed25519(pair.public_key().as_ref()).ok_or(
+                JoseError::InvalidPrivateKey {
+                    alg: Algorithm::EdDsa,
+                    reason: "public key is not 32 octets",
+                },
+            ),
         }
     }
 }
@@ -295,7 +317,7 @@ mod tests {
     }
 
     #[test]
-    fn sign_then_verify_round_trip_for_both_algorithms() {
+    fn sign_then_verify_round_trip_for_every_algorithm() {
         for alg in Algorithm::ALL {
             let (key, _der) = SigningKey::generate(alg).unwrap();
             let claims = json!({"sub": "alice", "exp": 1, "scope": "a b"});
@@ -323,6 +345,11 @@ mod tests {
     fn signature_sizes() {
         let (es, _) = SigningKey::generate(Algorithm::Es256).unwrap();
         let (rs, _) = SigningKey::generate(Algorithm::Rs256).unwrap();
+        let (ed, _) = SigningKey::generate(Algorithm::EdDsa).unwrap();
+        assert_eq!(
+            segments(&ed.sign_jwt("JWT", &json!({})).unwrap())[2].len(),
+            64
+        );
         assert_eq!(
             segments(&es.sign_jwt("JWT", &json!({})).unwrap())[2].len(),
             64
@@ -344,6 +371,7 @@ mod tests {
             let mut expected = match alg {
                 Algorithm::Es256 => vec!["kty", "crv", "x", "y", "kid", "alg", "use"],
                 Algorithm::Rs256 => vec!["kty", "n", "e", "kid", "alg", "use"],
+                Algorithm::EdDsa => vec!["kty", "crv", "x", "kid", "alg", "use"],
             };
             let mut sorted = names.clone();
             sorted.sort_unstable();
@@ -384,6 +412,141 @@ mod tests {
             SigningKey::from_der(Algorithm::Es256, "", ec_der.as_bytes()),
             Err(JoseError::EmptyKid)
         ));
+    }
+
+    /// RFC 8037 Appendix A.1 (the Ed25519 key), A.3 (its thumbprint), A.4 (a signature).
+    const RFC8037_KEY: &str = r#"{"keys": [{"kty": "OKP", "crv": "Ed25519",
+        "d": "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A",
+        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+
+    #[test]
+    fn ed25519_matches_the_rfc_8037_test_vectors() {
+        let imported = crate::import_jwk_set(RFC8037_KEY).unwrap();
+        assert_eq!(imported.len(), 1);
+        let imported = &imported[0];
+        assert_eq!(imported.alg, Algorithm::EdDsa);
+        // A.3: the kid of an imported key without one is its RFC 7638 thumbprint.
+        assert_eq!(imported.kid, "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        let key =
+            SigningKey::from_der(Algorithm::EdDsa, &imported.kid, imported.der.as_bytes()).unwrap();
+        assert_eq!(
+            key.public_jwk()["x"],
+            "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+        );
+        assert_eq!(key.public_jwk()["kty"], "OKP");
+        assert_eq!(key.public_jwk()["crv"], "Ed25519");
+        assert_eq!(jwk_thumbprint(key.public_jwk()).unwrap(), key.kid());
+        // A.4: Ed25519 is deterministic, so the signature is the RFC's to the bit.
+        let signature = key
+            .sign(b"eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc")
+            .unwrap();
+        assert_eq!(
+            crate::util::b64url(&signature),
+            "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg"
+        );
+    }
+
+    #[test]
+    fn ed25519_import_checks_its_members() {
+        let base: Value = serde_json::from_str(RFC8037_KEY).unwrap();
+        let jwk = base["keys"][0].as_object().unwrap().clone();
+        let import = |edit: &dyn Fn(&mut Map<String, Value>)| {
+            let mut jwk = jwk.clone();
+            edit(&mut jwk);
+            crate::import_jwk_set(&json!({ "keys": [jwk] }).to_string())
+        };
+        let (other, _) = SigningKey::generate(Algorithm::EdDsa).unwrap();
+        // `d` of one key with `x` of another.
+        assert!(
+            import(&|k| {
+                k.insert("x".into(), other.public_jwk()["x"].clone());
+            })
+            .is_err()
+        );
+        // A short seed is not left-padded into some other key.
+        assert!(
+            import(&|k| {
+                k.insert("d".into(), json!(crate::util::b64url([7u8; 31])));
+            })
+            .is_err()
+        );
+        assert!(
+            import(&|k| {
+                k.remove("d");
+            })
+            .is_err()
+        );
+        assert!(
+            import(&|k| {
+                k.insert("crv".into(), json!("Ed448"));
+            })
+            .is_err()
+        );
+        assert!(
+            import(&|k| {
+                k.insert("alg".into(), json!("ES256"));
+            })
+            .is_err()
+        );
+        assert!(import(&|_| {}).is_ok());
+    }
+
+    #[test]
+    fn eddsa_keys_serve_eddsa_only() {
+        let (ed, ed_der) = SigningKey::generate(Algorithm::EdDsa).unwrap();
+        let (es, es_der) = SigningKey::generate(Algorithm::Es256).unwrap();
+        assert!(matches!(
+            SigningKey::from_der(Algorithm::Es256, "k", ed_der.as_bytes()),
+            Err(JoseError::InvalidPrivateKey { .. })
+        ));
+        assert!(matches!(
+            SigningKey::from_der(Algorithm::EdDsa, "k", es_der.as_bytes()),
+            Err(JoseError::InvalidPrivateKey { .. })
+        ));
+        // A JWK that says OKP but claims another algorithm is refused, both ways round.
+        let mut lying = ed.public_jwk().clone();
+        lying.insert("alg".into(), json!("ES256"));
+        assert!(VerificationKeys::from_jwks(&[lying]).is_err());
+        let mut lying = es.public_jwk().clone();
+        lying.insert("alg".into(), json!("EdDSA"));
+        assert!(VerificationKeys::from_jwks(&[lying]).is_err());
+        // An EdDSA token naming the ES256 key's kid, and the reverse, do not verify.
+        let keys = VerificationKeys::from_jwks(&[ed.public_jwk().clone(), es.public_jwk().clone()])
+            .unwrap();
+        let forged = |signer: &SigningKey, named: &SigningKey| {
+            let header = json!({"alg": signer.alg().as_str(), "typ": "at+jwt", "kid": named.kid()});
+            let input = format!(
+                "{}.{}",
+                crate::util::b64url(header.to_string()),
+                crate::util::b64url(b"{}")
+            );
+            let signature = signer.sign(input.as_bytes()).unwrap();
+            format!("{input}.{}", crate::util::b64url(signature))
+        };
+        assert!(matches!(
+            keys.verify(&forged(&ed, &es), "at+jwt"),
+            Err(JoseError::AlgorithmMismatch {
+                token: Algorithm::EdDsa,
+                key: Algorithm::Es256
+            })
+        ));
+        assert!(matches!(
+            keys.verify(&forged(&es, &ed), "at+jwt"),
+            Err(JoseError::AlgorithmMismatch {
+                token: Algorithm::Es256,
+                key: Algorithm::EdDsa
+            })
+        ));
+        keys.verify(&forged(&ed, &ed), "at+jwt").unwrap();
+        // A tampered EdDSA signature fails.
+        let token = ed.sign_jwt("at+jwt", &json!({"sub": "a"})).unwrap();
+        let tampered = format!("{}A", &token[..token.len() - 1]);
+        let tampered = if tampered == token {
+            format!("{}B", &token[..token.len() - 1])
+        } else {
+            tampered
+        };
+        assert!(keys.verify(&tampered, "at+jwt").is_err());
     }
 
     #[test]

@@ -13,7 +13,8 @@
 use std::collections::HashMap;
 
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents,
+    ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256,
+    RsaPublicKeyComponents,
 };
 use jsonwebtoken::crypto::{CryptoProvider, aws_lc};
 use jsonwebtoken::errors::ErrorKind;
@@ -70,7 +71,7 @@ struct Header {
 }
 
 impl VerificationKeys {
-    /// From public JWKs, strictly: each must be a usable EC P-256 or RSA signature key with
+    /// From public JWKs, strictly: each must be a usable EC P-256, RSA or OKP Ed25519 signature key with
     /// a `kid` and no private members, and `kid`s must be unique. For keys Valet controls.
     pub fn from_jwks(keys: &[Map<String, Value>]) -> Result<VerificationKeys, JoseError> {
         let mut set = VerificationKeys::default();
@@ -164,7 +165,7 @@ impl VerificationKeys {
     /// Verifies a compact JWS (RFC 7515 §5.2) and returns its header facts and claims.
     ///
     /// In order: size ≤ [`MAX_TOKEN_LEN`]; three non-empty segments; header is base64url
-    /// JSON with a string `alg` that is ES256 or RS256; a known `kid`; the header `alg`
+    /// JSON with a string `alg` that is ES256, RS256 or EdDSA; a known `kid`; the header `alg`
     /// equals the key's; `typ` equals `expected_typ` (ASCII case-insensitive, an
     /// `application/` prefix ignored on either side, RFC 7515 §4.1.9); then the signature,
     /// checked by `jsonwebtoken` (which also refuses unknown `crit` and `b64: false`);
@@ -294,6 +295,12 @@ fn parse_public_jwk(jwk: &Map<String, Value>) -> Result<Entry, JwkError> {
                 .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
                 .map_err(|_| JwkError::InvalidPublicKey)?;
             DecodingKey::from_rsa_raw_components(&n, &e)
+        }
+        Algorithm::EdDsa => {
+            let x = jwk::ed25519_public(jwk)?;
+            ParsedPublicKey::new(&ED25519, &x).map_err(|_| JwkError::InvalidPublicKey)?;
+            // The raw 32 octets, as `DecodingKey::from_ed_components` builds from `x`.
+            DecodingKey::from_ed_der(&x)
         }
     };
     Ok(Entry {
@@ -771,7 +778,7 @@ mod tests {
     #[test]
     fn published_sets_skip_foreign_keys() {
         let document = json!({"keys": [
-            {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+            {"kty": "OKP", "crv": "X25519", "kid": "ed", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
             {"kty": "EC", "crv": "P-384", "kid": "p384", "x": "AA", "y": "AA"},
             {"kty": "RSA", "kid": "enc", "use": "enc", "n": "AQAB", "e": "AQAB"},
             {"kty": "RSA", "kid": "ps", "alg": "PS256", "n": "AQAB", "e": "AQAB"},

@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use valet_core::config::{MailSettings, MfaPolicy, Registration, StatusEventsAuth};
 use valet_core::store::MAX_ACCESS_TOKEN_TTL;
 use valet_core::{KeyPolicy, Settings};
+use valet_jose::Algorithm;
 
 /// Every setting, with its default. The same names work in `valet.toml` and, upper-cased
 /// with a `VALET_` prefix, in the environment (`VALET_ACCESS_TOKEN_TTL=300`).
@@ -35,6 +36,9 @@ pub struct Config {
     pub key_rotation_period: i64,
     /// Seconds a new key is published in the JWKS before it signs.
     pub key_publish_lead: i64,
+    /// `ES256` (default), `EdDSA` (Ed25519) or `RS256`: the algorithm access tokens
+    /// and status list tokens are signed with. A key of it is kept and rotated.
+    pub access_token_alg: Algorithm,
     /// Seconds a node may serve a client record from memory (bounds how late a
     /// deleted client or rotated secret is noticed by other nodes).
     pub client_cache_ttl: i64,
@@ -181,6 +185,7 @@ impl Default for Config {
             access_token_max_ttl: 3600,
             key_rotation_period: keys.rotation_period,
             key_publish_lead: keys.publish_lead,
+            access_token_alg: keys.access_token_alg,
             client_cache_ttl: 5,
             session_ttl: defaults.session_ttl,
             refresh_token_idle_ttl: defaults.refresh_token_idle_ttl,
@@ -758,6 +763,7 @@ impl Config {
         settings.keys = KeyPolicy {
             rotation_period: self.key_rotation_period,
             publish_lead: self.key_publish_lead,
+            access_token_alg: self.access_token_alg,
             ..KeyPolicy::default()
         };
         settings
@@ -973,7 +979,13 @@ mod tests {
     #[test]
     fn every_setting_is_read_from_the_environment() {
         let names = setting_names();
-        for name in ["bind", "access_token_max_ttl", "trusted_proxies", "tls_key"] {
+        for name in [
+            "bind",
+            "access_token_max_ttl",
+            "access_token_alg",
+            "trusted_proxies",
+            "tls_key",
+        ] {
             assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
         }
     }

@@ -10,6 +10,7 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::cors::parse_allowed_origin;
 use crate::secrets::{PlainSecret, generate_client_secret, random_id};
 use crate::store::Client;
+use crate::token::id_token::ID_TOKEN_ALGORITHMS;
 
 /// The longest refresh grace window a client may ask for: long enough for a retry
 /// over a flaky network, short enough that a stolen token is still caught.
@@ -608,13 +609,20 @@ fn check_numbers(new: &NewClient, max_ttl: i64) -> Result<Option<Algorithm>, Adm
     }
     let id_token_alg = match &new.id_token_signed_response_alg {
         None => None,
-        Some(alg) => Some(alg.parse::<Algorithm>().map_err(|_| {
-            AdminError::invalid(
-                Field::new("id_token_signed_response_alg"),
-                Some(alg.clone()),
-                "must be RS256 or ES256",
-            )
-        })?),
+        // EdDSA is for access tokens only: relying parties need not know it (OIDC Core
+        // §15.1 makes only RS256 mandatory) and discovery does not offer it for ID tokens.
+        Some(alg) => Some(
+            alg.parse::<Algorithm>()
+                .ok()
+                .filter(|alg| ID_TOKEN_ALGORITHMS.contains(alg))
+                .ok_or_else(|| {
+                    AdminError::invalid(
+                        Field::new("id_token_signed_response_alg"),
+                        Some(alg.clone()),
+                        "must be RS256 or ES256",
+                    )
+                })?,
+        ),
     };
     if let Some(ttl) = new.access_token_ttl
         && (ttl < 1 || ttl > max_ttl)

@@ -138,7 +138,7 @@ impl KeyAdmin<'_, '_> {
         })
     }
 
-    /// Imports a JWK Set with private members (EC P-256 and RSA keys); each key
+    /// Imports a JWK Set with private members (EC P-256, RSA and OKP Ed25519 keys); each key
     /// audited as `key.imported`. With `activate`, each signs for its algorithm
     /// at once; without, it is published for verification only. Returns the kids.
     pub async fn import(&self, jwks: &str, activate: bool) -> Result<Vec<String>, AdminError> {

@@ -1,12 +1,11 @@
 //! Authorization server metadata (RFC 8414), served at both well-known paths.
 
-use valet_jose::Algorithm;
+use crate::token::id_token::ID_TOKEN_ALGORITHMS;
 use valet_protocol::metadata::ServerMetadata;
 use valet_protocol::token::GrantType;
 
 use crate::authorize::OIDC_SCOPES;
 use crate::config::Settings;
-use crate::token::access_token::ACCESS_TOKEN_ALG;
 
 /// Paths of the endpoints, relative to the issuer. The HTTP layer routes the same
 /// constants, so metadata and routes cannot drift apart.
@@ -96,10 +95,10 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
             "email_verified",
         ],
         subject_types_supported: vec!["public"],
-        id_token_signing_alg_values_supported: vec![
-            Algorithm::Rs256.as_str(),
-            Algorithm::Es256.as_str(),
-        ],
+        id_token_signing_alg_values_supported: ID_TOKEN_ALGORITHMS
+            .iter()
+            .map(|alg| alg.as_str())
+            .collect(),
         prompt_values_supported: vec!["none", "login", "consent"],
         acr_values_supported: crate::mfa::ACR_VALUES.to_vec(),
         authorization_response_iss_parameter_supported: true,
@@ -108,6 +107,6 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
         request_uri_parameter_supported: false,
         status_list_aggregation_endpoint: at(paths::STATUS_LISTS),
         valet_status_list_events_endpoint: at(paths::STATUS_EVENTS),
-        access_token_signing_alg_values_supported: vec![ACCESS_TOKEN_ALG.as_str()],
+        access_token_signing_alg_values_supported: vec![settings.keys.access_token_alg.as_str()],
     }
 }

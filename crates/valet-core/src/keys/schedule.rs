@@ -8,8 +8,9 @@ use super::{is_published, signs_at};
 use crate::config::KeyPolicy;
 use crate::store::{KeyInsert, Store, StoreError, StoredKey};
 
-/// The algorithms Valet keeps a signing key for: ES256 signs access tokens; RS256
-/// is the one algorithm every OpenID Connect relying party must accept.
+/// The algorithms Valet always keeps a signing key for: ES256 signs access tokens by
+/// default and ID tokens for clients that ask; RS256 is the one algorithm every OpenID
+/// Connect relying party must accept. The configured `access_token_alg` is kept too.
 pub const ALGORITHMS: [Algorithm; 2] = [Algorithm::Es256, Algorithm::Rs256];
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +111,15 @@ impl KeyManager {
         }
     }
 
+    /// [`ALGORITHMS`] and the access-token algorithm, each once.
+    fn kept_algorithms(&self) -> Vec<Algorithm> {
+        let mut algorithms = ALGORITHMS.to_vec();
+        if !algorithms.contains(&self.policy.access_token_alg) {
+            algorithms.push(self.policy.access_token_alg);
+        }
+        algorithms
+    }
+
     /// Makes sure every algorithm has a signing key and that the next key is
     /// published `publish_lead` before the current one is due for rotation. Safe
     /// to run on every node at once: the store lets one of them win.
@@ -120,7 +130,7 @@ impl KeyManager {
     ) -> Result<Vec<CreatedKey>, KeyError> {
         let keys = store.list_keys().await?;
         let mut created = Vec::new();
-        for alg in ALGORITHMS {
+        for alg in self.kept_algorithms() {
             let latest = keys
                 .iter()
                 .filter(|k| k.alg == alg && is_published(k.publish_until, now))
@@ -245,7 +255,7 @@ impl KeyManager {
 
     pub async fn status(&self, store: &dyn Store, now: i64) -> Result<Vec<KeyStatus>, KeyError> {
         let keys = store.list_keys().await?;
-        let signing: Vec<(Algorithm, i64)> = ALGORITHMS
+        let signing: Vec<(Algorithm, i64)> = Algorithm::ALL
             .iter()
             .filter_map(|alg| {
                 keys.iter()

@@ -13,7 +13,6 @@ use crate::config::Settings;
 use crate::error::OAuthError;
 use crate::keys::Keyring;
 use crate::store::{StatusRevocation, Store};
-use crate::token::access_token::ACCESS_TOKEN_ALG;
 use crate::token::status_claim::{LIST_SIZE, list_uri};
 
 /// draft-ietf-oauth-status-list §5.1: the `typ` of a status list token.
@@ -185,9 +184,10 @@ fn build(
     let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(&bits).map_err(OAuthError::server)?;
     let compressed = encoder.finish().map_err(OAuthError::server)?;
+    let alg = settings.keys.access_token_alg;
     let key = keyring
-        .signing_key(ACCESS_TOKEN_ALG, now)
-        .ok_or_else(|| OAuthError::server("no active ES256 signing key"))?;
+        .signing_key(alg, now)
+        .ok_or_else(|| OAuthError::server(format!("no active {alg} signing key")))?;
     let claims = json!({
         "iss": settings.issuer,
         "sub": list_uri(&settings.issuer, list),

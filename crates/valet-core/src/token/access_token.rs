@@ -1,7 +1,6 @@
 //! JWT access tokens per RFC 9068.
 
 use serde::{Serialize, Serializer};
-use valet_jose::Algorithm;
 use valet_protocol::Scope;
 
 use crate::config::Settings;
@@ -13,9 +12,6 @@ use crate::token::status_claim::StatusClaim;
 
 /// RFC 9068 §2.1: the `typ` header of a JWT access token.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
-
-/// Access tokens are signed with ES256: a fraction of RS256's signing cost.
-pub const ACCESS_TOKEN_ALG: Algorithm = Algorithm::Es256;
 
 /// RFC 9068 §2.2 claims. `aud` is a string for one audience and an array for more.
 #[derive(Debug, Serialize)]
@@ -72,9 +68,10 @@ pub fn mint(
     status: Option<&StatusClaim>,
     now: i64,
 ) -> Result<MintedAccessToken, OAuthError> {
+    let alg = settings.keys.access_token_alg;
     let key = keyring
-        .signing_key(ACCESS_TOKEN_ALG, now)
-        .ok_or_else(|| OAuthError::server("no active ES256 signing key"))?;
+        .signing_key(alg, now)
+        .ok_or_else(|| OAuthError::server(format!("no active {alg} signing key")))?;
     let expires_in = lifetime(settings, client);
     let jti = token_id()?;
     let scope_text = (!scope.is_empty()).then(|| scope.to_string());

@@ -8,6 +8,10 @@ use crate::error::OAuthError;
 use crate::keys::Keyring;
 use crate::store::{Client, Grant};
 
+/// What ID tokens may be signed with: RS256 and ES256, never EdDSA, which relying parties
+/// need not know (an `access_token_alg` option only).
+pub const ID_TOKEN_ALGORITHMS: [Algorithm; 2] = [Algorithm::Rs256, Algorithm::Es256];
+
 /// RS256 unless the client registered ES256: RS256 is the one algorithm every
 /// relying party must support (OIDC Core §15.1).
 pub fn algorithm_for(client: &Client) -> Algorithm {

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use valet_guard::{Guard, GuardError};
-use valet_jose::SigningKey;
+use valet_jose::{SigningKey, b64url};
 
 use super::support::*;
 
@@ -176,4 +176,51 @@ fn guards_are_send_sync_clone() {
     fn assert_traits<T: Send + Sync + Clone + 'static>() {}
     assert_traits::<Guard>();
     assert_traits::<valet_guard::VerifiedToken>();
+}
+
+#[tokio::test]
+async fn eddsa_tokens_verify_and_keep_to_their_key() {
+    let issuer = FakeIssuer::start().await;
+    let (ed, ed_der) = SigningKey::generate(valet_jose::Algorithm::EdDsa).unwrap();
+    assert_eq!(ed.public_jwk()["kty"], "OKP");
+    assert_eq!(ed.public_jwk()["crv"], "Ed25519");
+    issuer
+        .state
+        .published
+        .lock()
+        .unwrap()
+        .push(ed.public_jwk().clone());
+    let guard = issuer.guard().await;
+    let token = ed.sign_jwt("at+jwt", &issuer.claims()).unwrap();
+    assert!(token.starts_with(&b64url(format!(
+        r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"{}"}}"#,
+        ed.kid()
+    ))));
+    let verified = guard.verify(&token).await.unwrap();
+    assert_eq!(verified.subject(), "alice");
+
+    // alg EdDSA, but the kid names the published ES256 key: refused before any signature
+    // check, whatever key signed it.
+    let posing = SigningKey::from_der(
+        valet_jose::Algorithm::EdDsa,
+        issuer.state.signer.kid(),
+        ed_der.as_bytes(),
+    )
+    .unwrap();
+    let forged = posing.sign_jwt("at+jwt", &issuer.claims()).unwrap();
+    assert_eq!(
+        guard.verify(&forged).await.unwrap_err(),
+        valet_guard::TokenError::AlgorithmMismatch
+    );
+    // And the reverse: ES256 in the header, the Ed25519 key's kid.
+    let forged = issuer
+        .state
+        .signer
+        .renamed(ed.kid())
+        .sign_jwt("at+jwt", &issuer.claims())
+        .unwrap();
+    assert_eq!(
+        guard.verify(&forged).await.unwrap_err(),
+        valet_guard::TokenError::AlgorithmMismatch
+    );
 }

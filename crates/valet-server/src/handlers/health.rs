@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use valet_core::token::access_token::ACCESS_TOKEN_ALG;
 
 use crate::AppState;
 
@@ -32,7 +31,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     }
     if server
         .keyring()
-        .signing_key(ACCESS_TOKEN_ALG, server.now())
+        .signing_key(server.settings().keys.access_token_alg, server.now())
         .is_none()
     {
         return (StatusCode::SERVICE_UNAVAILABLE, "no signing key\n");

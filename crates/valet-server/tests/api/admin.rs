@@ -344,3 +344,35 @@ async fn registration_and_creation_errors_name_fields() {
     assert!(app.store.list_clients().await.unwrap().is_empty());
     assert!(app.store.list_users().await.unwrap().is_empty());
 }
+
+/// EdDSA signs access tokens only: a client cannot ask for EdDSA ID tokens (nor for an
+/// algorithm Valet does not know); RS256 and ES256 are accepted.
+#[tokio::test]
+async fn id_tokens_are_rs256_or_es256_only() {
+    let app = TestApp::new().await;
+    for refused in ["EdDSA", "HS256", "none", "es256"] {
+        let error = app
+            .admin()
+            .register_client(NewClient {
+                id_token_signed_response_alg: Some(refused.into()),
+                ..service_client()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(invalid_field(&error), "id_token_signed_response_alg");
+    }
+    for accepted in ["RS256", "ES256"] {
+        app.admin()
+            .register_client(NewClient {
+                id_token_signed_response_alg: Some(accepted.into()),
+                ..service_client()
+            })
+            .await
+            .unwrap();
+    }
+    let metadata = app.get("/.well-known/openid-configuration").await.json();
+    assert_eq!(
+        metadata["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256", "ES256"])
+    );
+}

@@ -14,7 +14,7 @@ obj = jws.JWS()
 obj.deserialize(token)
 kid = obj.jose_header["kid"]
 key = jwks.get_key(kid)
-obj.verify(key, alg="ES256")
+obj.verify(key, alg=sys.argv[3])
 print(json.dumps({"header": obj.jose_header, "claims": json.loads(obj.payload)}))
 "#;
 
@@ -27,6 +27,31 @@ fn jwcrypto_available() -> bool {
 
 #[tokio::test]
 async fn jwcrypto_verifies_the_access_token_against_the_jwks() {
+    jwcrypto_verifies(&TestApp::new().await, "ES256").await;
+}
+
+/// With `access_token_alg = EdDSA`: the token says EdDSA, the JWKS publishes the OKP
+/// Ed25519 key, discovery says so, and an independent implementation agrees.
+#[tokio::test]
+async fn jwcrypto_verifies_an_eddsa_access_token_against_the_jwks() {
+    let mut settings = settings();
+    settings.keys.access_token_alg = "EdDSA".parse().unwrap();
+    jwcrypto_verifies(&TestApp::with_settings(settings).await, "EdDSA").await;
+}
+
+/// The same with the keys stored (sealed) in PostgreSQL.
+#[tokio::test]
+async fn jwcrypto_verifies_an_eddsa_access_token_on_postgres() {
+    let mut settings = settings();
+    settings.keys.access_token_alg = "EdDSA".parse().unwrap();
+    let Some((app, schema)) = TestApp::on_postgres_with(settings).await else {
+        return;
+    };
+    jwcrypto_verifies(&app, "EdDSA").await;
+    TestApp::drop_postgres_schema(&schema).await;
+}
+
+async fn jwcrypto_verifies(app: &TestApp, alg: &str) {
     if !jwcrypto_available() {
         assert!(
             std::env::var_os("VALET_REQUIRE_JWCRYPTO").is_none(),
@@ -37,10 +62,33 @@ async fn jwcrypto_verifies_the_access_token_against_the_jwks() {
         );
         return;
     }
-    let app = TestApp::new().await;
     let client = app.service().await;
     let token = app.access_token(&client).await;
+    let metadata = app
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json();
+    assert_eq!(
+        metadata["access_token_signing_alg_values_supported"],
+        serde_json::json!([alg])
+    );
     let jwks = app.get("/jwks.json").await.text();
+    let published: serde_json::Value = serde_json::from_str(&jwks).unwrap();
+    let kid = token_header(&token)["kid"].as_str().unwrap().to_owned();
+    let key = published["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .unwrap();
+    assert_eq!(key["alg"], alg);
+    if alg == "EdDSA" {
+        assert_eq!(
+            (&key["kty"], &key["crv"]),
+            (&"OKP".into(), &"Ed25519".into())
+        );
+        assert!(key.get("d").is_none());
+    }
     let jwks_path = app.dir.join("jwks.json");
     let token_path = app.dir.join("token.jwt");
     std::fs::write(&jwks_path, jwks).unwrap();
@@ -50,6 +98,7 @@ async fn jwcrypto_verifies_the_access_token_against_the_jwks() {
         .args(["-c", VERIFIER])
         .arg(&jwks_path)
         .arg(&token_path)
+        .arg(alg)
         .output()
         .unwrap();
     assert!(
@@ -59,6 +108,7 @@ async fn jwcrypto_verifies_the_access_token_against_the_jwks() {
     );
     let verified: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(verified["header"]["typ"], "at+jwt");
+    assert_eq!(verified["header"]["alg"], alg);
     assert_eq!(verified["claims"]["iss"], ISSUER);
     assert_eq!(verified["claims"]["client_id"], client.id.as_str());
 
@@ -71,9 +121,19 @@ async fn jwcrypto_verifies_the_access_token_against_the_jwks() {
         .args(["-c", VERIFIER])
         .arg(&jwks_path)
         .arg(&token_path)
+        .arg(alg)
         .output()
         .unwrap();
     assert!(!out.status.success(), "jwcrypto accepted a forged token");
+}
+
+fn token_header(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let header = token.split('.').next().unwrap();
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
+    serde_json::from_slice(&header).unwrap()
 }
 
 fn base64_url(text: &str) -> String {

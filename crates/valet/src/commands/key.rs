@@ -20,6 +20,8 @@ pub enum AlgArg {
     Es256,
     #[value(name = "RS256")]
     Rs256,
+    #[value(name = "EdDSA")]
+    EdDsa,
 }
 
 impl From<AlgArg> for Algorithm {
@@ -27,6 +29,7 @@ impl From<AlgArg> for Algorithm {
         match alg {
             AlgArg::Es256 => Algorithm::Es256,
             AlgArg::Rs256 => Algorithm::Rs256,
+            AlgArg::EdDsa => Algorithm::EdDsa,
         }
     }
 }
@@ -48,7 +51,7 @@ pub enum KeyCommand {
     /// Print the public JWKS (what /jwks.json serves) to standard output: public
     /// members only, for resource servers that cannot fetch it.
     Export,
-    /// Import a JWK Set with private members (EC P-256 and RSA keys).
+    /// Import a JWK Set with private members (EC P-256, RSA and OKP Ed25519 keys).
     Import {
         file: std::path::PathBuf,
         /// Make each imported key the signing key for its algorithm at once.

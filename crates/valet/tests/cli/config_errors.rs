@@ -56,6 +56,15 @@ fn settings_at_fault_are_named() {
         },
         &["VALET_MASTER_KEY"],
     );
+    // Neither HMAC, `none`, nor a misspelling of EdDSA signs access tokens.
+    for alg in ["HS256", "none", "eddsa", "Ed25519"] {
+        serve_fails(
+            |c| {
+                c.env("VALET_ACCESS_TOKEN_ALG", alg);
+            },
+            &["access_token_alg"],
+        );
+    }
 }
 
 #[test]

@@ -89,9 +89,15 @@ fn setup(require: &[&str]) -> Setup {
 
 /// As [`setup`], with the upstream given as `http://127.0.0.1:PORT{base_path}`.
 fn setup_under(require: &[&str], base_path: &str) -> Setup {
+    setup_with(require, base_path, &[])
+}
+
+/// As [`setup_under`], with extra environment variables for `valet serve`.
+fn setup_with(require: &[&str], base_path: &str, env: &[(&str, &str)]) -> Setup {
     let dir = temp_dir("guard");
     let valet_port = free_port();
     let mut command = valet(&dir);
+    command.envs(env.iter().copied());
     command.args(["serve", "--bind", &format!("127.0.0.1:{valet_port}")]);
     let valet_server = Server::start(command, valet_port, dir.join("serve.log"));
     let (id, secret) = create_service_client(&dir, &[]);
@@ -155,6 +161,51 @@ fn valid_tokens_pass_with_the_verified_identity_and_streamed_bodies() {
         "underscore spellings are dropped too"
     );
     assert_eq!(seen["body_len"], 1_000_000);
+}
+
+/// Valet signing access tokens with EdDSA (Ed25519): the proxy verifies them from the
+/// published OKP key, and refuses an altered one.
+#[test]
+fn eddsa_access_tokens_pass_the_proxy() {
+    let s = setup_with(&["read"], "", &[("VALET_ACCESS_TOKEN_ALG", "EdDSA")]);
+    let token = s.valet.token(&s.id, &s.secret);
+    let header: serde_json::Value = {
+        use base64::Engine as _;
+        let header = token.split('.').next().unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(header)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(header["alg"], "EdDSA");
+    let jwks = s.valet.get("/jwks.json").json();
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (key["kty"].as_str(), key["crv"].as_str()),
+        (Some("OKP"), Some("Ed25519"))
+    );
+    let reply = bearer(s.proxy.port, "GET", &token, &[], "");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["subject"], serde_json::json!([s.id]));
+
+    // Altered payload: refused by the proxy, never reaches the upstream.
+    let mut parts: Vec<&str> = token.split('.').collect();
+    let forged = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!(r#"{{"sub":"admin","aud":"{AUDIENCE}"}}"#))
+    };
+    parts[1] = &forged;
+    let reply = bearer(s.proxy.port, "GET", &parts.join("."), &[], "");
+    assert_eq!(reply.status, 401, "{}", reply.body);
 }
 
 #[test]

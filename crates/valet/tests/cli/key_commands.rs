@@ -107,3 +107,45 @@ fn a_wrong_master_key_stops_the_start() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn rotate_stages_an_eddsa_key_before_the_setting_switches() {
+    let (dir, server) = serve_fresh("keys-eddsa");
+    let out = run_ok({
+        let mut c = valet(&dir);
+        c.args(["key", "rotate", "--alg", "EdDSA"]);
+        c
+    });
+    assert!(String::from_utf8_lossy(&out.stdout).contains("published now"));
+    let keys = key_list(&dir);
+    let ed: Vec<&Value> = keys.iter().filter(|k| k["alg"] == "EdDSA").collect();
+    assert_eq!(ed.len(), 1, "{keys:?}");
+    assert_eq!(ed[0]["state"], "pending");
+    let kid = ed[0]["kid"].as_str().unwrap().to_owned();
+    eventually("the server to publish the EdDSA key", || {
+        server.get("/jwks.json").body.contains(&kid)
+    });
+    let jwks = server.get("/jwks.json").json();
+    let published = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(published["kty"], "OKP");
+    assert_eq!(published["crv"], "Ed25519");
+    assert!(published.get("d").is_none());
+    // A second one while it is pending is refused.
+    let again = valet(&dir)
+        .args(["key", "rotate", "--alg", "EdDSA"])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    // Unknown names stay refused.
+    let wrong = valet(&dir)
+        .args(["key", "rotate", "--alg", "Ed25519"])
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+}
