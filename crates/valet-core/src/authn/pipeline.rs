@@ -84,6 +84,33 @@ pub async fn sign_in_to_account(
         .await
 }
 
+/// Opens the interaction a sign-in form names (see [`identify::resume`]); the
+/// page to show instead when it cannot be opened or no longer waits for a
+/// first factor.
+async fn resume_waiting_for_login(
+    server: &AuthorizationServer,
+    form: &Form,
+    cookies: Cookies<'_>,
+    context: &RequestContext,
+) -> Result<Result<Resumed, PageError>, OAuthError> {
+    Ok(
+        match identify::resume(server, form, cookies.csrf, context.now).await? {
+            Ok(resumed) if resumed.request.stage == Stage::AwaitingLogin => Ok(resumed),
+            Ok(_) => Err(PageError::expired()),
+            Err(page) => Err(page),
+        },
+    )
+}
+
+/// The interaction id a passkey form names (empty when absent: the ceremony
+/// then matches no interaction).
+fn interaction_field(form: &Form) -> &str {
+    form.optional("interaction")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
 /// The login form was submitted. On success a new session is returned for the
 /// handler to set as a cookie (a fresh value: no session fixation).
 pub async fn submit_login(
@@ -96,13 +123,10 @@ pub async fn submit_login(
         at,
         request,
         client,
-    } = match identify::resume(server, form, cookies.csrf, context.now).await? {
+    } = match resume_waiting_for_login(server, form, cookies, context).await? {
         Ok(resumed) => resumed,
         Err(page) => return Ok((AuthorizeOutcome::ErrorPage(page), None)),
     };
-    if request.stage != Stage::AwaitingLogin {
-        return Ok((AuthorizeOutcome::ErrorPage(PageError::expired()), None));
-    }
     let attempt = password::verify(server, form, &client.client_id, context).await?;
     let mut step = Step {
         client: &client,
@@ -131,19 +155,10 @@ pub async fn passkey_options(
     cookies: Cookies<'_>,
     context: &RequestContext,
 ) -> Result<Result<Challenge, PageError>, OAuthError> {
-    let Resumed { request, .. } =
-        match identify::resume(server, form, cookies.csrf, context.now).await? {
-            Ok(resumed) => resumed,
-            Err(page) => return Ok(Err(page)),
-        };
-    if request.stage != Stage::AwaitingLogin {
-        return Ok(Err(PageError::expired()));
+    if let Err(page) = resume_waiting_for_login(server, form, cookies, context).await? {
+        return Ok(Err(page));
     }
-    let interaction = form
-        .optional("interaction")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let interaction = interaction_field(form);
     let csrf = cookies.csrf.unwrap_or_default();
     match passkey::begin(server, interaction, csrf, context.now).await? {
         Some(challenge) => Ok(Ok(challenge)),
@@ -171,11 +186,7 @@ pub async fn second_factor_passkey_options(
     let Stage::AwaitingSecondFactor(proved) = &request.stage else {
         return Ok(Err(PageError::expired()));
     };
-    let interaction = form
-        .optional("interaction")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let interaction = interaction_field(form);
     let csrf = cookies.csrf.unwrap_or_default();
     let begun =
         passkey::begin_second_factor(server, interaction, csrf, &proved.user_id, context.now);
@@ -202,18 +213,11 @@ pub async fn submit_passkey_login(
         at,
         request,
         client,
-    } = match identify::resume(server, form, cookies.csrf, context.now).await? {
+    } = match resume_waiting_for_login(server, form, cookies, context).await? {
         Ok(resumed) => resumed,
         Err(page) => return Ok((AuthorizeOutcome::ErrorPage(page), None)),
     };
-    if request.stage != Stage::AwaitingLogin {
-        return Ok((AuthorizeOutcome::ErrorPage(PageError::expired()), None));
-    }
-    let interaction = form
-        .optional("interaction")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let interaction = interaction_field(form);
     let client_id = &client.client_id;
     let result =
         passkey::verify(server, form, interaction, cookies.csrf, client_id, context).await?;
