@@ -12,7 +12,7 @@ use valet_core::register::{RegisterRefusal, RegistrationForm};
 use valet_core::users::MIN_PASSWORD_CHARS;
 use valet_protocol::Form;
 
-use super::reset::{csrf_ok, csrf_value, field, set_csrf};
+use super::reset::{csrf_form_page, csrf_ok, field, try_again_message};
 use crate::AppState;
 use crate::context::Context;
 use crate::error::ApiError;
@@ -87,11 +87,8 @@ pub async fn register_post(
         Err(RegisterRefusal::Throttled {
             retry_after_seconds,
         }) => {
-            let minutes = (retry_after_seconds + 59) / 60;
-            let message = format!(
-                "Too many attempts from your network. Try again in {minutes} minute{}.",
-                if minutes == 1 { "" } else { "s" }
-            );
+            let message =
+                try_again_message("Too many attempts from your network.", retry_after_seconds);
             let mut response = page(
                 &state,
                 &headers,
@@ -125,14 +122,12 @@ fn page(
     (username, email, invite): (&str, &str, &str),
     error: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let csrf = csrf_value(state, headers)?;
-    let issuer = &state.server.settings().issuer;
-    let mut response = render(
+    csrf_form_page(
+        state,
+        headers,
         status,
-        "register.html",
+        ("register.html", paths::REGISTER),
         minijinja::context! {
-            action => format!("{issuer}{}", paths::REGISTER),
-            csrf => &csrf,
             username => username,
             email => email,
             invite => invite,
@@ -140,7 +135,4 @@ fn page(
             error => error,
         },
     )
-    .ok_or(ApiError::Rendering)?;
-    set_csrf(state, &mut response, &csrf);
-    Ok(response)
 }

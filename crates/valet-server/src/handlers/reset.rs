@@ -63,10 +63,9 @@ pub async fn reset_post(
         Err(ResetRequestRefusal::Throttled {
             retry_after_seconds,
         }) => {
-            let minutes = (retry_after_seconds + 59) / 60;
-            let message = format!(
-                "Too many requests for this account or from your network. Try again in {minutes} minute{}.",
-                if minutes == 1 { "" } else { "s" }
+            let message = try_again_message(
+                "Too many requests for this account or from your network.",
+                retry_after_seconds,
             );
             let mut response = request_page(
                 &state,
@@ -148,20 +147,13 @@ fn request_page(
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let csrf = csrf_value(state, headers)?;
-    let issuer = &state.server.settings().issuer;
-    let mut response = render(
+    csrf_form_page(
+        state,
+        headers,
         status,
-        "reset_request.html",
-        minijinja::context! {
-            action => format!("{issuer}{}", paths::RESET),
-            csrf => &csrf,
-            error => error,
-        },
+        ("reset_request.html", paths::RESET),
+        minijinja::context! { error => error },
     )
-    .ok_or(ApiError::Rendering)?;
-    set_csrf(state, &mut response, &csrf);
-    Ok(response)
 }
 
 fn confirm_page(
@@ -171,27 +163,18 @@ fn confirm_page(
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let csrf = csrf_value(state, headers)?;
-    let issuer = &state.server.settings().issuer;
-    let mut response = render(
+    csrf_form_page(
+        state,
+        headers,
         status,
-        "reset_confirm.html",
-        minijinja::context! {
-            action => format!("{issuer}{}", paths::RESET_CONFIRM),
-            csrf => &csrf,
-            token => token,
-            min_chars => MIN_PASSWORD_CHARS,
-            error => error,
-        },
+        ("reset_confirm.html", paths::RESET_CONFIRM),
+        minijinja::context! { token => token, min_chars => MIN_PASSWORD_CHARS, error => error },
     )
-    .ok_or(ApiError::Rendering)?;
-    set_csrf(state, &mut response, &csrf);
-    Ok(response)
 }
 
 /// The browser's CSRF value if it has one, else a new one (kept, so a sign-in
 /// form open in another tab stays valid).
-pub(super) fn csrf_value(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+fn csrf_value(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
     let names = cookie_names(state);
     match cookies::read(headers, names.csrf()).filter(|c| c.len() == 43) {
         Some(csrf) => Ok(csrf),
@@ -201,8 +184,36 @@ pub(super) fn csrf_value(state: &AppState, headers: &HeaderMap) -> Result<String
     }
 }
 
+/// A self-service form page: `template` rendered with `context` and the
+/// browser's CSRF value (field and cookie), whose form posts to `path`.
+pub(super) fn csrf_form_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    (template, path): (&str, &str),
+    context: minijinja::Value,
+) -> Result<Response, ApiError> {
+    let csrf = csrf_value(state, headers)?;
+    let issuer = &state.server.settings().issuer;
+    let mut response = render(
+        status,
+        template,
+        minijinja::context! { action => format!("{issuer}{path}"), csrf => &csrf, ..context },
+    )
+    .ok_or(ApiError::Rendering)?;
+    set_csrf(state, &mut response, &csrf);
+    Ok(response)
+}
+
+/// "Try again in N minute(s)." after `why`, for a throttled form.
+pub(super) fn try_again_message(why: &str, retry_after_seconds: i64) -> String {
+    let minutes = (retry_after_seconds + 59) / 60;
+    let plural = if minutes == 1 { "" } else { "s" };
+    format!("{why} Try again in {minutes} minute{plural}.")
+}
+
 /// Gives the browser its CSRF value (a cookie the form's field must match).
-pub(super) fn set_csrf(state: &AppState, response: &mut Response, csrf: &str) {
+fn set_csrf(state: &AppState, response: &mut Response, csrf: &str) {
     let names = cookie_names(state);
     names.set(response, names.csrf(), csrf, CSRF_TTL);
 }

@@ -10,7 +10,7 @@ use valet_core::endpoint::metadata::paths;
 use valet_core::mail::verify::VerifyRefusal;
 use valet_protocol::Form;
 
-use super::reset::{csrf_ok, csrf_value, field, invalid_link, set_csrf};
+use super::reset::{csrf_form_page, csrf_ok, field, invalid_link};
 use crate::AppState;
 use crate::context::Context;
 use crate::error::ApiError;
@@ -72,19 +72,11 @@ fn page(
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let csrf = csrf_value(state, headers)?;
-    let issuer = &state.server.settings().issuer;
-    let mut response = render(
+    csrf_form_page(
+        state,
+        headers,
         status,
-        "verify_email.html",
-        minijinja::context! {
-            action => format!("{issuer}{}", paths::VERIFY_EMAIL),
-            csrf => &csrf,
-            token => token,
-            error => error,
-        },
+        ("verify_email.html", paths::VERIFY_EMAIL),
+        minijinja::context! { token => token, error => error },
     )
-    .ok_or(ApiError::Rendering)?;
-    set_csrf(state, &mut response, &csrf);
-    Ok(response)
 }
