@@ -7,6 +7,14 @@ use crate::error::OAuthError;
 use crate::secrets::random_id;
 use crate::store::{Session, Store};
 
+/// The browser's cookies a page reads: its session and its CSRF value (the
+/// sign-in steps and the account pages alike).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cookies<'a> {
+    pub session: Option<&'a str>,
+    pub csrf: Option<&'a str>,
+}
+
 /// A session just created, with the cookie value to hand to the browser once.
 pub struct NewSession {
     pub cookie_value: String,

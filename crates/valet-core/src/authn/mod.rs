@@ -62,10 +62,11 @@ mod pipeline;
 pub mod policy;
 pub mod verify;
 
+pub use crate::session::Cookies;
 pub use pending::{CARRIED_KEY_PURPOSE, PendingAuthorization, Stage, carried_key_period};
 pub(crate) use pipeline::issuer_label;
 pub use pipeline::{
-    Cookies, authorize, passkey_options, second_factor_passkey_options, sign_in_to_account,
-    submit_consent, submit_login, submit_passkey_login, submit_second_factor,
+    authorize, passkey_options, second_factor_passkey_options, sign_in_to_account, submit_consent,
+    submit_login, submit_passkey_login, submit_second_factor,
 };
 pub use verify::{Method, Proved, SignedIn};

@@ -19,15 +19,8 @@ use crate::context::RequestContext;
 use crate::error::OAuthError;
 use crate::mfa::{self, Enrolment};
 use crate::passkeys::Challenge;
-use crate::session::{self, NewSession};
+use crate::session::{self, Cookies, NewSession};
 use crate::store::Client;
-
-/// The browser's cookies the steps read.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Cookies<'a> {
-    pub session: Option<&'a str>,
-    pub csrf: Option<&'a str>,
-}
 
 /// RFC 6749 §4.1.1: the authorization request, from the query (GET) or form (POST).
 pub async fn authorize(

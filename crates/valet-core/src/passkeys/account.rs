@@ -13,18 +13,11 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::authorize::PageError;
 use crate::context::RequestContext;
 use crate::error::OAuthError;
-use crate::session;
+use crate::session::{self, Cookies};
 use crate::store::{PasskeyRecord, Session, StoreError};
 
 /// The longest name a passkey may have, in characters.
 pub const MAX_NAME: usize = 64;
-
-/// The browser's cookies the account pages read.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AccountCookies<'a> {
-    pub session: Option<&'a str>,
-    pub csrf: Option<&'a str>,
-}
 
 /// A passkey as the account page lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +97,7 @@ pub async fn page(
 /// The session, when the form's CSRF value is the cookie's.
 async fn checked(
     server: &AuthorizationServer,
-    cookies: AccountCookies<'_>,
+    cookies: Cookies<'_>,
     form: &Form,
     now: i64,
 ) -> Result<Result<Session, PageError>, OAuthError> {
@@ -131,7 +124,7 @@ async fn checked(
 /// verification, and excluding the credentials the user has.
 pub async fn begin_registration(
     server: &AuthorizationServer,
-    cookies: AccountCookies<'_>,
+    cookies: Cookies<'_>,
     form: &Form,
     now: i64,
 ) -> Result<Result<Challenge, PageError>, OAuthError> {
@@ -196,7 +189,7 @@ fn require_resident_key(options: &mut Value) {
 /// ceremony `ceremony`, named `name`.
 pub async fn finish_registration(
     server: &AuthorizationServer,
-    cookies: AccountCookies<'_>,
+    cookies: Cookies<'_>,
     form: &Form,
     context: &RequestContext,
 ) -> Result<Result<(), PageError>, OAuthError> {
@@ -295,7 +288,7 @@ fn failed(message: &str) -> PageError {
 /// Removes one of the signed-in user's passkeys (`passkey`: its id as listed).
 pub async fn remove(
     server: &AuthorizationServer,
-    cookies: AccountCookies<'_>,
+    cookies: Cookies<'_>,
     form: &Form,
     context: &RequestContext,
 ) -> Result<Result<(), PageError>, OAuthError> {

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use valet_core::authn::{self, Cookies};
 use valet_core::endpoint::metadata::paths;
 use valet_core::passkeys::Challenge;
-use valet_core::passkeys::account::{self, AccountCookies};
+use valet_core::passkeys::account;
 
 use super::authorize::{browser_cookies, cookie_names, signed_in_response};
 use crate::AppState;
@@ -131,7 +131,7 @@ pub async fn add_options(
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let (session, csrf) = browser_cookies(&headers, &cookie_names(&state));
-    let cookies = AccountCookies {
+    let cookies = Cookies {
         session: session.as_deref(),
         csrf: csrf.as_deref(),
     };
@@ -148,7 +148,7 @@ pub async fn add(
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let (session, csrf) = browser_cookies(&headers, &cookie_names(&state));
-    let cookies = AccountCookies {
+    let cookies = Cookies {
         session: session.as_deref(),
         csrf: csrf.as_deref(),
     };
@@ -164,7 +164,7 @@ pub async fn remove(
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let (session, csrf) = browser_cookies(&headers, &cookie_names(&state));
-    let cookies = AccountCookies {
+    let cookies = Cookies {
         session: session.as_deref(),
         csrf: csrf.as_deref(),
     };
