@@ -10,6 +10,7 @@
 //! - [`process`]: a binary under test as a process (the `valet` binary's path is
 //!   passed in: `env!("CARGO_BIN_EXE_valet")` only works in its own crate's tests);
 //! - [`http`]: a minimal HTTP/1.1 client and cookie jar for such a process;
+//! - [`node`]: independent client libraries on Node.js (`tests/node/`);
 //! - [`leaks`]: internal error text that must never reach a client;
 //! - [`passkey`]: a software WebAuthn authenticator;
 //! - [`temp`]: fresh temporary directories.
@@ -30,6 +31,7 @@ pub mod browser;
 pub mod flow;
 pub mod http;
 pub mod leaks;
+pub mod node;
 pub mod passkey;
 pub mod pkce;
 pub mod postgres;
@@ -41,6 +43,7 @@ pub mod api {
     pub use crate::app::*;
     pub use crate::browser::*;
     pub use crate::flow::*;
+    pub use crate::node::{node_package_available, run_node_script};
     pub use crate::leaks::assert_no_internals;
     pub use crate::passkey::{Ceremony, SoftPasskey};
     pub use crate::pkce::Pkce;
@@ -52,6 +55,7 @@ pub mod api {
 pub mod cli {
     pub use crate::browser::{encode, form_field};
     pub use crate::http::*;
+    pub use crate::node::{node_package_available, run_node_script};
     pub use crate::leaks::assert_no_internals;
     pub use crate::pkce::Pkce;
     pub use crate::postgres::{skip, test_database_url};
