@@ -32,6 +32,11 @@ use valet_core::store::StoreError;
 /// A future borrowing the connection it runs on.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Writes per committed transaction, by database (a `/metrics` histogram).
+pub const BATCH_SIZE_METRIC: &str = "valet_group_commit_batch_size";
+/// Transactions of the group commit that failed as a whole, by database.
+pub const FAILED_BATCHES_METRIC: &str = "valet_group_commit_failed_batches_total";
+
 /// The most writes one transaction takes; more wait for the next.
 pub const MAX_BATCH: usize = 256;
 /// Writes queued at most; a caller beyond waits for room.
@@ -270,8 +275,12 @@ async fn committer<DB: Database>(
             Ok(tx) => run_batch(tx, &mut batch).await,
             Err(err) => Err(err.to_string()),
         };
+        // The batch size shows whether group commit is sharing transactions
+        // under the current load (1 means each write paid its own commit).
+        metrics::histogram!(BATCH_SIZE_METRIC, "database" => DB::NAME).record(batch.len() as f64);
         if let Err(message) = &committed {
             tracing::error!(error = %message, database = DB::NAME, writes = batch.len(), "a batch of writes failed");
+            metrics::counter!(FAILED_BATCHES_METRIC, "database" => DB::NAME).increment(1);
         } else {
             counters.batches.fetch_add(1, Ordering::Relaxed);
             counters.writes.fetch_add(

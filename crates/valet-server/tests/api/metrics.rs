@@ -48,3 +48,28 @@ async fn every_request_is_counted_under_its_route_and_status() {
         "raw paths must not become labels: {after}"
     );
 }
+
+/// Code redemption is a group-commit write: its batch is counted by size,
+/// and the exposition says what each series means.
+#[tokio::test]
+async fn group_commit_batches_are_measured_and_every_metric_is_described() {
+    let app = TestApp::new().await;
+    let batches = r#"valet_group_commit_batch_size_count{database="SQLite"}"#;
+    let before = series_value(&app.get("/metrics").await.text(), batches);
+    // Redeeming the code writes the grant's tokens through group commit.
+    alice_signed_in(&app, "openid offline_access").await;
+    let text = app.get("/metrics").await.text();
+    assert!(series_value(&text, batches) > before, "{text}");
+    assert!(
+        text.contains(r#"valet_group_commit_batch_size_bucket{database="SQLite",le="1"}"#),
+        "{text}"
+    );
+    for name in [
+        "valet_http_requests_total",
+        "valet_http_request_duration_seconds",
+        "valet_tokens_issued_total",
+        "valet_group_commit_batch_size",
+    ] {
+        assert!(text.contains(&format!("# HELP {name} ")), "{name}: {text}");
+    }
+}
