@@ -42,6 +42,7 @@ pub async fn clients_roundtrip(store: &dyn Store) {
         access_token_ttl: Some(600),
         skip_consent: true,
         require_mfa: false,
+        require_pushed_authorization_requests: false,
         refresh_grace_seconds: 30,
         id_token_signed_response_alg: Some(Algorithm::Es256),
         created_at: 1_700_000_000,

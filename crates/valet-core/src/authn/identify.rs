@@ -39,9 +39,12 @@ pub(crate) struct Resumed {
 
 /// RFC 6749 §4.1.1: checks a new authorization request. `Err` is what the
 /// browser sees instead: an error page, or an error sent back to the client.
+/// `pushed`: the request came through `/par` (RFC 9126), which the client
+/// or the server may require (§5: otherwise refused, as `invalid_request`).
 pub(crate) async fn request(
     server: &AuthorizationServer,
     form: &Form,
+    pushed: bool,
     csrf_cookie: Option<&str>,
     now: i64,
 ) -> Result<Result<Identified, AuthorizeOutcome>, OAuthError> {
@@ -49,6 +52,18 @@ pub(crate) async fn request(
         Ok(trusted) => trusted,
         Err(page) => return Ok(Err(AuthorizeOutcome::ErrorPage(page))),
     };
+    if !pushed
+        && (server.settings.require_pushed_authorization_requests
+            || client.require_pushed_authorization_requests)
+    {
+        return Ok(Err(refuse(
+            server,
+            form,
+            &redirect,
+            ErrorCode::InvalidRequest,
+            "authorization requests must be pushed to the pushed authorization request endpoint first (RFC 9126)",
+        )));
+    }
     let params = match AuthorizationParameters::from_form(form) {
         Ok(params) => params,
         Err(error) => {
@@ -87,6 +102,7 @@ pub(crate) async fn request(
         mfa_requested: params.acr_values.iter().any(|v| v == mfa::ACR_MFA),
         csrf_hash: pending::csrf_hash(&csrf),
         stage: Stage::AwaitingLogin,
+        device: None,
     };
     Ok(Ok(Identified {
         client,
@@ -132,7 +148,7 @@ async fn trusted_client(
 
 /// The scopes granted if the request is within what `client` may ask for:
 /// the code flow, registered (or OpenID) scopes, registered resources (RFC 8707).
-fn permitted(
+pub(crate) fn permitted(
     client: &Client,
     params: &AuthorizationParameters,
 ) -> Result<Vec<String>, (ErrorCode, &'static str)> {

@@ -58,20 +58,25 @@
 
 pub mod account;
 pub(crate) mod consent;
+mod device;
 mod entry;
 pub(crate) mod identify;
 pub(crate) mod issue;
 pub(crate) mod pending;
 pub mod policy;
+mod pushed;
 mod step;
 pub mod verify;
 
 pub use crate::session::Cookies;
-pub use pending::{CARRIED_KEY_PURPOSE, PendingAuthorization, Stage, carried_key_period};
 pub use entry::account::sign_in_to_account;
 pub use entry::authorize::authorize;
 pub use entry::consent::submit_consent;
+pub use entry::device::{device_page, submit_device_code};
 pub use entry::login::{passkey_options, submit_login, submit_passkey_login};
 pub use entry::second_factor::{second_factor_passkey_options, submit_second_factor};
+pub use pending::{
+    CARRIED_KEY_PURPOSE, DeviceLink, PendingAuthorization, Stage, carried_key_period,
+};
 pub(crate) use step::issuer_label;
 pub use verify::{Method, Proved, SignedIn};

@@ -6,11 +6,10 @@
 use valet_protocol::{ErrorCode, Form};
 
 use super::account;
-use super::consent::{self, Decision};
-use super::identify::{self, Identified, Resumed};
+use super::consent;
 use super::pending::{self, PendingAuthorization, Stage, Whereabouts};
 use super::policy::{self, Next, SecondFactor};
-use super::verify::{self, Method, Proved, Retry, SignedIn, passkey, password};
+use super::verify::{self, Method, Proved, Retry, SignedIn, passkey};
 use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::authorize::{
@@ -19,10 +18,8 @@ use crate::authorize::{
 use crate::context::RequestContext;
 use crate::error::OAuthError;
 use crate::mfa::{self, Enrolment};
-use crate::passkeys::Challenge;
-use crate::session::{self, Cookies, NewSession};
+use crate::session::NewSession;
 use crate::store::Client;
-
 
 /// A request between steps: its client, where its interaction lives, and what
 /// the next page shows.
@@ -99,6 +96,14 @@ impl Step<'_> {
         code: ErrorCode,
         description: &str,
     ) -> AuthorizeOutcome {
+        // A device's request has no redirect URI: the browser is told.
+        if request.device.is_some() {
+            return AuthorizeOutcome::ErrorPage(PageError::new(
+                400,
+                "Request refused",
+                description,
+            ));
+        }
         AuthorizeOutcome::Redirect(AuthorizationResponse::error(
             &request.redirect_uri,
             request.response_mode,
@@ -415,11 +420,20 @@ impl Step<'_> {
         if account::is_account(&self.client.client_id) {
             return Ok(AuthorizeOutcome::Redirect(account::back_to_account(server)));
         }
+        // A device's request: the decision is the device's to learn.
+        if let Some(link) = &request.device {
+            return super::device::approve(server, self.client, request, link, user, now).await;
+        }
         let response = super::issue::issue(server, self.client, request, user, now).await?;
         Ok(AuthorizeOutcome::Redirect(response))
     }
 
-    pub(super) fn login_page(self, status: u16, error: Option<String>, retry_after: Option<i64>) -> LoginPage {
+    pub(super) fn login_page(
+        self,
+        status: u16,
+        error: Option<String>,
+        retry_after: Option<i64>,
+    ) -> LoginPage {
         let interaction_id = match self.at {
             Whereabouts::Carried(value) | Whereabouts::Stored(value) => value,
             Whereabouts::Fresh => String::new(),

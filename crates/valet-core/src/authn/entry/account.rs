@@ -1,8 +1,6 @@
 //! `GET /account` without a live session: the account page's sign-in enters
 //! the steps for its built-in client.
 
-use valet_protocol::Form;
-
 use crate::AuthorizationServer;
 use crate::authorize::AuthorizeOutcome;
 use crate::context::RequestContext;

@@ -11,6 +11,7 @@ use crate::session::{self, Cookies};
 use crate::authn::identify::{self, Identified};
 use crate::authn::pending::Whereabouts;
 use crate::authn::policy;
+use crate::authn::pushed::{self, Source};
 use crate::authn::step::Step;
 use crate::authn::verify::SignedIn;
 
@@ -22,11 +23,20 @@ pub async fn authorize(
     context: &RequestContext,
 ) -> Result<AuthorizeOutcome, OAuthError> {
     let now = context.now;
+    let pushed_form;
+    let (form, pushed) = match pushed::resolve(server, form, now).await? {
+        Ok(Source::Direct) => (form, false),
+        Ok(Source::Pushed(pushed)) => {
+            pushed_form = pushed;
+            (&pushed_form, true)
+        }
+        Err(page) => return Ok(AuthorizeOutcome::ErrorPage(page)),
+    };
     let Identified {
         client,
         request,
         csrf,
-    } = match identify::request(server, form, cookies.csrf, now).await? {
+    } = match identify::request(server, form, pushed, cookies.csrf, now).await? {
         Ok(identified) => identified,
         Err(outcome) => return Ok(outcome),
     };

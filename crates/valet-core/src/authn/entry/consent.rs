@@ -56,6 +56,23 @@ pub async fn submit_consent(
         context,
     )
     .await?;
+    if let Some(link) = &request.device {
+        let client = &client;
+        return match decision {
+            Decision::Allow => {
+                crate::authn::device::approve(
+                    server,
+                    client,
+                    &request,
+                    link,
+                    signed_in,
+                    context.now,
+                )
+                .await
+            }
+            Decision::Deny => crate::authn::device::deny(server, client, link, context.now).await,
+        };
+    }
     let response = match decision {
         Decision::Allow => {
             crate::authn::issue::issue(server, &client, &request, signed_in, context.now).await?

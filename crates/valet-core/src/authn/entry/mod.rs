@@ -6,5 +6,6 @@
 pub(super) mod account;
 pub(super) mod authorize;
 pub(super) mod consent;
+pub(super) mod device;
 pub(super) mod login;
 pub(super) mod second_factor;
