@@ -226,3 +226,81 @@ async fn a_server_can_require_pushed_requests() {
     .await;
     assert!(params.contains_key("code"), "{params:?}");
 }
+
+#[tokio::test]
+async fn a_client_can_be_required_to_push_and_its_setting_is_stored() {
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let strict = app
+        .web_client(|c| c.require_pushed_authorization_requests = true)
+        .await;
+    let relaxed = app.web_client(|_| {}).await;
+    let record = app.admin().get_client(&strict.id).await.unwrap();
+    assert!(record.require_pushed_authorization_requests);
+    // The strict client's direct request is refused; the other's is not.
+    let mut browser = Browser::default();
+    let direct = browser.authorize(&app, &strict, "").await;
+    assert_eq!(location_params(&direct)["error"], "invalid_request");
+    let other = browser.authorize(&app, &relaxed, "").await;
+    assert_eq!(other.status, StatusCode::OK, "{}", other.text());
+    // Turned off by an update, direct requests work again.
+    app.admin()
+        .update_client(
+            &strict.id,
+            valet_core::admin::ClientUpdate {
+                require_pushed_authorization_requests: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    app.clock.advance(6);
+    let now_direct = browser.authorize(&app, &strict, "").await;
+    assert_eq!(now_direct.status, StatusCode::OK, "{}", now_direct.text());
+}
+
+#[tokio::test]
+async fn registered_origins_may_read_par_and_device_answers() {
+    let app = TestApp::new().await;
+    let spa_origin = "https://spa.example.test";
+    let spa = app
+        .client(NewClient {
+            name: "SPA".into(),
+            public: true,
+            redirect_uris: vec![format!("{spa_origin}/callback")],
+            grant_types: vec!["authorization_code".into(), "device_code".into()],
+            ..NewClient::default()
+        })
+        .await;
+    for (path, body) in [
+        (
+            "/par",
+            format!(
+                "client_id={}&response_type=code&code_challenge={}&code_challenge_method=S256",
+                spa.id,
+                Pkce::new().challenge
+            ),
+        ),
+        ("/device_authorization", format!("client_id={}", spa.id)),
+    ] {
+        let allowed = app
+            .post_from("127.0.0.1:1", path, None, &[("origin", spa_origin)], &body)
+            .await;
+        assert!(allowed.status.is_success(), "{path}: {}", allowed.text());
+        assert_eq!(
+            allowed.header("access-control-allow-origin"),
+            Some(spa_origin),
+            "{path}"
+        );
+        let foreign = app
+            .post_from(
+                "127.0.0.1:1",
+                path,
+                None,
+                &[("origin", "https://evil.example")],
+                &body,
+            )
+            .await;
+        assert!(foreign.header("access-control-allow-origin").is_none(), "{path}");
+    }
+}
