@@ -772,8 +772,7 @@ impl Config {
         };
         settings.device_code_ttl = self.device_code_ttl;
         settings.device_poll_interval = self.device_poll_interval;
-        settings.require_pushed_authorization_requests =
-            self.require_pushed_authorization_requests;
+        settings.require_pushed_authorization_requests = self.require_pushed_authorization_requests;
         settings.keys = KeyPolicy {
             rotation_period: self.key_rotation_period,
             publish_lead: self.key_publish_lead,

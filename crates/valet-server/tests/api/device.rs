@@ -400,3 +400,64 @@ async fn discovery_lists_the_device_endpoint_and_grant() {
     let grants = metadata["grant_types_supported"].as_array().unwrap();
     assert!(grants.iter().any(|g| g == DEVICE_GRANT), "{grants:?}");
 }
+
+/// openid-client asks for a device code, prints the user code and polls.
+const OPENID_CLIENT_DEVICE: &str = r#"
+import * as client from 'openid-client';
+const [issuer, clientId] = process.argv.slice(1);
+const config = await client.discovery(new URL(issuer), clientId, undefined, client.None(), {
+  execute: [client.allowInsecureRequests],
+});
+const started = await client.initiateDeviceAuthorization(config, {
+  scope: 'openid offline_access photos:read',
+});
+console.log(JSON.stringify({ user_code: started.user_code, verification_uri: started.verification_uri }));
+const tokens = await client.pollDeviceAuthorizationGrant(config, started);
+console.log(JSON.stringify({
+  sub: tokens.claims().sub,
+  scope: tokens.scope,
+  refresh: typeof tokens.refresh_token === 'string',
+}));
+"#;
+
+/// An independent client library (openid-client 6) runs the device flow
+/// against Valet served over HTTP, while the test signs alice in on `/device`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_client_completes_the_device_flow() {
+    if !node_package_available("openid-client", "the openid-client device flow test") {
+        return;
+    }
+    let (app, issuer) = TestApp::listening().await;
+    let alice = app.user("alice").await;
+    let tv = tv_client(&app).await;
+    let (mut node, started) = tokio::task::spawn_blocking({
+        let (issuer, id) = (issuer.clone(), tv.id.clone());
+        move || {
+            let mut node = NodeSession::start(OPENID_CLIENT_DEVICE, &[&issuer, &id]);
+            let started = node.next_json();
+            (node, started)
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(started["verification_uri"], format!("{issuer}/device"));
+    let mut browser = Browser::default();
+    let done = alice_decides(
+        &app,
+        &mut browser,
+        started["user_code"].as_str().unwrap(),
+        "allow",
+    )
+    .await;
+    assert!(
+        done.text().contains("You may return to your device"),
+        "{}",
+        done.text()
+    );
+    let tokens = tokio::task::spawn_blocking(move || node.next_json())
+        .await
+        .unwrap();
+    assert_eq!(tokens["sub"], alice.as_str());
+    assert_eq!(tokens["scope"], "offline_access openid photos:read");
+    assert_eq!(tokens["refresh"], true);
+}

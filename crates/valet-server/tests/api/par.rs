@@ -301,6 +301,90 @@ async fn registered_origins_may_read_par_and_device_answers() {
                 &body,
             )
             .await;
-        assert!(foreign.header("access-control-allow-origin").is_none(), "{path}");
+        assert!(
+            foreign.header("access-control-allow-origin").is_none(),
+            "{path}"
+        );
     }
+}
+
+/// openid-client pushes the request, prints the authorization URL, waits for
+/// the callback URL on its input and redeems the code.
+const OPENID_CLIENT_PAR: &str = r#"
+import * as client from 'openid-client';
+import { createInterface } from 'node:readline';
+const [issuer, clientId, secret, redirectUri] = process.argv.slice(1);
+const config = await client.discovery(new URL(issuer), clientId, secret, undefined, {
+  execute: [client.allowInsecureRequests],
+});
+const verifier = client.randomPKCECodeVerifier();
+const state = client.randomState();
+const nonce = client.randomNonce();
+const url = await client.buildAuthorizationUrlWithPAR(config, {
+  redirect_uri: redirectUri,
+  scope: 'openid photos:read',
+  code_challenge: await client.calculatePKCECodeChallenge(verifier),
+  code_challenge_method: 'S256',
+  state,
+  nonce,
+});
+console.log(JSON.stringify({ url: url.href }));
+const input = createInterface({ input: process.stdin });
+const callback = await new Promise((resolve) => input.once('line', resolve));
+input.close();
+const tokens = await client.authorizationCodeGrant(config, new URL(callback), {
+  pkceCodeVerifier: verifier,
+  expectedState: state,
+  expectedNonce: nonce,
+});
+console.log(JSON.stringify({ sub: tokens.claims().sub, scope: tokens.scope }));
+"#;
+
+/// An independent client library (openid-client 6) pushes its request to
+/// `/par` and completes the code flow against Valet served over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_client_pushes_and_completes_the_code_flow() {
+    if !node_package_available("openid-client", "the openid-client PAR test") {
+        return;
+    }
+    let (app, issuer) = TestApp::listening().await;
+    let alice = app.user("alice").await;
+    let client = app.web_client(|_| {}).await;
+    let (mut node, first) = tokio::task::spawn_blocking({
+        let args = [issuer.clone(), client.id.clone(), client.secret.clone()];
+        move || {
+            let mut node = NodeSession::start(
+                OPENID_CLIENT_PAR,
+                &[&args[0], &args[1], &args[2], WEB_REDIRECT],
+            );
+            let first = node.next_json();
+            (node, first)
+        }
+    })
+    .await
+    .unwrap();
+    let url = first["url"].as_str().unwrap();
+    let path = url.strip_prefix(issuer.as_str()).unwrap();
+    assert!(path.starts_with("/authorize?"), "{url}");
+    assert!(path.contains("request_uri=urn"), "{url}");
+    assert!(
+        !path.contains("code_challenge"),
+        "only the handle travels: {url}"
+    );
+    let mut browser = Browser::default();
+    let params = sign_in_and_allow(&app, &mut browser, path, "alice").await;
+    let callback = format!(
+        "{WEB_REDIRECT}?code={}&state={}&iss={}",
+        encode(&params["code"]),
+        encode(&params["state"]),
+        encode(&params["iss"])
+    );
+    let tokens = tokio::task::spawn_blocking(move || {
+        node.send_line(&callback);
+        node.next_json()
+    })
+    .await
+    .unwrap();
+    assert_eq!(tokens["sub"], alice.as_str());
+    assert_eq!(tokens["scope"], "openid photos:read");
 }
