@@ -808,6 +808,23 @@ mod tests {
             error.to_string(),
             "grant_types: a public client has no secret and cannot use client_credentials"
         );
+        // RFC 8628: a device needs no redirect URI, public or not; refresh
+        // tokens go with it. Typed as `device_code`, stored as its URN.
+        let device = NewClient {
+            public: true,
+            audiences: vec![],
+            ..service.clone()
+        };
+        let device_grants = ["device_code".to_owned(), "refresh_token".to_owned()];
+        assert!(validate(&device, &device_grants, 3600).is_ok());
+        let Err(error) = validate(&device, &["refresh_token".to_owned()], 3600) else {
+            panic!("refresh_token alone accepted");
+        };
+        assert!(error.to_string().contains("device_code"), "{error}");
+        assert_eq!(
+            GrantType::parse("device_code").map(GrantType::as_str),
+            Some("urn:ietf:params:oauth:grant-type:device_code")
+        );
         let long_ttl = NewClient {
             access_token_ttl: Some(7200),
             ..service.clone()

@@ -10,14 +10,14 @@ use std::sync::Arc;
 use valet_protocol::authorize::{
     AuthorizationParameters, ClientAndRedirect, response_mode_of, state_of,
 };
-use valet_protocol::token::GrantType;
 use valet_protocol::{ErrorCode, Form};
 
 use super::pending::{self, PendingAuthorization, Stage, Whereabouts};
 use crate::AuthorizationServer;
-use crate::authorize::{AuthorizationResponse, AuthorizeOutcome, OIDC_SCOPES, PageError};
+use crate::authorize::{AuthorizationResponse, AuthorizeOutcome, PageError};
 use crate::error::OAuthError;
 use crate::mfa;
+use crate::policy::authorization_request;
 use crate::policy::redirect_uri::{self, VerifiedRedirectUri};
 use crate::store::Client;
 
@@ -76,7 +76,7 @@ pub(crate) async fn request(
             )));
         }
     };
-    let scope = match permitted(&client, &params) {
+    let scope = match authorization_request::permitted(&client, &params) {
         Ok(scope) => scope,
         Err((code, description)) => {
             return Ok(Err(refuse(server, form, &redirect, code, description)));
@@ -144,46 +144,6 @@ async fn trusted_client(
         )));
     };
     Ok(Ok((client, redirect)))
-}
-
-/// The scopes granted if the request is within what `client` may ask for:
-/// the code flow, registered (or OpenID) scopes, registered resources (RFC 8707).
-pub(crate) fn permitted(
-    client: &Client,
-    params: &AuthorizationParameters,
-) -> Result<Vec<String>, (ErrorCode, &'static str)> {
-    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
-        return Err((
-            ErrorCode::UnauthorizedClient,
-            "this client is not registered for the authorization code flow",
-        ));
-    }
-    let scope: Vec<String> = if params.scope.is_empty() {
-        client.scopes.clone()
-    } else {
-        params.scope.iter().map(str::to_owned).collect()
-    };
-    if let Some(extra) = scope
-        .iter()
-        .find(|s| !client.scopes.contains(s) && !OIDC_SCOPES.contains(&s.as_str()))
-    {
-        tracing::debug!(client_id = %client.client_id, scope = %extra, "scope not registered");
-        return Err((
-            ErrorCode::InvalidScope,
-            "the requested scope exceeds the scope registered for this client",
-        ));
-    }
-    if params
-        .resources
-        .iter()
-        .any(|r| !client.audiences.contains(r))
-    {
-        return Err((
-            ErrorCode::InvalidTarget,
-            "the requested resource is not registered for this client",
-        ));
-    }
-    Ok(scope)
 }
 
 /// An error for a trusted redirect URI: sent back with `state` and `iss`.

@@ -45,11 +45,13 @@ pub(crate) async fn resolve(
         Ok(Some(uri)) => uri,
         Err(_) => return invalid("The request has more than one request_uri."),
     };
+    // Any other request_uri is a request object by reference (OIDC Core
+    // §6.2), which the request's own checks refuse as not supported.
+    let Some(handle) = request_uri.strip_prefix(REQUEST_URI_PREFIX) else {
+        return Ok(Ok(Source::Direct));
+    };
     let Ok(Some(client_id)) = form.optional("client_id") else {
         return invalid("The request has a request_uri but no single client_id.");
-    };
-    let Some(handle) = request_uri.strip_prefix(REQUEST_URI_PREFIX) else {
-        return invalid("The request_uri was not issued by this server.");
     };
     let key = sha256(handle.as_bytes());
     let store = server.store.as_ref();

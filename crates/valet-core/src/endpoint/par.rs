@@ -17,10 +17,9 @@ use valet_protocol::token::RequestError;
 use valet_protocol::{ErrorCode, Form};
 
 use crate::AuthorizationServer;
-use crate::authn::identify;
 use crate::context::RequestContext;
 use crate::error::OAuthError;
-use crate::policy::redirect_uri;
+use crate::policy::{authorization_request, redirect_uri};
 use crate::store::SingleUseKind;
 
 /// RFC 9126 §2.2: the `request_uri` prefix.
@@ -105,7 +104,7 @@ pub async fn push(
         ));
     }
     let params = AuthorizationParameters::from_form(form)?;
-    identify::permitted(registered, &params)
+    authorization_request::permitted(registered, &params)
         .map_err(|(code, description)| OAuthError::new(code, description))?;
     let mut kept = form.only(&KEPT);
     kept.retain(|(name, _)| name != "client_id");

@@ -30,40 +30,9 @@ pub async fn issue(
     address: Option<IpAddr>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
+    let code_hash = approved_code(server, client, device_code, now).await?;
     let store = server.store.as_ref();
     let registered = client.client();
-    let key = device::device_key(device_code);
-    let Some(request) = device::load(store, &key, now).await? else {
-        return Err(invalid("the device_code is invalid or expired"));
-    };
-    // Another client's code is refused and left alone.
-    if request.client_id != registered.client_id {
-        return Err(invalid("the device_code was not issued to this client"));
-    }
-    if now >= request.expires_at {
-        return Err(OAuthError::new(
-            ErrorCode::ExpiredToken,
-            "the device_code has expired; start a new device authorization",
-        ));
-    }
-    pace(server, &key, now).await?;
-    let code_hash = match request.decision {
-        Decision::Pending => {
-            return Err(OAuthError::new(
-                ErrorCode::AuthorizationPending,
-                "the user has not yet completed the authorization",
-            ));
-        }
-        Decision::Denied => {
-            return Err(OAuthError::new(
-                ErrorCode::AccessDenied,
-                "the user denied the authorization request",
-            ));
-        }
-        Decision::Approved { code_hash } => code_hash,
-    };
-    let code_hash = b64url_decode(&code_hash)
-        .map_err(|_| OAuthError::server("a device request's code hash is not base64url"))?;
     let record = match store.redeem_code(&code_hash, now).await? {
         CodeRedemption::Redeemed(record) => record,
         CodeRedemption::Unknown => return Err(invalid("the device_code is invalid or expired")),
@@ -116,6 +85,44 @@ pub async fn issue(
         now,
     );
     Ok(issued.response)
+}
+
+/// The hash of the code the user's approval made, or the §3.5 error that
+/// answers this poll (pending, denied, expired, too fast; invalid_grant for
+/// an unknown code or another client's).
+async fn approved_code(
+    server: &AuthorizationServer,
+    client: &AuthenticatedClient,
+    device_code: &str,
+    now: i64,
+) -> Result<Vec<u8>, OAuthError> {
+    let key = device::device_key(device_code);
+    let Some(request) = device::load(server.store.as_ref(), &key, now).await? else {
+        return Err(invalid("the device_code is invalid or expired"));
+    };
+    // Another client's code is refused and left alone.
+    if request.client_id != client.client().client_id {
+        return Err(invalid("the device_code was not issued to this client"));
+    }
+    if now >= request.expires_at {
+        return Err(OAuthError::new(
+            ErrorCode::ExpiredToken,
+            "the device_code has expired; start a new device authorization",
+        ));
+    }
+    pace(server, &key, now).await?;
+    match request.decision {
+        Decision::Pending => Err(OAuthError::new(
+            ErrorCode::AuthorizationPending,
+            "the user has not yet completed the authorization",
+        )),
+        Decision::Denied => Err(OAuthError::new(
+            ErrorCode::AccessDenied,
+            "the user denied the authorization request",
+        )),
+        Decision::Approved { code_hash } => b64url_decode(&code_hash)
+            .map_err(|_| OAuthError::server("a device request's code hash is not base64url")),
+    }
 }
 
 fn invalid(text: &'static str) -> OAuthError {

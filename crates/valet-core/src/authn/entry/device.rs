@@ -16,7 +16,7 @@ use crate::authn::step::Step;
 use crate::authn::verify::SignedIn;
 use crate::authorize::{AuthorizeOutcome, DevicePage, PageError};
 use crate::context::RequestContext;
-use crate::device;
+use crate::device::{self, DeviceRequest};
 use crate::error::OAuthError;
 use crate::session::{self, Cookies};
 
@@ -53,20 +53,12 @@ pub async fn submit_device_code(
     context: &RequestContext,
 ) -> Result<AuthorizeOutcome, OAuthError> {
     let now = context.now;
-    let csrf_form = form.optional("csrf").ok().flatten().unwrap_or_default();
-    let csrf = match cookies.csrf {
-        Some(cookie)
-            if cookie.len() == 43 && constant_time_eq(cookie.as_bytes(), csrf_form.as_bytes()) =>
-        {
-            cookie.to_owned()
-        }
-        _ => {
-            return Ok(AuthorizeOutcome::ErrorPage(PageError::new(
-                403,
-                "Form expired",
-                "This form could not be verified. Open the page again and enter the code.",
-            )));
-        }
+    let Some(csrf) = checked_csrf(form, cookies) else {
+        return Ok(AuthorizeOutcome::ErrorPage(PageError::new(
+            403,
+            "Form expired",
+            "This form could not be verified. Open the page again and enter the code.",
+        )));
     };
     let typed = form
         .optional("user_code")
@@ -122,8 +114,44 @@ pub async fn submit_device_code(
             "The application is no longer registered.",
         )));
     };
-    let pending = PendingAuthorization {
-        client_id: client.client_id.clone(),
+    let link = DeviceLink {
+        device_key: valet_jose::b64url(&device_key),
+        user_code_key: valet_jose::b64url(device::user_code_key(&code)),
+    };
+    let pending = pending_request(&client.client_id, request, &csrf, link);
+    let session = session::lookup(server.store.as_ref(), cookies.session, now).await?;
+    let signed_in = session.map(|s| SignedIn::from(&s));
+    let step = Step {
+        client: &client,
+        at: Whereabouts::Fresh,
+        csrf,
+        login: None,
+    };
+    step.advance(server, pending, signed_in.as_ref(), context)
+        .await
+}
+
+/// The browser's CSRF value if the form carries the same one.
+fn checked_csrf(form: &Form, cookies: Cookies<'_>) -> Option<String> {
+    let csrf_form = form.optional("csrf").ok().flatten().unwrap_or_default();
+    cookies
+        .csrf
+        .filter(|cookie| {
+            cookie.len() == 43 && constant_time_eq(cookie.as_bytes(), csrf_form.as_bytes())
+        })
+        .map(str::to_owned)
+}
+
+/// The device's request as the sign-in steps carry it: no redirect URI, no
+/// PKCE (the device's own code is its proof), bound to this browser.
+fn pending_request(
+    client_id: &str,
+    request: DeviceRequest,
+    csrf: &str,
+    link: DeviceLink,
+) -> PendingAuthorization {
+    PendingAuthorization {
+        client_id: client_id.to_owned(),
         redirect_uri: String::new(),
         redirect_uri_given: false,
         scope: request.scope,
@@ -136,23 +164,10 @@ pub async fn submit_device_code(
         login_hint: None,
         resources: request.resources,
         mfa_requested: false,
-        csrf_hash: pending::csrf_hash(&csrf),
+        csrf_hash: pending::csrf_hash(csrf),
         stage: Stage::AwaitingLogin,
-        device: Some(DeviceLink {
-            device_key: valet_jose::b64url(&device_key),
-            user_code_key: valet_jose::b64url(device::user_code_key(&code)),
-        }),
-    };
-    let session = session::lookup(server.store.as_ref(), cookies.session, now).await?;
-    let signed_in = session.map(|s| SignedIn::from(&s));
-    let step = Step {
-        client: &client,
-        at: Whereabouts::Fresh,
-        csrf,
-        login: None,
-    };
-    step.advance(server, pending, signed_in.as_ref(), context)
-        .await
+        device: Some(link),
+    }
 }
 
 /// The browser's CSRF value, or a fresh one.
