@@ -461,3 +461,30 @@ async fn openid_client_completes_the_device_flow() {
     assert_eq!(tokens["scope"], "offline_access openid photos:read");
     assert_eq!(tokens["refresh"], true);
 }
+
+/// The device's sign-in is the normal one: with `mfa = required`, the
+/// password leads to the second factor's enrolment, not to consent, and the
+/// device still waits.
+#[tokio::test]
+async fn the_device_sign_in_requires_a_second_factor_like_any_other() {
+    let mut settings = settings();
+    settings.mfa = valet_core::config::MfaPolicy::Required;
+    let app = TestApp::with_settings(settings).await;
+    app.user("alice").await;
+    let tv = tv_client(&app).await;
+    let started = start(&app, &tv, "openid").await;
+    let mut browser = Browser::default();
+    let login = enter_code(&app, &mut browser, started["user_code"].as_str().unwrap()).await;
+    let next = browser
+        .post(&app, "/login", &login_form(&login, "alice", PASSWORD))
+        .await;
+    assert!(
+        next.text().contains("Set up two-factor sign-in"),
+        "{}",
+        next.text()
+    );
+    assert!(!next.text().contains("name=\"decision\""));
+    poll(&app, &tv, started["device_code"].as_str().unwrap())
+        .await
+        .assert_error(400, "authorization_pending");
+}
