@@ -488,3 +488,73 @@ async fn the_device_sign_in_requires_a_second_factor_like_any_other() {
         .await
         .assert_error(400, "authorization_pending");
 }
+
+/// Two browsers on the same user code (one of them someone else's): both may
+/// reach the consent page, but only one decision is recorded, also when both
+/// are submitted at once.
+async fn one_decision_per_user_code(app: &TestApp, alice: &str) {
+    app.user("mallory").await;
+    let tv = tv_client(app).await;
+    let started = start(app, &tv, "openid").await;
+    let user_code = started["user_code"].as_str().unwrap();
+    let mut consents = Vec::new();
+    let mut browsers = Vec::new();
+    for who in ["alice", "mallory"] {
+        let mut browser = Browser::default();
+        let login = enter_code(app, &mut browser, user_code).await;
+        let consent = browser
+            .post(app, "/login", &login_form(&login, who, PASSWORD))
+            .await;
+        assert!(
+            consent.text().contains("name=\"decision\""),
+            "{}",
+            consent.text()
+        );
+        consents.push(consent);
+        browsers.push(browser);
+    }
+    let (mut first, mut second) = (browsers.remove(0), browsers.remove(0));
+    let allow = consent_form(&consents[0], "allow");
+    let deny = consent_form(&consents[1], "deny");
+    let (a, b) = tokio::join!(
+        first.post(app, "/consent", &allow),
+        second.post(app, "/consent", &deny)
+    );
+    let decided = [&a, &b]
+        .iter()
+        .filter(|reply| reply.status == StatusCode::OK)
+        .count();
+    assert_eq!(decided, 1, "{} / {}", a.text(), b.text());
+    let loser = if a.status == StatusCode::OK { &b } else { &a };
+    assert!(
+        loser.text().contains("expired or was already used"),
+        "{}",
+        loser.text()
+    );
+    app.clock.advance(5);
+    let answer = poll(app, &tv, started["device_code"].as_str().unwrap()).await;
+    if a.status == StatusCode::OK {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        let (_, claims) = decode_jwt(answer.json()["id_token"].as_str().unwrap());
+        assert_eq!(claims["sub"], alice);
+    } else {
+        answer.assert_error(400, "access_denied");
+    }
+}
+
+#[tokio::test]
+async fn one_decision_per_user_code_on_sqlite() {
+    let app = TestApp::new().await;
+    let alice = app.user("alice").await;
+    one_decision_per_user_code(&app, &alice).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_decision_per_user_code_on_postgres() {
+    let Some((app, schema)) = TestApp::on_postgres().await else {
+        return;
+    };
+    let alice = app.user("alice").await;
+    one_decision_per_user_code(&app, &alice).await;
+    TestApp::drop_postgres_schema(&schema).await;
+}
