@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 use serde_json::Value;
 use valet_core::admin::NewClient;
+use valet_core::audit::{AuditFilter, AuditKind};
 
 use valet_test_support::api::*;
 
@@ -126,6 +127,21 @@ async fn the_device_flow_issues_tokens_once(app: &TestApp) {
         "{}",
         done.text()
     );
+
+    // The decision is audited as a consent for a device.
+    app.server.flush_audit().await.unwrap();
+    let granted = app
+        .store
+        .audit_events(&AuditFilter {
+            client_id: Some(tv.id.clone()),
+            event: Some(AuditKind::ConsentGranted),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(granted.len(), 1);
+    assert_eq!(granted[0].detail["flow"], "device");
 
     app.clock.advance(5);
     let tokens = poll(app, &tv, device_code).await;
