@@ -58,6 +58,15 @@ pub struct Settings {
     pub email_verification_ttl: i64,
     /// Whether every sign-in needs a second factor.
     pub mfa: MfaPolicy,
+    /// Seconds a device code and its user code work (RFC 8628 §3.2 `expires_in`).
+    pub device_code_ttl: i64,
+    /// The least seconds between a device's polls (RFC 8628 §3.2 `interval`);
+    /// a device polling faster is told `slow_down` and waits 5 seconds more.
+    pub device_poll_interval: i64,
+    /// Every client must push its authorization requests to `/par` first
+    /// (RFC 9126 §5); a client's own `require_pushed_authorization_requests`
+    /// asks it of that client alone.
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// When a sign-in needs a second factor (see `authn::policy::second_factor`).
@@ -186,6 +195,18 @@ impl Settings {
                 self.refresh_token_idle_ttl, self.refresh_token_absolute_ttl
             ));
         }
+        if !(60..=86_400).contains(&self.device_code_ttl) {
+            return Err(format!(
+                "device_code_ttl must be between 60 and 86400 seconds, got {}",
+                self.device_code_ttl
+            ));
+        }
+        if !(1..=60).contains(&self.device_poll_interval) {
+            return Err(format!(
+                "device_poll_interval must be between 1 and 60 seconds, got {}",
+                self.device_poll_interval
+            ));
+        }
         self.check_issuer_path()?;
         self.check_mail()?;
         if self.keys.publish_lead >= self.keys.rotation_period {
@@ -293,6 +314,9 @@ impl Settings {
             password_reset_ttl: 1800,
             email_verification_ttl: 86_400,
             mfa: MfaPolicy::Optional,
+            device_code_ttl: 600,
+            device_poll_interval: 5,
+            require_pushed_authorization_requests: false,
         }
     }
 }

@@ -33,6 +33,7 @@ pub mod clock;
 pub mod config;
 pub mod context;
 pub mod cors;
+pub mod device;
 pub mod endpoint;
 pub mod error;
 pub mod grant;
@@ -108,6 +109,9 @@ pub struct AuthorizationServer {
     /// Password reset requests, counted like sign-in attempts (every request
     /// counts).
     pub(crate) reset_throttle: LoginThrottle,
+    /// User codes entered at `/device` (RFC 8628 §5.1), counted like
+    /// sign-in attempts, per address.
+    pub(crate) device_throttle: LoginThrottle,
     /// Seals and opens what the mail outbox holds.
     pub(crate) outbox: mail::OutboxSeal,
     /// Wakes this node's mail sender when mail is queued.
@@ -171,6 +175,7 @@ impl AuthorizationServer {
             outbox,
             mail_queued: tokio::sync::Notify::new(),
             reset_throttle: LoginThrottle::new(settings.login_throttle),
+            device_throttle: LoginThrottle::new(settings.login_throttle),
             passkeys,
             request_keys,
             successor_keys,
@@ -250,6 +255,27 @@ impl AuthorizationServer {
         form: &Form,
     ) -> Result<(GrantType, TokenResponse), OAuthError> {
         endpoint::token::token(self, context, authorization, form).await
+    }
+
+    /// The device authorization endpoint (RFC 8628 §3.1).
+    pub async fn device_authorization(
+        &self,
+        context: &RequestContext,
+        authorization: Option<&[u8]>,
+        form: &Form,
+    ) -> Result<endpoint::device_authorization::DeviceAuthorizationResponse, OAuthError> {
+        endpoint::device_authorization::device_authorization(self, context, authorization, form)
+            .await
+    }
+
+    /// The pushed authorization request endpoint (RFC 9126 §2).
+    pub async fn push_authorization_request(
+        &self,
+        context: &RequestContext,
+        authorization: Option<&[u8]>,
+        form: &Form,
+    ) -> Result<endpoint::par::PushedAuthorizationResponse, OAuthError> {
+        endpoint::par::push(self, context, authorization, form).await
     }
 
     pub async fn introspect(

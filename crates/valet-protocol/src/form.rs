@@ -67,6 +67,23 @@ impl Form {
         self.optional(name)?.ok_or(FormError::Missing(name))
     }
 
+    /// A form of these parameters (empty values dropped, as by [`Self::parse`]).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self {
+            params: pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
+        }
+    }
+
+    /// The parameters named in `names`, in the order sent (for keeping part
+    /// of a request, e.g. a pushed authorization request without credentials).
+    pub fn only(&self, names: &[&str]) -> Vec<(String, String)> {
+        self.params
+            .iter()
+            .filter(|(name, _)| names.contains(&name.as_str()))
+            .cloned()
+            .collect()
+    }
+
     /// Every value of a parameter that may repeat, in the order sent.
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.params

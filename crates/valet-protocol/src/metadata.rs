@@ -38,4 +38,11 @@ pub struct ServerMetadata {
     pub valet_status_list_events_endpoint: String,
     /// RFC 9068 access tokens are signed with these.
     pub access_token_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 8628 §4
+    pub device_authorization_endpoint: String,
+    /// RFC 9126 §5
+    pub pushed_authorization_request_endpoint: String,
+    /// RFC 9126 §5: every client must push its requests (some may have to
+    /// although this is false: see their registration).
+    pub require_pushed_authorization_requests: bool,
 }

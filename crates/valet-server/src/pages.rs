@@ -9,7 +9,12 @@ use axum::response::{IntoResponse, Response};
 use minijinja::Environment;
 use valet_jose::{b64url, random_bytes};
 
-const TEMPLATES: [(&str, &str); 20] = [
+const TEMPLATES: [(&str, &str); 22] = [
+    ("device.html", include_str!("../templates/device.html")),
+    (
+        "device_done.html",
+        include_str!("../templates/device_done.html"),
+    ),
     ("account.html", include_str!("../templates/account.html")),
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),

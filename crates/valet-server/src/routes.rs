@@ -4,14 +4,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
+use valet_core::AuthorizationServer;
 use valet_core::endpoint::metadata::paths;
 
 use crate::AppState;
 use crate::cors::Cors;
 use crate::error::{method_not_allowed, not_found};
 use crate::handlers::{
-    account, authorize, health, jwks, logout, metadata, passkeys, register, reset, status,
-    token_endpoints, userinfo, verify_email,
+    account, authorize, device, health, jwks, logout, metadata, par, passkeys, register, reset,
+    status, token_endpoints, userinfo, verify_email,
 };
 use crate::layers;
 
@@ -56,7 +57,8 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .fallback(method_not_allowed("POST"))
                 .layer(Cors::clients(server, "POST")),
         )
-        .merge(passkey_routes());
+        .merge(passkey_routes())
+        .merge(device_and_par_routes(server));
     let endpoints = browser_pages(public_documents(endpoints)).merge(self_service());
     under_issuer_path(endpoints, &state.server.settings().issuer)
         .route("/healthz", get(health::healthz))
@@ -98,6 +100,31 @@ fn self_service() -> Router<Arc<AppState>> {
             get(verify_email::verify_email_get)
                 .post(verify_email::verify_email_post)
                 .fallback(method_not_allowed("GET, POST")),
+        )
+}
+
+/// The device authorization grant (RFC 8628) and pushed authorization
+/// requests (RFC 9126): the client-authenticated endpoints are CORS-readable
+/// by registered origins like `/token`; `/device` is a page.
+fn device_and_par_routes(server: &Arc<AuthorizationServer>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            paths::DEVICE_AUTHORIZATION,
+            post(device::device_authorization)
+                .fallback(method_not_allowed("POST"))
+                .layer(Cors::clients(server, "POST")),
+        )
+        .route(
+            paths::DEVICE,
+            get(device::device_get)
+                .post(device::device_post)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+        .route(
+            paths::PAR,
+            post(par::push)
+                .fallback(method_not_allowed("POST"))
+                .layer(Cors::clients(server, "POST")),
         )
 }
 

@@ -28,6 +28,7 @@ pub async fn clients_roundtrip(store: &dyn Store) {
             GrantType::AuthorizationCode,
             GrantType::RefreshToken,
             GrantType::ClientCredentials,
+            GrantType::DeviceCode,
         ],
         scopes: vec![
             "openid".to_owned(),
@@ -42,6 +43,7 @@ pub async fn clients_roundtrip(store: &dyn Store) {
         access_token_ttl: Some(600),
         skip_consent: true,
         require_mfa: false,
+        require_pushed_authorization_requests: true,
         refresh_grace_seconds: 30,
         id_token_signed_response_alg: Some(Algorithm::Es256),
         created_at: 1_700_000_000,
@@ -407,6 +409,7 @@ pub async fn clients_update(store: &dyn Store) {
         access_token_ttl: None,
         skip_consent: true,
         require_mfa: false,
+        require_pushed_authorization_requests: true,
         refresh_grace_seconds: 30,
         id_token_signed_response_alg: Some(Algorithm::Es256),
         introspect_any: true,

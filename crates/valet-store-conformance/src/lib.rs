@@ -494,6 +494,7 @@ fn client(client_id: &str, created_at: i64) -> Client {
         access_token_ttl: Some(300),
         skip_consent: false,
         require_mfa: false,
+        require_pushed_authorization_requests: false,
         refresh_grace_seconds: 0,
         id_token_signed_response_alg: None,
         created_at,

@@ -272,6 +272,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client allowed origins",
         include_str!("../migrations/0012_client_allowed_origins.sql"),
     ),
+    (
+        13,
+        "client require pushed authorization requests",
+        include_str!("../migrations/0013_client_require_par.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

@@ -148,7 +148,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 12, "each migration applied exactly once");
+        assert_eq!(applied, 13, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -299,6 +299,7 @@ async fn upgrade_from_0001_keeps_clients() {
                 access_token_ttl: Some(60),
                 skip_consent: false,
                 require_mfa: false,
+                require_pushed_authorization_requests: false,
                 refresh_grace_seconds: 0,
                 id_token_signed_response_alg: None,
                 created_at: 5,
@@ -481,6 +482,7 @@ fn client(client_id: &str) -> Client {
         access_token_ttl: None,
         skip_consent: false,
         require_mfa: false,
+        require_pushed_authorization_requests: false,
         refresh_grace_seconds: 0,
         id_token_signed_response_alg: None,
         created_at: 1,

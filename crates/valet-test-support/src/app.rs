@@ -25,6 +25,13 @@ pub const ISSUER: &str = "https://id.example.test";
 pub const API: &str = "https://api.example.test";
 pub const START: i64 = 1_800_000_000;
 
+/// The real time, Unix seconds.
+fn real_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
 pub struct TestApp {
     pub router: Router,
     pub clock: Arc<ManualClock>,
@@ -87,7 +94,42 @@ impl TestApp {
     }
 
     async fn on_store(settings: Settings, store: Arc<dyn Store>, dir: PathBuf) -> Self {
-        let clock = Arc::new(ManualClock::new(START));
+        Self::on_store_at(settings, store, dir, START).await
+    }
+
+    /// The app on SQLite served over HTTP on a loopback port, for clients in
+    /// other processes (Node.js): its issuer is `http://127.0.0.1:PORT`, and its
+    /// clock follows the real one (those clients check token times against it).
+    /// The server runs until the test's runtime ends.
+    pub async fn listening() -> (Self, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let dir = temp_dir("listening-app");
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.join("valet.db")).await.unwrap());
+        let app = Self::on_store_at(Settings::new(issuer.clone()), store, dir, real_now()).await;
+        let clock = Arc::clone(&app.clock);
+        tokio::spawn(async move {
+            loop {
+                clock.set(real_now());
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        });
+        let service = app
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await });
+        (app, issuer)
+    }
+
+    async fn on_store_at(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        dir: PathBuf,
+        start: i64,
+    ) -> Self {
+        let clock = Arc::new(ManualClock::new(start));
         let server = AuthorizationServer::start(
             settings,
             Arc::clone(&store),

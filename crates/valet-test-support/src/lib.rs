@@ -44,7 +44,7 @@ pub mod api {
     pub use crate::browser::*;
     pub use crate::flow::*;
     pub use crate::leaks::assert_no_internals;
-    pub use crate::node::{node_package_available, run_node_script};
+    pub use crate::node::{NodeSession, node_package_available, run_node_script};
     pub use crate::passkey::{Ceremony, SoftPasskey};
     pub use crate::pkce::Pkce;
     pub use crate::postgres::{skip, test_database_url};

@@ -49,3 +49,61 @@ pub fn run_node_script(script: &str, args: &[&str]) -> Output {
         .output()
         .expect("node runs")
 }
+
+/// A script run as by [`run_node_script`] that the test talks to while it
+/// runs: it reads the script's output line by line and may write lines to it
+/// (for a client library waiting for the browser's part).
+/// (With `-e`, Node.js passes the arguments as `process.argv.slice(1)`.)
+pub struct NodeSession {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl NodeSession {
+    pub fn start(script: &str, args: &[&str]) -> NodeSession {
+        let mut child = Command::new("node")
+            .current_dir(node_clients_dir())
+            .args(["--input-type=module", "-e", script, "--"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("node runs");
+        let stdout = child.stdout.take().expect("piped stdout");
+        NodeSession {
+            child,
+            lines: std::io::BufRead::lines(std::io::BufReader::new(stdout)),
+        }
+    }
+
+    /// The script's next line of output, parsed as JSON; on its end, a panic
+    /// with what it wrote to standard error.
+    pub fn next_json(&mut self) -> serde_json::Value {
+        match self.lines.next() {
+            Some(Ok(line)) => serde_json::from_str(&line)
+                .unwrap_or_else(|_| panic!("node wrote a line that is not JSON: {line}")),
+            _ => {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = self.child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+                }
+                panic!("the node script ended early: {stderr}");
+            }
+        }
+    }
+
+    /// Writes a line to the script's standard input.
+    pub fn send_line(&mut self, line: &str) {
+        use std::io::Write as _;
+        let stdin = self.child.stdin.as_mut().expect("piped stdin");
+        writeln!(stdin, "{line}").expect("node reads its input");
+    }
+}
+
+impl Drop for NodeSession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

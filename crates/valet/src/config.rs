@@ -112,6 +112,13 @@ pub struct Config {
     /// `required` (every user signs in with a second factor, enrolling TOTP at
     /// the next sign-in if they have none).
     pub mfa: MfaSetting,
+    /// Seconds a device code and its user code work (RFC 8628).
+    pub device_code_ttl: i64,
+    /// Seconds a device waits between polls of `/token` (RFC 8628 `interval`).
+    pub device_poll_interval: i64,
+    /// Every client must push its authorization requests to `/par` first
+    /// (RFC 9126); a client's own `--require-par` asks it of that client.
+    pub require_pushed_authorization_requests: bool,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Allows a plain-http issuer on a non-loopback host. Tokens and secrets would
@@ -210,6 +217,9 @@ impl Default for Config {
             password_reset_ttl: defaults.password_reset_ttl,
             email_verification_ttl: defaults.email_verification_ttl,
             mfa: MfaSetting::Optional,
+            device_code_ttl: defaults.device_code_ttl,
+            device_poll_interval: defaults.device_poll_interval,
+            require_pushed_authorization_requests: defaults.require_pushed_authorization_requests,
             log_format: LogFormat::Text,
             dangerous_allow_insecure_issuer: false,
         }
@@ -760,6 +770,9 @@ impl Config {
             MfaSetting::Optional => MfaPolicy::Optional,
             MfaSetting::Required => MfaPolicy::Required,
         };
+        settings.device_code_ttl = self.device_code_ttl;
+        settings.device_poll_interval = self.device_poll_interval;
+        settings.require_pushed_authorization_requests = self.require_pushed_authorization_requests;
         settings.keys = KeyPolicy {
             rotation_period: self.key_rotation_period,
             publish_lead: self.key_publish_lead,

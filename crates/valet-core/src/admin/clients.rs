@@ -46,6 +46,8 @@ pub struct NewClient {
     /// May introspect any token, not only those issued to it or naming it in
     /// `aud` (a resource server that is registered under another id).
     pub introspect_any: bool,
+    /// Its authorization requests must be pushed to `/par` first (RFC 9126 §6).
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A change to a client's mutable settings; `None` leaves a field as it is, a
@@ -65,6 +67,7 @@ pub struct ClientUpdate {
     pub require_mfa: Option<bool>,
     pub refresh_grace_seconds: Option<i64>,
     pub introspect_any: Option<bool>,
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 /// A client as the admin interfaces show it: everything but secret hashes.
@@ -91,6 +94,7 @@ pub struct ClientRecord {
     pub previous_secret_valid_until: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl From<&Client> for ClientRecord {
@@ -120,6 +124,7 @@ impl From<&Client> for ClientRecord {
             previous_secret_valid_until: client.previous_secret_expires_at,
             created_at: client.created_at,
             updated_at: client.updated_at,
+            require_pushed_authorization_requests: client.require_pushed_authorization_requests,
         }
     }
 }
@@ -208,6 +213,7 @@ impl Admin<'_> {
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             introspect_any: new.introspect_any,
+            require_pushed_authorization_requests: new.require_pushed_authorization_requests,
         };
         self.store.insert_client(&client).await?;
         self.record(
@@ -274,6 +280,7 @@ impl Admin<'_> {
                 .id_token_signed_response_alg
                 .map(|alg| alg.to_string()),
             introspect_any: updated.introspect_any,
+            require_pushed_authorization_requests: updated.require_pushed_authorization_requests,
         };
         validate(&shape, &shape.grant_types, self.access_token_max_ttl)?;
         let allowed_origins = check_allowed_origins(&shape.allowed_origins)?;
@@ -442,6 +449,13 @@ fn apply(stored: &Client, update: ClientUpdate) -> (Client, Vec<&'static str>) {
         set("require_mfa", require != client.require_mfa);
         client.require_mfa = require;
     }
+    if let Some(require) = update.require_pushed_authorization_requests {
+        set(
+            "require_pushed_authorization_requests",
+            require != client.require_pushed_authorization_requests,
+        );
+        client.require_pushed_authorization_requests = require;
+    }
     if let Some(grace) = update.refresh_grace_seconds {
         set(
             "refresh_grace_seconds",
@@ -565,7 +579,7 @@ fn check_grant_types(
             AdminError::invalid(
                 Field::at("grant_types", index),
                 Some(name.clone()),
-                "unknown grant type (known: authorization_code, client_credentials, refresh_token)",
+                "unknown grant type (known: authorization_code, client_credentials, refresh_token, device_code)",
             )
         })?);
     }
@@ -575,15 +589,18 @@ fn check_grant_types(
             Some("client_credentials"),
             "a public client has no secret and cannot use client_credentials",
         ))
-    } else if new.public && !has(GrantType::AuthorizationCode) {
+    } else if new.public && !has(GrantType::AuthorizationCode) && !has(GrantType::DeviceCode) {
         Some((
             None,
-            "a public client can only use authorization_code (with redirect URIs)",
+            "a public client can only use authorization_code (with redirect URIs) or device_code",
         ))
-    } else if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
+    } else if has(GrantType::RefreshToken)
+        && !has(GrantType::AuthorizationCode)
+        && !has(GrantType::DeviceCode)
+    {
         Some((
             Some("refresh_token"),
-            "only together with authorization_code",
+            "only together with authorization_code or device_code",
         ))
     } else {
         None
@@ -790,6 +807,23 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "grant_types: a public client has no secret and cannot use client_credentials"
+        );
+        // RFC 8628: a device needs no redirect URI, public or not; refresh
+        // tokens go with it. Typed as `device_code`, stored as its URN.
+        let device = NewClient {
+            public: true,
+            audiences: vec![],
+            ..service.clone()
+        };
+        let device_grants = ["device_code".to_owned(), "refresh_token".to_owned()];
+        assert!(validate(&device, &device_grants, 3600).is_ok());
+        let Err(error) = validate(&device, &["refresh_token".to_owned()], 3600) else {
+            panic!("refresh_token alone accepted");
+        };
+        assert!(error.to_string().contains("device_code"), "{error}");
+        assert_eq!(
+            GrantType::parse("device_code").map(GrantType::as_str),
+            Some("urn:ietf:params:oauth:grant-type:device_code")
         );
         let long_ttl = NewClient {
             access_token_ttl: Some(7200),

@@ -55,6 +55,7 @@ pub(crate) fn client(server: &AuthorizationServer) -> Arc<Client> {
         access_token_ttl: None,
         skip_consent: true,
         require_mfa: false,
+        require_pushed_authorization_requests: false,
         allowed_origins: Vec::new(),
         refresh_grace_seconds: 0,
         id_token_signed_response_alg: None,
@@ -81,6 +82,7 @@ pub(crate) fn request(server: &AuthorizationServer, csrf: &str) -> PendingAuthor
         mfa_requested: false,
         csrf_hash: pending::csrf_hash(csrf),
         stage: Stage::AwaitingLogin,
+        device: None,
     }
 }
 

@@ -113,13 +113,19 @@ pub(crate) async fn record(
         }
         Decision::Deny => AuditKind::ConsentDenied,
     };
-    server.audit(
-        AuditEvent::new(kind, context.now)
-            .user(user_id)
-            .client(&client.client_id)
-            .address(context.address)
-            .request(&context.id)
-            .detail("scope", request.scope.join(" ")),
-    );
+    let event = AuditEvent::new(kind, context.now)
+        .user(user_id)
+        .client(&client.client_id)
+        .address(context.address)
+        .request(&context.id)
+        .detail("scope", request.scope.join(" "));
+    // A device's request (RFC 8628) is told apart: the user decided for a
+    // device elsewhere, not for the page they came from.
+    let event = if request.device.is_some() {
+        event.detail("flow", "device")
+    } else {
+        event
+    };
+    server.audit(event);
     Ok(())
 }

@@ -10,14 +10,14 @@ use std::sync::Arc;
 use valet_protocol::authorize::{
     AuthorizationParameters, ClientAndRedirect, response_mode_of, state_of,
 };
-use valet_protocol::token::GrantType;
 use valet_protocol::{ErrorCode, Form};
 
 use super::pending::{self, PendingAuthorization, Stage, Whereabouts};
 use crate::AuthorizationServer;
-use crate::authorize::{AuthorizationResponse, AuthorizeOutcome, OIDC_SCOPES, PageError};
+use crate::authorize::{AuthorizationResponse, AuthorizeOutcome, PageError};
 use crate::error::OAuthError;
 use crate::mfa;
+use crate::policy::authorization_request;
 use crate::policy::redirect_uri::{self, VerifiedRedirectUri};
 use crate::store::Client;
 
@@ -39,9 +39,12 @@ pub(crate) struct Resumed {
 
 /// RFC 6749 §4.1.1: checks a new authorization request. `Err` is what the
 /// browser sees instead: an error page, or an error sent back to the client.
+/// `pushed`: the request came through `/par` (RFC 9126), which the client
+/// or the server may require (§5: otherwise refused, as `invalid_request`).
 pub(crate) async fn request(
     server: &AuthorizationServer,
     form: &Form,
+    pushed: bool,
     csrf_cookie: Option<&str>,
     now: i64,
 ) -> Result<Result<Identified, AuthorizeOutcome>, OAuthError> {
@@ -49,6 +52,18 @@ pub(crate) async fn request(
         Ok(trusted) => trusted,
         Err(page) => return Ok(Err(AuthorizeOutcome::ErrorPage(page))),
     };
+    if !pushed
+        && (server.settings.require_pushed_authorization_requests
+            || client.require_pushed_authorization_requests)
+    {
+        return Ok(Err(refuse(
+            server,
+            form,
+            &redirect,
+            ErrorCode::InvalidRequest,
+            "authorization requests must be pushed to the pushed authorization request endpoint first (RFC 9126)",
+        )));
+    }
     let params = match AuthorizationParameters::from_form(form) {
         Ok(params) => params,
         Err(error) => {
@@ -61,7 +76,7 @@ pub(crate) async fn request(
             )));
         }
     };
-    let scope = match permitted(&client, &params) {
+    let scope = match authorization_request::permitted(&client, &params) {
         Ok(scope) => scope,
         Err((code, description)) => {
             return Ok(Err(refuse(server, form, &redirect, code, description)));
@@ -87,6 +102,7 @@ pub(crate) async fn request(
         mfa_requested: params.acr_values.iter().any(|v| v == mfa::ACR_MFA),
         csrf_hash: pending::csrf_hash(&csrf),
         stage: Stage::AwaitingLogin,
+        device: None,
     };
     Ok(Ok(Identified {
         client,
@@ -128,46 +144,6 @@ async fn trusted_client(
         )));
     };
     Ok(Ok((client, redirect)))
-}
-
-/// The scopes granted if the request is within what `client` may ask for:
-/// the code flow, registered (or OpenID) scopes, registered resources (RFC 8707).
-fn permitted(
-    client: &Client,
-    params: &AuthorizationParameters,
-) -> Result<Vec<String>, (ErrorCode, &'static str)> {
-    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
-        return Err((
-            ErrorCode::UnauthorizedClient,
-            "this client is not registered for the authorization code flow",
-        ));
-    }
-    let scope: Vec<String> = if params.scope.is_empty() {
-        client.scopes.clone()
-    } else {
-        params.scope.iter().map(str::to_owned).collect()
-    };
-    if let Some(extra) = scope
-        .iter()
-        .find(|s| !client.scopes.contains(s) && !OIDC_SCOPES.contains(&s.as_str()))
-    {
-        tracing::debug!(client_id = %client.client_id, scope = %extra, "scope not registered");
-        return Err((
-            ErrorCode::InvalidScope,
-            "the requested scope exceeds the scope registered for this client",
-        ));
-    }
-    if params
-        .resources
-        .iter()
-        .any(|r| !client.audiences.contains(r))
-    {
-        return Err((
-            ErrorCode::InvalidTarget,
-            "the requested resource is not registered for this client",
-        ));
-    }
-    Ok(scope)
 }
 
 /// An error for a trusted redirect URI: sent back with `state` and `iss`.

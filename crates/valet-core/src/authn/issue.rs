@@ -58,7 +58,7 @@ pub(crate) async fn issue(
 }
 
 /// The grant the code stands for, living as long as its refresh tokens may.
-fn grant(
+pub(super) fn grant(
     server: &AuthorizationServer,
     client: &Client,
     request: &PendingAuthorization,

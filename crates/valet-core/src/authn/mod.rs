@@ -36,7 +36,10 @@
 //! remembered consent, first-party clients), so a new requirement is a rule
 //! there and a new method a file under `verify/`, not a branch in the flow.
 //! [`pending::Stage`] is the state an interaction holds between the browser's
-//! requests; a step's handler consumes it and yields the next one.
+//! requests; a step's handler consumes it and yields the next one. The entry
+//! points the HTTP layer calls are a file each under `entry/` (the request,
+//! the login form, the second factor, consent, the account page); each hands
+//! over to `step::Step`, which takes the steps.
 //!
 //! Until the user signs in, the pending request is carried by the browser,
 //! sealed in the login form (an anonymous request writes nothing to the store);
@@ -55,18 +58,25 @@
 
 pub mod account;
 pub(crate) mod consent;
+mod device;
+mod entry;
 pub(crate) mod identify;
 pub(crate) mod issue;
 pub(crate) mod pending;
-mod pipeline;
 pub mod policy;
+mod pushed;
+mod step;
 pub mod verify;
 
 pub use crate::session::Cookies;
-pub use pending::{CARRIED_KEY_PURPOSE, PendingAuthorization, Stage, carried_key_period};
-pub(crate) use pipeline::issuer_label;
-pub use pipeline::{
-    authorize, passkey_options, second_factor_passkey_options, sign_in_to_account, submit_consent,
-    submit_login, submit_passkey_login, submit_second_factor,
+pub use entry::account::sign_in_to_account;
+pub use entry::authorize::authorize;
+pub use entry::consent::submit_consent;
+pub use entry::device::{device_page, submit_device_code};
+pub use entry::login::{passkey_options, submit_login, submit_passkey_login};
+pub use entry::second_factor::{second_factor_passkey_options, submit_second_factor};
+pub use pending::{
+    CARRIED_KEY_PURPOSE, DeviceLink, PendingAuthorization, Stage, carried_key_period,
 };
+pub(crate) use step::issuer_label;
 pub use verify::{Method, Proved, SignedIn};

@@ -74,6 +74,18 @@ pub struct PendingAuthorization {
     /// SHA-256 of the browser's CSRF value, base64url.
     pub csrf_hash: String,
     pub stage: Stage,
+    /// A device's request (RFC 8628) entered at `/device`: the steps end with
+    /// the user's decision recorded for the device, not with a redirect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceLink>,
+}
+
+/// Which device request a sign-in decides: the keys (hashes, base64url) of its
+/// device code and user code records.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceLink {
+    pub device_key: String,
+    pub user_code_key: String,
 }
 
 impl PendingAuthorization {

@@ -62,7 +62,11 @@ pub fn next(
             "the user is not signed in",
         );
     }
-    let consent_needed = if skip_consent {
+    // RFC 8628 §5.4: the user confirms every device request, naming its
+    // client, against remote phishing; first-party clients included.
+    let consent_needed = if request.device.is_some() {
+        true
+    } else if skip_consent {
         false
     } else if request.prompt.consent {
         true
@@ -139,6 +143,7 @@ mod tests {
             mfa_requested: false,
             csrf_hash: String::new(),
             stage: Stage::AwaitingLogin,
+            device: None,
         }
     }
 

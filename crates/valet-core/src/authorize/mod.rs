@@ -7,7 +7,7 @@ mod outcome;
 mod response;
 
 pub use outcome::{
-    AuthorizeOutcome, ConsentPage, EnrolPage, LoginPage, PageError, SecondFactorPage,
+    AuthorizeOutcome, ConsentPage, DevicePage, EnrolPage, LoginPage, PageError, SecondFactorPage,
 };
 pub use response::AuthorizationResponse;
 

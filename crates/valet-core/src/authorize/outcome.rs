@@ -17,6 +17,48 @@ pub enum AuthorizeOutcome {
     /// A second factor is required and none is enrolled: TOTP enrolment.
     Enrol(EnrolPage),
     Consent(ConsentPage),
+    /// The device page (RFC 8628 §3.3): enter a user code, or the decision
+    /// the device will learn.
+    Device(DevicePage),
+}
+
+/// What `/device` shows.
+#[derive(Clone)]
+pub enum DevicePage {
+    /// The form to enter the user code shown on the device.
+    Enter {
+        status: u16,
+        /// Filled in from `verification_uri_complete`.
+        user_code: Option<String>,
+        error: Option<String>,
+        csrf: String,
+        retry_after: Option<i64>,
+    },
+    /// Allowed: the device will get its tokens.
+    Approved { client_name: String },
+    /// Denied: the device is told so.
+    Denied { client_name: String },
+}
+
+/// The CSRF value is not printed.
+impl std::fmt::Debug for DevicePage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Enter { status, error, .. } => f
+                .debug_struct("DevicePage::Enter")
+                .field("status", status)
+                .field("error", error)
+                .finish_non_exhaustive(),
+            Self::Approved { client_name } => f
+                .debug_struct("DevicePage::Approved")
+                .field("client_name", client_name)
+                .finish(),
+            Self::Denied { client_name } => f
+                .debug_struct("DevicePage::Denied")
+                .field("client_name", client_name)
+                .finish(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

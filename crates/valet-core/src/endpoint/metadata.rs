@@ -42,6 +42,12 @@ pub mod paths {
     pub const RESET_CONFIRM: &str = "/reset/confirm";
     /// Where an email verification link leads.
     pub const VERIFY_EMAIL: &str = "/verify-email";
+    /// RFC 8628 §3.1: the device authorization endpoint.
+    pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
+    /// RFC 8628 §3.3: where the user enters the user code.
+    pub const DEVICE: &str = "/device";
+    /// RFC 9126 §2: the pushed authorization request endpoint.
+    pub const PAR: &str = "/par";
     pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
     pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
 }
@@ -108,5 +114,8 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
         status_list_aggregation_endpoint: at(paths::STATUS_LISTS),
         valet_status_list_events_endpoint: at(paths::STATUS_EVENTS),
         access_token_signing_alg_values_supported: vec![settings.keys.access_token_alg.as_str()],
+        device_authorization_endpoint: at(paths::DEVICE_AUTHORIZATION),
+        pushed_authorization_request_endpoint: at(paths::PAR),
+        require_pushed_authorization_requests: settings.require_pushed_authorization_requests,
     }
 }

@@ -3,9 +3,11 @@
 //!
 //! [`OAuthError`]: crate::error::OAuthError
 
+pub mod device_authorization;
 pub mod end_session;
 pub mod introspection;
 pub mod metadata;
+pub mod par;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;

@@ -3,6 +3,7 @@
 mod authorization_code;
 mod client_credentials;
 mod common;
+mod device_code;
 pub(crate) mod refresh_token;
 
 use std::net::IpAddr;
@@ -54,6 +55,16 @@ pub async fn issue(
                 client,
                 refresh_token.expose(),
                 scope.as_ref(),
+                address,
+                now,
+            ))
+            .await
+        }
+        TokenRequest::DeviceCode { device_code } => {
+            Box::pin(device_code::issue(
+                server,
+                client,
+                device_code.expose(),
                 address,
                 now,
             ))

@@ -105,6 +105,7 @@ mod tests {
             access_token_ttl: None,
             skip_consent: false,
             require_mfa: false,
+            require_pushed_authorization_requests: false,
             refresh_grace_seconds: 0,
             id_token_signed_response_alg: None,
             created_at: 0,

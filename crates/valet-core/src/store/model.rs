@@ -51,6 +51,9 @@ pub struct Client {
     /// Unix seconds.
     pub created_at: i64,
     pub updated_at: i64,
+    /// Its authorization requests must be pushed to `/par` first (RFC 9126 §6
+    /// `require_pushed_authorization_requests`).
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl Client {
@@ -105,6 +108,10 @@ impl fmt::Debug for Client {
             .field("skip_consent", &self.skip_consent)
             .field("require_mfa", &self.require_mfa)
             .field("refresh_grace_seconds", &self.refresh_grace_seconds)
+            .field(
+                "require_pushed_authorization_requests",
+                &self.require_pushed_authorization_requests,
+            )
             .finish_non_exhaustive()
     }
 }
@@ -315,15 +322,28 @@ pub enum SingleUseKind {
     /// A WebAuthn ceremony's state between its options and the browser's
     /// answer (see the `passkeys` module).
     PasskeyCeremony,
+    /// A device authorization request under its device code (RFC 8628; the
+    /// `device` module): its client, scope and the user's decision.
+    DeviceCode,
+    /// A device request under its user code: which device code it stands for.
+    DeviceUserCode,
+    /// When a device last polled under its device code, and its interval.
+    DevicePoll,
+    /// A pushed authorization request (RFC 9126) under its `request_uri`.
+    PushedRequest,
 }
 
 impl SingleUseKind {
-    pub const ALL: [SingleUseKind; 5] = [
+    pub const ALL: [SingleUseKind; 9] = [
         SingleUseKind::Interaction,
         SingleUseKind::PasswordReset,
         SingleUseKind::EmailVerification,
         SingleUseKind::Invite,
         SingleUseKind::PasskeyCeremony,
+        SingleUseKind::DeviceCode,
+        SingleUseKind::DeviceUserCode,
+        SingleUseKind::DevicePoll,
+        SingleUseKind::PushedRequest,
     ];
 
     /// The name the store keeps.
@@ -334,6 +354,10 @@ impl SingleUseKind {
             Self::EmailVerification => "email_verification",
             Self::Invite => "invite",
             Self::PasskeyCeremony => "passkey_ceremony",
+            Self::DeviceCode => "device_code",
+            Self::DeviceUserCode => "device_user_code",
+            Self::DevicePoll => "device_poll",
+            Self::PushedRequest => "pushed_request",
         }
     }
 

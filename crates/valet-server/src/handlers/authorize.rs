@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use valet_core::RequestContext;
 use valet_core::authn::{self, Cookies};
 use valet_core::authorize::{
-    AuthorizationResponse, AuthorizeOutcome, EnrolPage, LoginPage, PageError,
+    AuthorizationResponse, AuthorizeOutcome, DevicePage, EnrolPage, LoginPage, PageError,
 };
 use valet_core::endpoint::metadata::paths;
 use valet_core::session::NewSession;
@@ -178,6 +178,7 @@ pub(crate) fn outcome_response(
             response
         }
         AuthorizeOutcome::Enrol(page) => enrol_response(state, page)?,
+        AuthorizeOutcome::Device(page) => device_response(state, page)?,
         AuthorizeOutcome::Consent(page) => {
             let scopes: Vec<_> = page
                 .scopes
@@ -238,6 +239,52 @@ fn login_response(state: &AppState, page: LoginPage) -> Result<Response, ApiErro
         retry_after(&mut response, seconds);
     }
     Ok(response)
+}
+
+/// `/device`: the form to enter the user code, or the decision made.
+fn device_response(state: &AppState, page: DevicePage) -> Result<Response, ApiError> {
+    let issuer = &state.server.settings().issuer;
+    match page {
+        DevicePage::Enter {
+            status,
+            user_code,
+            error,
+            csrf,
+            retry_after: wait,
+        } => {
+            let names = cookie_names(state);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let mut response = render(
+                status,
+                "device.html",
+                minijinja::context! {
+                    action => format!("{issuer}{}", paths::DEVICE),
+                    user_code => user_code,
+                    error => error,
+                    csrf => &csrf,
+                },
+            )
+            .ok_or(ApiError::Rendering)?;
+            let csrf_ttl = state.server.settings().interaction_ttl;
+            names.set(&mut response, names.csrf(), &csrf, csrf_ttl);
+            if let Some(seconds) = wait {
+                retry_after(&mut response, seconds);
+            }
+            Ok(response)
+        }
+        DevicePage::Approved { client_name } => render(
+            StatusCode::OK,
+            "device_done.html",
+            minijinja::context! { client_name => client_name, approved => true },
+        )
+        .ok_or(ApiError::Rendering),
+        DevicePage::Denied { client_name } => render(
+            StatusCode::OK,
+            "device_done.html",
+            minijinja::context! { client_name => client_name, approved => false },
+        )
+        .ok_or(ApiError::Rendering),
+    }
 }
 
 /// The TOTP enrolment page: the QR code of the Key URI as an SVG image.

@@ -2,10 +2,12 @@
 
 pub mod account;
 pub mod authorize;
+pub mod device;
 pub mod health;
 pub mod jwks;
 pub mod logout;
 pub mod metadata;
+pub mod par;
 pub mod passkeys;
 pub mod register;
 pub mod reset;

@@ -22,7 +22,12 @@ async fn metadata_lists_what_is_implemented_at_both_paths() {
         assert_eq!(body["revocation_endpoint"], format!("{ISSUER}/revoke"));
         assert_eq!(
             body["grant_types_supported"],
-            serde_json::json!(["authorization_code", "client_credentials", "refresh_token"])
+            serde_json::json!([
+                "authorization_code",
+                "client_credentials",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:device_code"
+            ])
         );
         assert_eq!(
             body["token_endpoint_auth_methods_supported"],

@@ -156,7 +156,9 @@ async fn malformed_requests_get_precise_errors() {
     for grant in [
         "password",
         "implicit",
-        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        // The device grant's short name is for operators, not the wire.
+        "device_code",
     ] {
         app.token(&client, &format!("grant_type={grant}"))
             .await

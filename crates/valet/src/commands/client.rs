@@ -68,7 +68,8 @@ pub struct CreateArgs {
     /// be listed.
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
-    /// authorization_code, refresh_token or client_credentials (repeatable).
+    /// authorization_code, refresh_token, client_credentials or device_code
+    /// (RFC 8628, for devices without a browser; repeatable).
     /// Default: client_credentials without redirect URIs, else authorization_code + refresh_token.
     #[arg(long = "grant-type")]
     grant_types: Vec<String>,
@@ -100,6 +101,9 @@ pub struct CreateArgs {
     /// naming its client_id in their audience.
     #[arg(long)]
     introspect_any: bool,
+    /// Its authorization requests must be pushed to /par first (RFC 9126).
+    #[arg(long)]
+    require_par: bool,
     #[arg(long)]
     json: bool,
 }
@@ -160,6 +164,10 @@ pub struct UpdateArgs {
     /// Whether it may introspect any token: --introspect-any or --introspect-any=false.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     introspect_any: Option<bool>,
+    /// Whether its authorization requests must be pushed to /par first:
+    /// --require-par or --require-par=false.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    require_par: Option<bool>,
     #[arg(long)]
     json: bool,
 }
@@ -228,6 +236,7 @@ async fn create(admin: &Admin<'_>, args: CreateArgs) -> Result<(), CliError> {
         refresh_grace_seconds: args.refresh_grace_seconds,
         id_token_signed_response_alg: args.id_token_alg,
         introspect_any: args.introspect_any,
+        require_pushed_authorization_requests: args.require_par,
     };
     let registered = admin.register_client(new).await.map_err(flagged)?;
     let client = &registered.client;
@@ -272,6 +281,7 @@ async fn update(admin: &Admin<'_>, args: UpdateArgs) -> Result<(), CliError> {
         require_mfa: args.require_mfa,
         refresh_grace_seconds: args.refresh_grace_seconds,
         introspect_any: args.introspect_any,
+        require_pushed_authorization_requests: args.require_par,
     };
     let updated = admin
         .update_client(&args.client_id, update)
@@ -408,6 +418,9 @@ fn print_details(client: &ClientRecord) {
     }
     if client.require_mfa {
         println!("  sign-in:       second factor required");
+    }
+    if client.require_pushed_authorization_requests {
+        println!("  requests:      must be pushed to /par (RFC 9126)");
     }
     if let Some(until) = client.previous_secret_valid_until {
         println!("  old secret:    works until {}", timestamp(until));

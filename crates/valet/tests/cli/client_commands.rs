@@ -406,3 +406,52 @@ fn allowed_origins_through_the_cli() {
     }));
     assert_eq!(cleared["client"]["allowed_origins"], serde_json::json!([]));
 }
+
+/// `--grant-type device_code` makes a device client (no redirect URI) that
+/// `/device_authorization` serves; `--require-par` is stored, shown and
+/// changed by `update`.
+#[test]
+fn device_and_par_options_through_the_cli() {
+    let (dir, server) = serve_fresh("device-par-clients");
+    let tv = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args(["client", "create", "--name", "tv", "--public"])
+            .args(["--grant-type", "device_code", "--scope", "read", "--json"]);
+        c
+    }));
+    let tv_id = tv["client_id"].as_str().unwrap();
+    let started = server.post_form("/device_authorization", None, &format!("client_id={tv_id}"));
+    assert_eq!(started.status, 200, "{}", started.body);
+    assert!(started.json()["user_code"].as_str().is_some());
+    let shown = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args(["client", "show", tv_id, "--json"]);
+        c
+    }));
+    assert_eq!(
+        shown["grant_types"],
+        serde_json::json!(["urn:ietf:params:oauth:grant-type:device_code"])
+    );
+
+    let web = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args(["client", "create", "--name", "web", "--require-par"])
+            .args(["--redirect-uri", "https://app.example.test/cb", "--json"]);
+        c
+    }));
+    let web_id = web["client_id"].as_str().unwrap();
+    let show = |dir: &std::path::Path| {
+        stdout_json(&run_ok({
+            let mut c = valet(dir);
+            c.args(["client", "show", web_id, "--json"]);
+            c
+        }))
+    };
+    assert_eq!(show(&dir)["require_pushed_authorization_requests"], true);
+    run_ok({
+        let mut c = valet(&dir);
+        c.args(["client", "update", web_id, "--require-par=false"]);
+        c
+    });
+    assert_eq!(show(&dir)["require_pushed_authorization_requests"], false);
+}

@@ -1,15 +1,15 @@
-//! The entry points the HTTP layer calls (the request, the login form, the
-//! consent form), each driving the steps: open the request, run the step its
-//! stage waits for, then ask [`policy`] where to go and take that step.
+//! A request between steps ([`Step`]): it asks [`policy`] where to go next and
+//! takes that step, each transition consuming the stage it leaves. The entry
+//! points (under [`super::entry`]) open a request or a form's interaction, run
+//! the step its stage waits for, and hand over to a `Step`.
 
 use valet_protocol::{ErrorCode, Form};
 
 use super::account;
-use super::consent::{self, Decision};
-use super::identify::{self, Identified, Resumed};
+use super::consent;
 use super::pending::{self, PendingAuthorization, Stage, Whereabouts};
 use super::policy::{self, Next, SecondFactor};
-use super::verify::{self, Method, Proved, Retry, SignedIn, passkey, password};
+use super::verify::{self, Method, Proved, Retry, SignedIn, passkey};
 use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::authorize::{
@@ -18,332 +18,23 @@ use crate::authorize::{
 use crate::context::RequestContext;
 use crate::error::OAuthError;
 use crate::mfa::{self, Enrolment};
-use crate::passkeys::Challenge;
-use crate::session::{self, Cookies, NewSession};
+use crate::session::NewSession;
 use crate::store::Client;
-
-/// RFC 6749 §4.1.1: the authorization request, from the query (GET) or form (POST).
-pub async fn authorize(
-    server: &AuthorizationServer,
-    form: &Form,
-    cookies: Cookies<'_>,
-    context: &RequestContext,
-) -> Result<AuthorizeOutcome, OAuthError> {
-    let now = context.now;
-    let Identified {
-        client,
-        request,
-        csrf,
-    } = match identify::request(server, form, cookies.csrf, now).await? {
-        Ok(identified) => identified,
-        Err(outcome) => return Ok(outcome),
-    };
-    let session = session::lookup(server.store.as_ref(), cookies.session, now).await?;
-    let signed_in = session
-        .filter(|s| policy::session_counts(&request, s, now))
-        .map(|s| SignedIn::from(&s));
-    let step = Step {
-        client: &client,
-        at: Whereabouts::Fresh,
-        csrf,
-        login: request.login_hint.clone(),
-    };
-    step.advance(server, request, signed_in.as_ref(), context)
-        .await
-}
-
-/// `GET /account` without a live session: the sign-in for the account page's
-/// built-in client (see [`account`]), which ends back on the page.
-pub async fn sign_in_to_account(
-    server: &AuthorizationServer,
-    cookies: Cookies<'_>,
-    context: &RequestContext,
-) -> Result<AuthorizeOutcome, OAuthError> {
-    let csrf = match cookies.csrf.filter(|c| c.len() == 43) {
-        Some(existing) => existing.to_owned(),
-        None => pending::new_csrf()?,
-    };
-    let client = account::client(server);
-    let request = account::request(server, &csrf);
-    let session = session::lookup(server.store.as_ref(), cookies.session, context.now).await?;
-    let signed_in = session.map(|s| SignedIn::from(&s));
-    let step = Step {
-        client: &client,
-        at: Whereabouts::Fresh,
-        csrf,
-        login: None,
-    };
-    step.advance(server, request, signed_in.as_ref(), context)
-        .await
-}
-
-/// Opens the interaction a sign-in form names (see [`identify::resume`]); the
-/// page to show instead when it cannot be opened or no longer waits for a
-/// first factor.
-async fn resume_waiting_for_login(
-    server: &AuthorizationServer,
-    form: &Form,
-    cookies: Cookies<'_>,
-    context: &RequestContext,
-) -> Result<Result<Resumed, PageError>, OAuthError> {
-    Ok(
-        match identify::resume(server, form, cookies.csrf, context.now).await? {
-            Ok(resumed) if resumed.request.stage == Stage::AwaitingLogin => Ok(resumed),
-            Ok(_) => Err(PageError::expired()),
-            Err(page) => Err(page),
-        },
-    )
-}
-
-/// The interaction id a passkey form names (empty when absent: the ceremony
-/// then matches no interaction).
-fn interaction_field(form: &Form) -> &str {
-    form.optional("interaction")
-        .ok()
-        .flatten()
-        .unwrap_or_default()
-}
-
-/// The login form was submitted. On success a new session is returned for the
-/// handler to set as a cookie (a fresh value: no session fixation).
-pub async fn submit_login(
-    server: &AuthorizationServer,
-    form: &Form,
-    cookies: Cookies<'_>,
-    context: &RequestContext,
-) -> Result<(AuthorizeOutcome, Option<NewSession>), OAuthError> {
-    let Resumed {
-        at,
-        request,
-        client,
-    } = match resume_waiting_for_login(server, form, cookies, context).await? {
-        Ok(resumed) => resumed,
-        Err(page) => return Ok((AuthorizeOutcome::ErrorPage(page), None)),
-    };
-    let attempt = password::verify(server, form, &client.client_id, context).await?;
-    let mut step = Step {
-        client: &client,
-        at,
-        csrf: cookies.csrf.unwrap_or_default().to_owned(),
-        login: Some(attempt.login).filter(|l| !l.is_empty()),
-    };
-    let user_id = match attempt.result {
-        Ok(user_id) => user_id,
-        Err(retry) => {
-            let page = step.login_page(retry.status, Some(retry.error), retry.retry_after);
-            return Ok((AuthorizeOutcome::Login(page), None));
-        }
-    };
-    step.login = None;
-    let proved = Proved::first(user_id, Method::Password);
-    step.proved(server, request, proved, cookies.session, context)
-        .await
-}
-
-/// The login form's passkey button asked for a sign-in ceremony (its
-/// `interaction` and `csrf`): the WebAuthn request options.
-pub async fn passkey_options(
-    server: &AuthorizationServer,
-    form: &Form,
-    cookies: Cookies<'_>,
-    context: &RequestContext,
-) -> Result<Result<Challenge, PageError>, OAuthError> {
-    if let Err(page) = resume_waiting_for_login(server, form, cookies, context).await? {
-        return Ok(Err(page));
-    }
-    let interaction = interaction_field(form);
-    let csrf = cookies.csrf.unwrap_or_default();
-    match passkey::begin(server, interaction, csrf, context.now).await? {
-        Some(challenge) => Ok(Ok(challenge)),
-        None => Ok(Err(PageError::new(
-            404,
-            "Passkeys unavailable",
-            "This server cannot use passkeys.",
-        ))),
-    }
-}
-
-/// The second-factor page's passkey button asked for a ceremony (its
-/// `interaction` and `csrf`): request options for the user's own passkeys.
-pub async fn second_factor_passkey_options(
-    server: &AuthorizationServer,
-    form: &Form,
-    cookies: Cookies<'_>,
-    context: &RequestContext,
-) -> Result<Result<Challenge, PageError>, OAuthError> {
-    let Resumed { request, .. } =
-        match identify::resume(server, form, cookies.csrf, context.now).await? {
-            Ok(resumed) => resumed,
-            Err(page) => return Ok(Err(page)),
-        };
-    let Stage::AwaitingSecondFactor(proved) = &request.stage else {
-        return Ok(Err(PageError::expired()));
-    };
-    let interaction = interaction_field(form);
-    let csrf = cookies.csrf.unwrap_or_default();
-    let begun =
-        passkey::begin_second_factor(server, interaction, csrf, &proved.user_id, context.now);
-    match begun.await? {
-        Some(challenge) => Ok(Ok(challenge)),
-        None => Ok(Err(PageError::new(
-            404,
-            "No passkey",
-            "You have no passkey to confirm it is you with.",
-        ))),
-    }
-}
-
-/// The login form's passkey answer (an assertion) was submitted: on success
-/// as [`submit_login`], with the passkey as the method (a user-verified
-/// passkey is two factors, so no second factor follows).
-pub async fn submit_passkey_login(
-    server: &AuthorizationServer,
-    form: &Form,
-    cookies: Cookies<'_>,
-    context: &RequestContext,
-) -> Result<(AuthorizeOutcome, Option<NewSession>), OAuthError> {
-    let Resumed {
-        at,
-        request,
-        client,
-    } = match resume_waiting_for_login(server, form, cookies, context).await? {
-        Ok(resumed) => resumed,
-        Err(page) => return Ok((AuthorizeOutcome::ErrorPage(page), None)),
-    };
-    let interaction = interaction_field(form);
-    let client_id = &client.client_id;
-    let result =
-        passkey::verify(server, form, interaction, cookies.csrf, client_id, context).await?;
-    let step = Step {
-        client: &client,
-        at,
-        csrf: cookies.csrf.unwrap_or_default().to_owned(),
-        login: None,
-    };
-    match result {
-        Ok(verified) => {
-            let proved = Proved::first(verified.user_id, verified.method);
-            step.proved(server, request, proved, cookies.session, context)
-                .await
-        }
-        Err(retry) => {
-            let page = step.login_page(retry.status, Some(retry.error), retry.retry_after);
-            Ok((AuthorizeOutcome::Login(page), None))
-        }
-    }
-}
-
-/// The second-factor form (or the enrolment form, when a factor is required
-/// and none is enrolled) was submitted. On success a new session is returned,
-/// as by [`submit_login`].
-pub async fn submit_second_factor(
-    server: &AuthorizationServer,
-    form: &Form,
-    cookies: Cookies<'_>,
-    context: &RequestContext,
-) -> Result<(AuthorizeOutcome, Option<NewSession>), OAuthError> {
-    let Resumed {
-        at,
-        request,
-        client,
-    } = match identify::resume(server, form, cookies.csrf, context.now).await? {
-        Ok(resumed) => resumed,
-        Err(page) => return Ok((AuthorizeOutcome::ErrorPage(page), None)),
-    };
-    let step = Step {
-        client: &client,
-        at,
-        csrf: cookies.csrf.unwrap_or_default().to_owned(),
-        login: None,
-    };
-    match request.stage.clone() {
-        Stage::AwaitingSecondFactor(proved) => {
-            step.second_factor(server, form, request, proved, cookies.session, context)
-                .await
-        }
-        Stage::AwaitingEnrolment(proved) => {
-            step.enrolment(server, form, request, proved, cookies.session, context)
-                .await
-        }
-        _ => Ok((AuthorizeOutcome::ErrorPage(PageError::expired()), None)),
-    }
-}
-
-/// The consent form was submitted: Allow issues the code, Deny returns
-/// `access_denied` (RFC 6749 §4.1.2.1).
-pub async fn submit_consent(
-    server: &AuthorizationServer,
-    form: &Form,
-    cookies: Cookies<'_>,
-    context: &RequestContext,
-) -> Result<AuthorizeOutcome, OAuthError> {
-    let Resumed {
-        at,
-        request,
-        client,
-    } = match identify::resume(server, form, cookies.csrf, context.now).await? {
-        Ok(resumed) => resumed,
-        Err(page) => return Ok(AuthorizeOutcome::ErrorPage(page)),
-    };
-    let Stage::AwaitingConsent(signed_in) = &request.stage else {
-        return Ok(AuthorizeOutcome::ErrorPage(PageError::expired()));
-    };
-    if let Err(page) =
-        consent::same_browser(server, signed_in, cookies.session, context.now).await?
-    {
-        return Ok(AuthorizeOutcome::ErrorPage(page));
-    }
-    let Some(decision) = Decision::from_form(form) else {
-        return Ok(AuthorizeOutcome::ErrorPage(PageError::new(
-            400,
-            "Invalid request",
-            "Choose Allow or Deny.",
-        )));
-    };
-    // Completing first makes the form single-use, even under double submission.
-    let ttl = server.settings.interaction_ttl;
-    if !pending::complete(server.store.as_ref(), &at, &request, ttl, context.now).await? {
-        return Ok(AuthorizeOutcome::ErrorPage(PageError::expired()));
-    }
-    consent::record(
-        server,
-        decision,
-        &client,
-        &request,
-        &signed_in.user_id,
-        context,
-    )
-    .await?;
-    let response = match decision {
-        Decision::Allow => {
-            super::issue::issue(server, &client, &request, signed_in, context.now).await?
-        }
-        Decision::Deny => AuthorizationResponse::error(
-            &request.redirect_uri,
-            request.response_mode,
-            ErrorCode::AccessDenied,
-            "the user denied the request",
-            request.state.as_deref(),
-            &server.settings.issuer,
-        ),
-    };
-    Ok(AuthorizeOutcome::Redirect(response))
-}
 
 /// A request between steps: its client, where its interaction lives, and what
 /// the next page shows.
-struct Step<'a> {
-    client: &'a Client,
-    at: Whereabouts,
-    csrf: String,
+pub(super) struct Step<'a> {
+    pub(super) client: &'a Client,
+    pub(super) at: Whereabouts,
+    pub(super) csrf: String,
     /// The username to fill in on a login page.
-    login: Option<String>,
+    pub(super) login: Option<String>,
 }
 
 impl Step<'_> {
     /// Asks the policy for the next step and takes it: the transition from the
     /// stage just left (`AwaitingLogin`, signed in or not) to the next one.
-    async fn advance(
+    pub(super) async fn advance(
         self,
         server: &AuthorizationServer,
         request: PendingAuthorization,
@@ -405,6 +96,14 @@ impl Step<'_> {
         code: ErrorCode,
         description: &str,
     ) -> AuthorizeOutcome {
+        // A device's request has no redirect URI: the browser is told.
+        if request.device.is_some() {
+            return AuthorizeOutcome::ErrorPage(PageError::new(
+                400,
+                "Request refused",
+                description,
+            ));
+        }
         AuthorizeOutcome::Redirect(AuthorizationResponse::error(
             &request.redirect_uri,
             request.response_mode,
@@ -436,7 +135,7 @@ impl Step<'_> {
 
     /// The user proved `proved`: a second factor (or its enrolment) follows,
     /// or the session starts and the request goes on.
-    async fn proved(
+    pub(super) async fn proved(
         self,
         server: &AuthorizationServer,
         request: PendingAuthorization,
@@ -538,7 +237,7 @@ impl Step<'_> {
 
     /// Checks the second-factor form: on success the sign-in goes on with the
     /// method added to what was proved, otherwise the page again.
-    async fn second_factor(
+    pub(super) async fn second_factor(
         self,
         server: &AuthorizationServer,
         form: &Form,
@@ -583,7 +282,7 @@ impl Step<'_> {
 
     /// Checks the enrolment form's code: on success the credential is the
     /// user's and the sign-in goes on with it proved, otherwise the page again.
-    async fn enrolment(
+    pub(super) async fn enrolment(
         self,
         server: &AuthorizationServer,
         form: &Form,
@@ -721,11 +420,20 @@ impl Step<'_> {
         if account::is_account(&self.client.client_id) {
             return Ok(AuthorizeOutcome::Redirect(account::back_to_account(server)));
         }
+        // A device's request: the decision is the device's to learn.
+        if let Some(link) = &request.device {
+            return super::device::approve(server, self.client, request, link, user, now).await;
+        }
         let response = super::issue::issue(server, self.client, request, user, now).await?;
         Ok(AuthorizeOutcome::Redirect(response))
     }
 
-    fn login_page(self, status: u16, error: Option<String>, retry_after: Option<i64>) -> LoginPage {
+    pub(super) fn login_page(
+        self,
+        status: u16,
+        error: Option<String>,
+        retry_after: Option<i64>,
+    ) -> LoginPage {
         let interaction_id = match self.at {
             Whereabouts::Carried(value) | Whereabouts::Stored(value) => value,
             Whereabouts::Fresh => String::new(),

@@ -1,0 +1,38 @@
+//! `GET /account` without a live session: the account page's sign-in enters
+//! the steps for its built-in client.
+
+use crate::AuthorizationServer;
+use crate::authorize::AuthorizeOutcome;
+use crate::context::RequestContext;
+use crate::error::OAuthError;
+use crate::session::{self, Cookies};
+
+use crate::authn::account;
+use crate::authn::pending::{self, Whereabouts};
+use crate::authn::step::Step;
+use crate::authn::verify::SignedIn;
+
+/// `GET /account` without a live session: the sign-in for the account page's
+/// built-in client (see [`account`]), which ends back on the page.
+pub async fn sign_in_to_account(
+    server: &AuthorizationServer,
+    cookies: Cookies<'_>,
+    context: &RequestContext,
+) -> Result<AuthorizeOutcome, OAuthError> {
+    let csrf = match cookies.csrf.filter(|c| c.len() == 43) {
+        Some(existing) => existing.to_owned(),
+        None => pending::new_csrf()?,
+    };
+    let client = account::client(server);
+    let request = account::request(server, &csrf);
+    let session = session::lookup(server.store.as_ref(), cookies.session, context.now).await?;
+    let signed_in = session.map(|s| SignedIn::from(&s));
+    let step = Step {
+        client: &client,
+        at: Whereabouts::Fresh,
+        csrf,
+        login: None,
+    };
+    step.advance(server, request, signed_in.as_ref(), context)
+        .await
+}
