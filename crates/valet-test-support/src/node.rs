@@ -40,7 +40,8 @@ pub fn node_package_available(package: &str, what: &str) -> bool {
 }
 
 /// Runs `script` as an ES module inside `tests/node` (so its imports resolve to
-/// the installed packages) with `args` as `process.argv.slice(2)`.
+/// the installed packages) with `args` as `process.argv.slice(1)` (with `-e`,
+/// `argv` holds no script path).
 pub fn run_node_script(script: &str, args: &[&str]) -> Output {
     Command::new("node")
         .current_dir(node_clients_dir())
