@@ -58,6 +58,33 @@ pub struct Settings {
     pub email_verification_ttl: i64,
     /// Whether every sign-in needs a second factor.
     pub mfa: MfaPolicy,
+    /// DPoP proofs (RFC 9449) at the token endpoint and UserInfo.
+    pub dpop: DpopPolicy,
+}
+
+/// How DPoP proofs are checked (see `crate::dpop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DpopPolicy {
+    /// Proofs must carry a nonce this server issued (RFC 9449 §8); without one the
+    /// answer is `use_dpop_nonce` with a fresh `DPoP-Nonce` header. Nonces are
+    /// stateless (sealed under a key derived from the master key for the current
+    /// period), so every node accepts every other node's.
+    pub require_nonce: bool,
+    /// Seconds a proof is accepted after its `iat` (§11.1); also how long its `jti`
+    /// is remembered against replay.
+    pub proof_max_age: i64,
+}
+
+/// Accepted values of `dpop_proof_max_age`, seconds.
+pub const DPOP_PROOF_MAX_AGE_RANGE: std::ops::RangeInclusive<i64> = 5..=600;
+
+impl Default for DpopPolicy {
+    fn default() -> Self {
+        Self {
+            require_nonce: false,
+            proof_max_age: 60,
+        }
+    }
 }
 
 /// When a sign-in needs a second factor (see `authn::policy::second_factor`).
@@ -188,6 +215,14 @@ impl Settings {
         }
         self.check_issuer_path()?;
         self.check_mail()?;
+        if !DPOP_PROOF_MAX_AGE_RANGE.contains(&self.dpop.proof_max_age) {
+            return Err(format!(
+                "dpop_proof_max_age must be between {} and {} seconds, got {}",
+                DPOP_PROOF_MAX_AGE_RANGE.start(),
+                DPOP_PROOF_MAX_AGE_RANGE.end(),
+                self.dpop.proof_max_age
+            ));
+        }
         if self.keys.publish_lead >= self.keys.rotation_period {
             return Err(format!(
                 "key_publish_lead ({}) must be shorter than key_rotation_period ({})",
@@ -293,6 +328,7 @@ impl Settings {
             password_reset_ttl: 1800,
             email_verification_ttl: 86_400,
             mfa: MfaPolicy::Optional,
+            dpop: DpopPolicy::default(),
         }
     }
 }

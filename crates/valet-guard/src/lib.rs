@@ -15,6 +15,8 @@
 //! | start | [`Guard::new`]; while the issuer may be down, [`Guard::start_in_background`] and [`Guard::is_ready`] |
 //! | credentials for a protected revocation feed | [`GuardConfigBuilder::status_credentials`] |
 //! | verify a token | [`Guard::verify`], [`Guard::verify_with_scopes`] → [`VerifiedToken`] |
+//! | verify a DPoP-bound token with its proof (RFC 9449) | [`Guard::verify_dpop`] (the axum layer and extractor do it for you) |
+//! | publish this API's metadata (RFC 9728) | [`GuardConfigBuilder::resource`], [`Guard::protected_resource_metadata`], `Guard::metadata_router` |
 //! | why not, as RFC 6750 status and challenge | [`TokenError::status`], [`TokenError::www_authenticate`] |
 //! | axum: extractor, per-route scopes, router layer (feature `axum`, default) | `VerifiedToken` as an extractor, `Guard::require`, `Guard::layer` |
 //! | move time in tests | [`ManualClock`] |
@@ -116,6 +118,7 @@
 mod config;
 mod credentials;
 mod discovery;
+mod dpop;
 mod error;
 mod guard;
 mod http;
@@ -134,10 +137,13 @@ pub mod fuzzing;
 pub use config::{
     ConfigError, GuardConfig, GuardConfigBuilder, MAX_ACCESS_TOKEN_LEN, StatusPolicy, is_loopback,
 };
+pub use dpop::DpopRequest;
 pub use error::{GuardError, TokenError};
 pub use guard::Guard;
 pub use token::VerifiedToken;
 pub use valet_jose::{Clock, ManualClock, SystemClock};
 
 #[cfg(feature = "axum")]
-pub use crate::axum::{GuardLayer, GuardRejection, GuardService, bearer_token};
+pub use crate::axum::{
+    GuardLayer, GuardRejection, GuardService, Presented, bearer_token, presented_token,
+};

@@ -57,6 +57,9 @@ pub struct AuthorizationParameters {
     /// `acr_values` (OIDC Core §3.1.2.1): the requested Authentication Context
     /// Class References, in order of preference.
     pub acr_values: Vec<String>,
+    /// RFC 9449 §10: the JWK thumbprint (RFC 7638, SHA-256) of the DPoP key the
+    /// code is to be bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// `state` as sent, even when the rest of the request is bad: errors must echo it.
@@ -148,6 +151,16 @@ impl AuthorizationParameters {
         };
         let resources = parse_resources(form)?;
         let acr_values = parse_acr_values(form.optional("acr_values")?)?;
+        // A SHA-256 thumbprint is 43 base64url characters (RFC 9449 §10, RFC 7638 §3).
+        let dpop_jkt = match form.optional("dpop_jkt")? {
+            Some(jkt) if is_s256_challenge(jkt) => Some(jkt.to_owned()),
+            Some(_) => {
+                return Err(invalid(
+                    "dpop_jkt must be the 43-character base64url SHA-256 JWK thumbprint",
+                ));
+            }
+            None => None,
+        };
         Ok(Self {
             scope,
             state: carried("state", "state is longer than 2048 bytes")?,
@@ -159,6 +172,7 @@ impl AuthorizationParameters {
             response_mode,
             resources,
             acr_values,
+            dpop_jkt,
         })
     }
 }

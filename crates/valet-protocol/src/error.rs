@@ -43,6 +43,10 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// OIDC Core §3.1.2.6: the `request_uri` parameter is not supported.
     RequestUriNotSupported,
+    /// RFC 9449 §5, §7.1: the DPoP proof is missing where required, or invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the DPoP proof must carry the nonce the server provides.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -67,6 +71,8 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 

@@ -38,4 +38,6 @@ pub struct ServerMetadata {
     pub valet_status_list_events_endpoint: String,
     /// RFC 9068 access tokens are signed with these.
     pub access_token_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 9449 §5.1: the JWS algorithms accepted for DPoP proofs.
+    pub dpop_signing_alg_values_supported: Vec<&'static str>,
 }

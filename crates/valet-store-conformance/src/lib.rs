@@ -349,6 +349,7 @@ fn code_of(grant: &Grant, code_hash: Vec<u8>, expires_at: i64) -> AuthorizationC
         created_at: NOW - 5,
         expires_at,
         consumed_at: None,
+        dpop_jkt: None,
     }
 }
 
@@ -362,6 +363,7 @@ fn refresh(grant: &Grant, token_hash: Vec<u8>, expires_at: i64) -> RefreshToken 
         expires_at,
         rotated_at: None,
         sealed_successor: None,
+        dpop_jkt: None,
     }
 }
 

@@ -272,6 +272,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client allowed origins",
         include_str!("../migrations/0012_client_allowed_origins.sql"),
     ),
+    (
+        14,
+        "dpop binding",
+        include_str!("../migrations/0014_dpop_binding.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

@@ -264,6 +264,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client allowed origins",
         include_str!("../migrations/0012_client_allowed_origins.sql"),
     ),
+    (
+        14,
+        "dpop binding",
+        include_str!("../migrations/0014_dpop_binding.sql"),
+    ),
 ];
 
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {

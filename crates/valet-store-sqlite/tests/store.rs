@@ -473,6 +473,7 @@ fn grant_with_code(client_id: &str, user_id: &str) -> (Grant, AuthorizationCode)
         created_at: 1,
         expires_at: 2,
         consumed_at: None,
+        dpop_jkt: None,
     };
     (grant, code)
 }

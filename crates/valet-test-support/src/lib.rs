@@ -28,6 +28,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod dpop;
 pub mod flow;
 pub mod http;
 pub mod leaks;
@@ -42,9 +43,10 @@ pub mod temp;
 pub mod api {
     pub use crate::app::*;
     pub use crate::browser::*;
+    pub use crate::dpop::DpopKey;
     pub use crate::flow::*;
-    pub use crate::node::{node_package_available, run_node_script};
     pub use crate::leaks::assert_no_internals;
+    pub use crate::node::{node_package_available, run_node_script};
     pub use crate::passkey::{Ceremony, SoftPasskey};
     pub use crate::pkce::Pkce;
     pub use crate::postgres::{skip, test_database_url};
@@ -54,9 +56,10 @@ pub mod api {
 /// Everything a test of a binary as a process uses: `use valet_test_support::cli::*;`.
 pub mod cli {
     pub use crate::browser::{encode, form_field};
+    pub use crate::dpop::DpopKey;
     pub use crate::http::*;
-    pub use crate::node::{node_package_available, run_node_script};
     pub use crate::leaks::assert_no_internals;
+    pub use crate::node::{node_package_available, run_node_script};
     pub use crate::pkce::Pkce;
     pub use crate::postgres::{skip, test_database_url};
     pub use crate::process::*;

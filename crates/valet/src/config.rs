@@ -9,7 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
-use valet_core::config::{MailSettings, MfaPolicy, Registration, StatusEventsAuth};
+use valet_core::config::{DpopPolicy, MailSettings, MfaPolicy, Registration, StatusEventsAuth};
 use valet_core::store::MAX_ACCESS_TOKEN_TTL;
 use valet_core::{KeyPolicy, Settings};
 use valet_jose::Algorithm;
@@ -112,6 +112,13 @@ pub struct Config {
     /// `required` (every user signs in with a second factor, enrolling TOTP at
     /// the next sign-in if they have none).
     pub mfa: MfaSetting,
+    /// DPoP (RFC 9449): proofs must carry a nonce from this server (`use_dpop_nonce`
+    /// and a `DPoP-Nonce` header otherwise). Nonces are stateless: every node of a
+    /// cluster accepts every other node's.
+    pub dpop_require_nonce: bool,
+    /// Seconds a DPoP proof is accepted after its `iat` (5 to 600); its `jti` is
+    /// remembered that long against replay.
+    pub dpop_proof_max_age: i64,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Allows a plain-http issuer on a non-loopback host. Tokens and secrets would
@@ -210,6 +217,8 @@ impl Default for Config {
             password_reset_ttl: defaults.password_reset_ttl,
             email_verification_ttl: defaults.email_verification_ttl,
             mfa: MfaSetting::Optional,
+            dpop_require_nonce: defaults.dpop.require_nonce,
+            dpop_proof_max_age: defaults.dpop.proof_max_age,
             log_format: LogFormat::Text,
             dangerous_allow_insecure_issuer: false,
         }
@@ -488,6 +497,11 @@ impl Config {
                 self.email_verification_ttl,
                 valet_core::config::EMAIL_VERIFICATION_TTL_RANGE,
             ),
+            (
+                "dpop_proof_max_age",
+                self.dpop_proof_max_age,
+                valet_core::config::DPOP_PROOF_MAX_AGE_RANGE,
+            ),
         ] {
             if !range.contains(&value) {
                 return Err(ConfigError(format!(
@@ -759,6 +773,10 @@ impl Config {
         settings.mfa = match self.mfa {
             MfaSetting::Optional => MfaPolicy::Optional,
             MfaSetting::Required => MfaPolicy::Required,
+        };
+        settings.dpop = DpopPolicy {
+            require_nonce: self.dpop_require_nonce,
+            proof_max_age: self.dpop_proof_max_age,
         };
         settings.keys = KeyPolicy {
             rotation_period: self.key_rotation_period,

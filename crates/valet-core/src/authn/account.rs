@@ -79,6 +79,7 @@ pub(crate) fn request(server: &AuthorizationServer, csrf: &str) -> PendingAuthor
         login_hint: None,
         resources: Vec::new(),
         mfa_requested: false,
+        dpop_jkt: None,
         csrf_hash: pending::csrf_hash(csrf),
         stage: Stage::AwaitingLogin,
     }

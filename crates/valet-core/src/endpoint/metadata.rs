@@ -108,5 +108,9 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
         status_list_aggregation_endpoint: at(paths::STATUS_LISTS),
         valet_status_list_events_endpoint: at(paths::STATUS_EVENTS),
         access_token_signing_alg_values_supported: vec![settings.keys.access_token_alg.as_str()],
+        dpop_signing_alg_values_supported: valet_jose::DPOP_ALGORITHMS
+            .iter()
+            .map(|alg| alg.as_str())
+            .collect(),
     }
 }

@@ -315,15 +315,19 @@ pub enum SingleUseKind {
     /// A WebAuthn ceremony's state between its options and the browser's
     /// answer (see the `passkeys` module).
     PasskeyCeremony,
+    /// A DPoP proof's `jti` (RFC 9449 §11.1), kept until the proof is too old
+    /// to be accepted anyway (see `crate::dpop`).
+    DpopProof,
 }
 
 impl SingleUseKind {
-    pub const ALL: [SingleUseKind; 5] = [
+    pub const ALL: [SingleUseKind; 6] = [
         SingleUseKind::Interaction,
         SingleUseKind::PasswordReset,
         SingleUseKind::EmailVerification,
         SingleUseKind::Invite,
         SingleUseKind::PasskeyCeremony,
+        SingleUseKind::DpopProof,
     ];
 
     /// The name the store keeps.
@@ -334,6 +338,7 @@ impl SingleUseKind {
             Self::EmailVerification => "email_verification",
             Self::Invite => "invite",
             Self::PasskeyCeremony => "passkey_ceremony",
+            Self::DpopProof => "dpop_proof",
         }
     }
 
@@ -404,6 +409,9 @@ pub struct AuthorizationCode {
     pub created_at: i64,
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
+    /// RFC 9449 §10: the thumbprint of the key the code is bound to (`dpop_jkt`
+    /// at the authorization endpoint); redeeming it needs a proof with that key.
+    pub dpop_jkt: Option<String>,
 }
 
 impl fmt::Debug for AuthorizationCode {
@@ -442,6 +450,9 @@ pub struct RefreshToken {
     /// The successor token response, sealed under the master key, kept so a
     /// repeat within the client's grace window gets the same pair.
     pub sealed_successor: Option<Vec<u8>>,
+    /// RFC 9449 §5: the thumbprint of the DPoP key the token is bound to; using
+    /// it needs a proof with that key. Successors keep the binding.
+    pub dpop_jkt: Option<String>,
 }
 
 impl fmt::Debug for RefreshToken {

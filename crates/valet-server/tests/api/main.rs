@@ -18,6 +18,7 @@ mod client_secrets;
 mod cors;
 mod disabled_users;
 mod discovery;
+mod dpop;
 mod email_change;
 mod email_verification;
 mod independent;

@@ -1,0 +1,4 @@
+-- DPoP (RFC 9449): the JWK thumbprint a refresh token is bound to (§5), and the
+-- one an authorization code is bound to by `dpop_jkt` (§10). NULL: not bound.
+ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT;
+ALTER TABLE authorization_codes ADD COLUMN dpop_jkt TEXT;
