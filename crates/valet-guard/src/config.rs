@@ -374,9 +374,26 @@ impl GuardConfigBuilder {
         self
     }
 
+    /// The resource URL (RFC 9728), and the DPoP proof window.
+    fn check_resource_and_dpop(&self) -> Result<Option<Url>, ConfigError> {
+        if self.dpop_proof_max_age < Duration::from_secs(5)
+            || self.dpop_proof_max_age > Duration::from_secs(600)
+        {
+            return Err(ConfigError::Range(
+                "dpop_proof_max_age",
+                "between 5 seconds and 10 minutes",
+            ));
+        }
+        self.resource
+            .as_deref()
+            .map(|resource| check_resource(resource, self.allow_insecure_http))
+            .transpose()
+    }
+
     /// Checks every setting.
     pub fn build(self) -> Result<GuardConfig, ConfigError> {
         let issuer = check_issuer(&self.issuer, self.allow_insecure_http)?;
+        let resource = self.check_resource_and_dpop()?;
         if self.audience.is_empty() || self.audience.chars().any(char::is_control) {
             return Err(ConfigError::Audience);
         }
@@ -391,18 +408,6 @@ impl GuardConfigBuilder {
             .find(|s| !is_scope_token(s))
         {
             return Err(ConfigError::Scope(scope.clone()));
-        }
-        let resource = match &self.resource {
-            Some(resource) => Some(check_resource(resource, self.allow_insecure_http)?),
-            None => None,
-        };
-        if self.dpop_proof_max_age < Duration::from_secs(5)
-            || self.dpop_proof_max_age > Duration::from_secs(600)
-        {
-            return Err(ConfigError::Range(
-                "dpop_proof_max_age",
-                "between 5 seconds and 10 minutes",
-            ));
         }
         if self.leeway > Duration::from_secs(5 * 60) {
             return Err(ConfigError::Range("leeway", "at most 5 minutes"));

@@ -49,7 +49,7 @@ impl ReplayCache {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         seen.inserts = seen.inserts.wrapping_add(1);
-        if seen.inserts % SWEEP_EVERY == 0 || seen.until.len() >= MAX_REMEMBERED {
+        if seen.inserts.is_multiple_of(SWEEP_EVERY) || seen.until.len() >= MAX_REMEMBERED {
             seen.until.retain(|_, until| *until >= now);
         }
         let full = seen.until.len() >= MAX_REMEMBERED;
@@ -183,7 +183,7 @@ fn metadata(config: &GuardConfig) -> Option<Value> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
     use super::*;
 

@@ -151,16 +151,7 @@ impl AuthorizationParameters {
         };
         let resources = parse_resources(form)?;
         let acr_values = parse_acr_values(form.optional("acr_values")?)?;
-        // A SHA-256 thumbprint is 43 base64url characters (RFC 9449 §10, RFC 7638 §3).
-        let dpop_jkt = match form.optional("dpop_jkt")? {
-            Some(jkt) if is_s256_challenge(jkt) => Some(jkt.to_owned()),
-            Some(_) => {
-                return Err(invalid(
-                    "dpop_jkt must be the 43-character base64url SHA-256 JWK thumbprint",
-                ));
-            }
-            None => None,
-        };
+        let dpop_jkt = parse_dpop_jkt(form)?;
         Ok(Self {
             scope,
             state: carried("state", "state is longer than 2048 bytes")?,
@@ -174,6 +165,19 @@ impl AuthorizationParameters {
             acr_values,
             dpop_jkt,
         })
+    }
+}
+
+/// RFC 9449 §10 `dpop_jkt`: a SHA-256 JWK thumbprint is 43 base64url characters
+/// (RFC 7638 §3), the same shape as an S256 code challenge.
+fn parse_dpop_jkt(form: &Form) -> Result<Option<String>, RequestError> {
+    match form.optional("dpop_jkt")? {
+        Some(jkt) if is_s256_challenge(jkt) => Ok(Some(jkt.to_owned())),
+        Some(_) => Err(RequestError::new(
+            ErrorCode::InvalidRequest,
+            "dpop_jkt must be the 43-character base64url SHA-256 JWK thumbprint",
+        )),
+        None => Ok(None),
     }
 }
 

@@ -23,6 +23,7 @@ use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
 use crate::store::{AuthorizationCode, Client, CodeRedemption, Grant};
 
+#[allow(clippy::too_many_arguments)]
 pub async fn issue(
     server: &AuthorizationServer,
     client: &AuthenticatedClient,
