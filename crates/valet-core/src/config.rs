@@ -62,7 +62,7 @@ pub struct Settings {
     pub dpop: DpopPolicy,
 }
 
-/// How DPoP proofs are checked (see `crate::dpop`).
+/// How DPoP proofs are checked (see the `dpop` module).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DpopPolicy {
     /// Proofs must carry a nonce this server issued (RFC 9449 §8); without one the

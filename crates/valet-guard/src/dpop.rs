@@ -8,10 +8,6 @@
 //! an API each keep their own cache: a proof replayed to another replica within the
 //! window is caught only by the short window (RFC 9449 §11.1 accepts this).
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::sync::Mutex;
-
 use serde_json::{Value, json};
 use valet_jose::{DPOP_ALGORITHMS, ProofRequirements, sha256, verify_proof};
 
@@ -22,52 +18,6 @@ use crate::token::VerifiedToken;
 
 /// Seconds a proof's `iat` may be ahead of this server's clock.
 const PROOF_LEEWAY: i64 = 5;
-/// Proofs remembered at most; past it, expired entries are dropped, and if the cache is
-/// still full new proofs are refused (fail closed) until some expire.
-const MAX_REMEMBERED: usize = 1 << 20;
-/// Expired entries are swept every this many insertions.
-const SWEEP_EVERY: usize = 4096;
-
-/// The `jti`s of recent proofs, per key, with when each may be forgotten.
-#[derive(Debug, Default)]
-pub(crate) struct ReplayCache {
-    seen: Mutex<Seen>,
-}
-
-#[derive(Debug, Default)]
-struct Seen {
-    until: HashMap<[u8; 32], i64>,
-    inserts: usize,
-}
-
-impl ReplayCache {
-    /// Records `key` until `until`; `false` if it was already recorded (a replay) or the
-    /// cache is full of live entries.
-    pub(crate) fn first_use(&self, key: [u8; 32], until: i64, now: i64) -> bool {
-        let mut seen = self
-            .seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        seen.inserts = seen.inserts.wrapping_add(1);
-        if seen.inserts.is_multiple_of(SWEEP_EVERY) || seen.until.len() >= MAX_REMEMBERED {
-            seen.until.retain(|_, until| *until >= now);
-        }
-        let full = seen.until.len() >= MAX_REMEMBERED;
-        match seen.until.entry(key) {
-            Entry::Occupied(mut entry) if *entry.get() < now => {
-                entry.insert(until);
-                true
-            }
-            Entry::Occupied(_) => false,
-            Entry::Vacant(_) if full => false,
-            Entry::Vacant(entry) => {
-                entry.insert(until);
-                true
-            }
-        }
-    }
-}
-
 /// What a request presents for a DPoP-bound token: the proof header and where the
 /// request went.
 #[derive(Debug, Clone, Copy)]
@@ -186,15 +136,6 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
     use super::*;
-
-    #[test]
-    fn a_jti_is_refused_while_remembered_and_accepted_after() {
-        let cache = ReplayCache::default();
-        assert!(cache.first_use([1; 32], 100, 10));
-        assert!(!cache.first_use([1; 32], 100, 50));
-        assert!(cache.first_use([2; 32], 100, 50));
-        assert!(cache.first_use([1; 32], 200, 101));
-    }
 
     #[test]
     fn metadata_names_the_resource_and_issuer() {

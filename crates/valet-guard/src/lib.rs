@@ -123,6 +123,7 @@ mod error;
 mod guard;
 mod http;
 mod jwks;
+mod replay;
 mod status;
 mod tasks;
 mod token;

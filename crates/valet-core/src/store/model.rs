@@ -316,7 +316,7 @@ pub enum SingleUseKind {
     /// answer (see the `passkeys` module).
     PasskeyCeremony,
     /// A DPoP proof's `jti` (RFC 9449 §11.1), kept until the proof is too old
-    /// to be accepted anyway (see `crate::dpop`).
+    /// to be accepted anyway (see the `dpop` module).
     DpopProof,
 }
 
