@@ -508,6 +508,7 @@ fn client(client_id: &str, created_at: i64) -> Client {
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         introspect_any: false,
+        dpop_bound_access_tokens: false,
     }
 }
 

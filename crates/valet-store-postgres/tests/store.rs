@@ -306,6 +306,7 @@ async fn upgrade_from_0001_keeps_clients() {
                 previous_secret_hash: None,
                 previous_secret_expires_at: None,
                 introspect_any: false,
+                dpop_bound_access_tokens: false,
             })
         );
         // Migration 0008: a client with a secret may send it either way, as before.
@@ -488,5 +489,6 @@ fn client(client_id: &str) -> Client {
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         introspect_any: false,
+        dpop_bound_access_tokens: false,
     }
 }

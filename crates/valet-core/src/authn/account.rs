@@ -47,6 +47,7 @@ pub(crate) fn client(server: &AuthorizationServer) -> Arc<Client> {
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         introspect_any: false,
+        dpop_bound_access_tokens: false,
         redirect_uris: vec![account_url(server)],
         post_logout_redirect_uris: Vec::new(),
         grant_types: vec![GrantType::AuthorizationCode],

@@ -34,6 +34,12 @@ pub async fn token(
         access_token: None,
     };
     let proof = server.check_dpop_proof(dpop, &target, now).await?;
+    // RFC 9449 §5.2 `dpop_bound_access_tokens`: such a client never gets a bearer token.
+    if proof.is_none() && client.client().dpop_bound_access_tokens {
+        return Err(crate::dpop::invalid_proof(
+            "this client must send a DPoP proof with every token request",
+        ));
+    }
     let response = grant::issue(
         server,
         &client,

@@ -51,6 +51,9 @@ pub struct Client {
     /// Unix seconds.
     pub created_at: i64,
     pub updated_at: i64,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request must carry a
+    /// DPoP proof, so every access token it gets is bound.
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl Client {
@@ -96,6 +99,7 @@ impl fmt::Debug for Client {
                 &self.previous_secret_expires_at,
             )
             .field("introspect_any", &self.introspect_any)
+            .field("dpop_bound_access_tokens", &self.dpop_bound_access_tokens)
             .field("redirect_uris", &self.redirect_uris)
             .field("allowed_origins", &self.allowed_origins)
             .field("grant_types", &self.grant_types)

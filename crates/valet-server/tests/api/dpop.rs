@@ -494,3 +494,28 @@ async fn discovery_lists_the_proof_algorithms() {
         json!(["ES256", "RS256", "EdDSA"])
     );
 }
+
+#[tokio::test]
+async fn a_client_registered_for_dpop_never_gets_a_bearer_token() {
+    let app = TestApp::new().await;
+    let client = app
+        .client(valet_core::admin::NewClient {
+            dpop_bound_access_tokens: true,
+            ..service_client()
+        })
+        .await;
+    let refused = client_credentials(&app, &client, &[]).await;
+    refused.assert_error(400, "invalid_dpop_proof");
+    assert!(
+        refused.text().contains("must send a DPoP proof"),
+        "{}",
+        refused.text()
+    );
+    let key = DpopKey::es256();
+    let bound =
+        client_credentials(&app, &client, &[&key.proof("POST", TOKEN_URL, START, None)]).await;
+    assert_eq!(bound.status, StatusCode::OK, "{}", bound.text());
+    assert_eq!(bound.json()["token_type"], "DPoP");
+    let record = app.admin().get_client(&client.id).await.unwrap();
+    assert!(record.dpop_bound_access_tokens);
+}

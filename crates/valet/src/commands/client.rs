@@ -100,6 +100,10 @@ pub struct CreateArgs {
     /// naming its client_id in their audience.
     #[arg(long)]
     introspect_any: bool,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2), so every access
+    /// token is bound to the client's key.
+    #[arg(long)]
+    dpop_bound_access_tokens: bool,
     #[arg(long)]
     json: bool,
 }
@@ -160,6 +164,10 @@ pub struct UpdateArgs {
     /// Whether it may introspect any token: --introspect-any or --introspect-any=false.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     introspect_any: Option<bool>,
+    /// Whether token requests must carry a DPoP proof: --dpop-bound-access-tokens or
+    /// --dpop-bound-access-tokens=false.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    dpop_bound_access_tokens: Option<bool>,
     #[arg(long)]
     json: bool,
 }
@@ -228,6 +236,7 @@ async fn create(admin: &Admin<'_>, args: CreateArgs) -> Result<(), CliError> {
         refresh_grace_seconds: args.refresh_grace_seconds,
         id_token_signed_response_alg: args.id_token_alg,
         introspect_any: args.introspect_any,
+        dpop_bound_access_tokens: args.dpop_bound_access_tokens,
     };
     let registered = admin.register_client(new).await.map_err(flagged)?;
     let client = &registered.client;
@@ -272,6 +281,7 @@ async fn update(admin: &Admin<'_>, args: UpdateArgs) -> Result<(), CliError> {
         require_mfa: args.require_mfa,
         refresh_grace_seconds: args.refresh_grace_seconds,
         introspect_any: args.introspect_any,
+        dpop_bound_access_tokens: args.dpop_bound_access_tokens,
     };
     let updated = admin
         .update_client(&args.client_id, update)
@@ -408,6 +418,9 @@ fn print_details(client: &ClientRecord) {
     }
     if client.require_mfa {
         println!("  sign-in:       second factor required");
+    }
+    if client.dpop_bound_access_tokens {
+        println!("  tokens:        DPoP proof required");
     }
     if let Some(until) = client.previous_secret_valid_until {
         println!("  old secret:    works until {}", timestamp(until));
