@@ -363,6 +363,19 @@ mod tests {
     }
 
     #[test]
+    fn the_dpop_proof_window_is_bounded() {
+        let mut settings = Settings::new("https://id.example");
+        for (age, ok) in [(4, false), (5, true), (600, true), (601, false)] {
+            settings.dpop.proof_max_age = age;
+            let result = settings.validate();
+            assert_eq!(result.is_ok(), ok, "{age}: {result:?}");
+            if let Err(error) = result {
+                assert!(error.starts_with("dpop_proof_max_age "), "{error}");
+            }
+        }
+    }
+
+    #[test]
     fn settings_enforce_what_revocation_relies_on() {
         let mut settings = Settings::new("https://id.example");
         assert_eq!(settings.validate(), Ok(()));

@@ -35,7 +35,11 @@
 //! 5. The status: the bit at `status.status_list.idx` of the list at `status.status_list.uri`,
 //!    which must be under `{issuer}/statuslists/`. Valet sets a `status` claim on every
 //!    access token; a token without one is accepted unless `require_status` is set.
-//! 6. The scopes the configuration and the route require.
+//! 6. Sender constraint (RFC 9449 §7): a token with `cnf.jkt` only under the `DPoP` scheme
+//!    with a proof for this request (method, URL, `ath`, fresh `iat`, unused `jti`, the
+//!    bound key); such a token sent as `Bearer` is refused, and so is a `cnf` this guard
+//!    cannot check.
+//! 7. The scopes the configuration and the route require.
 //!
 //! Status comes before scopes, so a revoked token is always `invalid_token` (401).
 //!
