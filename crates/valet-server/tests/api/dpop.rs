@@ -180,6 +180,15 @@ async fn malformed_unsigned_symmetric_and_private_key_proofs_are_refused() {
 
 /// A public client's code flow with DPoP on `app`, the refresh token bound to `key`.
 async fn public_client_tokens(app: &TestApp, key: &DpopKey) -> (TestClient, serde_json::Value) {
+    public_client_tokens_with(app, key, None).await
+}
+
+/// As [`public_client_tokens`], the token request's proof carrying `nonce`.
+async fn public_client_tokens_with(
+    app: &TestApp,
+    key: &DpopKey,
+    nonce: Option<&str>,
+) -> (TestClient, serde_json::Value) {
     app.user("alice").await;
     let client = app
         .web_client(|c| {
@@ -204,13 +213,11 @@ async fn public_client_tokens(app: &TestApp, key: &DpopKey) -> (TestClient, serd
         pkce.verifier
     );
     let now = app.clock.now();
-    let reply = token_with(
-        app,
-        None,
-        &[&key.proof("POST", TOKEN_URL, now, None)],
-        &body,
-    )
-    .await;
+    let proof = match nonce {
+        Some(nonce) => key.proof_with_nonce("POST", TOKEN_URL, now, nonce),
+        None => key.proof("POST", TOKEN_URL, now, None),
+    };
+    let reply = token_with(app, None, &[&proof], &body).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     (client, reply.json())
 }
@@ -518,4 +525,36 @@ async fn a_client_registered_for_dpop_never_gets_a_bearer_token() {
     assert_eq!(bound.json()["token_type"], "DPoP");
     let record = app.admin().get_client(&client.id).await.unwrap();
     assert!(record.dpop_bound_access_tokens);
+}
+
+#[tokio::test]
+async fn userinfo_asks_for_a_nonce_with_a_dpop_challenge() {
+    let mut settings = settings();
+    settings.dpop.require_nonce = true;
+    let app = TestApp::with_settings(settings).await;
+    let nonce = app.server.dpop_nonce(START).unwrap();
+    let key = DpopKey::es256();
+    let (_, tokens) = public_client_tokens_with(&app, &key, Some(&nonce)).await;
+    let token = tokens["access_token"].as_str().unwrap();
+
+    // RFC 9449 §9: 401, `WWW-Authenticate: DPoP error="use_dpop_nonce"`, the nonce.
+    let proof = key.proof("GET", USERINFO_URL, START, Some(token));
+    let asked = userinfo_with(&app, "DPoP", token, &[&proof]).await;
+    assert_eq!(asked.status, StatusCode::UNAUTHORIZED);
+    let challenge = asked.header("www-authenticate").unwrap();
+    assert!(
+        challenge.contains("error=\"use_dpop_nonce\""),
+        "{challenge}"
+    );
+    let fresh = asked.header("dpop-nonce").unwrap().to_owned();
+
+    let mut claims = json!({
+        "jti": "userinfo-with-nonce", "htm": "GET", "htu": USERINFO_URL, "iat": START,
+        "nonce": fresh,
+    });
+    claims["ath"] = json!(valet_jose::access_token_hash(token));
+    let with_nonce = key.proof_with(&json!({}), &claims);
+    let reply = userinfo_with(&app, "DPoP", token, &[&with_nonce]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert!(reply.header("dpop-nonce").is_some());
 }
