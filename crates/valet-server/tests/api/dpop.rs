@@ -163,10 +163,9 @@ async fn malformed_unsigned_symmetric_and_private_key_proofs_are_refused() {
         ("garbage", "not-a-jwt".to_owned()),
     ];
     for (name, proof) in cases {
-        client_credentials(&app, &client, &[&proof])
-            .await
-            .assert_error(400, "invalid_dpop_proof");
-        let _ = name;
+        let reply = client_credentials(&app, &client, &[&proof]).await;
+        assert_eq!(reply.json()["error"], "invalid_dpop_proof", "{name}");
+        reply.assert_error(400, "invalid_dpop_proof");
     }
     // §4.3 point 1: one header, not two.
     let two = [
