@@ -67,6 +67,33 @@ pub struct Settings {
     /// (RFC 9126 §5); a client's own `require_pushed_authorization_requests`
     /// asks it of that client alone.
     pub require_pushed_authorization_requests: bool,
+    /// DPoP proofs (RFC 9449) at the token endpoint and UserInfo.
+    pub dpop: DpopPolicy,
+}
+
+/// How DPoP proofs are checked (see the `dpop` module).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DpopPolicy {
+    /// Proofs must carry a nonce this server issued (RFC 9449 §8); without one the
+    /// answer is `use_dpop_nonce` with a fresh `DPoP-Nonce` header. Nonces are
+    /// stateless (sealed under a key derived from the master key for the current
+    /// period), so every node accepts every other node's.
+    pub require_nonce: bool,
+    /// Seconds a proof is accepted after its `iat` (§11.1); also how long its `jti`
+    /// is remembered against replay.
+    pub proof_max_age: i64,
+}
+
+/// Accepted values of `dpop_proof_max_age`, seconds.
+pub const DPOP_PROOF_MAX_AGE_RANGE: std::ops::RangeInclusive<i64> = 5..=600;
+
+impl Default for DpopPolicy {
+    fn default() -> Self {
+        Self {
+            require_nonce: false,
+            proof_max_age: 60,
+        }
+    }
 }
 
 /// When a sign-in needs a second factor (see `authn::policy::second_factor`).
@@ -209,6 +236,14 @@ impl Settings {
         }
         self.check_issuer_path()?;
         self.check_mail()?;
+        if !DPOP_PROOF_MAX_AGE_RANGE.contains(&self.dpop.proof_max_age) {
+            return Err(format!(
+                "dpop_proof_max_age must be between {} and {} seconds, got {}",
+                DPOP_PROOF_MAX_AGE_RANGE.start(),
+                DPOP_PROOF_MAX_AGE_RANGE.end(),
+                self.dpop.proof_max_age
+            ));
+        }
         if self.keys.publish_lead >= self.keys.rotation_period {
             return Err(format!(
                 "key_publish_lead ({}) must be shorter than key_rotation_period ({})",
@@ -317,6 +352,7 @@ impl Settings {
             device_code_ttl: 600,
             device_poll_interval: 5,
             require_pushed_authorization_requests: false,
+            dpop: DpopPolicy::default(),
         }
     }
 }
@@ -347,6 +383,19 @@ mod tests {
         ] {
             let error = Settings::new(bad).validate().unwrap_err();
             assert!(error.starts_with("issuer ("), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_dpop_proof_window_is_bounded() {
+        let mut settings = Settings::new("https://id.example");
+        for (age, ok) in [(4, false), (5, true), (600, true), (601, false)] {
+            settings.dpop.proof_max_age = age;
+            let result = settings.validate();
+            assert_eq!(result.is_ok(), ok, "{age}: {result:?}");
+            if let Err(error) = result {
+                assert!(error.starts_with("dpop_proof_max_age "), "{error}");
+            }
         }
     }
 

@@ -20,6 +20,8 @@ pub struct OAuthError {
     source: Option<BoxError>,
     /// Set when the caller is throttled: seconds until it may try again.
     retry_after: Option<i64>,
+    /// A fresh DPoP nonce for the `DPoP-Nonce` header (RFC 9449 §8).
+    dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -29,6 +31,7 @@ impl OAuthError {
             description: Some(description.into()),
             source: None,
             retry_after: None,
+            dpop_nonce: None,
         }
     }
 
@@ -39,6 +42,7 @@ impl OAuthError {
             description: None,
             source: Some(source.into()),
             retry_after: None,
+            dpop_nonce: None,
         }
     }
 
@@ -48,6 +52,7 @@ impl OAuthError {
             description: None,
             source: Some(source.into()),
             retry_after: None,
+            dpop_nonce: None,
         }
     }
 
@@ -73,6 +78,17 @@ impl OAuthError {
     /// Seconds the caller must wait, when it is throttled.
     pub fn retry_after(&self) -> Option<i64> {
         self.retry_after
+    }
+
+    /// Sends `nonce` in a `DPoP-Nonce` header with the error (RFC 9449 §8).
+    pub fn with_dpop_nonce(mut self, nonce: String) -> Self {
+        self.dpop_nonce = Some(nonce);
+        self
+    }
+
+    /// The nonce for the `DPoP-Nonce` header, if one goes with this error.
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.dpop_nonce.as_deref()
     }
 
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {

@@ -34,6 +34,7 @@ pub mod config;
 pub mod context;
 pub mod cors;
 pub mod device;
+pub mod dpop;
 pub mod endpoint;
 pub mod error;
 pub mod grant;
@@ -104,6 +105,8 @@ pub struct AuthorizationServer {
     /// Seals the authorization requests that browsers carry until sign-in, per
     /// period (derived from the master key for that purpose only).
     pub(crate) request_keys: PeriodKeys,
+    /// Seals DPoP nonces (RFC 9449 §8), per period, for every node alike.
+    pub(crate) dpop_nonces: PeriodKeys,
     pub(crate) hasher: PasswordHasher,
     pub(crate) throttle: LoginThrottle,
     /// Password reset requests, counted like sign-in attempts (every request
@@ -165,6 +168,7 @@ impl AuthorizationServer {
             grant::refresh_token::SUCCESSOR_KEY_PURPOSE,
             grant::refresh_token::SUCCESSOR_KEY_PERIOD,
         );
+        let dpop_nonces = dpop::nonce_keys(Arc::clone(&master));
         let passkeys = passkeys::RelyingParty::for_issuer(&settings.issuer, "Valet")
             .inspect_err(|reason| tracing::warn!(%reason, "passkeys are unavailable"))
             .ok();
@@ -178,6 +182,7 @@ impl AuthorizationServer {
             device_throttle: LoginThrottle::new(settings.login_throttle),
             passkeys,
             request_keys,
+            dpop_nonces,
             successor_keys,
             master,
             hasher: PasswordHasher::with_max_waiting(settings.password_hash_queue),
@@ -248,13 +253,15 @@ impl AuthorizationServer {
 
     /// The token endpoint; `authorization` is the request's `Authorization`
     /// header (client authentication, RFC 6749 §2.3.1).
+    /// `dpop` holds every `DPoP` header value of the request (RFC 9449 §4.1).
     pub async fn token(
         &self,
         context: &RequestContext,
         authorization: Option<&[u8]>,
+        dpop: &[&[u8]],
         form: &Form,
     ) -> Result<(GrantType, TokenResponse), OAuthError> {
-        endpoint::token::token(self, context, authorization, form).await
+        endpoint::token::token(self, context, authorization, dpop, form).await
     }
 
     /// The device authorization endpoint (RFC 8628 §3.1).
@@ -296,12 +303,16 @@ impl AuthorizationServer {
         endpoint::revocation::revoke(self, context, authorization, form).await
     }
 
+    /// `method` and `dpop` (every `DPoP` header value) are for DPoP-bound access
+    /// tokens (RFC 9449 §7).
     pub async fn userinfo(
         &self,
         context: &RequestContext,
         authorization: Option<&[u8]>,
+        method: &str,
+        dpop: &[&[u8]],
     ) -> Result<Map<String, Value>, endpoint::userinfo::UserInfoError> {
-        endpoint::userinfo::userinfo(self, context, authorization).await
+        endpoint::userinfo::userinfo(self, context, authorization, method, dpop).await
     }
 
     /// Whether a browser app at `origin` (an `Origin` header) may read the

@@ -6,7 +6,12 @@
 //! BIND_ADDRESS=127.0.0.1:3000 cargo run -p valet-guard --example orders_api
 //!
 //! curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3000/orders
+//! curl http://127.0.0.1:3000/.well-known/oauth-protected-resource
 //! ```
+//!
+//! `RESOURCE_URL` (default `http://{BIND_ADDRESS}`, fine on loopback; https elsewhere) is
+//! this API's URL as clients call it:
+//! the RFC 9728 metadata names it, and DPoP proofs' `htu` are checked against it.
 
 use std::error::Error;
 
@@ -23,7 +28,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let audience = std::env::var("VALET_AUDIENCE")?;
     let bind = std::env::var("BIND_ADDRESS").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
 
-    let guard = Guard::new(GuardConfig::builder(issuer, audience).build()?).await?;
+    let resource = std::env::var("RESOURCE_URL").unwrap_or_else(|_| format!("http://{bind}"));
+    let config = GuardConfig::builder(issuer, audience)
+        .resource(resource)
+        .scopes_supported(["orders:read", "orders:write"])
+        .build()?;
+    let guard = Guard::new(config).await?;
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     println!("orders API on http://{bind}");
     axum::serve(listener, app(guard)).await?;
@@ -41,6 +51,8 @@ fn app(guard: Guard) -> Router {
             get(list_orders.layer(guard.require(["orders:read"])))
                 .post(create_order.layer(guard.require(["orders:write"]))),
         )
+        // RFC 9728: where clients learn which authorization server to ask.
+        .merge(guard.metadata_router())
         .with_state(guard)
 }
 

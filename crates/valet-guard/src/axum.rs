@@ -50,6 +50,25 @@ const RETRY_AFTER_SECONDS: &str = "5";
 /// [`TokenError::InvalidRequest`]; characters outside `b64token` are
 /// [`TokenError::Malformed`]. Tokens in the query or the body are not looked for.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, TokenError> {
+    match presented_token(headers)? {
+        Presented::Bearer(token) => Ok(token),
+        Presented::Dpop(_) => Err(TokenError::Missing),
+    }
+}
+
+/// An access token as the request presents it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented<'a> {
+    /// `Authorization: Bearer <token>` (RFC 6750 §2.1).
+    Bearer(&'a str),
+    /// `Authorization: DPoP <token>` (RFC 9449 §7.1), with a proof in the `DPoP` header.
+    Dpop(&'a str),
+}
+
+/// The request's access token under either scheme, with [`bearer_token`]'s rules
+/// (`DPoP` is compared case-insensitively too; RFC 9449 §7.1 uses `token68`, which
+/// the `b64token` check accepts).
+pub fn presented_token(headers: &HeaderMap) -> Result<Presented<'_>, TokenError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(TokenError::Missing);
@@ -63,9 +82,13 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, TokenError> {
         .to_str()
         .map_err(|_| TokenError::InvalidRequest("the Authorization header is not ASCII"))?;
     let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let dpop = if scheme.eq_ignore_ascii_case("bearer") {
+        false
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        true
+    } else {
         return Err(TokenError::Missing);
-    }
+    };
     let token = credentials.trim_matches(' ');
     if token.is_empty() {
         return Err(TokenError::InvalidRequest("the bearer token is empty"));
@@ -81,14 +104,20 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, TokenError> {
             "the bearer token has invalid characters",
         ));
     }
-    Ok(token)
+    Ok(if dpop {
+        Presented::Dpop(token)
+    } else {
+        Presented::Bearer(token)
+    })
 }
+
+/// The `DPoP` request header (RFC 9449 §4.1).
+static DPOP: axum::http::HeaderName = axum::http::HeaderName::from_static("dpop");
 
 impl Guard {
     /// Verifies the request's bearer token with `scopes` required; a refusal comes ready
-    /// to send. For code that is neither an extractor nor a layer (a proxy, say). A guard
-    /// that is not ready answers 503 ([`TokenError::NotReady`]) whatever the request
-    /// carries: it cannot tell a good token from a bad one yet.
+    /// to send. Bearer tokens only: a DPoP-bound token needs the request's method and
+    /// path, see [`Guard::authorize_request`].
     pub async fn authorize(
         &self,
         headers: &HeaderMap,
@@ -104,12 +133,80 @@ impl Guard {
         verified.map_err(|error| self.rejection(error))
     }
 
-    /// `error` as a response with this guard's realm.
+    /// Verifies the request's access token with `scopes` required: a bearer token, or a
+    /// DPoP-bound token with its proof for this `method` and `path` (the path the client
+    /// sent, before any prefix was stripped). A refusal comes ready to send. For code
+    /// that is neither an extractor nor a layer (a proxy, say). A guard that is not
+    /// ready answers 503 ([`TokenError::NotReady`]) whatever the request carries.
+    pub async fn authorize_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &HeaderMap,
+        scopes: &[&str],
+    ) -> Result<VerifiedToken, GuardRejection> {
+        if !self.is_ready() {
+            return Err(self.rejection(TokenError::NotReady));
+        }
+        let verified = match presented_token(headers) {
+            Ok(Presented::Bearer(token)) => self.verify_with_scopes(token, scopes).await,
+            Ok(Presented::Dpop(token)) => {
+                let proofs: Vec<&[u8]> = headers
+                    .get_all(&DPOP)
+                    .iter()
+                    .map(HeaderValue::as_bytes)
+                    .collect();
+                let request = crate::DpopRequest {
+                    method,
+                    path,
+                    proofs: &proofs,
+                };
+                self.verify_dpop(token, &request, scopes).await
+            }
+            Err(error) => Err(error),
+        };
+        verified.map_err(|error| self.rejection(error))
+    }
+
+    /// `error` as a response with this guard's realm (and `resource_metadata`, when a
+    /// resource is configured).
     pub fn rejection(&self, error: TokenError) -> GuardRejection {
         GuardRejection {
             error,
             realm: self.config().realm().to_owned(),
+            resource_metadata: self.config().resource_metadata_url(),
         }
+    }
+
+    /// A router serving this API's metadata document (RFC 9728 §3) at
+    /// [`GuardConfig::resource_metadata_path`](crate::GuardConfig::resource_metadata_path);
+    /// empty when no resource is configured. Merge it into the app, outside the guard's
+    /// layer (`Router::merge`).
+    pub fn metadata_router<S>(&self) -> axum::Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let (Some(path), Some(document)) = (
+            self.config().resource_metadata_path(),
+            self.protected_resource_metadata(),
+        ) else {
+            return axum::Router::new();
+        };
+        let body = Arc::new(document);
+        axum::Router::new().route(
+            &path,
+            axum::routing::get(move || {
+                let body = Arc::clone(&body);
+                async move {
+                    let mut response = Json(body.as_ref().clone()).into_response();
+                    response.headers_mut().insert(
+                        CACHE_CONTROL,
+                        HeaderValue::from_static("public, max-age=3600"),
+                    );
+                    response
+                }
+            }),
+        )
     }
 
     /// A layer requiring a valid token on every route it wraps; the handlers (and the
@@ -144,6 +241,7 @@ impl Guard {
 pub struct GuardRejection {
     error: TokenError,
     realm: String,
+    resource_metadata: Option<String>,
 }
 
 impl GuardRejection {
@@ -171,8 +269,10 @@ impl IntoResponse for GuardRejection {
         let headers = response.headers_mut();
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if error.has_challenge() {
-            let challenge = HeaderValue::from_str(&error.www_authenticate(&self.realm))
-                .unwrap_or(HeaderValue::from_static("Bearer"));
+            let challenge =
+                error.www_authenticate_with(&self.realm, self.resource_metadata.as_deref());
+            let challenge =
+                HeaderValue::from_str(&challenge).unwrap_or(HeaderValue::from_static("Bearer"));
             headers.insert(WWW_AUTHENTICATE, challenge);
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -196,7 +296,10 @@ where
         if let Some(token) = parts.extensions.get::<VerifiedToken>() {
             return Ok(token.clone());
         }
-        Guard::from_ref(state).authorize(&parts.headers, &[]).await
+        let path = request_path(parts);
+        Guard::from_ref(state)
+            .authorize_request(parts.method.as_str(), &path, &parts.headers, &[])
+            .await
     }
 }
 
@@ -256,7 +359,15 @@ where
                 Some(token) => token
                     .require_scopes(scopes.iter().copied())
                     .map_err(|error| guard.rejection(error)),
-                None => match guard.authorize(request.headers(), &scopes).await {
+                None => match guard
+                    .authorize_request(
+                        request.method().as_str(),
+                        &original_path(request.extensions(), request.uri()),
+                        request.headers(),
+                        &scopes,
+                    )
+                    .await
+                {
                     Ok(token) => {
                         request.extensions_mut().insert(token);
                         Ok(())
@@ -270,6 +381,19 @@ where
             }
         })
     }
+}
+
+/// The path the client sent (axum's `OriginalUri` when a router was nested), for `htu`.
+fn request_path(parts: &Parts) -> String {
+    original_path(&parts.extensions, &parts.uri)
+}
+
+fn original_path(extensions: &axum::http::Extensions, uri: &axum::http::Uri) -> String {
+    extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or(uri, |original| &original.0)
+        .path()
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -345,6 +469,7 @@ mod tests {
         let rejection = |error| GuardRejection {
             error,
             realm: "orders".into(),
+            resource_metadata: None,
         };
         let header = |response: &Response, name: HeaderName| {
             response

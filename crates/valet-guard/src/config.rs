@@ -54,6 +54,15 @@ pub struct GuardConfig {
     pub(crate) require_status: bool,
     pub(crate) status_credentials: Option<ClientCredentials>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// RFC 9728 §2 `resource`: this API's URL, for its metadata document and the
+    /// `htu` of DPoP proofs.
+    pub(crate) resource: Option<Url>,
+    /// The resource identifier exactly as configured (RFC 9728 §3.3 compares it).
+    pub(crate) resource_id: Option<String>,
+    /// RFC 9728 §2 `scopes_supported`.
+    pub(crate) scopes_supported: Vec<String>,
+    /// RFC 9449 §11.1: a proof older than this is refused.
+    pub(crate) dpop_proof_max_age: Duration,
 }
 
 /// A client of the issuer (its id and secret), used to obtain a token for the status
@@ -93,6 +102,9 @@ impl GuardConfig {
             status_credentials: None,
             allow_insecure_http: false,
             clock: Arc::new(SystemClock),
+            resource: None,
+            scopes_supported: Vec::new(),
+            dpop_proof_max_age: Duration::from_secs(60),
         }
     }
 
@@ -149,6 +161,42 @@ impl GuardConfig {
             .map(|credentials| credentials.client_id.as_str())
     }
 
+    /// This API's resource identifier (RFC 9728 `resource`), as configured.
+    pub fn resource(&self) -> Option<&str> {
+        self.resource_id.as_deref()
+    }
+
+    /// Scopes published as `scopes_supported`.
+    pub fn scopes_supported(&self) -> &[String] {
+        &self.scopes_supported
+    }
+
+    /// The base URL DPoP proofs' `htu` are checked against: the configured resource,
+    /// else the audience if it is an http(s) URL.
+    pub(crate) fn dpop_base(&self) -> Option<Url> {
+        self.resource.clone().or_else(|| {
+            Url::parse(&self.audience)
+                .ok()
+                .filter(|url| matches!(url.scheme(), "https" | "http"))
+        })
+    }
+
+    /// RFC 9728 §3.1: `/.well-known/oauth-protected-resource` with the resource's
+    /// path (if any) after it; `None` without a configured resource.
+    pub fn resource_metadata_path(&self) -> Option<String> {
+        let resource = self.resource.as_ref()?;
+        let path = resource.path().trim_end_matches('/');
+        Some(format!("/.well-known/oauth-protected-resource{path}"))
+    }
+
+    /// The URL of this API's metadata document (RFC 9728 §3.1), for the
+    /// `resource_metadata` parameter of challenges (§5.1).
+    pub fn resource_metadata_url(&self) -> Option<String> {
+        let resource = self.resource.as_ref()?;
+        let path = self.resource_metadata_path()?;
+        Some(format!("{}{path}", resource.origin().ascii_serialization()))
+    }
+
     /// `{issuer}/statuslists/`: the only prefix a token's status list `uri` may have.
     pub(crate) fn status_list_prefix(&self) -> String {
         format!("{}/statuslists/", self.issuer.trim_end_matches('/'))
@@ -170,6 +218,7 @@ impl fmt::Debug for GuardConfig {
             .field("status_policy", &self.status_policy)
             .field("require_status", &self.require_status)
             .field("status_credentials", &self.status_credentials)
+            .field("resource", &self.resource_id)
             .finish_non_exhaustive()
     }
 }
@@ -191,9 +240,40 @@ pub struct GuardConfigBuilder {
     status_credentials: Option<ClientCredentials>,
     allow_insecure_http: bool,
     clock: Arc<dyn Clock>,
+    resource: Option<String>,
+    scopes_supported: Vec<String>,
+    dpop_proof_max_age: Duration,
 }
 
 impl GuardConfigBuilder {
+    /// This API's resource identifier (RFC 9728 §2 `resource`): an https URL (http on
+    /// loopback, or with `dangerous_allow_insecure_http`) without query or fragment.
+    /// With it the guard serves `/.well-known/oauth-protected-resource` and its
+    /// challenges carry `resource_metadata` (§5.1); DPoP proofs' `htu` are checked
+    /// against its scheme and host with the request's path. Default: none (DPoP proofs
+    /// are then checked against the audience, if it is a URL).
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    /// Scopes this API understands, published as `scopes_supported` (RFC 9728 §2).
+    pub fn scopes_supported<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes_supported = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How old a DPoP proof may be (RFC 9449 §11.1); its `jti` is remembered that
+    /// long against replay. Default 60 s, between 5 s and 10 minutes.
+    pub fn dpop_proof_max_age(mut self, max_age: Duration) -> Self {
+        self.dpop_proof_max_age = max_age;
+        self
+    }
+
     /// Allowed clock skew between the issuer and this server for `exp`, `nbf` and `iat`
     /// (RFC 7519 §4.1.4 "some small leeway"). Default 30 s, at most 5 minutes.
     pub fn leeway(mut self, leeway: Duration) -> Self {
@@ -294,9 +374,26 @@ impl GuardConfigBuilder {
         self
     }
 
+    /// The resource URL (RFC 9728), and the DPoP proof window.
+    fn check_resource_and_dpop(&self) -> Result<Option<Url>, ConfigError> {
+        if self.dpop_proof_max_age < Duration::from_secs(5)
+            || self.dpop_proof_max_age > Duration::from_secs(600)
+        {
+            return Err(ConfigError::Range(
+                "dpop_proof_max_age",
+                "between 5 seconds and 10 minutes",
+            ));
+        }
+        self.resource
+            .as_deref()
+            .map(|resource| check_resource(resource, self.allow_insecure_http))
+            .transpose()
+    }
+
     /// Checks every setting.
     pub fn build(self) -> Result<GuardConfig, ConfigError> {
         let issuer = check_issuer(&self.issuer, self.allow_insecure_http)?;
+        let resource = self.check_resource_and_dpop()?;
         if self.audience.is_empty() || self.audience.chars().any(char::is_control) {
             return Err(ConfigError::Audience);
         }
@@ -304,7 +401,12 @@ impl GuardConfigBuilder {
         if !realm.bytes().all(is_qdtext) {
             return Err(ConfigError::Realm);
         }
-        if let Some(scope) = self.required_scopes.iter().find(|s| !is_scope_token(s)) {
+        if let Some(scope) = self
+            .required_scopes
+            .iter()
+            .chain(&self.scopes_supported)
+            .find(|s| !is_scope_token(s))
+        {
             return Err(ConfigError::Scope(scope.clone()));
         }
         if self.leeway > Duration::from_secs(5 * 60) {
@@ -360,7 +462,30 @@ impl GuardConfigBuilder {
             require_status: self.require_status,
             status_credentials: self.status_credentials,
             clock: self.clock,
+            resource,
+            resource_id: self.resource,
+            scopes_supported: self.scopes_supported,
+            dpop_proof_max_age: self.dpop_proof_max_age,
         })
+    }
+}
+
+/// RFC 9728 §2: the resource identifier is an https URL without query or fragment.
+fn check_resource(resource: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
+    let bad = || ConfigError::Resource(resource.to_owned());
+    let url = Url::parse(resource).map_err(|_| bad())?;
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.host_str().is_none()
+        || !url.as_str().bytes().all(is_qdtext)
+    {
+        return Err(bad());
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if allow_insecure_http || is_loopback(&url) => Ok(url),
+        _ => Err(bad()),
     }
 }
 
@@ -390,6 +515,10 @@ pub enum ConfigError {
         "the status credentials need a non-empty client id and secret without control characters"
     )]
     StatusCredentials,
+    /// The resource identifier is not an https URL (http on loopback) without query
+    /// or fragment (RFC 9728 §2).
+    #[error("resource {0:?} must be an https URL (http on loopback) without query or fragment")]
+    Resource(String),
     /// A duration outside its range.
     #[error("{0} must be {1}")]
     Range(&'static str, &'static str),

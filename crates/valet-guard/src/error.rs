@@ -90,6 +90,16 @@ pub enum TokenError {
     /// The status list marks the token invalid: it was revoked.
     #[error("revoked")]
     Revoked,
+    /// A DPoP-bound token (`cnf.jkt`) sent with the `Bearer` scheme (RFC 9449 §7.2).
+    #[error("DPoP-bound token sent as a bearer token")]
+    DpopBound,
+    /// A token without `cnf.jkt` sent with the `DPoP` scheme.
+    #[error("token not DPoP-bound")]
+    NotDpopBound,
+    /// The DPoP proof is missing, invalid, replayed, or made with another key than
+    /// the token's (RFC 9449 §4.3, §7.1): `invalid_dpop_proof`.
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(&'static str),
 
     /// The token lacks scopes the resource requires (RFC 6750 §3.1).
     #[error("insufficient scope (requires {})", .required.join(" "))]
@@ -134,6 +144,7 @@ impl TokenError {
             TokenError::InsufficientScope { .. } => Some("insufficient_scope"),
             TokenError::StatusUnavailable | TokenError::NotReady => Some("temporarily_unavailable"),
             TokenError::Internal => Some("server_error"),
+            TokenError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
             _ => Some("invalid_token"),
         }
     }
@@ -173,6 +184,13 @@ impl TokenError {
             | TokenError::StatusIndexOutOfRange
             | TokenError::StatusMissing => "the access token status is invalid",
             TokenError::Revoked => "the access token was revoked",
+            TokenError::DpopBound => {
+                "the access token is DPoP-bound; send it as Authorization: DPoP with a DPoP proof"
+            }
+            TokenError::NotDpopBound => {
+                "the access token is not DPoP-bound; send it as a Bearer token"
+            }
+            TokenError::InvalidDpopProof(reason) => reason,
             TokenError::InsufficientScope { .. } => {
                 "the access token lacks a scope this resource requires"
             }
@@ -187,7 +205,34 @@ impl TokenError {
     /// For 503 and 500 only the bare challenge (which is not sent; see
     /// [`TokenError::has_challenge`]).
     pub fn www_authenticate(&self, realm: &str) -> String {
-        let mut challenge = format!("Bearer realm=\"{}\"", quotable(realm));
+        self.www_authenticate_with(realm, None)
+    }
+
+    /// Whether the challenge is a `DPoP` one (RFC 9449 §7.1): the refusal is about
+    /// the proof, or about a bound token sent as a bearer token.
+    pub fn is_dpop(&self) -> bool {
+        matches!(
+            self,
+            TokenError::InvalidDpopProof(_) | TokenError::DpopBound
+        )
+    }
+
+    /// [`TokenError::www_authenticate`] with the RFC 9728 §5.1 `resource_metadata`
+    /// parameter, and for DPoP refusals the `DPoP` scheme with its `algs` (RFC 9449
+    /// §7.1) instead of `Bearer`.
+    pub fn www_authenticate_with(&self, realm: &str, resource_metadata: Option<&str>) -> String {
+        let scheme = if self.is_dpop() { "DPoP" } else { "Bearer" };
+        let mut challenge = format!("{scheme} realm=\"{}\"", quotable(realm));
+        if let Some(url) = resource_metadata {
+            challenge.push_str(&format!(", resource_metadata=\"{}\"", quotable(url)));
+        }
+        if self.is_dpop() {
+            let algs: Vec<&str> = valet_jose::DPOP_ALGORITHMS
+                .iter()
+                .map(|alg| alg.as_str())
+                .collect();
+            challenge.push_str(&format!(", algs=\"{}\"", algs.join(" ")));
+        }
         if !self.has_challenge() {
             return challenge;
         }

@@ -12,6 +12,7 @@ use crate::discovery;
 use crate::error::{GuardError, TokenError};
 use crate::http::Http;
 use crate::jwks::KeySet;
+use crate::replay::ReplayCache;
 use crate::status::{StatusCache, events};
 use crate::tasks::Tasks;
 use crate::token::{ClaimRules, VerifiedToken, check_claims};
@@ -39,6 +40,8 @@ struct Inner {
     /// Set once the issuer's metadata and keys are loaded; never unset.
     loaded: Arc<OnceLock<Loaded>>,
     tasks: Arc<Tasks>,
+    /// DPoP proofs seen recently (RFC 9449 §11.1).
+    replay: ReplayCache,
 }
 
 /// What a ready guard verifies with.
@@ -70,6 +73,7 @@ impl Guard {
                 config,
                 loaded: Arc::new(OnceLock::from(loaded)),
                 tasks,
+                replay: ReplayCache::default(),
             }),
         })
     }
@@ -102,6 +106,7 @@ impl Guard {
                 config,
                 loaded,
                 tasks,
+                replay: ReplayCache::default(),
             }),
         })
     }
@@ -141,11 +146,44 @@ impl Guard {
     ///    without one the token is accepted unless `require_status` is set;
     /// 6. the scopes. Status comes first: a revoked token is `invalid_token` whatever its
     ///    scopes, and `insufficient_scope` is only said of tokens that are otherwise valid.
+    ///
+    /// A DPoP-bound token (`cnf.jkt`) is refused here with [`TokenError::DpopBound`]
+    /// (RFC 9449 §7.2): it is accepted only by [`Guard::verify_dpop`], with a proof.
     pub async fn verify_with_scopes(
         &self,
         token: &str,
         scopes: &[&str],
     ) -> Result<VerifiedToken, TokenError> {
+        let verified = self.verify_unbound(token).await?;
+        if verified.dpop_jkt().is_some() {
+            return Err(TokenError::DpopBound);
+        }
+        self.require_scopes(&verified, scopes)?;
+        Ok(verified)
+    }
+
+    /// The configured scopes and `scopes`, which `verified` must all carry.
+    pub(crate) fn require_scopes(
+        &self,
+        verified: &VerifiedToken,
+        scopes: &[&str],
+    ) -> Result<(), TokenError> {
+        verified.require_scopes(
+            self.inner
+                .config
+                .required_scopes
+                .iter()
+                .map(String::as_str)
+                .chain(scopes.iter().copied()),
+        )
+    }
+
+    pub(crate) fn replay_cache(&self) -> &ReplayCache {
+        &self.inner.replay
+    }
+
+    /// Steps 1 to 5 of [`Guard::verify_with_scopes`]: no scopes, no binding.
+    pub(crate) async fn verify_unbound(&self, token: &str) -> Result<VerifiedToken, TokenError> {
         let inner = &*self.inner;
         let config = &inner.config;
         let Some(loaded) = inner.loaded.get() else {
@@ -171,13 +209,6 @@ impl Guard {
             None if config.require_status => return Err(TokenError::StatusMissing),
             None => {}
         }
-        verified.require_scopes(
-            config
-                .required_scopes
-                .iter()
-                .map(String::as_str)
-                .chain(scopes.iter().copied()),
-        )?;
         Ok(verified)
     }
 }

@@ -15,6 +15,8 @@
 //! | start | [`Guard::new`]; while the issuer may be down, [`Guard::start_in_background`] and [`Guard::is_ready`] |
 //! | credentials for a protected revocation feed | [`GuardConfigBuilder::status_credentials`] |
 //! | verify a token | [`Guard::verify`], [`Guard::verify_with_scopes`] → [`VerifiedToken`] |
+//! | verify a DPoP-bound token with its proof (RFC 9449) | [`Guard::verify_dpop`] (the axum layer and extractor do it for you) |
+//! | publish this API's metadata (RFC 9728) | [`GuardConfigBuilder::resource`], [`Guard::protected_resource_metadata`], `Guard::metadata_router` |
 //! | why not, as RFC 6750 status and challenge | [`TokenError::status`], [`TokenError::www_authenticate`] |
 //! | axum: extractor, per-route scopes, router layer (feature `axum`, default) | `VerifiedToken` as an extractor, `Guard::require`, `Guard::layer` |
 //! | move time in tests | [`ManualClock`] |
@@ -33,7 +35,11 @@
 //! 5. The status: the bit at `status.status_list.idx` of the list at `status.status_list.uri`,
 //!    which must be under `{issuer}/statuslists/`. Valet sets a `status` claim on every
 //!    access token; a token without one is accepted unless `require_status` is set.
-//! 6. The scopes the configuration and the route require.
+//! 6. Sender constraint (RFC 9449 §7): a token with `cnf.jkt` only under the `DPoP` scheme
+//!    with a proof for this request (method, URL, `ath`, fresh `iat`, unused `jti`, the
+//!    bound key); such a token sent as `Bearer` is refused, and so is a `cnf` this guard
+//!    cannot check.
+//! 7. The scopes the configuration and the route require.
 //!
 //! Status comes before scopes, so a revoked token is always `invalid_token` (401).
 //!
@@ -116,10 +122,12 @@
 mod config;
 mod credentials;
 mod discovery;
+mod dpop;
 mod error;
 mod guard;
 mod http;
 mod jwks;
+mod replay;
 mod status;
 mod tasks;
 mod token;
@@ -134,10 +142,13 @@ pub mod fuzzing;
 pub use config::{
     ConfigError, GuardConfig, GuardConfigBuilder, MAX_ACCESS_TOKEN_LEN, StatusPolicy, is_loopback,
 };
+pub use dpop::DpopRequest;
 pub use error::{GuardError, TokenError};
 pub use guard::Guard;
 pub use token::VerifiedToken;
 pub use valet_jose::{Clock, ManualClock, SystemClock};
 
 #[cfg(feature = "axum")]
-pub use crate::axum::{GuardLayer, GuardRejection, GuardService, bearer_token};
+pub use crate::axum::{
+    GuardLayer, GuardRejection, GuardService, Presented, bearer_token, presented_token,
+};

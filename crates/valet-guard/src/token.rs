@@ -66,6 +66,12 @@ impl VerifiedToken {
         &self.claims
     }
 
+    /// `cnf.jkt` (RFC 9449 §6.1): the thumbprint of the DPoP key the token is bound
+    /// to; such a token was accepted only with a proof made with that key.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.claims.get("cnf")?.get("jkt")?.as_str()
+    }
+
     /// Which of `required` this token lacks, as `InsufficientScope` naming all of them.
     pub(crate) fn require_scopes<'a>(
         &self,
@@ -154,6 +160,13 @@ pub(crate) fn check_claims(
         Some(Value::String(jti)) => Some(jti.clone()),
         Some(_) => return Err(TokenError::InvalidClaim("jti")),
     };
+    // RFC 7800 §3.1: a confirmation this guard cannot check (anything but RFC 9449's
+    // `jkt`) would make a sender-constrained token a bearer token: refused.
+    match claims.get("cnf") {
+        None => {}
+        Some(Value::Object(cnf)) if cnf.get("jkt").is_some_and(Value::is_string) => {}
+        Some(_) => return Err(TokenError::InvalidClaim("cnf")),
+    }
     let status = status_reference(&claims)?;
     Ok((
         VerifiedToken {

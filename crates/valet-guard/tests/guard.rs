@@ -19,6 +19,8 @@ mod attacks;
 mod axum_integration;
 #[path = "guard/claims.rs"]
 mod claims;
+#[path = "guard/dpop.rs"]
+mod dpop;
 #[path = "guard/jwks.rs"]
 mod jwks;
 #[path = "guard/startup.rs"]

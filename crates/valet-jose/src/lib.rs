@@ -2,7 +2,8 @@
 //! through `jsonwebtoken`, key generation, import of foreign JWK Sets, and encryption of
 //! private keys at rest.
 //!
-//! This crate knows nothing of OAuth. It implements no cryptography of its own: signatures,
+//! This crate knows nothing of OAuth, except the shape of a DPoP proof (RFC 9449 §4), which
+//! the server and `valet-guard` both check (`dpop.rs`). It implements no cryptography of its own: signatures,
 //! AES-GCM, SHA-256 and randomness come from `aws-lc-rs`, signature verification from
 //! `jsonwebtoken`. What is ours is serialization: the compact JWS form (RFC 7515 §7.1), JWK
 //! members (RFC 7517, RFC 7518 §6), thumbprints (RFC 7638), and the sealed-blob layout.
@@ -14,6 +15,8 @@
 //! | publish a key | [`SigningKey::public_jwk`] |
 //! | bring keys from another server | [`import_jwk_set`] |
 //! | verify a JWS (signature, `alg`, `kid`, `typ`; no claims) | [`VerificationKeys::verify`] |
+//! | verify a JWS signed by the `jwk` in its header | [`verify_self_signed`] |
+//! | verify a DPoP proof (RFC 9449 §4.3; replay and nonce are the caller's) | [`verify_proof`] |
 //! | encrypt private keys at rest | [`MasterKey::seal`], [`MasterKey::open`] |
 //! | randomness, SHA-256, constant-time compare, base64url | [`random_bytes`], [`sha256`], [`constant_time_eq`], [`b64url`] |
 //!
@@ -21,6 +24,7 @@
 
 mod algorithm;
 mod clock;
+mod dpop;
 mod error;
 mod import;
 mod jwk;
@@ -32,10 +36,14 @@ mod verify;
 
 pub use algorithm::{Algorithm, UnsupportedAlgorithm};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use dpop::{
+    DPOP_ALGORITHMS, DPOP_TYP, DpopError, DpopProof, MAX_PROOF_LEN, ProofRequirements,
+    access_token_hash, verify_proof,
+};
 pub use error::{JoseError, JwkError};
 pub use import::{ImportedKey, import_jwk_set};
 pub use jwk::jwk_thumbprint;
 pub use master_key::{MASTER_KEY_LEN, MasterKey, PeriodKeys};
 pub use signing::{PrivateKeyDer, RSA_KEY_BITS, SigningKey};
 pub use util::{b64url, b64url_decode, constant_time_eq, random_bytes, sha256};
-pub use verify::{MAX_TOKEN_LEN, VerificationKeys, VerifiedJws};
+pub use verify::{MAX_TOKEN_LEN, SelfSignedJws, VerificationKeys, VerifiedJws, verify_self_signed};

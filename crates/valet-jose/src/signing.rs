@@ -221,6 +221,31 @@ impl SigningKey {
         String::from_utf8(token).map_err(|_| JoseError::Signing)
     }
 
+    /// Signs `claims` under exactly `header` (which should name this key's `alg`), for
+    /// JWTs whose header carries more than `kid`, such as a DPoP proof with its public
+    /// `jwk` (RFC 9449 §4.2). Nothing in `header` is checked.
+    pub fn sign_with_header<H: Serialize + ?Sized, C: Serialize + ?Sized>(
+        &self,
+        header: &H,
+        claims: &C,
+    ) -> Result<String, JoseError> {
+        let header = serde_json::to_vec(header).map_err(JoseError::Json)?;
+        let payload = serde_json::to_vec(claims).map_err(JoseError::Json)?;
+        let mut token = Vec::with_capacity(
+            encoded_len(header.len())
+                + encoded_len(payload.len())
+                + encoded_len(self.signature_len())
+                + 2,
+        );
+        append_base64url(&header, &mut token)?;
+        token.push(b'.');
+        append_base64url(&payload, &mut token)?;
+        let signature = self.sign(&token)?;
+        token.push(b'.');
+        append_base64url(&signature, &mut token)?;
+        String::from_utf8(token).map_err(|_| JoseError::Signing)
+    }
+
     /// Bytes in a signature: 64 for ES256 (`R || S`) and EdDSA, the modulus length for RS256.
     fn signature_len(&self) -> usize {
         match &self.pair {

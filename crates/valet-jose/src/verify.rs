@@ -250,6 +250,107 @@ impl VerificationKeys {
     }
 }
 
+/// A JWS verified with the public key in its own header's `jwk` member (RFC 7515
+/// §4.1.3), as proof-of-possession JWTs are (RFC 9449 §4.2). It proves only that the
+/// sender holds that key's private part; the caller decides what the key is trusted for.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SelfSignedJws {
+    /// The algorithm, the key's.
+    pub alg: Algorithm,
+    /// The RFC 7638 thumbprint (SHA-256, base64url) of the header's `jwk`.
+    pub jwk_thumbprint: String,
+    /// The payload, a JSON object.
+    pub claims: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct SelfSignedHeader {
+    alg: String,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    jwk: Option<Value>,
+}
+
+/// Verifies a compact JWS signed by the key in its header's `jwk`: at most `max_len`
+/// bytes, three segments, `alg` ES256, RS256 or EdDSA and the key's own, `typ` equal
+/// to `expected_typ`, a public `jwk` (a private member is an error, RFC 9449 §4.3
+/// point 7), then the signature (through `jsonwebtoken`). No claim is validated.
+pub fn verify_self_signed(
+    token: &str,
+    expected_typ: &str,
+    max_len: usize,
+) -> Result<SelfSignedJws, JoseError> {
+    if token.len() > max_len {
+        return Err(JoseError::TokenTooLarge {
+            len: token.len(),
+            max: max_len,
+        });
+    }
+    let mut segments = token.split('.');
+    let header = match (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) {
+        (Some(header), Some(payload), Some(signature), None)
+            if !header.is_empty() && !payload.is_empty() && !signature.is_empty() =>
+        {
+            header
+        }
+        _ => {
+            return Err(JoseError::MalformedToken(
+                "expected three non-empty dot-separated segments",
+            ));
+        }
+    };
+    let header = b64url_decode(header)
+        .map_err(|_| JoseError::MalformedToken("the header is not base64url"))?;
+    let header: SelfSignedHeader = serde_json::from_slice(&header).map_err(|_| {
+        JoseError::MalformedToken("the header is not a JSON object with a string alg")
+    })?;
+    let alg: Algorithm = header.alg.parse()?;
+    match header.typ {
+        Some(typ) if typ_matches(&typ, expected_typ) => {}
+        found => {
+            return Err(JoseError::TypMismatch {
+                expected: expected_typ.to_owned(),
+                found: found.as_deref().map(excerpt),
+            });
+        }
+    }
+    let Some(Value::Object(jwk)) = header.jwk else {
+        return Err(JoseError::MalformedToken(
+            "the header has no jwk object with the public key",
+        ));
+    };
+    let problem = |problem| JoseError::Jwk {
+        index: 0,
+        kid: None,
+        problem,
+    };
+    let entry = parse_public_jwk(&jwk).map_err(problem)?;
+    if alg != entry.alg {
+        return Err(JoseError::AlgorithmMismatch {
+            token: alg,
+            key: entry.alg,
+        });
+    }
+    let jwk_thumbprint = jwk::jwk_thumbprint(&jwk).map_err(problem)?;
+    if !crypto_provider_ready() {
+        return Err(JoseError::CryptoProvider);
+    }
+    let data = jsonwebtoken::decode::<Map<String, Value>>(token, &entry.key, &entry.validation)
+        .map_err(from_jsonwebtoken)?;
+    Ok(SelfSignedJws {
+        alg,
+        jwk_thumbprint,
+        claims: data.claims,
+    })
+}
+
 impl core::fmt::Debug for VerificationKeys {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_map()

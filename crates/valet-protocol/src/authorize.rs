@@ -57,6 +57,9 @@ pub struct AuthorizationParameters {
     /// `acr_values` (OIDC Core §3.1.2.1): the requested Authentication Context
     /// Class References, in order of preference.
     pub acr_values: Vec<String>,
+    /// RFC 9449 §10: the JWK thumbprint (RFC 7638, SHA-256) of the DPoP key the
+    /// code is to be bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// `state` as sent, even when the rest of the request is bad: errors must echo it.
@@ -148,6 +151,7 @@ impl AuthorizationParameters {
         };
         let resources = parse_resources(form)?;
         let acr_values = parse_acr_values(form.optional("acr_values")?)?;
+        let dpop_jkt = parse_dpop_jkt(form)?;
         Ok(Self {
             scope,
             state: carried("state", "state is longer than 2048 bytes")?,
@@ -159,7 +163,21 @@ impl AuthorizationParameters {
             response_mode,
             resources,
             acr_values,
+            dpop_jkt,
         })
+    }
+}
+
+/// RFC 9449 §10 `dpop_jkt`: a SHA-256 JWK thumbprint is 43 base64url characters
+/// (RFC 7638 §3), the same shape as an S256 code challenge.
+fn parse_dpop_jkt(form: &Form) -> Result<Option<String>, RequestError> {
+    match form.optional("dpop_jkt")? {
+        Some(jkt) if is_s256_challenge(jkt) => Ok(Some(jkt.to_owned())),
+        Some(_) => Err(RequestError::new(
+            ErrorCode::InvalidRequest,
+            "dpop_jkt must be the 43-character base64url SHA-256 JWK thumbprint",
+        )),
+        None => Ok(None),
     }
 }
 

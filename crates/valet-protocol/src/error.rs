@@ -51,6 +51,10 @@ pub enum ErrorCode {
     ExpiredToken,
     /// RFC 9126 §2.2 / RFC 9101 §6.2: the `request_uri` is invalid, expired or used.
     InvalidRequestUri,
+    /// RFC 9449 §5, §7.1: the DPoP proof is missing where required, or invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the DPoP proof must carry the nonce the server provides.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -79,6 +83,8 @@ impl ErrorCode {
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
             Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 

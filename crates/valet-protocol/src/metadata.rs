@@ -45,4 +45,6 @@ pub struct ServerMetadata {
     /// RFC 9126 §5: every client must push its requests (some may have to
     /// although this is false: see their registration).
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.1: the JWS algorithms accepted for DPoP proofs.
+    pub dpop_signing_alg_values_supported: Vec<&'static str>,
 }

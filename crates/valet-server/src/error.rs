@@ -19,7 +19,7 @@
 //! takes off again.
 
 use axum::http::header::{ALLOW, WWW_AUTHENTICATE};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use valet_core::OAuthError;
 use valet_core::authorize::PageError;
@@ -40,6 +40,9 @@ pub enum ApiError {
     Page(PageError),
     /// A bearer token was missing or not good enough.
     Bearer(BearerError),
+    /// RFC 9449 §7.1: a DPoP-bound token's proof was refused (`invalid_dpop_proof`,
+    /// `use_dpop_nonce`): 401 with a `DPoP` challenge.
+    Dpop(OAuthError),
     /// Refused for load, with a wait in seconds and words for the caller.
     Busy {
         description: &'static str,
@@ -87,6 +90,7 @@ impl From<UserInfoError> for ApiError {
             UserInfoError::InsufficientScope => {
                 Self::Bearer(BearerError::InsufficientScope("openid"))
             }
+            UserInfoError::Dpop(error) => Self::Dpop(error),
             UserInfoError::Server(error) => Self::OAuth(error),
         }
     }
@@ -126,6 +130,7 @@ impl IntoResponse for ApiError {
             Self::OAuth(error) => oauth_error_response(&error),
             Self::Page(error) => error_page(&error),
             Self::Bearer(error) => bearer_challenge(&error),
+            Self::Dpop(error) => dpop_challenge(&error),
             Self::Busy {
                 description,
                 retry_after_seconds,
@@ -189,6 +194,43 @@ fn oauth_error_response(error: &OAuthError) -> Response {
             HeaderValue::from_static("Basic realm=\"valet\""),
         );
     }
+    dpop_nonce_header(&mut response, error);
+    response
+}
+
+/// RFC 9449 §8: the nonce the client must put in its next proof.
+fn dpop_nonce_header(response: &mut Response, error: &OAuthError) {
+    if let Some(value) = error
+        .dpop_nonce()
+        .and_then(|nonce| HeaderValue::from_str(nonce).ok())
+    {
+        response.headers_mut().insert(DPOP_NONCE.clone(), value);
+    }
+}
+
+/// The `DPoP-Nonce` response header (RFC 9449 §8.1).
+pub static DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+
+/// RFC 9449 §7.1: 401 with `WWW-Authenticate: DPoP` naming the error and the
+/// algorithms proofs may use, the nonce header when one is required.
+fn dpop_challenge(error: &OAuthError) -> Response {
+    let algs: Vec<&str> = valet_jose::DPOP_ALGORITHMS
+        .iter()
+        .map(|alg| alg.as_str())
+        .collect();
+    let challenge = format!(
+        "DPoP algs=\"{}\", error=\"{}\", error_description=\"{}\"",
+        algs.join(" "),
+        error.code(),
+        error.description().unwrap_or_default()
+    );
+    tracing::debug!(error = %error, "DPoP proof refused");
+    let mut response = StatusCode::UNAUTHORIZED.into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(WWW_AUTHENTICATE, value);
+    }
+    dpop_nonce_header(&mut response, error);
+    no_store(&mut response);
     response
 }
 

@@ -51,6 +51,7 @@ pub async fn clients_roundtrip(store: &dyn Store) {
         previous_secret_hash: Some(vec![0x01, 0x00, 0xee]),
         previous_secret_expires_at: Some(1_700_003_600),
         introspect_any: true,
+        dpop_bound_access_tokens: true,
     };
     store.insert_client(&client).await.expect("insert client");
 
@@ -413,6 +414,7 @@ pub async fn clients_update(store: &dyn Store) {
         refresh_grace_seconds: 30,
         id_token_signed_response_alg: Some(Algorithm::Es256),
         introspect_any: true,
+        dpop_bound_access_tokens: true,
         updated_at: 25,
         ..stored.clone()
     };

@@ -349,6 +349,8 @@ fn code_of(grant: &Grant, code_hash: Vec<u8>, expires_at: i64) -> AuthorizationC
         created_at: NOW - 5,
         expires_at,
         consumed_at: None,
+        // Stored and read back like every other member (RFC 9449 §10 `dpop_jkt`).
+        dpop_jkt: Some(DPOP_JKT.to_owned()),
     }
 }
 
@@ -362,8 +364,13 @@ fn refresh(grant: &Grant, token_hash: Vec<u8>, expires_at: i64) -> RefreshToken 
         expires_at,
         rotated_at: None,
         sealed_successor: None,
+        // RFC 9449 §5: the key a refresh token is bound to survives the round trip.
+        dpop_jkt: Some(DPOP_JKT.to_owned()),
     }
 }
+
+/// An RFC 7638 thumbprint (RFC 9449 §6.1's example).
+const DPOP_JKT: &str = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
 
 /// Inserts a grant live for a day from [`NOW`], with its code live for a minute.
 async fn issue(
@@ -502,6 +509,7 @@ fn client(client_id: &str, created_at: i64) -> Client {
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         introspect_any: false,
+        dpop_bound_access_tokens: false,
     }
 }
 

@@ -277,6 +277,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client require pushed authorization requests",
         include_str!("../migrations/0013_client_require_par.sql"),
     ),
+    (
+        14,
+        "dpop binding",
+        include_str!("../migrations/0014_dpop_binding.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

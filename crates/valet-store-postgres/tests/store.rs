@@ -148,7 +148,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 13, "each migration applied exactly once");
+        assert_eq!(applied, 14, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -307,6 +307,7 @@ async fn upgrade_from_0001_keeps_clients() {
                 previous_secret_hash: None,
                 previous_secret_expires_at: None,
                 introspect_any: false,
+                dpop_bound_access_tokens: false,
             })
         );
         // Migration 0008: a client with a secret may send it either way, as before.
@@ -490,5 +491,6 @@ fn client(client_id: &str) -> Client {
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         introspect_any: false,
+        dpop_bound_access_tokens: false,
     }
 }

@@ -23,14 +23,14 @@ macro_rules! shared_grant_parts {
         macro_rules! code_columns {
             () => {
                 "code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, scope, \
-                 resources, created_at, expires_at, consumed_at"
+                 resources, created_at, expires_at, consumed_at, dpop_jkt"
             };
         }
 
         macro_rules! refresh_columns {
             () => {
                 "token_hash, grant_id, client_id, scope, created_at, expires_at, rotated_at, \
-                 sealed_successor"
+                 sealed_successor, dpop_jkt"
             };
         }
 
@@ -163,7 +163,7 @@ macro_rules! shared_grant_parts {
             sqlx::query(concat!(
                 "INSERT INTO authorization_codes (",
                 code_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
             ))
             .bind(&code.code_hash)
             .bind(&code.grant_id)
@@ -176,6 +176,7 @@ macro_rules! shared_grant_parts {
             .bind(code.created_at)
             .bind(code.expires_at)
             .bind(code.consumed_at)
+            .bind(code.dpop_jkt.as_deref())
             .execute(&mut *conn)
             .await
             .map_err(query_error)?;
@@ -189,7 +190,7 @@ macro_rules! shared_grant_parts {
             sqlx::query(concat!(
                 "INSERT INTO refresh_tokens (",
                 refresh_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
             ))
             .bind(&token.token_hash)
             .bind(&token.grant_id)
@@ -199,6 +200,7 @@ macro_rules! shared_grant_parts {
             .bind(token.expires_at)
             .bind(token.rotated_at)
             .bind(token.sealed_successor.as_deref())
+            .bind(token.dpop_jkt.as_deref())
             .execute(executor)
             .await
             .map_err(query_error)?;
@@ -269,6 +271,7 @@ macro_rules! shared_grant_parts {
                 created_at: get(row, "created_at")?,
                 expires_at: get(row, "expires_at")?,
                 consumed_at: get(row, "consumed_at")?,
+                dpop_jkt: get(row, "dpop_jkt")?,
             })
         }
 
@@ -282,6 +285,7 @@ macro_rules! shared_grant_parts {
                 expires_at: get(row, "expires_at")?,
                 rotated_at: get(row, "rotated_at")?,
                 sealed_successor: get(row, "sealed_successor")?,
+                dpop_jkt: get(row, "dpop_jkt")?,
             })
         }
     };

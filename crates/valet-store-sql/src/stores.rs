@@ -35,7 +35,7 @@ macro_rules! shared_stores {
                  refresh_grace_seconds, id_token_signed_response_alg, created_at, updated_at, \
                  previous_secret_hash, previous_secret_expires_at, introspect_any, \
                  token_endpoint_auth_methods, require_mfa, allowed_origins, \
-                 require_pushed_authorization_requests"
+                 require_pushed_authorization_requests, dpop_bound_access_tokens"
             };
         }
 
@@ -45,7 +45,7 @@ macro_rules! shared_stores {
                 let inserted = sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
                      ON CONFLICT (client_id) DO NOTHING"
                 ))
                 .bind(&client.client_id)
@@ -72,6 +72,7 @@ macro_rules! shared_stores {
                 .bind(client.require_mfa)
                 .bind(to_json(&client.allowed_origins)?)
                 .bind(client.require_pushed_authorization_requests)
+                .bind(client.dpop_bound_access_tokens)
                 .execute(&self.$writer)
                 .await
                 .map_err(query_error)?
@@ -153,7 +154,8 @@ macro_rules! shared_stores {
                        scopes = $4, audiences = $5, access_token_ttl = $6, skip_consent = $7, \
                        refresh_grace_seconds = $8, id_token_signed_response_alg = $9, \
                        introspect_any = $10, updated_at = $11, allowed_origins = $12, \
-                       require_mfa = $14, require_pushed_authorization_requests = $15 \
+                       require_mfa = $14, require_pushed_authorization_requests = $15, \
+                       dpop_bound_access_tokens = $16 \
                      WHERE client_id = $13",
                 )
                 .bind(&client.name)
@@ -171,6 +173,7 @@ macro_rules! shared_stores {
                 .bind(&client.client_id)
                 .bind(client.require_mfa)
                 .bind(client.require_pushed_authorization_requests)
+                .bind(client.dpop_bound_access_tokens)
                 .execute(&self.$writer)
                 .await
                 .map_err(query_error)?
@@ -211,6 +214,7 @@ macro_rules! shared_stores {
                 previous_secret_hash: get(row, "previous_secret_hash")?,
                 previous_secret_expires_at: get(row, "previous_secret_expires_at")?,
                 introspect_any: get(row, "introspect_any")?,
+                dpop_bound_access_tokens: get(row, "dpop_bound_access_tokens")?,
             })
         }
 

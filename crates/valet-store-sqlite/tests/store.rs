@@ -213,6 +213,7 @@ async fn upgrade_from_0001_keeps_clients() {
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             introspect_any: false,
+            dpop_bound_access_tokens: false,
         })
     );
     // Migration 0008: a client with a secret may send it either way, as before.
@@ -429,6 +430,7 @@ fn client(client_id: &str) -> Client {
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         introspect_any: false,
+        dpop_bound_access_tokens: false,
     }
 }
 
@@ -475,6 +477,7 @@ fn grant_with_code(client_id: &str, user_id: &str) -> (Grant, AuthorizationCode)
         created_at: 1,
         expires_at: 2,
         consumed_at: None,
+        dpop_jkt: None,
     };
     (grant, code)
 }

@@ -28,6 +28,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod dpop;
 pub mod flow;
 pub mod http;
 pub mod leaks;
@@ -42,6 +43,7 @@ pub mod temp;
 pub mod api {
     pub use crate::app::*;
     pub use crate::browser::*;
+    pub use crate::dpop::DpopKey;
     pub use crate::flow::*;
     pub use crate::leaks::assert_no_internals;
     pub use crate::node::{NodeSession, node_package_available, run_node_script};
@@ -54,6 +56,7 @@ pub mod api {
 /// Everything a test of a binary as a process uses: `use valet_test_support::cli::*;`.
 pub mod cli {
     pub use crate::browser::{encode, form_field};
+    pub use crate::dpop::DpopKey;
     pub use crate::http::*;
     pub use crate::leaks::assert_no_internals;
     pub use crate::node::{node_package_available, run_node_script};

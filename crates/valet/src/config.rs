@@ -9,7 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
-use valet_core::config::{MailSettings, MfaPolicy, Registration, StatusEventsAuth};
+use valet_core::config::{DpopPolicy, MailSettings, MfaPolicy, Registration, StatusEventsAuth};
 use valet_core::store::MAX_ACCESS_TOKEN_TTL;
 use valet_core::{KeyPolicy, Settings};
 use valet_jose::Algorithm;
@@ -119,6 +119,13 @@ pub struct Config {
     /// Every client must push its authorization requests to `/par` first
     /// (RFC 9126); a client's own `--require-par` asks it of that client.
     pub require_pushed_authorization_requests: bool,
+    /// DPoP (RFC 9449): proofs must carry a nonce from this server (`use_dpop_nonce`
+    /// and a `DPoP-Nonce` header otherwise). Nonces are stateless: every node of a
+    /// cluster accepts every other node's.
+    pub dpop_require_nonce: bool,
+    /// Seconds a DPoP proof is accepted after its `iat` (5 to 600); its `jti` is
+    /// remembered that long against replay.
+    pub dpop_proof_max_age: i64,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Allows a plain-http issuer on a non-loopback host. Tokens and secrets would
@@ -220,6 +227,8 @@ impl Default for Config {
             device_code_ttl: defaults.device_code_ttl,
             device_poll_interval: defaults.device_poll_interval,
             require_pushed_authorization_requests: defaults.require_pushed_authorization_requests,
+            dpop_require_nonce: defaults.dpop.require_nonce,
+            dpop_proof_max_age: defaults.dpop.proof_max_age,
             log_format: LogFormat::Text,
             dangerous_allow_insecure_issuer: false,
         }
@@ -498,6 +507,11 @@ impl Config {
                 self.email_verification_ttl,
                 valet_core::config::EMAIL_VERIFICATION_TTL_RANGE,
             ),
+            (
+                "dpop_proof_max_age",
+                self.dpop_proof_max_age,
+                valet_core::config::DPOP_PROOF_MAX_AGE_RANGE,
+            ),
         ] {
             if !range.contains(&value) {
                 return Err(ConfigError(format!(
@@ -773,6 +787,10 @@ impl Config {
         settings.device_code_ttl = self.device_code_ttl;
         settings.device_poll_interval = self.device_poll_interval;
         settings.require_pushed_authorization_requests = self.require_pushed_authorization_requests;
+        settings.dpop = DpopPolicy {
+            require_nonce: self.dpop_require_nonce,
+            proof_max_age: self.dpop_proof_max_age,
+        };
         settings.keys = KeyPolicy {
             rotation_period: self.key_rotation_period,
             publish_lead: self.key_publish_lead,

@@ -48,6 +48,8 @@ pub struct NewClient {
     pub introspect_any: bool,
     /// Its authorization requests must be pushed to `/par` first (RFC 9126 §6).
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2: every token request must carry a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// A change to a client's mutable settings; `None` leaves a field as it is, a
@@ -68,6 +70,7 @@ pub struct ClientUpdate {
     pub refresh_grace_seconds: Option<i64>,
     pub introspect_any: Option<bool>,
     pub require_pushed_authorization_requests: Option<bool>,
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// A client as the admin interfaces show it: everything but secret hashes.
@@ -90,6 +93,7 @@ pub struct ClientRecord {
     pub refresh_grace_seconds: i64,
     pub id_token_signed_response_alg: Option<String>,
     pub introspect_any: bool,
+    pub dpop_bound_access_tokens: bool,
     /// Until when the secret replaced by an overlapping rotation still works.
     pub previous_secret_valid_until: Option<i64>,
     pub created_at: i64,
@@ -121,6 +125,7 @@ impl From<&Client> for ClientRecord {
                 .id_token_signed_response_alg
                 .map(|alg| alg.to_string()),
             introspect_any: client.introspect_any,
+            dpop_bound_access_tokens: client.dpop_bound_access_tokens,
             previous_secret_valid_until: client.previous_secret_expires_at,
             created_at: client.created_at,
             updated_at: client.updated_at,
@@ -214,6 +219,7 @@ impl Admin<'_> {
             previous_secret_expires_at: None,
             introspect_any: new.introspect_any,
             require_pushed_authorization_requests: new.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: new.dpop_bound_access_tokens,
         };
         self.store.insert_client(&client).await?;
         self.record(
@@ -281,6 +287,7 @@ impl Admin<'_> {
                 .map(|alg| alg.to_string()),
             introspect_any: updated.introspect_any,
             require_pushed_authorization_requests: updated.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: updated.dpop_bound_access_tokens,
         };
         validate(&shape, &shape.grant_types, self.access_token_max_ttl)?;
         let allowed_origins = check_allowed_origins(&shape.allowed_origins)?;
@@ -466,6 +473,13 @@ fn apply(stored: &Client, update: ClientUpdate) -> (Client, Vec<&'static str>) {
     if let Some(any) = update.introspect_any {
         set("introspect_any", any != client.introspect_any);
         client.introspect_any = any;
+    }
+    if let Some(bound) = update.dpop_bound_access_tokens {
+        set(
+            "dpop_bound_access_tokens",
+            bound != client.dpop_bound_access_tokens,
+        );
+        client.dpop_bound_access_tokens = bound;
     }
     (client, changed)
 }

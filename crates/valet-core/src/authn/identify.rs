@@ -100,6 +100,7 @@ pub(crate) async fn request(
         login_hint: params.login_hint,
         resources: params.resources,
         mfa_requested: params.acr_values.iter().any(|v| v == mfa::ACR_MFA),
+        dpop_jkt: params.dpop_jkt,
         csrf_hash: pending::csrf_hash(&csrf),
         stage: Stage::AwaitingLogin,
         device: None,

@@ -105,5 +105,6 @@ fn code_record(
         created_at: now,
         expires_at: now.saturating_add(CODE_TTL),
         consumed_at: None,
+        dpop_jkt: request.dpop_jkt.clone(),
     }
 }

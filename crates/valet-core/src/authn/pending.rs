@@ -71,6 +71,9 @@ pub struct PendingAuthorization {
     /// `acr_values` asked for two factors ([`crate::mfa::ACR_MFA`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mfa_requested: bool,
+    /// RFC 9449 §10: the DPoP key thumbprint the code will be bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
     /// SHA-256 of the browser's CSRF value, base64url.
     pub csrf_hash: String,
     pub stage: Stage,

@@ -141,6 +141,7 @@ mod tests {
             login_hint: None,
             resources: Vec::new(),
             mfa_requested: false,
+            dpop_jkt: None,
             csrf_hash: String::new(),
             stage: Stage::AwaitingLogin,
             device: None,

@@ -43,7 +43,12 @@ pub async fn introspect(
     } else {
         match server.live_access_token(token, now).await? {
             Some(mut claims) => {
-                claims.insert("token_type".into(), Value::from("Bearer"));
+                // RFC 9449 §6.2: a bound token is a DPoP token, and `cnf` says to what.
+                let bound = claims
+                    .get("cnf")
+                    .is_some_and(|cnf| cnf.get("jkt").is_some());
+                let token_type = if bound { "DPoP" } else { "Bearer" };
+                claims.insert("token_type".into(), Value::from(token_type));
                 claims
             }
             None => Map::new(),
@@ -99,6 +104,9 @@ async fn live_refresh_token(
     claims.insert("iat".into(), Value::from(record.created_at));
     claims.insert("iss".into(), Value::from(server.settings.issuer.clone()));
     claims.insert("token_type".into(), Value::from("refresh_token"));
+    if let Some(jkt) = record.dpop_jkt {
+        claims.insert("cnf".into(), serde_json::json!({ "jkt": jkt }));
+    }
     Ok(Some(claims))
 }
 

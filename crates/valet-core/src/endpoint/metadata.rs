@@ -117,5 +117,9 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
         device_authorization_endpoint: at(paths::DEVICE_AUTHORIZATION),
         pushed_authorization_request_endpoint: at(paths::PAR),
         require_pushed_authorization_requests: settings.require_pushed_authorization_requests,
+        dpop_signing_alg_values_supported: valet_jose::DPOP_ALGORITHMS
+            .iter()
+            .map(|alg| alg.as_str())
+            .collect(),
     }
 }

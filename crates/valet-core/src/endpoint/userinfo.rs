@@ -2,10 +2,13 @@
 //! for a Bearer access token carrying `openid` (RFC 6750 errors).
 
 use serde_json::{Map, Value, json};
-use valet_protocol::bearer::bearer_token;
+use valet_protocol::ErrorCode;
+use valet_protocol::bearer::{Scheme, access_token};
 
 use crate::AuthorizationServer;
 use crate::context::RequestContext;
+use crate::dpop::{ProofTarget, invalid_proof};
+use crate::endpoint::metadata::paths;
 use crate::error::OAuthError;
 use crate::token::access_token::audience_includes;
 
@@ -19,6 +22,9 @@ pub enum UserInfoError {
     InvalidToken(&'static str),
     /// 403 `insufficient_scope`.
     InsufficientScope,
+    /// RFC 9449 §7.1: 401 with a `DPoP` challenge, `invalid_dpop_proof` or
+    /// `use_dpop_nonce` (with the nonce to send).
+    Dpop(OAuthError),
     Server(OAuthError),
 }
 
@@ -38,15 +44,18 @@ pub async fn userinfo(
     server: &AuthorizationServer,
     context: &RequestContext,
     authorization: Option<&[u8]>,
+    method: &str,
+    dpop: &[&[u8]],
 ) -> Result<Map<String, Value>, UserInfoError> {
     let now = context.now;
-    let token = bearer_token(authorization).ok_or(UserInfoError::MissingToken)?;
+    let (scheme, token) = access_token(authorization).ok_or(UserInfoError::MissingToken)?;
     let claims = server
         .live_access_token(token, now)
         .await?
         .ok_or(UserInfoError::InvalidToken(
             "the access token is invalid, expired or revoked",
         ))?;
+    check_binding(server, &claims, scheme, token, method, dpop, now).await?;
     let scope: Vec<&str> = claims
         .get("scope")
         .and_then(Value::as_str)
@@ -102,4 +111,57 @@ pub async fn userinfo(
         out.insert("email_verified".into(), json!(user.email_verified));
     }
     Ok(out)
+}
+
+/// RFC 9449 §7: a token bound to a key (`cnf.jkt`) is accepted only with the `DPoP`
+/// scheme and a proof for this request made with that key; sent as `Bearer` it is
+/// refused (§7.2), and an unbound token is not accepted under the `DPoP` scheme.
+async fn check_binding(
+    server: &AuthorizationServer,
+    claims: &Map<String, Value>,
+    scheme: Scheme,
+    token: &str,
+    method: &str,
+    dpop: &[&[u8]],
+    now: i64,
+) -> Result<(), UserInfoError> {
+    let bound = claims
+        .get("cnf")
+        .and_then(|cnf| cnf.get("jkt"))
+        .and_then(Value::as_str);
+    match (scheme, bound) {
+        (Scheme::Bearer, None) => Ok(()),
+        (Scheme::Bearer, Some(_)) => Err(UserInfoError::InvalidToken(
+            "this access token is DPoP-bound; send it as Authorization: DPoP with a DPoP proof",
+        )),
+        (Scheme::Dpop, None) => Err(UserInfoError::InvalidToken(
+            "this access token is not DPoP-bound; send it as a Bearer token",
+        )),
+        (Scheme::Dpop, Some(jkt)) => {
+            let url = format!("{}{}", server.settings.issuer, paths::USERINFO);
+            let target = ProofTarget {
+                method,
+                url: &url,
+                access_token: Some(token),
+            };
+            let proof = server
+                .check_dpop_proof(dpop, &target, now)
+                .await
+                .map_err(|error| match error.code() {
+                    ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable => {
+                        UserInfoError::Server(error)
+                    }
+                    _ => UserInfoError::Dpop(error),
+                })?
+                .ok_or_else(|| {
+                    UserInfoError::Dpop(invalid_proof("the DPoP scheme needs a DPoP proof header"))
+                })?;
+            if !valet_jose::constant_time_eq(proof.jkt.as_bytes(), jkt.as_bytes()) {
+                return Err(UserInfoError::Dpop(invalid_proof(
+                    "the DPoP proof key is not the one the access token is bound to",
+                )));
+            }
+            Ok(())
+        }
+    }
 }

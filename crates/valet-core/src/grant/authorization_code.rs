@@ -23,12 +23,14 @@ use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
 use crate::store::{AuthorizationCode, Client, CodeRedemption, Grant};
 
+#[allow(clippy::too_many_arguments)]
 pub async fn issue(
     server: &AuthorizationServer,
     client: &AuthenticatedClient,
     code: &str,
     redirect_uri: Option<&str>,
     code_verifier: &str,
+    dpop_jkt: Option<&str>,
     address: Option<IpAddr>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
@@ -53,6 +55,7 @@ pub async fn issue(
         address,
         now,
     )?;
+    common::ensure_bound_key(record.dpop_jkt.as_deref(), dpop_jkt, "code")?;
     let record = redeem(server, client, &code_hash, address, now).await?;
     let grant = live_grant(server, &record, address, now).await?;
     let issued = tokens_for_grant(
@@ -62,6 +65,7 @@ pub async fn issue(
         &record.scope,
         &record.resources,
         record.nonce.as_deref(),
+        common::Binding::new(client, dpop_jkt, None),
         now,
     )?;
     // Durable before the response leaves: the refresh token and the access

@@ -24,6 +24,7 @@ pub async fn issue(
     client: &AuthenticatedClient,
     scope: Option<&Scope>,
     resources: &[String],
+    dpop_jkt: Option<&str>,
     address: Option<IpAddr>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
@@ -49,6 +50,7 @@ pub async fn issue(
         &audiences,
         &scope,
         Some(&status),
+        dpop_jkt,
         now,
     )?;
     server.audit.record_client_credentials(
@@ -59,7 +61,7 @@ pub async fn issue(
     );
     Ok(TokenResponse {
         access_token: minted.token,
-        token_type: "Bearer".to_owned(),
+        token_type: access_token::token_type(dpop_jkt).to_owned(),
         expires_in: minted.expires_in,
         scope: minted.scope,
         refresh_token: None,

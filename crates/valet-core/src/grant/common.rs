@@ -69,6 +69,67 @@ pub struct IssuedTokens {
     pub access_expires_at: i64,
 }
 
+/// The DPoP keys (RFC 9449) the new tokens are bound to, by thumbprint.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Binding<'a> {
+    /// The access token's `cnf.jkt`: the key of this request's proof.
+    pub access: Option<&'a str>,
+    /// The refresh token's key (§5: public clients' refresh tokens are bound).
+    pub refresh: Option<&'a str>,
+}
+
+impl<'a> Binding<'a> {
+    /// §5: the access token is bound to the proof's key; a refresh token too when
+    /// the client is public (a confidential client's refresh token is already bound
+    /// to its credentials), or when the one it replaces was bound.
+    pub fn new(
+        client: &AuthenticatedClient,
+        proof: Option<&'a str>,
+        previous: Option<&'a str>,
+    ) -> Self {
+        let refresh = previous.or(if client.is_confidential() {
+            None
+        } else {
+            proof
+        });
+        Self {
+            access: proof,
+            refresh,
+        }
+    }
+}
+
+/// RFC 9449 §5, §10: a code or refresh token bound to a key needs a proof with
+/// that key; checked before the artefact is consumed, so a request without the
+/// key changes nothing.
+pub fn ensure_bound_key(
+    bound: Option<&str>,
+    proof: Option<&str>,
+    what: &'static str,
+) -> Result<(), OAuthError> {
+    match (bound, proof) {
+        (None, _) => Ok(()),
+        (Some(_), None) => Err(crate::dpop::invalid_proof(match what {
+            "code" => {
+                "this authorization code is bound to a DPoP key (dpop_jkt); send a DPoP proof made with it"
+            }
+            _ => "this refresh token is bound to a DPoP key; send a DPoP proof made with it",
+        })),
+        (Some(bound), Some(proof))
+            if valet_jose::constant_time_eq(bound.as_bytes(), proof.as_bytes()) =>
+        {
+            Ok(())
+        }
+        (Some(_), Some(_)) => Err(crate::dpop::invalid_proof(match what {
+            "code" => {
+                "the DPoP proof key is not the one named by dpop_jkt at the authorization request"
+            }
+            _ => "the DPoP proof key is not the one this refresh token is bound to",
+        })),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn tokens_for_grant(
     server: &AuthorizationServer,
     client: &Client,
@@ -76,6 +137,7 @@ pub fn tokens_for_grant(
     scope: &[String],
     resources: &[String],
     nonce: Option<&str>,
+    binding: Binding<'_>,
     now: i64,
 ) -> Result<IssuedTokens, OAuthError> {
     let scope_set = Scope::from_tokens(scope.iter().map(String::as_str))
@@ -97,6 +159,7 @@ pub fn tokens_for_grant(
         &audiences,
         &scope_set,
         status.as_ref(),
+        binding.access,
         now,
     )?;
     let id_token = if scope_set.contains("openid") {
@@ -130,6 +193,7 @@ pub fn tokens_for_grant(
                 .min(grant.expires_at),
             rotated_at: None,
             sealed_successor: None,
+            dpop_jkt: binding.refresh.map(str::to_owned),
         };
         (Some(token), Some(record))
     } else {
@@ -138,7 +202,7 @@ pub fn tokens_for_grant(
     Ok(IssuedTokens {
         response: TokenResponse {
             access_token: access.token,
-            token_type: "Bearer".to_owned(),
+            token_type: access_token::token_type(binding.access).to_owned(),
             expires_in: access.expires_in,
             scope: access.scope,
             refresh_token,

@@ -21,14 +21,23 @@ pub async fn issue(
     server: &AuthorizationServer,
     client: &AuthenticatedClient,
     request: TokenRequest,
+    dpop_jkt: Option<&str>,
     address: Option<IpAddr>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     common::ensure_grant_allowed(client, request.grant_type())?;
     match request {
         TokenRequest::ClientCredentials { scope, resources } => {
-            client_credentials::issue(server, client, scope.as_ref(), &resources, address, now)
-                .await
+            client_credentials::issue(
+                server,
+                client,
+                scope.as_ref(),
+                &resources,
+                dpop_jkt,
+                address,
+                now,
+            )
+            .await
         }
         TokenRequest::AuthorizationCode {
             code,
@@ -41,6 +50,7 @@ pub async fn issue(
                 code.expose(),
                 redirect_uri.as_deref(),
                 code_verifier.expose(),
+                dpop_jkt,
                 address,
                 now,
             ))
@@ -55,6 +65,7 @@ pub async fn issue(
                 client,
                 refresh_token.expose(),
                 scope.as_ref(),
+                dpop_jkt,
                 address,
                 now,
             ))

@@ -46,12 +46,16 @@ pub async fn issue(
     client: &AuthenticatedClient,
     presented: &str,
     requested_scope: Option<&Scope>,
+    dpop_jkt: Option<&str>,
     address: Option<IpAddr>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let registered = client.client();
     let presented_hash = refresh_token::hash(presented);
     let (current, grant) = live_family(server, registered, &presented_hash, address, now).await?;
+    // RFC 9449 §5: a bound refresh token is used only with its key; checked
+    // before rotation, so a thief without the key burns nothing.
+    common::ensure_bound_key(current.dpop_jkt.as_deref(), dpop_jkt, "refresh")?;
     let scope = refreshed_scope(&current, requested_scope)?;
     // RFC 8707 §2.2: a refreshed access token is for the resources of the grant.
     let issued = tokens_for_grant(
@@ -61,6 +65,7 @@ pub async fn issue(
         &scope,
         &grant.resources,
         None,
+        common::Binding::new(client, dpop_jkt, current.dpop_jkt.as_deref()),
         now,
     )?;
     let successor = match issued.refresh.clone() {

@@ -113,6 +113,7 @@ mod tests {
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             introspect_any: false,
+            dpop_bound_access_tokens: false,
         }
     }
 

@@ -54,6 +54,9 @@ pub struct Client {
     /// Its authorization requests must be pushed to `/par` first (RFC 9126 §6
     /// `require_pushed_authorization_requests`).
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request must carry a
+    /// DPoP proof, so every access token it gets is bound.
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl Client {
@@ -99,6 +102,7 @@ impl fmt::Debug for Client {
                 &self.previous_secret_expires_at,
             )
             .field("introspect_any", &self.introspect_any)
+            .field("dpop_bound_access_tokens", &self.dpop_bound_access_tokens)
             .field("redirect_uris", &self.redirect_uris)
             .field("allowed_origins", &self.allowed_origins)
             .field("grant_types", &self.grant_types)
@@ -331,10 +335,13 @@ pub enum SingleUseKind {
     DevicePoll,
     /// A pushed authorization request (RFC 9126) under its `request_uri`.
     PushedRequest,
+    /// A DPoP proof's `jti` (RFC 9449 §11.1), kept until the proof is too old
+    /// to be accepted anyway (see the `dpop` module).
+    DpopProof,
 }
 
 impl SingleUseKind {
-    pub const ALL: [SingleUseKind; 9] = [
+    pub const ALL: [SingleUseKind; 10] = [
         SingleUseKind::Interaction,
         SingleUseKind::PasswordReset,
         SingleUseKind::EmailVerification,
@@ -344,6 +351,7 @@ impl SingleUseKind {
         SingleUseKind::DeviceUserCode,
         SingleUseKind::DevicePoll,
         SingleUseKind::PushedRequest,
+        SingleUseKind::DpopProof,
     ];
 
     /// The name the store keeps.
@@ -358,6 +366,7 @@ impl SingleUseKind {
             Self::DeviceUserCode => "device_user_code",
             Self::DevicePoll => "device_poll",
             Self::PushedRequest => "pushed_request",
+            Self::DpopProof => "dpop_proof",
         }
     }
 
@@ -428,6 +437,9 @@ pub struct AuthorizationCode {
     pub created_at: i64,
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
+    /// RFC 9449 §10: the thumbprint of the key the code is bound to (`dpop_jkt`
+    /// at the authorization endpoint); redeeming it needs a proof with that key.
+    pub dpop_jkt: Option<String>,
 }
 
 impl fmt::Debug for AuthorizationCode {
@@ -466,6 +478,9 @@ pub struct RefreshToken {
     /// The successor token response, sealed under the master key, kept so a
     /// repeat within the client's grace window gets the same pair.
     pub sealed_successor: Option<Vec<u8>>,
+    /// RFC 9449 §5: the thumbprint of the DPoP key the token is bound to; using
+    /// it needs a proof with that key. Successors keep the binding.
+    pub dpop_jkt: Option<String>,
 }
 
 impl fmt::Debug for RefreshToken {

@@ -29,6 +29,20 @@ pub struct AccessTokenClaims<'a> {
     /// draft-ietf-oauth-status-list §6.1: where resource servers learn of revocation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<&'a StatusClaim>,
+    /// RFC 9449 §6.1: the DPoP key the token is bound to (`{"jkt": …}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation<'a>>,
+}
+
+/// RFC 7800 §3.1 `cnf`, with the RFC 9449 §6.1 member `jkt`.
+#[derive(Debug, Serialize)]
+pub struct Confirmation<'a> {
+    pub jkt: &'a str,
+}
+
+/// RFC 9449 §5: the `token_type` of a token bound to `dpop_jkt` is `DPoP`.
+pub fn token_type(dpop_jkt: Option<&str>) -> &'static str {
+    if dpop_jkt.is_some() { "DPoP" } else { "Bearer" }
 }
 
 fn audience<S: Serializer>(aud: &&[String], serializer: S) -> Result<S::Ok, S::Error> {
@@ -66,6 +80,7 @@ pub fn mint(
     audiences: &[String],
     scope: &Scope,
     status: Option<&StatusClaim>,
+    dpop_jkt: Option<&str>,
     now: i64,
 ) -> Result<MintedAccessToken, OAuthError> {
     let alg = settings.keys.access_token_alg;
@@ -85,6 +100,7 @@ pub fn mint(
         client_id: &client.client_id,
         scope: scope_text.as_deref(),
         status,
+        cnf: dpop_jkt.map(|jkt| Confirmation { jkt }),
     };
     let token = key
         .sign_jwt(ACCESS_TOKEN_TYP, &claims)

@@ -4,8 +4,8 @@
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::State;
-use axum::http::HeaderValue;
 use axum::http::header::PRAGMA;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use metrics::Counter;
 use valet_core::OAuthError;
@@ -13,22 +13,58 @@ use valet_protocol::token::{GrantType, TokenResponse};
 
 use crate::AppState;
 use crate::context::Context;
-use crate::error::ApiError;
+use crate::error::{ApiError, DPOP_NONCE};
 use crate::extract::OAuthForm;
 use crate::response::{json_bytes, no_store};
 
 pub async fn token(
     State(state): State<Arc<AppState>>,
     Context(context): Context,
+    headers: HeaderMap,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
+    let proofs = dpop_proofs(&headers);
     let (grant, body) = state
         .server
-        .token(&context, request.authorization.as_deref(), &request.form)
+        .token(
+            &context,
+            request.authorization.as_deref(),
+            &proofs,
+            &request.form,
+        )
         .await?;
     count_issued(grant);
-    token_response(&body)
+    let mut response = token_response(&body)?;
+    if !proofs.is_empty() {
+        dpop_nonce(&state, context.now, &mut response)?;
+    }
+    Ok(response)
 }
+
+/// Every `DPoP` header value of a request (RFC 9449 §4.1); the core refuses more
+/// than one.
+pub fn dpop_proofs(headers: &HeaderMap) -> Vec<&[u8]> {
+    headers
+        .get_all(&DPOP)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect()
+}
+
+/// RFC 9449 §8.2: with nonces required, every answer to a DPoP request carries the
+/// nonce for the next proof.
+pub fn dpop_nonce(state: &AppState, now: i64, response: &mut Response) -> Result<(), ApiError> {
+    if state.server.dpop_nonces_required() {
+        let nonce = state.server.dpop_nonce(now)?;
+        if let Ok(value) = HeaderValue::from_str(&nonce) {
+            response.headers_mut().insert(DPOP_NONCE.clone(), value);
+        }
+    }
+    Ok(())
+}
+
+/// The request header that carries a DPoP proof (RFC 9449 §4.1).
+static DPOP: HeaderName = HeaderName::from_static("dpop");
 
 /// The token response (RFC 6749 §5.1).
 fn token_response(body: &TokenResponse) -> Result<Response, ApiError> {

@@ -4,22 +4,31 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::context::Context;
 use crate::error::ApiError;
+use crate::handlers::token_endpoints::{dpop_nonce, dpop_proofs};
 use crate::response::no_store;
 
 pub async fn userinfo(
     State(state): State<Arc<AppState>>,
     Context(context): Context,
+    method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let authorization = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
-    let claims = state.server.userinfo(&context, authorization).await?;
+    let proofs = dpop_proofs(&headers);
+    let claims = state
+        .server
+        .userinfo(&context, authorization, method.as_str(), &proofs)
+        .await?;
     let mut response = axum::Json(claims).into_response();
     no_store(&mut response);
+    if !proofs.is_empty() {
+        dpop_nonce(&state, context.now, &mut response)?;
+    }
     Ok(response)
 }

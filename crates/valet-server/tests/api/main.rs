@@ -19,6 +19,7 @@ mod cors;
 mod device;
 mod disabled_users;
 mod discovery;
+mod dpop;
 mod email_change;
 mod email_verification;
 mod independent;

@@ -65,7 +65,7 @@ enum Shown {
 }
 
 /// The flag that sets each field of the admin requests.
-const FLAGS: [(&str, &str, Shown); 21] = [
+const FLAGS: [(&str, &str, Shown); 22] = [
     ("name", "--name", Shown::Plain),
     ("public", "--public", Shown::Plain),
     ("redirect_uris", "--redirect-uri", Shown::Plain),
@@ -91,6 +91,11 @@ const FLAGS: [(&str, &str, Shown); 21] = [
     ),
     ("skip_consent", "--skip-consent", Shown::Plain),
     ("introspect_any", "--introspect-any", Shown::Plain),
+    (
+        "dpop_bound_access_tokens",
+        "--dpop-bound-access-tokens",
+        Shown::Plain,
+    ),
     ("overlap_seconds", "--overlap", Shown::Seconds),
     ("username", "--username", Shown::Quoted),
     ("email", "--email", Shown::Quoted),

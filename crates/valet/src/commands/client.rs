@@ -104,6 +104,10 @@ pub struct CreateArgs {
     /// Its authorization requests must be pushed to /par first (RFC 9126).
     #[arg(long)]
     require_par: bool,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2), so every access
+    /// token is bound to the client's key.
+    #[arg(long)]
+    dpop_bound_access_tokens: bool,
     #[arg(long)]
     json: bool,
 }
@@ -168,6 +172,10 @@ pub struct UpdateArgs {
     /// --require-par or --require-par=false.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     require_par: Option<bool>,
+    /// Whether token requests must carry a DPoP proof: --dpop-bound-access-tokens or
+    /// --dpop-bound-access-tokens=false.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    dpop_bound_access_tokens: Option<bool>,
     #[arg(long)]
     json: bool,
 }
@@ -237,6 +245,7 @@ async fn create(admin: &Admin<'_>, args: CreateArgs) -> Result<(), CliError> {
         id_token_signed_response_alg: args.id_token_alg,
         introspect_any: args.introspect_any,
         require_pushed_authorization_requests: args.require_par,
+        dpop_bound_access_tokens: args.dpop_bound_access_tokens,
     };
     let registered = admin.register_client(new).await.map_err(flagged)?;
     let client = &registered.client;
@@ -282,6 +291,7 @@ async fn update(admin: &Admin<'_>, args: UpdateArgs) -> Result<(), CliError> {
         refresh_grace_seconds: args.refresh_grace_seconds,
         introspect_any: args.introspect_any,
         require_pushed_authorization_requests: args.require_par,
+        dpop_bound_access_tokens: args.dpop_bound_access_tokens,
     };
     let updated = admin
         .update_client(&args.client_id, update)
@@ -421,6 +431,9 @@ fn print_details(client: &ClientRecord) {
     }
     if client.require_pushed_authorization_requests {
         println!("  requests:      must be pushed to /par (RFC 9126)");
+    }
+    if client.dpop_bound_access_tokens {
+        println!("  tokens:        DPoP proof required");
     }
     if let Some(until) = client.previous_secret_valid_until {
         println!("  old secret:    works until {}", timestamp(until));

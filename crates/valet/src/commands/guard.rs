@@ -90,6 +90,15 @@ pub struct GuardArgs {
     /// A file holding the secret of --client-id (trailing newlines ignored).
     #[arg(long, requires = "client_id")]
     pub client_secret_file: Option<PathBuf>,
+    /// This API's public URL (RFC 9728 resource identifier), e.g. https://api.example.com.
+    /// With it the proxy serves /.well-known/oauth-protected-resource and its
+    /// WWW-Authenticate answers carry resource_metadata; DPoP proofs' htu are checked
+    /// against its scheme and host (default: the audience, when it is a URL).
+    #[arg(long)]
+    pub resource: Option<String>,
+    /// A scope this API understands, published as scopes_supported (repeatable).
+    #[arg(long = "scope-supported")]
+    pub scopes_supported: Vec<String>,
 }
 
 /// The identity headers the proxy sets; incoming headers starting with
@@ -125,7 +134,11 @@ pub async fn run(args: GuardArgs) -> Result<(), CliError> {
     let mut config = GuardConfig::builder(args.issuer.clone(), args.audience.clone())
         .leeway(Duration::from_secs(args.leeway))
         .status_policy(policy)
-        .dangerous_allow_insecure_http(args.dangerous_allow_insecure_issuer);
+        .dangerous_allow_insecure_http(args.dangerous_allow_insecure_issuer)
+        .scopes_supported(args.scopes_supported.clone());
+    if let Some(resource) = &args.resource {
+        config = config.resource(resource.clone());
+    }
     if let Some((client_id, secret)) = status_credentials(&args)? {
         config = config.status_credentials(client_id, secret);
     }
@@ -142,9 +155,12 @@ pub async fn run(args: GuardArgs) -> Result<(), CliError> {
         upstream,
         client,
     });
+    // RFC 9728: the metadata document is public, like the health checks.
+    let metadata = proxy.guard.metadata_router();
     let app = axum::Router::new()
         .route(HEALTH_PATH, get(health))
         .route(READY_PATH, get(ready))
+        .merge(metadata)
         .fallback(forward)
         .with_state(Arc::clone(&proxy));
     let stop_signal = crate::commands::serve::shutdown_signal()?;
@@ -185,6 +201,11 @@ fn config_error(args: &GuardArgs, error: ConfigError) -> CliError {
         ConfigError::StatusCredentials => format!(
             "--client-id and its secret ({CLIENT_SECRET_ENV} or --client-secret-file) must be \
              non-empty and without control characters"
+        )
+        .into(),
+        ConfigError::Resource(resource) => format!(
+            "--resource {resource}: must be an https URL (http on a loopback host) without \
+             query or fragment"
         )
         .into(),
         error => format!("guard configuration: {error}").into(),
@@ -341,7 +362,16 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
         }
     };
     let scopes: Vec<&str> = proxy.scopes.iter().map(String::as_str).collect();
-    let verified = match proxy.guard.authorize(request.headers(), &scopes).await {
+    let verified = match proxy
+        .guard
+        .authorize_request(
+            request.method().as_str(),
+            request.uri().path(),
+            request.headers(),
+            &scopes,
+        )
+        .await
+    {
         Ok(verified) => verified,
         Err(rejection) => return rejection.into_response(),
     };

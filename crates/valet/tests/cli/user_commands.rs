@@ -366,6 +366,7 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
             created_at: now,
             expires_at: now + 60,
             consumed_at: None,
+            dpop_jkt: None,
         };
         let session = Session {
             session_hash: vec![n + 100; 32],
