@@ -95,6 +95,8 @@ pub(crate) async fn approve(
         created_at: now,
         expires_at: device_request.expires_at,
         consumed_at: None,
+        // The device's tokens are bound when its poll carries a DPoP proof.
+        dpop_jkt: None,
     };
     store.insert_grant_with_code(&grant, &code).await?;
     let approved = Decision::Approved {

@@ -27,6 +27,7 @@ pub async fn issue(
     server: &AuthorizationServer,
     client: &AuthenticatedClient,
     device_code: &str,
+    dpop_jkt: Option<&str>,
     address: Option<IpAddr>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
@@ -63,6 +64,8 @@ pub async fn issue(
         &record.scope,
         &record.resources,
         None,
+        // RFC 9449 §5: tokens are bound to the key of the polling request's proof.
+        common::Binding::new(client, dpop_jkt, None),
         now,
     )?;
     store

@@ -76,6 +76,7 @@ pub async fn issue(
                 server,
                 client,
                 device_code.expose(),
+                dpop_jkt,
                 address,
                 now,
             ))

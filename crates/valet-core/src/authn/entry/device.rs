@@ -167,6 +167,7 @@ fn pending_request(
         csrf_hash: pending::csrf_hash(csrf),
         stage: Stage::AwaitingLogin,
         device: Some(link),
+        dpop_jkt: None,
     }
 }
 
