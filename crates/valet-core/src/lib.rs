@@ -183,7 +183,10 @@ impl AuthorizationServer {
             audit: AuditLog::default(),
             metadata: endpoint::metadata::metadata(&settings),
             allowed_origins: cors::AllowedOrigins::new(settings.client_cache_ttl),
-            authenticator: ClientAuthenticator::new(ClientCache::new(settings.client_cache_ttl)),
+            authenticator: ClientAuthenticator::new(
+                ClientCache::new(settings.client_cache_ttl),
+                client_auth::assertion_audiences(&settings.issuer),
+            ),
             settings,
             store,
             keyring,

@@ -43,6 +43,8 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// OIDC Core §3.1.2.6: the `request_uri` parameter is not supported.
     RequestUriNotSupported,
+    /// RFC 9101 §6.3 (OIDC Core §3.1.2.6): the request object is not valid.
+    InvalidRequestObject,
 }
 
 impl ErrorCode {
@@ -67,6 +69,7 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidRequestObject => "invalid_request_object",
         }
     }
 

@@ -53,6 +53,17 @@ impl Form {
         Self { params }
     }
 
+    /// A form from name-value pairs, such as the members of a request object
+    /// (RFC 9101 §4); empty values are omitted as in a body.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self {
+            params: pairs
+                .into_iter()
+                .filter(|(_, value)| !value.is_empty())
+                .collect(),
+        }
+    }
+
     /// The one value of a single-valued parameter, if present.
     pub fn optional(&self, name: &'static str) -> Result<Option<&str>, FormError> {
         let mut values = self.all(name);

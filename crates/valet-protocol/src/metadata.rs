@@ -38,4 +38,10 @@ pub struct ServerMetadata {
     pub valet_status_list_events_endpoint: String,
     /// RFC 9068 access tokens are signed with these.
     pub access_token_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 8414 §2: algorithms of `private_key_jwt` client assertions.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 9101 §10.5 / OIDC Discovery §3: algorithms of request objects.
+    pub request_object_signing_alg_values_supported: Vec<&'static str>,
 }

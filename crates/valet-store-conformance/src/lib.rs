@@ -501,6 +501,9 @@ fn client(client_id: &str, created_at: i64) -> Client {
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         introspect_any: false,
+        jwks: None,
+        jwks_uri: None,
+        token_exchange_audiences: Vec::new(),
     }
 }
 

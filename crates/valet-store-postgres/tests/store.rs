@@ -148,7 +148,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 12, "each migration applied exactly once");
+        assert_eq!(applied, 13, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -306,6 +306,9 @@ async fn upgrade_from_0001_keeps_clients() {
                 previous_secret_hash: None,
                 previous_secret_expires_at: None,
                 introspect_any: false,
+                jwks: None,
+                jwks_uri: None,
+                token_exchange_audiences: Vec::new(),
             })
         );
         // Migration 0008: a client with a secret may send it either way, as before.
@@ -488,5 +491,8 @@ fn client(client_id: &str) -> Client {
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         introspect_any: false,
+        jwks: None,
+        jwks_uri: None,
+        token_exchange_audiences: Vec::new(),
     }
 }

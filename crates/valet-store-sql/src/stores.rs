@@ -34,7 +34,8 @@ macro_rules! shared_stores {
                  grant_types, scopes, audiences, access_token_ttl, skip_consent, \
                  refresh_grace_seconds, id_token_signed_response_alg, created_at, updated_at, \
                  previous_secret_hash, previous_secret_expires_at, introspect_any, \
-                 token_endpoint_auth_methods, require_mfa, allowed_origins"
+                 token_endpoint_auth_methods, require_mfa, allowed_origins, \
+                 jwks, jwks_uri, token_exchange_audiences"
             };
         }
 
@@ -44,7 +45,7 @@ macro_rules! shared_stores {
                 let inserted = sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
                      ON CONFLICT (client_id) DO NOTHING"
                 ))
                 .bind(&client.client_id)
@@ -70,6 +71,9 @@ macro_rules! shared_stores {
                 )?)
                 .bind(client.require_mfa)
                 .bind(to_json(&client.allowed_origins)?)
+                .bind(client.jwks.as_deref())
+                .bind(client.jwks_uri.as_deref())
+                .bind(to_json(&client.token_exchange_audiences)?)
                 .execute(&self.$writer)
                 .await
                 .map_err(query_error)?
@@ -151,7 +155,8 @@ macro_rules! shared_stores {
                        scopes = $4, audiences = $5, access_token_ttl = $6, skip_consent = $7, \
                        refresh_grace_seconds = $8, id_token_signed_response_alg = $9, \
                        introspect_any = $10, updated_at = $11, allowed_origins = $12, \
-                       require_mfa = $14 \
+                       require_mfa = $14, jwks = $15, jwks_uri = $16, \
+                       token_exchange_audiences = $17 \
                      WHERE client_id = $13",
                 )
                 .bind(&client.name)
@@ -168,6 +173,9 @@ macro_rules! shared_stores {
                 .bind(to_json(&client.allowed_origins)?)
                 .bind(&client.client_id)
                 .bind(client.require_mfa)
+                .bind(client.jwks.as_deref())
+                .bind(client.jwks_uri.as_deref())
+                .bind(to_json(&client.token_exchange_audiences)?)
                 .execute(&self.$writer)
                 .await
                 .map_err(query_error)?
@@ -204,6 +212,9 @@ macro_rules! shared_stores {
                 previous_secret_hash: get(row, "previous_secret_hash")?,
                 previous_secret_expires_at: get(row, "previous_secret_expires_at")?,
                 introspect_any: get(row, "introspect_any")?,
+                jwks: get(row, "jwks")?,
+                jwks_uri: get(row, "jwks_uri")?,
+                token_exchange_audiences: from_json(row, "token_exchange_audiences")?,
             })
         }
 

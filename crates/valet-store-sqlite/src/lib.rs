@@ -264,6 +264,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client allowed origins",
         include_str!("../migrations/0012_client_allowed_origins.sql"),
     ),
+    (
+        15,
+        "client keys and token exchange",
+        include_str!("../migrations/0015_client_keys_and_token_exchange.sql"),
+    ),
 ];
 
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {

@@ -212,6 +212,9 @@ async fn upgrade_from_0001_keeps_clients() {
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             introspect_any: false,
+            jwks: None,
+            jwks_uri: None,
+            token_exchange_audiences: Vec::new(),
         })
     );
     // Migration 0008: a client with a secret may send it either way, as before.
@@ -427,6 +430,9 @@ fn client(client_id: &str) -> Client {
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         introspect_any: false,
+        jwks: None,
+        jwks_uri: None,
+        token_exchange_audiences: Vec::new(),
     }
 }
 

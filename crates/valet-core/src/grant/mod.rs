@@ -4,6 +4,7 @@ mod authorization_code;
 mod client_credentials;
 mod common;
 pub(crate) mod refresh_token;
+mod token_exchange;
 
 use std::net::IpAddr;
 
@@ -56,6 +57,12 @@ pub async fn issue(
                 scope.as_ref(),
                 address,
                 now,
+            ))
+            .await
+        }
+        TokenRequest::TokenExchange(exchange) => {
+            Box::pin(token_exchange::issue(
+                server, client, exchange, address, now,
             ))
             .await
         }

@@ -112,6 +112,9 @@ mod tests {
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             introspect_any: false,
+            jwks: None,
+            jwks_uri: None,
+            token_exchange_audiences: Vec::new(),
         }
     }
 

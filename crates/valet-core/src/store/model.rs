@@ -51,6 +51,15 @@ pub struct Client {
     /// Unix seconds.
     pub created_at: i64,
     pub updated_at: i64,
+    /// The client's public keys as a JWK Set document (RFC 7517 §5), for
+    /// `private_key_jwt` and signed request objects; at most one of this and
+    /// `jwks_uri` (RFC 7591 §2).
+    pub jwks: Option<String>,
+    /// Where the client publishes its JWK Set (fetched and cached).
+    pub jwks_uri: Option<String>,
+    /// Audiences this client may exchange a subject token into (RFC 8693);
+    /// empty: it may not exchange tokens.
+    pub token_exchange_audiences: Vec<String>,
 }
 
 impl Client {
@@ -105,6 +114,9 @@ impl fmt::Debug for Client {
             .field("skip_consent", &self.skip_consent)
             .field("require_mfa", &self.require_mfa)
             .field("refresh_grace_seconds", &self.refresh_grace_seconds)
+            .field("jwks", &self.jwks.as_ref().map(|_| "<keys>"))
+            .field("jwks_uri", &self.jwks_uri)
+            .field("token_exchange_audiences", &self.token_exchange_audiences)
             .finish_non_exhaustive()
     }
 }
@@ -315,15 +327,19 @@ pub enum SingleUseKind {
     /// A WebAuthn ceremony's state between its options and the browser's
     /// answer (see the `passkeys` module).
     PasskeyCeremony,
+    /// The `jti` of a client assertion already used (RFC 7523 §3 item 7), kept
+    /// until the assertion expires.
+    ClientAssertion,
 }
 
 impl SingleUseKind {
-    pub const ALL: [SingleUseKind; 5] = [
+    pub const ALL: [SingleUseKind; 6] = [
         SingleUseKind::Interaction,
         SingleUseKind::PasswordReset,
         SingleUseKind::EmailVerification,
         SingleUseKind::Invite,
         SingleUseKind::PasskeyCeremony,
+        SingleUseKind::ClientAssertion,
     ];
 
     /// The name the store keeps.
@@ -334,6 +350,7 @@ impl SingleUseKind {
             Self::EmailVerification => "email_verification",
             Self::Invite => "invite",
             Self::PasskeyCeremony => "passkey_ceremony",
+            Self::ClientAssertion => "client_assertion",
         }
     }
 

@@ -29,6 +29,10 @@ pub struct AccessTokenClaims<'a> {
     /// draft-ietf-oauth-status-list §6.1: where resource servers learn of revocation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<&'a StatusClaim>,
+    /// RFC 8693 §4.1: the party acting for `sub` (token exchange), with the
+    /// earlier actors nested inside.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<&'a serde_json::Value>,
 }
 
 fn audience<S: Serializer>(aud: &&[String], serializer: S) -> Result<S::Ok, S::Error> {
@@ -68,11 +72,55 @@ pub fn mint(
     status: Option<&StatusClaim>,
     now: i64,
 ) -> Result<MintedAccessToken, OAuthError> {
+    let expires_in = lifetime(settings, client);
+    mint_with(
+        settings,
+        keyring,
+        Minting {
+            client,
+            subject,
+            audiences,
+            scope,
+            status,
+            act: None,
+            expires_in,
+        },
+        now,
+    )
+}
+
+/// What an access token says, for [`mint_with`].
+pub struct Minting<'a> {
+    pub client: &'a Client,
+    pub subject: &'a str,
+    pub audiences: &'a [String],
+    pub scope: &'a Scope,
+    pub status: Option<&'a StatusClaim>,
+    pub act: Option<&'a serde_json::Value>,
+    pub expires_in: i64,
+}
+
+/// [`mint`] with every claim chosen by the caller (token exchange: the lifetime
+/// capped by the subject token's, an `act` claim).
+pub fn mint_with(
+    settings: &Settings,
+    keyring: &Keyring,
+    minting: Minting<'_>,
+    now: i64,
+) -> Result<MintedAccessToken, OAuthError> {
+    let Minting {
+        client,
+        subject,
+        audiences,
+        scope,
+        status,
+        act,
+        expires_in,
+    } = minting;
     let alg = settings.keys.access_token_alg;
     let key = keyring
         .signing_key(alg, now)
         .ok_or_else(|| OAuthError::server(format!("no active {alg} signing key")))?;
-    let expires_in = lifetime(settings, client);
     let jti = token_id()?;
     let scope_text = (!scope.is_empty()).then(|| scope.to_string());
     let claims = AccessTokenClaims {
@@ -85,6 +133,7 @@ pub fn mint(
         client_id: &client.client_id,
         scope: scope_text.as_deref(),
         status,
+        act,
     };
     let token = key
         .sign_jwt(ACCESS_TOKEN_TYP, &claims)

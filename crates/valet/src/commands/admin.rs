@@ -65,7 +65,7 @@ enum Shown {
 }
 
 /// The flag that sets each field of the admin requests.
-const FLAGS: [(&str, &str, Shown); 21] = [
+const FLAGS: [(&str, &str, Shown); 25] = [
     ("name", "--name", Shown::Plain),
     ("public", "--public", Shown::Plain),
     ("redirect_uris", "--redirect-uri", Shown::Plain),
@@ -91,6 +91,14 @@ const FLAGS: [(&str, &str, Shown); 21] = [
     ),
     ("skip_consent", "--skip-consent", Shown::Plain),
     ("introspect_any", "--introspect-any", Shown::Plain),
+    ("token_endpoint_auth_method", "--auth-method", Shown::Plain),
+    ("jwks", "--jwks-file", Shown::Plain),
+    ("jwks_uri", "--jwks-uri", Shown::Plain),
+    (
+        "token_exchange_audiences",
+        "--token-exchange-audience",
+        Shown::Quoted,
+    ),
     ("overlap_seconds", "--overlap", Shown::Seconds),
     ("username", "--username", Shown::Quoted),
     ("email", "--email", Shown::Quoted),
