@@ -23,6 +23,7 @@ mod email_change;
 mod email_verification;
 mod independent;
 mod introspection;
+mod jar;
 mod jwt_attacks;
 mod keys;
 mod limits;
