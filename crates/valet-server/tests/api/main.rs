@@ -41,3 +41,4 @@ mod revocation;
 mod secret_rotation;
 mod status;
 mod token;
+mod token_exchange;
