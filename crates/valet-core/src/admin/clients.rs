@@ -512,28 +512,46 @@ fn apply(stored: &Client, update: ClientUpdate) -> (Client, Vec<&'static str>) {
         set("introspect_any", any != client.introspect_any);
         client.introspect_any = any;
     }
+    apply_keys(
+        &mut client,
+        (update.jwks, update.jwks_uri),
+        update.token_exchange_audiences,
+        &mut changed,
+    );
+    (client, changed)
+}
+
+/// The key and token exchange part of [`apply`].
+fn apply_keys(
+    client: &mut Client,
+    keys: (Option<Option<String>>, Option<Option<String>>),
+    token_exchange_audiences: Option<Vec<String>>,
+    changed: &mut Vec<&'static str>,
+) {
     // Keys given one way replace keys registered the other way.
-    let (jwks, jwks_uri) = match (update.jwks, update.jwks_uri) {
+    let (jwks, jwks_uri) = match keys {
         (Some(Some(jwks)), None) => (Some(Some(jwks)), Some(None)),
         (None, Some(Some(uri))) => (Some(None), Some(Some(uri))),
         other => other,
     };
     if let Some(jwks) = jwks {
-        set("jwks", jwks != client.jwks);
+        if jwks != client.jwks {
+            changed.push("jwks");
+        }
         client.jwks = jwks;
     }
     if let Some(uri) = jwks_uri {
-        set("jwks_uri", uri != client.jwks_uri);
+        if uri != client.jwks_uri {
+            changed.push("jwks_uri");
+        }
         client.jwks_uri = uri;
     }
-    if let Some(audiences) = update.token_exchange_audiences {
-        set(
-            "token_exchange_audiences",
-            dedup(&audiences) != client.token_exchange_audiences,
-        );
+    if let Some(audiences) = token_exchange_audiences {
+        if dedup(&audiences) != client.token_exchange_audiences {
+            changed.push("token_exchange_audiences");
+        }
         client.token_exchange_audiences = audiences;
     }
-    (client, changed)
 }
 
 /// Each origin checked and serialized as browsers send it (RFC 6454 §6.2),

@@ -64,13 +64,24 @@ pub async fn open(
             ))
         })?;
     let claims = verified.claims;
+    check_claims(&claims, client, &server.settings.issuer, now)?;
+    parameters(&claims)
+}
+
+/// The claims about the object itself: `iss`, `aud`, `client_id`, `exp`, `nbf`.
+fn check_claims(
+    claims: &serde_json::Map<String, Value>,
+    client: &Client,
+    issuer: &str,
+    now: i64,
+) -> Result<(), OAuthError> {
+    let invalid = |text: String| OAuthError::new(ErrorCode::InvalidRequestObject, text);
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     if text("iss") != Some(client.client_id.as_str()) {
         return Err(invalid(
             "the request object's iss must be the client_id".into(),
         ));
     }
-    let issuer = server.settings.issuer.as_str();
     let aud_ok = match claims.get("aud") {
         Some(Value::String(aud)) => aud == issuer,
         Some(Value::Array(auds)) => auds.iter().any(|aud| aud.as_str() == Some(issuer)),
@@ -102,8 +113,16 @@ pub async fn open(
     if number("nbf").is_some_and(|nbf| nbf > now.saturating_add(CLOCK_SKEW)) {
         return Err(invalid("the request object is not valid yet (nbf)".into()));
     }
+    Ok(())
+}
+
+/// The authorization request's parameters: every member but those about the
+/// JWT itself, strings as they are, numbers and booleans as text, arrays of
+/// strings as repeated parameters.
+fn parameters(claims: &serde_json::Map<String, Value>) -> Result<Form, OAuthError> {
+    let invalid = |text: String| OAuthError::new(ErrorCode::InvalidRequestObject, text);
     let mut pairs = Vec::with_capacity(claims.len());
-    for (name, value) in &claims {
+    for (name, value) in claims {
         if JWT_MEMBERS.contains(&name.as_str()) {
             continue;
         }

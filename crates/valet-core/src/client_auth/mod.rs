@@ -311,17 +311,3 @@ impl ClientAuthenticator {
         }
     }
 }
-
-/// The `aud` values a client assertion may carry: the issuer (RFC 7523bis), and
-/// the URL of each endpoint where clients authenticate (OIDC Core §9 names the
-/// token endpoint).
-pub fn assertion_audiences(issuer: &str) -> Vec<String> {
-    use crate::endpoint::metadata::paths;
-    std::iter::once(issuer.to_owned())
-        .chain(
-            [paths::TOKEN, paths::INTROSPECT, paths::REVOKE]
-                .into_iter()
-                .map(|path| format!("{issuer}{path}")),
-        )
-        .collect()
-}

@@ -72,22 +72,8 @@ pub async fn issue(
             "the subject_token has no sub or exp",
         ));
     };
-    // §4.1: the current actor outermost, the earlier ones nested inside.
-    let mut act = Map::new();
-    act.insert("sub".into(), Value::from(actor.as_str()));
-    if let Some(earlier) = subject.get("act").filter(|act| act.is_object()) {
-        act.insert("act".into(), earlier.clone());
-    }
-    let act = Value::Object(act);
-    let status = match status_claim::global_index(&server.settings.issuer, &subject) {
-        Some(idx) => StatusClaim::new(&server.settings.issuer, idx),
-        None => {
-            let idx = server
-                .allocate_status(&registered.client_id, None, now)
-                .await?;
-            StatusClaim::new(&server.settings.issuer, idx)
-        }
-    };
+    let act = act_claim(&actor, &subject);
+    let status = status_of(server, &subject, &registered.client_id, now).await?;
     let expires_in = access_token::lifetime(&server.settings, registered)
         .min(subject_exp.saturating_sub(now))
         .max(1);
@@ -123,6 +109,33 @@ pub async fn issue(
         id_token: None,
         issued_token_type: Some(ACCESS_TOKEN_TYPE.to_owned()),
     })
+}
+
+/// §4.1: the current actor outermost, the earlier ones (the subject token's
+/// `act`) nested inside.
+fn act_claim(actor: &str, subject: &Map<String, Value>) -> Value {
+    let mut act = Map::new();
+    act.insert("sub".into(), Value::from(actor));
+    if let Some(earlier) = subject.get("act").filter(|act| act.is_object()) {
+        act.insert("act".into(), earlier.clone());
+    }
+    Value::Object(act)
+}
+
+/// The subject token's status list entry, so that revoking the subject's
+/// grant revokes the new token too; a fresh one if it has none.
+async fn status_of(
+    server: &AuthorizationServer,
+    subject: &Map<String, Value>,
+    client_id: &str,
+    now: i64,
+) -> Result<StatusClaim, OAuthError> {
+    let issuer = &server.settings.issuer;
+    let idx = match status_claim::global_index(issuer, subject) {
+        Some(idx) => idx,
+        None => server.allocate_status(client_id, None, now).await?,
+    };
+    Ok(StatusClaim::new(issuer, idx))
 }
 
 /// The claims of a live Valet access token; its grant, if it has one, not
