@@ -850,4 +850,44 @@ mod tests {
         assert!(!typ_matches("jwt", "at+jwt"));
         assert!(!typ_matches("x/at+jwt", "at+jwt"));
     }
+
+    #[test]
+    fn foreign_tokens_may_omit_typ_and_a_sole_keys_kid() {
+        let only_es = VerificationKeys::from_signing_keys([&FIXTURE.es]).unwrap();
+        let payload = json!({"iss": "client"});
+        for header in [
+            json!({"alg": "ES256"}),
+            json!({"alg": "ES256", "typ": "JWT"}),
+            json!({"alg": "ES256", "typ": "application/oauth-authz-req+jwt", "kid": FIXTURE.es.kid()}),
+        ] {
+            let token = forge(&FIXTURE.es, &header, &payload);
+            let verified = only_es
+                .verify_foreign(&token, &["JWT", "oauth-authz-req+jwt"])
+                .unwrap_or_else(|e| panic!("{header}: {e}"));
+            assert_eq!(verified.kid, FIXTURE.es.kid());
+        }
+        // Another typ is refused; so is a missing kid among several keys; the
+        // key's algorithm still rules.
+        let at = forge(
+            &FIXTURE.es,
+            &json!({"alg": "ES256", "typ": "at+jwt"}),
+            &payload,
+        );
+        assert!(matches!(
+            only_es.verify_foreign(&at, &["JWT"]),
+            Err(JoseError::TypMismatch { .. })
+        ));
+        let kidless = forge(&FIXTURE.es, &json!({"alg": "ES256"}), &payload);
+        assert!(matches!(
+            FIXTURE.keys.verify_foreign(&kidless, &["JWT"]),
+            Err(JoseError::MissingKid)
+        ));
+        let wrong_alg = forge(&FIXTURE.es, &json!({"alg": "RS256"}), &payload);
+        assert!(only_es.verify_foreign(&wrong_alg, &["JWT"]).is_err());
+        // The strict verify still wants its typ and a kid.
+        assert!(matches!(
+            only_es.verify(&kidless, "JWT"),
+            Err(JoseError::MissingKid)
+        ));
+    }
 }
