@@ -772,3 +772,35 @@ async fn openid_client_authenticates_with_private_key_jwt() {
     assert_eq!(token_claims["client_id"], client.id.as_str());
     assert_eq!(token_claims["iss"], issuer.as_str());
 }
+
+/// Bad assertions count towards the same per-address throttle as wrong
+/// secrets: after 20, even a good one from that address gets 429.
+#[tokio::test]
+async fn assertion_guessing_is_throttled() {
+    const ATTACKER: &str = "203.0.113.66:40000";
+    let app = TestApp::new().await;
+    let (client, key) = key_client(&app, |_| {}).await;
+    let (stranger, _) = SigningKey::generate(Algorithm::Es256).unwrap();
+    let body = |assertion: &str| {
+        format!(
+            "grant_type=client_credentials&{}",
+            assertion_params(assertion)
+        )
+    };
+    for _ in 0..20 {
+        let forged = assertion(&stranger, &client.id, now(&app));
+        app.post_from(ATTACKER, "/token", None, &[], &body(&forged))
+            .await
+            .assert_error(401, "invalid_client");
+    }
+    let good = assertion(&key, &client.id, now(&app));
+    app.post_from(ATTACKER, "/token", None, &[], &body(&good))
+        .await
+        .assert_error(429, "invalid_client");
+    // From its own address the client is unaffected, and the throttled
+    // attempt did not use up the assertion's jti.
+    let reply = app
+        .post_from("198.51.100.7:40000", "/token", None, &[], &body(&good))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+}
