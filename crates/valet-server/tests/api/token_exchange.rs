@@ -286,6 +286,69 @@ async fn revoked_subjects(app: &TestApp) {
     assert_eq!(app.introspect(&middle, &exchanged).await["active"], false);
 }
 
+/// The status list bit of `token` (what guards check), after publishing changes.
+async fn status_bit(app: &TestApp, token: &str) -> u8 {
+    use std::io::Read as _;
+    app.server
+        .poll_status_changes(std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    let (_, claims) = decode_jwt(token);
+    let reference = &claims["status"]["status_list"];
+    let idx = usize::try_from(reference["idx"].as_i64().unwrap()).unwrap();
+    let path = reference["uri"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(ISSUER)
+        .unwrap();
+    let list = app.get(path).await.text();
+    let (_, list) = decode_jwt(&list);
+    let compressed =
+        valet_jose::b64url_decode(list["status_list"]["lst"].as_str().unwrap()).unwrap();
+    let mut bits = Vec::new();
+    flate2::read::ZlibDecoder::new(&compressed[..])
+        .read_to_end(&mut bits)
+        .unwrap();
+    (bits[idx / 8] >> (idx % 8)) & 1
+}
+
+/// Guards see an exchanged token through its subject's status list entry:
+/// revoking the subject revokes it; the exchanging client revoking the
+/// exchanged token does not touch the subject's entry (introspection still
+/// says it is inactive).
+async fn status_follows_the_subject(app: &TestApp) {
+    let middle = exchanger(app, &[DOWNSTREAM], &["read"]).await;
+    let (front, subject) = front_service(app, &middle.id).await;
+    let exchanged = |reply: Reply| {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        reply.json()["access_token"].as_str().unwrap().to_owned()
+    };
+    let first = exchanged(exchange(app, &middle, &subject, "").await);
+    let reply = app
+        .post("/revoke", Some(&middle), &format!("token={first}"))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(app.introspect(&middle, &first).await["active"], false);
+    assert_eq!(
+        status_bit(app, &subject).await,
+        0,
+        "the subject is not the middle's to revoke"
+    );
+    assert_eq!(app.introspect(&front, &subject).await["active"], true);
+
+    let second = exchanged(exchange(app, &middle, &subject, "").await);
+    assert_eq!(status_bit(app, &second).await, 0);
+    let reply = app
+        .post("/revoke", Some(&front), &format!("token={subject}"))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        status_bit(app, &second).await,
+        1,
+        "revoked with its subject at guards"
+    );
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
@@ -308,7 +371,12 @@ macro_rules! on_both_stores {
     )*};
 }
 
-on_both_stores!(delegation_chain, refusals, revoked_subjects);
+on_both_stores!(
+    delegation_chain,
+    refusals,
+    revoked_subjects,
+    status_follows_the_subject,
+);
 
 #[tokio::test]
 async fn the_policy_is_checked_at_registration() {
