@@ -11,7 +11,8 @@ pub struct Client {
     pub client_id: String,
     pub name: String,
     /// How the client may authenticate at the token endpoint (RFC 7591 §2
-    /// `token_endpoint_auth_method`): `[None]` for a public client, otherwise
+    /// `token_endpoint_auth_method`): `[None]` for a public client,
+    /// `[PrivateKeyJwt]` for one that signs assertions with its keys, otherwise
     /// one or both of the secret methods. Never empty.
     pub token_endpoint_auth_methods: Vec<TokenEndpointAuthMethod>,
     /// SHA-256 of the client secret; `None` for a public client.
