@@ -89,6 +89,20 @@ pub enum StartError {
     Settings(String),
 }
 
+/// The `aud` values a client assertion may carry: the issuer (RFC 7523bis), and
+/// the URL of each endpoint where clients authenticate (OIDC Core §9 names the
+/// token endpoint).
+fn assertion_audiences(issuer: &str) -> Vec<String> {
+    use endpoint::metadata::paths;
+    std::iter::once(issuer.to_owned())
+        .chain(
+            [paths::TOKEN, paths::INTROSPECT, paths::REVOKE]
+                .into_iter()
+                .map(|path| format!("{issuer}{path}")),
+        )
+        .collect()
+}
+
 /// The authorization server: everything an endpoint needs, shared by all requests.
 pub struct AuthorizationServer {
     pub(crate) settings: Settings,
@@ -193,7 +207,10 @@ impl AuthorizationServer {
             audit: AuditLog::default(),
             metadata: endpoint::metadata::metadata(&settings),
             allowed_origins: cors::AllowedOrigins::new(settings.client_cache_ttl),
-            authenticator: ClientAuthenticator::new(ClientCache::new(settings.client_cache_ttl)),
+            authenticator: ClientAuthenticator::new(
+                ClientCache::new(settings.client_cache_ttl),
+                assertion_audiences(&settings.issuer),
+            ),
             settings,
             store,
             keyring,

@@ -184,6 +184,42 @@ impl VerificationKeys {
         expected_typ: &str,
         max_len: usize,
     ) -> Result<VerifiedJws, JoseError> {
+        self.verify_checked(token, max_len, false, |found| match found {
+            Some(typ) if typ_matches(typ, expected_typ) => Ok(typ.to_owned()),
+            found => Err(JoseError::TypMismatch {
+                expected: expected_typ.to_owned(),
+                found: found.map(excerpt),
+            }),
+        })
+    }
+
+    /// [`verify`](Self::verify) for a JWS made by someone else's library (a client's
+    /// assertion or request object), where `typ` is often absent: `typ` may be absent or
+    /// one of `accepted_typs`; without a `kid` the set's only key is used (RFC 7515
+    /// §4.1.4 makes `kid` optional), and a set of several keys needs one. Every other
+    /// check is the same, the algorithm still the key's own.
+    pub fn verify_foreign(
+        &self,
+        token: &str,
+        accepted_typs: &[&str],
+    ) -> Result<VerifiedJws, JoseError> {
+        self.verify_checked(token, MAX_TOKEN_LEN, true, |found| match found {
+            None => Ok(String::new()),
+            Some(typ) if accepted_typs.iter().any(|ok| typ_matches(typ, ok)) => Ok(typ.to_owned()),
+            Some(typ) => Err(JoseError::TypMismatch {
+                expected: accepted_typs.join(" or "),
+                found: Some(excerpt(typ)),
+            }),
+        })
+    }
+
+    fn verify_checked(
+        &self,
+        token: &str,
+        max_len: usize,
+        sole_key_without_kid: bool,
+        check_typ: impl FnOnce(Option<&str>) -> Result<String, JoseError>,
+    ) -> Result<VerifiedJws, JoseError> {
         if token.len() > max_len {
             return Err(JoseError::TokenTooLarge {
                 len: token.len(),
@@ -215,26 +251,29 @@ impl VerificationKeys {
         })?;
 
         let alg: Algorithm = header.alg.parse()?;
-        let kid = header.kid.ok_or(JoseError::MissingKid)?;
-        let entry = self
-            .keys
-            .get(&kid)
-            .ok_or_else(|| JoseError::UnknownKid(excerpt(&kid)))?;
+        let (kid, entry) = match header.kid {
+            Some(kid) => {
+                let entry = self
+                    .keys
+                    .get(&kid)
+                    .ok_or_else(|| JoseError::UnknownKid(excerpt(&kid)))?;
+                (kid, entry)
+            }
+            None if sole_key_without_kid && self.keys.len() == 1 => self
+                .keys
+                .iter()
+                .next()
+                .map(|(kid, entry)| (kid.clone(), entry))
+                .ok_or(JoseError::MissingKid)?,
+            None => return Err(JoseError::MissingKid),
+        };
         if alg != entry.alg {
             return Err(JoseError::AlgorithmMismatch {
                 token: alg,
                 key: entry.alg,
             });
         }
-        let typ = match header.typ {
-            Some(typ) if typ_matches(&typ, expected_typ) => typ,
-            found => {
-                return Err(JoseError::TypMismatch {
-                    expected: expected_typ.to_owned(),
-                    found: found.as_deref().map(excerpt),
-                });
-            }
-        };
+        let typ = check_typ(header.typ.as_deref())?;
 
         if !crypto_provider_ready() {
             return Err(JoseError::CryptoProvider);
@@ -911,5 +950,45 @@ mod tests {
         assert!(!typ_matches("application/", "at+jwt"));
         assert!(!typ_matches("jwt", "at+jwt"));
         assert!(!typ_matches("x/at+jwt", "at+jwt"));
+    }
+
+    #[test]
+    fn foreign_tokens_may_omit_typ_and_a_sole_keys_kid() {
+        let only_es = VerificationKeys::from_signing_keys([&FIXTURE.es]).unwrap();
+        let payload = json!({"iss": "client"});
+        for header in [
+            json!({"alg": "ES256"}),
+            json!({"alg": "ES256", "typ": "JWT"}),
+            json!({"alg": "ES256", "typ": "application/oauth-authz-req+jwt", "kid": FIXTURE.es.kid()}),
+        ] {
+            let token = forge(&FIXTURE.es, &header, &payload);
+            let verified = only_es
+                .verify_foreign(&token, &["JWT", "oauth-authz-req+jwt"])
+                .unwrap_or_else(|e| panic!("{header}: {e}"));
+            assert_eq!(verified.kid, FIXTURE.es.kid());
+        }
+        // Another typ is refused; so is a missing kid among several keys; the
+        // key's algorithm still rules.
+        let at = forge(
+            &FIXTURE.es,
+            &json!({"alg": "ES256", "typ": "at+jwt"}),
+            &payload,
+        );
+        assert!(matches!(
+            only_es.verify_foreign(&at, &["JWT"]),
+            Err(JoseError::TypMismatch { .. })
+        ));
+        let kidless = forge(&FIXTURE.es, &json!({"alg": "ES256"}), &payload);
+        assert!(matches!(
+            FIXTURE.keys.verify_foreign(&kidless, &["JWT"]),
+            Err(JoseError::MissingKid)
+        ));
+        let wrong_alg = forge(&FIXTURE.es, &json!({"alg": "RS256"}), &payload);
+        assert!(only_es.verify_foreign(&wrong_alg, &["JWT"]).is_err());
+        // The strict verify still wants its typ and a kid.
+        assert!(matches!(
+            only_es.verify(&kidless, "JWT"),
+            Err(JoseError::MissingKid)
+        ));
     }
 }

@@ -94,19 +94,20 @@ impl AuthorizationParameters {
             Some("form_post") => ResponseMode::FormPost,
             Some(_) => return Err(invalid("response_mode must be query or form_post")),
         };
-        // OIDC Core §6.1/§6.2: request objects are not supported (discovery says
-        // `request_parameter_supported: false`), so one is refused, never ignored:
-        // a client relying on its signed parameters must learn they were not used.
+        // RFC 9101: a request object is opened before (valet-core's
+        // `authorize::request_object`) and its parameters parsed here; one still
+        // here was not opened, so it is refused, never ignored: a client relying
+        // on its signed parameters must learn they were not used.
         if form.optional("request")?.is_some() {
             return Err(RequestError::new(
                 ErrorCode::RequestNotSupported,
-                "request objects (the request parameter) are not supported; send the parameters directly",
+                "a request object is not accepted here; send it to the authorization endpoint",
             ));
         }
         if form.optional("request_uri")?.is_some() {
             return Err(RequestError::new(
                 ErrorCode::RequestUriNotSupported,
-                "request_uri is not supported; send the parameters directly",
+                "request_uri is not supported (neither by reference nor pushed); send the request object in the request parameter or the parameters directly",
             ));
         }
         // OAuth 2.1 §4.1.1: only the code flow exists.

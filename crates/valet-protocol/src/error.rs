@@ -55,6 +55,8 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// RFC 9449 §8: the DPoP proof must carry the nonce the server provides.
     UseDpopNonce,
+    /// RFC 9101 §6.3 (OIDC Core §3.1.2.6): the request object is not valid.
+    InvalidRequestObject,
 }
 
 impl ErrorCode {
@@ -85,6 +87,7 @@ impl ErrorCode {
             Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
+            Self::InvalidRequestObject => "invalid_request_object",
         }
     }
 

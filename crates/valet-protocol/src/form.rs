@@ -53,6 +53,18 @@ impl Form {
         Self { params }
     }
 
+    /// A form from name-value pairs, such as the members of a request object
+    /// (RFC 9101 §4) or a stored pushed request; empty values are omitted as in
+    /// a body.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self {
+            params: pairs
+                .into_iter()
+                .filter(|(_, value)| !value.is_empty())
+                .collect(),
+        }
+    }
+
     /// The one value of a single-valued parameter, if present.
     pub fn optional(&self, name: &'static str) -> Result<Option<&str>, FormError> {
         let mut values = self.all(name);
@@ -65,13 +77,6 @@ impl Form {
 
     pub fn required(&self, name: &'static str) -> Result<&str, FormError> {
         self.optional(name)?.ok_or(FormError::Missing(name))
-    }
-
-    /// A form of these parameters (empty values dropped, as by [`Self::parse`]).
-    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
-        Self {
-            params: pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
-        }
     }
 
     /// The parameters named in `names`, in the order sent (for keeping part

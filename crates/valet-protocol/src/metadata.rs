@@ -47,4 +47,10 @@ pub struct ServerMetadata {
     pub require_pushed_authorization_requests: bool,
     /// RFC 9449 §5.1: the JWS algorithms accepted for DPoP proofs.
     pub dpop_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 8414 §2: algorithms of `private_key_jwt` client assertions.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 9101 §10.5 / OIDC Discovery §3: algorithms of request objects.
+    pub request_object_signing_alg_values_supported: Vec<&'static str>,
 }

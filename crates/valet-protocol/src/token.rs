@@ -20,14 +20,17 @@ pub enum GrantType {
     RefreshToken,
     /// RFC 8628 §3.4: the device authorization grant.
     DeviceCode,
+    /// RFC 8693 token exchange.
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
         GrantType::AuthorizationCode,
         GrantType::ClientCredentials,
         GrantType::RefreshToken,
         GrantType::DeviceCode,
+        GrantType::TokenExchange,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +39,7 @@ impl GrantType {
             Self::ClientCredentials => "client_credentials",
             Self::RefreshToken => "refresh_token",
             Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::TokenExchange => TOKEN_EXCHANGE,
         }
     }
 
@@ -72,13 +76,17 @@ pub enum TokenEndpointAuthMethod {
     ClientSecretPost,
     /// A public client: it names itself and has no secret.
     None,
+    /// A JWT signed with one of the client's registered keys (RFC 7523 §2.2,
+    /// OIDC Core §9 `private_key_jwt`).
+    PrivateKeyJwt,
 }
 
 impl TokenEndpointAuthMethod {
-    pub const ALL: [TokenEndpointAuthMethod; 3] = [
+    pub const ALL: [TokenEndpointAuthMethod; 4] = [
         TokenEndpointAuthMethod::ClientSecretBasic,
         TokenEndpointAuthMethod::ClientSecretPost,
         TokenEndpointAuthMethod::None,
+        TokenEndpointAuthMethod::PrivateKeyJwt,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +94,7 @@ impl TokenEndpointAuthMethod {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
             Self::None => "none",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -129,6 +138,72 @@ pub enum TokenRequest {
     },
     /// RFC 8628 §3.4
     DeviceCode { device_code: Sensitive },
+    /// RFC 8693 §2.1
+    TokenExchange(TokenExchangeRequest),
+}
+
+/// The grant type name of RFC 8693 §2.1.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// RFC 8693 §3: the token type of an OAuth access token.
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// A token exchange request (RFC 8693 §2.1). Only Valet access tokens are
+/// exchanged, for a Valet access token, so every token type is `access_token`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenExchangeRequest {
+    pub subject_token: Sensitive,
+    /// The party acting for the subject (§2.1 `actor_token`), if any.
+    pub actor_token: Option<Sensitive>,
+    /// `audience` values (logical names), in request order.
+    pub audiences: Vec<String>,
+    /// RFC 8707 `resource` values, in request order.
+    pub resources: Vec<String>,
+    pub scope: Option<Scope>,
+}
+
+impl TokenExchangeRequest {
+    fn from_form(form: &Form) -> Result<Self, RequestError> {
+        let invalid = |text: &str| RequestError::new(ErrorCode::InvalidRequest, text);
+        let subject_token = Sensitive::new(form.required("subject_token")?);
+        // §2.1: the type is required with each token; Valet exchanges its own
+        // access tokens only.
+        let access_token_type = |name: &'static str| -> Result<(), RequestError> {
+            match form.optional(name)? {
+                Some(ACCESS_TOKEN_TYPE) => Ok(()),
+                None => Err(invalid(&format!("missing required parameter {name}"))),
+                Some(_) => Err(invalid(&format!(
+                    "{name} must be {ACCESS_TOKEN_TYPE}: only Valet access tokens are exchanged"
+                ))),
+            }
+        };
+        access_token_type("subject_token_type")?;
+        let actor_token = match form.optional("actor_token")? {
+            Some(token) => {
+                access_token_type("actor_token_type")?;
+                Some(Sensitive::new(token))
+            }
+            None if form.optional("actor_token_type")?.is_some() => {
+                return Err(invalid("actor_token_type given without actor_token"));
+            }
+            None => None,
+        };
+        match form.optional("requested_token_type")? {
+            None | Some(ACCESS_TOKEN_TYPE) => {}
+            Some(_) => {
+                return Err(invalid(&format!(
+                    "requested_token_type must be {ACCESS_TOKEN_TYPE}: Valet issues only access tokens by exchange"
+                )));
+            }
+        }
+        Ok(Self {
+            subject_token,
+            actor_token,
+            audiences: form.all("audience").map(str::to_owned).collect(),
+            resources: parse_resources(form)?,
+            scope: parse_scope(form)?,
+        })
+    }
 }
 
 /// A token request that could not be parsed, with the RFC 6749 §5.2 code to answer.
@@ -190,6 +265,9 @@ impl TokenRequest {
                     device_code: Sensitive::new(form.required("device_code")?),
                 })
             }
+            Some(GrantType::TokenExchange) => {
+                Ok(Self::TokenExchange(TokenExchangeRequest::from_form(form)?))
+            }
             Some(GrantType::DeviceCode) | None => Err(RequestError::new(
                 ErrorCode::UnsupportedGrantType,
                 "the grant_type is not supported by this server",
@@ -203,6 +281,7 @@ impl TokenRequest {
             Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
             Self::RefreshToken { .. } => GrantType::RefreshToken,
             Self::DeviceCode { .. } => GrantType::DeviceCode,
+            Self::TokenExchange(_) => GrantType::TokenExchange,
         }
     }
 }
@@ -289,9 +368,18 @@ pub enum ClientAuthentication {
     },
     /// Auth method `none`: a public client names itself (§2.1).
     None { client_id: String },
+    /// `private_key_jwt`: a JWT assertion (RFC 7523 §2.2). `client_id` is the
+    /// body's, if sent; the assertion names the client in `iss` and `sub`.
+    JwtBearer {
+        client_id: Option<String>,
+        assertion: Sensitive,
+    },
     /// No client identification at all.
     Absent,
 }
+
+/// RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion.
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// Why the client's credentials could not even be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -302,6 +390,10 @@ pub enum ClientAuthenticationError {
     MultipleMethods,
     /// A body `client_id` that differs from the one in the header.
     Form(FormError),
+    /// `client_assertion` without `client_assertion_type`, or the reverse.
+    IncompleteAssertion,
+    /// A `client_assertion_type` other than RFC 7523's JWT bearer.
+    UnsupportedAssertionType,
 }
 
 impl ClientAuthentication {
@@ -317,6 +409,29 @@ impl ClientAuthentication {
         let body_secret = form
             .optional("client_secret")
             .map_err(ClientAuthenticationError::Form)?;
+        let assertion_type = form
+            .optional("client_assertion_type")
+            .map_err(ClientAuthenticationError::Form)?;
+        let assertion = form
+            .optional("client_assertion")
+            .map_err(ClientAuthenticationError::Form)?;
+        match (assertion_type, assertion) {
+            (None, None) => {}
+            (Some(JWT_BEARER_ASSERTION), Some(assertion)) => {
+                // RFC 6749 §2.3: one method per request.
+                if authorization.is_some() || body_secret.is_some() {
+                    return Err(ClientAuthenticationError::MultipleMethods);
+                }
+                return Ok(Self::JwtBearer {
+                    client_id: body_id.map(str::to_owned),
+                    assertion: Sensitive::new(assertion),
+                });
+            }
+            (Some(JWT_BEARER_ASSERTION) | None, _) => {
+                return Err(ClientAuthenticationError::IncompleteAssertion);
+            }
+            (Some(_), _) => return Err(ClientAuthenticationError::UnsupportedAssertionType),
+        }
         match authorization {
             Some(header) => {
                 let (client_id, secret) = parse_basic(header)?;
@@ -350,6 +465,7 @@ impl ClientAuthentication {
             Self::Basic { client_id, .. }
             | Self::Post { client_id, .. }
             | Self::None { client_id } => Some(client_id),
+            Self::JwtBearer { client_id, .. } => client_id.as_deref(),
             Self::Absent => None,
         }
     }
@@ -404,6 +520,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: the type of the token issued by an exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 impl TokenResponse {
@@ -417,6 +536,7 @@ impl TokenResponse {
             self.scope.as_ref(),
             self.refresh_token.as_ref(),
             self.id_token.as_ref(),
+            self.issued_token_type.as_ref(),
         ];
         let capacity = strings
             .into_iter()
@@ -435,6 +555,7 @@ impl TokenResponse {
             ("scope", &self.scope),
             ("refresh_token", &self.refresh_token),
             ("id_token", &self.id_token),
+            ("issued_token_type", &self.issued_token_type),
         ] {
             if let Some(value) = value {
                 json.extend_from_slice(b",\"");
@@ -529,6 +650,7 @@ mod tests {
             scope: Some("openid read".into()),
             refresh_token: Some("vrt_abc-_9".into()),
             id_token: Some("a.b.c".into()),
+            issued_token_type: Some(ACCESS_TOKEN_TYPE.into()),
         };
         let odd = TokenResponse {
             access_token: "quote\" backslash\\ newline\n tab\t é \u{1}".into(),
@@ -537,6 +659,7 @@ mod tests {
             scope: None,
             refresh_token: None,
             id_token: None,
+            issued_token_type: None,
         };
         for response in [full, odd] {
             let written = response.to_json().ok();

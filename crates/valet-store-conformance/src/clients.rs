@@ -52,6 +52,9 @@ pub async fn clients_roundtrip(store: &dyn Store) {
         previous_secret_expires_at: Some(1_700_003_600),
         introspect_any: true,
         dpop_bound_access_tokens: true,
+        jwks: Some(r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k"}]}"#.to_owned()),
+        jwks_uri: None,
+        token_exchange_audiences: vec!["https://api.example/".to_owned()],
     };
     store.insert_client(&client).await.expect("insert client");
 
@@ -415,6 +418,9 @@ pub async fn clients_update(store: &dyn Store) {
         id_token_signed_response_alg: Some(Algorithm::Es256),
         introspect_any: true,
         dpop_bound_access_tokens: true,
+        jwks: None,
+        jwks_uri: Some("https://app.example/jwks.json".to_owned()),
+        token_exchange_audiences: vec!["https://a.example/".to_owned(), "b".to_owned()],
         updated_at: 25,
         ..stored.clone()
     };

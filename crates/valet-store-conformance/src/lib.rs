@@ -510,6 +510,9 @@ fn client(client_id: &str, created_at: i64) -> Client {
         previous_secret_expires_at: None,
         introspect_any: false,
         dpop_bound_access_tokens: false,
+        jwks: None,
+        jwks_uri: None,
+        token_exchange_audiences: Vec::new(),
     }
 }
 

@@ -282,6 +282,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "dpop binding",
         include_str!("../migrations/0014_dpop_binding.sql"),
     ),
+    (
+        15,
+        "client keys and token exchange",
+        include_str!("../migrations/0015_client_keys_and_token_exchange.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

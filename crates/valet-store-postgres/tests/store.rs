@@ -148,7 +148,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 14, "each migration applied exactly once");
+        assert_eq!(applied, 15, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -308,6 +308,9 @@ async fn upgrade_from_0001_keeps_clients() {
                 previous_secret_expires_at: None,
                 introspect_any: false,
                 dpop_bound_access_tokens: false,
+                jwks: None,
+                jwks_uri: None,
+                token_exchange_audiences: Vec::new(),
             })
         );
         // Migration 0008: a client with a secret may send it either way, as before.
@@ -326,7 +329,7 @@ async fn upgrade_from_0001_keeps_clients() {
         // A stored name the code does not know is a corrupt record, not a string.
         for (column, value) in [
             ("grant_types", "'[\"implicit\"]'"),
-            ("token_endpoint_auth_methods", "'[\"private_key_jwt\"]'"),
+            ("token_endpoint_auth_methods", "'[\"client_secret_jwt\"]'"),
             ("id_token_signed_response_alg", "'HS256'"),
         ] {
             sqlx::query(AssertSqlSafe(format!(
@@ -492,5 +495,8 @@ fn client(client_id: &str) -> Client {
         previous_secret_expires_at: None,
         introspect_any: false,
         dpop_bound_access_tokens: false,
+        jwks: None,
+        jwks_uri: None,
+        token_exchange_audiences: Vec::new(),
     }
 }

@@ -35,7 +35,8 @@ macro_rules! shared_stores {
                  refresh_grace_seconds, id_token_signed_response_alg, created_at, updated_at, \
                  previous_secret_hash, previous_secret_expires_at, introspect_any, \
                  token_endpoint_auth_methods, require_mfa, allowed_origins, \
-                 require_pushed_authorization_requests, dpop_bound_access_tokens"
+                 require_pushed_authorization_requests, dpop_bound_access_tokens, \
+                 jwks, jwks_uri, token_exchange_audiences"
             };
         }
 
@@ -45,7 +46,7 @@ macro_rules! shared_stores {
                 let inserted = sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) \
                      ON CONFLICT (client_id) DO NOTHING"
                 ))
                 .bind(&client.client_id)
@@ -73,6 +74,9 @@ macro_rules! shared_stores {
                 .bind(to_json(&client.allowed_origins)?)
                 .bind(client.require_pushed_authorization_requests)
                 .bind(client.dpop_bound_access_tokens)
+                .bind(client.jwks.as_deref())
+                .bind(client.jwks_uri.as_deref())
+                .bind(to_json(&client.token_exchange_audiences)?)
                 .execute(&self.$writer)
                 .await
                 .map_err(query_error)?
@@ -155,7 +159,8 @@ macro_rules! shared_stores {
                        refresh_grace_seconds = $8, id_token_signed_response_alg = $9, \
                        introspect_any = $10, updated_at = $11, allowed_origins = $12, \
                        require_mfa = $14, require_pushed_authorization_requests = $15, \
-                       dpop_bound_access_tokens = $16 \
+                       dpop_bound_access_tokens = $16, jwks = $17, jwks_uri = $18, \
+                       token_exchange_audiences = $19 \
                      WHERE client_id = $13",
                 )
                 .bind(&client.name)
@@ -174,6 +179,9 @@ macro_rules! shared_stores {
                 .bind(client.require_mfa)
                 .bind(client.require_pushed_authorization_requests)
                 .bind(client.dpop_bound_access_tokens)
+                .bind(client.jwks.as_deref())
+                .bind(client.jwks_uri.as_deref())
+                .bind(to_json(&client.token_exchange_audiences)?)
                 .execute(&self.$writer)
                 .await
                 .map_err(query_error)?
@@ -215,6 +223,9 @@ macro_rules! shared_stores {
                 previous_secret_expires_at: get(row, "previous_secret_expires_at")?,
                 introspect_any: get(row, "introspect_any")?,
                 dpop_bound_access_tokens: get(row, "dpop_bound_access_tokens")?,
+                jwks: get(row, "jwks")?,
+                jwks_uri: get(row, "jwks_uri")?,
+                token_exchange_audiences: from_json(row, "token_exchange_audiences")?,
             })
         }
 

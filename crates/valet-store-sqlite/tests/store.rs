@@ -214,6 +214,9 @@ async fn upgrade_from_0001_keeps_clients() {
             previous_secret_expires_at: None,
             introspect_any: false,
             dpop_bound_access_tokens: false,
+            jwks: None,
+            jwks_uri: None,
+            token_exchange_audiences: Vec::new(),
         })
     );
     // Migration 0008: a client with a secret may send it either way, as before.
@@ -233,7 +236,7 @@ async fn upgrade_from_0001_keeps_clients() {
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     for (column, value) in [
         ("grant_types", "'[\"implicit\"]'"),
-        ("token_endpoint_auth_methods", "'[\"private_key_jwt\"]'"),
+        ("token_endpoint_auth_methods", "'[\"client_secret_jwt\"]'"),
         ("id_token_signed_response_alg", "'HS256'"),
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -431,6 +434,9 @@ fn client(client_id: &str) -> Client {
         previous_secret_expires_at: None,
         introspect_any: false,
         dpop_bound_access_tokens: false,
+        jwks: None,
+        jwks_uri: None,
+        token_exchange_audiences: Vec::new(),
     }
 }
 

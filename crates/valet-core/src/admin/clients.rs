@@ -7,6 +7,7 @@ use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 
 use super::{Admin, AdminError, Field, Resource};
 use crate::audit::{AuditEvent, AuditKind};
+use crate::client_auth::keys::{check_jwks, check_jwks_uri};
 use crate::cors::parse_allowed_origin;
 use crate::secrets::{PlainSecret, generate_client_secret, random_id};
 use crate::store::Client;
@@ -50,6 +51,19 @@ pub struct NewClient {
     pub require_pushed_authorization_requests: bool,
     /// RFC 9449 §5.2: every token request must carry a DPoP proof.
     pub dpop_bound_access_tokens: bool,
+    /// `private_key_jwt` for a confidential client that authenticates with a
+    /// signed assertion instead of a secret (it then gets no secret and needs
+    /// `jwks` or `jwks_uri`); `None` for the default: a secret (confidential) or
+    /// `none` (public). `client_secret_jwt` is not offered: secrets are stored
+    /// hashed, so Valet cannot check an HMAC made with one.
+    pub token_endpoint_auth_method: Option<String>,
+    /// The client's public keys, a JWK Set document (JSON text).
+    pub jwks: Option<String>,
+    /// Where the client publishes its JWK Set.
+    pub jwks_uri: Option<String>,
+    /// Audiences it may exchange tokens into (RFC 8693); needs the
+    /// token-exchange grant type.
+    pub token_exchange_audiences: Vec<String>,
 }
 
 /// A change to a client's mutable settings; `None` leaves a field as it is, a
@@ -71,6 +85,11 @@ pub struct ClientUpdate {
     pub introspect_any: Option<bool>,
     pub require_pushed_authorization_requests: Option<bool>,
     pub dpop_bound_access_tokens: Option<bool>,
+    /// `Some(None)` removes the inline keys.
+    pub jwks: Option<Option<String>>,
+    /// `Some(None)` removes the key URL.
+    pub jwks_uri: Option<Option<String>>,
+    pub token_exchange_audiences: Option<Vec<String>>,
 }
 
 /// A client as the admin interfaces show it: everything but secret hashes.
@@ -99,6 +118,12 @@ pub struct ClientRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub require_pushed_authorization_requests: bool,
+    /// How it authenticates (RFC 7591 names).
+    pub token_endpoint_auth_methods: Vec<String>,
+    /// Its public keys (a JWK Set), if registered inline.
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
+    pub token_exchange_audiences: Vec<String>,
 }
 
 impl From<&Client> for ClientRecord {
@@ -130,6 +155,17 @@ impl From<&Client> for ClientRecord {
             created_at: client.created_at,
             updated_at: client.updated_at,
             require_pushed_authorization_requests: client.require_pushed_authorization_requests,
+            token_endpoint_auth_methods: client
+                .token_endpoint_auth_methods
+                .iter()
+                .map(|method| method.as_str().to_owned())
+                .collect(),
+            jwks: client
+                .jwks
+                .as_deref()
+                .and_then(|jwks| serde_json::from_str(jwks).ok()),
+            jwks_uri: client.jwks_uri.clone(),
+            token_exchange_audiences: client.token_exchange_audiences.clone(),
         }
     }
 }
@@ -182,10 +218,13 @@ impl Admin<'_> {
         };
         let (grant_types, id_token_alg) = validate(&new, &grant_types, self.access_token_max_ttl)?;
         let allowed_origins = check_allowed_origins(&new.allowed_origins)?;
+        let private_key_jwt = check_auth_method(&new)?;
         // A confidential client may send its secret either way, as every client
         // could before the method was recorded (RFC 6749 §2.3.1).
         let (token_endpoint_auth_methods, secret, secret_hash) = if new.public {
             (vec![TokenEndpointAuthMethod::None], None, None)
+        } else if private_key_jwt {
+            (vec![TokenEndpointAuthMethod::PrivateKeyJwt], None, None)
         } else {
             let (secret, hash) = generate_client_secret().map_err(internal)?;
             (
@@ -220,6 +259,9 @@ impl Admin<'_> {
             introspect_any: new.introspect_any,
             require_pushed_authorization_requests: new.require_pushed_authorization_requests,
             dpop_bound_access_tokens: new.dpop_bound_access_tokens,
+            jwks: new.jwks.clone(),
+            jwks_uri: new.jwks_uri.clone(),
+            token_exchange_audiences: dedup(&new.token_exchange_audiences),
         };
         self.store.insert_client(&client).await?;
         self.record(
@@ -227,7 +269,16 @@ impl Admin<'_> {
                 .client(&client.client_id)
                 .detail("name", client.name.as_str())
                 .detail("grant_types", grant_names(&client.grant_types).join(" "))
-                .detail("scope", client.scopes.join(" ")),
+                .detail("scope", client.scopes.join(" "))
+                .detail(
+                    "token_endpoint_auth_method",
+                    client
+                        .token_endpoint_auth_methods
+                        .iter()
+                        .map(|method| method.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
         )
         .await;
         Ok(RegisteredClient {
@@ -288,8 +339,15 @@ impl Admin<'_> {
             introspect_any: updated.introspect_any,
             require_pushed_authorization_requests: updated.require_pushed_authorization_requests,
             dpop_bound_access_tokens: updated.dpop_bound_access_tokens,
+            token_endpoint_auth_method: updated
+                .allows_auth_method(TokenEndpointAuthMethod::PrivateKeyJwt)
+                .then(|| TokenEndpointAuthMethod::PrivateKeyJwt.as_str().to_owned()),
+            jwks: updated.jwks.clone(),
+            jwks_uri: updated.jwks_uri.clone(),
+            token_exchange_audiences: updated.token_exchange_audiences.clone(),
         };
         validate(&shape, &shape.grant_types, self.access_token_max_ttl)?;
+        check_auth_method(&shape)?;
         let allowed_origins = check_allowed_origins(&shape.allowed_origins)?;
         if changed.is_empty() {
             return Ok(UpdatedClient {
@@ -305,6 +363,7 @@ impl Admin<'_> {
             allowed_origins,
             scopes: dedup(&updated.scopes),
             audiences: dedup(&updated.audiences),
+            token_exchange_audiences: dedup(&updated.token_exchange_audiences),
             updated_at: now,
             ..updated
         };
@@ -481,7 +540,46 @@ fn apply(stored: &Client, update: ClientUpdate) -> (Client, Vec<&'static str>) {
         );
         client.dpop_bound_access_tokens = bound;
     }
+    apply_keys(
+        &mut client,
+        (update.jwks, update.jwks_uri),
+        update.token_exchange_audiences,
+        &mut changed,
+    );
     (client, changed)
+}
+
+/// The key and token exchange part of [`apply`].
+fn apply_keys(
+    client: &mut Client,
+    keys: (Option<Option<String>>, Option<Option<String>>),
+    token_exchange_audiences: Option<Vec<String>>,
+    changed: &mut Vec<&'static str>,
+) {
+    // Keys given one way replace keys registered the other way.
+    let (jwks, jwks_uri) = match keys {
+        (Some(Some(jwks)), None) => (Some(Some(jwks)), Some(None)),
+        (None, Some(Some(uri))) => (Some(None), Some(Some(uri))),
+        other => other,
+    };
+    if let Some(jwks) = jwks {
+        if jwks != client.jwks {
+            changed.push("jwks");
+        }
+        client.jwks = jwks;
+    }
+    if let Some(uri) = jwks_uri {
+        if uri != client.jwks_uri {
+            changed.push("jwks_uri");
+        }
+        client.jwks_uri = uri;
+    }
+    if let Some(audiences) = token_exchange_audiences {
+        if dedup(&audiences) != client.token_exchange_audiences {
+            changed.push("token_exchange_audiences");
+        }
+        client.token_exchange_audiences = audiences;
+    }
 }
 
 /// Each origin checked and serialized as browsers send it (RFC 6454 §6.2),
@@ -566,8 +664,88 @@ fn validate(
             "must be non-empty printable ASCII without spaces",
         ));
     }
+    if let Some((index, aud)) = new
+        .token_exchange_audiences
+        .iter()
+        .enumerate()
+        .find(|(_, a)| a.is_empty() || !a.bytes().all(|b| b.is_ascii_graphic()) || a.contains('#'))
+    {
+        return Err(AdminError::invalid(
+            Field::at("token_exchange_audiences", index),
+            Some(aud.clone()),
+            "must be non-empty printable ASCII without spaces or fragment",
+        ));
+    }
+    check_keys(new)?;
     let id_token_alg = check_numbers(new, max_ttl)?;
     Ok((grants, id_token_alg))
+}
+
+/// RFC 7591 §2: `jwks` and `jwks_uri` are not both given; each is checked.
+fn check_keys(new: &NewClient) -> Result<(), AdminError> {
+    if new.jwks.is_some() && new.jwks_uri.is_some() {
+        return Err(AdminError::invalid(
+            Field::new("jwks_uri"),
+            None,
+            "give either jwks or jwks_uri, not both (RFC 7591 §2)",
+        ));
+    }
+    if let Some(jwks) = &new.jwks {
+        check_jwks(jwks).map_err(|reason| {
+            AdminError::invalid(
+                Field::new("jwks"),
+                None,
+                format!("not a usable JWK Set: {reason}"),
+            )
+        })?;
+    }
+    if let Some(uri) = &new.jwks_uri {
+        check_jwks_uri(uri).map_err(|reason| {
+            AdminError::invalid(Field::new("jwks_uri"), Some(uri.clone()), reason)
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether the client authenticates with `private_key_jwt`, checked against
+/// its type and keys.
+fn check_auth_method(new: &NewClient) -> Result<bool, AdminError> {
+    let field = || Field::new("token_endpoint_auth_method");
+    match new.token_endpoint_auth_method.as_deref() {
+        None => Ok(false),
+        Some(name) => match TokenEndpointAuthMethod::parse(name) {
+            Some(TokenEndpointAuthMethod::PrivateKeyJwt) if new.public => Err(AdminError::invalid(
+                field(),
+                Some(name.to_owned()),
+                "a public client authenticates with none",
+            )),
+            Some(TokenEndpointAuthMethod::PrivateKeyJwt)
+                if new.jwks.is_none() && new.jwks_uri.is_none() =>
+            {
+                Err(AdminError::invalid(
+                    field(),
+                    Some(name.to_owned()),
+                    "private_key_jwt needs the client's public keys: jwks or jwks_uri",
+                ))
+            }
+            Some(TokenEndpointAuthMethod::PrivateKeyJwt) => Ok(true),
+            Some(
+                TokenEndpointAuthMethod::ClientSecretBasic
+                | TokenEndpointAuthMethod::ClientSecretPost,
+            ) if !new.public => Ok(false),
+            Some(TokenEndpointAuthMethod::None) if new.public => Ok(false),
+            _ if name == "client_secret_jwt" => Err(AdminError::invalid(
+                field(),
+                Some(name.to_owned()),
+                "client_secret_jwt is not supported: Valet stores only a hash of the secret, so it cannot check an HMAC made with it; use private_key_jwt",
+            )),
+            _ => Err(AdminError::invalid(
+                field(),
+                Some(name.to_owned()),
+                "must be private_key_jwt, or left out for the default (a secret, or none for a public client)",
+            )),
+        },
+    }
 }
 
 fn check_name(name: &str) -> Result<(), AdminError> {
@@ -589,16 +767,36 @@ fn check_grant_types(
 ) -> Result<Vec<GrantType>, AdminError> {
     let mut grants = Vec::with_capacity(grant_types.len());
     for (index, name) in grant_types.iter().enumerate() {
-        grants.push(GrantType::parse(name).ok_or_else(|| {
+        // The short name stands for RFC 8693's URN.
+        let grant = match name.as_str() {
+            "token_exchange" | "token-exchange" => Some(GrantType::TokenExchange),
+            name => GrantType::parse(name),
+        };
+        grants.push(grant.ok_or_else(|| {
             AdminError::invalid(
                 Field::at("grant_types", index),
                 Some(name.clone()),
-                "unknown grant type (known: authorization_code, client_credentials, refresh_token, device_code)",
+                "unknown grant type (known: authorization_code, client_credentials, refresh_token, device_code, token_exchange)",
             )
         })?);
     }
     let has = |grant: GrantType| grants.contains(&grant);
-    let problem = if new.public && has(GrantType::ClientCredentials) {
+    let problem = if new.public && has(GrantType::TokenExchange) {
+        Some((
+            Some(GrantType::TokenExchange.as_str()),
+            "a public client cannot authenticate and cannot exchange tokens",
+        ))
+    } else if has(GrantType::TokenExchange) && new.token_exchange_audiences.is_empty() {
+        Some((
+            Some(GrantType::TokenExchange.as_str()),
+            "token exchange needs at least one token exchange audience (the APIs it may exchange tokens for)",
+        ))
+    } else if !has(GrantType::TokenExchange) && !new.token_exchange_audiences.is_empty() {
+        Some((
+            None,
+            "token exchange audiences need the token_exchange grant type",
+        ))
+    } else if new.public && has(GrantType::ClientCredentials) {
         Some((
             Some("client_credentials"),
             "a public client has no secret and cannot use client_credentials",

@@ -14,7 +14,7 @@ use valet_protocol::{ErrorCode, Form};
 
 use super::pending::{self, PendingAuthorization, Stage, Whereabouts};
 use crate::AuthorizationServer;
-use crate::authorize::{AuthorizationResponse, AuthorizeOutcome, PageError};
+use crate::authorize::{AuthorizationResponse, AuthorizeOutcome, PageError, request_object};
 use crate::error::OAuthError;
 use crate::mfa;
 use crate::policy::authorization_request;
@@ -48,6 +48,18 @@ pub(crate) async fn request(
     csrf_cookie: Option<&str>,
     now: i64,
 ) -> Result<Result<Identified, AuthorizeOutcome>, OAuthError> {
+    // RFC 9101: a request object's parameters replace the query's.
+    let opened;
+    let form = match form.optional("request") {
+        Ok(Some(request)) => match open_request_object(server, form, request, now).await? {
+            Ok(inner) => {
+                opened = inner;
+                &opened
+            }
+            Err(page) => return Ok(Err(AuthorizeOutcome::ErrorPage(page))),
+        },
+        _ => form,
+    };
     let (client, redirect) = match trusted_client(server, form, now).await? {
         Ok(trusted) => trusted,
         Err(page) => return Ok(Err(AuthorizeOutcome::ErrorPage(page))),
@@ -110,6 +122,53 @@ pub(crate) async fn request(
         request,
         csrf,
     }))
+}
+
+/// The parameters of the request object `request` (see
+/// [`request_object`]), or the page that says why it was refused: the redirect
+/// URI inside is not trusted until the object verifies, so nothing is
+/// redirected (RFC 6749 §4.1.2.1).
+async fn open_request_object(
+    server: &AuthorizationServer,
+    form: &Form,
+    request: &str,
+    now: i64,
+) -> Result<Result<Form, PageError>, OAuthError> {
+    // RFC 9101 §5: client_id is sent outside the object too.
+    let Ok(client_id) = form.required("client_id") else {
+        return Ok(Err(PageError::new(
+            400,
+            "Invalid request",
+            "The request has a request object but no single client_id. Go back to the app and try again.",
+        )));
+    };
+    let Some(client) = server
+        .authenticator
+        .clients()
+        .get(server.store.as_ref(), client_id, now)
+        .await?
+    else {
+        return Ok(Err(PageError::new(
+            400,
+            "Unknown application",
+            "The application that sent you here is not registered.",
+        )));
+    };
+    match request_object::open(server, &client, request, now).await {
+        Ok(inner) => Ok(Ok(inner)),
+        Err(error) if error.code() == ErrorCode::InvalidRequestObject => {
+            tracing::debug!(client_id, reason = ?error.description(), "request object refused");
+            Ok(Err(PageError::new(
+                400,
+                "Invalid request object",
+                format!(
+                    "The application's signed request was refused ({}). Go back to the app and try again.",
+                    error.description().unwrap_or("invalid_request_object")
+                ),
+            )))
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// The client and the redirect URI, or the page that says which is wrong.

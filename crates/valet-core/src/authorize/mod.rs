@@ -4,6 +4,7 @@
 //! pipeline, which answers with these types.
 
 mod outcome;
+pub mod request_object;
 mod response;
 
 pub use outcome::{

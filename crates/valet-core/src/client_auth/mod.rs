@@ -2,7 +2,9 @@
 //! (RFC 6749 §2.3). The only way to get an [`AuthenticatedClient`] is through
 //! [`ClientAuthenticator::authenticate`].
 
+pub mod assertion;
 mod cache;
+pub mod keys;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use crate::store::{Client, Store};
 use crate::throttle::ClientAuthThrottle;
 
 pub use cache::ClientCache;
+pub use keys::ClientKeys;
 
 /// Proof that a client was identified (and, unless public, authenticated).
 #[derive(Debug, Clone)]
@@ -44,6 +47,10 @@ impl AuthenticatedClient {
 
 pub struct ClientAuthenticator {
     clients: ClientCache,
+    keys: ClientKeys,
+    /// The `aud` values a client assertion may name: the issuer, then the
+    /// endpoints where clients authenticate.
+    assertion_audiences: Vec<String>,
     throttle: ClientAuthThrottle,
 }
 
@@ -58,15 +65,24 @@ pub fn unknown_client() -> OAuthError {
 }
 
 impl ClientAuthenticator {
-    pub fn new(clients: ClientCache) -> Self {
+    /// `assertion_audiences`: the issuer first, then the endpoint URLs a
+    /// client assertion may name as its `aud`.
+    pub fn new(clients: ClientCache, assertion_audiences: Vec<String>) -> Self {
         Self {
             clients,
+            keys: ClientKeys::default(),
+            assertion_audiences,
             throttle: ClientAuthThrottle::default(),
         }
     }
 
     pub fn clients(&self) -> &ClientCache {
         &self.clients
+    }
+
+    /// Clients' public keys (inline or fetched), for assertions and request objects.
+    pub fn keys(&self) -> &ClientKeys {
+        &self.keys
     }
 
     /// Reads the credentials and checks them against the registered client.
@@ -90,6 +106,12 @@ impl ClientAuthenticator {
             ClientAuthenticationError::Form(error) => {
                 OAuthError::invalid_request(error.description())
             }
+            ClientAuthenticationError::IncompleteAssertion => OAuthError::invalid_request(
+                "client_assertion and client_assertion_type must be sent together",
+            ),
+            ClientAuthenticationError::UnsupportedAssertionType => OAuthError::invalid_client(
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
         })?;
         let (client_id, secret, method) = match &presented {
             ClientAuthentication::Basic { client_id, secret } => {
@@ -99,6 +121,21 @@ impl ClientAuthenticator {
                 (client_id, Some(secret), AuthMethod::ClientSecretPost)
             }
             ClientAuthentication::None { client_id } => (client_id, None, AuthMethod::None),
+            ClientAuthentication::JwtBearer {
+                client_id,
+                assertion,
+            } => {
+                return self
+                    .authenticate_assertion(
+                        store,
+                        client_id.as_deref(),
+                        assertion.expose(),
+                        address,
+                        audit,
+                        now,
+                    )
+                    .await;
+            }
             ClientAuthentication::Absent => {
                 return Err(OAuthError::invalid_client(
                     "client authentication is required",
@@ -135,6 +172,81 @@ impl ClientAuthenticator {
             );
         }
         outcome
+    }
+
+    /// `private_key_jwt` (see [`assertion`]). Failures count towards the
+    /// address's throttle, as wrong secrets do.
+    async fn authenticate_assertion(
+        &self,
+        store: &dyn Store,
+        body_client_id: Option<&str>,
+        presented: &str,
+        address: Option<IpAddr>,
+        audit: &AuditLog,
+        now: i64,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let peeked = assertion::peek(presented)?;
+        let client_id = peeked.sub.as_str();
+        if let Err(throttled) = self.throttle.check(address, now) {
+            audit.record(
+                AuditEvent::new(AuditKind::ClientAuthThrottled, now)
+                    .client(client_id)
+                    .address(address),
+            );
+            return Err(OAuthError::client_throttled(throttled.retry_after_seconds));
+        }
+        let outcome = self
+            .check_assertion(store, body_client_id, &peeked, presented, now)
+            .await;
+        if outcome.is_err() {
+            self.throttle.failed(address, now);
+            audit.record(
+                AuditEvent::new(AuditKind::ClientAuthFailed, now)
+                    .client(client_id)
+                    .address(address),
+            );
+        }
+        outcome
+    }
+
+    async fn check_assertion(
+        &self,
+        store: &dyn Store,
+        body_client_id: Option<&str>,
+        peeked: &assertion::Peeked,
+        presented: &str,
+        now: i64,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let client_id = peeked.sub.as_str();
+        if body_client_id.is_some_and(|id| id != client_id) {
+            return Err(OAuthError::invalid_client(
+                "client_id does not match the client assertion's sub",
+            ));
+        }
+        let client = self
+            .clients
+            .get(store, client_id, now)
+            .await?
+            .ok_or_else(unknown_client)?;
+        if !client.allows_auth_method(AuthMethod::PrivateKeyJwt) {
+            return Err(OAuthError::invalid_client(if client.is_public() {
+                "this client is public and has no keys: it cannot use private_key_jwt"
+            } else {
+                "this client is not registered for private_key_jwt: authenticate with its secret"
+            }));
+        }
+        let keys = self
+            .keys
+            .of(&client, peeked.kid.as_deref(), now)
+            .await
+            .map_err(|error| OAuthError::invalid_client(error.description()))?;
+        let (jti, exp) =
+            assertion::verify(&keys, presented, client_id, &self.assertion_audiences, now)?;
+        assertion::consume_jti(store, client_id, &jti, exp).await?;
+        Ok(AuthenticatedClient {
+            client,
+            method: AuthMethod::PrivateKeyJwt,
+        })
     }
 
     /// Whether `presented` (a secret's hash) is the current secret's, or the
@@ -180,6 +292,11 @@ impl ClientAuthenticator {
             }
             (Some(client), None) if client.is_public() => {
                 Ok(AuthenticatedClient { client, method })
+            }
+            (Some(client), None) if client.allows_auth_method(AuthMethod::PrivateKeyJwt) => {
+                Err(OAuthError::invalid_client(
+                    "this client must authenticate with a client assertion (private_key_jwt)",
+                ))
             }
             (Some(_), None) => Err(OAuthError::invalid_client(
                 "this client is confidential and must authenticate with its secret",

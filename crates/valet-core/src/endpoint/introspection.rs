@@ -10,7 +10,7 @@ use crate::error::OAuthError;
 use crate::store::Client;
 use crate::token::access_token::ACCESS_TOKEN_TYP;
 use crate::token::access_token::audience_includes;
-use crate::token::refresh_token;
+use crate::token::{refresh_token, status_claim};
 
 /// RFC 7662 §2.1: the caller must be authorized; Valet requires a confidential
 /// client. Any token that is not a live access token of this issuer answers
@@ -150,6 +150,16 @@ pub(crate) async fn live_access_token(
         .await?
         .is_some();
     if !client_exists {
+        return Ok(None);
+    }
+    // An exchanged token (RFC 8693 `act`) shares its subject token's status
+    // list entry but is not one of the grant's recorded tokens: it is dead when
+    // that grant is revoked, as guards see through the status list.
+    if claims.contains_key("act")
+        && let Some(idx) = status_claim::global_index(&server.settings.issuer, &claims)
+        && let Some(grant) = server.store.grant_by_status_idx(idx).await?
+        && grant.revoked_at.is_some()
+    {
         return Ok(None);
     }
     Ok(Some(claims))

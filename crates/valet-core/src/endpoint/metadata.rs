@@ -52,7 +52,15 @@ pub mod paths {
     pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
 }
 
-const CLIENT_AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+const CLIENT_AUTH_METHODS: [&str; 3] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
+
+/// The algorithms of client assertions and request objects: those of the keys
+/// Valet verifies (never `none` or HMAC).
+const CLIENT_SIGNING_ALGS: [&str; 3] = ["ES256", "RS256", "EdDSA"];
 
 /// Lists only what this build implements.
 pub fn metadata(settings: &Settings) -> ServerMetadata {
@@ -109,7 +117,7 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
         acr_values_supported: crate::mfa::ACR_VALUES.to_vec(),
         authorization_response_iss_parameter_supported: true,
         claims_parameter_supported: false,
-        request_parameter_supported: false,
+        request_parameter_supported: true,
         request_uri_parameter_supported: false,
         status_list_aggregation_endpoint: at(paths::STATUS_LISTS),
         valet_status_list_events_endpoint: at(paths::STATUS_EVENTS),
@@ -121,5 +129,9 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
             .iter()
             .map(|alg| alg.as_str())
             .collect(),
+        token_endpoint_auth_signing_alg_values_supported: CLIENT_SIGNING_ALGS.to_vec(),
+        introspection_endpoint_auth_signing_alg_values_supported: CLIENT_SIGNING_ALGS.to_vec(),
+        revocation_endpoint_auth_signing_alg_values_supported: CLIENT_SIGNING_ALGS.to_vec(),
+        request_object_signing_alg_values_supported: CLIENT_SIGNING_ALGS.to_vec(),
     }
 }

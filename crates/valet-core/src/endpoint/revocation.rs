@@ -94,7 +94,12 @@ async fn revoke_access_token(
             revoked_at: now,
         })
         .await?;
-    if let Some(idx) = status_claim::global_index(&server.settings.issuer, &claims) {
+    // An exchanged token (RFC 8693 `act`) shares its subject token's status
+    // entry: setting that bit would revoke the subject, which is not this
+    // client's. Its own revocation is the record above (introspection).
+    if let Some(idx) = status_claim::global_index(&server.settings.issuer, &claims)
+        && !claims.contains_key("act")
+    {
         revoke_status(server, client, idx, exp, now).await?;
     }
     let mut event = AuditEvent::new(AuditKind::TokenRevoked, now)

@@ -66,5 +66,6 @@ pub async fn issue(
         scope: minted.scope,
         refresh_token: None,
         id_token: None,
+        issued_token_type: None,
     })
 }

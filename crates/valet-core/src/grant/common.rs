@@ -207,6 +207,7 @@ pub fn tokens_for_grant(
             scope: access.scope,
             refresh_token,
             id_token,
+            issued_token_type: None,
         },
         refresh,
         access_jti: access.jti,

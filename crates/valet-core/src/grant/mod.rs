@@ -5,6 +5,7 @@ mod client_credentials;
 mod common;
 mod device_code;
 pub(crate) mod refresh_token;
+mod token_exchange;
 
 use std::net::IpAddr;
 
@@ -79,6 +80,12 @@ pub async fn issue(
                 dpop_jkt,
                 address,
                 now,
+            ))
+            .await
+        }
+        TokenRequest::TokenExchange(exchange) => {
+            Box::pin(token_exchange::issue(
+                server, client, exchange, dpop_jkt, address, now,
             ))
             .await
         }

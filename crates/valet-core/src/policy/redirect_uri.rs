@@ -114,6 +114,9 @@ mod tests {
             previous_secret_expires_at: None,
             introspect_any: false,
             dpop_bound_access_tokens: false,
+            jwks: None,
+            jwks_uri: None,
+            token_exchange_audiences: Vec::new(),
         }
     }
 

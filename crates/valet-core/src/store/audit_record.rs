@@ -60,10 +60,13 @@ pub enum AuditKind {
     PasskeyAdded,
     /// A user removed one of their passkeys.
     PasskeyRemoved,
+    /// A client exchanged a subject token for an access token (RFC 8693):
+    /// `detail.audience`, `detail.actor`, `detail.scope`.
+    TokenExchanged,
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 36] = [
+    pub const ALL: [Self; 37] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginThrottled,
@@ -100,6 +103,7 @@ impl AuditKind {
         Self::MfaReset,
         Self::PasskeyAdded,
         Self::PasskeyRemoved,
+        Self::TokenExchanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -140,6 +144,7 @@ impl AuditKind {
             Self::MfaReset => "mfa.reset",
             Self::PasskeyAdded => "passkey.added",
             Self::PasskeyRemoved => "passkey.removed",
+            Self::TokenExchanged => "token.exchanged",
         }
     }
 

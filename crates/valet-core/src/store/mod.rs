@@ -65,7 +65,8 @@ pub trait ClientStore: Send + Sync {
     /// Replaces a client's settings with those of `client` (matched by
     /// `client_id`): name, redirect and post-logout URIs, scopes, audiences,
     /// access token TTL, consent skipping, refresh grace, ID token algorithm,
-    /// introspection permission and `updated_at`. Its type, grant types, secrets
+    /// introspection permission, keys (`jwks`, `jwks_uri`), token exchange
+    /// audiences and `updated_at`. Its type, grant types, secrets
     /// and `created_at` stay as stored. Returns whether a client matched.
     async fn update_client(&self, client: &Client) -> Result<bool, StoreError>;
 }

@@ -11,7 +11,8 @@ pub struct Client {
     pub client_id: String,
     pub name: String,
     /// How the client may authenticate at the token endpoint (RFC 7591 §2
-    /// `token_endpoint_auth_method`): `[None]` for a public client, otherwise
+    /// `token_endpoint_auth_method`): `[None]` for a public client,
+    /// `[PrivateKeyJwt]` for one that signs assertions with its keys, otherwise
     /// one or both of the secret methods. Never empty.
     pub token_endpoint_auth_methods: Vec<TokenEndpointAuthMethod>,
     /// SHA-256 of the client secret; `None` for a public client.
@@ -57,6 +58,15 @@ pub struct Client {
     /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request must carry a
     /// DPoP proof, so every access token it gets is bound.
     pub dpop_bound_access_tokens: bool,
+    /// The client's public keys as a JWK Set document (RFC 7517 §5), for
+    /// `private_key_jwt` and signed request objects; at most one of this and
+    /// `jwks_uri` (RFC 7591 §2).
+    pub jwks: Option<String>,
+    /// Where the client publishes its JWK Set (fetched and cached).
+    pub jwks_uri: Option<String>,
+    /// Audiences this client may exchange a subject token into (RFC 8693);
+    /// empty: it may not exchange tokens.
+    pub token_exchange_audiences: Vec<String>,
 }
 
 impl Client {
@@ -116,6 +126,9 @@ impl fmt::Debug for Client {
                 "require_pushed_authorization_requests",
                 &self.require_pushed_authorization_requests,
             )
+            .field("jwks", &self.jwks.as_ref().map(|_| "<keys>"))
+            .field("jwks_uri", &self.jwks_uri)
+            .field("token_exchange_audiences", &self.token_exchange_audiences)
             .finish_non_exhaustive()
     }
 }
@@ -338,10 +351,13 @@ pub enum SingleUseKind {
     /// A DPoP proof's `jti` (RFC 9449 §11.1), kept until the proof is too old
     /// to be accepted anyway (see the `dpop` module).
     DpopProof,
+    /// The `jti` of a client assertion already used (RFC 7523 §3 item 7), kept
+    /// until the assertion expires.
+    ClientAssertion,
 }
 
 impl SingleUseKind {
-    pub const ALL: [SingleUseKind; 10] = [
+    pub const ALL: [SingleUseKind; 11] = [
         SingleUseKind::Interaction,
         SingleUseKind::PasswordReset,
         SingleUseKind::EmailVerification,
@@ -352,6 +368,7 @@ impl SingleUseKind {
         SingleUseKind::DevicePoll,
         SingleUseKind::PushedRequest,
         SingleUseKind::DpopProof,
+        SingleUseKind::ClientAssertion,
     ];
 
     /// The name the store keeps.
@@ -367,6 +384,7 @@ impl SingleUseKind {
             Self::DevicePoll => "device_poll",
             Self::PushedRequest => "pushed_request",
             Self::DpopProof => "dpop_proof",
+            Self::ClientAssertion => "client_assertion",
         }
     }
 

@@ -32,6 +32,10 @@ pub struct AccessTokenClaims<'a> {
     /// RFC 9449 §6.1: the DPoP key the token is bound to (`{"jkt": …}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation<'a>>,
+    /// RFC 8693 §4.1: the party acting for `sub` (token exchange), with the
+    /// earlier actors nested inside.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<&'a serde_json::Value>,
 }
 
 /// RFC 7800 §3.1 `cnf`, with the RFC 9449 §6.1 member `jkt`.
@@ -83,11 +87,59 @@ pub fn mint(
     dpop_jkt: Option<&str>,
     now: i64,
 ) -> Result<MintedAccessToken, OAuthError> {
+    let expires_in = lifetime(settings, client);
+    mint_with(
+        settings,
+        keyring,
+        Minting {
+            client,
+            subject,
+            audiences,
+            scope,
+            status,
+            act: None,
+            dpop_jkt,
+            expires_in,
+        },
+        now,
+    )
+}
+
+/// What an access token says, for [`mint_with`].
+pub struct Minting<'a> {
+    pub client: &'a Client,
+    pub subject: &'a str,
+    pub audiences: &'a [String],
+    pub scope: &'a Scope,
+    pub status: Option<&'a StatusClaim>,
+    pub act: Option<&'a serde_json::Value>,
+    /// The DPoP key (RFC 7638 thumbprint) the token is bound to, if any.
+    pub dpop_jkt: Option<&'a str>,
+    pub expires_in: i64,
+}
+
+/// [`mint`] with every claim chosen by the caller (token exchange: the lifetime
+/// capped by the subject token's, an `act` claim).
+pub fn mint_with(
+    settings: &Settings,
+    keyring: &Keyring,
+    minting: Minting<'_>,
+    now: i64,
+) -> Result<MintedAccessToken, OAuthError> {
+    let Minting {
+        client,
+        subject,
+        audiences,
+        scope,
+        status,
+        act,
+        dpop_jkt,
+        expires_in,
+    } = minting;
     let alg = settings.keys.access_token_alg;
     let key = keyring
         .signing_key(alg, now)
         .ok_or_else(|| OAuthError::server(format!("no active {alg} signing key")))?;
-    let expires_in = lifetime(settings, client);
     let jti = token_id()?;
     let scope_text = (!scope.is_empty()).then(|| scope.to_string());
     let claims = AccessTokenClaims {
@@ -101,6 +153,7 @@ pub fn mint(
         scope: scope_text.as_deref(),
         status,
         cnf: dpop_jkt.map(|jkt| Confirmation { jkt }),
+        act,
     };
     let token = key
         .sign_jwt(ACCESS_TOKEN_TYP, &claims)

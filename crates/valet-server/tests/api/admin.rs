@@ -330,7 +330,7 @@ async fn registration_and_creation_errors_name_fields() {
         .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "grant_types[1]: unknown grant type (known: authorization_code, client_credentials, refresh_token, device_code)"
+        "grant_types[1]: unknown grant type (known: authorization_code, client_credentials, refresh_token, device_code, token_exchange)"
     );
     let error = app
         .admin()

@@ -65,7 +65,7 @@ enum Shown {
 }
 
 /// The flag that sets each field of the admin requests.
-const FLAGS: [(&str, &str, Shown); 22] = [
+const FLAGS: [(&str, &str, Shown); 26] = [
     ("name", "--name", Shown::Plain),
     ("public", "--public", Shown::Plain),
     ("redirect_uris", "--redirect-uri", Shown::Plain),
@@ -95,6 +95,14 @@ const FLAGS: [(&str, &str, Shown); 22] = [
         "dpop_bound_access_tokens",
         "--dpop-bound-access-tokens",
         Shown::Plain,
+    ),
+    ("token_endpoint_auth_method", "--auth-method", Shown::Plain),
+    ("jwks", "--jwks-file", Shown::Plain),
+    ("jwks_uri", "--jwks-uri", Shown::Plain),
+    (
+        "token_exchange_audiences",
+        "--token-exchange-audience",
+        Shown::Quoted,
     ),
     ("overlap_seconds", "--overlap", Shown::Seconds),
     ("username", "--username", Shown::Quoted),

@@ -108,6 +108,23 @@ pub struct CreateArgs {
     /// token is bound to the client's key.
     #[arg(long)]
     dpop_bound_access_tokens: bool,
+    /// How the client authenticates: private_key_jwt (a JWT signed with one of
+    /// its keys, given with --jwks-file or --jwks-uri; it gets no secret).
+    /// Default: a secret, or none for --public.
+    #[arg(long = "auth-method")]
+    auth_method: Option<String>,
+    /// A file holding the client's public keys as a JWK Set (for private_key_jwt
+    /// and signed request objects).
+    #[arg(long = "jwks-file", conflicts_with = "jwks_uri")]
+    jwks_file: Option<std::path::PathBuf>,
+    /// Where the client publishes its JWK Set (https, or http on a loopback
+    /// host); fetched and cached for 5 minutes.
+    #[arg(long = "jwks-uri")]
+    jwks_uri: Option<String>,
+    /// An audience this client may exchange tokens into (RFC 8693; repeatable;
+    /// needs --grant-type token_exchange).
+    #[arg(long = "token-exchange-audience")]
+    token_exchange_audiences: Vec<String>,
     #[arg(long)]
     json: bool,
 }
@@ -176,8 +193,32 @@ pub struct UpdateArgs {
     /// --dpop-bound-access-tokens=false.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     dpop_bound_access_tokens: Option<bool>,
+    /// Replace the client's keys with the JWK Set in this file.
+    #[arg(long = "jwks-file", conflicts_with_all = ["jwks_uri", "no_jwks"])]
+    jwks_file: Option<std::path::PathBuf>,
+    /// Replace the client's keys with the JWK Set at this URL.
+    #[arg(long = "jwks-uri", conflicts_with = "no_jwks")]
+    jwks_uri: Option<String>,
+    /// Remove the client's keys (not for a private_key_jwt client).
+    #[arg(long)]
+    no_jwks: bool,
+    /// The audiences it may exchange tokens into (repeatable; replaces the list).
+    #[arg(
+        long = "token-exchange-audience",
+        conflicts_with = "no_token_exchange_audiences"
+    )]
+    token_exchange_audiences: Option<Vec<String>>,
+    /// Remove every token exchange audience.
+    #[arg(long)]
+    no_token_exchange_audiences: bool,
     #[arg(long)]
     json: bool,
+}
+
+/// The JWK Set in `path`, as text (checked by the admin service).
+fn read_jwks(path: &std::path::Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path)
+        .map_err(|error| -> CliError { format!("--jwks-file {}: {error}", path.display()).into() })
 }
 
 #[derive(Debug, Subcommand)]
@@ -246,6 +287,10 @@ async fn create(admin: &Admin<'_>, args: CreateArgs) -> Result<(), CliError> {
         introspect_any: args.introspect_any,
         require_pushed_authorization_requests: args.require_par,
         dpop_bound_access_tokens: args.dpop_bound_access_tokens,
+        token_endpoint_auth_method: args.auth_method,
+        jwks: args.jwks_file.as_deref().map(read_jwks).transpose()?,
+        jwks_uri: args.jwks_uri,
+        token_exchange_audiences: args.token_exchange_audiences,
     };
     let registered = admin.register_client(new).await.map_err(flagged)?;
     let client = &registered.client;
@@ -292,6 +337,24 @@ async fn update(admin: &Admin<'_>, args: UpdateArgs) -> Result<(), CliError> {
         introspect_any: args.introspect_any,
         require_pushed_authorization_requests: args.require_par,
         dpop_bound_access_tokens: args.dpop_bound_access_tokens,
+        jwks: if args.no_jwks {
+            Some(None)
+        } else {
+            args.jwks_file
+                .as_deref()
+                .map(read_jwks)
+                .transpose()?
+                .map(Some)
+        },
+        jwks_uri: if args.no_jwks {
+            Some(None)
+        } else {
+            args.jwks_uri.map(Some)
+        },
+        token_exchange_audiences: cleared(
+            args.token_exchange_audiences,
+            args.no_token_exchange_audiences,
+        ),
     };
     let updated = admin
         .update_client(&args.client_id, update)
@@ -400,6 +463,10 @@ async fn rotate(
 
 fn print_details(client: &ClientRecord) {
     println!("  type:          {}", client.kind);
+    println!(
+        "  auth method:   {}",
+        client.token_endpoint_auth_methods.join(" ")
+    );
     println!("  grant types:   {}", client.grant_types.join(" "));
     let list = |values: &[String]| {
         if values.is_empty() {
@@ -422,6 +489,25 @@ fn print_details(client: &ClientRecord) {
     }
     if let Some(ttl) = client.access_token_ttl {
         println!("  token TTL:     {ttl}s");
+    }
+    if let Some(jwks) = &client.jwks {
+        let kids: Vec<&str> = jwks
+            .get("keys")
+            .and_then(|keys| keys.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|key| key.get("kid").and_then(|kid| kid.as_str()))
+            .collect();
+        println!("  keys:          jwks ({})", kids.join(" "));
+    }
+    if let Some(uri) = &client.jwks_uri {
+        println!("  keys:          {uri}");
+    }
+    if !client.token_exchange_audiences.is_empty() {
+        println!(
+            "  exchanges to:  {}",
+            list(&client.token_exchange_audiences)
+        );
     }
     if client.introspect_any {
         println!("  introspects:   any token");

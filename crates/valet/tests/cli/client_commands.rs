@@ -455,3 +455,114 @@ fn device_and_par_options_through_the_cli() {
     });
     assert_eq!(show(&dir)["require_pushed_authorization_requests"], false);
 }
+
+/// `--auth-method private_key_jwt` with `--jwks-file`: no secret is printed,
+/// `show` says how the client authenticates, a file with a private key names
+/// the option at fault, `update --jwks-uri` replaces the inline keys, and token
+/// exchange needs its grant type.
+#[test]
+fn key_clients_and_token_exchange_through_the_cli() {
+    let dir = init_dir("key-clients");
+    let public = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k1"}]}"#;
+    let private = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","kid":"k1"}]}"#;
+    let public_path = dir.join("public.json");
+    let private_path = dir.join("private.json");
+    std::fs::write(&public_path, public).unwrap();
+    std::fs::write(&private_path, private).unwrap();
+    let create = |jwks: &std::path::Path| {
+        let mut c = valet(&dir);
+        c.args([
+            "client",
+            "create",
+            "--name",
+            "signer",
+            "--audience",
+            "https://api.example.test",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-file",
+            jwks.to_str().unwrap(),
+            "--json",
+        ]);
+        c
+    };
+    let created = stdout_json(&run_ok(create(&public_path)));
+    assert!(created.get("client_secret").is_none(), "{created}");
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let shown = run_ok({
+        let mut c = valet(&dir);
+        c.args(["client", "show", &id]);
+        c
+    });
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("private_key_jwt") && text.contains("jwks (k1)"),
+        "{text}"
+    );
+
+    let refused = create(&private_path).output().unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--jwks-file") && stderr.contains("private"),
+        "{stderr}"
+    );
+
+    let updated = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args([
+            "client",
+            "update",
+            &id,
+            "--jwks-uri",
+            "https://signer.example.test/jwks.json",
+            "--json",
+        ]);
+        c
+    }));
+    assert_eq!(
+        updated["client"]["jwks_uri"],
+        "https://signer.example.test/jwks.json"
+    );
+    assert!(updated["client"]["jwks"].is_null(), "{updated}");
+    let no_keys = valet(&dir)
+        .args(["client", "update", &id, "--no-jwks"])
+        .output()
+        .unwrap();
+    assert!(
+        !no_keys.status.success(),
+        "a private_key_jwt client keeps its keys"
+    );
+
+    let exchanger = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args([
+            "client",
+            "create",
+            "--name",
+            "exchanger",
+            "--grant-type",
+            "token_exchange",
+            "--token-exchange-audience",
+            "https://downstream.example.test",
+            "--json",
+        ]);
+        c
+    }));
+    assert!(exchanger["client_secret"].as_str().is_some());
+    let without_grant = valet(&dir)
+        .args([
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--audience",
+            "a",
+            "--token-exchange-audience",
+            "https://downstream.example.test",
+        ])
+        .output()
+        .unwrap();
+    assert!(!without_grant.status.success());
+    assert!(String::from_utf8_lossy(&without_grant.stderr).contains("--grant-type"));
+}
