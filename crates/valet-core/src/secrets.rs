@@ -19,6 +19,10 @@ pub const CLIENT_SECRET_PREFIX: &str = "vcs_";
 pub struct PlainSecret(Zeroizing<String>);
 
 impl PlainSecret {
+    pub(crate) fn new(secret: &str) -> Self {
+        Self(Zeroizing::new(secret.to_owned()))
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -43,6 +43,10 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// OIDC Core §3.1.2.6: the `request_uri` parameter is not supported.
     RequestUriNotSupported,
+    /// RFC 7591 §3.2.2: a redirect URI in the registration is not acceptable.
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2: another metadata field is not acceptable.
+    InvalidClientMetadata,
 }
 
 impl ErrorCode {
@@ -67,6 +71,8 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
         }
     }
 

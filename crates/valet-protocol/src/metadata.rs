@@ -38,4 +38,11 @@ pub struct ServerMetadata {
     pub valet_status_list_events_endpoint: String,
     /// RFC 9068 access tokens are signed with these.
     pub access_token_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 7591 §3 / RFC 8414 §2: present while dynamic registration is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
+    /// draft-ietf-oauth-client-id-metadata-document §5: an https URL may be
+    /// a `client_id` (present, `true`, while the setting is on).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub client_id_metadata_document_supported: bool,
 }

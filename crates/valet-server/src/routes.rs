@@ -10,8 +10,8 @@ use crate::AppState;
 use crate::cors::Cors;
 use crate::error::{method_not_allowed, not_found};
 use crate::handlers::{
-    account, authorize, health, jwks, logout, metadata, passkeys, register, reset, status,
-    token_endpoints, userinfo, verify_email,
+    account, authorize, client_registration, health, jwks, logout, metadata, passkeys, register,
+    reset, status, token_endpoints, userinfo, verify_email,
 };
 use crate::layers;
 
@@ -56,7 +56,8 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .fallback(method_not_allowed("POST"))
                 .layer(Cors::clients(server, "POST")),
         )
-        .merge(passkey_routes());
+        .merge(passkey_routes())
+        .merge(client_registration_routes());
     let endpoints = browser_pages(public_documents(endpoints)).merge(self_service());
     under_issuer_path(endpoints, &state.server.settings().issuer)
         .route("/healthz", get(health::healthz))
@@ -98,6 +99,24 @@ fn self_service() -> Router<Arc<AppState>> {
             get(verify_email::verify_email_get)
                 .post(verify_email::verify_email_post)
                 .fallback(method_not_allowed("GET, POST")),
+        )
+}
+
+/// Dynamic client registration (RFC 7591) and each self-registered client's
+/// configuration endpoint (RFC 7592); both answer 404 while
+/// `client_registration` is closed.
+fn client_registration_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            paths::REGISTRATION,
+            post(client_registration::register).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            paths::REGISTRATION_CLIENT,
+            get(client_registration::read)
+                .put(client_registration::replace)
+                .delete(client_registration::delete)
+                .fallback(method_not_allowed("GET, PUT, DELETE")),
         )
 }
 

@@ -49,6 +49,8 @@ pub async fn clients_roundtrip(store: &dyn Store) {
         previous_secret_hash: Some(vec![0x01, 0x00, 0xee]),
         previous_secret_expires_at: Some(1_700_003_600),
         introspect_any: true,
+        registration_token_hash: Some(vec![0x02, 0x00, 0xff]),
+        metadata_expires_at: Some(1_700_009_000),
     };
     store.insert_client(&client).await.expect("insert client");
 

@@ -501,6 +501,8 @@ fn client(client_id: &str, created_at: i64) -> Client {
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         introspect_any: false,
+        registration_token_hash: None,
+        metadata_expires_at: None,
     }
 }
 

@@ -212,6 +212,8 @@ async fn upgrade_from_0001_keeps_clients() {
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             introspect_any: false,
+            registration_token_hash: None,
+            metadata_expires_at: None,
         })
     );
     // Migration 0008: a client with a secret may send it either way, as before.
@@ -427,6 +429,8 @@ fn client(client_id: &str) -> Client {
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         introspect_any: false,
+        registration_token_hash: None,
+        metadata_expires_at: None,
     }
 }
 

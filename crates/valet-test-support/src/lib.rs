@@ -43,8 +43,8 @@ pub mod api {
     pub use crate::app::*;
     pub use crate::browser::*;
     pub use crate::flow::*;
-    pub use crate::node::{node_package_available, run_node_script};
     pub use crate::leaks::assert_no_internals;
+    pub use crate::node::{node_package_available, run_node_script};
     pub use crate::passkey::{Ceremony, SoftPasskey};
     pub use crate::pkce::Pkce;
     pub use crate::postgres::{skip, test_database_url};
@@ -55,8 +55,8 @@ pub mod api {
 pub mod cli {
     pub use crate::browser::{encode, form_field};
     pub use crate::http::*;
-    pub use crate::node::{node_package_available, run_node_script};
     pub use crate::leaks::assert_no_internals;
+    pub use crate::node::{node_package_available, run_node_script};
     pub use crate::pkce::Pkce;
     pub use crate::postgres::{skip, test_database_url};
     pub use crate::process::*;

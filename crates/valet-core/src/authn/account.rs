@@ -47,6 +47,8 @@ pub(crate) fn client(server: &AuthorizationServer) -> Arc<Client> {
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         introspect_any: false,
+        registration_token_hash: None,
+        metadata_expires_at: None,
         redirect_uris: vec![account_url(server)],
         post_logout_redirect_uris: Vec::new(),
         grant_types: vec![GrantType::AuthorizationCode],

@@ -3,6 +3,7 @@
 //! [`ClientAuthenticator::authenticate`].
 
 mod cache;
+pub mod document;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -42,6 +42,10 @@ pub mod paths {
     pub const RESET_CONFIRM: &str = "/reset/confirm";
     /// Where an email verification link leads.
     pub const VERIFY_EMAIL: &str = "/verify-email";
+    /// Dynamic client registration (RFC 7591 §3; `/register` is the users').
+    pub const REGISTRATION: &str = "/connect/register";
+    /// A self-registered client's configuration endpoint (RFC 7592 §2).
+    pub const REGISTRATION_CLIENT: &str = "/connect/register/{client_id}";
     pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
     pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
 }
@@ -108,5 +112,9 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
         status_list_aggregation_endpoint: at(paths::STATUS_LISTS),
         valet_status_list_events_endpoint: at(paths::STATUS_EVENTS),
         access_token_signing_alg_values_supported: vec![settings.keys.access_token_alg.as_str()],
+        registration_endpoint: (settings.dynamic_clients.registration
+            != crate::config::ClientRegistration::Closed)
+            .then(|| at(paths::REGISTRATION)),
+        client_id_metadata_document_supported: settings.dynamic_clients.metadata_documents,
     }
 }

@@ -112,6 +112,8 @@ mod tests {
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             introspect_any: false,
+            registration_token_hash: None,
+            metadata_expires_at: None,
         }
     }
 

@@ -60,10 +60,14 @@ pub enum AuditKind {
     PasskeyAdded,
     /// A user removed one of their passkeys.
     PasskeyRemoved,
+    /// An operator created an initial access token for client registration.
+    InitialTokenCreated,
+    /// An operator revoked an initial access token.
+    InitialTokenRevoked,
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 36] = [
+    pub const ALL: [Self; 38] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginThrottled,
@@ -100,6 +104,8 @@ impl AuditKind {
         Self::MfaReset,
         Self::PasskeyAdded,
         Self::PasskeyRemoved,
+        Self::InitialTokenCreated,
+        Self::InitialTokenRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -140,6 +146,8 @@ impl AuditKind {
             Self::MfaReset => "mfa.reset",
             Self::PasskeyAdded => "passkey.added",
             Self::PasskeyRemoved => "passkey.removed",
+            Self::InitialTokenCreated => "initial_token.created",
+            Self::InitialTokenRevoked => "initial_token.revoked",
         }
     }
 
