@@ -212,14 +212,18 @@ async fn initial_access_tokens_gate_registration() {
 #[tokio::test]
 async fn open_registration_holds_its_policy() {
     on_both_stores(
-        || dynamic_settings(ClientRegistration::Open),
+        || {
+            let mut settings = dynamic_settings(ClientRegistration::Open);
+            settings.dynamic_clients.open_rate_per_hour = 100;
+            settings
+        },
         async |app: &TestApp| {
             let refusals: [(Value, &str, &str); 14] = [
                 (json!({"redirect_uris": ["http://app.example/cb"]}), "invalid_redirect_uri", "redirect_uris[0]"),
                 (json!({"redirect_uris": ["https://*.example.com/cb"]}), "invalid_redirect_uri", "redirect_uris[0]"),
                 (json!({"redirect_uris": ["https://app.example/cb#x"]}), "invalid_redirect_uri", "redirect_uris[0]"),
                 (json!({"redirect_uris": ["https://app.example/cb", "javascript:alert(1)"]}), "invalid_redirect_uri", "redirect_uris[1]"),
-                (json!({}), "invalid_client_metadata", "authorization_code needs at least one redirect URI"),
+                (json!({}), "invalid_redirect_uri", "authorization_code needs at least one redirect URI"),
                 (json!({"redirect_uris": [WEB_REDIRECT], "skip_consent": true}), "invalid_client_metadata", "skip_consent is an operator setting"),
                 (json!({"redirect_uris": [WEB_REDIRECT], "introspect_any": true}), "invalid_client_metadata", "introspect_any"),
                 (json!({"redirect_uris": [WEB_REDIRECT], "grant_types": ["client_credentials"]}), "invalid_client_metadata", "client_credentials"),

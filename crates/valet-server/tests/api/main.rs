@@ -14,6 +14,7 @@ mod admin;
 mod attacks;
 mod audit;
 mod browser;
+mod client_metadata;
 mod client_registration;
 mod client_secrets;
 mod cors;
