@@ -56,49 +56,19 @@ impl HttpDocumentFetcher {
         if !parsed.username().is_empty() || parsed.password().is_some() {
             return Err(refused("a URL with userinfo"));
         }
-        let port = parsed
-            .port_or_known_default()
-            .ok_or_else(|| refused("no port"))?;
-        let host = parsed.host_str().ok_or_else(|| refused("no host"))?;
-        let literal = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .ok();
-        let (domain, addresses): (Option<&str>, Vec<SocketAddr>) = match literal {
-            Some(ip) => (None, vec![SocketAddr::new(ip, port)]),
-            None => {
-                let addresses = tokio::net::lookup_host((host, port))
-                    .await
-                    .map_err(|error| refused(&format!("the host does not resolve: {error}")))?
-                    .collect();
-                (Some(host), addresses)
-            }
-        };
-        if addresses.is_empty() {
-            return Err(refused("the host has no address"));
-        }
-        if let Some(address) = addresses
-            .iter()
-            .find(|address| forbidden_address(address.ip(), self.allow_loopback))
-        {
-            return Err(refused(&format!(
-                "the host resolves to {}, which is not a public address",
-                address.ip()
-            )));
-        }
+        let (domain, addresses) = self.checked_addresses(&parsed).await?;
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .timeout(timeout)
             .connect_timeout(timeout);
-        if let Some(domain) = domain {
+        if let Some(domain) = &domain {
             builder = builder.resolve_to_addrs(domain, &addresses);
         }
         let client = builder
             .build()
             .map_err(|error| refused(&format!("no HTTP client: {error}")))?;
-        let mut response = client
+        let response = client
             .get(parsed)
             .header(ACCEPT, "application/json")
             .send()
@@ -126,19 +96,65 @@ impl HttpDocumentFetcher {
             .get(CACHE_CONTROL)
             .and_then(|value| value.to_str().ok())
             .and_then(max_age);
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|error| refused(&format!("the body could not be read: {error}")))?
-        {
-            if body.len().saturating_add(chunk.len()) > MAX_DOCUMENT_BYTES {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_capped(response).await?;
         Ok(FetchedDocument { body, max_age })
     }
+
+    /// The addresses of the URL's host, each checked, and the host name when
+    /// it is not an address (to pin the connection to the checked addresses).
+    async fn checked_addresses(
+        &self,
+        parsed: &reqwest::Url,
+    ) -> Result<(Option<String>, Vec<SocketAddr>), FetchError> {
+        let port = parsed
+            .port_or_known_default()
+            .ok_or_else(|| refused("no port"))?;
+        let host = parsed.host_str().ok_or_else(|| refused("no host"))?;
+        let literal = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .ok();
+        let (domain, addresses): (Option<String>, Vec<SocketAddr>) = match literal {
+            Some(ip) => (None, vec![SocketAddr::new(ip, port)]),
+            None => {
+                let addresses = tokio::net::lookup_host((host, port))
+                    .await
+                    .map_err(|error| refused(&format!("the host does not resolve: {error}")))?
+                    .collect();
+                (Some(host.to_owned()), addresses)
+            }
+        };
+        if addresses.is_empty() {
+            return Err(refused("the host has no address"));
+        }
+        if let Some(address) = addresses
+            .iter()
+            .find(|address| forbidden_address(address.ip(), self.allow_loopback))
+        {
+            return Err(refused(&format!(
+                "the host resolves to {}, which is not a public address",
+                address.ip()
+            )));
+        }
+        Ok((domain, addresses))
+    }
+}
+
+/// The body, at most `MAX_DOCUMENT_BYTES` of it.
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|error| refused(&format!("the body could not be read: {error}")))?
+    {
+        if body.len().saturating_add(chunk.len()) > MAX_DOCUMENT_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// RFC 9111 §5.2.2: `no-store` and `no-cache` mean no reuse (the core then

@@ -326,30 +326,7 @@ pub(crate) fn new_client(
     metadata: &ClientMetadata,
     policy: &DynamicClients,
 ) -> Result<NewClient, OAuthError> {
-    for (present, name) in [
-        (metadata.skip_consent.is_some(), "skip_consent"),
-        (metadata.introspect_any.is_some(), "introspect_any"),
-        (metadata.require_mfa.is_some(), "require_mfa"),
-        (metadata.access_token_ttl.is_some(), "access_token_ttl"),
-        (metadata.audiences.is_some(), "audiences"),
-    ] {
-        if present {
-            return Err(invalid_metadata(format!(
-                "{name} is an operator setting: a client cannot register it"
-            )));
-        }
-    }
-    if metadata.jwks.is_some() || metadata.jwks_uri.is_some() {
-        return Err(invalid_metadata(
-            "jwks and jwks_uri are not accepted: register with token_endpoint_auth_method none, client_secret_basic or client_secret_post",
-        ));
-    }
-    if metadata.software_statement.is_some() {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidClientMetadata,
-            "software statements are not accepted here",
-        ));
-    }
+    refuse_unaccepted_fields(metadata)?;
     let public = match metadata
         .token_endpoint_auth_method
         .as_deref()
@@ -399,24 +376,7 @@ pub(crate) fn new_client(
             "grant_types must include authorization_code (response type code, RFC 7591 section 2.1)",
         ));
     }
-    let scopes = match &metadata.scope {
-        None => policy.scopes.clone(),
-        Some(scope) => {
-            let scopes: Vec<String> = scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
-            if let Some(unavailable) = scopes.iter().find(|s| !policy.scopes.contains(s)) {
-                return Err(invalid_metadata(format!(
-                    "scope {} is not available to self-registered clients (available: {})",
-                    printable(unavailable),
-                    policy.scopes.join(" ")
-                )));
-            }
-            scopes
-        }
-    };
+    let scopes = scopes_within(metadata.scope.as_deref(), policy)?;
     let name = metadata
         .client_name
         .as_deref()
@@ -438,6 +398,56 @@ pub(crate) fn new_client(
         id_token_signed_response_alg: metadata.id_token_signed_response_alg.clone(),
         ..NewClient::default()
     })
+}
+
+/// The fields Valet reads only to refuse them: operator settings, keys and
+/// software statements.
+fn refuse_unaccepted_fields(metadata: &ClientMetadata) -> Result<(), OAuthError> {
+    for (present, name) in [
+        (metadata.skip_consent.is_some(), "skip_consent"),
+        (metadata.introspect_any.is_some(), "introspect_any"),
+        (metadata.require_mfa.is_some(), "require_mfa"),
+        (metadata.access_token_ttl.is_some(), "access_token_ttl"),
+        (metadata.audiences.is_some(), "audiences"),
+    ] {
+        if present {
+            return Err(invalid_metadata(format!(
+                "{name} is an operator setting: a client cannot register it"
+            )));
+        }
+    }
+    if metadata.jwks.is_some() || metadata.jwks_uri.is_some() {
+        return Err(invalid_metadata(
+            "jwks and jwks_uri are not accepted: register with token_endpoint_auth_method none, client_secret_basic or client_secret_post",
+        ));
+    }
+    if metadata.software_statement.is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidClientMetadata,
+            "software statements are not accepted here",
+        ));
+    }
+    Ok(())
+}
+
+/// The scopes asked for, each in the configured list; all of it when none are.
+fn scopes_within(scope: Option<&str>, policy: &DynamicClients) -> Result<Vec<String>, OAuthError> {
+    let Some(scope) = scope else {
+        return Ok(policy.scopes.clone());
+    };
+    let scopes: Vec<String> = scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Some(unavailable) = scopes.iter().find(|s| !policy.scopes.contains(s)) {
+        return Err(invalid_metadata(format!(
+            "scope {} is not available to self-registered clients (available: {})",
+            printable(unavailable),
+            policy.scopes.join(" ")
+        )));
+    }
+    Ok(scopes)
 }
 
 /// The admin service's refusal in RFC 7591 §3.2.2 terms, with the field named

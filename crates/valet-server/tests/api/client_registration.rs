@@ -459,3 +459,132 @@ async fn a_self_registered_client_signs_users_in_with_consent() {
     )
     .await;
 }
+
+/// The MCP TypeScript SDK's client authorization (`auth()` of
+/// `@modelcontextprotocol/sdk/client/auth.js`), unchanged, against Valet on a
+/// socket: RFC 9728 metadata of a (fake) MCP server names Valet, the SDK
+/// discovers Valet, registers itself dynamically (RFC 7591, a public client
+/// with a loopback redirect), sends the user to authorize with PKCE and the
+/// MCP server as `resource`; the test signs alice in and allows; the SDK
+/// redeems the code. The access token is for the MCP server. (The SDK takes
+/// a metadata document URL only over https, so this runs the registration
+/// path; metadata documents are tested in `client_metadata`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mcp_sdk_registers_and_authorizes() {
+    if !node_package_available("@modelcontextprotocol/sdk", "the MCP SDK registration test") {
+        return;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let mcp = format!("{origin}/mcp");
+    let mut settings = Settings::new(origin.clone());
+    settings.dynamic_clients.registration = ClientRegistration::Open;
+    settings.dynamic_clients.audiences = vec![mcp.clone()];
+    let app = TestApp::with_settings(settings).await;
+    app.user("alice").await;
+    // The MCP server's protected resource metadata (RFC 9728 §3), beside Valet.
+    let metadata = json!({
+        "resource": mcp,
+        "authorization_servers": [origin],
+        "scopes_supported": ["openid", "profile"],
+    });
+    let router = app.router.clone().route(
+        "/.well-known/oauth-protected-resource/mcp",
+        axum::routing::get(move || {
+            let metadata = metadata.clone();
+            async move { axum::Json(metadata) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let state = temp_dir("mcp-sdk").join("state.json");
+    let state_path = state.to_str().unwrap().to_owned();
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let output = run_node_script(MCP_SDK_CLIENT, &args);
+            assert!(
+                output.status.success(),
+                "{}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            serde_json::from_slice::<Value>(&output.stdout).unwrap()
+        })
+    };
+    let first = run(vec![mcp.clone(), state_path.clone()]).await.unwrap();
+    assert_eq!(first["result"], "REDIRECT", "{first}");
+    let client_id = first["client_id"].as_str().unwrap().to_owned();
+    let record = app.admin().get_client(&client_id).await.unwrap();
+    assert_eq!(record.origin, "dynamic");
+    assert_eq!(record.kind, "public");
+    let url = first["url"].as_str().unwrap();
+    let path = url.strip_prefix(&origin).unwrap();
+    assert!(
+        path.contains(&format!("resource={}", encode(&mcp))),
+        "{path}"
+    );
+
+    let mut browser = Browser::default();
+    let page = browser.get(&app, path).await;
+    let consent = browser
+        .post(&app, "/login", &login_form(&page, "alice", PASSWORD))
+        .await;
+    assert!(
+        consent.text().contains("MCP test client"),
+        "{}",
+        consent.text()
+    );
+    let reply = browser
+        .post(&app, "/consent", &consent_form(&consent, "allow"))
+        .await;
+    let code = location_params(&reply)["code"].clone();
+
+    let second = run(vec![mcp.clone(), state_path, code]).await.unwrap();
+    assert_eq!(second["result"], "AUTHORIZED", "{second}");
+    let (_, claims) = decode_jwt(second["tokens"]["access_token"].as_str().unwrap());
+    assert_eq!(claims["client_id"], client_id.as_str());
+    // For the MCP server (and, with openid, Valet's UserInfo).
+    assert_eq!(claims["aud"], json!([mcp, origin]), "{claims:?}");
+    assert!(second["tokens"]["refresh_token"].is_string());
+}
+
+/// One step of the SDK's flow per run; what the provider keeps between the
+/// runs (client information, PKCE verifier, tokens) lives in a JSON file.
+const MCP_SDK_CLIENT: &str = r#"
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
+
+// With `node -e` the arguments start right after the executable.
+const first = process.argv.findIndex((arg) => arg.startsWith('http://'));
+const [serverUrl, statePath, authorizationCode] = process.argv.slice(first);
+const state = existsSync(statePath) ? JSON.parse(readFileSync(statePath, 'utf8')) : {};
+const save = () => writeFileSync(statePath, JSON.stringify(state));
+const redirectUrl = 'http://127.0.0.1:33418/callback';
+const provider = {
+  get redirectUrl() { return redirectUrl; },
+  get clientMetadata() {
+    return {
+      client_name: 'MCP test client',
+      redirect_uris: [redirectUrl],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    };
+  },
+  clientInformation() { return state.client; },
+  saveClientInformation(info) { state.client = info; save(); },
+  tokens() { return state.tokens; },
+  saveTokens(tokens) { state.tokens = tokens; save(); },
+  redirectToAuthorization(url) { state.url = url.toString(); save(); },
+  saveCodeVerifier(verifier) { state.verifier = verifier; save(); },
+  codeVerifier() { return state.verifier; },
+};
+const result = await auth(provider, { serverUrl, authorizationCode });
+console.log(JSON.stringify({
+  result,
+  url: state.url,
+  client_id: state.client && state.client.client_id,
+  tokens: state.tokens,
+}));
+"#;
