@@ -486,7 +486,7 @@ async fn the_mcp_sdk_registers_and_authorizes() {
     let metadata = json!({
         "resource": mcp,
         "authorization_servers": [origin],
-        "scopes_supported": ["openid", "profile"],
+        "scopes_supported": ["openid", "profile", "offline_access"],
     });
     let router = app.router.clone().route(
         "/.well-known/oauth-protected-resource/mcp",
@@ -540,13 +540,24 @@ async fn the_mcp_sdk_registers_and_authorizes() {
         .await;
     let code = location_params(&reply)["code"].clone();
 
-    let second = run(vec![mcp.clone(), state_path, code]).await.unwrap();
+    let second = run(vec![mcp.clone(), state_path.clone(), code])
+        .await
+        .unwrap();
     assert_eq!(second["result"], "AUTHORIZED", "{second}");
     let (_, claims) = decode_jwt(second["tokens"]["access_token"].as_str().unwrap());
     assert_eq!(claims["client_id"], client_id.as_str());
     // For the MCP server (and, with openid, Valet's UserInfo).
     assert_eq!(claims["aud"], json!([mcp, origin]), "{claims:?}");
-    assert!(second["tokens"]["refresh_token"].is_string());
+    let refresh_token = second["tokens"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Run again, the SDK refreshes (with its resource) instead of sending the user.
+    let third = run(vec![mcp.clone(), state_path]).await.unwrap();
+    assert_eq!(third["result"], "AUTHORIZED", "{third}");
+    assert_ne!(third["tokens"]["refresh_token"], refresh_token.as_str());
+    let (_, claims) = decode_jwt(third["tokens"]["access_token"].as_str().unwrap());
+    assert_eq!(claims["client_id"], client_id.as_str());
 }
 
 /// One step of the SDK's flow per run; what the provider keeps between the
