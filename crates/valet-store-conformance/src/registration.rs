@@ -107,7 +107,7 @@ pub async fn registration_initial_tokens(store: &dyn Store) {
     let at = timeline();
     let late = initial_token(&run, "late", at, Some(1));
     store.insert_initial_token(&late).await.unwrap();
-    store.purge_initial_tokens(at, 10_000).await.unwrap();
+    store.purge_initial_tokens(at - 1, 10_000).await.unwrap();
     assert!(
         store
             .list_initial_tokens()
@@ -116,7 +116,7 @@ pub async fn registration_initial_tokens(store: &dyn Store) {
             .iter()
             .any(|t| t.token_id == late.token_id)
     );
-    store.purge_initial_tokens(at + 1, 10_000).await.unwrap();
+    store.purge_initial_tokens(at, 10_000).await.unwrap();
     assert!(
         !store
             .list_initial_tokens()
