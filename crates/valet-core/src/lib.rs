@@ -33,6 +33,7 @@ pub mod clock;
 pub mod config;
 pub mod context;
 pub mod cors;
+pub mod dynamic_clients;
 pub mod endpoint;
 pub mod error;
 pub mod grant;
@@ -218,16 +219,19 @@ impl AuthorizationServer {
 
     /// Lets `client_id`s be metadata document URLs, fetched with `fetcher`,
     /// if `client_id_metadata_documents` is on (the HTTP layer supplies the
-    /// fetcher; see [`client_auth::document`]).
-    pub fn use_document_fetcher(&self, fetcher: Arc<dyn client_auth::document::DocumentFetcher>) {
+    /// fetcher; see [`dynamic_clients::document`]).
+    pub fn use_document_fetcher(
+        &self,
+        fetcher: Arc<dyn dynamic_clients::document::DocumentFetcher>,
+    ) {
         if self.settings.dynamic_clients.metadata_documents {
-            self.authenticator.clients().resolve_documents(
-                client_auth::document::MetadataDocuments::new(
+            self.authenticator.clients().resolve_documents(Box::new(
+                dynamic_clients::document::MetadataDocuments::new(
                     fetcher,
                     self.settings.dynamic_clients.clone(),
                     self.settings.access_token_max_ttl,
                 ),
-            );
+            ));
         }
     }
 

@@ -1,5 +1,5 @@
 //! The HTTP side of Client ID Metadata Documents
-//! (`valet_core::client_auth::document`): fetching a client's document with
+//! (`valet_core::dynamic_clients::document`): fetching a client's document with
 //! the protections a server-side fetch of a URL chosen by anyone needs.
 //!
 //! - The URL passed the core's check (https, a path, no userinfo, query or
@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH};
 use valet_core::AuthorizationServer;
-use valet_core::client_auth::document::{
+use valet_core::dynamic_clients::document::{
     DocumentFetcher, FETCH_TIMEOUT_SECONDS, FetchError, FetchedDocument, MAX_DOCUMENT_BYTES,
     forbidden_address,
 };

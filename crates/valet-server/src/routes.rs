@@ -104,12 +104,16 @@ fn self_service() -> Router<Arc<AppState>> {
 
 /// Dynamic client registration (RFC 7591) and each self-registered client's
 /// configuration endpoint (RFC 7592); both answer 404 while
-/// `client_registration` is closed.
+/// `client_registration` is closed. Browser-based agents (MCP clients) may
+/// register from any origin: the endpoint takes no cookies, only its JSON and
+/// an initial access token in `Authorization`.
 fn client_registration_routes() -> Router<Arc<AppState>> {
     Router::new()
         .route(
             paths::REGISTRATION,
-            post(client_registration::register).fallback(method_not_allowed("POST")),
+            post(client_registration::register)
+                .fallback(method_not_allowed("POST"))
+                .layer(Cors::public("POST")),
         )
         .route(
             paths::REGISTRATION_CLIENT,

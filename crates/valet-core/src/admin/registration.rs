@@ -6,8 +6,7 @@ use serde::Serialize;
 
 use super::{Admin, AdminError, Field, Resource};
 use crate::audit::{AuditEvent, AuditKind};
-use crate::endpoint::registration::{INITIAL_TOKEN_PREFIX, new_token};
-use crate::secrets::{PlainSecret, random_id};
+use crate::secrets::{INITIAL_TOKEN_PREFIX, PlainSecret, generate_token, random_id};
 use crate::store::InitialAccessToken;
 
 /// The longest an initial access token may live: a year.
@@ -75,8 +74,8 @@ impl Admin<'_> {
             ));
         }
         let now = self.now();
-        let (token, token_hash) =
-            new_token(INITIAL_TOKEN_PREFIX).map_err(|e| AdminError::Internal(e.to_string()))?;
+        let (token, token_hash) = generate_token(INITIAL_TOKEN_PREFIX)
+            .map_err(|e| AdminError::Internal(e.to_string()))?;
         let stored = InitialAccessToken {
             token_id: random_id().map_err(|e| AdminError::Internal(e.to_string()))?,
             token_hash,

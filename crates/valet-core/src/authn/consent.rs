@@ -66,8 +66,7 @@ pub(crate) async fn page(
     Ok(ConsentPage {
         interaction_id,
         client_name: client.name.clone(),
-        client_site: (client.origin() == ClientOrigin::MetadataDocument)
-            .then(|| crate::client_auth::document::site_of(&client.client_id)),
+        client_site: client.metadata_document_site(),
         username,
         scopes: request
             .scope

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::document::MetadataDocuments;
+use async_trait::async_trait;
+
 use crate::error::OAuthError;
 use crate::store::{Client, ClientOrigin, Store};
 
@@ -19,7 +20,23 @@ pub struct ClientCache {
     entries: Mutex<HashMap<String, (i64, Arc<Client>)>>,
     /// Set while `client_id_metadata_documents` is on: clients known by the
     /// URL of their metadata document are resolved through it.
-    documents: OnceLock<MetadataDocuments>,
+    documents: OnceLock<Box<dyn ClientResolver>>,
+}
+
+/// Clients that are not (or not only) in the store: a `client_id` that is the
+/// URL of a metadata document (see `dynamic_clients::document`).
+#[async_trait]
+pub trait ClientResolver: Send + Sync {
+    /// Whether `client_id` is one this resolver answers for.
+    fn applies_to(&self, client_id: &str) -> bool;
+    /// The client, fetched and stored if its stored copy is missing or stale;
+    /// `None` if it cannot be had.
+    async fn resolve(
+        &self,
+        store: &dyn Store,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<Client>, OAuthError>;
 }
 
 impl ClientCache {
@@ -32,7 +49,7 @@ impl ClientCache {
     }
 
     /// Resolves metadata document URLs from now on (once; later calls are ignored).
-    pub fn resolve_documents(&self, documents: MetadataDocuments) {
+    pub fn resolve_documents(&self, documents: Box<dyn ClientResolver>) {
         let _ = self.documents.set(documents);
     }
 

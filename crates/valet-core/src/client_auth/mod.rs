@@ -3,7 +3,6 @@
 //! [`ClientAuthenticator::authenticate`].
 
 mod cache;
-pub mod document;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -19,7 +18,7 @@ use crate::secrets::hash_client_secret;
 use crate::store::{Client, Store};
 use crate::throttle::ClientAuthThrottle;
 
-pub use cache::ClientCache;
+pub use cache::{ClientCache, ClientResolver};
 
 /// Proof that a client was identified (and, unless public, authenticated).
 #[derive(Debug, Clone)]

@@ -18,30 +18,21 @@
 //! hashes; a wrong registration access token and an unknown client get the
 //! same answer (RFC 7592 §2: 401 `invalid_token`).
 
-use std::borrow::Cow;
-
-use valet_jose::{b64url, constant_time_eq, random_bytes, sha256};
+use valet_jose::{constant_time_eq, sha256};
 use valet_protocol::ErrorCode;
 use valet_protocol::bearer::bearer_token;
 use valet_protocol::registration::{ClientInformation, ClientMetadata, describe_json_error};
-use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
-use zeroize::Zeroizing;
+use valet_protocol::token::TokenEndpointAuthMethod;
 
 use crate::admin::clients::{Provenance, build_client};
-use crate::admin::{Actor, Admin, AdminError, ClientRecord, ClientUpdate, NewClient, Via};
-use crate::config::{ClientRegistration, DynamicClients};
+use crate::admin::{Actor, Admin, AdminError, ClientRecord, ClientUpdate, Via};
+use crate::config::ClientRegistration;
+use crate::dynamic_clients::{invalid_metadata, new_client, printable};
 use crate::endpoint::metadata::paths;
 use crate::error::OAuthError;
-use crate::secrets::hash_client_secret;
+use crate::secrets::{REGISTRATION_TOKEN_PREFIX, generate_token, hash_client_secret};
 use crate::store::{Client, ClientOrigin};
 use crate::{AuthorizationServer, RequestContext};
-
-/// Marks registration access tokens, so secret scanners can find leaked ones.
-pub const REGISTRATION_TOKEN_PREFIX: &str = "vrat_";
-/// Marks initial access tokens.
-pub const INITIAL_TOKEN_PREFIX: &str = "viat_";
-/// The name a client that gives none is shown under.
-const UNNAMED: &str = "Unnamed application";
 
 /// Why a registration request changed nothing.
 #[derive(Debug)]
@@ -68,14 +59,6 @@ impl From<crate::store::StoreError> for RegistrationError {
     fn from(error: crate::store::StoreError) -> Self {
         Self::OAuth(error.into())
     }
-}
-
-/// A new random token with its prefix, and its hash.
-pub(crate) fn new_token(prefix: &str) -> Result<(Zeroizing<String>, Vec<u8>), OAuthError> {
-    let bytes = Zeroizing::new(random_bytes::<32>().map_err(OAuthError::server)?);
-    let token = Zeroizing::new(format!("{prefix}{}", b64url(bytes.as_slice())));
-    let hash = sha256(token.as_bytes()).to_vec();
-    Ok((token, hash))
 }
 
 /// RFC 7591 §3.1: registers a client from the JSON body.
@@ -122,7 +105,7 @@ pub async fn register(
         .into());
     }
     let new = new_client(&metadata, policy)?;
-    let (registration_token, registration_hash) = new_token(REGISTRATION_TOKEN_PREFIX)?;
+    let (registration_token, registration_hash) = generate_token(REGISTRATION_TOKEN_PREFIX)?;
     // Checked before a use of the initial token is spent: a refused request
     // changes nothing.
     build_client(
@@ -229,7 +212,7 @@ pub async fn replace(
         .update_client(client_id, update)
         .await
         .map_err(admin_error)?;
-    let (registration_token, registration_hash) = new_token(REGISTRATION_TOKEN_PREFIX)?;
+    let (registration_token, registration_hash) = generate_token(REGISTRATION_TOKEN_PREFIX)?;
     if !server
         .store
         .set_registration_token(client_id, &registration_hash, context.now)
@@ -316,140 +299,6 @@ fn parse(body: &[u8]) -> Result<ClientMetadata, OAuthError> {
     serde_json::from_slice(body).map_err(|error| invalid_metadata(describe_json_error(&error)))
 }
 
-pub(crate) fn invalid_metadata(description: impl Into<Cow<'static, str>>) -> OAuthError {
-    OAuthError::new(ErrorCode::InvalidClientMetadata, description)
-}
-
-/// The client a registration asks for, within the policy for clients no
-/// operator registered; the admin service then checks it as every client.
-pub(crate) fn new_client(
-    metadata: &ClientMetadata,
-    policy: &DynamicClients,
-) -> Result<NewClient, OAuthError> {
-    refuse_unaccepted_fields(metadata)?;
-    let public = match metadata
-        .token_endpoint_auth_method
-        .as_deref()
-        .map(TokenEndpointAuthMethod::parse)
-    {
-        // RFC 7591 §2: client_secret_basic when none is given.
-        None => false,
-        Some(Some(TokenEndpointAuthMethod::None)) => true,
-        Some(Some(_)) => false,
-        Some(None) => {
-            return Err(invalid_metadata(
-                "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post",
-            ));
-        }
-    };
-    // RFC 7591 §2: authorization_code when none are given.
-    let grant_types = metadata
-        .grant_types
-        .clone()
-        .unwrap_or_else(|| vec![GrantType::AuthorizationCode.as_str().to_owned()]);
-    if let Some(other) = grant_types.iter().find(|grant| {
-        GrantType::parse(grant).is_none_or(|grant| {
-            !matches!(
-                grant,
-                GrantType::AuthorizationCode | GrantType::RefreshToken
-            )
-        })
-    }) {
-        return Err(invalid_metadata(format!(
-            "grant type {} is not available to self-registered clients: use authorization_code and refresh_token",
-            printable(other)
-        )));
-    }
-    // RFC 7591 §2.1: response type `code` goes with authorization_code.
-    let response_types = metadata
-        .response_types
-        .clone()
-        .unwrap_or_else(|| vec!["code".to_owned()]);
-    if response_types.iter().any(|response| response != "code") {
-        return Err(invalid_metadata("response_types may hold code only"));
-    }
-    if !grant_types
-        .iter()
-        .any(|grant| grant == GrantType::AuthorizationCode.as_str())
-    {
-        return Err(invalid_metadata(
-            "grant_types must include authorization_code (response type code, RFC 7591 section 2.1)",
-        ));
-    }
-    let scopes = scopes_within(metadata.scope.as_deref(), policy)?;
-    let name = metadata
-        .client_name
-        .as_deref()
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .unwrap_or(UNNAMED)
-        .to_owned();
-    Ok(NewClient {
-        name,
-        public,
-        redirect_uris: metadata.redirect_uris.clone().unwrap_or_default(),
-        post_logout_redirect_uris: metadata
-            .post_logout_redirect_uris
-            .clone()
-            .unwrap_or_default(),
-        grant_types,
-        scopes,
-        audiences: policy.audiences.clone(),
-        id_token_signed_response_alg: metadata.id_token_signed_response_alg.clone(),
-        ..NewClient::default()
-    })
-}
-
-/// The fields Valet reads only to refuse them: operator settings, keys and
-/// software statements.
-fn refuse_unaccepted_fields(metadata: &ClientMetadata) -> Result<(), OAuthError> {
-    for (present, name) in [
-        (metadata.skip_consent.is_some(), "skip_consent"),
-        (metadata.introspect_any.is_some(), "introspect_any"),
-        (metadata.require_mfa.is_some(), "require_mfa"),
-        (metadata.access_token_ttl.is_some(), "access_token_ttl"),
-        (metadata.audiences.is_some(), "audiences"),
-    ] {
-        if present {
-            return Err(invalid_metadata(format!(
-                "{name} is an operator setting: a client cannot register it"
-            )));
-        }
-    }
-    if metadata.jwks.is_some() || metadata.jwks_uri.is_some() {
-        return Err(invalid_metadata(
-            "jwks and jwks_uri are not accepted: register with token_endpoint_auth_method none, client_secret_basic or client_secret_post",
-        ));
-    }
-    if metadata.software_statement.is_some() {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidClientMetadata,
-            "software statements are not accepted here",
-        ));
-    }
-    Ok(())
-}
-
-/// The scopes asked for, each in the configured list; all of it when none are.
-fn scopes_within(scope: Option<&str>, policy: &DynamicClients) -> Result<Vec<String>, OAuthError> {
-    let Some(scope) = scope else {
-        return Ok(policy.scopes.clone());
-    };
-    let scopes: Vec<String> = scope
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if let Some(unavailable) = scopes.iter().find(|s| !policy.scopes.contains(s)) {
-        return Err(invalid_metadata(format!(
-            "scope {} is not available to self-registered clients (available: {})",
-            printable(unavailable),
-            policy.scopes.join(" ")
-        )));
-    }
-    Ok(scopes)
-}
-
 /// The admin service's refusal in RFC 7591 §3.2.2 terms, with the field named
 /// as the metadata spells it.
 pub(crate) fn admin_error(error: AdminError) -> RegistrationError {
@@ -479,19 +328,6 @@ pub(crate) fn admin_error(error: AdminError) -> RegistrationError {
         AdminError::Store(error) => RegistrationError::OAuth(error.into()),
         other => RegistrationError::OAuth(OAuthError::server(other.to_string())),
     }
-}
-
-/// Text a client may be shown (RFC 6749 §5.2 allows printable ASCII without
-/// `"` and `\` in a description).
-pub(crate) fn printable(text: &str) -> String {
-    text.replace('§', "section ")
-        .chars()
-        .map(|c| match c {
-            '"' | '\\' => '\'',
-            c if c == ' ' || c.is_ascii_graphic() => c,
-            _ => '?',
-        })
-        .collect()
 }
 
 fn sorted(values: &[String]) -> Vec<String> {

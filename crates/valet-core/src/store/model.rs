@@ -83,6 +83,17 @@ impl ClientOrigin {
 }
 
 impl Client {
+    /// For a client known by its metadata document: the host (and port) that
+    /// published it, as the consent page shows it.
+    pub fn metadata_document_site(&self) -> Option<String> {
+        if self.origin() != ClientOrigin::MetadataDocument {
+            return None;
+        }
+        let id = self.client_id.as_str();
+        let rest = id.split_once("://").map_or(id, |(_, rest)| rest);
+        Some(rest.split('/').next().unwrap_or(rest).to_owned())
+    }
+
     pub fn origin(&self) -> ClientOrigin {
         if self.metadata_expires_at.is_some() {
             ClientOrigin::MetadataDocument

@@ -253,6 +253,18 @@ async fn open_registration_holds_its_policy() {
             reply.assert_error(400, "invalid_request");
             assert_eq!(client_count(app).await, 0, "refusals change nothing");
 
+            // Browser-based agents may register from their page (CORS, any origin).
+            let preflight = Request::builder()
+                .method("OPTIONS")
+                .uri("/connect/register")
+                .header("origin", "https://agent.example")
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "authorization, content-type")
+                .body(Body::empty())
+                .unwrap();
+            let reply = app.send(preflight).await;
+            assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+            assert!(reply.header("access-control-allow-headers").unwrap().contains("Authorization"));
             // A public native app with a loopback redirect (RFC 8252 §7.3).
             let reply = register(
                 app,

@@ -27,9 +27,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use valet_protocol::registration::ClientMetadata;
 
+use super::new_client;
 use crate::admin::clients::{Provenance, build_client};
+use crate::client_auth::ClientResolver;
 use crate::config::DynamicClients;
-use crate::endpoint::registration::new_client;
 use crate::error::OAuthError;
 use crate::store::{Client, Store};
 
@@ -91,12 +92,6 @@ pub fn is_document_url(client_id: &str, allow_loopback: bool) -> bool {
         return false;
     }
     !loopback_only || is_loopback_host(host_of(authority))
-}
-
-/// The host (and port, if any) of a document URL, as the consent page shows it.
-pub fn site_of(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    rest.split('/').next().unwrap_or(rest).to_owned()
 }
 
 fn host_of(authority: &str) -> &str {
@@ -186,14 +181,10 @@ impl MetadataDocuments {
         }
     }
 
-    pub fn applies_to(&self, client_id: &str) -> bool {
-        is_document_url(client_id, self.policy.dangerous_metadata_allow_loopback)
-    }
-
     /// The client of the document at `url`: the stored copy while it is
     /// fresh, else a newly fetched and checked one (stored before it is
     /// returned); `None` if the document cannot be had or is refused.
-    pub async fn resolve(
+    async fn resolve_document(
         &self,
         store: &dyn Store,
         url: &str,
@@ -312,6 +303,22 @@ impl MetadataDocuments {
     }
 }
 
+#[async_trait]
+impl ClientResolver for MetadataDocuments {
+    fn applies_to(&self, client_id: &str) -> bool {
+        is_document_url(client_id, self.policy.dangerous_metadata_allow_loopback)
+    }
+
+    async fn resolve(
+        &self,
+        store: &dyn Store,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<Client>, OAuthError> {
+        self.resolve_document(store, client_id, now).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,10 +352,6 @@ mod tests {
         assert!(is_document_url("http://[::1]:8080/c", true));
         assert!(!is_document_url("http://127.0.0.1.evil.example/c", true));
         assert!(!is_document_url("http://10.0.0.1/c", true));
-        assert_eq!(
-            site_of("https://app.example:8443/oauth/client"),
-            "app.example:8443"
-        );
     }
 
     #[test]
