@@ -17,6 +17,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::{Value, json};
 use valet_core::Settings;
+use valet_core::dynamic_clients::document::{DocumentFetcher, FetchError, FetchedDocument};
 use valet_test_support::api::*;
 
 const LOOPBACK_ISSUER: &str = "http://127.0.0.1:9";
@@ -335,5 +336,177 @@ fn the_escape_hatch_is_refused_with_an_https_issuer() {
     assert!(
         error.contains("dangerous_client_metadata_allow_loopback"),
         "{error}"
+    );
+}
+
+/// Documents served from memory, by URL: the SDK test below needs an https
+/// client id, which the test cannot serve with a certificate Valet trusts.
+/// The HTTP fetcher and its guards are tested above; this exercises the rest
+/// of the path (checks, storage, caching, consent) with the real MCP SDK.
+struct StaticDocuments {
+    url: String,
+    body: Vec<u8>,
+    fetches: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl DocumentFetcher for StaticDocuments {
+    async fn fetch(&self, url: &str) -> Result<FetchedDocument, FetchError> {
+        if url != self.url {
+            return Err(FetchError("no such document".to_owned()));
+        }
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        Ok(FetchedDocument {
+            body: self.body.clone(),
+            max_age: Some(3600),
+        })
+    }
+}
+
+/// The MCP TypeScript SDK's `auth()`, unchanged, with a `clientMetadataUrl`:
+/// it sees `client_id_metadata_document_supported` in Valet's metadata, uses
+/// the URL as its client id without registering (registration is closed),
+/// sends the user to authorize with PKCE and the MCP server as `resource`;
+/// Valet fetches the document, the test signs alice in and allows (consent
+/// shows the document's site), the SDK redeems the code and later refreshes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mcp_sdk_authorizes_with_a_metadata_document() {
+    if !node_package_available(
+        "@modelcontextprotocol/sdk",
+        "the MCP SDK metadata document test",
+    ) {
+        return;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let mcp = format!("{origin}/mcp");
+    let client_id = "https://agent.example/oauth/client.json";
+    let mut settings = Settings::new(origin.clone());
+    settings.dynamic_clients.metadata_documents = true;
+    settings.dynamic_clients.audiences = vec![mcp.clone()];
+    let documents = Arc::new(StaticDocuments {
+        url: client_id.to_owned(),
+        body: json!({
+            "client_id": client_id,
+            "client_name": "MCP agent",
+            "redirect_uris": ["http://127.0.0.1:33418/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "none",
+        })
+        .to_string()
+        .into_bytes(),
+        fetches: AtomicUsize::new(0),
+    });
+    let dir = temp_dir("mcp-cimd");
+    let store: Arc<dyn valet_core::store::Store> = Arc::new(
+        valet_store_sqlite::SqliteStore::open(&dir.join("valet.db"))
+            .await
+            .unwrap(),
+    );
+    let clock = Arc::new(valet_core::ManualClock::new(START));
+    let server = valet_core::AuthorizationServer::start(
+        settings,
+        Arc::clone(&store),
+        valet_jose::MasterKey::generate().unwrap(),
+        Arc::clone(&clock) as Arc<dyn valet_core::Clock>,
+    )
+    .await
+    .unwrap();
+    server.use_document_fetcher(Arc::clone(&documents) as Arc<dyn DocumentFetcher>);
+    let server = Arc::new(server);
+    let router = valet_server::app(Arc::new(valet_server::AppState {
+        server: Arc::clone(&server),
+        metrics: valet_server::install_metrics().unwrap(),
+        trusted_proxies: valet_server::TrustedProxies::default(),
+    }));
+    let app = TestApp {
+        router: router.clone(),
+        clock,
+        store,
+        server,
+        dir: dir.clone(),
+    };
+    app.user("alice").await;
+    let metadata = json!({
+        "resource": mcp,
+        "authorization_servers": [origin],
+        "scopes_supported": ["openid", "offline_access"],
+    });
+    let router = router.route(
+        "/.well-known/oauth-protected-resource/mcp",
+        get(move || {
+            let metadata = metadata.clone();
+            async move { axum::Json(metadata) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let state = dir.join("sdk-state.json");
+    std::fs::write(
+        &state,
+        json!({ "clientMetadataUrl": client_id }).to_string(),
+    )
+    .unwrap();
+    let state_path = state.to_str().unwrap().to_owned();
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let output = run_node_script(super::client_registration::MCP_SDK_CLIENT, &args);
+            assert!(
+                output.status.success(),
+                "{}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            serde_json::from_slice::<Value>(&output.stdout).unwrap()
+        })
+    };
+    let first = run(vec![mcp.clone(), state_path.clone()]).await.unwrap();
+    assert_eq!(first["result"], "REDIRECT", "{first}");
+    assert_eq!(
+        first["client_id"], client_id,
+        "no registration: the URL is the id"
+    );
+    let path = first["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(&origin)
+        .unwrap()
+        .to_owned();
+    assert!(
+        path.contains(&format!("client_id={}", encode(client_id))),
+        "{path}"
+    );
+
+    let mut browser = Browser::default();
+    let page = browser.get(&app, &path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let consent = browser
+        .post(&app, "/login", &login_form(&page, "alice", PASSWORD))
+        .await;
+    let text = consent.text();
+    assert!(
+        text.contains("MCP agent") && text.contains("<strong>agent.example</strong>"),
+        "{text}"
+    );
+    let reply = browser
+        .post(&app, "/consent", &consent_form(&consent, "allow"))
+        .await;
+    let code = location_params(&reply)["code"].clone();
+
+    let second = run(vec![mcp.clone(), state_path.clone(), code])
+        .await
+        .unwrap();
+    assert_eq!(second["result"], "AUTHORIZED", "{second}");
+    let (_, claims) = decode_jwt(second["tokens"]["access_token"].as_str().unwrap());
+    assert_eq!(claims["client_id"], client_id);
+    assert_eq!(claims["aud"], json!([mcp, origin]));
+    let third = run(vec![mcp.clone(), state_path]).await.unwrap();
+    assert_eq!(third["result"], "AUTHORIZED", "refreshed: {third}");
+    // One fetch served the authorization, the code and the refresh.
+    assert_eq!(documents.fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        app.admin().get_client(client_id).await.unwrap().origin,
+        "metadata_document"
     );
 }

@@ -574,7 +574,9 @@ async fn the_mcp_sdk_registers_and_authorizes() {
 
 /// One step of the SDK's flow per run; what the provider keeps between the
 /// runs (client information, PKCE verifier, tokens) lives in a JSON file.
-const MCP_SDK_CLIENT: &str = r#"
+/// With `clientMetadataUrl` in the state file, the SDK uses that URL as its
+/// client id (a Client ID Metadata Document) instead of registering.
+pub(crate) const MCP_SDK_CLIENT: &str = r#"
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
 
@@ -586,6 +588,7 @@ const save = () => writeFileSync(statePath, JSON.stringify(state));
 const redirectUrl = 'http://127.0.0.1:33418/callback';
 const provider = {
   get redirectUrl() { return redirectUrl; },
+  get clientMetadataUrl() { return state.clientMetadataUrl; },
   get clientMetadata() {
     return {
       client_name: 'MCP test client',
