@@ -960,6 +960,52 @@ mod tests {
         assert!(check_issuer("ftp://id.example.com", false).is_err());
     }
 
+    /// The dynamic client settings reach the core, and their refusals name them.
+    #[test]
+    fn dynamic_client_settings() {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(
+                r#"
+                client_registration = "initial_token"
+                client_registration_scopes = "openid mcp:tools"
+                client_registration_audiences = "https://mcp.example/mcp"
+                client_id_metadata_documents = true
+                "#,
+            ))
+            .extract()
+            .unwrap();
+        assert!(config.validate().is_ok());
+        let dynamic = config.settings().dynamic_clients;
+        assert_eq!(dynamic.registration, ClientRegistration::InitialToken);
+        assert_eq!(dynamic.scopes, ["openid", "mcp:tools"]);
+        assert_eq!(dynamic.audiences, ["https://mcp.example/mcp"]);
+        assert!(dynamic.metadata_documents);
+        assert!(!dynamic.dangerous_metadata_allow_loopback);
+
+        let hatch_on_https = Config {
+            issuer: Some("https://id.example.com".to_owned()),
+            dangerous_client_metadata_allow_loopback: true,
+            ..Config::default()
+        };
+        let error = hatch_on_https.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("`dangerous_client_metadata_allow_loopback`"),
+            "{error}"
+        );
+        let bad_scope = Config {
+            client_registration_scopes: "openid bad\\scope".to_owned(),
+            ..Config::default()
+        };
+        let error = bad_scope.validate().unwrap_err().to_string();
+        assert!(error.contains("`client_registration_scopes`"), "{error}");
+        let ttl = Config {
+            client_metadata_min_ttl: 0,
+            ..Config::default()
+        };
+        let error = ttl.validate().unwrap_err().to_string();
+        assert!(error.contains("`client_metadata_min_ttl`"), "{error}");
+    }
+
     #[test]
     fn the_connection_limit_follows_the_descriptor_limit() {
         let config = Config::default();
