@@ -20,6 +20,7 @@ use crate::error::OAuthError;
 /// The name a client that gives none is shown under.
 const UNNAMED: &str = "Unnamed application";
 
+/// RFC 7591 §3.2.2 `invalid_client_metadata`, saying which field and why.
 pub fn invalid_metadata(description: impl Into<Cow<'static, str>>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClientMetadata, description)
 }
