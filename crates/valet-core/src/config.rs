@@ -69,6 +69,9 @@ pub struct Settings {
     pub require_pushed_authorization_requests: bool,
     /// DPoP proofs (RFC 9449) at the token endpoint and UserInfo.
     pub dpop: DpopPolicy,
+    /// Clients that register themselves (RFC 7591) or are known by the URL of
+    /// their metadata document.
+    pub dynamic_clients: DynamicClients,
 }
 
 /// How DPoP proofs are checked (see the `dpop` module).
@@ -92,6 +95,68 @@ impl Default for DpopPolicy {
         Self {
             require_nonce: false,
             proof_max_age: 60,
+        }
+    }
+}
+
+/// Who may register a client at the registration endpoint (`client_registration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientRegistration {
+    /// Nobody: the endpoint answers 404 and discovery does not list it.
+    #[default]
+    Closed,
+    /// Whoever presents an initial access token an operator created
+    /// (`valet client initial-token create`, RFC 7591 §3).
+    InitialToken,
+    /// Anyone, within the policy of [`DynamicClients`] and a rate per address.
+    Open,
+}
+
+/// The policy for clients no operator registered: self-registered ones
+/// (RFC 7591) and those known by their metadata document
+/// (draft-ietf-oauth-client-id-metadata-document). Either may use
+/// `authorization_code` and `refresh_token` only, never skips consent, and
+/// gets only the scopes and audiences listed here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynamicClients {
+    pub registration: ClientRegistration,
+    /// Scopes such a client may have (`client_registration_scopes`); one that
+    /// asks for none gets all of them.
+    pub scopes: Vec<String>,
+    /// Audiences (RFC 8707 resources) such a client's tokens may be for
+    /// (`client_registration_audiences`); without any, tokens are for Valet's
+    /// UserInfo only.
+    pub audiences: Vec<String>,
+    /// Registrations per client address (IPv6 per /64) and hour while
+    /// registration is open (`client_registration_rate`).
+    pub open_rate_per_hour: usize,
+    /// A `client_id` may be the https URL of the client's metadata document
+    /// (`client_id_metadata_documents`).
+    pub metadata_documents: bool,
+    /// Metadata documents may also be at `http://` loopback URLs and on
+    /// loopback addresses (`dangerous_client_metadata_allow_loopback`): for
+    /// development and tests only; refused with an https issuer.
+    pub dangerous_metadata_allow_loopback: bool,
+    /// A fetched document is used for at least this many seconds, whatever its
+    /// `Cache-Control` says (`client_metadata_min_ttl`)...
+    pub metadata_min_ttl: i64,
+    /// ...and at most this many (`client_metadata_max_ttl`).
+    pub metadata_max_ttl: i64,
+}
+
+impl Default for DynamicClients {
+    fn default() -> Self {
+        Self {
+            registration: ClientRegistration::Closed,
+            scopes: ["openid", "profile", "email", "offline_access"]
+                .map(str::to_owned)
+                .to_vec(),
+            audiences: Vec::new(),
+            open_rate_per_hour: 10,
+            metadata_documents: false,
+            dangerous_metadata_allow_loopback: false,
+            metadata_min_ttl: 60,
+            metadata_max_ttl: 86_400,
         }
     }
 }
@@ -244,11 +309,38 @@ impl Settings {
                 self.dpop.proof_max_age
             ));
         }
+        self.check_dynamic_clients()?;
         if self.keys.publish_lead >= self.keys.rotation_period {
             return Err(format!(
                 "key_publish_lead ({}) must be shorter than key_rotation_period ({})",
                 self.keys.publish_lead, self.keys.rotation_period
             ));
+        }
+        Ok(())
+    }
+
+    /// The escape hatch for loopback metadata documents stays in development.
+    fn check_dynamic_clients(&self) -> Result<(), String> {
+        let dynamic = &self.dynamic_clients;
+        if dynamic.dangerous_metadata_allow_loopback && self.is_https() {
+            return Err(
+                "dangerous_client_metadata_allow_loopback is for development only and is refused with an https issuer"
+                    .to_owned(),
+            );
+        }
+        if !(1..=dynamic.metadata_max_ttl).contains(&dynamic.metadata_min_ttl)
+            || dynamic.metadata_max_ttl > 7 * 86_400
+        {
+            return Err(format!(
+                "client_metadata_min_ttl ({}) must be at least 1 and at most client_metadata_max_ttl ({}), which must be at most a week",
+                dynamic.metadata_min_ttl, dynamic.metadata_max_ttl
+            ));
+        }
+        if dynamic.registration == ClientRegistration::Open && dynamic.open_rate_per_hour == 0 {
+            return Err(
+                "client_registration_rate must be at least 1 while client_registration is open"
+                    .to_owned(),
+            );
         }
         Ok(())
     }
@@ -353,6 +445,7 @@ impl Settings {
             device_poll_interval: 5,
             require_pushed_authorization_requests: false,
             dpop: DpopPolicy::default(),
+            dynamic_clients: DynamicClients::default(),
         }
     }
 }

@@ -75,6 +75,12 @@ impl OAuthError {
         }
     }
 
+    /// Marks the caller as throttled: answered 429 with `Retry-After` (RFC 6585 §4).
+    pub fn with_retry_after(mut self, seconds: i64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     /// Seconds the caller must wait, when it is throttled.
     pub fn retry_after(&self) -> Option<i64> {
         self.retry_after

@@ -35,6 +35,7 @@ pub mod context;
 pub mod cors;
 pub mod device;
 pub mod dpop;
+pub mod dynamic_clients;
 pub mod endpoint;
 pub mod error;
 pub mod grant;
@@ -140,6 +141,8 @@ pub struct AuthorizationServer {
     /// The WebAuthn relying party; `None` when the issuer's host cannot be one
     /// (an IP address), and then no page offers passkeys.
     pub(crate) passkeys: Option<passkeys::RelyingParty>,
+    /// Open client registration's rate per address (RFC 7591).
+    pub(crate) registration_throttle: throttle::RegistrationThrottle,
     /// The browser origins clients registered, for CORS.
     allowed_origins: cors::AllowedOrigins,
     metadata: ServerMetadata,
@@ -206,6 +209,9 @@ impl AuthorizationServer {
             status_streams: status::stream::StreamSlots::default(),
             audit: AuditLog::default(),
             metadata: endpoint::metadata::metadata(&settings),
+            registration_throttle: throttle::RegistrationThrottle::new(
+                settings.dynamic_clients.open_rate_per_hour,
+            ),
             allowed_origins: cors::AllowedOrigins::new(settings.client_cache_ttl),
             authenticator: ClientAuthenticator::new(
                 ClientCache::new(settings.client_cache_ttl),
@@ -236,6 +242,24 @@ impl AuthorizationServer {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Lets `client_id`s be metadata document URLs, fetched with `fetcher`,
+    /// if `client_id_metadata_documents` is on (the HTTP layer supplies the
+    /// fetcher; see [`dynamic_clients::document`]).
+    pub fn use_document_fetcher(
+        &self,
+        fetcher: Arc<dyn dynamic_clients::document::DocumentFetcher>,
+    ) {
+        if self.settings.dynamic_clients.metadata_documents {
+            self.authenticator.clients().resolve_documents(Box::new(
+                dynamic_clients::document::MetadataDocuments::new(
+                    fetcher,
+                    self.settings.dynamic_clients.clone(),
+                    self.settings.access_token_max_ttl,
+                ),
+            ));
+        }
     }
 
     /// Whether users can register and sign in with passkeys here.
@@ -428,6 +452,7 @@ impl AuthorizationServer {
         self.store.purge_sessions(now, PURGE_BATCH).await?;
         self.store.purge_grants(now, PURGE_BATCH).await?;
         self.store.purge_status(now, PURGE_BATCH).await?;
+        self.store.purge_initial_tokens(now, PURGE_BATCH).await?;
         self.store
             .purge_mail(now.saturating_sub(mail::FINISHED_RETENTION), PURGE_BATCH)
             .await?;

@@ -19,6 +19,10 @@ pub const CLIENT_SECRET_PREFIX: &str = "vcs_";
 pub struct PlainSecret(Zeroizing<String>);
 
 impl PlainSecret {
+    pub(crate) fn new(secret: &str) -> Self {
+        Self(Zeroizing::new(secret.to_owned()))
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -38,6 +42,19 @@ pub fn generate_client_secret() -> Result<(PlainSecret, Vec<u8>), OAuthError> {
     ));
     let hash = hash_client_secret(&secret);
     Ok((PlainSecret(secret), hash))
+}
+
+/// Marks registration access tokens (RFC 7592), so secret scanners can find leaked ones.
+pub const REGISTRATION_TOKEN_PREFIX: &str = "vrat_";
+/// Marks initial access tokens (RFC 7591 §3).
+pub const INITIAL_TOKEN_PREFIX: &str = "viat_";
+
+/// A new 256-bit bearer token with `prefix`, and its SHA-256 (what is stored).
+pub fn generate_token(prefix: &str) -> Result<(Zeroizing<String>, Vec<u8>), OAuthError> {
+    let bytes = Zeroizing::new(random_bytes::<32>().map_err(OAuthError::server)?);
+    let token = Zeroizing::new(format!("{prefix}{}", b64url(bytes.as_slice())));
+    let hash = sha256(token.as_bytes()).to_vec();
+    Ok((token, hash))
 }
 
 pub fn hash_client_secret(secret: &str) -> Vec<u8> {

@@ -315,6 +315,38 @@ impl ClientAuthThrottle {
     }
 }
 
+/// Open client registration (RFC 7591): at most so many registration requests
+/// per client address (IPv6 per /64) within an hour, on this node. Every
+/// request counts, good or bad, so an address cannot probe the policy
+/// endlessly either.
+#[derive(Debug)]
+pub struct RegistrationThrottle {
+    addresses: Mutex<Failures<IpAddr>>,
+}
+
+impl RegistrationThrottle {
+    pub const WINDOW_SECONDS: i64 = 3600;
+
+    pub fn new(per_hour: usize) -> Self {
+        Self {
+            addresses: Mutex::new(Failures::new(per_hour, Self::WINDOW_SECONDS, 100_000)),
+        }
+    }
+
+    /// Counts a request from `address` at `now`, unless it is over the limit.
+    pub fn admit(&self, address: Option<IpAddr>, now: i64) -> Result<(), Throttled> {
+        let key = source_network(address);
+        let mut addresses = lock(&self.addresses);
+        if let Some(retry_after_seconds) = addresses.retry_after(&key, now) {
+            return Err(Throttled {
+                retry_after_seconds,
+            });
+        }
+        addresses.record(key, now);
+        Ok(())
+    }
+}
+
 /// The maps hold plain data and every update leaves them consistent, so a panic
 /// elsewhere while a lock was held does not make them unusable.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -57,6 +57,10 @@ pub enum ErrorCode {
     UseDpopNonce,
     /// RFC 9101 §6.3 (OIDC Core §3.1.2.6): the request object is not valid.
     InvalidRequestObject,
+    /// RFC 7591 §3.2.2: a redirect URI in the registration is not acceptable.
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2: another metadata field is not acceptable.
+    InvalidClientMetadata,
 }
 
 impl ErrorCode {
@@ -88,6 +92,8 @@ impl ErrorCode {
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
             Self::InvalidRequestObject => "invalid_request_object",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
         }
     }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod form;
 pub mod metadata;
 pub mod pkce;
+pub mod registration;
 pub mod scope;
 pub mod token;
 

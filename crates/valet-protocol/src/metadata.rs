@@ -53,4 +53,11 @@ pub struct ServerMetadata {
     pub revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// RFC 9101 §10.5 / OIDC Discovery §3: algorithms of request objects.
     pub request_object_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 7591 §3 / RFC 8414 §2: present while dynamic registration is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
+    /// draft-ietf-oauth-client-id-metadata-document §5: an https URL may be
+    /// a `client_id` (present, `true`, while the setting is on).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub client_id_metadata_document_supported: bool,
 }

@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use valet_core::OAuthError;
 use valet_core::authorize::PageError;
 use valet_core::config::STATUS_SCOPE;
+use valet_core::endpoint::registration::RegistrationError;
 use valet_core::endpoint::userinfo::UserInfoError;
 use valet_core::status::StreamRefusal;
 use valet_protocol::{ErrorCode, ErrorResponse};
@@ -114,6 +115,21 @@ impl From<StreamRefusal> for ApiError {
                 retry_after_seconds,
             },
             StreamRefusal::Server(error) => Self::OAuth(error),
+        }
+    }
+}
+
+/// Dynamic client registration (RFC 7591 §3.2.2, RFC 7592 §2): closed is 404,
+/// a bad token a bearer challenge (RFC 6750 §3.1), the rest OAuth errors.
+impl From<RegistrationError> for ApiError {
+    fn from(error: RegistrationError) -> Self {
+        match error {
+            RegistrationError::Disabled => Self::NotFound,
+            RegistrationError::MissingToken => Self::Bearer(BearerError::MissingToken),
+            RegistrationError::InvalidToken(description) => {
+                Self::Bearer(BearerError::InvalidToken(description))
+            }
+            RegistrationError::OAuth(error) => Self::OAuth(error),
         }
     }
 }
@@ -251,6 +267,7 @@ fn method_not_allowed_response(allow: &'static str) -> Response {
         Some(match allow {
             "POST" => "this endpoint accepts POST only",
             "GET" => "this endpoint accepts GET only",
+            "GET, PUT, DELETE" => "this endpoint accepts GET, PUT and DELETE only",
             _ => "this endpoint accepts GET and POST only",
         }),
     );

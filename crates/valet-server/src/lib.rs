@@ -12,6 +12,7 @@ mod handlers;
 mod layers;
 pub mod mail;
 pub mod maintenance;
+pub mod metadata_documents;
 mod metrics_setup;
 mod pages;
 mod response;

@@ -11,8 +11,8 @@ use crate::AppState;
 use crate::cors::Cors;
 use crate::error::{method_not_allowed, not_found};
 use crate::handlers::{
-    account, authorize, device, health, jwks, logout, metadata, par, passkeys, register, reset,
-    status, token_endpoints, userinfo, verify_email,
+    account, authorize, client_registration, device, health, jwks, logout, metadata, par, passkeys,
+    register, reset, status, token_endpoints, userinfo, verify_email,
 };
 use crate::layers;
 
@@ -58,7 +58,8 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .layer(Cors::clients(server, "POST")),
         )
         .merge(passkey_routes())
-        .merge(device_and_par_routes(server));
+        .merge(device_and_par_routes(server))
+        .merge(client_registration_routes());
     let endpoints = browser_pages(public_documents(endpoints)).merge(self_service());
     under_issuer_path(endpoints, &state.server.settings().issuer)
         .route("/healthz", get(health::healthz))
@@ -125,6 +126,28 @@ fn device_and_par_routes(server: &Arc<AuthorizationServer>) -> Router<Arc<AppSta
             post(par::push)
                 .fallback(method_not_allowed("POST"))
                 .layer(Cors::clients(server, "POST")),
+        )
+}
+
+/// Dynamic client registration (RFC 7591) and each self-registered client's
+/// configuration endpoint (RFC 7592); both answer 404 while
+/// `client_registration` is closed. Browser-based agents (MCP clients) may
+/// register from any origin: the endpoint takes no cookies, only its JSON and
+/// an initial access token in `Authorization`.
+fn client_registration_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            paths::REGISTRATION,
+            post(client_registration::register)
+                .fallback(method_not_allowed("POST"))
+                .layer(Cors::public("POST")),
+        )
+        .route(
+            paths::REGISTRATION_CLIENT,
+            get(client_registration::read)
+                .put(client_registration::replace)
+                .delete(client_registration::delete)
+                .fallback(method_not_allowed("GET, PUT, DELETE")),
         )
 }
 

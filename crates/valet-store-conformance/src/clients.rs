@@ -55,6 +55,8 @@ pub async fn clients_roundtrip(store: &dyn Store) {
         jwks: Some(r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k"}]}"#.to_owned()),
         jwks_uri: None,
         token_exchange_audiences: vec!["https://api.example/".to_owned()],
+        registration_token_hash: Some(vec![0x02, 0x00, 0xff]),
+        metadata_expires_at: Some(1_700_009_000),
     };
     store.insert_client(&client).await.expect("insert client");
 

@@ -67,6 +67,7 @@ mod keys;
 mod mfa;
 mod outbox;
 mod passkeys;
+mod registration;
 mod revocations;
 mod sessions;
 mod single_use;
@@ -81,6 +82,7 @@ pub use keys::*;
 pub use mfa::*;
 pub use outbox::*;
 pub use passkeys::*;
+pub use registration::*;
 pub use revocations::*;
 pub use sessions::*;
 pub use single_use::*;
@@ -98,6 +100,9 @@ pub async fn run_all(store: &dyn Store) {
     clients_delete(store).await;
     clients_set_secret(store).await;
     clients_update(store).await;
+    registration_initial_tokens(store).await;
+    registration_tokens(store).await;
+    registration_metadata_clients(store).await;
 
     keys_insert_and_list(store).await;
     keys_list_order(store).await;
@@ -179,6 +184,7 @@ pub async fn run_all(store: &dyn Store) {
     concurrent_status_revocations_polled(store).await;
     concurrent_single_use_take(store).await;
     concurrent_mail_claims(store).await;
+    concurrent_initial_token_use(store).await;
 }
 
 /// `ping` succeeds on a working store.
@@ -513,6 +519,8 @@ fn client(client_id: &str, created_at: i64) -> Client {
         jwks: None,
         jwks_uri: None,
         token_exchange_audiences: Vec::new(),
+        registration_token_hash: None,
+        metadata_expires_at: None,
     }
 }
 

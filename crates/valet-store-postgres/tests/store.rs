@@ -148,7 +148,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 15, "each migration applied exactly once");
+        assert_eq!(applied, 16, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -187,6 +187,7 @@ async fn tables_live_in_the_schema() {
                 "consents",
                 "grant_access_tokens",
                 "grants",
+                "initial_access_tokens",
                 "mail_outbox",
                 "meta",
                 "passkeys",
@@ -311,6 +312,8 @@ async fn upgrade_from_0001_keeps_clients() {
                 jwks: None,
                 jwks_uri: None,
                 token_exchange_audiences: Vec::new(),
+                registration_token_hash: None,
+                metadata_expires_at: None,
             })
         );
         // Migration 0008: a client with a secret may send it either way, as before.
@@ -498,5 +501,7 @@ fn client(client_id: &str) -> Client {
         jwks: None,
         jwks_uri: None,
         token_exchange_audiences: Vec::new(),
+        registration_token_hash: None,
+        metadata_expires_at: None,
     }
 }

@@ -36,7 +36,8 @@ macro_rules! shared_stores {
                  previous_secret_hash, previous_secret_expires_at, introspect_any, \
                  token_endpoint_auth_methods, require_mfa, allowed_origins, \
                  require_pushed_authorization_requests, dpop_bound_access_tokens, \
-                 jwks, jwks_uri, token_exchange_audiences"
+                 jwks, jwks_uri, token_exchange_audiences, registration_token_hash, \
+                 metadata_expires_at"
             };
         }
 
@@ -46,7 +47,7 @@ macro_rules! shared_stores {
                 let inserted = sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) \
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27) \
                      ON CONFLICT (client_id) DO NOTHING"
                 ))
                 .bind(&client.client_id)
@@ -77,6 +78,8 @@ macro_rules! shared_stores {
                 .bind(client.jwks.as_deref())
                 .bind(client.jwks_uri.as_deref())
                 .bind(to_json(&client.token_exchange_audiences)?)
+                .bind(client.registration_token_hash.as_deref())
+                .bind(client.metadata_expires_at)
                 .execute(&self.$writer)
                 .await
                 .map_err(query_error)?
@@ -226,6 +229,191 @@ macro_rules! shared_stores {
                 jwks: get(row, "jwks")?,
                 jwks_uri: get(row, "jwks_uri")?,
                 token_exchange_audiences: from_json(row, "token_exchange_audiences")?,
+                registration_token_hash: get(row, "registration_token_hash")?,
+                metadata_expires_at: get(row, "metadata_expires_at")?,
+            })
+        }
+
+        // ---------------------------------------------------------------------------------
+        // Dynamic registration
+
+        #[async_trait]
+        impl RegistrationStore for $store {
+            async fn insert_initial_token(&self, token: &InitialAccessToken) -> Result<(), StoreError> {
+                let inserted = sqlx::query(
+                    "INSERT INTO initial_access_tokens (token_id, token_hash, note, created_at, \
+                     expires_at, uses_left) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                )
+                .bind(&token.token_id)
+                .bind(&token.token_hash)
+                .bind(&token.note)
+                .bind(token.created_at)
+                .bind(token.expires_at)
+                .bind(token.uses_left)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                if inserted == 0 {
+                    return Err(StoreError::Conflict);
+                }
+                Ok(())
+            }
+
+            async fn live_initial_token(
+                &self,
+                token_hash: &[u8],
+                now: i64,
+            ) -> Result<Option<InitialAccessToken>, StoreError> {
+                sqlx::query(
+                    "SELECT token_id, token_hash, note, created_at, expires_at, uses_left \
+                     FROM initial_access_tokens WHERE token_hash = $1 AND expires_at > $2 \
+                     AND (uses_left IS NULL OR uses_left > 0)",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(query_error)?
+                .as_ref()
+                .map(initial_token_from_row)
+                .transpose()
+            }
+
+            async fn use_initial_token(&self, token_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+                // One conditional statement: concurrent uses cannot both take the last one.
+                let used = sqlx::query(
+                    "UPDATE initial_access_tokens SET uses_left = uses_left - 1 \
+                     WHERE token_hash = $1 AND expires_at > $2 AND (uses_left IS NULL OR uses_left > 0)",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                Ok(used > 0)
+            }
+
+            async fn list_initial_tokens(&self) -> Result<Vec<InitialAccessToken>, StoreError> {
+                sqlx::query(
+                    "SELECT token_id, token_hash, note, created_at, expires_at, uses_left \
+                     FROM initial_access_tokens ORDER BY created_at, token_id",
+                )
+                .fetch_all(&self.$reader)
+                .await
+                .map_err(query_error)?
+                .iter()
+                .map(initial_token_from_row)
+                .collect()
+            }
+
+            async fn delete_initial_token(&self, token_id: &str) -> Result<bool, StoreError> {
+                let deleted = sqlx::query("DELETE FROM initial_access_tokens WHERE token_id = $1")
+                    .bind(token_id)
+                    .execute(&self.$writer)
+                    .await
+                    .map_err(query_error)?
+                    .rows_affected();
+                Ok(deleted > 0)
+            }
+
+            async fn purge_initial_tokens(&self, now: i64, limit: u32) -> Result<u64, StoreError> {
+                let deleted = sqlx::query(
+                    "DELETE FROM initial_access_tokens WHERE token_id IN (SELECT token_id \
+                     FROM initial_access_tokens WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)",
+                )
+                .bind(now)
+                .bind(i64::from(limit))
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                Ok(deleted)
+            }
+
+            async fn set_registration_token(
+                &self,
+                client_id: &str,
+                token_hash: &[u8],
+                updated_at: i64,
+            ) -> Result<bool, StoreError> {
+                let updated = sqlx::query(
+                    "UPDATE clients SET registration_token_hash = $1, updated_at = $2 \
+                     WHERE client_id = $3 AND registration_token_hash IS NOT NULL",
+                )
+                .bind(token_hash)
+                .bind(updated_at)
+                .bind(client_id)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                Ok(updated > 0)
+            }
+
+            async fn upsert_metadata_client(&self, client: &Client) -> Result<bool, StoreError> {
+                // Only a row that is a metadata-document client already is replaced.
+                let written = sqlx::query(concat!(
+                    "INSERT INTO clients (",
+                    client_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27) \
+                     ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, \
+                       redirect_uris = excluded.redirect_uris, \
+                       post_logout_redirect_uris = excluded.post_logout_redirect_uris, \
+                       grant_types = excluded.grant_types, scopes = excluded.scopes, \
+                       token_endpoint_auth_methods = excluded.token_endpoint_auth_methods, \
+                       id_token_signed_response_alg = excluded.id_token_signed_response_alg, \
+                       updated_at = excluded.updated_at, \
+                       metadata_expires_at = excluded.metadata_expires_at \
+                     WHERE clients.metadata_expires_at IS NOT NULL"
+                ))
+                .bind(&client.client_id)
+                .bind(&client.name)
+                .bind(client.secret_hash.as_deref())
+                .bind(to_json(&client.redirect_uris)?)
+                .bind(to_json(&client.post_logout_redirect_uris)?)
+                .bind(names_json(&client.grant_types, GrantType::as_str)?)
+                .bind(to_json(&client.scopes)?)
+                .bind(to_json(&client.audiences)?)
+                .bind(client.access_token_ttl)
+                .bind(client.skip_consent)
+                .bind(client.refresh_grace_seconds)
+                .bind(client.id_token_signed_response_alg.map(Algorithm::as_str))
+                .bind(client.created_at)
+                .bind(client.updated_at)
+                .bind(client.previous_secret_hash.as_deref())
+                .bind(client.previous_secret_expires_at)
+                .bind(client.introspect_any)
+                .bind(names_json(
+                    &client.token_endpoint_auth_methods,
+                    TokenEndpointAuthMethod::as_str,
+                )?)
+                .bind(client.require_mfa)
+                .bind(to_json(&client.allowed_origins)?)
+                .bind(client.require_pushed_authorization_requests)
+                .bind(client.dpop_bound_access_tokens)
+                .bind(client.jwks.as_deref())
+                .bind(client.jwks_uri.as_deref())
+                .bind(to_json(&client.token_exchange_audiences)?)
+                .bind(client.registration_token_hash.as_deref())
+                .bind(client.metadata_expires_at)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                Ok(written > 0)
+            }
+        }
+
+        fn initial_token_from_row(row: &$row) -> Result<InitialAccessToken, StoreError> {
+            Ok(InitialAccessToken {
+                token_id: get(row, "token_id")?,
+                token_hash: get(row, "token_hash")?,
+                note: get(row, "note")?,
+                created_at: get(row, "created_at")?,
+                expires_at: get(row, "expires_at")?,
+                uses_left: get(row, "uses_left")?,
             })
         }
 

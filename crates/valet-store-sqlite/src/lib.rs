@@ -38,10 +38,10 @@ use sqlx::{AssertSqlSafe, SqlSafeStr, Sqlite, Transaction};
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
     AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Consent, Grant, GrantStore,
-    KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, MailOutcome, OutboxMail, OutboxStore, PasskeyRecord,
-    PasskeyStore, RefreshToken, RevocationStore, RevokedToken, Rotation, Session, SessionStore,
-    SingleUse, SingleUseKind, SingleUseStore, StatusRevocation, StatusStore, Store, StoreError,
-    StoredKey, User, UserStore,
+    InitialAccessToken, KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, MailOutcome, OutboxMail,
+    OutboxStore, PasskeyRecord, PasskeyStore, RefreshToken, RegistrationStore, RevocationStore,
+    RevokedToken, Rotation, Session, SessionStore, SingleUse, SingleUseKind, SingleUseStore,
+    StatusRevocation, StatusStore, Store, StoreError, StoredKey, User, UserStore,
 };
 use valet_store_sql::batch::GroupCommit;
 use valet_store_sql::{
@@ -278,6 +278,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         15,
         "client keys and token exchange",
         include_str!("../migrations/0015_client_keys_and_token_exchange.sql"),
+    ),
+    (
+        16,
+        "dynamic clients",
+        include_str!("../migrations/0016_dynamic_clients.sql"),
     ),
 ];
 

@@ -217,6 +217,8 @@ async fn upgrade_from_0001_keeps_clients() {
             jwks: None,
             jwks_uri: None,
             token_exchange_audiences: Vec::new(),
+            registration_token_hash: None,
+            metadata_expires_at: None,
         })
     );
     // Migration 0008: a client with a secret may send it either way, as before.
@@ -437,6 +439,8 @@ fn client(client_id: &str) -> Client {
         jwks: None,
         jwks_uri: None,
         token_exchange_audiences: Vec::new(),
+        registration_token_hash: None,
+        metadata_expires_at: None,
     }
 }
 

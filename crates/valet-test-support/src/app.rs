@@ -138,6 +138,7 @@ impl TestApp {
         )
         .await
         .unwrap();
+        valet_server::metadata_documents::attach_document_fetcher(&server);
         let server = Arc::new(server);
         Self {
             router: router(&server, TrustedProxies::default()),

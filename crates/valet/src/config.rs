@@ -9,7 +9,10 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
-use valet_core::config::{DpopPolicy, MailSettings, MfaPolicy, Registration, StatusEventsAuth};
+use valet_core::config::DpopPolicy;
+use valet_core::config::{
+    ClientRegistration, DynamicClients, MailSettings, MfaPolicy, Registration, StatusEventsAuth,
+};
 use valet_core::store::MAX_ACCESS_TOKEN_TTL;
 use valet_core::{KeyPolicy, Settings};
 use valet_jose::Algorithm;
@@ -126,6 +129,29 @@ pub struct Config {
     /// Seconds a DPoP proof is accepted after its `iat` (5 to 600); its `jti` is
     /// remembered that long against replay.
     pub dpop_proof_max_age: i64,
+    /// Dynamic client registration at `/connect/register` (RFC 7591/7592):
+    /// `closed` (404), `initial_token` (a token from `valet client
+    /// initial-token create` is needed) or `open` (anyone, at
+    /// `client_registration_rate` per address and hour).
+    pub client_registration: ClientRegistrationSetting,
+    /// Scopes a self-registered client, or one known by its metadata document,
+    /// may have (space-separated).
+    pub client_registration_scopes: String,
+    /// Audiences (RFC 8707 resources, space-separated) such clients' tokens may
+    /// be for, e.g. your MCP server's URL.
+    pub client_registration_audiences: String,
+    /// Registrations per client address and hour while `client_registration = open`.
+    pub client_registration_rate: usize,
+    /// Lets a `client_id` be the https URL of the client's metadata document
+    /// (Client ID Metadata Documents, as the MCP authorization spec prefers).
+    pub client_id_metadata_documents: bool,
+    /// Seconds a fetched metadata document is used at least / at most,
+    /// whatever its `Cache-Control` says.
+    pub client_metadata_min_ttl: i64,
+    pub client_metadata_max_ttl: i64,
+    /// Development only: metadata documents may be at `http://` loopback URLs.
+    /// Refused with an https issuer.
+    pub dangerous_client_metadata_allow_loopback: bool,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Allows a plain-http issuer on a non-loopback host. Tokens and secrets would
@@ -158,6 +184,15 @@ pub enum RegistrationSetting {
     Closed,
     Open,
     Invite,
+}
+
+/// The values of `client_registration`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientRegistrationSetting {
+    Closed,
+    InitialToken,
+    Open,
 }
 
 /// The values of `mfa`.
@@ -229,6 +264,14 @@ impl Default for Config {
             require_pushed_authorization_requests: defaults.require_pushed_authorization_requests,
             dpop_require_nonce: defaults.dpop.require_nonce,
             dpop_proof_max_age: defaults.dpop.proof_max_age,
+            client_registration: ClientRegistrationSetting::Closed,
+            client_registration_scopes: defaults.dynamic_clients.scopes.join(" "),
+            client_registration_audiences: String::new(),
+            client_registration_rate: defaults.dynamic_clients.open_rate_per_hour,
+            client_id_metadata_documents: false,
+            client_metadata_min_ttl: defaults.dynamic_clients.metadata_min_ttl,
+            client_metadata_max_ttl: defaults.dynamic_clients.metadata_max_ttl,
+            dangerous_client_metadata_allow_loopback: false,
             log_format: LogFormat::Text,
             dangerous_allow_insecure_issuer: false,
         }
@@ -460,7 +503,47 @@ impl Config {
         self.check_limits()?;
         self.trusted_proxies()?;
         self.check_mail()?;
+        self.check_dynamic_clients()?;
         self.check_database_url()
+    }
+
+    /// The core's own check of the dynamic client settings, and each listed
+    /// scope and audience well-formed.
+    fn check_dynamic_clients(&self) -> Result<(), ConfigError> {
+        let settings = self.settings();
+        for scope in &settings.dynamic_clients.scopes {
+            // RFC 6749 §3.3: %x21 / %x23-5B / %x5D-7E.
+            let token = |b: u8| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E);
+            if !scope.bytes().all(token) {
+                return Err(ConfigError(format!(
+                    "setting `client_registration_scopes`: {scope} is not a scope token"
+                )));
+            }
+        }
+        if settings.dynamic_clients.dangerous_metadata_allow_loopback && settings.is_https() {
+            return Err(ConfigError(
+                "setting `dangerous_client_metadata_allow_loopback`: for development only, and refused with an https issuer"
+                    .to_owned(),
+            ));
+        }
+        let dynamic = &settings.dynamic_clients;
+        if !(1..=dynamic.metadata_max_ttl).contains(&dynamic.metadata_min_ttl)
+            || dynamic.metadata_max_ttl > 7 * 86_400
+        {
+            return Err(ConfigError(
+                "settings `client_metadata_min_ttl` and `client_metadata_max_ttl`: need 1 <= min <= max <= 604800 seconds"
+                    .to_owned(),
+            ));
+        }
+        if self.client_registration == ClientRegistrationSetting::Open
+            && self.client_registration_rate == 0
+        {
+            return Err(ConfigError(
+                "setting `client_registration_rate`: must be at least 1 while `client_registration` is open"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
     }
 
     /// The mailer `smtp_url` names, if any (see `valet_server::mail`).
@@ -780,6 +863,20 @@ impl Config {
         };
         settings.password_reset_ttl = self.password_reset_ttl;
         settings.email_verification_ttl = self.email_verification_ttl;
+        settings.dynamic_clients = DynamicClients {
+            registration: match self.client_registration {
+                ClientRegistrationSetting::Closed => ClientRegistration::Closed,
+                ClientRegistrationSetting::InitialToken => ClientRegistration::InitialToken,
+                ClientRegistrationSetting::Open => ClientRegistration::Open,
+            },
+            scopes: words(&self.client_registration_scopes),
+            audiences: words(&self.client_registration_audiences),
+            open_rate_per_hour: self.client_registration_rate,
+            metadata_documents: self.client_id_metadata_documents,
+            dangerous_metadata_allow_loopback: self.dangerous_client_metadata_allow_loopback,
+            metadata_min_ttl: self.client_metadata_min_ttl,
+            metadata_max_ttl: self.client_metadata_max_ttl,
+        };
         settings.mfa = match self.mfa {
             MfaSetting::Optional => MfaPolicy::Optional,
             MfaSetting::Required => MfaPolicy::Required,
@@ -873,6 +970,11 @@ fn check_issuer(issuer: &str, allow_insecure: bool) -> Result<(), ConfigError> {
     }
 }
 
+/// The words of a space-separated setting.
+fn words(value: &str) -> Vec<String> {
+    value.split_whitespace().map(str::to_owned).collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -888,6 +990,52 @@ mod tests {
         assert!(check_issuer("https://id.example.com/?x=1", false).is_err());
         assert!(check_issuer("id.example.com", false).is_err());
         assert!(check_issuer("ftp://id.example.com", false).is_err());
+    }
+
+    /// The dynamic client settings reach the core, and their refusals name them.
+    #[test]
+    fn dynamic_client_settings() {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(
+                r#"
+                client_registration = "initial_token"
+                client_registration_scopes = "openid mcp:tools"
+                client_registration_audiences = "https://mcp.example/mcp"
+                client_id_metadata_documents = true
+                "#,
+            ))
+            .extract()
+            .unwrap();
+        assert!(config.validate().is_ok());
+        let dynamic = config.settings().dynamic_clients;
+        assert_eq!(dynamic.registration, ClientRegistration::InitialToken);
+        assert_eq!(dynamic.scopes, ["openid", "mcp:tools"]);
+        assert_eq!(dynamic.audiences, ["https://mcp.example/mcp"]);
+        assert!(dynamic.metadata_documents);
+        assert!(!dynamic.dangerous_metadata_allow_loopback);
+
+        let hatch_on_https = Config {
+            issuer: Some("https://id.example.com".to_owned()),
+            dangerous_client_metadata_allow_loopback: true,
+            ..Config::default()
+        };
+        let error = hatch_on_https.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("`dangerous_client_metadata_allow_loopback`"),
+            "{error}"
+        );
+        let bad_scope = Config {
+            client_registration_scopes: "openid bad\\scope".to_owned(),
+            ..Config::default()
+        };
+        let error = bad_scope.validate().unwrap_err().to_string();
+        assert!(error.contains("`client_registration_scopes`"), "{error}");
+        let ttl = Config {
+            client_metadata_min_ttl: 0,
+            ..Config::default()
+        };
+        let error = ttl.validate().unwrap_err().to_string();
+        assert!(error.contains("`client_metadata_min_ttl`"), "{error}");
     }
 
     #[test]

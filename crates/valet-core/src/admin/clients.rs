@@ -66,6 +66,16 @@ pub struct NewClient {
     pub token_exchange_audiences: Vec<String>,
 }
 
+/// Where a registration comes from, besides an operator: a self-registered
+/// client (RFC 7591) carries its registration access token's hash, a client
+/// known by its metadata document its URL as id and the document's expiry.
+#[derive(Default)]
+pub(crate) struct Provenance {
+    pub client_id: Option<String>,
+    pub registration_token_hash: Option<Vec<u8>>,
+    pub metadata_expires_at: Option<i64>,
+}
+
 /// A change to a client's mutable settings; `None` leaves a field as it is, a
 /// list given replaces the stored one. The client's type and grant types are
 /// fixed at registration.
@@ -113,6 +123,8 @@ pub struct ClientRecord {
     pub id_token_signed_response_alg: Option<String>,
     pub introspect_any: bool,
     pub dpop_bound_access_tokens: bool,
+    /// `operator`, `dynamic` (RFC 7591) or `metadata_document`.
+    pub origin: &'static str,
     /// Until when the secret replaced by an overlapping rotation still works.
     pub previous_secret_valid_until: Option<i64>,
     pub created_at: i64,
@@ -151,6 +163,7 @@ impl From<&Client> for ClientRecord {
                 .map(|alg| alg.to_string()),
             introspect_any: client.introspect_any,
             dpop_bound_access_tokens: client.dpop_bound_access_tokens,
+            origin: client.origin().as_str(),
             previous_secret_valid_until: client.previous_secret_expires_at,
             created_at: client.created_at,
             updated_at: client.updated_at,
@@ -210,59 +223,19 @@ pub fn default_grant_types(new: &NewClient) -> Vec<String> {
 impl Admin<'_> {
     /// Registers a client after checking every field; audited as `client.created`.
     pub async fn register_client(&self, new: NewClient) -> Result<RegisteredClient, AdminError> {
+        self.register_client_as(new, Provenance::default()).await
+    }
+
+    /// Registers a client of the given provenance (a self-registered one has
+    /// its registration access token's hash); audited as `client.created` with
+    /// its `origin`.
+    pub(crate) async fn register_client_as(
+        &self,
+        new: NewClient,
+        provenance: Provenance,
+    ) -> Result<RegisteredClient, AdminError> {
         let now = self.now();
-        let grant_types = if new.grant_types.is_empty() {
-            default_grant_types(&new)
-        } else {
-            dedup(&new.grant_types)
-        };
-        let (grant_types, id_token_alg) = validate(&new, &grant_types, self.access_token_max_ttl)?;
-        let allowed_origins = check_allowed_origins(&new.allowed_origins)?;
-        let private_key_jwt = check_auth_method(&new)?;
-        // A confidential client may send its secret either way, as every client
-        // could before the method was recorded (RFC 6749 §2.3.1).
-        let (token_endpoint_auth_methods, secret, secret_hash) = if new.public {
-            (vec![TokenEndpointAuthMethod::None], None, None)
-        } else if private_key_jwt {
-            (vec![TokenEndpointAuthMethod::PrivateKeyJwt], None, None)
-        } else {
-            let (secret, hash) = generate_client_secret().map_err(internal)?;
-            (
-                vec![
-                    TokenEndpointAuthMethod::ClientSecretBasic,
-                    TokenEndpointAuthMethod::ClientSecretPost,
-                ],
-                Some(secret),
-                Some(hash),
-            )
-        };
-        let client = Client {
-            client_id: random_id().map_err(internal)?,
-            name: new.name.trim().to_owned(),
-            token_endpoint_auth_methods,
-            secret_hash,
-            redirect_uris: dedup(&new.redirect_uris),
-            post_logout_redirect_uris: dedup(&new.post_logout_redirect_uris),
-            allowed_origins,
-            grant_types,
-            scopes: dedup(&new.scopes),
-            audiences: dedup(&new.audiences),
-            access_token_ttl: new.access_token_ttl,
-            skip_consent: new.skip_consent,
-            require_mfa: new.require_mfa,
-            refresh_grace_seconds: new.refresh_grace_seconds,
-            id_token_signed_response_alg: id_token_alg,
-            created_at: now,
-            updated_at: now,
-            previous_secret_hash: None,
-            previous_secret_expires_at: None,
-            introspect_any: new.introspect_any,
-            require_pushed_authorization_requests: new.require_pushed_authorization_requests,
-            dpop_bound_access_tokens: new.dpop_bound_access_tokens,
-            jwks: new.jwks.clone(),
-            jwks_uri: new.jwks_uri.clone(),
-            token_exchange_audiences: dedup(&new.token_exchange_audiences),
-        };
+        let (client, secret) = build_client(new, provenance, now, self.access_token_max_ttl)?;
         self.store.insert_client(&client).await?;
         self.record(
             AuditEvent::new(AuditKind::ClientCreated, now)
@@ -278,7 +251,8 @@ impl Admin<'_> {
                         .map(|method| method.as_str())
                         .collect::<Vec<_>>()
                         .join(" "),
-                ),
+                )
+                .detail("origin", client.origin().as_str()),
         )
         .await;
         Ok(RegisteredClient {
@@ -457,6 +431,75 @@ impl Admin<'_> {
             .await;
         Ok(())
     }
+}
+
+/// The client record a registration makes, after checking every field;
+/// nothing is stored.
+pub(crate) fn build_client(
+    new: NewClient,
+    provenance: Provenance,
+    now: i64,
+    access_token_max_ttl: i64,
+) -> Result<(Client, Option<PlainSecret>), AdminError> {
+    let grant_types = if new.grant_types.is_empty() {
+        default_grant_types(&new)
+    } else {
+        dedup(&new.grant_types)
+    };
+    let (grant_types, id_token_alg) = validate(&new, &grant_types, access_token_max_ttl)?;
+    let allowed_origins = check_allowed_origins(&new.allowed_origins)?;
+    let private_key_jwt = check_auth_method(&new)?;
+    // A confidential client may send its secret either way, as every client
+    // could before the method was recorded (RFC 6749 §2.3.1).
+    let (token_endpoint_auth_methods, secret, secret_hash) = if new.public {
+        (vec![TokenEndpointAuthMethod::None], None, None)
+    } else if private_key_jwt {
+        (vec![TokenEndpointAuthMethod::PrivateKeyJwt], None, None)
+    } else {
+        let (secret, hash) = generate_client_secret().map_err(internal)?;
+        (
+            vec![
+                TokenEndpointAuthMethod::ClientSecretBasic,
+                TokenEndpointAuthMethod::ClientSecretPost,
+            ],
+            Some(secret),
+            Some(hash),
+        )
+    };
+    let client_id = match provenance.client_id {
+        Some(client_id) => client_id,
+        None => random_id().map_err(internal)?,
+    };
+    let client = Client {
+        client_id,
+        name: new.name.trim().to_owned(),
+        token_endpoint_auth_methods,
+        secret_hash,
+        redirect_uris: dedup(&new.redirect_uris),
+        post_logout_redirect_uris: dedup(&new.post_logout_redirect_uris),
+        allowed_origins,
+        grant_types,
+        scopes: dedup(&new.scopes),
+        audiences: dedup(&new.audiences),
+        access_token_ttl: new.access_token_ttl,
+        skip_consent: new.skip_consent,
+        require_mfa: new.require_mfa,
+        refresh_grace_seconds: new.refresh_grace_seconds,
+        id_token_signed_response_alg: id_token_alg,
+        created_at: now,
+        updated_at: now,
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        introspect_any: new.introspect_any,
+        require_pushed_authorization_requests: new.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: new.dpop_bound_access_tokens,
+        jwks: new.jwks.clone(),
+        jwks_uri: new.jwks_uri.clone(),
+        token_exchange_audiences: dedup(&new.token_exchange_audiences),
+        registration_token_hash: provenance.registration_token_hash,
+        metadata_expires_at: provenance.metadata_expires_at,
+    };
+    Ok((client, secret))
 }
 
 fn internal(error: impl std::fmt::Display) -> AdminError {

@@ -125,6 +125,8 @@ pub enum Resource {
     /// Looked up by user id, username or email.
     User,
     Key,
+    /// An initial access token for client registration, by its id.
+    InitialToken,
 }
 
 impl fmt::Display for Resource {
@@ -134,6 +136,7 @@ impl fmt::Display for Resource {
             Self::ConfidentialClient => "confidential client with id",
             Self::User => "user with id, username or email",
             Self::Key => "key with kid",
+            Self::InitialToken => "initial access token with id",
         })
     }
 }

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod clients;
 mod error;
 pub mod keys;
+pub mod registration;
 pub mod users;
 
 use std::sync::Mutex;
@@ -30,6 +31,7 @@ pub use clients::{
 };
 pub use error::{AdminError, Field, FieldError, Resource};
 pub use keys::{KeyAdmin, KeyRecord, RotatedKey};
+pub use registration::{CreatedInitialToken, InitialTokenRecord};
 pub use users::{NewUser, UserRecord, UserUpdate};
 
 /// Through which door a change came, recorded as the audit record's `via`.
@@ -40,6 +42,8 @@ pub enum Via {
     Cli,
     /// The admin HTTP API.
     Api,
+    /// Dynamic client registration (RFC 7591, RFC 7592): the client itself.
+    Registration,
 }
 
 impl Via {
@@ -47,6 +51,7 @@ impl Via {
         match self {
             Self::Cli => "cli",
             Self::Api => "api",
+            Self::Registration => "registration",
         }
     }
 }

@@ -51,6 +51,8 @@ pub(crate) fn client(server: &AuthorizationServer) -> Arc<Client> {
         jwks: None,
         jwks_uri: None,
         token_exchange_audiences: Vec::new(),
+        registration_token_hash: None,
+        metadata_expires_at: None,
         redirect_uris: vec![account_url(server)],
         post_logout_redirect_uris: Vec::new(),
         grant_types: vec![GrantType::AuthorizationCode],

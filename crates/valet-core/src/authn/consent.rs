@@ -12,7 +12,7 @@ use crate::authorize::{ConsentPage, PageError, describe_scope};
 use crate::context::RequestContext;
 use crate::error::OAuthError;
 use crate::session;
-use crate::store::Client;
+use crate::store::{Client, ClientOrigin};
 
 /// The user's answer on the consent form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,13 +32,18 @@ impl Decision {
     }
 }
 
-/// Whether the user allowed every requested scope to the client before.
+/// Whether the user allowed every requested scope to the client before. A
+/// client known only by its metadata document is asked every time: anyone can
+/// publish a document, so an earlier answer does not vouch for the next request.
 pub(crate) async fn remembered(
     server: &AuthorizationServer,
     client: &Client,
     request: &PendingAuthorization,
     user_id: &str,
 ) -> Result<bool, OAuthError> {
+    if client.origin() == ClientOrigin::MetadataDocument {
+        return Ok(false);
+    }
     let granted = server.store.get_consent(user_id, &client.client_id).await?;
     Ok(request.scope.iter().all(|s| granted.contains(s)))
 }
@@ -61,6 +66,7 @@ pub(crate) async fn page(
     Ok(ConsentPage {
         interaction_id,
         client_name: client.name.clone(),
+        client_site: client.metadata_document_site(),
         username,
         scopes: request
             .scope

@@ -104,6 +104,9 @@ pub struct LoginPage {
 pub struct ConsentPage {
     pub interaction_id: String,
     pub client_name: String,
+    /// For a client known by its metadata document: the host that published
+    /// it, which the page shows since the name is the client's own claim.
+    pub client_site: Option<String>,
     pub username: String,
     /// (scope, plain-words description)
     pub scopes: Vec<(String, String)>,

@@ -4,10 +4,12 @@
 //! noticed by a node that did not make the change.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use async_trait::async_trait;
 
 use crate::error::OAuthError;
-use crate::store::{Client, Store};
+use crate::store::{Client, ClientOrigin, Store};
 
 /// More entries than this and the cache starts over, so a flood of made-up client
 /// ids cannot grow memory without bound.
@@ -16,6 +18,25 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct ClientCache {
     ttl: i64,
     entries: Mutex<HashMap<String, (i64, Arc<Client>)>>,
+    /// Set while `client_id_metadata_documents` is on: clients known by the
+    /// URL of their metadata document are resolved through it.
+    documents: OnceLock<Box<dyn ClientResolver>>,
+}
+
+/// Clients that are not (or not only) in the store: a `client_id` that is the
+/// URL of a metadata document (see `dynamic_clients::document`).
+#[async_trait]
+pub trait ClientResolver: Send + Sync {
+    /// Whether `client_id` is one this resolver answers for.
+    fn applies_to(&self, client_id: &str) -> bool;
+    /// The client, fetched and stored if its stored copy is missing or stale;
+    /// `None` if it cannot be had.
+    async fn resolve(
+        &self,
+        store: &dyn Store,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<Client>, OAuthError>;
 }
 
 impl ClientCache {
@@ -23,7 +44,13 @@ impl ClientCache {
         Self {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            documents: OnceLock::new(),
         }
+    }
+
+    /// Resolves metadata document URLs from now on (once; later calls are ignored).
+    pub fn resolve_documents(&self, documents: Box<dyn ClientResolver>) {
+        let _ = self.documents.set(documents);
     }
 
     pub async fn get(
@@ -35,7 +62,7 @@ impl ClientCache {
         if let Some(client) = self.cached(client_id, now) {
             return Ok(Some(client));
         }
-        let client = store.get_client(client_id).await?.map(Arc::new);
+        let client = self.read(store, client_id, now).await?.map(Arc::new);
         if let Ok(mut entries) = self.entries.lock() {
             match &client {
                 Some(client) => {
@@ -50,6 +77,29 @@ impl ClientCache {
             }
         }
         Ok(client)
+    }
+
+    /// The stored client; for a metadata document URL, the document's client,
+    /// fetched again when its stored copy has expired. A client stored from a
+    /// document is unknown while documents are switched off.
+    async fn read(
+        &self,
+        store: &dyn Store,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<Client>, OAuthError> {
+        let stored = store.get_client(client_id).await?;
+        let Some(documents) = self.documents.get() else {
+            return Ok(stored.filter(|client| client.origin() != ClientOrigin::MetadataDocument));
+        };
+        match stored {
+            Some(client) if client.origin() != ClientOrigin::MetadataDocument => Ok(Some(client)),
+            Some(client) if client.metadata_expires_at.is_some_and(|until| now < until) => {
+                Ok(Some(client))
+            }
+            _ if documents.applies_to(client_id) => documents.resolve(store, client_id, now).await,
+            _ => Ok(None),
+        }
     }
 
     /// Reads the client from the store whatever is cached, and caches the result:

@@ -20,7 +20,7 @@ use crate::secrets::hash_client_secret;
 use crate::store::{Client, Store};
 use crate::throttle::ClientAuthThrottle;
 
-pub use cache::ClientCache;
+pub use cache::{ClientCache, ClientResolver};
 pub use keys::ClientKeys;
 
 /// Proof that a client was identified (and, unless public, authenticated).

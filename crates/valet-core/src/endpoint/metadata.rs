@@ -48,6 +48,10 @@ pub mod paths {
     pub const DEVICE: &str = "/device";
     /// RFC 9126 §2: the pushed authorization request endpoint.
     pub const PAR: &str = "/par";
+    /// Dynamic client registration (RFC 7591 §3; `/register` is the users').
+    pub const REGISTRATION: &str = "/connect/register";
+    /// A self-registered client's configuration endpoint (RFC 7592 §2).
+    pub const REGISTRATION_CLIENT: &str = "/connect/register/{client_id}";
     pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
     pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
 }
@@ -133,5 +137,9 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
         introspection_endpoint_auth_signing_alg_values_supported: CLIENT_SIGNING_ALGS.to_vec(),
         revocation_endpoint_auth_signing_alg_values_supported: CLIENT_SIGNING_ALGS.to_vec(),
         request_object_signing_alg_values_supported: CLIENT_SIGNING_ALGS.to_vec(),
+        registration_endpoint: (settings.dynamic_clients.registration
+            != crate::config::ClientRegistration::Closed)
+            .then(|| at(paths::REGISTRATION)),
+        client_id_metadata_document_supported: settings.dynamic_clients.metadata_documents,
     }
 }

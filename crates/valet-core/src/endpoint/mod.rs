@@ -8,6 +8,7 @@ pub mod end_session;
 pub mod introspection;
 pub mod metadata;
 pub mod par;
+pub mod registration;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;

@@ -117,6 +117,8 @@ mod tests {
             jwks: None,
             jwks_uri: None,
             token_exchange_audiences: Vec::new(),
+            registration_token_hash: None,
+            metadata_expires_at: None,
         }
     }
 

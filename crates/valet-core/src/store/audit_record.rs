@@ -63,10 +63,14 @@ pub enum AuditKind {
     /// A client exchanged a subject token for an access token (RFC 8693):
     /// `detail.audience`, `detail.actor`, `detail.scope`.
     TokenExchanged,
+    /// An operator created an initial access token for client registration.
+    InitialTokenCreated,
+    /// An operator revoked an initial access token.
+    InitialTokenRevoked,
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 37] = [
+    pub const ALL: [Self; 39] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginThrottled,
@@ -104,6 +108,8 @@ impl AuditKind {
         Self::PasskeyAdded,
         Self::PasskeyRemoved,
         Self::TokenExchanged,
+        Self::InitialTokenCreated,
+        Self::InitialTokenRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -145,6 +151,8 @@ impl AuditKind {
             Self::PasskeyAdded => "passkey.added",
             Self::PasskeyRemoved => "passkey.removed",
             Self::TokenExchanged => "token.exchanged",
+            Self::InitialTokenCreated => "initial_token.created",
+            Self::InitialTokenRevoked => "initial_token.revoked",
         }
     }
 

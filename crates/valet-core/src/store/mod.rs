@@ -11,9 +11,9 @@ use async_trait::async_trait;
 
 pub use audit_record::{AuditEvent, AuditFilter, AuditKind, MAX_RECORDED_ID};
 pub use model::{
-    AuthorizationCode, Client, CodeRedemption, Consent, Grant, Interaction, KeyInsert, MailOutcome,
-    OutboxMail, PasskeyRecord, RefreshToken, RevokedToken, Rotation, Session, SingleUse,
-    SingleUseKind, StatusRevocation, StoredKey, TotpCredential, User,
+    AuthorizationCode, Client, ClientOrigin, CodeRedemption, Consent, Grant, InitialAccessToken,
+    Interaction, KeyInsert, MailOutcome, OutboxMail, PasskeyRecord, RefreshToken, RevokedToken,
+    Rotation, Session, SingleUse, SingleUseKind, StatusRevocation, StoredKey, TotpCredential, User,
 };
 
 /// No access token lives longer than this (the configuration enforces it), so a
@@ -69,6 +69,39 @@ pub trait ClientStore: Send + Sync {
     /// audiences and `updated_at`. Its type, grant types, secrets
     /// and `created_at` stay as stored. Returns whether a client matched.
     async fn update_client(&self, client: &Client) -> Result<bool, StoreError>;
+}
+
+/// What dynamic client registration (RFC 7591, RFC 7592) keeps besides the
+/// clients themselves.
+#[async_trait]
+pub trait RegistrationStore: Send + Sync {
+    /// [`StoreError::Conflict`] if its id or hash is taken.
+    async fn insert_initial_token(&self, token: &InitialAccessToken) -> Result<(), StoreError>;
+    /// The token with this hash, if it works at `now` (not expired, uses left).
+    async fn live_initial_token(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<InitialAccessToken>, StoreError>;
+    /// Spends one use of the token if it works at `now`; among concurrent
+    /// callers, on any number of nodes, no more succeed than it had uses left.
+    async fn use_initial_token(&self, token_hash: &[u8], now: i64) -> Result<bool, StoreError>;
+    /// All of them, expired or spent too (until purged), oldest first.
+    async fn list_initial_tokens(&self) -> Result<Vec<InitialAccessToken>, StoreError>;
+    async fn delete_initial_token(&self, token_id: &str) -> Result<bool, StoreError>;
+    /// Deletes tokens that expired before `now`, at most `limit`.
+    async fn purge_initial_tokens(&self, now: i64, limit: u32) -> Result<u64, StoreError>;
+    /// Replaces a dynamically registered client's registration access token.
+    async fn set_registration_token(
+        &self,
+        client_id: &str,
+        token_hash: &[u8],
+        updated_at: i64,
+    ) -> Result<bool, StoreError>;
+    /// Stores a client whose id is its metadata document's URL, or replaces
+    /// the stored copy (every metadata field and `metadata_expires_at`; never a
+    /// client of another origin, which is left as it is: returns false).
+    async fn upsert_metadata_client(&self, client: &Client) -> Result<bool, StoreError>;
 }
 
 /// Signing keys, private parts sealed by the caller before they reach the store.
@@ -576,6 +609,7 @@ pub trait Store:
     + OutboxStore
     + MfaStore
     + PasskeyStore
+    + RegistrationStore
 {
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -67,9 +67,59 @@ pub struct Client {
     /// Audiences this client may exchange a subject token into (RFC 8693);
     /// empty: it may not exchange tokens.
     pub token_exchange_audiences: Vec<String>,
+    /// SHA-256 of the registration access token (RFC 7592 §1) of a client that
+    /// registered itself (RFC 7591); `None` for any other client.
+    pub registration_token_hash: Option<Vec<u8>>,
+    /// For a client whose id is the URL of its metadata document
+    /// (draft-ietf-oauth-client-id-metadata-document): until when this copy of
+    /// the document may be used before it is fetched again. `None` for any
+    /// other client.
+    pub metadata_expires_at: Option<i64>,
+}
+
+/// How a client came to be registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientOrigin {
+    /// By an operator (`valet client create`, the admin API).
+    Operator,
+    /// By itself, at the registration endpoint (RFC 7591).
+    Dynamic,
+    /// Its id is the URL of its metadata document, fetched when used.
+    MetadataDocument,
+}
+
+impl ClientOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::Dynamic => "dynamic",
+            Self::MetadataDocument => "metadata_document",
+        }
+    }
 }
 
 impl Client {
+    /// For a client known by its metadata document: the host (and port) that
+    /// published it, as the consent page shows it.
+    pub fn metadata_document_site(&self) -> Option<String> {
+        if self.origin() != ClientOrigin::MetadataDocument {
+            return None;
+        }
+        let id = self.client_id.as_str();
+        let rest = id.split_once("://").map_or(id, |(_, rest)| rest);
+        Some(rest.split('/').next().unwrap_or(rest).to_owned())
+    }
+
+    pub fn origin(&self) -> ClientOrigin {
+        if self.metadata_expires_at.is_some() {
+            ClientOrigin::MetadataDocument
+        } else if self.registration_token_hash.is_some() {
+            ClientOrigin::Dynamic
+        } else {
+            ClientOrigin::Operator
+        }
+    }
+
     /// A public client (RFC 6749 §2.1): registered for auth method `none`.
     pub fn is_public(&self) -> bool {
         self.token_endpoint_auth_methods
@@ -129,6 +179,39 @@ impl fmt::Debug for Client {
             .field("jwks", &self.jwks.as_ref().map(|_| "<keys>"))
             .field("jwks_uri", &self.jwks_uri)
             .field("token_exchange_audiences", &self.token_exchange_audiences)
+            .field(
+                "registration_token_hash",
+                &self.registration_token_hash.as_ref().map(|_| "<redacted>"),
+            )
+            .field("metadata_expires_at", &self.metadata_expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An initial access token (RFC 7591 §3) an operator issued so that a client
+/// may register itself. Stored as a SHA-256 hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InitialAccessToken {
+    /// A public id, to list and revoke it by.
+    pub token_id: String,
+    pub token_hash: Vec<u8>,
+    /// What the operator wrote about it (whom it was given to).
+    pub note: String,
+    pub created_at: i64,
+    /// Unix seconds; it works while `now` is before it.
+    pub expires_at: i64,
+    /// Registrations it still allows; `None`: any number until it expires.
+    pub uses_left: Option<i64>,
+}
+
+impl fmt::Debug for InitialAccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InitialAccessToken")
+            .field("token_id", &self.token_id)
+            .field("note", &self.note)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("uses_left", &self.uses_left)
             .finish_non_exhaustive()
     }
 }

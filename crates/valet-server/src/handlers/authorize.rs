@@ -192,6 +192,7 @@ pub(crate) fn outcome_response(
                     action => format!("{issuer}{}", paths::CONSENT),
                     interaction_id => page.interaction_id,
                     client_name => page.client_name,
+                    client_site => page.client_site,
                     username => page.username,
                     scopes => scopes,
                     csrf => &page.csrf,

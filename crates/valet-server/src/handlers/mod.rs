@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod authorize;
+pub mod client_registration;
 pub mod device;
 pub mod health;
 pub mod jwks;

@@ -15,6 +15,8 @@ mod attacks;
 mod audit;
 mod browser;
 mod client_jwt;
+mod client_metadata;
+mod client_registration;
 mod client_secrets;
 mod cors;
 mod device;

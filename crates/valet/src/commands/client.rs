@@ -38,6 +38,10 @@ pub enum ClientCommand {
     /// Manage a confidential client's secret.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Initial access tokens for dynamic client registration
+    /// (client_registration = initial_token, RFC 7591).
+    #[command(subcommand, name = "initial-token")]
+    InitialToken(InitialTokenCommand),
     /// Same as `valet client secret rotate` (without --overlap): the old secret
     /// stops working at once.
     #[command(hide = true)]
@@ -237,6 +241,35 @@ pub enum SecretCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum InitialTokenCommand {
+    /// Create a token a developer's client presents (Authorization: Bearer) to
+    /// register itself at /connect/register. Printed once; stored hashed.
+    Create {
+        /// How long it works: `90s`, `15m`, `1h`, `7d` (at most a year).
+        #[arg(long, value_parser = overlap_seconds, default_value = "1d")]
+        ttl: i64,
+        /// How many registrations it allows (default: any number until it expires).
+        #[arg(long)]
+        uses: Option<i64>,
+        /// Whom it is for, shown by `list`.
+        #[arg(long, default_value = "")]
+        note: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List initial access tokens (never the tokens themselves).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one at once (clients it registered stay registered).
+    Revoke {
+        #[arg(allow_hyphen_values = true)]
+        token_id: String,
+    },
+}
+
 fn overlap_seconds(text: &str) -> Result<i64, String> {
     parse_duration(text).ok_or_else(|| {
         format!("{text:?} is not a duration: use a number of seconds or 90s, 15m, 1h, 7d")
@@ -264,9 +297,82 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
             overlap,
             json,
         }) => rotate(&admin, &client_id, overlap, json).await,
+        ClientCommand::InitialToken(command) => initial_token(&admin, command).await,
     };
     report_audit_warnings(&admin);
     result
+}
+
+async fn initial_token(admin: &Admin<'_>, command: InitialTokenCommand) -> Result<(), CliError> {
+    match command {
+        InitialTokenCommand::Create {
+            ttl,
+            uses,
+            note,
+            json,
+        } => {
+            let created = admin
+                .create_initial_token(&note, ttl, uses)
+                .await
+                .map_err(flagged)?;
+            let record = &created.record;
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "token_id": record.token_id,
+                        "initial_access_token": created.token.expose(),
+                        "expires_at": record.expires_at,
+                        "uses_left": record.uses_left,
+                    })
+                );
+            } else {
+                println!("Created initial access token {}", record.token_id);
+                println!("  token:      {}", created.token.expose());
+                println!("  expires:    {}", timestamp(record.expires_at));
+                match record.uses_left {
+                    Some(uses) => println!("  uses:       {uses}"),
+                    None => println!("  uses:       any number until it expires"),
+                }
+                println!("The token is shown only now and is not stored; hand it over safely.");
+            }
+        }
+        InitialTokenCommand::List { json } => {
+            let tokens = admin.list_initial_tokens().await.map_err(flagged)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::to_value(&tokens)?)?
+                );
+            } else if tokens.is_empty() {
+                println!(
+                    "No initial access tokens. Create one with: valet client initial-token create"
+                );
+            } else {
+                println!("{:<24} {:<22} {:<6} NOTE", "TOKEN_ID", "EXPIRES", "USES");
+                for token in &tokens {
+                    let uses = token
+                        .uses_left
+                        .map_or_else(|| "any".to_owned(), |uses| uses.to_string());
+                    println!(
+                        "{:<24} {:<22} {:<6} {}",
+                        token.token_id,
+                        timestamp(token.expires_at),
+                        uses,
+                        token.note
+                    );
+                }
+            }
+        }
+        InitialTokenCommand::Revoke { token_id } => {
+            admin
+                .revoke_initial_token(&token_id)
+                .await
+                .map_err(flagged)?;
+            println!("Revoked initial access token {token_id}.");
+        }
+    }
+    Ok(())
 }
 
 async fn create(admin: &Admin<'_>, args: CreateArgs) -> Result<(), CliError> {

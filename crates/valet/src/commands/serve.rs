@@ -49,6 +49,7 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         AuthorizationServer::start(config.settings(), store, master, Arc::new(SystemClock))
             .await
             .map_err(|error| format!("cannot load signing keys: {error}"))?;
+    valet_server::metadata_documents::attach_document_fetcher(&server);
     let server = Arc::new(server);
     let metrics = install_metrics().map_err(|error| format!("metrics: {error}"))?;
     let bind = config.bind_address()?;

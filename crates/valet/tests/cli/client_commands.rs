@@ -566,3 +566,100 @@ fn key_clients_and_token_exchange_through_the_cli() {
     assert!(!without_grant.status.success());
     assert!(String::from_utf8_lossy(&without_grant.stderr).contains("--grant-type"));
 }
+
+/// `valet client initial-token …` with `client_registration = initial_token`:
+/// the token printed once registers a client at the running server as many
+/// times as `--uses` allows; `list` never shows it; `revoke` ends it. A bad
+/// value names the option.
+#[test]
+fn initial_tokens_through_the_cli() {
+    let dir = temp_dir("initial-tokens");
+    let port = free_port();
+    let mut command = valet(&dir);
+    command
+        .env("VALET_CLIENT_REGISTRATION", "initial_token")
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
+    let server = Server::start(command, port, dir.join("serve.log"));
+    let discovery = server.get("/.well-known/openid-configuration").json();
+    assert_eq!(
+        discovery["registration_endpoint"],
+        format!("http://127.0.0.1:{port}/connect/register")
+    );
+
+    let created = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args([
+            "client",
+            "initial-token",
+            "create",
+            "--ttl",
+            "1h",
+            "--uses",
+            "1",
+            "--note",
+            "notes team",
+            "--json",
+        ]);
+        c
+    }));
+    let token = created["initial_access_token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("viat_"), "{created}");
+    let register = |token: &str| {
+        http(
+            port,
+            "POST",
+            "/connect/register",
+            &[
+                ("content-type", "application/json".to_owned()),
+                ("authorization", format!("Bearer {token}")),
+            ],
+            r#"{"client_name":"Notes","redirect_uris":["https://notes.example/cb"]}"#,
+        )
+        .unwrap()
+    };
+    let registered = register(&token);
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    assert_eq!(register(&token).status, 401, "one use only");
+
+    let listed = run_ok({
+        let mut c = valet(&dir);
+        c.args(["client", "initial-token", "list"]);
+        c
+    });
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains("notes team"), "{text}");
+    assert!(!text.contains(&token));
+
+    let lasting = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args(["client", "initial-token", "create", "--json"]);
+        c
+    }));
+    let id = lasting["token_id"].as_str().unwrap();
+    run_ok({
+        let mut c = valet(&dir);
+        c.args(["client", "initial-token", "revoke", id]);
+        c
+    });
+    assert_eq!(
+        register(lasting["initial_access_token"].as_str().unwrap()).status,
+        401
+    );
+    let bad = valet(&dir)
+        .args(["client", "initial-token", "create", "--uses", "0"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("uses"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    // Operators see self-registered clients by their origin.
+    let clients = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args(["client", "list", "--json"]);
+        c
+    }));
+    assert_eq!(clients[0]["origin"], "dynamic", "{clients}");
+}
