@@ -167,7 +167,10 @@ mod tests {
         assert_eq!(render(&user, false), "--username al ice: bad");
         let overlap = field("overlap_seconds", Some("2678400"), "too long");
         assert_eq!(render(&overlap, true), "--overlap 2678400s: too long");
-        let unknown = field("jwks", None, "not JSON");
-        assert_eq!(render(&unknown, true), "jwks[1]: not JSON");
+        let jwks = field("jwks", None, "not JSON");
+        assert_eq!(render(&jwks, true), "--jwks-file: not JSON");
+        // A field no flag sets (a registration's metadata) is named as it is.
+        let unknown = field("software_statement", None, "not supported");
+        assert_eq!(render(&unknown, true), "software_statement[1]: not supported");
     }
 }
