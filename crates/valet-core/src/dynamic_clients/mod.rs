@@ -40,8 +40,11 @@ pub fn new_client(
         // RFC 7591 §2: client_secret_basic when none is given.
         None => false,
         Some(Some(TokenEndpointAuthMethod::None)) => true,
-        Some(Some(_)) => false,
-        Some(None) => {
+        Some(Some(
+            TokenEndpointAuthMethod::ClientSecretBasic | TokenEndpointAuthMethod::ClientSecretPost,
+        )) => false,
+        // Key-based methods need keys, which registration does not accept.
+        Some(Some(_) | None) => {
             return Err(invalid_metadata(
                 "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post",
             ));

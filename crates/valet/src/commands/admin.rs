@@ -171,6 +171,9 @@ mod tests {
         assert_eq!(render(&jwks, true), "--jwks-file: not JSON");
         // A field no flag sets (a registration's metadata) is named as it is.
         let unknown = field("software_statement", None, "not supported");
-        assert_eq!(render(&unknown, true), "software_statement[1]: not supported");
+        assert_eq!(
+            render(&unknown, true),
+            "software_statement[1]: not supported"
+        );
     }
 }
