@@ -680,7 +680,10 @@ fn two_gateways_share_sessions_through_redis() {
     let reply = browser.send(second_port, "GET", "/api/orders", &[]);
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["subject"], setup.user_id.as_str());
-    // Logging out on the second ends it on the first.
+    // The first has the session opened (it made it, and serves a call with it)...
+    let first = browser.send(setup.gateway.port, "GET", "/api/orders", &[]);
+    assert_eq!(first.status, 200, "{}", first.body);
+    // ...and logging out on the second ends it on the first, at its next request.
     let session_id = browser.jar.0[SESSION_COOKIE].clone();
     let origin = format!("http://127.0.0.1:{second_port}");
     let out = browser.send(
@@ -692,6 +695,10 @@ fn two_gateways_share_sessions_through_redis() {
     assert_eq!(out.status, 200, "{}", out.body);
     let mut old = Browser::default();
     old.jar.0.insert(SESSION_COOKIE.into(), session_id);
+    assert_eq!(
+        old.send(setup.gateway.port, "GET", "/api/orders", &[]).status,
+        401
+    );
     assert_eq!(
         old.send(setup.gateway.port, "GET", "/bff/user", &[]).status,
         401

@@ -372,12 +372,11 @@ mod tests {
         );
         // A refresh elsewhere: a new record, even for the same content.
         saved_elsewhere(&sessions, "id", &session("second"));
-        assert_eq!(
-            sessions.load("id").await.unwrap().unwrap().access_token,
-            "second"
-        );
+        let second = sessions.load("id").await.unwrap().unwrap();
+        assert_eq!(second.access_token, "second");
         saved_elsewhere(&sessions, "id", &session("second"));
         let reopened = sessions.load("id").await.unwrap().unwrap();
+        assert!(!Arc::ptr_eq(&second, &reopened), "a new record is opened anew");
         assert_eq!(reopened.access_token, "second");
         // A logout elsewhere: the record is gone, so is the session here.
         memory(&sessions).delete(&store_key("id"));
