@@ -197,9 +197,12 @@ out, before, after, hz, kind, round_, run = sys.argv[1:]
 data = json.loads(out)
 b, a = [int(x) for x in before.split()], [int(x) for x in after.split()]
 ok = data["requests"] - data["non2xx"]
-per_process = [((a[i] + a[i + 1]) - (b[i] + b[i + 1])) / int(hz) / ok * 1e6 if ok else None
-               for i in range(0, len(a), 2)]
-data.update({"kind": kind, "round": int(round_), "run": run, "cpu_us_per_process": per_process})
+def per_request(ticks):
+    return ticks / int(hz) / ok * 1e6 if ok else None
+per_process = [per_request((a[i] + a[i + 1]) - (b[i] + b[i + 1])) for i in range(0, len(a), 2)]
+system = [per_request(a[i + 1] - b[i + 1]) for i in range(0, len(a), 2)]
+data.update({"kind": kind, "round": int(round_), "run": run, "cpu_us_per_process": per_process,
+             "system_cpu_us_per_process": system})
 print(json.dumps(data))
 PY
 )"
@@ -276,6 +279,8 @@ label = {"direct": "direct to the guard", "gateway": "through the gateway",
          "gateway_before": "through the gateway (before build)"}
 def pick(name, kind):
     return sorted((r for r in runs if r["name"] == name and r["kind"] == kind), key=lambda r: r["round"])
+pids = {"direct": ["guard", "valet"], "gateway": ["gateway", "guard", "valet"],
+        "gateway_before": ["gateway", "guard", "valet"]}
 def med(rows, f):
     return statistics.median(f(r) for r in rows)
 if not runs:
@@ -286,9 +291,10 @@ else:
         rows = pick(name, "saturated")
         per_s = ", ".join(f"{r['per_s']:.0f}" for r in rows)
         cpu = " + ".join(f"{statistics.median(r['cpu_us_per_process'][i] for r in rows):.1f}"
+                         f" ({statistics.median(r['system_cpu_us_per_process'][i] for r in rows):.1f} kernel)"
                          for i in range(len(rows[0]["cpu_us_per_process"])))
         print(f"  {label[name]}: {med(rows, lambda r: r['per_s']):.0f}/s ({per_s}), "
-              f"p50 {med(rows, lambda r: r['p50_ms']):.2f} ms, CPU µs/request per process {cpu}, "
+              f"p50 {med(rows, lambda r: r['p50_ms']):.2f} ms, CPU µs/request of {'+'.join(pids[name])}: {cpu}, "
               f"non-2xx {sum(r['non2xx'] for r in rows)}")
     direct = pick("direct", "saturated")
     for name in names[1:]:

@@ -696,7 +696,8 @@ fn two_gateways_share_sessions_through_redis() {
     let mut old = Browser::default();
     old.jar.0.insert(SESSION_COOKIE.into(), session_id);
     assert_eq!(
-        old.send(setup.gateway.port, "GET", "/api/orders", &[]).status,
+        old.send(setup.gateway.port, "GET", "/api/orders", &[])
+            .status,
         401
     );
     assert_eq!(

@@ -9,7 +9,6 @@ use axum::http::header::{self, AUTHORIZATION, HeaderName};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-
 use super::handlers::{
     CSRF_HEADER, check_csrf, current_session, no_store, not_signed_in, refused, unavailable,
 };
@@ -77,16 +76,21 @@ async fn forward(gateway: &Gateway, upstream: &Upstream, rest: &str, request: Re
         headers.remove(name);
     }
     headers.insert(AUTHORIZATION, bearer);
-    let mut outgoing = gateway.http.request(parts.method, url).headers(headers);
+    let mut outgoing = gateway.api_http.request(parts.method, url).headers(headers);
     if !body.is_end_stream() {
         outgoing = match body.size_hint().exact() {
             // A small body of known length goes in one piece, with its length.
-            Some(length) if length <= SMALL_BODY => match axum::body::to_bytes(body, SMALL_BODY_USIZE).await {
-                Ok(bytes) => outgoing.body(bytes),
-                Err(_) => {
-                    return refused(StatusCode::BAD_REQUEST, "the request body could not be read");
+            Some(length) if length <= SMALL_BODY => {
+                match axum::body::to_bytes(body, SMALL_BODY_USIZE).await {
+                    Ok(bytes) => outgoing.body(bytes),
+                    Err(_) => {
+                        return refused(
+                            StatusCode::BAD_REQUEST,
+                            "the request body could not be read",
+                        );
+                    }
                 }
-            },
+            }
             _ => outgoing.body(reqwest::Body::wrap_stream(body.into_data_stream())),
         };
     }

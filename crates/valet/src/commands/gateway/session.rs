@@ -254,9 +254,12 @@ pub struct Memory {
     inner: Mutex<MemoryInner>,
 }
 
+/// A sealed record: when it expires, its bytes, its tags.
+type Record = (Instant, Arc<[u8]>, Vec<String>);
+
 #[derive(Default)]
 struct MemoryInner {
-    records: HashMap<String, (Instant, Arc<[u8]>, Vec<String>)>,
+    records: HashMap<String, Record>,
     tagged: HashMap<String, HashSet<String>>,
 }
 
@@ -376,7 +379,10 @@ mod tests {
         assert_eq!(second.access_token, "second");
         saved_elsewhere(&sessions, "id", &session("second"));
         let reopened = sessions.load("id").await.unwrap().unwrap();
-        assert!(!Arc::ptr_eq(&second, &reopened), "a new record is opened anew");
+        assert!(
+            !Arc::ptr_eq(&second, &reopened),
+            "a new record is opened anew"
+        );
         assert_eq!(reopened.access_token, "second");
         // A logout elsewhere: the record is gone, so is the session here.
         memory(&sessions).delete(&store_key("id"));
@@ -393,12 +399,7 @@ mod tests {
         if let Some(last) = tampered.last_mut() {
             *last ^= 1;
         }
-        memory(&sessions).put(
-            store_key("id"),
-            tampered.into(),
-            Vec::new(),
-            sessions.ttl,
-        );
+        memory(&sessions).put(store_key("id"), tampered.into(), Vec::new(), sessions.ttl);
         assert!(sessions.load("id").await.unwrap().is_none());
     }
 
@@ -410,7 +411,10 @@ mod tests {
         sessions.delete("a").await.unwrap();
         assert!(sessions.load("a").await.unwrap().is_none());
         assert!(!sessions.opened.contains(&store_key("a")));
-        assert_eq!(sessions.delete_tagged(&tag("sub", "user-1")).await.unwrap(), 1);
+        assert_eq!(
+            sessions.delete_tagged(&tag("sub", "user-1")).await.unwrap(),
+            1
+        );
         assert!(!sessions.opened.contains(&store_key("b")));
         assert!(sessions.load("b").await.unwrap().is_none());
     }
