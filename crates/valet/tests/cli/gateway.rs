@@ -29,7 +29,10 @@ fn api() -> Api {
         .unwrap();
     let port = listener.local_addr().unwrap().port();
     let app = axum::Router::new().fallback(
-        move |method: axum::http::Method, uri: axum::http::Uri, headers: axum::http::HeaderMap| {
+        move |method: axum::http::Method,
+              uri: axum::http::Uri,
+              headers: axum::http::HeaderMap,
+              body: axum::body::Bytes| {
             let counter = Arc::clone(&counter);
             async move {
                 counter.fetch_add(1, Ordering::SeqCst);
@@ -44,6 +47,8 @@ fn api() -> Api {
                     "subject": header("x-valet-subject"),
                     "cookie": header("cookie"),
                     "csrf": header("x-valet-csrf"),
+                    "body_length": body.len(),
+                    "body_sha256": valet_jose::b64url(valet_jose::sha256(&body)),
                 }))
             }
         },
@@ -433,6 +438,52 @@ fn state_changing_calls_need_the_header_and_the_origin() {
     assert_eq!(browser.send(gateway, "GET", "/bff/user", &[]).status, 200);
 }
 
+/// Bodies reach the API whole: none for a GET, a small one (sent in one piece
+/// with its length) and one over 64 KiB (streamed).
+#[test]
+fn request_bodies_reach_the_api_whole() {
+    let setup = setup(600);
+    let gateway = setup.gateway.port;
+    let mut browser = Browser::default();
+    sign_in(&setup, &mut browser, "/");
+    let cookie = format!("{SESSION_COOKIE}={}", browser.jar.0[SESSION_COOKIE]);
+    let origin = format!("http://127.0.0.1:{gateway}");
+    let reply = http(
+        gateway,
+        "GET",
+        "/api/orders",
+        &[("Cookie", cookie.clone())],
+        "",
+    )
+    .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["body_length"], 0);
+    let small = r#"{"item":"tea","count":2}"#.to_owned();
+    let large = "x".repeat(100 * 1024 + 7);
+    for body in [small, large] {
+        let reply = http(
+            gateway,
+            "POST",
+            "/api/orders",
+            &[
+                ("Cookie", cookie.clone()),
+                ("Origin", origin.clone()),
+                ("X-Valet-CSRF", "1".to_owned()),
+                ("Content-Type", "application/json".to_owned()),
+            ],
+            &body,
+        )
+        .unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let echoed = reply.json();
+        assert_eq!(echoed["body_length"], body.len());
+        assert_eq!(
+            echoed["body_sha256"],
+            valet_jose::b64url(valet_jose::sha256(body.as_bytes()))
+        );
+    }
+}
+
 #[test]
 fn a_forged_callback_and_open_redirects_are_refused() {
     let setup = setup(600);
@@ -680,7 +731,10 @@ fn two_gateways_share_sessions_through_redis() {
     let reply = browser.send(second_port, "GET", "/api/orders", &[]);
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["subject"], setup.user_id.as_str());
-    // Logging out on the second ends it on the first.
+    // The first has the session opened (it made it, and serves a call with it)...
+    let first = browser.send(setup.gateway.port, "GET", "/api/orders", &[]);
+    assert_eq!(first.status, 200, "{}", first.body);
+    // ...and logging out on the second ends it on the first, at its next request.
     let session_id = browser.jar.0[SESSION_COOKIE].clone();
     let origin = format!("http://127.0.0.1:{second_port}");
     let out = browser.send(
@@ -692,6 +746,11 @@ fn two_gateways_share_sessions_through_redis() {
     assert_eq!(out.status, 200, "{}", out.body);
     let mut old = Browser::default();
     old.jar.0.insert(SESSION_COOKIE.into(), session_id);
+    assert_eq!(
+        old.send(setup.gateway.port, "GET", "/api/orders", &[])
+            .status,
+        401
+    );
     assert_eq!(
         old.send(setup.gateway.port, "GET", "/bff/user", &[]).status,
         401

@@ -258,7 +258,9 @@ fn pending_login(gateway: &Gateway, headers: &HeaderMap) -> Option<PendingLogin>
 /// The signed-in user's ID token claims.
 pub async fn user(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     match current_session(&gateway, &headers).await {
-        Ok(Some((_, session))) => no_store(Json(Value::Object(session.claims)).into_response()),
+        Ok(Some((_, session))) => {
+            no_store(Json(Value::Object(session.claims.clone())).into_response())
+        }
         Ok(None) => not_signed_in(),
         Err(error) => unavailable(&error),
     }
@@ -268,7 +270,7 @@ pub async fn user(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Re
 pub async fn current_session(
     gateway: &Gateway,
     headers: &HeaderMap,
-) -> Result<Option<(String, Session)>, String> {
+) -> Result<Option<(String, Arc<Session>)>, String> {
     let Some(session_id) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };

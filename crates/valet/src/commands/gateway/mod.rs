@@ -119,7 +119,13 @@ pub struct Gateway {
     issuer: String,
     client_id: String,
     client_secret: String,
+    /// For the issuer: every exchange within 30 s.
     http: reqwest::Client,
+    /// For the APIs: like `valet guard`'s, a connect timeout but no total one (an
+    /// API may stream or long-poll), so no timer is armed per call (one per call
+    /// woke the runtime's parked driver thread: futex and eventfd calls on every
+    /// request).
+    api_http: reqwest::Client,
     /// Discovered on first use (the issuer may start after the gateway).
     provider: OnceCell<Provider>,
     /// `scheme://host[:port]` of `--public-url`.
@@ -195,6 +201,11 @@ impl Gateway {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|error| format!("HTTP client: {error}"))?;
+        let api_http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|error| format!("API HTTP client: {error}"))?;
         let session_ttl = Duration::from_secs(args.session_ttl.max(60));
         // offline_access: an OpenID Connect request gets a refresh token only with
         // it (OIDC Core §11), and the gateway refreshes for the browser.
@@ -211,6 +222,7 @@ impl Gateway {
             client_id: args.client_id,
             client_secret: args.client_secret,
             http,
+            api_http,
             provider: OnceCell::new(),
             redirect_uri: format!("{base}/bff/callback"),
             post_logout_redirect_uri: args

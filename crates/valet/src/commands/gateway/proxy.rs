@@ -3,12 +3,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody as _};
 use axum::extract::{Request, State};
 use axum::http::header::{self, AUTHORIZATION, HeaderName};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures_util::TryStreamExt as _;
 
 use super::handlers::{
     CSRF_HEADER, check_csrf, current_session, no_store, not_signed_in, refused, unavailable,
@@ -39,6 +38,10 @@ pub async fn api_or_static(State(gateway): State<Arc<Gateway>>, request: Request
 /// Forwards an API call with `Authorization: Bearer` the session's access token
 /// (refreshed first if it is about to expire); the browser's `Cookie` and
 /// `Authorization` are not forwarded, nor the upstream's `Set-Cookie` returned.
+///
+/// Bodies stream both ways as `http_body` bodies, so their length goes with
+/// them: a bodiless GET is sent without a body (not as an empty chunked one), and
+/// a reply with a `Content-Length` is answered with it.
 async fn forward(gateway: &Gateway, upstream: &Upstream, rest: &str, request: Request) -> Response {
     if !matches!(
         *request.method(),
@@ -56,9 +59,12 @@ async fn forward(gateway: &Gateway, upstream: &Upstream, rest: &str, request: Re
         Ok(None) => return not_signed_in(),
         Err(error) => return unavailable(&error),
     };
-    let access_token = match fresh_access_token(gateway, session).await {
-        Ok(token) => token,
+    let bearer = match fresh_access_token(gateway, session).await {
+        Ok(session) => bearer(&session.access_token),
         Err(response) => return response,
+    };
+    let Some(bearer) = bearer else {
+        return unavailable("the access token is not a header value");
     };
     let (parts, body) = request.into_parts();
     let mut headers = forwarded_headers(&parts.headers, Direction::Request);
@@ -69,24 +75,32 @@ async fn forward(gateway: &Gateway, upstream: &Upstream, rest: &str, request: Re
     ] {
         headers.remove(name);
     }
-    let Ok(bearer) = HeaderValue::from_str(&format!("Bearer {access_token}")) else {
-        return unavailable("the access token is not a header value");
-    };
     headers.insert(AUTHORIZATION, bearer);
-    let sent = gateway
-        .http
-        .request(parts.method, url)
-        .headers(headers)
-        .body(reqwest::Body::wrap_stream(body.into_data_stream()))
-        .send()
-        .await;
-    match sent {
+    let mut outgoing = gateway.api_http.request(parts.method, url).headers(headers);
+    if !body.is_end_stream() {
+        outgoing = match body.size_hint().exact() {
+            // A small body of known length goes in one piece, with its length.
+            Some(length) if length <= SMALL_BODY => {
+                match axum::body::to_bytes(body, SMALL_BODY_USIZE).await {
+                    Ok(bytes) => outgoing.body(bytes),
+                    Err(_) => {
+                        return refused(
+                            StatusCode::BAD_REQUEST,
+                            "the request body could not be read",
+                        );
+                    }
+                }
+            }
+            _ => outgoing.body(reqwest::Body::wrap_stream(body.into_data_stream())),
+        };
+    }
+    match outgoing.send().await {
         Ok(reply) => {
-            let status = reply.status();
+            let reply = axum::http::Response::<reqwest::Body>::from(reply);
             let mut headers = forwarded_headers(reply.headers(), Direction::Response);
             headers.remove(header::SET_COOKIE);
-            let body = Body::from_stream(reply.bytes_stream().map_err(std::io::Error::other));
-            let mut response = Response::new(body);
+            let status = reply.status();
+            let mut response = Response::new(Body::new(reply.into_body()));
             *response.status_mut() = status;
             *response.headers_mut() = headers;
             response
@@ -98,30 +112,45 @@ async fn forward(gateway: &Gateway, upstream: &Upstream, rest: &str, request: Re
     }
 }
 
-/// The session's access token, refreshed first when it is due: one refresh per
-/// session at a time; requests that waited for it use its result.
+/// Request bodies of known length up to this size are read before forwarding.
+const SMALL_BODY: u64 = 64 * 1024;
+const SMALL_BODY_USIZE: usize = 64 * 1024;
+
+/// `Bearer <token>` as a header value (`None` if the issuer sent a token with
+/// characters a header cannot carry).
+fn bearer(access_token: &str) -> Option<HeaderValue> {
+    let mut value = String::with_capacity(7 + access_token.len());
+    value.push_str("Bearer ");
+    value.push_str(access_token);
+    let mut value = HeaderValue::try_from(value).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// The session with a fresh access token, refreshed first when it is due: one
+/// refresh per session at a time; requests that waited for it use its result.
 async fn fresh_access_token(
     gateway: &Gateway,
-    (session_id, session): (String, Session),
-) -> Result<String, Response> {
+    (session_id, session): (String, Arc<Session>),
+) -> Result<Arc<Session>, Response> {
     if now() < session.refresh_at {
-        return Ok(session.access_token);
+        return Ok(session);
     }
     let lock = gateway.refresh_lock(&session_id);
     let _refreshing = lock.lock().await;
     // Another request may have refreshed it while this one waited.
-    let mut session = match gateway.sessions.load(&session_id).await {
+    let session = match gateway.sessions.load(&session_id).await {
         Ok(Some(session)) => session,
         Ok(None) => return Err(not_signed_in()),
         Err(error) => return Err(unavailable(&error)),
     };
     let now = now();
     if now < session.refresh_at {
-        return Ok(session.access_token);
+        return Ok(session);
     }
     let Some(refresh_token) = session.refresh_token.clone() else {
         return if now < session.expires_at {
-            Ok(session.access_token)
+            Ok(session)
         } else {
             let _ = gateway.sessions.delete(&session_id).await;
             Err(not_signed_in())
@@ -133,13 +162,14 @@ async fn fresh_access_token(
         .map_err(|error| unavailable(&error))?;
     match provider.refresh(&refresh_token).await {
         Ok(tokens) => {
+            let mut session = Session::clone(&session);
             session.take_tokens(tokens, now);
             gateway
                 .sessions
                 .save(&session_id, &session)
                 .await
                 .map_err(|error| unavailable(&error))?;
-            Ok(session.access_token)
+            Ok(Arc::new(session))
         }
         // The grant is gone (logout elsewhere, revocation): so is the session.
         Err(TokenError::Refused(error)) => {
@@ -149,7 +179,7 @@ async fn fresh_access_token(
         }
         Err(TokenError::Unavailable(error)) if now < session.expires_at => {
             tracing::warn!(%error, "refresh failed; the current token is still valid");
-            Ok(session.access_token)
+            Ok(session)
         }
         Err(TokenError::Unavailable(error)) => Err(unavailable(&error)),
     }
