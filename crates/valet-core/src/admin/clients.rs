@@ -511,6 +511,7 @@ fn internal(error: impl std::fmt::Display) -> AdminError {
 fn apply(stored: &Client, update: ClientUpdate) -> (Client, Vec<&'static str>) {
     let mut client = stored.clone();
     let mut changed = Vec::new();
+    apply_settings(&mut client, &update, &mut changed);
     let mut set = |name: &'static str, differs: bool| {
         if differs {
             changed.push(name);
@@ -546,43 +547,6 @@ fn apply(stored: &Client, update: ClientUpdate) -> (Client, Vec<&'static str>) {
         set("audiences", dedup(&audiences) != client.audiences);
         client.audiences = audiences;
     }
-    if let Some(ttl) = update.access_token_ttl {
-        set("access_token_ttl", ttl != client.access_token_ttl);
-        client.access_token_ttl = ttl;
-    }
-    if let Some(skip) = update.skip_consent {
-        set("skip_consent", skip != client.skip_consent);
-        client.skip_consent = skip;
-    }
-    if let Some(require) = update.require_mfa {
-        set("require_mfa", require != client.require_mfa);
-        client.require_mfa = require;
-    }
-    if let Some(require) = update.require_pushed_authorization_requests {
-        set(
-            "require_pushed_authorization_requests",
-            require != client.require_pushed_authorization_requests,
-        );
-        client.require_pushed_authorization_requests = require;
-    }
-    if let Some(grace) = update.refresh_grace_seconds {
-        set(
-            "refresh_grace_seconds",
-            grace != client.refresh_grace_seconds,
-        );
-        client.refresh_grace_seconds = grace;
-    }
-    if let Some(any) = update.introspect_any {
-        set("introspect_any", any != client.introspect_any);
-        client.introspect_any = any;
-    }
-    if let Some(bound) = update.dpop_bound_access_tokens {
-        set(
-            "dpop_bound_access_tokens",
-            bound != client.dpop_bound_access_tokens,
-        );
-        client.dpop_bound_access_tokens = bound;
-    }
     apply_keys(
         &mut client,
         (update.jwks, update.jwks_uri),
@@ -590,6 +554,67 @@ fn apply(stored: &Client, update: ClientUpdate) -> (Client, Vec<&'static str>) {
         &mut changed,
     );
     (client, changed)
+}
+
+/// The single-valued settings part of [`apply`].
+fn apply_settings(c: &mut Client, update: &ClientUpdate, changed: &mut Vec<&'static str>) {
+    replace(
+        changed,
+        "access_token_ttl",
+        &mut c.access_token_ttl,
+        update.access_token_ttl,
+    );
+    replace(
+        changed,
+        "skip_consent",
+        &mut c.skip_consent,
+        update.skip_consent,
+    );
+    replace(
+        changed,
+        "require_mfa",
+        &mut c.require_mfa,
+        update.require_mfa,
+    );
+    replace(
+        changed,
+        "require_pushed_authorization_requests",
+        &mut c.require_pushed_authorization_requests,
+        update.require_pushed_authorization_requests,
+    );
+    replace(
+        changed,
+        "refresh_grace_seconds",
+        &mut c.refresh_grace_seconds,
+        update.refresh_grace_seconds,
+    );
+    replace(
+        changed,
+        "introspect_any",
+        &mut c.introspect_any,
+        update.introspect_any,
+    );
+    replace(
+        changed,
+        "dpop_bound_access_tokens",
+        &mut c.dpop_bound_access_tokens,
+        update.dpop_bound_access_tokens,
+    );
+}
+
+/// Sets `field` to `new` when given, noting `name` in `changed` if it differs.
+fn replace<T: PartialEq>(
+    changed: &mut Vec<&'static str>,
+    name: &'static str,
+    field: &mut T,
+    new: Option<T>,
+) {
+    if let Some(new) = new {
+        if new != *field {
+            changed.push(name);
+        }
+        *field = new;
+    }
 }
 
 /// The key and token exchange part of [`apply`].
