@@ -508,45 +508,45 @@ fn internal(error: impl std::fmt::Display) -> AdminError {
 
 /// The stored client with the update applied (not yet checked), and the names
 /// of the fields that differ.
-fn apply(stored: &Client, update: ClientUpdate) -> (Client, Vec<&'static str>) {
+fn apply(stored: &Client, mut update: ClientUpdate) -> (Client, Vec<&'static str>) {
     let mut client = stored.clone();
     let mut changed = Vec::new();
-    apply_settings(&mut client, &update, &mut changed);
     let mut set = |name: &'static str, differs: bool| {
         if differs {
             changed.push(name);
         }
     };
-    if let Some(name) = update.name {
+    if let Some(name) = update.name.take() {
         set("name", name.trim() != client.name);
         client.name = name;
     }
-    if let Some(uris) = update.redirect_uris {
+    if let Some(uris) = update.redirect_uris.take() {
         set("redirect_uris", dedup(&uris) != client.redirect_uris);
         client.redirect_uris = uris;
     }
-    if let Some(uris) = update.post_logout_redirect_uris {
+    if let Some(uris) = update.post_logout_redirect_uris.take() {
         set(
             "post_logout_redirect_uris",
             dedup(&uris) != client.post_logout_redirect_uris,
         );
         client.post_logout_redirect_uris = uris;
     }
-    if let Some(origins) = update.allowed_origins {
+    if let Some(origins) = update.allowed_origins.take() {
         set(
             "allowed_origins",
             check_allowed_origins(&origins).ok().as_ref() != Some(&client.allowed_origins),
         );
         client.allowed_origins = origins;
     }
-    if let Some(scopes) = update.scopes {
+    if let Some(scopes) = update.scopes.take() {
         set("scopes", dedup(&scopes) != client.scopes);
         client.scopes = scopes;
     }
-    if let Some(audiences) = update.audiences {
+    if let Some(audiences) = update.audiences.take() {
         set("audiences", dedup(&audiences) != client.audiences);
         client.audiences = audiences;
     }
+    apply_settings(&mut client, &update, &mut changed);
     apply_keys(
         &mut client,
         (update.jwks, update.jwks_uri),
