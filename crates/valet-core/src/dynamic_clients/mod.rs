@@ -40,6 +40,11 @@ pub fn new_client(
         // RFC 7591 §2: client_secret_basic when none is given.
         None => false,
         Some(Some(TokenEndpointAuthMethod::None)) => true,
+        Some(Some(TokenEndpointAuthMethod::ClientSecretJwt)) => {
+            return Err(invalid_metadata(
+                "client_secret_jwt is not available to self-registered clients: use client_secret_basic, client_secret_post or none, or ask an operator to register the client",
+            ));
+        }
         Some(Some(_)) => false,
         Some(None) => {
             return Err(invalid_metadata(
