@@ -40,12 +40,19 @@ pub fn new_client(
         // RFC 7591 §2: client_secret_basic when none is given.
         None => false,
         Some(Some(TokenEndpointAuthMethod::None)) => true,
-        Some(Some(TokenEndpointAuthMethod::ClientSecretJwt)) => {
-            return Err(invalid_metadata(
-                "client_secret_jwt is not available to self-registered clients: use client_secret_basic, client_secret_post or none, or ask an operator to register the client",
-            ));
+        Some(Some(
+            TokenEndpointAuthMethod::ClientSecretBasic | TokenEndpointAuthMethod::ClientSecretPost,
+        )) => false,
+        // Keys are not accepted from self-registered clients, and a sealed
+        // secret is for operator-registered ones only.
+        Some(Some(
+            method @ (TokenEndpointAuthMethod::PrivateKeyJwt
+            | TokenEndpointAuthMethod::ClientSecretJwt),
+        )) => {
+            return Err(invalid_metadata(format!(
+                "token_endpoint_auth_method {method} is not available to self-registered clients: use none, client_secret_basic or client_secret_post, or ask an operator to register the client",
+            )));
         }
-        Some(Some(_)) => false,
         Some(None) => {
             return Err(invalid_metadata(
                 "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post",

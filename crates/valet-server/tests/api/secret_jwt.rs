@@ -333,6 +333,19 @@ async fn public_clients_and_registration_cannot_use_it() {
         })
         .await;
     assert!(matches!(public, Err(AdminError::Invalid(_))), "{public:?}");
+
+    // Dynamic registration does not offer it (the secret would have to be
+    // sealed by an endpoint anyone may call): refused, nothing stored.
+    let app = TestApp::with_settings(crate::client_registration::dynamic_settings(
+        valet_core::config::ClientRegistration::Open,
+    ))
+    .await;
+    let mut metadata = crate::client_registration::web_app();
+    metadata["token_endpoint_auth_method"] = json!("client_secret_jwt");
+    let reply = crate::client_registration::register(&app, None, &metadata).await;
+    reply.assert_error(400, "invalid_client_metadata");
+    assert!(description(&reply).contains("client_secret_jwt"), "{}", reply.text());
+    assert!(app.admin().list_clients().await.unwrap().is_empty());
 }
 
 #[tokio::test]
