@@ -356,7 +356,13 @@ pub async fn clients_set_secret(store: &dyn Store) {
 
     assert!(
         !store
-            .set_client_secret(&format!("conf-{run}-nobody"), &new_hash, Some(9_000), 2_000, None)
+            .set_client_secret(
+                &format!("conf-{run}-nobody"),
+                &new_hash,
+                Some(9_000),
+                2_000,
+                None
+            )
             .await
             .expect("set secret of unknown client"),
         "unknown client does not match"

@@ -236,13 +236,8 @@ impl Admin<'_> {
         provenance: Provenance,
     ) -> Result<RegisteredClient, AdminError> {
         let now = self.now();
-        let (client, secret) = build_client(
-            new,
-            provenance,
-            now,
-            self.access_token_max_ttl,
-            self.master,
-        )?;
+        let (client, secret) =
+            build_client(new, provenance, now, self.access_token_max_ttl, self.master)?;
         self.store.insert_client(&client).await?;
         self.record(
             AuditEvent::new(AuditKind::ClientCreated, now)
@@ -494,7 +489,12 @@ pub(crate) fn build_client(
     let (token_endpoint_auth_methods, secret, secret_hash, sealed_secret) = if new.public {
         (vec![TokenEndpointAuthMethod::None], None, None, None)
     } else if method == Some(TokenEndpointAuthMethod::PrivateKeyJwt) {
-        (vec![TokenEndpointAuthMethod::PrivateKeyJwt], None, None, None)
+        (
+            vec![TokenEndpointAuthMethod::PrivateKeyJwt],
+            None,
+            None,
+            None,
+        )
     } else if method == Some(TokenEndpointAuthMethod::ClientSecretJwt) {
         // RFC 7523 §2.2: the secret is the MAC key, so it is kept (sealed);
         // its hash too, so a rotation works as for any secret.

@@ -273,22 +273,23 @@ impl ClientAuthenticator {
         now: i64,
     ) -> Result<AuthenticatedClient, OAuthError> {
         let client_id = client.client_id.clone();
-        let verify = |client: &Client| -> Result<serde_json::Map<String, serde_json::Value>, OAuthError> {
-            let sealed = client.sealed_secret.as_deref().ok_or_else(|| {
-                OAuthError::server("a client_secret_jwt client has no sealed secret")
-            })?;
-            let secret =
-                secret_jwt::open(&self.master, &client.client_id, sealed).map_err(|_| {
-                    // Not this client's (copied from another row) or not this
-                    // master key's: nothing the caller can fix.
-                    tracing::error!(
-                        client_id = %client.client_id,
-                        "a client_secret_jwt client's sealed secret does not open"
-                    );
-                    OAuthError::invalid_client(AUTH_FAILED)
+        let verify =
+            |client: &Client| -> Result<serde_json::Map<String, serde_json::Value>, OAuthError> {
+                let sealed = client.sealed_secret.as_deref().ok_or_else(|| {
+                    OAuthError::server("a client_secret_jwt client has no sealed secret")
                 })?;
-            secret_jwt::verify_mac(&secret, presented)
-        };
+                let secret =
+                    secret_jwt::open(&self.master, &client.client_id, sealed).map_err(|_| {
+                        // Not this client's (copied from another row) or not this
+                        // master key's: nothing the caller can fix.
+                        tracing::error!(
+                            client_id = %client.client_id,
+                            "a client_secret_jwt client's sealed secret does not open"
+                        );
+                        OAuthError::invalid_client(AUTH_FAILED)
+                    })?;
+                secret_jwt::verify_mac(&secret, presented)
+            };
         let claims = match verify(&client) {
             Ok(claims) => claims,
             Err(first) => {

@@ -56,10 +56,7 @@ struct Header {
 /// algorithm, RFC 8725 §3.1; `typ`, if present, one of [`ACCEPTED_TYPS`]) and
 /// its MAC under `secret`, and returns its claims. The comparison is
 /// aws-lc-rs's constant-time [`hmac::verify`].
-pub(crate) fn verify_mac(
-    secret: &[u8],
-    assertion: &str,
-) -> Result<Map<String, Value>, OAuthError> {
+pub(crate) fn verify_mac(secret: &[u8], assertion: &str) -> Result<Map<String, Value>, OAuthError> {
     let malformed = || OAuthError::invalid_client("client_assertion is not a well-formed JWT");
     let mut parts = assertion.split('.');
     let (Some(header), Some(payload), Some(mac), None) =
@@ -78,9 +75,7 @@ pub(crate) fn verify_mac(
         )));
     }
     if let Some(typ) = &parsed.typ
-        && !ACCEPTED_TYPS
-            .iter()
-            .any(|ok| typ.eq_ignore_ascii_case(ok))
+        && !ACCEPTED_TYPS.iter().any(|ok| typ.eq_ignore_ascii_case(ok))
     {
         return Err(OAuthError::invalid_client(
             "the client assertion's typ must be JWT or client-authentication+jwt",
@@ -107,7 +102,11 @@ mod tests {
     use valet_jose::b64url;
 
     fn mac(secret: &[u8], header: &str, payload: &str) -> String {
-        let input = format!("{}.{}", b64url(header.as_bytes()), b64url(payload.as_bytes()));
+        let input = format!(
+            "{}.{}",
+            b64url(header.as_bytes()),
+            b64url(payload.as_bytes())
+        );
         let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), input.as_bytes());
         format!("{input}.{}", b64url(tag.as_ref()))
     }
@@ -121,7 +120,10 @@ mod tests {
         let sealed = sealed.as_deref().unwrap_or_default();
         assert!(!sealed.windows(10).any(|w| w == b"vcs_secret"));
         assert_eq!(
-            open(&master, "a", sealed).ok().as_deref().map(Vec::as_slice),
+            open(&master, "a", sealed)
+                .ok()
+                .as_deref()
+                .map(Vec::as_slice),
             Some(&b"vcs_secret"[..])
         );
         assert!(open(&master, "b", sealed).is_err());
@@ -144,7 +146,11 @@ mod tests {
             b64url(br#"{"sub":"c"}"#)
         );
         assert!(verify_mac(b"right", &none).is_err());
-        let bad_typ = mac(b"right", r#"{"alg":"HS256","typ":"at+jwt"}"#, r#"{"sub":"c"}"#);
+        let bad_typ = mac(
+            b"right",
+            r#"{"alg":"HS256","typ":"at+jwt"}"#,
+            r#"{"sub":"c"}"#,
+        );
         assert!(verify_mac(b"right", &bad_typ).is_err());
     }
 }

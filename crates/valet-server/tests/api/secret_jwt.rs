@@ -74,7 +74,11 @@ async fn token_introspect_revoke_and_replay(app: &TestApp) {
 
     let replay = with_assertion(app, "/token", &signed, "grant_type=client_credentials").await;
     replay.assert_error(401, "invalid_client");
-    assert!(description(&replay).contains("already used"), "{}", replay.text());
+    assert!(
+        description(&replay).contains("already used"),
+        "{}",
+        replay.text()
+    );
 
     let introspected = with_assertion(
         app,
@@ -83,7 +87,12 @@ async fn token_introspect_revoke_and_replay(app: &TestApp) {
         &format!("token={token}"),
     )
     .await;
-    assert_eq!(introspected.status, StatusCode::OK, "{}", introspected.text());
+    assert_eq!(
+        introspected.status,
+        StatusCode::OK,
+        "{}",
+        introspected.text()
+    );
     assert_eq!(introspected.json()["active"], true);
 
     // The endpoint URL as aud (OIDC Core §9) works too.
@@ -183,7 +192,11 @@ async fn forgeries_are_refused(app: &TestApp) {
     // The secret itself, by Basic or in the body: not the registered method.
     let basic = app.token(&client, "grant_type=client_credentials").await;
     basic.assert_error(401, "invalid_client");
-    assert!(description(&basic).contains("client_secret_jwt"), "{}", basic.text());
+    assert!(
+        description(&basic).contains("client_secret_jwt"),
+        "{}",
+        basic.text()
+    );
     let post = app
         .post(
             "/token",
@@ -205,12 +218,19 @@ async fn forgeries_are_refused(app: &TestApp) {
         )
         .await;
     bare.assert_error(401, "invalid_client");
-    assert!(description(&bare).contains("client_secret_jwt"), "{}", bare.text());
+    assert!(
+        description(&bare).contains("client_secret_jwt"),
+        "{}",
+        bare.text()
+    );
 
     // A secret client cannot MAC an assertion with its secret instead.
     let secret_client = app.service().await;
     let not_registered = refused(mac_assertion(&secret_client, now(app))).await;
-    assert!(not_registered.contains("not registered"), "{not_registered}");
+    assert!(
+        not_registered.contains("not registered"),
+        "{not_registered}"
+    );
 
     // After all that, the honest client still works.
     let ok = with_assertion(
@@ -247,7 +267,11 @@ async fn stored_sealed_and_rotated(app: &TestApp) {
         app.admin().rotate_client_secret(&client.id, 3600).await,
         Err(AdminError::Invalid(_))
     ));
-    let rotated = app.admin().rotate_client_secret(&client.id, 0).await.unwrap();
+    let rotated = app
+        .admin()
+        .rotate_client_secret(&client.id, 0)
+        .await
+        .unwrap();
     assert_eq!(rotated.previous_valid_until, None);
     let fresh = client.with_secret(rotated.secret.expose());
     let resealed = app.store.get_client(&client.id).await.unwrap().unwrap();
@@ -344,7 +368,11 @@ async fn public_clients_and_registration_cannot_use_it() {
     metadata["token_endpoint_auth_method"] = json!("client_secret_jwt");
     let reply = crate::client_registration::register(&app, None, &metadata).await;
     reply.assert_error(400, "invalid_client_metadata");
-    assert!(description(&reply).contains("client_secret_jwt"), "{}", reply.text());
+    assert!(
+        description(&reply).contains("client_secret_jwt"),
+        "{}",
+        reply.text()
+    );
     assert!(app.admin().list_clients().await.unwrap().is_empty());
 }
 

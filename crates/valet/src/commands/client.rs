@@ -286,9 +286,7 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
     // A client_secret_jwt client's secret is stored sealed under the master
     // key: read it only for the commands that seal one.
     let secret_jwt = match &command {
-        ClientCommand::Create(args) => {
-            args.auth_method.as_deref() == Some(SECRET_JWT)
-        }
+        ClientCommand::Create(args) => args.auth_method.as_deref() == Some(SECRET_JWT),
         ClientCommand::RotateSecret { client_id, .. }
         | ClientCommand::Secret(SecretCommand::Rotate { client_id, .. }) => parts
             .admin()

@@ -699,7 +699,10 @@ fn secret_jwt_client_through_the_cli() {
         .map(|id| id.trim().to_owned())
         .unwrap();
 
-    for args in [vec!["client", "show", &id], vec!["client", "list", "--json"]] {
+    for args in [
+        vec!["client", "show", &id],
+        vec!["client", "list", "--json"],
+    ] {
         let out = run_ok({
             let mut c = valet(&dir);
             c.args(&args);
@@ -724,6 +727,12 @@ fn secret_jwt_client_through_the_cli() {
         c
     }));
     let new_secret = rotated["client_secret"].as_str().unwrap();
-    assert!(new_secret.starts_with("vcs_") && new_secret != secret, "{rotated}");
-    assert!(rotated["previous_secret_valid_until"].is_null(), "{rotated}");
+    assert!(
+        new_secret.starts_with("vcs_") && new_secret != secret,
+        "{rotated}"
+    );
+    assert!(
+        rotated["previous_secret_valid_until"].is_null(),
+        "{rotated}"
+    );
 }
