@@ -112,21 +112,15 @@ mod tests {
     }
 
     #[test]
-    fn sealed_secret_opens_only_for_its_client() {
-        let Ok(master) = MasterKey::generate() else {
-            panic!("master key");
-        };
-        let sealed = seal(&master, "a", "vcs_secret").ok();
-        let sealed = sealed.as_deref().unwrap_or_default();
+    fn sealed_secret_opens_only_for_its_client() -> Result<(), OAuthError> {
+        let master = MasterKey::generate().map_err(OAuthError::server)?;
+        let sealed = seal(&master, "a", "vcs_secret")?;
         assert!(!sealed.windows(10).any(|w| w == b"vcs_secret"));
-        assert_eq!(
-            open(&master, "a", sealed)
-                .ok()
-                .as_deref()
-                .map(Vec::as_slice),
-            Some(&b"vcs_secret"[..])
-        );
-        assert!(open(&master, "b", sealed).is_err());
+        assert_eq!(open(&master, "a", &sealed)?.as_slice(), b"vcs_secret");
+        assert!(open(&master, "b", &sealed).is_err());
+        let other = MasterKey::generate().map_err(OAuthError::server)?;
+        assert!(open(&other, "a", &sealed).is_err());
+        Ok(())
     }
 
     #[test]
