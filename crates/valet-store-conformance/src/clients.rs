@@ -57,7 +57,7 @@ pub async fn clients_roundtrip(store: &dyn Store) {
         token_exchange_audiences: vec!["https://api.example/".to_owned()],
         registration_token_hash: Some(vec![0x02, 0x00, 0xff]),
         metadata_expires_at: Some(1_700_009_000),
-        sealed_secret: None,
+        sealed_secret: Some(vec![0x03, 0x00, 0xfe]),
     };
     store.insert_client(&client).await.expect("insert client");
 
@@ -302,6 +302,21 @@ pub async fn clients_set_secret(store: &dyn Store) {
         ..original.clone()
     };
     assert_eq!(got, expected, "only secret_hash and updated_at change");
+
+    // A client_secret_jwt client's sealed copy is replaced with the hash.
+    let sealed = vec![0x05, 0x00, 0xfa];
+    assert!(
+        store
+            .set_client_secret(&original.client_id, &new_hash, None, 2_000, Some(&sealed))
+            .await
+            .expect("set sealed secret")
+    );
+    let got = store
+        .get_client(&original.client_id)
+        .await
+        .expect("get client")
+        .expect("client exists");
+    assert_eq!(got.sealed_secret, Some(sealed), "sealed secret stored");
 
     // With overlap: the replaced hash stays as the previous one until then.
     let newer_hash = vec![0xcd; 32];

@@ -333,7 +333,7 @@ async fn upgrade_from_0001_keeps_clients() {
         // A stored name the code does not know is a corrupt record, not a string.
         for (column, value) in [
             ("grant_types", "'[\"implicit\"]'"),
-            ("token_endpoint_auth_methods", "'[\"client_secret_jwt\"]'"),
+            ("token_endpoint_auth_methods", "'[\"tls_client_auth\"]'"),
             ("id_token_signed_response_alg", "'HS256'"),
         ] {
             sqlx::query(AssertSqlSafe(format!(
