@@ -296,7 +296,10 @@ impl ClientAuthenticator {
                 // Perhaps rotated since this node cached the client: a new
                 // secret works at once on every node.
                 match self.clients.refresh(store, &client_id, now).await? {
-                    Some(fresh) if fresh.sealed_secret != client.sealed_secret => {
+                    Some(fresh)
+                        if fresh.sealed_secret != client.sealed_secret
+                            && fresh.allows_auth_method(AuthMethod::ClientSecretJwt) =>
+                    {
                         client = fresh;
                         verify(&client)?
                     }
