@@ -201,7 +201,7 @@ impl AuthorizationServer {
             request_keys,
             dpop_nonces,
             successor_keys,
-            master,
+            master: Arc::clone(&master),
             hasher: PasswordHasher::with_max_waiting(settings.password_hash_queue),
             throttle: LoginThrottle::new(settings.login_throttle),
             status_allocator: StatusAllocator::default(),
@@ -216,6 +216,7 @@ impl AuthorizationServer {
             authenticator: ClientAuthenticator::new(
                 ClientCache::new(settings.client_cache_ttl),
                 assertion_audiences(&settings.issuer),
+                Arc::clone(&master),
             ),
             settings,
             store,
@@ -376,6 +377,12 @@ impl AuthorizationServer {
 
     pub fn hasher(&self) -> &PasswordHasher {
         &self.hasher
+    }
+
+    /// The master key, for an admin service in the same process (it seals
+    /// `client_secret_jwt` clients' secrets).
+    pub fn master_key(&self) -> &MasterKey {
+        &self.master
     }
 
     /// RFC 6749 §2.3: reads the client's credentials from the `Authorization`

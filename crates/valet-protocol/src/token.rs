@@ -79,14 +79,18 @@ pub enum TokenEndpointAuthMethod {
     /// A JWT signed with one of the client's registered keys (RFC 7523 §2.2,
     /// OIDC Core §9 `private_key_jwt`).
     PrivateKeyJwt,
+    /// A JWT MACed (HS256/384/512) with the client's secret (RFC 7523 §2.2,
+    /// OIDC Core §9 `client_secret_jwt`).
+    ClientSecretJwt,
 }
 
 impl TokenEndpointAuthMethod {
-    pub const ALL: [TokenEndpointAuthMethod; 4] = [
+    pub const ALL: [TokenEndpointAuthMethod; 5] = [
         TokenEndpointAuthMethod::ClientSecretBasic,
         TokenEndpointAuthMethod::ClientSecretPost,
         TokenEndpointAuthMethod::None,
         TokenEndpointAuthMethod::PrivateKeyJwt,
+        TokenEndpointAuthMethod::ClientSecretJwt,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +99,7 @@ impl TokenEndpointAuthMethod {
             Self::ClientSecretPost => "client_secret_post",
             Self::None => "none",
             Self::PrivateKeyJwt => "private_key_jwt",
+            Self::ClientSecretJwt => "client_secret_jwt",
         }
     }
 

@@ -57,6 +57,7 @@ pub async fn clients_roundtrip(store: &dyn Store) {
         token_exchange_audiences: vec!["https://api.example/".to_owned()],
         registration_token_hash: Some(vec![0x02, 0x00, 0xff]),
         metadata_expires_at: Some(1_700_009_000),
+        sealed_secret: Some(vec![0x03, 0x00, 0xfe]),
     };
     store.insert_client(&client).await.expect("insert client");
 
@@ -285,7 +286,7 @@ pub async fn clients_set_secret(store: &dyn Store) {
     let new_hash = vec![0xab; 32];
     assert!(
         store
-            .set_client_secret(&original.client_id, &new_hash, None, 2_000)
+            .set_client_secret(&original.client_id, &new_hash, None, 2_000, None)
             .await
             .expect("set secret"),
         "existing client matched"
@@ -302,11 +303,26 @@ pub async fn clients_set_secret(store: &dyn Store) {
     };
     assert_eq!(got, expected, "only secret_hash and updated_at change");
 
+    // A client_secret_jwt client's sealed copy is replaced with the hash.
+    let sealed = vec![0x05, 0x00, 0xfa];
+    assert!(
+        store
+            .set_client_secret(&original.client_id, &new_hash, None, 2_000, Some(&sealed))
+            .await
+            .expect("set sealed secret")
+    );
+    let got = store
+        .get_client(&original.client_id)
+        .await
+        .expect("get client")
+        .expect("client exists");
+    assert_eq!(got.sealed_secret, Some(sealed), "sealed secret stored");
+
     // With overlap: the replaced hash stays as the previous one until then.
     let newer_hash = vec![0xcd; 32];
     assert!(
         store
-            .set_client_secret(&original.client_id, &newer_hash, Some(5_000), 3_000)
+            .set_client_secret(&original.client_id, &newer_hash, Some(5_000), 3_000, None)
             .await
             .expect("rotate with overlap")
     );
@@ -325,7 +341,7 @@ pub async fn clients_set_secret(store: &dyn Store) {
     let newest_hash = vec![0xef; 32];
     assert!(
         store
-            .set_client_secret(&original.client_id, &newest_hash, Some(6_000), 3_500)
+            .set_client_secret(&original.client_id, &newest_hash, Some(6_000), 3_500, None)
             .await
             .expect("rotate again with overlap")
     );
@@ -340,7 +356,7 @@ pub async fn clients_set_secret(store: &dyn Store) {
     // Without overlap the previous one goes too.
     assert!(
         store
-            .set_client_secret(&original.client_id, &new_hash, None, 4_000)
+            .set_client_secret(&original.client_id, &new_hash, None, 4_000, None)
             .await
             .expect("rotate without overlap")
     );
@@ -355,7 +371,13 @@ pub async fn clients_set_secret(store: &dyn Store) {
 
     assert!(
         !store
-            .set_client_secret(&format!("conf-{run}-nobody"), &new_hash, Some(9_000), 2_000)
+            .set_client_secret(
+                &format!("conf-{run}-nobody"),
+                &new_hash,
+                Some(9_000),
+                2_000,
+                None
+            )
             .await
             .expect("set secret of unknown client"),
         "unknown client does not match"
@@ -379,7 +401,7 @@ pub async fn clients_set_secret(store: &dyn Store) {
         .expect("insert public client");
     assert!(
         !store
-            .set_client_secret(&public.client_id, &new_hash, Some(9_000), 2_000)
+            .set_client_secret(&public.client_id, &new_hash, Some(9_000), 2_000, None)
             .await
             .expect("set secret of public client"),
         "public client does not match"

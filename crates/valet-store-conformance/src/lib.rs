@@ -521,6 +521,7 @@ fn client(client_id: &str, created_at: i64) -> Client {
         token_exchange_audiences: Vec::new(),
         registration_token_hash: None,
         metadata_expires_at: None,
+        sealed_secret: None,
     }
 }
 

@@ -148,7 +148,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 16, "each migration applied exactly once");
+        assert_eq!(applied, 17, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -314,6 +314,7 @@ async fn upgrade_from_0001_keeps_clients() {
                 token_exchange_audiences: Vec::new(),
                 registration_token_hash: None,
                 metadata_expires_at: None,
+                sealed_secret: None,
             })
         );
         // Migration 0008: a client with a secret may send it either way, as before.
@@ -332,7 +333,7 @@ async fn upgrade_from_0001_keeps_clients() {
         // A stored name the code does not know is a corrupt record, not a string.
         for (column, value) in [
             ("grant_types", "'[\"implicit\"]'"),
-            ("token_endpoint_auth_methods", "'[\"client_secret_jwt\"]'"),
+            ("token_endpoint_auth_methods", "'[\"tls_client_auth\"]'"),
             ("id_token_signed_response_alg", "'HS256'"),
         ] {
             sqlx::query(AssertSqlSafe(format!(
@@ -503,5 +504,6 @@ fn client(client_id: &str) -> Client {
         token_exchange_audiences: Vec::new(),
         registration_token_hash: None,
         metadata_expires_at: None,
+        sealed_secret: None,
     }
 }

@@ -37,7 +37,7 @@ macro_rules! shared_stores {
                  token_endpoint_auth_methods, require_mfa, allowed_origins, \
                  require_pushed_authorization_requests, dpop_bound_access_tokens, \
                  jwks, jwks_uri, token_exchange_audiences, registration_token_hash, \
-                 metadata_expires_at"
+                 metadata_expires_at, sealed_secret"
             };
         }
 
@@ -47,7 +47,7 @@ macro_rules! shared_stores {
                 let inserted = sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27) \
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) \
                      ON CONFLICT (client_id) DO NOTHING"
                 ))
                 .bind(&client.client_id)
@@ -80,6 +80,7 @@ macro_rules! shared_stores {
                 .bind(to_json(&client.token_exchange_audiences)?)
                 .bind(client.registration_token_hash.as_deref())
                 .bind(client.metadata_expires_at)
+                .bind(client.sealed_secret.as_deref())
                 .execute(&self.$writer)
                 .await
                 .map_err(query_error)?
@@ -136,18 +137,21 @@ macro_rules! shared_stores {
                 secret_hash: &[u8],
                 previous_until: Option<i64>,
                 updated_at: i64,
+                sealed_secret: Option<&[u8]>,
             ) -> Result<bool, StoreError> {
                 // SET expressions read the row as it was: the old secret becomes the previous.
                 let updated = sqlx::query(
                     "UPDATE clients SET \
                        previous_secret_hash = CASE WHEN CAST($2 AS BIGINT) IS NULL THEN NULL ELSE secret_hash END, \
-                       previous_secret_expires_at = $2, secret_hash = $1, updated_at = $3 \
+                       previous_secret_expires_at = $2, secret_hash = $1, updated_at = $3, \
+                       sealed_secret = $5 \
                      WHERE client_id = $4 AND secret_hash IS NOT NULL",
                 )
                 .bind(secret_hash)
                 .bind(previous_until)
                 .bind(updated_at)
                 .bind(client_id)
+                .bind(sealed_secret)
                 .execute(&self.$writer)
                 .await
                 .map_err(query_error)?
@@ -231,6 +235,7 @@ macro_rules! shared_stores {
                 token_exchange_audiences: from_json(row, "token_exchange_audiences")?,
                 registration_token_hash: get(row, "registration_token_hash")?,
                 metadata_expires_at: get(row, "metadata_expires_at")?,
+                sealed_secret: get(row, "sealed_secret")?,
             })
         }
 
@@ -357,7 +362,7 @@ macro_rules! shared_stores {
                 let written = sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27) \
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) \
                      ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, \
                        redirect_uris = excluded.redirect_uris, \
                        post_logout_redirect_uris = excluded.post_logout_redirect_uris, \
@@ -398,6 +403,7 @@ macro_rules! shared_stores {
                 .bind(to_json(&client.token_exchange_audiences)?)
                 .bind(client.registration_token_hash.as_deref())
                 .bind(client.metadata_expires_at)
+                .bind(client.sealed_secret.as_deref())
                 .execute(&self.$writer)
                 .await
                 .map_err(query_error)?

@@ -284,6 +284,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "dynamic clients",
         include_str!("../migrations/0016_dynamic_clients.sql"),
     ),
+    (
+        17,
+        "client sealed secret",
+        include_str!("../migrations/0017_client_sealed_secret.sql"),
+    ),
 ];
 
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {

@@ -219,6 +219,7 @@ async fn upgrade_from_0001_keeps_clients() {
             token_exchange_audiences: Vec::new(),
             registration_token_hash: None,
             metadata_expires_at: None,
+            sealed_secret: None,
         })
     );
     // Migration 0008: a client with a secret may send it either way, as before.
@@ -238,7 +239,7 @@ async fn upgrade_from_0001_keeps_clients() {
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     for (column, value) in [
         ("grant_types", "'[\"implicit\"]'"),
-        ("token_endpoint_auth_methods", "'[\"client_secret_jwt\"]'"),
+        ("token_endpoint_auth_methods", "'[\"tls_client_auth\"]'"),
         ("id_token_signed_response_alg", "'HS256'"),
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -441,6 +442,7 @@ fn client(client_id: &str) -> Client {
         token_exchange_audiences: Vec::new(),
         registration_token_hash: None,
         metadata_expires_at: None,
+        sealed_secret: None,
     }
 }
 

@@ -197,6 +197,7 @@ impl TestApp {
             3600,
             Actor::cli(),
         )
+        .with_master_key(self.server.master_key())
     }
 
     pub async fn client(&self, new: NewClient) -> TestClient {

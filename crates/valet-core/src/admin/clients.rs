@@ -1,7 +1,7 @@
 //! Clients: register, list, get, update, rotate the secret, delete.
 
 use serde::Serialize;
-use valet_jose::Algorithm;
+use valet_jose::{Algorithm, MasterKey};
 use valet_protocol::scope::is_scope_token;
 use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 
@@ -54,8 +54,9 @@ pub struct NewClient {
     /// `private_key_jwt` for a confidential client that authenticates with a
     /// signed assertion instead of a secret (it then gets no secret and needs
     /// `jwks` or `jwks_uri`); `None` for the default: a secret (confidential) or
-    /// `none` (public). `client_secret_jwt` is not offered: secrets are stored
-    /// hashed, so Valet cannot check an HMAC made with one.
+    /// `none` (public). `client_secret_jwt` for a confidential client that MACs
+    /// assertions with its (Valet-generated) secret: the secret is then also
+    /// stored sealed under the master key.
     pub token_endpoint_auth_method: Option<String>,
     /// The client's public keys, a JWK Set document (JSON text).
     pub jwks: Option<String>,
@@ -235,7 +236,8 @@ impl Admin<'_> {
         provenance: Provenance,
     ) -> Result<RegisteredClient, AdminError> {
         let now = self.now();
-        let (client, secret) = build_client(new, provenance, now, self.access_token_max_ttl)?;
+        let (client, secret) =
+            build_client(new, provenance, now, self.access_token_max_ttl, self.master)?;
         self.store.insert_client(&client).await?;
         self.record(
             AuditEvent::new(AuditKind::ClientCreated, now)
@@ -313,9 +315,13 @@ impl Admin<'_> {
             introspect_any: updated.introspect_any,
             require_pushed_authorization_requests: updated.require_pushed_authorization_requests,
             dpop_bound_access_tokens: updated.dpop_bound_access_tokens,
-            token_endpoint_auth_method: updated
-                .allows_auth_method(TokenEndpointAuthMethod::PrivateKeyJwt)
-                .then(|| TokenEndpointAuthMethod::PrivateKeyJwt.as_str().to_owned()),
+            token_endpoint_auth_method: [
+                TokenEndpointAuthMethod::PrivateKeyJwt,
+                TokenEndpointAuthMethod::ClientSecretJwt,
+            ]
+            .into_iter()
+            .find(|method| updated.allows_auth_method(*method))
+            .map(|method| method.as_str().to_owned()),
             jwks: updated.jwks.clone(),
             jwks_uri: updated.jwks_uri.clone(),
             token_exchange_audiences: updated.token_exchange_audiences.clone(),
@@ -387,16 +393,36 @@ impl Admin<'_> {
         }
         let now = self.now();
         let not_found = || AdminError::not_found(Resource::ConfidentialClient, client_id);
-        match self.store.get_client(client_id).await? {
-            Some(client) if !client.is_public() => {}
+        let client = match self.store.get_client(client_id).await? {
+            Some(client) if !client.is_public() => client,
             _ => return Err(not_found()),
+        };
+        let secret_jwt = client.allows_auth_method(TokenEndpointAuthMethod::ClientSecretJwt);
+        if secret_jwt && overlap_seconds > 0 {
+            // Only one secret can be sealed: the old one cannot keep working.
+            return Err(AdminError::invalid(
+                Field::new("overlap_seconds"),
+                Some(overlap_seconds.to_string()),
+                "a client_secret_jwt client has one secret at a time: rotate without overlap",
+            ));
         }
         let (secret, hash) = generate_client_secret().map_err(internal)?;
+        let sealed = if secret_jwt {
+            Some(self.seal_secret(client_id, &secret)?)
+        } else {
+            None
+        };
         let previous_valid_until =
             (overlap_seconds > 0).then(|| now.saturating_add(overlap_seconds));
         if !self
             .store
-            .set_client_secret(client_id, &hash, previous_valid_until, now)
+            .set_client_secret(
+                client_id,
+                &hash,
+                previous_valid_until,
+                now,
+                sealed.as_deref(),
+            )
             .await?
         {
             return Err(not_found());
@@ -413,6 +439,10 @@ impl Admin<'_> {
             secret,
             previous_valid_until,
         })
+    }
+
+    fn seal_secret(&self, client_id: &str, secret: &PlainSecret) -> Result<Vec<u8>, AdminError> {
+        seal_secret(self.master, client_id, secret)
     }
 
     /// Deletes a client after revoking every grant it holds; audited as
@@ -440,6 +470,7 @@ pub(crate) fn build_client(
     provenance: Provenance,
     now: i64,
     access_token_max_ttl: i64,
+    master: Option<&MasterKey>,
 ) -> Result<(Client, Option<PlainSecret>), AdminError> {
     let grant_types = if new.grant_types.is_empty() {
         default_grant_types(&new)
@@ -448,13 +479,33 @@ pub(crate) fn build_client(
     };
     let (grant_types, id_token_alg) = validate(&new, &grant_types, access_token_max_ttl)?;
     let allowed_origins = check_allowed_origins(&new.allowed_origins)?;
-    let private_key_jwt = check_auth_method(&new)?;
+    let method = check_auth_method(&new)?;
+    let client_id = match provenance.client_id {
+        Some(client_id) => client_id,
+        None => random_id().map_err(internal)?,
+    };
     // A confidential client may send its secret either way, as every client
     // could before the method was recorded (RFC 6749 §2.3.1).
-    let (token_endpoint_auth_methods, secret, secret_hash) = if new.public {
-        (vec![TokenEndpointAuthMethod::None], None, None)
-    } else if private_key_jwt {
-        (vec![TokenEndpointAuthMethod::PrivateKeyJwt], None, None)
+    let (token_endpoint_auth_methods, secret, secret_hash, sealed_secret) = if new.public {
+        (vec![TokenEndpointAuthMethod::None], None, None, None)
+    } else if method == Some(TokenEndpointAuthMethod::PrivateKeyJwt) {
+        (
+            vec![TokenEndpointAuthMethod::PrivateKeyJwt],
+            None,
+            None,
+            None,
+        )
+    } else if method == Some(TokenEndpointAuthMethod::ClientSecretJwt) {
+        // RFC 7523 §2.2: the secret is the MAC key, so it is kept (sealed);
+        // its hash too, so a rotation works as for any secret.
+        let (secret, hash) = generate_client_secret().map_err(internal)?;
+        let sealed = seal_secret(master, &client_id, &secret)?;
+        (
+            vec![TokenEndpointAuthMethod::ClientSecretJwt],
+            Some(secret),
+            Some(hash),
+            Some(sealed),
+        )
     } else {
         let (secret, hash) = generate_client_secret().map_err(internal)?;
         (
@@ -464,11 +515,8 @@ pub(crate) fn build_client(
             ],
             Some(secret),
             Some(hash),
+            None,
         )
-    };
-    let client_id = match provenance.client_id {
-        Some(client_id) => client_id,
-        None => random_id().map_err(internal)?,
     };
     let client = Client {
         client_id,
@@ -498,8 +546,26 @@ pub(crate) fn build_client(
         token_exchange_audiences: dedup(&new.token_exchange_audiences),
         registration_token_hash: provenance.registration_token_hash,
         metadata_expires_at: provenance.metadata_expires_at,
+        sealed_secret,
     };
     Ok((client, secret))
+}
+
+/// A `client_secret_jwt` client's secret sealed for it; refused without the
+/// master key.
+fn seal_secret(
+    master: Option<&MasterKey>,
+    client_id: &str,
+    secret: &PlainSecret,
+) -> Result<Vec<u8>, AdminError> {
+    let master = master.ok_or_else(|| {
+        AdminError::Internal(
+            "client_secret_jwt needs the master key to seal the client's secret, and none was given"
+                .to_owned(),
+        )
+    })?;
+    crate::client_auth::secret_jwt::seal(master, client_id, secret.expose())
+        .map_err(|error| AdminError::Internal(format!("could not seal the client secret: {error}")))
 }
 
 fn internal(error: impl std::fmt::Display) -> AdminError {
@@ -775,14 +841,17 @@ fn check_keys(new: &NewClient) -> Result<(), AdminError> {
     Ok(())
 }
 
-/// Whether the client authenticates with `private_key_jwt`, checked against
-/// its type and keys.
-fn check_auth_method(new: &NewClient) -> Result<bool, AdminError> {
+/// The client's assertion method (`private_key_jwt` or `client_secret_jwt`),
+/// if it asked for one, checked against its type and keys; `None` for the
+/// default (a secret, or none for a public client).
+fn check_auth_method(new: &NewClient) -> Result<Option<TokenEndpointAuthMethod>, AdminError> {
     let field = || Field::new("token_endpoint_auth_method");
     match new.token_endpoint_auth_method.as_deref() {
-        None => Ok(false),
+        None => Ok(None),
         Some(name) => match TokenEndpointAuthMethod::parse(name) {
-            Some(TokenEndpointAuthMethod::PrivateKeyJwt) if new.public => Err(AdminError::invalid(
+            Some(
+                TokenEndpointAuthMethod::PrivateKeyJwt | TokenEndpointAuthMethod::ClientSecretJwt,
+            ) if new.public => Err(AdminError::invalid(
                 field(),
                 Some(name.to_owned()),
                 "a public client authenticates with none",
@@ -796,21 +865,19 @@ fn check_auth_method(new: &NewClient) -> Result<bool, AdminError> {
                     "private_key_jwt needs the client's public keys: jwks or jwks_uri",
                 ))
             }
-            Some(TokenEndpointAuthMethod::PrivateKeyJwt) => Ok(true),
+            Some(
+                method @ (TokenEndpointAuthMethod::PrivateKeyJwt
+                | TokenEndpointAuthMethod::ClientSecretJwt),
+            ) => Ok(Some(method)),
             Some(
                 TokenEndpointAuthMethod::ClientSecretBasic
                 | TokenEndpointAuthMethod::ClientSecretPost,
-            ) if !new.public => Ok(false),
-            Some(TokenEndpointAuthMethod::None) if new.public => Ok(false),
-            _ if name == "client_secret_jwt" => Err(AdminError::invalid(
-                field(),
-                Some(name.to_owned()),
-                "client_secret_jwt is not supported: Valet stores only a hash of the secret, so it cannot check an HMAC made with it; use private_key_jwt",
-            )),
+            ) if !new.public => Ok(None),
+            Some(TokenEndpointAuthMethod::None) if new.public => Ok(None),
             _ => Err(AdminError::invalid(
                 field(),
                 Some(name.to_owned()),
-                "must be private_key_jwt, or left out for the default (a secret, or none for a public client)",
+                "must be private_key_jwt or client_secret_jwt, or left out for the default (a secret, or none for a public client)",
             )),
         },
     }

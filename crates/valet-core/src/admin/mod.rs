@@ -19,6 +19,8 @@ pub mod users;
 
 use std::sync::Mutex;
 
+use valet_jose::MasterKey;
+
 use crate::Clock;
 use crate::audit::AuditEvent;
 use crate::store::Store;
@@ -91,6 +93,9 @@ pub struct Admin<'a> {
     /// The configured `access_token_max_ttl`: no client may ask for more.
     access_token_max_ttl: i64,
     actor: Actor,
+    /// Seals `client_secret_jwt` clients' secrets; without it such clients
+    /// cannot be registered or rotated.
+    master: Option<&'a MasterKey>,
     /// Audit records that could not be stored, for the caller to report.
     warnings: Mutex<Vec<String>>,
 }
@@ -109,8 +114,16 @@ impl<'a> Admin<'a> {
             hasher,
             access_token_max_ttl,
             actor,
+            master: None,
             warnings: Mutex::new(Vec::new()),
         }
+    }
+
+    /// With the master key, which `client_secret_jwt` clients need (their
+    /// secret is stored sealed under it).
+    pub fn with_master_key(mut self, master: &'a MasterKey) -> Self {
+        self.master = Some(master);
+        self
     }
 
     pub fn store(&self) -> &'a dyn Store {

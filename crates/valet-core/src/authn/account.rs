@@ -53,6 +53,7 @@ pub(crate) fn client(server: &AuthorizationServer) -> Arc<Client> {
         token_exchange_audiences: Vec::new(),
         registration_token_hash: None,
         metadata_expires_at: None,
+        sealed_secret: None,
         redirect_uris: vec![account_url(server)],
         post_logout_redirect_uris: Vec::new(),
         grant_types: vec![GrantType::AuthorizationCode],

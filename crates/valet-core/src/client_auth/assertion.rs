@@ -1,6 +1,7 @@
 //! `private_key_jwt` (RFC 7523 §2.2 and §3, OIDC Core §9): the client signs a
 //! short-lived JWT with one of its registered keys and sends it as
-//! `client_assertion`.
+//! `client_assertion`. `client_secret_jwt` (see [`super::secret_jwt`]) differs
+//! only in rule 3: the JWT is MACed (HS256) with the client's secret.
 //!
 //! The rules, in the order they are checked:
 //! 1. the unverified payload names the client in `sub` (and a body `client_id`,
@@ -88,7 +89,17 @@ pub(crate) fn verify(
     let verified = keys
         .verify_foreign(assertion, &ACCEPTED_TYPS)
         .map_err(|error| rejected(&error))?;
-    let claims = verified.claims;
+    check_claims(&verified.claims, client_id, audiences, now)
+}
+
+/// Rules 4 to 6 and the presence of `jti`, for any assertion whose MAC or
+/// signature verified; returns the `jti` and `exp` to record.
+pub(crate) fn check_claims(
+    claims: &Map<String, Value>,
+    client_id: &str,
+    audiences: &[String],
+    now: i64,
+) -> Result<(String, i64), OAuthError> {
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     if text("iss") != Some(client_id) || text("sub") != Some(client_id) {
         return Err(OAuthError::invalid_client(

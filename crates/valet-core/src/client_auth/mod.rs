@@ -5,11 +5,12 @@
 pub mod assertion;
 mod cache;
 pub mod keys;
+pub mod secret_jwt;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use valet_jose::constant_time_eq;
+use valet_jose::{MasterKey, constant_time_eq};
 /// How the client proved who it is: the registered method it used.
 pub use valet_protocol::token::TokenEndpointAuthMethod as AuthMethod;
 use valet_protocol::token::{ClientAuthentication, ClientAuthenticationError};
@@ -52,6 +53,8 @@ pub struct ClientAuthenticator {
     /// endpoints where clients authenticate.
     assertion_audiences: Vec<String>,
     throttle: ClientAuthThrottle,
+    /// Opens `client_secret_jwt` clients' sealed secrets.
+    master: Arc<MasterKey>,
 }
 
 /// One description for every credential failure, so a caller cannot tell an
@@ -67,12 +70,17 @@ pub fn unknown_client() -> OAuthError {
 impl ClientAuthenticator {
     /// `assertion_audiences`: the issuer first, then the endpoint URLs a
     /// client assertion may name as its `aud`.
-    pub fn new(clients: ClientCache, assertion_audiences: Vec<String>) -> Self {
+    pub fn new(
+        clients: ClientCache,
+        assertion_audiences: Vec<String>,
+        master: Arc<MasterKey>,
+    ) -> Self {
         Self {
             clients,
             keys: ClientKeys::default(),
             assertion_audiences,
             throttle: ClientAuthThrottle::default(),
+            master,
         }
     }
 
@@ -174,7 +182,8 @@ impl ClientAuthenticator {
         outcome
     }
 
-    /// `private_key_jwt` (see [`assertion`]). Failures count towards the
+    /// `private_key_jwt` (see [`assertion`]) or `client_secret_jwt` (see
+    /// [`secret_jwt`]). Failures count towards the
     /// address's throttle, as wrong secrets do.
     async fn authenticate_assertion(
         &self,
@@ -228,11 +237,16 @@ impl ClientAuthenticator {
             .get(store, client_id, now)
             .await?
             .ok_or_else(unknown_client)?;
+        if client.allows_auth_method(AuthMethod::ClientSecretJwt) {
+            return self
+                .check_secret_assertion(store, client, presented, now)
+                .await;
+        }
         if !client.allows_auth_method(AuthMethod::PrivateKeyJwt) {
             return Err(OAuthError::invalid_client(if client.is_public() {
                 "this client is public and has no keys: it cannot use private_key_jwt"
             } else {
-                "this client is not registered for private_key_jwt: authenticate with its secret"
+                "this client is not registered for private_key_jwt or client_secret_jwt: authenticate with its secret"
             }));
         }
         let keys = self
@@ -246,6 +260,59 @@ impl ClientAuthenticator {
         Ok(AuthenticatedClient {
             client,
             method: AuthMethod::PrivateKeyJwt,
+        })
+    }
+
+    /// `client_secret_jwt`: the MAC under the client's unsealed secret, then the
+    /// same claim and `jti` rules as `private_key_jwt` (RFC 7523 §3).
+    async fn check_secret_assertion(
+        &self,
+        store: &dyn Store,
+        mut client: Arc<Client>,
+        presented: &str,
+        now: i64,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let client_id = client.client_id.clone();
+        let verify =
+            |client: &Client| -> Result<serde_json::Map<String, serde_json::Value>, OAuthError> {
+                let sealed = client.sealed_secret.as_deref().ok_or_else(|| {
+                    OAuthError::server("a client_secret_jwt client has no sealed secret")
+                })?;
+                let secret =
+                    secret_jwt::open(&self.master, &client.client_id, sealed).map_err(|_| {
+                        // Not this client's (copied from another row) or not this
+                        // master key's: nothing the caller can fix.
+                        tracing::error!(
+                            client_id = %client.client_id,
+                            "a client_secret_jwt client's sealed secret does not open"
+                        );
+                        OAuthError::invalid_client(AUTH_FAILED)
+                    })?;
+                secret_jwt::verify_mac(&secret, presented)
+            };
+        let claims = match verify(&client) {
+            Ok(claims) => claims,
+            Err(first) => {
+                // Perhaps rotated since this node cached the client: a new
+                // secret works at once on every node.
+                match self.clients.refresh(store, &client_id, now).await? {
+                    Some(fresh)
+                        if fresh.sealed_secret != client.sealed_secret
+                            && fresh.allows_auth_method(AuthMethod::ClientSecretJwt) =>
+                    {
+                        client = fresh;
+                        verify(&client)?
+                    }
+                    _ => return Err(first),
+                }
+            }
+        };
+        let (jti, exp) =
+            assertion::check_claims(&claims, &client_id, &self.assertion_audiences, now)?;
+        assertion::consume_jti(store, &client_id, &jti, exp).await?;
+        Ok(AuthenticatedClient {
+            client,
+            method: AuthMethod::ClientSecretJwt,
         })
     }
 
@@ -275,6 +342,13 @@ impl ClientAuthenticator {
             (Some(client), Some(presented)) => {
                 if !Self::secret_matches(&client, presented, now) {
                     Err(OAuthError::invalid_client(AUTH_FAILED))
+                } else if client.allows_auth_method(AuthMethod::ClientSecretJwt) {
+                    // RFC 7591 §2: the registered method only. Told only to
+                    // whoever holds the right secret.
+                    Err(OAuthError::invalid_client(
+                        "this client is registered for client_secret_jwt: send a client assertion \
+                         MACed with HS256 and its secret, not the secret itself",
+                    ))
                 } else if !client.allows_auth_method(method) {
                     Err(OAuthError::invalid_client(match method {
                         AuthMethod::ClientSecretPost => {
@@ -296,6 +370,11 @@ impl ClientAuthenticator {
             (Some(client), None) if client.allows_auth_method(AuthMethod::PrivateKeyJwt) => {
                 Err(OAuthError::invalid_client(
                     "this client must authenticate with a client assertion (private_key_jwt)",
+                ))
+            }
+            (Some(client), None) if client.allows_auth_method(AuthMethod::ClientSecretJwt) => {
+                Err(OAuthError::invalid_client(
+                    "this client must authenticate with a client assertion (client_secret_jwt)",
                 ))
             }
             (Some(_), None) => Err(OAuthError::invalid_client(

@@ -278,7 +278,7 @@ impl MetadataDocuments {
             registration_token_hash: None,
             metadata_expires_at: Some(now.saturating_add(ttl)),
         };
-        let (client, _) = build_client(new, provenance, now, self.access_token_max_ttl)
+        let (client, _) = build_client(new, provenance, now, self.access_token_max_ttl, None)
             .map_err(|error| error.to_string())?;
         Ok(client)
     }

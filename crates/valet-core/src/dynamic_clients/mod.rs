@@ -43,8 +43,17 @@ pub fn new_client(
         Some(Some(
             TokenEndpointAuthMethod::ClientSecretBasic | TokenEndpointAuthMethod::ClientSecretPost,
         )) => false,
-        // Key-based methods need keys, which registration does not accept.
-        Some(Some(_) | None) => {
+        // Keys are not accepted from self-registered clients, and a sealed
+        // secret is for operator-registered ones only.
+        Some(Some(
+            method @ (TokenEndpointAuthMethod::PrivateKeyJwt
+            | TokenEndpointAuthMethod::ClientSecretJwt),
+        )) => {
+            return Err(invalid_metadata(format!(
+                "token_endpoint_auth_method {method} is not available to self-registered clients: use none, client_secret_basic or client_secret_post, or ask an operator to register the client",
+            )));
+        }
+        Some(None) => {
             return Err(invalid_metadata(
                 "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post",
             ));

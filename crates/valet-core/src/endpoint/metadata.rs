@@ -56,15 +56,21 @@ pub mod paths {
     pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
 }
 
-const CLIENT_AUTH_METHODS: [&str; 3] = [
+const CLIENT_AUTH_METHODS: [&str; 4] = [
     "client_secret_basic",
     "client_secret_post",
     "private_key_jwt",
+    "client_secret_jwt",
 ];
 
-/// The algorithms of client assertions and request objects: those of the keys
-/// Valet verifies (never `none` or HMAC).
+/// The algorithms of request objects: those of the keys Valet verifies (never
+/// `none` or HMAC).
 const CLIENT_SIGNING_ALGS: [&str; 3] = ["ES256", "RS256", "EdDSA"];
+
+/// The algorithms of client assertions: the keys' (`private_key_jwt`) and the
+/// HS256 of `client_secret_jwt` (RFC 7523 §2.2, OIDC Core §9; Valet secrets are
+/// 47 bytes, too short for HS384/HS512 keys, RFC 7518 §3.2).
+const CLIENT_AUTH_SIGNING_ALGS: [&str; 4] = ["ES256", "RS256", "EdDSA", "HS256"];
 
 /// Lists only what this build implements.
 pub fn metadata(settings: &Settings) -> ServerMetadata {
@@ -133,9 +139,9 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
             .iter()
             .map(|alg| alg.as_str())
             .collect(),
-        token_endpoint_auth_signing_alg_values_supported: CLIENT_SIGNING_ALGS.to_vec(),
-        introspection_endpoint_auth_signing_alg_values_supported: CLIENT_SIGNING_ALGS.to_vec(),
-        revocation_endpoint_auth_signing_alg_values_supported: CLIENT_SIGNING_ALGS.to_vec(),
+        token_endpoint_auth_signing_alg_values_supported: CLIENT_AUTH_SIGNING_ALGS.to_vec(),
+        introspection_endpoint_auth_signing_alg_values_supported: CLIENT_AUTH_SIGNING_ALGS.to_vec(),
+        revocation_endpoint_auth_signing_alg_values_supported: CLIENT_AUTH_SIGNING_ALGS.to_vec(),
         request_object_signing_alg_values_supported: CLIENT_SIGNING_ALGS.to_vec(),
         registration_endpoint: (settings.dynamic_clients.registration
             != crate::config::ClientRegistration::Closed)

@@ -113,6 +113,7 @@ pub async fn register(
         Provenance::default(),
         now,
         server.settings.access_token_max_ttl,
+        None,
     )
     .map_err(admin_error)?;
     let admin = admin(server, context, None);

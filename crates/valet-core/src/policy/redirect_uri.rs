@@ -119,6 +119,7 @@ mod tests {
             token_exchange_audiences: Vec::new(),
             registration_token_hash: None,
             metadata_expires_at: None,
+            sealed_secret: None,
         }
     }
 

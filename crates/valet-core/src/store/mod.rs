@@ -54,13 +54,15 @@ pub trait ClientStore: Send + Sync {
     /// (a public client never does: it cannot be given a secret this way). With
     /// `previous_until`, the replaced hash stays accepted until then (it becomes
     /// `previous_secret_hash`, dropping any older one); without, no previous
-    /// secret is kept.
+    /// secret is kept. `sealed_secret` replaces the sealed copy a
+    /// `client_secret_jwt` client keeps (`None` for any other client).
     async fn set_client_secret(
         &self,
         client_id: &str,
         secret_hash: &[u8],
         previous_until: Option<i64>,
         updated_at: i64,
+        sealed_secret: Option<&[u8]>,
     ) -> Result<bool, StoreError>;
     /// Replaces a client's settings with those of `client` (matched by
     /// `client_id`): name, redirect and post-logout URIs, scopes, audiences,

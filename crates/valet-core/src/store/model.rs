@@ -75,6 +75,10 @@ pub struct Client {
     /// the document may be used before it is fetched again. `None` for any
     /// other client.
     pub metadata_expires_at: Option<i64>,
+    /// A `client_secret_jwt` client's secret, sealed (AES-256-GCM under a key
+    /// derived from the master key, bound to the client id) so assertions MACed
+    /// with it can be checked; `None` for any other client.
+    pub sealed_secret: Option<Vec<u8>>,
 }
 
 /// How a client came to be registered.

@@ -523,12 +523,12 @@ async fn registration_checks_keys_and_method() {
     }))
     .await;
     assert!(plain_http.starts_with("jwks_uri:"), "{plain_http}");
-    let hmac = refused(register(|new, key| {
-        new.token_endpoint_auth_method = Some("client_secret_jwt".into());
+    let unknown = refused(register(|new, key| {
+        new.token_endpoint_auth_method = Some("tls_client_auth".into());
         new.jwks = Some(jwks_of(&[key]));
     }))
     .await;
-    assert!(hmac.contains("stores only a hash"), "{hmac}");
+    assert!(unknown.contains("client_secret_jwt"), "{unknown}");
     let public = refused(register(|new, key| {
         new.public = true;
         new.grant_types = vec!["authorization_code".into()];
@@ -569,7 +569,6 @@ async fn discovery_lists_private_key_jwt() {
     ] {
         let methods = metadata[member].as_array().unwrap();
         assert!(methods.contains(&json!("private_key_jwt")), "{member}");
-        assert!(!methods.contains(&json!("client_secret_jwt")), "{member}");
     }
     for member in [
         "token_endpoint_auth_signing_alg_values_supported",
@@ -577,11 +576,11 @@ async fn discovery_lists_private_key_jwt() {
         "revocation_endpoint_auth_signing_alg_values_supported",
         "request_object_signing_alg_values_supported",
     ] {
-        assert_eq!(
-            metadata[member],
-            json!(["ES256", "RS256", "EdDSA"]),
-            "{member}"
-        );
+        let algs = metadata[member].as_array().unwrap();
+        for alg in ["ES256", "RS256", "EdDSA"] {
+            assert!(algs.contains(&json!(alg)), "{member}");
+        }
+        assert!(!algs.contains(&json!("none")), "{member}");
     }
 }
 

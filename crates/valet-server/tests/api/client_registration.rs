@@ -54,7 +54,7 @@ async fn json_request(
     app.send(request).await
 }
 
-async fn register(app: &TestApp, token: Option<&str>, metadata: &Value) -> Reply {
+pub(crate) async fn register(app: &TestApp, token: Option<&str>, metadata: &Value) -> Reply {
     let authorization = token.map(|token| format!("Bearer {token}"));
     json_request(
         app,
@@ -67,7 +67,7 @@ async fn register(app: &TestApp, token: Option<&str>, metadata: &Value) -> Reply
     .await
 }
 
-fn web_app() -> Value {
+pub(crate) fn web_app() -> Value {
     json!({
         "client_name": "Notes",
         "redirect_uris": [WEB_REDIRECT],

@@ -36,6 +36,7 @@ async fn metadata_lists_what_is_implemented_at_both_paths() {
                 "client_secret_basic",
                 "client_secret_post",
                 "private_key_jwt",
+                "client_secret_jwt",
                 "none"
             ])
         );

@@ -43,6 +43,7 @@ mod refresh;
 mod registration;
 mod request_context;
 mod revocation;
+mod secret_jwt;
 mod secret_rotation;
 mod status;
 mod token;

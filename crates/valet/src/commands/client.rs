@@ -8,7 +8,10 @@ use super::admin::{AdminParts, flagged, report_audit_warnings};
 use super::audit::parse_duration;
 use crate::config::Config;
 use crate::output::{duration, timestamp};
-use crate::storage::CliError;
+use crate::storage::{CliError, Create, master_key};
+
+/// The auth method whose secret is kept sealed under the master key.
+const SECRET_JWT: &str = "client_secret_jwt";
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -113,8 +116,10 @@ pub struct CreateArgs {
     #[arg(long)]
     dpop_bound_access_tokens: bool,
     /// How the client authenticates: private_key_jwt (a JWT signed with one of
-    /// its keys, given with --jwks-file or --jwks-uri; it gets no secret).
-    /// Default: a secret, or none for --public.
+    /// its keys, given with --jwks-file or --jwks-uri; it gets no secret), or
+    /// client_secret_jwt (a JWT MACed with HS256 and its secret, which is printed
+    /// once and kept sealed under the master key). Default: a secret, or none
+    /// for --public.
     #[arg(long = "auth-method")]
     auth_method: Option<String>,
     /// A file holding the client's public keys as a JWK Set (for private_key_jwt
@@ -278,7 +283,32 @@ fn overlap_seconds(text: &str) -> Result<i64, String> {
 
 pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError> {
     let parts = AdminParts::open(config).await?;
-    let admin = parts.admin();
+    // A client_secret_jwt client's secret is stored sealed under the master
+    // key: read it only for the commands that seal one.
+    let secret_jwt = match &command {
+        ClientCommand::Create(args) => args.auth_method.as_deref() == Some(SECRET_JWT),
+        ClientCommand::RotateSecret { client_id, .. }
+        | ClientCommand::Secret(SecretCommand::Rotate { client_id, .. }) => parts
+            .admin()
+            .get_client(client_id)
+            .await
+            .is_ok_and(|client| {
+                client
+                    .token_endpoint_auth_methods
+                    .iter()
+                    .any(|method| method == SECRET_JWT)
+            }),
+        _ => false,
+    };
+    let master = if secret_jwt {
+        Some(master_key(config, parts.store.as_ref(), Create::Refused).await?)
+    } else {
+        None
+    };
+    let admin = match &master {
+        Some(master) => parts.admin().with_master_key(master),
+        None => parts.admin(),
+    };
     let result = match command {
         ClientCommand::Create(args) => create(&admin, args).await,
         ClientCommand::Update(args) => update(&admin, args).await,
@@ -412,7 +442,17 @@ async fn create(admin: &Admin<'_>, args: CreateArgs) -> Result<(), CliError> {
         println!("  client_id:     {}", client.client_id);
         if let Some(secret) = secret {
             println!("  client_secret: {secret}");
-            println!("The secret is shown only now and is not stored; keep it somewhere safe.");
+            if client
+                .token_endpoint_auth_methods
+                .iter()
+                .any(|method| method == SECRET_JWT)
+            {
+                println!(
+                    "The secret is shown only now (Valet keeps it sealed to check the client's HS256 assertions); keep it somewhere safe."
+                );
+            } else {
+                println!("The secret is shown only now and is not stored; keep it somewhere safe.");
+            }
         }
         print_details(client);
     }

@@ -663,3 +663,76 @@ fn initial_tokens_through_the_cli() {
     }));
     assert_eq!(clients[0]["origin"], "dynamic", "{clients}");
 }
+
+/// `--auth-method client_secret_jwt`: the secret is printed once (the CLI reads
+/// the master key to seal it), never shown again; `rotate-secret` prints a new
+/// one and an overlap is refused (one sealed secret at a time).
+#[test]
+fn secret_jwt_client_through_the_cli() {
+    let dir = init_dir("secret-jwt");
+    let created = run_ok({
+        let mut c = valet(&dir);
+        c.args([
+            "client",
+            "create",
+            "--name",
+            "hmac service",
+            "--audience",
+            "https://api.example.test",
+            "--auth-method",
+            "client_secret_jwt",
+        ]);
+        c
+    });
+    let text = String::from_utf8_lossy(&created.stdout).into_owned();
+    let secret = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("client_secret:"))
+        .map(|secret| secret.trim().to_owned())
+        .unwrap_or_else(|| panic!("no secret printed: {text}"));
+    assert!(secret.starts_with("vcs_"), "{text}");
+    assert_eq!(text.matches(&secret).count(), 1, "printed once: {text}");
+    assert!(text.contains("client_secret_jwt"), "{text}");
+    let id = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("client_id:"))
+        .map(|id| id.trim().to_owned())
+        .unwrap();
+
+    for args in [
+        vec!["client", "show", &id],
+        vec!["client", "list", "--json"],
+    ] {
+        let out = run_ok({
+            let mut c = valet(&dir);
+            c.args(&args);
+            c
+        });
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(!shown.contains(&secret), "{args:?} shows the secret");
+        assert!(shown.contains("client_secret_jwt"), "{args:?}: {shown}");
+    }
+
+    let refused = valet(&dir)
+        .args(["client", "secret", "rotate", &id, "--overlap", "1h"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("client_secret_jwt"), "{stderr}");
+
+    let rotated = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args(["client", "rotate-secret", &id, "--json"]);
+        c
+    }));
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    assert!(
+        new_secret.starts_with("vcs_") && new_secret != secret,
+        "{rotated}"
+    );
+    assert!(
+        rotated["previous_secret_valid_until"].is_null(),
+        "{rotated}"
+    );
+}
