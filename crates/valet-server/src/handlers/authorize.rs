@@ -51,11 +51,8 @@ async fn authorize_with(
     form: &Form,
 ) -> Result<Response, ApiError> {
     let names = cookie_names(state);
-    let (session, csrf) = browser_cookies(headers, &names);
-    let cookies = Cookies {
-        session: session.as_deref(),
-        csrf: csrf.as_deref(),
-    };
+    let browser = BrowserCookies::read(headers, &names);
+    let cookies = browser.cookies();
     let outcome = authn::authorize(&state.server, form, cookies, context).await?;
     outcome_response(state, outcome)
 }
@@ -67,11 +64,8 @@ pub async fn login(
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let names = cookie_names(&state);
-    let (session, csrf) = browser_cookies(&headers, &names);
-    let cookies = Cookies {
-        session: session.as_deref(),
-        csrf: csrf.as_deref(),
-    };
+    let browser = BrowserCookies::read(&headers, &names);
+    let cookies = browser.cookies();
     let signed_in = authn::submit_login(&state.server, &request.form, cookies, &context).await?;
     signed_in_response(&state, &context, signed_in)
 }
@@ -84,11 +78,8 @@ pub async fn second_factor(
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let names = cookie_names(&state);
-    let (session, csrf) = browser_cookies(&headers, &names);
-    let cookies = Cookies {
-        session: session.as_deref(),
-        csrf: csrf.as_deref(),
-    };
+    let browser = BrowserCookies::read(&headers, &names);
+    let cookies = browser.cookies();
     let signed_in =
         authn::submit_second_factor(&state.server, &request.form, cookies, &context).await?;
     signed_in_response(&state, &context, signed_in)
@@ -120,13 +111,31 @@ pub async fn consent(
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let names = cookie_names(&state);
-    let (session, csrf) = browser_cookies(&headers, &names);
-    let cookies = Cookies {
-        session: session.as_deref(),
-        csrf: csrf.as_deref(),
-    };
+    let browser = BrowserCookies::read(&headers, &names);
+    let cookies = browser.cookies();
     let outcome = authn::submit_consent(&state.server, &request.form, cookies, &context).await?;
     outcome_response(&state, outcome)
+}
+
+/// The session and CSRF cookies' values as read from a request, lent to the
+/// sign-in steps as [`Cookies`].
+pub struct BrowserCookies {
+    session: Option<String>,
+    csrf: Option<String>,
+}
+
+impl BrowserCookies {
+    pub fn read(headers: &HeaderMap, names: &CookieNames) -> Self {
+        let (session, csrf) = browser_cookies(headers, names);
+        Self { session, csrf }
+    }
+
+    pub fn cookies(&self) -> Cookies<'_> {
+        Cookies {
+            session: self.session.as_deref(),
+            csrf: self.csrf.as_deref(),
+        }
+    }
 }
 
 /// The session and CSRF cookies' values.

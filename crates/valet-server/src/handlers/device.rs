@@ -8,10 +8,10 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use valet_core::OAuthError;
-use valet_core::authn::{self, Cookies};
+use valet_core::authn;
 use valet_protocol::Form;
 
-use super::authorize::{browser_cookies, cookie_names, outcome_response};
+use super::authorize::{BrowserCookies, cookie_names, outcome_response};
 use crate::AppState;
 use crate::context::Context;
 use crate::error::ApiError;
@@ -39,11 +39,8 @@ pub async fn device_get(
 ) -> Result<Response, ApiError> {
     let form = Form::parse(request.uri().query().unwrap_or_default().as_bytes());
     let names = cookie_names(&state);
-    let (session, csrf) = browser_cookies(request.headers(), &names);
-    let cookies = Cookies {
-        session: session.as_deref(),
-        csrf: csrf.as_deref(),
-    };
+    let browser = BrowserCookies::read(request.headers(), &names);
+    let cookies = browser.cookies();
     let outcome = authn::device_page(&form, cookies).await?;
     outcome_response(&state, outcome)
 }
@@ -56,11 +53,8 @@ pub async fn device_post(
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let names = cookie_names(&state);
-    let (session, csrf) = browser_cookies(&headers, &names);
-    let cookies = Cookies {
-        session: session.as_deref(),
-        csrf: csrf.as_deref(),
-    };
+    let browser = BrowserCookies::read(&headers, &names);
+    let cookies = browser.cookies();
     let outcome =
         authn::submit_device_code(&state.server, &request.form, cookies, &context).await?;
     outcome_response(&state, outcome)

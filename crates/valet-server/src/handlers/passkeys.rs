@@ -8,12 +8,12 @@ use axum::extract::State;
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use valet_core::authn::{self, Cookies};
+use valet_core::authn;
 use valet_core::endpoint::metadata::paths;
 use valet_core::passkeys::Challenge;
 use valet_core::passkeys::account;
 
-use super::authorize::{browser_cookies, cookie_names, signed_in_response};
+use super::authorize::{BrowserCookies, browser_cookies, cookie_names, signed_in_response};
 use crate::AppState;
 use crate::context::Context;
 use crate::error::ApiError;
@@ -29,11 +29,8 @@ pub async fn login_options(
     headers: HeaderMap,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
-    let (session, csrf) = browser_cookies(&headers, &cookie_names(&state));
-    let cookies = Cookies {
-        session: session.as_deref(),
-        csrf: csrf.as_deref(),
-    };
+    let browser = BrowserCookies::read(&headers, &cookie_names(&state));
+    let cookies = browser.cookies();
     let challenge = authn::passkey_options(&state.server, &request.form, cookies, &context).await?;
     Ok(challenge_response(challenge?))
 }
@@ -46,11 +43,8 @@ pub async fn second_factor_options(
     headers: HeaderMap,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
-    let (session, csrf) = browser_cookies(&headers, &cookie_names(&state));
-    let cookies = Cookies {
-        session: session.as_deref(),
-        csrf: csrf.as_deref(),
-    };
+    let browser = BrowserCookies::read(&headers, &cookie_names(&state));
+    let cookies = browser.cookies();
     let challenge =
         authn::second_factor_passkey_options(&state.server, &request.form, cookies, &context)
             .await?;
@@ -66,11 +60,8 @@ pub async fn login(
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let names = cookie_names(&state);
-    let (session, csrf) = browser_cookies(&headers, &names);
-    let cookies = Cookies {
-        session: session.as_deref(),
-        csrf: csrf.as_deref(),
-    };
+    let browser = BrowserCookies::read(&headers, &names);
+    let cookies = browser.cookies();
     let signed_in =
         authn::submit_passkey_login(&state.server, &request.form, cookies, &context).await?;
     signed_in_response(&state, &context, signed_in)
@@ -130,11 +121,8 @@ pub async fn add_options(
     headers: HeaderMap,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
-    let (session, csrf) = browser_cookies(&headers, &cookie_names(&state));
-    let cookies = Cookies {
-        session: session.as_deref(),
-        csrf: csrf.as_deref(),
-    };
+    let browser = BrowserCookies::read(&headers, &cookie_names(&state));
+    let cookies = browser.cookies();
     let challenge =
         account::begin_registration(&state.server, cookies, &request.form, context.now).await?;
     Ok(challenge_response(challenge?))
@@ -147,11 +135,8 @@ pub async fn add(
     headers: HeaderMap,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
-    let (session, csrf) = browser_cookies(&headers, &cookie_names(&state));
-    let cookies = Cookies {
-        session: session.as_deref(),
-        csrf: csrf.as_deref(),
-    };
+    let browser = BrowserCookies::read(&headers, &cookie_names(&state));
+    let cookies = browser.cookies();
     account::finish_registration(&state.server, cookies, &request.form, &context).await??;
     back_to_page(&state)
 }
@@ -163,11 +148,8 @@ pub async fn remove(
     headers: HeaderMap,
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
-    let (session, csrf) = browser_cookies(&headers, &cookie_names(&state));
-    let cookies = Cookies {
-        session: session.as_deref(),
-        csrf: csrf.as_deref(),
-    };
+    let browser = BrowserCookies::read(&headers, &cookie_names(&state));
+    let cookies = browser.cookies();
     account::remove(&state.server, cookies, &request.form, &context).await??;
     back_to_page(&state)
 }
