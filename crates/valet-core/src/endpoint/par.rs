@@ -9,6 +9,11 @@
 //! 256 random bits, stored only as a hash) and `expires_in` (60 s). §4: at
 //! `/authorize` the handle is used once, by the client that pushed it, and
 //! only the pushed parameters count (see `authn::pushed`).
+//!
+//! §3: the parameters may come as a request object signed by the client
+//! (`request`, RFC 9101); then only the object's parameters are pushed.
+//! `dpop_jkt` (RFC 9449 §10) is pushed like any parameter, so the code of a
+//! pushed request can be bound to a DPoP key.
 
 use serde::{Deserialize, Serialize};
 use valet_jose::{b64url, random_bytes, sha256};
@@ -17,6 +22,7 @@ use valet_protocol::token::RequestError;
 use valet_protocol::{ErrorCode, Form};
 
 use crate::AuthorizationServer;
+use crate::authorize::request_object;
 use crate::context::RequestContext;
 use crate::error::OAuthError;
 use crate::policy::{authorization_request, redirect_uri};
@@ -30,7 +36,7 @@ pub const PUSHED_REQUEST_TTL: i64 = 60;
 
 /// The authorization request's parameters that are kept; everything else
 /// (client credentials above all) is dropped.
-const KEPT: [&str; 14] = [
+const KEPT: [&str; 15] = [
     "client_id",
     "redirect_uri",
     "response_type",
@@ -45,6 +51,7 @@ const KEPT: [&str; 14] = [
     "login_hint",
     "acr_values",
     "resource",
+    "dpop_jkt",
 ];
 
 /// RFC 9126 §2.2: the answer, sent with 201 Created.
@@ -72,6 +79,16 @@ pub async fn push(
         .authenticate_client(context, authorization, form)
         .await?;
     let registered = client.client();
+    // §3: a request object's parameters replace the form's; it is checked
+    // against the authenticated client's keys.
+    let opened;
+    let form = match form.optional("request").map_err(RequestError::from)? {
+        Some(object) => {
+            opened = request_object::open(server, registered, object, now).await?;
+            &opened
+        }
+        None => form,
+    };
     // §2.1: "The request_uri authorization request parameter is one exception,
     // and it MUST NOT be provided."
     if form

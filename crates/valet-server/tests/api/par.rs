@@ -388,3 +388,99 @@ async fn openid_client_pushes_and_completes_the_code_flow() {
     assert_eq!(tokens["sub"], alice.as_str());
     assert_eq!(tokens["scope"], "openid photos:read");
 }
+
+/// RFC 9449 §10: a `dpop_jkt` pushed with the request binds the code, as it
+/// would at `/authorize`: redeeming it needs a proof with that key.
+#[tokio::test]
+async fn a_pushed_dpop_jkt_binds_the_code() {
+    use valet_core::Clock as _;
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let client = app.web_client(|c| c.skip_consent = true).await;
+    let key = DpopKey::es256();
+    let pkce = Pkce::new();
+    let body = format!("{}&dpop_jkt={}", request_params(&pkce, "bound"), key.jkt());
+    let pushed = app.post("/par", Some(&client), &body).await;
+    assert_eq!(pushed.status, StatusCode::CREATED, "{}", pushed.text());
+    let request_uri = pushed.json()["request_uri"].as_str().unwrap().to_owned();
+    let mut browser = Browser::default();
+    let path = authorize_with(&client.id, &request_uri, "");
+    let params = sign_in_and_allow(&app, &mut browser, &path, "alice").await;
+    let redeem_body = format!(
+        "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={}",
+        encode(&params["code"]),
+        encode(WEB_REDIRECT),
+        pkce.verifier
+    );
+    // Without a proof the code is refused and stays unredeemed.
+    app.post("/token", Some(&client), &redeem_body)
+        .await
+        .assert_error(400, "invalid_dpop_proof");
+    let proof = key.proof(
+        "POST",
+        "https://id.example.test/token",
+        app.clock.now(),
+        None,
+    );
+    let reply = app
+        .send(form_request(
+            "/token",
+            Some(&client),
+            &[("DPoP", &proof)],
+            &redeem_body,
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.json()["token_type"], "DPoP");
+}
+
+/// RFC 9126 §3: the pushed parameters may be a request object signed by the
+/// client; only the object's parameters are used, and an object signed by
+/// another key is refused at `/par` with nothing stored.
+#[tokio::test]
+async fn a_pushed_request_object_is_opened_and_checked() {
+    use serde_json::json;
+    use valet_core::Clock as _;
+    use valet_jose::{Algorithm, SigningKey};
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let (key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
+    let client = app
+        .web_client(|c| {
+            c.skip_consent = true;
+            c.jwks = Some(crate::client_jwt::jwks_of(&[&key]));
+        })
+        .await;
+    let pkce = Pkce::new();
+    let now = app.clock.now();
+    let claims = json!({
+        "iss": client.id, "aud": ISSUER, "exp": now + 60, "iat": now,
+        "client_id": client.id, "response_type": "code", "redirect_uri": WEB_REDIRECT,
+        "scope": "openid photos:read", "state": "signed state",
+        "code_challenge": pkce.challenge, "code_challenge_method": "S256",
+    });
+    let object = key.sign_jwt("oauth-authz-req+jwt", &claims).unwrap();
+    // Outside parameters beside the object are not used.
+    let pushed = app
+        .post(
+            "/par",
+            Some(&client),
+            &format!("request={object}&state=outer&scope=openid%20admin"),
+        )
+        .await;
+    assert_eq!(pushed.status, StatusCode::CREATED, "{}", pushed.text());
+    let request_uri = pushed.json()["request_uri"].as_str().unwrap().to_owned();
+    let mut browser = Browser::default();
+    let path = authorize_with(&client.id, &request_uri, "");
+    let params = sign_in_and_allow(&app, &mut browser, &path, "alice").await;
+    assert_eq!(params["state"], "signed state");
+    let tokens = redeem(&app, &client, &params["code"], &pkce.verifier).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text());
+    assert_eq!(tokens.json()["scope"], "openid photos:read");
+
+    let (stranger, _) = SigningKey::generate(Algorithm::Es256).unwrap();
+    let forged = stranger.sign_jwt("oauth-authz-req+jwt", &claims).unwrap();
+    app.post("/par", Some(&client), &format!("request={forged}"))
+        .await
+        .assert_error(400, "invalid_request_object");
+}
