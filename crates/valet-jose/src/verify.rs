@@ -220,32 +220,7 @@ impl VerificationKeys {
         sole_key_without_kid: bool,
         check_typ: impl FnOnce(Option<&str>) -> Result<String, JoseError>,
     ) -> Result<VerifiedJws, JoseError> {
-        if token.len() > max_len {
-            return Err(JoseError::TokenTooLarge {
-                len: token.len(),
-                max: max_len,
-            });
-        }
-        let mut segments = token.split('.');
-        let header = match (
-            segments.next(),
-            segments.next(),
-            segments.next(),
-            segments.next(),
-        ) {
-            (Some(header), Some(payload), Some(signature), None)
-                if !header.is_empty() && !payload.is_empty() && !signature.is_empty() =>
-            {
-                header
-            }
-            _ => {
-                return Err(JoseError::MalformedToken(
-                    "expected three non-empty dot-separated segments",
-                ));
-            }
-        };
-        let header = b64url_decode(header)
-            .map_err(|_| JoseError::MalformedToken("the header is not base64url"))?;
+        let header = decoded_header(token, max_len)?;
         let header: Header = serde_json::from_slice(&header).map_err(|_| {
             JoseError::MalformedToken("the header is not a JSON object with a string alg")
         })?;
@@ -321,32 +296,7 @@ pub fn verify_self_signed(
     expected_typ: &str,
     max_len: usize,
 ) -> Result<SelfSignedJws, JoseError> {
-    if token.len() > max_len {
-        return Err(JoseError::TokenTooLarge {
-            len: token.len(),
-            max: max_len,
-        });
-    }
-    let mut segments = token.split('.');
-    let header = match (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) {
-        (Some(header), Some(payload), Some(signature), None)
-            if !header.is_empty() && !payload.is_empty() && !signature.is_empty() =>
-        {
-            header
-        }
-        _ => {
-            return Err(JoseError::MalformedToken(
-                "expected three non-empty dot-separated segments",
-            ));
-        }
-    };
-    let header = b64url_decode(header)
-        .map_err(|_| JoseError::MalformedToken("the header is not base64url"))?;
+    let header = decoded_header(token, max_len)?;
     let header: SelfSignedHeader = serde_json::from_slice(&header).map_err(|_| {
         JoseError::MalformedToken("the header is not a JSON object with a string alg")
     })?;
@@ -399,6 +349,36 @@ impl core::fmt::Debug for VerificationKeys {
 }
 
 /// Problems that mean "a kind of key this crate does not use" (RFC 7517 §5: ignore them).
+/// The decoded header of a compact JWS of at most `max_len` bytes with three
+/// non-empty segments (RFC 7515 §7.1), before anything else is read from it.
+fn decoded_header(token: &str, max_len: usize) -> Result<Vec<u8>, JoseError> {
+    if token.len() > max_len {
+        return Err(JoseError::TokenTooLarge {
+            len: token.len(),
+            max: max_len,
+        });
+    }
+    let mut segments = token.split('.');
+    let header = match (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) {
+        (Some(header), Some(payload), Some(signature), None)
+            if !header.is_empty() && !payload.is_empty() && !signature.is_empty() =>
+        {
+            header
+        }
+        _ => {
+            return Err(JoseError::MalformedToken(
+                "expected three non-empty dot-separated segments",
+            ));
+        }
+    };
+    b64url_decode(header).map_err(|_| JoseError::MalformedToken("the header is not base64url"))
+}
+
 fn is_foreign(problem: &JwkError) -> bool {
     matches!(
         problem,
