@@ -41,46 +41,66 @@ macro_rules! shared_stores {
             };
         }
 
+        /// Binds every column of `client_columns!` in order, for the statements
+        /// that write a whole client (insert, and a metadata document's upsert).
+        fn bind_client<'q>(
+            query: sqlx::query::Query<
+                'q,
+                <$row as sqlx::Row>::Database,
+                <<$row as sqlx::Row>::Database as sqlx::Database>::Arguments,
+            >,
+            client: &Client,
+        ) -> Result<
+            sqlx::query::Query<
+                'q,
+                <$row as sqlx::Row>::Database,
+                <<$row as sqlx::Row>::Database as sqlx::Database>::Arguments,
+            >,
+            StoreError,
+        > {
+            Ok(query
+            .bind(&client.client_id)
+            .bind(&client.name)
+            .bind(client.secret_hash.as_deref())
+            .bind(to_json(&client.redirect_uris)?)
+            .bind(to_json(&client.post_logout_redirect_uris)?)
+            .bind(names_json(&client.grant_types, GrantType::as_str)?)
+            .bind(to_json(&client.scopes)?)
+            .bind(to_json(&client.audiences)?)
+            .bind(client.access_token_ttl)
+            .bind(client.skip_consent)
+            .bind(client.refresh_grace_seconds)
+            .bind(client.id_token_signed_response_alg.map(Algorithm::as_str))
+            .bind(client.created_at)
+            .bind(client.updated_at)
+            .bind(client.previous_secret_hash.as_deref())
+            .bind(client.previous_secret_expires_at)
+            .bind(client.introspect_any)
+            .bind(names_json(
+                    &client.token_endpoint_auth_methods,
+                    TokenEndpointAuthMethod::as_str,
+                )?)
+            .bind(client.require_mfa)
+            .bind(to_json(&client.allowed_origins)?)
+            .bind(client.require_pushed_authorization_requests)
+            .bind(client.dpop_bound_access_tokens)
+            .bind(client.jwks.as_deref())
+            .bind(client.jwks_uri.as_deref())
+            .bind(to_json(&client.token_exchange_audiences)?)
+            .bind(client.registration_token_hash.as_deref())
+            .bind(client.metadata_expires_at)
+            .bind(client.sealed_secret.as_deref()))
+        }
+
         #[async_trait]
         impl ClientStore for $store {
             async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
-                let inserted = sqlx::query(concat!(
+                let inserted = bind_client(sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
                     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) \
                      ON CONFLICT (client_id) DO NOTHING"
-                ))
-                .bind(&client.client_id)
-                .bind(&client.name)
-                .bind(client.secret_hash.as_deref())
-                .bind(to_json(&client.redirect_uris)?)
-                .bind(to_json(&client.post_logout_redirect_uris)?)
-                .bind(names_json(&client.grant_types, GrantType::as_str)?)
-                .bind(to_json(&client.scopes)?)
-                .bind(to_json(&client.audiences)?)
-                .bind(client.access_token_ttl)
-                .bind(client.skip_consent)
-                .bind(client.refresh_grace_seconds)
-                .bind(client.id_token_signed_response_alg.map(Algorithm::as_str))
-                .bind(client.created_at)
-                .bind(client.updated_at)
-                .bind(client.previous_secret_hash.as_deref())
-                .bind(client.previous_secret_expires_at)
-                .bind(client.introspect_any)
-                .bind(names_json(
-                    &client.token_endpoint_auth_methods,
-                    TokenEndpointAuthMethod::as_str,
-                )?)
-                .bind(client.require_mfa)
-                .bind(to_json(&client.allowed_origins)?)
-                .bind(client.require_pushed_authorization_requests)
-                .bind(client.dpop_bound_access_tokens)
-                .bind(client.jwks.as_deref())
-                .bind(client.jwks_uri.as_deref())
-                .bind(to_json(&client.token_exchange_audiences)?)
-                .bind(client.registration_token_hash.as_deref())
-                .bind(client.metadata_expires_at)
-                .bind(client.sealed_secret.as_deref())
+                )), client)?
                 .execute(&self.$writer)
                 .await
                 .map_err(query_error)?
@@ -359,7 +379,7 @@ macro_rules! shared_stores {
 
             async fn upsert_metadata_client(&self, client: &Client) -> Result<bool, StoreError> {
                 // Only a row that is a metadata-document client already is replaced.
-                let written = sqlx::query(concat!(
+                let written = bind_client(sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
                     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) \
@@ -372,38 +392,7 @@ macro_rules! shared_stores {
                        updated_at = excluded.updated_at, \
                        metadata_expires_at = excluded.metadata_expires_at \
                      WHERE clients.metadata_expires_at IS NOT NULL"
-                ))
-                .bind(&client.client_id)
-                .bind(&client.name)
-                .bind(client.secret_hash.as_deref())
-                .bind(to_json(&client.redirect_uris)?)
-                .bind(to_json(&client.post_logout_redirect_uris)?)
-                .bind(names_json(&client.grant_types, GrantType::as_str)?)
-                .bind(to_json(&client.scopes)?)
-                .bind(to_json(&client.audiences)?)
-                .bind(client.access_token_ttl)
-                .bind(client.skip_consent)
-                .bind(client.refresh_grace_seconds)
-                .bind(client.id_token_signed_response_alg.map(Algorithm::as_str))
-                .bind(client.created_at)
-                .bind(client.updated_at)
-                .bind(client.previous_secret_hash.as_deref())
-                .bind(client.previous_secret_expires_at)
-                .bind(client.introspect_any)
-                .bind(names_json(
-                    &client.token_endpoint_auth_methods,
-                    TokenEndpointAuthMethod::as_str,
-                )?)
-                .bind(client.require_mfa)
-                .bind(to_json(&client.allowed_origins)?)
-                .bind(client.require_pushed_authorization_requests)
-                .bind(client.dpop_bound_access_tokens)
-                .bind(client.jwks.as_deref())
-                .bind(client.jwks_uri.as_deref())
-                .bind(to_json(&client.token_exchange_audiences)?)
-                .bind(client.registration_token_hash.as_deref())
-                .bind(client.metadata_expires_at)
-                .bind(client.sealed_secret.as_deref())
+                )), client)?
                 .execute(&self.$writer)
                 .await
                 .map_err(query_error)?
