@@ -40,8 +40,9 @@ pub struct VerifiedProof {
 pub struct ProofTarget<'a> {
     /// `POST`, `GET`, ...
     pub method: &'a str,
-    /// The endpoint's URL as this server publishes it.
-    pub url: &'a str,
+    /// The endpoint's path (`paths::*`); its URL is the issuer's plus this
+    /// path, as discovery publishes it.
+    pub path: &'a str,
     /// The access token the request presents (UserInfo), whose hash is `ath`.
     pub access_token: Option<&'a str>,
 }
@@ -90,9 +91,11 @@ impl AuthorizationServer {
                 .map_err(|_| invalid_proof("the DPoP header is not ASCII"))?,
             _ => return Err(invalid_proof("send exactly one DPoP header")),
         };
+        // Built only here: most token requests carry no proof.
+        let url = format!("{}{}", self.settings.issuer, target.path);
         let requirements = ProofRequirements {
             method: target.method,
-            url: target.url,
+            url: &url,
             now,
             max_age: self.settings.dpop.proof_max_age,
             leeway: PROOF_LEEWAY,

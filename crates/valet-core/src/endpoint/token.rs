@@ -27,10 +27,9 @@ pub async fn token(
     let grant_type = request.grant_type();
     // RFC 9449 §5: a proof for this endpoint, checked (and its `jti` spent)
     // before the grant looks at the code or refresh token it binds.
-    let url = format!("{}{}", server.settings.issuer, paths::TOKEN);
     let target = ProofTarget {
         method: "POST",
-        url: &url,
+        path: paths::TOKEN,
         access_token: None,
     };
     let proof = server.check_dpop_proof(dpop, &target, now).await?;

@@ -138,10 +138,9 @@ async fn check_binding(
             "this access token is not DPoP-bound; send it as a Bearer token",
         )),
         (Scheme::Dpop, Some(jkt)) => {
-            let url = format!("{}{}", server.settings.issuer, paths::USERINFO);
             let target = ProofTarget {
                 method,
-                url: &url,
+                path: paths::USERINFO,
                 access_token: Some(token),
             };
             let proof = server
