@@ -8,9 +8,11 @@
 //! API and the configuration spell it (`redirect_uris[1]`), never a CLI flag.
 //! Every change is audited exactly once, with the actor ([`Actor`]).
 //!
-//! One file per resource: [`clients`], [`users`], [`keys`], [`audit`].
+//! One file per resource: [`clients`], [`users`], [`keys`], [`audit`]; what a
+//! client's settings may be is [`client_rules`], shared by registration and update.
 
 pub mod audit;
+pub mod client_rules;
 pub mod clients;
 mod error;
 pub mod keys;
@@ -27,10 +29,8 @@ use crate::store::Store;
 use crate::users::PasswordHasher;
 
 pub use audit::AuditQuery;
-pub use clients::{
-    ClientRecord, ClientUpdate, MAX_REFRESH_GRACE_SECONDS, MAX_SECRET_OVERLAP_SECONDS, NewClient,
-    RegisteredClient, RotatedSecret, UpdatedClient,
-};
+pub use client_rules::{MAX_REFRESH_GRACE_SECONDS, MAX_SECRET_OVERLAP_SECONDS, NewClient};
+pub use clients::{ClientRecord, ClientUpdate, RegisteredClient, RotatedSecret, UpdatedClient};
 pub use error::{AdminError, Field, FieldError, Resource};
 pub use keys::{KeyAdmin, KeyRecord, RotatedKey};
 pub use registration::{CreatedInitialToken, InitialTokenRecord};

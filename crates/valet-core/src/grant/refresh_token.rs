@@ -32,7 +32,7 @@ pub(crate) const SUCCESSOR_KEY_PURPOSE: &[u8] = b"valet refresh successor v1";
 /// §8.3). At least the longest grace window, so a successor sealed at the end
 /// of a period still opens (the current and the previous period's keys open).
 pub(crate) const SUCCESSOR_KEY_PERIOD: i64 = 3600;
-const _: () = assert!(SUCCESSOR_KEY_PERIOD >= crate::admin::clients::MAX_REFRESH_GRACE_SECONDS);
+const _: () = assert!(SUCCESSOR_KEY_PERIOD >= crate::admin::MAX_REFRESH_GRACE_SECONDS);
 
 /// What is sealed on the rotated token for the grace window.
 #[derive(Serialize, Deserialize)]
