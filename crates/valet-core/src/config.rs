@@ -3,6 +3,10 @@
 //! [`Settings::validate`] checks them again here, with messages that name the
 //! settings (`access_token_max_ttl`), never a flag.
 
+use std::sync::Arc;
+
+use crate::branding::Branding;
+use crate::i18n::Catalogues;
 use crate::throttle::ThrottleConfig;
 use valet_jose::Algorithm;
 
@@ -72,6 +76,10 @@ pub struct Settings {
     /// Clients that register themselves (RFC 7591) or are known by the URL of
     /// their metadata document.
     pub dynamic_clients: DynamicClients,
+    /// The pages' product name, logo and accent colours (the `branding` module).
+    pub branding: Arc<Branding>,
+    /// The pages' languages and the default one (the `i18n` module).
+    pub catalogues: Arc<Catalogues>,
 }
 
 /// How DPoP proofs are checked (see the `dpop` module).
@@ -446,6 +454,8 @@ impl Settings {
             require_pushed_authorization_requests: false,
             dpop: DpopPolicy::default(),
             dynamic_clients: DynamicClients::default(),
+            branding: Arc::new(Branding::default()),
+            catalogues: Arc::new(Catalogues::built_in()),
         }
     }
 }
