@@ -60,4 +60,7 @@ pub struct ServerMetadata {
     /// a `client_id` (present, `true`, while the setting is on).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub client_id_metadata_document_supported: bool,
+    /// OIDC Discovery §3: the languages of the user-facing pages, as
+    /// `ui_locales` may ask for them (BCP 47 tags).
+    pub ui_locales_supported: Vec<String>,
 }

@@ -31,6 +31,16 @@ impl CookieNames {
         }
     }
 
+    /// The language the authorization request's `ui_locales` chose, kept
+    /// for the rest of its interaction (the `locale` module).
+    pub fn locale(&self) -> &'static str {
+        if self.secure {
+            "__Host-valet-locale"
+        } else {
+            "valet-locale"
+        }
+    }
+
     pub fn set(&self, response: &mut Response, name: &str, value: &str, max_age: i64) {
         let secure = if self.secure { "; Secure" } else { "" };
         let cookie =

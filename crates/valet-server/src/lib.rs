@@ -10,6 +10,7 @@ mod error;
 mod extract;
 mod handlers;
 mod layers;
+mod locale;
 pub mod mail;
 pub mod maintenance;
 pub mod metadata_documents;

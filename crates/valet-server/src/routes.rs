@@ -66,6 +66,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .fallback(not_found)
+        // Branding and languages: every page is rendered in the request's language.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            crate::locale::choose_language,
+        ))
         .layer(layers::AroundEveryRequest {
             https: state.server.settings().is_https(),
             trusted_proxies: (!state.trusted_proxies.is_empty())

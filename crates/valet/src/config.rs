@@ -4,15 +4,18 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
+use valet_core::branding::Branding;
 use valet_core::config::DpopPolicy;
 use valet_core::config::{
     ClientRegistration, DynamicClients, MailSettings, MfaPolicy, Registration, StatusEventsAuth,
 };
+use valet_core::i18n::Catalogues;
 use valet_core::store::MAX_ACCESS_TOKEN_TTL;
 use valet_core::{KeyPolicy, Settings};
 use valet_jose::Algorithm;
@@ -157,6 +160,24 @@ pub struct Config {
     /// Allows a plain-http issuer on a non-loopback host. Tokens and secrets would
     /// cross the network in clear: only for a TLS-terminating proxy you trust.
     pub dangerous_allow_insecure_issuer: bool,
+    /// The pages' language when neither `ui_locales` nor the browser's
+    /// `Accept-Language` names one Valet has (`en`, `de`, or one added in
+    /// `locales_dir`).
+    pub default_locale: String,
+    /// A directory of `LANG.toml` catalogues (e.g. `de.toml`, `fr.toml`) that
+    /// override texts of a built-in language or add a language; checked at
+    /// start (unknown keys and placeholders are refused).
+    pub locales_dir: Option<PathBuf>,
+    /// The name shown at the top of every page.
+    pub product_name: String,
+    /// A logo shown next to the name: an `https://` URL or a path on this server.
+    pub logo_url: Option<String>,
+    /// The pages' accent colour (`#rrggbb`) in the light colour scheme; must
+    /// reach 4.5:1 contrast against white.
+    pub brand_color: Option<String>,
+    /// The accent colour in the dark colour scheme; must reach 4.5:1 against
+    /// the dark card colour #1d2026.
+    pub brand_color_dark: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -274,6 +295,12 @@ impl Default for Config {
             dangerous_client_metadata_allow_loopback: false,
             log_format: LogFormat::Text,
             dangerous_allow_insecure_issuer: false,
+            default_locale: valet_core::i18n::FALLBACK_LOCALE.to_owned(),
+            locales_dir: None,
+            product_name: Branding::default().product_name,
+            logo_url: None,
+            brand_color: None,
+            brand_color_dark: None,
         }
     }
 }
@@ -504,7 +531,39 @@ impl Config {
         self.trusted_proxies()?;
         self.check_mail()?;
         self.check_dynamic_clients()?;
+        self.branding()?;
+        self.catalogues()?;
         self.check_database_url()
+    }
+
+    /// The settings `product_name`, `logo_url`, `brand_color` and
+    /// `brand_color_dark`, checked (colours for WCAG AA contrast).
+    pub fn branding(&self) -> Result<Branding, ConfigError> {
+        Branding::from_settings(
+            &self.product_name,
+            self.logo_url.as_deref(),
+            self.brand_color.as_deref(),
+            self.brand_color_dark.as_deref(),
+        )
+        .map_err(ConfigError)
+    }
+
+    /// The built-in catalogues with those in `locales_dir` laid over them,
+    /// and `default_locale`.
+    pub fn catalogues(&self) -> Result<Catalogues, ConfigError> {
+        let files = match &self.locales_dir {
+            Some(dir) => read_catalogue_files(dir)?,
+            None => Vec::new(),
+        };
+        Catalogues::with_overrides(&self.default_locale, &files).map_err(|error| {
+            match &self.locales_dir {
+                Some(dir) => ConfigError(format!(
+                    "setting `locales_dir` ({}): {error}",
+                    dir.display()
+                )),
+                None => ConfigError(error),
+            }
+        })
     }
 
     /// The core's own check of the dynamic client settings, and each listed
@@ -888,6 +947,10 @@ impl Config {
             require_nonce: self.dpop_require_nonce,
             proof_max_age: self.dpop_proof_max_age,
         };
+        // Both were checked by `validate`; the defaults only stand in for a
+        // configuration that skipped it.
+        settings.branding = Arc::new(self.branding().unwrap_or_default());
+        settings.catalogues = Arc::new(self.catalogues().unwrap_or_default());
         settings.keys = KeyPolicy {
             rotation_period: self.key_rotation_period,
             publish_lead: self.key_publish_lead,
@@ -930,6 +993,33 @@ impl Config {
 /// RFC 8414 §2: the issuer is an https URL with no query or fragment. Plain http
 /// is accepted for loopback hosts (local development) and otherwise only with
 /// the dangerous override.
+/// The `*.toml` files in `dir`, as (language tag from the file name, text).
+fn read_catalogue_files(dir: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+    let cannot = |error: std::io::Error| {
+        ConfigError(format!(
+            "setting `locales_dir`: cannot read {}: {error}",
+            dir.display()
+        ))
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(cannot)? {
+        let path = entry.map_err(cannot)?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let tag = path
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let text = std::fs::read_to_string(&path).map_err(cannot)?;
+        files.push((tag, text));
+    }
+    // A stable order, so a language's files apply the same way on every start.
+    files.sort();
+    Ok(files)
+}
+
 fn check_issuer(issuer: &str, allow_insecure: bool) -> Result<(), ConfigError> {
     let fail = |reason: &str| {
         Err(ConfigError(format!(
@@ -1205,6 +1295,95 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("refresh_token_idle_ttl")
+        );
+    }
+
+    #[test]
+    fn branding_is_checked_at_start() {
+        let refused = |adjust: fn(&mut Config)| {
+            let mut config = Config::default();
+            adjust(&mut config);
+            config.validate().unwrap_err().to_string()
+        };
+        let error = refused(|c| c.brand_color = Some("#ffd700".to_owned()));
+        assert!(
+            error.contains("`brand_color`") && error.contains("4.5:1"),
+            "{error}"
+        );
+        let error = refused(|c| c.brand_color_dark = Some("#333333".to_owned()));
+        assert!(
+            error.contains("`brand_color_dark`") && error.contains("contrast ratio"),
+            "{error}"
+        );
+        let error = refused(|c| c.brand_color = Some("navy".to_owned()));
+        assert!(error.contains("not a hex colour"), "{error}");
+        let error = refused(|c| c.logo_url = Some("http://cdn.example/logo.png".to_owned()));
+        assert!(error.contains("`logo_url`"), "{error}");
+        let error = refused(|c| c.product_name = " ".to_owned());
+        assert!(error.contains("`product_name`"), "{error}");
+
+        let mut config = Config::default();
+        config.product_name = "Acme ID".to_owned();
+        config.brand_color = Some("#0b5d1e".to_owned());
+        config.brand_color_dark = Some("#8fd19e".to_owned());
+        config.logo_url = Some("https://cdn.acme.example/logo.svg".to_owned());
+        config.validate().unwrap();
+        let branding = config.settings().branding;
+        assert_eq!(branding.product_name, "Acme ID");
+        assert_eq!(branding.color.to_string(), "#0b5d1e");
+    }
+
+    #[test]
+    fn catalogues_in_locales_dir_are_checked_at_start() {
+        let dir = std::env::temp_dir().join(format!("valet-locales-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let with_file = |name: &str, text: &str, default_locale: &str| {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                std::fs::remove_file(entry.unwrap().path()).unwrap();
+            }
+            std::fs::write(dir.join(name), text).unwrap();
+            let mut config = Config::default();
+            config.locales_dir = Some(dir.clone());
+            config.default_locale = default_locale.to_owned();
+            config.validate().map(|()| config.settings())
+        };
+        let settings = with_file("fr.toml", "[login]\ntitle = \"Connexion\"\n", "fr").unwrap();
+        assert_eq!(settings.catalogues.default_locale(), "fr");
+        assert_eq!(
+            settings.catalogues.text("fr", "login.title", None),
+            Some("Connexion")
+        );
+        let error = with_file("de.toml", "[login]\ntitel = \"x\"\n", "en")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`locales_dir`") && error.contains("unknown key `login.titel`"),
+            "{error}"
+        );
+        let error = with_file("de.toml", "[login]\nlead = \"{kunde}\"\n", "en")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("de.toml") && error.contains("{kunde}"),
+            "{error}"
+        );
+        let error = with_file("de.toml", "[login\n", "en")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("de.toml"), "{error}");
+        let error = with_file("de.toml", "", "es").unwrap_err().to_string();
+        assert!(
+            error.contains("`default_locale`") && error.contains("`es`"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let mut config = Config::default();
+        config.locales_dir = Some(PathBuf::from("/nonexistent/valet-locales"));
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("cannot read /nonexistent/valet-locales"),
+            "{error}"
         );
     }
 

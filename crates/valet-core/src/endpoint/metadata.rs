@@ -147,5 +147,6 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
             != crate::config::ClientRegistration::Closed)
             .then(|| at(paths::REGISTRATION)),
         client_id_metadata_document_supported: settings.dynamic_clients.metadata_documents,
+        ui_locales_supported: settings.catalogues.locales().map(str::to_owned).collect(),
     }
 }

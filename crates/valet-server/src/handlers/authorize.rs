@@ -21,6 +21,7 @@ use crate::context::Context;
 use crate::cookies::{self, CookieNames};
 use crate::error::ApiError;
 use crate::extract::OAuthForm;
+use crate::locale;
 use crate::pages::render;
 use crate::response::{no_store, retry_after};
 
@@ -53,8 +54,34 @@ async fn authorize_with(
     let names = cookie_names(state);
     let browser = BrowserCookies::read(headers, &names);
     let cookies = browser.cookies();
-    let outcome = authn::authorize(&state.server, form, cookies, context).await?;
-    outcome_response(state, outcome)
+    let outcome = authn::authorize(&state.server, form, cookies, context).await;
+    // OIDC Core §3.1.2.1 `ui_locales`: this request's pages, error pages
+    // included, and the rest of its interaction (by a cookie the language
+    // choice reads) are in the first language asked for that Valet has. A
+    // request without one leaves the choice to the browser again.
+    let settings = state.server.settings();
+    let catalogues = &settings.catalogues;
+    let asked = locale::from_ui_locales(catalogues, form);
+    let chosen = asked
+        .or_else(|| locale::from_accept_language(catalogues, headers))
+        .unwrap_or_else(|| catalogues.default_locale());
+    let mut response = locale::rendered_in(chosen, || match outcome {
+        Ok(outcome) => outcome_response(state, outcome).into_response(),
+        Err(error) => ApiError::from(error).into_response(),
+    });
+    match asked {
+        Some(locale) => names.set(
+            &mut response,
+            names.locale(),
+            locale,
+            settings.interaction_ttl,
+        ),
+        None if cookies::read(headers, names.locale()).is_some() => {
+            names.clear(&mut response, names.locale());
+        }
+        None => {}
+    }
+    Ok(response)
 }
 
 pub async fn login(
@@ -229,6 +256,10 @@ fn login_response(state: &AppState, page: LoginPage) -> Result<Response, ApiErro
             client_name => page.client_name,
             login => page.login,
             error => page.error,
+            // The throttle's words carry the wait, so they are the catalogue's.
+            throttled_minutes => page.retry_after
+                .filter(|_| page.status == 429)
+                .map(|seconds| (seconds + 59) / 60),
             csrf => &page.csrf,
             reset_url => state
                 .server
