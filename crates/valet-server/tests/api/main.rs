@@ -25,6 +25,7 @@ mod discovery;
 mod dpop;
 mod email_change;
 mod email_verification;
+mod i18n;
 mod independent;
 mod introspection;
 mod jar;
