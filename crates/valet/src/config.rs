@@ -1322,11 +1322,13 @@ mod tests {
         let error = refused(|c| c.product_name = " ".to_owned());
         assert!(error.contains("`product_name`"), "{error}");
 
-        let mut config = Config::default();
-        config.product_name = "Acme ID".to_owned();
-        config.brand_color = Some("#0b5d1e".to_owned());
-        config.brand_color_dark = Some("#8fd19e".to_owned());
-        config.logo_url = Some("https://cdn.acme.example/logo.svg".to_owned());
+        let config = Config {
+            product_name: "Acme ID".to_owned(),
+            brand_color: Some("#0b5d1e".to_owned()),
+            brand_color_dark: Some("#8fd19e".to_owned()),
+            logo_url: Some("https://cdn.acme.example/logo.svg".to_owned()),
+            ..Config::default()
+        };
         config.validate().unwrap();
         let branding = config.settings().branding;
         assert_eq!(branding.product_name, "Acme ID");
@@ -1342,9 +1344,11 @@ mod tests {
                 std::fs::remove_file(entry.unwrap().path()).unwrap();
             }
             std::fs::write(dir.join(name), text).unwrap();
-            let mut config = Config::default();
-            config.locales_dir = Some(dir.clone());
-            config.default_locale = default_locale.to_owned();
+            let config = Config {
+                locales_dir: Some(dir.clone()),
+                default_locale: default_locale.to_owned(),
+                ..Config::default()
+            };
             config.validate().map(|()| config.settings())
         };
         let settings = with_file("fr.toml", "[login]\ntitle = \"Connexion\"\n", "fr").unwrap();
@@ -1378,8 +1382,10 @@ mod tests {
         );
         std::fs::remove_dir_all(&dir).unwrap();
 
-        let mut config = Config::default();
-        config.locales_dir = Some(PathBuf::from("/nonexistent/valet-locales"));
+        let config = Config {
+            locales_dir: Some(PathBuf::from("/nonexistent/valet-locales")),
+            ..Config::default()
+        };
         let error = config.validate().unwrap_err().to_string();
         assert!(
             error.contains("cannot read /nonexistent/valet-locales"),
