@@ -220,3 +220,48 @@ fn mail_settings_are_checked_at_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+/// Branding and languages: a colour under WCAG AA contrast, a malformed
+/// colour, and a catalogue with an unknown key or placeholder stop the start.
+#[test]
+fn branding_and_catalogues_are_checked_at_start() {
+    serve_fails(
+        |c| {
+            c.env("VALET_BRAND_COLOR", "#ffd700");
+        },
+        &["brand_color", "contrast ratio of 1.40:1", "4.5:1"],
+    );
+    serve_fails(
+        |c| {
+            c.env("VALET_BRAND_COLOR_DARK", "#333");
+        },
+        &["brand_color_dark", "contrast ratio"],
+    );
+    serve_fails(
+        |c| {
+            c.env("VALET_BRAND_COLOR", "blue");
+        },
+        &["brand_color", "not a hex colour"],
+    );
+    serve_fails(
+        |c| {
+            c.env("VALET_DEFAULT_LOCALE", "fr");
+        },
+        &["default_locale", "`fr` has no catalogue"],
+    );
+    let locales = temp_dir("locales");
+    std::fs::write(locales.join("de.toml"), "[login]\ntitel = \"Einloggen\"\n").unwrap();
+    serve_fails(
+        |c| {
+            c.env("VALET_LOCALES_DIR", &locales);
+        },
+        &["locales_dir", "de.toml", "unknown key `login.titel`"],
+    );
+    std::fs::write(locales.join("de.toml"), "[login]\nlead = \"zu {kunde}\"\n").unwrap();
+    serve_fails(
+        |c| {
+            c.env("VALET_LOCALES_DIR", &locales);
+        },
+        &["locales_dir", "{kunde}"],
+    );
+}

@@ -22,6 +22,7 @@ mod gateway;
 mod gateway_browser;
 mod guard_proxy;
 mod harness;
+mod i18n_e2e;
 mod key_commands;
 mod load;
 mod mail;
