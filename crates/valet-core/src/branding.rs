@@ -78,8 +78,8 @@ impl fmt::Debug for Color {
 pub struct Branding {
     /// Shown at the top of every page and as the default page title.
     pub product_name: String,
-    /// An `https://` URL or a path on this server; the pages' CSP allows
-    /// images from its origin.
+    /// An `https://` URL (the pages' CSP allows images from its origin) or a
+    /// path on Valet's own origin, served by the proxy in front of it.
     pub logo_url: Option<String>,
     /// The accent colour in the light colour scheme.
     pub color: Color,
@@ -146,7 +146,7 @@ impl Branding {
     pub fn logo_origin(&self) -> Option<&str> {
         let url = self.logo_url.as_deref()?;
         let rest = url.strip_prefix("https://")?;
-        let host_end = rest.find('/').unwrap_or(rest.len());
+        let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         url.get(..("https://".len() + host_end))
     }
 }
@@ -226,6 +226,9 @@ mod tests {
         .unwrap();
         assert_eq!(branding.color.to_string(), "#0b5d1e");
         assert_eq!(branding.logo_origin(), Some("https://cdn.acme.test"));
+        let query =
+            Branding::from_settings("Acme", Some("https://cdn.acme.test?v=2"), None, None).unwrap();
+        assert_eq!(query.logo_origin(), Some("https://cdn.acme.test"));
         assert_eq!(
             Branding::from_settings("Acme", Some("/static/logo.png"), None, None)
                 .unwrap()
