@@ -11,6 +11,8 @@
 
 mod account;
 mod admin;
+mod admin_api;
+mod admin_api_clients;
 mod attacks;
 mod audit;
 mod browser;

@@ -256,6 +256,7 @@ pub async fn update_client(
     let admin = caller.admin(&state, AdminAccess::Write).await?;
     let request: ClientUpdateRequest = json_body(&body)?;
     let updated = admin.update_client(&client_id, request.into()).await?;
+    state.server.forget_client(&client_id);
     Ok(fresh(StatusCode::OK, updated))
 }
 
@@ -280,6 +281,7 @@ pub async fn rotate_secret(
     let rotated = admin
         .rotate_client_secret(&client_id, request.overlap_seconds)
         .await?;
+    state.server.forget_client(&client_id);
     Ok(fresh(
         StatusCode::OK,
         RotatedSecretResponse {
@@ -302,5 +304,6 @@ pub async fn delete_client(
 ) -> Result<StatusCode, AdminApiError> {
     let admin = caller.admin(&state, AdminAccess::Write).await?;
     admin.delete_client(&client_id).await?;
+    state.server.forget_client(&client_id);
     Ok(StatusCode::NO_CONTENT)
 }
