@@ -13,6 +13,7 @@ mod account;
 mod admin;
 mod admin_api;
 mod admin_api_clients;
+mod admin_api_grants;
 mod admin_api_users;
 mod attacks;
 mod audit;
