@@ -14,6 +14,7 @@ mod admin;
 mod admin_api;
 mod admin_api_clients;
 mod admin_api_grants;
+mod admin_api_openapi;
 mod admin_api_users;
 mod attacks;
 mod audit;
