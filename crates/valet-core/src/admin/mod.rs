@@ -12,7 +12,9 @@
 //! sessions), [`audit`]; lists page through [`paging`]; what a
 //! client's settings may be is [`client_rules`], shared by registration and update.
 
+pub mod access;
 pub mod audit;
+pub mod bootstrap;
 pub mod client_rules;
 pub mod clients;
 mod error;
@@ -32,6 +34,7 @@ use crate::store::Store;
 use crate::users::PasswordHasher;
 
 pub use audit::AuditQuery;
+pub use bootstrap::DEFAULT_ADMIN_CLIENT_ID;
 pub use client_rules::{MAX_REFRESH_GRACE_SECONDS, MAX_SECRET_OVERLAP_SECONDS, NewClient};
 pub use clients::{ClientRecord, ClientUpdate, RegisteredClient, RotatedSecret, UpdatedClient};
 pub use error::{AdminError, Field, FieldError, Resource};
