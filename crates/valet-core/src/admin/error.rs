@@ -129,8 +129,6 @@ pub enum Resource {
     InitialToken,
     /// A live grant, by its id.
     Grant,
-    /// An admin API path that does not exist (the key is empty).
-    Route,
 }
 
 impl fmt::Display for Resource {
@@ -142,7 +140,6 @@ impl fmt::Display for Resource {
             Self::Key => "key with kid",
             Self::InitialToken => "initial access token with id",
             Self::Grant => "live grant with id",
-            Self::Route => "such route",
         })
     }
 }

@@ -21,19 +21,31 @@ async fn assert_revoked_on_the_status_list(app: &TestApp, access_token: &str) {
 
 #[tokio::test]
 async fn grants_are_listed_and_revoked_by_user_client_or_id() {
-    let app = TestApp::new().await;
-    let (client, _browser, tokens) = alice_signed_in(&app, "openid offline_access").await;
-    let token = admin_token(&app).await;
+    grants_listed_and_revoked(&TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn grants_are_listed_and_revoked_by_user_client_or_id_on_postgres() {
+    let Some((app, schema)) = TestApp::on_postgres().await else {
+        return;
+    };
+    grants_listed_and_revoked(&app).await;
+    TestApp::drop_postgres_schema(&schema).await;
+}
+
+async fn grants_listed_and_revoked(app: &TestApp) {
+    let (client, _browser, tokens) = alice_signed_in(app, "openid offline_access").await;
+    let token = admin_token(app).await;
     let access = tokens["access_token"].as_str().unwrap();
 
-    let by_user = call(&app, Some(&token), "GET", "/grants?user=alice", None).await;
+    let by_user = call(app, Some(&token), "GET", "/grants?user=alice", None).await;
     assert_eq!(by_user.status, StatusCode::OK, "{}", by_user.text());
     let items = by_user.json()["items"].as_array().unwrap().clone();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["client_id"], client.id.as_str());
     let grant_id = items[0]["grant_id"].as_str().unwrap().to_owned();
     let by_client = call(
-        &app,
+        app,
         Some(&token),
         "GET",
         &format!("/grants?client={}", client.id),
@@ -49,12 +61,12 @@ async fn grants_are_listed_and_revoked_by_user_client_or_id() {
         ("?client=nothing", 404, "not_found", None),
         ("?limit=0&user=alice", 400, "invalid_request", Some("limit")),
     ] {
-        let reply = call(&app, Some(&token), "GET", &format!("/grants{query}"), None).await;
+        let reply = call(app, Some(&token), "GET", &format!("/grants{query}"), None).await;
         assert_api_error(&reply, status, error, field);
     }
 
     let reply = call(
-        &app,
+        app,
         Some(&token),
         "DELETE",
         &format!("/grants/{grant_id}"),
@@ -63,9 +75,9 @@ async fn grants_are_listed_and_revoked_by_user_client_or_id() {
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert_eq!(app.introspect(&client, access).await["active"], false);
-    assert_revoked_on_the_status_list(&app, access).await;
+    assert_revoked_on_the_status_list(app, access).await;
     let reply = call(
-        &app,
+        app,
         Some(&token),
         "DELETE",
         &format!("/grants/{grant_id}"),
@@ -73,7 +85,7 @@ async fn grants_are_listed_and_revoked_by_user_client_or_id() {
     )
     .await;
     assert_api_error(&reply, 404, "not_found", None);
-    let reply = call(&app, Some(&token), "GET", "/grants?user=alice", None).await;
+    let reply = call(app, Some(&token), "GET", "/grants?user=alice", None).await;
     assert_eq!(reply.json()["items"], json!([]));
 }
 

@@ -48,6 +48,8 @@ pub enum AdminApiError {
     /// The JSON body did not parse into the request.
     Body(String),
     Query(String),
+    /// A path under `/admin/v1` that is no route.
+    NoRoute,
 }
 
 impl AdminApiError {
@@ -68,10 +70,7 @@ impl From<AdminError> for AdminApiError {
 }
 
 pub async fn not_found() -> AdminApiError {
-    AdminApiError::Admin(AdminError::NotFound {
-        resource: valet_core::admin::Resource::Route,
-        key: String::new(),
-    })
+    AdminApiError::NoRoute
 }
 
 fn body(
@@ -142,6 +141,12 @@ impl IntoResponse for AdminApiError {
                 None,
             ),
             Self::Admin(error) => admin_error(&error),
+            Self::NoRoute => body(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                Some("no such admin API route".to_owned()),
+                None,
+            ),
         }
     }
 }
