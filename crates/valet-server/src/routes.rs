@@ -61,7 +61,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(device_and_par_routes(server))
         .merge(client_registration_routes())
         // The admin HTTP API (README, "Admin API").
-        .nest(admin_api::PREFIX, admin_api::routes());
+        .nest(admin_api::PREFIX, admin_api::routes(&state));
     let endpoints = browser_pages(public_documents(endpoints)).merge(self_service());
     under_issuer_path(endpoints, &state.server.settings().issuer)
         .route("/healthz", get(health::healthz))

@@ -267,6 +267,8 @@ async fn unknown_paths_and_malformed_bodies_are_json_errors() {
     let token = admin_token(&app).await;
     let reply = call(&app, Some(&token), "GET", "/nothing-here", None).await;
     assert_api_error(&reply, 404, "not_found", None);
+    let reply = call(&app, Some(&token), "PUT", "/clients", None).await;
+    assert_api_error(&reply, 405, "invalid_request", None);
     let request = Request::post("/admin/v1/clients")
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .body(Body::from("{not json"))
@@ -288,4 +290,56 @@ async fn unknown_paths_and_malformed_bodies_are_json_errors() {
             .unwrap()
             .contains("no_such_setting")
     );
+}
+
+#[tokio::test]
+async fn with_nonces_required_a_dpop_caller_is_asked_for_one_and_given_the_next() {
+    let mut settings = settings();
+    settings.dpop.require_nonce = true;
+    let app = TestApp::with_settings(settings).await;
+    let client = app
+        .client(NewClient {
+            name: "bound admin".into(),
+            scopes: vec!["admin:read".into()],
+            audiences: vec![admin_audience(ISSUER)],
+            dpop_bound_access_tokens: true,
+            ..NewClient::default()
+        })
+        .await;
+    let key = DpopKey::es256();
+    let now = app.clock.now();
+    let nonce = app.server.dpop_nonce(now).unwrap();
+    let proof = key.proof_with_nonce("POST", &format!("{ISSUER}/token"), now, &nonce);
+    let reply = app
+        .send(form_request(
+            "/token",
+            Some(&client),
+            &[("dpop", &proof)],
+            "grant_type=client_credentials",
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let token = reply.json()["access_token"].as_str().unwrap().to_owned();
+
+    let url = format!("{ISSUER}/admin/v1/keys");
+    let send = |proof: String| {
+        let request = Request::get("/admin/v1/keys")
+            .header(header::AUTHORIZATION, format!("DPoP {token}"))
+            .header("dpop", proof)
+            .body(Body::empty())
+            .unwrap();
+        app.send(request)
+    };
+    let asked = send(key.proof("GET", &url, now, Some(&token))).await;
+    assert_eq!(asked.status, StatusCode::UNAUTHORIZED);
+    let challenge = asked.header("www-authenticate").unwrap();
+    assert!(challenge.contains("use_dpop_nonce"), "{challenge}");
+    let fresh = asked.header("dpop-nonce").unwrap().to_owned();
+    let claims = serde_json::json!({
+        "jti": "admin-with-nonce", "htm": "GET", "htu": url, "iat": now,
+        "nonce": fresh, "ath": valet_jose::access_token_hash(&token),
+    });
+    let reply = send(key.proof_with(&serde_json::json!({}), &claims)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert!(reply.header("dpop-nonce").is_some(), "the next nonce");
 }

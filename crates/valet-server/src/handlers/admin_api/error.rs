@@ -73,6 +73,15 @@ pub async fn not_found() -> AdminApiError {
     AdminApiError::NoRoute
 }
 
+pub async fn method_not_allowed() -> Response {
+    body(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        Some("this admin API route does not take this method".to_owned()),
+        None,
+    )
+}
+
 fn body(
     status: StatusCode,
     error: &'static str,

@@ -15,10 +15,12 @@ pub mod users;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::{FromRequestParts, Query, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -28,7 +30,8 @@ use valet_core::endpoint::admin_api::{AdminAccess, AdminRequest, authorize};
 
 use crate::AppState;
 use crate::context::Context;
-use crate::handlers::token_endpoints::dpop_proofs;
+use crate::error::DPOP_NONCE;
+use crate::handlers::token_endpoints::{dpop_nonce, dpop_proofs};
 
 pub use error::{AdminApiError, ErrorBody};
 
@@ -36,7 +39,35 @@ pub use error::{AdminApiError, ErrorBody};
 pub const PREFIX: &str = "/admin/v1";
 
 /// The API's routes, to be nested at [`PREFIX`].
-pub fn routes() -> Router<Arc<AppState>> {
+pub fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
+    resources()
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(state),
+            dpop_nonce_for_next_proof,
+        ))
+}
+
+/// RFC 9449 §8.2: with nonces required, every answer to a request with a DPoP
+/// proof carries the nonce for the next proof.
+async fn dpop_nonce_for_next_proof(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let with_proof = request.headers().contains_key("dpop");
+    let mut response = next.run(request).await;
+    if with_proof
+        && !response.headers().contains_key(&DPOP_NONCE)
+        && let Err(error) = dpop_nonce(&state, state.server.now(), &mut response)
+    {
+        tracing::warn!(?error, "no DPoP nonce for the admin API answer");
+    }
+    response
+}
+
+fn resources() -> Router<Arc<AppState>> {
     Router::new()
         .route("/openapi.json", get(openapi::document))
         .route(
@@ -75,7 +106,6 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/grants/{grant_id}", delete(grants::revoke_grant))
         .route("/audit", get(audit::query_audit))
-        .fallback(error::not_found)
 }
 
 /// A call to the API: what the token check needs from the request (an
