@@ -343,3 +343,27 @@ async fn with_nonces_required_a_dpop_caller_is_asked_for_one_and_given_the_next(
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert!(reply.header("dpop-nonce").is_some(), "the next nonce");
 }
+
+#[tokio::test]
+async fn an_ordinary_client_cannot_get_an_admin_token() {
+    let app = TestApp::new().await;
+    let service = app.service().await;
+    let reply = app
+        .token(&service, "grant_type=client_credentials&scope=admin:write")
+        .await;
+    reply.assert_error(400, "invalid_scope");
+    let reply = app
+        .token(
+            &service,
+            &format!(
+                "grant_type=client_credentials&resource={}",
+                encode(&admin_audience(ISSUER))
+            ),
+        )
+        .await;
+    reply.assert_error(400, "invalid_target");
+    // Its own token, for its own API, does not open the admin API.
+    let token = app.access_token(&service).await;
+    let reply = call(&app, Some(&token), "GET", "/clients", None).await;
+    assert_challenge(&reply, 401, "invalid_token", "service token");
+}
