@@ -578,6 +578,18 @@ impl Config {
                     "setting `client_registration_scopes`: {scope} is not a scope token"
                 )));
             }
+            // A self-registered client must never reach the admin API.
+            if valet_core::admin::access::ADMIN_SCOPES.contains(&scope.as_str()) {
+                return Err(ConfigError(format!(
+                    "setting `client_registration_scopes`: {scope} is an admin API scope, which only an operator may give a client"
+                )));
+            }
+        }
+        let admin_audience = valet_core::admin::access::admin_audience(&settings.issuer);
+        if settings.dynamic_clients.audiences.contains(&admin_audience) {
+            return Err(ConfigError(format!(
+                "setting `client_registration_audiences`: {admin_audience} is the admin API, which only an operator may give a client"
+            )));
         }
         if settings.dynamic_clients.dangerous_metadata_allow_loopback && settings.is_https() {
             return Err(ConfigError(
@@ -1120,6 +1132,22 @@ mod tests {
         };
         let error = bad_scope.validate().unwrap_err().to_string();
         assert!(error.contains("`client_registration_scopes`"), "{error}");
+        let admin_scope = Config {
+            client_registration_scopes: "openid admin:write".to_owned(),
+            ..Config::default()
+        };
+        let error = admin_scope.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("admin:write is an admin API scope"),
+            "{error}"
+        );
+        let admin_audience = Config {
+            issuer: Some("https://id.example.com".to_owned()),
+            client_registration_audiences: "https://id.example.com/admin".to_owned(),
+            ..Config::default()
+        };
+        let error = admin_audience.validate().unwrap_err().to_string();
+        assert!(error.contains("`client_registration_audiences`"), "{error}");
         let ttl = Config {
             client_metadata_min_ttl: 0,
             ..Config::default()

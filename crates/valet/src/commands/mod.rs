@@ -1,4 +1,5 @@
 pub mod admin;
+pub mod admin_api;
 pub mod audit;
 pub mod client;
 pub mod gateway;

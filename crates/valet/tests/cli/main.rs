@@ -10,6 +10,7 @@
 )]
 
 mod account_e2e;
+mod admin_api;
 mod attacks;
 mod audit_command;
 mod browser_e2e;
