@@ -17,6 +17,8 @@
 //! | verify a JWS (signature, `alg`, `kid`, `typ`; no claims) | [`VerificationKeys::verify`] |
 //! | verify a JWS signed by the `jwk` in its header | [`verify_self_signed`] |
 //! | verify a DPoP proof (RFC 9449 §4.3; replay and nonce are the caller's) | [`verify_proof`] |
+//! | encrypt an ID token or userinfo to a client's key (JWE, RFC 7516) | [`encrypt`], [`EncryptionKeys::for_algorithm`] |
+//! | decrypt a JWE (tests, future use) | [`decrypt`], [`DecryptionKey::from_jwk`] |
 //! | encrypt private keys at rest | [`MasterKey::seal`], [`MasterKey::open`] |
 //! | randomness, SHA-256, constant-time compare, base64url | [`random_bytes`], [`sha256`], [`constant_time_eq`], [`b64url`] |
 //!
@@ -27,6 +29,7 @@ mod clock;
 mod dpop;
 mod error;
 mod import;
+mod jwe;
 mod jwk;
 mod master_key;
 mod signing;
@@ -42,6 +45,10 @@ pub use dpop::{
 };
 pub use error::{JoseError, JwkError};
 pub use import::{ImportedKey, import_jwk_set};
+pub use jwe::{
+    ContentEncryption, Decrypted, DecryptionKey, EncryptionKey, EncryptionKeys, KeyManagement,
+    MAX_JWE_LEN, UnsupportedJweAlgorithm, declares_encryption, decrypt, encrypt,
+};
 pub use jwk::jwk_thumbprint;
 pub use master_key::{MASTER_KEY_LEN, MasterKey, PeriodKeys};
 pub use signing::{PrivateKeyDer, RSA_KEY_BITS, SigningKey};
