@@ -60,4 +60,11 @@ pub struct ServerMetadata {
     /// a `client_id` (present, `true`, while the setting is on).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub client_id_metadata_document_supported: bool,
+    /// OIDC Discovery §3: JWE `alg` and `enc` values for encrypted ID tokens.
+    pub id_token_encryption_alg_values_supported: Vec<&'static str>,
+    pub id_token_encryption_enc_values_supported: Vec<&'static str>,
+    /// OIDC Discovery §3: signed and encrypted UserInfo answers.
+    pub userinfo_signing_alg_values_supported: Vec<&'static str>,
+    pub userinfo_encryption_alg_values_supported: Vec<&'static str>,
+    pub userinfo_encryption_enc_values_supported: Vec<&'static str>,
 }

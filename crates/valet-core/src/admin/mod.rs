@@ -12,6 +12,7 @@
 //! client's settings may be is [`client_rules`], shared by registration and update.
 
 pub mod audit;
+pub mod client_encryption_rules;
 pub mod client_rules;
 pub mod clients;
 mod error;
@@ -29,6 +30,7 @@ use crate::store::Store;
 use crate::users::PasswordHasher;
 
 pub use audit::AuditQuery;
+pub use client_encryption_rules::EncryptionNames;
 pub use client_rules::{MAX_REFRESH_GRACE_SECONDS, MAX_SECRET_OVERLAP_SECONDS, NewClient};
 pub use clients::{ClientRecord, ClientUpdate, RegisteredClient, RotatedSecret, UpdatedClient};
 pub use error::{AdminError, Field, FieldError, Resource};

@@ -147,5 +147,27 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
             != crate::config::ClientRegistration::Closed)
             .then(|| at(paths::REGISTRATION)),
         client_id_metadata_document_supported: settings.dynamic_clients.metadata_documents,
+        id_token_encryption_alg_values_supported: jwe_algs(),
+        id_token_encryption_enc_values_supported: jwe_encs(),
+        userinfo_signing_alg_values_supported: ID_TOKEN_ALGORITHMS
+            .iter()
+            .map(|alg| alg.as_str())
+            .collect(),
+        userinfo_encryption_alg_values_supported: jwe_algs(),
+        userinfo_encryption_enc_values_supported: jwe_encs(),
     }
+}
+
+fn jwe_algs() -> Vec<&'static str> {
+    valet_jose::KeyManagement::ALL
+        .iter()
+        .map(|alg| alg.as_str())
+        .collect()
+}
+
+fn jwe_encs() -> Vec<&'static str> {
+    valet_jose::ContentEncryption::ALL
+        .iter()
+        .map(|enc| enc.as_str())
+        .collect()
 }
