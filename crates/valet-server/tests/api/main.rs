@@ -28,6 +28,7 @@ mod email_verification;
 mod independent;
 mod introspection;
 mod jar;
+mod jwe;
 mod jwt_attacks;
 mod keys;
 mod limits;
