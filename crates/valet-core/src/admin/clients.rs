@@ -256,40 +256,7 @@ impl Admin<'_> {
         let now = self.now();
         let stored = self.stored_client(client_id).await?;
         let (updated, changed, names) = apply(&stored, update);
-        let (id_token_encryption, userinfo_signed_response_alg, userinfo_encryption) = names;
-        let shape = NewClient {
-            name: updated.name.clone(),
-            public: updated.is_public(),
-            redirect_uris: updated.redirect_uris.clone(),
-            post_logout_redirect_uris: updated.post_logout_redirect_uris.clone(),
-            allowed_origins: updated.allowed_origins.clone(),
-            grant_types: grant_names(&updated.grant_types),
-            scopes: updated.scopes.clone(),
-            audiences: updated.audiences.clone(),
-            access_token_ttl: updated.access_token_ttl,
-            skip_consent: updated.skip_consent,
-            require_mfa: updated.require_mfa,
-            refresh_grace_seconds: updated.refresh_grace_seconds,
-            id_token_signed_response_alg: updated
-                .id_token_signed_response_alg
-                .map(|alg| alg.to_string()),
-            introspect_any: updated.introspect_any,
-            require_pushed_authorization_requests: updated.require_pushed_authorization_requests,
-            dpop_bound_access_tokens: updated.dpop_bound_access_tokens,
-            token_endpoint_auth_method: [
-                TokenEndpointAuthMethod::PrivateKeyJwt,
-                TokenEndpointAuthMethod::ClientSecretJwt,
-            ]
-            .into_iter()
-            .find(|method| updated.allows_auth_method(*method))
-            .map(|method| method.as_str().to_owned()),
-            jwks: updated.jwks.clone(),
-            jwks_uri: updated.jwks_uri.clone(),
-            token_exchange_audiences: updated.token_exchange_audiences.clone(),
-            id_token_encryption,
-            userinfo_signed_response_alg,
-            userinfo_encryption,
-        };
+        let shape = shape_of(&updated, names);
         validate(&shape, &shape.grant_types, self.access_token_max_ttl)?;
         let encryption = check_encryption(&shape)?;
         check_auth_method(&shape)?;
@@ -546,6 +513,44 @@ fn internal(error: impl std::fmt::Display) -> AdminError {
 
 /// The stored client with the update applied (not yet checked), and the names
 /// of the fields that differ.
+/// An updated client as a registration, to check it with the same rules.
+fn shape_of(updated: &Client, names: EncryptionUpdate) -> NewClient {
+    let (id_token_encryption, userinfo_signed_response_alg, userinfo_encryption) = names;
+    NewClient {
+        name: updated.name.clone(),
+        public: updated.is_public(),
+        redirect_uris: updated.redirect_uris.clone(),
+        post_logout_redirect_uris: updated.post_logout_redirect_uris.clone(),
+        allowed_origins: updated.allowed_origins.clone(),
+        grant_types: grant_names(&updated.grant_types),
+        scopes: updated.scopes.clone(),
+        audiences: updated.audiences.clone(),
+        access_token_ttl: updated.access_token_ttl,
+        skip_consent: updated.skip_consent,
+        require_mfa: updated.require_mfa,
+        refresh_grace_seconds: updated.refresh_grace_seconds,
+        id_token_signed_response_alg: updated
+            .id_token_signed_response_alg
+            .map(|alg| alg.to_string()),
+        introspect_any: updated.introspect_any,
+        require_pushed_authorization_requests: updated.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: updated.dpop_bound_access_tokens,
+        token_endpoint_auth_method: [
+            TokenEndpointAuthMethod::PrivateKeyJwt,
+            TokenEndpointAuthMethod::ClientSecretJwt,
+        ]
+        .into_iter()
+        .find(|method| updated.allows_auth_method(*method))
+        .map(|method| method.as_str().to_owned()),
+        jwks: updated.jwks.clone(),
+        jwks_uri: updated.jwks_uri.clone(),
+        token_exchange_audiences: updated.token_exchange_audiences.clone(),
+        id_token_encryption,
+        userinfo_signed_response_alg,
+        userinfo_encryption,
+    }
+}
+
 /// The stored encryption settings as names, with the update's replacements.
 type EncryptionUpdate = (
     Option<EncryptionNames>,
