@@ -34,6 +34,18 @@ impl EncryptionNames {
         }
     }
 
+    /// The same names with `enc` spelled out (A256GCM when left out).
+    pub fn with_default_enc(&self) -> Self {
+        Self {
+            alg: self.alg.clone(),
+            enc: Some(
+                self.enc
+                    .clone()
+                    .unwrap_or_else(|| ContentEncryption::default().as_str().to_owned()),
+            ),
+        }
+    }
+
     /// The names of a stored choice.
     pub fn of(choice: JweChoice) -> Self {
         Self {

@@ -617,8 +617,13 @@ fn apply_encryption(
     changed: &mut Vec<&'static str>,
 ) -> EncryptionUpdate {
     let (mut id_token, mut signed, mut userinfo) = names_of(stored);
+    // `enc` left out means A256GCM: naming it is no change.
+    let same = |a: &Option<EncryptionNames>, b: &Option<EncryptionNames>| {
+        a.as_ref().map(EncryptionNames::with_default_enc)
+            == b.as_ref().map(EncryptionNames::with_default_enc)
+    };
     if let Some(new) = update.id_token_encryption.take() {
-        if new != id_token {
+        if !same(&new, &id_token) {
             changed.push("id_token_encryption");
         }
         id_token = new;
@@ -630,7 +635,7 @@ fn apply_encryption(
         signed = new;
     }
     if let Some(new) = update.userinfo_encryption.take() {
-        if new != userinfo {
+        if !same(&new, &userinfo) {
             changed.push("userinfo_encryption");
         }
         userinfo = new;

@@ -248,6 +248,18 @@ async fn a_client_without_a_fitting_key_is_refused() {
 
     // Update: the key cannot go while encryption needs it, nor a wrong alg come in.
     let client = encrypting_client(&app, "ECDH-ES").await;
+    let same = app
+        .admin()
+        .update_client(
+            &client.id,
+            ClientUpdate {
+                id_token_encryption: Some(names("ECDH-ES:A256GCM")),
+                ..ClientUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(same.changed.is_empty(), "{:?}", same.changed);
     let no_keys = app
         .admin()
         .update_client(
