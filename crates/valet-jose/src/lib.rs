@@ -1,11 +1,12 @@
 //! JOSE for Valet: JWS signing with prepared aws-lc-rs keys, JWS verification and JWKs
-//! through `jsonwebtoken`, key generation, import of foreign JWK Sets, and encryption of
-//! private keys at rest.
+//! through `jsonwebtoken`, key generation, import of foreign JWK Sets, JWE encryption to a
+//! client's key (`jwe/`), and encryption of private keys at rest.
 //!
 //! This crate knows nothing of OAuth, except the shape of a DPoP proof (RFC 9449 §4), which
 //! the server and `valet-guard` both check (`dpop.rs`). It implements no cryptography of its own: signatures,
-//! AES-GCM, SHA-256 and randomness come from `aws-lc-rs`, signature verification from
-//! `jsonwebtoken`. What is ours is serialization: the compact JWS form (RFC 7515 §7.1), JWK
+//! AES-GCM, RSA-OAEP, ECDH, AES Key Wrap, SHA-256 and randomness come from `aws-lc-rs`, signature verification from
+//! `jsonwebtoken`. What is ours is serialization: the compact JWS and JWE forms (RFC 7515 §7.1, RFC 7516 §7.1), the
+//! Concat KDF's input layout (RFC 7518 §4.6.2), JWK
 //! members (RFC 7517, RFC 7518 §6), thumbprints (RFC 7638), and the sealed-blob layout.
 //!
 //! | need | here |
