@@ -355,7 +355,7 @@ impl AuthorizationServer {
         authorization: Option<&[u8]>,
         method: &str,
         dpop: &[&[u8]],
-    ) -> Result<Map<String, Value>, endpoint::userinfo::UserInfoError> {
+    ) -> Result<endpoint::userinfo::UserInfoAnswer, endpoint::userinfo::UserInfoError> {
         endpoint::userinfo::userinfo(self, context, authorization, method, dpop).await
     }
 

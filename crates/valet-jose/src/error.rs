@@ -122,6 +122,15 @@ pub enum JoseError {
     /// No `jsonwebtoken` crypto provider could be selected (both or neither backend enabled).
     #[error("no jsonwebtoken crypto provider is available")]
     CryptoProvider,
+    /// The recipient key cannot be used with this JWE `alg` (wrong key type or declared `alg`).
+    #[error("the recipient key does not fit JWE alg {0}")]
+    JweKeyMismatch(&'static str),
+    /// aws-lc-rs failed while encrypting a JWE.
+    #[error("JWE encryption failed")]
+    JweEncrypt,
+    /// A JWE did not decrypt: wrong key, or a tampered header, key, IV, ciphertext or tag.
+    #[error("JWE decryption failed: wrong key or tampered token")]
+    JweDecrypt,
     /// Any other refusal by `jsonwebtoken` (for example an unsupported `crit` header).
     #[error("token rejected: {0}")]
     Jwt(#[source] jsonwebtoken::errors::Error),
@@ -188,6 +197,9 @@ pub enum JwkError {
     /// `use` is present and not "sig" (RFC 7517 §4.2).
     #[error("use is {0:?}, not \"sig\"")]
     NotForSignatures(String),
+    /// `use` is present and not "enc" (RFC 7517 §4.2), for a key to encrypt to.
+    #[error("use is {0:?}, not \"enc\"")]
+    NotForEncryption(String),
     /// A private member needed to sign is absent.
     #[error("missing private member {0:?}")]
     MissingPrivateMember(&'static str),

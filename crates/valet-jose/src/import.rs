@@ -146,6 +146,11 @@ fn import_rsa(jwk: &Map<String, Value>) -> Result<(PrivateKeyDer, PublicMembers)
     Ok((PrivateKeyDer::new(der.as_ref().to_vec().into()), public))
 }
 
+/// The PKCS#8 DER of a private RSA JWK, checked as for import (for JWE decryption keys).
+pub(crate) fn rsa_pkcs8(jwk: &Map<String, Value>) -> Result<PrivateKeyDer, JwkError> {
+    import_rsa(jwk).map(|(der, _)| der)
+}
+
 fn rejected(error: KeyRejected) -> JwkError {
     match error.description_() {
         "InconsistentComponents" => JwkError::PrivateKeyMismatch,

@@ -63,4 +63,11 @@ pub struct ServerMetadata {
     /// OIDC Discovery §3: the languages of the user-facing pages, as
     /// `ui_locales` may ask for them (BCP 47 tags).
     pub ui_locales_supported: Vec<String>,
+    /// OIDC Discovery §3: JWE `alg` and `enc` values for encrypted ID tokens.
+    pub id_token_encryption_alg_values_supported: Vec<&'static str>,
+    pub id_token_encryption_enc_values_supported: Vec<&'static str>,
+    /// OIDC Discovery §3: signed and encrypted UserInfo answers.
+    pub userinfo_signing_alg_values_supported: Vec<&'static str>,
+    pub userinfo_encryption_alg_values_supported: Vec<&'static str>,
+    pub userinfo_encryption_enc_values_supported: Vec<&'static str>,
 }

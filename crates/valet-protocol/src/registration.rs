@@ -41,6 +41,15 @@ pub struct ClientMetadata {
     pub require_mfa: Option<Value>,
     pub access_token_ttl: Option<Value>,
     pub audiences: Option<Value>,
+    /// OIDC Registration §2 encryption and UserInfo signing: they need the
+    /// client's keys, which a self-registered client cannot give, so they are
+    /// refused rather than ignored (a client asking for encryption must not get
+    /// clear tokens).
+    pub id_token_encrypted_response_alg: Option<Value>,
+    pub id_token_encrypted_response_enc: Option<Value>,
+    pub userinfo_signed_response_alg: Option<Value>,
+    pub userinfo_encrypted_response_alg: Option<Value>,
+    pub userinfo_encrypted_response_enc: Option<Value>,
 }
 
 /// The client information response (RFC 7591 §3.2.1, RFC 7592 §3).

@@ -58,6 +58,15 @@ pub async fn clients_roundtrip(store: &dyn Store) {
         registration_token_hash: Some(vec![0x02, 0x00, 0xff]),
         metadata_expires_at: Some(1_700_009_000),
         sealed_secret: Some(vec![0x03, 0x00, 0xfe]),
+        id_token_encryption: Some(valet_core::store::JweChoice {
+            alg: valet_jose::KeyManagement::RsaOaep256,
+            enc: valet_jose::ContentEncryption::A256Gcm,
+        }),
+        userinfo_signed_response_alg: Some(valet_jose::Algorithm::Es256),
+        userinfo_encryption: Some(valet_core::store::JweChoice {
+            alg: valet_jose::KeyManagement::EcdhEsA256Kw,
+            enc: valet_jose::ContentEncryption::A128Gcm,
+        }),
     };
     store.insert_client(&client).await.expect("insert client");
 

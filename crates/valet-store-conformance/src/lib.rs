@@ -523,6 +523,9 @@ fn client(client_id: &str, created_at: i64) -> Client {
         registration_token_hash: None,
         metadata_expires_at: None,
         sealed_secret: None,
+        id_token_encryption: None,
+        userinfo_signed_response_alg: None,
+        userinfo_encryption: None,
     }
 }
 

@@ -297,6 +297,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client sealed secret",
         include_str!("../migrations/0017_client_sealed_secret.sql"),
     ),
+    (
+        19,
+        "client response encryption",
+        include_str!("../migrations/0019_client_response_encryption.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

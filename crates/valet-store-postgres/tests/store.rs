@@ -148,7 +148,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 17, "each migration applied exactly once");
+        assert_eq!(applied, 18, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {
@@ -315,6 +315,9 @@ async fn upgrade_from_0001_keeps_clients() {
                 registration_token_hash: None,
                 metadata_expires_at: None,
                 sealed_secret: None,
+                id_token_encryption: None,
+                userinfo_signed_response_alg: None,
+                userinfo_encryption: None,
             })
         );
         // Migration 0008: a client with a secret may send it either way, as before.
@@ -505,5 +508,8 @@ fn client(client_id: &str) -> Client {
         registration_token_hash: None,
         metadata_expires_at: None,
         sealed_secret: None,
+        id_token_encryption: None,
+        userinfo_signed_response_alg: None,
+        userinfo_encryption: None,
     }
 }

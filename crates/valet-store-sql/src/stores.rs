@@ -37,7 +37,9 @@ macro_rules! shared_stores {
                  token_endpoint_auth_methods, require_mfa, allowed_origins, \
                  require_pushed_authorization_requests, dpop_bound_access_tokens, \
                  jwks, jwks_uri, token_exchange_audiences, registration_token_hash, \
-                 metadata_expires_at, sealed_secret"
+                 metadata_expires_at, sealed_secret, id_token_encrypted_response_alg, \
+                 id_token_encrypted_response_enc, userinfo_signed_response_alg, \
+                 userinfo_encrypted_response_alg, userinfo_encrypted_response_enc"
             };
         }
 
@@ -89,7 +91,12 @@ macro_rules! shared_stores {
             .bind(to_json(&client.token_exchange_audiences)?)
             .bind(client.registration_token_hash.as_deref())
             .bind(client.metadata_expires_at)
-            .bind(client.sealed_secret.as_deref()))
+            .bind(client.sealed_secret.as_deref())
+            .bind(client.id_token_encryption.map(|jwe| jwe.alg.as_str()))
+            .bind(client.id_token_encryption.map(|jwe| jwe.enc.as_str()))
+            .bind(client.userinfo_signed_response_alg.map(Algorithm::as_str))
+            .bind(client.userinfo_encryption.map(|jwe| jwe.alg.as_str()))
+            .bind(client.userinfo_encryption.map(|jwe| jwe.enc.as_str())))
         }
 
         #[async_trait]
@@ -98,7 +105,7 @@ macro_rules! shared_stores {
                 let inserted = bind_client(sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) \
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33) \
                      ON CONFLICT (client_id) DO NOTHING"
                 )), client)?
                 .execute(&self.$writer)
@@ -187,7 +194,10 @@ macro_rules! shared_stores {
                        introspect_any = $10, updated_at = $11, allowed_origins = $12, \
                        require_mfa = $14, require_pushed_authorization_requests = $15, \
                        dpop_bound_access_tokens = $16, jwks = $17, jwks_uri = $18, \
-                       token_exchange_audiences = $19 \
+                       token_exchange_audiences = $19, \
+                       id_token_encrypted_response_alg = $20, id_token_encrypted_response_enc = $21, \
+                       userinfo_signed_response_alg = $22, userinfo_encrypted_response_alg = $23, \
+                       userinfo_encrypted_response_enc = $24 \
                      WHERE client_id = $13",
                 )
                 .bind(&client.name)
@@ -209,6 +219,11 @@ macro_rules! shared_stores {
                 .bind(client.jwks.as_deref())
                 .bind(client.jwks_uri.as_deref())
                 .bind(to_json(&client.token_exchange_audiences)?)
+                .bind(client.id_token_encryption.map(|jwe| jwe.alg.as_str()))
+                .bind(client.id_token_encryption.map(|jwe| jwe.enc.as_str()))
+                .bind(client.userinfo_signed_response_alg.map(Algorithm::as_str))
+                .bind(client.userinfo_encryption.map(|jwe| jwe.alg.as_str()))
+                .bind(client.userinfo_encryption.map(|jwe| jwe.enc.as_str()))
                 .execute(&self.$writer)
                 .await
                 .map_err(query_error)?
@@ -256,7 +271,38 @@ macro_rules! shared_stores {
                 registration_token_hash: get(row, "registration_token_hash")?,
                 metadata_expires_at: get(row, "metadata_expires_at")?,
                 sealed_secret: get(row, "sealed_secret")?,
+                id_token_encryption: jwe_choice(
+                    row,
+                    "id_token_encrypted_response_alg",
+                    "id_token_encrypted_response_enc",
+                )?,
+                userinfo_signed_response_alg: get::<Option<String>, _>(row, "userinfo_signed_response_alg")?
+                    .map(|alg| parse_name("userinfo_signed_response_alg", &alg, |alg| alg.parse().ok()))
+                    .transpose()?,
+                userinfo_encryption: jwe_choice(
+                    row,
+                    "userinfo_encrypted_response_alg",
+                    "userinfo_encrypted_response_enc",
+                )?,
             })
+        }
+
+        /// An `*_encrypted_response_alg`/`_enc` pair (OIDC Registration §2); `enc`
+        /// defaults to A256GCM when only `alg` is stored.
+        fn jwe_choice(
+            row: &$row,
+            alg_column: &'static str,
+            enc_column: &'static str,
+        ) -> Result<Option<valet_core::store::JweChoice>, StoreError> {
+            let Some(alg) = get::<Option<String>, _>(row, alg_column)? else {
+                return Ok(None);
+            };
+            let alg = parse_name(alg_column, &alg, |alg| alg.parse().ok())?;
+            let enc = get::<Option<String>, _>(row, enc_column)?
+                .map(|enc| parse_name(enc_column, &enc, |enc| enc.parse().ok()))
+                .transpose()?
+                .unwrap_or_default();
+            Ok(Some(valet_core::store::JweChoice { alg, enc }))
         }
 
         // ---------------------------------------------------------------------------------
@@ -382,7 +428,7 @@ macro_rules! shared_stores {
                 let written = bind_client(sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) \
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33) \
                      ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, \
                        redirect_uris = excluded.redirect_uris, \
                        post_logout_redirect_uris = excluded.post_logout_redirect_uris, \

@@ -220,6 +220,9 @@ async fn upgrade_from_0001_keeps_clients() {
             registration_token_hash: None,
             metadata_expires_at: None,
             sealed_secret: None,
+            id_token_encryption: None,
+            userinfo_signed_response_alg: None,
+            userinfo_encryption: None,
         })
     );
     // Migration 0008: a client with a secret may send it either way, as before.
@@ -443,6 +446,9 @@ fn client(client_id: &str) -> Client {
         registration_token_hash: None,
         metadata_expires_at: None,
         sealed_secret: None,
+        id_token_encryption: None,
+        userinfo_signed_response_alg: None,
+        userinfo_encryption: None,
     }
 }
 

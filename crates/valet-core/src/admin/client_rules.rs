@@ -6,6 +6,7 @@ use valet_jose::Algorithm;
 use valet_protocol::scope::is_scope_token;
 use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 
+use super::client_encryption_rules::EncryptionNames;
 use super::{AdminError, Field};
 use crate::client_auth::keys::{check_jwks, check_jwks_uri};
 use crate::cors::parse_allowed_origin;
@@ -63,6 +64,12 @@ pub struct NewClient {
     /// Audiences it may exchange tokens into (RFC 8693); needs the
     /// token-exchange grant type.
     pub token_exchange_audiences: Vec<String>,
+    /// `id_token_encrypted_response_alg`/`_enc` (OIDC Registration §2).
+    pub id_token_encryption: Option<EncryptionNames>,
+    /// `userinfo_signed_response_alg`: `RS256` or `ES256`.
+    pub userinfo_signed_response_alg: Option<String>,
+    /// `userinfo_encrypted_response_alg`/`_enc`.
+    pub userinfo_encryption: Option<EncryptionNames>,
 }
 
 /// Grant types when none are given: a client with redirect URIs signs users in,

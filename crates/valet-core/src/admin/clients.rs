@@ -1,9 +1,10 @@
 //! Clients: register, list, get, update, rotate the secret, delete.
 
 use serde::Serialize;
-use valet_jose::MasterKey;
+use valet_jose::{Algorithm, MasterKey};
 use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 
+use super::client_encryption_rules::{EncryptionNames, check_encryption, names_of};
 use super::client_rules::{
     MAX_SECRET_OVERLAP_SECONDS, NewClient, check_allowed_origins, check_auth_method, dedup,
     default_grant_types, validate,
@@ -48,6 +49,12 @@ pub struct ClientUpdate {
     /// `Some(None)` removes the key URL.
     pub jwks_uri: Option<Option<String>>,
     pub token_exchange_audiences: Option<Vec<String>>,
+    /// `Some(None)` stops encrypting ID tokens.
+    pub id_token_encryption: Option<Option<EncryptionNames>>,
+    /// `Some(None)` stops signing UserInfo answers.
+    pub userinfo_signed_response_alg: Option<Option<String>>,
+    /// `Some(None)` stops encrypting UserInfo answers.
+    pub userinfo_encryption: Option<Option<EncryptionNames>>,
 }
 
 /// A client as the admin interfaces show it: everything but secret hashes.
@@ -87,6 +94,17 @@ pub struct ClientRecord {
     pub jwks: Option<serde_json::Value>,
     pub jwks_uri: Option<String>,
     pub token_exchange_audiences: Vec<String>,
+    /// OIDC Registration §2 names; absent when not set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token_encrypted_response_alg: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token_encrypted_response_enc: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_encrypted_response_alg: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_encrypted_response_enc: Option<&'static str>,
 }
 
 impl From<&Client> for ClientRecord {
@@ -130,6 +148,13 @@ impl From<&Client> for ClientRecord {
                 .and_then(|jwks| serde_json::from_str(jwks).ok()),
             jwks_uri: client.jwks_uri.clone(),
             token_exchange_audiences: client.token_exchange_audiences.clone(),
+            id_token_encrypted_response_alg: client.id_token_encryption.map(|c| c.alg.as_str()),
+            id_token_encrypted_response_enc: client.id_token_encryption.map(|c| c.enc.as_str()),
+            userinfo_signed_response_alg: client
+                .userinfo_signed_response_alg
+                .map(Algorithm::as_str),
+            userinfo_encrypted_response_alg: client.userinfo_encryption.map(|c| c.alg.as_str()),
+            userinfo_encrypted_response_enc: client.userinfo_encryption.map(|c| c.enc.as_str()),
         }
     }
 }
@@ -245,38 +270,10 @@ impl Admin<'_> {
     ) -> Result<UpdatedClient, AdminError> {
         let now = self.now();
         let stored = self.stored_client(client_id).await?;
-        let (updated, changed) = apply(&stored, update);
-        let shape = NewClient {
-            name: updated.name.clone(),
-            public: updated.is_public(),
-            redirect_uris: updated.redirect_uris.clone(),
-            post_logout_redirect_uris: updated.post_logout_redirect_uris.clone(),
-            allowed_origins: updated.allowed_origins.clone(),
-            grant_types: grant_names(&updated.grant_types),
-            scopes: updated.scopes.clone(),
-            audiences: updated.audiences.clone(),
-            access_token_ttl: updated.access_token_ttl,
-            skip_consent: updated.skip_consent,
-            require_mfa: updated.require_mfa,
-            refresh_grace_seconds: updated.refresh_grace_seconds,
-            id_token_signed_response_alg: updated
-                .id_token_signed_response_alg
-                .map(|alg| alg.to_string()),
-            introspect_any: updated.introspect_any,
-            require_pushed_authorization_requests: updated.require_pushed_authorization_requests,
-            dpop_bound_access_tokens: updated.dpop_bound_access_tokens,
-            token_endpoint_auth_method: [
-                TokenEndpointAuthMethod::PrivateKeyJwt,
-                TokenEndpointAuthMethod::ClientSecretJwt,
-            ]
-            .into_iter()
-            .find(|method| updated.allows_auth_method(*method))
-            .map(|method| method.as_str().to_owned()),
-            jwks: updated.jwks.clone(),
-            jwks_uri: updated.jwks_uri.clone(),
-            token_exchange_audiences: updated.token_exchange_audiences.clone(),
-        };
+        let (updated, changed, names) = apply(&stored, update);
+        let shape = shape_of(&updated, names);
         validate(&shape, &shape.grant_types, self.access_token_max_ttl)?;
+        let encryption = check_encryption(&shape)?;
         check_auth_method(&shape)?;
         let allowed_origins = check_allowed_origins(&shape.allowed_origins)?;
         if changed.is_empty() {
@@ -294,6 +291,9 @@ impl Admin<'_> {
             scopes: dedup(&updated.scopes),
             audiences: dedup(&updated.audiences),
             token_exchange_audiences: dedup(&updated.token_exchange_audiences),
+            id_token_encryption: encryption.id_token,
+            userinfo_signed_response_alg: encryption.userinfo_signed,
+            userinfo_encryption: encryption.userinfo,
             updated_at: now,
             ..updated
         };
@@ -428,6 +428,7 @@ pub(crate) fn build_client(
         dedup(&new.grant_types)
     };
     let (grant_types, id_token_alg) = validate(&new, &grant_types, access_token_max_ttl)?;
+    let encryption = check_encryption(&new)?;
     let allowed_origins = check_allowed_origins(&new.allowed_origins)?;
     let method = check_auth_method(&new)?;
     let client_id = match provenance.client_id {
@@ -497,6 +498,9 @@ pub(crate) fn build_client(
         registration_token_hash: provenance.registration_token_hash,
         metadata_expires_at: provenance.metadata_expires_at,
         sealed_secret,
+        id_token_encryption: encryption.id_token,
+        userinfo_signed_response_alg: encryption.userinfo_signed,
+        userinfo_encryption: encryption.userinfo,
     };
     Ok((client, secret))
 }
@@ -524,7 +528,55 @@ fn internal(error: impl std::fmt::Display) -> AdminError {
 
 /// The stored client with the update applied (not yet checked), and the names
 /// of the fields that differ.
-fn apply(stored: &Client, mut update: ClientUpdate) -> (Client, Vec<&'static str>) {
+/// An updated client as a registration, to check it with the same rules.
+fn shape_of(updated: &Client, names: EncryptionUpdate) -> NewClient {
+    let (id_token_encryption, userinfo_signed_response_alg, userinfo_encryption) = names;
+    NewClient {
+        name: updated.name.clone(),
+        public: updated.is_public(),
+        redirect_uris: updated.redirect_uris.clone(),
+        post_logout_redirect_uris: updated.post_logout_redirect_uris.clone(),
+        allowed_origins: updated.allowed_origins.clone(),
+        grant_types: grant_names(&updated.grant_types),
+        scopes: updated.scopes.clone(),
+        audiences: updated.audiences.clone(),
+        access_token_ttl: updated.access_token_ttl,
+        skip_consent: updated.skip_consent,
+        require_mfa: updated.require_mfa,
+        refresh_grace_seconds: updated.refresh_grace_seconds,
+        id_token_signed_response_alg: updated
+            .id_token_signed_response_alg
+            .map(|alg| alg.to_string()),
+        introspect_any: updated.introspect_any,
+        require_pushed_authorization_requests: updated.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: updated.dpop_bound_access_tokens,
+        token_endpoint_auth_method: [
+            TokenEndpointAuthMethod::PrivateKeyJwt,
+            TokenEndpointAuthMethod::ClientSecretJwt,
+        ]
+        .into_iter()
+        .find(|method| updated.allows_auth_method(*method))
+        .map(|method| method.as_str().to_owned()),
+        jwks: updated.jwks.clone(),
+        jwks_uri: updated.jwks_uri.clone(),
+        token_exchange_audiences: updated.token_exchange_audiences.clone(),
+        id_token_encryption,
+        userinfo_signed_response_alg,
+        userinfo_encryption,
+    }
+}
+
+/// The stored encryption settings as names, with the update's replacements.
+type EncryptionUpdate = (
+    Option<EncryptionNames>,
+    Option<String>,
+    Option<EncryptionNames>,
+);
+
+fn apply(
+    stored: &Client,
+    mut update: ClientUpdate,
+) -> (Client, Vec<&'static str>, EncryptionUpdate) {
     let mut client = stored.clone();
     let mut changed = Vec::new();
     let mut set = |name: &'static str, differs: bool| {
@@ -563,13 +615,47 @@ fn apply(stored: &Client, mut update: ClientUpdate) -> (Client, Vec<&'static str
         client.audiences = audiences;
     }
     apply_settings(&mut client, &update, &mut changed);
+    let names = apply_encryption(stored, &mut update, &mut changed);
     apply_keys(
         &mut client,
         (update.jwks, update.jwks_uri),
         update.token_exchange_audiences,
         &mut changed,
     );
-    (client, changed)
+    (client, changed, names)
+}
+
+/// The encryption part of [`apply`]: names, checked with the rest of the shape.
+fn apply_encryption(
+    stored: &Client,
+    update: &mut ClientUpdate,
+    changed: &mut Vec<&'static str>,
+) -> EncryptionUpdate {
+    let (mut id_token, mut signed, mut userinfo) = names_of(stored);
+    // `enc` left out means A256GCM: naming it is no change.
+    let same = |a: &Option<EncryptionNames>, b: &Option<EncryptionNames>| {
+        a.as_ref().map(EncryptionNames::with_default_enc)
+            == b.as_ref().map(EncryptionNames::with_default_enc)
+    };
+    if let Some(new) = update.id_token_encryption.take() {
+        if !same(&new, &id_token) {
+            changed.push("id_token_encryption");
+        }
+        id_token = new;
+    }
+    if let Some(new) = update.userinfo_signed_response_alg.take() {
+        if new != signed {
+            changed.push("userinfo_signed_response_alg");
+        }
+        signed = new;
+    }
+    if let Some(new) = update.userinfo_encryption.take() {
+        if !same(&new, &userinfo) {
+            changed.push("userinfo_encryption");
+        }
+        userinfo = new;
+    }
+    (id_token, signed, userinfo)
 }
 
 /// The single-valued settings part of [`apply`].

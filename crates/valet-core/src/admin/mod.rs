@@ -15,6 +15,7 @@
 pub mod access;
 pub mod audit;
 pub mod bootstrap;
+pub mod client_encryption_rules;
 pub mod client_rules;
 pub mod clients;
 mod error;
@@ -35,6 +36,7 @@ use crate::users::PasswordHasher;
 
 pub use audit::AuditQuery;
 pub use bootstrap::DEFAULT_ADMIN_CLIENT_ID;
+pub use client_encryption_rules::EncryptionNames;
 pub use client_rules::{MAX_REFRESH_GRACE_SECONDS, MAX_SECRET_OVERLAP_SECONDS, NewClient};
 pub use clients::{ClientRecord, ClientUpdate, RegisteredClient, RotatedSecret, UpdatedClient};
 pub use error::{AdminError, Field, FieldError, Resource};

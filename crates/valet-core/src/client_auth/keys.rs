@@ -5,6 +5,12 @@
 //! cached for [`CACHE_TTL`] seconds; a `kid` the cached set does not know makes
 //! one early re-fetch, at most every [`REFETCH_INTERVAL`] seconds, so a client
 //! can roll its keys without waiting for the cache.
+//!
+//! One set holds two kinds of keys, kept apart: signature keys (for assertions and
+//! request objects) and encryption keys (`use: enc`, or a JWE `alg`; for encrypted ID
+//! tokens and UserInfo answers, OIDC Core §10.2). A key that declares itself for
+//! encryption never verifies a signature, and a signature key (`use: sig` or a JWS
+//! `alg`) is never encrypted to; only a key with neither may serve both (RFC 7517 §4.2).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -12,8 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Url, redirect};
+use serde_json::Map;
 use serde_json::Value;
-use valet_jose::{JoseError, VerificationKeys};
+use valet_jose::{EncryptionKeys, JoseError, VerificationKeys, declares_encryption};
 
 use crate::store::Client;
 
@@ -29,11 +36,28 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_ENTRIES: usize = 10_000;
 
 /// Checks a JWK Set an operator registers inline: a JSON object with a non-empty
-/// `keys` array, every key a public signature key Valet verifies (EC P-256
-/// `ES256`, RSA `RS256`, OKP Ed25519 `EdDSA`) with a unique `kid` and no private
-/// member. Strict, unlike a fetched set: a key that would be ignored is a
-/// mistake the operator should hear about now.
+/// `keys` array; every key that declares itself for encryption (`use: enc` or a JWE
+/// `alg`) a public EC P-256 or RSA key Valet encrypts to; every other key a public
+/// signature key Valet verifies (EC P-256 `ES256`, RSA `RS256`, OKP Ed25519 `EdDSA`)
+/// with a unique `kid`; no private member. Strict, unlike a fetched set: a key that
+/// would be ignored is a mistake the operator should hear about now.
 pub fn check_jwks(json: &str) -> Result<VerificationKeys, String> {
+    let keys = registered_keys(json)?;
+    EncryptionKeys::strict(&keys).map_err(|error| error.to_string())?;
+    let signing: Vec<_> = keys
+        .into_iter()
+        .filter(|key| !declares_encryption(key))
+        .collect();
+    VerificationKeys::from_jwks(&signing).map_err(|error| error.to_string())
+}
+
+/// The encryption keys of a registered inline JWK Set, checked as [`check_jwks`] does.
+pub fn check_encryption_jwks(json: &str) -> Result<EncryptionKeys, String> {
+    check_jwks(json)?;
+    EncryptionKeys::strict(&registered_keys(json)?).map_err(|error| error.to_string())
+}
+
+fn registered_keys(json: &str) -> Result<Vec<Map<String, Value>>, String> {
     if json.len() > MAX_JWKS_LEN {
         return Err(format!("larger than {MAX_JWKS_LEN} bytes"));
     }
@@ -60,7 +84,7 @@ pub fn check_jwks(json: &str) -> Result<VerificationKeys, String> {
     if keys.is_empty() {
         return Err("the \"keys\" array is empty".to_owned());
     }
-    VerificationKeys::from_jwks(&keys).map_err(|error| error.to_string())
+    Ok(keys)
 }
 
 /// Checks a `jwks_uri`: an absolute `https` URL without a fragment or user
@@ -113,6 +137,13 @@ impl KeysError {
 struct Cached {
     fetched_at: i64,
     keys: Arc<VerificationKeys>,
+    encryption: Arc<EncryptionKeys>,
+}
+
+/// Both kinds of keys of one fetched set.
+struct Fetched {
+    keys: Arc<VerificationKeys>,
+    encryption: Arc<EncryptionKeys>,
 }
 
 /// Keys of clients that registered a `jwks_uri`, by URI.
@@ -140,8 +171,8 @@ impl Default for ClientKeys {
 }
 
 impl ClientKeys {
-    /// The client's keys at `now`. With `unknown_kid`, a fetched set older than
-    /// [`REFETCH_INTERVAL`] is fetched again first: the client may have rolled
+    /// The client's signature keys at `now`. With `unknown_kid`, a fetched set older
+    /// than [`REFETCH_INTERVAL`] is fetched again first: the client may have rolled
     /// its keys.
     pub async fn of(
         &self,
@@ -154,14 +185,37 @@ impl ClientKeys {
                 .map(Arc::new)
                 .map_err(KeysError::Registered);
         }
+        Ok(self.fetched(client, unknown_kid, now).await?.keys)
+    }
+
+    /// The client's encryption keys at `now` (for encrypted ID tokens and UserInfo).
+    pub async fn encryption_keys_of(
+        &self,
+        client: &Client,
+        now: i64,
+    ) -> Result<Arc<EncryptionKeys>, KeysError> {
+        if let Some(jwks) = &client.jwks {
+            return check_encryption_jwks(jwks)
+                .map(Arc::new)
+                .map_err(KeysError::Registered);
+        }
+        Ok(self.fetched(client, None, now).await?.encryption)
+    }
+
+    async fn fetched(
+        &self,
+        client: &Client,
+        unknown_kid: Option<&str>,
+        now: i64,
+    ) -> Result<Fetched, KeysError> {
         let Some(uri) = &client.jwks_uri else {
             return Err(KeysError::NoKeys);
         };
-        if let Some(keys) = self.cached(uri, unknown_kid, now) {
-            return Ok(keys);
+        if let Some(fetched) = self.cached(uri, unknown_kid, now) {
+            return Ok(fetched);
         }
-        let keys = match self.fetch(uri).await {
-            Ok(keys) => Arc::new(keys),
+        let fetched = match self.fetch(uri).await {
+            Ok(fetched) => fetched,
             Err(reason) => {
                 tracing::warn!(client_id = %client.client_id, jwks_uri = %uri, %reason, "client jwks_uri fetch failed");
                 return Err(KeysError::Fetch);
@@ -175,19 +229,15 @@ impl ClientKeys {
                 uri.clone(),
                 Cached {
                     fetched_at: now,
-                    keys: Arc::clone(&keys),
+                    keys: Arc::clone(&fetched.keys),
+                    encryption: Arc::clone(&fetched.encryption),
                 },
             );
         }
-        Ok(keys)
+        Ok(fetched)
     }
 
-    fn cached(
-        &self,
-        uri: &str,
-        unknown_kid: Option<&str>,
-        now: i64,
-    ) -> Option<Arc<VerificationKeys>> {
+    fn cached(&self, uri: &str, unknown_kid: Option<&str>, now: i64) -> Option<Fetched> {
         let cache = self.cache.lock().ok()?;
         let cached = cache.get(uri)?;
         let age = now.saturating_sub(cached.fetched_at);
@@ -195,10 +245,13 @@ impl ClientKeys {
             || unknown_kid.is_some_and(|kid| {
                 cached.keys.algorithm_of(kid).is_none() && age >= REFETCH_INTERVAL
             });
-        (!stale).then(|| Arc::clone(&cached.keys))
+        (!stale).then(|| Fetched {
+            keys: Arc::clone(&cached.keys),
+            encryption: Arc::clone(&cached.encryption),
+        })
     }
 
-    async fn fetch(&self, uri: &str) -> Result<VerificationKeys, String> {
+    async fn fetch(&self, uri: &str) -> Result<Fetched, String> {
         check_jwks_uri(uri)?;
         let http = self.http.as_ref().ok_or("no HTTP client")?;
         let mut response = http
@@ -230,10 +283,15 @@ impl ClientKeys {
         // RFC 7517 §5: keys of kinds not used here are ignored in a published set.
         let keys = VerificationKeys::from_jwk_set_json(&text)
             .map_err(|error: JoseError| error.to_string())?;
-        if keys.is_empty() {
-            return Err("no usable signature key".to_owned());
+        let encryption = EncryptionKeys::from_jwk_set_json(&text)
+            .map_err(|error: JoseError| error.to_string())?;
+        if keys.is_empty() && encryption.is_empty() {
+            return Err("no usable signature or encryption key".to_owned());
         }
-        Ok(keys)
+        Ok(Fetched {
+            keys: Arc::new(keys),
+            encryption: Arc::new(encryption),
+        })
     }
 }
 
@@ -243,11 +301,29 @@ mod tests {
 
     use super::*;
 
+    const EC_ENC_KEY: &str = r#"{"kty":"EC","crv":"P-256","use":"enc","kid":"e1","x":"weNJy2HscCSM6AEDTDg04biOvhFhyyWvOHQfeF_PxMQ","y":"e8lnCO-AlStT-NJVX-crhB7QRYhiix03illJOVAOyck"}"#;
     const ED_KEY: &str = r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k1"}"#;
 
     #[test]
     fn registered_sets_are_checked_strictly() {
         assert!(check_jwks(&format!(r#"{{"keys":[{ED_KEY}]}}"#)).is_ok());
+        // An encryption key beside it is kept apart: not a signature key.
+        let both = format!(r#"{{"keys":[{ED_KEY},{EC_ENC_KEY}]}}"#);
+        let signing = check_jwks(&both).unwrap();
+        assert_eq!(signing.kids().collect::<Vec<_>>(), ["k1"]);
+        let encryption = check_encryption_jwks(&both).unwrap();
+        assert_eq!(encryption.len(), 1);
+        assert!(
+            encryption
+                .for_algorithm(valet_jose::KeyManagement::EcdhEs)
+                .is_some()
+        );
+        // A signature-only set has no key to encrypt to.
+        assert!(
+            check_encryption_jwks(&format!(r#"{{"keys":[{ED_KEY}]}}"#))
+                .unwrap()
+                .is_empty()
+        );
         for (set, why) in [
             ("[]", "jwk set"),
             (r#"{"keys":[]}"#, "empty"),
@@ -255,6 +331,10 @@ mod tests {
             (
                 r#"{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"h"}]}"#,
                 "symmetric",
+            ),
+            (
+                r#"{"keys":[{"kty":"EC","crv":"P-384","use":"enc","x":"AA","y":"AA","kid":"e"}]}"#,
+                "curve",
             ),
             (
                 r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","kid":"p"}]}"#,

@@ -133,6 +133,34 @@ fn refuse_unaccepted_fields(metadata: &ClientMetadata) -> Result<(), OAuthError>
             )));
         }
     }
+    for (present, name) in [
+        (
+            metadata.id_token_encrypted_response_alg.is_some(),
+            "id_token_encrypted_response_alg",
+        ),
+        (
+            metadata.id_token_encrypted_response_enc.is_some(),
+            "id_token_encrypted_response_enc",
+        ),
+        (
+            metadata.userinfo_signed_response_alg.is_some(),
+            "userinfo_signed_response_alg",
+        ),
+        (
+            metadata.userinfo_encrypted_response_alg.is_some(),
+            "userinfo_encrypted_response_alg",
+        ),
+        (
+            metadata.userinfo_encrypted_response_enc.is_some(),
+            "userinfo_encrypted_response_enc",
+        ),
+    ] {
+        if present {
+            return Err(invalid_metadata(format!(
+                "{name} is not accepted: encrypted and signed responses need the client's keys, which an operator registers"
+            )));
+        }
+    }
     if metadata.jwks.is_some() || metadata.jwks_uri.is_some() {
         return Err(invalid_metadata(
             "jwks and jwks_uri are not accepted: register with token_endpoint_auth_method none, client_secret_basic or client_secret_post",

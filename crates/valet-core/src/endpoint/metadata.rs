@@ -119,10 +119,7 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
             "email_verified",
         ],
         subject_types_supported: vec!["public"],
-        id_token_signing_alg_values_supported: ID_TOKEN_ALGORITHMS
-            .iter()
-            .map(|alg| alg.as_str())
-            .collect(),
+        id_token_signing_alg_values_supported: id_token_algs(),
         prompt_values_supported: vec!["none", "login", "consent"],
         acr_values_supported: crate::mfa::ACR_VALUES.to_vec(),
         authorization_response_iss_parameter_supported: true,
@@ -148,5 +145,28 @@ pub fn metadata(settings: &Settings) -> ServerMetadata {
             .then(|| at(paths::REGISTRATION)),
         client_id_metadata_document_supported: settings.dynamic_clients.metadata_documents,
         ui_locales_supported: settings.catalogues.locales().map(str::to_owned).collect(),
+        id_token_encryption_alg_values_supported: jwe_algs(),
+        id_token_encryption_enc_values_supported: jwe_encs(),
+        userinfo_signing_alg_values_supported: id_token_algs(),
+        userinfo_encryption_alg_values_supported: jwe_algs(),
+        userinfo_encryption_enc_values_supported: jwe_encs(),
     }
+}
+
+fn id_token_algs() -> Vec<&'static str> {
+    ID_TOKEN_ALGORITHMS.iter().map(|alg| alg.as_str()).collect()
+}
+
+fn jwe_algs() -> Vec<&'static str> {
+    valet_jose::KeyManagement::ALL
+        .iter()
+        .map(|alg| alg.as_str())
+        .collect()
+}
+
+fn jwe_encs() -> Vec<&'static str> {
+    valet_jose::ContentEncryption::ALL
+        .iter()
+        .map(|enc| enc.as_str())
+        .collect()
 }

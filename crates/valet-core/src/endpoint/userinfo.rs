@@ -11,6 +11,7 @@ use crate::dpop::{ProofTarget, invalid_proof};
 use crate::endpoint::metadata::paths;
 use crate::error::OAuthError;
 use crate::token::access_token::audience_includes;
+use crate::token::encryption::{Sealed, sealer_for};
 
 /// A UserInfo request that is refused, with the RFC 6750 §3.1 code.
 #[derive(Debug)]
@@ -40,13 +41,81 @@ impl From<OAuthError> for UserInfoError {
     }
 }
 
+/// A UserInfo answer: JSON, or, for a client that registered
+/// `userinfo_signed_response_alg` and/or `userinfo_encrypted_response_alg`, a JWT
+/// (`application/jwt`, OIDC Core §5.3.2).
+#[derive(Debug)]
+pub enum UserInfoAnswer {
+    Json(Map<String, Value>),
+    Jwt(String),
+}
+
 pub async fn userinfo(
     server: &AuthorizationServer,
     context: &RequestContext,
     authorization: Option<&[u8]>,
     method: &str,
     dpop: &[&[u8]],
-) -> Result<Map<String, Value>, UserInfoError> {
+) -> Result<UserInfoAnswer, UserInfoError> {
+    let (claims, out) = claims_of_user(server, context, authorization, method, dpop).await?;
+    let client_id = claims
+        .get("client_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(client) = server
+        .authenticator
+        .clients()
+        .get(server.store.as_ref(), client_id, context.now)
+        .await?
+    else {
+        return Err(UserInfoError::InvalidToken(
+            "the client of this access token is no longer registered",
+        ));
+    };
+    Ok(answer_for(server, &client, out, context.now).await?)
+}
+
+/// OIDC Core §5.3.2: signed with the client's `userinfo_signed_response_alg` (with
+/// `iss` and `aud`), then encrypted with its `userinfo_encrypted_response_alg`, or only
+/// one of the two, or plain JSON when it registered neither.
+async fn answer_for(
+    server: &AuthorizationServer,
+    client: &crate::store::Client,
+    mut out: Map<String, Value>,
+    now: i64,
+) -> Result<UserInfoAnswer, OAuthError> {
+    let sealer = sealer_for(server, client, Sealed::UserInfo, now).await?;
+    let signed = match client.userinfo_signed_response_alg {
+        None => None,
+        Some(alg) => {
+            out.insert("iss".into(), json!(server.settings.issuer));
+            out.insert("aud".into(), json!(client.client_id));
+            let key = server
+                .keyring
+                .signing_key(alg, now)
+                .ok_or_else(|| OAuthError::server(format!("no active {alg} signing key")))?;
+            Some(key.sign_jwt("JWT", &out).map_err(OAuthError::server)?)
+        }
+    };
+    Ok(match (signed, sealer) {
+        (None, None) => UserInfoAnswer::Json(out),
+        (Some(jws), None) => UserInfoAnswer::Jwt(jws),
+        (Some(jws), Some(sealer)) => UserInfoAnswer::Jwt(sealer.seal(jws.as_bytes(), Some("JWT"))?),
+        (None, Some(sealer)) => {
+            let json = serde_json::to_vec(&out).map_err(OAuthError::server)?;
+            UserInfoAnswer::Jwt(sealer.seal(&json, None)?)
+        }
+    })
+}
+
+/// The access token's claims and the user's claims it grants.
+async fn claims_of_user(
+    server: &AuthorizationServer,
+    context: &RequestContext,
+    authorization: Option<&[u8]>,
+    method: &str,
+    dpop: &[&[u8]],
+) -> Result<(Map<String, Value>, Map<String, Value>), UserInfoError> {
     let now = context.now;
     let (scheme, token) = access_token(authorization).ok_or(UserInfoError::MissingToken)?;
     let claims = server
@@ -117,7 +186,7 @@ pub async fn userinfo(
         out.insert("email".into(), json!(email));
         out.insert("email_verified".into(), json!(user.email_verified));
     }
-    Ok(out)
+    Ok((claims, out))
 }
 
 /// A request presenting an access token: how (`Bearer` or `DPoP`), to which

@@ -22,6 +22,7 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
 use crate::store::{AuthorizationCode, Client, CodeRedemption, Grant};
+use crate::token::encryption::{Sealed, sealer_for};
 
 #[allow(clippy::too_many_arguments)]
 pub async fn issue(
@@ -56,6 +57,9 @@ pub async fn issue(
         now,
     )?;
     common::ensure_bound_key(record.dpop_jkt.as_deref(), dpop_jkt, "code")?;
+    // The encryption key is found before the code is consumed: a client whose
+    // keys cannot be had keeps its code.
+    let sealer = sealer_for(server, registered, Sealed::IdToken, now).await?;
     let record = redeem(server, client, &code_hash, address, now).await?;
     let grant = live_grant(server, &record, address, now).await?;
     let issued = tokens_for_grant(
@@ -66,6 +70,7 @@ pub async fn issue(
         &record.resources,
         record.nonce.as_deref(),
         common::Binding::new(client, dpop_jkt, None),
+        sealer.as_ref(),
         now,
     )?;
     // Durable before the response leaves: the refresh token and the access

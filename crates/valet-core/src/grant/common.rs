@@ -11,6 +11,7 @@ use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
 use crate::policy;
 use crate::store::{Client, Grant, RefreshToken};
+use crate::token::encryption::Sealer;
 use crate::token::status_claim::StatusClaim;
 use crate::token::{access_token, id_token, refresh_token};
 
@@ -138,6 +139,7 @@ pub fn tokens_for_grant(
     resources: &[String],
     nonce: Option<&str>,
     binding: Binding<'_>,
+    id_token_sealer: Option<&Sealer>,
     now: i64,
 ) -> Result<IssuedTokens, OAuthError> {
     let scope_set = Scope::from_tokens(scope.iter().map(String::as_str))
@@ -163,7 +165,7 @@ pub fn tokens_for_grant(
         now,
     )?;
     let id_token = if scope_set.contains("openid") {
-        Some(id_token::mint(
+        let signed = id_token::mint(
             &server.settings,
             &server.keyring,
             client,
@@ -171,7 +173,12 @@ pub fn tokens_for_grant(
             nonce,
             &access.token,
             now,
-        )?)
+        )?;
+        // OIDC Core §10.2: signed, then encrypted; `cty` names the nested JWT.
+        Some(match id_token_sealer {
+            Some(sealer) => sealer.seal(signed.as_bytes(), Some("JWT"))?,
+            None => signed,
+        })
     } else {
         None
     };

@@ -22,6 +22,7 @@ use crate::client_auth::AuthenticatedClient;
 use crate::device::{self, Decision, Polls, SLOW_DOWN_STEP};
 use crate::error::OAuthError;
 use crate::store::CodeRedemption;
+use crate::token::encryption::{Sealed, sealer_for};
 
 pub async fn issue(
     server: &AuthorizationServer,
@@ -34,6 +35,9 @@ pub async fn issue(
     let code_hash = approved_code(server, client, device_code, now).await?;
     let store = server.store.as_ref();
     let registered = client.client();
+    // Before the device code is consumed: a client whose encryption keys cannot
+    // be had may poll again.
+    let sealer = sealer_for(server, registered, Sealed::IdToken, now).await?;
     let record = match store.redeem_code(&code_hash, now).await? {
         CodeRedemption::Redeemed(record) => record,
         CodeRedemption::Unknown => return Err(invalid("the device_code is invalid or expired")),
@@ -66,6 +70,7 @@ pub async fn issue(
         None,
         // RFC 9449 §5: tokens are bound to the key of the polling request's proof.
         common::Binding::new(client, dpop_jkt, None),
+        sealer.as_ref(),
         now,
     )?;
     store

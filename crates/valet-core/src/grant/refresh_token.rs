@@ -22,6 +22,7 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
 use crate::store::{Client, Grant, RefreshToken, Rotation};
+use crate::token::encryption::{Sealed, sealer_for};
 use crate::token::refresh_token;
 
 /// The purpose the successors' keys are derived for.
@@ -57,6 +58,8 @@ pub async fn issue(
     // before rotation, so a thief without the key burns nothing.
     common::ensure_bound_key(current.dpop_jkt.as_deref(), dpop_jkt, "refresh")?;
     let scope = refreshed_scope(&current, requested_scope)?;
+    // Before rotation: a client whose encryption keys cannot be had keeps its token.
+    let sealer = sealer_for(server, registered, Sealed::IdToken, now).await?;
     // RFC 8707 §2.2: a refreshed access token is for the resources of the grant.
     let issued = tokens_for_grant(
         server,
@@ -66,6 +69,7 @@ pub async fn issue(
         &grant.resources,
         None,
         common::Binding::new(client, dpop_jkt, current.dpop_jkt.as_deref()),
+        sealer.as_ref(),
         now,
     )?;
     let successor = match issued.refresh.clone() {

@@ -120,6 +120,9 @@ mod tests {
             registration_token_hash: None,
             metadata_expires_at: None,
             sealed_secret: None,
+            id_token_encryption: None,
+            userinfo_signed_response_alg: None,
+            userinfo_encryption: None,
         }
     }
 

@@ -12,8 +12,9 @@ use async_trait::async_trait;
 pub use audit_record::{AuditEvent, AuditFilter, AuditKind, MAX_RECORDED_ID};
 pub use model::{
     AuthorizationCode, Client, ClientOrigin, CodeRedemption, Consent, Grant, InitialAccessToken,
-    Interaction, KeyInsert, MailOutcome, OutboxMail, PasskeyRecord, RefreshToken, RevokedToken,
-    Rotation, Session, SingleUse, SingleUseKind, StatusRevocation, StoredKey, TotpCredential, User,
+    Interaction, JweChoice, KeyInsert, MailOutcome, OutboxMail, PasskeyRecord, RefreshToken,
+    RevokedToken, Rotation, Session, SingleUse, SingleUseKind, StatusRevocation, StoredKey,
+    TotpCredential, User,
 };
 
 /// No access token lives longer than this (the configuration enforces it), so a

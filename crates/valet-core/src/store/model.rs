@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use valet_jose::Algorithm;
+use valet_jose::{Algorithm, ContentEncryption, KeyManagement};
 use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 
 /// A registered OAuth client (RFC 6749 §2).
@@ -79,6 +79,22 @@ pub struct Client {
     /// derived from the master key, bound to the client id) so assertions MACed
     /// with it can be checked; `None` for any other client.
     pub sealed_secret: Option<Vec<u8>>,
+    /// `id_token_encrypted_response_alg`/`_enc` (OIDC Registration §2): ID tokens
+    /// are signed, then encrypted to the client's key (OIDC Core §10.2).
+    pub id_token_encryption: Option<JweChoice>,
+    /// `userinfo_signed_response_alg` (OIDC Registration §2): UserInfo answers
+    /// are a JWT signed with it (OIDC Core §5.3.2); `None`: plain JSON.
+    pub userinfo_signed_response_alg: Option<Algorithm>,
+    /// `userinfo_encrypted_response_alg`/`_enc`: UserInfo answers are encrypted
+    /// (the signed JWT if `userinfo_signed_response_alg` is set, else the JSON).
+    pub userinfo_encryption: Option<JweChoice>,
+}
+
+/// A JWE `alg` and `enc` a client registered for a response (OIDC Registration §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JweChoice {
+    pub alg: KeyManagement,
+    pub enc: ContentEncryption,
 }
 
 /// How a client came to be registered.

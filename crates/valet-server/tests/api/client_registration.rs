@@ -218,7 +218,7 @@ async fn open_registration_holds_its_policy() {
             settings
         },
         async |app: &TestApp| {
-            let refusals: [(Value, &str, &str); 14] = [
+            let refusals: [(Value, &str, &str); 16] = [
                 (json!({"redirect_uris": ["http://app.example/cb"]}), "invalid_redirect_uri", "redirect_uris[0]"),
                 (json!({"redirect_uris": ["https://*.example.com/cb"]}), "invalid_redirect_uri", "redirect_uris[0]"),
                 (json!({"redirect_uris": ["https://app.example/cb#x"]}), "invalid_redirect_uri", "redirect_uris[0]"),
@@ -231,6 +231,8 @@ async fn open_registration_holds_its_policy() {
                 (json!({"redirect_uris": [WEB_REDIRECT], "response_types": ["token"]}), "invalid_client_metadata", "response_types"),
                 (json!({"redirect_uris": [WEB_REDIRECT], "scope": "openid admin"}), "invalid_client_metadata", "scope admin is not available"),
                 (json!({"redirect_uris": [WEB_REDIRECT], "jwks_uri": "https://app.example/jwks"}), "invalid_client_metadata", "jwks"),
+                (json!({"redirect_uris": [WEB_REDIRECT], "id_token_encrypted_response_alg": "RSA-OAEP-256"}), "invalid_client_metadata", "id_token_encrypted_response_alg is not accepted"),
+                (json!({"redirect_uris": [WEB_REDIRECT], "userinfo_signed_response_alg": "RS256"}), "invalid_client_metadata", "userinfo_signed_response_alg is not accepted"),
                 (json!({"redirect_uris": [WEB_REDIRECT], "token_endpoint_auth_method": "private_key_jwt"}), "invalid_client_metadata", "token_endpoint_auth_method"),
                 (json!({"redirect_uris": "https://app.example/cb"}), "invalid_client_metadata", "RFC 7591"),
             ];

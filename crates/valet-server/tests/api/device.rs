@@ -574,3 +574,39 @@ async fn one_decision_per_user_code_on_postgres() {
     one_decision_per_user_code(&app, &alice).await;
     TestApp::drop_postgres_schema(&schema).await;
 }
+
+/// A device client that registered `id_token_encrypted_response_alg` gets its ID
+/// token encrypted to its key from the device grant too (OIDC Core §10.2).
+#[tokio::test]
+async fn the_device_flow_encrypts_the_id_token_when_asked() {
+    const KEY: &str = r#"{"kty":"EC","crv":"P-256","use":"enc","kid":"tv-enc","x":"weNJy2HscCSM6AEDTDg04biOvhFhyyWvOHQfeF_PxMQ","y":"e8lnCO-AlStT-NJVX-crhB7QRYhiix03illJOVAOyck","d":"VEmDZpDXXK8p8N0Cndsxs924q6nS1RXFASRl6BfUqdw"}"#;
+    let app = TestApp::new().await;
+    app.user("alice").await;
+    let private: serde_json::Map<String, Value> = serde_json::from_str(KEY).unwrap();
+    let mut public = private.clone();
+    public.remove("d");
+    let tv = app
+        .client(NewClient {
+            name: "Living Room TV".into(),
+            public: true,
+            grant_types: vec!["device_code".into()],
+            jwks: Some(serde_json::json!({"keys": [public]}).to_string()),
+            id_token_encryption: Some(valet_core::admin::EncryptionNames::parse("ECDH-ES")),
+            ..NewClient::default()
+        })
+        .await;
+    let started = start(&app, &tv, "openid").await;
+    let mut browser = Browser::default();
+    let user_code = started["user_code"].as_str().unwrap();
+    let done = alice_decides(&app, &mut browser, user_code, "allow").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+    app.clock.advance(5);
+    let tokens = poll(&app, &tv, started["device_code"].as_str().unwrap()).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text());
+    let id_token = tokens.json()["id_token"].as_str().unwrap().to_owned();
+    let key = valet_jose::DecryptionKey::from_jwk(&private).unwrap();
+    let opened = valet_jose::decrypt(&id_token, &key).unwrap();
+    assert_eq!(opened.kid.as_deref(), Some("tv-enc"));
+    let (_, claims) = decode_jwt(std::str::from_utf8(&opened.plaintext).unwrap());
+    assert_eq!(claims["aud"], tv.id.as_str());
+}

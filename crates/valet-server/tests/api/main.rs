@@ -34,6 +34,7 @@ mod i18n;
 mod independent;
 mod introspection;
 mod jar;
+mod jwe;
 mod jwt_attacks;
 mod keys;
 mod limits;

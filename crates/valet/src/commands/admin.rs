@@ -65,7 +65,7 @@ enum Shown {
 }
 
 /// The flag that sets each field of the admin requests.
-const FLAGS: [(&str, &str, Shown); 26] = [
+const FLAGS: [(&str, &str, Shown); 31] = [
     ("name", "--name", Shown::Plain),
     ("public", "--public", Shown::Plain),
     ("redirect_uris", "--redirect-uri", Shown::Plain),
@@ -103,6 +103,31 @@ const FLAGS: [(&str, &str, Shown); 26] = [
         "token_exchange_audiences",
         "--token-exchange-audience",
         Shown::Quoted,
+    ),
+    (
+        "id_token_encrypted_response_alg",
+        "--id-token-encryption",
+        Shown::Plain,
+    ),
+    (
+        "id_token_encrypted_response_enc",
+        "--id-token-encryption",
+        Shown::Plain,
+    ),
+    (
+        "userinfo_signed_response_alg",
+        "--userinfo-signing",
+        Shown::Plain,
+    ),
+    (
+        "userinfo_encrypted_response_alg",
+        "--userinfo-encryption",
+        Shown::Plain,
+    ),
+    (
+        "userinfo_encrypted_response_enc",
+        "--userinfo-encryption",
+        Shown::Plain,
     ),
     ("overlap_seconds", "--overlap", Shown::Seconds),
     ("username", "--username", Shown::Quoted),

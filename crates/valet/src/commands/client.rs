@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 use serde_json::json;
-use valet_core::admin::{Admin, ClientRecord, ClientUpdate, NewClient};
+use valet_core::admin::{Admin, ClientRecord, ClientUpdate, EncryptionNames, NewClient};
 
 use super::admin::{AdminParts, flagged, report_audit_warnings};
 use super::audit::parse_duration;
@@ -134,6 +134,18 @@ pub struct CreateArgs {
     /// needs --grant-type token_exchange).
     #[arg(long = "token-exchange-audience")]
     token_exchange_audiences: Vec<String>,
+    /// Encrypt ID tokens to the client's key (OIDC Core §10.2): ALG[:ENC] with ALG
+    /// RSA-OAEP-256, ECDH-ES or ECDH-ES+A256KW and ENC A256GCM (default) or A128GCM.
+    /// Needs --jwks-file with a fitting key (use "enc" or none) or --jwks-uri.
+    #[arg(long = "id-token-encryption")]
+    id_token_encryption: Option<String>,
+    /// Answer UserInfo with a JWT signed with RS256 or ES256 (OIDC Core §5.3.2).
+    #[arg(long = "userinfo-signing")]
+    userinfo_signing: Option<String>,
+    /// Encrypt UserInfo answers (the signed JWT, or the JSON): ALG[:ENC] as for
+    /// --id-token-encryption.
+    #[arg(long = "userinfo-encryption")]
+    userinfo_encryption: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -220,8 +232,22 @@ pub struct UpdateArgs {
     /// Remove every token exchange audience.
     #[arg(long)]
     no_token_exchange_audiences: bool,
+    /// Encrypt ID tokens: ALG[:ENC] (see `client create`), or "none" to stop.
+    #[arg(long = "id-token-encryption")]
+    id_token_encryption: Option<String>,
+    /// Sign UserInfo answers: RS256 or ES256, or "none" for plain JSON.
+    #[arg(long = "userinfo-signing")]
+    userinfo_signing: Option<String>,
+    /// Encrypt UserInfo answers: ALG[:ENC], or "none" to stop.
+    #[arg(long = "userinfo-encryption")]
+    userinfo_encryption: Option<String>,
     #[arg(long)]
     json: bool,
+}
+
+/// `ALG[:ENC]`, or `none` to remove the setting.
+fn encryption_update(text: &str) -> Option<EncryptionNames> {
+    (text != "none").then(|| EncryptionNames::parse(text))
 }
 
 /// The JWK Set in `path`, as text (checked by the admin service).
@@ -427,6 +453,15 @@ async fn create(admin: &Admin<'_>, args: CreateArgs) -> Result<(), CliError> {
         jwks: args.jwks_file.as_deref().map(read_jwks).transpose()?,
         jwks_uri: args.jwks_uri,
         token_exchange_audiences: args.token_exchange_audiences,
+        id_token_encryption: args
+            .id_token_encryption
+            .as_deref()
+            .map(EncryptionNames::parse),
+        userinfo_signed_response_alg: args.userinfo_signing,
+        userinfo_encryption: args
+            .userinfo_encryption
+            .as_deref()
+            .map(EncryptionNames::parse),
     };
     let registered = admin.register_client(new).await.map_err(flagged)?;
     let client = &registered.client;
@@ -501,6 +536,11 @@ async fn update(admin: &Admin<'_>, args: UpdateArgs) -> Result<(), CliError> {
             args.token_exchange_audiences,
             args.no_token_exchange_audiences,
         ),
+        id_token_encryption: args.id_token_encryption.as_deref().map(encryption_update),
+        userinfo_signed_response_alg: args
+            .userinfo_signing
+            .map(|alg| (alg != "none").then_some(alg)),
+        userinfo_encryption: args.userinfo_encryption.as_deref().map(encryption_update),
     };
     let updated = admin
         .update_client(&args.client_id, update)
@@ -648,6 +688,21 @@ fn print_details(client: &ClientRecord) {
     }
     if let Some(uri) = &client.jwks_uri {
         println!("  keys:          {uri}");
+    }
+    if let (Some(alg), Some(enc)) = (
+        client.id_token_encrypted_response_alg,
+        client.id_token_encrypted_response_enc,
+    ) {
+        println!("  ID tokens:     encrypted {alg} {enc}");
+    }
+    if let Some(alg) = client.userinfo_signed_response_alg {
+        println!("  UserInfo:      signed {alg}");
+    }
+    if let (Some(alg), Some(enc)) = (
+        client.userinfo_encrypted_response_alg,
+        client.userinfo_encrypted_response_enc,
+    ) {
+        println!("  UserInfo:      encrypted {alg} {enc}");
     }
     if !client.token_exchange_audiences.is_empty() {
         println!(

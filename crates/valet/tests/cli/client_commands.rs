@@ -736,3 +736,73 @@ fn secret_jwt_client_through_the_cli() {
         "{rotated}"
     );
 }
+
+/// `--id-token-encryption`, `--userinfo-signing` and `--userinfo-encryption`: a
+/// fitting `use: enc` key is required (the flag at fault is named), `show` lists
+/// the settings, and `update ... none` removes one.
+#[test]
+fn encrypted_responses_through_the_cli() {
+    let dir = init_dir("encrypted-responses");
+    let jwks = r#"{"keys":[{"kty":"EC","crv":"P-256","use":"enc","kid":"e1","x":"weNJy2HscCSM6AEDTDg04biOvhFhyyWvOHQfeF_PxMQ","y":"e8lnCO-AlStT-NJVX-crhB7QRYhiix03illJOVAOyck"}]}"#;
+    let path = dir.join("enc.json");
+    std::fs::write(&path, jwks).unwrap();
+    let create = |encryption: &str| {
+        let mut c = valet(&dir);
+        c.args([
+            "client",
+            "create",
+            "--name",
+            "encrypting",
+            "--redirect-uri",
+            "https://rp.example.test/cb",
+            "--jwks-file",
+            path.to_str().unwrap(),
+            "--id-token-encryption",
+            encryption,
+            "--userinfo-signing",
+            "ES256",
+            "--userinfo-encryption",
+            "ECDH-ES",
+            "--json",
+        ]);
+        c
+    };
+    let refused = create("RSA-OAEP-256").output().unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--id-token-encryption") && stderr.contains("RSA key"),
+        "{stderr}"
+    );
+    let created = stdout_json(&run_ok(create("ECDH-ES+A256KW:A128GCM")));
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let shown = run_ok({
+        let mut c = valet(&dir);
+        c.args(["client", "show", &id]);
+        c
+    });
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("encrypted ECDH-ES+A256KW A128GCM")
+            && text.contains("signed ES256")
+            && text.contains("encrypted ECDH-ES A256GCM"),
+        "{text}"
+    );
+    let updated = stdout_json(&run_ok({
+        let mut c = valet(&dir);
+        c.args([
+            "client",
+            "update",
+            &id,
+            "--id-token-encryption",
+            "none",
+            "--json",
+        ]);
+        c
+    }));
+    assert!(updated["client"]["id_token_encrypted_response_alg"].is_null());
+    assert_eq!(
+        updated["client"]["userinfo_encrypted_response_alg"],
+        "ECDH-ES"
+    );
+}
