@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use minijinja::Environment;
 use valet_jose::{b64url, random_bytes};
 
-const TEMPLATES: [(&str, &str); 22] = [
+const TEMPLATES: [(&str, &str); 24] = [
     ("device.html", include_str!("../templates/device.html")),
     (
         "device_done.html",
@@ -67,6 +67,14 @@ const TEMPLATES: [(&str, &str); 22] = [
     (
         "registered.html",
         include_str!("../templates/registered.html"),
+    ),
+    (
+        "upstream_unknown.html",
+        include_str!("../templates/upstream_unknown.html"),
+    ),
+    (
+        "account_upstreams.html",
+        include_str!("../templates/account_upstreams.html"),
     ),
 ];
 

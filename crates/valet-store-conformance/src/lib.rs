@@ -72,6 +72,7 @@ mod revocations;
 mod sessions;
 mod single_use;
 mod status;
+mod upstreams;
 mod users;
 
 pub use audit::*;
@@ -82,6 +83,7 @@ pub use keys::*;
 pub use mfa::*;
 pub use outbox::*;
 pub use passkeys::*;
+pub use upstreams::*;
 pub use registration::*;
 pub use revocations::*;
 pub use sessions::*;
@@ -144,6 +146,7 @@ pub async fn run_all(store: &dyn Store) {
     mfa_codes_once(store).await;
     passkeys_roundtrip(store).await;
     passkeys_delete(store).await;
+    upstreams_and_links(store).await;
 
     grants_insert_and_get(store).await;
     codes_redeem_once(store).await;

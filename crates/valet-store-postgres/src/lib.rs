@@ -37,7 +37,7 @@ use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
     AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Consent, Grant, GrantStore,
     InitialAccessToken, KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, MailOutcome, OutboxMail,
-    OutboxStore, PasskeyRecord, PasskeyStore, RefreshToken, RegistrationStore, RevocationStore,
+    OutboxStore, PasskeyRecord, PasskeyStore, Upstream, UpstreamKind, UpstreamLink, UpstreamStore, RefreshToken, RegistrationStore, RevocationStore,
     RevokedToken, Rotation, Session, SessionStore, SingleUse, SingleUseKind, SingleUseStore,
     StatusRevocation, StatusStore, Store, StoreError, StoredKey, User, UserStore,
 };
@@ -296,6 +296,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         17,
         "client sealed secret",
         include_str!("../migrations/0017_client_sealed_secret.sql"),
+    ),
+    (
+        18,
+        "upstreams",
+        include_str!("../migrations/0018_upstreams.sql"),
     ),
 ];
 

@@ -20,6 +20,7 @@ mod grants;
 mod mfa;
 mod outbox;
 mod passkeys;
+mod upstreams;
 mod status;
 mod stores;
 

@@ -58,6 +58,9 @@ enum Command {
     Key(commands::key::KeyCommand),
     /// Show the audit trail: sign-ins, consents, tokens, client and key changes.
     Audit(commands::audit::AuditArgs),
+    /// The providers users may sign in with ("Sign in with …").
+    #[command(subcommand)]
+    Upstream(commands::upstream::UpstreamCommand),
     /// Inspect tokens locally.
     #[command(subcommand)]
     Token(commands::token::TokenCommand),
@@ -208,6 +211,10 @@ async fn run(cli: Cli) -> Result<(), storage::CliError> {
         Command::Audit(args) => {
             let config = config::load(cli.global.config.as_deref(), flags)?;
             commands::audit::run(&config, args).await
+        }
+        Command::Upstream(command) => {
+            let config = config::load(cli.global.config.as_deref(), flags)?;
+            commands::upstream::run(&config, command).await
         }
     }
 }

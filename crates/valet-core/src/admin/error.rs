@@ -127,6 +127,8 @@ pub enum Resource {
     Key,
     /// An initial access token for client registration, by its id.
     InitialToken,
+    /// An upstream provider, by its name.
+    Upstream,
 }
 
 impl fmt::Display for Resource {
@@ -137,6 +139,7 @@ impl fmt::Display for Resource {
             Self::User => "user with id, username or email",
             Self::Key => "key with kid",
             Self::InitialToken => "initial access token with id",
+            Self::Upstream => "upstream named",
         })
     }
 }

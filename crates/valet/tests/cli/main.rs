@@ -18,6 +18,7 @@ mod cluster;
 mod config_errors;
 mod dpop_e2e;
 mod durability;
+mod federation;
 mod gateway;
 mod gateway_browser;
 mod guard_proxy;
