@@ -43,6 +43,6 @@ valet_store_sql::shared_passkey_store! {
 valet_store_sql::shared_upstream_store! {
     store: PostgresStore,
     row: PgRow,
-    reader: reader,
-    writer: writer,
+    reader: pool,
+    writer: pool,
 }

@@ -28,6 +28,7 @@ pub fn signed_in_locally(session: &Session) -> bool {
 /// What the page shows.
 #[derive(Debug, Clone)]
 pub struct LinksPage {
+    pub username: String,
     pub links: Vec<UpstreamLink>,
     /// An identity waiting to be linked in this browser.
     pub pending: Option<PendingIdentity>,
@@ -56,7 +57,13 @@ pub async fn page(
         .filter(|pending| records::same_browser(&pending.browser, csrf_cookie)),
         None => None,
     };
+    let username = store
+        .get_user(&session.user_id)
+        .await?
+        .map(|user| user.username)
+        .unwrap_or_default();
     Ok(LinksPage {
+        username,
         links,
         pending,
         may_link: signed_in_locally(session),

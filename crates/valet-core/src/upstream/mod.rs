@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use valet_jose::{JoseError, MasterKey, VerificationKeys};
 use zeroize::Zeroizing;
 
-use crate::store::{Store, StoreError, Upstream, UpstreamKind};
+use crate::store::{Store, Upstream, UpstreamKind};
 use fetch::Http;
 use provider::{DISCOVERY_PATH, Discovery, Provider};
 
@@ -134,7 +134,11 @@ impl Upstreams {
 
     /// Reads the names again if they are older than [`NAMES_TTL`] (another
     /// process, `valet upstream add`, may have changed them).
-    pub async fn refresh_names(&self, store: &dyn Store, now: i64) -> Result<(), StoreError> {
+    pub async fn refresh_names(
+        &self,
+        store: &dyn Store,
+        now: i64,
+    ) -> Result<(), crate::error::OAuthError> {
         let fresh = self
             .names
             .lock()

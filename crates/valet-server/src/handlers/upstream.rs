@@ -243,12 +243,7 @@ impl View<'_> {
             context.now,
         )
         .await?;
-        let username = server
-            .store()
-            .get_user(&self.session.user_id)
-            .await?
-            .map(|user| user.username)
-            .unwrap_or_default();
+        let username = page.username.clone();
         let links: Vec<_> = page
             .links
             .iter()

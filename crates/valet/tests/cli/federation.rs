@@ -81,7 +81,7 @@ struct Downstream {
 }
 
 impl Downstream {
-    fn start(label: &str, registration_open: bool) -> Downstream {
+    fn serve(label: &str, registration_open: bool) -> Downstream {
         let dir = temp_dir(label);
         let port = free_port();
         let mut command = valet(&dir);
@@ -161,7 +161,7 @@ impl Downstream {
     }
 
     /// The sign-in page's provider button: where the browser is sent.
-    fn start(&self, jar: &mut CookieJar) -> String {
+    fn press_button(&self, jar: &mut CookieJar) -> String {
         let (interaction, csrf) = self.open_sign_in(jar);
         let body = form_body(&[("interaction", &interaction), ("csrf", &csrf)]);
         let path = format!("/upstream/{UPSTREAM}/start");
@@ -198,7 +198,7 @@ fn fake_provider_answer(location: &str) -> String {
 
 /// A whole upstream sign-in in a new browser, to Valet's answer.
 fn sign_in_with_fake(down: &Downstream, jar: &mut CookieJar) -> Reply {
-    let to_provider = down.start(jar);
+    let to_provider = down.press_button(jar);
     let back = fake_provider_answer(&to_provider);
     down.back(jar, &back)
 }
@@ -231,7 +231,7 @@ fn a_new_identity_gets_an_account_and_signs_in_again() {
     if !jwcrypto_available("federation new identity") {
         return;
     }
-    let down = Downstream::start("fed-new", true);
+    let down = Downstream::serve("fed-new", true);
     let provider = Provider::start(&down.dir);
     down.add_fake_oidc(&provider);
     provider.set("new-1", "new1@example.test", true, "good");
@@ -264,7 +264,7 @@ fn a_verified_email_of_a_local_account_never_reaches_it() {
     if !jwcrypto_available("federation hijack") {
         return;
     }
-    let down = Downstream::start("fed-hijack", true);
+    let down = Downstream::serve("fed-hijack", true);
     create_user(&down.dir, VICTIM, VICTIM_EMAIL, VICTIM_PASSWORD);
     let provider = Provider::start(&down.dir);
     down.add_fake_oidc(&provider);
@@ -324,7 +324,7 @@ fn linking_needs_the_local_sign_in_and_a_confirmation() {
     if !jwcrypto_available("federation linking") {
         return;
     }
-    let down = Downstream::start("fed-link", false);
+    let down = Downstream::serve("fed-link", false);
     create_user(&down.dir, VICTIM, VICTIM_EMAIL, VICTIM_PASSWORD);
     let provider = Provider::start(&down.dir);
     down.add_fake_oidc(&provider);
@@ -381,7 +381,7 @@ fn refused_answers_are_pages_and_create_nothing() {
     if !jwcrypto_available("federation refusals") {
         return;
     }
-    let down = Downstream::start("fed-refusals", true);
+    let down = Downstream::serve("fed-refusals", true);
     let provider = Provider::start(&down.dir);
     down.add_fake_oidc(&provider);
     for (mode, status, words) in [
@@ -414,14 +414,14 @@ fn state_is_single_use_and_bound_to_the_browser() {
     if !jwcrypto_available("federation state") {
         return;
     }
-    let down = Downstream::start("fed-state", true);
+    let down = Downstream::serve("fed-state", true);
     let provider = Provider::start(&down.dir);
     down.add_fake_oidc(&provider);
     provider.set("someone", "someone@example.test", true, "good");
 
     // Replayed in the same browser.
     let mut jar = CookieJar::default();
-    let back = fake_provider_answer(&down.start(&mut jar));
+    let back = fake_provider_answer(&down.press_button(&mut jar));
     assert_unknown_identity(&down.back(&mut jar, &back));
     let replay = down.back(&mut jar, &back);
     assert_eq!(replay.status, 400, "{}", replay.body);
@@ -429,7 +429,7 @@ fn state_is_single_use_and_bound_to_the_browser() {
 
     // Taken to another browser (a login CSRF): refused there, and spent.
     let mut victim = CookieJar::default();
-    let back = fake_provider_answer(&down.start(&mut victim));
+    let back = fake_provider_answer(&down.press_button(&mut victim));
     let mut other = CookieJar::default();
     down.open_sign_in(&mut other);
     let foreign = down.back(&mut other, &back);
@@ -445,7 +445,7 @@ fn an_oauth2_provider_signs_in_through_its_userinfo() {
     if !jwcrypto_available("federation oauth2") {
         return;
     }
-    let down = Downstream::start("fed-oauth2", true);
+    let down = Downstream::serve("fed-oauth2", true);
     let provider = Provider::start(&down.dir);
     let issuer = provider.issuer();
     down.add_upstream(&[
@@ -569,12 +569,12 @@ impl ValetUpstream {
 
 #[test]
 fn a_second_valet_is_an_openid_upstream() {
-    let down = Downstream::start("fed-valet-down", true);
+    let down = Downstream::serve("fed-valet-down", true);
     let (up, _issuer) = ValetUpstream::start(&down);
     create_user(&up.dir, "carol", "carol@example.test", "carol's long passphrase");
 
     let (mut here, mut there) = (CookieJar::default(), CookieJar::default());
-    let to_upstream = down.start(&mut here);
+    let to_upstream = down.press_button(&mut here);
     assert!(to_upstream.contains("code_challenge_method=S256"), "{to_upstream}");
     assert!(to_upstream.contains("nonce="), "{to_upstream}");
     let back = up.sign_in(&mut there, &to_upstream, "carol", "carol's long passphrase");
@@ -587,7 +587,7 @@ fn a_second_valet_is_an_openid_upstream() {
 
     // Signed in at the upstream already: the next sign-in needs no password there.
     let mut here_again = CookieJar::default();
-    let to_upstream = down.start(&mut here_again);
+    let to_upstream = down.press_button(&mut here_again);
     let (port, path) = split_url(&to_upstream);
     let answer = there.send(port, "GET", &path, "");
     assert_eq!(answer.status, 303, "{}", answer.body);
