@@ -195,6 +195,7 @@ impl AuditKind {
                 | Self::SecondFactorFailed
                 | Self::ClientAuthFailed
                 | Self::ClientAuthThrottled
+                | Self::UpstreamFailed
         )
     }
 }

@@ -121,7 +121,43 @@ impl Upstreams {
                 })?
             }
         };
+        let mut claims = claims;
+        if !claims.contains_key(&upstream.email_claim) {
+            self.add_userinfo(provider, tokens, &mut claims).await;
+        }
         mapped(&claims, "sub", upstream.email_claim.as_str(), &upstream.name_claim)
+    }
+
+    /// Many providers put the email and name in userinfo only (OIDC Core
+    /// §5.4): its claims are added when its `sub` is the ID token's (§5.3.4);
+    /// a failure only leaves them out.
+    async fn add_userinfo(
+        &self,
+        provider: &Provider,
+        tokens: &Map<String, Value>,
+        claims: &mut Map<String, Value>,
+    ) {
+        let (Some(endpoint), Some(access_token)) = (
+            &provider.userinfo_endpoint,
+            tokens.get("access_token").and_then(Value::as_str),
+        ) else {
+            return;
+        };
+        match self.http().get_json(endpoint, Some(access_token)).await {
+            Ok(answer) if answer.status == 200 && answer.body.get("sub") == claims.get("sub") => {
+                for (name, value) in answer.body {
+                    claims.entry(name).or_insert(value);
+                }
+            }
+            Ok(answer) => tracing::info!(
+                upstream = %provider.upstream.name,
+                status = answer.status,
+                "userinfo not used: an error, or another subject"
+            ),
+            Err(reason) => {
+                tracing::info!(upstream = %provider.upstream.name, %reason, "userinfo not used");
+            }
+        }
     }
 
     async fn from_userinfo(
