@@ -83,12 +83,12 @@ pub use keys::*;
 pub use mfa::*;
 pub use outbox::*;
 pub use passkeys::*;
-pub use upstreams::*;
 pub use registration::*;
 pub use revocations::*;
 pub use sessions::*;
 pub use single_use::*;
 pub use status::*;
+pub use upstreams::*;
 pub use users::*;
 
 /// Runs every check of the suite, one after the other.

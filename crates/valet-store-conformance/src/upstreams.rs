@@ -32,7 +32,10 @@ pub async fn upstreams_and_links(store: &dyn Store) {
     let oidc = upstream(&format!("oidc-{run}"), UpstreamKind::Oidc);
     let plain = upstream(&format!("plain-{run}"), UpstreamKind::Oauth2);
     for record in [&oidc, &plain] {
-        store.insert_upstream(record).await.expect("insert upstream");
+        store
+            .insert_upstream(record)
+            .await
+            .expect("insert upstream");
     }
     assert!(matches!(
         store.insert_upstream(&oidc).await,
@@ -42,7 +45,10 @@ pub async fn upstreams_and_links(store: &dyn Store) {
         store.get_upstream(&oidc.name).await.expect("get"),
         Some(oidc.clone())
     );
-    assert_eq!(store.get_upstream(&plain.name).await.expect("get"), Some(plain.clone()));
+    assert_eq!(
+        store.get_upstream(&plain.name).await.expect("get"),
+        Some(plain.clone())
+    );
     let listed = store.list_upstreams().await.expect("list");
     assert!(listed.contains(&oidc) && listed.contains(&plain));
 
@@ -57,19 +63,36 @@ pub async fn upstreams_and_links(store: &dyn Store) {
     let first = link(&oidc, "s-1", &alice, NOW);
     let second = link(&plain, "s-1", &alice, NOW + 1);
     for record in [&second, &first] {
-        store.insert_upstream_link(record).await.expect("insert link");
+        store
+            .insert_upstream_link(record)
+            .await
+            .expect("insert link");
     }
     assert!(matches!(
-        store.insert_upstream_link(&link(&oidc, "s-1", &bob, NOW)).await,
+        store
+            .insert_upstream_link(&link(&oidc, "s-1", &bob, NOW))
+            .await,
         Err(StoreError::Conflict)
     ));
     assert_eq!(
-        store.get_upstream_link(&oidc.name, "s-1").await.expect("get"),
+        store
+            .get_upstream_link(&oidc.name, "s-1")
+            .await
+            .expect("get"),
         Some(first.clone())
     );
-    assert_eq!(store.get_upstream_link(&oidc.name, "s-2").await.expect("get"), None);
     assert_eq!(
-        store.list_upstream_links(&alice.user_id).await.expect("list"),
+        store
+            .get_upstream_link(&oidc.name, "s-2")
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .list_upstream_links(&alice.user_id)
+            .await
+            .expect("list"),
         vec![first.clone(), second.clone()]
     );
     assert!(
@@ -79,13 +102,42 @@ pub async fn upstreams_and_links(store: &dyn Store) {
             .expect("delete"),
         "only its user removes a link"
     );
-    assert!(store
-        .delete_upstream_link(&alice.user_id, &oidc.name, "s-1")
-        .await
-        .expect("delete"));
-    assert!(store.delete_upstream(&plain.name).await.expect("delete upstream"));
-    assert!(!store.delete_upstream(&plain.name).await.expect("delete upstream"));
-    assert_eq!(store.get_upstream_link(&plain.name, "s-1").await.expect("get"), None);
-    assert_eq!(store.list_upstream_links(&alice.user_id).await.expect("list"), []);
-    assert!(store.delete_upstream(&oidc.name).await.expect("delete upstream"));
+    assert!(
+        store
+            .delete_upstream_link(&alice.user_id, &oidc.name, "s-1")
+            .await
+            .expect("delete")
+    );
+    assert!(
+        store
+            .delete_upstream(&plain.name)
+            .await
+            .expect("delete upstream")
+    );
+    assert!(
+        !store
+            .delete_upstream(&plain.name)
+            .await
+            .expect("delete upstream")
+    );
+    assert_eq!(
+        store
+            .get_upstream_link(&plain.name, "s-1")
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .list_upstream_links(&alice.user_id)
+            .await
+            .expect("list"),
+        []
+    );
+    assert!(
+        store
+            .delete_upstream(&oidc.name)
+            .await
+            .expect("delete upstream")
+    );
 }

@@ -20,9 +20,9 @@ mod grants;
 mod mfa;
 mod outbox;
 mod passkeys;
-mod upstreams;
 mod status;
 mod stores;
+mod upstreams;
 
 use sqlx::{ColumnIndex, Database, Decode, Row, Transaction, Type};
 use valet_core::store::StoreError;

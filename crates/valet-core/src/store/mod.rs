@@ -13,8 +13,8 @@ pub use audit_record::{AuditEvent, AuditFilter, AuditKind, MAX_RECORDED_ID};
 pub use model::{
     AuthorizationCode, Client, ClientOrigin, CodeRedemption, Consent, Grant, InitialAccessToken,
     Interaction, KeyInsert, MailOutcome, OutboxMail, PasskeyRecord, RefreshToken, RevokedToken,
-    Rotation, Session, SingleUse, SingleUseKind, StatusRevocation, StoredKey, TotpCredential, Upstream,
-    UpstreamKind, UpstreamLink, User,
+    Rotation, Session, SingleUse, SingleUseKind, StatusRevocation, StoredKey, TotpCredential,
+    Upstream, UpstreamKind, UpstreamLink, User,
 };
 
 /// No access token lives longer than this (the configuration enforces it), so a

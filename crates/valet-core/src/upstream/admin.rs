@@ -167,7 +167,11 @@ pub async fn add(
 /// The issuer's discovery document, checked, as stored text.
 async fn discovered(upstreams: &Upstreams, issuer: Option<&str>) -> Result<String, AdminError> {
     let Some(issuer) = issuer else {
-        return Err(invalid("issuer", None, "is required for an OpenID upstream"));
+        return Err(invalid(
+            "issuer",
+            None,
+            "is required for an OpenID upstream",
+        ));
     };
     check_url(issuer).map_err(|reason| invalid("issuer", Some(issuer), reason))?;
     upstreams

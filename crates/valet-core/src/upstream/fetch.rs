@@ -64,7 +64,9 @@ impl Default for Http {
             .timeout(TIMEOUT)
             .connect_timeout(TIMEOUT)
             .build()
-            .inspect_err(|error| tracing::warn!(%error, "no HTTP client: upstream sign-in unusable"))
+            .inspect_err(
+                |error| tracing::warn!(%error, "no HTTP client: upstream sign-in unusable"),
+            )
             .ok();
         Self { client }
     }
@@ -78,7 +80,9 @@ pub struct Answer {
 
 impl Http {
     fn client(&self) -> Result<&reqwest::Client, String> {
-        self.client.as_ref().ok_or_else(|| "no HTTP client".to_owned())
+        self.client
+            .as_ref()
+            .ok_or_else(|| "no HTTP client".to_owned())
     }
 
     /// GETs a JSON object; `bearer` is sent as the access token (RFC 6750 §2.1).

@@ -96,7 +96,9 @@ impl Upstreams {
             return Err(Failure::Invalid("no issuer or jwks_uri".to_owned()));
         };
         let Some(token) = tokens.get("id_token").and_then(Value::as_str) else {
-            return Err(Failure::Invalid("the token response has no id_token".to_owned()));
+            return Err(Failure::Invalid(
+                "the token response has no id_token".to_owned(),
+            ));
         };
         let expected = Expected {
             issuer,
@@ -125,7 +127,12 @@ impl Upstreams {
         if !claims.contains_key(&upstream.email_claim) {
             self.add_userinfo(provider, tokens, &mut claims).await;
         }
-        mapped(&claims, "sub", upstream.email_claim.as_str(), &upstream.name_claim)
+        mapped(
+            &claims,
+            "sub",
+            upstream.email_claim.as_str(),
+            &upstream.name_claim,
+        )
     }
 
     /// Many providers put the email and name in userinfo only (OIDC Core
@@ -166,7 +173,9 @@ impl Upstreams {
         tokens: &Map<String, Value>,
     ) -> Result<Identity, Failure> {
         let Some(access_token) = tokens.get("access_token").and_then(Value::as_str) else {
-            return Err(Failure::Invalid("the token response has no access_token".to_owned()));
+            return Err(Failure::Invalid(
+                "the token response has no access_token".to_owned(),
+            ));
         };
         let Some(userinfo) = &provider.userinfo_endpoint else {
             return Err(Failure::Invalid("no userinfo endpoint".to_owned()));
@@ -248,7 +257,11 @@ mod tests {
 
     #[test]
     fn only_a_true_email_verified_counts() {
-        for (value, verified) in [(json!(true), true), (json!("true"), false), (json!(false), false)] {
+        for (value, verified) in [
+            (json!(true), true),
+            (json!("true"), false),
+            (json!(false), false),
+        ] {
             let claims = json!({"sub": "s", "email": "a@example.com", "email_verified": value});
             let found = mapped(claims.as_object().unwrap(), "sub", "email", "name").unwrap();
             assert_eq!(found.email_verified, verified);

@@ -47,14 +47,11 @@ pub async fn page(
     let store = server.store.as_ref();
     let links = store.list_upstream_links(&session.user_id).await?;
     let pending = match pending_handle {
-        Some(handle) => records::peek::<PendingIdentity>(
-            store,
-            SingleUseKind::UpstreamIdentity,
-            handle,
-            now,
-        )
-        .await?
-        .filter(|pending| records::same_browser(&pending.browser, csrf_cookie)),
+        Some(handle) => {
+            records::peek::<PendingIdentity>(store, SingleUseKind::UpstreamIdentity, handle, now)
+                .await?
+                .filter(|pending| records::same_browser(&pending.browser, csrf_cookie))
+        }
         None => None,
     };
     let username = store

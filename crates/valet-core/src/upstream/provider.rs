@@ -51,8 +51,14 @@ impl Discovery {
         }
         // OIDC Discovery §3: client_secret_basic when the list is absent.
         let token_auth = match (
-            listed("token_endpoint_auth_methods_supported", "client_secret_basic"),
-            listed("token_endpoint_auth_methods_supported", "client_secret_post"),
+            listed(
+                "token_endpoint_auth_methods_supported",
+                "client_secret_basic",
+            ),
+            listed(
+                "token_endpoint_auth_methods_supported",
+                "client_secret_post",
+            ),
         ) {
             (None | Some(true), _) => ClientAuth::Basic,
             (Some(false), Some(true)) => ClientAuth::Post,

@@ -7,8 +7,8 @@
 //! - an identity nobody is linked to yet ([`PendingIdentity`]), waiting for
 //!   the user's choice: create an account, or link it after a local sign-in.
 
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use valet_jose::{b64url, constant_time_eq, random_bytes, sha256};
 
 use super::identity::Identity;
@@ -55,9 +55,7 @@ pub fn same_browser(binding: &str, csrf_cookie: Option<&str>) -> bool {
 
 /// 256 random bits, base64url.
 pub fn random_handle() -> Result<String, OAuthError> {
-    random_bytes::<32>()
-        .map(b64url)
-        .map_err(OAuthError::server)
+    random_bytes::<32>().map(b64url).map_err(OAuthError::server)
 }
 
 /// Stores `record` under a new handle, returned.

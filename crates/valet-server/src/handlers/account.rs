@@ -50,7 +50,11 @@ pub async fn account_get(
             csrf: csrf.as_deref(),
         };
         let store = state.server.store();
-        state.server.upstreams().refresh_names(store, context.now).await?;
+        state
+            .server
+            .upstreams()
+            .refresh_names(store, context.now)
+            .await?;
         let outcome = authn::sign_in_to_account(&state.server, cookies, &context).await?;
         return outcome_response(&state, outcome);
     };

@@ -55,7 +55,11 @@ async fn authorize_with(
     let cookies = browser.cookies();
     // The sign-in page's provider buttons.
     let store = state.server.store();
-    state.server.upstreams().refresh_names(store, context.now).await?;
+    state
+        .server
+        .upstreams()
+        .refresh_names(store, context.now)
+        .await?;
     let outcome = authn::authorize(&state.server, form, cookies, context).await?;
     outcome_response(state, outcome)
 }

@@ -39,9 +39,14 @@ pub async fn start(
     request: OAuthForm,
 ) -> Result<Response, ApiError> {
     let browser = BrowserCookies::read(&headers, &cookie_names(&state));
-    let outcome =
-        authn::start_upstream(&state.server, &name, &request.form, browser.cookies(), &context)
-            .await?;
+    let outcome = authn::start_upstream(
+        &state.server,
+        &name,
+        &request.form,
+        browser.cookies(),
+        &context,
+    )
+    .await?;
     upstream_response(&state, &context, (outcome, None))
 }
 
@@ -83,9 +88,8 @@ pub async fn link(
 ) -> Result<Response, ApiError> {
     let names = cookie_names(&state);
     let browser = BrowserCookies::read(&headers, &names);
-    let handle =
-        authn::keep_for_linking(&state.server, &request.form, browser.cookies(), &context)
-            .await??;
+    let handle = authn::keep_for_linking(&state.server, &request.form, browser.cookies(), &context)
+        .await??;
     let mut response = see_other(&page_url(&state))?;
     names.set(&mut response, names.upstream_link(), &handle, RECORD_TTL);
     Ok(response)
@@ -140,7 +144,8 @@ pub async fn account_get(
     let names = cookie_names(&state);
     let cookie = cookies::read(&headers, names.session());
     let csrf = cookies::read(&headers, names.csrf());
-    let Some(session) = session::lookup(state.server.store(), cookie.as_deref(), context.now).await?
+    let Some(session) =
+        session::lookup(state.server.store(), cookie.as_deref(), context.now).await?
     else {
         let cookies = Cookies {
             session: None,
@@ -167,7 +172,8 @@ pub async fn account_post(
 ) -> Result<Response, ApiError> {
     let names = cookie_names(&state);
     let cookie = cookies::read(&headers, names.session());
-    let Some(session) = session::lookup(state.server.store(), cookie.as_deref(), context.now).await?
+    let Some(session) =
+        session::lookup(state.server.store(), cookie.as_deref(), context.now).await?
     else {
         return see_other(&page_url(&state));
     };
@@ -186,8 +192,14 @@ pub async fn account_post(
     let field = |name| form.optional(name).ok().flatten().unwrap_or_default();
     let change = match field("action") {
         "link" => {
-            links::link(&state.server, &session, pending.as_deref(), csrf.as_deref(), &context)
-                .await?
+            links::link(
+                &state.server,
+                &session,
+                pending.as_deref(),
+                csrf.as_deref(),
+                &context,
+            )
+            .await?
         }
         "unlink" => {
             let (upstream, subject) = (field("upstream"), field("subject"));

@@ -179,9 +179,18 @@ fn print_upstream(upstream: &UpstreamRecord) {
     println!("issuer:                 {}", or_dash(&upstream.issuer));
     println!("client_id:              {}", upstream.client_id);
     println!("scopes:                 {}", upstream.scopes.join(" "));
-    println!("authorization_endpoint: {}", or_dash(&upstream.authorization_endpoint));
-    println!("token_endpoint:         {}", or_dash(&upstream.token_endpoint));
-    println!("userinfo_endpoint:      {}", or_dash(&upstream.userinfo_endpoint));
+    println!(
+        "authorization_endpoint: {}",
+        or_dash(&upstream.authorization_endpoint)
+    );
+    println!(
+        "token_endpoint:         {}",
+        or_dash(&upstream.token_endpoint)
+    );
+    println!(
+        "userinfo_endpoint:      {}",
+        or_dash(&upstream.userinfo_endpoint)
+    );
     println!(
         "claims:                 subject={} email={} name={}",
         upstream.subject_claim, upstream.email_claim, upstream.name_claim

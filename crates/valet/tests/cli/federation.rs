@@ -90,14 +90,23 @@ impl Downstream {
             // Open registration needs mail (nothing here reads it).
             command
                 .env("VALET_REGISTRATION", "open")
-                .env("VALET_SMTP_URL", format!("smtp://127.0.0.1:{}", free_port()))
+                .env(
+                    "VALET_SMTP_URL",
+                    format!("smtp://127.0.0.1:{}", free_port()),
+                )
                 .env("VALET_MAIL_FROM", "Valet <valet@example.test>");
         }
         let server = Server::start(command, port, dir.join("serve.log"));
         let mut create = valet(&dir);
         create.args([
-            "client", "create", "--name", "app", "--redirect-uri", APP_REDIRECT,
-            "--skip-consent", "--json",
+            "client",
+            "create",
+            "--name",
+            "app",
+            "--redirect-uri",
+            APP_REDIRECT,
+            "--skip-consent",
+            "--json",
         ]);
         let client_id = stdout_json(&run_ok(create))["client_id"]
             .as_str()
@@ -115,7 +124,10 @@ impl Downstream {
     }
 
     fn callback(&self) -> String {
-        format!("http://127.0.0.1:{}/upstream/{UPSTREAM}/callback", self.port())
+        format!(
+            "http://127.0.0.1:{}/upstream/{UPSTREAM}/callback",
+            self.port()
+        )
     }
 
     fn add_upstream(&self, args: &[&str]) {
@@ -129,7 +141,12 @@ impl Downstream {
     fn add_fake_oidc(&self, provider: &Provider) {
         let issuer = provider.issuer();
         self.add_upstream(&[
-            "--issuer", &issuer, "--client-id", UP_CLIENT, "--client-secret", UP_SECRET,
+            "--issuer",
+            &issuer,
+            "--client-id",
+            UP_CLIENT,
+            "--client-secret",
+            UP_SECRET,
         ]);
     }
 
@@ -219,7 +236,11 @@ fn assert_code_for_app(reply: &Reply) {
 
 fn assert_unknown_identity(reply: &Reply) {
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert!(reply.body.contains("New sign-in with corp"), "{}", reply.body);
+    assert!(
+        reply.body.contains("New sign-in with corp"),
+        "{}",
+        reply.body
+    );
     assert!(reply.body.contains("id=\"link-account\""), "{}", reply.body);
 }
 
@@ -245,7 +266,12 @@ fn a_new_identity_gets_an_account_and_signs_in_again() {
     assert_unknown_identity(&unknown);
     assert!(unknown.body.contains("id=\"create-account\""));
     assert!(!jar.has("valet-session"), "not signed in yet");
-    let created = jar.send(down.port(), "POST", "/upstream/identity/create", &choice_form(&unknown));
+    let created = jar.send(
+        down.port(),
+        "POST",
+        "/upstream/identity/create",
+        &choice_form(&unknown),
+    );
     assert_code_for_app(&created);
     assert!(jar.has("valet-session"));
     let users = down.users();
@@ -255,7 +281,10 @@ fn a_new_identity_gets_an_account_and_signs_in_again() {
         .iter()
         .find(|user| user["email"] == "new1@example.test")
         .unwrap_or_else(|| panic!("{users}"));
-    assert_eq!(user["email_verified"], true, "the provider verified it and nobody has it");
+    assert_eq!(
+        user["email_verified"], true,
+        "the provider verified it and nobody has it"
+    );
 
     // The identity is linked: a new browser signs in at once.
     let mut again = CookieJar::default();
@@ -281,20 +310,41 @@ fn a_verified_email_of_a_local_account_never_reaches_it() {
     assert!(!attacker.has("valet-session"), "not signed in as anyone");
 
     // A new account with that email is refused: it would take it over.
-    let create = attacker.send(down.port(), "POST", "/upstream/identity/create", &choice_form(&unknown));
+    let create = attacker.send(
+        down.port(),
+        "POST",
+        "/upstream/identity/create",
+        &choice_form(&unknown),
+    );
     assert_eq!(create.status, 409, "{}", create.body);
-    assert!(create.body.contains("An account with this email address exists"));
+    assert!(
+        create
+            .body
+            .contains("An account with this email address exists")
+    );
     assert_eq!(down.user_count(), 1, "nothing created");
 
     // Linking asks for the victim's own sign-in, which the attacker cannot give.
     let unknown = sign_in_with_fake(&down, &mut attacker);
-    let keep = attacker.send(down.port(), "POST", "/upstream/identity/link", &choice_form(&unknown));
+    let keep = attacker.send(
+        down.port(),
+        "POST",
+        "/upstream/identity/link",
+        &choice_form(&unknown),
+    );
     assert_eq!(keep.status, 303, "{}", keep.body);
     let page = attacker.send(down.port(), "GET", "/account/upstreams", "");
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("name=\"password\""), "the sign-in page: {}", page.body);
+    assert!(
+        page.body.contains("name=\"password\""),
+        "the sign-in page: {}",
+        page.body
+    );
     let body = form_body(&[
-        ("interaction", &form_field(&page.body, "interaction").unwrap()),
+        (
+            "interaction",
+            &form_field(&page.body, "interaction").unwrap(),
+        ),
         ("csrf", &form_field(&page.body, "csrf").unwrap()),
         ("username", VICTIM_EMAIL),
         ("password", "a guess"),
@@ -313,7 +363,10 @@ fn sign_in_to_account(down: &Downstream, jar: &mut CookieJar) {
     let page = jar.send(down.port(), "GET", "/account/upstreams", "");
     assert_eq!(page.status, 200);
     let body = form_body(&[
-        ("interaction", &form_field(&page.body, "interaction").unwrap()),
+        (
+            "interaction",
+            &form_field(&page.body, "interaction").unwrap(),
+        ),
         ("csrf", &form_field(&page.body, "csrf").unwrap()),
         ("username", VICTIM),
         ("password", VICTIM_PASSWORD),
@@ -341,16 +394,29 @@ fn linking_needs_the_local_sign_in_and_a_confirmation() {
         !unknown.body.contains("id=\"create-account\""),
         "registration is closed"
     );
-    let keep = jar.send(down.port(), "POST", "/upstream/identity/link", &choice_form(&unknown));
+    let keep = jar.send(
+        down.port(),
+        "POST",
+        "/upstream/identity/link",
+        &choice_form(&unknown),
+    );
     assert_eq!(keep.status, 303);
     sign_in_to_account(&down, &mut jar);
     let page = jar.send(down.port(), "GET", "/account/upstreams", "");
     assert!(page.body.contains("id=\"confirm-link\""), "{}", page.body);
-    assert!(page.body.contains("id=\"no-links\""), "nothing linked before the confirmation");
+    assert!(
+        page.body.contains("id=\"no-links\""),
+        "nothing linked before the confirmation"
+    );
     let csrf = form_field(&page.body, "csrf").unwrap();
 
     // A form without this session's CSRF value changes nothing.
-    let forged = jar.send(down.port(), "POST", "/account/upstreams", "action=link&csrf=forged");
+    let forged = jar.send(
+        down.port(),
+        "POST",
+        "/account/upstreams",
+        "action=link&csrf=forged",
+    );
     assert_eq!(forged.status, 403);
 
     let linked = jar.send(
@@ -456,25 +522,51 @@ fn an_oauth2_provider_signs_in_through_its_userinfo() {
     let provider = Provider::start(&down.dir);
     let issuer = provider.issuer();
     down.add_upstream(&[
-        "--kind", "oauth2", "--client-id", UP_CLIENT, "--client-secret", UP_SECRET,
-        "--authorization-endpoint", &format!("{issuer}/authorize"),
-        "--token-endpoint", &format!("{issuer}/token"),
-        "--userinfo-endpoint", &format!("{issuer}/userinfo"),
-        "--subject-claim", "id", "--email-claim", "mail", "--name-claim", "login",
-        "--scope", "read:user",
+        "--kind",
+        "oauth2",
+        "--client-id",
+        UP_CLIENT,
+        "--client-secret",
+        UP_SECRET,
+        "--authorization-endpoint",
+        &format!("{issuer}/authorize"),
+        "--token-endpoint",
+        &format!("{issuer}/token"),
+        "--userinfo-endpoint",
+        &format!("{issuer}/userinfo"),
+        "--subject-claim",
+        "id",
+        "--email-claim",
+        "mail",
+        "--name-claim",
+        "login",
+        "--scope",
+        "read:user",
     ]);
     // GitHub style: a numeric id, and no iss in the answer.
     provider.set("4242", "octo@example.test", true, "no_iss_param");
     let mut jar = CookieJar::default();
     let unknown = sign_in_with_fake(&down, &mut jar);
     assert_unknown_identity(&unknown);
-    assert!(unknown.body.contains("octo@example.test"), "{}", unknown.body);
-    let created = jar.send(down.port(), "POST", "/upstream/identity/create", &choice_form(&unknown));
+    assert!(
+        unknown.body.contains("octo@example.test"),
+        "{}",
+        unknown.body
+    );
+    let created = jar.send(
+        down.port(),
+        "POST",
+        "/upstream/identity/create",
+        &choice_form(&unknown),
+    );
     assert_code_for_app(&created);
     let users = down.users();
     let user = &users.as_array().unwrap()[0];
     assert_eq!(user["email"], "octo@example.test");
-    assert_eq!(user["email_verified"], false, "userinfo did not say it is verified");
+    assert_eq!(
+        user["email_verified"], false,
+        "userinfo did not say it is verified"
+    );
     let mut again = CookieJar::default();
     assert_code_for_app(&sign_in_with_fake(&down, &mut again));
 }
@@ -497,19 +589,41 @@ fn upstream_commands_add_list_show_and_remove() {
     show.args(["upstream", "show", "corp", "--json"]);
     let shown = stdout_json(&run_ok(show));
     assert_eq!(shown["issuer"], issuer.as_str());
-    assert_eq!(shown["scopes"], serde_json::json!(["openid", "email", "profile"]));
-    assert!(!shown.to_string().contains(UP_SECRET), "the secret is never shown");
+    assert_eq!(
+        shown["scopes"],
+        serde_json::json!(["openid", "email", "profile"])
+    );
+    assert!(
+        !shown.to_string().contains(UP_SECRET),
+        "the secret is never shown"
+    );
 
     for (args, words) in [
         (vec!["--name", "Bad Name", "--issuer", &issuer], "name"),
         (vec!["--name", "corp", "--issuer", &issuer], "exists"),
-        (vec!["--name", "down", "--issuer", "http://127.0.0.1:1"], "discovery"),
-        (vec!["--name", "plain", "--kind", "oauth2"], "authorization_endpoint"),
-        (vec!["--name", "web", "--issuer", "http://example.com"], "https"),
+        (
+            vec!["--name", "down", "--issuer", "http://127.0.0.1:1"],
+            "discovery",
+        ),
+        (
+            vec!["--name", "plain", "--kind", "oauth2"],
+            "authorization_endpoint",
+        ),
+        (
+            vec!["--name", "web", "--issuer", "http://example.com"],
+            "https",
+        ),
     ] {
         let mut add = valet(&dir);
-        add.args(["upstream", "add", "--client-id", "x", "--client-secret", "y"])
-            .args(&args);
+        add.args([
+            "upstream",
+            "add",
+            "--client-id",
+            "x",
+            "--client-secret",
+            "y",
+        ])
+        .args(&args);
         let out = add.output().unwrap();
         assert!(!out.status.success(), "{args:?}");
         let error = String::from_utf8_lossy(&out.stderr);
@@ -540,19 +654,38 @@ impl ValetUpstream {
         let port = free_port();
         let issuer = format!("http://localhost:{port}");
         let mut command = valet(&dir);
-        command.args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--issuer", &issuer]);
+        command.args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--issuer",
+            &issuer,
+        ]);
         let server = Server::start(command, port, dir.join("serve.log"));
         let mut create = valet(&dir);
         create.args([
-            "client", "create", "--name", "downstream valet", "--redirect-uri",
-            &down.callback(), "--skip-consent", "--json",
+            "client",
+            "create",
+            "--name",
+            "downstream valet",
+            "--redirect-uri",
+            &down.callback(),
+            "--skip-consent",
+            "--json",
         ]);
         let client = stdout_json(&run_ok(create));
         let (id, secret) = (
             client["client_id"].as_str().unwrap(),
             client["client_secret"].as_str().unwrap(),
         );
-        down.add_upstream(&["--issuer", &issuer, "--client-id", id, "--client-secret", secret]);
+        down.add_upstream(&[
+            "--issuer",
+            &issuer,
+            "--client-id",
+            id,
+            "--client-secret",
+            secret,
+        ]);
         (ValetUpstream { server, dir }, issuer)
     }
 
@@ -563,7 +696,10 @@ impl ValetUpstream {
         let page = jar.send(port, "GET", &path, "");
         assert_eq!(page.status, 200, "{}", page.body);
         let body = form_body(&[
-            ("interaction", &form_field(&page.body, "interaction").unwrap()),
+            (
+                "interaction",
+                &form_field(&page.body, "interaction").unwrap(),
+            ),
             ("csrf", &form_field(&page.body, "csrf").unwrap()),
             ("username", user),
             ("password", password),
@@ -578,18 +714,38 @@ impl ValetUpstream {
 fn a_second_valet_is_an_openid_upstream() {
     let down = Downstream::serve("fed-valet-down", true);
     let (up, _issuer) = ValetUpstream::start(&down);
-    create_user(&up.dir, "carol", "carol@example.test", "carol's long passphrase");
+    create_user(
+        &up.dir,
+        "carol",
+        "carol@example.test",
+        "carol's long passphrase",
+    );
 
     let (mut here, mut there) = (CookieJar::default(), CookieJar::default());
     let to_upstream = down.press_button(&mut here);
-    assert!(to_upstream.contains("code_challenge_method=S256"), "{to_upstream}");
+    assert!(
+        to_upstream.contains("code_challenge_method=S256"),
+        "{to_upstream}"
+    );
     assert!(to_upstream.contains("nonce="), "{to_upstream}");
     let back = up.sign_in(&mut there, &to_upstream, "carol", "carol's long passphrase");
-    assert!(back.contains("iss=http%3A%2F%2Flocalhost"), "RFC 9207: {back}");
+    assert!(
+        back.contains("iss=http%3A%2F%2Flocalhost"),
+        "RFC 9207: {back}"
+    );
     let unknown = down.back(&mut here, &back);
     assert_unknown_identity(&unknown);
-    assert!(unknown.body.contains("carol@example.test"), "{}", unknown.body);
-    let created = here.send(down.port(), "POST", "/upstream/identity/create", &choice_form(&unknown));
+    assert!(
+        unknown.body.contains("carol@example.test"),
+        "{}",
+        unknown.body
+    );
+    let created = here.send(
+        down.port(),
+        "POST",
+        "/upstream/identity/create",
+        &choice_form(&unknown),
+    );
     assert_code_for_app(&created);
 
     // Signed in at the upstream already: the next sign-in needs no password there.

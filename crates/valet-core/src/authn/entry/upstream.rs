@@ -62,12 +62,7 @@ fn unavailable() -> UpstreamOutcome {
     )
 }
 
-fn audit_failure(
-    server: &AuthorizationServer,
-    name: &str,
-    reason: &str,
-    context: &RequestContext,
-) {
+fn audit_failure(server: &AuthorizationServer, name: &str, reason: &str, context: &RequestContext) {
     tracing::info!(upstream = %name, %reason, "upstream sign-in refused");
     server.audit(
         AuditEvent::new(AuditKind::UpstreamFailed, context.now)
@@ -174,13 +169,17 @@ pub async fn finish_upstream(
     let Ok(Some(code)) = query.optional("code") else {
         audit_failure(server, name, "no code", context);
         return Ok((
-            page(400, "Sign-in failed", "The provider sent no authorization code."),
+            page(
+                400,
+                "Sign-in failed",
+                "The provider sent no authorization code.",
+            ),
             None,
         ));
     };
     let upstream = &provider.upstream;
-    let secret = open_secret(&server.master, name, &upstream.sealed_secret)
-        .map_err(OAuthError::server)?;
+    let secret =
+        open_secret(&server.master, name, &upstream.sealed_secret).map_err(OAuthError::server)?;
     let secret = String::from_utf8_lossy(&secret).into_owned();
     let redirect_uri = upstream::callback_url(&server.settings.issuer, name);
     let exchange = Exchange {
@@ -230,7 +229,8 @@ async fn callback_checks(
         return Ok(Err(expired()));
     };
     let store = server.store.as_ref();
-    let taken = records::take::<SignInState>(store, SingleUseKind::UpstreamState, handle, context.now);
+    let taken =
+        records::take::<SignInState>(store, SingleUseKind::UpstreamState, handle, context.now);
     let Some(state) = taken.await? else {
         audit_failure(server, name, "state unknown, used or expired", context);
         return Ok(Err(expired()));
@@ -260,7 +260,12 @@ async fn callback_checks(
         None => !provider.iss_parameter,
     };
     if !iss_ok {
-        audit_failure(server, name, "iss parameter missing or not the provider's", context);
+        audit_failure(
+            server,
+            name,
+            "iss parameter missing or not the provider's",
+            context,
+        );
         return Ok(Err(page(
             400,
             "Sign-in refused",
@@ -277,7 +282,9 @@ async fn callback_checks(
         let message = if error == "access_denied" {
             "You did not allow the sign-in at the provider, so you are not signed in.".to_owned()
         } else {
-            format!("The provider did not sign you in ({error}). Try again, or sign in another way.")
+            format!(
+                "The provider did not sign you in ({error}). Try again, or sign in another way."
+            )
         };
         return Ok(Err(page(400, "Sign-in cancelled", message)));
     }
@@ -296,13 +303,19 @@ async fn signed_in_upstream(
 ) -> Result<(UpstreamOutcome, Option<NewSession>), OAuthError> {
     let name = upstream.name.as_str();
     let form = interaction_form(&state.interaction, cookies.csrf);
-    let Resumed { at, request, client } =
-        match resume_waiting_for_login(server, &form, cookies, context).await? {
-            Ok(resumed) => resumed,
-            Err(error) => {
-                return Ok((UpstreamOutcome::Step(AuthorizeOutcome::ErrorPage(error)), None));
-            }
-        };
+    let Resumed {
+        at,
+        request,
+        client,
+    } = match resume_waiting_for_login(server, &form, cookies, context).await? {
+        Ok(resumed) => resumed,
+        Err(error) => {
+            return Ok((
+                UpstreamOutcome::Step(AuthorizeOutcome::ErrorPage(error)),
+                None,
+            ));
+        }
+    };
     let store = server.store.as_ref();
     let csrf = cookies.csrf.unwrap_or_default().to_owned();
     let Some(link) = store.get_upstream_link(name, &identity.subject).await? else {
@@ -321,8 +334,7 @@ async fn signed_in_upstream(
                 email: identity.email,
                 name: identity.name,
                 client_name: client.name.clone(),
-                may_register: server.settings.registration
-                    == crate::config::Registration::Open,
+                may_register: server.settings.registration == crate::config::Registration::Open,
                 csrf,
             }),
             None,

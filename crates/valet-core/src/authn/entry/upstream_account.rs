@@ -73,10 +73,12 @@ pub async fn keep_for_linking(
     cookies: Cookies<'_>,
     context: &RequestContext,
 ) -> Result<Result<String, PageError>, OAuthError> {
-    Ok(match pending_of(server, form, cookies, context.now).await? {
-        Some((handle, _)) => Ok(handle),
-        None => Err(gone()),
-    })
+    Ok(
+        match pending_of(server, form, cookies, context.now).await? {
+            Some((handle, _)) => Ok(handle),
+            None => Err(gone()),
+        },
+    )
 }
 
 /// `POST /upstream/identity/create`: a new account for the identity, if
@@ -89,7 +91,10 @@ pub async fn create_upstream_account(
     context: &RequestContext,
 ) -> Result<(UpstreamOutcome, Option<NewSession>), OAuthError> {
     let Some((handle, pending)) = pending_of(server, form, cookies, context.now).await? else {
-        return Ok((UpstreamOutcome::Step(AuthorizeOutcome::ErrorPage(gone())), None));
+        return Ok((
+            UpstreamOutcome::Step(AuthorizeOutcome::ErrorPage(gone())),
+            None,
+        ));
     };
     if server.settings.registration != Registration::Open {
         return Ok((
@@ -120,7 +125,10 @@ pub async fn create_upstream_account(
         .await?
         .is_none()
     {
-        return Ok((UpstreamOutcome::Step(AuthorizeOutcome::ErrorPage(gone())), None));
+        return Ok((
+            UpstreamOutcome::Step(AuthorizeOutcome::ErrorPage(gone())),
+            None,
+        ));
     }
     let username = free_username(server, &pending).await?;
     let new = NewUser {
@@ -158,7 +166,11 @@ pub async fn create_upstream_account(
             // Linked meanwhile (another browser): the new account stays unlinked.
             store.delete_user(&user.user_id).await?;
             return Ok((
-                page(409, "Already linked", "This provider account is linked to an account already. Sign in with it again."),
+                page(
+                    409,
+                    "Already linked",
+                    "This provider account is linked to an account already. Sign in with it again.",
+                ),
                 None,
             ));
         }
@@ -190,13 +202,19 @@ async fn continue_signed_in(
     context: &RequestContext,
 ) -> Result<(UpstreamOutcome, Option<NewSession>), OAuthError> {
     let form = interaction_form(&pending.interaction, cookies.csrf);
-    let Resumed { at, request, client } =
-        match resume_waiting_for_login(server, &form, cookies, context).await? {
-            Ok(resumed) => resumed,
-            Err(error) => {
-                return Ok((UpstreamOutcome::Step(AuthorizeOutcome::ErrorPage(error)), None));
-            }
-        };
+    let Resumed {
+        at,
+        request,
+        client,
+    } = match resume_waiting_for_login(server, &form, cookies, context).await? {
+        Ok(resumed) => resumed,
+        Err(error) => {
+            return Ok((
+                UpstreamOutcome::Step(AuthorizeOutcome::ErrorPage(error)),
+                None,
+            ));
+        }
+    };
     let step = Step {
         client: &client,
         at,
