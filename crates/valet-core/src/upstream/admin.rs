@@ -82,30 +82,7 @@ pub async fn add(
     new: NewUpstream,
     now: i64,
 ) -> Result<UpstreamRecord, AdminError> {
-    if !super::valid_name(&new.name) {
-        return Err(invalid(
-            "name",
-            Some(&new.name),
-            "must be 1 to 32 characters, each a-z, 0-9 or '-'",
-        ));
-    }
-    if new.client_id.is_empty() {
-        return Err(invalid("client_id", None, "must not be empty"));
-    }
-    if new.client_secret.is_empty() {
-        return Err(invalid("client_secret", None, "must not be empty"));
-    }
-    let endpoint = |field: &'static str, value: &Option<String>| -> Result<(), AdminError> {
-        match value {
-            Some(uri) => check_url(uri)
-                .map(|_| ())
-                .map_err(|reason| invalid(field, Some(uri), reason)),
-            None => Ok(()),
-        }
-    };
-    endpoint("authorization_endpoint", &new.authorization_endpoint)?;
-    endpoint("token_endpoint", &new.token_endpoint)?;
-    endpoint("userinfo_endpoint", &new.userinfo_endpoint)?;
+    check(&new)?;
     let metadata = match new.kind {
         UpstreamKind::Oidc => Some(discovered(upstreams, new.issuer.as_deref()).await?),
         UpstreamKind::Oauth2 => {
@@ -123,15 +100,7 @@ pub async fn add(
     };
     let sealed_secret = super::seal_secret(master, &new.name, &new.client_secret)
         .map_err(|error| AdminError::Internal(format!("could not seal the secret: {error}")))?;
-    let scopes = match (new.scopes.is_empty(), new.kind) {
-        (true, UpstreamKind::Oidc) => ["openid", "email", "profile"].map(str::to_owned).to_vec(),
-        (_, UpstreamKind::Oidc) if !new.scopes.iter().any(|s| s == "openid") => {
-            let mut scopes = vec!["openid".to_owned()];
-            scopes.extend(new.scopes);
-            scopes
-        }
-        _ => new.scopes,
-    };
+    let scopes = scopes_for(new.kind, new.scopes);
     let claim = |value: Option<String>, default: &str| value.unwrap_or_else(|| default.to_owned());
     let upstream = Upstream {
         name: new.name,
@@ -162,6 +131,49 @@ pub async fn add(
     }
     audit(store, AuditKind::UpstreamAdded, &upstream.name, now).await;
     Ok(UpstreamRecord::from(&upstream))
+}
+
+/// The fields that need no fetch: name, client, endpoint URLs.
+fn check(new: &NewUpstream) -> Result<(), AdminError> {
+    if !super::valid_name(&new.name) {
+        return Err(invalid(
+            "name",
+            Some(&new.name),
+            "must be 1 to 32 characters, each a-z, 0-9 or '-'",
+        ));
+    }
+    if new.client_id.is_empty() {
+        return Err(invalid("client_id", None, "must not be empty"));
+    }
+    if new.client_secret.is_empty() {
+        return Err(invalid("client_secret", None, "must not be empty"));
+    }
+    let endpoint = |field: &'static str, value: &Option<String>| -> Result<(), AdminError> {
+        match value {
+            Some(uri) => check_url(uri)
+                .map(|_| ())
+                .map_err(|reason| invalid(field, Some(uri), reason)),
+            None => Ok(()),
+        }
+    };
+    endpoint("authorization_endpoint", &new.authorization_endpoint)?;
+    endpoint("token_endpoint", &new.token_endpoint)?;
+    endpoint("userinfo_endpoint", &new.userinfo_endpoint)?;
+    Ok(())
+}
+
+/// An OpenID provider is always asked for `openid` (by default with `email
+/// profile`); an OAuth 2 provider for what was given.
+fn scopes_for(kind: UpstreamKind, scopes: Vec<String>) -> Vec<String> {
+    match (scopes.is_empty(), kind) {
+        (true, UpstreamKind::Oidc) => ["openid", "email", "profile"].map(str::to_owned).to_vec(),
+        (_, UpstreamKind::Oidc) if !scopes.iter().any(|s| s == "openid") => {
+            let mut with_openid = vec!["openid".to_owned()];
+            with_openid.extend(scopes);
+            with_openid
+        }
+        _ => scopes,
+    }
 }
 
 /// The issuer's discovery document, checked, as stored text.

@@ -80,12 +80,15 @@ impl Upstreams {
             )));
         }
         match upstream.kind {
-            UpstreamKind::Oidc => self.from_id_token(provider, &answer.body, exchange).await,
-            UpstreamKind::Oauth2 => self.from_userinfo(provider, &answer.body).await,
+            UpstreamKind::Oidc => {
+                self.identity_of_id_token(provider, &answer.body, exchange)
+                    .await
+            }
+            UpstreamKind::Oauth2 => self.identity_of_userinfo(provider, &answer.body).await,
         }
     }
 
-    async fn from_id_token(
+    async fn identity_of_id_token(
         &self,
         provider: &Provider,
         tokens: &Map<String, Value>,
@@ -167,7 +170,7 @@ impl Upstreams {
         }
     }
 
-    async fn from_userinfo(
+    async fn identity_of_userinfo(
         &self,
         provider: &Provider,
         tokens: &Map<String, Value>,

@@ -25,7 +25,7 @@ pub enum KindArg {
 pub enum UpstreamCommand {
     /// Add a provider. The redirect URI to register at the provider is
     /// {issuer}/upstream/{name}/callback.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List the providers.
     List {
         #[arg(long)]
@@ -88,7 +88,7 @@ pub async fn run(config: &Config, command: UpstreamCommand) -> Result<(), CliErr
     match command {
         UpstreamCommand::Add(args) => {
             let master = master_key(config, store, Create::Refused).await?;
-            let new = new_upstream(args)?;
+            let new = new_upstream(*args)?;
             let upstreams = Upstreams::default();
             let added = admin::add(store, &master, &upstreams, new, now)
                 .await

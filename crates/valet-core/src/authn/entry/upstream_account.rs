@@ -96,30 +96,11 @@ pub async fn create_upstream_account(
             None,
         ));
     };
-    if server.settings.registration != Registration::Open {
-        return Ok((
-            page(
-                403,
-                "Registration closed",
-                "New accounts cannot be created here. If you have an account, sign in to it and link this provider from your account page.",
-            ),
-            None,
-        ));
+    if let Some(refused) = refusal(server, &pending).await? {
+        return Ok((refused, None));
     }
     let store = server.store.as_ref();
     let identity = &pending.identity;
-    if let Some(email) = &identity.email
-        && store.find_user_by_login(email).await?.is_some()
-    {
-        return Ok((
-            page(
-                409,
-                "Account exists",
-                "An account with this email address exists already. If it is yours, sign in to it with its password, then link this provider from your account page.",
-            ),
-            None,
-        ));
-    }
     let kind = SingleUseKind::UpstreamIdentity;
     if records::take::<PendingIdentity>(store, kind, &handle, context.now)
         .await?
@@ -178,6 +159,31 @@ pub async fn create_upstream_account(
     }
     audit_created(server, &link, context);
     continue_signed_in(server, &pending, link.user_id, cookies, context).await
+}
+
+/// Why no account may be created for `pending`: registration is closed, or
+/// its email is a local account's (which it must not take over).
+async fn refusal(
+    server: &AuthorizationServer,
+    pending: &PendingIdentity,
+) -> Result<Option<UpstreamOutcome>, OAuthError> {
+    if server.settings.registration != Registration::Open {
+        return Ok(Some(page(
+            403,
+            "Registration closed",
+            "New accounts cannot be created here. If you have an account, sign in to it and link this provider from your account page.",
+        )));
+    }
+    if let Some(email) = &pending.identity.email
+        && server.store.find_user_by_login(email).await?.is_some()
+    {
+        return Ok(Some(page(
+            409,
+            "Account exists",
+            "An account with this email address exists already. If it is yours, sign in to it with its password, then link this provider from your account page.",
+        )));
+    }
+    Ok(None)
 }
 
 fn audit_created(server: &AuthorizationServer, link: &UpstreamLink, context: &RequestContext) {
