@@ -757,3 +757,90 @@ fn a_second_valet_is_an_openid_upstream() {
     let back = answer.header("location").unwrap().to_owned();
     assert_code_for_app(&down.back(&mut here_again, &back));
 }
+
+/// The whole story in Chromium, with a second Valet (on `localhost`) as the
+/// provider: the sign-in page's button, the provider's sign-in, the new
+/// identity linked to an existing account after its own sign-in and a
+/// confirmation, then the provider alone signs the user in to the app.
+#[test]
+fn chromium_links_a_provider_account_and_signs_in_with_it() {
+    use std::time::Duration;
+
+    use crate::webdriver::{Browser, CallbackListener, browser_missing};
+
+    if browser_missing("federation_e2e") {
+        return;
+    }
+    let down = Downstream::serve("fed-chromium", false);
+    create_user(&down.dir, VICTIM, VICTIM_EMAIL, VICTIM_PASSWORD);
+    let (up, _) = ValetUpstream::start(&down);
+    create_user(
+        &up.dir,
+        "carol",
+        "carol@example.test",
+        "carol's long passphrase",
+    );
+    let callback = CallbackListener::start();
+    let redirect_uri = format!("http://127.0.0.1:{}/callback", callback.port);
+    let mut create = valet(&down.dir);
+    create.args([
+        "client",
+        "create",
+        "--name",
+        "Photo App",
+        "--redirect-uri",
+        &redirect_uri,
+    ]);
+    create.args(["--skip-consent", "--json"]);
+    let client_id = stdout_json(&run_ok(create))["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let here = format!("http://127.0.0.1:{}", down.port());
+    let authorize = format!(
+        "{here}/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid&state=s1&code_challenge={CHALLENGE}&code_challenge_method=S256",
+        encode(&redirect_uri)
+    );
+    let provider_sign_in = |browser: &Browser| {
+        browser.click(&browser.find(&format!("button#upstream-{UPSTREAM}")));
+        browser.send_keys(&browser.find("input#username"), "carol");
+        browser.send_keys(&browser.find("input#password"), "carol's long passphrase");
+        browser.click(&browser.find("form button[type=submit]"));
+    };
+
+    let profile = down.dir.join("chromium-a");
+    std::fs::create_dir_all(&profile).unwrap();
+    let mut browser = Browser::start(&profile);
+    browser.navigate(&authorize);
+    provider_sign_in(&browser);
+    browser.click(&browser.find("button#link-account"));
+    // The account page's own sign-in, with the local password.
+    browser.send_keys(&browser.find("input#username"), VICTIM);
+    browser.send_keys(&browser.find("input#password"), VICTIM_PASSWORD);
+    browser.click(&browser.find("form button[type=submit]"));
+    browser.find("#pending-upstream-link");
+    browser.click(&browser.find("a#upstreams-link"));
+    browser.click(&browser.find("button#confirm-link"));
+    let notice = browser.text(&browser.find("#notice"));
+    assert_eq!(notice, "corp is linked.");
+    browser.quit();
+
+    // Another browser: the provider alone signs the user in to the app.
+    let profile = down.dir.join("chromium-b");
+    std::fs::create_dir_all(&profile).unwrap();
+    let mut browser = Browser::start(&profile);
+    browser.navigate(&authorize);
+    provider_sign_in(&browser);
+    let landed = browser.wait_for_url(&redirect_uri, Duration::from_secs(30));
+    assert!(landed.contains("code="), "{landed}");
+    let request_line = callback.request_line(Duration::from_secs(30));
+    assert!(request_line.contains("code="), "{request_line}");
+    browser.quit();
+    eventually("the upstream sign-in in the audit trail", || {
+        let mut audit = valet(&down.dir);
+        audit.args(["audit", "--json"]);
+        String::from_utf8(run_ok(audit).stdout)
+            .unwrap()
+            .contains("upstream.sign_in")
+    });
+}
