@@ -82,10 +82,15 @@ struct Downstream {
 
 impl Downstream {
     fn serve(label: &str, registration_open: bool) -> Downstream {
+        Self::serve_with(label, registration_open, &[])
+    }
+
+    fn serve_with(label: &str, registration_open: bool, env: &[(&str, &str)]) -> Downstream {
         let dir = temp_dir(label);
         let port = free_port();
         let mut command = valet(&dir);
         command.args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
+        command.envs(env.iter().copied());
         if registration_open {
             // Open registration needs mail (nothing here reads it).
             command
@@ -843,4 +848,75 @@ fn chromium_links_a_provider_account_and_signs_in_with_it() {
             .unwrap()
             .contains("upstream.sign_in")
     });
+}
+
+#[test]
+fn the_provider_is_one_factor_of_two() {
+    if !jwcrypto_available("federation factors") {
+        return;
+    }
+    // Two factors required for everyone: the provider's sign-in is only the first.
+    let down = Downstream::serve_with("fed-mfa", true, &[("VALET_MFA", "required")]);
+    let provider = Provider::start(&down.dir);
+    down.add_fake_oidc(&provider);
+    provider.set("mfa-1", "mfa1@example.test", true, "good");
+    let mut jar = CookieJar::default();
+    let unknown = sign_in_with_fake(&down, &mut jar);
+    let created = jar.send(
+        down.port(),
+        "POST",
+        "/upstream/identity/create",
+        &choice_form(&unknown),
+    );
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert!(
+        created.body.contains("Set up two-factor sign-in"),
+        "a second factor is asked for: {}",
+        created.body
+    );
+    assert!(!jar.has("valet-session"), "no session on one factor");
+}
+
+#[test]
+fn a_disabled_user_and_a_last_link_are_refused() {
+    if !jwcrypto_available("federation disabled") {
+        return;
+    }
+    let down = Downstream::serve("fed-disabled", true);
+    let provider = Provider::start(&down.dir);
+    down.add_fake_oidc(&provider);
+    provider.set("only-way", "only@example.test", true, "good");
+    let mut jar = CookieJar::default();
+    let unknown = sign_in_with_fake(&down, &mut jar);
+    let created = jar.send(
+        down.port(),
+        "POST",
+        "/upstream/identity/create",
+        &choice_form(&unknown),
+    );
+    assert_code_for_app(&created);
+
+    // No password, no passkey: the provider is the only way in, so it stays.
+    let page = jar.send(down.port(), "GET", "/account/upstreams", "");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("only-way"), "{}", page.body);
+    let body = form_body(&[
+        ("action", "unlink"),
+        ("csrf", &form_field(&page.body, "csrf").unwrap()),
+        ("upstream", UPSTREAM),
+        ("subject", "only-way"),
+    ]);
+    let refused = jar.send(down.port(), "POST", "/account/upstreams", &body);
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("your only way to sign in"));
+
+    // Disabled, the linked user is refused.
+    let mut disable = valet(&down.dir);
+    disable.args(["user", "disable", "only"]);
+    run_ok(disable);
+    let mut again = CookieJar::default();
+    let reply = sign_in_with_fake(&down, &mut again);
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert!(reply.body.contains("Account disabled"));
+    assert!(!again.has("valet-session"));
 }
