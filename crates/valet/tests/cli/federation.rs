@@ -920,3 +920,90 @@ fn a_disabled_user_and_a_last_link_are_refused() {
     assert!(reply.body.contains("Account disabled"));
     assert!(!again.has("valet-session"));
 }
+
+/// A node-oidc-provider (`tests/node/upstream_provider.mjs`) as the upstream,
+/// driven through its development sign-in and consent forms.
+#[test]
+fn node_oidc_provider_is_an_openid_upstream() {
+    use valet_test_support::node::{node_clients_dir, node_package_available};
+
+    if !node_package_available("oidc-provider", "the node-oidc-provider upstream") {
+        return;
+    }
+    let down = Downstream::serve("fed-node", true);
+    let port = free_port();
+    let mut command = Command::new("node");
+    command
+        .current_dir(node_clients_dir())
+        .args([
+            "upstream_provider.mjs",
+            &port.to_string(),
+            UP_CLIENT,
+            UP_SECRET,
+        ])
+        .arg(down.callback())
+        .stdin(Stdio::null());
+    let _provider = Server::start_unready(command, port, down.dir.join("node-provider.log"));
+    let issuer = format!("http://localhost:{port}");
+    down.add_upstream(&[
+        "--issuer",
+        &issuer,
+        "--client-id",
+        UP_CLIENT,
+        "--client-secret",
+        UP_SECRET,
+    ]);
+
+    let (mut here, mut there) = (CookieJar::default(), CookieJar::default());
+    let mut location = down.press_button(&mut here);
+    // The provider's redirects, sign-in form and consent form, to its answer.
+    for _ in 0..10 {
+        let (port_now, path) = split_url(&absolute(&location, &issuer));
+        if port_now == down.port() {
+            break;
+        }
+        let mut reply = there.send(port_now, "GET", &path, "");
+        if path.starts_with("/interaction/") && reply.status == 200 {
+            let prompt = form_field(&reply.body, "prompt").unwrap_or_default();
+            let body = form_body(&[("prompt", &prompt), ("login", "nora"), ("password", "any")]);
+            reply = there.send(port_now, "POST", &path, &body);
+        }
+        assert!(
+            (300..400).contains(&reply.status),
+            "{path}: {} {}",
+            reply.status,
+            reply.body
+        );
+        location = reply.header("location").unwrap().to_owned();
+    }
+    assert!(
+        location.contains("iss=http%3A%2F%2Flocalhost"),
+        "{location}"
+    );
+    let unknown = down.back(&mut here, &location);
+    assert_unknown_identity(&unknown);
+    assert!(
+        unknown.body.contains("nora@node.example.test"),
+        "the email from its userinfo: {}",
+        unknown.body
+    );
+    let created = here.send(
+        down.port(),
+        "POST",
+        "/upstream/identity/create",
+        &choice_form(&unknown),
+    );
+    assert_code_for_app(&created);
+    let users = down.users();
+    assert_eq!(users[0]["email"], "nora@node.example.test");
+    assert_eq!(users[0]["email_verified"], true);
+}
+
+/// `location` made absolute against `origin` when it is a path.
+fn absolute(location: &str, origin: &str) -> String {
+    if location.starts_with('/') {
+        format!("{origin}{location}")
+    } else {
+        location.to_owned()
+    }
+}
