@@ -516,6 +516,11 @@ fn state_is_single_use_and_bound_to_the_browser() {
     let mut no_cookies = CookieJar::default();
     assert_eq!(down.back(&mut no_cookies, &back).status, 400);
     assert_eq!(down.user_count(), 0);
+
+    // No such provider: a page, not an error.
+    let unknown = down.server.get("/upstream/No-Such/callback?state=x&code=y");
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    assert!(unknown.body.contains("Unknown provider"));
 }
 
 #[test]
@@ -778,7 +783,7 @@ fn chromium_links_a_provider_account_and_signs_in_with_it() {
     }
     let down = Downstream::serve("fed-chromium", false);
     create_user(&down.dir, VICTIM, VICTIM_EMAIL, VICTIM_PASSWORD);
-    let (up, _) = ValetUpstream::start(&down);
+    let (up, up_origin) = ValetUpstream::start(&down);
     create_user(
         &up.dir,
         "carol",
@@ -808,6 +813,8 @@ fn chromium_links_a_provider_account_and_signs_in_with_it() {
     );
     let provider_sign_in = |browser: &Browser| {
         browser.click(&browser.find(&format!("button#upstream-{UPSTREAM}")));
+        // Both sign-in pages have an input#username: wait to be at the provider's.
+        browser.wait_for_url(&up_origin, Duration::from_secs(30));
         browser.send_keys(&browser.find("input#username"), "carol");
         browser.send_keys(&browser.find("input#password"), "carol's long passphrase");
         browser.click(&browser.find("form button[type=submit]"));

@@ -79,7 +79,12 @@ async fn provider_named(
     name: &str,
     context: &RequestContext,
 ) -> Result<Result<Provider, UpstreamOutcome>, OAuthError> {
-    let Some(upstream) = server.store.get_upstream(name).await? else {
+    let known = if upstream::valid_name(name) {
+        server.store.get_upstream(name).await?
+    } else {
+        None
+    };
+    let Some(upstream) = known else {
         return Ok(Err(page(
             404,
             "Unknown provider",
@@ -180,7 +185,7 @@ pub async fn finish_upstream(
     let upstream = &provider.upstream;
     let secret =
         open_secret(&server.master, name, &upstream.sealed_secret).map_err(OAuthError::server)?;
-    let secret = String::from_utf8_lossy(&secret).into_owned();
+    let secret = zeroize::Zeroizing::new(String::from_utf8_lossy(&secret).into_owned());
     let redirect_uri = upstream::callback_url(&server.settings.issuer, name);
     let exchange = Exchange {
         code,
@@ -224,6 +229,13 @@ async fn callback_checks(
             "This sign-in has expired or was already used. Go back to the app and start again.",
         )
     };
+    if !upstream::valid_name(name) {
+        return Ok(Err(page(
+            404,
+            "Unknown provider",
+            "This server does not offer sign-in with that provider.",
+        )));
+    }
     let Ok(Some(handle)) = query.optional("state") else {
         audit_failure(server, name, "no state", context);
         return Ok(Err(expired()));
