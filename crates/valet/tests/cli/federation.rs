@@ -725,3 +725,27 @@ fn a_disabled_user_and_a_last_link_are_refused() {
     assert!(reply.body.contains("Account disabled"));
     assert!(!again.has("valet-session"));
 }
+
+#[test]
+fn a_provider_that_is_down_is_a_page() {
+    if !jwcrypto_available("federation provider down") {
+        return;
+    }
+    let down = Downstream::serve("fed-down", true);
+    let provider = Provider::start(&down.dir);
+    down.add_fake_oidc(&provider);
+    provider.set("someone", "someone@example.test", true, "good");
+    let mut jar = CookieJar::default();
+    let back = fake_provider_answer(&down.press_button(&mut jar));
+    // The provider goes away before the code is exchanged.
+    drop(provider);
+    let reply = down.back(&mut jar, &back);
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    assert!(
+        reply.body.contains("Provider unavailable"),
+        "{}",
+        reply.body
+    );
+    assert!(!jar.has("valet-session"));
+    assert_eq!(down.user_count(), 0);
+}
