@@ -53,6 +53,7 @@ pub mod status;
 pub mod store;
 pub mod throttle;
 pub mod token;
+pub mod upstream;
 pub mod users;
 
 use std::sync::Arc;
@@ -148,6 +149,8 @@ pub struct AuthorizationServer {
     /// The browser origins clients registered, for CORS.
     allowed_origins: cors::AllowedOrigins,
     metadata: ServerMetadata,
+    /// Upstream providers' HTTP client and cached discovery and keys.
+    pub(crate) upstreams: upstream::Upstreams,
 }
 
 impl AuthorizationServer {
@@ -215,6 +218,7 @@ impl AuthorizationServer {
                 settings.dynamic_clients.open_rate_per_hour,
             ),
             allowed_origins: cors::AllowedOrigins::new(settings.client_cache_ttl),
+            upstreams: upstream::Upstreams::default(),
             authenticator: ClientAuthenticator::new(
                 ClientCache::new(settings.client_cache_ttl),
                 assertion_audiences(&settings.issuer),
@@ -245,6 +249,11 @@ impl AuthorizationServer {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The upstream providers' client and caches ("Sign in with …").
+    pub fn upstreams(&self) -> &upstream::Upstreams {
+        &self.upstreams
     }
 
     /// Lets `client_id`s be metadata document URLs, fetched with `fetcher`,

@@ -41,6 +41,15 @@ impl CookieNames {
         }
     }
 
+    /// The upstream identity waiting to be linked (see `handlers::upstream`).
+    pub fn upstream_link(&self) -> &'static str {
+        if self.secure {
+            "__Host-valet-upstream-link"
+        } else {
+            "valet-upstream-link"
+        }
+    }
+
     pub fn set(&self, response: &mut Response, name: &str, value: &str, max_age: i64) {
         let secure = if self.secure { "; Secure" } else { "" };
         let cookie =

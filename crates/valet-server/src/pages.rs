@@ -15,7 +15,7 @@ use valet_jose::{b64url, random_bytes};
 
 use crate::locale::{self, PageLanguage};
 
-const TEMPLATES: [(&str, &str); 22] = [
+const TEMPLATES: [(&str, &str); 24] = [
     ("device.html", include_str!("../templates/device.html")),
     (
         "device_done.html",
@@ -73,6 +73,14 @@ const TEMPLATES: [(&str, &str); 22] = [
     (
         "registered.html",
         include_str!("../templates/registered.html"),
+    ),
+    (
+        "upstream_unknown.html",
+        include_str!("../templates/upstream_unknown.html"),
+    ),
+    (
+        "account_upstreams.html",
+        include_str!("../templates/account_upstreams.html"),
     ),
 ];
 

@@ -12,7 +12,7 @@ use crate::cors::Cors;
 use crate::error::{method_not_allowed, not_found};
 use crate::handlers::{
     account, admin_api, authorize, client_registration, device, health, jwks, logout, metadata,
-    par, passkeys, register, reset, status, token_endpoints, userinfo, verify_email,
+    par, passkeys, register, reset, status, token_endpoints, upstream, userinfo, verify_email,
 };
 use crate::layers;
 
@@ -60,6 +60,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(passkey_routes())
         .merge(device_and_par_routes(server))
         .merge(client_registration_routes())
+        .merge(upstream_routes())
         // The admin HTTP API (README, "Admin API").
         .nest(admin_api::PREFIX, admin_api::routes(&state));
     let endpoints = browser_pages(public_documents(endpoints)).merge(self_service());
@@ -107,6 +108,36 @@ fn self_service() -> Router<Arc<AppState>> {
             paths::VERIFY_EMAIL,
             get(verify_email::verify_email_get)
                 .post(verify_email::verify_email_post)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+}
+
+/// Sign-in with other providers ("Sign in with …", `valet upstream add`):
+/// the sign-in page's buttons, the providers' redirects back, the choices for
+/// a new identity, and the account page's providers.
+fn upstream_routes() -> Router<Arc<AppState>> {
+    use valet_core::upstream::paths as upstream_paths;
+    Router::new()
+        .route(
+            upstream_paths::START,
+            post(upstream::start).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            upstream_paths::CALLBACK,
+            get(upstream::callback).fallback(method_not_allowed("GET")),
+        )
+        .route(
+            upstream_paths::CREATE,
+            post(upstream::create).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            upstream_paths::LINK,
+            post(upstream::link).fallback(method_not_allowed("POST")),
+        )
+        .route(
+            upstream_paths::ACCOUNT_UPSTREAMS,
+            get(upstream::account_get)
+                .post(upstream::account_post)
                 .fallback(method_not_allowed("GET, POST")),
         )
 }

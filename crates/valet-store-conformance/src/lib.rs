@@ -72,6 +72,7 @@ mod revocations;
 mod sessions;
 mod single_use;
 mod status;
+mod upstreams;
 mod users;
 
 pub use audit::*;
@@ -87,6 +88,7 @@ pub use revocations::*;
 pub use sessions::*;
 pub use single_use::*;
 pub use status::*;
+pub use upstreams::*;
 pub use users::*;
 
 /// Runs every check of the suite, one after the other.
@@ -144,6 +146,7 @@ pub async fn run_all(store: &dyn Store) {
     mfa_codes_once(store).await;
     passkeys_roundtrip(store).await;
     passkeys_delete(store).await;
+    upstreams_and_links(store).await;
 
     grants_insert_and_get(store).await;
     codes_redeem_once(store).await;

@@ -39,3 +39,10 @@ valet_store_sql::shared_passkey_store! {
     reader: pool,
     writer: pool,
 }
+
+valet_store_sql::shared_upstream_store! {
+    store: PostgresStore,
+    row: PgRow,
+    reader: pool,
+    writer: pool,
+}

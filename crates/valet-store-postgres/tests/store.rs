@@ -201,6 +201,8 @@ async fn tables_live_in_the_schema() {
                 "status_blocks",
                 "status_revocations",
                 "totp_credentials",
+                "upstream_links",
+                "upstreams",
                 "users",
             ]
         );

@@ -22,6 +22,7 @@ mod outbox;
 mod passkeys;
 mod status;
 mod stores;
+mod upstreams;
 
 use sqlx::{ColumnIndex, Database, Decode, Row, Transaction, Type};
 use valet_core::store::StoreError;

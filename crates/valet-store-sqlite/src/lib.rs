@@ -41,7 +41,8 @@ use valet_core::store::{
     InitialAccessToken, KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, MailOutcome, OutboxMail,
     OutboxStore, PasskeyRecord, PasskeyStore, RefreshToken, RegistrationStore, RevocationStore,
     RevokedToken, Rotation, Session, SessionStore, SingleUse, SingleUseKind, SingleUseStore,
-    StatusRevocation, StatusStore, Store, StoreError, StoredKey, User, UserStore,
+    StatusRevocation, StatusStore, Store, StoreError, StoredKey, Upstream, UpstreamKind,
+    UpstreamLink, UpstreamStore, User, UserStore,
 };
 use valet_store_sql::batch::GroupCommit;
 use valet_store_sql::{
@@ -288,6 +289,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         17,
         "client sealed secret",
         include_str!("../migrations/0017_client_sealed_secret.sql"),
+    ),
+    (
+        18,
+        "upstreams",
+        include_str!("../migrations/0018_upstreams.sql"),
     ),
     (
         19,

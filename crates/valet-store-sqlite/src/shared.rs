@@ -37,3 +37,10 @@ valet_store_sql::shared_passkey_store! {
     reader: reader,
     writer: writer,
 }
+
+valet_store_sql::shared_upstream_store! {
+    store: SqliteStore,
+    row: SqliteRow,
+    reader: reader,
+    writer: writer,
+}

@@ -61,6 +61,9 @@ enum Command {
     /// The admin HTTP API (/admin/v1): its bootstrap client, its OpenAPI document.
     #[command(subcommand)]
     Admin(commands::admin_api::AdminCommand),
+    /// The providers users may sign in with ("Sign in with …").
+    #[command(subcommand)]
+    Upstream(commands::upstream::UpstreamCommand),
     /// Inspect tokens locally.
     #[command(subcommand)]
     Token(commands::token::TokenCommand),
@@ -215,6 +218,10 @@ async fn run(cli: Cli) -> Result<(), storage::CliError> {
         Command::Admin(command) => {
             let config = config::load(cli.global.config.as_deref(), flags)?;
             commands::admin_api::run(&config, command).await
+        }
+        Command::Upstream(command) => {
+            let config = config::load(cli.global.config.as_deref(), flags)?;
+            commands::upstream::run(&config, command).await
         }
     }
 }

@@ -129,6 +129,8 @@ pub enum Resource {
     InitialToken,
     /// A live grant, by its id.
     Grant,
+    /// An upstream provider, by its name.
+    Upstream,
 }
 
 impl fmt::Display for Resource {
@@ -140,6 +142,7 @@ impl fmt::Display for Resource {
             Self::Key => "key with kid",
             Self::InitialToken => "initial access token with id",
             Self::Grant => "live grant with id",
+            Self::Upstream => "upstream named",
         })
     }
 }

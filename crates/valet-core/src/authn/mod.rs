@@ -75,6 +75,8 @@ pub use entry::consent::submit_consent;
 pub use entry::device::{device_page, submit_device_code};
 pub use entry::login::{passkey_options, submit_login, submit_passkey_login};
 pub use entry::second_factor::{second_factor_passkey_options, submit_second_factor};
+pub use entry::upstream::{UnknownIdentityPage, UpstreamOutcome, finish_upstream, start_upstream};
+pub use entry::upstream_account::{create_upstream_account, keep_for_linking};
 pub use pending::{
     CARRIED_KEY_PURPOSE, DeviceLink, PendingAuthorization, Stage, carried_key_period,
 };

@@ -67,10 +67,22 @@ pub enum AuditKind {
     InitialTokenCreated,
     /// An operator revoked an initial access token.
     InitialTokenRevoked,
+    /// A user signed in with an upstream provider (`detail.upstream`).
+    UpstreamSignIn,
+    /// An upstream sign-in failed or was refused (`detail.upstream`, `detail.reason`).
+    UpstreamFailed,
+    /// An upstream identity was linked to a user (`detail.upstream`).
+    UpstreamLinked,
+    /// A user removed a link to an upstream identity (`detail.upstream`).
+    UpstreamUnlinked,
+    /// An operator added an upstream provider.
+    UpstreamAdded,
+    /// An operator removed an upstream provider (and every link to it).
+    UpstreamRemoved,
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 39] = [
+    pub const ALL: [Self; 45] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginThrottled,
@@ -110,6 +122,12 @@ impl AuditKind {
         Self::TokenExchanged,
         Self::InitialTokenCreated,
         Self::InitialTokenRevoked,
+        Self::UpstreamSignIn,
+        Self::UpstreamFailed,
+        Self::UpstreamLinked,
+        Self::UpstreamUnlinked,
+        Self::UpstreamAdded,
+        Self::UpstreamRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -153,6 +171,12 @@ impl AuditKind {
             Self::TokenExchanged => "token.exchanged",
             Self::InitialTokenCreated => "initial_token.created",
             Self::InitialTokenRevoked => "initial_token.revoked",
+            Self::UpstreamSignIn => "upstream.sign_in",
+            Self::UpstreamFailed => "upstream.failed",
+            Self::UpstreamLinked => "upstream.linked",
+            Self::UpstreamUnlinked => "upstream.unlinked",
+            Self::UpstreamAdded => "upstream.added",
+            Self::UpstreamRemoved => "upstream.removed",
         }
     }
 
@@ -171,6 +195,7 @@ impl AuditKind {
                 | Self::SecondFactorFailed
                 | Self::ClientAuthFailed
                 | Self::ClientAuthThrottled
+                | Self::UpstreamFailed
         )
     }
 }

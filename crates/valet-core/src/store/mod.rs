@@ -14,7 +14,7 @@ pub use model::{
     AuthorizationCode, Client, ClientOrigin, CodeRedemption, Consent, Grant, InitialAccessToken,
     Interaction, JweChoice, KeyInsert, MailOutcome, OutboxMail, PasskeyRecord, RefreshToken,
     RevokedToken, Rotation, Session, SingleUse, SingleUseKind, StatusRevocation, StoredKey,
-    TotpCredential, User,
+    TotpCredential, Upstream, UpstreamKind, UpstreamLink, User,
 };
 
 /// No access token lives longer than this (the configuration enforces it), so a
@@ -606,6 +606,34 @@ pub trait MfaStore: Send + Sync {
     async fn delete_second_factors(&self, user_id: &str) -> Result<bool, StoreError>;
 }
 
+/// Upstream providers and the links of local users to their identities there.
+#[async_trait]
+pub trait UpstreamStore: Send + Sync {
+    /// `Conflict` if the name is taken.
+    async fn insert_upstream(&self, upstream: &Upstream) -> Result<(), StoreError>;
+    async fn get_upstream(&self, name: &str) -> Result<Option<Upstream>, StoreError>;
+    /// Every upstream, by name.
+    async fn list_upstreams(&self) -> Result<Vec<Upstream>, StoreError>;
+    /// Deletes the upstream and every link to it; `false` if there was none.
+    async fn delete_upstream(&self, name: &str) -> Result<bool, StoreError>;
+    /// `Conflict` if the (upstream, subject) identity is linked already.
+    async fn insert_upstream_link(&self, link: &UpstreamLink) -> Result<(), StoreError>;
+    async fn get_upstream_link(
+        &self,
+        upstream: &str,
+        subject: &str,
+    ) -> Result<Option<UpstreamLink>, StoreError>;
+    /// The user's links, oldest first.
+    async fn list_upstream_links(&self, user_id: &str) -> Result<Vec<UpstreamLink>, StoreError>;
+    /// `false` if the user had no such link.
+    async fn delete_upstream_link(
+        &self,
+        user_id: &str,
+        upstream: &str,
+        subject: &str,
+    ) -> Result<bool, StoreError>;
+}
+
 /// Everything Valet keeps. Implemented for any type with all the parts.
 #[async_trait]
 pub trait Store:
@@ -622,6 +650,7 @@ pub trait Store:
     + MfaStore
     + PasskeyStore
     + RegistrationStore
+    + UpstreamStore
 {
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -457,10 +457,17 @@ pub enum SingleUseKind {
     /// The `jti` of a client assertion already used (RFC 7523 §3 item 7), kept
     /// until the assertion expires.
     ClientAssertion,
+    /// A sign-in sent to an upstream provider, under a hash of its `state`:
+    /// the provider, PKCE verifier, nonce and the request it signs in for
+    /// (the `upstream` module).
+    UpstreamState,
+    /// An upstream identity no local account is linked to yet, waiting for
+    /// the user's choice (create an account, or link after a local sign-in).
+    UpstreamIdentity,
 }
 
 impl SingleUseKind {
-    pub const ALL: [SingleUseKind; 11] = [
+    pub const ALL: [SingleUseKind; 13] = [
         SingleUseKind::Interaction,
         SingleUseKind::PasswordReset,
         SingleUseKind::EmailVerification,
@@ -472,6 +479,8 @@ impl SingleUseKind {
         SingleUseKind::PushedRequest,
         SingleUseKind::DpopProof,
         SingleUseKind::ClientAssertion,
+        SingleUseKind::UpstreamState,
+        SingleUseKind::UpstreamIdentity,
     ];
 
     /// The name the store keeps.
@@ -488,6 +497,8 @@ impl SingleUseKind {
             Self::PushedRequest => "pushed_request",
             Self::DpopProof => "dpop_proof",
             Self::ClientAssertion => "client_assertion",
+            Self::UpstreamState => "upstream_state",
+            Self::UpstreamIdentity => "upstream_identity",
         }
     }
 
@@ -703,4 +714,75 @@ impl MailOutcome {
             .into_iter()
             .find(|outcome| outcome.as_str() == name)
     }
+}
+
+/// How Valet talks to an upstream provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamKind {
+    /// An OpenID provider: endpoints by discovery, identity from the ID token.
+    Oidc,
+    /// A plain OAuth 2 provider: endpoints configured, identity from userinfo.
+    Oauth2,
+}
+
+impl UpstreamKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oidc => "oidc",
+            Self::Oauth2 => "oauth2",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "oidc" => Some(Self::Oidc),
+            "oauth2" => Some(Self::Oauth2),
+            _ => None,
+        }
+    }
+}
+
+/// A provider users may sign in with ("Sign in with …"). Its client secret is
+/// sealed under a key derived from the master key, bound to the name.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// The name in URLs and on the sign-in button: `[a-z0-9-]`.
+    pub name: String,
+    pub kind: UpstreamKind,
+    /// The OpenID issuer; for an OAuth 2 provider, the `iss` it sends if any.
+    pub issuer: Option<String>,
+    pub client_id: String,
+    pub sealed_secret: Vec<u8>,
+    pub scopes: Vec<String>,
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub userinfo_endpoint: Option<String>,
+    /// The userinfo (or ID token) claims naming the subject, email and name.
+    pub subject_claim: String,
+    pub email_claim: String,
+    pub name_claim: String,
+    /// The discovery document as fetched when the provider was added (JSON).
+    pub metadata: Option<String>,
+    pub created_at: i64,
+}
+
+impl fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upstream")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A local user's link to an identity at an upstream provider: the subject
+/// signs in as that user. One link per (upstream, subject).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamLink {
+    pub upstream: String,
+    pub subject: String,
+    pub user_id: String,
+    pub linked_at: i64,
 }

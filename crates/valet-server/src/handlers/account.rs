@@ -32,6 +32,8 @@ struct Note {
     error: Option<String>,
     recovery_codes: Vec<String>,
     enrolment: Option<Enrolment>,
+    /// An upstream identity waits in this browser to be linked.
+    pending_upstream_link: bool,
 }
 
 pub async fn account_get(
@@ -47,19 +49,21 @@ pub async fn account_get(
             session: None,
             csrf: csrf.as_deref(),
         };
+        let store = state.server.store();
+        state
+            .server
+            .upstreams()
+            .refresh_names(store, context.now)
+            .await?;
         let outcome = authn::sign_in_to_account(&state.server, cookies, &context).await?;
         return outcome_response(&state, outcome);
     };
     let cookie = cookie.unwrap_or_default();
-    page_response(
-        &state,
-        &session,
-        &cookie,
-        &context,
-        StatusCode::OK,
-        Note::default(),
-    )
-    .await
+    let note = Note {
+        pending_upstream_link: cookies::read(&headers, names.upstream_link()).is_some(),
+        ..Note::default()
+    };
+    page_response(&state, &session, &cookie, &context, StatusCode::OK, note).await
 }
 
 pub async fn account_post(
@@ -230,6 +234,8 @@ async fn page_response(
             error => note.error,
             recovery_codes => note.recovery_codes,
             enrolment,
+            upstreams_page => format!("{}{}", state.server.settings().issuer, valet_core::upstream::paths::ACCOUNT_UPSTREAMS),
+            pending_upstream_link => note.pending_upstream_link,
         },
     )
     .ok_or(ApiError::Rendering)

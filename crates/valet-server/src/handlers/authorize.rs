@@ -54,6 +54,13 @@ async fn authorize_with(
     let names = cookie_names(state);
     let browser = BrowserCookies::read(headers, &names);
     let cookies = browser.cookies();
+    // The sign-in page's provider buttons.
+    let store = state.server.store();
+    state
+        .server
+        .upstreams()
+        .refresh_names(store, context.now)
+        .await?;
     let outcome = authn::authorize(&state.server, form, cookies, context).await;
     // OIDC Core §3.1.2.1 `ui_locales`: this request's pages, error pages
     // included, and the rest of its interaction (by a cookie the language
@@ -272,6 +279,7 @@ fn login_response(state: &AppState, page: LoginPage) -> Result<Response, ApiErro
             passkey_options => state.server.passkeys_available()
                 .then(|| format!("{issuer}{}", paths::LOGIN_PASSKEY_OPTIONS)),
             passkey_action => format!("{issuer}{}", paths::LOGIN_PASSKEY),
+            upstreams => upstream_buttons(state),
         },
     )
     .ok_or(ApiError::Rendering)?;
@@ -280,6 +288,25 @@ fn login_response(state: &AppState, page: LoginPage) -> Result<Response, ApiErro
         retry_after(&mut response, seconds);
     }
     Ok(response)
+}
+
+/// The sign-in page's "Sign in with …" buttons: each upstream's name and
+/// where its form posts.
+fn upstream_buttons(state: &AppState) -> Vec<minijinja::Value> {
+    use valet_core::upstream::paths as upstream_paths;
+    let issuer = &state.server.settings().issuer;
+    state
+        .server
+        .upstreams()
+        .names()
+        .iter()
+        .map(|name| {
+            minijinja::context! {
+                name => name,
+                action => format!("{issuer}{}", upstream_paths::named(upstream_paths::START, name)),
+            }
+        })
+        .collect()
 }
 
 /// `/device`: the form to enter the user code, or the decision made.

@@ -15,5 +15,6 @@ pub mod register;
 pub mod reset;
 pub mod status;
 pub mod token_endpoints;
+pub mod upstream;
 pub mod userinfo;
 pub mod verify_email;

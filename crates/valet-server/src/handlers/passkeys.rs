@@ -177,7 +177,7 @@ fn back_to_page(state: &AppState) -> Result<Response, ApiError> {
 
 /// A Unix time as its UTC date, `YYYY-MM-DD` (the civil-from-days algorithm
 /// of H. Hinnant's `chrono`-compatible date library).
-fn date(unix: i64) -> String {
+pub(crate) fn date(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

@@ -8,4 +8,5 @@ pub mod init;
 pub mod key;
 pub mod serve;
 pub mod token;
+pub mod upstream;
 pub mod user;

@@ -19,6 +19,8 @@ mod cluster;
 mod config_errors;
 mod dpop_e2e;
 mod durability;
+mod federation;
+mod federation_peers;
 mod gateway;
 mod gateway_browser;
 mod guard_proxy;

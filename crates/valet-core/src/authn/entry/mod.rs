@@ -9,3 +9,5 @@ pub(super) mod consent;
 pub(super) mod device;
 pub(super) mod login;
 pub(super) mod second_factor;
+pub(super) mod upstream;
+pub(super) mod upstream_account;

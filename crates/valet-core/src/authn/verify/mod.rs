@@ -43,6 +43,10 @@ pub enum Method {
     /// credential is backup eligible (WebAuthn §6.1.3), so its private key can
     /// leave the authenticator.
     Passkey { synced: bool },
+    /// An upstream provider's assertion (`entry/upstream.rs`): one factor,
+    /// whatever the provider asked; `amr` `fed` (not in the RFC 8176
+    /// registry, which has no value for federation; §2 allows others).
+    Upstream,
 }
 
 impl Method {
@@ -60,6 +64,7 @@ impl Method {
             Self::Totp | Self::RecoveryCode => &["otp"],
             Self::Passkey { synced: false } => &["hwk", "user", "mfa"],
             Self::Passkey { synced: true } => &["swk", "user", "mfa"],
+            Self::Upstream => &["fed"],
         }
     }
 
@@ -70,6 +75,7 @@ impl Method {
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
             Self::Passkey { .. } => "passkey",
+            Self::Upstream => "upstream",
         }
     }
 
@@ -222,7 +228,9 @@ pub(crate) async fn check_second_factor(
         Method::Passkey { .. } => {
             passkey::verify_second_factor(server, form, user_id, client_id, context).await
         }
-        Method::Password => Ok(Err(Retry::new(400, "Choose how to confirm it is you."))),
+        Method::Password | Method::Upstream => {
+            Ok(Err(Retry::new(400, "Choose how to confirm it is you.")))
+        }
     }
 }
 
