@@ -31,6 +31,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod context;
 pub mod cors;
 pub mod device;

@@ -297,6 +297,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client sealed secret",
         include_str!("../migrations/0017_client_sealed_secret.sql"),
     ),
+    (
+        20,
+        "user admin role",
+        include_str!("../migrations/0020_user_admin.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

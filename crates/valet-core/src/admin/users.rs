@@ -23,6 +23,8 @@ pub struct NewUser {
     pub family_name: Option<String>,
     /// `None`: the user cannot sign in with a password until one is set.
     pub password: Option<Password>,
+    /// May use the web console at `/admin`.
+    pub admin: bool,
 }
 
 /// A change to a user's profile; `None` leaves a field as it is, `Some(None)`
@@ -35,6 +37,8 @@ pub struct UserUpdate {
     pub name: Option<Option<String>>,
     pub given_name: Option<Option<String>>,
     pub family_name: Option<Option<String>>,
+    /// May use the web console at `/admin`.
+    pub admin: Option<bool>,
 }
 
 /// A user as the admin interfaces show it: everything but the password hash.
@@ -51,6 +55,8 @@ pub struct UserRecord {
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// May use the web console at `/admin`.
+    pub admin: bool,
 }
 
 impl From<&User> for UserRecord {
@@ -67,6 +73,7 @@ impl From<&User> for UserRecord {
             disabled: user.disabled,
             created_at: user.created_at,
             updated_at: user.updated_at,
+            admin: user.admin,
         }
     }
 }
@@ -415,6 +422,7 @@ pub(crate) async fn insert_user(
         disabled: false,
         created_at: now,
         updated_at: now,
+        admin: new.admin,
     };
     match store.insert_user(&user).await {
         Ok(()) => Ok(user),
@@ -452,6 +460,9 @@ fn apply(stored: &User, update: UserUpdate) -> Result<(User, Vec<&'static str>),
     if let Some(name) = update.family_name {
         user.family_name = clean_name("family_name", name)?;
     }
+    if let Some(admin) = update.admin {
+        user.admin = admin;
+    }
     let changed = [
         ("email", user.email != stored.email),
         (
@@ -461,6 +472,7 @@ fn apply(stored: &User, update: UserUpdate) -> Result<(User, Vec<&'static str>),
         ("name", user.name != stored.name),
         ("given_name", user.given_name != stored.given_name),
         ("family_name", user.family_name != stored.family_name),
+        ("admin", user.admin != stored.admin),
     ]
     .into_iter()
     .filter_map(|(name, differs)| differs.then_some(name))
