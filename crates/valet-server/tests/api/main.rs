@@ -18,6 +18,7 @@ mod client_jwt;
 mod client_metadata;
 mod client_registration;
 mod client_secrets;
+mod console;
 mod cors;
 mod device;
 mod disabled_users;

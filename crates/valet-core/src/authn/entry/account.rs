@@ -9,6 +9,7 @@ use crate::session::{self, Cookies};
 
 use crate::authn::account::{self, Landing};
 use crate::authn::pending::{self, Whereabouts};
+use crate::authn::policy;
 use crate::authn::step::Step;
 use crate::authn::verify::SignedIn;
 
@@ -45,7 +46,11 @@ async fn sign_in_to(
     let client = account::client(server);
     let request = account::request(server, &csrf, landing);
     let session = session::lookup(server.store.as_ref(), cookies.session, context.now).await?;
-    let signed_in = session.map(|s| SignedIn::from(&s));
+    // A session older than the request's `max_age` (the console's) does not
+    // stand for the sign-in: the password is asked for again.
+    let signed_in = session
+        .filter(|s| policy::session_counts(&request, s, context.now))
+        .map(|s| SignedIn::from(&s));
     let step = Step {
         client: &client,
         at: Whereabouts::Fresh,
