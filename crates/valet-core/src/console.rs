@@ -25,7 +25,7 @@ pub enum Gate {
     SignedOut,
     /// Signed in, without the admin role.
     NotAdmin,
-    Operator(Operator),
+    Operator(Box<Operator>),
 }
 
 /// A signed-in user with the admin role. Built only by [`gate`].
@@ -82,11 +82,11 @@ pub async fn gate(
     if !user.admin {
         return Ok(Gate::NotAdmin);
     }
-    Ok(Gate::Operator(Operator {
+    Ok(Gate::Operator(Box::new(Operator {
         session,
         user,
         csrf: form_token(cookie.unwrap_or_default()),
-    }))
+    })))
 }
 
 /// After a console change to a client: this node forgets its cached copy at

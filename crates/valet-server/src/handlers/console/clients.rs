@@ -178,7 +178,7 @@ pub async fn change(
 }
 
 enum Done {
-    Shown(ClientRecord, Shown),
+    Shown(Box<ClientRecord>, Shown),
     Deleted,
 }
 
@@ -212,7 +212,10 @@ async fn update(
     } else {
         format!("Saved ({}).", updated.changed.join(", "))
     };
-    Ok(Done::Shown(updated.client, Shown::new(notice, None)))
+    Ok(Done::Shown(
+        Box::new(updated.client),
+        Shown::new(notice, None),
+    ))
 }
 
 async fn rotate(
@@ -228,7 +231,7 @@ async fn rotate(
     };
     let client = admin.get_client(client_id).await?;
     let secret = Some(rotated.secret.expose().to_owned());
-    Ok(Done::Shown(client, Shown::new(notice, secret)))
+    Ok(Done::Shown(Box::new(client), Shown::new(notice, secret)))
 }
 
 async fn delete(

@@ -93,7 +93,7 @@ pub(super) async fn for_reading(
             }))
         }
         Gate::Operator(operator) => Ok(Ok(Admitted {
-            operator,
+            operator: *operator,
             cookie: cookie.unwrap_or_default(),
         })),
     }
