@@ -11,8 +11,7 @@
 
 use crate::AuthorizationServer;
 use crate::account::{form_token, form_token_matches};
-use crate::admin::{Actor, Admin, AdminError, Resource};
-use crate::audit::{AuditEvent, AuditKind};
+use crate::admin::{Actor, Admin};
 use crate::error::OAuthError;
 use crate::session;
 use crate::store::{Session, User};
@@ -93,29 +92,4 @@ pub async fn gate(
 /// once (other nodes within `client_cache_ttl`, as for every admin change).
 pub fn forget_client(server: &AuthorizationServer, client_id: &str) {
     server.authenticator.clients().invalidate(client_id);
-}
-
-/// Signs a user out everywhere: ends every browser session, then revokes
-/// every grant (refresh tokens stop at once, access tokens turn revoked on the
-/// status list). Audited as `logout` with the counts, via the console.
-/// Returns (sessions ended, grants revoked).
-pub async fn end_user_sessions(admin: &Admin<'_>, user_id: &str) -> Result<(u64, u64), AdminError> {
-    let now = admin.now();
-    let store = admin.store();
-    let user = store
-        .get_user(user_id)
-        .await?
-        .ok_or_else(|| AdminError::not_found(Resource::User, user_id))?;
-    // Sessions first: no new grant can come from them afterwards.
-    let sessions = store.delete_sessions_of_user(&user.user_id).await?;
-    let grants = store.revoke_grants_of_user(&user.user_id, now).await?;
-    admin
-        .record(
-            AuditEvent::new(AuditKind::Logout, now)
-                .user(&user.user_id)
-                .detail("ended_sessions", sessions)
-                .detail("revoked_grants", grants),
-        )
-        .await;
-    Ok((sessions, grants))
 }

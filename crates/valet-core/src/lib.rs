@@ -380,6 +380,13 @@ impl AuthorizationServer {
         &self.hasher
     }
 
+    /// Drops this node's cached copy of a client an admin service in this
+    /// process changed or deleted, so the change holds here at once (other
+    /// nodes see it within `client_cache_ttl`).
+    pub fn forget_client(&self, client_id: &str) {
+        self.authenticator.clients().invalidate(client_id);
+    }
+
     /// The master key, for an admin service in the same process (it seals
     /// `client_secret_jwt` clients' secrets).
     pub fn master_key(&self) -> &MasterKey {

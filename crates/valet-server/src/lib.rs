@@ -31,6 +31,8 @@ pub use accept::{
     ServeOptions, serve_router,
 };
 pub use client_address::TrustedProxies;
+/// The admin API's OpenAPI 3.1 document (`/admin/v1/openapi.json`), as JSON text.
+pub use handlers::admin_api::openapi::document_json as admin_api_openapi;
 pub use metrics_setup::install_metrics;
 pub use routes::app;
 

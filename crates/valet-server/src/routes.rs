@@ -11,8 +11,8 @@ use crate::AppState;
 use crate::cors::Cors;
 use crate::error::{method_not_allowed, not_found};
 use crate::handlers::{
-    account, authorize, client_registration, console, device, health, jwks, logout, metadata, par,
-    passkeys, register, reset, status, token_endpoints, userinfo, verify_email,
+    account, admin_api, authorize, client_registration, console, device, health, jwks, logout,
+    metadata, par, passkeys, register, reset, status, token_endpoints, userinfo, verify_email,
 };
 use crate::layers;
 
@@ -59,7 +59,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .merge(passkey_routes())
         .merge(device_and_par_routes(server))
-        .merge(client_registration_routes());
+        .merge(client_registration_routes())
+        // The admin HTTP API (README, "Admin API").
+        .nest(admin_api::PREFIX, admin_api::routes());
     let endpoints = browser_pages(public_documents(endpoints))
         .merge(self_service())
         // The web console for admin users.

@@ -982,3 +982,61 @@ pub async fn grants_purge(store: &dyn Store) {
     );
     assert!(store.is_revoked(&live_jti).await.expect("is_revoked"));
 }
+
+/// `list_grants_of_user` / `list_grants_of_client` return exactly the owner's
+/// live grants, oldest first (ties by grant id): neither a revoked nor an
+/// expired grant, nor another owner's.
+pub async fn grants_listed_by_owner(store: &dyn Store) {
+    let run = unique();
+    let [u1_c1, u1_c2, u2_c1, _u2_c2] = owners(store, &run).await;
+    let id = |label: &str| format!("conf-{run}-{label}");
+    for (label, party, created_at, expires_at) in [
+        ("b", &u1_c1, NOW - 10, NOW + 600),
+        ("a", &u1_c1, NOW - 10, NOW + 600),
+        ("c", &u1_c2, NOW - 20, NOW + 600),
+        ("expired", &u1_c1, NOW - 30, NOW),
+        ("revoked", &u1_c1, NOW - 30, NOW + 600),
+        ("other", &u2_c1, NOW - 5, NOW + 600),
+    ] {
+        let grant = Grant {
+            created_at,
+            ..grant_of(party, &id(label), None, expires_at)
+        };
+        insert_grant(store, &grant, &run).await;
+    }
+    assert!(
+        store
+            .revoke_grant(&id("revoked"), NOW)
+            .await
+            .expect("revoke")
+    );
+    let ids = |grants: Vec<Grant>| -> Vec<String> {
+        grants.into_iter().map(|grant| grant.grant_id).collect()
+    };
+
+    let of_u1 = store
+        .list_grants_of_user(&u1_c1.user.user_id, NOW)
+        .await
+        .expect("list of user");
+    assert_eq!(ids(of_u1), vec![id("c"), id("a"), id("b")], "user 1");
+    let of_c1 = store
+        .list_grants_of_client(&u1_c1.client.client_id, NOW)
+        .await
+        .expect("list of client");
+    assert_eq!(ids(of_c1), vec![id("a"), id("b"), id("other")], "client 1");
+    assert!(
+        store
+            .list_grants_of_user(&id("nobody"), NOW)
+            .await
+            .expect("list of unknown user")
+            .is_empty()
+    );
+    // Past their expiry, none is live.
+    assert!(
+        store
+            .list_grants_of_client(&u1_c2.client.client_id, NOW + 600)
+            .await
+            .expect("list later")
+            .is_empty()
+    );
+}

@@ -153,6 +153,7 @@ pub async fn run_all(store: &dyn Store) {
     refresh_rotate_unknown(store).await;
     grants_revoke(store).await;
     grants_revoke_by_owner(store).await;
+    grants_listed_by_owner(store).await;
     clients_delete_cascades(store).await;
     grants_purge(store).await;
 

@@ -48,6 +48,18 @@ impl GrantStore for PostgresStore {
         grant_by_status_idx_in(&self.pool, status_idx).await
     }
 
+    async fn list_grants_of_user(&self, user_id: &str, now: i64) -> Result<Vec<Grant>, StoreError> {
+        list_live_grants_in(&self.pool, Owner::User(user_id), now).await
+    }
+
+    async fn list_grants_of_client(
+        &self,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Vec<Grant>, StoreError> {
+        list_live_grants_in(&self.pool, Owner::Client(client_id), now).await
+    }
+
     async fn get_code(
         &self,
         code_hash: &[u8],

@@ -91,6 +91,46 @@ macro_rules! shared_grant_parts {
             .transpose()
         }
 
+        /// The live grants of a user or a client, oldest first.
+        pub(super) async fn list_live_grants_in<'e, E>(
+            executor: E,
+            owner: Owner<'_>,
+            now: i64,
+        ) -> Result<Vec<Grant>, StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            let (sql, key) = match owner {
+                Owner::User(user_id) => (
+                    concat!(
+                        "SELECT ",
+                        grant_columns!(),
+                        " FROM grants WHERE user_id = $1 AND revoked_at IS NULL \
+                         AND expires_at > $2 ORDER BY created_at, grant_id"
+                    ),
+                    user_id,
+                ),
+                Owner::Client(client_id) => (
+                    concat!(
+                        "SELECT ",
+                        grant_columns!(),
+                        " FROM grants WHERE client_id = $1 AND revoked_at IS NULL \
+                         AND expires_at > $2 ORDER BY created_at, grant_id"
+                    ),
+                    client_id,
+                ),
+            };
+            sqlx::query(sql)
+                .bind(key)
+                .bind(now)
+                .fetch_all(executor)
+                .await
+                .map_err(query_error)?
+                .iter()
+                .map(grant_from_row)
+                .collect()
+        }
+
         /// The authorization code with this hash, whatever its state.
         pub(super) async fn get_code_in<'e, E>(
             executor: E,

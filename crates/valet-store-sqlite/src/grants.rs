@@ -39,6 +39,18 @@ impl GrantStore for SqliteStore {
         grant_by_status_idx_in(&self.reader, status_idx).await
     }
 
+    async fn list_grants_of_user(&self, user_id: &str, now: i64) -> Result<Vec<Grant>, StoreError> {
+        list_live_grants_in(&self.reader, Owner::User(user_id), now).await
+    }
+
+    async fn list_grants_of_client(
+        &self,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Vec<Grant>, StoreError> {
+        list_live_grants_in(&self.reader, Owner::Client(client_id), now).await
+    }
+
     async fn get_code(
         &self,
         code_hash: &[u8],

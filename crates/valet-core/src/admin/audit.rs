@@ -15,6 +15,9 @@ pub struct AuditQuery {
     pub event: Option<AuditKind>,
     /// Only records at most this many seconds old.
     pub max_age: Option<i64>,
+    /// Only records at or after this time (Unix seconds); with `max_age` too,
+    /// the later bound applies.
+    pub since: Option<i64>,
     pub limit: u32,
 }
 
@@ -32,7 +35,10 @@ impl Admin<'_> {
             user_id,
             client_id: query.client_id,
             event: query.event,
-            since: query.max_age.map(|age| self.now().saturating_sub(age)),
+            since: query
+                .max_age
+                .map(|age| self.now().saturating_sub(age))
+                .max(query.since),
             limit: query.limit,
         };
         Ok(self.store.audit_events(&filter).await?)

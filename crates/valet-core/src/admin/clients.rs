@@ -8,6 +8,7 @@ use super::client_rules::{
     MAX_SECRET_OVERLAP_SECONDS, NewClient, check_allowed_origins, check_auth_method, dedup,
     default_grant_types, validate,
 };
+use super::paging::{Page, PageRequest};
 use super::{Admin, AdminError, Field, Resource};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::secrets::{PlainSecret, generate_client_secret, random_id};
@@ -50,12 +51,13 @@ pub struct ClientUpdate {
 }
 
 /// A client as the admin interfaces show it: everything but secret hashes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ClientRecord {
     pub client_id: String,
     pub name: String,
     /// `public` or `confidential`.
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: &'static str,
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
@@ -71,6 +73,7 @@ pub struct ClientRecord {
     pub introspect_any: bool,
     pub dpop_bound_access_tokens: bool,
     /// `operator`, `dynamic` (RFC 7591) or `metadata_document`.
+    #[schema(value_type = String)]
     pub origin: &'static str,
     /// Until when the secret replaced by an overlapping rotation still works.
     pub previous_secret_valid_until: Option<i64>,
@@ -80,6 +83,7 @@ pub struct ClientRecord {
     /// How it authenticates (RFC 7591 names).
     pub token_endpoint_auth_methods: Vec<String>,
     /// Its public keys (a JWK Set), if registered inline.
+    #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
     pub jwks_uri: Option<String>,
     pub token_exchange_audiences: Vec<String>,
@@ -139,10 +143,11 @@ pub struct RegisteredClient {
 }
 
 /// An updated client, and how many of its grants the update revoked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UpdatedClient {
     pub client: ClientRecord,
     /// The fields that changed, by name.
+    #[schema(value_type = Vec<String>)]
     pub changed: Vec<&'static str>,
     pub revoked_grants: u64,
 }
@@ -202,6 +207,16 @@ impl Admin<'_> {
     pub async fn list_clients(&self) -> Result<Vec<ClientRecord>, AdminError> {
         let clients = self.store.list_clients().await?;
         Ok(clients.iter().map(ClientRecord::from).collect())
+    }
+
+    /// A page of clients, oldest first (by creation time, then id).
+    pub async fn list_clients_page(
+        &self,
+        page: &PageRequest,
+    ) -> Result<Page<ClientRecord>, AdminError> {
+        page.cut(self.list_clients().await?, |client| {
+            (client.created_at, client.client_id.as_str())
+        })
     }
 
     pub async fn get_client(&self, client_id: &str) -> Result<ClientRecord, AdminError> {

@@ -127,6 +127,10 @@ pub enum Resource {
     Key,
     /// An initial access token for client registration, by its id.
     InitialToken,
+    /// A live grant, by its id.
+    Grant,
+    /// An admin API path that does not exist (the key is empty).
+    Route,
 }
 
 impl fmt::Display for Resource {
@@ -137,6 +141,8 @@ impl fmt::Display for Resource {
             Self::User => "user with id, username or email",
             Self::Key => "key with kid",
             Self::InitialToken => "initial access token with id",
+            Self::Grant => "live grant with id",
+            Self::Route => "such route",
         })
     }
 }

@@ -10,11 +10,13 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::keys::KeyManager;
 
 /// A key as the admin interfaces show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct KeyRecord {
     pub kid: String,
+    #[schema(value_type = String)]
     pub alg: Algorithm,
     /// `pending`, `signing`, `retiring` or `verify-only`.
+    #[schema(value_type = String)]
     pub state: &'static str,
     pub generation: i64,
     pub created_at: i64,
@@ -23,7 +25,7 @@ pub struct KeyRecord {
 }
 
 /// A key made by a rotation: published now, signing from `signs_from`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RotatedKey {
     pub kid: String,
     pub alg: String,

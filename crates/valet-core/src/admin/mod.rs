@@ -8,14 +8,17 @@
 //! API and the configuration spell it (`redirect_uris[1]`), never a CLI flag.
 //! Every change is audited exactly once, with the actor ([`Actor`]).
 //!
-//! One file per resource: [`clients`], [`users`], [`keys`], [`audit`]; what a
+//! One file per resource: [`clients`], [`users`], [`keys`], [`grants`] (and
+//! sessions), [`audit`]; lists page through [`paging`]; what a
 //! client's settings may be is [`client_rules`], shared by registration and update.
 
 pub mod audit;
 pub mod client_rules;
 pub mod clients;
 mod error;
+pub mod grants;
 pub mod keys;
+pub mod paging;
 pub mod registration;
 pub mod users;
 
@@ -32,7 +35,9 @@ pub use audit::AuditQuery;
 pub use client_rules::{MAX_REFRESH_GRACE_SECONDS, MAX_SECRET_OVERLAP_SECONDS, NewClient};
 pub use clients::{ClientRecord, ClientUpdate, RegisteredClient, RotatedSecret, UpdatedClient};
 pub use error::{AdminError, Field, FieldError, Resource};
+pub use grants::{EndedSessions, GrantFilter, GrantRecord, SessionRecord};
 pub use keys::{KeyAdmin, KeyRecord, RotatedKey};
+pub use paging::{Page, PageRequest};
 pub use registration::{CreatedInitialToken, InitialTokenRecord};
 pub use users::{NewUser, UserRecord, UserUpdate};
 

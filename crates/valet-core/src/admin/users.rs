@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::paging::{Page, PageRequest};
 use super::{Admin, AdminError, Field, Resource};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::secrets::random_id;
@@ -42,7 +43,7 @@ pub struct UserUpdate {
 }
 
 /// A user as the admin interfaces show it: everything but the password hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserRecord {
     pub user_id: String,
     pub username: String,
@@ -79,18 +80,19 @@ impl From<&User> for UserRecord {
 }
 
 /// What a change ended at once (disabling ends grants and sessions).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Revoked {
     pub grants: u64,
     pub sessions: u64,
 }
 
 /// A user after a change, and what the change revoked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ChangedUser {
     pub user: UserRecord,
     pub revoked: Revoked,
     /// The fields an update changed, by name (empty for other changes).
+    #[schema(value_type = Vec<String>)]
     pub changed: Vec<&'static str>,
 }
 
@@ -122,6 +124,16 @@ impl Admin<'_> {
     pub async fn list_users(&self) -> Result<Vec<UserRecord>, AdminError> {
         let users = self.store.list_users().await?;
         Ok(users.iter().map(UserRecord::from).collect())
+    }
+
+    /// A page of users, oldest first (by creation time, then id).
+    pub async fn list_users_page(
+        &self,
+        page: &PageRequest,
+    ) -> Result<Page<UserRecord>, AdminError> {
+        page.cut(self.list_users().await?, |user| {
+            (user.created_at, user.user_id.as_str())
+        })
     }
 
     /// A user by `user_id`, or else by username or email (as the login form

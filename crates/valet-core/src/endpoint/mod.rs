@@ -3,6 +3,7 @@
 //!
 //! [`OAuthError`]: crate::error::OAuthError
 
+pub mod admin_api;
 pub mod device_authorization;
 pub mod end_session;
 pub mod introspection;

@@ -55,7 +55,14 @@ pub async fn userinfo(
         .ok_or(UserInfoError::InvalidToken(
             "the access token is invalid, expired or revoked",
         ))?;
-    check_binding(server, &claims, scheme, token, method, dpop, now).await?;
+    let request = BoundRequest {
+        scheme,
+        token,
+        method,
+        path: paths::USERINFO,
+        dpop,
+    };
+    check_binding(server, &claims, &request, now).await?;
     let scope: Vec<&str> = claims
         .get("scope")
         .and_then(Value::as_str)
@@ -113,18 +120,33 @@ pub async fn userinfo(
     Ok(out)
 }
 
+/// A request presenting an access token: how (`Bearer` or `DPoP`), to which
+/// method and path, with which `DPoP` header values.
+#[derive(Clone, Copy)]
+pub(crate) struct BoundRequest<'a> {
+    pub scheme: Scheme,
+    pub token: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub dpop: &'a [&'a [u8]],
+}
+
 /// RFC 9449 §7: a token bound to a key (`cnf.jkt`) is accepted only with the `DPoP`
 /// scheme and a proof for this request made with that key; sent as `Bearer` it is
 /// refused (§7.2), and an unbound token is not accepted under the `DPoP` scheme.
-async fn check_binding(
+pub(crate) async fn check_binding(
     server: &AuthorizationServer,
     claims: &Map<String, Value>,
-    scheme: Scheme,
-    token: &str,
-    method: &str,
-    dpop: &[&[u8]],
+    request: &BoundRequest<'_>,
     now: i64,
 ) -> Result<(), UserInfoError> {
+    let BoundRequest {
+        scheme,
+        token,
+        method,
+        path,
+        dpop,
+    } = *request;
     let bound = claims
         .get("cnf")
         .and_then(|cnf| cnf.get("jkt"))
@@ -140,7 +162,7 @@ async fn check_binding(
         (Scheme::Dpop, Some(jkt)) => {
             let target = ProofTarget {
                 method,
-                path: paths::USERINFO,
+                path,
                 access_token: Some(token),
             };
             let proof = server

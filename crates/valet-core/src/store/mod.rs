@@ -263,6 +263,15 @@ pub trait GrantStore: Send + Sync {
     /// The grant holding this status list index, if the index belongs to a grant
     /// (client credentials tokens have indices of their own, with no grant).
     async fn grant_by_status_idx(&self, status_idx: i64) -> Result<Option<Grant>, StoreError>;
+    /// The user's live grants (not revoked, `now < expires_at`), oldest first
+    /// (by `created_at`, then `grant_id`): what the admin interfaces list.
+    async fn list_grants_of_user(&self, user_id: &str, now: i64) -> Result<Vec<Grant>, StoreError>;
+    /// The client's live grants, in the same order.
+    async fn list_grants_of_client(
+        &self,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Vec<Grant>, StoreError>;
     /// Reads a code without consuming it: one not yet expired at `now`, or one
     /// already consumed (whatever its age, so a replay is still recognised).
     async fn get_code(

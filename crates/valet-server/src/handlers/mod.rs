@@ -1,6 +1,7 @@
 //! One thin handler per endpoint: extract, call the core, convert.
 
 pub mod account;
+pub mod admin_api;
 pub mod authorize;
 pub mod client_registration;
 pub mod console;

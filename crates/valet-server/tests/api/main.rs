@@ -11,6 +11,11 @@
 
 mod account;
 mod admin;
+mod admin_api;
+mod admin_api_clients;
+mod admin_api_grants;
+mod admin_api_openapi;
+mod admin_api_users;
 mod attacks;
 mod audit;
 mod browser;

@@ -10,7 +10,7 @@ use valet_jose::VerificationKeys;
 use valet_test_support::api::*;
 
 /// Fetches and verifies list `uri`, returning its bytes.
-async fn fetch_list(app: &TestApp, uri: &str) -> Vec<u8> {
+pub(crate) async fn fetch_list(app: &TestApp, uri: &str) -> Vec<u8> {
     let path = uri.strip_prefix(ISSUER).unwrap();
     let reply = app.get(path).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
@@ -33,7 +33,7 @@ async fn fetch_list(app: &TestApp, uri: &str) -> Vec<u8> {
     bits
 }
 
-fn status_of(token: &str) -> (i64, String) {
+pub(crate) fn status_of(token: &str) -> (i64, String) {
     let (_, claims) = decode_jwt(token);
     let reference = &claims["status"]["status_list"];
     (
@@ -42,7 +42,7 @@ fn status_of(token: &str) -> (i64, String) {
     )
 }
 
-fn bit(bits: &[u8], idx: i64) -> u8 {
+pub(crate) fn bit(bits: &[u8], idx: i64) -> u8 {
     let idx = usize::try_from(idx).unwrap();
     (bits[idx / 8] >> (idx % 8)) & 1
 }

@@ -60,6 +60,7 @@ pub async fn run(config: &Config, args: AuditArgs) -> Result<(), CliError> {
         client_id: args.client,
         event,
         max_age: Some(since),
+        since: None,
         limit: args.limit,
     };
     let events = parts.admin().query_audit(query).await.map_err(flagged)?;

@@ -89,6 +89,7 @@ pub async fn list(
                 client_id: (!filters.client.is_empty()).then(|| filters.client.clone()),
                 event,
                 max_age: None,
+                since: None,
                 limit: u32::try_from(MAX_SCANNED).unwrap_or(u32::MAX),
             })
             .await;

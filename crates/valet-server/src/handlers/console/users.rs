@@ -177,9 +177,10 @@ async fn act(
             }
         }
         "end_sessions" => {
-            let (sessions, grants) = valet_core::console::end_user_sessions(admin, user_id).await?;
+            let ended = admin.end_user_sessions(user_id).await?;
             format!(
-                "Signed out everywhere: {sessions} session(s) ended, {grants} grant(s) revoked."
+                "Signed out everywhere: {} session(s) ended, {} grant(s) revoked.",
+                ended.sessions, ended.grants
             )
         }
         "grant_admin" | "revoke_admin" => {
