@@ -109,6 +109,18 @@ async fn without_a_session_the_console_leads_to_the_sign_in_and_back() {
             Some(&*format!("{ISSUER}/admin/sign-in"))
         );
     }
+    // A form without a session changes nothing and leads to the sign-in.
+    let anonymous = post(
+        &app,
+        &mut stranger,
+        "/admin/user",
+        &[("origin", OWN_ORIGIN)],
+        "csrf=x&action=disable&user_id=root",
+    )
+    .await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    let root = app.store.find_user_by_login("root").await.unwrap().unwrap();
+    assert!(!root.disabled);
     let mut browser = console_signed_in(&app, "root").await;
     let home = browser.get(&app, "/admin").await;
     assert_eq!(home.status, StatusCode::SEE_OTHER);
