@@ -660,3 +660,47 @@ fn between(html: &str, start: &str, end: &str) -> String {
     let to = from + html[from..].find(end).unwrap();
     html[from..to].to_owned()
 }
+
+#[tokio::test]
+async fn users_and_audit_events_come_fifty_a_page() {
+    let app = TestApp::new().await;
+    app.admin_user("root").await;
+    for i in 0..55 {
+        // Users are listed oldest first.
+        app.clock.advance(1);
+        app.admin()
+            .create_user(valet_core::admin::NewUser {
+                username: format!("user{i:02}"),
+                email: Some(format!("user{i:02}@example.test")),
+                ..valet_core::admin::NewUser::default()
+            })
+            .await
+            .unwrap();
+    }
+    let mut browser = console_signed_in(&app, "root").await;
+    let first = browser.get(&app, "/admin/users?q=user").await;
+    let html = first.text();
+    assert!(html.contains("55 users found."), "{html}");
+    assert!(html.contains("user00@example.test") && html.contains("user49@example.test"));
+    assert!(!html.contains("user50@example.test"), "{html}");
+    assert!(html.contains("offset=50\" rel=\"next\""), "{html}");
+    assert!(!html.contains("rel=\"prev\""), "{html}");
+    let second = browser.get(&app, "/admin/users?q=user&offset=50").await;
+    let html = second.text();
+    assert!(html.contains("user54@example.test") && !html.contains("user49@example.test"));
+    assert!(html.contains("offset=0\" rel=\"prev\""), "{html}");
+
+    // Newest first: the last user created tops the first page.
+    let events = browser.get(&app, "/admin/audit?event=user.created").await;
+    let html = events.text();
+    let newest = html.find("username=user54").unwrap();
+    let older = html.find("username=user53").unwrap();
+    assert!(newest < older);
+    assert!(!html.contains("username=user04"), "{html}");
+    let older_page = browser
+        .get(&app, "/admin/audit?event=user.created&offset=50")
+        .await;
+    assert!(older_page.text().contains("username=user04"));
+    let unknown = browser.get(&app, "/admin/audit?event=no.such").await;
+    assert!(unknown.text().contains("No event type is called"));
+}
