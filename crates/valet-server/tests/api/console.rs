@@ -566,6 +566,51 @@ async fn keys_show_their_states_and_rotate() {
     )
     .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The signing key cannot be retired; the pending one can (the page offers it).
+    let keys = app.store.list_keys().await.unwrap();
+    let now = app.server.now();
+    let es256 = |signing: bool| {
+        keys.iter()
+            .find(|k| {
+                k.alg.to_string() == "ES256"
+                    && k.activates_at.is_some_and(|at| (at <= now) == signing)
+            })
+            .unwrap()
+            .kid
+            .clone()
+    };
+    let body = form(&page, "retire", &[("kid", &es256(true))]);
+    let refused = post(
+        &app,
+        &mut browser,
+        "/admin/keys",
+        &[("origin", OWN_ORIGIN)],
+        &body,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text());
+    let pending = es256(false);
+    assert!(
+        rotated
+            .text()
+            .contains(&format!("name=\"kid\" value=\"{pending}\""))
+    );
+    let body = form(&page, "retire", &[("kid", &pending)]);
+    let retired = post(
+        &app,
+        &mut browser,
+        "/admin/keys",
+        &[("origin", OWN_ORIGIN)],
+        &body,
+    )
+    .await;
+    assert_eq!(retired.status, StatusCode::OK, "{}", retired.text());
+    assert!(
+        retired.text().contains("retired: it leaves the key set at"),
+        "{}",
+        retired.text()
+    );
 }
 
 #[tokio::test]
