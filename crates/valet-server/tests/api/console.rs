@@ -1,4 +1,5 @@
-//! The web console from the outside: its sign-in lands back on `/admin`; only
+//! The web console from the outside (clients; users, keys and audit in
+//! `console_users`): its sign-in lands back on `/admin`; only
 //! an admin gets in; each change works and is audited with the operator; and
 //! a change without the page's CSRF value, from another origin, with a stale
 //! sign-in or with an invalid value changes nothing.
@@ -8,11 +9,11 @@ use valet_core::audit::{AuditFilter, AuditKind};
 
 use valet_test_support::api::*;
 
-const OWN_ORIGIN: &str = ISSUER;
+pub(super) const OWN_ORIGIN: &str = ISSUER;
 
 /// A browser signed in to the console as `username` (through `/admin`, which
 /// sends it to the sign-in, which sends it back).
-async fn console_signed_in(app: &TestApp, username: &str) -> Browser {
+pub(super) async fn console_signed_in(app: &TestApp, username: &str) -> Browser {
     let mut browser = Browser::default();
     let start = browser.get(app, "/admin").await;
     assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.text());
@@ -32,7 +33,7 @@ async fn console_signed_in(app: &TestApp, username: &str) -> Browser {
 }
 
 /// A console form POST with the browser's cookies and the given headers.
-async fn post(
+pub(super) async fn post(
     app: &TestApp,
     browser: &mut Browser,
     path: &str,
@@ -48,7 +49,7 @@ async fn post(
 }
 
 /// A form of `page` for `action`, with its CSRF value and `fields`.
-fn form(page: &Reply, action: &str, fields: &[(&str, &str)]) -> String {
+pub(super) fn form(page: &Reply, action: &str, fields: &[(&str, &str)]) -> String {
     let csrf = form_field(&page.text(), "csrf").unwrap();
     let mut body = format!("csrf={}&action={action}", encode(&csrf));
     for (name, value) in fields {
@@ -418,202 +419,6 @@ async fn a_change_needs_a_recent_sign_in() {
 }
 
 #[tokio::test]
-async fn signing_a_user_out_everywhere_stops_their_refresh_token() {
-    let app = TestApp::new().await;
-    let root = app.admin_user("root").await;
-    let (client, _, tokens) = alice_signed_in(&app, "openid offline_access photos:read").await;
-    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let alice = app
-        .store
-        .find_user_by_login("alice")
-        .await
-        .unwrap()
-        .unwrap()
-        .user_id;
-    let mut browser = console_signed_in(&app, "root").await;
-    let users = browser.get(&app, "/admin/users?q=ALICE%40example").await;
-    assert!(
-        users.text().contains("alice@example.test"),
-        "{}",
-        users.text()
-    );
-    assert!(
-        !users.text().contains("root@example.test"),
-        "{}",
-        users.text()
-    );
-    let page = browser
-        .get(&app, &format!("/admin/user?user_id={alice}"))
-        .await;
-    assert_eq!(page.status, StatusCode::OK);
-    let body = format!("{}&user_id={alice}", form(&page, "end_sessions", &[]));
-    let done = post(
-        &app,
-        &mut browser,
-        "/admin/user",
-        &[("origin", OWN_ORIGIN)],
-        &body,
-    )
-    .await;
-    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
-    assert!(
-        done.text().contains("1 grant(s) revoked"),
-        "{}",
-        done.text()
-    );
-    let refreshed = app
-        .token(
-            &client,
-            &format!("grant_type=refresh_token&refresh_token={refresh}"),
-        )
-        .await;
-    refreshed.assert_error(400, "invalid_grant");
-    let events = app
-        .store
-        .audit_events(&AuditFilter {
-            event: Some(AuditKind::Logout),
-            user_id: Some(alice.clone()),
-            limit: 10,
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(events[0].detail["via"], "console");
-    assert_eq!(events[0].detail["actor"], root.as_str());
-
-    let body = format!("{}&user_id={alice}", form(&page, "disable", &[]));
-    let done = post(
-        &app,
-        &mut browser,
-        "/admin/user",
-        &[("origin", OWN_ORIGIN)],
-        &body,
-    )
-    .await;
-    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
-    assert!(done.text().contains("id=\"user-status\">disabled<"));
-    let stored = app.store.get_user(&alice).await.unwrap().unwrap();
-    assert!(stored.disabled);
-
-    let body = format!("{}&user_id={alice}", form(&page, "grant_admin", &[]));
-    let done = post(
-        &app,
-        &mut browser,
-        "/admin/user",
-        &[("origin", OWN_ORIGIN)],
-        &body,
-    )
-    .await;
-    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
-    assert!(app.store.get_user(&alice).await.unwrap().unwrap().admin);
-    // An operator cannot lock themselves out.
-    let body = format!("{}&user_id={root}", form(&page, "revoke_admin", &[]));
-    let refused = post(
-        &app,
-        &mut browser,
-        "/admin/user",
-        &[("origin", OWN_ORIGIN)],
-        &body,
-    )
-    .await;
-    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(app.store.get_user(&root).await.unwrap().unwrap().admin);
-}
-
-#[tokio::test]
-async fn keys_show_their_states_and_rotate() {
-    let app = TestApp::new().await;
-    app.admin_user("root").await;
-    let mut browser = console_signed_in(&app, "root").await;
-    let page = browser.get(&app, "/admin/keys").await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
-    assert!(
-        page.text().contains("class=\"key-state\">signing<"),
-        "{}",
-        page.text()
-    );
-    let body = form(&page, "rotate", &[("alg", "ES256")]);
-    let rotated = post(
-        &app,
-        &mut browser,
-        "/admin/keys",
-        &[("origin", OWN_ORIGIN)],
-        &body,
-    )
-    .await;
-    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text());
-    assert!(
-        rotated.text().contains("class=\"key-state\">pending<"),
-        "{}",
-        rotated.text()
-    );
-    let again = post(
-        &app,
-        &mut browser,
-        "/admin/keys",
-        &[("origin", OWN_ORIGIN)],
-        &body,
-    )
-    .await;
-    assert_eq!(again.status, StatusCode::CONFLICT);
-    let bad = form(&page, "rotate", &[("alg", "none")]);
-    let refused = post(
-        &app,
-        &mut browser,
-        "/admin/keys",
-        &[("origin", OWN_ORIGIN)],
-        &bad,
-    )
-    .await;
-    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-
-    // The signing key cannot be retired; the pending one can (the page offers it).
-    let keys = app.store.list_keys().await.unwrap();
-    let now = app.server.now();
-    let es256 = |signing: bool| {
-        keys.iter()
-            .find(|k| {
-                k.alg.to_string() == "ES256"
-                    && k.activates_at.is_some_and(|at| (at <= now) == signing)
-            })
-            .unwrap()
-            .kid
-            .clone()
-    };
-    let body = form(&page, "retire", &[("kid", &es256(true))]);
-    let refused = post(
-        &app,
-        &mut browser,
-        "/admin/keys",
-        &[("origin", OWN_ORIGIN)],
-        &body,
-    )
-    .await;
-    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text());
-    let pending = es256(false);
-    assert!(
-        rotated
-            .text()
-            .contains(&format!("name=\"kid\" value=\"{pending}\""))
-    );
-    let body = form(&page, "retire", &[("kid", &pending)]);
-    let retired = post(
-        &app,
-        &mut browser,
-        "/admin/keys",
-        &[("origin", OWN_ORIGIN)],
-        &body,
-    )
-    .await;
-    assert_eq!(retired.status, StatusCode::OK, "{}", retired.text());
-    assert!(
-        retired.text().contains("retired: it leaves the key set at"),
-        "{}",
-        retired.text()
-    );
-}
-
-#[tokio::test]
 async fn a_client_is_registered_shown_its_secret_once_rotated_and_deleted() {
     let app = TestApp::new().await;
     app.admin_user("root").await;
@@ -704,48 +509,4 @@ fn between(html: &str, start: &str, end: &str) -> String {
     let from = html.find(start).unwrap() + start.len();
     let to = from + html[from..].find(end).unwrap();
     html[from..to].to_owned()
-}
-
-#[tokio::test]
-async fn users_and_audit_events_come_fifty_a_page() {
-    let app = TestApp::new().await;
-    app.admin_user("root").await;
-    for i in 0..55 {
-        // Users are listed oldest first.
-        app.clock.advance(1);
-        app.admin()
-            .create_user(valet_core::admin::NewUser {
-                username: format!("user{i:02}"),
-                email: Some(format!("user{i:02}@example.test")),
-                ..valet_core::admin::NewUser::default()
-            })
-            .await
-            .unwrap();
-    }
-    let mut browser = console_signed_in(&app, "root").await;
-    let first = browser.get(&app, "/admin/users?q=user").await;
-    let html = first.text();
-    assert!(html.contains("55 users found."), "{html}");
-    assert!(html.contains("user00@example.test") && html.contains("user49@example.test"));
-    assert!(!html.contains("user50@example.test"), "{html}");
-    assert!(html.contains("offset=50\" rel=\"next\""), "{html}");
-    assert!(!html.contains("rel=\"prev\""), "{html}");
-    let second = browser.get(&app, "/admin/users?q=user&offset=50").await;
-    let html = second.text();
-    assert!(html.contains("user54@example.test") && !html.contains("user49@example.test"));
-    assert!(html.contains("offset=0\" rel=\"prev\""), "{html}");
-
-    // Newest first: the last user created tops the first page.
-    let events = browser.get(&app, "/admin/audit?event=user.created").await;
-    let html = events.text();
-    let newest = html.find("username=user54").unwrap();
-    let older = html.find("username=user53").unwrap();
-    assert!(newest < older);
-    assert!(!html.contains("username=user04"), "{html}");
-    let older_page = browser
-        .get(&app, "/admin/audit?event=user.created&offset=50")
-        .await;
-    assert!(older_page.text().contains("username=user04"));
-    let unknown = browser.get(&app, "/admin/audit?event=no.such").await;
-    assert!(unknown.text().contains("No event type is called"));
 }
