@@ -523,7 +523,7 @@ async fn revoke_consent(
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM UTC` (proleptic Gregorian calendar).
-fn utc(seconds: i64) -> String {
+pub fn utc(seconds: i64) -> String {
     let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
     // Days to a civil date (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
     let z = days + 719_468;

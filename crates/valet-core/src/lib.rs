@@ -32,6 +32,7 @@ pub mod branding;
 pub mod client_auth;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod context;
 pub mod cors;
 pub mod device;

@@ -15,7 +15,7 @@ use valet_jose::{b64url, random_bytes};
 
 use crate::locale::{self, PageLanguage};
 
-const TEMPLATES: [(&str, &str); 24] = [
+const TEMPLATES: [(&str, &str); 33] = [
     ("device.html", include_str!("../templates/device.html")),
     (
         "device_done.html",
@@ -81,6 +81,43 @@ const TEMPLATES: [(&str, &str); 24] = [
     (
         "account_upstreams.html",
         include_str!("../templates/account_upstreams.html"),
+    ),
+    // The web console.
+    (
+        "console_base.html",
+        include_str!("../templates/console_base.html"),
+    ),
+    (
+        "console_client_fields.html",
+        include_str!("../templates/console_client_fields.html"),
+    ),
+    (
+        "console_clients.html",
+        include_str!("../templates/console_clients.html"),
+    ),
+    (
+        "console_client_new.html",
+        include_str!("../templates/console_client_new.html"),
+    ),
+    (
+        "console_client.html",
+        include_str!("../templates/console_client.html"),
+    ),
+    (
+        "console_users.html",
+        include_str!("../templates/console_users.html"),
+    ),
+    (
+        "console_user.html",
+        include_str!("../templates/console_user.html"),
+    ),
+    (
+        "console_keys.html",
+        include_str!("../templates/console_keys.html"),
+    ),
+    (
+        "console_audit.html",
+        include_str!("../templates/console_audit.html"),
     ),
 ];
 

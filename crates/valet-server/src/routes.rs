@@ -11,8 +11,9 @@ use crate::AppState;
 use crate::cors::Cors;
 use crate::error::{method_not_allowed, not_found};
 use crate::handlers::{
-    account, admin_api, authorize, client_registration, device, health, jwks, logout, metadata,
-    par, passkeys, register, reset, status, token_endpoints, upstream, userinfo, verify_email,
+    account, admin_api, authorize, client_registration, console, device, health, jwks, logout,
+    metadata, par, passkeys, register, reset, status, token_endpoints, upstream, userinfo,
+    verify_email,
 };
 use crate::layers;
 
@@ -63,7 +64,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(upstream_routes())
         // The admin HTTP API (README, "Admin API").
         .nest(admin_api::PREFIX, admin_api::routes(&state));
-    let endpoints = browser_pages(public_documents(endpoints)).merge(self_service());
+    let endpoints = browser_pages(public_documents(endpoints))
+        .merge(self_service())
+        // The web console for admin users.
+        .merge(console_routes());
     under_issuer_path(endpoints, &state.server.settings().issuer)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -139,6 +143,57 @@ fn upstream_routes() -> Router<Arc<AppState>> {
             get(upstream::account_get)
                 .post(upstream::account_post)
                 .fallback(method_not_allowed("GET, POST")),
+        )
+}
+
+/// The web console (`/admin`): pages for users with the admin role, over
+/// Valet's own browser session.
+fn console_routes() -> Router<Arc<AppState>> {
+    let at = |path: &str| format!("{}{path}", paths::CONSOLE);
+    Router::new()
+        .route(
+            paths::CONSOLE,
+            get(console::home).fallback(method_not_allowed("GET")),
+        )
+        .route(
+            &at("/sign-in"),
+            get(console::sign_in).fallback(method_not_allowed("GET")),
+        )
+        .route(
+            &at("/clients"),
+            get(console::clients::list)
+                .post(console::clients::create)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+        .route(
+            &at("/clients/new"),
+            get(console::clients::new_form).fallback(method_not_allowed("GET")),
+        )
+        .route(
+            &at("/client"),
+            get(console::clients::detail)
+                .post(console::clients::change)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+        .route(
+            &at("/users"),
+            get(console::users::list).fallback(method_not_allowed("GET")),
+        )
+        .route(
+            &at("/user"),
+            get(console::users::detail)
+                .post(console::users::change)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+        .route(
+            &at("/keys"),
+            get(console::keys::list)
+                .post(console::keys::change)
+                .fallback(method_not_allowed("GET, POST")),
+        )
+        .route(
+            &at("/audit"),
+            get(console::audit::list).fallback(method_not_allowed("GET")),
         )
 }
 

@@ -301,6 +301,7 @@ fn user(user_id: &str, created_at: i64) -> User {
         disabled: false,
         created_at,
         updated_at: created_at,
+        admin: false,
     }
 }
 

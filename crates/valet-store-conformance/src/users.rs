@@ -502,7 +502,7 @@ pub async fn users_unlock(store: &dyn Store) {
     );
 }
 
-/// `update_user` replaces the email, `email_verified`, names and `updated_at`,
+/// `update_user` replaces the email, `email_verified`, names, `admin` and `updated_at`,
 /// keeps the rest; an email that is another user's (in any ASCII case) is a
 /// `Conflict` that changes nothing; an unknown user matches nothing.
 pub async fn users_update(store: &dyn Store) {
@@ -519,6 +519,7 @@ pub async fn users_update(store: &dyn Store) {
         given_name: Some("Ålice".to_owned()),
         family_name: None,
         updated_at: 10,
+        admin: true,
         ..alice.clone()
     };
     let sneaky = User {

@@ -308,6 +308,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client response encryption",
         include_str!("../migrations/0019_client_response_encryption.sql"),
     ),
+    (
+        20,
+        "user admin role",
+        include_str!("../migrations/0020_user_admin.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

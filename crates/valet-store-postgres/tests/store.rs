@@ -148,7 +148,7 @@ async fn concurrent_start_on_fresh_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        assert_eq!(applied, 18, "each migration applied exactly once");
+        assert_eq!(applied, 20, "each migration applied exactly once");
         conn.close().await.unwrap();
 
         for store in &stores {

@@ -1067,7 +1067,7 @@ macro_rules! shared_stores {
         macro_rules! user_columns {
             () => {
                 "user_id, username, email, email_verified, name, given_name, family_name, \
-                 password_hash, disabled, created_at, updated_at"
+                 password_hash, disabled, created_at, updated_at, admin"
             };
         }
 
@@ -1079,7 +1079,7 @@ macro_rules! shared_stores {
                 sqlx::query(concat!(
                     "INSERT INTO users (",
                     user_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                 ))
                 .bind(&user.user_id)
                 .bind(&user.username)
@@ -1092,6 +1092,7 @@ macro_rules! shared_stores {
                 .bind(user.disabled)
                 .bind(user.created_at)
                 .bind(user.updated_at)
+                .bind(user.admin)
                 .execute(&self.$writer)
                 .await
                 .map_err(query_error)?;
@@ -1187,7 +1188,7 @@ macro_rules! shared_stores {
             async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
                 let updated = sqlx::query(
                     "UPDATE users SET email = $1, email_verified = $2, name = $3, given_name = $4, \
-                       family_name = $5, updated_at = $6 WHERE user_id = $7",
+                       family_name = $5, updated_at = $6, admin = $7 WHERE user_id = $8",
                 )
                 .bind(user.email.as_deref())
                 .bind(user.email_verified)
@@ -1195,6 +1196,7 @@ macro_rules! shared_stores {
                 .bind(user.given_name.as_deref())
                 .bind(user.family_name.as_deref())
                 .bind(user.updated_at)
+                .bind(user.admin)
                 .bind(&user.user_id)
                 .execute(&self.$writer)
                 .await
@@ -1265,6 +1267,7 @@ macro_rules! shared_stores {
                 disabled: get(row, "disabled")?,
                 created_at: get(row, "created_at")?,
                 updated_at: get(row, "updated_at")?,
+                admin: get(row, "admin")?,
             })
         }
     };

@@ -465,6 +465,7 @@ fn user(user_id: &str) -> User {
         disabled: false,
         created_at: 1,
         updated_at: 1,
+        admin: false,
     }
 }
 

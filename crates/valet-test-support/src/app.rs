@@ -376,10 +376,22 @@ impl TestApp {
                 given_name: Some(username.into()),
                 family_name: Some("Example".into()),
                 password: Some(valet_core::users::Password::new(PASSWORD.into())),
+                admin: false,
             })
             .await
             .unwrap();
         user.user_id
+    }
+
+    /// A user with the admin role (the web console at `/admin`).
+    pub async fn admin_user(&self, username: &str) -> String {
+        let user_id = self.user(username).await;
+        let update = valet_core::admin::UserUpdate {
+            admin: Some(true),
+            ..Default::default()
+        };
+        self.admin().update_user(&user_id, update).await.unwrap();
+        user_id
     }
 
     /// A confidential web app with the code flow, refresh tokens and OIDC scopes.

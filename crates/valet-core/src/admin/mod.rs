@@ -56,6 +56,8 @@ pub enum Via {
     Api,
     /// Dynamic client registration (RFC 7591, RFC 7592): the client itself.
     Registration,
+    /// The web console at `/admin`, by a signed-in admin user.
+    Console,
 }
 
 impl Via {
@@ -64,6 +66,7 @@ impl Via {
             Self::Cli => "cli",
             Self::Api => "api",
             Self::Registration => "registration",
+            Self::Console => "console",
         }
     }
 }
@@ -90,6 +93,14 @@ impl Actor {
         Self {
             via: Via::Api,
             id: Some(client_id.into()),
+        }
+    }
+
+    /// An admin user at the web console, by their user id.
+    pub fn console(user_id: impl Into<String>) -> Self {
+        Self {
+            via: Via::Console,
+            id: Some(user_id.into()),
         }
     }
 }

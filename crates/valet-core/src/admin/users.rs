@@ -24,6 +24,8 @@ pub struct NewUser {
     pub family_name: Option<String>,
     /// `None`: the user cannot sign in with a password until one is set.
     pub password: Option<Password>,
+    /// May use the web console at `/admin`.
+    pub admin: bool,
 }
 
 /// A change to a user's profile; `None` leaves a field as it is, `Some(None)`
@@ -36,6 +38,8 @@ pub struct UserUpdate {
     pub name: Option<Option<String>>,
     pub given_name: Option<Option<String>>,
     pub family_name: Option<Option<String>>,
+    /// May use the web console at `/admin`.
+    pub admin: Option<bool>,
 }
 
 /// A user as the admin interfaces show it: everything but the password hash.
@@ -52,6 +56,8 @@ pub struct UserRecord {
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// May use the web console at `/admin`.
+    pub admin: bool,
 }
 
 impl From<&User> for UserRecord {
@@ -68,6 +74,7 @@ impl From<&User> for UserRecord {
             disabled: user.disabled,
             created_at: user.created_at,
             updated_at: user.updated_at,
+            admin: user.admin,
         }
     }
 }
@@ -427,6 +434,7 @@ pub(crate) async fn insert_user(
         disabled: false,
         created_at: now,
         updated_at: now,
+        admin: new.admin,
     };
     match store.insert_user(&user).await {
         Ok(()) => Ok(user),
@@ -464,6 +472,9 @@ fn apply(stored: &User, update: UserUpdate) -> Result<(User, Vec<&'static str>),
     if let Some(name) = update.family_name {
         user.family_name = clean_name("family_name", name)?;
     }
+    if let Some(admin) = update.admin {
+        user.admin = admin;
+    }
     let changed = [
         ("email", user.email != stored.email),
         (
@@ -473,6 +484,7 @@ fn apply(stored: &User, update: UserUpdate) -> Result<(User, Vec<&'static str>),
         ("name", user.name != stored.name),
         ("given_name", user.given_name != stored.given_name),
         ("family_name", user.family_name != stored.family_name),
+        ("admin", user.admin != stored.admin),
     ]
     .into_iter()
     .filter_map(|(name, differs)| differs.then_some(name))

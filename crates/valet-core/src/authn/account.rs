@@ -35,6 +35,33 @@ pub fn account_url(server: &AuthorizationServer) -> String {
     format!("{}{}", server.settings.issuer, paths::ACCOUNT)
 }
 
+/// The web console's URL: its sign-in runs through the same built-in client
+/// and ends there instead of on the account page.
+pub fn console_url(server: &AuthorizationServer) -> String {
+    format!("{}{}", server.settings.issuer, paths::CONSOLE)
+}
+
+/// How recent a sign-in must be for changes at the console: an older session
+/// may still read its pages, but a change asks for the password (and second
+/// factor) again, as OIDC Core §3.1.2.1 `max_age` would.
+pub const CONSOLE_MAX_AGE: i64 = 15 * 60;
+
+/// Which of Valet's own pages a sign-in through the built-in client ends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Landing {
+    Account,
+    Console,
+}
+
+impl Landing {
+    fn url(self, server: &AuthorizationServer) -> String {
+        match self {
+            Self::Account => account_url(server),
+            Self::Console => console_url(server),
+        }
+    }
+}
+
 /// The built-in client: first-party (no consent), no secret, no scopes beyond
 /// `openid`, its only redirect the account page. The `mfa` setting applies
 /// to it as to every client.
@@ -57,7 +84,7 @@ pub(crate) fn client(server: &AuthorizationServer) -> Arc<Client> {
         id_token_encryption: None,
         userinfo_signed_response_alg: None,
         userinfo_encryption: None,
-        redirect_uris: vec![account_url(server)],
+        redirect_uris: vec![account_url(server), console_url(server)],
         post_logout_redirect_uris: Vec::new(),
         grant_types: vec![GrantType::AuthorizationCode],
         scopes: vec!["openid".to_owned()],
@@ -74,11 +101,16 @@ pub(crate) fn client(server: &AuthorizationServer) -> Arc<Client> {
     })
 }
 
-/// A pending request to sign in to the account page, bound to `csrf`.
-pub(crate) fn request(server: &AuthorizationServer, csrf: &str) -> PendingAuthorization {
+/// A pending request to sign in to the account page (or the console, by
+/// `landing`), bound to `csrf`.
+pub(crate) fn request(
+    server: &AuthorizationServer,
+    csrf: &str,
+    landing: Landing,
+) -> PendingAuthorization {
     PendingAuthorization {
         client_id: ACCOUNT_CLIENT_ID.to_owned(),
-        redirect_uri: account_url(server),
+        redirect_uri: landing.url(server),
         redirect_uri_given: false,
         scope: vec!["openid".to_owned()],
         state: None,
@@ -86,7 +118,7 @@ pub(crate) fn request(server: &AuthorizationServer, csrf: &str) -> PendingAuthor
         code_challenge: String::new(),
         response_mode: ResponseMode::Query,
         prompt: Prompt::default(),
-        max_age: None,
+        max_age: (landing == Landing::Console).then_some(CONSOLE_MAX_AGE),
         login_hint: None,
         resources: Vec::new(),
         mfa_requested: false,
@@ -97,10 +129,21 @@ pub(crate) fn request(server: &AuthorizationServer, csrf: &str) -> PendingAuthor
     }
 }
 
-/// Where the browser goes once signed in: the account page, nothing attached.
-pub(crate) fn back_to_account(server: &AuthorizationServer) -> AuthorizationResponse {
+/// Where the browser goes once signed in: the page the request named (kept
+/// in the interaction, never taken from the browser), else the account page;
+/// nothing attached.
+pub(crate) fn back_to_account(
+    server: &AuthorizationServer,
+    request: &PendingAuthorization,
+) -> AuthorizationResponse {
+    let console = console_url(server);
+    let redirect_uri = if request.redirect_uri == console {
+        console
+    } else {
+        account_url(server)
+    };
     AuthorizationResponse {
-        redirect_uri: account_url(server),
+        redirect_uri,
         mode: ResponseMode::Query,
         params: Vec::new(),
     }

@@ -69,7 +69,7 @@ mod step;
 pub mod verify;
 
 pub use crate::session::Cookies;
-pub use entry::account::sign_in_to_account;
+pub use entry::account::{sign_in_to_account, sign_in_to_console};
 pub use entry::authorize::authorize;
 pub use entry::consent::submit_consent;
 pub use entry::device::{device_page, submit_device_code};

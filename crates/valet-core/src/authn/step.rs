@@ -418,7 +418,9 @@ impl Step<'_> {
         }
         // The account page's own client: signed in, nothing to issue.
         if account::is_account(&self.client.client_id) {
-            return Ok(AuthorizeOutcome::Redirect(account::back_to_account(server)));
+            return Ok(AuthorizeOutcome::Redirect(account::back_to_account(
+                server, request,
+            )));
         }
         // A device's request: the decision is the device's to learn.
         if let Some(link) = &request.device {

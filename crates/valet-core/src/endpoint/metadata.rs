@@ -25,6 +25,8 @@ pub mod paths {
     pub const ACCOUNT_PASSKEY_REMOVE: &str = "/account/passkeys/remove";
     /// The user's own account page (not in the discovery document).
     pub const ACCOUNT: &str = "/account";
+    /// The web console for admin users; its pages are under it.
+    pub const CONSOLE: &str = "/admin";
     pub const USERINFO: &str = "/userinfo";
     pub const LOGOUT: &str = "/logout";
     pub const TOKEN: &str = "/token";

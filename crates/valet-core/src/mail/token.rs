@@ -406,6 +406,7 @@ mod tests {
             disabled: false,
             created_at: 0,
             updated_at: 0,
+            admin: false,
         }
     }
 

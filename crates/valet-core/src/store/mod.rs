@@ -169,7 +169,7 @@ pub trait UserStore: Send + Sync {
         disabled: bool,
         now: i64,
     ) -> Result<bool, StoreError>;
-    /// Replaces a user's email, `email_verified`, names and `updated_at` with
+    /// Replaces a user's email, `email_verified`, names, `admin` and `updated_at` with
     /// those of `user` (matched by `user_id`); the username, password, state and
     /// `created_at` stay as stored. [`StoreError::Conflict`] if the email is
     /// another user's (case-insensitively). Returns whether a user matched.

@@ -304,6 +304,8 @@ pub struct User {
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// May use the web console at `/admin`.
+    pub admin: bool,
 }
 
 impl fmt::Debug for User {

@@ -191,6 +191,7 @@ pub(crate) mod tests {
             given_name: Some("Alice".into()),
             family_name: Some(String::new()),
             password: Some(Password::new("looking-glass".into())),
+            admin: false,
         }
     }
 

@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin_api;
 pub mod authorize;
 pub mod client_registration;
+pub mod console;
 pub mod device;
 pub mod health;
 pub mod jwks;

@@ -23,6 +23,8 @@ mod client_jwt;
 mod client_metadata;
 mod client_registration;
 mod client_secrets;
+mod console;
+mod console_users;
 mod cors;
 mod device;
 mod disabled_users;

@@ -41,6 +41,9 @@ pub enum UserCommand {
         /// Print {"user_id": …, "username": …} as JSON.
         #[arg(long)]
         json: bool,
+        /// Give the user the admin role: they may use the web console at /admin.
+        #[arg(long)]
+        admin: bool,
     },
     /// Change a user's email or profile (by user_id, username or email). An
     /// empty value removes a field; a new email is unverified unless
@@ -136,6 +139,12 @@ pub struct UpdateArgs {
     family_name: Option<String>,
     #[arg(long)]
     json: bool,
+    /// Give the user the admin role (the web console at /admin).
+    #[arg(long, conflicts_with = "no_admin")]
+    admin: bool,
+    /// Take the admin role away.
+    #[arg(long)]
+    no_admin: bool,
 }
 
 pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> {
@@ -165,6 +174,7 @@ async fn dispatch(admin: &Admin<'_>, command: UserCommand) -> Result<(), CliErro
             family_name,
             password_stdin,
             json,
+            admin: admin_role,
         } => {
             let new = NewUser {
                 username,
@@ -174,6 +184,7 @@ async fn dispatch(admin: &Admin<'_>, command: UserCommand) -> Result<(), CliErro
                 given_name,
                 family_name,
                 password: Some(read_password(password_stdin)?),
+                admin: admin_role,
             };
             create(admin, new, json).await
         }
@@ -268,6 +279,11 @@ async fn update(admin: &Admin<'_>, args: UpdateArgs) -> Result<(), CliError> {
         name: given(args.name),
         given_name: given(args.given_name),
         family_name: given(args.family_name),
+        admin: match (args.admin, args.no_admin) {
+            (true, _) => Some(true),
+            (false, true) => Some(false),
+            (false, false) => None,
+        },
     };
     let changed = admin
         .update_user(&args.user, update)
@@ -421,6 +437,7 @@ fn print_details(user: &UserRecord) {
         "  password:      {}",
         if user.has_password { "set" } else { "none" }
     );
+    println!("  admin:         {}", if user.admin { "yes" } else { "no" });
     println!("  created:       {}", timestamp(user.created_at));
     println!("  updated:       {}", timestamp(user.updated_at));
 }

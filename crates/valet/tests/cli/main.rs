@@ -17,6 +17,7 @@ mod browser_e2e;
 mod client_commands;
 mod cluster;
 mod config_errors;
+mod console_browser;
 mod dpop_e2e;
 mod durability;
 mod federation;

@@ -685,3 +685,43 @@ fn mfa_reset_removes_the_second_factors_and_ends_sessions() {
         store.close().await;
     });
 }
+
+#[test]
+fn the_admin_role_is_given_and_taken_through_the_cli() {
+    let dir = init_dir("user-admin");
+    let out = with_stdin(
+        user(
+            &dir,
+            &["create", "--username", "ops", "--admin", "--password-stdin"],
+        ),
+        PASSWORD,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = stdout_json(&run_ok(user(&dir, &["show", "ops", "--json"])));
+    assert_eq!(shown["admin"], true);
+    assert!(text(&run_ok(user(&dir, &["show", "ops"]))).contains("admin:         yes"));
+
+    create_user_with(valet(&dir), &[], "alice", PASSWORD);
+    assert!(text(&run_ok(user(&dir, &["show", "alice"]))).contains("admin:         no"));
+    let updated = stdout_json(&run_ok(user(
+        &dir,
+        &["update", "alice", "--admin", "--json"],
+    )));
+    assert_eq!(updated["changed"], serde_json::json!(["admin"]));
+    assert_eq!(updated["user"]["admin"], true);
+    let updated = stdout_json(&run_ok(user(
+        &dir,
+        &["update", "alice", "--no-admin", "--json"],
+    )));
+    assert_eq!(updated["user"]["admin"], false);
+
+    let both = user(&dir, &["update", "alice", "--admin", "--no-admin"])
+        .output()
+        .unwrap();
+    assert!(!both.status.success());
+    assert!(
+        text(&both).contains("cannot be used with"),
+        "{}",
+        text(&both)
+    );
+}

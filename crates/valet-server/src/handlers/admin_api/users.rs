@@ -43,6 +43,8 @@ impl From<NewUserRequest> for NewUser {
             given_name: request.given_name,
             family_name: request.family_name,
             password: request.password.map(Password::new),
+            // The console's admin role is given from the CLI or the console.
+            admin: false,
         }
     }
 }
@@ -74,6 +76,7 @@ impl From<UserUpdateRequest> for UserUpdate {
             name: request.name,
             given_name: request.given_name,
             family_name: request.family_name,
+            admin: None,
         }
     }
 }
