@@ -120,6 +120,8 @@ pub async fn create_upstream_account(
         given_name: None,
         family_name: None,
         password: None,
+        // A provider's identity never brings the console role with it.
+        admin: false,
     };
     let user = match insert_user(store, &server.hasher, new, context.now).await {
         Ok(user) => user,

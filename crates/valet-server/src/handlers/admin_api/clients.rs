@@ -10,7 +10,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
-use valet_core::admin::{ClientRecord, ClientUpdate, NewClient, Page, UpdatedClient};
+use valet_core::admin::{
+    ClientRecord, ClientUpdate, EncryptionNames, NewClient, Page, UpdatedClient,
+};
 use valet_core::endpoint::admin_api::AdminAccess;
 
 use super::{AdminApiError, Caller, ErrorBody, Paging, json_body, query};
@@ -47,6 +49,29 @@ pub struct NewClientRequest {
     pub jwks: Option<serde_json::Value>,
     pub jwks_uri: Option<String>,
     pub token_exchange_audiences: Vec<String>,
+    /// Encrypted ID tokens (OIDC Registration §2): `RSA-OAEP-256`, `ECDH-ES`
+    /// or `ECDH-ES+A256KW`, to a key of the client's `jwks` or `jwks_uri`.
+    pub id_token_encrypted_response_alg: Option<String>,
+    /// `A256GCM` (the default) or `A128GCM`; only with the `alg`.
+    pub id_token_encrypted_response_enc: Option<String>,
+    /// Signed UserInfo answers: `RS256` or `ES256`.
+    pub userinfo_signed_response_alg: Option<String>,
+    /// Encrypted UserInfo answers, as for ID tokens.
+    pub userinfo_encrypted_response_alg: Option<String>,
+    pub userinfo_encrypted_response_enc: Option<String>,
+}
+
+/// An `alg`/`enc` pair of the request as the admin service takes it. An `enc`
+/// without its `alg` goes on with an empty `alg`, which the service refuses,
+/// naming the `alg` field.
+fn encryption_names(alg: Option<String>, enc: Option<String>) -> Option<EncryptionNames> {
+    match (alg, enc) {
+        (None, None) => None,
+        (alg, enc) => Some(EncryptionNames {
+            alg: alg.unwrap_or_default(),
+            enc,
+        }),
+    }
 }
 
 impl From<NewClientRequest> for NewClient {
@@ -72,6 +97,15 @@ impl From<NewClientRequest> for NewClient {
             jwks: request.jwks.map(|jwks| jwks.to_string()),
             jwks_uri: request.jwks_uri,
             token_exchange_audiences: request.token_exchange_audiences,
+            id_token_encryption: encryption_names(
+                request.id_token_encrypted_response_alg,
+                request.id_token_encrypted_response_enc,
+            ),
+            userinfo_signed_response_alg: request.userinfo_signed_response_alg,
+            userinfo_encryption: encryption_names(
+                request.userinfo_encrypted_response_alg,
+                request.userinfo_encrypted_response_enc,
+            ),
         }
     }
 }
@@ -106,6 +140,34 @@ pub struct ClientUpdateRequest {
     #[schema(value_type = Option<String>)]
     pub jwks_uri: Option<Option<String>>,
     pub token_exchange_audiences: Option<Vec<String>>,
+    /// Replaces the ID token encryption (with the `enc`, A256GCM when left
+    /// out); `null` turns it off.
+    #[serde(deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub id_token_encrypted_response_alg: Option<Option<String>>,
+    pub id_token_encrypted_response_enc: Option<String>,
+    /// `null` turns signed UserInfo answers off.
+    #[serde(deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub userinfo_signed_response_alg: Option<Option<String>>,
+    /// As for ID tokens.
+    #[serde(deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub userinfo_encrypted_response_alg: Option<Option<String>>,
+    pub userinfo_encrypted_response_enc: Option<String>,
+}
+
+/// An encryption change: absent with no `enc` leaves it, `null` removes it,
+/// an `alg` (or a lone `enc`, which the service refuses) replaces it.
+fn encryption_change(
+    alg: Option<Option<String>>,
+    enc: Option<String>,
+) -> Option<Option<EncryptionNames>> {
+    match (alg, enc) {
+        (None, None) => None,
+        (Some(None), None) => Some(None),
+        (alg, enc) => Some(encryption_names(alg.flatten(), enc)),
+    }
 }
 
 /// A field that is present (possibly `null`) is `Some`; absent is `None`.
@@ -136,6 +198,15 @@ impl From<ClientUpdateRequest> for ClientUpdate {
             jwks: request.jwks.map(|jwks| jwks.map(|jwks| jwks.to_string())),
             jwks_uri: request.jwks_uri,
             token_exchange_audiences: request.token_exchange_audiences,
+            id_token_encryption: encryption_change(
+                request.id_token_encrypted_response_alg,
+                request.id_token_encrypted_response_enc,
+            ),
+            userinfo_signed_response_alg: request.userinfo_signed_response_alg,
+            userinfo_encryption: encryption_change(
+                request.userinfo_encrypted_response_alg,
+                request.userinfo_encrypted_response_enc,
+            ),
         }
     }
 }
