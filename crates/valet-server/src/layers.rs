@@ -1,16 +1,18 @@
 //! Middleware applied to every request: its id, security headers on the
-//! response, request metrics, and the log line of a failed request.
+//! response, request metrics, the access log line, the trace span, and the log
+//! line of a failed request.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::header::{
     CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
@@ -19,8 +21,11 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use metrics::{Counter, Histogram};
 use tokio::task::futures::TaskLocalFuture;
+use tracing::Instrument as _;
+use tracing::instrument::Instrumented;
 use valet_core::RequestId;
 
+use crate::access_log::{AccessEntry, request_span};
 use crate::client_address::TrustedProxies;
 use crate::context::{X_REQUEST_ID, header_value, request_id, with_request_id};
 use crate::error::FailureCause;
@@ -40,6 +45,10 @@ pub struct AroundEveryRequest {
     /// Proxies whose `X-Request-Id` is kept; `None` when none is trusted, so
     /// the default costs no reference count per request.
     pub trusted_proxies: Option<Arc<TrustedProxies>>,
+    /// Whether each request gets its access log line.
+    pub access_log: bool,
+    /// Whether each request gets a trace span (exported over OTLP).
+    pub traced: bool,
 }
 
 impl<S> tower::Layer<S> for AroundEveryRequest {
@@ -50,6 +59,8 @@ impl<S> tower::Layer<S> for AroundEveryRequest {
             inner,
             https: self.https,
             trusted_proxies: self.trusted_proxies.clone(),
+            access_log: self.access_log,
+            traced: self.traced,
         }
     }
 }
@@ -59,6 +70,8 @@ pub struct AroundEveryRequestService<S> {
     inner: S,
     https: bool,
     trusted_proxies: Option<Arc<TrustedProxies>>,
+    access_log: bool,
+    traced: bool,
 }
 
 impl<S> tower::Service<Request> for AroundEveryRequestService<S>
@@ -67,7 +80,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Finishing<TaskLocalFuture<RequestId, S::Future>>;
+    type Future = Finishing<Instrumented<TaskLocalFuture<RequestId, S::Future>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -76,12 +89,29 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let endpoint = request.extensions().get::<MatchedPath>().cloned();
         let id = request_id(&request, self.trusted_proxies.as_deref());
+        let access =
+            self.access_log.then(|| {
+                let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(
+                    |ConnectInfo(peer)| match &self.trusted_proxies {
+                        Some(trusted) => trusted.client_address(peer.ip(), request.headers()),
+                        None => peer.ip(),
+                    },
+                );
+                AccessEntry::new(&request, client)
+            });
+        let span = if self.traced {
+            request_span(request.method(), endpoint.as_ref())
+        } else {
+            tracing::Span::none()
+        };
         Finishing {
-            inner: with_request_id(id, self.inner.call(request)),
+            inner: with_request_id(id, self.inner.call(request)).instrument(span.clone()),
+            span,
             endpoint,
             id,
             https: self.https,
             started: Instant::now(),
+            access,
         }
     }
 }
@@ -96,6 +126,8 @@ pin_project_lite::pin_project! {
         id: RequestId,
         https: bool,
         started: Instant,
+        access: Option<AccessEntry>,
+        span: tracing::Span,
     }
 }
 
@@ -122,7 +154,12 @@ where
         if let Some(FailureCause(cause)) = response.extensions_mut().remove::<FailureCause>() {
             tracing::error!(request_id = %this.id, endpoint, error = %cause, "request failed");
         }
-        record_request(endpoint, response.status().as_u16(), *this.started);
+        let status = response.status().as_u16();
+        record_request(endpoint, status, *this.started);
+        crate::access_log::record_status(this.span, status);
+        if let Some(access) = this.access.take() {
+            access.log(&response, this.id, *this.started);
+        }
         Poll::Ready(Ok(response))
     }
 }

@@ -2,6 +2,7 @@
 //! become responses. All protocol logic lives in `valet-core`.
 
 mod accept;
+mod access_log;
 mod client_address;
 mod context;
 mod cookies;
@@ -32,7 +33,7 @@ pub use accept::{
 };
 pub use client_address::TrustedProxies;
 pub use metrics_setup::install_metrics;
-pub use routes::app;
+pub use routes::{RouteOptions, app, app_with, metrics_app};
 
 /// Shared by every handler.
 pub struct AppState {

@@ -157,6 +157,18 @@ pub struct Config {
     /// Allows a plain-http issuer on a non-loopback host. Tokens and secrets would
     /// cross the network in clear: only for a TLS-terminating proxy you trust.
     pub dangerous_allow_insecure_issuer: bool,
+    /// `IP:PORT` of a second listener that serves `/metrics` (and the health
+    /// probes) for the scraper only, e.g. `127.0.0.1:9090`; the public listener
+    /// then answers 404 for `/metrics`. Unset: `/metrics` is on the public
+    /// listener, next to the endpoints (keep it from the internet at the proxy).
+    pub metrics_bind: Option<String>,
+    /// One log line per request (target `valet::access`): method, path without
+    /// its query, status, duration, bytes, request id, client address.
+    pub access_log: bool,
+    /// OTLP/HTTP collector to send traces to, e.g. `http://127.0.0.1:4318`
+    /// (spans go to `{otlp_endpoint}/v1/traces`, protobuf). Unset: no tracing
+    /// export.
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -274,6 +286,9 @@ impl Default for Config {
             dangerous_client_metadata_allow_loopback: false,
             log_format: LogFormat::Text,
             dangerous_allow_insecure_issuer: false,
+            metrics_bind: None,
+            access_log: true,
+            otlp_endpoint: None,
         }
     }
 }
@@ -295,6 +310,10 @@ pub struct FlagOverrides {
     pub tls_cert: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_bind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// `VALET_*` variables that are not settings of [`Config`]: the master key, the
@@ -403,6 +422,32 @@ fn edit_distance(a: &str, b: &str) -> usize {
     previous.last().copied().unwrap_or_default()
 }
 
+/// An OTLP/HTTP base URL: `http://` or `https://`, a host, no user name or
+/// password (put credentials in a collector on this machine, not in the URL:
+/// it is logged at start), no query or fragment.
+fn check_otlp_endpoint(endpoint: &str) -> Result<(), ConfigError> {
+    let fail = |reason: &str| {
+        ConfigError(format!(
+            "setting `otlp_endpoint`: {reason}; expected a URL such as http://127.0.0.1:4318"
+        ))
+    };
+    let rest = endpoint
+        .strip_prefix("http://")
+        .or_else(|| endpoint.strip_prefix("https://"))
+        .ok_or_else(|| fail("must start with http:// or https://"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err(fail("has no host"));
+    }
+    if authority.contains('@') {
+        return Err(fail("must not carry a user name or password"));
+    }
+    if rest.contains(['?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(fail("must not have a query, a fragment or spaces"));
+    }
+    Ok(())
+}
+
 /// A list in `valet.toml`; a comma-separated string in the environment.
 fn list_or_comma_separated<'de, D: Deserializer<'de>>(
     deserializer: D,
@@ -504,7 +549,38 @@ impl Config {
         self.trusted_proxies()?;
         self.check_mail()?;
         self.check_dynamic_clients()?;
+        self.check_observability()?;
         self.check_database_url()
+    }
+
+    /// `metrics_bind` is an address apart from `bind`; `otlp_endpoint` an
+    /// http(s) URL without credentials, query or fragment.
+    fn check_observability(&self) -> Result<(), ConfigError> {
+        if let Some(address) = self.metrics_bind_address()?
+            && address == self.bind_address()?
+        {
+            return Err(ConfigError(format!(
+                "setting `metrics_bind` ({address}): must differ from `bind`, or be left unset to serve /metrics on the public listener"
+            )));
+        }
+        if let Some(endpoint) = &self.otlp_endpoint {
+            check_otlp_endpoint(endpoint)?;
+        }
+        Ok(())
+    }
+
+    /// The metrics listener's address: `metrics_bind` parsed as `IP:PORT`.
+    pub fn metrics_bind_address(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        self.metrics_bind
+            .as_deref()
+            .map(|text| {
+                text.parse::<SocketAddr>().map_err(|_| {
+                    ConfigError(format!(
+                        "setting `metrics_bind` ({text}): expected IP:PORT such as 127.0.0.1:9090 or [::1]:9090"
+                    ))
+                })
+            })
+            .transpose()
     }
 
     /// The core's own check of the dynamic client settings, and each listed

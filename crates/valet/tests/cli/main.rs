@@ -27,6 +27,7 @@ mod load;
 mod mail;
 mod mail_browser;
 mod mfa_e2e;
+mod observability;
 mod openid_rp;
 mod operations;
 mod passkey_e2e;
