@@ -1318,4 +1318,50 @@ mod tests {
             "{error}"
         );
     }
+
+    #[test]
+    fn metrics_bind_is_an_address_apart_from_bind() {
+        let with = |metrics: &str| Config {
+            metrics_bind: Some(metrics.to_owned()),
+            ..Config::default()
+        };
+        assert!(with("127.0.0.1:9090").validate().is_ok());
+        assert!(with("[::1]:9090").validate().is_ok());
+        let error = with("127.0.0.1:8080").validate().unwrap_err().to_string();
+        assert!(error.contains("must differ from `bind`"), "{error}");
+        let error = with("localhost").validate().unwrap_err().to_string();
+        assert!(
+            error.contains("setting `metrics_bind` (localhost)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn otlp_endpoint_is_a_plain_http_url() {
+        let with = |endpoint: &str| Config {
+            otlp_endpoint: Some(endpoint.to_owned()),
+            ..Config::default()
+        };
+        for good in [
+            "http://127.0.0.1:4318",
+            "https://otel.example.com/",
+            "http://[::1]:4318/prefix",
+        ] {
+            assert!(with(good).validate().is_ok(), "{good}");
+        }
+        for (bad, reason) in [
+            ("127.0.0.1:4318", "must start with http"),
+            ("grpc://collector:4317", "must start with http"),
+            ("http://", "has no host"),
+            (
+                "https://user:hunter2@otel.example.com",
+                "user name or password",
+            ),
+            ("http://otel.example.com/?token=x", "query"),
+        ] {
+            let error = with(bad).validate().unwrap_err().to_string();
+            assert!(error.contains(reason), "{bad}: {error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+    }
 }

@@ -30,6 +30,7 @@ mod mfa_e2e;
 mod observability;
 mod openid_rp;
 mod operations;
+mod packaging;
 mod passkey_e2e;
 mod postgres;
 mod secrets_in_logs;
