@@ -46,7 +46,8 @@ impl AccessEntry {
     /// is sent (every response but an event stream).
     pub fn log(self, response: &Response, id: &RequestId, started: Instant) {
         let path = self.target.as_ref().map_or("/", PathAndQuery::path);
-        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        // Microsecond resolution: more digits are only noise.
+        let duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
         let status = response.status().as_u16();
         let bytes = response.body().size_hint().exact();
         let client = self

@@ -58,18 +58,7 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     valet_server::metadata_documents::attach_document_fetcher(&server);
     let server = Arc::new(server);
     let metrics = install_metrics().map_err(|error| format!("metrics: {error}"))?;
-    let bind = config.bind_address()?;
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|error| format!("bind {} ({bind}): {error}", config.bind))?;
-    let metrics_listener = match config.metrics_bind_address()? {
-        Some(address) => Some(
-            tokio::net::TcpListener::bind(address)
-                .await
-                .map_err(|error| format!("bind metrics_bind ({address}): {error}"))?,
-        ),
-        None => None,
-    };
+    let (bind, listener, metrics_listener) = bind_listeners(&config).await?;
     let issuer = config.issuer();
     tracing::info!(
         issuer = %issuer,
@@ -126,6 +115,33 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         telemetry.shutdown().await;
     }
     Ok(())
+}
+
+/// The public listener (on `bind`, whose address is returned too) and, with
+/// `metrics_bind`, the metrics listener.
+async fn bind_listeners(
+    config: &Config,
+) -> Result<
+    (
+        std::net::SocketAddr,
+        tokio::net::TcpListener,
+        Option<tokio::net::TcpListener>,
+    ),
+    CliError,
+> {
+    let bind = config.bind_address()?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|error| format!("bind {} ({bind}): {error}", config.bind))?;
+    let metrics_listener = match config.metrics_bind_address()? {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|error| format!("bind metrics_bind ({address}): {error}"))?,
+        ),
+        None => None,
+    };
+    Ok((bind, listener, metrics_listener))
 }
 
 /// Serves `/metrics` (and the probes) on the listener of `metrics_bind` until

@@ -152,3 +152,33 @@ fn the_smoke_test_says_when_docker_is_missing() {
         "{stderr}"
     );
 }
+
+#[test]
+fn every_crate_declares_the_project_metadata() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&crates).unwrap() {
+        let manifest = entry.unwrap().path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        for field in [
+            "description = ",
+            "license.workspace = true",
+            "repository.workspace = true",
+            "homepage.workspace = true",
+            "readme.workspace = true",
+            "keywords.workspace = true",
+            "categories.workspace = true",
+            "rust-version.workspace = true",
+        ] {
+            assert!(text.contains(field), "{} lacks {field}", manifest.display());
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "{checked} crates");
+    let workspace = std::fs::read_to_string(crates.join("../Cargo.toml")).unwrap();
+    let license = std::fs::read_to_string(crates.join("../LICENSE")).unwrap();
+    assert!(workspace.contains("license = \"Apache-2.0\""));
+    assert!(license.contains("Apache License") && license.contains("Version 2.0"));
+}
