@@ -49,7 +49,15 @@ pub struct AroundEveryRequest {
     pub access_log: bool,
     /// Whether each request gets a trace span (exported over OTLP).
     pub traced: bool,
+    /// Makes the span continue the trace named in a trusted proxy's headers.
+    pub continue_trace: Option<ContinueTrace>,
 }
+
+/// Sets the parent of a request's span from its headers (W3C Trace Context).
+/// Given by the binary, which holds the OpenTelemetry propagator; called only
+/// for requests from a trusted proxy, so nobody else picks the trace a
+/// request joins.
+pub type ContinueTrace = fn(&HeaderMap, &tracing::Span);
 
 impl<S> tower::Layer<S> for AroundEveryRequest {
     type Service = AroundEveryRequestService<S>;
@@ -61,6 +69,7 @@ impl<S> tower::Layer<S> for AroundEveryRequest {
             trusted_proxies: self.trusted_proxies.clone(),
             access_log: self.access_log,
             traced: self.traced,
+            continue_trace: self.continue_trace,
         }
     }
 }
@@ -72,6 +81,7 @@ pub struct AroundEveryRequestService<S> {
     trusted_proxies: Option<Arc<TrustedProxies>>,
     access_log: bool,
     traced: bool,
+    continue_trace: Option<ContinueTrace>,
 }
 
 impl<S> tower::Service<Request> for AroundEveryRequestService<S>
@@ -100,7 +110,13 @@ where
                 AccessEntry::new(&request, client)
             });
         let span = if self.traced {
-            request_span(request.method(), endpoint.as_ref())
+            let span = request_span(request.method(), endpoint.as_ref());
+            if let Some(continue_trace) = self.continue_trace
+                && from_trusted_proxy(&request, self.trusted_proxies.as_deref())
+            {
+                continue_trace(request.headers(), &span);
+            }
+            span
         } else {
             tracing::Span::none()
         };
@@ -162,6 +178,13 @@ where
         }
         Poll::Ready(Ok(response))
     }
+}
+
+/// Whether the TCP peer of `request` is one of the trusted proxies.
+fn from_trusted_proxy(request: &Request, trusted: Option<&TrustedProxies>) -> bool {
+    trusted
+        .zip(request.extensions().get::<ConnectInfo<SocketAddr>>())
+        .is_some_and(|(trusted, ConnectInfo(peer))| trusted.trusts(peer.ip()))
 }
 
 /// Valet's responses are never to be framed, sniffed or leak the URL onward; with

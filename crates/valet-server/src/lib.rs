@@ -33,7 +33,7 @@ pub use accept::{
 };
 pub use client_address::TrustedProxies;
 pub use metrics_setup::install_metrics;
-pub use routes::{RouteOptions, app, app_with, metrics_app};
+pub use routes::{ContinueTrace, RouteOptions, app, app_with, metrics_app};
 
 /// Shared by every handler.
 pub struct AppState {

@@ -15,6 +15,7 @@ use crate::handlers::{
     register, reset, status, token_endpoints, userinfo, verify_email,
 };
 use crate::layers;
+pub use crate::layers::ContinueTrace;
 
 /// What the operator chose about the public listener's observability.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +26,9 @@ pub struct RouteOptions {
     pub access_log: bool,
     /// One trace span per request (OTLP export configured).
     pub traced: bool,
+    /// Continues the trace a trusted proxy's request headers carry (W3C
+    /// `traceparent`) in the request's span; set with `traced`.
+    pub continue_trace: Option<ContinueTrace>,
 }
 
 impl Default for RouteOptions {
@@ -35,6 +39,7 @@ impl Default for RouteOptions {
             metrics: true,
             access_log: true,
             traced: false,
+            continue_trace: None,
         }
     }
 }
@@ -103,6 +108,7 @@ pub fn app_with(state: Arc<AppState>, options: RouteOptions) -> Router {
                 .then(|| Arc::new(state.trusted_proxies.clone())),
             access_log: options.access_log,
             traced: options.traced,
+            continue_trace: options.continue_trace,
         })
         .with_state(state)
 }

@@ -98,6 +98,21 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Option<Tel
     Ok(Some(Telemetry { provider }))
 }
 
+/// Makes `span` continue the trace of a W3C `traceparent` (and `tracestate`)
+/// header; nothing when there is none or it is malformed. Valet calls it only
+/// for requests from `trusted_proxies` (see `valet_server::ContinueTrace`).
+pub fn continue_trace(headers: &axum::http::HeaderMap, span: &tracing::Span) {
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new()
+        .extract(&opentelemetry_http::HeaderExtractor(headers));
+    if parent.span().span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
+}
+
 impl Telemetry {
     /// Exports the queued spans and stops the exporter's thread. It blocks, so
     /// it runs off the async workers (the export itself needs them).

@@ -99,6 +99,9 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         metrics: metrics_task.is_none(),
         access_log: config.access_log,
         traced: telemetry.is_some(),
+        continue_trace: telemetry
+            .is_some()
+            .then_some(crate::telemetry::continue_trace as valet_server::ContinueTrace),
     };
     let router = valet_server::app_with(Arc::clone(&state), routes);
     valet_server::serve_router(listener, router, options, shutdown).await?;

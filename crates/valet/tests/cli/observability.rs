@@ -249,14 +249,20 @@ impl Drop for OtlpSink {
     }
 }
 
-#[test]
-fn request_spans_reach_the_otlp_collector_without_secrets() {
+/// A trace id a balancer might send (W3C Trace Context, `traceparent`).
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+/// Starts a node exporting to a fresh sink with `env`, sends the secret-laden
+/// request (with a `traceparent`) and a JWKS fetch, stops the node cleanly
+/// (which exports what is queued), and returns every export request's body
+/// after checking its content type.
+fn exported_spans(label: &str, env: &[(&str, &str)]) -> Vec<u8> {
     let sink_port = free_port();
-    let dir = temp_dir("otlp");
+    let dir = temp_dir(label);
     let sink = OtlpSink::start(sink_port, &dir.join("otlp"));
     let port = free_port();
     let mut command = valet(&dir);
-    command.args([
+    command.envs(env.iter().copied()).args([
         "serve",
         "--bind",
         &format!("127.0.0.1:{port}"),
@@ -264,15 +270,28 @@ fn request_spans_reach_the_otlp_collector_without_secrets() {
         &format!("http://127.0.0.1:{sink_port}"),
     ]);
     let mut server = Server::start(command, port, dir.join("serve.log"));
-    assert_eq!(secret_laden_request(port).status, 400);
+    let traced = http(
+        port,
+        "GET",
+        &format!("/authorize?code={QUERY_SECRET}&state=s"),
+        &[
+            ("Authorization", format!("Bearer {BEARER_SECRET}")),
+            ("Cookie", format!("valet_session={COOKIE_SECRET}")),
+            ("DPoP", DPOP_SECRET.to_owned()),
+            ("traceparent", format!("00-{TRACE_ID}-00f067aa0ba902b7-01")),
+        ],
+        "",
+    )
+    .unwrap();
+    assert_eq!(traced.status, 400);
     assert_eq!(server.get("/jwks.json").status, 200);
-    // A clean stop exports what is still queued.
     let status = server.terminate(Duration::from_secs(20));
     assert!(
         status.is_some_and(|s| s.success()),
         "{status:?}: {}",
         server.log_text()
     );
+    assert_no_secret(&server.log_text(), "the log");
     let requests = sink.requests();
     assert!(
         !requests.is_empty(),
@@ -285,13 +304,47 @@ fn request_spans_reach_the_otlp_collector_without_secrets() {
         assert!(!body.is_empty());
         all.extend_from_slice(body);
     }
-    let text = String::from_utf8_lossy(&all);
+    all
+}
+
+/// The trace id's 16 bytes, as protobuf carries them.
+fn trace_id_bytes() -> Vec<u8> {
+    (0..TRACE_ID.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&TRACE_ID[at..at + 2], 16).unwrap())
+        .collect()
+}
+
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+#[test]
+fn request_spans_reach_the_otlp_collector_without_secrets() {
+    let body = exported_spans("otlp", &[]);
+    let text = String::from_utf8_lossy(&body);
     // Span names are the route templates; the service is named.
     assert!(text.contains("GET /authorize"), "{text}");
     assert!(text.contains("GET /jwks.json"), "{text}");
     assert!(text.contains("valet"), "{text}");
     assert_no_secret(&text, "the exported spans");
-    assert_no_secret(&server.log_text(), "the log");
+    // Anyone may send a traceparent; only a trusted proxy's is continued.
+    assert!(
+        !holds(&body, &trace_id_bytes()),
+        "an untrusted trace continued"
+    );
+}
+
+#[test]
+fn a_trusted_proxys_trace_is_continued() {
+    let body = exported_spans("otlp-trusted", &[("VALET_TRUSTED_PROXIES", "127.0.0.1")]);
+    assert!(
+        holds(&body, &trace_id_bytes()),
+        "the balancer's trace was not continued"
+    );
+    assert_no_secret(&String::from_utf8_lossy(&body), "the exported spans");
 }
 
 #[test]
