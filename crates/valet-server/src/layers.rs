@@ -1,16 +1,18 @@
 //! Middleware applied to every request: its id, security headers on the
-//! response, request metrics, and the log line of a failed request.
+//! response, request metrics, the access log line, the trace span, and the log
+//! line of a failed request.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::header::{
     CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
@@ -19,8 +21,11 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use metrics::{Counter, Histogram};
 use tokio::task::futures::TaskLocalFuture;
+use tracing::Instrument as _;
+use tracing::instrument::Instrumented;
 use valet_core::RequestId;
 
+use crate::access_log::{AccessEntry, request_span};
 use crate::client_address::TrustedProxies;
 use crate::context::{X_REQUEST_ID, header_value, request_id, with_request_id};
 use crate::error::FailureCause;
@@ -40,7 +45,19 @@ pub struct AroundEveryRequest {
     /// Proxies whose `X-Request-Id` is kept; `None` when none is trusted, so
     /// the default costs no reference count per request.
     pub trusted_proxies: Option<Arc<TrustedProxies>>,
+    /// Whether each request gets its access log line.
+    pub access_log: bool,
+    /// Whether each request gets a trace span (exported over OTLP).
+    pub traced: bool,
+    /// Makes the span continue the trace named in a trusted proxy's headers.
+    pub continue_trace: Option<ContinueTrace>,
 }
+
+/// Sets the parent of a request's span from its headers (W3C Trace Context).
+/// Given by the binary, which holds the OpenTelemetry propagator; called only
+/// for requests from a trusted proxy, so nobody else picks the trace a
+/// request joins.
+pub type ContinueTrace = fn(&HeaderMap, &tracing::Span);
 
 impl<S> tower::Layer<S> for AroundEveryRequest {
     type Service = AroundEveryRequestService<S>;
@@ -50,6 +67,9 @@ impl<S> tower::Layer<S> for AroundEveryRequest {
             inner,
             https: self.https,
             trusted_proxies: self.trusted_proxies.clone(),
+            access_log: self.access_log,
+            traced: self.traced,
+            continue_trace: self.continue_trace,
         }
     }
 }
@@ -59,6 +79,9 @@ pub struct AroundEveryRequestService<S> {
     inner: S,
     https: bool,
     trusted_proxies: Option<Arc<TrustedProxies>>,
+    access_log: bool,
+    traced: bool,
+    continue_trace: Option<ContinueTrace>,
 }
 
 impl<S> tower::Service<Request> for AroundEveryRequestService<S>
@@ -67,7 +90,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Finishing<TaskLocalFuture<RequestId, S::Future>>;
+    type Future = Finishing<Instrumented<TaskLocalFuture<RequestId, S::Future>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -76,12 +99,35 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let endpoint = request.extensions().get::<MatchedPath>().cloned();
         let id = request_id(&request, self.trusted_proxies.as_deref());
+        let access =
+            self.access_log.then(|| {
+                let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(
+                    |ConnectInfo(peer)| match &self.trusted_proxies {
+                        Some(trusted) => trusted.client_address(peer.ip(), request.headers()),
+                        None => peer.ip(),
+                    },
+                );
+                AccessEntry::new(&request, client)
+            });
+        let span = if self.traced {
+            let span = request_span(request.method(), endpoint.as_ref());
+            if let Some(continue_trace) = self.continue_trace
+                && from_trusted_proxy(&request, self.trusted_proxies.as_deref())
+            {
+                continue_trace(request.headers(), &span);
+            }
+            span
+        } else {
+            tracing::Span::none()
+        };
         Finishing {
-            inner: with_request_id(id, self.inner.call(request)),
+            inner: with_request_id(id, self.inner.call(request)).instrument(span.clone()),
+            span,
             endpoint,
             id,
             https: self.https,
             started: Instant::now(),
+            access,
         }
     }
 }
@@ -96,6 +142,8 @@ pin_project_lite::pin_project! {
         id: RequestId,
         https: bool,
         started: Instant,
+        access: Option<AccessEntry>,
+        span: tracing::Span,
     }
 }
 
@@ -122,9 +170,21 @@ where
         if let Some(FailureCause(cause)) = response.extensions_mut().remove::<FailureCause>() {
             tracing::error!(request_id = %this.id, endpoint, error = %cause, "request failed");
         }
-        record_request(endpoint, response.status().as_u16(), *this.started);
+        let status = response.status().as_u16();
+        record_request(endpoint, status, *this.started);
+        crate::access_log::record_status(this.span, status);
+        if let Some(access) = this.access.take() {
+            access.log(&response, this.id, *this.started);
+        }
         Poll::Ready(Ok(response))
     }
+}
+
+/// Whether the TCP peer of `request` is one of the trusted proxies.
+fn from_trusted_proxy(request: &Request, trusted: Option<&TrustedProxies>) -> bool {
+    trusted
+        .zip(request.extensions().get::<ConnectInfo<SocketAddr>>())
+        .is_some_and(|(trusted, ConnectInfo(peer))| trusted.trusts(peer.ip()))
 }
 
 /// Valet's responses are never to be framed, sniffed or leak the URL onward; with

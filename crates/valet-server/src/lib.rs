@@ -2,6 +2,7 @@
 //! become responses. All protocol logic lives in `valet-core`.
 
 mod accept;
+mod access_log;
 mod client_address;
 mod context;
 mod cookies;
@@ -35,7 +36,7 @@ pub use client_address::TrustedProxies;
 /// The admin API's OpenAPI 3.1 document (`/admin/v1/openapi.json`), as JSON text.
 pub use handlers::admin_api::openapi::document_json as admin_api_openapi;
 pub use metrics_setup::install_metrics;
-pub use routes::app;
+pub use routes::{ContinueTrace, RouteOptions, app, app_with, metrics_app};
 
 /// Shared by every handler.
 pub struct AppState {

@@ -16,11 +16,44 @@ use crate::handlers::{
     verify_email,
 };
 use crate::layers;
+pub use crate::layers::ContinueTrace;
+
+/// What the operator chose about the public listener's observability.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteOptions {
+    /// `/metrics` on this listener (no separate metrics listener configured).
+    pub metrics: bool,
+    /// One access log line per request.
+    pub access_log: bool,
+    /// One trace span per request (OTLP export configured).
+    pub traced: bool,
+    /// Continues the trace a trusted proxy's request headers carry (W3C
+    /// `traceparent`) in the request's span; set with `traced`.
+    pub continue_trace: Option<ContinueTrace>,
+}
+
+impl Default for RouteOptions {
+    /// Today's single listener: metrics next to the endpoints, access log on, no
+    /// trace spans.
+    fn default() -> Self {
+        Self {
+            metrics: true,
+            access_log: true,
+            traced: false,
+            continue_trace: None,
+        }
+    }
+}
+
+/// [`app_with`] the default [`RouteOptions`].
+pub fn app(state: Arc<AppState>) -> Router {
+    app_with(state, RouteOptions::default())
+}
 
 /// The endpoints are served under the issuer's path, where discovery says they
 /// are: for `https://host/valet`, `/valet/token` and so on. Health and metrics
 /// stay at the root, for probes and scrapers.
-pub fn app(state: Arc<AppState>) -> Router {
+pub fn app_with(state: Arc<AppState>, options: RouteOptions) -> Router {
     let server = &state.server;
     let endpoints = Router::new()
         .route(
@@ -68,10 +101,13 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(self_service())
         // The web console for admin users.
         .merge(console_routes());
-    under_issuer_path(endpoints, &state.server.settings().issuer)
+    let mut routes = under_issuer_path(endpoints, &state.server.settings().issuer)
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .route("/readyz", get(health::readyz));
+    if options.metrics {
+        routes = routes.route("/metrics", get(health::metrics));
+    }
+    routes
         .fallback(not_found)
         // Branding and languages: every page is rendered in the request's language.
         .layer(axum::middleware::from_fn_with_state(
@@ -82,7 +118,22 @@ pub fn app(state: Arc<AppState>) -> Router {
             https: state.server.settings().is_https(),
             trusted_proxies: (!state.trusted_proxies.is_empty())
                 .then(|| Arc::new(state.trusted_proxies.clone())),
+            access_log: options.access_log,
+            traced: options.traced,
+            continue_trace: options.continue_trace,
         })
+        .with_state(state)
+}
+
+/// Observability: the metrics listener (`metrics_bind`), for the scraper and
+/// the probes only. No access log and no spans: a scrape every few seconds
+/// would drown the requests that matter.
+pub fn metrics_app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(not_found)
         .with_state(state)
 }
 

@@ -114,7 +114,7 @@ impl PostgresStore {
         schema: Option<&str>,
         create: bool,
     ) -> Result<Option<Self>, StoreError> {
-        let options = options.application_name("valet");
+        let options = valet_store_sql::quiet_statements(options).application_name("valet");
 
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)

@@ -24,8 +24,21 @@ mod status;
 mod stores;
 mod upstreams;
 
-use sqlx::{ColumnIndex, Database, Decode, Row, Transaction, Type};
+use sqlx::{ColumnIndex, ConnectOptions, Database, Decode, Row, Transaction, Type};
 use valet_core::store::StoreError;
+
+/// How long a statement may take before it is logged, at `warn`.
+pub const SLOW_STATEMENT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Connection options that log no statement but a slow one (at `warn`, after
+/// [`SLOW_STATEMENT`]). sqlx logs every statement at `debug` by default, and the
+/// background work (the status list feed four times a second, the audit flush,
+/// key reloads) would fill a `VALET_LOG=debug` log with SQL.
+pub fn quiet_statements<O: ConnectOptions>(options: O) -> O {
+    options
+        .log_statements(log::LevelFilter::Off)
+        .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT)
+}
 
 /// A column of `row`, decoded; a value that does not decode is corrupt.
 pub fn get<'r, T, R>(row: &'r R, column: &str) -> Result<T, StoreError>

@@ -98,8 +98,8 @@ impl SqliteStore {
     /// A private in-memory database, for tests. It lives as long as the store and
     /// uses a single connection.
     pub async fn open_in_memory() -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")
-            .map_err(backend)?
+        let options = SqliteConnectOptions::from_str("sqlite::memory:").map_err(backend)?;
+        let options = valet_store_sql::quiet_statements(options)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         // The database disappears with its last connection: keep exactly one, forever.
@@ -122,7 +122,7 @@ impl SqliteStore {
 
     async fn open_with(options: SqliteConnectOptions) -> Result<Self, StoreError> {
         create_private_file(options.get_filename())?;
-        let options = options
+        let options = valet_store_sql::quiet_statements(options)
             .create_if_missing(false)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)

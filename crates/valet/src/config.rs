@@ -178,6 +178,18 @@ pub struct Config {
     /// The accent colour in the dark colour scheme; must reach 4.5:1 against
     /// the dark card colour #1d2026.
     pub brand_color_dark: Option<String>,
+    /// `IP:PORT` of a second listener that serves `/metrics` (and the health
+    /// probes) for the scraper only, e.g. `127.0.0.1:9090`; the public listener
+    /// then answers 404 for `/metrics`. Unset: `/metrics` is on the public
+    /// listener, next to the endpoints (keep it from the internet at the proxy).
+    pub metrics_bind: Option<String>,
+    /// One log line per request (target `valet::access`): method, path without
+    /// its query, status, duration, bytes, request id, client address.
+    pub access_log: bool,
+    /// OTLP/HTTP collector to send traces to, e.g. `http://127.0.0.1:4318`
+    /// (spans go to `{otlp_endpoint}/v1/traces`, protobuf). Unset: no tracing
+    /// export.
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -301,6 +313,9 @@ impl Default for Config {
             logo_url: None,
             brand_color: None,
             brand_color_dark: None,
+            metrics_bind: None,
+            access_log: true,
+            otlp_endpoint: None,
         }
     }
 }
@@ -322,6 +337,10 @@ pub struct FlagOverrides {
     pub tls_cert: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_bind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// `VALET_*` variables that are not settings of [`Config`]: the master key, the
@@ -430,6 +449,32 @@ fn edit_distance(a: &str, b: &str) -> usize {
     previous.last().copied().unwrap_or_default()
 }
 
+/// An OTLP/HTTP base URL: `http://` or `https://`, a host, no user name or
+/// password (put credentials in a collector on this machine, not in the URL:
+/// it is logged at start), no query or fragment.
+fn check_otlp_endpoint(endpoint: &str) -> Result<(), ConfigError> {
+    let fail = |reason: &str| {
+        ConfigError(format!(
+            "setting `otlp_endpoint`: {reason}; expected a URL such as http://127.0.0.1:4318"
+        ))
+    };
+    let rest = endpoint
+        .strip_prefix("http://")
+        .or_else(|| endpoint.strip_prefix("https://"))
+        .ok_or_else(|| fail("must start with http:// or https://"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err(fail("has no host"));
+    }
+    if authority.contains('@') {
+        return Err(fail("must not carry a user name or password"));
+    }
+    if rest.contains(['?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(fail("must not have a query, a fragment or spaces"));
+    }
+    Ok(())
+}
+
 /// A list in `valet.toml`; a comma-separated string in the environment.
 fn list_or_comma_separated<'de, D: Deserializer<'de>>(
     deserializer: D,
@@ -533,7 +578,38 @@ impl Config {
         self.check_dynamic_clients()?;
         self.branding()?;
         self.catalogues()?;
+        self.check_observability()?;
         self.check_database_url()
+    }
+
+    /// `metrics_bind` is an address apart from `bind`; `otlp_endpoint` an
+    /// http(s) URL without credentials, query or fragment.
+    fn check_observability(&self) -> Result<(), ConfigError> {
+        if let Some(address) = self.metrics_bind_address()?
+            && address == self.bind_address()?
+        {
+            return Err(ConfigError(format!(
+                "setting `metrics_bind` ({address}): must differ from `bind`, or be left unset to serve /metrics on the public listener"
+            )));
+        }
+        if let Some(endpoint) = &self.otlp_endpoint {
+            check_otlp_endpoint(endpoint)?;
+        }
+        Ok(())
+    }
+
+    /// The metrics listener's address: `metrics_bind` parsed as `IP:PORT`.
+    pub fn metrics_bind_address(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        self.metrics_bind
+            .as_deref()
+            .map(|text| {
+                text.parse::<SocketAddr>().map_err(|_| {
+                    ConfigError(format!(
+                        "setting `metrics_bind` ({text}): expected IP:PORT such as 127.0.0.1:9090 or [::1]:9090"
+                    ))
+                })
+            })
+            .transpose()
     }
 
     /// The settings `product_name`, `logo_url`, `brand_color` and
@@ -1454,5 +1530,51 @@ mod tests {
             error.contains("`trusted_proxies`") && error.contains("10.0.0.0/33"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn metrics_bind_is_an_address_apart_from_bind() {
+        let with = |metrics: &str| Config {
+            metrics_bind: Some(metrics.to_owned()),
+            ..Config::default()
+        };
+        assert!(with("127.0.0.1:9090").validate().is_ok());
+        assert!(with("[::1]:9090").validate().is_ok());
+        let error = with("127.0.0.1:8080").validate().unwrap_err().to_string();
+        assert!(error.contains("must differ from `bind`"), "{error}");
+        let error = with("localhost").validate().unwrap_err().to_string();
+        assert!(
+            error.contains("setting `metrics_bind` (localhost)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn otlp_endpoint_is_a_plain_http_url() {
+        let with = |endpoint: &str| Config {
+            otlp_endpoint: Some(endpoint.to_owned()),
+            ..Config::default()
+        };
+        for good in [
+            "http://127.0.0.1:4318",
+            "https://otel.example.com/",
+            "http://[::1]:4318/prefix",
+        ] {
+            assert!(with(good).validate().is_ok(), "{good}");
+        }
+        for (bad, reason) in [
+            ("127.0.0.1:4318", "must start with http"),
+            ("grpc://collector:4317", "must start with http"),
+            ("http://", "has no host"),
+            (
+                "https://user:hunter2@otel.example.com",
+                "user name or password",
+            ),
+            ("http://otel.example.com/?token=x", "query"),
+        ] {
+            let error = with(bad).validate().unwrap_err().to_string();
+            assert!(error.contains(reason), "{bad}: {error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
     }
 }

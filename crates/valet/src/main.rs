@@ -4,6 +4,7 @@ mod commands;
 mod config;
 mod output;
 mod storage;
+mod telemetry;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +73,9 @@ enum Command {
     /// Run a backend-for-frontend for a browser app: sign-in, tokens kept
     /// server-side, API calls with the access token added.
     Gateway(commands::gateway::GatewayArgs),
+    /// Ask a running node whether it is ready (GET /readyz): exit status 0 if
+    /// it is, 1 if not. For container health checks.
+    Healthcheck(commands::healthcheck::HealthcheckArgs),
 }
 
 /// The [`GlobalArgs`] by argument id and flag.
@@ -185,6 +189,13 @@ async fn run(cli: Cli) -> Result<(), storage::CliError> {
         Command::Token(command) => commands::token::run(command),
         Command::Guard(args) => commands::guard::run(args).await,
         Command::Gateway(args) => commands::gateway::run(args).await,
+        Command::Healthcheck(args) => {
+            let config = match args.url {
+                Some(_) => None,
+                None => Some(config::load(cli.global.config.as_deref(), flags)?),
+            };
+            commands::healthcheck::run(args, config.as_ref()).await
+        }
         Command::Serve(args) => {
             flags.bind = args.bind.clone();
             flags.issuer = args.issuer.clone();
@@ -192,6 +203,8 @@ async fn run(cli: Cli) -> Result<(), storage::CliError> {
                 args.dangerous_allow_insecure_issuer.then_some(true);
             flags.tls_cert = args.tls_cert.clone();
             flags.tls_key = args.tls_key.clone();
+            flags.metrics_bind = args.metrics_bind.clone();
+            flags.otlp_endpoint = args.otlp_endpoint.clone();
             let config = config::load(cli.global.config.as_deref(), flags)?;
             commands::serve::run(config).await
         }

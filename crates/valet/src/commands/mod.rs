@@ -4,6 +4,7 @@ pub mod audit;
 pub mod client;
 pub mod gateway;
 pub mod guard;
+pub mod healthcheck;
 pub mod init;
 pub mod key;
 pub mod serve;

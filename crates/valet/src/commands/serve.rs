@@ -1,16 +1,16 @@
 //! `valet serve`
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 
 use clap::Args;
 use tokio::sync::watch;
 use valet_core::{AuthorizationServer, SystemClock};
 use valet_server::{
-    AppState, ConnectionThreads, ServeOptions, TrustedProxies, install_metrics, maintenance,
+    AppState, ConnectionThreads, RouteOptions, ServeOptions, TrustedProxies, install_metrics,
+    maintenance,
 };
 
-use crate::config::{Config, LogFormat};
+use crate::config::Config;
 use crate::storage::{CliError, Create, master_key, open_or_create_store};
 
 #[derive(Debug, Args)]
@@ -31,10 +31,16 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert [env: VALET_TLS_KEY]
     #[arg(long)]
     pub tls_key: Option<std::path::PathBuf>,
+    /// Serve /metrics only on this second address, e.g. 127.0.0.1:9090 [env: VALET_METRICS_BIND]
+    #[arg(long)]
+    pub metrics_bind: Option<String>,
+    /// Send traces to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 [env: VALET_OTLP_ENDPOINT]
+    #[arg(long)]
+    pub otlp_endpoint: Option<String>,
 }
 
 pub async fn run(config: Config) -> Result<(), CliError> {
-    init_logging(config.log_format);
+    let telemetry = crate::telemetry::init(config.log_format, config.otlp_endpoint.as_deref())?;
     let stop_signal = shutdown_signal()?;
     let descriptors = raise_descriptor_limit();
     let max_connections = config.connection_limit(descriptors)?;
@@ -52,10 +58,7 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     valet_server::metadata_documents::attach_document_fetcher(&server);
     let server = Arc::new(server);
     let metrics = install_metrics().map_err(|error| format!("metrics: {error}"))?;
-    let bind = config.bind_address()?;
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|error| format!("bind {} ({bind}): {error}", config.bind))?;
+    let (bind, listener, metrics_listener) = bind_listeners(&config).await?;
     let issuer = config.issuer();
     tracing::info!(
         issuer = %issuer,
@@ -74,6 +77,7 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         metrics,
         trusted_proxies: TrustedProxies::new(config.trusted_proxies()?),
     });
+    let metrics_task = metrics_listener.map(|listener| serve_metrics(listener, &state, &stop_tx));
     let shutdown = async move {
         stop_signal.await;
         tracing::info!("shutting down: finishing in-flight requests");
@@ -91,14 +95,82 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         descriptor_limit = descriptors,
         "serving at most {max_connections} connections at once"
     );
-    valet_server::serve(listener, Arc::clone(&state), options, shutdown).await?;
+    let routes = RouteOptions {
+        metrics: metrics_task.is_none(),
+        access_log: config.access_log,
+        traced: telemetry.is_some(),
+        continue_trace: telemetry
+            .is_some()
+            .then_some(crate::telemetry::continue_trace as valet_server::ContinueTrace),
+    };
+    let router = valet_server::app_with(Arc::clone(&state), routes);
+    valet_server::serve_router(listener, router, options, shutdown).await?;
+    if let Some(metrics_task) = metrics_task {
+        let _ = metrics_task.await;
+    }
     let _ = background.await;
     if let Some(mail_task) = mail_task {
         let _ = mail_task.await;
     }
     maintenance::flush_audit(&state.server).await;
     tracing::info!("stopped");
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown().await;
+    }
     Ok(())
+}
+
+/// The public listener (on `bind`, whose address is returned too) and, with
+/// `metrics_bind`, the metrics listener.
+async fn bind_listeners(
+    config: &Config,
+) -> Result<
+    (
+        std::net::SocketAddr,
+        tokio::net::TcpListener,
+        Option<tokio::net::TcpListener>,
+    ),
+    CliError,
+> {
+    let bind = config.bind_address()?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|error| format!("bind {} ({bind}): {error}", config.bind))?;
+    let metrics_listener = match config.metrics_bind_address()? {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|error| format!("bind metrics_bind ({address}): {error}"))?,
+        ),
+        None => None,
+    };
+    Ok((bind, listener, metrics_listener))
+}
+
+/// Serves `/metrics` (and the probes) on the listener of `metrics_bind` until
+/// the node stops.
+fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    state: &Arc<AppState>,
+    stop: &watch::Sender<bool>,
+) -> tokio::task::JoinHandle<()> {
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(metrics = %address, "metrics are served on {address}/metrics only");
+    }
+    let router = valet_server::metrics_app(Arc::clone(state));
+    let mut stopped = stop.subscribe();
+    let options = ServeOptions {
+        max_connections: 64,
+        ..ServeOptions::default()
+    };
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|stopping| *stopping).await;
+        };
+        if let Err(error) = valet_server::serve_router(listener, router, options, shutdown).await {
+            tracing::error!(%error, "the metrics listener failed");
+        }
+    })
 }
 
 /// Says where mail goes; loudly when it only goes to the log.
@@ -150,17 +222,7 @@ pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static, Cl
     })
 }
 
-pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("VALET_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only for a person at a terminal, not in files or journals.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_target(false);
-    let _ = match format {
-        // The target tells audit records (`valet::audit`) from the rest.
-        LogFormat::Json => builder.json().with_target(true).try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
+/// The log subscriber of `guard` and `gateway` (no trace export).
+pub fn init_logging(format: crate::config::LogFormat) {
+    crate::telemetry::init_logging(format);
 }
