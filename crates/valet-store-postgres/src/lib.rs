@@ -37,9 +37,9 @@ use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
     AuditStore, AuthorizationCode, Client, ClientStore, CodeRedemption, Consent, Grant, GrantStore,
     InitialAccessToken, KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, MailOutcome, OutboxMail,
-    OutboxStore, PasskeyRecord, PasskeyStore, RefreshToken, RegistrationStore, RevocationStore,
-    RevokedToken, Rotation, Session, SessionStore, SingleUse, SingleUseKind, SingleUseStore,
-    StatusRevocation, StatusStore, Store, StoreError, StoredKey, User, UserStore,
+    OutboxStore, PasskeyRecord, PasskeyStore, RefreshFamily, RefreshToken, RegistrationStore,
+    RevocationStore, RevokedToken, Rotation, Session, SessionStore, SingleUse, SingleUseKind,
+    SingleUseStore, StatusRevocation, StatusStore, Store, StoreError, StoredKey, User, UserStore,
 };
 use valet_store_sql::batch::GroupCommit;
 use valet_store_sql::{
