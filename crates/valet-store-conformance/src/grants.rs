@@ -354,6 +354,73 @@ pub async fn refresh_insert_and_get(store: &dyn Store) {
     );
 }
 
+/// `get_refresh_family` reads a token with its grant and its user's state, in
+/// any state of the token, and nothing for an unknown hash.
+pub async fn refresh_family(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "fam").await;
+    let (grant, _) = issue(store, &party, &run, "fam", None).await;
+    let fresh = refresh(&grant, hash(&run, "fresh"), NOW + 3_600);
+    let rotated = RefreshToken {
+        rotated_at: Some(NOW - 1),
+        sealed_successor: Some(vec![0x00, 0xff]),
+        dpop_jkt: Some("jkt".to_owned()),
+        ..refresh(&grant, hash(&run, "rotated"), NOW + 3_600)
+    };
+    for token in [&fresh, &rotated] {
+        store
+            .insert_refresh_token(token)
+            .await
+            .expect("insert refresh token");
+        assert_eq!(
+            store
+                .get_refresh_family(&token.token_hash)
+                .await
+                .expect("get refresh family"),
+            Some(RefreshFamily {
+                token: token.clone(),
+                grant: grant.clone(),
+                user_enabled: true,
+            })
+        );
+    }
+    assert_eq!(
+        store
+            .get_refresh_family(&hash(&run, "none"))
+            .await
+            .expect("get unknown family"),
+        None
+    );
+
+    store
+        .set_user_disabled(&party.user.user_id, true, NOW)
+        .await
+        .expect("disable user");
+    let family = store
+        .get_refresh_family(&fresh.token_hash)
+        .await
+        .expect("get family of a disabled user")
+        .expect("the family is still stored");
+    assert!(
+        !family.user_enabled,
+        "a disabled user's family reads enabled"
+    );
+    assert_eq!(family.token, fresh);
+
+    store
+        .revoke_grant(&grant.grant_id, NOW)
+        .await
+        .expect("revoke grant");
+    assert_eq!(
+        store
+            .get_refresh_family(&fresh.token_hash)
+            .await
+            .expect("get family of a revoked grant"),
+        None,
+        "revocation deletes the grant's refresh tokens"
+    );
+}
+
 /// Rotation marks the presented token (storing the sealed successor), stores the
 /// successor and returns the token as it was with its grant; a second rotation is
 /// `AlreadyRotated` with the first one's record and stores nothing.

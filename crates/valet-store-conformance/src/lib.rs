@@ -55,8 +55,8 @@ use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 
 use valet_core::store::{
     AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, MAX_ACCESS_TOKEN_TTL,
-    PasskeyRecord, RefreshToken, RevokedToken, Rotation, Session, SingleUse, SingleUseKind,
-    StatusRevocation, Store, StoreError, StoredKey, User,
+    PasskeyRecord, RefreshFamily, RefreshToken, RevokedToken, Rotation, Session, SingleUse,
+    SingleUseKind, StatusRevocation, Store, StoreError, StoredKey, User,
 };
 
 mod audit;
@@ -152,6 +152,7 @@ pub async fn run_all(store: &dyn Store) {
     codes_redeem_once(store).await;
     codes_expiry_and_dead_grants(store).await;
     refresh_insert_and_get(store).await;
+    refresh_family(store).await;
     refresh_rotate(store).await;
     refresh_rotate_unknown(store).await;
     grants_revoke(store).await;

@@ -142,6 +142,13 @@ impl GrantStore for PostgresStore {
         get_refresh_token_in(&self.pool, token_hash).await
     }
 
+    async fn get_refresh_family(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<RefreshFamily>, StoreError> {
+        get_refresh_family_in(&self.pool, token_hash).await
+    }
+
     /// "Live" here means not yet revoked: an expired grant that was never revoked
     /// is revoked too (its access tokens may outlive it) and counts as matched.
     async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError> {
@@ -239,16 +246,7 @@ async fn record_access_token_in(
         .execute(&mut *conn)
         .await
         .map_err(query_error)?;
-    sqlx::query(
-        "INSERT INTO grant_access_tokens (grant_id, jti, expires_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (grant_id, jti) DO NOTHING",
-    )
-    .bind(grant_id)
-    .bind(jti)
-    .bind(expires_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(query_error)?;
+    insert_access_record_in(&mut *conn, grant_id, jti, expires_at).await?;
     sqlx::query(
         "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
          SELECT $1, client_id, $2, revoked_at FROM grants \
@@ -258,6 +256,27 @@ async fn record_access_token_in(
     .bind(jti)
     .bind(expires_at)
     .bind(grant_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
+    Ok(())
+}
+
+/// The `jti` among the grant's access tokens, which a revocation of the grant
+/// revokes too. The caller holds the grant's share lock.
+async fn insert_access_record_in(
+    conn: &mut PgConnection,
+    grant_id: &str,
+    jti: &str,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO grant_access_tokens (grant_id, jti, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (grant_id, jti) DO NOTHING",
+    )
+    .bind(grant_id)
+    .bind(jti)
+    .bind(expires_at)
     .execute(&mut *conn)
     .await
     .map_err(query_error)?;
@@ -311,7 +330,10 @@ async fn rotate_refresh_token_in(
     if let Some(row) = rotated {
         insert_refresh_token_in(&mut *conn, successor).await?;
         if let Some((jti, expires_at)) = access_token {
-            record_access_token_in(&mut *conn, &grant.grant_id, jti, expires_at).await?;
+            // The grant's share lock is held since it was read live above, so no
+            // revocation can have happened since or start before this commits:
+            // neither the lock nor the carry-over of `record_access_token_in`.
+            insert_access_record_in(&mut *conn, &grant.grant_id, jti, expires_at).await?;
         }
         // The row as it was: the update required `rotated_at IS NULL`, and the
         // sealed successor is only ever written together with it.

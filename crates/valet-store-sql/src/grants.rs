@@ -175,6 +175,52 @@ macro_rules! shared_grant_parts {
             .transpose()
         }
 
+        /// The refresh token with this hash, its grant and whether the grant's
+        /// user may get tokens, in one statement (the refresh grant's checks).
+        pub(super) async fn get_refresh_family_in<'e, E>(
+            executor: E,
+            token_hash: &[u8],
+        ) -> Result<Option<RefreshFamily>, StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            let row = sqlx::query(
+                "SELECT g.grant_id, g.client_id, g.user_id, g.scope, g.sid, g.auth_time, g.amr, \
+                        g.created_at, g.expires_at, g.revoked_at, g.status_idx, g.resources, \
+                        t.token_hash, t.client_id AS token_client_id, t.scope AS token_scope, \
+                        t.created_at AS token_created_at, t.expires_at AS token_expires_at, \
+                        t.rotated_at, t.sealed_successor, t.dpop_jkt, \
+                        EXISTS (SELECT 1 FROM users u \
+                                WHERE u.user_id = g.user_id AND NOT u.disabled) AS user_enabled \
+                 FROM refresh_tokens t JOIN grants g ON g.grant_id = t.grant_id \
+                 WHERE t.token_hash = $1",
+            )
+            .bind(token_hash)
+            .fetch_optional(executor)
+            .await
+            .map_err(query_error)?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let grant = grant_from_row(&row)?;
+            let token = RefreshToken {
+                token_hash: get(&row, "token_hash")?,
+                grant_id: grant.grant_id.clone(),
+                client_id: get(&row, "token_client_id")?,
+                scope: from_json(&row, "token_scope")?,
+                created_at: get(&row, "token_created_at")?,
+                expires_at: get(&row, "token_expires_at")?,
+                rotated_at: get(&row, "rotated_at")?,
+                sealed_successor: get(&row, "sealed_successor")?,
+                dpop_jkt: get(&row, "dpop_jkt")?,
+            };
+            Ok(Some(RefreshFamily {
+                token,
+                grant,
+                user_enabled: get(&row, "user_enabled")?,
+            }))
+        }
+
         pub(super) async fn insert_grant_with_code_in(
             conn: &mut $conn,
             grant: &Grant,

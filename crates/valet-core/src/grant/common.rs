@@ -45,18 +45,30 @@ pub async fn user_may_get_tokens(
         .await?
         .is_some_and(|user| !user.disabled);
     if !enabled {
-        server.store.revoke_grant(&grant.grant_id, now).await?;
-        server.status_lists.wake();
-        server.audit(
-            AuditEvent::new(AuditKind::TokenRevoked, now)
-                .user(&grant.user_id)
-                .client(&grant.client_id)
-                .address(address)
-                .detail("grant_id", grant.grant_id.as_str())
-                .detail("reason", "user disabled or deleted"),
-        );
+        end_family_of_disabled_user(server, grant, address, now).await?;
     }
     Ok(enabled)
+}
+
+/// The grant of a user who may no longer get tokens (disabled or deleted) is
+/// revoked, with its tokens.
+pub(crate) async fn end_family_of_disabled_user(
+    server: &AuthorizationServer,
+    grant: &Grant,
+    address: Option<IpAddr>,
+    now: i64,
+) -> Result<(), OAuthError> {
+    server.store.revoke_grant(&grant.grant_id, now).await?;
+    server.status_lists.wake();
+    server.audit(
+        AuditEvent::new(AuditKind::TokenRevoked, now)
+            .user(&grant.user_id)
+            .client(&grant.client_id)
+            .address(address)
+            .detail("grant_id", grant.grant_id.as_str())
+            .detail("reason", "user disabled or deleted"),
+    );
+    Ok(())
 }
 
 /// Tokens issued under a user's grant: access token (always), ID token (with

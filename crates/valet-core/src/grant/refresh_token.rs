@@ -21,7 +21,7 @@ use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
-use crate::store::{Client, Grant, RefreshToken, Rotation};
+use crate::store::{Client, Grant, RefreshFamily, RefreshToken, Rotation};
 use crate::token::encryption::{Sealed, sealer_for};
 use crate::token::refresh_token;
 
@@ -143,6 +143,7 @@ fn invalid(text: &'static str) -> OAuthError {
 /// The presented token's record and its grant, if the token is this client's
 /// (RFC 6749 §6: another client's token changes nothing), the grant is not
 /// revoked, and its user may still get tokens (else the family is revoked).
+/// One read: token, grant and user together.
 async fn live_family(
     server: &AuthorizationServer,
     registered: &Client,
@@ -150,22 +151,23 @@ async fn live_family(
     address: Option<IpAddr>,
     now: i64,
 ) -> Result<(RefreshToken, Grant), OAuthError> {
-    let store = server.store.as_ref();
-    let Some(current) = store.get_refresh_token(presented_hash).await? else {
+    let Some(RefreshFamily {
+        token: current,
+        grant,
+        user_enabled,
+    }) = server.store.get_refresh_family(presented_hash).await?
+    else {
         return Err(invalid("the refresh token is invalid, expired or revoked"));
     };
     if current.client_id != registered.client_id {
         return Err(invalid("the refresh token was not issued to this client"));
     }
-    let Some(grant) = store
-        .get_grant(&current.grant_id)
-        .await?
-        .filter(|g| g.revoked_at.is_none())
-    else {
+    if grant.revoked_at.is_some() {
         return Err(invalid("the refresh token is invalid, expired or revoked"));
-    };
+    }
     // No token for a disabled or deleted user, and the family goes with it.
-    if !super::common::user_may_get_tokens(server, &grant, address, now).await? {
+    if !user_enabled {
+        common::end_family_of_disabled_user(server, &grant, address, now).await?;
         return Err(invalid("the user's account is disabled or deleted"));
     }
     Ok((current, grant))

@@ -12,9 +12,9 @@ use async_trait::async_trait;
 pub use audit_record::{AuditEvent, AuditFilter, AuditKind, MAX_RECORDED_ID};
 pub use model::{
     AuthorizationCode, Client, ClientOrigin, CodeRedemption, Consent, Grant, InitialAccessToken,
-    Interaction, JweChoice, KeyInsert, MailOutcome, OutboxMail, PasskeyRecord, RefreshToken,
-    RevokedToken, Rotation, Session, SingleUse, SingleUseKind, StatusRevocation, StoredKey,
-    TotpCredential, Upstream, UpstreamKind, UpstreamLink, User,
+    Interaction, JweChoice, KeyInsert, MailOutcome, OutboxMail, PasskeyRecord, RefreshFamily,
+    RefreshToken, RevokedToken, Rotation, Session, SingleUse, SingleUseKind, StatusRevocation,
+    StoredKey, TotpCredential, Upstream, UpstreamKind, UpstreamLink, User,
 };
 
 /// No access token lives longer than this (the configuration enforces it), so a
@@ -315,6 +315,13 @@ pub trait GrantStore: Send + Sync {
         &self,
         token_hash: &[u8],
     ) -> Result<Option<RefreshToken>, StoreError>;
+    /// The refresh token with this hash and its grant, whatever their states,
+    /// and whether the grant's user exists and is enabled, in one read; `None`
+    /// if the token or its grant is not stored.
+    async fn get_refresh_family(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<RefreshFamily>, StoreError>;
     /// Revokes a grant: marks it revoked, deletes its refresh tokens and unused
     /// codes, inserts a [`RevokedToken`] for each recorded access token that has
     /// not expired, and, if the grant has a `status_idx`, revokes that index in

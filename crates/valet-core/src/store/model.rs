@@ -628,6 +628,17 @@ impl fmt::Debug for RefreshToken {
     }
 }
 
+/// A refresh token with its grant, and whether the grant's user may still get
+/// tokens: what the refresh grant checks before it rotates, read in one
+/// statement ([`super::GrantStore::get_refresh_family`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshFamily {
+    pub token: RefreshToken,
+    pub grant: Grant,
+    /// The grant's user exists and is not disabled.
+    pub user_enabled: bool,
+}
+
 /// Outcome of [`super::GrantStore::rotate_refresh_token`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
