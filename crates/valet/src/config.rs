@@ -190,6 +190,12 @@ pub struct Config {
     /// (spans go to `{otlp_endpoint}/v1/traces`, protobuf). Unset: no tracing
     /// export.
     pub otlp_endpoint: Option<String>,
+    /// Benchmark mode, never for real users: new password hashes are argon2id
+    /// at m = 8 KiB, t = 1, p = 1 so a load test of the sign-in flow measures the
+    /// protocol, not the hash. `bind` must be a loopback address; the log warns
+    /// at start and every minute, and `/metrics` and `/readyz` say
+    /// `valet_insecure_benchmark_mode 1`.
+    pub insecure_benchmark_password_hash: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -316,6 +322,7 @@ impl Default for Config {
             metrics_bind: None,
             access_log: true,
             otlp_endpoint: None,
+            insecure_benchmark_password_hash: false,
         }
     }
 }
@@ -341,6 +348,8 @@ pub struct FlagOverrides {
     pub metrics_bind: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otlp_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insecure_benchmark_password_hash: Option<bool>,
 }
 
 /// `VALET_*` variables that are not settings of [`Config`]: the master key, the
@@ -579,7 +588,23 @@ impl Config {
         self.branding()?;
         self.catalogues()?;
         self.check_observability()?;
+        self.check_benchmark_mode()?;
         self.check_database_url()
+    }
+
+    /// Benchmark mode's cheap hashes must never guard reachable accounts: it
+    /// runs on a loopback `bind` only.
+    fn check_benchmark_mode(&self) -> Result<(), ConfigError> {
+        if !self.insecure_benchmark_password_hash {
+            return Ok(());
+        }
+        let address = self.bind_address()?;
+        if !address.ip().is_loopback() {
+            return Err(ConfigError(format!(
+                "setting `insecure_benchmark_password_hash`: benchmark mode makes password hashes anyone can guess offline, so `bind` must be a loopback address (127.0.0.1 or [::1]), got {address}"
+            )));
+        }
+        Ok(())
     }
 
     /// `metrics_bind` is an address apart from `bind`; `otlp_endpoint` an
@@ -987,6 +1012,7 @@ impl Config {
         settings.refresh_token_absolute_ttl = self.refresh_token_absolute_ttl;
         settings.audit_retention = self.audit_retention;
         settings.password_hash_queue = self.password_hash_queue;
+        settings.insecure_benchmark_password_hash = self.insecure_benchmark_password_hash;
         settings.status_events_max_streams = self.status_events_max_streams;
         settings.status_events_max_lifetime = self.status_events_max_lifetime;
         settings.status_events_auth = match self.status_events_auth {

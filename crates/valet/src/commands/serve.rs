@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Send traces to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 [env: VALET_OTLP_ENDPOINT]
     #[arg(long)]
     pub otlp_endpoint: Option<String>,
+    /// Benchmark mode: cheap password hashes (argon2id m=8 KiB, t=1, p=1);
+    /// loopback `bind` only, never for real users [env: VALET_INSECURE_BENCHMARK_PASSWORD_HASH]
+    #[arg(long, hide = true)]
+    pub insecure_benchmark_password_hash: bool,
 }
 
 pub async fn run(config: Config) -> Result<(), CliError> {
@@ -67,6 +71,9 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         "Valet is ready on {bind} (issuer {issuer}, discovery {issuer}/.well-known/openid-configuration)",
     );
     let (stop_tx, stop_rx) = watch::channel(false);
+    if config.insecure_benchmark_password_hash {
+        warn_benchmark_mode(stop_rx.clone());
+    }
     let mail_task = mailer.map(|mailer| {
         announce_mailer(&mailer);
         valet_server::mail::spawn(Arc::clone(&server), mailer, stop_rx.clone())
@@ -118,6 +125,23 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         telemetry.shutdown().await;
     }
     Ok(())
+}
+
+/// Benchmark mode's cheap password hashes must not go unnoticed: a warning at
+/// start and then every minute until the server stops.
+fn warn_benchmark_mode(mut stop: watch::Receiver<bool>) {
+    const WARNING: &str = "INSECURE BENCHMARK MODE: new password hashes are argon2id at m=8 KiB, t=1, p=1 and can be guessed offline; for load tests on loopback only, never for real users (setting insecure_benchmark_password_hash)";
+    tracing::warn!(insecure_benchmark_mode = true, "{WARNING}");
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+        every_minute.tick().await;
+        loop {
+            tokio::select! {
+                _ = every_minute.tick() => tracing::warn!(insecure_benchmark_mode = true, "{WARNING}"),
+                _ = stop.changed() => return,
+            }
+        }
+    });
 }
 
 /// The public listener (on `bind`, whose address is returned too) and, with
