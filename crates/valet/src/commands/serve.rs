@@ -63,17 +63,8 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     let server = Arc::new(server);
     let metrics = install_metrics().map_err(|error| format!("metrics: {error}"))?;
     let (bind, listener, metrics_listener) = bind_listeners(&config).await?;
-    let issuer = config.issuer();
-    tracing::info!(
-        issuer = %issuer,
-        listen = %bind,
-        discovery = %format!("{issuer}/.well-known/openid-configuration"),
-        "Valet is ready on {bind} (issuer {issuer}, discovery {issuer}/.well-known/openid-configuration)",
-    );
+    announce_ready(&config, bind);
     let (stop_tx, stop_rx) = watch::channel(false);
-    if config.insecure_benchmark_password_hash {
-        warn_benchmark_mode(stop_rx.clone());
-    }
     let mail_task = mailer.map(|mailer| {
         announce_mailer(&mailer);
         valet_server::mail::spawn(Arc::clone(&server), mailer, stop_rx.clone())
@@ -127,19 +118,31 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Logs where the server listens and, in benchmark mode, warns.
+fn announce_ready(config: &Config, bind: std::net::SocketAddr) {
+    let issuer = config.issuer();
+    tracing::info!(
+        issuer = %issuer,
+        listen = %bind,
+        discovery = %format!("{issuer}/.well-known/openid-configuration"),
+        "Valet is ready on {bind} (issuer {issuer}, discovery {issuer}/.well-known/openid-configuration)",
+    );
+    if config.insecure_benchmark_password_hash {
+        warn_benchmark_mode();
+    }
+}
+
 /// Benchmark mode's cheap password hashes must not go unnoticed: a warning at
-/// start and then every minute until the server stops.
-fn warn_benchmark_mode(mut stop: watch::Receiver<bool>) {
+/// start and then every minute for as long as the runtime runs.
+fn warn_benchmark_mode() {
     const WARNING: &str = "INSECURE BENCHMARK MODE: new password hashes are argon2id at m=8 KiB, t=1, p=1 and can be guessed offline; for load tests on loopback only, never for real users (setting insecure_benchmark_password_hash)";
     tracing::warn!(insecure_benchmark_mode = true, "{WARNING}");
     tokio::spawn(async move {
         let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
         every_minute.tick().await;
         loop {
-            tokio::select! {
-                _ = every_minute.tick() => tracing::warn!(insecure_benchmark_mode = true, "{WARNING}"),
-                _ = stop.changed() => return,
-            }
+            every_minute.tick().await;
+            tracing::warn!(insecure_benchmark_mode = true, "{WARNING}");
         }
     });
 }
