@@ -604,6 +604,19 @@ impl Config {
                 "setting `insecure_benchmark_password_hash`: benchmark mode makes password hashes anyone can guess offline, so `bind` must be a loopback address (127.0.0.1 or [::1]), got {address}"
             )));
         }
+        // A loopback bind behind a proxy would still serve the world: the issuer
+        // (what clients reach) must be on loopback too, and no proxy trusted.
+        let issuer = self.issuer();
+        if !reqwest::Url::parse(&issuer).is_ok_and(|url| valet_guard::is_loopback(&url)) {
+            return Err(ConfigError(format!(
+                "setting `insecure_benchmark_password_hash`: benchmark mode serves loopback clients only, so `issuer` must be a loopback URL, got {issuer}"
+            )));
+        }
+        if !self.trusted_proxies.is_empty() {
+            return Err(ConfigError(
+                "setting `insecure_benchmark_password_hash`: benchmark mode serves loopback clients only, so `trusted_proxies` must be empty".to_owned(),
+            ));
+        }
         Ok(())
     }
 
@@ -1300,6 +1313,46 @@ mod tests {
         };
         let error = lifetime.validate().unwrap_err().to_string();
         assert!(error.contains("`status_events_max_lifetime`"), "{error}");
+    }
+
+    #[test]
+    fn benchmark_mode_is_for_loopback_only() {
+        let with = |bind: &str, issuer: Option<&str>, proxies: &[&str]| Config {
+            bind: bind.to_owned(),
+            issuer: issuer.map(str::to_owned),
+            trusted_proxies: proxies.iter().map(|p| (*p).to_owned()).collect(),
+            insecure_benchmark_password_hash: true,
+            ..Config::default()
+        };
+        assert!(with("127.0.0.1:8080", None, &[]).validate().is_ok());
+        assert!(with("[::1]:8080", None, &[]).validate().is_ok());
+        for (config, field) in [
+            (
+                with("0.0.0.0:8080", Some("https://auth.example.test"), &[]),
+                "`bind`",
+            ),
+            (
+                with("127.0.0.1:8080", Some("https://auth.example.test"), &[]),
+                "`issuer`",
+            ),
+            (
+                with("127.0.0.1:8080", None, &["10.0.0.0/8"]),
+                "`trusted_proxies`",
+            ),
+        ] {
+            let error = config.validate().unwrap_err().to_string();
+            assert!(
+                error.contains("insecure_benchmark_password_hash"),
+                "{error}"
+            );
+            assert!(error.contains(field), "{error}");
+        }
+        let normal = Config {
+            bind: "0.0.0.0:8080".to_owned(),
+            issuer: Some("https://auth.example.test".to_owned()),
+            ..Config::default()
+        };
+        assert!(normal.validate().is_ok());
     }
 
     #[test]
