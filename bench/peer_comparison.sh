@@ -19,6 +19,15 @@
 #      the Authorization Code + PKCE flow as flows/s
 #      (bench/flows.py: with a login per flow, with a remembered session, and
 #      refresh rotations alone).
+#   4. with VALET_BENCH_CHEAP_HASH=1 (the default; 0 skips it): Valet restarted in
+#      benchmark mode (`serve --insecure-benchmark-password-hash`: new password
+#      hashes are argon2id m=8 KiB, t=1, p=1) with users created in that mode, and
+#      the login flow measured again, labelled "cheap hash (benchmark mode)": the
+#      protocol without the password hash (oidc-provider's devInteractions check no
+#      password at all).
+# Smoke tests of this script (not measurements): VALET_BENCH_VALET_BIN=PATH runs that
+# binary instead of building a release one, VALET_BENCH_SKIP_MICRO=1 skips the cargo
+# benches; either marks the run "smoke" in the results and the summaries.
 # Results: bench/results/peer_comparison.jsonl (one JSON record per measurement) and
 # the markdown tables printed at the end (also bench/results/peer_comparison.md).
 # PostgreSQL: VALET_BENCH_PG (default postgres://postgres@127.0.0.1:5432/test); each
@@ -32,6 +41,9 @@ CONNECTIONS="${2:-32}"
 AUX_DURATION="${VALET_BENCH_AUX_SECONDS:-8}"    # introspection, JWKS
 FLOW_DURATION="${VALET_BENCH_FLOW_SECONDS:-10}" # each flow mode
 FLOW_CONCURRENCY="${VALET_BENCH_FLOW_CONCURRENCY:-4}"
+CHEAP_HASH="${VALET_BENCH_CHEAP_HASH:-1}"
+SMOKE=false
+[ -n "${VALET_BENCH_VALET_BIN:-}" ] || [ "${VALET_BENCH_SKIP_MICRO:-0}" = 1 ] && SMOKE=true
 PORT="${VALET_BENCH_PORT:-18400}"
 RESULTS="$RESULTS_DIR/peer_comparison.jsonl"
 API=https://api.example.test
@@ -49,10 +61,16 @@ if [ ! -d bench/oidc-provider/node_modules/oidc-provider ]; then
   (cd bench/oidc-provider && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 
-echo "building (release)" >&2
-cargo build --release -q -p valet
-cargo bench --no-run -q -p valet-jose --bench sign -p valet-guard --bench verify 2>/dev/null
-VALET=target/release/valet
+if [ -n "${VALET_BENCH_VALET_BIN:-}" ]; then
+  VALET="$(realpath "$VALET_BENCH_VALET_BIN")"
+else
+  echo "building (release)" >&2
+  cargo build --release -q -p valet
+  VALET=target/release/valet
+fi
+if [ "${VALET_BENCH_SKIP_MICRO:-0}" != 1 ]; then
+  cargo bench --no-run -q -p valet-jose --bench sign -p valet-guard --bench verify 2>/dev/null
+fi
 
 WORK="$(mktemp -d)"
 PIDS=()
@@ -66,7 +84,7 @@ trap cleanup EXIT
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 : >"$RESULTS"
-record "$RESULTS" machine meta "$(PGURL="$PG_BASE_URL" python3 - <<'PY'
+record "$RESULTS" machine meta "$(PGURL="$PG_BASE_URL" SMOKE="$SMOKE" python3 - <<'PY'
 import json, os, subprocess
 def sh(cmd):
     try:
@@ -82,15 +100,18 @@ print(json.dumps({
     "oidc_provider": sh("node -p \"require('./bench/oidc-provider/node_modules/oidc-provider/package.json').version\""),
     "postgres": sh("psql -tA \"$PGURL\" -c 'show server_version'"),
     "wrk": sh("wrk -v 2>&1 | head -1"),
+    "smoke": os.environ.get("SMOKE") == "true",
 }))
 PY
 )"
 
 # --- 1. micro-benchmarks ------------------------------------------------------------
-echo "micro-benchmarks" >&2
 bench_lines() { awk 'NF == 2 && $2 ~ /^[0-9.]+$/ {printf "%s\"%s\": %s", sep, $1, $2; sep=", "} END {print ""}'; }
-record "$RESULTS" micro sign "{$(cargo bench -q -p valet-jose --bench sign 2>/dev/null | bench_lines)}"
-record "$RESULTS" micro guard "{$(cargo bench -q -p valet-guard --bench verify 2>/dev/null | bench_lines)}"
+if [ "${VALET_BENCH_SKIP_MICRO:-0}" != 1 ]; then
+  echo "micro-benchmarks" >&2
+  record "$RESULTS" micro sign "{$(cargo bench -q -p valet-jose --bench sign 2>/dev/null | bench_lines)}"
+  record "$RESULTS" micro guard "{$(cargo bench -q -p valet-guard --bench verify 2>/dev/null | bench_lines)}"
+fi
 
 # --- 2. start-up time and idle RSS -------------------------------------------------
 echo "start-up" >&2
@@ -162,6 +183,36 @@ run_valet() { # run_valet SERVER DATABASE_URL|''
     "$(IFS=,; echo "${users[*]}")" /authorize "$PASSWORD"
   record "$RESULTS" "$server" rss_end "$(rss_json "$pid")"
   stop "$pid"
+  [ "$CHEAP_HASH" = 1 ] && cheap_hash_flow "$server" "$(json_field "$web" client_id)" \
+    "$(json_field "$web" client_secret)" "${args[@]}"
+  return 0
+}
+
+# The login flow again on the same store, Valet restarted in benchmark mode and
+# signing in users whose hashes were made in it (argon2id m=8 KiB, t=1, p=1): the
+# protocol's cost without the password hash's. Refuses to measure unless /readyz
+# confirms the mode, so a figure labelled cheap-hash is one.
+cheap_hash_flow() { # cheap_hash_flow SERVER CLIENT_ID SECRET VALET_ARGS...
+  local server="$1" id="$2" secret="$3" base="http://127.0.0.1:$PORT" users=() i
+  shift 3
+  echo "$server: cheap hash (benchmark mode)" >&2
+  "$VALET" "$@" serve --bind "127.0.0.1:$PORT" --insecure-benchmark-password-hash >"$WORK/$server-cheap.log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  wait_ready "$base/readyz"
+  curl -fs "$base/readyz" | grep -q '^valet_insecure_benchmark_mode 1$' ||
+    { echo "$server: /readyz does not confirm benchmark mode" >&2; exit 1; }
+  for i in $(seq 1 "$FLOW_CONCURRENCY"); do
+    printf '%s' "$PASSWORD" | VALET_INSECURE_BENCHMARK_PASSWORD_HASH=true "$VALET" "$@" user create \
+      --username "cheap$i" --email "cheap$i@example.test" --password-stdin >/dev/null
+    users+=("cheap$i")
+  done
+  python3 bench/flows.py --base "$base" --client-id="$id" --client-secret="$secret" \
+    --users "$(IFS=,; echo "${users[*]}")" --authorize-path /authorize --password "$PASSWORD" \
+    --mode full --duration "$FLOW_DURATION" --concurrency "$FLOW_CONCURRENCY" --server-pid "$pid" \
+    --label "$server cheap hash (benchmark mode)" --json-out "$WORK/flow.json" >&2
+  record "$RESULTS" "$server" flow_full_cheap_hash "$(cat "$WORK/flow.json")"
+  stop "$pid"
 }
 
 run_oidc_provider() { # run_oidc_provider SERVER WORKERS
@@ -196,7 +247,8 @@ SCHEMAS+=(valet_bench_peer)
 run_valet valet-postgres "$(pg_schema valet_bench_peer)"
 # The signature again, right after Valet's runs: this machine's speed drifts by up
 # to a quarter from one process to the next, and the ratio divides by this figure.
-record "$RESULTS" micro sign_after "{$(cargo bench -q -p valet-jose --bench sign 2>/dev/null | bench_lines)}"
+[ "${VALET_BENCH_SKIP_MICRO:-0}" = 1 ] ||
+  record "$RESULTS" micro sign_after "{$(cargo bench -q -p valet-jose --bench sign 2>/dev/null | bench_lines)}"
 run_oidc_provider oidc-provider 1
 run_oidc_provider oidc-provider-2-workers 2
 

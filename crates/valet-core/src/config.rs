@@ -80,6 +80,10 @@ pub struct Settings {
     pub branding: Arc<Branding>,
     /// The pages' languages and the default one (the `i18n` module).
     pub catalogues: Arc<Catalogues>,
+    /// Benchmark mode: new password hashes are argon2id at m = 8 KiB, t = 1,
+    /// p = 1 ([`crate::users::HashCost::InsecureBenchmark`]), so a load test of
+    /// the sign-in flow measures the protocol. Never for real users.
+    pub insecure_benchmark_password_hash: bool,
 }
 
 /// How DPoP proofs are checked (see the `dpop` module).
@@ -456,6 +460,7 @@ impl Settings {
             dynamic_clients: DynamicClients::default(),
             branding: Arc::new(Branding::default()),
             catalogues: Arc::new(Catalogues::built_in()),
+            insecure_benchmark_password_hash: false,
         }
     }
 }

@@ -208,7 +208,15 @@ impl AuthorizationServer {
             dpop_nonces,
             successor_keys,
             master: Arc::clone(&master),
-            hasher: PasswordHasher::with_max_waiting(settings.password_hash_queue),
+            hasher: PasswordHasher::with_cost(
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+                settings.password_hash_queue,
+                if settings.insecure_benchmark_password_hash {
+                    users::HashCost::InsecureBenchmark
+                } else {
+                    users::HashCost::Standard
+                },
+            ),
             throttle: LoginThrottle::new(settings.login_throttle),
             status_allocator: StatusAllocator::default(),
             status_lists,

@@ -190,6 +190,12 @@ pub struct Config {
     /// (spans go to `{otlp_endpoint}/v1/traces`, protobuf). Unset: no tracing
     /// export.
     pub otlp_endpoint: Option<String>,
+    /// Benchmark mode, never for real users: new password hashes are argon2id
+    /// at m = 8 KiB, t = 1, p = 1 so a load test of the sign-in flow measures the
+    /// protocol, not the hash. `bind` must be a loopback address; the log warns
+    /// at start and every minute, and `/metrics` and `/readyz` say
+    /// `valet_insecure_benchmark_mode 1`.
+    pub insecure_benchmark_password_hash: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -316,6 +322,7 @@ impl Default for Config {
             metrics_bind: None,
             access_log: true,
             otlp_endpoint: None,
+            insecure_benchmark_password_hash: false,
         }
     }
 }
@@ -341,6 +348,8 @@ pub struct FlagOverrides {
     pub metrics_bind: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otlp_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insecure_benchmark_password_hash: Option<bool>,
 }
 
 /// `VALET_*` variables that are not settings of [`Config`]: the master key, the
@@ -579,7 +588,36 @@ impl Config {
         self.branding()?;
         self.catalogues()?;
         self.check_observability()?;
+        self.check_benchmark_mode()?;
         self.check_database_url()
+    }
+
+    /// Benchmark mode's cheap hashes must never guard reachable accounts: it
+    /// runs on a loopback `bind` only.
+    fn check_benchmark_mode(&self) -> Result<(), ConfigError> {
+        if !self.insecure_benchmark_password_hash {
+            return Ok(());
+        }
+        let address = self.bind_address()?;
+        if !address.ip().is_loopback() {
+            return Err(ConfigError(format!(
+                "setting `insecure_benchmark_password_hash`: benchmark mode makes password hashes anyone can guess offline, so `bind` must be a loopback address (127.0.0.1 or [::1]), got {address}"
+            )));
+        }
+        // A loopback bind behind a proxy would still serve the world: the issuer
+        // (what clients reach) must be on loopback too, and no proxy trusted.
+        let issuer = self.issuer();
+        if !reqwest::Url::parse(&issuer).is_ok_and(|url| valet_guard::is_loopback(&url)) {
+            return Err(ConfigError(format!(
+                "setting `insecure_benchmark_password_hash`: benchmark mode serves loopback clients only, so `issuer` must be a loopback URL, got {issuer}"
+            )));
+        }
+        if !self.trusted_proxies.is_empty() {
+            return Err(ConfigError(
+                "setting `insecure_benchmark_password_hash`: benchmark mode serves loopback clients only, so `trusted_proxies` must be empty".to_owned(),
+            ));
+        }
+        Ok(())
     }
 
     /// `metrics_bind` is an address apart from `bind`; `otlp_endpoint` an
@@ -987,6 +1025,7 @@ impl Config {
         settings.refresh_token_absolute_ttl = self.refresh_token_absolute_ttl;
         settings.audit_retention = self.audit_retention;
         settings.password_hash_queue = self.password_hash_queue;
+        settings.insecure_benchmark_password_hash = self.insecure_benchmark_password_hash;
         settings.status_events_max_streams = self.status_events_max_streams;
         settings.status_events_max_lifetime = self.status_events_max_lifetime;
         settings.status_events_auth = match self.status_events_auth {
@@ -1274,6 +1313,46 @@ mod tests {
         };
         let error = lifetime.validate().unwrap_err().to_string();
         assert!(error.contains("`status_events_max_lifetime`"), "{error}");
+    }
+
+    #[test]
+    fn benchmark_mode_is_for_loopback_only() {
+        let with = |bind: &str, issuer: Option<&str>, proxies: &[&str]| Config {
+            bind: bind.to_owned(),
+            issuer: issuer.map(str::to_owned),
+            trusted_proxies: proxies.iter().map(|p| (*p).to_owned()).collect(),
+            insecure_benchmark_password_hash: true,
+            ..Config::default()
+        };
+        assert!(with("127.0.0.1:8080", None, &[]).validate().is_ok());
+        assert!(with("[::1]:8080", None, &[]).validate().is_ok());
+        for (config, field) in [
+            (
+                with("0.0.0.0:8080", Some("https://auth.example.test"), &[]),
+                "`bind`",
+            ),
+            (
+                with("127.0.0.1:8080", Some("https://auth.example.test"), &[]),
+                "`issuer`",
+            ),
+            (
+                with("127.0.0.1:8080", None, &["10.0.0.0/8"]),
+                "`trusted_proxies`",
+            ),
+        ] {
+            let error = config.validate().unwrap_err().to_string();
+            assert!(
+                error.contains("insecure_benchmark_password_hash"),
+                "{error}"
+            );
+            assert!(error.contains(field), "{error}");
+        }
+        let normal = Config {
+            bind: "0.0.0.0:8080".to_owned(),
+            issuer: Some("https://auth.example.test".to_owned()),
+            ..Config::default()
+        };
+        assert!(normal.validate().is_ok());
     }
 
     #[test]

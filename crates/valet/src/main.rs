@@ -205,6 +205,8 @@ async fn run(cli: Cli) -> Result<(), storage::CliError> {
             flags.tls_key = args.tls_key.clone();
             flags.metrics_bind = args.metrics_bind.clone();
             flags.otlp_endpoint = args.otlp_endpoint.clone();
+            flags.insecure_benchmark_password_hash =
+                args.insecure_benchmark_password_hash.then_some(true);
             let config = config::load(cli.global.config.as_deref(), flags)?;
             commands::serve::run(config).await
         }

@@ -11,7 +11,7 @@ pub mod password;
 use crate::store::{StoreError, User, UserStore};
 
 pub use password::{
-    DEFAULT_MAX_WAITING, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, Overloaded, Password,
+    DEFAULT_MAX_WAITING, HashCost, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, Overloaded, Password,
     PasswordError, PasswordHasher, WeakPassword, check_password_rules,
 };
 

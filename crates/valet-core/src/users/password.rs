@@ -30,6 +30,13 @@ pub const ARGON2_M_COST_KIB: u32 = 19_456;
 pub const ARGON2_T_COST: u32 = 2;
 /// Lanes.
 pub const ARGON2_P_COST: u32 = 1;
+/// Benchmark mode only (`insecure_benchmark_password_hash`): argon2id at its
+/// smallest useful cost (8 KiB, one pass, one lane), so a load test of the
+/// sign-in flow measures the protocol, not the hash. Offers no protection against
+/// offline guessing; the PHC string records these parameters.
+pub const INSECURE_BENCHMARK_M_COST_KIB: u32 = 8;
+pub const INSECURE_BENCHMARK_T_COST: u32 = 1;
+pub const INSECURE_BENCHMARK_P_COST: u32 = 1;
 /// RFC 9106 §3.1 recommends 128-bit salts.
 const SALT_LEN: usize = 16;
 
@@ -38,6 +45,36 @@ const PARAMS: Params = match Params::new(ARGON2_M_COST_KIB, ARGON2_T_COST, ARGON
     // Not taken: the constants above are valid (checked at compile time).
     Err(_) => Params::DEFAULT,
 };
+const INSECURE_BENCHMARK_PARAMS: Params = match Params::new(
+    INSECURE_BENCHMARK_M_COST_KIB,
+    INSECURE_BENCHMARK_T_COST,
+    INSECURE_BENCHMARK_P_COST,
+    None,
+) {
+    Ok(params) => params,
+    // Not taken: the constants above are valid (checked at compile time).
+    Err(_) => Params::DEFAULT,
+};
+
+/// The cost new hashes are made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashCost {
+    /// OWASP's minimum (m = 19 MiB, t = 2, p = 1): every real deployment.
+    #[default]
+    Standard,
+    /// m = 8 KiB, t = 1, p = 1: load tests on loopback only, never real users.
+    InsecureBenchmark,
+}
+
+impl HashCost {
+    fn params(self) -> Params {
+        match self {
+            Self::Standard => PARAMS,
+            Self::InsecureBenchmark => INSECURE_BENCHMARK_PARAMS,
+        }
+    }
+}
+
 /// Verified against when there is no stored hash, so an unknown account costs the
 /// same time as a known one. Its password need not be secret: `verify` never
 /// reports a match against it. It is a constant (a test recomputes it from
@@ -138,6 +175,8 @@ struct Inner {
     waiting: AtomicUsize,
     max_waiting: usize,
     memory: MemoryPool,
+    /// The parameters new hashes are made with.
+    params: Params,
 }
 
 impl Default for PasswordHasher {
@@ -167,8 +206,17 @@ impl PasswordHasher {
     /// At most `permits` hashes run at once (at least one), and at most
     /// `max_waiting` wait for a permit; more are refused.
     pub fn with_limits(permits: usize, max_waiting: usize) -> Self {
+        Self::with_cost(permits, max_waiting, HashCost::Standard)
+    }
+
+    /// As [`with_limits`](Self::with_limits), making new hashes at `cost`.
+    /// Verification always uses the parameters in the stored PHC string.
+    pub fn with_cost(permits: usize, max_waiting: usize, cost: HashCost) -> Self {
         let permit_count = permits.max(1);
+        let params = cost.params();
         // Filled on the first sign-ins: an idle server holds no 19 MiB array.
+        // The pool keeps arrays of the standard size (stored hashes and the
+        // dummy hash use it even in benchmark mode).
         let memory = MemoryPool::new(permit_count, PARAMS.block_count());
         Self {
             inner: Arc::new(Inner {
@@ -177,6 +225,7 @@ impl PasswordHasher {
                 waiting: AtomicUsize::new(0),
                 max_waiting,
                 memory,
+                params,
             }),
         }
     }
@@ -187,7 +236,7 @@ impl PasswordHasher {
         check_password_rules(password)?;
         let salt = random_bytes::<SALT_LEN>().map_err(hashing)?;
         let password = Zeroizing::new(password.as_bytes().to_vec());
-        self.run(move |inner| hash_blocking(&inner.memory, &PARAMS, &password, &salt))
+        self.run(move |inner| hash_blocking(&inner.memory, &inner.params, &password, &salt))
             .await?
     }
 
@@ -239,11 +288,12 @@ impl PasswordHasher {
         let Ok(params) = Params::try_from(&parsed) else {
             return true;
         };
+        let current = &self.inner.params;
         parsed.algorithm != Algorithm::Argon2id.ident()
             || parsed.version != Some(Version::V0x13.into())
-            || params.m_cost() != PARAMS.m_cost()
-            || params.t_cost() != PARAMS.t_cost()
-            || params.p_cost() != PARAMS.p_cost()
+            || params.m_cost() != current.m_cost()
+            || params.t_cost() != current.t_cost()
+            || params.p_cost() != current.p_cost()
     }
 
     /// Runs `job` on the blocking pool once a permit is free. The permit moves into
@@ -320,9 +370,9 @@ pub struct Overloaded {
 impl fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PasswordHasher")
-            .field("m_cost", &PARAMS.m_cost())
-            .field("t_cost", &PARAMS.t_cost())
-            .field("p_cost", &PARAMS.p_cost())
+            .field("m_cost", &self.inner.params.m_cost())
+            .field("t_cost", &self.inner.params.t_cost())
+            .field("p_cost", &self.inner.params.p_cost())
             .field("permits", &self.inner.permit_count)
             .field("max_waiting", &self.inner.max_waiting)
             .finish_non_exhaustive()
@@ -602,6 +652,48 @@ mod tests {
         let old = hash_blocking(&memory, &weak, b"an old password", b"0123456789abcdef").unwrap();
         assert!(hasher.verify(Some(&old), "an old password").await.unwrap());
         assert!(hasher.needs_rehash(&old));
+    }
+
+    /// Benchmark mode makes argon2id hashes at m = 8 KiB, t = 1, p = 1, which a
+    /// standard hasher verifies (the PHC string carries them) and flags for a
+    /// rehash.
+    #[tokio::test]
+    async fn benchmark_hashes_are_cheap_recognisable_and_verify_anywhere() {
+        let cheap = PasswordHasher::with_cost(1, 4, HashCost::InsecureBenchmark);
+        let stored = cheap.hash("a benchmark password").await.unwrap();
+        assert!(
+            stored.starts_with("$argon2id$v=19$m=8,t=1,p=1$"),
+            "{stored}"
+        );
+        assert!(
+            cheap
+                .verify(Some(&stored), "a benchmark password")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !cheap
+                .verify(Some(&stored), "another password")
+                .await
+                .unwrap()
+        );
+        assert!(!cheap.needs_rehash(&stored));
+        let standard = hasher();
+        assert!(
+            standard
+                .verify(Some(&stored), "a benchmark password")
+                .await
+                .unwrap()
+        );
+        assert!(standard.needs_rehash(&stored));
+        let normal = standard.hash("a benchmark password").await.unwrap();
+        assert!(
+            cheap
+                .verify(Some(&normal), "a benchmark password")
+                .await
+                .unwrap()
+        );
+        assert!(format!("{cheap:?}").contains("m_cost: 8,"));
     }
 
     #[test]

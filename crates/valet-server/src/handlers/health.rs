@@ -36,12 +36,21 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     {
         return (StatusCode::SERVICE_UNAVAILABLE, "no signing key\n");
     }
+    if server.settings().insecure_benchmark_password_hash {
+        return (StatusCode::OK, "ready\nvalet_insecure_benchmark_mode 1\n");
+    }
     (StatusCode::OK, "ready\n")
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    let mut text = state.metrics.render();
+    // Written here, not through the process-wide recorder, so it describes this
+    // server's settings (benchmark mode's cheap password hashes) and no other.
+    let benchmark = u8::from(state.server.settings().insecure_benchmark_password_hash);
+    text.push_str(&format!(
+        "# HELP valet_insecure_benchmark_mode 1 when new password hashes are made cheap for benchmarks (setting insecure_benchmark_password_hash)\n\
+         # TYPE valet_insecure_benchmark_mode gauge\n\
+         valet_insecure_benchmark_mode {benchmark}\n"
+    ));
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

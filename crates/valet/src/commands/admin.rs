@@ -6,7 +6,7 @@ use std::sync::Arc;
 use valet_core::SystemClock;
 use valet_core::admin::{Actor, Admin, AdminError, FieldError};
 use valet_core::store::Store;
-use valet_core::users::PasswordHasher;
+use valet_core::users::{HashCost, PasswordHasher};
 
 use crate::config::Config;
 use crate::storage::{CliError, open_store};
@@ -29,8 +29,17 @@ impl AdminParts {
         Self {
             store,
             clock: SystemClock,
-            // One permit: the CLI hashes one password at a time.
-            hasher: PasswordHasher::with_permits(1),
+            // One permit: the CLI hashes one password at a time. In benchmark
+            // mode its users get the server's cheap hashes too.
+            hasher: PasswordHasher::with_cost(
+                1,
+                valet_core::users::DEFAULT_MAX_WAITING,
+                if config.insecure_benchmark_password_hash {
+                    HashCost::InsecureBenchmark
+                } else {
+                    HashCost::Standard
+                },
+            ),
             access_token_max_ttl: config.access_token_max_ttl,
         }
     }

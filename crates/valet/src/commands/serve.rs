@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Send traces to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 [env: VALET_OTLP_ENDPOINT]
     #[arg(long)]
     pub otlp_endpoint: Option<String>,
+    /// Benchmark mode: cheap password hashes (argon2id m=8 KiB, t=1, p=1);
+    /// loopback `bind` only, never for real users [env: VALET_INSECURE_BENCHMARK_PASSWORD_HASH]
+    #[arg(long, hide = true)]
+    pub insecure_benchmark_password_hash: bool,
 }
 
 pub async fn run(config: Config) -> Result<(), CliError> {
@@ -59,13 +63,7 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     let server = Arc::new(server);
     let metrics = install_metrics().map_err(|error| format!("metrics: {error}"))?;
     let (bind, listener, metrics_listener) = bind_listeners(&config).await?;
-    let issuer = config.issuer();
-    tracing::info!(
-        issuer = %issuer,
-        listen = %bind,
-        discovery = %format!("{issuer}/.well-known/openid-configuration"),
-        "Valet is ready on {bind} (issuer {issuer}, discovery {issuer}/.well-known/openid-configuration)",
-    );
+    announce_ready(&config, bind);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mail_task = mailer.map(|mailer| {
         announce_mailer(&mailer);
@@ -118,6 +116,35 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         telemetry.shutdown().await;
     }
     Ok(())
+}
+
+/// Logs where the server listens and, in benchmark mode, warns.
+fn announce_ready(config: &Config, bind: std::net::SocketAddr) {
+    let issuer = config.issuer();
+    tracing::info!(
+        issuer = %issuer,
+        listen = %bind,
+        discovery = %format!("{issuer}/.well-known/openid-configuration"),
+        "Valet is ready on {bind} (issuer {issuer}, discovery {issuer}/.well-known/openid-configuration)",
+    );
+    if config.insecure_benchmark_password_hash {
+        warn_benchmark_mode();
+    }
+}
+
+/// Benchmark mode's cheap password hashes must not go unnoticed: a warning at
+/// start and then every minute for as long as the runtime runs.
+fn warn_benchmark_mode() {
+    const WARNING: &str = "INSECURE BENCHMARK MODE: new password hashes are argon2id at m=8 KiB, t=1, p=1 and can be guessed offline; for load tests on loopback only, never for real users (setting insecure_benchmark_password_hash)";
+    tracing::warn!(insecure_benchmark_mode = true, "{WARNING}");
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+        every_minute.tick().await;
+        loop {
+            every_minute.tick().await;
+            tracing::warn!(insecure_benchmark_mode = true, "{WARNING}");
+        }
+    });
 }
 
 /// The public listener (on `bind`, whose address is returned too) and, with

@@ -13,6 +13,7 @@ mod account_e2e;
 mod admin_api;
 mod attacks;
 mod audit_command;
+mod benchmark_mode;
 mod browser_e2e;
 mod client_commands;
 mod cluster;
