@@ -90,7 +90,11 @@ pub async fn choose_language(
 /// OIDC Core §3.1.2.1 `ui_locales`: space-separated tags in order of
 /// preference; the first one served wins. `None` when absent or none fits.
 pub fn from_ui_locales<'a>(catalogues: &'a Catalogues, form: &Form) -> Option<&'a str> {
-    let text = form.optional("ui_locales").ok().flatten()?;
+    from_ui_locales_text(catalogues, form.optional("ui_locales").ok().flatten()?)
+}
+
+/// As [`from_ui_locales`], for the parameter's value.
+pub fn from_ui_locales_text<'a>(catalogues: &'a Catalogues, text: &str) -> Option<&'a str> {
     if text.len() > MAX_HEADER_LEN {
         return None;
     }
