@@ -55,6 +55,15 @@ pub fn current() -> PageLanguage {
     PAGE_LANGUAGE.try_with(Clone::clone).unwrap_or_default()
 }
 
+/// The language of the request being answered, for its
+/// [`RequestContext`](valet_core::RequestContext) (`None` outside one).
+pub fn current_tag() -> Option<valet_core::LanguageTag> {
+    PAGE_LANGUAGE
+        .try_with(|language| valet_core::LanguageTag::parse(&language.locale))
+        .ok()
+        .flatten()
+}
+
 /// Runs `render` with the page language switched to `locale`.
 pub fn rendered_in<T>(locale: &str, render: impl FnOnce() -> T) -> T {
     let language = PageLanguage {
