@@ -120,17 +120,20 @@ pub(crate) async fn request(
         stage: Stage::AwaitingLogin,
         device: None,
     };
-    let ui_locales = form
-        .optional("ui_locales")
-        .ok()
-        .flatten()
-        .map(str::to_owned);
     Ok(Ok(Identified {
         client,
         request,
         csrf,
-        ui_locales,
+        ui_locales: ui_locales_of(form),
     }))
+}
+
+/// The request's `ui_locales`, if it has exactly one.
+pub(crate) fn ui_locales_of(form: &Form) -> Option<String> {
+    form.optional("ui_locales")
+        .ok()
+        .flatten()
+        .map(str::to_owned)
 }
 
 /// The parameters of the request object `request` (see

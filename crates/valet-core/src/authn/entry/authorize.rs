@@ -47,11 +47,7 @@ pub async fn authorize(
             });
         }
     };
-    let ui_locales = form
-        .optional("ui_locales")
-        .ok()
-        .flatten()
-        .map(str::to_owned);
+    let ui_locales = identify::ui_locales_of(form);
     let Identified {
         client,
         request,
