@@ -1,5 +1,5 @@
 //! What every request carries into the core: the time, read once; the client's
-//! address; and the request's id. The HTTP layer builds one per request and the
+//! address; the request's id; and the language it is answered in. The HTTP layer builds one per request and the
 //! endpoints take it instead of reading the clock or the peer themselves, so one
 //! request sees one instant (a code issued and its expiry agree) and every log
 //! and audit line of a request can name it.
@@ -16,6 +16,56 @@ pub struct RequestContext {
     /// when the server does not know the peer.
     pub address: Option<IpAddr>,
     pub id: RequestId,
+    /// The language the request is answered in (its pages'), so mail it
+    /// causes, written later by the outbox sender, speaks it too; `None`
+    /// outside a page request (the default language then).
+    pub locale: Option<LanguageTag>,
+}
+
+/// Longest language tag kept: RFC 5646 §4.4.1 asks to support at least 35
+/// characters; a longer one is not kept (the default language is used).
+pub const MAX_LANGUAGE_TAG_LEN: usize = 35;
+
+/// A language tag (`de`, `pt-br`) held inline, so [`RequestContext`] stays
+/// `Copy`. Letters, digits and hyphens only.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct LanguageTag {
+    bytes: [u8; MAX_LANGUAGE_TAG_LEN],
+    len: u8,
+}
+
+impl LanguageTag {
+    /// `tag` if it is 1 to [`MAX_LANGUAGE_TAG_LEN`] ASCII letters, digits and hyphens.
+    pub fn parse(tag: &str) -> Option<Self> {
+        let value = tag.as_bytes();
+        let fits = (1..=MAX_LANGUAGE_TAG_LEN).contains(&value.len());
+        let plain = value
+            .iter()
+            .all(|byte| byte.is_ascii_alphanumeric() || *byte == b'-');
+        (fits && plain).then(|| {
+            let mut bytes = [0; MAX_LANGUAGE_TAG_LEN];
+            bytes
+                .iter_mut()
+                .zip(value)
+                .for_each(|(slot, byte)| *slot = *byte);
+            Self {
+                bytes,
+                len: u8::try_from(value.len()).unwrap_or(0),
+            }
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever stored (see `parse`).
+        std::str::from_utf8(self.bytes.get(..usize::from(self.len)).unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for LanguageTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LanguageTag({})", self.as_str())
+    }
 }
 
 /// Longest request id kept: a forwarded one beyond this is replaced.
@@ -116,6 +166,17 @@ mod tests {
             RequestId::sequential(b"abcdefgh", u64::MAX).as_str(),
             "abcdefgh-ffffffffffffffff"
         );
+    }
+
+    #[test]
+    fn language_tags_are_plain_and_short() {
+        assert_eq!(
+            LanguageTag::parse("de-CH").map(|t| t.as_str().to_owned()),
+            Some("de-CH".to_owned())
+        );
+        for bad in ["", "de CH", "de\r\n", "ü", &"a".repeat(36)] {
+            assert!(LanguageTag::parse(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -67,7 +67,7 @@ use valet_protocol::token::{ClientAuthentication, GrantType, TokenResponse};
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::config::{KeyPolicy, Settings};
-pub use crate::context::{RequestContext, RequestId};
+pub use crate::context::{LanguageTag, RequestContext, RequestId};
 pub use crate::error::OAuthError;
 
 use crate::audit::{AuditEvent, AuditKind, AuditLog};

@@ -21,7 +21,7 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::config::Registration;
 use crate::context::RequestContext;
 use crate::error::OAuthError;
-use crate::mail::{Content, Message, token};
+use crate::mail::{Content, token};
 use crate::throttle::Throttled;
 use crate::users::{Password, PasswordError, WeakPassword, check_password_rules};
 
@@ -167,6 +167,7 @@ impl AuthorizationServer {
             &Content::Invite {
                 email: email.trim().to_owned(),
             },
+            None,
             self.clock.now(),
         )
         .await
@@ -272,6 +273,7 @@ impl AuthorizationServer {
             &Content::VerifyEmail {
                 user_id: user.user_id.clone(),
             },
+            context.locale,
             context.now,
         )
         .await?;
@@ -305,23 +307,20 @@ impl AuthorizationServer {
             }
             Err(error) => return Err(OAuthError::server(error)),
         }
-        let body = format!(
-            "Hello,\n\n\
-             someone tried to create an account at {issuer} with this address, which already has one.\n\n\
-             If it was you, sign in instead, or reset your password at {issuer}{reset}.\n\
-             If it was not you, ignore this mail: nothing has changed.\n",
-            issuer = self.settings.issuer,
-            reset = crate::endpoint::metadata::paths::RESET,
+        let locale = self.mail_locale(context.locale.as_ref().map(crate::LanguageTag::as_str));
+        let reset = format!(
+            "{}{}",
+            self.settings.issuer,
+            crate::endpoint::metadata::paths::RESET
         );
-        self.queue_mail(
-            &Content::Message(Message {
-                to: email.to_owned(),
-                subject: "Someone tried to sign up with your address".to_owned(),
-                body,
-            }),
-            context.now,
-        )
-        .await?;
+        let message = self.write_mail(
+            &locale,
+            "mail.signup_taken",
+            email.to_owned(),
+            &[("issuer", &self.settings.issuer), ("reset", &reset)],
+        );
+        self.queue_mail(&Content::Message(message), context.locale, context.now)
+            .await?;
         Ok(Ok(()))
     }
 }

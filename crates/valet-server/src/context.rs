@@ -46,6 +46,7 @@ impl FromRequestParts<Arc<AppState>> for Context {
             now: state.server.now(),
             address,
             id,
+            locale: crate::locale::current_tag(),
         }))
     }
 }

@@ -55,6 +55,15 @@ pub fn current() -> PageLanguage {
     PAGE_LANGUAGE.try_with(Clone::clone).unwrap_or_default()
 }
 
+/// The language of the request being answered, for its
+/// [`RequestContext`](valet_core::RequestContext) (`None` outside one).
+pub fn current_tag() -> Option<valet_core::LanguageTag> {
+    PAGE_LANGUAGE
+        .try_with(|language| valet_core::LanguageTag::parse(&language.locale))
+        .ok()
+        .flatten()
+}
+
 /// Runs `render` with the page language switched to `locale`.
 pub fn rendered_in<T>(locale: &str, render: impl FnOnce() -> T) -> T {
     let language = PageLanguage {
@@ -90,7 +99,11 @@ pub async fn choose_language(
 /// OIDC Core §3.1.2.1 `ui_locales`: space-separated tags in order of
 /// preference; the first one served wins. `None` when absent or none fits.
 pub fn from_ui_locales<'a>(catalogues: &'a Catalogues, form: &Form) -> Option<&'a str> {
-    let text = form.optional("ui_locales").ok().flatten()?;
+    from_ui_locales_text(catalogues, form.optional("ui_locales").ok().flatten()?)
+}
+
+/// As [`from_ui_locales`], for the parameter's value.
+pub fn from_ui_locales_text<'a>(catalogues: &'a Catalogues, text: &str) -> Option<&'a str> {
     if text.len() > MAX_HEADER_LEN {
         return None;
     }

@@ -178,7 +178,19 @@ pub struct CookieJar(pub HashMap<String, String>);
 
 impl CookieJar {
     pub fn send(&mut self, port: u16, method: &str, path: &str, body: &str) -> Reply {
-        let mut headers = Vec::new();
+        self.send_with(port, method, path, &[], body)
+    }
+
+    /// As [`CookieJar::send`], with `extra` headers (say, `Accept-Language`).
+    pub fn send_with(
+        &mut self,
+        port: u16,
+        method: &str,
+        path: &str,
+        extra: &[(&'static str, String)],
+        body: &str,
+    ) -> Reply {
+        let mut headers = extra.to_vec();
         if !self.0.is_empty() {
             let cookies: Vec<String> = self.0.iter().map(|(n, v)| format!("{n}={v}")).collect();
             headers.push(("Cookie", cookies.join("; ")));

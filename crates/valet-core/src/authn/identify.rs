@@ -28,6 +28,9 @@ pub(crate) struct Identified {
     pub request: PendingAuthorization,
     /// The browser's CSRF value (its own, or a fresh one), bound to the request.
     pub csrf: String,
+    /// The request's `ui_locales` (OIDC Core §3.1.2.1), from the request
+    /// object when there is one: its parameters are the request's (RFC 9101 §6.3).
+    pub ui_locales: Option<String>,
 }
 
 /// A form's interaction, opened: where it lives, the request, its client.
@@ -121,7 +124,16 @@ pub(crate) async fn request(
         client,
         request,
         csrf,
+        ui_locales: ui_locales_of(form),
     }))
+}
+
+/// The request's `ui_locales`, if it has exactly one.
+pub(crate) fn ui_locales_of(form: &Form) -> Option<String> {
+    form.optional("ui_locales")
+        .ok()
+        .flatten()
+        .map(str::to_owned)
 }
 
 /// The parameters of the request object `request` (see

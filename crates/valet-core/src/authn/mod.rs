@@ -70,7 +70,7 @@ pub mod verify;
 
 pub use crate::session::Cookies;
 pub use entry::account::{sign_in_to_account, sign_in_to_console};
-pub use entry::authorize::authorize;
+pub use entry::authorize::{Authorized, authorize};
 pub use entry::consent::submit_consent;
 pub use entry::device::{device_page, submit_device_code};
 pub use entry::login::{passkey_options, submit_login, submit_passkey_login};

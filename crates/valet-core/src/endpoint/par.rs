@@ -36,7 +36,7 @@ pub const PUSHED_REQUEST_TTL: i64 = 60;
 
 /// The authorization request's parameters that are kept; everything else
 /// (client credentials above all) is dropped.
-const KEPT: [&str; 15] = [
+const KEPT: [&str; 16] = [
     "client_id",
     "redirect_uri",
     "response_type",
@@ -52,6 +52,8 @@ const KEPT: [&str; 15] = [
     "acr_values",
     "resource",
     "dpop_jkt",
+    // OIDC Core §3.1.2.1: the pages' language.
+    "ui_locales",
 ];
 
 /// RFC 9126 §2.2: the answer, sent with 201 Created.

@@ -22,7 +22,8 @@
 //! queue the same row whatever the answer would be, and the sender decides:
 //! the request path does the same work either way.
 //!
-//! The content (recipient, subject, body with its link) is sealed with
+//! The content (recipient, subject, body with its link, and the language of
+//! the request that caused it, see [`text`]) is sealed with
 //! AES-256-GCM under a key derived from the master key for this purpose only
 //! ([`OUTBOX_KEY_PURPOSE`]), with the mail id as associated data, so a row
 //! cannot be read or moved to another id. One key without periods is enough:
@@ -31,6 +32,7 @@
 //! retries.
 
 pub mod reset;
+mod text;
 pub mod token;
 pub mod verify;
 
@@ -42,6 +44,7 @@ use valet_jose::MasterKey;
 
 use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
+use crate::context::LanguageTag;
 use crate::error::OAuthError;
 use crate::secrets::random_id;
 use crate::store::{MailOutcome, OutboxMail, SingleUse};
@@ -79,6 +82,25 @@ pub(crate) enum Content {
     Invite { email: String },
     /// A link that makes `email` the user's address once opened.
     ChangeEmail { user_id: String, email: String },
+}
+
+/// What is sealed: the content, and the language to write it in (absent in
+/// rows sealed before mail had languages: the default language then).
+#[derive(Deserialize)]
+struct Sealed {
+    #[serde(flatten)]
+    content: Content,
+    #[serde(default)]
+    locale: Option<String>,
+}
+
+/// [`Sealed`], borrowed, for sealing.
+#[derive(Serialize)]
+struct SealedRef<'a> {
+    #[serde(flatten)]
+    content: &'a Content,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    locale: Option<&'a str>,
 }
 
 /// A message ready to go out.
@@ -130,15 +152,21 @@ impl OutboxSeal {
         })
     }
 
-    fn seal(&self, mail_id: &str, content: &Content) -> Result<Vec<u8>, OAuthError> {
+    fn seal(
+        &self,
+        mail_id: &str,
+        content: &Content,
+        locale: Option<&str>,
+    ) -> Result<Vec<u8>, OAuthError> {
+        let sealed = SealedRef { content, locale };
         let json =
-            zeroize::Zeroizing::new(serde_json::to_vec(content).map_err(OAuthError::server)?);
+            zeroize::Zeroizing::new(serde_json::to_vec(&sealed).map_err(OAuthError::server)?);
         self.key
             .seal(mail_id.as_bytes(), &json)
             .map_err(OAuthError::server)
     }
 
-    fn open(&self, mail: &OutboxMail) -> Result<Content, String> {
+    fn open(&self, mail: &OutboxMail) -> Result<Sealed, String> {
         let json = self
             .key
             .open(mail.mail_id.as_bytes(), &mail.sealed)
@@ -164,6 +192,7 @@ pub async fn queue_invite(
         &Content::Invite {
             email: email.to_owned(),
         },
+        None,
     )?;
     store
         .enqueue_mail(&OutboxMail {
@@ -204,10 +233,17 @@ impl Round {
 }
 
 impl AuthorizationServer {
-    /// Queues `content` for the sender; durable when this returns.
-    pub(crate) async fn queue_mail(&self, content: &Content, now: i64) -> Result<(), OAuthError> {
+    /// Queues `content` for the sender, to be written in `locale` (the
+    /// request's language); durable when this returns.
+    pub(crate) async fn queue_mail(
+        &self,
+        content: &Content,
+        locale: Option<LanguageTag>,
+        now: i64,
+    ) -> Result<(), OAuthError> {
         let mail_id = random_id()?;
-        let sealed = self.outbox.seal(&mail_id, content)?;
+        let locale = locale.as_ref().map(LanguageTag::as_str);
+        let sealed = self.outbox.seal(&mail_id, content, locale)?;
         self.store
             .enqueue_mail(&OutboxMail {
                 mail_id,
@@ -250,13 +286,16 @@ impl AuthorizationServer {
         round: &mut Round,
     ) -> Result<(), OAuthError> {
         let now = self.clock.now();
-        let content = match self.outbox.open(&mail) {
-            Ok(content) => content,
+        let Sealed { content, locale } = match self.outbox.open(&mail) {
+            Ok(sealed) => sealed,
             Err(reason) => return self.give_up(&mail, &reason, now, round).await,
         };
         let message = match content {
             Content::Message(message) => Some(message),
-            request => self.resolve(&mail, request, now).await?,
+            request => {
+                let locale = self.mail_locale(locale.as_deref());
+                self.resolve(&mail, request, &locale, now).await?
+            }
         };
         let Some(message) = message else {
             self.store
@@ -313,33 +352,38 @@ impl AuthorizationServer {
         Ok(())
     }
 
-    /// Turns a request into its message (with the token it carries, stored in
-    /// the same transaction), or `None` when there is nothing to send.
+    /// Turns a request into its message in `locale` (with the token it
+    /// carries, stored in the same transaction), or `None` when there is
+    /// nothing to send.
     async fn resolve(
         &self,
         mail: &OutboxMail,
         request: Content,
+        locale: &str,
         now: i64,
     ) -> Result<Option<Message>, OAuthError> {
+        use crate::mail::token;
         let resolved: Option<(Message, SingleUse)> = match request {
             Content::Message(message) => return Ok(Some(message)),
             Content::PasswordReset { login } => {
-                crate::mail::token::reset_message(self, &login, now).await?
+                token::reset_message(self, &login, locale, now).await?
             }
             Content::VerifyEmail { user_id } => {
-                crate::mail::token::verification_message(self, &user_id, now).await?
+                token::verification_message(self, &user_id, locale, now).await?
             }
-            Content::Invite { email } => crate::mail::token::invite_message(self, &email, now)?,
+            Content::Invite { email } => token::invite_message(self, &email, locale, now)?,
             Content::ChangeEmail { user_id, email } => {
-                crate::mail::token::change_message(self, &user_id, &email, now).await?
+                token::change_message(self, &user_id, &email, locale, now).await?
             }
         };
         let Some((message, token)) = resolved else {
             return Ok(None);
         };
-        let sealed = self
-            .outbox
-            .seal(&mail.mail_id, &Content::Message(message.clone()))?;
+        let sealed = self.outbox.seal(
+            &mail.mail_id,
+            &Content::Message(message.clone()),
+            Some(locale),
+        )?;
         if self
             .store
             .resolve_mail(&mail.mail_id, &sealed, Some(&token))
@@ -374,7 +418,7 @@ mod tests {
         let content = Content::PasswordReset {
             login: "alice".into(),
         };
-        let sealed = seal.seal("m1", &content).unwrap();
+        let sealed = seal.seal("m1", &content, Some("de")).unwrap();
         let mail = |id: &str| OutboxMail {
             mail_id: id.into(),
             sealed: sealed.clone(),
@@ -386,10 +430,33 @@ mod tests {
         };
         assert!(matches!(
             seal.open(&mail("m1")),
-            Ok(Content::PasswordReset { login }) if login == "alice"
+            Ok(Sealed { content: Content::PasswordReset { login }, locale: Some(locale) })
+                if login == "alice" && locale == "de"
         ));
         assert!(seal.open(&mail("m2")).is_err());
         let other = OutboxSeal::new(&MasterKey::generate().unwrap()).unwrap();
         assert!(other.open(&mail("m1")).is_err());
+    }
+
+    /// Rows sealed before mail had languages open, without one.
+    #[test]
+    fn content_without_a_language_opens() {
+        let master = MasterKey::generate().unwrap();
+        let seal = OutboxSeal::new(&master).unwrap();
+        let old = br#"{"type":"verify_email","user_id":"u1"}"#;
+        let sealed = seal.key.seal(b"m1", old).unwrap();
+        let mail = OutboxMail {
+            mail_id: "m1".into(),
+            sealed,
+            attempts: 0,
+            next_attempt_at: 0,
+            created_at: 0,
+            finished_at: None,
+            outcome: None,
+        };
+        assert!(matches!(
+            seal.open(&mail),
+            Ok(Sealed { content: Content::VerifyEmail { user_id }, locale: None }) if user_id == "u1"
+        ));
     }
 }

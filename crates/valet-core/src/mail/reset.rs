@@ -103,6 +103,7 @@ impl AuthorizationServer {
             &Content::PasswordReset {
                 login: login.to_owned(),
             },
+            context.locale,
             context.now,
         )
         .await?;

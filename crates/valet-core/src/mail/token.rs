@@ -175,6 +175,7 @@ fn plausible(handle: &str) -> bool {
 pub(crate) async fn reset_message(
     server: &AuthorizationServer,
     login: &str,
+    locale: &str,
     now: i64,
 ) -> Result<Option<(Message, SingleUse)>, OAuthError> {
     let user = match server.store.find_user_by_login(login).await? {
@@ -191,21 +192,19 @@ pub(crate) async fn reset_message(
         server.settings.issuer,
         paths::RESET_CONFIRM
     );
-    let minutes = ttl / 60;
-    let body = format!(
-        "Hello {name},\n\n\
-         someone (hopefully you) asked to reset the password of your account \"{username}\" at {issuer}.\n\n\
-         To choose a new password, open this link within {minutes} minutes:\n\n{link}\n\n\
-         The link works once. If you did not ask for this, ignore this mail: your password stays as it is.\n",
-        name = user.name.as_deref().unwrap_or(&user.username),
-        username = user.username,
-        issuer = server.settings.issuer,
+    let minutes = (ttl / 60).to_string();
+    let message = server.write_mail(
+        locale,
+        "mail.reset",
+        email,
+        &[
+            ("name", user.name.as_deref().unwrap_or(&user.username)),
+            ("username", &user.username),
+            ("issuer", &server.settings.issuer),
+            ("minutes", &minutes),
+            ("link", &link),
+        ],
     );
-    let message = Message {
-        to: email,
-        subject: "Reset your password".to_owned(),
-        body,
-    };
     Ok(Some((message, record)))
 }
 
@@ -222,6 +221,7 @@ struct InvitePayload {
 pub(crate) fn invite_message(
     server: &AuthorizationServer,
     email: &str,
+    locale: &str,
     now: i64,
 ) -> Result<Option<(Message, SingleUse)>, OAuthError> {
     let handle = b64url(random_bytes::<32>().map_err(OAuthError::server)?);
@@ -240,18 +240,17 @@ pub(crate) fn invite_message(
         server.settings.issuer,
         paths::REGISTER
     );
-    let body = format!(
-        "Hello,\n\n\
-         you are invited to create an account at {issuer} with this address.\n\n\
-         Open this link within 7 days to choose a username and a password:\n\n{link}\n\n\
-         The link works once. If you do not want an account, ignore this mail.\n",
-        issuer = server.settings.issuer,
+    let days = (INVITE_TTL / (24 * 3600)).to_string();
+    let message = server.write_mail(
+        locale,
+        "mail.invite",
+        email.to_owned(),
+        &[
+            ("issuer", &server.settings.issuer),
+            ("days", &days),
+            ("link", &link),
+        ],
     );
-    let message = Message {
-        to: email.to_owned(),
-        subject: "You are invited".to_owned(),
-        body,
-    };
     Ok(Some((message, record)))
 }
 
@@ -298,6 +297,7 @@ pub(crate) async fn take_invite(
 pub(crate) async fn verification_message(
     server: &AuthorizationServer,
     user_id: &str,
+    locale: &str,
     now: i64,
 ) -> Result<Option<(Message, SingleUse)>, OAuthError> {
     let user = match server.store.get_user(user_id).await? {
@@ -320,21 +320,20 @@ pub(crate) async fn verification_message(
         server.settings.issuer,
         paths::VERIFY_EMAIL
     );
-    let hours = ttl / 3600;
-    let body = format!(
-        "Hello {name},\n\n\
-         please confirm that {email} is the address of your account \"{username}\" at {issuer}\n\
-         by opening this link within {hours} hours:\n\n{link}\n\n\
-         If you did not sign up, ignore this mail.\n",
-        name = user.name.as_deref().unwrap_or(&user.username),
-        username = user.username,
-        issuer = server.settings.issuer,
+    let hours = (ttl / 3600).to_string();
+    let message = server.write_mail(
+        locale,
+        "mail.verify",
+        email.clone(),
+        &[
+            ("name", user.name.as_deref().unwrap_or(&user.username)),
+            ("email", &email),
+            ("username", &user.username),
+            ("issuer", &server.settings.issuer),
+            ("hours", &hours),
+            ("link", &link),
+        ],
     );
-    let message = Message {
-        to: email,
-        subject: "Confirm your email address".to_owned(),
-        body,
-    };
     Ok(Some((message, record)))
 }
 
@@ -344,6 +343,7 @@ pub(crate) async fn change_message(
     server: &AuthorizationServer,
     user_id: &str,
     new_email: &str,
+    locale: &str,
     now: i64,
 ) -> Result<Option<(Message, SingleUse)>, OAuthError> {
     let user = match server.store.get_user(user_id).await? {
@@ -370,21 +370,20 @@ pub(crate) async fn change_message(
         server.settings.issuer,
         paths::VERIFY_EMAIL
     );
-    let hours = ttl / 3600;
-    let body = format!(
-        "Hello {name},\n\n\
-         someone (hopefully you) asked to make {new_email} the address of your account \"{username}\" at {issuer}.\n\n\
-         To confirm, open this link within {hours} hours:\n\n{link}\n\n\
-         The address changes only when you confirm. If you did not ask for this, ignore this mail.\n",
-        name = user.name.as_deref().unwrap_or(&user.username),
-        username = user.username,
-        issuer = server.settings.issuer,
+    let hours = (ttl / 3600).to_string();
+    let message = server.write_mail(
+        locale,
+        "mail.change",
+        new_email.to_owned(),
+        &[
+            ("name", user.name.as_deref().unwrap_or(&user.username)),
+            ("new_email", new_email),
+            ("username", &user.username),
+            ("issuer", &server.settings.issuer),
+            ("hours", &hours),
+            ("link", &link),
+        ],
     );
-    let message = Message {
-        to: new_email.to_owned(),
-        subject: "Confirm your new email address".to_owned(),
-        body,
-    };
     Ok(Some((message, record)))
 }
 

@@ -11,11 +11,11 @@
 //! another account is not told: the page answers the same, and that address's
 //! owner gets a mail saying someone tried.
 
+use super::Content;
 use super::token::{self, LinkRefusal};
-use super::{Content, Message};
 use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
-use crate::context::RequestContext;
+use crate::context::{LanguageTag, RequestContext};
 use crate::error::OAuthError;
 use crate::store::{SingleUseKind, StoreError, User};
 
@@ -39,6 +39,7 @@ impl AuthorizationServer {
             &Content::VerifyEmail {
                 user_id: user_id.to_owned(),
             },
+            None,
             self.clock.now(),
         )
         .await?;
@@ -115,41 +116,36 @@ impl AuthorizationServer {
         new_email: &str,
     ) -> Result<(), OAuthError> {
         let holder = self.store.find_user_by_login(new_email).await?;
+        let locale = self.mail_locale(context.locale.as_ref().map(LanguageTag::as_str));
+        let issuer = self.settings.issuer.as_str();
         let request = if holder.is_some_and(|other| other.user_id != user.user_id) {
-            Content::Message(Message {
-                to: new_email.to_owned(),
-                subject: "Someone tried to use your address".to_owned(),
-                body: format!(
-                    "Hello,\n\n\
-                     someone tried to make this address the email of an account at {issuer}, \
-                     but it already belongs to another account.\n\n\
-                     If it was not you, ignore this mail: nothing has changed.\n",
-                    issuer = self.settings.issuer,
-                ),
-            })
+            // Written now, in the language of the request: nothing to resolve.
+            Content::Message(self.write_mail(
+                &locale,
+                "mail.change_taken",
+                new_email.to_owned(),
+                &[("issuer", issuer)],
+            ))
         } else {
             Content::ChangeEmail {
                 user_id: user.user_id.clone(),
                 email: new_email.to_owned(),
             }
         };
-        self.queue_mail(&request, context.now).await?;
+        self.queue_mail(&request, context.locale, context.now)
+            .await?;
         if let Some(current) = &user.email {
-            let body = format!(
-                "Hello {name},\n\n\
-                 someone (hopefully you) asked to change the email address of your account \"{username}\" \
-                 at {issuer} from this address to another one. It changes only once the new address is confirmed.\n\n\
-                 If it was not you, change your password at {issuer} now.\n",
-                name = user.name.as_deref().unwrap_or(&user.username),
-                username = user.username,
-                issuer = self.settings.issuer,
+            let notice = self.write_mail(
+                &locale,
+                "mail.change_notice",
+                current.clone(),
+                &[
+                    ("name", user.name.as_deref().unwrap_or(&user.username)),
+                    ("username", &user.username),
+                    ("issuer", issuer),
+                ],
             );
-            let notice = Message {
-                to: current.clone(),
-                subject: "Your email address is being changed".to_owned(),
-                body,
-            };
-            self.queue_mail(&Content::Message(notice), context.now)
+            self.queue_mail(&Content::Message(notice), context.locale, context.now)
                 .await?;
         }
         self.audit(

@@ -61,14 +61,27 @@ async fn authorize_with(
         .upstreams()
         .refresh_names(store, context.now)
         .await?;
-    let outcome = authn::authorize(&state.server, form, cookies, context).await;
+    let authorized = authn::authorize(&state.server, form, cookies, context).await;
     // OIDC Core §3.1.2.1 `ui_locales`: this request's pages, error pages
     // included, and the rest of its interaction (by a cookie the language
     // choice reads) are in the first language asked for that Valet has. A
-    // request without one leaves the choice to the browser again.
+    // request without one leaves the choice to the browser again. A pushed
+    // request's or a request object's own `ui_locales` is the request's
+    // (RFC 9126 §4, RFC 9101 §6.3).
     let settings = state.server.settings();
     let catalogues = &settings.catalogues;
-    let asked = locale::from_ui_locales(catalogues, form);
+    let (outcome, asked) = match authorized {
+        Ok(authn::Authorized {
+            outcome,
+            ui_locales,
+        }) => (
+            Ok(outcome),
+            ui_locales
+                .as_deref()
+                .and_then(|text| locale::from_ui_locales_text(catalogues, text)),
+        ),
+        Err(error) => (Err(error), locale::from_ui_locales(catalogues, form)),
+    };
     let chosen = asked
         .or_else(|| locale::from_accept_language(catalogues, headers))
         .unwrap_or_else(|| catalogues.default_locale());

@@ -210,3 +210,39 @@ async fn an_address_of_another_account_gets_the_same_answer() {
     })
     .await;
 }
+
+/// Both mails speak the language of the page the change was asked on (here
+/// the browser's German), though the link's is written later by the sender;
+/// the German link works.
+#[tokio::test]
+async fn the_mails_speak_the_language_of_the_request() {
+    let app = TestApp::with_settings(reset_settings()).await;
+    let user_id = app.user("alice").await;
+    let (browser, page) = signed_in(&app, "alice").await;
+    let form = account_form(
+        &page,
+        "email",
+        &[("new_email", NEW_EMAIL), ("current_password", PASSWORD)],
+    );
+    let cookies = browser.cookie_header();
+    let headers = [("cookie", cookies.as_str()), ("accept-language", "de")];
+    let asked = app
+        .send(form_request("/account", None, &headers, &form))
+        .await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.text());
+    let sent = Mailbox::default().deliver(&app).await;
+    assert_eq!(sent.len(), 2, "a link and a notice");
+    let notice = mail_to(&sent, "alice@example.test");
+    assert_eq!(notice.subject, "Ihre E-Mail-Adresse wird geändert");
+    assert!(notice.body.starts_with("Hallo "), "{}", notice.body);
+    let link = mail_to(&sent, NEW_EMAIL);
+    assert_eq!(link.subject, "Neue E-Mail-Adresse bestätigen");
+    assert!(link.body.contains("innerhalb von"), "{}", link.body);
+    assert!(!link.body.contains("Hello"), "{}", link.body);
+    let confirmed = confirm(&app, &link_token(link)).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text());
+    assert_eq!(
+        email_of(&app, &user_id).await,
+        (Some(NEW_EMAIL.to_owned()), true)
+    );
+}

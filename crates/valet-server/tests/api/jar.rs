@@ -254,3 +254,40 @@ macro_rules! on_both_stores {
 }
 
 on_both_stores!(signed_request_signs_in, bad_request_objects_are_refused);
+
+/// The request object's `ui_locales` chooses the pages' language (RFC 9101
+/// §6.3: only the object's parameters are used); one outside it does not.
+#[tokio::test]
+async fn a_request_objects_ui_locales_chooses_the_language() {
+    let app = TestApp::new().await;
+    let (client, key) = jar_client(&app).await;
+    let mut claims = request_claims(&client.id, &Pkce::new(), now(&app));
+    claims.insert("ui_locales".into(), json!("de-CH en"));
+    let object = key.sign_jwt("oauth-authz-req+jwt", &claims).unwrap();
+    let mut browser = Browser::default();
+    let page = browser
+        .get(&app, &path_with(&client.id, &object, "&ui_locales=en"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let html = page.text();
+    assert!(
+        html.contains("<html lang=\"de\">") && html.contains("<h1>Anmelden</h1>"),
+        "{html}"
+    );
+    assert_eq!(
+        browser
+            .cookies
+            .get("__Host-valet-locale")
+            .map(String::as_str),
+        Some("de")
+    );
+
+    // An object without ui_locales: the one outside it does not count.
+    let plain = request_claims(&client.id, &Pkce::new(), now(&app));
+    let object = key.sign_jwt("oauth-authz-req+jwt", &plain).unwrap();
+    let page = Browser::default()
+        .get(&app, &path_with(&client.id, &object, "&ui_locales=de"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert!(page.text().contains("<h1>Sign in</h1>"), "{}", page.text());
+}

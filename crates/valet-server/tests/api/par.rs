@@ -484,3 +484,48 @@ async fn a_pushed_request_object_is_opened_and_checked() {
         .await
         .assert_error(400, "invalid_request_object");
 }
+
+/// The pushed request's `ui_locales` chooses the pages' language (RFC 9126
+/// §4: the pushed parameters are the request's); one the browser adds to a
+/// pushed request is ignored.
+#[tokio::test]
+async fn a_pushed_requests_ui_locales_chooses_the_language() {
+    let app = TestApp::new().await;
+    let client = app.web_client(|_| {}).await;
+    let pkce = Pkce::new();
+    let params = format!("{}&ui_locales=fr%20de", request_params(&pkce, "s"));
+    let reply = app.post("/par", Some(&client), &params).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let request_uri = reply.json()["request_uri"].as_str().unwrap().to_owned();
+    let mut browser = Browser::default();
+    let page = browser
+        .get(
+            &app,
+            &authorize_with(&client.id, &request_uri, "&ui_locales=en"),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let html = page.text();
+    assert!(
+        html.contains("<html lang=\"de\">") && html.contains("<h1>Anmelden</h1>"),
+        "{html}"
+    );
+    assert_eq!(
+        browser
+            .cookies
+            .get("__Host-valet-locale")
+            .map(String::as_str),
+        Some("de")
+    );
+
+    // Pushed without ui_locales: the browser's addition does not count.
+    let request_uri = push(&app, &client, &Pkce::new(), "s").await;
+    let page = Browser::default()
+        .get(
+            &app,
+            &authorize_with(&client.id, &request_uri, "&ui_locales=de"),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert!(page.text().contains("<h1>Sign in</h1>"), "{}", page.text());
+}

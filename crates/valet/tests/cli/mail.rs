@@ -109,16 +109,46 @@ fn serve(dir: &Path, port: u16, smtp_port: u16, round: usize) -> Server {
 
 /// Asks for a reset of `login` through the pages, as a browser would.
 pub fn ask_reset(port: u16, login: &str) -> Reply {
+    ask_reset_in(port, login, "")
+}
+
+/// As [`ask_reset`], from a browser whose `Accept-Language` is `language`.
+pub fn ask_reset_in(port: u16, login: &str, language: &str) -> Reply {
     let mut jar = CookieJar::default();
-    let page = jar.send(port, "GET", "/reset", "");
+    let headers = [("Accept-Language", language.to_owned())];
+    let page = jar.send_with(port, "GET", "/reset", &headers, "");
     assert_eq!(page.status, 200, "{}", page.body);
     let csrf = form_field(&page.body, "csrf").unwrap();
-    jar.send(
+    jar.send_with(
         port,
         "POST",
         "/reset",
+        &headers,
         &format!("csrf={csrf}&login={}", encode(login)),
     )
+}
+
+/// The subject and the text of a message as received, MIME undone by
+/// Python's `email` package (encoded words, quoted-printable, base64).
+fn decoded(message: &str) -> (String, String) {
+    let script = "import email, email.policy, sys\n\
+                  m = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)\n\
+                  sys.stdout.write(str(m['subject']) + '\\n' + m.get_content())";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), message.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the message does not parse: {message}"
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (subject, body) = text.split_once('\n').unwrap();
+    (subject.to_owned(), body.to_owned())
 }
 
 #[test]
@@ -227,4 +257,63 @@ fn valet_user_invite_queues_an_invitation_the_server_sends() {
         .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("email"));
+}
+
+/// The mail is written in the language of the request that caused it (here
+/// the browser's `Accept-Language`), though the sender writes it later: a
+/// German reset request gets a German mail, an English one an English mail,
+/// and both links work.
+#[test]
+fn a_reset_mail_speaks_the_language_of_its_request() {
+    if !SmtpSink::available("the mail language test") {
+        return;
+    }
+    let dir = temp_dir("mail-language");
+    let port = free_port();
+    let smtp_port = free_port();
+    let sink = SmtpSink::start(smtp_port, &dir.join("inbox"));
+    let server = serve(&dir, port, smtp_port, 0);
+    create_user(&dir, "german-anna", "anna@example.test", PASSWORD);
+    create_user(&dir, "english-bob", "bob@example.test", PASSWORD);
+
+    let cases = [
+        ("german-anna", "de-DE, en;q=0.5", "anna@example.test"),
+        ("english-bob", "en", "bob@example.test"),
+    ];
+    for (round, (login, language, _)) in cases.iter().enumerate() {
+        let asked = ask_reset_in(port, login, language);
+        assert_eq!(asked.status, 200, "{}", asked.body);
+        eventually("the reset mail", || sink.messages().len() > round);
+    }
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    let mail_to = |address: &str| {
+        messages
+            .iter()
+            .find(|m| m.contains(&format!("X-Envelope-To: {address}")))
+            .unwrap_or_else(|| panic!("no mail to {address}: {messages:?}"))
+    };
+
+    let (subject, body) = decoded(mail_to("anna@example.test"));
+    assert_eq!(subject, "Passwort zurücksetzen");
+    assert!(body.starts_with("Hallo "), "{body}");
+    assert!(body.contains("„german-anna“"), "{body}");
+    assert!(!body.contains("Hello"), "no English: {body}");
+
+    let (subject, body) = decoded(mail_to("bob@example.test"));
+    assert_eq!(subject, "Reset your password");
+    assert!(
+        body.starts_with("Hello ") && body.contains("\"english-bob\""),
+        "{body}"
+    );
+
+    // Both links work, and open the page in the browser's own language.
+    for (_, _, address) in cases {
+        let token = reset_token(mail_to(address));
+        assert_eq!(token.len(), 43, "{}", mail_to(address));
+        let page =
+            CookieJar::default().send(port, "GET", &format!("/reset/confirm?token={token}"), "");
+        assert_eq!(page.status, 200, "{}", page.body);
+    }
+    drop(server);
 }
