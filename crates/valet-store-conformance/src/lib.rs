@@ -173,6 +173,7 @@ pub async fn run_all(store: &dyn Store) {
     status_purge(store).await;
 
     audit_append_and_filter(store).await;
+    audit_filter_by_actor_and_until(store).await;
     audit_purge(store).await;
 
     concurrent_key_generation(store).await;

@@ -22,6 +22,10 @@ valet_store_sql::shared_stores! {
     login_match: "username = $1 OR lower(email) = lower($1::text COLLATE \"C\") \
                   ORDER BY (username = $1) DESC LIMIT 1",
     greatest: "GREATEST",
+    // `detail` is TEXT holding a JSON object; `->>` would turn a number into
+    // text too, so only a string member counts.
+    audit_actor: "(CASE WHEN jsonb_typeof(detail::jsonb -> 'actor') = 'string' \
+                  THEN detail::jsonb ->> 'actor' END)",
 }
 
 valet_store_sql::shared_outbox_store! {

@@ -7,7 +7,8 @@
 /// `$row` and `$conn`. What each database spells its own way is given
 /// literally: `$login_match`, the condition and order that find a user by
 /// username or (ASCII case-insensitive) email, `$1`; `$greatest`, the name of
-/// the two-argument maximum. Names resolve where it is invoked, which must have in
+/// the two-argument maximum; `$audit_actor`, the expression reading the text
+/// `actor` member of an audit record's JSON `detail` (NULL when absent). Names resolve where it is invoked, which must have in
 /// scope the store traits and records, `async_trait`, `sqlx`, this crate's
 /// helpers, `Algorithm`, `GrantType`, `TokenEndpointAuthMethod`, and the
 /// backend's `begin_write(pool)`, `delete_client_in(conn, client_id, now)`,
@@ -23,7 +24,8 @@ macro_rules! shared_stores {
         reader: $reader:ident,
         writer: $writer:ident,
         login_match: $login_match:literal,
-        greatest: $greatest:literal $(,)?
+        greatest: $greatest:literal,
+        audit_actor: $audit_actor:literal $(,)?
     ) => {
         // ---------------------------------------------------------------------------------
         // Clients
@@ -806,24 +808,30 @@ macro_rules! shared_stores {
             async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
                 // Only fixed fragments make up the SQL; every value is bound.
                 let mut sql = String::from(
-                    "SELECT at, event, user_id, client_id, address, detail FROM audit_events WHERE at >= $1",
+                    "SELECT at, event, user_id, client_id, address, detail FROM audit_events \
+                     WHERE at >= $1 AND at <= $2",
                 );
                 let mut values: Vec<&str> = Vec::new();
+                // The actor lives in `detail`; no index serves it, but the other
+                // filters and the time range narrow the scan first.
                 for (column, value) in [
                     ("user_id", filter.user_id.as_deref()),
                     ("client_id", filter.client_id.as_deref()),
                     ("event", filter.event.map(AuditKind::as_str)),
+                    ($audit_actor, filter.actor.as_deref()),
                 ] {
                     if let Some(value) = value {
                         values.push(value);
-                        sql.push_str(&format!(" AND {column} = ${}", values.len() + 1));
+                        sql.push_str(&format!(" AND {column} = ${}", values.len() + 2));
                     }
                 }
                 sql.push_str(&format!(
                     " ORDER BY at DESC, id DESC LIMIT ${}",
-                    values.len() + 2
+                    values.len() + 3
                 ));
-                let mut query = sqlx::query(AssertSqlSafe(sql)).bind(filter.since.unwrap_or(i64::MIN));
+                let mut query = sqlx::query(AssertSqlSafe(sql))
+                    .bind(filter.since.unwrap_or(i64::MIN))
+                    .bind(filter.until.unwrap_or(i64::MAX));
                 for value in values {
                     query = query.bind(value);
                 }

@@ -20,6 +20,8 @@ valet_store_sql::shared_stores! {
     // SQLite's `lower` folds ASCII case only.
     login_match: "username = $1 OR lower(email) = lower($1) ORDER BY username = $1 DESC LIMIT 1",
     greatest: "max",
+    audit_actor: "(CASE WHEN json_type(detail, '$.actor') = 'text' \
+                  THEN json_extract(detail, '$.actor') END)",
 }
 
 valet_store_sql::shared_outbox_store! {
