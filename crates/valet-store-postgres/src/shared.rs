@@ -3,6 +3,7 @@
 //! once in `valet-store-sql`
 //! and stamped here with PostgreSQL's types.
 
+use valet_core::store::UserPageQuery;
 use valet_jose::Algorithm;
 use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 

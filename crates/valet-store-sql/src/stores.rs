@@ -149,6 +149,30 @@ macro_rules! shared_stores {
                 .collect()
             }
 
+            async fn list_clients_after(
+                &self,
+                after: Option<(i64, &str)>,
+                limit: u32,
+            ) -> Result<Vec<Client>, StoreError> {
+                // Keyset paging on the `clients_created_at` index: no offset scan.
+                let (created_at, client_id) = after.unwrap_or((i64::MIN, ""));
+                sqlx::query(concat!(
+                    "SELECT ",
+                    client_columns!(),
+                    " FROM clients WHERE (created_at, client_id) > ($1, $2) \
+                     ORDER BY created_at, client_id LIMIT $3"
+                ))
+                .bind(created_at)
+                .bind(client_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.$reader)
+                .await
+                .map_err(query_error)?
+                .iter()
+                .map(client_from_row)
+                .collect()
+            }
+
             /// Also deletes everything issued to the client (consents, grants and their
             /// descendants), first revoking the live access tokens of its grants and its
             /// status list blocks. Writes are serialized on the writer connection, so a
@@ -1153,6 +1177,66 @@ macro_rules! shared_stores {
                 .iter()
                 .map(user_from_row)
                 .collect()
+            }
+
+            async fn list_users_page(&self, query: &UserPageQuery) -> Result<Vec<User>, StoreError> {
+                // Keyset paging on the `users_created_at` index; only fixed
+                // fragments make up the SQL and every value is bound.
+                let mut sql = String::from(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE (created_at, user_id) > ($1, $2)"
+                ));
+                let pattern = query.like_pattern();
+                if pattern.is_some() {
+                    sql.push_str(
+                        " AND (lower(username) LIKE $5 ESCAPE '\\' \
+                         OR lower(email) LIKE $5 ESCAPE '\\')",
+                    );
+                }
+                sql.push_str(" ORDER BY created_at, user_id LIMIT $3 OFFSET $4");
+                let (created_at, user_id) = query
+                    .after
+                    .as_ref()
+                    .map_or((i64::MIN, ""), |(at, id)| (*at, id.as_str()));
+                let mut statement = sqlx::query(AssertSqlSafe(sql))
+                    .bind(created_at)
+                    .bind(user_id)
+                    .bind(i64::from(query.limit))
+                    .bind(i64::from(query.offset));
+                if let Some(pattern) = &pattern {
+                    statement = statement.bind(pattern.as_str());
+                }
+                statement
+                    .fetch_all(&self.$reader)
+                    .await
+                    .map_err(query_error)?
+                    .iter()
+                    .map(user_from_row)
+                    .collect()
+            }
+
+            async fn count_users(&self, search: Option<&str>) -> Result<u64, StoreError> {
+                let query = UserPageQuery {
+                    search: search.map(str::to_owned),
+                    ..UserPageQuery::default()
+                };
+                let count: i64 = match query.like_pattern() {
+                    Some(pattern) => sqlx::query_scalar(
+                        "SELECT count(*) FROM users WHERE lower(username) LIKE $1 ESCAPE '\\' \
+                         OR lower(email) LIKE $1 ESCAPE '\\'",
+                    )
+                    .bind(pattern)
+                    .fetch_one(&self.$reader)
+                    .await,
+                    None => {
+                        sqlx::query_scalar("SELECT count(*) FROM users")
+                            .fetch_one(&self.$reader)
+                            .await
+                    }
+                }
+                .map_err(query_error)?;
+                Ok(u64::try_from(count).unwrap_or(0))
             }
 
             async fn set_user_password(
