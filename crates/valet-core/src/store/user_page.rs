@@ -8,7 +8,8 @@ use super::User;
 pub struct UserPageQuery {
     /// Only users after this position (`created_at`, `user_id`).
     pub after: Option<(i64, String)>,
-    /// Only users whose username or email contains this text, ignoring case.
+    /// Only users whose username or email contains this text, ignoring the
+    /// case of ASCII letters (SQLite's `lower` folds no others).
     pub search: Option<String>,
     /// Users to skip first (the console's page links count in records).
     pub offset: u32,
@@ -22,13 +23,13 @@ impl UserPageQuery {
             .after
             .as_ref()
             .is_none_or(|(at, id)| (user.created_at, user.user_id.as_str()) > (*at, id.as_str()));
-        let needle = self.search.as_deref().map(str::to_lowercase);
+        let needle = self.search.as_deref().map(str::to_ascii_lowercase);
         let found = needle.is_none_or(|needle| {
-            user.username.to_lowercase().contains(&needle)
+            user.username.to_ascii_lowercase().contains(&needle)
                 || user
                     .email
                     .as_deref()
-                    .is_some_and(|e| e.to_lowercase().contains(&needle))
+                    .is_some_and(|e| e.to_ascii_lowercase().contains(&needle))
         });
         after && found
     }
@@ -37,7 +38,7 @@ impl UserPageQuery {
     /// '\'`: the text's own `%`, `_` and `\` are escaped so they match only
     /// themselves.
     pub fn like_pattern(&self) -> Option<String> {
-        let needle = self.search.as_deref()?.to_lowercase();
+        let needle = self.search.as_deref()?.to_ascii_lowercase();
         let mut pattern = String::with_capacity(needle.len() + 2);
         pattern.push('%');
         for c in needle.chars() {
