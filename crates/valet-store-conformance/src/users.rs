@@ -588,6 +588,7 @@ pub async fn users_page_and_search(store: &dyn Store) {
         .map(|id| user(&format!("{prefix}{id}"), at))
         .collect();
     users[4].username = format!("{prefix}e_%\\name");
+    users[3].username = format!("{prefix}Émile");
     for user in users.iter().rev() {
         store.insert_user(user).await.expect("insert user");
     }
@@ -628,6 +629,9 @@ pub async fn users_page_and_search(store: &dyn Store) {
     assert_eq!(page(None, Some("e_%\\n"), 0, 10).await, ids(&[4]));
     assert_eq!(page(None, Some("a\\"), 0, 10).await, ids(&[]));
     assert_eq!(page(None, Some(&prefix), 1, 3).await, ids(&[1, 2, 3]));
+    // ASCII letters fold on every store; others match only as written.
+    assert_eq!(page(None, Some("ÉMILE"), 0, 10).await, ids(&[3]));
+    assert_eq!(page(None, Some("émile"), 0, 10).await, ids(&[]));
 
     let count = |search: String| async move {
         store.count_users(Some(&search)).await.expect("count users")

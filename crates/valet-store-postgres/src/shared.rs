@@ -27,6 +27,9 @@ valet_store_sql::shared_stores! {
     // text too, so only a string member counts.
     audit_actor: "(CASE WHEN jsonb_typeof(detail::jsonb -> 'actor') = 'string' \
                   THEN detail::jsonb ->> 'actor' END)",
+    // Under the "C" collation `lower` folds ASCII only, as SQLite's does.
+    lower_username: "lower(username COLLATE \"C\")",
+    lower_email: "lower(email COLLATE \"C\")",
 }
 
 valet_store_sql::shared_outbox_store! {

@@ -8,7 +8,9 @@
 /// literally: `$login_match`, the condition and order that find a user by
 /// username or (ASCII case-insensitive) email, `$1`; `$greatest`, the name of
 /// the two-argument maximum; `$audit_actor`, the expression reading the text
-/// `actor` member of an audit record's JSON `detail` (NULL when absent). Names resolve where it is invoked, which must have in
+/// `actor` member of an audit record's JSON `detail` (NULL when absent);
+/// `$lower_username` and `$lower_email`, those columns with ASCII letters
+/// (only) in lower case, for the user search. Names resolve where it is invoked, which must have in
 /// scope the store traits and records, `async_trait`, `sqlx`, this crate's
 /// helpers, `Algorithm`, `GrantType`, `TokenEndpointAuthMethod`, and the
 /// backend's `begin_write(pool)`, `delete_client_in(conn, client_id, now)`,
@@ -25,7 +27,9 @@ macro_rules! shared_stores {
         writer: $writer:ident,
         login_match: $login_match:literal,
         greatest: $greatest:literal,
-        audit_actor: $audit_actor:literal $(,)?
+        audit_actor: $audit_actor:literal,
+        lower_username: $lower_username:literal,
+        lower_email: $lower_email:literal $(,)?
     ) => {
         // ---------------------------------------------------------------------------------
         // Clients
@@ -1189,10 +1193,10 @@ macro_rules! shared_stores {
                 ));
                 let pattern = query.like_pattern();
                 if pattern.is_some() {
-                    sql.push_str(
-                        " AND (lower(username) LIKE $5 ESCAPE '\\' \
-                         OR lower(email) LIKE $5 ESCAPE '\\')",
-                    );
+                    sql.push_str(concat!(
+                        " AND (", $lower_username, " LIKE $5 ESCAPE '\\' OR ",
+                        $lower_email, " LIKE $5 ESCAPE '\\')"
+                    ));
                 }
                 sql.push_str(" ORDER BY created_at, user_id LIMIT $3 OFFSET $4");
                 let (created_at, user_id) = query
@@ -1222,10 +1226,10 @@ macro_rules! shared_stores {
                     ..UserPageQuery::default()
                 };
                 let count: i64 = match query.like_pattern() {
-                    Some(pattern) => sqlx::query_scalar(
-                        "SELECT count(*) FROM users WHERE lower(username) LIKE $1 ESCAPE '\\' \
-                         OR lower(email) LIKE $1 ESCAPE '\\'",
-                    )
+                    Some(pattern) => sqlx::query_scalar(concat!(
+                        "SELECT count(*) FROM users WHERE ", $lower_username,
+                        " LIKE $1 ESCAPE '\\' OR ", $lower_email, " LIKE $1 ESCAPE '\\'"
+                    ))
                     .bind(pattern)
                     .fetch_one(&self.$reader)
                     .await,

@@ -23,6 +23,8 @@ valet_store_sql::shared_stores! {
     greatest: "max",
     audit_actor: "(CASE WHEN json_type(detail, '$.actor') = 'text' \
                   THEN json_extract(detail, '$.actor') END)",
+    lower_username: "lower(username)",
+    lower_email: "lower(email)",
 }
 
 valet_store_sql::shared_outbox_store! {
