@@ -1,5 +1,5 @@
-//! `valet audit`: the recent audit trail, newest first, filtered by user, client
-//! or event type.
+//! `valet audit`: the recent audit trail, newest first, filtered by user, client,
+//! event type, actor and a time range.
 
 use clap::Args;
 use valet_core::admin::AuditQuery;
