@@ -42,6 +42,7 @@ pub async fn audit_append_and_filter(store: &dyn Store) {
         event: kind,
         since: Some(NOW),
         limit: 100,
+        ..AuditFilter::default()
     };
     let of_alice = store
         .audit_events(&query(Some(&alice), None, None))
@@ -83,6 +84,66 @@ pub async fn audit_append_and_filter(store: &dyn Store) {
     recent.limit = 1;
     let newest = store.audit_events(&recent).await.expect("newest of app");
     assert_eq!(newest, vec![events[3].clone()]);
+}
+
+/// `actor` matches the text `detail.actor` exactly (not a prefix, not a
+/// number, not another member); `until` bounds the time from above, inclusive.
+pub async fn audit_filter_by_actor_and_until(store: &dyn Store) {
+    let run = unique();
+    let client = format!("conf-{run}-acted");
+    let (robot, other) = (format!("conf-{run}-robot"), format!("conf-{run}-other"));
+    let acted = |at: i64, actor: serde_json::Value| {
+        let mut record = event(AuditKind::ClientUpdated, at, None, Some(&client));
+        record.detail.insert("actor".into(), actor);
+        record
+    };
+    let mut unrelated = event(AuditKind::ClientUpdated, NOW + 1, None, Some(&client));
+    unrelated.detail.insert("via".into(), json!(robot));
+    let events = [
+        acted(NOW, json!(robot)),
+        acted(NOW + 1, json!(other)),
+        acted(NOW + 2, json!(robot)),
+        acted(NOW + 3, json!(format!("{robot}x"))),
+        acted(NOW + 4, json!(7)),
+        unrelated,
+        event(AuditKind::ClientUpdated, NOW + 5, None, Some(&client)),
+    ];
+    store
+        .append_audit_events(&events)
+        .await
+        .expect("append audit events");
+    let query = |actor: Option<&str>, until: Option<i64>| AuditFilter {
+        client_id: Some(client.clone()),
+        actor: actor.map(str::to_owned),
+        until,
+        since: Some(NOW),
+        limit: 100,
+        ..AuditFilter::default()
+    };
+    let by_robot = store
+        .audit_events(&query(Some(&robot), None))
+        .await
+        .expect("events by robot");
+    assert_eq!(by_robot, vec![events[2].clone(), events[0].clone()]);
+    let by_number = store
+        .audit_events(&query(Some("7"), None))
+        .await
+        .expect("events by a number");
+    assert!(by_number.is_empty(), "only a text actor matches");
+    let early = store
+        .audit_events(&query(None, Some(NOW + 1)))
+        .await
+        .expect("events until NOW + 1");
+    assert_eq!(
+        early.iter().map(|e| e.at).collect::<Vec<_>>(),
+        [NOW + 1, NOW + 1, NOW],
+        "until is inclusive"
+    );
+    let both = store
+        .audit_events(&query(Some(&robot), Some(NOW + 1)))
+        .await
+        .expect("events by robot until NOW + 1");
+    assert_eq!(both, vec![events[0].clone()]);
 }
 
 /// `purge_audit_events` deletes only records from strictly before `before`, the

@@ -490,3 +490,41 @@ pub async fn clients_update(store: &dyn Store) {
         "an update creates nothing"
     );
 }
+
+/// `list_clients_after` pages in the order of `list_clients`, starting after a
+/// position (`created_at`, `client_id`).
+pub async fn clients_list_after(store: &dyn Store) {
+    let run = unique();
+    let prefix = format!("conf-{run}-after-");
+    // A time of this run only: no other record sorts among these.
+    let at = timeline();
+    let clients: Vec<Client> = ["a", "b", "c"]
+        .iter()
+        .map(|id| client(&format!("{prefix}{id}"), at))
+        .collect();
+    for client in clients.iter().rev() {
+        store.insert_client(client).await.expect("insert client");
+    }
+    let mine = prefix.as_str();
+    let after = |id: &str, limit: u32| {
+        let id = id.to_owned();
+        async move {
+            store
+                .list_clients_after(Some((at, &id)), limit)
+                .await
+                .expect("clients after")
+                .into_iter()
+                .filter(|c| c.client_id.starts_with(mine))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(after("", 2).await, clients[..2].to_vec());
+    assert_eq!(after(&clients[1].client_id, 2).await, clients[2..].to_vec());
+    assert!(after(&clients[2].client_id, 5).await.is_empty());
+    let first = store
+        .list_clients_after(None, 1)
+        .await
+        .expect("first client");
+    let all = store.list_clients().await.expect("all clients");
+    assert_eq!(first.first(), all.first());
+}

@@ -99,6 +99,7 @@ pub async fn run_all(store: &dyn Store) {
     clients_public_roundtrip(store).await;
     clients_duplicate_conflict(store).await;
     clients_list_order(store).await;
+    clients_list_after(store).await;
     clients_delete(store).await;
     clients_set_secret(store).await;
     clients_update(store).await;
@@ -124,6 +125,7 @@ pub async fn run_all(store: &dyn Store) {
     users_unique(store).await;
     users_find_by_login(store).await;
     users_list_order(store).await;
+    users_page_and_search(store).await;
     users_set_password_and_disabled(store).await;
     users_delete_cascades(store).await;
     users_unlock(store).await;
@@ -174,6 +176,7 @@ pub async fn run_all(store: &dyn Store) {
     status_purge(store).await;
 
     audit_append_and_filter(store).await;
+    audit_filter_by_actor_and_until(store).await;
     audit_purge(store).await;
 
     concurrent_key_generation(store).await;

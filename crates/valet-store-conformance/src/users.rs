@@ -1,6 +1,7 @@
 //! Users.
 
 use super::*;
+use valet_core::store::UserPageQuery;
 
 /// A user with every field set, and one with every optional field empty, come
 /// back exactly as inserted.
@@ -572,4 +573,71 @@ pub async fn users_update(store: &dyn Store) {
 
     let missing = user(&format!("conf-{run}-upd-missing"), 3);
     assert!(!store.update_user(&missing).await.expect("update missing"));
+}
+
+/// `list_users_page` pages by keyset and offset in the stable order and
+/// searches username and email for a text, ignoring case, with `%`, `_` and
+/// `\` matching only themselves; `count_users` counts what the search finds.
+pub async fn users_page_and_search(store: &dyn Store) {
+    let run = unique();
+    let prefix = format!("conf-{run}-page-");
+    // A time of this run only: no other record sorts among these.
+    let at = timeline();
+    let mut users: Vec<User> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|id| user(&format!("{prefix}{id}"), at))
+        .collect();
+    users[4].username = format!("{prefix}e_%\\name");
+    users[3].username = format!("{prefix}Émile");
+    for user in users.iter().rev() {
+        store.insert_user(user).await.expect("insert user");
+    }
+    let mine = prefix.as_str();
+    let page = |after: Option<&str>, search: Option<&str>, offset: u32, limit: u32| {
+        let query = UserPageQuery {
+            after: Some((at, after.unwrap_or_default().to_owned())),
+            search: search.map(str::to_owned),
+            offset,
+            limit,
+        };
+        async move {
+            let found = store.list_users_page(&query).await.expect("page of users");
+            found
+                .into_iter()
+                .filter(|u| u.user_id.starts_with(mine))
+                .map(|u| u.user_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let ids = |which: &[usize]| -> Vec<String> {
+        which.iter().map(|i| users[*i].user_id.clone()).collect()
+    };
+    assert_eq!(page(None, None, 0, 2).await, ids(&[0, 1]));
+    assert_eq!(
+        page(Some(&users[1].user_id), None, 0, 2).await,
+        ids(&[2, 3])
+    );
+    assert_eq!(page(None, None, 1, 2).await, ids(&[1, 2]));
+    assert_eq!(page(Some(&users[3].user_id), None, 0, 10).await, ids(&[4]));
+
+    let shouting = format!("{prefix}C").to_uppercase();
+    assert_eq!(page(None, Some(&shouting), 0, 10).await, ids(&[2]));
+    let by_email = format!("{prefix}D@EXAMPLE.com");
+    assert_eq!(page(None, Some(&by_email), 0, 10).await, ids(&[3]));
+    // Wildcards in the text are literal: `_%` is only in e's username.
+    assert_eq!(page(None, Some("_%"), 0, 10).await, ids(&[4]));
+    assert_eq!(page(None, Some("e_%\\n"), 0, 10).await, ids(&[4]));
+    assert_eq!(page(None, Some("a\\"), 0, 10).await, ids(&[]));
+    assert_eq!(page(None, Some(&prefix), 1, 3).await, ids(&[1, 2, 3]));
+    // ASCII letters fold on every store; others match only as written.
+    assert_eq!(page(None, Some("ÉMILE"), 0, 10).await, ids(&[3]));
+    assert_eq!(page(None, Some("émile"), 0, 10).await, ids(&[]));
+
+    let count = |search: String| async move {
+        store.count_users(Some(&search)).await.expect("count users")
+    };
+    assert_eq!(count(prefix.to_uppercase()).await, 5);
+    assert_eq!(count(format!("{prefix}e_%")).await, 1);
+    assert_eq!(count(format!("{prefix}_")).await, 0);
+    assert!(store.count_users(None).await.expect("count all") >= 5);
 }

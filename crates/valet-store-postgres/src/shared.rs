@@ -3,6 +3,7 @@
 //! once in `valet-store-sql`
 //! and stamped here with PostgreSQL's types.
 
+use valet_core::store::UserPageQuery;
 use valet_jose::Algorithm;
 use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 
@@ -22,6 +23,13 @@ valet_store_sql::shared_stores! {
     login_match: "username = $1 OR lower(email) = lower($1::text COLLATE \"C\") \
                   ORDER BY (username = $1) DESC LIMIT 1",
     greatest: "GREATEST",
+    // `detail` is TEXT holding a JSON object; `->>` would turn a number into
+    // text too, so only a string member counts.
+    audit_actor: "(CASE WHEN jsonb_typeof(detail::jsonb -> 'actor') = 'string' \
+                  THEN detail::jsonb ->> 'actor' END)",
+    // Under the "C" collation `lower` folds ASCII only, as SQLite's does.
+    lower_username: "lower(username COLLATE \"C\")",
+    lower_email: "lower(email COLLATE \"C\")",
 }
 
 valet_store_sql::shared_outbox_store! {

@@ -7,7 +7,10 @@
 /// `$row` and `$conn`. What each database spells its own way is given
 /// literally: `$login_match`, the condition and order that find a user by
 /// username or (ASCII case-insensitive) email, `$1`; `$greatest`, the name of
-/// the two-argument maximum. Names resolve where it is invoked, which must have in
+/// the two-argument maximum; `$audit_actor`, the expression reading the text
+/// `actor` member of an audit record's JSON `detail` (NULL when absent);
+/// `$lower_username` and `$lower_email`, those columns with ASCII letters
+/// (only) in lower case, for the user search. Names resolve where it is invoked, which must have in
 /// scope the store traits and records, `async_trait`, `sqlx`, this crate's
 /// helpers, `Algorithm`, `GrantType`, `TokenEndpointAuthMethod`, and the
 /// backend's `begin_write(pool)`, `delete_client_in(conn, client_id, now)`,
@@ -23,7 +26,10 @@ macro_rules! shared_stores {
         reader: $reader:ident,
         writer: $writer:ident,
         login_match: $login_match:literal,
-        greatest: $greatest:literal $(,)?
+        greatest: $greatest:literal,
+        audit_actor: $audit_actor:literal,
+        lower_username: $lower_username:literal,
+        lower_email: $lower_email:literal $(,)?
     ) => {
         // ---------------------------------------------------------------------------------
         // Clients
@@ -139,6 +145,30 @@ macro_rules! shared_stores {
                     client_columns!(),
                     " FROM clients ORDER BY created_at, client_id"
                 ))
+                .fetch_all(&self.$reader)
+                .await
+                .map_err(query_error)?
+                .iter()
+                .map(client_from_row)
+                .collect()
+            }
+
+            async fn list_clients_after(
+                &self,
+                after: Option<(i64, &str)>,
+                limit: u32,
+            ) -> Result<Vec<Client>, StoreError> {
+                // Keyset paging on the `clients_created_at` index: no offset scan.
+                let (created_at, client_id) = after.unwrap_or((i64::MIN, ""));
+                sqlx::query(concat!(
+                    "SELECT ",
+                    client_columns!(),
+                    " FROM clients WHERE (created_at, client_id) > ($1, $2) \
+                     ORDER BY created_at, client_id LIMIT $3"
+                ))
+                .bind(created_at)
+                .bind(client_id)
+                .bind(i64::from(limit))
                 .fetch_all(&self.$reader)
                 .await
                 .map_err(query_error)?
@@ -806,24 +836,30 @@ macro_rules! shared_stores {
             async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
                 // Only fixed fragments make up the SQL; every value is bound.
                 let mut sql = String::from(
-                    "SELECT at, event, user_id, client_id, address, detail FROM audit_events WHERE at >= $1",
+                    "SELECT at, event, user_id, client_id, address, detail FROM audit_events \
+                     WHERE at >= $1 AND at <= $2",
                 );
                 let mut values: Vec<&str> = Vec::new();
+                // The actor lives in `detail`; no index serves it, but the other
+                // filters and the time range narrow the scan first.
                 for (column, value) in [
                     ("user_id", filter.user_id.as_deref()),
                     ("client_id", filter.client_id.as_deref()),
                     ("event", filter.event.map(AuditKind::as_str)),
+                    ($audit_actor, filter.actor.as_deref()),
                 ] {
                     if let Some(value) = value {
                         values.push(value);
-                        sql.push_str(&format!(" AND {column} = ${}", values.len() + 1));
+                        sql.push_str(&format!(" AND {column} = ${}", values.len() + 2));
                     }
                 }
                 sql.push_str(&format!(
                     " ORDER BY at DESC, id DESC LIMIT ${}",
-                    values.len() + 2
+                    values.len() + 3
                 ));
-                let mut query = sqlx::query(AssertSqlSafe(sql)).bind(filter.since.unwrap_or(i64::MIN));
+                let mut query = sqlx::query(AssertSqlSafe(sql))
+                    .bind(filter.since.unwrap_or(i64::MIN))
+                    .bind(filter.until.unwrap_or(i64::MAX));
                 for value in values {
                     query = query.bind(value);
                 }
@@ -1145,6 +1181,66 @@ macro_rules! shared_stores {
                 .iter()
                 .map(user_from_row)
                 .collect()
+            }
+
+            async fn list_users_page(&self, query: &UserPageQuery) -> Result<Vec<User>, StoreError> {
+                // Keyset paging on the `users_created_at` index; only fixed
+                // fragments make up the SQL and every value is bound.
+                let mut sql = String::from(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE (created_at, user_id) > ($1, $2)"
+                ));
+                let pattern = query.like_pattern();
+                if pattern.is_some() {
+                    sql.push_str(concat!(
+                        " AND (", $lower_username, " LIKE $5 ESCAPE '\\' OR ",
+                        $lower_email, " LIKE $5 ESCAPE '\\')"
+                    ));
+                }
+                sql.push_str(" ORDER BY created_at, user_id LIMIT $3 OFFSET $4");
+                let (created_at, user_id) = query
+                    .after
+                    .as_ref()
+                    .map_or((i64::MIN, ""), |(at, id)| (*at, id.as_str()));
+                let mut statement = sqlx::query(AssertSqlSafe(sql))
+                    .bind(created_at)
+                    .bind(user_id)
+                    .bind(i64::from(query.limit))
+                    .bind(i64::from(query.offset));
+                if let Some(pattern) = &pattern {
+                    statement = statement.bind(pattern.as_str());
+                }
+                statement
+                    .fetch_all(&self.$reader)
+                    .await
+                    .map_err(query_error)?
+                    .iter()
+                    .map(user_from_row)
+                    .collect()
+            }
+
+            async fn count_users(&self, search: Option<&str>) -> Result<u64, StoreError> {
+                let query = UserPageQuery {
+                    search: search.map(str::to_owned),
+                    ..UserPageQuery::default()
+                };
+                let count: i64 = match query.like_pattern() {
+                    Some(pattern) => sqlx::query_scalar(concat!(
+                        "SELECT count(*) FROM users WHERE ", $lower_username,
+                        " LIKE $1 ESCAPE '\\' OR ", $lower_email, " LIKE $1 ESCAPE '\\'"
+                    ))
+                    .bind(pattern)
+                    .fetch_one(&self.$reader)
+                    .await,
+                    None => {
+                        sqlx::query_scalar("SELECT count(*) FROM users")
+                            .fetch_one(&self.$reader)
+                            .await
+                    }
+                }
+                .map_err(query_error)?;
+                Ok(u64::try_from(count).unwrap_or(0))
             }
 
             async fn set_user_password(

@@ -3,6 +3,7 @@
 //! once in `valet-store-sql`
 //! and stamped here with SQLite's types.
 
+use valet_core::store::UserPageQuery;
 use valet_jose::Algorithm;
 use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 
@@ -20,6 +21,10 @@ valet_store_sql::shared_stores! {
     // SQLite's `lower` folds ASCII case only.
     login_match: "username = $1 OR lower(email) = lower($1) ORDER BY username = $1 DESC LIMIT 1",
     greatest: "max",
+    audit_actor: "(CASE WHEN json_type(detail, '$.actor') = 'text' \
+                  THEN json_extract(detail, '$.actor') END)",
+    lower_username: "lower(username)",
+    lower_email: "lower(email)",
 }
 
 valet_store_sql::shared_outbox_store! {

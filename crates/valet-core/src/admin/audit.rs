@@ -18,6 +18,14 @@ pub struct AuditQuery {
     /// Only records at or after this time (Unix seconds); with `max_age` too,
     /// the later bound applies.
     pub since: Option<i64>,
+    /// Only records whose `detail.actor` is this (the admin API client, or the
+    /// token-exchange actor, that caused them).
+    pub actor: Option<String>,
+    /// Only records at or before this time (Unix seconds).
+    pub until: Option<i64>,
+    /// Only records at least this many seconds old; with `until` too, the
+    /// earlier bound applies.
+    pub min_age: Option<i64>,
     pub limit: u32,
 }
 
@@ -39,6 +47,14 @@ impl Admin<'_> {
                 .max_age
                 .map(|age| self.now().saturating_sub(age))
                 .max(query.since),
+            actor: query.actor,
+            until: match (
+                query.min_age.map(|age| self.now().saturating_sub(age)),
+                query.until,
+            ) {
+                (Some(aged), Some(until)) => Some(aged.min(until)),
+                (aged, until) => aged.or(until),
+            },
             limit: query.limit,
         };
         Ok(self.store.audit_events(&filter).await?)

@@ -239,9 +239,21 @@ impl Admin<'_> {
         &self,
         page: &PageRequest,
     ) -> Result<Page<ClientRecord>, AdminError> {
-        page.cut(self.list_clients().await?, |client| {
-            (client.created_at, client.client_id.as_str())
-        })
+        let limit = page.limit()?;
+        let after = page.after()?;
+        let clients = self
+            .store
+            .list_clients_after(
+                after.as_ref().map(|(at, id)| (*at, id.as_str())),
+                u32::try_from(limit.saturating_add(1)).unwrap_or(u32::MAX),
+            )
+            .await?;
+        let records = clients.iter().map(ClientRecord::from).collect();
+        Ok(PageRequest::finish(
+            limit,
+            records,
+            |client: &ClientRecord| (client.created_at, client.client_id.as_str()),
+        ))
     }
 
     pub async fn get_client(&self, client_id: &str) -> Result<ClientRecord, AdminError> {

@@ -33,7 +33,7 @@ pub struct Page<T> {
 type Position<'a> = (i64, &'a str);
 
 impl PageRequest {
-    fn limit(&self) -> Result<usize, AdminError> {
+    pub(crate) fn limit(&self) -> Result<usize, AdminError> {
         match self.limit {
             None => Ok(DEFAULT_PAGE_SIZE as usize),
             Some(limit @ 1..=MAX_PAGE_SIZE) => Ok(limit as usize),
@@ -45,7 +45,7 @@ impl PageRequest {
         }
     }
 
-    fn after(&self) -> Result<Option<(i64, String)>, AdminError> {
+    pub(crate) fn after(&self) -> Result<Option<(i64, String)>, AdminError> {
         let Some(cursor) = &self.cursor else {
             return Ok(None);
         };
@@ -63,6 +63,29 @@ impl PageRequest {
         Ok(Some((created_at, id.to_owned())))
     }
 
+    /// The page from what the store returned for at most `limit + 1` records
+    /// after [`Self::after`]: the extra record only says there is a next page.
+    pub(crate) fn finish<T>(
+        limit: usize,
+        mut records: Vec<T>,
+        position: impl Fn(&T) -> Position<'_>,
+    ) -> Page<T> {
+        let more = records.len() > limit;
+        records.truncate(limit);
+        let next_cursor = if more {
+            records.last().map(|last| {
+                let (created_at, id) = position(last);
+                URL_SAFE_NO_PAD.encode(format!("{created_at}:{id}"))
+            })
+        } else {
+            None
+        };
+        Page {
+            items: records,
+            next_cursor,
+        }
+    }
+
     /// Cuts the page out of `records`, which must be sorted by `position`.
     pub(crate) fn cut<T>(
         &self,
@@ -78,20 +101,8 @@ impl PageRequest {
                 .collect(),
             None => records,
         };
-        let more = rest.len() > limit;
-        rest.truncate(limit);
-        let next_cursor = if more {
-            rest.last().map(|last| {
-                let (created_at, id) = position(last);
-                URL_SAFE_NO_PAD.encode(format!("{created_at}:{id}"))
-            })
-        } else {
-            None
-        };
-        Ok(Page {
-            items: rest,
-            next_cursor,
-        })
+        rest.truncate(limit.saturating_add(1));
+        Ok(Self::finish(limit, rest, position))
     }
 }
 

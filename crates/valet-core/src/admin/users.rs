@@ -7,7 +7,7 @@ use super::paging::{Page, PageRequest};
 use super::{Admin, AdminError, Field, Resource};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::secrets::random_id;
-use crate::store::{StoreError, User, UserStore};
+use crate::store::{StoreError, User, UserPageQuery, UserStore};
 use crate::users::{
     MAX_EMAIL_BYTES, MAX_NAME_CHARS, MAX_USERNAME_CHARS, Password, PasswordError, PasswordHasher,
     check_password_rules,
@@ -131,9 +131,38 @@ impl Admin<'_> {
         &self,
         page: &PageRequest,
     ) -> Result<Page<UserRecord>, AdminError> {
-        page.cut(self.list_users().await?, |user| {
+        let limit = page.limit()?;
+        let query = UserPageQuery {
+            after: page.after()?,
+            limit: u32::try_from(limit.saturating_add(1)).unwrap_or(u32::MAX),
+            ..UserPageQuery::default()
+        };
+        let users = self.store.list_users_page(&query).await?;
+        let records = users.iter().map(UserRecord::from).collect();
+        Ok(PageRequest::finish(limit, records, |user: &UserRecord| {
             (user.created_at, user.user_id.as_str())
-        })
+        }))
+    }
+
+    /// Users whose username or email contains `search` (ignoring case; all
+    /// users when it is empty), oldest first: at most `limit` after skipping
+    /// `offset`, and how many match in all. Searched in the store.
+    pub async fn search_users(
+        &self,
+        search: &str,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(Vec<UserRecord>, u64), AdminError> {
+        let search = (!search.is_empty()).then(|| search.to_owned());
+        let total = self.store.count_users(search.as_deref()).await?;
+        let query = UserPageQuery {
+            search,
+            offset,
+            limit,
+            ..UserPageQuery::default()
+        };
+        let users = self.store.list_users_page(&query).await?;
+        Ok((users.iter().map(UserRecord::from).collect(), total))
     }
 
     /// A user by `user_id`, or else by username or email (as the login form

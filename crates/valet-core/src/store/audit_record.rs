@@ -305,6 +305,11 @@ pub struct AuditFilter {
     pub event: Option<AuditKind>,
     /// Only records at or after this time.
     pub since: Option<i64>,
+    /// Only records whose `detail.actor` is this: the admin API client or
+    /// token-exchange actor that caused them.
+    pub actor: Option<String>,
+    /// Only records at or before this time.
+    pub until: Option<i64>,
     pub limit: u32,
 }
 

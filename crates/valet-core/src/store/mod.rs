@@ -6,6 +6,7 @@
 
 mod audit_record;
 mod model;
+mod user_page;
 
 use async_trait::async_trait;
 
@@ -16,6 +17,7 @@ pub use model::{
     RefreshToken, RevokedToken, Rotation, Session, SingleUse, SingleUseKind, StatusRevocation,
     StoredKey, TotpCredential, Upstream, UpstreamKind, UpstreamLink, User,
 };
+pub use user_page::UserPageQuery;
 
 /// No access token lives longer than this (the configuration enforces it), so a
 /// revocation record can go this long after the last moment a token was issued.
@@ -44,6 +46,21 @@ pub trait ClientStore: Send + Sync {
     async fn get_client(&self, client_id: &str) -> Result<Option<Client>, StoreError>;
     /// All clients, ordered by `created_at` then `client_id`.
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+    /// At most `limit` clients in the order of [`Self::list_clients`], those
+    /// after the position `after` (`created_at`, `client_id`) when given. The
+    /// SQL stores page in the database; this default pages the whole list.
+    async fn list_clients_after(
+        &self,
+        after: Option<(i64, &str)>,
+        limit: u32,
+    ) -> Result<Vec<Client>, StoreError> {
+        let clients = self.list_clients().await?;
+        Ok(clients
+            .into_iter()
+            .filter(|c| after.is_none_or(|at| (c.created_at, c.client_id.as_str()) > at))
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect())
+    }
     /// Deletes a client and, in the same transaction, revokes every status list
     /// block reserved for it that is still valid at `now` (as
     /// [`StatusStore::revoke_status_blocks_of_client`] does). The client's row is
@@ -157,6 +174,30 @@ pub trait UserStore: Send + Sync {
     async fn find_user_by_login(&self, login: &str) -> Result<Option<User>, StoreError>;
     /// Ordered by `created_at` then `user_id`.
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// At most `limit` users in the order of [`Self::list_users`], skipping
+    /// `query.offset` of them, those after the position `query.after`
+    /// (`created_at`, `user_id`) when given, and whose username or email
+    /// contains `query.search` (ignoring case) when given. The SQL stores page
+    /// and search in the database; this default filters the whole list.
+    async fn list_users_page(&self, query: &UserPageQuery) -> Result<Vec<User>, StoreError> {
+        let users = self.list_users().await?;
+        Ok(users
+            .into_iter()
+            .filter(|u| query.admits(u))
+            .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(query.limit).unwrap_or(usize::MAX))
+            .collect())
+    }
+    /// How many users [`Self::list_users_page`] would find without `after`,
+    /// `offset` and `limit`.
+    async fn count_users(&self, search: Option<&str>) -> Result<u64, StoreError> {
+        let query = UserPageQuery {
+            search: search.map(str::to_owned),
+            ..UserPageQuery::default()
+        };
+        let users = self.list_users().await?;
+        Ok(users.iter().filter(|u| query.admits(u)).count() as u64)
+    }
     async fn set_user_password(
         &self,
         user_id: &str,

@@ -266,3 +266,94 @@ async fn the_audit_query_filters_and_checks_its_parameters() {
         assert_api_error(&reply, 400, "invalid_request", field);
     }
 }
+
+#[tokio::test]
+async fn the_audit_query_filters_by_actor_and_until() {
+    audit_by_actor_and_until(&TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn the_audit_query_filters_by_actor_and_until_on_postgres() {
+    let Some((app, schema)) = TestApp::on_postgres().await else {
+        return;
+    };
+    audit_by_actor_and_until(&app).await;
+    TestApp::drop_postgres_schema(&schema).await;
+}
+
+/// Two API clients each create a user at different times: `actor=` returns
+/// only the records one of them caused, `until=` only those up to a time.
+async fn audit_by_actor_and_until(app: &TestApp) {
+    let first = admin_client(app, &["admin:read", "admin:write"]).await;
+    let second = admin_client(app, &["admin:read", "admin:write"]).await;
+    let (first_token, second_token) = (
+        app.access_token(&first).await,
+        app.access_token(&second).await,
+    );
+    let create = |token: String, username: &'static str| async move {
+        let body = json!({ "username": username });
+        let reply = call(app, Some(&token), "POST", "/users", Some(body)).await;
+        assert_eq!(reply.status, StatusCode::CREATED);
+    };
+    app.clock.advance(10);
+    create(first_token.clone(), "frank").await;
+    let between = valet_core::Clock::now(app.clock.as_ref());
+    app.clock.advance(10);
+    create(second_token.clone(), "grace").await;
+    create(first_token.clone(), "heidi").await;
+
+    let audit = |query: String| {
+        let token = first_token.clone();
+        async move {
+            let reply = call(app, Some(&token), "GET", &format!("/audit?{query}"), None).await;
+            assert_eq!(reply.status, StatusCode::OK);
+            reply.json()["items"].as_array().unwrap().clone()
+        }
+    };
+    let by_first = audit(format!("actor={}", first.id)).await;
+    assert!(
+        by_first
+            .iter()
+            .all(|e| e["detail"]["actor"] == first.id.as_str())
+    );
+    assert_eq!(
+        by_first
+            .iter()
+            .filter(|e| e["event"] == "user.created")
+            .count(),
+        2
+    );
+    let by_second = audit(format!("actor={}", second.id)).await;
+    assert_eq!(by_second.len(), 1, "{by_second:?}");
+    assert_eq!(by_second[0]["event"], "user.created");
+    assert_eq!(by_second[0]["detail"]["actor"], second.id.as_str());
+
+    let early = audit(format!("until={between}")).await;
+    assert!(early.iter().all(|e| e["at"].as_i64().unwrap() <= between));
+    assert_eq!(
+        early
+            .iter()
+            .filter(|e| e["event"] == "user.created")
+            .count(),
+        1
+    );
+    let window = audit(format!(
+        "actor={}&since={}&until={}",
+        first.id,
+        between + 1,
+        between + 10
+    ))
+    .await;
+    assert_eq!(window.len(), 1, "{window:?}");
+    let nobody = audit("actor=no-such-client".to_owned()).await;
+    assert!(nobody.is_empty());
+    let reply = call(
+        app,
+        Some(&second_token),
+        "GET",
+        "/audit?until=tomorrow",
+        None,
+    )
+    .await;
+    assert_api_error(&reply, 400, "invalid_request", None);
+}

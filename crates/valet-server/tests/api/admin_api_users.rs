@@ -138,18 +138,37 @@ async fn invalid_users_name_the_field() {
 
 #[tokio::test]
 async fn users_are_listed_in_pages() {
-    let app = TestApp::new().await;
-    let token = admin_token(&app).await;
+    users_listed_in_pages(&TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn users_are_listed_in_pages_on_postgres() {
+    let Some((app, schema)) = TestApp::on_postgres().await else {
+        return;
+    };
+    users_listed_in_pages(&app).await;
+    TestApp::drop_postgres_schema(&schema).await;
+}
+
+/// Pages come from the store in the stable order; a page that ends exactly
+/// at the last user has no `next_cursor`.
+async fn users_listed_in_pages(app: &TestApp) {
+    let token = admin_token(app).await;
     for name in ["u1", "u2", "u3"] {
         app.clock.advance(1);
         app.user(name).await;
     }
-    let first = call(&app, Some(&token), "GET", "/users?limit=2", None)
+    let exact = call(app, Some(&token), "GET", "/users?limit=3", None)
+        .await
+        .json();
+    assert_eq!(exact["items"].as_array().unwrap().len(), 3);
+    assert!(exact["next_cursor"].is_null(), "{exact}");
+    let first = call(app, Some(&token), "GET", "/users?limit=2", None)
         .await
         .json();
     let cursor = first["next_cursor"].as_str().unwrap();
     let second = call(
-        &app,
+        app,
         Some(&token),
         "GET",
         &format!("/users?limit=2&cursor={cursor}"),

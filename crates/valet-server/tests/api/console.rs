@@ -236,6 +236,18 @@ async fn an_admin_edits_a_client_and_the_audit_trail_names_them() {
     assert!(audit.text().contains("via=console"), "{}", audit.text());
     let nobody = browser.get(&app, "/admin/audit?actor=someone-else").await;
     assert!(nobody.text().contains("No events match."));
+
+    // The actor filter is the store's: newer records by others do not push
+    // the operator's change out of reach.
+    let now = valet_core::Clock::now(app.clock.as_ref());
+    let newer: Vec<_> = (0..1_100)
+        .map(|_| valet_core::audit::AuditEvent::new(AuditKind::TokenIssued, now))
+        .collect();
+    app.store.append_audit_events(&newer).await.unwrap();
+    let audit = browser
+        .get(&app, &format!("/admin/audit?actor={root}"))
+        .await;
+    assert!(audit.text().contains("via=console"), "{}", audit.text());
 }
 
 #[tokio::test]

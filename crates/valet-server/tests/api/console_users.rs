@@ -248,3 +248,68 @@ async fn users_and_audit_events_come_fifty_a_page() {
     let unknown = browser.get(&app, "/admin/audit?event=no.such").await;
     assert!(unknown.text().contains("No event type is called"));
 }
+
+#[tokio::test]
+async fn the_user_search_ignores_case_and_takes_wildcards_literally() {
+    user_search(&TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn the_user_search_ignores_case_and_takes_wildcards_literally_on_postgres() {
+    let Some((app, schema)) = TestApp::on_postgres().await else {
+        return;
+    };
+    user_search(&app).await;
+    TestApp::drop_postgres_schema(&schema).await;
+}
+
+/// The search runs in the store: `%` and `_` in it match only themselves.
+async fn user_search(app: &TestApp) {
+    app.admin_user("root").await;
+    for (username, email) in [
+        ("ann_lee", "ann@example.test"),
+        ("annalee", "AnnaLee@Example.TEST"),
+        ("bob", "bob@example.test"),
+    ] {
+        app.admin()
+            .create_user(valet_core::admin::NewUser {
+                username: username.into(),
+                email: Some(email.into()),
+                ..valet_core::admin::NewUser::default()
+            })
+            .await
+            .unwrap();
+    }
+    let mut browser = console_signed_in(app, "root").await;
+    for (q, found, missing) in [
+        ("ANN", &["ann_lee", "annalee"][..], &["bob"][..]),
+        ("_", &["ann_lee"][..], &["annalee", "bob"][..]),
+        ("annalee@example", &["annalee"][..], &["ann_lee"][..]),
+        ("%", &[][..], &["ann_lee", "annalee", "bob"][..]),
+    ] {
+        let html = browser
+            .get(
+                app,
+                &format!("/admin/users?q={}", valet_protocol::encode_component(q)),
+            )
+            .await
+            .text();
+        let expected = match found.len() {
+            1 => "1 user found.".to_owned(),
+            n => format!("{n} users found."),
+        };
+        assert!(html.contains(&expected), "{q}: {html}");
+        for name in found {
+            assert!(
+                html.contains(&format!(">{name}<")),
+                "{q} finds {name}: {html}"
+            );
+        }
+        for name in missing {
+            assert!(
+                !html.contains(&format!(">{name}<")),
+                "{q} misses {name}: {html}"
+            );
+        }
+    }
+}

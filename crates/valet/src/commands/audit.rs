@@ -1,5 +1,5 @@
-//! `valet audit`: the recent audit trail, newest first, filtered by user, client
-//! or event type.
+//! `valet audit`: the recent audit trail, newest first, filtered by user, client,
+//! event type, actor and a time range.
 
 use clap::Args;
 use valet_core::admin::AuditQuery;
@@ -24,6 +24,13 @@ pub struct AuditArgs {
     /// Only events newer than this: seconds, or a number with s, m, h or d
     #[arg(long, value_name = "DURATION", default_value = "7d")]
     since: String,
+    /// Only events at least this old: seconds, or a number with s, m, h or d
+    #[arg(long, value_name = "DURATION")]
+    until: Option<String>,
+    /// Only events caused by this actor (`detail.actor`: the admin API client
+    /// that made the change, or the token-exchange actor)
+    #[arg(long, allow_hyphen_values = true)]
+    actor: Option<String>,
     /// At most this many events
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     limit: u32,
@@ -54,6 +61,12 @@ pub async fn run(config: &Config, args: AuditArgs) -> Result<(), CliError> {
             args.since
         )
     })?;
+    let until = match &args.until {
+        Some(text) => Some(parse_duration(text).ok_or_else(|| {
+            format!("--until: {text:?} is not a duration such as 90s, 15m, 24h or 7d")
+        })?),
+        None => None,
+    };
     let parts = AdminParts::open(config).await?;
     let query = AuditQuery {
         user: args.user,
@@ -61,6 +74,9 @@ pub async fn run(config: &Config, args: AuditArgs) -> Result<(), CliError> {
         event,
         max_age: Some(since),
         since: None,
+        actor: args.actor,
+        until: None,
+        min_age: until,
         limit: args.limit,
     };
     let events = parts.admin().query_audit(query).await.map_err(flagged)?;

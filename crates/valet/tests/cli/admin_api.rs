@@ -65,6 +65,28 @@ fn bootstrap_then_call_the_admin_api_with_the_printed_secret() {
     let event: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(event["detail"]["via"], "api");
     assert_eq!(event["detail"]["actor"], "valet-admin");
+    // `--actor` finds it; another actor, or `--until` before it, does not.
+    for (args, found) in [
+        (&["--actor", "valet-admin"][..], true),
+        (&["--actor", "valet-other"][..], false),
+        (&["--actor", "valet-admin", "--until", "1d"][..], false),
+        (&["--actor", "valet-admin", "--until", "0"][..], true),
+    ] {
+        let audit = run_ok({
+            let mut c = valet(&dir);
+            c.args(["audit", "--type", "user.created", "--json"])
+                .args(args);
+            c
+        });
+        let lines = String::from_utf8_lossy(&audit.stdout).lines().count();
+        assert_eq!(lines, usize::from(found), "{args:?}");
+    }
+    let out = valet(&dir)
+        .args(["audit", "--until", "later"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--until"));
 
     // The OpenAPI document the CLI prints is the one served.
     let printed = run_ok({

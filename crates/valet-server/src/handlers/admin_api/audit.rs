@@ -33,6 +33,11 @@ pub struct AuditParams {
     pub client: Option<String>,
     /// Only records at or after this Unix time.
     pub since: Option<i64>,
+    /// Only records at or before this Unix time.
+    pub until: Option<i64>,
+    /// Only records caused by this actor (`detail.actor`: the admin API client
+    /// that made the change, or the token-exchange actor).
+    pub actor: Option<String>,
     /// At most this many records, 1 to 1000 (default 100).
     pub limit: Option<u32>,
 }
@@ -89,6 +94,9 @@ pub async fn query_audit(
             event,
             max_age: None,
             since: params.since,
+            actor: params.actor,
+            until: params.until,
+            min_age: None,
             limit,
         })
         .await?;

@@ -90,6 +90,9 @@ pub async fn list(
                 event,
                 max_age: None,
                 since: None,
+                actor: (!filters.actor.is_empty()).then(|| filters.actor.clone()),
+                until: None,
+                min_age: None,
                 limit: u32::try_from(MAX_SCANNED).unwrap_or(u32::MAX),
             })
             .await;
@@ -98,10 +101,7 @@ pub async fn list(
             ApiError::Rendering
         })?
     };
-    let matching: Vec<&AuditEvent> = events
-        .iter()
-        .filter(|e| filters.actor.is_empty() || actor(e) == Some(filters.actor.as_str()))
-        .collect();
+    let matching: Vec<&AuditEvent> = events.iter().collect();
     let (previous, next) = paging(at, matching.len());
     let base = url(&state.server, "/audit");
     let query_string = filters.query_string();
@@ -131,10 +131,6 @@ pub async fn list(
             next => next.map(link),
         },
     )
-}
-
-fn actor(event: &AuditEvent) -> Option<&str> {
-    event.detail.get("actor").and_then(|v| v.as_str())
 }
 
 fn row(event: &AuditEvent) -> minijinja::Value {

@@ -45,31 +45,23 @@ pub async fn list(
         .collect();
     let at = offset(query.optional("offset").ok().flatten());
     let admin = admitted.operator.admin(&state.server);
-    let users = admin.list_users().await.map_err(|error| {
-        tracing::error!(%error, "console users page failed");
-        ApiError::Rendering
-    })?;
-    let needle = search.to_lowercase();
-    let found: Vec<&UserRecord> = users
-        .iter()
-        .filter(|u| {
-            needle.is_empty()
-                || u.username.to_lowercase().contains(&needle)
-                || u.email
-                    .as_deref()
-                    .is_some_and(|e| e.to_lowercase().contains(&needle))
-        })
-        .collect();
-    let (previous, next) = paging(at, found.len());
+    let (found, total) = admin
+        .search_users(
+            &search,
+            u32::try_from(at).unwrap_or(u32::MAX),
+            u32::try_from(PAGE_SIZE).unwrap_or(u32::MAX),
+        )
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "console users page failed");
+            ApiError::Rendering
+        })?;
+    let total = usize::try_from(total).unwrap_or(usize::MAX);
+    let (previous, next) = paging(at, total);
     let base = url(&state.server, "/users");
     let encoded = encode_component(&search);
     let link = |at: usize| format!("{base}?q={encoded}&offset={at}");
-    let rows: Vec<_> = found
-        .iter()
-        .skip(at)
-        .take(PAGE_SIZE)
-        .map(|u| row(&state, u))
-        .collect();
+    let rows: Vec<_> = found.iter().map(|u| row(&state, u)).collect();
     page(
         &state,
         &admitted,
@@ -79,7 +71,7 @@ pub async fn list(
             users => rows,
             search,
             action => base.clone(),
-            total => found.len(),
+            total,
             previous => previous.map(link),
             next => next.map(link),
         },
