@@ -296,6 +296,36 @@ impl Upstream {
         }
         Ok(url)
     }
+
+    /// As [`Upstream::url_for`], as an `http::Uri` for a hyper client: the target
+    /// is the base and the (checked) path and query joined, parsed once. The URI
+    /// parser neither normalizes nor decodes, so the path stays the one checked.
+    pub(crate) fn uri_for(
+        &self,
+        path: &str,
+        query: Option<&str>,
+    ) -> Result<axum::http::Uri, &'static str> {
+        check_path(path)?;
+        let mut target =
+            String::with_capacity(self.base.len() + path.len() + query.map_or(0, |q| q.len() + 1));
+        target.push_str(&self.base);
+        target.push_str(path);
+        if let Some(query) = query {
+            target.push('?');
+            target.push_str(query);
+        }
+        let uri = axum::http::Uri::try_from(target)
+            .map_err(|_| "the request target is not a valid path")?;
+        // Defense in depth, as in `url_for`.
+        let under_base = uri
+            .path()
+            .strip_prefix(self.base_path.as_str())
+            .is_some_and(|rest| rest.starts_with('/'));
+        if !under_base {
+            return Err("the request path leaves the upstream's base path");
+        }
+        Ok(uri)
+    }
 }
 
 /// Refuses a path that could leave the upstream's base path once an upstream (or the
@@ -507,6 +537,7 @@ mod tests {
             "",
         ] {
             assert!(upstream.url_for(bad, None).is_err(), "{bad}");
+            assert!(upstream.uri_for(bad, None).is_err(), "{bad}");
         }
         for (good, forwarded) in [
             ("/", "http://127.0.0.1:3000/api/"),
@@ -522,7 +553,17 @@ mod tests {
             ("/a%20b", "http://127.0.0.1:3000/api/a%20b"),
         ] {
             assert_eq!(upstream.url_for(good, None).unwrap().as_str(), forwarded);
+            assert_eq!(upstream.uri_for(good, None).unwrap().to_string(), forwarded);
         }
+        assert_eq!(
+            upstream
+                .uri_for("/orders", Some("next=/../x&page=2"))
+                .unwrap()
+                .to_string(),
+            "http://127.0.0.1:3000/api/orders?next=/../x&page=2"
+        );
+        // Not a request target hyper would have accepted: refused, not encoded.
+        assert!(upstream.uri_for("/a b", None).is_err());
         assert_eq!(
             upstream
                 .url_for("/orders", Some("next=/../x&page=2"))
@@ -536,6 +577,11 @@ mod tests {
             "http://127.0.0.1:3000/orders"
         );
         assert!(root.url_for("/%2e%2e/x", None).is_err());
+        assert_eq!(
+            root.uri_for("/orders", None).unwrap().to_string(),
+            "http://127.0.0.1:3000/orders"
+        );
+        assert!(root.uri_for("/%2e%2e/x", None).is_err());
     }
 
     #[test]

@@ -41,15 +41,22 @@ fn api() -> Api {
                         .get(name)
                         .map(|v| v.to_str().unwrap_or_default().to_owned())
                 };
-                axum::Json(serde_json::json!({
-                    "method": method.as_str(),
-                    "target": uri.to_string(),
-                    "subject": header("x-valet-subject"),
-                    "cookie": header("cookie"),
-                    "csrf": header("x-valet-csrf"),
-                    "body_length": body.len(),
-                    "body_sha256": valet_jose::b64url(valet_jose::sha256(&body)),
-                }))
+                // A cookie of the API's own, which must not reach the browser.
+                (
+                    [(axum::http::header::SET_COOKIE, "api-session=leaked; Path=/")],
+                    axum::Json(serde_json::json!({
+                        "method": method.as_str(),
+                        "target": uri.to_string(),
+                        "subject": header("x-valet-subject"),
+                        "cookie": header("cookie"),
+                        "csrf": header("x-valet-csrf"),
+                        "authorization": header("authorization"),
+                        "forwarded_for": header("x-forwarded-for"),
+                        "host": header("host"),
+                        "body_length": body.len(),
+                        "body_sha256": valet_jose::b64url(valet_jose::sha256(&body)),
+                    })),
+                )
             }
         },
     );
@@ -436,6 +443,66 @@ fn state_changing_calls_need_the_header_and_the_origin() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     // Still signed in: none of the refused logouts ended the session.
     assert_eq!(browser.send(gateway, "GET", "/bff/user", &[]).status, 200);
+}
+
+/// With an API straight behind the gateway (no guard to clean up after it): the
+/// browser's `Cookie`, `Authorization`, smuggled identity and forwarding headers
+/// never reach the API, the session's token does, the API's `Set-Cookie` never
+/// reaches the browser, paths that could leave the API's base are refused before
+/// anything is sent, and an API that is down answers 502.
+#[test]
+fn only_the_session_token_crosses_the_gateway() {
+    let echo = api();
+    let down = free_port();
+    let setup = setup_with(
+        600,
+        &[
+            "--api",
+            &format!("/echo=http://127.0.0.1:{}/v1", echo.port),
+            "--api",
+            &format!("/down=http://127.0.0.1:{down}"),
+        ],
+    );
+    let gateway = setup.gateway.port;
+    let mut browser = Browser::default();
+    sign_in(&setup, &mut browser, "/");
+    let smuggled = [
+        ("Authorization", "Bearer forged".to_owned()),
+        ("X-Valet-Subject", "admin".to_owned()),
+        ("X-Valet_Subject", "admin".to_owned()),
+        ("X-Forwarded-For", "10.0.0.1".to_owned()),
+    ];
+    let reply = browser.send(gateway, "GET", "/echo/orders?page=2", &smuggled);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.header("set-cookie").is_none(), "{:?}", reply.headers);
+    assert!(!browser.jar.has("api-session"));
+    let seen = reply.json();
+    assert_eq!(seen["target"], "/v1/orders?page=2");
+    assert_eq!(seen["host"], format!("127.0.0.1:{}", echo.port).as_str());
+    assert_eq!(seen["cookie"], serde_json::Value::Null);
+    assert_eq!(seen["subject"], serde_json::Value::Null);
+    assert_eq!(seen["forwarded_for"], serde_json::Value::Null);
+    let authorization = seen["authorization"].as_str().unwrap();
+    assert!(authorization.starts_with("Bearer "), "{authorization}");
+    assert_ne!(authorization, "Bearer forged");
+
+    let hits = echo.hits.load(Ordering::SeqCst);
+    for path in [
+        "/echo/%2e%2e/admin",
+        "/echo/..;x/admin",
+        "/echo/a%2f..%2fadmin",
+        "/echo/a\\..\\admin",
+    ] {
+        let reply = browser.send(gateway, "GET", path, &[]);
+        assert_eq!(reply.status, 400, "{path}: {}", reply.body);
+    }
+    assert_eq!(echo.hits.load(Ordering::SeqCst), hits, "nothing was sent");
+
+    let reply = browser.send(gateway, "GET", "/down/orders", &[]);
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    // The gateway still serves afterwards.
+    let reply = browser.send(gateway, "GET", "/echo/orders", &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
 /// Bodies reach the API whole: none for a GET, a small one (sent in one piece

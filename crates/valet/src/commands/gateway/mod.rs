@@ -32,6 +32,7 @@
 //! With `--static DIR`, other GET paths serve files from DIR, and paths that name
 //! no file serve `DIR/index.html` (a single-page app's routes).
 
+mod api_client;
 mod handlers;
 mod oidc;
 mod proxy;
@@ -50,6 +51,7 @@ use reqwest::Url;
 use tokio::sync::OnceCell;
 use valet_jose::MasterKey;
 
+use self::api_client::ApiClient;
 use self::oidc::Provider;
 use self::session::{Backend, Memory, Sessions};
 use crate::commands::guard::Upstream;
@@ -125,7 +127,7 @@ pub struct Gateway {
     /// API may stream or long-poll), so no timer is armed per call (one per call
     /// woke the runtime's parked driver thread: futex and eventfd calls on every
     /// request).
-    api_http: reqwest::Client,
+    api_http: ApiClient,
     /// Discovered on first use (the issuer may start after the gateway).
     provider: OnceCell<Provider>,
     /// `scheme://host[:port]` of `--public-url`.
@@ -201,11 +203,7 @@ impl Gateway {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|error| format!("HTTP client: {error}"))?;
-        let api_http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|error| format!("API HTTP client: {error}"))?;
+        let api_http = ApiClient::new()?;
         let session_ttl = Duration::from_secs(args.session_ttl.max(60));
         // offline_access: an OpenID Connect request gets a refresh token only with
         // it (OIDC Core §11), and the gateway refreshes for the browser.

@@ -3,12 +3,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::body::{Body, HttpBody as _};
 use axum::extract::{Request, State};
 use axum::http::header::{self, AUTHORIZATION, HeaderName};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::api_client::CallError;
 use super::handlers::{
     CSRF_HEADER, check_csrf, current_session, no_store, not_signed_in, refused, unavailable,
 };
@@ -50,8 +50,8 @@ async fn forward(gateway: &Gateway, upstream: &Upstream, rest: &str, request: Re
     {
         return refused(StatusCode::FORBIDDEN, reason);
     }
-    let url = match upstream.url_for(rest, request.uri().query()) {
-        Ok(url) => url,
+    let uri = match upstream.uri_for(rest, request.uri().query()) {
+        Ok(uri) => uri,
         Err(reason) => return refused(StatusCode::BAD_REQUEST, reason),
     };
     let session = match current_session(gateway, request.headers()).await {
@@ -76,45 +76,29 @@ async fn forward(gateway: &Gateway, upstream: &Upstream, rest: &str, request: Re
         headers.remove(name);
     }
     headers.insert(AUTHORIZATION, bearer);
-    let mut outgoing = gateway.api_http.request(parts.method, url).headers(headers);
-    if !body.is_end_stream() {
-        outgoing = match body.size_hint().exact() {
-            // A small body of known length goes in one piece, with its length.
-            Some(length) if length <= SMALL_BODY => {
-                match axum::body::to_bytes(body, SMALL_BODY_USIZE).await {
-                    Ok(bytes) => outgoing.body(bytes),
-                    Err(_) => {
-                        return refused(
-                            StatusCode::BAD_REQUEST,
-                            "the request body could not be read",
-                        );
-                    }
-                }
-            }
-            _ => outgoing.body(reqwest::Body::wrap_stream(body.into_data_stream())),
-        };
-    }
-    match outgoing.send().await {
+    match gateway
+        .api_http
+        .call(parts.method, uri, headers, body)
+        .await
+    {
         Ok(reply) => {
-            let reply = axum::http::Response::<reqwest::Body>::from(reply);
-            let mut headers = forwarded_headers(reply.headers(), Direction::Response);
+            let mut headers = forwarded_headers(&reply.headers, Direction::Response);
             headers.remove(header::SET_COOKIE);
-            let status = reply.status();
-            let mut response = Response::new(Body::new(reply.into_body()));
-            *response.status_mut() = status;
+            let mut response = Response::new(reply.body);
+            *response.status_mut() = reply.status;
             *response.headers_mut() = headers;
             response
         }
-        Err(error) => {
+        Err(CallError::BadBody) => refused(
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read",
+        ),
+        Err(CallError::Unreachable(error)) => {
             tracing::warn!(%error, "upstream unreachable");
             refused(StatusCode::BAD_GATEWAY, "upstream unreachable")
         }
     }
 }
-
-/// Request bodies of known length up to this size are read before forwarding.
-const SMALL_BODY: u64 = 64 * 1024;
-const SMALL_BODY_USIZE: usize = 64 * 1024;
 
 /// `Bearer <token>` as a header value (`None` if the issuer sent a token with
 /// characters a header cannot carry).
