@@ -45,6 +45,7 @@ pub mod i18n;
 pub mod keys;
 pub mod mail;
 pub mod mfa;
+pub mod outbound_url;
 pub mod passkeys;
 pub mod policy;
 pub mod register;

@@ -13,15 +13,15 @@
 //! `alg`) is never encrypted to; only a key with neither may serve both (RFC 7517 §4.2).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reqwest::{Url, redirect};
+use reqwest::redirect;
 use serde_json::Map;
 use serde_json::Value;
 use valet_jose::{EncryptionKeys, JoseError, VerificationKeys, declares_encryption};
 
+use crate::outbound_url::check_outbound_url;
 use crate::store::Client;
 
 /// The largest JWK Set accepted, inline or fetched.
@@ -87,29 +87,10 @@ fn registered_keys(json: &str) -> Result<Vec<Map<String, Value>>, String> {
     Ok(keys)
 }
 
-/// Checks a `jwks_uri`: an absolute `https` URL without a fragment or user
-/// information, or `http` on a loopback host (for development).
+/// Checks a `jwks_uri` by the rule of every URL Valet calls out to
+/// ([`check_outbound_url`]).
 pub fn check_jwks_uri(uri: &str) -> Result<(), String> {
-    let url = Url::parse(uri).map_err(|error| format!("not an absolute URL: {error}"))?;
-    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err("must not have a fragment or user information".to_owned());
-    }
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback(&url) => Ok(()),
-        _ => Err("must be https (http only on a loopback host)".to_owned()),
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
-    }
+    check_outbound_url(uri).map(|_| ())
 }
 
 /// Why a client's keys could not be had. The text is for the client's developer

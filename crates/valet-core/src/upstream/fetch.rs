@@ -4,7 +4,6 @@
 //! most [`MAX_BODY`] bytes read. The errors are for the log only (they may
 //! name the provider's URL, never a secret).
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -12,34 +11,17 @@ use reqwest::{Url, redirect};
 use serde_json::{Map, Value};
 use valet_protocol::form::encode_component;
 
+use crate::outbound_url::check_outbound_url;
+
 /// The whole call, connection included.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest response body read (discovery, JWKS, token and userinfo).
 pub const MAX_BODY: usize = 256 * 1024;
 
-/// Checks an endpoint URL: absolute `https`, or `http` on a loopback host (for
-/// development), without user information or a fragment.
+/// Checks an endpoint URL by the rule of every URL Valet calls out to
+/// ([`check_outbound_url`]).
 pub fn check_url(uri: &str) -> Result<Url, String> {
-    let url = Url::parse(uri).map_err(|error| format!("not an absolute URL: {error}"))?;
-    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err("must not have a fragment or user information".to_owned());
-    }
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
-        _ => Err("must be https (http only on a loopback host)".to_owned()),
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
-    }
+    check_outbound_url(uri)
 }
 
 /// How the client authenticates at the provider's token endpoint (RFC 6749 §2.3.1).
