@@ -738,6 +738,14 @@ mod tests {
         ) -> Result<bool, crate::store::StoreError> {
             Ok(false)
         }
+        async fn upgrade_password_hash(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<bool, crate::store::StoreError> {
+            Ok(false)
+        }
         async fn set_user_disabled(
             &self,
             _: &str,

@@ -127,6 +127,7 @@ pub async fn run_all(store: &dyn Store) {
     users_list_order(store).await;
     users_page_and_search(store).await;
     users_set_password_and_disabled(store).await;
+    users_upgrade_password_hash_only_from_the_expected_one(store).await;
     users_delete_cascades(store).await;
     users_unlock(store).await;
     users_update(store).await;

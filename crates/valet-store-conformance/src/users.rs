@@ -268,6 +268,52 @@ pub async fn users_set_password_and_disabled(store: &dyn Store) {
     assert_eq!(store.get_user(&nobody).await.expect("get"), None);
 }
 
+/// `upgrade_password_hash` replaces the hash only while it is still the
+/// expected one (a password changed meanwhile is kept), and leaves `updated_at`.
+pub async fn users_upgrade_password_hash_only_from_the_expected_one(store: &dyn Store) {
+    let run = unique();
+    let weak = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$d2Vhaw";
+    let strong = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$c3Ryb25n";
+    let original = User {
+        password_hash: Some(weak.to_owned()),
+        ..user(&format!("conf-{run}-upgrade"), 1_000)
+    };
+    store.insert_user(&original).await.expect("insert user");
+
+    let changed = "$argon2id$v=19$m=19456,t=2,p=1$b3RoZXI$Y2hhbmdlZA";
+    assert!(
+        !store
+            .upgrade_password_hash(&original.user_id, changed, strong)
+            .await
+            .expect("upgrade from a hash that is not stored"),
+        "only the expected hash is replaced"
+    );
+    assert_eq!(
+        store.get_user(&original.user_id).await.expect("get"),
+        Some(original.clone())
+    );
+
+    assert!(
+        store
+            .upgrade_password_hash(&original.user_id, weak, strong)
+            .await
+            .expect("upgrade")
+    );
+    assert_eq!(
+        store.get_user(&original.user_id).await.expect("get"),
+        Some(User {
+            password_hash: Some(strong.to_owned()),
+            ..original.clone()
+        })
+    );
+    assert!(
+        !store
+            .upgrade_password_hash(&format!("conf-{run}-nobody"), weak, strong)
+            .await
+            .expect("upgrade of an unknown user")
+    );
+}
+
 /// `delete_user` takes the user's sessions, consents and grants (with their codes
 /// and refresh tokens) with it and revokes the grants' recorded live access tokens;
 /// another user's records are untouched, and the username and email are free again.

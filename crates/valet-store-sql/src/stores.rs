@@ -1261,6 +1261,25 @@ macro_rules! shared_stores {
                 Ok(updated > 0)
             }
 
+            async fn upgrade_password_hash(
+                &self,
+                user_id: &str,
+                expected: &str,
+                upgraded: &str,
+            ) -> Result<bool, StoreError> {
+                let updated = sqlx::query(
+                    "UPDATE users SET password_hash = $1 WHERE user_id = $2 AND password_hash = $3",
+                )
+                .bind(upgraded)
+                .bind(user_id)
+                .bind(expected)
+                .execute(&self.$writer)
+                .await
+                .map_err(query_error)?
+                .rows_affected();
+                Ok(updated > 0)
+            }
+
             async fn set_user_disabled(
                 &self,
                 user_id: &str,

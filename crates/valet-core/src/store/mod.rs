@@ -204,6 +204,16 @@ pub trait UserStore: Send + Sync {
         password_hash: &str,
         now: i64,
     ) -> Result<bool, StoreError>;
+    /// Replaces the password hash with a stronger one of the same password, only
+    /// while it is still `expected`: a password changed since the sign-in that
+    /// triggered the upgrade stays changed. Not a change of the user (no
+    /// `updated_at`). `false` when the hash was no longer `expected`.
+    async fn upgrade_password_hash(
+        &self,
+        user_id: &str,
+        expected: &str,
+        upgraded: &str,
+    ) -> Result<bool, StoreError>;
     async fn set_user_disabled(
         &self,
         user_id: &str,

@@ -68,10 +68,43 @@ pub async fn authenticate(
             retry_after_seconds: overloaded.retry_after_seconds,
         })?;
     match user {
-        Some(user) if matched && !user.disabled => Ok(user),
+        Some(user) if matched && !user.disabled => {
+            upgrade_hash(store, hasher, &user, password).await;
+            Ok(user)
+        }
         other => Err(LoginFailure::InvalidCredentials {
             account: other.map(|user| user.user_id),
         }),
+    }
+}
+
+/// After a successful sign-in, replaces a hash made with weaker parameters than
+/// today's (see [`PasswordHasher::should_upgrade`]), so raising the argon2
+/// parameters reaches every user who signs in. Best effort: the sign-in
+/// succeeds whatever happens here, and a password changed meanwhile is kept.
+async fn upgrade_hash(store: &dyn UserStore, hasher: &PasswordHasher, user: &User, password: &str) {
+    let Some(stored) = user.password_hash.as_deref() else {
+        return;
+    };
+    if !hasher.should_upgrade(stored) {
+        return;
+    }
+    let upgraded = match hasher.rehash(password).await {
+        Ok(upgraded) => upgraded,
+        Err(error) => {
+            tracing::info!(%error, "password hash not upgraded this time");
+            return;
+        }
+    };
+    match store
+        .upgrade_password_hash(&user.user_id, stored, &upgraded)
+        .await
+    {
+        Ok(true) => {
+            tracing::info!(user = %user.user_id, "password hash upgraded to today's parameters")
+        }
+        Ok(false) => {}
+        Err(error) => tracing::warn!(%error, "password hash not upgraded this time"),
     }
 }
 
@@ -139,6 +172,20 @@ pub(crate) mod tests {
                 })
                 .is_some())
         }
+        async fn upgrade_password_hash(
+            &self,
+            user_id: &str,
+            expected: &str,
+            upgraded: &str,
+        ) -> Result<bool, StoreError> {
+            let mut users = self.0.lock().unwrap();
+            let user = users
+                .iter_mut()
+                .find(|u| u.user_id == user_id && u.password_hash.as_deref() == Some(expected));
+            Ok(user
+                .map(|u| u.password_hash = Some(upgraded.to_owned()))
+                .is_some())
+        }
         async fn set_user_disabled(
             &self,
             user_id: &str,
@@ -193,6 +240,58 @@ pub(crate) mod tests {
             password: Some(Password::new("looking-glass".into())),
             admin: false,
         }
+    }
+
+    /// A hash made with weaker parameters is replaced at the next successful
+    /// sign-in (and still verifies); a failed sign-in changes nothing.
+    #[tokio::test]
+    async fn a_sign_in_upgrades_a_weaker_hash() {
+        let store = Users::default();
+        let cheap = PasswordHasher::with_cost(1, 4, HashCost::InsecureBenchmark);
+        let user = create_user(&store, &cheap, alice(), 100).await.unwrap();
+        let weak = user.password_hash.clone().unwrap();
+        assert!(weak.starts_with("$argon2id$v=19$m=8,t=1,p=1$"));
+
+        let standard = PasswordHasher::with_permits(2);
+        assert!(
+            authenticate(&store, &standard, "alice", "wrong")
+                .await
+                .is_err()
+        );
+        let stored = |store: &Users| {
+            store
+                .0
+                .lock()
+                .unwrap()
+                .first()
+                .unwrap()
+                .password_hash
+                .clone()
+                .unwrap()
+        };
+        assert_eq!(stored(&store), weak, "a failed sign-in changes nothing");
+
+        authenticate(&store, &standard, "alice", "looking-glass")
+            .await
+            .unwrap();
+        let upgraded = stored(&store);
+        assert!(
+            upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{upgraded}"
+        );
+        assert_eq!(
+            store.0.lock().unwrap().first().unwrap().updated_at,
+            user.updated_at
+        );
+        authenticate(&store, &standard, "alice", "looking-glass")
+            .await
+            .unwrap();
+        assert_eq!(stored(&store), upgraded, "upgraded once");
+        // A benchmark-mode server never weakens it again.
+        authenticate(&store, &cheap, "alice", "looking-glass")
+            .await
+            .unwrap();
+        assert_eq!(stored(&store), upgraded);
     }
 
     #[tokio::test]

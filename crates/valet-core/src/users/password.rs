@@ -279,6 +279,39 @@ impl PasswordHasher {
             .ok()
     }
 
+    /// Whether a stored hash is weaker than today's parameters in some way and
+    /// stronger in none: another algorithm or version, or each of m, t and p at
+    /// most today's and one below. Such a hash is replaced after the next
+    /// successful sign-in; a hash that is stronger in any parameter (or a server
+    /// in benchmark mode, whose parameters are the weakest) never downgrades it.
+    pub fn should_upgrade(&self, stored: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(stored) else {
+            return false;
+        };
+        if parsed.algorithm != Algorithm::Argon2id.ident()
+            || parsed.version != Some(Version::V0x13.into())
+        {
+            return true;
+        }
+        let Ok(params) = Params::try_from(&parsed) else {
+            return false;
+        };
+        let current = &self.inner.params;
+        let stored = [params.m_cost(), params.t_cost(), params.p_cost()];
+        let today = [current.m_cost(), current.t_cost(), current.p_cost()];
+        stored.iter().zip(&today).all(|(s, t)| s <= t) && stored != today
+    }
+
+    /// Hashes a password that has just matched its stored hash, with today's
+    /// parameters and a fresh salt. The password rules are not applied again: a
+    /// password set under older rules keeps working.
+    pub async fn rehash(&self, password: &str) -> Result<String, PasswordError> {
+        let salt = random_bytes::<SALT_LEN>().map_err(hashing)?;
+        let password = Zeroizing::new(password.as_bytes().to_vec());
+        self.run(move |inner| hash_blocking(&inner.memory, &inner.params, &password, &salt))
+            .await?
+    }
+
     /// Whether a stored hash was made with other parameters than today's (so it
     /// should be replaced after the next successful login).
     pub fn needs_rehash(&self, stored: &str) -> bool {
@@ -694,6 +727,39 @@ mod tests {
                 .unwrap()
         );
         assert!(format!("{cheap:?}").contains("m_cost: 8,"));
+    }
+
+    /// Only weaker hashes are upgraded: a standard hasher upgrades a benchmark
+    /// hash, never a stronger one; a benchmark hasher never touches a standard one.
+    #[tokio::test]
+    async fn only_weaker_hashes_are_upgraded() {
+        let standard = hasher();
+        let cheap = PasswordHasher::with_cost(1, 4, HashCost::InsecureBenchmark);
+        let weak = cheap.hash("an upgraded password").await.unwrap();
+        let today = standard.hash("an upgraded password").await.unwrap();
+        assert!(standard.should_upgrade(&weak));
+        assert!(!standard.should_upgrade(&today));
+        assert!(!cheap.should_upgrade(&today), "never downgraded");
+        let stronger = "$argon2id$v=19$m=65536,t=2,p=1$c2FsdHNhbHQ$c2l4dGVlbiBieXRlIG91dA";
+        assert!(PasswordHash::new(stronger).is_ok());
+        assert!(!standard.should_upgrade(stronger));
+        let older = "$argon2i$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$c2l4dGVlbiBieXRlIG91dA";
+        assert!(PasswordHash::new(older).is_ok());
+        let mixed = "$argon2id$v=19$m=65536,t=1,p=1$c2FsdHNhbHQ$c2l4dGVlbiBieXRlIG91dA";
+        assert!(!standard.should_upgrade(mixed), "stronger in one parameter");
+        assert!(standard.should_upgrade(older));
+        assert!(!standard.should_upgrade("not a phc string"));
+
+        let rehashed = standard.rehash("an upgraded password").await.unwrap();
+        assert!(rehashed.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(
+            standard
+                .verify(Some(&rehashed), "an upgraded password")
+                .await
+                .unwrap()
+        );
+        // Older rules are not applied again to a password that has just matched.
+        assert!(standard.rehash("short").await.is_ok());
     }
 
     #[test]
