@@ -222,34 +222,13 @@ fn chromium_links_a_provider_account_and_signs_in_with_it() {
 /// driven through its development sign-in and consent forms.
 #[test]
 fn node_oidc_provider_is_an_openid_upstream() {
-    use valet_test_support::node::{node_clients_dir, node_package_available};
+    use valet_test_support::node::node_package_available;
 
     if !node_package_available("oidc-provider", "the node-oidc-provider upstream") {
         return;
     }
     let down = Downstream::serve("fed-node", true);
-    let port = free_port();
-    let mut command = Command::new("node");
-    command
-        .current_dir(node_clients_dir())
-        .args([
-            "upstream_provider.mjs",
-            &port.to_string(),
-            UP_CLIENT,
-            UP_SECRET,
-        ])
-        .arg(down.callback())
-        .stdin(Stdio::null());
-    let _provider = Server::start_unready(command, port, down.dir.join("node-provider.log"));
-    let issuer = format!("http://localhost:{port}");
-    down.add_upstream(&[
-        "--issuer",
-        &issuer,
-        "--client-id",
-        UP_CLIENT,
-        "--client-secret",
-        UP_SECRET,
-    ]);
+    let (_provider, issuer) = node_provider(&down);
 
     let (mut here, mut there) = (CookieJar::default(), CookieJar::default());
     let mut location = down.press_button(&mut here);
@@ -291,6 +270,103 @@ fn node_oidc_provider_is_an_openid_upstream() {
         &choice_form(&unknown),
     );
     assert_code_for_app(&created);
+    let users = down.users();
+    assert_eq!(users[0]["email"], "nora@node.example.test");
+    assert_eq!(users[0]["email_verified"], true);
+}
+
+/// Starts a node-oidc-provider (`tests/node/upstream_provider.mjs`) that
+/// answers to `down`'s callback, and adds it to `down` as the upstream; returns
+/// the running provider and its issuer.
+fn node_provider(down: &Downstream) -> (Server, String) {
+    use valet_test_support::node::node_clients_dir;
+
+    let port = free_port();
+    let mut command = Command::new("node");
+    command
+        .current_dir(node_clients_dir())
+        .args([
+            "upstream_provider.mjs",
+            &port.to_string(),
+            UP_CLIENT,
+            UP_SECRET,
+        ])
+        .arg(down.callback())
+        .stdin(Stdio::null());
+    let provider = Server::start_unready(command, port, down.dir.join("node-provider.log"));
+    let issuer = format!("http://localhost:{port}");
+    down.add_upstream(&[
+        "--issuer",
+        &issuer,
+        "--client-id",
+        UP_CLIENT,
+        "--client-secret",
+        UP_SECRET,
+    ]);
+    (provider, issuer)
+}
+
+/// node-oidc-provider as the upstream in Chromium: its own sign-in and consent
+/// pages, then Valet's page for a new identity creates the account, and the app
+/// receives its code.
+#[test]
+fn chromium_signs_up_through_node_oidc_provider() {
+    use std::time::Duration;
+
+    use valet_test_support::node::node_package_available;
+
+    use crate::webdriver::{Browser, CallbackListener, browser_missing};
+
+    if browser_missing("federation_node_e2e")
+        || !node_package_available("oidc-provider", "the node-oidc-provider upstream")
+    {
+        return;
+    }
+    let down = Downstream::serve("fed-node-chromium", true);
+    let (_provider, issuer) = node_provider(&down);
+    let callback = CallbackListener::start();
+    let redirect_uri = format!("http://127.0.0.1:{}/callback", callback.port);
+    let mut create = valet(&down.dir);
+    create.args([
+        "client",
+        "create",
+        "--name",
+        "Photo App",
+        "--redirect-uri",
+        &redirect_uri,
+        "--skip-consent",
+        "--json",
+    ]);
+    let client_id = stdout_json(&run_ok(create))["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let authorize = format!(
+        "http://127.0.0.1:{}/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid&state=s1&code_challenge={CHALLENGE}&code_challenge_method=S256",
+        down.port(),
+        encode(&redirect_uri)
+    );
+
+    let profile = down.dir.join("chromium");
+    std::fs::create_dir_all(&profile).unwrap();
+    let mut browser = Browser::start(&profile);
+    browser.navigate(&authorize);
+    browser.click(&browser.find(&format!("button#upstream-{UPSTREAM}")));
+    browser.wait_for_url(&issuer, Duration::from_secs(30));
+    // node-oidc-provider's development sign-in: any login, any password.
+    browser.send_keys(&browser.find("input[name=login]"), "nora");
+    browser.send_keys(&browser.find("input[name=password]"), "any password");
+    browser.click(&browser.find("input[name=prompt][value=login] ~ button[type=submit]"));
+    browser.click(&browser.find("input[name=prompt][value=consent] ~ button[type=submit]"));
+    // Back at Valet: a new identity, with the provider's verified email.
+    let identity = browser.text(&browser.find("#upstream-identity"));
+    assert!(identity.contains("nora@node.example.test"), "{identity}");
+    browser.click(&browser.find("button#create-account"));
+    let landed = browser.wait_for_url(&redirect_uri, Duration::from_secs(30));
+    assert!(landed.contains("code="), "{landed}");
+    let request_line = callback.request_line(Duration::from_secs(30));
+    assert!(request_line.contains("code="), "{request_line}");
+    browser.quit();
     let users = down.users();
     assert_eq!(users[0]["email"], "nora@node.example.test");
     assert_eq!(users[0]["email_verified"], true);
