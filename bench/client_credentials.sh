@@ -18,7 +18,7 @@ PORT="${VALET_BENCH_PORT:-18080}"
 need wrk wrk
 need curl curl
 cargo build --release -q -p valet
-VALET=target/release/valet
+VALET="$RELEASE_DIR/valet"
 WORK="$(mktemp -d)"
 PID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT

@@ -72,7 +72,7 @@ measure() { # measure LABEL BINARY ROUND
     users+=("bench$i")
   done
   for mode in sso refresh full; do
-    python3 bench/flows.py --base "$base" --client-id="$(json_field "$web" client_id)" \
+    run_flows --base "$base" --client-id="$(json_field "$web" client_id)" \
       --client-secret="$(json_field "$web" client_secret)" --users "$(IFS=,; echo "${users[*]}")" \
       --password "$PASSWORD" --mode "$mode" --duration "$FLOW_DURATION" \
       --concurrency "$FLOW_CONCURRENCY" --server-pid "$PID" --label "$label" \

@@ -7,6 +7,24 @@ PG_BASE_URL="${VALET_BENCH_PG:-postgres://postgres@127.0.0.1:5432/test}"
 TICKS_PER_SEC="$(getconf CLK_TCK)"
 RESULTS_DIR="bench/results"
 mkdir -p "$RESULTS_DIR"
+# Where `cargo build --release` puts binaries (CARGO_TARGET_DIR honoured).
+RELEASE_DIR="${CARGO_TARGET_DIR:-target}/release"
+
+# The browser-flow load generator, with bench/flows.py's options and JSON: the
+# Rust one (crates/valet/examples/flow_load.rs, built in release on first use),
+# which costs the shared cores a fraction of the Python one's CPU per request;
+# VALET_BENCH_DRIVER=python runs bench/flows.py instead.
+run_flows() {
+  if [ "${VALET_BENCH_DRIVER:-rust}" = python ]; then
+    python3 bench/flows.py "$@"
+    return
+  fi
+  if [ ! -x "$RELEASE_DIR/examples/flow_load" ]; then
+    echo "building the flow load generator (release)" >&2
+    cargo build --release -q -p valet --example flow_load
+  fi
+  "$RELEASE_DIR/examples/flow_load" "$@"
+}
 
 # Installs a Debian package when a command is missing.
 need() { # need COMMAND PACKAGE

@@ -66,7 +66,7 @@ if [ -n "${VALET_BENCH_VALET_BIN:-}" ]; then
 else
   echo "building (release)" >&2
   cargo build --release -q -p valet
-  VALET=target/release/valet
+  VALET="$RELEASE_DIR/valet"
 fi
 if [ "${VALET_BENCH_SKIP_MICRO:-0}" != 1 ]; then
   cargo bench --no-run -q -p valet-jose --bench sign -p valet-guard --bench verify 2>/dev/null
@@ -133,7 +133,7 @@ startup valet-postgres-no-tls "$WORK/startup-pg" "$(pg_schema valet_bench_startu
 flows() { # flows SERVER PID BASE CLIENT_ID SECRET USERS AUTHORIZE_PATH PASSWORD
   local mode
   for mode in full sso refresh; do
-    python3 bench/flows.py --base "$3" --client-id="$4" --client-secret="$5" --users "$6" \
+    run_flows --base "$3" --client-id="$4" --client-secret="$5" --users "$6" \
       --authorize-path "$7" --password "$8" --mode "$mode" --duration "$FLOW_DURATION" \
       --concurrency "$FLOW_CONCURRENCY" --server-pid "$2" --label "$1" \
       --json-out "$WORK/flow.json" >&2
@@ -207,7 +207,7 @@ cheap_hash_flow() { # cheap_hash_flow SERVER CLIENT_ID SECRET VALET_ARGS...
       --username "cheap$i" --email "cheap$i@example.test" --password-stdin >/dev/null
     users+=("cheap$i")
   done
-  python3 bench/flows.py --base "$base" --client-id="$id" --client-secret="$secret" \
+  run_flows --base "$base" --client-id="$id" --client-secret="$secret" \
     --users "$(IFS=,; echo "${users[*]}")" --authorize-path /authorize --password "$PASSWORD" \
     --mode full --duration "$FLOW_DURATION" --concurrency "$FLOW_CONCURRENCY" --server-pid "$pid" \
     --label "$server cheap hash (benchmark mode)" --json-out "$WORK/flow.json" >&2

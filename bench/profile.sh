@@ -24,7 +24,7 @@ need wrk wrk
 need perf linux-perf
 cargo build --release -q -p valet
 [ "$GRANT" = refresh_token ] && cargo build --release -q -p valet --example seed
-VALET=target/release/valet
+VALET="$RELEASE_DIR/valet"
 
 WORK="$(mktemp -d)"
 PID=""
@@ -37,7 +37,7 @@ CREDS="$("$VALET" --data-dir "$WORK/data" client create --name profile --redirec
 ID="$(json_field "$CREDS" client_id)"; SECRET="$(json_field "$CREDS" client_secret)"
 BASIC="$(printf '%s:%s' "$ID" "$SECRET" | base64 -w0)"
 if [ "$GRANT" = refresh_token ]; then
-  target/release/examples/seed --database-url "sqlite://$WORK/data/valet.db" --client-id="$ID" \
+  "$RELEASE_DIR/examples/seed" --database-url "sqlite://$WORK/data/valet.db" --client-id="$ID" \
     --families 100000 --users 10000 --token-seed profile >&2
   token_chunks profile 100000 100000 "$WORK/tokens" 2
   refresh_lua "$WORK/warm.lua" "$WORK/tokens.0" "$BASIC"

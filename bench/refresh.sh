@@ -47,7 +47,7 @@ trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 USERS="$(seq -s, -f 'bench%g' 1 "$CONCURRENCY")"
 
 rotate() { # rotate LABEL ROUND CLIENT_ID SECRET AUTHORIZE_PATH PASSWORD
-  python3 bench/flows.py --base "http://127.0.0.1:$PORT" --client-id="$3" --client-secret="$4" \
+  run_flows --base "http://127.0.0.1:$PORT" --client-id="$3" --client-secret="$4" \
     --users "$USERS" --authorize-path "$5" --password "$6" --mode refresh \
     --duration "$DURATION" --concurrency "$CONCURRENCY" --server-pid "$PID" --label "$1" \
     --json-out "$WORK/flow.json" >&2

@@ -16,7 +16,7 @@ UPSTREAM_PORT=$((VALET_PORT + 1))
 PROXY_PORT=$((VALET_PORT + 2))
 
 cargo build --release -q -p valet
-VALET=target/release/valet
+VALET="${CARGO_TARGET_DIR:-target}/release/valet"
 WORK="$(mktemp -d)"
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }

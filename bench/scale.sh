@@ -45,8 +45,8 @@ echo "building (release)" >&2
 # features (and so the build) of the server binary being measured.
 cargo build --release -q -p valet
 cargo build --release -q -p valet --example seed
-VALET=target/release/valet
-SEED=target/release/examples/seed
+VALET="$RELEASE_DIR/valet"
+SEED="$RELEASE_DIR/examples/seed"
 
 WORK="$(mktemp -d)"
 PIDS=()
