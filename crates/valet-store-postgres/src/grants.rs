@@ -32,10 +32,9 @@ impl GrantStore for PostgresStore {
         grant: &Grant,
         code: &AuthorizationCode,
     ) -> Result<(), StoreError> {
-        let (grant, code) = (grant.clone(), code.clone());
         self.commits
-            .write(move |conn| {
-                Box::pin(async move { insert_grant_with_code_in(conn, &grant, &code).await })
+            .write((grant.clone(), code.clone()), |conn, (grant, code)| {
+                Box::pin(insert_grant_with_code_in(conn, grant, code))
             })
             .await
     }
@@ -72,9 +71,10 @@ impl GrantStore for PostgresStore {
     }
 
     async fn redeem_code(&self, code_hash: &[u8], now: i64) -> Result<CodeRedemption, StoreError> {
-        let code_hash = code_hash.to_vec();
         self.commits
-            .write(move |conn| Box::pin(async move { redeem_code_in(conn, &code_hash, now).await }))
+            .write(code_hash.to_vec(), move |conn, code_hash| {
+                Box::pin(redeem_code_in(conn, code_hash, now))
+            })
             .await
     }
 
@@ -87,20 +87,21 @@ impl GrantStore for PostgresStore {
         jti: &str,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        let (grant_id, jti) = (grant_id.to_owned(), jti.to_owned());
         self.commits
-            .write(move |conn| {
-                Box::pin(
-                    async move { record_access_token_in(conn, &grant_id, &jti, expires_at).await },
-                )
-            })
+            .write(
+                (grant_id.to_owned(), jti.to_owned()),
+                move |conn, (grant_id, jti)| {
+                    Box::pin(record_access_token_in(conn, grant_id, jti, expires_at))
+                },
+            )
             .await
     }
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
-        let token = token.clone();
         self.commits
-            .write(move |conn| Box::pin(async move { insert_refresh_token_in(conn, &token).await }))
+            .write(token.clone(), |conn, token| {
+                Box::pin(insert_refresh_token_in(conn, token))
+            })
             .await
     }
 
@@ -112,26 +113,28 @@ impl GrantStore for PostgresStore {
         access_token: Option<(&str, i64)>,
         now: i64,
     ) -> Result<Rotation, StoreError> {
-        let presented_hash = presented_hash.to_vec();
-        let successor = successor.clone();
-        let sealed_successor = sealed_successor.map(<[u8]>::to_vec);
-        let access_token = access_token.map(|(jti, expires_at)| (jti.to_owned(), expires_at));
+        let input = (
+            presented_hash.to_vec(),
+            successor.clone(),
+            sealed_successor.map(<[u8]>::to_vec),
+            access_token.map(|(jti, expires_at)| (jti.to_owned(), expires_at)),
+        );
         self.commits
-            .write(move |conn| {
-                Box::pin(async move {
-                    rotate_refresh_token_in(
+            .write(
+                input,
+                move |conn, (presented_hash, successor, sealed, access)| {
+                    Box::pin(rotate_refresh_token_in(
                         conn,
-                        &presented_hash,
-                        &successor,
-                        sealed_successor.as_deref(),
-                        access_token
+                        presented_hash,
+                        successor,
+                        sealed.as_deref(),
+                        access
                             .as_ref()
                             .map(|(jti, expires_at)| (jti.as_str(), *expires_at)),
                         now,
-                    )
-                    .await
-                })
-            })
+                    ))
+                },
+            )
             .await
     }
 

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use valet_core::store::{
-    AuthorizationCode, Client, ClientStore, Grant, GrantStore, RevocationStore, StatusStore,
-    StoreError, User, UserStore,
+    AuthorizationCode, Client, ClientStore, Grant, GrantStore, RefreshToken, RevocationStore,
+    Rotation, StatusStore, StoreError, User, UserStore,
 };
 use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 use valet_store_conformance as conformance;
@@ -385,6 +385,105 @@ async fn concurrent_writes_share_transactions() {
     assert!(store.revoke_grant("batched-grant", 3).await.unwrap());
     for i in 0..WRITES {
         assert!(store.is_revoked(&format!("jti-{i}")).await.unwrap());
+    }
+    store.close().await;
+}
+
+/// Batches that hold a write failing half-way (a rotation whose successor's hash
+/// is taken: the token row is updated, then the insert fails) are run again with
+/// a savepoint per write: each failed rotation leaves its token as it was, and
+/// every other write of those batches is committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_failing_half_way_undoes_only_itself() {
+    const FAMILIES: usize = 48;
+    let db = TempDb::new("half-way");
+    let store = std::sync::Arc::new(SqliteStore::open(db.path()).await.unwrap());
+    store.insert_client(&client("half")).await.unwrap();
+    store.insert_user(&user("half-user")).await.unwrap();
+    let (grant, code) = grant_with_code("half", "half-user");
+    store.insert_grant_with_code(&grant, &code).await.unwrap();
+    let token = |name: String| RefreshToken {
+        token_hash: name.into_bytes(),
+        grant_id: grant.grant_id.clone(),
+        client_id: grant.client_id.clone(),
+        scope: grant.scope.clone(),
+        created_at: 1,
+        expires_at: i64::MAX / 2,
+        rotated_at: None,
+        sealed_successor: None,
+        dpop_jkt: None,
+    };
+    let taken = token("taken".to_owned());
+    store.insert_refresh_token(&taken).await.unwrap();
+    for i in 0..FAMILIES {
+        store
+            .insert_refresh_token(&token(format!("presented-{i}")))
+            .await
+            .unwrap();
+    }
+    let (batches_before, _) = store.group_commit_counts();
+
+    // Every third rotation clashes with `taken`.
+    let failing = |i: usize| i % 3 == 0;
+    let tasks: Vec<_> = (0..FAMILIES)
+        .map(|i| {
+            let store = std::sync::Arc::clone(&store);
+            let presented = format!("presented-{i}").into_bytes();
+            let successor = if failing(i) {
+                taken.clone()
+            } else {
+                token(format!("successor-{i}"))
+            };
+            let jti = format!("jti-{i}");
+            tokio::spawn(async move {
+                store
+                    .rotate_refresh_token(&presented, &successor, None, Some((&jti, 5)), 2)
+                    .await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+
+    let (batches, _) = store.group_commit_counts();
+    assert!(
+        batches - batches_before < FAMILIES as u64 / 2,
+        "the rotations shared transactions ({} for {FAMILIES})",
+        batches - batches_before
+    );
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        let presented = store
+            .get_refresh_token(format!("presented-{i}").as_bytes())
+            .await
+            .unwrap()
+            .unwrap();
+        if failing(i) {
+            assert!(
+                matches!(outcome, Err(StoreError::Conflict)),
+                "{i}: {outcome:?}"
+            );
+            assert_eq!(
+                presented.rotated_at, None,
+                "{i}: a failed rotation is undone"
+            );
+        } else {
+            assert!(matches!(outcome, Ok(Rotation::Rotated { .. })), "{i}");
+            assert_eq!(presented.rotated_at, Some(2), "{i}");
+            let successor = store
+                .get_refresh_token(format!("successor-{i}").as_bytes())
+                .await
+                .unwrap();
+            assert!(successor.is_some(), "{i}: the successor is stored");
+        }
+    }
+    // Only the good rotations' access tokens were recorded: revoking the grant
+    // revokes those.
+    assert!(store.revoke_grant(&grant.grant_id, 3).await.unwrap());
+    for i in 0..FAMILIES {
+        let revoked = store.is_revoked(&format!("jti-{i}")).await.unwrap();
+        assert_eq!(revoked, !failing(i), "{i}");
     }
     store.close().await;
 }
