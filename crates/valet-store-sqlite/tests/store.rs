@@ -424,7 +424,7 @@ async fn a_write_failing_half_way_undoes_only_itself() {
     let (batches_before, _) = store.group_commit_counts();
 
     // Every third rotation clashes with `taken`.
-    let failing = |i: usize| i % 3 == 0;
+    let failing = |i: usize| i.is_multiple_of(3);
     let tasks: Vec<_> = (0..FAMILIES)
         .map(|i| {
             let store = std::sync::Arc::clone(&store);
