@@ -321,6 +321,47 @@ pub async fn status_allocator_reserves_ahead(store: &dyn Store) {
     );
 }
 
+/// A block that holds a grant's index is valid until the grant's last access
+/// token can have expired, and a block window beyond that, so the grants that
+/// follow within that window need no store write; a grant beyond it extends the
+/// block again.
+pub async fn status_allocator_extends_for_grants(store: &dyn Store) {
+    use valet_core::status::{BLOCK_SIZE, BLOCK_WINDOW, StatusAllocator};
+
+    let client_id = format!("conf-{}-grants", unique());
+    ensure_client(store, &client_id).await;
+    let now = timeline();
+    let allocator = StatusAllocator::default();
+    let span = async |at| store.live_status_span(at).await.expect("live span");
+    let grant = async |grant_end| {
+        allocator
+            .allocate_for_grant(store, &client_id, grant_end, now)
+            .await
+            .expect("index")
+    };
+    let first_end = now + 1_000;
+    let first = grant(first_end).await;
+    let block = Some((first, first + BLOCK_SIZE));
+    let covered = first_end + MAX_ACCESS_TOKEN_TTL + BLOCK_WINDOW;
+    assert_eq!(
+        span(covered - 1).await,
+        block,
+        "valid past the grant's last token, by a window"
+    );
+    assert_eq!(span(covered).await, None);
+
+    assert_eq!(grant(first_end + BLOCK_WINDOW / 2).await, first + 1);
+    assert_eq!(span(covered).await, None, "a grant within the window");
+
+    let later_end = first_end + 2 * BLOCK_WINDOW;
+    assert_eq!(grant(later_end).await, first + 2);
+    assert_eq!(
+        span(later_end + MAX_ACCESS_TOKEN_TTL + BLOCK_WINDOW - 1).await,
+        block,
+        "a grant beyond the window extends the block"
+    );
+}
+
 /// A node that still holds blocks of a client deleted elsewhere (by the CLI, or
 /// another node) hands out only revoked indices, cannot reserve ahead or anew,
 /// and then refuses: no token of a deleted client can carry an index that is not

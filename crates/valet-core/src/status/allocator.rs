@@ -24,15 +24,19 @@ struct Block {
     end: i64,
     /// After this the node reserves a fresh block.
     use_until: i64,
+    /// The store holds at least this `valid_until` for the block (this node set
+    /// it; another node may only have moved it later).
+    valid_until: i64,
 }
 
 impl Block {
-    fn new(start: i64, use_until: i64) -> Self {
+    fn new(start: i64, use_until: i64, valid_until: i64) -> Self {
         Self {
             start,
             next: start,
             end: start + BLOCK_SIZE,
             use_until,
+            valid_until,
         }
     }
 
@@ -54,6 +58,12 @@ struct ClientBlocks {
 /// reserved: at tens of thousands of tokens a second, a block lasts tens of
 /// milliseconds, and half of one covers a slow store write.
 const RESERVE_AHEAD_AT: i64 = BLOCK_SIZE / 2;
+
+/// A block extended for a grant is extended this much further than that grant
+/// needs, so the grants that follow (expiring a little later each) find it long
+/// enough and cost no store write: one extension per block and window instead of
+/// one per grant. The list is served that much longer, which costs nothing.
+const GRANT_EXTENSION_AHEAD: i64 = BLOCK_WINDOW;
 
 /// One per node. Taking an index is a short lock and a map lookup. The request
 /// that takes the index half-way through a block reserves the next block (one
@@ -115,6 +125,7 @@ impl StatusAllocator {
             }
             if let Some(blocks) = self.lock().get_mut(client_id) {
                 blocks.current.use_until = use_until;
+                blocks.current.valid_until = blocks.current.valid_until.max(valid_until);
             }
             if let Some(taken) = self.take(client_id, now) {
                 return Ok(taken.idx);
@@ -130,7 +141,7 @@ impl StatusAllocator {
         if blocks.len() > 100_000 {
             blocks.clear();
         }
-        let mut current = Block::new(start, use_until);
+        let mut current = Block::new(start, use_until, valid_until);
         current.next += 1;
         blocks.insert(
             client_id.to_owned(),
@@ -161,7 +172,7 @@ impl StatusAllocator {
         {
             Ok(Some(start)) => {
                 if let Some(blocks) = self.lock().get_mut(client_id) {
-                    blocks.spare = Some(Block::new(start, use_until));
+                    blocks.spare = Some(Block::new(start, use_until, valid_until));
                 }
             }
             // Deleted meanwhile: the deletion revoked the current block, and the
@@ -210,7 +221,8 @@ impl StatusAllocator {
     }
 
     /// An index for a user grant. Its block stays valid as long as the grant can
-    /// still mint tokens, so the list holding it is served (and listed) that long.
+    /// still mint tokens, so the list holding it is served (and listed) that long;
+    /// the store is written only when the block is not yet valid that long.
     pub async fn allocate_for_grant(
         &self,
         store: &dyn Store,
@@ -219,19 +231,30 @@ impl StatusAllocator {
         now: i64,
     ) -> Result<i64, AllocationError> {
         let idx = self.allocate(store, client_id, now).await?;
-        let block_start = self.lock().get(client_id).and_then(|blocks| {
+        let needed = grant_expires_at.saturating_add(MAX_ACCESS_TOKEN_TTL);
+        let short_block = self.lock().get(client_id).and_then(|blocks| {
             [Some(&blocks.current), blocks.spare.as_ref()]
                 .into_iter()
                 .flatten()
-                .find(|block| block.contains(idx))
+                .find(|block| block.contains(idx) && block.valid_until < needed)
                 .map(|block| block.start)
         });
-        if let Some(start) = block_start
-            && !store
-                .extend_status_block(start, grant_expires_at.saturating_add(MAX_ACCESS_TOKEN_TTL))
-                .await?
-        {
+        let Some(start) = short_block else {
+            return Ok(idx);
+        };
+        let valid_until = needed.saturating_add(GRANT_EXTENSION_AHEAD);
+        if !store.extend_status_block(start, valid_until).await? {
             return Err(self.client_gone(client_id));
+        }
+        let mut blocks = self.lock();
+        let extended = blocks.get_mut(client_id).and_then(|blocks| {
+            [Some(&mut blocks.current), blocks.spare.as_mut()]
+                .into_iter()
+                .flatten()
+                .find(|block| block.start == start)
+        });
+        if let Some(block) = extended {
+            block.valid_until = block.valid_until.max(valid_until);
         }
         Ok(idx)
     }
