@@ -354,6 +354,56 @@ pub async fn refresh_insert_and_get(store: &dyn Store) {
     );
 }
 
+/// `record_issued` stores a token response's access token record and refresh
+/// token together, or neither: with a refresh token whose hash is taken, the
+/// access token is not recorded either (a revocation of the grant does not list
+/// it). Under a revoked grant the access token is revoked at once.
+pub async fn refresh_recorded_with_access_token(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "issued").await;
+    let (grant, _) = issue(store, &party, &run, "issued", None).await;
+    let token = refresh(&grant, hash(&run, "issued"), NOW + 3_600);
+    let (jti, failed_jti) = (format!("conf-{run}-issued"), format!("conf-{run}-failed"));
+    store
+        .record_issued(&grant.grant_id, &jti, NOW + 600, Some(&token))
+        .await
+        .expect("record issued");
+    assert_eq!(
+        store
+            .get_refresh_token(&token.token_hash)
+            .await
+            .expect("get"),
+        Some(token.clone())
+    );
+    let clash = RefreshToken {
+        expires_at: NOW + 1,
+        ..token.clone()
+    };
+    let err = store
+        .record_issued(&grant.grant_id, &failed_jti, NOW + 600, Some(&clash))
+        .await
+        .expect_err("a taken refresh token hash fails");
+    assert!(matches!(err, StoreError::Conflict), "got {err:?}");
+
+    assert!(
+        store
+            .revoke_grant(&grant.grant_id, NOW)
+            .await
+            .expect("revoke")
+    );
+    assert!(store.is_revoked(&jti).await.expect("is_revoked"));
+    assert!(
+        !store.is_revoked(&failed_jti).await.expect("is_revoked"),
+        "the failed write recorded no access token"
+    );
+    let late_jti = format!("conf-{run}-late");
+    store
+        .record_issued(&grant.grant_id, &late_jti, NOW + 600, None)
+        .await
+        .expect("record under a revoked grant");
+    assert!(store.is_revoked(&late_jti).await.expect("is_revoked"));
+}
+
 /// `get_refresh_family` reads a token with its grant and its user's state, in
 /// any state of the token, and nothing for an unknown hash.
 pub async fn refresh_family(store: &dyn Store) {

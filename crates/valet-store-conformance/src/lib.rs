@@ -155,6 +155,7 @@ pub async fn run_all(store: &dyn Store) {
     codes_redeem_once(store).await;
     codes_expiry_and_dead_grants(store).await;
     refresh_insert_and_get(store).await;
+    refresh_recorded_with_access_token(store).await;
     refresh_family(store).await;
     refresh_rotate(store).await;
     refresh_rotate_unknown(store).await;
@@ -170,6 +171,7 @@ pub async fn run_all(store: &dyn Store) {
     status_blocks_of_a_deleted_client(store).await;
     status_live_span(store).await;
     status_allocator_reserves_ahead(store).await;
+    status_allocator_extends_for_grants(store).await;
     status_allocator_after_client_deletion(store).await;
     status_revoke_grant(store).await;
     status_revoke_grants_by_owner(store).await;

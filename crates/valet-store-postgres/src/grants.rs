@@ -105,6 +105,27 @@ impl GrantStore for PostgresStore {
             .await
     }
 
+    async fn record_issued(
+        &self,
+        grant_id: &str,
+        jti: &str,
+        expires_at: i64,
+        refresh: Option<&RefreshToken>,
+    ) -> Result<(), StoreError> {
+        let input = (grant_id.to_owned(), jti.to_owned(), refresh.cloned());
+        self.commits
+            .write(input, move |conn, (grant_id, jti, refresh)| {
+                Box::pin(async move {
+                    record_access_token_in(&mut *conn, grant_id, jti, expires_at).await?;
+                    if let Some(refresh) = refresh {
+                        insert_refresh_token_in(&mut *conn, refresh).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
     async fn rotate_refresh_token(
         &self,
         presented_hash: &[u8],

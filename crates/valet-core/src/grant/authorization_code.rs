@@ -76,15 +76,13 @@ pub async fn issue(
     // Durable before the response leaves: the refresh token and the access
     // token's record (so a later revocation of the grant reaches it).
     store
-        .record_access_token(
+        .record_issued(
             &grant.grant_id,
             &issued.access_jti,
             issued.access_expires_at,
+            issued.refresh.as_ref(),
         )
         .await?;
-    if let Some(refresh) = &issued.refresh {
-        store.insert_refresh_token(refresh).await?;
-    }
     common::audit_issued(
         server,
         GrantType::AuthorizationCode,

@@ -74,15 +74,13 @@ pub async fn issue(
         now,
     )?;
     store
-        .record_access_token(
+        .record_issued(
             &grant.grant_id,
             &issued.access_jti,
             issued.access_expires_at,
+            issued.refresh.as_ref(),
         )
         .await?;
-    if let Some(refresh) = &issued.refresh {
-        store.insert_refresh_token(refresh).await?;
-    }
     common::audit_issued(
         server,
         GrantType::DeviceCode,

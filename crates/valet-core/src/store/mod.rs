@@ -344,6 +344,16 @@ pub trait GrantStore: Send + Sync {
         expires_at: i64,
     ) -> Result<(), StoreError>;
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError>;
+    /// What one token response issued under a grant, in one durable write: the
+    /// access token (recorded as by [`GrantStore::record_access_token`]) and the
+    /// refresh token issued with it, if any. Both are stored, or neither.
+    async fn record_issued(
+        &self,
+        grant_id: &str,
+        jti: &str,
+        expires_at: i64,
+        refresh: Option<&RefreshToken>,
+    ) -> Result<(), StoreError>;
     /// Exchanges a live refresh token of a live grant for `successor` in one
     /// transaction: marks the presented one rotated (storing `sealed_successor`
     /// on it, when given: only a client with a grace window needs it) and inserts
