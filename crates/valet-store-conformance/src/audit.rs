@@ -86,6 +86,34 @@ pub async fn audit_append_and_filter(store: &dyn Store) {
     assert_eq!(newest, vec![events[3].clone()]);
 }
 
+/// A flush of more records than one statement takes stores every one, in order
+/// (the order of appending breaks ties of the same second).
+pub async fn audit_append_many(store: &dyn Store) {
+    const EVENTS: usize = 450;
+    let client = format!("conf-{}-many", unique());
+    let events: Vec<AuditEvent> = (0..EVENTS)
+        .map(|i| {
+            let at = NOW + i64::try_from(i / 7).expect("small");
+            event(AuditKind::TokenIssued, at, None, Some(&client)).detail("n", i.to_string())
+        })
+        .collect();
+    store
+        .append_audit_events(&events)
+        .await
+        .expect("append many");
+    let stored = store
+        .audit_events(&AuditFilter {
+            client_id: Some(client.clone()),
+            limit: 1_000,
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("audit events");
+    let mut expected = events;
+    expected.reverse();
+    assert_eq!(stored, expected, "every record, newest first");
+}
+
 /// `actor` matches the text `detail.actor` exactly (not a prefix, not a
 /// number, not another member); `until` bounds the time from above, inclusive.
 pub async fn audit_filter_by_actor_and_until(store: &dyn Store) {

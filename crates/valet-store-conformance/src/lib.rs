@@ -179,6 +179,7 @@ pub async fn run_all(store: &dyn Store) {
     status_purge(store).await;
 
     audit_append_and_filter(store).await;
+    audit_append_many(store).await;
     audit_filter_by_actor_and_until(store).await;
     audit_purge(store).await;
 

@@ -796,25 +796,49 @@ macro_rules! shared_stores {
         // ---------------------------------------------------------------------------------
         // Audit trail
 
+        /// Rows per INSERT of the audit flush: far below either database's limit
+        /// on bound values (6 per row), and one round trip for a typical flush.
+        const AUDIT_ROWS_PER_INSERT: usize = 200;
+
         async fn append_audit_events_in(
             conn: &mut $conn,
             events: &[AuditEvent],
             details: &[String],
         ) -> Result<(), StoreError> {
-            for (event, detail) in events.iter().zip(details) {
-                sqlx::query(
-                    "INSERT INTO audit_events (at, event, user_id, client_id, address, detail) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(event.at)
-                .bind(event.event.as_str())
-                .bind(event.user_id.as_deref())
-                .bind(event.client_id.as_deref())
-                .bind(event.address.as_deref())
-                .bind(detail)
-                .execute(&mut *conn)
-                .await
-                .map_err(query_error)?;
+            for (events, details) in events
+                .chunks(AUDIT_ROWS_PER_INSERT)
+                .zip(details.chunks(AUDIT_ROWS_PER_INSERT))
+            {
+                // Only placeholders make up the SQL; every value is bound.
+                let mut sql = String::from(
+                    "INSERT INTO audit_events (at, event, user_id, client_id, address, detail) VALUES ",
+                );
+                for row in 0..events.len() {
+                    let first = row * 6 + 1;
+                    if row > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${})",
+                        first,
+                        first + 1,
+                        first + 2,
+                        first + 3,
+                        first + 4,
+                        first + 5
+                    ));
+                }
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for (event, detail) in events.iter().zip(details) {
+                    query = query
+                        .bind(event.at)
+                        .bind(event.event.as_str())
+                        .bind(event.user_id.as_deref())
+                        .bind(event.client_id.as_deref())
+                        .bind(event.address.as_deref())
+                        .bind(detail);
+                }
+                query.execute(&mut *conn).await.map_err(query_error)?;
             }
             Ok(())
         }
