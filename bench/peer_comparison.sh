@@ -16,9 +16,11 @@
 #   3. for each server: client_credentials tokens/s with p50/p99 latency (wrk, 1
 #      thread, CONNECTIONS connections), CPU time per token from /proc, peak RSS;
 #      introspection/s, JWKS/s, and the CPU of an empty request (GET /healthz);
-#      the Authorization Code + PKCE flow as flows/s
-#      (bench/flows.py: with a login per flow, with a remembered session, and
-#      refresh rotations alone).
+#      the Authorization Code + PKCE flow as flows/s (the flow_load driver, see
+#      bench/lib.sh: with a login per flow, VALET_BENCH_FLOW_CONCURRENCY browsers;
+#      with a remembered session, and refresh rotations alone,
+#      VALET_BENCH_SESSION_CONCURRENCY browsers). Valet on SQLite also signs
+#      client_credentials tokens with EdDSA (VALET_ACCESS_TOKEN_ALG), once.
 #   4. with VALET_BENCH_CHEAP_HASH=1 (the default; 0 skips it): Valet restarted in
 #      benchmark mode (`serve --insecure-benchmark-password-hash`: new password
 #      hashes are argon2id m=8 KiB, t=1, p=1) with users created in that mode, and
@@ -29,7 +31,9 @@
 # binary instead of building a release one, VALET_BENCH_SKIP_MICRO=1 skips the cargo
 # benches; either marks the run "smoke" in the results and the summaries.
 # Results: bench/results/peer_comparison.jsonl (one JSON record per measurement) and
-# the markdown tables printed at the end (also bench/results/peer_comparison.md).
+# the markdown tables printed at the end (also bench/results/peer_comparison.md); a
+# copy of each run's records goes to bench/results/peer_runs/, from which
+# bench/summary.py takes medians over the latest runs.
 # PostgreSQL: VALET_BENCH_PG (default postgres://postgres@127.0.0.1:5432/test); each
 # Valet run gets a fresh schema, dropped at the end.
 set -euo pipefail
@@ -41,6 +45,9 @@ CONNECTIONS="${2:-32}"
 AUX_DURATION="${VALET_BENCH_AUX_SECONDS:-8}"    # introspection, JWKS
 FLOW_DURATION="${VALET_BENCH_FLOW_SECONDS:-10}" # each flow mode
 FLOW_CONCURRENCY="${VALET_BENCH_FLOW_CONCURRENCY:-4}"
+# Without a password hash per flow, 4 browsers leave the servers idle between round
+# trips: the session and refresh modes run with more.
+SESSION_CONCURRENCY="${VALET_BENCH_SESSION_CONCURRENCY:-16}"
 CHEAP_HASH="${VALET_BENCH_CHEAP_HASH:-1}"
 SMOKE=false
 [ -n "${VALET_BENCH_VALET_BIN:-}" ] || [ "${VALET_BENCH_SKIP_MICRO:-0}" = 1 ] && SMOKE=true
@@ -131,11 +138,13 @@ startup valet-postgres-no-tls "$WORK/startup-pg" "$(pg_schema valet_bench_startu
 
 # --- 3. load --------------------------------------------------------------------------
 flows() { # flows SERVER PID BASE CLIENT_ID SECRET USERS AUTHORIZE_PATH PASSWORD
-  local mode
+  local mode concurrency
   for mode in full sso refresh; do
+    concurrency="$SESSION_CONCURRENCY"
+    [ "$mode" = full ] && concurrency="$FLOW_CONCURRENCY"
     run_flows --base "$3" --client-id="$4" --client-secret="$5" --users "$6" \
       --authorize-path "$7" --password "$8" --mode "$mode" --duration "$FLOW_DURATION" \
-      --concurrency "$FLOW_CONCURRENCY" --server-pid "$2" --label "$1" \
+      --concurrency "$concurrency" --server-pid "$2" --label "$1" \
       --json-out "$WORK/flow.json" >&2
     record "$RESULTS" "$1" "flow_$mode" "$(cat "$WORK/flow.json")"
   done
@@ -183,9 +192,29 @@ run_valet() { # run_valet SERVER DATABASE_URL|''
     "$(IFS=,; echo "${users[*]}")" /authorize "$PASSWORD"
   record "$RESULTS" "$server" rss_end "$(rss_json "$pid")"
   stop "$pid"
+  [ -z "$2" ] && eddsa_client_credentials "$server" "$auth" "$id" "$secret" "${args[@]}"
   [ "$CHEAP_HASH" = 1 ] && cheap_hash_flow "$server" "$(json_field "$web" client_id)" \
     "$(json_field "$web" client_secret)" "${args[@]}"
   return 0
+}
+
+# client_credentials again on the same store, Valet restarted with EdDSA (Ed25519)
+# access tokens: the same request with the cheaper signature.
+eddsa_client_credentials() { # eddsa_client_credentials SERVER AUTH ID SECRET VALET_ARGS...
+  local server="$1" auth="$2" id="$3" secret="$4" base="http://127.0.0.1:$PORT"
+  shift 4
+  echo "$server: EdDSA access tokens" >&2
+  VALET_ACCESS_TOKEN_ALG=EdDSA "$VALET" "$@" serve --bind "127.0.0.1:$PORT" >"$WORK/$server-eddsa.log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  wait_ready "$base/readyz"
+  local token
+  token="$(json_field "$(curl -fs -u "$id:$secret" -d grant_type=client_credentials -d scope=read "$base/token")" access_token)"
+  python3 -c 'import base64, json, sys; h = sys.argv[1].split(".")[0]; h += "=" * (-len(h) % 4)
+assert json.loads(base64.urlsafe_b64decode(h))["alg"] == "EdDSA", "not an EdDSA token"' "$token" ||
+    { echo "$server: the access token is not signed with EdDSA" >&2; exit 1; }
+  record "$RESULTS" "$server" client_credentials_eddsa "$(measure_wrk "$WORK/cc.lua" "$base/token" "$DURATION" "$CONNECTIONS" "$pid")"
+  stop "$pid"
 }
 
 # The login flow again on the same store, Valet restarted in benchmark mode and
@@ -236,7 +265,7 @@ run_oidc_provider() { # run_oidc_provider SERVER WORKERS
     # Sessions, interactions and codes live in the in-memory adapter of one process:
     # the browser flow runs against the single-process server only.
     flows "$server" "$pid" "$base" bench-web bench-web-secret-0123456789abcdef \
-      "$(seq -s, -f 'bench%g' 1 "$FLOW_CONCURRENCY")" /auth any-password
+      "$(seq -s, -f 'bench%g' 1 "$SESSION_CONCURRENCY")" /auth any-password
   fi
   record "$RESULTS" "$server" rss_end "$(rss_json "${pids[@]}")"
   stop "$pid"
@@ -253,4 +282,6 @@ run_oidc_provider oidc-provider 1
 run_oidc_provider oidc-provider-2-workers 2
 
 record "$RESULTS" machine meta_end "{\"load_after\": $(python3 -c 'import json; print(json.dumps(open("/proc/loadavg").read().split()[:3]))')}"
+mkdir -p "$RESULTS_DIR/peer_runs"
+cp "$RESULTS" "$RESULTS_DIR/peer_runs/$(date -u +%Y%m%dT%H%M%SZ).jsonl"
 python3 bench/summarize.py peer "$RESULTS" | tee "$RESULTS_DIR/peer_comparison.md"

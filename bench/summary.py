@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Every ratio issue 17 sets a target for, in one table and one plot.
 
-    python3 bench/summary.py [--results bench/results] [--markdown FILE] [--svg FILE]
+    python3 bench/summary.py [--results bench/results] [--runs 5] [--markdown FILE] [--svg FILE]
 
 Reads the latest run in each results file that exists under bench/results/:
-  peer_comparison.jsonl  (bench/peer_comparison.sh: each run rewrites it)
+  peer_runs/*.jsonl      (bench/peer_comparison.sh keeps a copy of each run there:
+                          each ratio is the median over the latest --runs of them,
+                          with every run's value in its note; without any,
+                          peer_comparison.jsonl, the latest run alone)
   refresh.jsonl          (bench/refresh.sh: each run rewrites it)
   gateway_proxy.jsonl    (bench/gateway_proxy.sh: appended; the latest `run` is used)
   scale.jsonl            (bench/scale.sh: each run rewrites it)
@@ -92,6 +95,11 @@ def peer_rows(peer):
                                 ratio(cc, op2, "per_s"), src, at_least=10))
             if sign and cc.get("cpu_per_req_us"):
                 rows.append(Row(f"CPU per token ÷ one ES256 signature, {store}", cc["cpu_per_req_us"] / sign, src, at_most=2))
+        eddsa = pick(peer, server, "client_credentials_eddsa")
+        if eddsa:
+            rows.append(Row(f"client_credentials tokens/s with EdDSA access tokens, {store} ÷ oidc-provider",
+                            ratio(eddsa, op, "per_s"), src, note="option; the target is for the ES256 default"))
+            rows.append(Row(f"client_credentials tokens/s, EdDSA ÷ ES256, {store}", ratio(eddsa, cc, "per_s"), src))
         refresh = pick(peer, server, "flow_refresh")
         if refresh:
             target = 5 if store == "SQLite" else None
@@ -110,7 +118,7 @@ def peer_rows(peer):
         if cheap and cheap.get("server_cpu_per_flow_ms") and (op_flow["full"] or {}).get("server_cpu_per_flow_ms"):
             rows.append(Row(f"server CPU per flow, oidc-provider ÷ {store} with the {CHEAP}",
                             op_flow["full"]["server_cpu_per_flow_ms"] / cheap["server_cpu_per_flow_ms"], src, at_least=10,
-                            note="the same flow by CPU: flows/s is bounded by the Python driver on the same cores"))
+                            note="the same flow by CPU, which the load generator on the same cores does not shift"))
         sso = pick(peer, server, "flow_sso")
         if sso:
             rows.append(Row(f"code flow on a session (no sign-in), {store} ÷ oidc-provider",
@@ -172,6 +180,26 @@ def scale_rows(records):
     return rows
 
 
+def median_rows(runs):
+    """One row per ratio over several runs: the median, every run's value noted."""
+    by_name = {}
+    for rows in runs:
+        for row in rows:
+            by_name.setdefault(row.name, []).append(row)
+    merged = []
+    for name, rows in by_name.items():
+        values = [r.value for r in rows if r.value is not None]
+        first = rows[0]
+        if len(runs) == 1:
+            merged.append(first)
+            continue
+        listed = ", ".join(f"{v:.2f}" for v in values)
+        note = f"median of {len(values)} runs: {listed}" + (f"; {first.note}" if first.note else "")
+        merged.append(Row(name, statistics.median(values) if values else None, first.source,
+                          first.at_least, first.at_most, note))
+    return merged
+
+
 def markdown(rows, meta):
     out = []
     if meta.get("smoke"):
@@ -179,9 +207,10 @@ def markdown(rows, meta):
                    "(a debug build or skipped micro-benchmarks, seconds per measurement).")
         out.append("")
     if meta:
-        out.append(f"peer_comparison.sh run: Valet `{meta.get('valet_rev', '?')}`, oidc-provider "
-                   f"{meta.get('oidc_provider', '?')}, {meta.get('nproc')} CPUs ({meta.get('cpu', '')}), "
-                   f"load average before {' '.join(meta.get('load_before', []))}.")
+        revs = ", ".join(f"`{rev}`" for rev in meta.get("revs", [meta.get("valet_rev", "?")]))
+        out.append(f"peer_comparison.sh: {meta.get('runs', 1)} run(s) of Valet {revs}, oidc-provider "
+                   f"{meta.get('oidc_provider', '?')}, {meta.get('nproc')} CPUs ({meta.get('cpu', '')}); "
+                   f"load average before the latest {' '.join(meta.get('load_before', []))}.")
         out.append("")
     out.append("| ratio | measured | target | | from | note |")
     out.append("|---|---:|---:|---|---|---|")
@@ -237,12 +266,20 @@ def svg(rows, meta):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", default=os.path.join(HERE, "results"))
+    parser.add_argument("--runs", type=int, default=5, help="peer_comparison.sh runs to take medians over")
     parser.add_argument("--markdown", help="also write the table to this file")
     parser.add_argument("--svg", help="write the plot to this file")
     args = parser.parse_args()
-    peer = load(args.results, "peer_comparison.jsonl")
-    meta = pick(peer, "machine", "meta") or {}
-    rows = (peer_rows(peer) + sign_in_rows(peer) + refresh_rows(load(args.results, "refresh.jsonl"))
+    run_dir = os.path.join(args.results, "peer_runs")
+    names = sorted(n for n in os.listdir(run_dir) if n.endswith(".jsonl"))[-args.runs:] if os.path.isdir(run_dir) else []
+    peers = [load(run_dir, n) for n in names] or [load(args.results, "peer_comparison.jsonl")]
+    metas = [pick(peer, "machine", "meta") or {} for peer in peers]
+    meta = dict(metas[-1])
+    meta["runs"] = len(peers)
+    meta["smoke"] = any(m.get("smoke") for m in metas)
+    meta["revs"] = sorted({m.get("valet_rev", "?") for m in metas})
+    rows = (median_rows([peer_rows(peer) + sign_in_rows(peer) for peer in peers])
+            + refresh_rows(load(args.results, "refresh.jsonl"))
             + gateway_rows(load(args.results, "gateway_proxy.jsonl")) + scale_rows(load(args.results, "scale.jsonl")))
     if not rows:
         sys.exit(f"no results under {args.results}: run bench/peer_comparison.sh (and the other bench scripts) first")
