@@ -120,10 +120,11 @@ def peer(path):
     flow_servers = [s for s in servers if pick(rs, s, "flow_full")]
     if flow_servers:
         f0 = pick(rs, flow_servers[0], "flow_full")
-        out.append(f"### Authorization Code + PKCE (bench/flows.py, {f0['concurrency']} browsers, server CPU from /proc)")
+        driver = "bench/flows.py" if f0.get("driver", "python") == "python" else "flow_load"
+        out.append(f"### Authorization Code + PKCE ({driver}, server CPU from /proc)")
         out.append("")
-        out.append("| server | mode | flows/s | server CPU per flow | p50 / p99 per step |")
-        out.append("|---|---|---:|---:|---|")
+        out.append("| server | mode | browsers | flows/s | server CPU per flow | driver CPU per flow | p50 / p99 per step |")
+        out.append("|---|---|---:|---:|---:|---:|---|")
         names = {"full": "login + consent + code + refresh", "sso": "session: authorize + code + refresh",
                  "refresh": "refresh rotation only"}
         for s in flow_servers:
@@ -133,8 +134,9 @@ def peer(path):
                     continue
                 steps = ", ".join(f"{k} {v['p50_ms']:.1f}/{v['p99_ms']:.1f} ms"
                                   for k, v in f["steps"].items() if v["count"])
-                out.append(f"| {s} | {names[mode]} | {fmt(f['flows_per_s'], 1)} | "
-                           f"{fmt(f['server_cpu_per_flow_ms'], 2, ' ms')} | {steps} |")
+                out.append(f"| {s} | {names[mode]} | {f['concurrency']} | {fmt(f['flows_per_s'], 1)} | "
+                           f"{fmt(f['server_cpu_per_flow_ms'], 2, ' ms')} | "
+                           f"{fmt(f.get('driver_cpu_per_flow_ms'), 2, ' ms')} | {steps} |")
         out.append("")
 
     out.append("### Start-up and memory")

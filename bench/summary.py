@@ -194,7 +194,9 @@ def median_rows(runs):
             merged.append(first)
             continue
         listed = ", ".join(f"{v:.2f}" for v in values)
-        note = f"median of {len(values)} runs: {listed}" + (f"; {first.note}" if first.note else "")
+        # A note that differs between runs (a run's own figure) is left out.
+        shared = first.note if first.note and all(r.note == first.note for r in rows) else ""
+        note = f"median of {len(values)} runs: {listed}" + (f"; {shared}" if shared else "")
         merged.append(Row(name, statistics.median(values) if values else None, first.source,
                           first.at_least, first.at_most, note))
     return merged
