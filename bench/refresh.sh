@@ -8,7 +8,7 @@
 #
 # Each round starts each server fresh, signs one user per worker in once (not
 # measured), then every worker rotates its own refresh token in a loop for
-# DURATION seconds (bench/flows.py --mode refresh). Valet answers each rotation
+# DURATION seconds (the flow load generator of bench/lib.sh, --mode refresh). Valet answers each rotation
 # only once it is committed (WAL, synchronous = FULL); oidc-provider keeps its
 # tokens in memory. Prints medians per server and the ratios; the records go to
 # bench/results/refresh.jsonl. VALET_BENCH_BACKEND=postgres runs Valet on a fresh
