@@ -115,13 +115,13 @@ impl GrantStore for PostgresStore {
         let input = (grant_id.to_owned(), jti.to_owned(), refresh.cloned());
         self.commits
             .write(input, move |conn, (grant_id, jti, refresh)| {
-                Box::pin(async move {
-                    record_access_token_in(&mut *conn, grant_id, jti, expires_at).await?;
-                    if let Some(refresh) = refresh {
-                        insert_refresh_token_in(&mut *conn, refresh).await?;
-                    }
-                    Ok(())
-                })
+                Box::pin(record_issued_in(
+                    conn,
+                    grant_id,
+                    jti,
+                    expires_at,
+                    refresh.as_ref(),
+                ))
             })
             .await
     }

@@ -20,9 +20,9 @@
 //! again with each write in a savepoint of its own, which undoes the failed one
 //! alone. Writes are therefore functions of their input that can run twice. If
 //! the commit itself fails, every write of the batch answers an error and none
-//! took effect. A caller that goes
-//! away after queueing its write (a closed connection) does not withdraw it: the
-//! write commits like the others, as a response lost on the way would have.
+//! took effect. A caller that goes away after queueing its write (a closed
+//! connection) does not withdraw it: the write commits like the others, as a
+//! response lost on the way would have.
 
 use std::fmt;
 use std::future::Future;
@@ -270,10 +270,7 @@ async fn committer<DB: Database>(
         };
         batch.push(first);
         // Writes that arrive while this waits for the connection join the batch.
-        let tx = match begin {
-            Some(statement) => pool.begin_with(statement).await,
-            None => pool.begin().await,
-        };
+        let tx = begin_transaction(&pool, begin).await;
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
                 Ok(job) => batch.push(job),
@@ -304,6 +301,17 @@ async fn committer<DB: Database>(
     }
 }
 
+/// A transaction on `pool`, opened with `begin` (`BEGIN` when `None`).
+async fn begin_transaction<DB: Database>(
+    pool: &Pool<DB>,
+    begin: Option<&'static str>,
+) -> Result<Transaction<'static, DB>, sqlx::Error> {
+    match begin {
+        Some(statement) => pool.begin_with(statement).await,
+        None => pool.begin().await,
+    }
+}
+
 /// Runs the writes of `batch` in `tx` and commits. Straight, first; if a write
 /// fails, again from the start in a new transaction with each write in a
 /// savepoint of its own, so that only the failed one is undone.
@@ -328,11 +336,9 @@ async fn run_batch<DB: Database>(
         // Nothing else to keep: its error is the answer.
         return Ok(());
     }
-    let mut tx = match begin {
-        Some(statement) => pool.begin_with(statement).await,
-        None => pool.begin().await,
-    }
-    .map_err(|err| err.to_string())?;
+    let mut tx = begin_transaction(pool, begin)
+        .await
+        .map_err(|err| err.to_string())?;
     for job in batch.iter_mut() {
         let mut savepoint = Connection::begin(&mut *tx)
             .await

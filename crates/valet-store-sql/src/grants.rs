@@ -293,6 +293,22 @@ macro_rules! shared_grant_parts {
             Ok(())
         }
 
+        /// The access token's record (each store's `record_access_token_in`) and
+        /// the refresh token issued with it, on one connection: in one write.
+        pub(super) async fn record_issued_in(
+            conn: &mut $conn,
+            grant_id: &str,
+            jti: &str,
+            expires_at: i64,
+            refresh: Option<&RefreshToken>,
+        ) -> Result<(), StoreError> {
+            record_access_token_in(&mut *conn, grant_id, jti, expires_at).await?;
+            if let Some(refresh) = refresh {
+                insert_refresh_token_in(&mut *conn, refresh).await?;
+            }
+            Ok(())
+        }
+
         /// Deletes up to `limit` expired rows of each table, oldest first. Two nodes
         /// purging at once may pick the same rows; the second delete then finds fewer,
         /// which is harmless.

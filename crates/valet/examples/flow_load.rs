@@ -35,7 +35,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
-use valet_jose::{b64url, random_bytes, sha256};
+use valet_jose::{b64url, random_bytes};
+use valet_test_support::http::form_body as form;
+use valet_test_support::pkce::Pkce;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -281,21 +283,8 @@ fn path_of(location: &str) -> String {
     }
 }
 
-fn form(pairs: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
-}
-
 fn random_text() -> Result<String, Error> {
     Ok(b64url(random_bytes::<16>()?))
-}
-
-/// PKCE S256 (RFC 7636 §4.2): the verifier and its challenge.
-fn pkce() -> Result<(String, String), Error> {
-    let verifier = b64url(random_bytes::<32>()?);
-    let challenge = b64url(sha256(verifier.as_bytes()));
-    Ok((verifier, challenge))
 }
 
 /// Drives `/authorize` to the redirect with the code; returns (code, verifier).
@@ -306,7 +295,10 @@ async fn authorize(
     prompt_consent: bool,
     times: &mut Times,
 ) -> Result<(String, String), Error> {
-    let (verifier, challenge) = pkce()?;
+    let Pkce {
+        verifier,
+        challenge,
+    } = Pkce::new();
     let (state, nonce) = (random_text()?, random_text()?);
     let mut query = vec![
         ("response_type", "code"),
