@@ -24,6 +24,11 @@
 # Appends every measurement to bench/results/gateway_proxy.jsonl;
 # VALET_BENCH_CALLGRIND_DIR keeps the callgrind dumps (for callgrind_annotate).
 # VALET_BENCH_ONLY_COUNT=1 skips the wrk runs (instructions only).
+# VALET_BENCH_NGINX=1 adds a reference hop to the same rounds: nginx (Debian's
+# package, installed if missing; as many worker processes as cores) proxying
+# /api/ to the same guard over a keep-alive pool and adding the same token's
+# Authorization header: what the leanest usual reverse proxy adds in this
+# topology, with no session to look up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -41,6 +46,7 @@ BEFORE_PORT=$((VALET_PORT + 3))
 COUNTED_GATEWAY_PORT=$((VALET_PORT + 4))
 COUNTED_BEFORE_PORT=$((VALET_PORT + 5))
 COUNTED_GUARD_PORT=$((VALET_PORT + 6))
+NGINX_PORT=$((VALET_PORT + 7))
 AUDIENCE=https://api.example.test
 PASSWORD="bench gateway password"
 
@@ -172,7 +178,8 @@ SESSION="$(signin gateway "$GATEWAY_PORT")"
 lua "$WORK/gateway.lua" Cookie "__Host-valet-gateway=$SESSION"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$GUARD_PORT/healthz")" = 200 ]
 [ "$(curl -s -o /dev/null -w '%{http_code}' -b "__Host-valet-gateway=$SESSION" "http://127.0.0.1:$GATEWAY_PORT/api/healthz")" = 200 ]
-# name URL LUA PIDS (the first is the proxy measured; all of them are in the path)
+# name URL LUA PIDS (the first is the proxy measured; all of them are in the path;
+# a process of several, such as nginx's workers, is its PIDs joined by commas)
 TARGETS=("direct|http://127.0.0.1:$GUARD_PORT/healthz|$WORK/direct.lua|$GUARD_PID $VALET_PID"
          "gateway|http://127.0.0.1:$GATEWAY_PORT/api/healthz|$WORK/gateway.lua|$GATEWAY_PID $GUARD_PID $VALET_PID")
 if [ -n "$BEFORE" ]; then
@@ -181,6 +188,40 @@ if [ -n "$BEFORE" ]; then
   lua "$WORK/before.lua" Cookie "__Host-valet-gateway=$(signin gateway "$BEFORE_PORT")"
   TARGETS+=("gateway_before|http://127.0.0.1:$BEFORE_PORT/api/healthz|$WORK/before.lua|$BEFORE_PID $GUARD_PID $VALET_PID")
 fi
+if [ "${VALET_BENCH_NGINX:-0}" = 1 ]; then
+  need nginx nginx-light
+  mkdir -p "$WORK/nginx"
+  cat >"$WORK/nginx/nginx.conf" <<NGINX
+worker_processes auto;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  upstream guard { server 127.0.0.1:$GUARD_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location /api/ {
+      proxy_pass http://guard/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer $TOKEN";
+    }
+  }
+}
+NGINX
+  nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+  wait_ready "http://127.0.0.1:$NGINX_PORT/api/healthz"
+  # The workers do the proxying; the master only watches them.
+  NGINX_WORKERS="$(pgrep -P "$NGINX_PID" | paste -sd,)"
+  lua "$WORK/nginx.lua" Accept '*/*'
+  TARGETS+=("nginx|http://127.0.0.1:$NGINX_PORT/api/healthz|$WORK/nginx.lua|$NGINX_WORKERS $GUARD_PID $VALET_PID")
+fi
 
 RESULTS="$RESULTS_DIR/gateway_proxy.jsonl"
 RUN="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -188,9 +229,9 @@ RUN="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 measure() { # measure NAME URL LUA "PIDS" DURATION CONNECTIONS KIND ROUND
   local name="$1" url="$2" lua="$3" pids="$4" duration="$5" conns="$6" kind="$7" round="$8" before after out
   wrk -t1 -c"$conns" -d2s -s "$lua" "$url" >/dev/null
-  before="$(for pid in $pids; do cpu_split "$pid"; done | tr '\n' ' ')"
-  out="$(WARMUP=0 measure_wrk "$lua" "$url" "$duration" "$conns" $pids)"
-  after="$(for pid in $pids; do cpu_split "$pid"; done | tr '\n' ' ')"
+  before="$(for pid in $pids; do cpu_split ${pid//,/ }; done | tr '\n' ' ')"
+  out="$(WARMUP=0 measure_wrk "$lua" "$url" "$duration" "$conns" ${pids//,/ })"
+  after="$(for pid in $pids; do cpu_split ${pid//,/ }; done | tr '\n' ' ')"
   out="$(python3 - "$out" "$before" "$after" "$TICKS_PER_SEC" "$kind" "$round" "$RUN" <<'PY'
 import json, sys
 out, before, after, hz, kind, round_, run = sys.argv[1:]
@@ -274,13 +315,14 @@ import json, statistics, sys
 path, rounds, duration, conns, latency_duration = sys.argv[1:6]
 guard_ir, gateway_ir, before_ir = (None if x == "null" else int(x) for x in sys.argv[6:9])
 runs = [json.loads(line) for line in open(path)]
-names = [n for n in ("direct", "gateway", "gateway_before") if any(r["name"] == n for r in runs)]
+names = [n for n in ("direct", "gateway", "gateway_before", "nginx") if any(r["name"] == n for r in runs)]
 label = {"direct": "direct to the guard", "gateway": "through the gateway",
-         "gateway_before": "through the gateway (before build)"}
+         "gateway_before": "through the gateway (before build)",
+         "nginx": "through nginx (reference hop)"}
 def pick(name, kind):
     return sorted((r for r in runs if r["name"] == name and r["kind"] == kind), key=lambda r: r["round"])
 pids = {"direct": ["guard", "valet"], "gateway": ["gateway", "guard", "valet"],
-        "gateway_before": ["gateway", "guard", "valet"]}
+        "gateway_before": ["gateway", "guard", "valet"], "nginx": ["nginx", "guard", "valet"]}
 def med(rows, f):
     return statistics.median(f(r) for r in rows)
 if not runs:

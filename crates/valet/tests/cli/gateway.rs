@@ -505,6 +505,69 @@ fn only_the_session_token_crosses_the_gateway() {
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
+/// With several threads (`--threads`), each serving its own connections over
+/// its own pool of API connections, a session is one session: calls from many
+/// connections at the access token's expiry share one refresh, whichever
+/// thread they land on, and a logout on one connection ends it on all.
+#[test]
+fn several_threads_share_sessions_and_their_refresh() {
+    let setup = setup_with(3, &["--threads", "3"]);
+    let gateway = setup.gateway.port;
+    let mut browser = Browser::default();
+    sign_in(&setup, &mut browser, "/");
+    let session_id = browser.jar.0[SESSION_COOKIE].clone();
+    // Connections are handed to the threads in turn: nine concurrent ones reach
+    // all three, twice over the access token's lifetime.
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_secs(4));
+        let handles: Vec<_> = (0..9)
+            .map(|_| {
+                let mut browser = Browser {
+                    jar: browser.jar.clone(),
+                };
+                std::thread::spawn(move || {
+                    let reply = browser.send(gateway, "GET", "/api/orders", &[]);
+                    (reply.status, reply.json()["subject"].clone())
+                })
+            })
+            .collect();
+        for handle in handles {
+            let (status, subject) = handle.join().unwrap();
+            assert_eq!(status, 200);
+            assert_eq!(subject, setup.user_id.as_str());
+        }
+    }
+    let out = browser.post(gateway, "/bff/logout");
+    assert_eq!(out.status, 200, "{}", out.body);
+    for _ in 0..6 {
+        let mut old = Browser::default();
+        old.jar.0.insert(SESSION_COOKIE.into(), session_id.clone());
+        assert_eq!(old.send(gateway, "GET", "/api/orders", &[]).status, 401);
+    }
+}
+
+#[test]
+fn a_thread_count_of_zero_is_refused() {
+    let dir = temp_dir("gateway-threads");
+    let output = valet(&dir)
+        .env("VALET_GATEWAY_CLIENT_SECRET", "secret")
+        .args([
+            "gateway",
+            "--issuer",
+            "http://127.0.0.1:9",
+            "--client-id",
+            "gateway",
+            "--threads",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--threads"), "{stderr}");
+    assert!(stderr.contains("0 is not in 1..=1024"), "{stderr}");
+}
+
 /// Bodies reach the API whole: none for a GET, a small one (sent in one piece
 /// with its length) and one over 64 KiB (streamed).
 #[test]

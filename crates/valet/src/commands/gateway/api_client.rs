@@ -45,25 +45,36 @@ pub enum CallError {
 }
 
 pub struct ApiClient {
-    plain: Client<HttpConnector, Body>,
     tls: reqwest::Client,
+}
+
+thread_local! {
+    /// Each thread's own pool of `http://` upstream connections. A pooled
+    /// connection is driven by a task on the runtime that opened it; kept per
+    /// thread, a call never goes out over a connection another thread drives
+    /// (the gateway serves each browser connection on one single-threaded
+    /// runtime), so it costs no wake-up across threads.
+    static PLAIN: Client<HttpConnector, Body> = plain_client();
+}
+
+fn plain_client() -> Client<HttpConnector, Body> {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    // Small request/reply exchanges: don't let Nagle hold back a write.
+    connector.set_nodelay(true);
+    // hyper-util's `enforce_http` refuses `https://` URIs here; those go
+    // through `ApiClient::tls`.
+    Client::builder(TokioExecutor::new()).build(connector)
 }
 
 impl ApiClient {
     pub fn new() -> Result<ApiClient, CliError> {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        // Small request/reply exchanges: don't let Nagle hold back a write.
-        connector.set_nodelay(true);
-        // hyper-util's `enforce_http` refuses `https://` URIs here; those go
-        // through `tls` below.
-        let plain = Client::builder(TokioExecutor::new()).build(connector);
         let tls = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .map_err(|error| format!("API HTTP client: {error}"))?;
-        Ok(ApiClient { plain, tls })
+        Ok(ApiClient { tls })
     }
 
     /// Sends `method uri` with `headers` (already filtered; `Host` and the
@@ -76,14 +87,13 @@ impl ApiClient {
         body: Body,
     ) -> Result<Reply, CallError> {
         if uri.scheme_str() == Some("http") {
-            self.call_plain(method, uri, headers, body).await
+            Self::call_plain(method, uri, headers, body).await
         } else {
             self.call_tls(method, uri, headers, body).await
         }
     }
 
     async fn call_plain(
-        &self,
         method: Method,
         uri: Uri,
         headers: HeaderMap,
@@ -93,7 +103,8 @@ impl ApiClient {
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
-        match self.plain.request(request).await {
+        let plain = PLAIN.with(Client::clone);
+        match plain.request(request).await {
             Ok(reply) => {
                 let (parts, body) = reply.into_parts();
                 Ok(Reply {

@@ -111,6 +111,12 @@ pub struct GatewayArgs {
     /// [default: PUBLIC_URL/]
     #[arg(long)]
     pub post_logout_redirect_uri: Option<String>,
+    /// Threads serving browser connections, each running its own single-threaded
+    /// runtime. One thread proxies at the least CPU per request (≈ 20,000 API
+    /// calls/s on one core; docs/benchmarks.md); raise it when the gateway keeps
+    /// a core busy, or run more gateways behind the load balancer.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: u16,
     /// Accept a plain-http issuer on a non-loopback host.
     #[arg(long)]
     pub dangerous_allow_insecure_issuer: bool,
@@ -148,6 +154,7 @@ pub struct Gateway {
 pub async fn run(args: GatewayArgs) -> Result<(), CliError> {
     crate::commands::serve::init_logging(crate::config::LogFormat::Text);
     let bind = args.bind;
+    let threads = usize::from(args.threads);
     let gateway = Arc::new(Gateway::from_args(args)?);
     let app = router(Arc::clone(&gateway));
     let stop_signal = crate::commands::serve::shutdown_signal()?;
@@ -158,13 +165,14 @@ pub async fn run(args: GatewayArgs) -> Result<(), CliError> {
         listen = %bind, issuer = %gateway.issuer, public_url = %gateway.public_origin,
         "valet gateway is listening"
     );
-    valet_server::serve_router(
-        listener,
-        app,
-        valet_server::ServeOptions::default(),
-        stop_signal,
-    )
-    .await?;
+    // Each connection stays on one single-threaded runtime, and its API calls
+    // go out over that thread's own connection pool (`api_client`), so a
+    // proxied request wakes no other thread.
+    let options = valet_server::ServeOptions {
+        connection_threads: Some(valet_server::ConnectionThreads::start(threads)?),
+        ..valet_server::ServeOptions::default()
+    };
+    valet_server::serve_router(listener, app, options, stop_signal).await?;
     Ok(())
 }
 
