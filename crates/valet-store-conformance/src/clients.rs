@@ -236,7 +236,7 @@ pub async fn clients_delete_cascades(store: &dyn Store) {
     store.insert_refresh_token(&token).await.expect("insert");
     let jti = format!("conf-{run}-jti");
     store
-        .record_access_token(&grant.grant_id, &jti, NOW + 600)
+        .record_issued(&grant.grant_id, &jti, NOW + 600, None)
         .await
         .expect("record");
     store

@@ -274,7 +274,7 @@ pub async fn concurrent_use_and_revocation(store: &dyn Store) {
             })
             .collect();
         let recordings = jtis.iter().map(|jti| {
-            Box::pin(store.record_access_token(&grant.grant_id, jti, NOW + 600)) as BoxFuture<'_, _>
+            Box::pin(store.record_issued(&grant.grant_id, jti, NOW + 600, None)) as BoxFuture<'_, _>
         });
         let revocation = Box::pin(async {
             store

@@ -713,13 +713,13 @@ pub async fn grants_revoke(store: &dyn Store) {
         (&other.grant_id, &other_jti, NOW + 600),
     ] {
         store
-            .record_access_token(grant_id, jti, expires_at)
+            .record_issued(grant_id, jti, expires_at, None)
             .await
             .expect("record access token");
     }
     // Recording the same jti twice is not an error.
     store
-        .record_access_token(&grant.grant_id, &live_jti, NOW + 600)
+        .record_issued(&grant.grant_id, &live_jti, NOW + 600, None)
         .await
         .expect("record access token again");
 
@@ -781,7 +781,7 @@ pub async fn grants_revoke(store: &dyn Store) {
     // A token minted under the grant while it was being revoked is revoked too.
     let late_jti = format!("conf-{run}-late");
     store
-        .record_access_token(&grant.grant_id, &late_jti, NOW + 600)
+        .record_issued(&grant.grant_id, &late_jti, NOW + 600, None)
         .await
         .expect("record after revocation");
     assert!(
@@ -847,7 +847,7 @@ pub async fn grants_revoke_by_owner(store: &dyn Store) {
         let (grant, _) = issue(store, party, &run, label, sid.map(String::as_str)).await;
         let jti = format!("conf-{run}-{label}-jti");
         store
-            .record_access_token(&grant.grant_id, &jti, NOW + 600)
+            .record_issued(&grant.grant_id, &jti, NOW + 600, None)
             .await
             .expect("record");
         grants.push((grant, jti));
@@ -993,13 +993,18 @@ pub async fn grants_purge(store: &dyn Store) {
     }
     for i in 0..3 {
         store
-            .record_access_token(&live.grant_id, &format!("conf-{run}-old-{i}"), now - 30 + i)
+            .record_issued(
+                &live.grant_id,
+                &format!("conf-{run}-old-{i}"),
+                now - 30 + i,
+                None,
+            )
             .await
             .expect("record");
     }
     let live_jti = format!("conf-{run}-live-jti");
     store
-        .record_access_token(&live.grant_id, &live_jti, now + 600)
+        .record_issued(&live.grant_id, &live_jti, now + 600, None)
         .await
         .expect("record");
 

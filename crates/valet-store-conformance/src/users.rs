@@ -355,7 +355,7 @@ pub async fn users_delete_cascades(store: &dyn Store) {
             .expect("insert refresh token");
         let jti = format!("conf-{run}-{label}-jti");
         store
-            .record_access_token(&grant.grant_id, &jti, NOW + 600)
+            .record_issued(&grant.grant_id, &jti, NOW + 600, None)
             .await
             .expect("record access token");
         records.push((session, grant, code, token, jti));

@@ -1,4 +1,5 @@
-//! The parts of the grant store whose SQL is the same on both backends.
+//! The parts of the grant store that are the same on both backends: the SQL of
+//! its inserts, lookups and purge, and the `GrantStore` glue over them.
 
 /// Stamps into a backend's grant module the column lists (`grant_columns!`,
 /// `code_columns!`, `refresh_columns!`), the row decoders, the inserts, the
@@ -389,6 +390,225 @@ macro_rules! shared_grant_parts {
                 sealed_successor: get(row, "sealed_successor")?,
                 dpop_jkt: get(row, "dpop_jkt")?,
             })
+        }
+    };
+}
+
+/// Stamps into a backend's grant module its `GrantStore` implementation on
+/// `$store`: reads on the pool `$reader`, transactions begun on `$writer` with the
+/// backend's `begin_write`, durable writes through its group commit
+/// (`self.commits`). Each method hands its work to a function of the backend's
+/// grant module (`redeem_code_in`, `rotate_refresh_token_in`, `revoke_in`, ...) or
+/// of [`shared_grant_parts`]: how a statement locks stays with the backend; only
+/// this glue, the same on both, lives here.
+#[macro_export]
+macro_rules! shared_grant_store {
+    (
+        store: $store:ty,
+        reader: $reader:ident,
+        writer: $writer:ident $(,)?
+    ) => {
+        #[async_trait]
+        impl GrantStore for $store {
+            async fn insert_grant_with_code(
+                &self,
+                grant: &Grant,
+                code: &AuthorizationCode,
+            ) -> Result<(), StoreError> {
+                self.commits
+                    .write((grant.clone(), code.clone()), |conn, (grant, code)| {
+                        Box::pin(insert_grant_with_code_in(conn, grant, code))
+                    })
+                    .await
+            }
+
+            async fn get_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {
+                get_grant_in(&self.$reader, grant_id).await
+            }
+
+            async fn grant_by_status_idx(
+                &self,
+                status_idx: i64,
+            ) -> Result<Option<Grant>, StoreError> {
+                grant_by_status_idx_in(&self.$reader, status_idx).await
+            }
+
+            async fn list_grants_of_user(
+                &self,
+                user_id: &str,
+                now: i64,
+            ) -> Result<Vec<Grant>, StoreError> {
+                list_live_grants_in(&self.$reader, Owner::User(user_id), now).await
+            }
+
+            async fn list_grants_of_client(
+                &self,
+                client_id: &str,
+                now: i64,
+            ) -> Result<Vec<Grant>, StoreError> {
+                list_live_grants_in(&self.$reader, Owner::Client(client_id), now).await
+            }
+
+            async fn get_code(
+                &self,
+                code_hash: &[u8],
+                now: i64,
+            ) -> Result<Option<AuthorizationCode>, StoreError> {
+                // A consumed code is found whatever its expiry (a replay must be seen).
+                Ok(get_code_in(&self.$reader, code_hash)
+                    .await?
+                    .filter(|code| code.consumed_at.is_some() || code.expires_at > now))
+            }
+
+            async fn redeem_code(
+                &self,
+                code_hash: &[u8],
+                now: i64,
+            ) -> Result<CodeRedemption, StoreError> {
+                self.commits
+                    .write(code_hash.to_vec(), move |conn, code_hash| {
+                        Box::pin(redeem_code_in(conn, code_hash, now))
+                    })
+                    .await
+            }
+
+            async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
+                self.commits
+                    .write(token.clone(), |conn, token| {
+                        Box::pin(insert_refresh_token_in(conn, token))
+                    })
+                    .await
+            }
+
+            /// If the grant is already revoked, the `jti` is revoked at once (with the
+            /// grant's `revoked_at`): a token minted while the grant was being revoked
+            /// does not escape. An unknown grant is an error (foreign key).
+            async fn record_issued(
+                &self,
+                grant_id: &str,
+                jti: &str,
+                expires_at: i64,
+                refresh: Option<&RefreshToken>,
+            ) -> Result<(), StoreError> {
+                let input = (grant_id.to_owned(), jti.to_owned(), refresh.cloned());
+                self.commits
+                    .write(input, move |conn, (grant_id, jti, refresh)| {
+                        Box::pin(record_issued_in(
+                            conn,
+                            grant_id,
+                            jti,
+                            expires_at,
+                            refresh.as_ref(),
+                        ))
+                    })
+                    .await
+            }
+
+            async fn rotate_refresh_token(
+                &self,
+                presented_hash: &[u8],
+                successor: &RefreshToken,
+                sealed_successor: Option<&[u8]>,
+                access_token: Option<(&str, i64)>,
+                now: i64,
+            ) -> Result<Rotation, StoreError> {
+                let input = (
+                    presented_hash.to_vec(),
+                    successor.clone(),
+                    sealed_successor.map(<[u8]>::to_vec),
+                    access_token.map(|(jti, expires_at)| (jti.to_owned(), expires_at)),
+                );
+                self.commits
+                    .write(
+                        input,
+                        move |conn, (presented_hash, successor, sealed, access)| {
+                            Box::pin(rotate_refresh_token_in(
+                                conn,
+                                presented_hash,
+                                successor,
+                                sealed.as_deref(),
+                                access
+                                    .as_ref()
+                                    .map(|(jti, expires_at)| (jti.as_str(), *expires_at)),
+                                now,
+                            ))
+                        },
+                    )
+                    .await
+            }
+
+            async fn get_refresh_token(
+                &self,
+                token_hash: &[u8],
+            ) -> Result<Option<RefreshToken>, StoreError> {
+                get_refresh_token_in(&self.$reader, token_hash).await
+            }
+
+            async fn get_refresh_family(
+                &self,
+                token_hash: &[u8],
+            ) -> Result<Option<RefreshFamily>, StoreError> {
+                get_refresh_family_in(&self.$reader, token_hash).await
+            }
+
+            /// "Live" here means not yet revoked: an expired grant that was never revoked
+            /// is revoked too (its access tokens may outlive it) and counts as matched.
+            async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError> {
+                self.revoke(GrantsOf::Grant(grant_id), now)
+                    .await
+                    .map(|count| count > 0)
+            }
+
+            async fn revoke_grants_of_session(
+                &self,
+                sid: &str,
+                now: i64,
+            ) -> Result<u64, StoreError> {
+                self.revoke(GrantsOf::Session(sid), now).await
+            }
+
+            async fn revoke_grants_of_user(
+                &self,
+                user_id: &str,
+                now: i64,
+            ) -> Result<u64, StoreError> {
+                self.revoke(GrantsOf::User(user_id), now).await
+            }
+
+            async fn revoke_grants_of_client(
+                &self,
+                client_id: &str,
+                now: i64,
+            ) -> Result<u64, StoreError> {
+                self.revoke(GrantsOf::Client(client_id), now).await
+            }
+
+            async fn revoke_consent(
+                &self,
+                user_id: &str,
+                client_id: &str,
+                now: i64,
+            ) -> Result<u64, StoreError> {
+                let mut tx = begin_write(&self.$writer).await?;
+                let outcome = revoke_consent_in(&mut tx, user_id, client_id, now).await;
+                finish(tx, outcome).await
+            }
+
+            /// Consumed codes go too once expired. Deleting a grant cascades to whatever
+            /// of its descendants is left; those rows are not counted.
+            async fn purge_grants(&self, now: i64, limit: u32) -> Result<u64, StoreError> {
+                let mut tx = begin_write(&self.$writer).await?;
+                let outcome = purge_grants_in(&mut tx, now, limit).await;
+                finish(tx, outcome).await
+            }
+        }
+
+        impl $store {
+            async fn revoke(&self, which: GrantsOf<'_>, now: i64) -> Result<u64, StoreError> {
+                let mut tx = begin_write(&self.$writer).await?;
+                let outcome = revoke_in(&mut tx, which, now).await;
+                finish(tx, outcome).await
+            }
         }
     };
 }

@@ -365,7 +365,7 @@ async fn concurrent_writes_share_transactions() {
             let store = std::sync::Arc::clone(&store);
             tokio::spawn(async move {
                 store
-                    .record_access_token("batched-grant", &format!("jti-{i}"), i64::MAX / 2)
+                    .record_issued("batched-grant", &format!("jti-{i}"), i64::MAX / 2, None)
                     .await
             })
         })

@@ -334,19 +334,12 @@ pub trait GrantStore: Send + Sync {
     /// Consumes a code atomically: of N concurrent calls exactly one gets
     /// `Redeemed`. A code past `expires_at` is `Unknown` unless already consumed.
     async fn redeem_code(&self, code_hash: &[u8], now: i64) -> Result<CodeRedemption, StoreError>;
-    /// Records an access token issued under a grant (the grant must exist). If the
-    /// grant is already revoked, the `jti` is revoked at once: a token minted while
-    /// its grant was being revoked does not escape.
-    async fn record_access_token(
-        &self,
-        grant_id: &str,
-        jti: &str,
-        expires_at: i64,
-    ) -> Result<(), StoreError>;
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError>;
-    /// What one token response issued under a grant, in one durable write: the
-    /// access token (recorded as by [`GrantStore::record_access_token`]) and the
-    /// refresh token issued with it, if any. Both are stored, or neither.
+    /// What one token response issued under a grant (the grant must exist), in
+    /// one durable write: the access token's record and the refresh token issued
+    /// with it, if any. Both are stored, or neither. If the grant is already
+    /// revoked, the `jti` is revoked at once: a token minted while its grant was
+    /// being revoked does not escape.
     async fn record_issued(
         &self,
         grant_id: &str,

@@ -383,7 +383,7 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
     store.insert_grant_with_code(&grant, &code).await.unwrap();
     store.insert_session(&session).await.unwrap();
     store
-        .record_access_token(&grant.grant_id, "jti-1", now + 600)
+        .record_issued(&grant.grant_id, "jti-1", now + 600, None)
         .await
         .unwrap();
 
@@ -428,7 +428,7 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
             .is_none()
     );
     store
-        .record_access_token(&grant.grant_id, "jti-2", now + 600)
+        .record_issued(&grant.grant_id, "jti-2", now + 600, None)
         .await
         .unwrap();
 
