@@ -257,6 +257,12 @@ pub(crate) struct Upstream {
     base: String,
     /// The base path without a trailing `/` (empty for the root).
     base_path: String,
+    /// Scheme and authority (`http://host:port`).
+    origin: String,
+    /// `host:port`, the port made explicit.
+    connect_to: Arc<str>,
+    host: HeaderValue,
+    tls: bool,
 }
 
 impl Upstream {
@@ -272,9 +278,20 @@ impl Upstream {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(bad("must not carry credentials"));
         }
+        let host = url.host_str().unwrap_or_default();
+        let port = url.port_or_known_default().unwrap_or(80);
+        // As the URL gave them: `url` leaves out the scheme's own port.
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
         Ok(Upstream {
             base: url.as_str().trim_end_matches('/').to_owned(),
             base_path: url.path().trim_end_matches('/').to_owned(),
+            origin: url.origin().ascii_serialization(),
+            connect_to: Arc::from(format!("{host}:{port}")),
+            host: HeaderValue::try_from(authority).map_err(|error| bad(&error.to_string()))?,
+            tls: url.scheme() == "https",
         })
     }
 
@@ -297,18 +314,20 @@ impl Upstream {
         Ok(url)
     }
 
-    /// As [`Upstream::url_for`], as an `http::Uri` for a hyper client: the target
-    /// is the base and the (checked) path and query joined, parsed once. The URI
+    /// As [`Upstream::url_for`], as the origin-form request target (RFC 9112
+    /// §3.2.1: the base path, the checked path and the query) a hyper
+    /// connection sends to the upstream at [`Upstream::authority`]. The URI
     /// parser neither normalizes nor decodes, so the path stays the one checked.
-    pub(crate) fn uri_for(
+    pub(crate) fn target_for(
         &self,
         path: &str,
         query: Option<&str>,
     ) -> Result<axum::http::Uri, &'static str> {
         check_path(path)?;
-        let mut target =
-            String::with_capacity(self.base.len() + path.len() + query.map_or(0, |q| q.len() + 1));
-        target.push_str(&self.base);
+        let mut target = String::with_capacity(
+            self.base_path.len() + path.len() + query.map_or(0, |q| q.len() + 1),
+        );
+        target.push_str(&self.base_path);
         target.push_str(path);
         if let Some(query) = query {
             target.push('?');
@@ -321,10 +340,30 @@ impl Upstream {
             .path()
             .strip_prefix(self.base_path.as_str())
             .is_some_and(|rest| rest.starts_with('/'));
-        if !under_base {
+        if uri.scheme().is_some() || !under_base {
             return Err("the request path leaves the upstream's base path");
         }
         Ok(uri)
+    }
+
+    /// Whether calls go out over TLS (`https://`).
+    pub(crate) fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// `host:port` to connect to (the scheme's port when the URL names none).
+    pub(crate) fn authority(&self) -> &Arc<str> {
+        &self.connect_to
+    }
+
+    /// The `Host` header for the upstream: its host and port as the URL gave them.
+    pub(crate) fn host_header(&self) -> &HeaderValue {
+        &self.host
+    }
+
+    /// The absolute URL of a request target from [`Upstream::target_for`].
+    pub(crate) fn absolute(&self, target: &axum::http::Uri) -> String {
+        format!("{}{target}", self.origin)
     }
 }
 
@@ -337,6 +376,10 @@ pub(crate) fn check_path(path: &str) -> Result<(), &'static str> {
     // The WHATWG URL parser reads `\` as `/` in http URLs, and so do some servers.
     if path.contains('\\') {
         return Err("the request path contains a backslash");
+    }
+    // Neither an encoded character nor a dot: nothing below can match.
+    if !path.contains(['%', '.']) {
+        return Ok(());
     }
     let lower = path.to_ascii_lowercase();
     if lower.contains("%2f") || lower.contains("%5c") {
@@ -481,13 +524,12 @@ pub(crate) fn forwarded_headers(incoming: &HeaderMap, direction: Direction) -> H
         let lower = name.as_str();
         // `X-Valet_Subject` is the same variable as `X-Valet-Subject` to CGI-style
         // upstreams (Rack, PHP, WSGI): every spelling of the prefix goes.
-        let normalized = lower.replace('_', "-");
         if HOP_BY_HOP.contains(&lower)
-            || normalized.starts_with("x-valet")
+            || starts_with_dashed(lower, "x-valet")
             || lower == "host"
             || lower == "content-length"
             || connection_listed.iter().any(|listed| listed == lower)
-            || (direction == Direction::Request && is_forwarding_header(&normalized))
+            || (direction == Direction::Request && is_forwarding_header(lower))
         {
             continue;
         }
@@ -497,9 +539,22 @@ pub(crate) fn forwarded_headers(incoming: &HeaderMap, direction: Direction) -> H
 }
 
 /// The headers that tell an upstream who the client is (RFC 7239 `Forwarded` and the
-/// de facto `X-Forwarded-*` and `X-Real-IP`): only the proxy may set them.
-fn is_forwarding_header(normalized: &str) -> bool {
-    normalized == "forwarded" || normalized == "x-real-ip" || normalized.starts_with("x-forwarded-")
+/// de facto `X-Forwarded-*` and `X-Real-IP`), in any spelling of `-` as `_`: only the
+/// proxy may set them.
+fn is_forwarding_header(lower: &str) -> bool {
+    lower == "forwarded"
+        || (lower.len() == "x-real-ip".len() && starts_with_dashed(lower, "x-real-ip"))
+        || starts_with_dashed(lower, "x-forwarded-")
+}
+
+/// Whether the lower-case header name `lower` starts with `prefix`, reading
+/// each `_` in the name as `-`.
+fn starts_with_dashed(lower: &str, prefix: &str) -> bool {
+    lower.len() >= prefix.len()
+        && lower
+            .bytes()
+            .zip(prefix.bytes())
+            .all(|(have, want)| have == want || (have == b'_' && want == b'-'))
 }
 
 #[cfg(test)]
@@ -537,33 +592,30 @@ mod tests {
             "",
         ] {
             assert!(upstream.url_for(bad, None).is_err(), "{bad}");
-            assert!(upstream.uri_for(bad, None).is_err(), "{bad}");
+            assert!(upstream.target_for(bad, None).is_err(), "{bad}");
         }
-        for (good, forwarded) in [
-            ("/", "http://127.0.0.1:3000/api/"),
-            ("/orders", "http://127.0.0.1:3000/api/orders"),
-            (
-                "/..foo/.bar/x..",
-                "http://127.0.0.1:3000/api/..foo/.bar/x..",
-            ),
-            (
-                "//evil.example/x",
-                "http://127.0.0.1:3000/api//evil.example/x",
-            ),
-            ("/a%20b", "http://127.0.0.1:3000/api/a%20b"),
+        for (good, target) in [
+            ("/", "/api/"),
+            ("/orders", "/api/orders"),
+            ("/..foo/.bar/x..", "/api/..foo/.bar/x.."),
+            ("//evil.example/x", "/api//evil.example/x"),
+            ("/a%20b", "/api/a%20b"),
         ] {
+            let forwarded = format!("http://127.0.0.1:3000{target}");
             assert_eq!(upstream.url_for(good, None).unwrap().as_str(), forwarded);
-            assert_eq!(upstream.uri_for(good, None).unwrap().to_string(), forwarded);
+            let uri = upstream.target_for(good, None).unwrap();
+            assert_eq!(uri.to_string(), target);
+            assert_eq!(upstream.absolute(&uri), forwarded);
         }
         assert_eq!(
             upstream
-                .uri_for("/orders", Some("next=/../x&page=2"))
+                .target_for("/orders", Some("next=/../x&page=2"))
                 .unwrap()
                 .to_string(),
-            "http://127.0.0.1:3000/api/orders?next=/../x&page=2"
+            "/api/orders?next=/../x&page=2"
         );
         // Not a request target hyper would have accepted: refused, not encoded.
-        assert!(upstream.uri_for("/a b", None).is_err());
+        assert!(upstream.target_for("/a b", None).is_err());
         assert_eq!(
             upstream
                 .url_for("/orders", Some("next=/../x&page=2"))
@@ -578,10 +630,29 @@ mod tests {
         );
         assert!(root.url_for("/%2e%2e/x", None).is_err());
         assert_eq!(
-            root.uri_for("/orders", None).unwrap().to_string(),
-            "http://127.0.0.1:3000/orders"
+            root.target_for("/orders", None).unwrap().to_string(),
+            "/orders"
         );
-        assert!(root.uri_for("/%2e%2e/x", None).is_err());
+        // An absolute path a URI parser would read as a scheme and authority.
+        assert!(
+            root.target_for("//evil.example/x", None)
+                .is_ok_and(|t| t.host().is_none())
+        );
+        assert!(root.target_for("/%2e%2e/x", None).is_err());
+    }
+
+    #[test]
+    fn upstreams_name_where_to_connect_and_the_host_to_send() {
+        let plain = Upstream::parse("http://api.internal/v1/").unwrap();
+        assert_eq!(&**plain.authority(), "api.internal:80");
+        assert_eq!(plain.host_header(), "api.internal");
+        assert!(!plain.is_tls());
+        let tls = Upstream::parse("https://[::1]:8443/").unwrap();
+        assert_eq!(&**tls.authority(), "[::1]:8443");
+        assert_eq!(tls.host_header(), "[::1]:8443");
+        assert!(tls.is_tls());
+        let target = tls.target_for("/x", Some("a=1")).unwrap();
+        assert_eq!(tls.absolute(&target), "https://[::1]:8443/x?a=1");
     }
 
     #[test]

@@ -50,8 +50,8 @@ async fn forward(gateway: &Gateway, upstream: &Upstream, rest: &str, request: Re
     {
         return refused(StatusCode::FORBIDDEN, reason);
     }
-    let uri = match upstream.uri_for(rest, request.uri().query()) {
-        Ok(uri) => uri,
+    let target = match upstream.target_for(rest, request.uri().query()) {
+        Ok(target) => target,
         Err(reason) => return refused(StatusCode::BAD_REQUEST, reason),
     };
     let session = match current_session(gateway, request.headers()).await {
@@ -78,7 +78,7 @@ async fn forward(gateway: &Gateway, upstream: &Upstream, rest: &str, request: Re
     headers.insert(AUTHORIZATION, bearer);
     match gateway
         .api_http
-        .call(parts.method, uri, headers, body)
+        .call(upstream, parts.method, target, headers, body)
         .await
     {
         Ok(reply) => {
