@@ -29,6 +29,9 @@
 # /api/ to the same guard over a keep-alive pool and adding the same token's
 # Authorization header: what the leanest usual reverse proxy adds in this
 # topology, with no session to look up.
+# VALET_BENCH_STRACE=1 also counts each proxy's system calls per request
+# (strace -c on all its threads during a wrk run at CONNECTIONS; the counts, not
+# the rate, are what it is for: strace slows the process it watches).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -269,6 +272,36 @@ for round in $(seq 1 "$ROUNDS"); do
     done
   done
 done
+
+if [ "${VALET_BENCH_STRACE:-0}" = 1 ]; then
+  need strace strace
+  echo "system calls per request (strace -c, wrk -c$CONNS, 5 s)"
+  for target in "${TARGETS[@]}"; do
+    IFS='|' read -r name url lua pids <<<"$target"
+    [ "$name" = direct ] && continue
+    traced=()
+    for pid in ${pids%% *}; do traced+=(-p "$pid"); done
+    # shellcheck disable=SC2086
+    strace -c -f -o "$WORK/strace-$name.txt" ${traced[@]//,/ -p } &
+    STRACE_PID=$!
+    sleep 1
+    requests="$(wrk -t1 -c"$CONNS" -d5s -s "$lua" "$url" | sed -n 's/^BENCH.* requests=\([0-9]*\).*/\1/p')"
+    kill -INT "$STRACE_PID"
+    wait "$STRACE_PID" 2>/dev/null || true
+    python3 - "$WORK/strace-$name.txt" "$requests" "$name" <<'PY'
+import sys
+path, requests, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+calls = {}
+for line in open(path):
+    fields = line.split()
+    if len(fields) >= 5 and fields[0][0].isdigit() and fields[-1] != "total":
+        calls[fields[-1]] = int(fields[3])
+total = sum(calls.values())
+top = ", ".join(f"{n} {c / requests:.2f}" for n, c in sorted(calls.items(), key=lambda kv: -kv[1])[:6])
+print(f"  {name}: {total / requests:.2f} per request ({top})")
+PY
+  done
+fi
 
 # Instructions per request: a copy of the process under callgrind, counters
 # zeroed after a warm-up, COUNTED requests on one keep-alive connection, dumped.

@@ -25,17 +25,17 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes, HttpBody as _};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{self, HeaderName};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use clap::Args;
-use futures_util::TryStreamExt as _;
 use reqwest::Url;
 use valet_guard::{ConfigError, Guard, GuardConfig};
 
@@ -104,18 +104,6 @@ pub struct GuardArgs {
 /// The identity headers the proxy sets; incoming headers starting with
 /// `x-valet` (in any spelling) are dropped.
 const IDENTITY_HEADERS: [&str; 3] = ["x-valet-subject", "x-valet-client-id", "x-valet-scope"];
-
-/// RFC 9110 §7.6.1: connection-specific headers are not forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 struct Proxy {
     guard: Guard,
@@ -476,29 +464,108 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
             headers.insert(HeaderName::from_static(name), value);
         }
     }
-    let upstream_body = reqwest::Body::wrap_stream(body.into_data_stream());
-    let sent = proxy
-        .client
-        .request(parts.method, url)
-        .headers(headers)
-        .body(upstream_body)
-        .send()
-        .await;
-    match sent {
-        Ok(reply) => {
-            let status = reply.status();
-            let headers = forwarded_headers(reply.headers(), Direction::Response);
-            let body = Body::from_stream(reply.bytes_stream().map_err(std::io::Error::other));
-            let mut response = Response::new(body);
-            *response.status_mut() = status;
-            *response.headers_mut() = headers;
-            response
-        }
+    relay(
+        proxy.client.request(parts.method, url).headers(headers),
+        body,
+    )
+    .await
+}
+
+/// Sends the request upstream and answers with its reply (filtered headers,
+/// the body with its length).
+async fn relay(outgoing: reqwest::RequestBuilder, body: Body) -> Response {
+    let Ok(outgoing) = with_body(outgoing, body).await else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read\n",
+        )
+            .into_response();
+    };
+    let reply = match outgoing.send().await {
+        Ok(reply) => axum::http::Response::<reqwest::Body>::from(reply),
         Err(error) => {
             tracing::warn!(%error, "upstream unreachable");
-            (StatusCode::BAD_GATEWAY, "upstream unreachable\n").into_response()
+            return (StatusCode::BAD_GATEWAY, "upstream unreachable\n").into_response();
+        }
+    };
+    let (parts, body) = reply.into_parts();
+    // The body keeps its length (`Content-Length` goes out again); a small
+    // one is read whole, to go out with the head in one write.
+    let mut body = Body::new(body);
+    if let Some(length) = small_length(&body) {
+        match read_whole(body, length).await {
+            Ok(whole) => body = Body::from(whole),
+            Err(error) => {
+                tracing::warn!(%error, "the upstream's reply broke off");
+                return (StatusCode::BAD_GATEWAY, "upstream reply broke off\n").into_response();
+            }
         }
     }
+    let mut response = Response::new(body);
+    *response.status_mut() = parts.status;
+    *response.headers_mut() = forwarded_headers(&parts.headers, Direction::Response);
+    response
+}
+
+/// Bodies of known length up to this size, request or reply, are read whole
+/// before they are passed on, so they go out in one write with their head
+/// (streamed, the head would go first and the body in a second system call);
+/// larger bodies and those of unknown length stream.
+const SMALL_BODY: u64 = 64 * 1024;
+
+/// The length of a body worth reading whole first (see [`SMALL_BODY`]).
+pub(crate) fn small_length(body: &Body) -> Option<usize> {
+    if body.is_end_stream() {
+        return None;
+    }
+    let length = body
+        .size_hint()
+        .exact()
+        .filter(|&length| length <= SMALL_BODY)?;
+    usize::try_from(length).ok()
+}
+
+/// All of `body` (of `length` bytes, which hyper holds a body with a
+/// `Content-Length` to); a body of one piece is passed on without a copy.
+pub(crate) async fn read_whole(mut body: Body, length: usize) -> Result<Bytes, axum::Error> {
+    let mut whole = Bytes::new();
+    let mut joined: Option<Vec<u8>> = None;
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        match &mut joined {
+            Some(joined) => joined.extend_from_slice(&data),
+            None if whole.is_empty() => whole = data,
+            None => {
+                let mut both = Vec::with_capacity(length);
+                both.extend_from_slice(&whole);
+                both.extend_from_slice(&data);
+                joined = Some(both);
+            }
+        }
+    }
+    Ok(joined.map_or(whole, Bytes::from))
+}
+
+/// `outgoing` with `body`: none for a body that is already over (a bodiless
+/// `GET` is not sent as an empty chunked one), a small one whole, any other
+/// streamed; with its length when it has one, chunked when it has none.
+pub(crate) async fn with_body(
+    outgoing: reqwest::RequestBuilder,
+    body: Body,
+) -> Result<reqwest::RequestBuilder, axum::Error> {
+    if let Some(length) = small_length(&body) {
+        return Ok(outgoing.body(read_whole(body, length).await?));
+    }
+    if body.is_end_stream() {
+        return Ok(outgoing);
+    }
+    let outgoing = match body.size_hint().exact() {
+        Some(length) => outgoing.header(header::CONTENT_LENGTH, length),
+        None => outgoing,
+    };
+    Ok(outgoing.body(reqwest::Body::wrap_stream(body.into_data_stream())))
 }
 
 /// Which way headers are being copied.
@@ -512,6 +579,15 @@ pub(crate) enum Direction {
 /// headers a client might try to smuggle in, and (for requests) without the
 /// forwarding headers the proxy sets itself.
 pub(crate) fn forwarded_headers(incoming: &HeaderMap, direction: Direction) -> HeaderMap {
+    forwarded_headers_without(incoming, direction, &[])
+}
+
+/// [`forwarded_headers`] without `dropped` either.
+pub(crate) fn forwarded_headers_without(
+    incoming: &HeaderMap,
+    direction: Direction,
+    dropped: &[HeaderName],
+) -> HeaderMap {
     let connection_listed: Vec<String> = incoming
         .get_all(header::CONNECTION)
         .iter()
@@ -522,18 +598,29 @@ pub(crate) fn forwarded_headers(incoming: &HeaderMap, direction: Direction) -> H
     let mut out = HeaderMap::with_capacity(incoming.len());
     for (name, value) in incoming {
         let lower = name.as_str();
-        // `X-Valet_Subject` is the same variable as `X-Valet-Subject` to CGI-style
-        // upstreams (Rack, PHP, WSGI): every spelling of the prefix goes.
-        if HOP_BY_HOP.contains(&lower)
-            || starts_with_dashed(lower, "x-valet")
-            || lower == "host"
-            || lower == "content-length"
-            || connection_listed.iter().any(|listed| listed == lower)
-            || (direction == Direction::Request && is_forwarding_header(lower))
-        {
-            continue;
+        let end_to_end = match lower {
+            // Connection-specific (RFC 9110 §7.6.1), and what the client
+            // connection sets from the target and the body.
+            "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "content-length" => false,
+            // `X-Valet_Subject` is the same variable as `X-Valet-Subject` to
+            // CGI-style upstreams (Rack, PHP, WSGI): every spelling of the
+            // prefix goes.
+            _ if lower.starts_with('x') && starts_with_dashed(lower, "x-valet") => false,
+            _ if direction == Direction::Request && is_forwarding_header(lower) => false,
+            _ => !connection_listed.iter().any(|listed| listed == lower) && !dropped.contains(name),
+        };
+        if end_to_end {
+            out.append(name.clone(), value.clone());
         }
-        out.append(name.clone(), value.clone());
     }
     out
 }

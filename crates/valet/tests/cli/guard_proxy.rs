@@ -48,6 +48,8 @@ fn upstream() -> Upstream {
                 "underscored": header("x-valet_subject"),
                     "authorization": header("authorization"),
                     "body_len": body.len(),
+                    "content_length": header("content-length"),
+                    "transfer_encoding": header("transfer-encoding"),
                     "target": uri.to_string(),
                     "x_forwarded_for": header("x-forwarded-for"),
                     "x_forwarded_host": header("x-forwarded-host"),
@@ -161,6 +163,36 @@ fn valid_tokens_pass_with_the_verified_identity_and_streamed_bodies() {
         "underscore spellings are dropped too"
     );
     assert_eq!(seen["body_len"], 1_000_000);
+}
+
+/// Bodies cross the proxy with their length both ways: a bodiless GET goes
+/// without a body (not as an empty chunked one), a body of known length keeps
+/// its `Content-Length`, small or streamed, and so does the reply.
+#[test]
+fn bodies_keep_their_length_through_the_proxy() {
+    let s = setup(&[]);
+    let token = s.valet.token(&s.id, &s.secret);
+    let reply = bearer(s.proxy.port, "GET", &token, &[], "");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let seen = reply.json();
+    assert_eq!(seen["transfer_encoding"], serde_json::json!([]));
+    assert_eq!(seen["body_len"], 0);
+    assert_eq!(reply.header("transfer-encoding"), None);
+    assert_eq!(
+        reply.header("content-length"),
+        Some(reply.body.len().to_string().as_str())
+    );
+    for size in [20, 70_000, 1_000_000] {
+        let reply = bearer(s.proxy.port, "POST", &token, &[], &"x".repeat(size));
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let seen = reply.json();
+        assert_eq!(seen["body_len"], size);
+        assert_eq!(
+            seen["content_length"],
+            serde_json::json!([size.to_string()])
+        );
+        assert_eq!(seen["transfer_encoding"], serde_json::json!([]), "{size}");
+    }
 }
 
 /// Valet signing access tokens with EdDSA (Ed25519): the proxy verifies them from the

@@ -24,7 +24,7 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 
-use crate::commands::guard::Upstream;
+use crate::commands::guard::{Upstream, read_whole, small_length, with_body};
 use crate::storage::CliError;
 
 /// How long connecting to an upstream may take (no limit on the call itself:
@@ -37,11 +37,6 @@ const IDLE_PER_UPSTREAM: usize = 64;
 /// An idle connection unused this long is closed (servers drop idle
 /// keep-alive connections too; one they dropped is found closed and skipped).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Request bodies of known length up to this size are read before forwarding
-/// through reqwest (one piece, with its length).
-const SMALL_BODY: u64 = 64 * 1024;
-const SMALL_BODY_USIZE: usize = 64 * 1024;
 
 /// A reply from upstream, before the gateway filters its headers.
 pub struct Reply {
@@ -95,9 +90,17 @@ impl ApiClient {
         headers: HeaderMap,
         body: Body,
     ) -> Result<Reply, CallError> {
-        if upstream.is_tls() {
+        let body = match small_length(&body) {
+            Some(length) => Body::from(
+                read_whole(body, length)
+                    .await
+                    .map_err(|_| CallError::BadBody)?,
+            ),
+            None => body,
+        };
+        let mut reply = if upstream.is_tls() {
             let url = upstream.absolute(&target);
-            self.call_tls(method, &url, headers, body).await
+            self.call_tls(method, &url, headers, body).await?
         } else {
             let mut request = Request::new(body);
             *request.method_mut() = method;
@@ -106,8 +109,15 @@ impl ApiClient {
             request
                 .headers_mut()
                 .insert(HOST, upstream.host_header().clone());
-            call_plain(upstream.authority(), request).await
+            call_plain(upstream.authority(), request).await?
+        };
+        if let Some(length) = small_length(&reply.body) {
+            let whole = read_whole(reply.body, length)
+                .await
+                .map_err(|error| CallError::Unreachable(format!("the reply broke off: {error}")))?;
+            reply.body = Body::from(whole);
         }
+        Ok(reply)
     }
 
     async fn call_tls(
@@ -119,18 +129,9 @@ impl ApiClient {
     ) -> Result<Reply, CallError> {
         let url =
             reqwest::Url::parse(url).map_err(|error| CallError::Unreachable(error.to_string()))?;
-        let mut outgoing = self.tls.request(method, url).headers(headers);
-        if !body.is_end_stream() {
-            outgoing = match body.size_hint().exact() {
-                Some(length) if length <= SMALL_BODY => {
-                    match axum::body::to_bytes(body, SMALL_BODY_USIZE).await {
-                        Ok(bytes) => outgoing.body(bytes),
-                        Err(_) => return Err(CallError::BadBody),
-                    }
-                }
-                _ => outgoing.body(reqwest::Body::wrap_stream(body.into_data_stream())),
-            };
-        }
+        let outgoing = with_body(self.tls.request(method, url).headers(headers), body)
+            .await
+            .map_err(|_| CallError::BadBody)?;
         match outgoing.send().await {
             Ok(reply) => {
                 let reply = axum::http::Response::<reqwest::Body>::from(reply);
@@ -453,6 +454,46 @@ mod tests {
             assert_eq!(reply.status, StatusCode::NO_CONTENT);
         }
         assert_eq!(upstream.connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn small_replies_are_read_whole_before_they_are_passed_on() {
+        let upstream = upstream();
+        let api =
+            crate::commands::guard::Upstream::parse(&format!("http://{}", upstream.authority))
+                .unwrap();
+        let client = ApiClient::new().unwrap();
+        let call = |path: &'static str| {
+            client.call(
+                &api,
+                Method::GET,
+                Uri::from_static(path),
+                HeaderMap::new(),
+                Body::empty(),
+            )
+        };
+        // Read whole, the reply has given its connection back: the next call,
+        // made before the first reply is passed on, reuses it.
+        let Ok(first) = call("/ok").await else {
+            panic!("the upstream is up");
+        };
+        let Ok(second) = call("/ok").await else {
+            panic!("the upstream is up");
+        };
+        assert_eq!(upstream.connections.load(Ordering::SeqCst), 1);
+        assert_eq!(first.body.size_hint().exact(), Some(2));
+        assert_eq!(body_of(first).await, "ok");
+        assert_eq!(body_of(second).await, "ok");
+        // A megabyte streams: its connection is busy until it has been read.
+        let Ok(big) = call("/big").await else {
+            panic!("the upstream is up");
+        };
+        let Ok(after) = call("/ok").await else {
+            panic!("the upstream is up");
+        };
+        assert_eq!(upstream.connections.load(Ordering::SeqCst), 2);
+        assert_eq!(body_of(big).await.len(), 1_048_576);
+        assert_eq!(body_of(after).await, "ok");
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::header::{CACHE_CONTROL, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, COOKIE, HeaderName, LOCATION, ORIGIN, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
@@ -23,7 +23,7 @@ const LOGIN_COOKIE: &str = "__Host-valet-gateway-login";
 /// How long a sign-in may take.
 const LOGIN_TTL: i64 = 600;
 /// The header state-changing requests must carry.
-pub const CSRF_HEADER: &str = "x-valet-csrf";
+pub const CSRF_HEADER: HeaderName = HeaderName::from_static("x-valet-csrf");
 
 /// What the login cookie carries to the callback.
 #[derive(Serialize, Deserialize)]
@@ -363,7 +363,7 @@ pub async fn backchannel_logout(
 
 /// The CSRF rule of state-changing requests (see the module documentation).
 pub fn check_csrf(gateway: &Gateway, headers: &HeaderMap) -> Result<(), &'static str> {
-    if headers.get(CSRF_HEADER).map(HeaderValue::as_bytes) != Some(b"1") {
+    if headers.get(&CSRF_HEADER).map(HeaderValue::as_bytes) != Some(b"1") {
         return Err("a state-changing request needs the X-Valet-CSRF: 1 header");
     }
     let fetch_site = headers.get("sec-fetch-site").map(HeaderValue::as_bytes);

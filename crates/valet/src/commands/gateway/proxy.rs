@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::header::{self, AUTHORIZATION, HeaderName};
+use axum::http::header::{self, AUTHORIZATION};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -15,7 +15,7 @@ use super::handlers::{
 use super::oidc::TokenError;
 use super::session::Session;
 use super::{Gateway, now};
-use crate::commands::guard::{Direction, Upstream, check_path, forwarded_headers};
+use crate::commands::guard::{Direction, Upstream, check_path, forwarded_headers_without};
 
 pub async fn api_or_static(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     let path = request.uri().path();
@@ -67,14 +67,11 @@ async fn forward(gateway: &Gateway, upstream: &Upstream, rest: &str, request: Re
         return unavailable("the access token is not a header value");
     };
     let (parts, body) = request.into_parts();
-    let mut headers = forwarded_headers(&parts.headers, Direction::Request);
-    for name in [
-        header::COOKIE,
-        AUTHORIZATION,
-        HeaderName::from_static(CSRF_HEADER),
-    ] {
-        headers.remove(name);
-    }
+    let mut headers = forwarded_headers_without(
+        &parts.headers,
+        Direction::Request,
+        &[header::COOKIE, AUTHORIZATION, CSRF_HEADER],
+    );
     headers.insert(AUTHORIZATION, bearer);
     match gateway
         .api_http
@@ -82,8 +79,11 @@ async fn forward(gateway: &Gateway, upstream: &Upstream, rest: &str, request: Re
         .await
     {
         Ok(reply) => {
-            let mut headers = forwarded_headers(&reply.headers, Direction::Response);
-            headers.remove(header::SET_COOKIE);
+            let headers = forwarded_headers_without(
+                &reply.headers,
+                Direction::Response,
+                &[header::SET_COOKIE],
+            );
             let mut response = Response::new(reply.body);
             *response.status_mut() = reply.status;
             *response.headers_mut() = headers;
