@@ -66,6 +66,19 @@ impl Step<'_> {
                 }
             }
         }
+        self.past_second_factor(server, request, signed_in, context)
+            .await
+    }
+
+    /// [`Step::advance`] once the user's second factor, if one is needed, is
+    /// proved: consent, the code, or the login page.
+    async fn past_second_factor(
+        self,
+        server: &AuthorizationServer,
+        request: PendingAuthorization,
+        signed_in: Option<&SignedIn>,
+        context: &RequestContext,
+    ) -> Result<AuthorizeOutcome, OAuthError> {
         let skip_consent = self.client.skip_consent;
         let mut next = policy::next(&request, skip_consent, signed_in, None);
         if let (Next::LookUpConsent, Some(user)) = (next, signed_in) {
@@ -159,8 +172,9 @@ impl Step<'_> {
                 let new_session =
                     verify::sign_in(server, &proved, old_cookie, client_id, context).await?;
                 let signed_in = SignedIn::from(&new_session.session);
+                // Checked just above for what the session now holds: not asked again.
                 let outcome = self
-                    .advance(server, request, Some(&signed_in), context)
+                    .past_second_factor(server, request, Some(&signed_in), context)
                     .await?;
                 Ok((outcome, Some(new_session)))
             }
