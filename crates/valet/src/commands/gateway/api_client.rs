@@ -197,19 +197,50 @@ fn bodiless_copy(request: &Request<Body>) -> Request<Body> {
     copy
 }
 
-/// The most recently used idle connection to `authority` that is still open.
+/// The most recently used idle connection to `authority` that is still open
+/// and free.
+///
+/// A connection whose reply ended may still be busy: an API that answered
+/// before reading a streamed request body (`413`, `401`) leaves the body
+/// going out for as long as the browser takes to send it. Waiting on such a
+/// connection would hold this call up on another browser's upload, so it is
+/// passed over (and kept, to be taken once free) and another one used.
 async fn take_idle(authority: &str) -> Option<SendRequest<Body>> {
-    loop {
-        let (mut sender, _) = IDLE.with_borrow_mut(|idle| {
+    let mut busy = Vec::new();
+    let free = loop {
+        let Some((sender, since)) = IDLE.with_borrow_mut(|idle| {
             idle.iter_mut()
                 .find(|(key, _)| **key == *authority)
                 .and_then(|(_, senders)| senders.pop_back())
-        })?;
-        // Ready at once, or as soon as its task has seen the last reply end.
-        if sender.ready().await.is_ok() {
-            return Some(sender);
+        }) else {
+            break None;
+        };
+        if sender.is_ready() {
+            break Some(sender);
         }
+        if sender.is_closed() {
+            continue;
+        }
+        // A reply that ended just now: one turn lets its task take that in.
+        tokio::task::yield_now().await;
+        if sender.is_ready() {
+            break Some(sender);
+        }
+        if !sender.is_closed() {
+            busy.push((sender, since));
+        }
+    };
+    if !busy.is_empty() {
+        IDLE.with_borrow_mut(|idle| {
+            if let Some((_, senders)) = idle.iter_mut().find(|(key, _)| **key == *authority) {
+                // The least recently used end: tried last.
+                for parked in busy.into_iter().rev() {
+                    senders.push_front(parked);
+                }
+            }
+        });
     }
+    free
 }
 
 /// Keeps `sender` for the next call to `authority`, closing the connections
@@ -551,6 +582,40 @@ mod tests {
             Err(CallError::Unreachable(_))
         ));
         assert_eq!(upstream.connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_connection_still_sending_a_body_is_passed_over() {
+        let upstream = upstream();
+        // A request body the browser never finishes: the upstream answers
+        // before reading it, so the reply ends while the body is still going.
+        let (_browser, never) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+        let stalled = Body::from_stream(tokio_stream_of(never));
+        let mut upload = get(&upstream, "/ok");
+        *upload.method_mut() = Method::POST;
+        *upload.body_mut() = stalled;
+        let Ok(reply) = call_plain(&upstream.authority, upload).await else {
+            panic!("the upstream is up");
+        };
+        assert_eq!(body_of(reply).await, "ok");
+        let next = tokio::time::timeout(
+            Duration::from_secs(10),
+            call_plain(&upstream.authority, get(&upstream, "/ok")),
+        )
+        .await
+        .expect("a call waited on another request's upload");
+        let Ok(reply) = next else {
+            panic!("the upstream is up");
+        };
+        assert_eq!(body_of(reply).await, "ok");
+        assert_eq!(upstream.connections.load(Ordering::SeqCst), 2);
+    }
+
+    /// The receiving end of a channel as a stream of body chunks.
+    fn tokio_stream_of(
+        mut receiver: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+        futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
     }
 
     #[tokio::test(flavor = "current_thread")]
