@@ -34,8 +34,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections kept per upstream and thread; more are closed.
 const IDLE_PER_UPSTREAM: usize = 64;
 
-/// An idle connection unused this long is closed (servers drop idle
-/// keep-alive connections too; one they dropped is found closed and skipped).
+/// An idle connection unused this long is not used again: it is closed when
+/// the pool next looks at it (servers drop idle keep-alive connections too;
+/// one they dropped is found closed and skipped).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A reply from upstream, before the gateway filters its headers.
@@ -152,15 +153,16 @@ impl ApiClient {
 /// An idle connection may have been closed by the upstream (its keep-alive
 /// timeout) just before this call could notice. A request it did not take
 /// (hyper hands back a request it wrote nothing of) goes once more over a new
-/// connection; so does a bodiless idempotent one (RFC 9110 §9.2.2) the
-/// connection closed under before any reply. Any other request is not sent
-/// again: the upstream may have acted on it.
+/// connection; so does a bodiless one of a safe method (`GET`, `HEAD`,
+/// `OPTIONS`, `TRACE`: RFC 9110 §9.2.1) the connection closed under before any
+/// reply. Any other request is not sent again: the upstream may have acted on
+/// it (a repeated `DELETE` that had succeeded would answer `404`).
 async fn call_plain(authority: &Arc<str>, request: Request<Body>) -> Result<Reply, CallError> {
     let (mut sender, reused) = match take_idle(authority).await {
         Some(sender) => (sender, true),
         None => (connect(authority).await?, false),
     };
-    let again = (reused && request.method().is_idempotent() && request.body().is_end_stream())
+    let again = (reused && request.method().is_safe() && request.body().is_end_stream())
         .then(|| bodiless_copy(&request));
     let sent = match sender.try_send_request(request).await {
         Err(mut error)
@@ -215,11 +217,11 @@ async fn take_idle(authority: &str) -> Option<SendRequest<Body>> {
         }) else {
             break None;
         };
+        if sender.is_closed() || since.elapsed() >= IDLE_TIMEOUT {
+            continue;
+        }
         if sender.is_ready() {
             break Some(sender);
-        }
-        if sender.is_closed() {
-            continue;
         }
         // A reply that ended just now: one turn lets its task take that in.
         tokio::task::yield_now().await;
