@@ -30,13 +30,15 @@ use valet_core::store::StoreError;
 /// How long a statement may take before it is logged, at `warn`.
 pub const SLOW_STATEMENT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Connection options that log no statement but a slow one (at `warn`, after
-/// [`SLOW_STATEMENT`]). sqlx logs every statement at `debug` by default, and the
-/// background work (the status list feed four times a second, the audit flush,
-/// key reloads) would fill a `VALET_LOG=debug` log with SQL.
+/// Connection options that log a slow statement at `warn` (after
+/// [`SLOW_STATEMENT`]) and every statement only at `trace`, under `sqlx::query`.
+/// sqlx logs every statement at `debug` by default, and the background work (the
+/// status list feed four times a second, the audit flush, key reloads) would
+/// fill a `VALET_LOG=debug` log with SQL; `VALET_LOG=info,sqlx::query=trace`
+/// shows what statements a request runs.
 pub fn quiet_statements<O: ConnectOptions>(options: O) -> O {
     options
-        .log_statements(log::LevelFilter::Off)
+        .log_statements(log::LevelFilter::Trace)
         .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT)
 }
 

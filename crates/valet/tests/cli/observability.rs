@@ -1,6 +1,6 @@
 //! What an operator watches, from the outside: `/metrics` on its own listener
 //! (`metrics_bind`), the access log (one line per request, no secret in it), no
-//! SQL in a debug log, the OTLP span export to a collector (`otlp_sink.py`), and
+//! SQL in a debug log but every statement when asked for, the OTLP span export to a collector (`otlp_sink.py`), and
 //! `valet healthcheck`.
 
 use std::io::{BufRead, BufReader};
@@ -192,6 +192,23 @@ fn a_debug_log_holds_no_periodic_sql() {
         })
         .collect();
     assert!(sql.is_empty(), "SQL in the debug log: {sql:?}");
+}
+
+/// Asked for by its target, every statement is logged, with its SQL.
+#[test]
+fn statements_are_logged_when_their_target_asks_for_trace() {
+    let (_dir, server) = serve_with("trace-sql", &[("VALET_LOG", "info,sqlx::query=trace")], &[]);
+    server.get("/jwks.json");
+    // The status list feed reads its table a few times a second.
+    std::thread::sleep(Duration::from_secs(2));
+    let statements = lines_of(&server, "sqlx::query");
+    assert!(
+        statements.iter().any(|line| line["fields"]["db.statement"]
+            .as_str()
+            .is_some_and(|sql| sql.contains("SELECT"))),
+        "no statement logged: {}",
+        server.log_text()
+    );
 }
 
 /// The collector stand-in (`otlp_sink.py`) as a process, writing each export
