@@ -53,11 +53,7 @@ NGINX_PORT=$((VALET_PORT + 7))
 AUDIENCE=https://api.example.test
 PASSWORD="bench gateway password"
 
-VALET="${VALET_BENCH_BIN:-}"
-if [ -z "$VALET" ]; then
-  VALET="${CARGO_TARGET_DIR:-target}/release/valet"
-  [ -x "$VALET" ] || cargo build --release -q -p valet
-fi
+VALET="$(valet_binary "${VALET_BENCH_BIN:-}")"
 BEFORE="${VALET_BENCH_BEFORE_BIN:-}"
 need wrk wrk
 need valgrind valgrind

@@ -82,6 +82,18 @@ wait_ready() { # wait_ready URL [TRIES]
 
 json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 
+# The valet binary to measure: BINARY when given, else the release build (made
+# if missing).
+valet_binary() { # valet_binary [BINARY]
+  if [ -n "${1:-}" ]; then
+    echo "$1"
+    return
+  fi
+  local built="${CARGO_TARGET_DIR:-target}/release/valet"
+  [ -x "$built" ] || cargo build --release -q -p valet >&2
+  echo "$built"
+}
+
 # A fresh PostgreSQL schema; prints the database URL that selects it.
 pg_schema() { # pg_schema NAME
   psql -q -v ON_ERROR_STOP=1 "$PG_BASE_URL" -c "DROP SCHEMA IF EXISTS $1 CASCADE" -c "CREATE SCHEMA $1" >/dev/null

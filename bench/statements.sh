@@ -15,12 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 
-VALET="${1:-}"
+VALET="$(valet_binary "${1:-}")"
 DURATION="${2:-3}"
-if [ -z "$VALET" ]; then
-  VALET="${CARGO_TARGET_DIR:-target}/release/valet"
-  [ -x "$VALET" ] || cargo build --release -q -p valet
-fi
 PORT="${VALET_BENCH_PORT:-18771}"
 PASSWORD='statements bench password'
 WORK="$(mktemp -d)"
