@@ -2,6 +2,7 @@ pub mod admin;
 pub mod admin_api;
 pub mod audit;
 pub mod client;
+pub mod forwarding;
 pub mod gateway;
 pub mod guard;
 pub mod healthcheck;

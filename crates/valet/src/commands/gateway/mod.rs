@@ -35,6 +35,7 @@
 mod api_client;
 mod handlers;
 mod oidc;
+mod pool;
 mod proxy;
 mod redis;
 mod session;
@@ -54,7 +55,7 @@ use valet_jose::MasterKey;
 use self::api_client::ApiClient;
 use self::oidc::Provider;
 use self::session::{Backend, Memory, Sessions};
-use crate::commands::guard::Upstream;
+use crate::commands::forwarding::Upstream;
 use crate::storage::CliError;
 
 /// The environment variable holding the client secret (preferred to the flag,

@@ -15,7 +15,7 @@ use super::handlers::{
 use super::oidc::TokenError;
 use super::session::Session;
 use super::{Gateway, now};
-use crate::commands::guard::{Direction, Upstream, check_path, forwarded_headers_without};
+use crate::commands::forwarding::{Direction, Upstream, check_path, forwarded_headers_without};
 
 pub async fn api_or_static(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     let path = request.uri().path();
