@@ -73,11 +73,5 @@ pub async fn lookup(
     let Some(value) = cookie_value.filter(|v| !v.is_empty() && v.len() <= 128) else {
         return Ok(None);
     };
-    let Some(session) = store.get_session(&hash(value), now).await? else {
-        return Ok(None);
-    };
-    match store.get_user(&session.user_id).await? {
-        Some(user) if !user.disabled => Ok(Some(session)),
-        _ => Ok(None),
-    }
+    Ok(store.get_live_session(&hash(value), now).await?)
 }

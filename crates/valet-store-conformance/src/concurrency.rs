@@ -178,13 +178,9 @@ pub async fn concurrent_refresh_rotation(store: &dyn Store) {
     let mut losers = Vec::new();
     for (i, outcome) in outcomes.into_iter().enumerate() {
         match outcome.expect("concurrent rotate_refresh_token") {
-            Rotation::Rotated {
-                previous,
-                grant: got,
-            } => {
+            Rotation::Rotated { previous } => {
                 assert_eq!(winner, None, "two rotations of one token");
                 assert_eq!(previous, presented);
-                assert_eq!(got, grant);
                 winner = Some(i);
             }
             Rotation::AlreadyRotated {
@@ -658,12 +654,9 @@ pub async fn concurrent_rotations_with_failures(store: &dyn Store) {
 
     for ((grant, presented, successor), outcome) in families.iter().zip(good) {
         match outcome.expect("a good rotation") {
-            Rotation::Rotated {
-                previous,
-                grant: got,
-            } => {
+            Rotation::Rotated { previous } => {
                 assert_eq!(&previous, presented);
-                assert_eq!(&got, grant);
+                assert_eq!(previous.grant_id, grant.grant_id);
             }
             _ => panic!("a good rotation in the batch did not rotate"),
         }

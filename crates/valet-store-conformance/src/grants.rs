@@ -142,7 +142,7 @@ pub async fn grants_insert_and_get(store: &dyn Store) {
 }
 
 /// A code is redeemed once; later attempts are `Replayed` with the first
-/// consumption time. Unknown hashes are `Unknown`. `get_code` reads without
+/// consumption time. Unknown hashes are `Unknown`. `get_code_family` reads without
 /// consuming: a live code, or a consumed one whatever its age.
 pub async fn codes_redeem_once(store: &dyn Store) {
     let run = unique();
@@ -153,23 +153,25 @@ pub async fn codes_redeem_once(store: &dyn Store) {
     for _ in 0..2 {
         assert_eq!(
             store
-                .get_code(&code.code_hash, NOW)
+                .get_code_family(&code.code_hash, NOW)
                 .await
-                .expect("get code"),
+                .expect("get code")
+                .map(|family| family.code),
             Some(code.clone())
         );
     }
     assert_eq!(
         store
-            .get_code(&code.code_hash, code.expires_at)
+            .get_code_family(&code.code_hash, code.expires_at)
             .await
-            .expect("get expired code"),
+            .expect("get expired code")
+            .map(|family| family.code),
         None,
         "an unconsumed code is gone at its expires_at"
     );
     assert_eq!(
         store
-            .get_code(&hash(&run, "nocode"), NOW)
+            .get_code_family(&hash(&run, "nocode"), NOW)
             .await
             .expect("get unknown code"),
         None
@@ -198,9 +200,10 @@ pub async fn codes_redeem_once(store: &dyn Store) {
         );
         assert_eq!(
             store
-                .get_code(&code.code_hash, later)
+                .get_code_family(&code.code_hash, later)
                 .await
-                .expect("get consumed code"),
+                .expect("get consumed code")
+                .map(|family| family.code),
             Some(AuthorizationCode {
                 consumed_at: Some(NOW),
                 ..code.clone()
@@ -404,6 +407,71 @@ pub async fn refresh_recorded_with_access_token(store: &dyn Store) {
     assert!(store.is_revoked(&late_jti).await.expect("is_revoked"));
 }
 
+/// `get_code_family` reads a code with its grant and its user's state: the
+/// grant's own columns and the code's, though they share names; a disabled
+/// user reads as such; a revoked grant is read as revoked, with its consumed code.
+pub async fn code_family(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "cfam").await;
+    let grant = grant_of(
+        &party,
+        &format!("conf-{run}-cfam"),
+        Some("sid-1"),
+        NOW + 86_400,
+    );
+    // Scope, resources and times differ from the grant's, so a column read from
+    // the wrong table shows.
+    let code = AuthorizationCode {
+        scope: strings(&["openid"]),
+        ..code_of(&grant, hash(&run, "cfam-code"), NOW + 30)
+    };
+    store
+        .insert_grant_with_code(&grant, &code)
+        .await
+        .expect("insert grant with code");
+    assert_eq!(
+        store
+            .get_code_family(&code.code_hash, NOW)
+            .await
+            .expect("get code family"),
+        Some(CodeFamily {
+            code: code.clone(),
+            grant: grant.clone(),
+            user_enabled: true,
+        })
+    );
+
+    store
+        .set_user_disabled(&party.user.user_id, true, NOW)
+        .await
+        .expect("disable user");
+    let family = store
+        .get_code_family(&code.code_hash, NOW)
+        .await
+        .expect("get code family of a disabled user")
+        .expect("the code is still stored");
+    assert!(!family.user_enabled, "a disabled user's code reads enabled");
+
+    assert!(matches!(
+        store
+            .redeem_code(&code.code_hash, NOW)
+            .await
+            .expect("redeem"),
+        CodeRedemption::Redeemed(_)
+    ));
+    store
+        .revoke_grant(&grant.grant_id, NOW + 1)
+        .await
+        .expect("revoke grant");
+    let family = store
+        .get_code_family(&code.code_hash, NOW + 1)
+        .await
+        .expect("get code family of a revoked grant")
+        .expect("a consumed code outlives its grant's revocation");
+    assert_eq!(family.code.consumed_at, Some(NOW));
+    assert_eq!(family.grant.revoked_at, Some(NOW + 1));
+}
+
 /// `get_refresh_family` reads a token with its grant and its user's state, in
 /// any state of the token, and nothing for an unknown hash.
 pub async fn refresh_family(store: &dyn Store) {
@@ -493,7 +561,6 @@ pub async fn refresh_rotate(store: &dyn Store) {
             .expect("rotate"),
         Rotation::Rotated {
             previous: presented.clone(),
-            grant: grant.clone()
         }
     );
     let rotated = RefreshToken {

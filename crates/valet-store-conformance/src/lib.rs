@@ -54,9 +54,9 @@ use valet_jose::Algorithm;
 use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 
 use valet_core::store::{
-    AuthorizationCode, Client, CodeRedemption, Grant, Interaction, KeyInsert, MAX_ACCESS_TOKEN_TTL,
-    PasskeyRecord, RefreshFamily, RefreshToken, RevokedToken, Rotation, Session, SingleUse,
-    SingleUseKind, StatusRevocation, Store, StoreError, StoredKey, User,
+    AuthorizationCode, Client, CodeFamily, CodeRedemption, Grant, Interaction, KeyInsert,
+    MAX_ACCESS_TOKEN_TTL, PasskeyRecord, RefreshFamily, RefreshToken, RevokedToken, Rotation,
+    Session, SingleUse, SingleUseKind, StatusRevocation, Store, StoreError, StoredKey, User,
 };
 
 mod audit;
@@ -156,6 +156,7 @@ pub async fn run_all(store: &dyn Store) {
     codes_expiry_and_dead_grants(store).await;
     refresh_insert_and_get(store).await;
     refresh_recorded_with_access_token(store).await;
+    code_family(store).await;
     refresh_family(store).await;
     refresh_rotate(store).await;
     refresh_rotate_unknown(store).await;

@@ -21,7 +21,7 @@ pub async fn sessions_roundtrip_and_expiry(store: &dyn Store) {
     ] {
         assert_eq!(
             store
-                .get_session(&session.session_hash, now)
+                .get_live_session(&session.session_hash, now)
                 .await
                 .expect("get session"),
             live.then(|| session.clone()),
@@ -31,7 +31,7 @@ pub async fn sessions_roundtrip_and_expiry(store: &dyn Store) {
     }
     assert_eq!(
         store
-            .get_session(&hash(&run, "nosession"), NOW)
+            .get_live_session(&hash(&run, "nosession"), NOW)
             .await
             .expect("get unknown session"),
         None
@@ -50,12 +50,29 @@ pub async fn sessions_roundtrip_and_expiry(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .get_session(&session.session_hash, NOW)
+            .get_live_session(&session.session_hash, NOW)
             .await
             .expect("get"),
-        Some(session),
+        Some(session.clone()),
         "first session unchanged"
     );
+
+    // A disabled user's session is not live (the store keeps it; disabling a
+    // user through the admin service deletes it too).
+    for (disabled, live) in [(true, false), (false, true)] {
+        store
+            .set_user_disabled(&party.user.user_id, disabled, NOW)
+            .await
+            .expect("set user disabled");
+        assert_eq!(
+            store
+                .get_live_session(&session.session_hash, NOW)
+                .await
+                .expect("get session"),
+            live.then(|| session.clone()),
+            "session of a user with disabled = {disabled}"
+        );
+    }
 }
 
 /// `delete_session` returns the session (expired or not) once; the sessions of a
@@ -98,7 +115,7 @@ pub async fn sessions_delete(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .get_session(&first.session_hash, NOW)
+            .get_live_session(&first.session_hash, NOW)
             .await
             .expect("get"),
         None
@@ -116,7 +133,7 @@ pub async fn sessions_delete(store: &dyn Store) {
     for gone in [&second, &again] {
         assert_eq!(
             store
-                .get_session(&gone.session_hash, NOW)
+                .get_live_session(&gone.session_hash, NOW)
                 .await
                 .expect("get"),
             None
@@ -124,7 +141,7 @@ pub async fn sessions_delete(store: &dyn Store) {
     }
     assert_eq!(
         store
-            .get_session(&theirs.session_hash, NOW)
+            .get_live_session(&theirs.session_hash, NOW)
             .await
             .expect("get"),
         Some(theirs),
@@ -332,7 +349,7 @@ pub async fn sessions_purge(store: &dyn Store) {
         let mut count = 0;
         for session in sessions {
             if store
-                .get_session(&session.session_hash, now - 1_000)
+                .get_live_session(&session.session_hash, now - 1_000)
                 .await
                 .expect("get session")
                 .is_some()
@@ -392,7 +409,7 @@ pub async fn sessions_purge(store: &dyn Store) {
     assert_eq!(stored_sessions(&[at_now]).await, 0);
     assert_eq!(
         store
-            .get_session(&live.session_hash, now)
+            .get_live_session(&live.session_hash, now)
             .await
             .expect("get"),
         Some(live)
@@ -439,7 +456,7 @@ pub async fn sessions_listed_and_ended_one_by_one(store: &dyn Store) {
     assert_eq!(listed, vec![second]);
     assert_eq!(
         store
-            .get_session(&theirs.session_hash, NOW)
+            .get_live_session(&theirs.session_hash, NOW)
             .await
             .expect("get"),
         Some(theirs)

@@ -382,7 +382,7 @@ pub async fn users_delete_cascades(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .get_session(&gone.0.session_hash, NOW)
+            .get_live_session(&gone.0.session_hash, NOW)
             .await
             .expect("get session"),
         None,
@@ -429,7 +429,7 @@ pub async fn users_delete_cascades(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .get_session(&stays.0.session_hash, NOW)
+            .get_live_session(&stays.0.session_hash, NOW)
             .await
             .expect("get session"),
         Some(stays.0.clone())

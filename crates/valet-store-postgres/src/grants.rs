@@ -176,7 +176,7 @@ async fn rotate_refresh_token_in(
             sealed_successor: None,
             ..refresh_from_row(&row)?
         };
-        return Ok(Rotation::Rotated { previous, grant });
+        return Ok(Rotation::Rotated { previous });
     }
 
     let stored = get_refresh_token_in(&mut *conn, presented_hash).await?;

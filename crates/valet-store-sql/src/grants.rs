@@ -154,6 +154,57 @@ macro_rules! shared_grant_parts {
             .transpose()
         }
 
+        /// The code with this hash, its grant and whether the grant's user may get
+        /// tokens, in one statement (the code exchange's checks). A code always
+        /// has its grant: deleting a grant deletes its codes.
+        pub(super) async fn get_code_family_in<'e, E>(
+            executor: E,
+            code_hash: &[u8],
+        ) -> Result<Option<CodeFamily>, StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            let row = sqlx::query(
+                "SELECT g.grant_id, g.client_id, g.user_id, g.scope, g.sid, g.auth_time, g.amr, \
+                        g.created_at, g.expires_at, g.revoked_at, g.status_idx, g.resources, \
+                        c.code_hash, c.client_id AS code_client_id, c.redirect_uri, \
+                        c.code_challenge, c.nonce, c.scope AS code_scope, \
+                        c.resources AS code_resources, c.created_at AS code_created_at, \
+                        c.expires_at AS code_expires_at, c.consumed_at, c.dpop_jkt, \
+                        EXISTS (SELECT 1 FROM users u \
+                                WHERE u.user_id = g.user_id AND NOT u.disabled) AS user_enabled \
+                 FROM authorization_codes c JOIN grants g ON g.grant_id = c.grant_id \
+                 WHERE c.code_hash = $1",
+            )
+            .bind(code_hash)
+            .fetch_optional(executor)
+            .await
+            .map_err(query_error)?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let grant = grant_from_row(&row)?;
+            let code = AuthorizationCode {
+                code_hash: get(&row, "code_hash")?,
+                grant_id: grant.grant_id.clone(),
+                client_id: get(&row, "code_client_id")?,
+                redirect_uri: get(&row, "redirect_uri")?,
+                code_challenge: get(&row, "code_challenge")?,
+                nonce: get(&row, "nonce")?,
+                scope: from_json(&row, "code_scope")?,
+                resources: from_json(&row, "code_resources")?,
+                created_at: get(&row, "code_created_at")?,
+                expires_at: get(&row, "code_expires_at")?,
+                consumed_at: get(&row, "consumed_at")?,
+                dpop_jkt: get(&row, "dpop_jkt")?,
+            };
+            Ok(Some(CodeFamily {
+                code,
+                grant,
+                user_enabled: get(&row, "user_enabled")?,
+            }))
+        }
+
         /// The refresh token with this hash, whatever its state.
         pub(super) async fn get_refresh_token_in<'e, E>(
             executor: E,
@@ -449,15 +500,17 @@ macro_rules! shared_grant_store {
                 list_live_grants_in(&self.$reader, Owner::Client(client_id), now).await
             }
 
-            async fn get_code(
+            async fn get_code_family(
                 &self,
                 code_hash: &[u8],
                 now: i64,
-            ) -> Result<Option<AuthorizationCode>, StoreError> {
+            ) -> Result<Option<CodeFamily>, StoreError> {
                 // A consumed code is found whatever its expiry (a replay must be seen).
-                Ok(get_code_in(&self.$reader, code_hash)
+                Ok(get_code_family_in(&self.$reader, code_hash)
                     .await?
-                    .filter(|code| code.consumed_at.is_some() || code.expires_at > now))
+                    .filter(|family| {
+                        family.code.consumed_at.is_some() || family.code.expires_at > now
+                    }))
             }
 
             async fn redeem_code(

@@ -954,7 +954,7 @@ macro_rules! shared_stores {
                 Ok(())
             }
 
-            async fn get_session(
+            async fn get_live_session(
                 &self,
                 session_hash: &[u8],
                 now: i64,
@@ -962,7 +962,9 @@ macro_rules! shared_stores {
                 sqlx::query(concat!(
                     "SELECT ",
                     session_columns!(),
-                    " FROM sessions WHERE session_hash = $1 AND expires_at > $2"
+                    " FROM sessions WHERE session_hash = $1 AND expires_at > $2 \
+                      AND EXISTS (SELECT 1 FROM users u \
+                                  WHERE u.user_id = sessions.user_id AND NOT u.disabled)"
                 ))
                 .bind(session_hash)
                 .bind(now)

@@ -99,8 +99,10 @@ async fn insert_access_record_in(
     Ok(())
 }
 
-/// Runs inside `BEGIN IMMEDIATE`: nothing else writes until it commits, so the
-/// grant read first is still what it is when the token row changes.
+/// Runs inside `BEGIN IMMEDIATE` on the one writer: nothing else writes until
+/// it commits, so the grant the `UPDATE` finds live stays live until then. The
+/// grant is read only when the token does not rotate, to tell a reuse from an
+/// unknown token.
 async fn rotate_refresh_token_in(
     conn: &mut SqliteConnection,
     presented_hash: &[u8],
@@ -109,29 +111,12 @@ async fn rotate_refresh_token_in(
     access_token: Option<(&str, i64)>,
     now: i64,
 ) -> Result<Rotation, StoreError> {
-    let grant = sqlx::query(concat!(
-        "SELECT ",
-        grant_columns!(),
-        " FROM grants WHERE grant_id = \
-          (SELECT grant_id FROM refresh_tokens WHERE token_hash = ?)"
-    ))
-    .bind(presented_hash)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(query_error)?
-    .as_ref()
-    .map(grant_from_row)
-    .transpose()?;
-    let Some(grant) = grant else {
-        return Ok(Rotation::Unknown);
-    };
-    if grant.revoked_at.is_some() || grant.expires_at <= now {
-        return Ok(Rotation::Unknown);
-    }
-
     let rotated = sqlx::query(concat!(
         "UPDATE refresh_tokens SET rotated_at = ?1, sealed_successor = ?2 \
-         WHERE token_hash = ?3 AND rotated_at IS NULL AND expires_at > ?1 RETURNING ",
+         WHERE token_hash = ?3 AND rotated_at IS NULL AND expires_at > ?1 \
+         AND EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = refresh_tokens.grant_id \
+                     AND g.revoked_at IS NULL AND g.expires_at > ?1) \
+         RETURNING ",
         refresh_columns!()
     ))
     .bind(now)
@@ -141,13 +126,6 @@ async fn rotate_refresh_token_in(
     .await
     .map_err(query_error)?;
     if let Some(row) = rotated {
-        insert_refresh_token_in(&mut *conn, successor).await?;
-        if let Some((jti, expires_at)) = access_token {
-            // The grant was read live in this transaction and nothing else writes
-            // before it commits: no revocation to carry over to the jti, unlike
-            // `record_access_token_in`, so one statement rather than two.
-            insert_access_record_in(&mut *conn, &grant.grant_id, jti, expires_at).await?;
-        }
         // The row as it was: the update required `rotated_at IS NULL`, and the
         // sealed successor is only ever written together with it.
         let previous = RefreshToken {
@@ -155,16 +133,35 @@ async fn rotate_refresh_token_in(
             sealed_successor: None,
             ..refresh_from_row(&row)?
         };
-        return Ok(Rotation::Rotated { previous, grant });
+        insert_refresh_token_in(&mut *conn, successor).await?;
+        if let Some((jti, expires_at)) = access_token {
+            // The grant was live at the update and nothing else writes before
+            // this commits: no revocation to carry over to the jti, unlike
+            // `record_access_token_in`, so one statement rather than two.
+            insert_access_record_in(&mut *conn, &previous.grant_id, jti, expires_at).await?;
+        }
+        return Ok(Rotation::Rotated { previous });
     }
 
-    let stored = get_refresh_token_in(&mut *conn, presented_hash).await?;
-    Ok(match stored {
-        Some(previous) if previous.rotated_at.is_some() && previous.expires_at > now => {
-            Rotation::AlreadyRotated { previous, grant }
-        }
-        _ => Rotation::Unknown,
-    })
+    let Some(RefreshFamily {
+        token: stored,
+        grant,
+        ..
+    }) = get_refresh_family_in(&mut *conn, presented_hash).await?
+    else {
+        return Ok(Rotation::Unknown);
+    };
+    let live = grant.revoked_at.is_none() && grant.expires_at > now;
+    Ok(
+        if live && stored.rotated_at.is_some() && stored.expires_at > now {
+            Rotation::AlreadyRotated {
+                previous: stored,
+                grant,
+            }
+        } else {
+            Rotation::Unknown
+        },
+    )
 }
 
 /// Deletes the consent and revokes the user's live grants to the client, one

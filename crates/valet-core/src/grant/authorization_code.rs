@@ -21,7 +21,7 @@ use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
-use crate::store::{AuthorizationCode, Client, CodeRedemption, Grant};
+use crate::store::{AuthorizationCode, Client, CodeFamily, CodeRedemption};
 use crate::token::encryption::{Sealed, sealer_for};
 
 #[allow(clippy::too_many_arguments)]
@@ -41,7 +41,12 @@ pub async fn issue(
     // Checked before it is consumed: a request with the wrong client, redirect_uri
     // or code_verifier (someone who saw the code but cannot use it) must not burn
     // the legitimate client's code. Only a code that was consumed is a replay.
-    let Some(record) = store.get_code(&code_hash, now).await? else {
+    let Some(CodeFamily {
+        code: record,
+        grant,
+        user_enabled,
+    }) = store.get_code_family(&code_hash, now).await?
+    else {
         return Err(invalid("the authorization code is invalid or expired"));
     };
     if record.consumed_at.is_some() {
@@ -61,7 +66,14 @@ pub async fn issue(
     // keys cannot be had keeps its code.
     let sealer = sealer_for(server, registered, Sealed::IdToken, now).await?;
     let record = redeem(server, client, &code_hash, address, now).await?;
-    let grant = live_grant(server, &record, address, now).await?;
+    // No token for a disabled or deleted user, and the grant goes (a disable
+    // that raced the code's issue missed it). The user's state was read with the
+    // code: a disable since then revokes the grant, which the redemption (live
+    // grants only) or the recording of what is issued (carried over) sees.
+    if !user_enabled {
+        common::end_family_of_disabled_user(server, &grant, address, now).await?;
+        return Err(invalid("the user's account is disabled or deleted"));
+    }
     let issued = tokens_for_grant(
         server,
         registered,
@@ -157,27 +169,6 @@ async fn redeem(
             Err(replayed(server, client, &record.grant_id, address, now).await?)
         }
     }
-}
-
-/// The grant of a redeemed code. The store consumed the code only while its
-/// grant was live. A revocation since (a concurrent replay of this very code, a
-/// logout) does not take the win away: what is issued is recorded under the
-/// revoked grant, so its access token is revoked at once and its refresh token
-/// never rotates. A user disabled or deleted after the code was issued gets no
-/// tokens, and the grant goes (a disable that raced the code's issue missed it).
-async fn live_grant(
-    server: &AuthorizationServer,
-    record: &AuthorizationCode,
-    address: Option<IpAddr>,
-    now: i64,
-) -> Result<Grant, OAuthError> {
-    let Some(grant) = server.store.get_grant(&record.grant_id).await? else {
-        return Err(invalid("the authorization was revoked"));
-    };
-    if !common::user_may_get_tokens(server, &grant, address, now).await? {
-        return Err(invalid("the user's account is disabled or deleted"));
-    }
-    Ok(grant)
 }
 
 /// RFC 6749 §4.1.2: a code used twice revokes its grant; the revocation is

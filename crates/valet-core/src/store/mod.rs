@@ -12,10 +12,10 @@ use async_trait::async_trait;
 
 pub use audit_record::{AuditEvent, AuditFilter, AuditKind, MAX_RECORDED_ID};
 pub use model::{
-    AuthorizationCode, Client, ClientOrigin, CodeRedemption, Consent, Grant, InitialAccessToken,
-    Interaction, JweChoice, KeyInsert, MailOutcome, OutboxMail, PasskeyRecord, RefreshFamily,
-    RefreshToken, RevokedToken, Rotation, Session, SingleUse, SingleUseKind, StatusRevocation,
-    StoredKey, TotpCredential, Upstream, UpstreamKind, UpstreamLink, User,
+    AuthorizationCode, Client, ClientOrigin, CodeFamily, CodeRedemption, Consent, Grant,
+    InitialAccessToken, Interaction, JweChoice, KeyInsert, MailOutcome, OutboxMail, PasskeyRecord,
+    RefreshFamily, RefreshToken, RevokedToken, Rotation, Session, SingleUse, SingleUseKind,
+    StatusRevocation, StoredKey, TotpCredential, Upstream, UpstreamKind, UpstreamLink, User,
 };
 pub use user_page::UserPageQuery;
 
@@ -259,8 +259,9 @@ pub trait PasskeyStore: Send + Sync {
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
-    /// A session that has not expired at `now`.
-    async fn get_session(
+    /// A session that has not expired at `now`, of a user who exists and is not
+    /// disabled: one statement for what every request with a session cookie asks.
+    async fn get_live_session(
         &self,
         session_hash: &[u8],
         now: i64,
@@ -324,13 +325,14 @@ pub trait GrantStore: Send + Sync {
         client_id: &str,
         now: i64,
     ) -> Result<Vec<Grant>, StoreError>;
-    /// Reads a code without consuming it: one not yet expired at `now`, or one
-    /// already consumed (whatever its age, so a replay is still recognised).
-    async fn get_code(
+    /// Reads a code without consuming it, with its grant and whether the grant's
+    /// user may get tokens, in one statement: a code not yet expired at `now`, or
+    /// one already consumed (whatever its age, so a replay is still recognised).
+    async fn get_code_family(
         &self,
         code_hash: &[u8],
         now: i64,
-    ) -> Result<Option<AuthorizationCode>, StoreError>;
+    ) -> Result<Option<CodeFamily>, StoreError>;
     /// Consumes a code atomically: of N concurrent calls exactly one gets
     /// `Redeemed`. A code past `expires_at` is `Unknown` unless already consumed.
     async fn redeem_code(&self, code_hash: &[u8], now: i64) -> Result<CodeRedemption, StoreError>;

@@ -639,14 +639,22 @@ pub struct RefreshFamily {
     pub user_enabled: bool,
 }
 
+/// An authorization code with its grant, and whether the grant's user may still
+/// get tokens: what the code exchange checks and issues from, read in one
+/// statement ([`super::GrantStore::get_code_family`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeFamily {
+    pub code: AuthorizationCode,
+    pub grant: Grant,
+    /// The grant's user exists and is not disabled.
+    pub user_enabled: bool,
+}
+
 /// Outcome of [`super::GrantStore::rotate_refresh_token`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     /// This call rotated it; the successor is stored.
-    Rotated {
-        previous: RefreshToken,
-        grant: Grant,
-    },
+    Rotated { previous: RefreshToken },
     /// It was rotated before (by another request): reuse or a retry.
     AlreadyRotated {
         previous: RefreshToken,

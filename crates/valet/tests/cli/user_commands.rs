@@ -395,7 +395,7 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
     assert!(store.is_revoked("jti-1").await.unwrap());
     assert!(
         store
-            .get_session(&session.session_hash, now + 2)
+            .get_live_session(&session.session_hash, now + 2)
             .await
             .unwrap()
             .is_none()
@@ -422,7 +422,7 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
         .unwrap();
     assert!(
         store
-            .get_session(&session.session_hash, now + 5)
+            .get_live_session(&session.session_hash, now + 5)
             .await
             .unwrap()
             .is_none()
@@ -664,7 +664,7 @@ fn mfa_reset_removes_the_second_factors_and_ends_sessions() {
         assert_eq!(store.get_totp(&id).await.unwrap(), None);
         assert_eq!(store.recovery_codes_left(&id).await.unwrap(), 0);
         assert!(!store.use_recovery_code(&id, &[3; 32], 3).await.unwrap());
-        assert_eq!(store.get_session(&[5; 32], 3).await.unwrap(), None);
+        assert_eq!(store.get_live_session(&[5; 32], 3).await.unwrap(), None);
         assert!(
             store.list_passkeys(&id).await.unwrap().is_empty(),
             "passkeys removed"
