@@ -187,7 +187,7 @@ pub async fn concurrent_refresh_rotation(store: &dyn Store) {
                 previous,
                 grant: got,
             } => {
-                assert_eq!(got, grant);
+                assert_eq!(*got, grant);
                 losers.push(previous);
             }
             Rotation::Unknown => panic!("a live token was Unknown"),

@@ -591,7 +591,7 @@ pub async fn refresh_rotate(store: &dyn Store) {
             .expect("rotate again"),
         Rotation::AlreadyRotated {
             previous: rotated.clone(),
-            grant: grant.clone()
+            grant: Box::new(grant.clone())
         }
     );
     assert_eq!(

@@ -67,6 +67,21 @@ async fn redeem_code_in(
     })
 }
 
+/// The access token's record and the refresh token issued with it, in one write.
+async fn record_issued_in(
+    conn: &mut PgConnection,
+    grant_id: &str,
+    jti: &str,
+    expires_at: i64,
+    refresh: Option<&RefreshToken>,
+) -> Result<(), StoreError> {
+    record_access_token_in(&mut *conn, grant_id, jti, expires_at).await?;
+    if let Some(refresh) = refresh {
+        insert_refresh_token_in(&mut *conn, refresh).await?;
+    }
+    Ok(())
+}
+
 async fn record_access_token_in(
     conn: &mut PgConnection,
     grant_id: &str,
@@ -182,7 +197,10 @@ async fn rotate_refresh_token_in(
     let stored = get_refresh_token_in(&mut *conn, presented_hash).await?;
     Ok(match stored {
         Some(previous) if previous.rotated_at.is_some() && previous.expires_at > now => {
-            Rotation::AlreadyRotated { previous, grant }
+            Rotation::AlreadyRotated {
+                previous,
+                grant: Box::new(grant),
+            }
         }
         _ => Rotation::Unknown,
     })

@@ -325,40 +325,36 @@ macro_rules! shared_grant_parts {
         where
             E: sqlx::Executor<'e, Database = $db>,
         {
-            sqlx::query(concat!(
-                "INSERT INTO refresh_tokens (",
-                refresh_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-            ))
-            .bind(&token.token_hash)
-            .bind(&token.grant_id)
-            .bind(&token.client_id)
-            .bind(to_json(&token.scope)?)
-            .bind(token.created_at)
-            .bind(token.expires_at)
-            .bind(token.rotated_at)
-            .bind(token.sealed_successor.as_deref())
-            .bind(token.dpop_jkt.as_deref())
+            bind_refresh_token(
+                sqlx::query(concat!(
+                    "INSERT INTO refresh_tokens (",
+                    refresh_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                )),
+                token,
+            )?
             .execute(executor)
             .await
             .map_err(query_error)?;
             Ok(())
         }
 
-        /// The access token's record (each store's `record_access_token_in`) and
-        /// the refresh token issued with it, on one connection: in one write.
-        pub(super) async fn record_issued_in(
-            conn: &mut $conn,
-            grant_id: &str,
-            jti: &str,
-            expires_at: i64,
-            refresh: Option<&RefreshToken>,
-        ) -> Result<(), StoreError> {
-            record_access_token_in(&mut *conn, grant_id, jti, expires_at).await?;
-            if let Some(refresh) = refresh {
-                insert_refresh_token_in(&mut *conn, refresh).await?;
-            }
-            Ok(())
+        /// Binds the next nine parameters to `token`'s columns, in the order of
+        /// `refresh_columns!`.
+        pub(super) fn bind_refresh_token<'q>(
+            query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+            token: &'q RefreshToken,
+        ) -> Result<sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>, StoreError> {
+            Ok(query
+                .bind(&token.token_hash)
+                .bind(&token.grant_id)
+                .bind(&token.client_id)
+                .bind(to_json(&token.scope)?)
+                .bind(token.created_at)
+                .bind(token.expires_at)
+                .bind(token.rotated_at)
+                .bind(token.sealed_successor.as_deref())
+                .bind(token.dpop_jkt.as_deref()))
         }
 
         /// Deletes up to `limit` expired rows of each table, oldest first. Two nodes

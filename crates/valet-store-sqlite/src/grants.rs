@@ -56,46 +56,65 @@ async fn redeem_code_in(
     })
 }
 
-async fn record_access_token_in(
-    conn: &mut SqliteConnection,
-    grant_id: &str,
-    jti: &str,
-    expires_at: i64,
-) -> Result<(), StoreError> {
-    insert_access_record_in(&mut *conn, grant_id, jti, expires_at).await?;
-    sqlx::query(
-        "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
-         SELECT ?1, client_id, ?2, revoked_at FROM grants \
-         WHERE grant_id = ?3 AND revoked_at IS NOT NULL \
-         ON CONFLICT (jti) DO NOTHING",
-    )
-    .bind(jti)
-    .bind(expires_at)
-    .bind(grant_id)
-    .execute(&mut *conn)
-    .await
-    .map_err(query_error)?;
-    Ok(())
+// Statements that always run together are sent as one query: each query is a
+// hand-off to the connection's thread and back, which costs more than the
+// statements it carries. SQLite binds `?NNN` by number across the statements
+// of a query.
+
+/// Records an issued access token's `jti` among its grant's access tokens.
+macro_rules! insert_access_record {
+    () => {
+        "INSERT INTO grant_access_tokens (grant_id, jti, expires_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (grant_id, jti) DO NOTHING;"
+    };
 }
 
-/// The `jti` among the grant's access tokens, which a revocation of the grant
-/// revokes too.
-async fn insert_access_record_in(
+/// Revokes the access token recorded by `insert_access_record!` at once if its
+/// grant already is revoked (a revocation that committed between the grant's
+/// read and this write).
+macro_rules! carry_revocation {
+    () => {
+        "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
+         SELECT ?2, client_id, ?3, revoked_at FROM grants \
+         WHERE grant_id = ?1 AND revoked_at IS NOT NULL \
+         ON CONFLICT (jti) DO NOTHING;"
+    };
+}
+
+/// Then the refresh token issued with it, parameters `?4` to `?12`.
+macro_rules! insert_refresh_after_access {
+    () => {
+        concat!(
+            "INSERT INTO refresh_tokens (",
+            refresh_columns!(),
+            ") VALUES (?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12);"
+        )
+    };
+}
+
+/// The access token's record (its revocation carried over) and the refresh
+/// token issued with it: one query.
+async fn record_issued_in(
     conn: &mut SqliteConnection,
     grant_id: &str,
     jti: &str,
     expires_at: i64,
+    refresh: Option<&RefreshToken>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO grant_access_tokens (grant_id, jti, expires_at) VALUES (?, ?, ?) \
-         ON CONFLICT (grant_id, jti) DO NOTHING",
-    )
-    .bind(grant_id)
-    .bind(jti)
-    .bind(expires_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(query_error)?;
+    let sql = match refresh {
+        Some(_) => concat!(
+            insert_access_record!(),
+            carry_revocation!(),
+            insert_refresh_after_access!()
+        ),
+        None => concat!(insert_access_record!(), carry_revocation!()),
+    };
+    let query = sqlx::query(sql).bind(grant_id).bind(jti).bind(expires_at);
+    let query = match refresh {
+        Some(token) => bind_refresh_token(query, token)?,
+        None => query,
+    };
+    query.execute(&mut *conn).await.map_err(query_error)?;
     Ok(())
 }
 
@@ -133,12 +152,24 @@ async fn rotate_refresh_token_in(
             sealed_successor: None,
             ..refresh_from_row(&row)?
         };
-        insert_refresh_token_in(&mut *conn, successor).await?;
-        if let Some((jti, expires_at)) = access_token {
+        match access_token {
             // The grant was live at the update and nothing else writes before
             // this commits: no revocation to carry over to the jti, unlike
-            // `record_access_token_in`, so one statement rather than two.
-            insert_access_record_in(&mut *conn, &previous.grant_id, jti, expires_at).await?;
+            // `record_issued_in`.
+            Some((jti, expires_at)) => {
+                let query = sqlx::query(concat!(
+                    insert_access_record!(),
+                    insert_refresh_after_access!()
+                ))
+                .bind(&previous.grant_id)
+                .bind(jti)
+                .bind(expires_at);
+                bind_refresh_token(query, successor)?
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(query_error)?;
+            }
+            None => insert_refresh_token_in(&mut *conn, successor).await?,
         }
         return Ok(Rotation::Rotated { previous });
     }
@@ -156,7 +187,7 @@ async fn rotate_refresh_token_in(
         if live && stored.rotated_at.is_some() && stored.expires_at > now {
             Rotation::AlreadyRotated {
                 previous: stored,
-                grant,
+                grant: Box::new(grant),
             }
         } else {
             Rotation::Unknown

@@ -658,7 +658,8 @@ pub enum Rotation {
     /// It was rotated before (by another request): reuse or a retry.
     AlreadyRotated {
         previous: RefreshToken,
-        grant: Grant,
+        /// Boxed: the rare outcome need not make every `Rotation` this large.
+        grant: Box<Grant>,
     },
     /// Unknown hash, or its grant is revoked.
     Unknown,
