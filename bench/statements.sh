@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# SQL statements per full code flow (authorize, login form, consent form, code
-# exchange, refresh), by kind: what a change to the flow's reads and writes
-# does, counted exactly rather than timed.
+# Queries per full code flow (authorize, login form, consent form, code
+# exchange, refresh), by kind, and the SQL statements in them: what a change to
+# the flow's reads and writes does, counted exactly rather than timed. A query
+# is one round trip to the store (on SQLite, a hand-off to the connection's
+# thread and back); on SQLite one query may carry several statements.
 #
 #   bench/statements.sh [BINARY] [DURATION=3]
 #
 # Starts Valet (SQLite, fresh store) with every statement logged
 # (`VALET_LOG=info,sqlx::query=trace`), runs bench/flows.py --mode full with one
-# browser for DURATION seconds, and prints statements per flow, then each kind
-# (the statement's first words) per flow. The status list feed's periodic read
+# browser for DURATION seconds, and prints queries and statements per flow, then each kind
+# of query (its first words) per flow. The status list feed's periodic read
 # is left out (it runs whether or not anyone signs in). BINARY defaults to a
 # release build, made if missing.
 set -euo pipefail
@@ -46,13 +48,18 @@ import collections, json, re, sys
 log, flows_file = sys.argv[1:]
 flows = json.load(open(flows_file))["flows"]
 kinds = collections.Counter()
+statements = 0
 for line in open(log):
     match = re.search(r'summary="([^"]*)"', line)
     if match and "status_revocations" not in line:
         kinds[match.group(1)] += 1
+        sql = re.search(r'db\.statement="((?:[^"\\]|\\.)*)"', line)
+        statements += max(1, sum(1 for part in (sql.group(1) if sql else "").split(";") if part.strip()))
 if not flows:
     sys.exit("no flow completed")
-print(f"{sum(kinds.values()) / flows:.2f} statements per full flow ({flows} flows)")
+queries = sum(kinds.values())
+print(f"{queries / flows:.2f} queries per full flow ({flows} flows), "
+      f"{statements / flows:.2f} SQL statements in them")
 for kind, count in kinds.most_common():
     print(f"  {count / flows:5.2f}  {kind}")
 PY

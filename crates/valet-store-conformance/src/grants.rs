@@ -584,9 +584,16 @@ pub async fn refresh_rotate(store: &dyn Store) {
     );
 
     let second = refresh(&grant, hash(&run, "rt-1b"), NOW + 7_200);
+    let lost_jti = format!("conf-{run}-lost-access");
     assert_eq!(
         store
-            .rotate_refresh_token(&presented.token_hash, &second, Some(&[0x99]), None, NOW + 5)
+            .rotate_refresh_token(
+                &presented.token_hash,
+                &second,
+                Some(&[0x99]),
+                Some((lost_jti.as_str(), NOW + 600)),
+                NOW + 5
+            )
             .await
             .expect("rotate again"),
         Rotation::AlreadyRotated {
@@ -648,6 +655,10 @@ pub async fn refresh_rotate(store: &dyn Store) {
     assert!(
         store.is_revoked(&jti).await.expect("is revoked"),
         "the access token recorded with the rotation is revoked with its grant"
+    );
+    assert!(
+        !store.is_revoked(&lost_jti).await.expect("is revoked"),
+        "a rotation that did not happen recorded no access token"
     );
 }
 

@@ -118,6 +118,24 @@ async fn record_issued_in(
     Ok(())
 }
 
+/// Marks a live token of a live grant rotated, returning it, and inserts its
+/// successor if it did.
+macro_rules! rotate_refresh {
+    () => {
+        concat!(
+            "UPDATE refresh_tokens SET rotated_at = ?1, sealed_successor = ?2 \
+             WHERE token_hash = ?3 AND rotated_at IS NULL AND expires_at > ?1 \
+             AND EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = refresh_tokens.grant_id \
+                         AND g.revoked_at IS NULL AND g.expires_at > ?1) \
+             RETURNING ",
+            refresh_columns!(),
+            ";INSERT INTO refresh_tokens (",
+            refresh_columns!(),
+            ") SELECT ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 WHERE changes() = 1;"
+        )
+    };
+}
+
 /// Runs inside `BEGIN IMMEDIATE` on the one writer: nothing else writes until
 /// it commits, so the grant the `UPDATE` finds live stays live until then. The
 /// grant is read only when the token does not rotate, to tell a reuse from an
@@ -130,47 +148,38 @@ async fn rotate_refresh_token_in(
     access_token: Option<(&str, i64)>,
     now: i64,
 ) -> Result<Rotation, StoreError> {
-    let rotated = sqlx::query(concat!(
-        "UPDATE refresh_tokens SET rotated_at = ?1, sealed_successor = ?2 \
-         WHERE token_hash = ?3 AND rotated_at IS NULL AND expires_at > ?1 \
-         AND EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = refresh_tokens.grant_id \
-                     AND g.revoked_at IS NULL AND g.expires_at > ?1) \
-         RETURNING ",
-        refresh_columns!()
-    ))
-    .bind(now)
-    .bind(sealed_successor)
-    .bind(presented_hash)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(query_error)?;
-    if let Some(row) = rotated {
+    // One query: the update, then the successor (`?4`–`?12`) and the access
+    // token's record (`?13`, `?14`) only if the update changed the row: SQLite's
+    // `changes()` is the row count of the statement completed just before, so
+    // each insert runs only if the one before it did. The grant was live at the
+    // update and nothing else writes before this commits: no revocation to
+    // carry over to the jti, unlike `record_issued_in`.
+    let sql = match access_token {
+        Some(_) => concat!(
+            rotate_refresh!(),
+            "INSERT INTO grant_access_tokens (grant_id, jti, expires_at) \
+             SELECT ?5, ?13, ?14 WHERE changes() = 1 \
+             ON CONFLICT (grant_id, jti) DO NOTHING;"
+        ),
+        None => rotate_refresh!(),
+    };
+    let query = sqlx::query(sql)
+        .bind(now)
+        .bind(sealed_successor)
+        .bind(presented_hash);
+    let mut query = bind_refresh_token(query, successor)?;
+    if let Some((jti, expires_at)) = access_token {
+        query = query.bind(jti).bind(expires_at);
+    }
+    let rotated = query.fetch_all(&mut *conn).await.map_err(query_error)?;
+    if let Some(row) = rotated.first() {
         // The row as it was: the update required `rotated_at IS NULL`, and the
         // sealed successor is only ever written together with it.
         let previous = RefreshToken {
             rotated_at: None,
             sealed_successor: None,
-            ..refresh_from_row(&row)?
+            ..refresh_from_row(row)?
         };
-        match access_token {
-            // The grant was live at the update and nothing else writes before
-            // this commits: no revocation to carry over to the jti, unlike
-            // `record_issued_in`.
-            Some((jti, expires_at)) => {
-                let query = sqlx::query(concat!(
-                    insert_access_record!(),
-                    insert_refresh_after_access!()
-                ))
-                .bind(&previous.grant_id)
-                .bind(jti)
-                .bind(expires_at);
-                bind_refresh_token(query, successor)?
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(query_error)?;
-            }
-            None => insert_refresh_token_in(&mut *conn, successor).await?,
-        }
         return Ok(Rotation::Rotated { previous });
     }
 
