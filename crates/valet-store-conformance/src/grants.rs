@@ -407,6 +407,88 @@ pub async fn refresh_recorded_with_access_token(store: &dyn Store) {
     assert!(store.is_revoked(&late_jti).await.expect("is_revoked"));
 }
 
+/// `redeem_code_and_record` stores what a token response issued only with the
+/// redemption that won: a replay or an unknown code stores nothing.
+pub async fn codes_redeemed_with_their_tokens(store: &dyn Store) {
+    let run = unique();
+    let party = party(store, &run, "rr").await;
+    let (grant, code) = issue(store, &party, &run, "rr", None).await;
+    let (_, bare) = issue(store, &party, &run, "rr-bare", None).await;
+    let jti = |label: &str| format!("conf-{run}-rr-{label}");
+    let token = refresh(&grant, hash(&run, "rr-won"), NOW + 3_600);
+    let lost = refresh(&grant, hash(&run, "rr-lost"), NOW + 3_600);
+
+    let won = store
+        .redeem_code_and_record(&code.code_hash, NOW, &jti("won"), NOW + 600, Some(&token))
+        .await
+        .expect("redeem and record");
+    assert!(matches!(won, CodeRedemption::Redeemed(ref c) if c.code_hash == code.code_hash));
+    assert_eq!(
+        store
+            .get_refresh_token(&token.token_hash)
+            .await
+            .expect("get refresh token"),
+        Some(token.clone())
+    );
+    let replay = store
+        .redeem_code_and_record(
+            &code.code_hash,
+            NOW + 1,
+            &jti("lost"),
+            NOW + 600,
+            Some(&lost),
+        )
+        .await
+        .expect("replay");
+    assert!(matches!(replay, CodeRedemption::Replayed(_)), "{replay:?}");
+    assert_eq!(
+        store
+            .get_refresh_token(&lost.token_hash)
+            .await
+            .expect("get refresh token"),
+        None,
+        "a replay stores no refresh token"
+    );
+    // Without a refresh token, only the access token's record.
+    assert!(matches!(
+        store
+            .redeem_code_and_record(&bare.code_hash, NOW, &jti("bare"), NOW + 600, None)
+            .await
+            .expect("redeem without refresh token"),
+        CodeRedemption::Redeemed(_)
+    ));
+    assert_eq!(
+        store
+            .redeem_code_and_record(&hash(&run, "rr-none"), NOW, &jti("none"), NOW + 600, None)
+            .await
+            .expect("unknown code"),
+        CodeRedemption::Unknown
+    );
+
+    // The records are the grant's: its revocation reaches exactly the access
+    // tokens of the redemptions that won.
+    for granted in [&grant.grant_id, &bare.grant_id] {
+        assert!(
+            store
+                .revoke_grant(granted, NOW + 2)
+                .await
+                .expect("revoke grant")
+        );
+    }
+    for (label, recorded) in [
+        ("won", true),
+        ("bare", true),
+        ("lost", false),
+        ("none", false),
+    ] {
+        assert_eq!(
+            store.is_revoked(&jti(label)).await.expect("is revoked"),
+            recorded,
+            "access token {label}"
+        );
+    }
+}
+
 /// `get_code_family` reads a code with its grant and its user's state: the
 /// grant's own columns and the code's, though they share names; a disabled
 /// user reads as such; a revoked grant is read as revoked, with its consumed code.

@@ -153,6 +153,7 @@ pub async fn run_all(store: &dyn Store) {
 
     grants_insert_and_get(store).await;
     codes_redeem_once(store).await;
+    codes_redeemed_with_their_tokens(store).await;
     codes_expiry_and_dead_grants(store).await;
     refresh_insert_and_get(store).await;
     refresh_recorded_with_access_token(store).await;

@@ -67,6 +67,22 @@ async fn redeem_code_in(
     })
 }
 
+/// Redeems the code and, if this call did, records what was issued from it.
+async fn redeem_code_and_record_in(
+    conn: &mut PgConnection,
+    code_hash: &[u8],
+    now: i64,
+    jti: &str,
+    expires_at: i64,
+    refresh: Option<&RefreshToken>,
+) -> Result<CodeRedemption, StoreError> {
+    let outcome = redeem_code_in(&mut *conn, code_hash, now).await?;
+    if let CodeRedemption::Redeemed(code) = &outcome {
+        record_issued_in(&mut *conn, &code.grant_id, jti, expires_at, refresh).await?;
+    }
+    Ok(outcome)
+}
+
 /// The access token's record and the refresh token issued with it, in one write.
 async fn record_issued_in(
     conn: &mut PgConnection,

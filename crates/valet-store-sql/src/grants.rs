@@ -521,6 +521,29 @@ macro_rules! shared_grant_store {
                     .await
             }
 
+            async fn redeem_code_and_record(
+                &self,
+                code_hash: &[u8],
+                now: i64,
+                jti: &str,
+                expires_at: i64,
+                refresh: Option<&RefreshToken>,
+            ) -> Result<CodeRedemption, StoreError> {
+                let input = (code_hash.to_vec(), jti.to_owned(), refresh.cloned());
+                self.commits
+                    .write(input, move |conn, (code_hash, jti, refresh)| {
+                        Box::pin(redeem_code_and_record_in(
+                            conn,
+                            code_hash,
+                            now,
+                            jti,
+                            expires_at,
+                            refresh.as_ref(),
+                        ))
+                    })
+                    .await
+            }
+
             async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
                 self.commits
                     .write(token.clone(), |conn, token| {

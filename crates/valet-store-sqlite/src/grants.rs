@@ -22,6 +22,20 @@ valet_store_sql::shared_grant_store! {
     writer: writer,
 }
 
+/// Consumes a live code of a live grant (`?1` now, `?2` its hash), returning it.
+macro_rules! redeem_code {
+    () => {
+        concat!(
+            "UPDATE authorization_codes SET consumed_at = ?1 \
+             WHERE code_hash = ?2 AND consumed_at IS NULL AND expires_at > ?1 \
+             AND EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = authorization_codes.grant_id \
+                         AND g.revoked_at IS NULL AND g.expires_at > ?1) \
+             RETURNING ",
+            code_columns!()
+        )
+    };
+}
+
 /// A live, unconsumed code of a live grant is consumed by one conditional
 /// `UPDATE`; every write runs in the committer's transaction on the one writer
 /// connection, so exactly one caller sees the row change. Otherwise a consumed
@@ -32,23 +46,68 @@ async fn redeem_code_in(
     code_hash: &[u8],
     now: i64,
 ) -> Result<CodeRedemption, StoreError> {
-    let consumed = sqlx::query(concat!(
-        "UPDATE authorization_codes SET consumed_at = ?1 \
-         WHERE code_hash = ?2 AND consumed_at IS NULL AND expires_at > ?1 \
-         AND EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = authorization_codes.grant_id \
-                     AND g.revoked_at IS NULL AND g.expires_at > ?1) \
-         RETURNING ",
-        code_columns!()
-    ))
-    .bind(now)
-    .bind(code_hash)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(query_error)?;
+    let consumed = sqlx::query(redeem_code!())
+        .bind(now)
+        .bind(code_hash)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    redemption(conn, consumed, code_hash).await
+}
+
+/// [`redeem_code_in`] and, only if it consumed the code, the refresh token
+/// (`?5`–`?13`) and the access token's record (`?3`, `?4`) in the same query:
+/// each insert runs only if the statement before it changed a row (SQLite's
+/// `changes()`). The grant was live at the update and nothing else writes
+/// before this commits: no revocation to carry over, unlike `record_issued_in`.
+async fn redeem_code_and_record_in(
+    conn: &mut SqliteConnection,
+    code_hash: &[u8],
+    now: i64,
+    jti: &str,
+    expires_at: i64,
+    refresh: Option<&RefreshToken>,
+) -> Result<CodeRedemption, StoreError> {
+    macro_rules! record_access_of_code {
+        () => {
+            "INSERT INTO grant_access_tokens (grant_id, jti, expires_at) \
+             SELECT grant_id, ?3, ?4 FROM authorization_codes \
+             WHERE code_hash = ?2 AND changes() = 1 \
+             ON CONFLICT (grant_id, jti) DO NOTHING;"
+        };
+    }
+    let sql = match refresh {
+        Some(_) => concat!(
+            redeem_code!(),
+            ";INSERT INTO refresh_tokens (",
+            refresh_columns!(),
+            ") SELECT ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 WHERE changes() = 1;",
+            record_access_of_code!()
+        ),
+        None => concat!(redeem_code!(), ";", record_access_of_code!()),
+    };
+    let query = sqlx::query(sql)
+        .bind(now)
+        .bind(code_hash)
+        .bind(jti)
+        .bind(expires_at);
+    let query = match refresh {
+        Some(token) => bind_refresh_token(query, token)?,
+        None => query,
+    };
+    let consumed = query.fetch_all(&mut *conn).await.map_err(query_error)?;
+    redemption(conn, consumed.into_iter().next(), code_hash).await
+}
+
+/// The outcome of a redemption whose `UPDATE` returned `consumed`.
+async fn redemption(
+    conn: &mut SqliteConnection,
+    consumed: Option<SqliteRow>,
+    code_hash: &[u8],
+) -> Result<CodeRedemption, StoreError> {
     if let Some(row) = consumed {
         return Ok(CodeRedemption::Redeemed(code_from_row(&row)?));
     }
-
     let stored = get_code_in(&mut *conn, code_hash).await?;
     Ok(match stored {
         Some(code) if code.consumed_at.is_some() => CodeRedemption::Replayed(code),

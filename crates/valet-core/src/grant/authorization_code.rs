@@ -65,15 +65,17 @@ pub async fn issue(
     // The encryption key is found before the code is consumed: a client whose
     // keys cannot be had keeps its code.
     let sealer = sealer_for(server, registered, Sealed::IdToken, now).await?;
-    let record = redeem(server, client, &code_hash, address, now).await?;
     // No token for a disabled or deleted user, and the grant goes (a disable
-    // that raced the code's issue missed it). The user's state was read with the
-    // code: a disable since then revokes the grant, which the redemption (live
-    // grants only) or the recording of what is issued (carried over) sees.
+    // that raced the code's issue missed it). The user's state was read with
+    // the code: a disable since then revokes the grant, and the redemption
+    // below takes only codes of live grants.
     if !user_enabled {
         common::end_family_of_disabled_user(server, &grant, address, now).await?;
         return Err(invalid("the user's account is disabled or deleted"));
     }
+    // Minted before the code is spent, so that spending it and recording what
+    // it gave are one durable write. A request that loses the race to a
+    // concurrent one has spent a signature, and hands out nothing.
     let issued = tokens_for_grant(
         server,
         registered,
@@ -85,16 +87,24 @@ pub async fn issue(
         sealer.as_ref(),
         now,
     )?;
-    // Durable before the response leaves: the refresh token and the access
-    // token's record (so a later revocation of the grant reaches it).
-    store
-        .record_issued(
-            &grant.grant_id,
+    match store
+        .redeem_code_and_record(
+            &code_hash,
+            now,
             &issued.access_jti,
             issued.access_expires_at,
             issued.refresh.as_ref(),
         )
-        .await?;
+        .await?
+    {
+        CodeRedemption::Redeemed(_) => {}
+        CodeRedemption::Unknown => {
+            return Err(invalid("the authorization code is invalid or expired"));
+        }
+        CodeRedemption::Replayed(record) => {
+            return Err(replayed(server, client, &record.grant_id, address, now).await?);
+        }
+    }
     common::audit_issued(
         server,
         GrantType::AuthorizationCode,
@@ -151,24 +161,6 @@ fn check_presented(
         return Err(invalid("code_verifier does not match the code_challenge"));
     }
     Ok(())
-}
-
-/// Consumes the code atomically: of concurrent right requests exactly one wins,
-/// and the others are replays.
-async fn redeem(
-    server: &AuthorizationServer,
-    client: &AuthenticatedClient,
-    code_hash: &[u8],
-    address: Option<IpAddr>,
-    now: i64,
-) -> Result<AuthorizationCode, OAuthError> {
-    match server.store.redeem_code(code_hash, now).await? {
-        CodeRedemption::Redeemed(record) => Ok(record),
-        CodeRedemption::Unknown => Err(invalid("the authorization code is invalid or expired")),
-        CodeRedemption::Replayed(record) => {
-            Err(replayed(server, client, &record.grant_id, address, now).await?)
-        }
-    }
 }
 
 /// RFC 6749 §4.1.2: a code used twice revokes its grant; the revocation is

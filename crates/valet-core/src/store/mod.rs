@@ -336,6 +336,18 @@ pub trait GrantStore: Send + Sync {
     /// Consumes a code atomically: of N concurrent calls exactly one gets
     /// `Redeemed`. A code past `expires_at` is `Unknown` unless already consumed.
     async fn redeem_code(&self, code_hash: &[u8], now: i64) -> Result<CodeRedemption, StoreError>;
+    /// [`Self::redeem_code`], and when this call redeems the code, what the
+    /// token response issues from it in the same durable write (as
+    /// [`Self::record_issued`] under the code's grant): a code is never spent
+    /// without its tokens recorded, nor tokens recorded for a code not spent.
+    async fn redeem_code_and_record(
+        &self,
+        code_hash: &[u8],
+        now: i64,
+        jti: &str,
+        expires_at: i64,
+        refresh: Option<&RefreshToken>,
+    ) -> Result<CodeRedemption, StoreError>;
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError>;
     /// What one token response issued under a grant (the grant must exist), in
     /// one durable write: the access token's record and the refresh token issued
