@@ -220,7 +220,8 @@ pub async fn concurrent_refresh_rotation(store: &dyn Store) {
     assert_eq!(stored, [winner], "exactly the winner's successor is stored");
 }
 
-/// Rotations and access-token recordings racing a revocation of their grant:
+/// Rotations, access-token recordings and redemptions of the grant's code with
+/// their tokens racing a revocation of their grant:
 /// whatever the interleaving, afterwards no refresh token of the grant is left and
 /// every recorded access token is revoked.
 pub async fn concurrent_use_and_revocation(store: &dyn Store) {
@@ -229,7 +230,7 @@ pub async fn concurrent_use_and_revocation(store: &dyn Store) {
     let run = unique();
     let party = party(store, &run, "ur").await;
     for round in 0..ROUNDS {
-        let (grant, _) = issue(store, &party, &run, &format!("round-{round}"), None).await;
+        let (grant, code) = issue(store, &party, &run, &format!("round-{round}"), None).await;
         let presented = refresh(
             &grant,
             hash(&run, &format!("{round}-presented")),
@@ -272,6 +273,37 @@ pub async fn concurrent_use_and_revocation(store: &dyn Store) {
         let recordings = jtis.iter().map(|jti| {
             Box::pin(store.record_issued(&grant.grant_id, jti, NOW + 600, None)) as BoxFuture<'_, _>
         });
+        // Redemptions of the grant's code with what they issue: at most one wins,
+        // and what it recorded is revoked with the grant like the rest.
+        let redeemed_jtis = std::sync::Mutex::new(Vec::new());
+        let redeem_tokens: Vec<(String, RefreshToken)> = (0..RACERS)
+            .map(|i| {
+                (
+                    format!("conf-{run}-{round}-redeem-jti-{i}"),
+                    refresh(
+                        &grant,
+                        hash(&run, &format!("{round}-redeem-{i}")),
+                        NOW + 3_600,
+                    ),
+                )
+            })
+            .collect();
+        let redemptions = redeem_tokens.iter().map(|(jti, token)| {
+            let redeemed_jtis = &redeemed_jtis;
+            let code_hash = &code.code_hash;
+            Box::pin(async move {
+                let outcome = store
+                    .redeem_code_and_record(code_hash, NOW, jti, NOW + 600, Some(token))
+                    .await?;
+                if matches!(outcome, CodeRedemption::Redeemed(_)) {
+                    redeemed_jtis
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(jti.clone());
+                }
+                Ok(())
+            }) as BoxFuture<'_, _>
+        });
         let revocation = Box::pin(async {
             store
                 .revoke_grant(&grant.grant_id, NOW + 1)
@@ -282,13 +314,25 @@ pub async fn concurrent_use_and_revocation(store: &dyn Store) {
         let mut racers: Vec<BoxFuture<'_, Result<(), StoreError>>> = Vec::new();
         racers.extend(rotations.drain(..RACERS / 2));
         racers.extend(recordings);
+        racers.extend(redemptions);
         racers.push(revocation);
         racers.extend(rotations);
         for outcome in join_all(racers).await {
             outcome.expect("concurrent use and revocation");
         }
 
-        for token in std::iter::once(&presented).chain(&successors) {
+        let redeemed_jtis = redeemed_jtis
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        assert!(
+            redeemed_jtis.len() <= 1,
+            "round {round}: a code redeemed twice"
+        );
+        let redeemed = redeem_tokens.iter().map(|(_, token)| token);
+        for token in std::iter::once(&presented)
+            .chain(&successors)
+            .chain(redeemed)
+        {
             assert_eq!(
                 store
                     .get_refresh_token(&token.token_hash)
@@ -298,7 +342,7 @@ pub async fn concurrent_use_and_revocation(store: &dyn Store) {
                 "round {round}: no refresh token survives the revocation"
             );
         }
-        for jti in &jtis {
+        for jti in jtis.iter().chain(&redeemed_jtis) {
             assert!(
                 store.is_revoked(jti).await.expect("is_revoked"),
                 "round {round}: access token {jti} escaped the revocation"

@@ -12,12 +12,13 @@ use super::*;
 // replay after revocation is still reported as `Replayed` until the code is purged.
 //
 // Locking (READ COMMITTED): a revocation takes the grant's row lock with its first
-// statement, and rotation and recording an access token take a share lock on the grant
-// before anything else. So a revocation waits for a rotation or a recording in
-// progress and then, statement by statement, sees what it committed (the successor
-// token, the new jti); and one that starts after the revocation sees the grant
-// revoked. Locks are always taken grant first, then its tokens, then (to revoke a
-// status index) the status revocation lock (see the token status list below).
+// statement, and rotation, recording an access token and redeeming a code with its
+// tokens take a share lock on the grant before anything else. So a revocation waits
+// for a rotation or a recording in progress and then, statement by statement, sees
+// what it committed (the successor token, the new jti); and one that starts after
+// the revocation sees the grant revoked. Locks are always taken grant first, then
+// its tokens, then (to revoke a status index) the status revocation lock (see the
+// token status list below).
 
 valet_store_sql::shared_grant_parts! {
     database: Postgres,
@@ -67,7 +68,11 @@ async fn redeem_code_in(
     })
 }
 
-/// Redeems the code and, if this call did, records what was issued from it.
+/// Redeems the code and, if this call did, records what was issued from it. The
+/// code's grant is share-locked first (grant before its tokens, as everywhere
+/// here): a revocation in progress is waited for and then seen by the
+/// redemption, and one that starts now waits for this write and then sees its
+/// records, so they need no carry-over.
 async fn redeem_code_and_record_in(
     conn: &mut PgConnection,
     code_hash: &[u8],
@@ -76,9 +81,20 @@ async fn redeem_code_and_record_in(
     expires_at: i64,
     refresh: Option<&RefreshToken>,
 ) -> Result<CodeRedemption, StoreError> {
+    sqlx::query(
+        "SELECT 1 FROM grants WHERE grant_id = \
+         (SELECT grant_id FROM authorization_codes WHERE code_hash = $1) FOR SHARE",
+    )
+    .bind(code_hash)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_error)?;
     let outcome = redeem_code_in(&mut *conn, code_hash, now).await?;
     if let CodeRedemption::Redeemed(code) = &outcome {
-        record_issued_in(&mut *conn, &code.grant_id, jti, expires_at, refresh).await?;
+        insert_access_record_in(&mut *conn, &code.grant_id, jti, expires_at).await?;
+        if let Some(refresh) = refresh {
+            insert_refresh_token_in(&mut *conn, refresh).await?;
+        }
     }
     Ok(outcome)
 }

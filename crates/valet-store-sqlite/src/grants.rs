@@ -217,7 +217,8 @@ async fn rotate_refresh_token_in(
         Some(_) => concat!(
             rotate_refresh!(),
             "INSERT INTO grant_access_tokens (grant_id, jti, expires_at) \
-             SELECT ?5, ?13, ?14 WHERE changes() = 1 \
+             SELECT grant_id, ?13, ?14 FROM refresh_tokens \
+             WHERE token_hash = ?3 AND changes() = 1 \
              ON CONFLICT (grant_id, jti) DO NOTHING;"
         ),
         None => rotate_refresh!(),

@@ -393,9 +393,11 @@ async fn disabling_and_deleting_revoke_what_was_issued() {
     let grant_now = store.get_grant(&grant.grant_id).await.unwrap();
     assert!(grant_now.is_none_or(|g| g.revoked_at.is_some()));
     assert!(store.is_revoked("jti-1").await.unwrap());
+    // The session is deleted, not only no longer live: enabling the user again
+    // does not bring it back.
     assert!(
         store
-            .get_live_session(&session.session_hash, now + 2)
+            .delete_session(&session.session_hash)
             .await
             .unwrap()
             .is_none()
