@@ -9,6 +9,7 @@ Reads the latest run in each results file that exists under bench/results/:
                           with every run's value in its note; without any,
                           peer_comparison.jsonl, the latest run alone)
   refresh.jsonl          (bench/refresh.sh: each run rewrites it)
+  cluster.jsonl          (bench/cluster.sh: each run rewrites it)
   gateway_proxy.jsonl    (bench/gateway_proxy.sh: appended; the latest `run` is used)
   scale.jsonl            (bench/scale.sh: each run rewrites it)
 and prints one markdown table: each ratio, the target next to it and whether it is
@@ -151,6 +152,28 @@ def refresh_rows(records):
             for label, values in rounds.items() if label != "oidc-provider"]
 
 
+def cluster_rows(records):
+    """Refresh rotations through a cluster of nodes on PostgreSQL (and one node
+    behind the same proxy), each ÷ oidc-provider."""
+    rounds = {}
+    for r in records:
+        if r.get("test", "").startswith("round_"):
+            rounds.setdefault(r["server"], []).append(r["flows_per_s"])
+    if "oidc-provider" not in rounds:
+        return []
+    op = statistics.median(rounds["oidc-provider"])
+    rows = []
+    if "cluster" in rounds:
+        rows.append(Row(f"refresh rotations/s, PostgreSQL cluster ÷ oidc-provider (median of {len(rounds['cluster'])} rounds)",
+                        statistics.median(rounds["cluster"]) / op if op else None, "cluster.sh", at_least=3,
+                        note="the nodes share this host's cores"))
+    if "single" in rounds:
+        rows.append(Row(f"refresh rotations/s, one PostgreSQL node behind the same proxy ÷ oidc-provider "
+                        f"(median of {len(rounds['single'])} rounds)",
+                        statistics.median(rounds["single"]) / op if op else None, "cluster.sh"))
+    return rows
+
+
 def gateway_rows(records):
     saturated = [r for r in records if r.get("kind") == "saturated"]
     if not saturated:
@@ -289,7 +312,7 @@ def main():
     meta["smoke"] = any(m.get("smoke") for m in metas)
     meta["revs"] = sorted({m.get("valet_rev", "?") for m in metas})
     rows = (median_rows([peer_rows(peer) + sign_in_rows(peer) for peer in peers])
-            + refresh_rows(load(args.results, "refresh.jsonl"))
+            + refresh_rows(load(args.results, "refresh.jsonl")) + cluster_rows(load(args.results, "cluster.jsonl"))
             + gateway_rows(load(args.results, "gateway_proxy.jsonl")) + scale_rows(load(args.results, "scale.jsonl")))
     if not rows:
         sys.exit(f"no results under {args.results}: run bench/peer_comparison.sh (and the other bench scripts) first")
