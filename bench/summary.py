@@ -139,11 +139,17 @@ def sign_in_rows(peer):
     return rows
 
 
-def refresh_rows(records):
+def rounds_by_server(records):
+    """flows/s of each server's interleaved rounds (refresh.sh, cluster.sh)."""
     rounds = {}
     for r in records:
         if r.get("test", "").startswith("round_"):
             rounds.setdefault(r["server"], []).append(r["flows_per_s"])
+    return rounds
+
+
+def refresh_rows(records):
+    rounds = rounds_by_server(records)
     if "oidc-provider" not in rounds:
         return []
     op = statistics.median(rounds["oidc-provider"])
@@ -155,10 +161,7 @@ def refresh_rows(records):
 def cluster_rows(records):
     """Refresh rotations through a cluster of nodes on PostgreSQL (and one node
     behind the same proxy), each ÷ oidc-provider."""
-    rounds = {}
-    for r in records:
-        if r.get("test", "").startswith("round_"):
-            rounds.setdefault(r["server"], []).append(r["flows_per_s"])
+    rounds = rounds_by_server(records)
     if "oidc-provider" not in rounds:
         return []
     op = statistics.median(rounds["oidc-provider"])
