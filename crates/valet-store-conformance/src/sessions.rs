@@ -266,10 +266,16 @@ pub async fn consent_union(store: &dyn Store) {
             .await
             .expect("add consent");
     };
-    add(&party.client.client_id, &["openid", "profile"], NOW).await;
+    add(
+        &party.client.client_id,
+        &["openid", "profile", "openid"],
+        NOW,
+    )
+    .await;
     assert_eq!(
         consent(&party.client.client_id).await,
-        strings(&["openid", "profile"])
+        strings(&["openid", "profile"]),
+        "each scope once from the first consent on"
     );
     add(
         &party.client.client_id,
@@ -288,6 +294,17 @@ pub async fn consent_union(store: &dyn Store) {
         strings(&["openid", "profile", "email"]),
         "adding nothing changes nothing"
     );
+    add(
+        &party.client.client_id,
+        &["zeta", "openid", "alpha"],
+        NOW + 3,
+    )
+    .await;
+    assert_eq!(
+        consent(&party.client.client_id).await,
+        strings(&["openid", "profile", "email", "zeta", "alpha"]),
+        "new scopes follow in the order given"
+    );
     assert_eq!(
         consent(&other_client.client_id).await,
         Vec::<String>::new(),
@@ -300,7 +317,7 @@ pub async fn consent_union(store: &dyn Store) {
     );
     assert_eq!(
         consent(&party.client.client_id).await,
-        strings(&["openid", "profile", "email"])
+        strings(&["openid", "profile", "email", "zeta", "alpha"])
     );
 }
 

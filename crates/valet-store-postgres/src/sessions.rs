@@ -3,9 +3,22 @@
 
 use super::*;
 
+/// Adds `scopes` to what the user allowed the client, in one transaction.
+pub(super) async fn add_consent_to(
+    pool: &PgPool,
+    user_id: &str,
+    client_id: &str,
+    scopes: &[String],
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut tx = begin_write(pool).await?;
+    let outcome = add_consent_in(&mut tx, user_id, client_id, scopes, now).await;
+    finish(tx, outcome).await
+}
+
 /// Adds `scopes` to what the user allowed the client, in the caller's transaction.
 /// Concurrent calls for one pair serialize on its row, so none is lost.
-pub(super) async fn add_consent_in(
+async fn add_consent_in(
     conn: &mut PgConnection,
     user_id: &str,
     client_id: &str,

@@ -8,7 +8,7 @@ use valet_jose::Algorithm;
 use valet_protocol::token::{GrantType, TokenEndpointAuthMethod};
 
 use super::grants::{Owner, revoke_access_tokens_before_delete};
-use super::sessions::add_consent_in;
+use super::sessions::add_consent_to;
 use super::users::delete_client_in;
 use super::*;
 

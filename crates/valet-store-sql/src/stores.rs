@@ -14,7 +14,7 @@
 /// scope the store traits and records, `async_trait`, `sqlx`, this crate's
 /// helpers, `Algorithm`, `GrantType`, `TokenEndpointAuthMethod`, and the
 /// backend's `begin_write(pool)`, `delete_client_in(conn, client_id, now)`,
-/// `add_consent_in(conn, user_id, client_id, scopes, now)` and
+/// `add_consent_to(writer, user_id, client_id, scopes, now)` and
 /// `revoke_access_tokens_before_delete(conn, owner)`:
 /// the parts whose locking differs.
 #[macro_export]
@@ -1080,9 +1080,7 @@ macro_rules! shared_stores {
                 scopes: &[String],
                 now: i64,
             ) -> Result<(), StoreError> {
-                let mut tx = begin_write(&self.$writer).await?;
-                let outcome = add_consent_in(&mut tx, user_id, client_id, scopes, now).await;
-                finish(tx, outcome).await
+                add_consent_to(&self.$writer, user_id, client_id, scopes, now).await
             }
 
             async fn purge_sessions(&self, now: i64, limit: u32) -> Result<u64, StoreError> {

@@ -3,36 +3,34 @@
 
 use super::*;
 
-/// Adds `scopes` to what the user allowed the client, in the caller's transaction.
-/// One writer at a time, so a read-merge-write is never lost.
-pub(super) async fn add_consent_in(
-    conn: &mut SqliteConnection,
+/// Adds `scopes` to what the user allowed the client: one statement, so one
+/// round trip and no transaction of its own. The union keeps the scopes already
+/// allowed in their order, then the new ones in the order given, each once.
+pub(super) async fn add_consent_to(
+    writer: &SqlitePool,
     user_id: &str,
     client_id: &str,
     scopes: &[String],
     now: i64,
 ) -> Result<(), StoreError> {
-    let row = sqlx::query("SELECT scopes FROM consents WHERE user_id = ? AND client_id = ?")
-        .bind(user_id)
-        .bind(client_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(query_error)?;
-    let mut merged = match &row {
-        Some(row) => from_json(row, "scopes")?,
-        None => Vec::new(),
-    };
-    union_into(&mut merged, scopes);
+    let mut once = Vec::with_capacity(scopes.len());
+    union_into(&mut once, scopes);
     sqlx::query(
         "INSERT INTO consents (user_id, client_id, scopes, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?4) \
-         ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = ?3, updated_at = ?4",
+         ON CONFLICT (user_id, client_id) DO UPDATE SET \
+           scopes = (SELECT json_group_array(value ORDER BY part, position) FROM ( \
+                       SELECT value, 0 AS part, key AS position FROM json_each(consents.scopes) \
+                       UNION ALL \
+                       SELECT value, 1, key FROM json_each(excluded.scopes) \
+                       WHERE value NOT IN (SELECT value FROM json_each(consents.scopes)))), \
+           updated_at = excluded.updated_at",
     )
     .bind(user_id)
     .bind(client_id)
-    .bind(to_json(&merged)?)
+    .bind(to_json(&once)?)
     .bind(now)
-    .execute(&mut *conn)
+    .execute(writer)
     .await
     .map_err(query_error)?;
     Ok(())
