@@ -32,6 +32,33 @@ valet_store_sql::shared_grant_store! {
     writer: pool,
 }
 
+/// A new grant and its first code, in the caller's write.
+async fn insert_grant_with_code_in(
+    conn: &mut PgConnection,
+    grant: &Grant,
+    code: &AuthorizationCode,
+) -> Result<(), StoreError> {
+    let insert_grant = sqlx::query(concat!(
+        "INSERT INTO grants (",
+        grant_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ));
+    bind_grant(insert_grant, grant)?
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    let insert_code = sqlx::query(concat!(
+        "INSERT INTO authorization_codes (",
+        code_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ));
+    bind_code(insert_code, code)?
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    Ok(())
+}
+
 /// A live, unconsumed code of a live grant is consumed by one conditional
 /// `UPDATE`: concurrent callers (in other batches or on other nodes) queue on the
 /// row lock and, once the first has committed, find `consumed_at` set when

@@ -273,52 +273,46 @@ macro_rules! shared_grant_parts {
             }))
         }
 
-        pub(super) async fn insert_grant_with_code_in(
-            conn: &mut $conn,
-            grant: &Grant,
-            code: &AuthorizationCode,
-        ) -> Result<(), StoreError> {
-            sqlx::query(concat!(
-                "INSERT INTO grants (",
-                grant_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-            ))
-            .bind(&grant.grant_id)
-            .bind(&grant.client_id)
-            .bind(&grant.user_id)
-            .bind(to_json(&grant.scope)?)
-            .bind(grant.sid.as_deref())
-            .bind(grant.auth_time)
-            .bind(to_json(&grant.amr)?)
-            .bind(grant.created_at)
-            .bind(grant.expires_at)
-            .bind(grant.revoked_at)
-            .bind(grant.status_idx)
-            .bind(to_json(&grant.resources)?)
-            .execute(&mut *conn)
-            .await
-            .map_err(query_error)?;
-            sqlx::query(concat!(
-                "INSERT INTO authorization_codes (",
-                code_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-            ))
-            .bind(&code.code_hash)
-            .bind(&code.grant_id)
-            .bind(&code.client_id)
-            .bind(&code.redirect_uri)
-            .bind(&code.code_challenge)
-            .bind(code.nonce.as_deref())
-            .bind(to_json(&code.scope)?)
-            .bind(to_json(&code.resources)?)
-            .bind(code.created_at)
-            .bind(code.expires_at)
-            .bind(code.consumed_at)
-            .bind(code.dpop_jkt.as_deref())
-            .execute(&mut *conn)
-            .await
-            .map_err(query_error)?;
-            Ok(())
+        /// Binds the next twelve parameters to `grant`'s columns, in the order of
+        /// `grant_columns!` (each backend's `insert_grant_with_code_in`).
+        pub(super) fn bind_grant<'q>(
+            query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+            grant: &'q Grant,
+        ) -> Result<sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>, StoreError> {
+            Ok(query
+                .bind(&grant.grant_id)
+                .bind(&grant.client_id)
+                .bind(&grant.user_id)
+                .bind(to_json(&grant.scope)?)
+                .bind(grant.sid.as_deref())
+                .bind(grant.auth_time)
+                .bind(to_json(&grant.amr)?)
+                .bind(grant.created_at)
+                .bind(grant.expires_at)
+                .bind(grant.revoked_at)
+                .bind(grant.status_idx)
+                .bind(to_json(&grant.resources)?))
+        }
+
+        /// Binds the next twelve parameters to `code`'s columns, in the order of
+        /// `code_columns!`.
+        pub(super) fn bind_code<'q>(
+            query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+            code: &'q AuthorizationCode,
+        ) -> Result<sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>, StoreError> {
+            Ok(query
+                .bind(&code.code_hash)
+                .bind(&code.grant_id)
+                .bind(&code.client_id)
+                .bind(&code.redirect_uri)
+                .bind(&code.code_challenge)
+                .bind(code.nonce.as_deref())
+                .bind(to_json(&code.scope)?)
+                .bind(to_json(&code.resources)?)
+                .bind(code.created_at)
+                .bind(code.expires_at)
+                .bind(code.consumed_at)
+                .bind(code.dpop_jkt.as_deref()))
         }
 
         pub(super) async fn insert_refresh_token_in<'e, E>(executor: E, token: &RefreshToken) -> Result<(), StoreError>

@@ -22,6 +22,27 @@ valet_store_sql::shared_grant_store! {
     writer: writer,
 }
 
+/// A new grant and its first code, in the caller's write: one query.
+async fn insert_grant_with_code_in(
+    conn: &mut SqliteConnection,
+    grant: &Grant,
+    code: &AuthorizationCode,
+) -> Result<(), StoreError> {
+    let query = sqlx::query(concat!(
+        "INSERT INTO grants (",
+        grant_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12);",
+        "INSERT INTO authorization_codes (",
+        code_columns!(),
+        ") VALUES (?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24);"
+    ));
+    bind_code(bind_grant(query, grant)?, code)?
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    Ok(())
+}
+
 /// Consumes a live code of a live grant (`?1` now, `?2` its hash), returning it.
 macro_rules! redeem_code {
     () => {
