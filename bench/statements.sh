@@ -54,7 +54,9 @@ for line in open(log):
     if match and "status_revocations" not in line:
         kinds[match.group(1)] += 1
         sql = re.search(r'db\.statement="((?:[^"\\]|\\.)*)"', line)
-        statements += max(1, sum(1 for part in (sql.group(1) if sql else "").split(";") if part.strip()))
+        # The logged SQL keeps its line breaks escaped (\n): not a statement.
+        parts = (sql.group(1) if sql else "").replace("\\n", " ").split(";")
+        statements += max(1, sum(1 for part in parts if part.strip()))
 if not flows:
     sys.exit("no flow completed")
 queries = sum(kinds.values())
