@@ -63,36 +63,19 @@ async fn insert_grant_with_code_in(
 /// `UPDATE`: concurrent callers (in other batches or on other nodes) queue on the
 /// row lock and, once the first has committed, find `consumed_at` set when
 /// PostgreSQL re-checks the condition; a later write of the same batch sees it
-/// set already. Otherwise a consumed code is `Replayed` whatever its expiry or its
-/// grant's state, and anything else is `Unknown`.
+/// set already.
 async fn redeem_code_in(
     conn: &mut PgConnection,
     code_hash: &[u8],
     now: i64,
 ) -> Result<CodeRedemption, StoreError> {
-    let consumed = sqlx::query(concat!(
-        "UPDATE authorization_codes SET consumed_at = $1 \
-         WHERE code_hash = $2 AND consumed_at IS NULL AND expires_at > $1 \
-         AND EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = authorization_codes.grant_id \
-                     AND g.revoked_at IS NULL AND g.expires_at > $1) \
-         RETURNING ",
-        code_columns!()
-    ))
-    .bind(now)
-    .bind(code_hash)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(query_error)?;
-    if let Some(row) = consumed {
-        return Ok(CodeRedemption::Redeemed(code_from_row(&row)?));
-    }
-
-    // A fresh statement, after any winner committed: it sees `consumed_at`.
-    let stored = get_code_in(&mut *conn, code_hash).await?;
-    Ok(match stored {
-        Some(code) if code.consumed_at.is_some() => CodeRedemption::Replayed(code),
-        _ => CodeRedemption::Unknown,
-    })
+    let consumed = sqlx::query(redeem_code!())
+        .bind(now)
+        .bind(code_hash)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    redemption(conn, consumed, code_hash).await
 }
 
 /// Redeems the code and, if this call did, records what was issued from it. The

@@ -28,6 +28,34 @@ macro_rules! shared_grant_parts {
             };
         }
 
+        /// What a family read (`get_code_family_in`, `get_refresh_family_in`)
+        /// takes from the grant `g` under its own column names, and whether its
+        /// user may get tokens.
+        macro_rules! family_columns {
+            () => {
+                "g.grant_id, g.client_id, g.user_id, g.scope, g.sid, g.auth_time, g.amr, \
+                 g.created_at, g.expires_at, g.revoked_at, g.status_idx, g.resources, \
+                 EXISTS (SELECT 1 FROM users u \
+                         WHERE u.user_id = g.user_id AND NOT u.disabled) AS user_enabled"
+            };
+        }
+
+        /// Consumes a live, unconsumed code of a live grant (`$1` now, `$2` its
+        /// hash), returning it; the same statement on both backends.
+        macro_rules! redeem_code {
+            () => {
+                concat!(
+                    "UPDATE authorization_codes SET consumed_at = $1 \
+                     WHERE code_hash = $2 AND consumed_at IS NULL AND expires_at > $1 \
+                     AND EXISTS (SELECT 1 FROM grants g \
+                                 WHERE g.grant_id = authorization_codes.grant_id \
+                                 AND g.revoked_at IS NULL AND g.expires_at > $1) \
+                     RETURNING ",
+                    code_columns!()
+                )
+            };
+        }
+
         macro_rules! refresh_columns {
             () => {
                 "token_hash, grant_id, client_id, scope, created_at, expires_at, rotated_at, \
@@ -154,6 +182,25 @@ macro_rules! shared_grant_parts {
             .transpose()
         }
 
+        /// The outcome of a redemption whose `redeem_code!` returned `consumed`:
+        /// otherwise a consumed code is `Replayed` whatever its expiry or its
+        /// grant's state (read by a fresh statement, after any winner committed),
+        /// and anything else is `Unknown`.
+        pub(super) async fn redemption(
+            conn: &mut $conn,
+            consumed: Option<$row>,
+            code_hash: &[u8],
+        ) -> Result<CodeRedemption, StoreError> {
+            if let Some(row) = consumed {
+                return Ok(CodeRedemption::Redeemed(code_from_row(&row)?));
+            }
+            let stored = get_code_in(&mut *conn, code_hash).await?;
+            Ok(match stored {
+                Some(code) if code.consumed_at.is_some() => CodeRedemption::Replayed(code),
+                _ => CodeRedemption::Unknown,
+            })
+        }
+
         /// The code with this hash, its grant and whether the grant's user may get
         /// tokens, in one statement (the code exchange's checks). A code always
         /// has its grant: deleting a grant deletes its codes.
@@ -164,18 +211,16 @@ macro_rules! shared_grant_parts {
         where
             E: sqlx::Executor<'e, Database = $db>,
         {
-            let row = sqlx::query(
-                "SELECT g.grant_id, g.client_id, g.user_id, g.scope, g.sid, g.auth_time, g.amr, \
-                        g.created_at, g.expires_at, g.revoked_at, g.status_idx, g.resources, \
-                        c.code_hash, c.client_id AS code_client_id, c.redirect_uri, \
-                        c.code_challenge, c.nonce, c.scope AS code_scope, \
-                        c.resources AS code_resources, c.created_at AS code_created_at, \
-                        c.expires_at AS code_expires_at, c.consumed_at, c.dpop_jkt, \
-                        EXISTS (SELECT 1 FROM users u \
-                                WHERE u.user_id = g.user_id AND NOT u.disabled) AS user_enabled \
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                family_columns!(),
+                ", c.code_hash, c.client_id AS code_client_id, c.redirect_uri, \
+                   c.code_challenge, c.nonce, c.scope AS code_scope, \
+                   c.resources AS code_resources, c.created_at AS code_created_at, \
+                   c.expires_at AS code_expires_at, c.consumed_at, c.dpop_jkt \
                  FROM authorization_codes c JOIN grants g ON g.grant_id = c.grant_id \
-                 WHERE c.code_hash = $1",
-            )
+                 WHERE c.code_hash = $1"
+            ))
             .bind(code_hash)
             .fetch_optional(executor)
             .await
@@ -236,17 +281,15 @@ macro_rules! shared_grant_parts {
         where
             E: sqlx::Executor<'e, Database = $db>,
         {
-            let row = sqlx::query(
-                "SELECT g.grant_id, g.client_id, g.user_id, g.scope, g.sid, g.auth_time, g.amr, \
-                        g.created_at, g.expires_at, g.revoked_at, g.status_idx, g.resources, \
-                        t.token_hash, t.client_id AS token_client_id, t.scope AS token_scope, \
-                        t.created_at AS token_created_at, t.expires_at AS token_expires_at, \
-                        t.rotated_at, t.sealed_successor, t.dpop_jkt, \
-                        EXISTS (SELECT 1 FROM users u \
-                                WHERE u.user_id = g.user_id AND NOT u.disabled) AS user_enabled \
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                family_columns!(),
+                ", t.token_hash, t.client_id AS token_client_id, t.scope AS token_scope, \
+                   t.created_at AS token_created_at, t.expires_at AS token_expires_at, \
+                   t.rotated_at, t.sealed_successor, t.dpop_jkt \
                  FROM refresh_tokens t JOIN grants g ON g.grant_id = t.grant_id \
-                 WHERE t.token_hash = $1",
-            )
+                 WHERE t.token_hash = $1"
+            ))
             .bind(token_hash)
             .fetch_optional(executor)
             .await

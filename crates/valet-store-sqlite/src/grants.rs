@@ -43,25 +43,9 @@ async fn insert_grant_with_code_in(
     Ok(())
 }
 
-/// Consumes a live code of a live grant (`?1` now, `?2` its hash), returning it.
-macro_rules! redeem_code {
-    () => {
-        concat!(
-            "UPDATE authorization_codes SET consumed_at = ?1 \
-             WHERE code_hash = ?2 AND consumed_at IS NULL AND expires_at > ?1 \
-             AND EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = authorization_codes.grant_id \
-                         AND g.revoked_at IS NULL AND g.expires_at > ?1) \
-             RETURNING ",
-            code_columns!()
-        )
-    };
-}
-
 /// A live, unconsumed code of a live grant is consumed by one conditional
 /// `UPDATE`; every write runs in the committer's transaction on the one writer
-/// connection, so exactly one caller sees the row change. Otherwise a consumed
-/// code is `Replayed` whatever its expiry or its grant's state, and anything else
-/// is `Unknown`.
+/// connection, so exactly one caller sees the row change.
 async fn redeem_code_in(
     conn: &mut SqliteConnection,
     code_hash: &[u8],
@@ -76,8 +60,10 @@ async fn redeem_code_in(
     redemption(conn, consumed, code_hash).await
 }
 
-/// [`redeem_code_in`] and, only if it consumed the code, the refresh token
-/// (`?5`–`?13`) and the access token's record (`?3`, `?4`) in the same query:
+/// [`redeem_code_in`] (`redeem_code!`: `$1` now, `$2` the code's hash) and,
+/// only if it consumed the code, the refresh token (`?5`–`?13`) and the access
+/// token's record (`?3`, `?4`) in the same query (sqlx binds `$N` and `?N` alike,
+/// by number):
 /// each insert runs only if the statement before it changed a row (SQLite's
 /// `changes()`). The grant was live at the update and nothing else writes
 /// before this commits: no revocation to carry over, unlike `record_issued_in`.
@@ -118,22 +104,6 @@ async fn redeem_code_and_record_in(
     };
     let consumed = query.fetch_all(&mut *conn).await.map_err(query_error)?;
     redemption(conn, consumed.into_iter().next(), code_hash).await
-}
-
-/// The outcome of a redemption whose `UPDATE` returned `consumed`.
-async fn redemption(
-    conn: &mut SqliteConnection,
-    consumed: Option<SqliteRow>,
-    code_hash: &[u8],
-) -> Result<CodeRedemption, StoreError> {
-    if let Some(row) = consumed {
-        return Ok(CodeRedemption::Redeemed(code_from_row(&row)?));
-    }
-    let stored = get_code_in(&mut *conn, code_hash).await?;
-    Ok(match stored {
-        Some(code) if code.consumed_at.is_some() => CodeRedemption::Replayed(code),
-        _ => CodeRedemption::Unknown,
-    })
 }
 
 // Statements that always run together are sent as one query: each query is a
