@@ -33,13 +33,9 @@ API=https://api.example.test
 REDIRECT=https://app.example.test/callback
 PASSWORD='correct horse battery staple'
 
-need node nodejs
 need nginx nginx-light
 ensure_postgres
-if [ ! -d bench/oidc-provider/node_modules/oidc-provider ]; then
-  echo "installing oidc-provider (npm)" >&2
-  (cd bench/oidc-provider && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-fi
+ensure_oidc_provider
 
 WORK="$(mktemp -d)"
 PIDS=()

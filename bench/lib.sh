@@ -34,6 +34,15 @@ need() { # need COMMAND PACKAGE
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
 }
 
+# node and the oidc-provider the comparisons run, from npm into
+# bench/oidc-provider/node_modules (pinned by its package-lock.json).
+ensure_oidc_provider() {
+  need node nodejs
+  [ -d bench/oidc-provider/node_modules/oidc-provider ] && return 0
+  echo "installing oidc-provider (npm)" >&2
+  (cd bench/oidc-provider && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
 # The local PostgreSQL: started like .ci/run does when it is installed but not
 # answering; the server itself is not installed here (see docs/benchmarks.md).
 ensure_postgres() {

@@ -63,10 +63,7 @@ need node nodejs
 need npm npm
 need psql postgresql-client
 ensure_postgres
-if [ ! -d bench/oidc-provider/node_modules/oidc-provider ]; then
-  echo "installing oidc-provider (npm)" >&2
-  (cd bench/oidc-provider && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-fi
+ensure_oidc_provider
 
 if [ -n "${VALET_BENCH_VALET_BIN:-}" ]; then
   VALET="$(realpath "$VALET_BENCH_VALET_BIN")"

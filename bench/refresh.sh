@@ -30,12 +30,8 @@ API=https://api.example.test
 REDIRECT=https://app.example.test/callback
 PASSWORD='correct horse battery staple'
 
-need node nodejs
 [ "$BACKEND" = postgres ] && ensure_postgres
-if [ ! -d bench/oidc-provider/node_modules/oidc-provider ]; then
-  echo "installing oidc-provider (npm)" >&2
-  (cd bench/oidc-provider && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-fi
+ensure_oidc_provider
 for binary in "$BEFORE" "$AFTER"; do
   [ -x "$binary" ] || { echo "not an executable: $binary" >&2; exit 2; }
 done
