@@ -1,4 +1,9 @@
 //! GrantStore on SQLite: grants, codes, refresh tokens.
+//!
+//! Statements that always run together are sent as one query: each query is a
+//! hand-off to the connection's thread and back, which costs more than the
+//! statements it carries. sqlx binds `?N` (and `$N`) by number across the
+//! statements of a query.
 
 use super::*;
 
@@ -106,44 +111,9 @@ async fn redeem_code_and_record_in(
     redemption(conn, consumed.into_iter().next(), code_hash).await
 }
 
-// Statements that always run together are sent as one query: each query is a
-// hand-off to the connection's thread and back, which costs more than the
-// statements it carries. SQLite binds `?NNN` by number across the statements
-// of a query.
-
-/// Records an issued access token's `jti` among its grant's access tokens.
-macro_rules! insert_access_record {
-    () => {
-        "INSERT INTO grant_access_tokens (grant_id, jti, expires_at) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (grant_id, jti) DO NOTHING;"
-    };
-}
-
-/// Revokes the access token recorded by `insert_access_record!` at once if its
-/// grant already is revoked (a revocation that committed between the grant's
-/// read and this write).
-macro_rules! carry_revocation {
-    () => {
-        "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
-         SELECT ?2, client_id, ?3, revoked_at FROM grants \
-         WHERE grant_id = ?1 AND revoked_at IS NOT NULL \
-         ON CONFLICT (jti) DO NOTHING;"
-    };
-}
-
-/// Then the refresh token issued with it, parameters `?4` to `?12`.
-macro_rules! insert_refresh_after_access {
-    () => {
-        concat!(
-            "INSERT INTO refresh_tokens (",
-            refresh_columns!(),
-            ") VALUES (?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12);"
-        )
-    };
-}
-
-/// The access token's record (its revocation carried over) and the refresh
-/// token issued with it: one query.
+/// The access token's record, revoked at once if its grant already is (a
+/// revocation that committed between the grant's read and this write), and the
+/// refresh token issued with it (`?4`–`?12`): one query.
 async fn record_issued_in(
     conn: &mut SqliteConnection,
     grant_id: &str,
@@ -151,13 +121,24 @@ async fn record_issued_in(
     expires_at: i64,
     refresh: Option<&RefreshToken>,
 ) -> Result<(), StoreError> {
+    macro_rules! record_access {
+        () => {
+            "INSERT INTO grant_access_tokens (grant_id, jti, expires_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (grant_id, jti) DO NOTHING; \
+             INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
+             SELECT ?2, client_id, ?3, revoked_at FROM grants \
+             WHERE grant_id = ?1 AND revoked_at IS NOT NULL \
+             ON CONFLICT (jti) DO NOTHING;"
+        };
+    }
     let sql = match refresh {
         Some(_) => concat!(
-            insert_access_record!(),
-            carry_revocation!(),
-            insert_refresh_after_access!()
+            record_access!(),
+            "INSERT INTO refresh_tokens (",
+            refresh_columns!(),
+            ") VALUES (?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12);"
         ),
-        None => concat!(insert_access_record!(), carry_revocation!()),
+        None => record_access!(),
     };
     let query = sqlx::query(sql).bind(grant_id).bind(jti).bind(expires_at);
     let query = match refresh {
