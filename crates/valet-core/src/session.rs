@@ -25,13 +25,9 @@ pub fn hash(cookie_value: &str) -> Vec<u8> {
     sha256(cookie_value.as_bytes()).to_vec()
 }
 
-pub async fn create(
-    store: &dyn Store,
-    user_id: &str,
-    amr: Vec<String>,
-    ttl: i64,
-    now: i64,
-) -> Result<NewSession, OAuthError> {
+/// A new session and its cookie value; the caller stores it (with the form
+/// that signed the user in, see [`crate::store::SessionStart`]).
+pub fn new(user_id: &str, amr: Vec<String>, ttl: i64, now: i64) -> Result<NewSession, OAuthError> {
     let cookie_value = b64url(random_bytes::<32>().map_err(OAuthError::server)?);
     let session = Session {
         session_hash: hash(&cookie_value),
@@ -42,7 +38,6 @@ pub async fn create(
         created_at: now,
         expires_at: now.saturating_add(ttl),
     };
-    store.insert_session(&session).await?;
     Ok(NewSession {
         cookie_value,
         session,

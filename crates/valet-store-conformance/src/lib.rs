@@ -62,6 +62,7 @@ use valet_core::store::{
 mod audit;
 mod clients;
 mod concurrency;
+mod forms;
 mod grants;
 mod keys;
 mod mfa;
@@ -78,6 +79,7 @@ mod users;
 pub use audit::*;
 pub use clients::*;
 pub use concurrency::*;
+pub use forms::*;
 pub use grants::*;
 pub use keys::*;
 pub use mfa::*;
@@ -140,6 +142,11 @@ pub async fn run_all(store: &dyn Store) {
     consent_revoked_with_its_grants(store).await;
     sessions_purge(store).await;
 
+    forms_sign_in_once(store).await;
+    forms_update_interaction(store).await;
+    forms_consent_issues_once(store).await;
+    forms_conflict_writes_nothing(store).await;
+
     single_use_lifecycle(store).await;
     single_use_expired_not_taken(store).await;
     single_use_purge(store).await;
@@ -193,6 +200,7 @@ pub async fn run_all(store: &dyn Store) {
     concurrent_rotations_with_failures(store).await;
     concurrent_use_and_revocation(store).await;
     concurrent_consent(store).await;
+    concurrent_form_completion(store).await;
     concurrent_status_reservations(store).await;
     concurrent_reservations_and_client_deletion(store).await;
     concurrent_status_revocations_polled(store).await;

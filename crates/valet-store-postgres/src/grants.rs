@@ -26,6 +26,9 @@ valet_store_sql::shared_grant_parts! {
     connection: PgConnection,
 }
 
+mod form;
+use form::write_form_in;
+
 valet_store_sql::shared_grant_store! {
     store: PostgresStore,
     reader: pool,
@@ -47,6 +50,14 @@ async fn insert_grant_with_code_in(
         .execute(&mut *conn)
         .await
         .map_err(query_error)?;
+    insert_code_in(conn, code).await
+}
+
+/// A grant's code, in the caller's write (after its grant).
+async fn insert_code_in(
+    conn: &mut PgConnection,
+    code: &AuthorizationCode,
+) -> Result<(), StoreError> {
     let insert_code = sqlx::query(concat!(
         "INSERT INTO authorization_codes (",
         code_columns!(),

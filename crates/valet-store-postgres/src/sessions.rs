@@ -18,7 +18,7 @@ pub(super) async fn add_consent_to(
 
 /// Adds `scopes` to what the user allowed the client, in the caller's transaction.
 /// Concurrent calls for one pair serialize on its row, so none is lost.
-async fn add_consent_in(
+pub(super) async fn add_consent_in(
     conn: &mut PgConnection,
     user_id: &str,
     client_id: &str,

@@ -482,7 +482,7 @@ macro_rules! shared_grant_parts {
 /// `$store`: reads on the pool `$reader`, transactions begun on `$writer` with the
 /// backend's `begin_write`, durable writes through its group commit
 /// (`self.commits`). Each method hands its work to a function of the backend's
-/// grant module (`redeem_code_in`, `rotate_refresh_token_in`, `revoke_in`, ...) or
+/// grant module (`write_form_in` for the `FormStore`, `redeem_code_in`, `rotate_refresh_token_in`, `revoke_in`, ...) or
 /// of [`shared_grant_parts`]: how a statement locks stays with the backend; only
 /// this glue, the same on both, lives here.
 #[macro_export]
@@ -492,6 +492,17 @@ macro_rules! shared_grant_store {
         reader: $reader:ident,
         writer: $writer:ident $(,)?
     ) => {
+        #[async_trait]
+        impl FormStore for $store {
+            async fn write_form(&self, write: &FormWrite) -> Result<FormWritten, StoreError> {
+                self.commits
+                    .write(write.clone(), |conn, write| {
+                        Box::pin(write_form_in(conn, write))
+                    })
+                    .await
+            }
+        }
+
         #[async_trait]
         impl GrantStore for $store {
             async fn insert_grant_with_code(

@@ -21,6 +21,9 @@ valet_store_sql::shared_grant_parts! {
     connection: SqliteConnection,
 }
 
+mod form;
+use form::write_form_in;
+
 valet_store_sql::shared_grant_store! {
     store: SqliteStore,
     reader: reader,

@@ -37,12 +37,13 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, SqlSafeStr, Sqlite, Transaction};
 use valet_core::audit::{AuditEvent, AuditFilter, AuditKind};
 use valet_core::store::{
-    AuditStore, AuthorizationCode, Client, ClientStore, CodeFamily, CodeRedemption, Consent, Grant,
-    GrantStore, InitialAccessToken, KeyInsert, KeyStore, MAX_ACCESS_TOKEN_TTL, MailOutcome,
-    OutboxMail, OutboxStore, PasskeyRecord, PasskeyStore, RefreshFamily, RefreshToken,
-    RegistrationStore, RevocationStore, RevokedToken, Rotation, Session, SessionStore, SingleUse,
-    SingleUseKind, SingleUseStore, StatusRevocation, StatusStore, Store, StoreError, StoredKey,
-    Upstream, UpstreamKind, UpstreamLink, UpstreamStore, User, UserStore,
+    AuditStore, AuthorizationCode, Client, ClientStore, CodeFamily, CodeRedemption, Consent,
+    FormStore, FormWrite, FormWritten, Grant, GrantStore, InitialAccessToken, KeyInsert, KeyStore,
+    MAX_ACCESS_TOKEN_TTL, MailOutcome, OutboxMail, OutboxStore, PasskeyRecord, PasskeyStore,
+    RefreshFamily, RefreshToken, RegistrationStore, RevocationStore, RevokedToken, Rotation,
+    Session, SessionStore, SingleUse, SingleUseKind, SingleUseStore, StatusRevocation, StatusStore,
+    Store, StoreError, StoredKey, Upstream, UpstreamKind, UpstreamLink, UpstreamStore, User,
+    UserStore,
 };
 use valet_store_sql::batch::GroupCommit;
 use valet_store_sql::{

@@ -12,7 +12,7 @@ use crate::authorize::{ConsentPage, PageError, describe_scope};
 use crate::context::RequestContext;
 use crate::error::OAuthError;
 use crate::session;
-use crate::store::{Client, ClientOrigin};
+use crate::store::{Client, ClientOrigin, ConsentGiven};
 
 /// The user's answer on the consent form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,24 +99,34 @@ pub(crate) async fn same_browser(
     Ok(Ok(()))
 }
 
-/// Records the decision: an allow is remembered for the next request (and
-/// audited), a deny only audited.
-pub(crate) async fn record(
+/// What an allow adds to the user's consents (remembered for the next
+/// request); a deny adds nothing.
+pub(crate) fn given(
+    decision: Decision,
+    client: &Client,
+    request: &PendingAuthorization,
+    user_id: &str,
+    now: i64,
+) -> Option<ConsentGiven> {
+    (decision == Decision::Allow).then(|| ConsentGiven {
+        user_id: user_id.to_owned(),
+        client_id: client.client_id.clone(),
+        scopes: request.scope.clone(),
+        now,
+    })
+}
+
+/// Audits the decision, once it is stored.
+pub(crate) fn audit(
     server: &AuthorizationServer,
     decision: Decision,
     client: &Client,
     request: &PendingAuthorization,
     user_id: &str,
     context: &RequestContext,
-) -> Result<(), OAuthError> {
+) {
     let kind = match decision {
-        Decision::Allow => {
-            server
-                .store
-                .add_consent(user_id, &client.client_id, &request.scope, context.now)
-                .await?;
-            AuditKind::ConsentGranted
-        }
+        Decision::Allow => AuditKind::ConsentGranted,
         Decision::Deny => AuditKind::ConsentDenied,
     };
     let event = AuditEvent::new(kind, context.now)
@@ -133,5 +143,4 @@ pub(crate) async fn record(
         event
     };
     server.audit(event);
-    Ok(())
 }

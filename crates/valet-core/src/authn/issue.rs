@@ -13,32 +13,23 @@ use crate::error::OAuthError;
 use crate::secrets::random_id;
 use crate::store::{AuthorizationCode, Client, Grant};
 
-/// Creates the grant and its code (one transaction) and the redirect carrying
-/// it; `access_denied` to the client if the user was disabled (or deleted)
-/// since the session or the sign-in was checked. A disable racing past this
-/// check is caught at redemption.
-pub(crate) async fn issue(
+/// A grant, its code's record and the redirect carrying the code: made, not
+/// stored yet. The form's write ([`crate::store::FormWrite::grant`]) stores the
+/// grant and code only if the user is still enabled; if not, [`refused`] is the
+/// answer. A disable racing past that check is caught at redemption.
+pub(crate) struct Issuing {
+    pub(crate) grant: Grant,
+    pub(crate) code: AuthorizationCode,
+    pub(crate) response: AuthorizationResponse,
+}
+
+pub(crate) async fn prepare(
     server: &AuthorizationServer,
     client: &Client,
     request: &PendingAuthorization,
     signed_in: &SignedIn,
     now: i64,
-) -> Result<AuthorizationResponse, OAuthError> {
-    let enabled = server
-        .store
-        .get_user(&signed_in.user_id)
-        .await?
-        .is_some_and(|user| !user.disabled);
-    if !enabled {
-        return Ok(AuthorizationResponse::error(
-            &request.redirect_uri,
-            request.response_mode,
-            ErrorCode::AccessDenied,
-            "the user's account is disabled",
-            request.state.as_deref(),
-            &server.settings.issuer,
-        ));
-    }
+) -> Result<Issuing, OAuthError> {
     let code = b64url(random_bytes::<32>().map_err(OAuthError::server)?);
     let mut grant = grant(server, client, request, signed_in, now)?;
     grant.status_idx = Some(
@@ -47,14 +38,34 @@ pub(crate) async fn issue(
             .await?,
     );
     let record = code_record(&code, &grant, request, now);
-    server.store.insert_grant_with_code(&grant, &record).await?;
-    Ok(AuthorizationResponse::code(
+    let response = AuthorizationResponse::code(
         &request.redirect_uri,
         request.response_mode,
         code,
         request.state.as_deref(),
         &server.settings.issuer,
-    ))
+    );
+    Ok(Issuing {
+        grant,
+        code: record,
+        response,
+    })
+}
+
+/// `access_denied` to the client: the user was disabled (or deleted) since the
+/// session or the sign-in was checked.
+pub(crate) fn refused(
+    server: &AuthorizationServer,
+    request: &PendingAuthorization,
+) -> AuthorizationResponse {
+    AuthorizationResponse::error(
+        &request.redirect_uri,
+        request.response_mode,
+        ErrorCode::AccessDenied,
+        "the user's account is disabled",
+        request.state.as_deref(),
+        &server.settings.issuer,
+    )
 }
 
 /// The grant the code stands for, living as long as its refresh tokens may.

@@ -48,6 +48,12 @@
 //! bound to the browser by a CSRF value that is both a cookie and a form field,
 //! and whose hash the request keeps.
 //!
+//! A form's steps write nothing as they go: what they would store (the
+//! interaction's change, the session a sign-in starts, the next form's
+//! interaction, the consent, the grant and its code) is one
+//! [`crate::store::FormWrite`], made in one transaction at the step that ends
+//! the form and refused as a whole if the form was completed meanwhile.
+//!
 //! The account page's sign-in ([`account`]) runs these same steps for a
 //! built-in first-party client, from `GET /account` ([`sign_in_to_account`]);
 //! where the issue step would send a code, it sends the browser back to the page.

@@ -18,7 +18,7 @@ use valet_protocol::authorize::{Prompt, ResponseMode};
 use super::verify::{Proved, SignedIn};
 use crate::error::OAuthError;
 use crate::secrets::random_id;
-use crate::store::{Interaction, Store};
+use crate::store::{FormWrite, Interaction, InteractionChange, Store};
 
 /// What the user is being asked for. Each step consumes one stage and yields the
 /// next (see the diagram in [`super`]). The serialized form (`"stage": …` next
@@ -203,123 +203,103 @@ pub async fn was_stored(store: &dyn Store, value: &str, now: i64) -> Result<bool
         .is_some())
 }
 
-/// Stores a carried request under [`carried_id`]; `None` if that value was
-/// stored before (its login form was already completed).
-async fn store_carried(
-    store: &dyn Store,
+/// The record that marks a carried request's login form completed: `pending`
+/// under [`carried_id`], inserted only once (see [`InteractionChange::Remember`]).
+fn carried_marker(
     value: &str,
     pending: &PendingAuthorization,
     ttl: i64,
     now: i64,
-) -> Result<Option<String>, OAuthError> {
-    let interaction_id = carried_id(value);
-    let inserted = store
-        .insert_interaction(&Interaction {
-            interaction_id: interaction_id.clone(),
-            payload: serde_json::to_string(pending).map_err(OAuthError::server)?,
-            expires_at: now.saturating_add(ttl),
-        })
-        .await;
-    match inserted {
-        Ok(()) => Ok(Some(interaction_id)),
-        Err(crate::store::StoreError::Conflict) => Ok(None),
-        Err(error) => Err(error.into()),
-    }
+) -> Result<Interaction, OAuthError> {
+    let completed = PendingAuthorization {
+        stage: Stage::Completed,
+        ..pending.clone()
+    };
+    interaction(carried_id(value), &completed, ttl, now)
 }
 
-/// Moves the interaction to `request`'s stage (awaiting consent) and returns
-/// the id its next form names; `None` when a carried request was stored before
-/// or a stored one has gone (its form was already completed).
-pub async fn advance(
-    store: &dyn Store,
+fn interaction(
+    interaction_id: String,
+    pending: &PendingAuthorization,
+    ttl: i64,
+    now: i64,
+) -> Result<Interaction, OAuthError> {
+    Ok(Interaction {
+        interaction_id,
+        payload: serde_json::to_string(pending).map_err(OAuthError::server)?,
+        expires_at: now.saturating_add(ttl),
+    })
+}
+
+/// The writes that move the interaction to `request`'s stage, and the id its
+/// next form names. The store refuses them when a carried request was stored
+/// before or a stored one has gone (its form was already completed).
+pub fn advancing(
     at: &Whereabouts,
     request: &PendingAuthorization,
     ttl: i64,
     now: i64,
-) -> Result<Option<String>, OAuthError> {
+) -> Result<(FormWrite, String), OAuthError> {
     match at {
-        Whereabouts::Fresh => save_new(store, request, ttl, now).await.map(Some),
+        Whereabouts::Fresh => {
+            let next = interaction(random_id()?, request, ttl, now)?;
+            let id = next.interaction_id.clone();
+            let write = FormWrite {
+                next: Some(next),
+                ..FormWrite::default()
+            };
+            Ok((write, id))
+        }
         // The request's first store writes: the user has signed in. The login
         // form is completed (and stays so until it would have expired, even once
         // the consent form completes too: a re-posted login form is refused
         // before its password is checked), and the request moves on under an id
         // of its own, which the consent form completes.
         Whereabouts::Carried(value) => {
-            let completed = PendingAuthorization {
-                stage: Stage::Completed,
-                ..request.clone()
+            let next = interaction(random_id()?, request, ttl, now)?;
+            let id = next.interaction_id.clone();
+            let write = FormWrite {
+                interaction: Some(InteractionChange::Remember(carried_marker(
+                    value, request, ttl, now,
+                )?)),
+                next: Some(next),
+                ..FormWrite::default()
             };
-            if store_carried(store, value, &completed, ttl, now)
-                .await?
-                .is_none()
-            {
-                return Ok(None);
-            }
-            save_new(store, request, ttl, now).await.map(Some)
+            Ok((write, id))
         }
-        Whereabouts::Stored(id) => Ok(update(store, id, request, ttl, now)
-            .await?
-            .then(|| id.clone())),
+        Whereabouts::Stored(id) => {
+            let update = interaction(id.clone(), request, ttl, now)?;
+            let write = FormWrite {
+                interaction: Some(InteractionChange::Update(update)),
+                ..FormWrite::default()
+            };
+            Ok((write, id.clone()))
+        }
     }
 }
 
-/// Ends the interaction as its code is issued: `false` if another submission
-/// of the same form got there first, so each form completes once. A carried
-/// request is remembered as [`Stage::Completed`] until it would have expired
-/// anyway; a stored one is consumed.
-pub async fn complete(
-    store: &dyn Store,
+/// The writes that end the interaction as its code is issued; the store
+/// refuses them if another submission of the same form got there first, so
+/// each form completes once. A carried request is remembered as
+/// [`Stage::Completed`] until it would have expired anyway; a stored one is
+/// consumed.
+pub fn completing(
     at: &Whereabouts,
     request: &PendingAuthorization,
     ttl: i64,
     now: i64,
-) -> Result<bool, OAuthError> {
-    match at {
-        Whereabouts::Fresh => Ok(true),
-        Whereabouts::Carried(value) => {
-            let completed = PendingAuthorization {
-                stage: Stage::Completed,
-                ..request.clone()
-            };
-            Ok(store_carried(store, value, &completed, ttl, now)
-                .await?
-                .is_some())
-        }
-        Whereabouts::Stored(id) => Ok(store.delete_interaction(id).await?),
-    }
-}
-
-async fn save_new(
-    store: &dyn Store,
-    pending: &PendingAuthorization,
-    ttl: i64,
-    now: i64,
-) -> Result<String, OAuthError> {
-    let interaction_id = random_id()?;
-    store
-        .insert_interaction(&Interaction {
-            interaction_id: interaction_id.clone(),
-            payload: serde_json::to_string(pending).map_err(OAuthError::server)?,
-            expires_at: now.saturating_add(ttl),
-        })
-        .await?;
-    Ok(interaction_id)
-}
-
-async fn update(
-    store: &dyn Store,
-    interaction_id: &str,
-    pending: &PendingAuthorization,
-    ttl: i64,
-    now: i64,
-) -> Result<bool, OAuthError> {
-    Ok(store
-        .update_interaction(&Interaction {
-            interaction_id: interaction_id.to_owned(),
-            payload: serde_json::to_string(pending).map_err(OAuthError::server)?,
-            expires_at: now.saturating_add(ttl),
-        })
-        .await?)
+) -> Result<FormWrite, OAuthError> {
+    let interaction = match at {
+        Whereabouts::Fresh => None,
+        Whereabouts::Carried(value) => Some(InteractionChange::Remember(carried_marker(
+            value, request, ttl, now,
+        )?)),
+        Whereabouts::Stored(id) => Some(InteractionChange::Complete(id.clone())),
+    };
+    Ok(FormWrite {
+        interaction,
+        ..FormWrite::default()
+    })
 }
 
 pub async fn load(

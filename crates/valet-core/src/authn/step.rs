@@ -9,7 +9,7 @@ use super::account;
 use super::consent;
 use super::pending::{self, PendingAuthorization, Stage, Whereabouts};
 use super::policy::{self, Next, SecondFactor};
-use super::verify::{self, Method, Proved, Retry, SignedIn, passkey};
+use super::verify::{self, Method, Proved, Retry, SignedIn, SigningIn, passkey};
 use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::authorize::{
@@ -19,7 +19,7 @@ use crate::context::RequestContext;
 use crate::error::OAuthError;
 use crate::mfa::{self, Enrolment};
 use crate::session::NewSession;
-use crate::store::Client;
+use crate::store::{Client, FormWrite, FormWritten};
 
 /// A request between steps: its client, where its interaction lives, and what
 /// the next page shows.
@@ -29,6 +29,16 @@ pub(super) struct Step<'a> {
     pub(super) csrf: String,
     /// The username to fill in on a login page.
     pub(super) login: Option<String>,
+    /// A sign-in on this form whose session is not stored yet: the step's
+    /// write stores it ([`Step::write`]).
+    pub(super) signing_in: Option<SigningIn>,
+}
+
+/// What a step's write did, and whether it stored the session of a sign-in
+/// on its form (the handler sets the cookie only then).
+struct Written {
+    outcome: FormWritten,
+    session_stored: bool,
 }
 
 impl Step<'_> {
@@ -66,39 +76,89 @@ impl Step<'_> {
                 }
             }
         }
-        self.past_second_factor(server, request, signed_in, context)
-            .await
+        let (outcome, _) = self
+            .past_second_factor(server, request, signed_in, context)
+            .await?;
+        Ok(outcome)
+    }
+
+    /// Makes the step's writes together with the session of a sign-in on its
+    /// form: one transaction, refused if the form was completed meanwhile. The
+    /// sign-in is audited once its session is stored.
+    async fn write(
+        &mut self,
+        server: &AuthorizationServer,
+        mut write: FormWrite,
+    ) -> Result<Written, OAuthError> {
+        let signing_in = self.signing_in.take();
+        write.session = signing_in.as_ref().map(|s| s.start.clone());
+        let outcome = server.store.write_form(&write).await?;
+        let session_stored = match signing_in {
+            Some(signing_in) if outcome != FormWritten::Refused => {
+                server.audit(signing_in.audit);
+                true
+            }
+            _ => false,
+        };
+        Ok(Written {
+            outcome,
+            session_stored,
+        })
+    }
+
+    /// Stores the session of a sign-in on this form when the next step writes
+    /// nothing else; whether there was one.
+    async fn write_session_alone(
+        &mut self,
+        server: &AuthorizationServer,
+    ) -> Result<bool, OAuthError> {
+        if self.signing_in.is_none() {
+            return Ok(false);
+        }
+        let written = self.write(server, FormWrite::default()).await?;
+        Ok(written.session_stored)
     }
 
     /// [`Step::advance`] once the user's second factor, if one is needed, is
-    /// proved: consent, the code, or the login page.
+    /// proved: consent, the code, or the login page; and whether the session
+    /// of a sign-in on this form was stored.
     async fn past_second_factor(
-        self,
+        mut self,
         server: &AuthorizationServer,
         request: PendingAuthorization,
         signed_in: Option<&SignedIn>,
         context: &RequestContext,
-    ) -> Result<AuthorizeOutcome, OAuthError> {
+    ) -> Result<(AuthorizeOutcome, bool), OAuthError> {
         let skip_consent = self.client.skip_consent;
         let mut next = policy::next(&request, skip_consent, signed_in, None);
         if let (Next::LookUpConsent, Some(user)) = (next, signed_in) {
             let covered = consent::remembered(server, self.client, &request, &user.user_id).await?;
             next = policy::next(&request, skip_consent, signed_in, Some(covered));
         }
-        match (next, signed_in) {
-            (Next::Refuse(code, description), _) => {
-                Ok(self.refuse(server, &request, code, description))
-            }
-            (Next::Verify(_), _) => self.into_login(server, &request, context.now),
+        let outcome = match (next, signed_in) {
             (Next::Consent, Some(user)) => {
-                self.into_consent(server, request, user, context.now).await
+                return self.into_consent(server, request, user, context.now).await;
             }
-            (Next::Issue, Some(user)) => self.into_issue(server, &request, user, context.now).await,
+            (Next::Issue, Some(user)) => {
+                return self.into_issue(server, &request, user, context.now).await;
+            }
+            (Next::Refuse(code, description), _) => {
+                self.refuse(server, &request, code, description)
+            }
+            (Next::Verify(_), _) => {
+                let session_stored = self.write_session_alone(server).await?;
+                return Ok((
+                    self.into_login(server, &request, context.now)?,
+                    session_stored,
+                ));
+            }
             // The policy asks for consent or a code only for a signed-in user.
             (Next::Consent | Next::Issue | Next::LookUpConsent, _) => {
-                Ok(AuthorizeOutcome::ErrorPage(PageError::expired()))
+                AuthorizeOutcome::ErrorPage(PageError::expired())
             }
-        }
+        };
+        let session_stored = self.write_session_alone(server).await?;
+        Ok((outcome, session_stored))
     }
 
     /// The error `code` back to the client.
@@ -169,14 +229,18 @@ impl Step<'_> {
             )),
             SecondFactor::NotNeeded => {
                 let client_id = &self.client.client_id;
-                let new_session =
-                    verify::sign_in(server, &proved, old_cookie, client_id, context).await?;
+                let (new_session, signing_in) =
+                    verify::start_session(server, &proved, old_cookie, client_id, context)?;
                 let signed_in = SignedIn::from(&new_session.session);
+                let step = Step {
+                    signing_in: Some(signing_in),
+                    ..self
+                };
                 // Checked just above for what the session now holds: not asked again.
-                let outcome = self
+                let (outcome, session_stored) = step
                     .past_second_factor(server, request, Some(&signed_in), context)
                     .await?;
-                Ok((outcome, Some(new_session)))
+                Ok((outcome, session_stored.then_some(new_session)))
             }
         }
     }
@@ -195,14 +259,8 @@ impl Step<'_> {
             stage: Stage::AwaitingSecondFactor(proved),
             ..request
         };
-        let ttl = server.settings.interaction_ttl;
-        let store = server.store.as_ref();
-        let Some(id) = pending::advance(store, &self.at, &request, ttl, now).await? else {
+        let Some(step) = self.advance_to(server, &request, now).await? else {
             return Ok(AuthorizeOutcome::ErrorPage(PageError::expired()));
-        };
-        let step = Step {
-            at: Whereabouts::Stored(id),
-            ..self
         };
         Ok(AuthorizeOutcome::SecondFactor(
             step.second_factor_page(&methods, None),
@@ -238,13 +296,8 @@ impl Step<'_> {
             stage: Stage::AwaitingEnrolment(proved),
             ..request
         };
-        let ttl = server.settings.interaction_ttl;
-        let Some(id) = pending::advance(store, &self.at, &request, ttl, now).await? else {
+        let Some(step) = self.advance_to(server, &request, now).await? else {
             return Ok(AuthorizeOutcome::ErrorPage(PageError::expired()));
-        };
-        let step = Step {
-            at: Whereabouts::Stored(id),
-            ..self
         };
         Ok(AuthorizeOutcome::Enrol(step.enrol_page(enrolment, None)))
     }
@@ -397,51 +450,90 @@ impl Step<'_> {
         Ok(AuthorizeOutcome::Login(step.login_page(200, None, None)))
     }
 
-    /// `AwaitingConsent`: the interaction is stored (or moved on) in that stage.
+    /// Stores the interaction in `request`'s stage (or moves it on to it): the
+    /// step at the interaction the next form names, or `None` if the form was
+    /// completed meanwhile.
+    async fn advance_to(
+        mut self,
+        server: &AuthorizationServer,
+        request: &PendingAuthorization,
+        now: i64,
+    ) -> Result<Option<Self>, OAuthError> {
+        let ttl = server.settings.interaction_ttl;
+        let (write, id) = pending::advancing(&self.at, request, ttl, now)?;
+        if self.write(server, write).await?.outcome == FormWritten::Refused {
+            return Ok(None);
+        }
+        Ok(Some(Step {
+            at: Whereabouts::Stored(id),
+            ..self
+        }))
+    }
+
+    /// `AwaitingConsent`: the interaction is stored (or moved on) in that stage,
+    /// with the session of a sign-in on this form.
     async fn into_consent(
-        self,
+        mut self,
         server: &AuthorizationServer,
         request: PendingAuthorization,
         user: &SignedIn,
         now: i64,
-    ) -> Result<AuthorizeOutcome, OAuthError> {
+    ) -> Result<(AuthorizeOutcome, bool), OAuthError> {
         let request = PendingAuthorization {
             stage: Stage::AwaitingConsent(user.clone()),
             ..request
         };
         let ttl = server.settings.interaction_ttl;
-        let store = server.store.as_ref();
-        let Some(id) = pending::advance(store, &self.at, &request, ttl, now).await? else {
-            return Ok(AuthorizeOutcome::ErrorPage(PageError::expired()));
-        };
+        let (write, id) = pending::advancing(&self.at, &request, ttl, now)?;
+        let written = self.write(server, write).await?;
+        if written.outcome == FormWritten::Refused {
+            return Ok((AuthorizeOutcome::ErrorPage(PageError::expired()), false));
+        }
         let page = consent::page(server, self.client, &request, id, &user.user_id, self.csrf);
-        Ok(AuthorizeOutcome::Consent(page.await?))
+        Ok((
+            AuthorizeOutcome::Consent(page.await?),
+            written.session_stored,
+        ))
     }
 
-    /// Completes the interaction (once) and issues the code.
+    /// Completes the interaction (once) and issues the code: one write, with
+    /// the session of a sign-in on this form.
     async fn into_issue(
-        self,
+        mut self,
         server: &AuthorizationServer,
         request: &PendingAuthorization,
         user: &SignedIn,
         now: i64,
-    ) -> Result<AuthorizeOutcome, OAuthError> {
+    ) -> Result<(AuthorizeOutcome, bool), OAuthError> {
         let ttl = server.settings.interaction_ttl;
-        if !pending::complete(server.store.as_ref(), &self.at, request, ttl, now).await? {
-            return Ok(AuthorizeOutcome::ErrorPage(PageError::expired()));
-        }
-        // The account page's own client: signed in, nothing to issue.
-        if account::is_account(&self.client.client_id) {
-            return Ok(AuthorizeOutcome::Redirect(account::back_to_account(
-                server, request,
-            )));
-        }
-        // A device's request: the decision is the device's to learn.
-        if let Some(link) = &request.device {
-            return super::device::approve(server, self.client, request, link, user, now).await;
-        }
-        let response = super::issue::issue(server, self.client, request, user, now).await?;
-        Ok(AuthorizeOutcome::Redirect(response))
+        let mut write = pending::completing(&self.at, request, ttl, now)?;
+        // The account page's own client signs in with nothing to issue; a
+        // device's request issues its grant where the device learns of it.
+        let issuing = if account::is_account(&self.client.client_id) || request.device.is_some() {
+            None
+        } else {
+            Some(super::issue::prepare(server, self.client, request, user, now).await?)
+        };
+        let response = issuing.map(|issuing| {
+            write.grant = Some((issuing.grant, issuing.code));
+            issuing.response
+        });
+        let written = self.write(server, write).await?;
+        let outcome = match (written.outcome, response) {
+            (FormWritten::Refused, _) => AuthorizeOutcome::ErrorPage(PageError::expired()),
+            (FormWritten::UserDisabled, _) => {
+                AuthorizeOutcome::Redirect(super::issue::refused(server, request))
+            }
+            (FormWritten::Written, Some(response)) => AuthorizeOutcome::Redirect(response),
+            (FormWritten::Written, None) => match &request.device {
+                // A device's request: the decision is the device's to learn.
+                Some(link) => {
+                    super::device::approve(server, self.client, request, link, user, now).await?
+                }
+                None => AuthorizeOutcome::Redirect(account::back_to_account(server, request)),
+            },
+        };
+        Ok((outcome, written.session_stored))
     }
 
     pub(super) fn login_page(

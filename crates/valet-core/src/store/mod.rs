@@ -5,12 +5,14 @@
 //! Every method is a single transaction: when it returns `Ok`, the change is durable.
 
 mod audit_record;
+mod form_write;
 mod model;
 mod user_page;
 
 use async_trait::async_trait;
 
 pub use audit_record::{AuditEvent, AuditFilter, AuditKind, MAX_RECORDED_ID};
+pub use form_write::{ConsentGiven, FormWrite, FormWritten, InteractionChange, SessionStart};
 pub use model::{
     AuthorizationCode, Client, ClientOrigin, CodeFamily, CodeRedemption, Consent, Grant,
     InitialAccessToken, Interaction, JweChoice, KeyInsert, MailOutcome, OutboxMail, PasskeyRecord,
@@ -576,7 +578,7 @@ pub trait SingleUseStore: Send + Sync {
 }
 
 /// An interaction's key: the SHA-256 of its id, so the table holds no live id.
-fn interaction_key(interaction_id: &str) -> [u8; 32] {
+pub fn interaction_key(interaction_id: &str) -> [u8; 32] {
     valet_jose::sha256(interaction_id.as_bytes())
 }
 
@@ -709,6 +711,17 @@ pub trait UpstreamStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// The sign-in forms' writes.
+#[async_trait]
+pub trait FormStore: Send + Sync {
+    /// Makes `write` in one transaction, in the order of its fields: nothing
+    /// if its interaction change is refused, everything but the grant and its
+    /// code if the grant's user is disabled or gone. A session, interaction,
+    /// grant or code whose key is taken fails with [`StoreError::Conflict`]
+    /// and writes nothing.
+    async fn write_form(&self, write: &FormWrite) -> Result<FormWritten, StoreError>;
+}
+
 /// Everything Valet keeps. Implemented for any type with all the parts.
 #[async_trait]
 pub trait Store:
@@ -726,6 +739,7 @@ pub trait Store:
     + PasskeyStore
     + RegistrationStore
     + UpstreamStore
+    + FormStore
 {
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

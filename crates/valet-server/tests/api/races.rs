@@ -11,7 +11,7 @@
 //!   sign-in gets a session or a clean refusal (the login throttle counts attempts
 //!   in flight, so beyond five at once for one account it answers 429; a second
 //!   try goes through), every consent its code, each posted-again form is
-//!   accepted once, the stored consent is the union of what was allowed with each
+//!   accepted once (a login form refused keeps no session), the stored consent is the union of what was allowed with each
 //!   scope once, and nothing answers 5xx.
 
 use std::collections::HashSet;
@@ -358,6 +358,11 @@ async fn concurrent_logins_and_consents(app: &TestApp, username: &str) {
         twice.csrf,
         encode(PASSWORD)
     );
+    let live_sessions = async || {
+        let sessions = app.store.list_sessions_of_user(&user_id, 0).await;
+        sessions.unwrap().len()
+    };
+    let sessions_before = live_sessions().await;
     let requests = (0..BROWSERS)
         .map(|_| {
             form_request(
@@ -377,7 +382,16 @@ async fn concurrent_logins_and_consents(app: &TestApp, username: &str) {
     for reply in replies.iter().filter(|r| r.status != StatusCode::SEE_OTHER) {
         assert!(reply.status.is_client_error(), "{}", reply.status);
         assert!(reply.text().contains("<h1>"), "{}", reply.text());
+        // A refused form's sign-in is not kept: no session, no cookie for one.
+        let cookies = reply.headers.get_all("set-cookie").iter();
+        let mut cookies = cookies.filter_map(|value| value.to_str().ok());
+        assert!(!cookies.any(|cookie| cookie.contains("valet-session=")));
     }
+    assert_eq!(
+        live_sessions().await,
+        sessions_before + 1,
+        "only the accepted form's sign-in starts a session"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

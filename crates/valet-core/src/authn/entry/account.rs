@@ -56,6 +56,7 @@ async fn sign_in_to(
         at: Whereabouts::Fresh,
         csrf,
         login: None,
+        signing_in: None,
     };
     step.advance(server, request, signed_in.as_ref(), context)
         .await

@@ -71,6 +71,7 @@ pub async fn authorize(
         at: Whereabouts::Fresh,
         csrf,
         login: request.login_hint.clone(),
+        signing_in: None,
     };
     let outcome = step
         .advance(server, request, signed_in.as_ref(), context)

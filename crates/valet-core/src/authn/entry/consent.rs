@@ -6,10 +6,12 @@ use crate::AuthorizationServer;
 use crate::authn::consent::{self, Decision};
 use crate::authn::identify::{self, Resumed};
 use crate::authn::pending::{self, Stage};
+use crate::authn::{device, issue};
 use crate::authorize::{AuthorizationResponse, AuthorizeOutcome, PageError};
 use crate::context::RequestContext;
 use crate::error::OAuthError;
 use crate::session::Cookies;
+use crate::store::FormWritten;
 
 /// The consent form was submitted: Allow issues the code, Deny returns
 /// `access_denied` (RFC 6749 §4.1.2.1).
@@ -42,42 +44,38 @@ pub async fn submit_consent(
             "Choose Allow or Deny.",
         )));
     };
-    // Completing first makes the form single-use, even under double submission.
-    let ttl = server.settings.interaction_ttl;
-    if !pending::complete(server.store.as_ref(), &at, &request, ttl, context.now).await? {
+    // One write: the interaction completed (first, so the form is single-use
+    // even under double submission), the consent, and the grant with its code.
+    let (now, user_id) = (context.now, &signed_in.user_id);
+    let mut write = pending::completing(&at, &request, server.settings.interaction_ttl, now)?;
+    write.consent = consent::given(decision, &client, &request, user_id, now);
+    let issuing = match decision {
+        Decision::Allow if request.device.is_none() => {
+            Some(issue::prepare(server, &client, &request, signed_in, now).await?)
+        }
+        Decision::Allow | Decision::Deny => None,
+    };
+    let issued = issuing.map(|issuing| {
+        write.grant = Some((issuing.grant, issuing.code));
+        issuing.response
+    });
+    let written = server.store.write_form(&write).await?;
+    if written == FormWritten::Refused {
         return Ok(AuthorizeOutcome::ErrorPage(PageError::expired()));
     }
-    consent::record(
-        server,
-        decision,
-        &client,
-        &request,
-        &signed_in.user_id,
-        context,
-    )
-    .await?;
+    consent::audit(server, decision, &client, &request, user_id, context);
     if let Some(link) = &request.device {
-        let client = &client;
         return match decision {
             Decision::Allow => {
-                crate::authn::device::approve(
-                    server,
-                    client,
-                    &request,
-                    link,
-                    signed_in,
-                    context.now,
-                )
-                .await
+                device::approve(server, &client, &request, link, signed_in, now).await
             }
-            Decision::Deny => crate::authn::device::deny(server, client, link, context.now).await,
+            Decision::Deny => device::deny(server, &client, link, now).await,
         };
     }
-    let response = match decision {
-        Decision::Allow => {
-            crate::authn::issue::issue(server, &client, &request, signed_in, context.now).await?
-        }
-        Decision::Deny => AuthorizationResponse::error(
+    let response = match (issued, written) {
+        (_, FormWritten::UserDisabled) => issue::refused(server, &request),
+        (Some(response), _) => response,
+        (None, _) => AuthorizationResponse::error(
             &request.redirect_uri,
             request.response_mode,
             ErrorCode::AccessDenied,

@@ -126,6 +126,7 @@ pub async fn submit_device_code(
         at: Whereabouts::Fresh,
         csrf,
         login: None,
+        signing_in: None,
     };
     step.advance(server, pending, signed_in.as_ref(), context)
         .await

@@ -62,6 +62,7 @@ pub async fn submit_login(
         at,
         csrf: cookies.csrf.unwrap_or_default().to_owned(),
         login: Some(attempt.login).filter(|l| !l.is_empty()),
+        signing_in: None,
     };
     let user_id = match attempt.result {
         Ok(user_id) => user_id,
@@ -125,6 +126,7 @@ pub async fn submit_passkey_login(
         at,
         csrf: cookies.csrf.unwrap_or_default().to_owned(),
         login: None,
+        signing_in: None,
     };
     match result {
         Ok(verified) => {

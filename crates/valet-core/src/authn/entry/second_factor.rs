@@ -67,6 +67,7 @@ pub async fn submit_second_factor(
         at,
         csrf: cookies.csrf.unwrap_or_default().to_owned(),
         login: None,
+        signing_in: None,
     };
     match request.stage.clone() {
         Stage::AwaitingSecondFactor(proved) => {

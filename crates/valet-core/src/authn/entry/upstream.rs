@@ -377,6 +377,7 @@ async fn signed_in_upstream(
         at,
         csrf,
         login: None,
+        signing_in: None,
     };
     let proved = Proved::first(link.user_id, Method::Upstream);
     let (outcome, session) = step

@@ -228,6 +228,7 @@ async fn continue_signed_in(
         at,
         csrf: cookies.csrf.unwrap_or_default().to_owned(),
         login: None,
+        signing_in: None,
     };
     let proved = Proved::first(user_id, Method::Upstream);
     let (outcome, session) = step

@@ -28,7 +28,7 @@ use crate::context::RequestContext;
 use crate::error::OAuthError;
 use crate::mfa;
 use crate::session::{self, NewSession};
-use crate::store::Session;
+use crate::store::{Session, SessionStart};
 
 /// How a user proves who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,37 +155,41 @@ impl From<&Session> for SignedIn {
     }
 }
 
+/// A sign-in whose session is made but not stored yet: the form's write
+/// ([`crate::store::FormWrite`]) stores it, and only then is it audited.
+pub(crate) struct SigningIn {
+    pub(crate) start: SessionStart,
+    pub(crate) audit: AuditEvent,
+}
+
 /// Starts a session for what was proved: the browser's old session (if any)
-/// is ended and a fresh cookie value made, so a session id planted before the
-/// sign-in is worth nothing (no session fixation).
-pub(crate) async fn sign_in(
+/// ends with the new one's write and a fresh cookie value is made, so a session
+/// id planted before the sign-in is worth nothing (no session fixation).
+pub(crate) fn start_session(
     server: &AuthorizationServer,
     proved: &Proved,
     old_cookie: Option<&str>,
     client_id: &str,
     context: &RequestContext,
-) -> Result<NewSession, OAuthError> {
-    if let Some(old) = old_cookie {
-        server.store.delete_session(&session::hash(old)).await?;
-    }
-    let new_session = session::create(
-        server.store.as_ref(),
+) -> Result<(NewSession, SigningIn), OAuthError> {
+    let new_session = session::new(
         &proved.user_id,
         proved.amr.clone(),
         server.settings.session_ttl,
         context.now,
-    )
-    .await?;
-    server.audit(
-        AuditEvent::new(AuditKind::LoginSucceeded, context.now)
-            .user(&proved.user_id)
-            .client(client_id)
-            .address(context.address)
-            .request(&context.id)
-            .detail("sid", new_session.session.sid.as_str())
-            .detail("amr", proved.amr.join(" ")),
-    );
-    Ok(new_session)
+    )?;
+    let audit = AuditEvent::new(AuditKind::LoginSucceeded, context.now)
+        .user(&proved.user_id)
+        .client(client_id)
+        .address(context.address)
+        .request(&context.id)
+        .detail("sid", new_session.session.sid.as_str())
+        .detail("amr", proved.amr.join(" "));
+    let start = SessionStart {
+        session: new_session.session.clone(),
+        ends: old_cookie.map(session::hash),
+    };
+    Ok((new_session, SigningIn { start, audit }))
 }
 
 /// The second factors the user can prove now, in the order offered.
