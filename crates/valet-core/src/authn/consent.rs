@@ -48,21 +48,23 @@ pub(crate) async fn remembered(
     Ok(request.scope.iter().all(|s| granted.contains(s)))
 }
 
-/// The consent page for the interaction `interaction_id`.
+/// The consent page for the interaction `interaction_id`, for `user_id`
+/// (whose `username` is read unless the caller has it).
 pub(crate) async fn page(
     server: &AuthorizationServer,
     client: &Client,
     request: &PendingAuthorization,
     interaction_id: String,
     user_id: &str,
+    username: Option<String>,
     csrf: String,
 ) -> Result<ConsentPage, OAuthError> {
-    let username = server
-        .store
-        .get_user(user_id)
-        .await?
-        .map(|u| u.username)
-        .unwrap_or_default();
+    let username = match username {
+        Some(username) => username,
+        None => (server.store.get_user(user_id).await?)
+            .map(|u| u.username)
+            .unwrap_or_default(),
+    };
     Ok(ConsentPage {
         interaction_id,
         client_name: client.name.clone(),

@@ -32,6 +32,9 @@ pub(super) struct Step<'a> {
     /// A sign-in on this form whose session is not stored yet: the step's
     /// write stores it ([`Step::write`]).
     pub(super) signing_in: Option<SigningIn>,
+    /// The signed-in user's username, when this form has read the user: the
+    /// consent page shows it without reading the user again.
+    pub(super) username: Option<String>,
 }
 
 /// What a step's write did, and whether it stored the session of a sign-in
@@ -489,7 +492,17 @@ impl Step<'_> {
         if written.outcome == FormWritten::Refused {
             return Ok((AuthorizeOutcome::ErrorPage(PageError::expired()), false));
         }
-        let page = consent::page(server, self.client, &request, id, &user.user_id, self.csrf);
+        let user_id = &user.user_id;
+        let username = self.username;
+        let page = consent::page(
+            server,
+            self.client,
+            &request,
+            id,
+            user_id,
+            username,
+            self.csrf,
+        );
         Ok((
             AuthorizeOutcome::Consent(page.await?),
             written.session_stored,

@@ -54,6 +54,12 @@ async fn the_full_flow_issues_access_id_and_refresh_tokens() {
         "scopes in plain words"
     );
     assert!(consent.text().contains(">Allow<") && consent.text().contains(">Deny<"));
+    // The user the password was checked for (known from the sign-in, not read again).
+    assert!(
+        consent.text().contains("Signed in as alice"),
+        "{}",
+        consent.text()
+    );
     assert!(browser.cookies.contains_key("__Host-valet-session"));
     let body = consent_form(&consent, "allow");
     let back = browser.post(&app, "/consent", &body).await;
@@ -143,6 +149,8 @@ async fn consent_is_remembered_and_prompt_none_works_with_a_session() {
         )
         .await;
     assert!(ask.text().contains("name=\"decision\""));
+    // On a session's request the user is read for the page.
+    assert!(ask.text().contains("Signed in as alice"), "{}", ask.text());
 }
 
 #[tokio::test]

@@ -57,6 +57,7 @@ async fn sign_in_to(
         csrf,
         login: None,
         signing_in: None,
+        username: None,
     };
     step.advance(server, request, signed_in.as_ref(), context)
         .await

@@ -72,6 +72,7 @@ pub async fn authorize(
         csrf,
         login: request.login_hint.clone(),
         signing_in: None,
+        username: None,
     };
     let outcome = step
         .advance(server, request, signed_in.as_ref(), context)

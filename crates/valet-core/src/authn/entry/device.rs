@@ -127,6 +127,7 @@ pub async fn submit_device_code(
         csrf,
         login: None,
         signing_in: None,
+        username: None,
     };
     step.advance(server, pending, signed_in.as_ref(), context)
         .await

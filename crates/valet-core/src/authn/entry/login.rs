@@ -63,16 +63,18 @@ pub async fn submit_login(
         csrf: cookies.csrf.unwrap_or_default().to_owned(),
         login: Some(attempt.login).filter(|l| !l.is_empty()),
         signing_in: None,
+        username: None,
     };
-    let user_id = match attempt.result {
-        Ok(user_id) => user_id,
+    let user = match attempt.result {
+        Ok(user) => user,
         Err(retry) => {
             let page = step.login_page(retry.status, Some(retry.error), retry.retry_after);
             return Ok((AuthorizeOutcome::Login(page), None));
         }
     };
     step.login = None;
-    let proved = Proved::first(user_id, Method::Password);
+    step.username = Some(user.username);
+    let proved = Proved::first(user.user_id, Method::Password);
     step.proved(server, request, proved, cookies.session, context)
         .await
 }
@@ -127,6 +129,7 @@ pub async fn submit_passkey_login(
         csrf: cookies.csrf.unwrap_or_default().to_owned(),
         login: None,
         signing_in: None,
+        username: None,
     };
     match result {
         Ok(verified) => {

@@ -68,6 +68,7 @@ pub async fn submit_second_factor(
         csrf: cookies.csrf.unwrap_or_default().to_owned(),
         login: None,
         signing_in: None,
+        username: None,
     };
     match request.stage.clone() {
         Stage::AwaitingSecondFactor(proved) => {

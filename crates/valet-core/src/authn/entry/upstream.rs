@@ -378,6 +378,7 @@ async fn signed_in_upstream(
         csrf,
         login: None,
         signing_in: None,
+        username: None,
     };
     let proved = Proved::first(link.user_id, Method::Upstream);
     let (outcome, session) = step

@@ -229,6 +229,7 @@ async fn continue_signed_in(
         csrf: cookies.csrf.unwrap_or_default().to_owned(),
         login: None,
         signing_in: None,
+        username: None,
     };
     let proved = Proved::first(user_id, Method::Upstream);
     let (outcome, session) = step

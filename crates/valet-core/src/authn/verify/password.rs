@@ -9,6 +9,7 @@ use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::context::RequestContext;
 use crate::error::OAuthError;
+use crate::store::User;
 use crate::throttle::Throttled;
 use crate::users::{self, LoginFailure};
 
@@ -20,7 +21,8 @@ const BUSY: &str = "Too many people are signing in right now. Wait a few seconds
 pub(crate) struct Attempt {
     /// The username or email as entered (trimmed), shown again on a retry.
     pub login: String,
-    pub result: Result<String, Retry>,
+    /// The user whose password it is.
+    pub result: Result<User, Retry>,
 }
 
 /// Checks the login form's credentials for `client_id`'s request.
@@ -51,7 +53,7 @@ pub(crate) async fn check(
     password: &str,
     client_id: &str,
     context: &RequestContext,
-) -> Result<Result<String, Retry>, OAuthError> {
+) -> Result<Result<User, Retry>, OAuthError> {
     let store = server.store.as_ref();
     let attempt = match server
         .throttle
@@ -64,7 +66,7 @@ pub(crate) async fn check(
     match users::authenticate(store, &server.hasher, login, password).await {
         Ok(user) => {
             server.throttle.succeeded(attempt);
-            Ok(Ok(user.user_id))
+            Ok(Ok(user))
         }
         Err(LoginFailure::InvalidCredentials { account }) => {
             let mut event = AuditEvent::new(AuditKind::LoginFailed, context.now)
