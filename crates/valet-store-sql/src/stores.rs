@@ -2,7 +2,7 @@
 
 /// Stamps into a backend the implementations of `ClientStore`, `KeyStore`,
 /// `RevocationStore`, `UserStore`, `SessionStore`, `SingleUseStore` and `AuditStore`, and `purge_single_use_in` (which its
-/// session purge calls), with the backend's own types: `$store` (with pools
+/// session purge calls) and `insert_session_in` (which its sign-in forms' write calls), with the backend's own types: `$store` (with pools
 /// `$reader` for reads and `$writer` for writes, the same pool on PostgreSQL),
 /// `$row` and `$conn`. What each database spells its own way is given
 /// literally: `$login_match`, the condition and order that find a user by
@@ -933,25 +933,34 @@ macro_rules! shared_stores {
             };
         }
 
+        /// Stores a new session, in the caller's write (a sign-in form's, too).
+        pub(crate) async fn insert_session_in(
+            conn: &mut $conn,
+            session: &Session,
+        ) -> Result<(), StoreError> {
+            sqlx::query(concat!(
+                "INSERT INTO sessions (",
+                session_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ))
+            .bind(&session.session_hash)
+            .bind(&session.sid)
+            .bind(&session.user_id)
+            .bind(session.auth_time)
+            .bind(to_json(&session.amr)?)
+            .bind(session.created_at)
+            .bind(session.expires_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(query_error)?;
+            Ok(())
+        }
+
         #[async_trait]
         impl SessionStore for $store {
             async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
-                sqlx::query(concat!(
-                    "INSERT INTO sessions (",
-                    session_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                ))
-                .bind(&session.session_hash)
-                .bind(&session.sid)
-                .bind(&session.user_id)
-                .bind(session.auth_time)
-                .bind(to_json(&session.amr)?)
-                .bind(session.created_at)
-                .bind(session.expires_at)
-                .execute(&self.$writer)
-                .await
-                .map_err(query_error)?;
-                Ok(())
+                let mut conn = self.$writer.acquire().await.map_err(backend)?;
+                insert_session_in(&mut conn, session).await
             }
 
             async fn get_live_session(

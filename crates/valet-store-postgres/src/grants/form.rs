@@ -5,8 +5,9 @@
 
 use valet_core::store::{FormWrite, FormWritten, InteractionChange, SessionStart, interaction_key};
 
-use super::super::sessions::add_consent_in;
 use super::*;
+use crate::sessions::add_consent_in;
+use crate::shared::insert_session_in;
 
 pub(super) async fn write_form_in(
     conn: &mut PgConnection,
@@ -99,22 +100,7 @@ async fn change_interaction_in(
 
 /// The session a sign-in starts, and the end of the browser's old one.
 async fn start_session_in(conn: &mut PgConnection, start: &SessionStart) -> Result<(), StoreError> {
-    let session = &start.session;
-    sqlx::query(
-        "INSERT INTO sessions \
-         (session_hash, sid, user_id, auth_time, amr, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&session.session_hash)
-    .bind(&session.sid)
-    .bind(&session.user_id)
-    .bind(session.auth_time)
-    .bind(to_json(&session.amr)?)
-    .bind(session.created_at)
-    .bind(session.expires_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(query_error)?;
+    insert_session_in(conn, &start.session).await?;
     if let Some(old) = &start.ends {
         sqlx::query("DELETE FROM sessions WHERE session_hash = $1")
             .bind(old)
