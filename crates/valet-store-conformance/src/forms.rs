@@ -111,6 +111,38 @@ pub async fn forms_sign_in_once(store: &dyn Store) {
         write(store, &FormWrite::default()).await,
         FormWritten::Written
     );
+
+    // A login form that goes straight back with a code (consent remembered):
+    // the carried request completed, the session started, the old one ended,
+    // the grant and its code stored.
+    let grant = grant_of(
+        &party,
+        &format!("conf-{run}-login-grant"),
+        None,
+        NOW + 86_400,
+    );
+    let code = code_of(&grant, hash(&run, "login-code"), NOW + 60);
+    let straight_back = FormWrite {
+        interaction: Some(InteractionChange::Remember(interaction(
+            &format!("conf-{run}-carried-2"),
+            "done",
+        ))),
+        session: Some(SessionStart {
+            session: session_of(&party, &hash(&run, "coded-session"), NOW + 3600),
+            ends: Some(hash(&run, "alone")),
+        }),
+        grant: Some((grant.clone(), code)),
+        ..FormWrite::default()
+    };
+    assert_eq!(write(store, &straight_back).await, FormWritten::Written);
+    assert!(live_session(store, &hash(&run, "coded-session")).await);
+    assert!(
+        !live_session(store, &hash(&run, "alone")).await,
+        "the old session ended"
+    );
+    let family = store.get_code_family(&hash(&run, "login-code"), NOW).await;
+    let family = family.expect("code family").expect("the code is stored");
+    assert_eq!(family.grant, grant);
 }
 
 /// A stored interaction moves to another stage until it is completed.
@@ -196,17 +228,43 @@ pub async fn forms_consent_issues_once(store: &dyn Store) {
     let family = store.get_code_family(&replayed_code, NOW).await;
     assert!(family.expect("code family").is_none());
 
-    // A new request of a user disabled meanwhile: the interaction completes and
-    // the consent is kept, but no grant or code is stored.
+    // A user disabled meanwhile: what comes before the grant (the interaction,
+    // a session, the consent) is written; the grant and its code are not.
     store
         .set_user_disabled(user_id, true, NOW)
         .await
         .expect("disable");
-    let fresh = FormWrite {
-        interaction: None,
+    let later = format!("conf-{run}-disabled-consent");
+    store
+        .insert_interaction(&interaction(&later, "consent"))
+        .await
+        .expect("insert interaction");
+    let disabled = FormWrite {
+        interaction: Some(InteractionChange::Complete(later.clone())),
+        session: Some(SessionStart {
+            session: session_of(&party, &hash(&run, "disabled-session"), NOW + 3600),
+            ends: None,
+        }),
+        consent: Some(ConsentGiven {
+            user_id: user_id.clone(),
+            client_id: client_id.clone(),
+            scopes: strings(&["c"]),
+            now: NOW,
+        }),
         ..consent_form("disabled")
     };
-    assert_eq!(write(store, &fresh).await, FormWritten::UserDisabled);
+    assert_eq!(write(store, &disabled).await, FormWritten::UserDisabled);
+    assert_eq!(interaction_payload(store, &later).await, None, "completed");
+    let consent = store
+        .get_consent(user_id, client_id)
+        .await
+        .expect("consent");
+    assert_eq!(consent, strings(&["a", "b", "c"]));
+    let session = store.delete_session(&hash(&run, "disabled-session")).await;
+    assert!(
+        session.expect("delete session").is_some(),
+        "the session was stored"
+    );
     let disabled_grant = format!("conf-{run}-disabled");
     assert_eq!(store.get_grant(&disabled_grant).await.expect("get"), None);
     let disabled_code = hash(&run, "disabled-code");
@@ -280,7 +338,12 @@ pub async fn concurrent_form_completion(store: &dyn Store) {
                 written += 1;
                 assert!(stored.is_some(), "the winner's grant is stored");
             }
-            FormWritten::Refused => assert!(stored.is_none(), "a loser stores nothing"),
+            FormWritten::Refused => {
+                assert!(stored.is_none(), "a loser stores no grant");
+                let code = hash(&run, &format!("{n}-code"));
+                let family = store.get_code_family(&code, NOW).await;
+                assert!(family.expect("code family").is_none(), "nor its code");
+            }
             FormWritten::UserDisabled => panic!("the user is enabled"),
         }
     }

@@ -18,7 +18,9 @@ use super::*;
 // what it committed (the successor token, the new jti); and one that starts after
 // the revocation sees the grant revoked. Locks are always taken grant first, then
 // its tokens, then (to revoke a status index) the status revocation lock (see the
-// token status list below).
+// token status list below). A sign-in form's write (`form`) takes its user's and
+// client's key-share locks before its consent's row, as deletions lock the user or
+// client before their consents.
 
 valet_store_sql::shared_grant_parts! {
     database: Postgres,

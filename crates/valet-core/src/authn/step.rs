@@ -95,7 +95,11 @@ impl Step<'_> {
     ) -> Result<Written, OAuthError> {
         let signing_in = self.signing_in.take();
         write.session = signing_in.as_ref().map(|s| s.start.clone());
-        let outcome = server.store.write_form(&write).await?;
+        let outcome = if write.is_empty() {
+            FormWritten::Written
+        } else {
+            server.store.write_form(&write).await?
+        };
         let session_stored = match signing_in {
             Some(signing_in) if outcome != FormWritten::Refused => {
                 server.audit(signing_in.audit);

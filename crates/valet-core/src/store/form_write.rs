@@ -23,6 +23,24 @@ pub struct FormWrite {
     pub grant: Option<(Grant, AuthorizationCode)>,
 }
 
+impl FormWrite {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        let Self {
+            interaction,
+            session,
+            next,
+            consent,
+            grant,
+        } = self;
+        interaction.is_none()
+            && session.is_none()
+            && next.is_none()
+            && consent.is_none()
+            && grant.is_none()
+    }
+}
+
 /// How a form changes the interaction it named.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InteractionChange {

@@ -2,6 +2,11 @@
 //! commit's transaction, one statement after the other (PostgreSQL takes no
 //! multi-statement queries with parameters). The interaction's change comes
 //! first: when it is refused, nothing has been written.
+//!
+//! Lock order: a consent's row is locked only after the key-share locks on
+//! its user and client, the order the foreign keys of a new consent or grant
+//! take them in. Deleting a client or a user locks its row, then its consents
+//! (by cascade); taking the consent's row first could deadlock against it.
 
 use valet_core::store::{FormWrite, FormWritten, InteractionChange, SessionStart, interaction_key};
 
@@ -37,6 +42,15 @@ pub(super) async fn write_form_in(
     }
     if let Some(consent) = &write.consent {
         let (user, client) = (&consent.user_id, &consent.client_id);
+        sqlx::query(
+            "SELECT 1 FROM users u, clients c \
+             WHERE u.user_id = $1 AND c.client_id = $2 FOR KEY SHARE",
+        )
+        .bind(user)
+        .bind(client)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error)?;
         add_consent_in(conn, user, client, &consent.scopes, consent.now).await?;
     }
     if let Some((grant, code)) = &write.grant {
