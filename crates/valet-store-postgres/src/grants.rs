@@ -72,25 +72,6 @@ async fn insert_code_in(
     Ok(())
 }
 
-/// A live, unconsumed code of a live grant is consumed by one conditional
-/// `UPDATE`: concurrent callers (in other batches or on other nodes) queue on the
-/// row lock and, once the first has committed, find `consumed_at` set when
-/// PostgreSQL re-checks the condition; a later write of the same batch sees it
-/// set already.
-async fn redeem_code_in(
-    conn: &mut PgConnection,
-    code_hash: &[u8],
-    now: i64,
-) -> Result<CodeRedemption, StoreError> {
-    let consumed = sqlx::query(redeem_code!())
-        .bind(now)
-        .bind(code_hash)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(query_error)?;
-    redemption(conn, consumed, code_hash).await
-}
-
 /// Redeems the code and, if this call did, records what was issued from it. The
 /// code's grant is share-locked first (grant before its tokens, as everywhere
 /// here): a revocation in progress is waited for and then seen by the

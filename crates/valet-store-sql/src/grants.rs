@@ -201,6 +201,27 @@ macro_rules! shared_grant_parts {
             })
         }
 
+        /// A live, unconsumed code of a live grant is consumed by one conditional
+        /// `UPDATE`, so of concurrent callers exactly one sees the row change. On
+        /// SQLite every write runs in the committer's transaction on the one
+        /// writer connection. On PostgreSQL concurrent callers (in other batches or
+        /// on other nodes) queue on the row lock and, once the first has
+        /// committed, find `consumed_at` set when PostgreSQL re-checks the
+        /// condition; a later write of the same batch sees it set already.
+        pub(super) async fn redeem_code_in(
+            conn: &mut $conn,
+            code_hash: &[u8],
+            now: i64,
+        ) -> Result<CodeRedemption, StoreError> {
+            let consumed = sqlx::query(redeem_code!())
+                .bind(now)
+                .bind(code_hash)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(query_error)?;
+            redemption(conn, consumed, code_hash).await
+        }
+
         /// The code with this hash, its grant and whether the grant's user may get
         /// tokens, in one statement (the code exchange's checks). A code always
         /// has its grant: deleting a grant deletes its codes.
@@ -482,7 +503,7 @@ macro_rules! shared_grant_parts {
 /// `$store`: reads on the pool `$reader`, transactions begun on `$writer` with the
 /// backend's `begin_write`, durable writes through its group commit
 /// (`self.commits`). Each method hands its work to a function of the backend's
-/// grant module (`write_form_in` for the `FormStore`, `redeem_code_in`, `rotate_refresh_token_in`, `revoke_in`, ...) or
+/// grant module (`write_form_in` for the `FormStore`, `rotate_refresh_token_in`, `revoke_in`, ...) or
 /// of [`shared_grant_parts`]: how a statement locks stays with the backend; only
 /// this glue, the same on both, lives here.
 #[macro_export]

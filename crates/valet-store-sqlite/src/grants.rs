@@ -51,23 +51,6 @@ async fn insert_grant_with_code_in(
     Ok(())
 }
 
-/// A live, unconsumed code of a live grant is consumed by one conditional
-/// `UPDATE`; every write runs in the committer's transaction on the one writer
-/// connection, so exactly one caller sees the row change.
-async fn redeem_code_in(
-    conn: &mut SqliteConnection,
-    code_hash: &[u8],
-    now: i64,
-) -> Result<CodeRedemption, StoreError> {
-    let consumed = sqlx::query(redeem_code!())
-        .bind(now)
-        .bind(code_hash)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(query_error)?;
-    redemption(conn, consumed, code_hash).await
-}
-
 /// [`redeem_code_in`] (`redeem_code!`: `$1` now, `$2` the code's hash) and,
 /// only if it consumed the code, the refresh token (`?5`–`?13`) and the access
 /// token's record (`?3`, `?4`) in the same query (sqlx binds `$N` and `?N` alike,
