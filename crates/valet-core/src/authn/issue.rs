@@ -11,7 +11,7 @@ use crate::authorize::AuthorizationResponse;
 use crate::config::CODE_TTL;
 use crate::error::OAuthError;
 use crate::secrets::random_id;
-use crate::store::{AuthorizationCode, Client, Grant};
+use crate::store::{AuthorizationCode, Client, FormWrite, Grant};
 
 /// A grant, its code's record and the redirect carrying the code: made, not
 /// stored yet. The form's write ([`crate::store::FormWrite::grant`]) stores the
@@ -21,6 +21,15 @@ pub(crate) struct Issuing {
     pub(crate) grant: Grant,
     pub(crate) code: AuthorizationCode,
     pub(crate) response: AuthorizationResponse,
+}
+
+impl Issuing {
+    /// Adds the grant and its code to the form's `write`; the redirect to
+    /// answer with once it is made.
+    pub(crate) fn add_to(self, write: &mut FormWrite) -> AuthorizationResponse {
+        write.grant = Some((self.grant, self.code));
+        self.response
+    }
 }
 
 pub(crate) async fn prepare(

@@ -194,8 +194,8 @@ pub fn carried_id(value: &str) -> String {
     b64url(sha256(value.as_bytes()))
 }
 
-/// Whether a carried request's login form was completed (see [`advance`] and
-/// [`complete`]) and the request has not expired since.
+/// Whether a carried request's login form was completed (see [`advancing`]
+/// and [`completing`]) and the request has not expired since.
 pub async fn was_stored(store: &dyn Store, value: &str, now: i64) -> Result<bool, OAuthError> {
     Ok(store
         .get_interaction(&carried_id(value), now)
@@ -240,42 +240,26 @@ pub fn advancing(
     ttl: i64,
     now: i64,
 ) -> Result<(FormWrite, String), OAuthError> {
-    match at {
-        Whereabouts::Fresh => {
-            let next = interaction(random_id()?, request, ttl, now)?;
-            let id = next.interaction_id.clone();
-            let write = FormWrite {
-                next: Some(next),
-                ..FormWrite::default()
-            };
-            Ok((write, id))
-        }
-        // The request's first store writes: the user has signed in. The login
-        // form is completed (and stays so until it would have expired, even once
-        // the consent form completes too: a re-posted login form is refused
-        // before its password is checked), and the request moves on under an id
-        // of its own, which the consent form completes.
-        Whereabouts::Carried(value) => {
-            let next = interaction(random_id()?, request, ttl, now)?;
-            let id = next.interaction_id.clone();
-            let write = FormWrite {
-                interaction: Some(InteractionChange::Remember(carried_marker(
-                    value, request, ttl, now,
-                )?)),
-                next: Some(next),
-                ..FormWrite::default()
-            };
-            Ok((write, id))
-        }
-        Whereabouts::Stored(id) => {
-            let update = interaction(id.clone(), request, ttl, now)?;
-            let write = FormWrite {
-                interaction: Some(InteractionChange::Update(update)),
-                ..FormWrite::default()
-            };
-            Ok((write, id.clone()))
-        }
+    if let Whereabouts::Stored(id) = at {
+        let update = interaction(id.clone(), request, ttl, now)?;
+        let write = FormWrite {
+            interaction: Some(InteractionChange::Update(update)),
+            ..FormWrite::default()
+        };
+        return Ok((write, id.clone()));
     }
+    // A fresh request is stored under a new id. For a carried one these are its
+    // first store writes: the user has signed in. Its login form is completed (and stays so until it would have expired, even once the
+    // consent form completes too: a re-posted login form is refused before its
+    // password is checked), and the request moves on under an id of its own,
+    // which the next form completes.
+    let next = interaction(random_id()?, request, ttl, now)?;
+    let id = next.interaction_id.clone();
+    let write = FormWrite {
+        next: Some(next),
+        ..completing(at, request, ttl, now)?
+    };
+    Ok((write, id))
 }
 
 /// The writes that end the interaction as its code is issued; the store

@@ -266,7 +266,7 @@ impl Step<'_> {
             stage: Stage::AwaitingSecondFactor(proved),
             ..request
         };
-        let Some(step) = self.advance_to(server, &request, now).await? else {
+        let Some((step, _)) = self.advance_to(server, &request, now).await? else {
             return Ok(AuthorizeOutcome::ErrorPage(PageError::expired()));
         };
         Ok(AuthorizeOutcome::SecondFactor(
@@ -303,7 +303,7 @@ impl Step<'_> {
             stage: Stage::AwaitingEnrolment(proved),
             ..request
         };
-        let Some(step) = self.advance_to(server, &request, now).await? else {
+        let Some((step, _)) = self.advance_to(server, &request, now).await? else {
             return Ok(AuthorizeOutcome::ErrorPage(PageError::expired()));
         };
         Ok(AuthorizeOutcome::Enrol(step.enrol_page(enrolment, None)))
@@ -457,30 +457,33 @@ impl Step<'_> {
         Ok(AuthorizeOutcome::Login(step.login_page(200, None, None)))
     }
 
-    /// Stores the interaction in `request`'s stage (or moves it on to it): the
-    /// step at the interaction the next form names, or `None` if the form was
-    /// completed meanwhile.
+    /// Stores the interaction in `request`'s stage (or moves it on to it), with
+    /// the session of a sign-in on this form: the step at the interaction the
+    /// next form names and whether that session was stored, or `None` if the
+    /// form was completed meanwhile.
     async fn advance_to(
         mut self,
         server: &AuthorizationServer,
         request: &PendingAuthorization,
         now: i64,
-    ) -> Result<Option<Self>, OAuthError> {
+    ) -> Result<Option<(Self, bool)>, OAuthError> {
         let ttl = server.settings.interaction_ttl;
         let (write, id) = pending::advancing(&self.at, request, ttl, now)?;
-        if self.write(server, write).await?.outcome == FormWritten::Refused {
+        let written = self.write(server, write).await?;
+        if written.outcome == FormWritten::Refused {
             return Ok(None);
         }
-        Ok(Some(Step {
+        let step = Step {
             at: Whereabouts::Stored(id),
             ..self
-        }))
+        };
+        Ok(Some((step, written.session_stored)))
     }
 
     /// `AwaitingConsent`: the interaction is stored (or moved on) in that stage,
     /// with the session of a sign-in on this form.
     async fn into_consent(
-        mut self,
+        self,
         server: &AuthorizationServer,
         request: PendingAuthorization,
         user: &SignedIn,
@@ -490,27 +493,20 @@ impl Step<'_> {
             stage: Stage::AwaitingConsent(user.clone()),
             ..request
         };
-        let ttl = server.settings.interaction_ttl;
-        let (write, id) = pending::advancing(&self.at, &request, ttl, now)?;
-        let written = self.write(server, write).await?;
-        if written.outcome == FormWritten::Refused {
+        let Some((step, session_stored)) = self.advance_to(server, &request, now).await? else {
             return Ok((AuthorizeOutcome::ErrorPage(PageError::expired()), false));
-        }
-        let user_id = &user.user_id;
-        let username = self.username;
+        };
+        let id = step.interaction_value();
         let page = consent::page(
             server,
-            self.client,
+            step.client,
             &request,
             id,
-            user_id,
-            username,
-            self.csrf,
+            &user.user_id,
+            step.username,
+            step.csrf,
         );
-        Ok((
-            AuthorizeOutcome::Consent(page.await?),
-            written.session_stored,
-        ))
+        Ok((AuthorizeOutcome::Consent(page.await?), session_stored))
     }
 
     /// Completes the interaction (once) and issues the code: one write, with
@@ -531,10 +527,7 @@ impl Step<'_> {
         } else {
             Some(super::issue::prepare(server, self.client, request, user, now).await?)
         };
-        let response = issuing.map(|issuing| {
-            write.grant = Some((issuing.grant, issuing.code));
-            issuing.response
-        });
+        let response = issuing.map(|issuing| issuing.add_to(&mut write));
         let written = self.write(server, write).await?;
         let outcome = match (written.outcome, response) {
             (FormWritten::Refused, _) => AuthorizeOutcome::ErrorPage(PageError::expired()),

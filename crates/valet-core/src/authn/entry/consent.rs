@@ -55,10 +55,7 @@ pub async fn submit_consent(
         }
         Decision::Allow | Decision::Deny => None,
     };
-    let issued = issuing.map(|issuing| {
-        write.grant = Some((issuing.grant, issuing.code));
-        issuing.response
-    });
+    let issued = issuing.map(|issuing| issuing.add_to(&mut write));
     let written = server.store.write_form(&write).await?;
     if written == FormWritten::Refused {
         return Ok(AuthorizeOutcome::ErrorPage(PageError::expired()));
