@@ -30,26 +30,6 @@ pub fn ensure_grant_allowed(
     }
 }
 
-/// Whether the grant's user still exists and is enabled: no token of any kind is
-/// issued for a disabled or deleted user. When not, the grant is revoked (its
-/// access tokens included), in case a disable raced the grant's creation.
-pub async fn user_may_get_tokens(
-    server: &AuthorizationServer,
-    grant: &Grant,
-    address: Option<IpAddr>,
-    now: i64,
-) -> Result<bool, OAuthError> {
-    let enabled = server
-        .store
-        .get_user(&grant.user_id)
-        .await?
-        .is_some_and(|user| !user.disabled);
-    if !enabled {
-        end_family_of_disabled_user(server, grant, address, now).await?;
-    }
-    Ok(enabled)
-}
-
 /// The grant of a user who may no longer get tokens (disabled or deleted) is
 /// revoked, with its tokens.
 pub(crate) async fn end_family_of_disabled_user(

@@ -21,7 +21,7 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::client_auth::AuthenticatedClient;
 use crate::device::{self, Decision, Polls, SLOW_DOWN_STEP};
 use crate::error::OAuthError;
-use crate::store::CodeRedemption;
+use crate::store::{Client, CodeFamily, CodeRedemption};
 use crate::token::encryption::{Sealed, sealer_for};
 
 pub async fn issue(
@@ -38,27 +38,22 @@ pub async fn issue(
     // Before the device code is consumed: a client whose encryption keys cannot
     // be had may poll again.
     let sealer = sealer_for(server, registered, Sealed::IdToken, now).await?;
-    let record = match store.redeem_code(&code_hash, now).await? {
-        CodeRedemption::Redeemed(record) => record,
-        CodeRedemption::Unknown => return Err(invalid("the device_code is invalid or expired")),
-        CodeRedemption::Replayed(record) => {
-            store.revoke_grant(&record.grant_id, now).await?;
-            server.status_lists.wake();
-            server.audit(
-                AuditEvent::new(AuditKind::CodeReplayed, now)
-                    .client(&registered.client_id)
-                    .address(address)
-                    .detail("grant_id", record.grant_id.as_str())
-                    .detail("grant_type", GrantType::DeviceCode.as_str())
-                    .detail("action", "revoked the grant"),
-            );
-            return Err(invalid("the device_code was already used"));
-        }
+    // The code, its grant and its user's state in one read; then, as for an
+    // authorization code, the tokens are minted and stored with the code's
+    // redemption in one durable write.
+    let Some(CodeFamily {
+        code: record,
+        grant,
+        user_enabled,
+    }) = store.get_code_family(&code_hash, now).await?
+    else {
+        return Err(invalid("the device_code is invalid or expired"));
     };
-    let Some(grant) = store.get_grant(&record.grant_id).await? else {
-        return Err(invalid("the authorization was revoked"));
-    };
-    if !common::user_may_get_tokens(server, &grant, address, now).await? {
+    if record.consumed_at.is_some() {
+        return Err(replayed(server, registered, &record.grant_id, address, now).await?);
+    }
+    if !user_enabled {
+        common::end_family_of_disabled_user(server, &grant, address, now).await?;
         return Err(invalid("the user's account is disabled or deleted"));
     }
     let issued = tokens_for_grant(
@@ -73,14 +68,22 @@ pub async fn issue(
         sealer.as_ref(),
         now,
     )?;
-    store
-        .record_issued(
-            &grant.grant_id,
+    match store
+        .redeem_code_and_record(
+            &code_hash,
+            now,
             &issued.access_jti,
             issued.access_expires_at,
             issued.refresh.as_ref(),
         )
-        .await?;
+        .await?
+    {
+        CodeRedemption::Redeemed(_) => {}
+        CodeRedemption::Unknown => return Err(invalid("the device_code is invalid or expired")),
+        CodeRedemption::Replayed(record) => {
+            return Err(replayed(server, registered, &record.grant_id, address, now).await?);
+        }
+    }
     common::audit_issued(
         server,
         GrantType::DeviceCode,
@@ -91,6 +94,28 @@ pub async fn issue(
         now,
     );
     Ok(issued.response)
+}
+
+/// A device code redeemed twice (RFC 8628 §3.5 with RFC 6749 §4.1.2): its
+/// grant is revoked, committed although the poll fails. Returns the error.
+async fn replayed(
+    server: &AuthorizationServer,
+    registered: &Client,
+    grant_id: &str,
+    address: Option<IpAddr>,
+    now: i64,
+) -> Result<OAuthError, OAuthError> {
+    server.store.revoke_grant(grant_id, now).await?;
+    server.status_lists.wake();
+    server.audit(
+        AuditEvent::new(AuditKind::CodeReplayed, now)
+            .client(&registered.client_id)
+            .address(address)
+            .detail("grant_id", grant_id)
+            .detail("grant_type", GrantType::DeviceCode.as_str())
+            .detail("action", "revoked the grant"),
+    );
+    Ok(invalid("the device_code was already used"))
 }
 
 /// The hash of the code the user's approval made, or the §3.5 error that

@@ -174,6 +174,43 @@ async fn the_device_flow_issues_tokens_once(app: &TestApp) {
     assert!(again.text().contains("not valid or has expired"));
 }
 
+/// A user disabled after allowing the device: the poll gets no token, and
+/// the grant the approval made goes.
+#[tokio::test]
+async fn a_disabled_user_s_device_gets_no_token() {
+    let app = TestApp::new().await;
+    let user_id = app.user("alice").await;
+    let tv = tv_client(&app).await;
+    let started = start(&app, &tv, "openid photos:read").await;
+    let device_code = started["device_code"].as_str().unwrap();
+    let user_code = started["user_code"].as_str().unwrap();
+    let mut browser = Browser::default();
+    let done = alice_decides(&app, &mut browser, user_code, "allow").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+    assert_eq!(
+        app.store
+            .list_grants_of_user(&user_id, app.server.now())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    app.store
+        .set_user_disabled(&user_id, true, app.server.now())
+        .await
+        .unwrap();
+    app.clock.advance(5);
+    let refused = poll(&app, &tv, device_code).await;
+    refused.assert_error(400, "invalid_grant");
+    assert!(refused.text().contains("disabled"), "{}", refused.text());
+    let grants = app
+        .store
+        .list_grants_of_user(&user_id, app.server.now())
+        .await;
+    assert!(grants.unwrap().is_empty(), "the grant is revoked");
+}
+
 #[tokio::test]
 async fn the_device_flow_issues_tokens_once_on_sqlite() {
     the_device_flow_issues_tokens_once(&TestApp::new().await).await;
