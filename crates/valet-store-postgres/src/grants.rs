@@ -168,11 +168,34 @@ async fn insert_access_record_in(
     Ok(())
 }
 
+/// Marks a live token rotated, returning it as it was, and inserts its successor
+/// (`$4`–`$12`) and the access token's record (`$13`, `$14`) only if it did: the
+/// inserts select from the `UPDATE`'s result, so one statement does what four
+/// round trips did.
+macro_rules! rotate_refresh {
+    ($record:literal) => {
+        concat!(
+            "WITH rotated AS (\
+               UPDATE refresh_tokens SET rotated_at = $1, sealed_successor = $2 \
+               WHERE token_hash = $3 AND rotated_at IS NULL AND expires_at > $1 \
+               RETURNING ",
+            refresh_columns!(),
+            "), successor AS (INSERT INTO refresh_tokens (",
+            refresh_columns!(),
+            ") SELECT $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM rotated)",
+            $record,
+            " SELECT ",
+            refresh_columns!(),
+            " FROM rotated"
+        )
+    };
+}
+
 /// Concurrent calls for one token all take the share lock on its grant, then race
 /// for the token's row lock in the conditional `UPDATE`. The winner updates and
 /// inserts its successor; the others wait for it to commit, find `rotated_at` set
-/// when PostgreSQL re-checks the condition, and read the token back with a fresh
-/// statement, which sees the winner's rotation.
+/// when PostgreSQL re-checks the condition (so their inserts select nothing), and
+/// read the token back with a fresh statement, which sees the winner's rotation.
 async fn rotate_refresh_token_in(
     conn: &mut PgConnection,
     presented_hash: &[u8],
@@ -201,25 +224,30 @@ async fn rotate_refresh_token_in(
         return Ok(Rotation::Unknown);
     }
 
-    let rotated = sqlx::query(concat!(
-        "UPDATE refresh_tokens SET rotated_at = $1, sealed_successor = $2 \
-         WHERE token_hash = $3 AND rotated_at IS NULL AND expires_at > $1 RETURNING ",
-        refresh_columns!()
-    ))
-    .bind(now)
-    .bind(sealed_successor)
-    .bind(presented_hash)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(query_error)?;
+    // The grant's share lock is held since it was read live above, so no
+    // revocation can have happened since or start before this commits: the
+    // access token's record needs neither the lock nor the carry-over of
+    // `record_access_token_in`.
+    let sql = match access_token {
+        Some(_) => rotate_refresh!(
+            ", recorded AS (INSERT INTO grant_access_tokens (grant_id, jti, expires_at) \
+             SELECT grant_id, $13, $14 FROM rotated ON CONFLICT (grant_id, jti) DO NOTHING)"
+        ),
+        None => rotate_refresh!(""),
+    };
+    let query = sqlx::query(sql)
+        .bind(now)
+        .bind(sealed_successor)
+        .bind(presented_hash);
+    let mut query = bind_refresh_token(query, successor)?;
+    if let Some((jti, expires_at)) = access_token {
+        query = query.bind(jti).bind(expires_at);
+    }
+    let rotated = query
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(query_error)?;
     if let Some(row) = rotated {
-        insert_refresh_token_in(&mut *conn, successor).await?;
-        if let Some((jti, expires_at)) = access_token {
-            // The grant's share lock is held since it was read live above, so no
-            // revocation can have happened since or start before this commits:
-            // neither the lock nor the carry-over of `record_access_token_in`.
-            insert_access_record_in(&mut *conn, &grant.grant_id, jti, expires_at).await?;
-        }
         // The row as it was: the update required `rotated_at IS NULL`, and the
         // sealed successor is only ever written together with it.
         let previous = RefreshToken {
