@@ -37,39 +37,62 @@ valet_store_sql::shared_grant_store! {
     writer: pool,
 }
 
+/// A new grant and its first code as one statement: the code selects from the
+/// grant's insert, so it is stored only with its grant. `$condition` (`$3` is
+/// the grant's user) may keep the grant from being inserted.
+macro_rules! insert_grant_with_code {
+    ($condition:literal) => {
+        concat!(
+            "WITH granted AS (INSERT INTO grants (",
+            grant_columns!(),
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 ",
+            $condition,
+            " RETURNING grant_id) INSERT INTO authorization_codes (",
+            code_columns!(),
+            ") SELECT $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 FROM granted"
+        )
+    };
+}
+
+/// Which grants [`insert_grant_with_code_if`] inserts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum GrantFor {
+    AnyUser,
+    /// Only if the grant's user exists and is not disabled.
+    EnabledUser,
+}
+
 /// A new grant and its first code, in the caller's write.
 async fn insert_grant_with_code_in(
     conn: &mut PgConnection,
     grant: &Grant,
     code: &AuthorizationCode,
 ) -> Result<(), StoreError> {
-    let insert_grant = sqlx::query(concat!(
-        "INSERT INTO grants (",
-        grant_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-    ));
-    bind_grant(insert_grant, grant)?
-        .execute(&mut *conn)
+    insert_grant_with_code_if(conn, grant, code, GrantFor::AnyUser)
         .await
-        .map_err(query_error)?;
-    insert_code_in(conn, code).await
+        .map(drop)
 }
 
-/// A grant's code, in the caller's write (after its grant).
-async fn insert_code_in(
+/// A new grant and its first code, in the caller's write; whether they were
+/// stored (always, for [`GrantFor::AnyUser`]).
+async fn insert_grant_with_code_if(
     conn: &mut PgConnection,
+    grant: &Grant,
     code: &AuthorizationCode,
-) -> Result<(), StoreError> {
-    let insert_code = sqlx::query(concat!(
-        "INSERT INTO authorization_codes (",
-        code_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-    ));
-    bind_code(insert_code, code)?
+    only: GrantFor,
+) -> Result<bool, StoreError> {
+    let sql = match only {
+        GrantFor::AnyUser => insert_grant_with_code!(""),
+        GrantFor::EnabledUser => insert_grant_with_code!(
+            "WHERE EXISTS (SELECT 1 FROM users WHERE user_id = $3 AND NOT disabled)"
+        ),
+    };
+    let stored = bind_code(bind_grant(sqlx::query(sql), grant)?, code)?
         .execute(&mut *conn)
         .await
-        .map_err(query_error)?;
-    Ok(())
+        .map_err(query_error)?
+        .rows_affected();
+    Ok(stored == 1)
 }
 
 /// Redeems the code and, if this call did, records what was issued from it. The
@@ -93,14 +116,44 @@ async fn redeem_code_and_record_in(
     .execute(&mut *conn)
     .await
     .map_err(query_error)?;
-    let outcome = redeem_code_in(&mut *conn, code_hash, now).await?;
-    if let CodeRedemption::Redeemed(code) = &outcome {
-        insert_access_record_in(&mut *conn, &code.grant_id, jti, expires_at).await?;
-        if let Some(refresh) = refresh {
-            insert_refresh_token_in(&mut *conn, refresh).await?;
-        }
+    // One statement after the lock: the inserts select from the redemption's
+    // result, so nothing is recorded for a code this call did not consume.
+    macro_rules! redeem_and_record {
+        ($($refresh:tt)*) => {
+            concat!(
+                "WITH consumed AS (",
+                redeem_code!(),
+                "), recorded AS (INSERT INTO grant_access_tokens (grant_id, jti, expires_at) \
+                 SELECT grant_id, $3, $4 FROM consumed ON CONFLICT (grant_id, jti) DO NOTHING)",
+                $($refresh)*
+                " SELECT ",
+                code_columns!(),
+                " FROM consumed"
+            )
+        };
     }
-    Ok(outcome)
+    let sql = match refresh {
+        Some(_) => redeem_and_record!(
+            ", refreshed AS (INSERT INTO refresh_tokens (",
+            refresh_columns!(),
+            ") SELECT $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM consumed)",
+        ),
+        None => redeem_and_record!(),
+    };
+    let query = sqlx::query(sql)
+        .bind(now)
+        .bind(code_hash)
+        .bind(jti)
+        .bind(expires_at);
+    let query = match refresh {
+        Some(token) => bind_refresh_token(query, token)?,
+        None => query,
+    };
+    let consumed = query
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(query_error)?;
+    redemption(conn, consumed, code_hash).await
 }
 
 /// The access token's record and the refresh token issued with it, in one write.

@@ -3,7 +3,8 @@
 
 use super::*;
 
-/// Adds `scopes` to what the user allowed the client, in one transaction.
+/// Adds `scopes` to what the user allowed the client: one statement, so no
+/// transaction of its own.
 pub(super) async fn add_consent_to(
     pool: &PgPool,
     user_id: &str,
@@ -11,13 +12,15 @@ pub(super) async fn add_consent_to(
     scopes: &[String],
     now: i64,
 ) -> Result<(), StoreError> {
-    let mut tx = begin_write(pool).await?;
-    let outcome = add_consent_in(&mut tx, user_id, client_id, scopes, now).await;
-    finish(tx, outcome).await
+    let mut conn = pool.acquire().await.map_err(backend)?;
+    add_consent_in(&mut conn, user_id, client_id, scopes, now).await
 }
 
-/// Adds `scopes` to what the user allowed the client, in the caller's transaction.
-/// Concurrent calls for one pair serialize on its row, so none is lost.
+/// Adds `scopes` to what the user allowed the client, in one upsert that computes
+/// the union itself: the scopes already allowed in their order, then the new ones
+/// in the order given, each once. Concurrent calls for one pair serialize on its
+/// row (`ON CONFLICT DO UPDATE` merges into the latest committed version), so
+/// none is lost.
 pub(super) async fn add_consent_in(
     conn: &mut PgConnection,
     user_id: &str,
@@ -25,34 +28,28 @@ pub(super) async fn add_consent_in(
     scopes: &[String],
     now: i64,
 ) -> Result<(), StoreError> {
-    // Make sure the row exists (a concurrent first insert waits for the other to
-    // commit, then does nothing), then lock it for the read-merge-write.
+    let mut once = Vec::with_capacity(scopes.len());
+    union_into(&mut once, scopes);
     sqlx::query(
         "INSERT INTO consents (user_id, client_id, scopes, created_at, updated_at) \
-         VALUES ($1, $2, '[]', $3, $3) ON CONFLICT (user_id, client_id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $4) \
+         ON CONFLICT (user_id, client_id) DO UPDATE SET \
+           scopes = (SELECT COALESCE(array_to_json(array_agg(value ORDER BY part, position)), '[]')::text \
+                     FROM (SELECT value, 0 AS part, position \
+                           FROM json_array_elements_text(consents.scopes::json) \
+                                WITH ORDINALITY AS allowed (value, position) \
+                           UNION ALL \
+                           SELECT value, 1, position \
+                           FROM json_array_elements_text(excluded.scopes::json) \
+                                WITH ORDINALITY AS added (value, position) \
+                           WHERE value NOT IN \
+                                 (SELECT json_array_elements_text(consents.scopes::json))) AS merged), \
+           updated_at = excluded.updated_at",
     )
     .bind(user_id)
     .bind(client_id)
+    .bind(to_json(&once)?)
     .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(query_error)?;
-    let row =
-        sqlx::query("SELECT scopes FROM consents WHERE user_id = $1 AND client_id = $2 FOR UPDATE")
-            .bind(user_id)
-            .bind(client_id)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(query_error)?;
-    let mut merged = from_json(&row, "scopes")?;
-    union_into(&mut merged, scopes);
-    sqlx::query(
-        "UPDATE consents SET scopes = $1, updated_at = $2 WHERE user_id = $3 AND client_id = $4",
-    )
-    .bind(to_json(&merged)?)
-    .bind(now)
-    .bind(user_id)
-    .bind(client_id)
     .execute(&mut *conn)
     .await
     .map_err(query_error)?;

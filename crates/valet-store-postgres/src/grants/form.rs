@@ -53,23 +53,10 @@ pub(super) async fn write_form_in(
         .map_err(query_error)?;
         add_consent_in(conn, user, client, &consent.scopes, consent.now).await?;
     }
-    if let Some((grant, code)) = &write.grant {
-        let insert_grant = sqlx::query(concat!(
-            "INSERT INTO grants (",
-            grant_columns!(),
-            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
-             WHERE EXISTS (SELECT 1 FROM users WHERE user_id = $13 AND NOT disabled)"
-        ));
-        let stored = bind_grant(insert_grant, grant)?
-            .bind(&grant.user_id)
-            .execute(&mut *conn)
-            .await
-            .map_err(query_error)?
-            .rows_affected();
-        if stored == 0 {
-            return Ok(FormWritten::UserDisabled);
-        }
-        insert_code_in(conn, code).await?;
+    if let Some((grant, code)) = &write.grant
+        && !insert_grant_with_code_if(conn, grant, code, GrantFor::EnabledUser).await?
+    {
+        return Ok(FormWritten::UserDisabled);
     }
     Ok(FormWritten::Written)
 }
