@@ -37,62 +37,26 @@ valet_store_sql::shared_grant_store! {
     writer: pool,
 }
 
-/// A new grant and its first code as one statement: the code selects from the
-/// grant's insert, so it is stored only with its grant. `$condition` (`$3` is
-/// the grant's user) may keep the grant from being inserted.
-macro_rules! insert_grant_with_code {
-    ($condition:literal) => {
-        concat!(
-            "WITH granted AS (INSERT INTO grants (",
-            grant_columns!(),
-            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 ",
-            $condition,
-            " RETURNING grant_id) INSERT INTO authorization_codes (",
-            code_columns!(),
-            ") SELECT $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 FROM granted"
-        )
-    };
-}
-
-/// Which grants [`insert_grant_with_code_if`] inserts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum GrantFor {
-    AnyUser,
-    /// Only if the grant's user exists and is not disabled.
-    EnabledUser,
-}
-
-/// A new grant and its first code, in the caller's write.
+/// A new grant and its first code, in the caller's write: one statement, the
+/// code selecting from the grant's insert.
 async fn insert_grant_with_code_in(
     conn: &mut PgConnection,
     grant: &Grant,
     code: &AuthorizationCode,
 ) -> Result<(), StoreError> {
-    insert_grant_with_code_if(conn, grant, code, GrantFor::AnyUser)
-        .await
-        .map(drop)
-}
-
-/// A new grant and its first code, in the caller's write; whether they were
-/// stored (always, for [`GrantFor::AnyUser`]).
-async fn insert_grant_with_code_if(
-    conn: &mut PgConnection,
-    grant: &Grant,
-    code: &AuthorizationCode,
-    only: GrantFor,
-) -> Result<bool, StoreError> {
-    let sql = match only {
-        GrantFor::AnyUser => insert_grant_with_code!(""),
-        GrantFor::EnabledUser => insert_grant_with_code!(
-            "WHERE EXISTS (SELECT 1 FROM users WHERE user_id = $3 AND NOT disabled)"
-        ),
-    };
-    let stored = bind_code(bind_grant(sqlx::query(sql), grant)?, code)?
+    let insert = sqlx::query(concat!(
+        "WITH granted AS (INSERT INTO grants (",
+        grant_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING 1) \
+         INSERT INTO authorization_codes (",
+        code_columns!(),
+        ") SELECT $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 FROM granted"
+    ));
+    bind_code(bind_grant(insert, grant)?, code)?
         .execute(&mut *conn)
         .await
-        .map_err(query_error)?
-        .rows_affected();
-    Ok(stored == 1)
+        .map_err(query_error)?;
+    Ok(())
 }
 
 /// Redeems the code and, if this call did, records what was issued from it. The

@@ -1,113 +1,263 @@
 //! A sign-in form's writes ([`FormWrite`]) on PostgreSQL, in the group
-//! commit's transaction, one statement after the other (PostgreSQL takes no
-//! multi-statement queries with parameters). The interaction's change comes
-//! first: when it is refused, nothing has been written.
+//! commit's transaction: one statement, its parts data-modifying CTEs.
 //!
-//! Lock order: a consent's row is locked only after the key-share locks on
-//! its user and client, the order the foreign keys of a new consent or grant
-//! take them in. Deleting a client or a user locks its row, then its consents
-//! (by cascade); taking the consent's row first could deadlock against it.
+//! The interaction's change comes first: every other part selects its row from
+//! the change's result (`changed`), so a refused change writes nothing. The grant
+//! is also held to its user being enabled, and its code selects from the grant.
+//! The old session is deleted only if the new one was stored.
+//!
+//! Lock order: a consent's row is locked only after the key-share locks on its
+//! user and client, taken by a statement of their own before the form's. Deleting
+//! a client or a user locks its row, then its consents (by cascade); the upsert
+//! of the consent would otherwise lock the consent's row first and its user and
+//! client only in the foreign-key checks at the end of the statement, which could
+//! deadlock against such a deletion.
 
-use valet_core::store::{FormWrite, FormWritten, InteractionChange, SessionStart, interaction_key};
+use std::fmt::Write as _;
+
+use valet_core::store::{FormWrite, FormWritten, InteractionChange, interaction_key};
 
 use super::*;
-use crate::sessions::add_consent_in;
-use crate::shared::insert_session_in;
+use crate::sessions::merge_consent;
 
 pub(super) async fn write_form_in(
     conn: &mut PgConnection,
     write: &FormWrite,
 ) -> Result<FormWritten, StoreError> {
-    if let Some(change) = &write.interaction
-        && !change_interaction_in(conn, change).await?
-    {
-        return Ok(FormWritten::Refused);
-    }
-    if let Some(start) = &write.session {
-        start_session_in(conn, start).await?;
-    }
-    let interaction = SingleUseKind::Interaction.as_str();
-    if let Some(next) = &write.next {
-        sqlx::query(
-            "INSERT INTO single_use (kind, key, payload, expires_at, consumed) \
-             VALUES ($1, $2, $3, $4, FALSE)",
-        )
-        .bind(interaction)
-        .bind(interaction_key(&next.interaction_id).to_vec())
-        .bind(&next.payload)
-        .bind(next.expires_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(query_error)?;
-    }
+    let Some(sql) = form_sql(write) else {
+        return Ok(FormWritten::Written);
+    };
     if let Some(consent) = &write.consent {
-        let (user, client) = (&consent.user_id, &consent.client_id);
         sqlx::query(
             "SELECT 1 FROM users u, clients c \
              WHERE u.user_id = $1 AND c.client_id = $2 FOR KEY SHARE",
         )
-        .bind(user)
-        .bind(client)
+        .bind(&consent.user_id)
+        .bind(&consent.client_id)
         .execute(&mut *conn)
         .await
         .map_err(query_error)?;
-        add_consent_in(conn, user, client, &consent.scopes, consent.now).await?;
     }
-    if let Some((grant, code)) = &write.grant
-        && !insert_grant_with_code_if(conn, grant, code, GrantFor::EnabledUser).await?
-    {
-        return Ok(FormWritten::UserDisabled);
-    }
-    Ok(FormWritten::Written)
-}
-
-/// The form's change to its interaction; whether the interaction took it.
-async fn change_interaction_in(
-    conn: &mut PgConnection,
-    change: &InteractionChange,
-) -> Result<bool, StoreError> {
-    let interaction = SingleUseKind::Interaction.as_str();
-    let key = interaction_key(change.interaction_id()).to_vec();
-    let query = match change {
-        InteractionChange::Remember(record) => sqlx::query(
-            "INSERT INTO single_use (kind, key, payload, expires_at, consumed) \
-             VALUES ($1, $2, $3, $4, FALSE) ON CONFLICT (kind, key) DO NOTHING",
-        )
-        .bind(interaction)
-        .bind(&key)
-        .bind(&record.payload)
-        .bind(record.expires_at),
-        InteractionChange::Update(record) => sqlx::query(
-            "UPDATE single_use SET payload = $3 \
-             WHERE kind = $1 AND key = $2 AND NOT consumed",
-        )
-        .bind(interaction)
-        .bind(&key)
-        .bind(&record.payload),
-        InteractionChange::Complete(_) => sqlx::query(
-            "UPDATE single_use SET consumed = TRUE \
-             WHERE kind = $1 AND key = $2 AND NOT consumed",
-        )
-        .bind(interaction)
-        .bind(&key),
-    };
-    let changed = query
-        .execute(&mut *conn)
+    let values = Values::of(write)?;
+    let row = bind_form(sqlx::query(AssertSqlSafe(sql)), write, &values)?
+        .fetch_one(&mut *conn)
         .await
-        .map_err(query_error)?
-        .rows_affected();
-    Ok(changed == 1)
+        .map_err(query_error)?;
+    Ok(
+        if write.interaction.is_some() && get::<i64, _>(&row, "changed")? == 0 {
+            FormWritten::Refused
+        } else if write.grant.is_some() && get::<i64, _>(&row, "granted")? == 0 {
+            FormWritten::UserDisabled
+        } else {
+            FormWritten::Written
+        },
+    )
 }
 
-/// The session a sign-in starts, and the end of the browser's old one.
-async fn start_session_in(conn: &mut PgConnection, start: &SessionStart) -> Result<(), StoreError> {
-    insert_session_in(conn, &start.session).await?;
-    if let Some(old) = &start.ends {
-        sqlx::query("DELETE FROM sessions WHERE session_hash = $1")
-            .bind(old)
-            .execute(&mut *conn)
-            .await
-            .map_err(query_error)?;
+/// The values the statement binds that the write holds in another form.
+struct Values {
+    change_key: Vec<u8>,
+    next_key: Vec<u8>,
+    amr: String,
+    scopes: String,
+}
+
+impl Values {
+    fn of(write: &FormWrite) -> Result<Self, StoreError> {
+        let key_of = |id: &str| interaction_key(id).to_vec();
+        let amr = match &write.session {
+            Some(start) => to_json(&start.session.amr)?,
+            None => String::new(),
+        };
+        let scopes = match &write.consent {
+            Some(consent) => {
+                let mut once = Vec::with_capacity(consent.scopes.len());
+                union_into(&mut once, &consent.scopes);
+                to_json(&once)?
+            }
+            None => String::new(),
+        };
+        Ok(Self {
+            change_key: (write.interaction.as_ref())
+                .map(|change| key_of(change.interaction_id()))
+                .unwrap_or_default(),
+            next_key: (write.next.as_ref())
+                .map(|next| key_of(&next.interaction_id))
+                .unwrap_or_default(),
+            amr,
+            scopes,
+        })
     }
-    Ok(())
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, <Postgres as sqlx::Database>::Arguments>;
+
+/// Binds the write's values in the order of [`form_sql`]'s parameters.
+fn bind_form<'q>(
+    mut query: PgQuery<'q>,
+    write: &'q FormWrite,
+    values: &'q Values,
+) -> Result<PgQuery<'q>, StoreError> {
+    let interaction = SingleUseKind::Interaction.as_str();
+    if let Some(change) = &write.interaction {
+        query = query.bind(interaction).bind(&values.change_key);
+        query = match change {
+            InteractionChange::Remember(record) => {
+                query.bind(&record.payload).bind(record.expires_at)
+            }
+            InteractionChange::Update(record) => query.bind(&record.payload),
+            InteractionChange::Complete(_) => query,
+        };
+    }
+    if let Some(start) = &write.session {
+        let session = &start.session;
+        query = query
+            .bind(&session.session_hash)
+            .bind(&session.sid)
+            .bind(&session.user_id)
+            .bind(session.auth_time)
+            .bind(&values.amr)
+            .bind(session.created_at)
+            .bind(session.expires_at);
+        if let Some(old) = &start.ends {
+            query = query.bind(old);
+        }
+    }
+    if let Some(next) = &write.next {
+        query = query
+            .bind(interaction)
+            .bind(&values.next_key)
+            .bind(&next.payload)
+            .bind(next.expires_at);
+    }
+    if let Some(consent) = &write.consent {
+        query = query
+            .bind(&consent.user_id)
+            .bind(&consent.client_id)
+            .bind(&values.scopes)
+            .bind(consent.now);
+    }
+    if let Some((grant, code)) = &write.grant {
+        query = bind_code(bind_grant(query, grant)?, code)?;
+    }
+    Ok(query)
+}
+
+/// The parameters `$first` to `$first + count - 1`, comma separated.
+fn parameters(first: &mut usize, count: usize) -> String {
+    let mut list = String::new();
+    for n in *first..*first + count {
+        let _ = write!(list, "{}${n}", if list.is_empty() { "" } else { ", " });
+    }
+    *first += count;
+    list
+}
+
+/// The statement, in the order [`bind_form`] binds its parameters; `None` for
+/// a write with nothing to store.
+fn form_sql(write: &FormWrite) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut n = 1;
+    match &write.interaction {
+        Some(InteractionChange::Remember(_)) => parts.push(format!(
+            "changed AS (INSERT INTO single_use (kind, key, payload, expires_at, consumed) \
+             VALUES ({}, FALSE) ON CONFLICT (kind, key) DO NOTHING RETURNING 1)",
+            parameters(&mut n, 4)
+        )),
+        Some(InteractionChange::Update(_)) => {
+            n = 4;
+            parts.push(
+                "changed AS (UPDATE single_use SET payload = $3 \
+                 WHERE kind = $1 AND key = $2 AND NOT consumed RETURNING 1)"
+                    .to_owned(),
+            );
+        }
+        Some(InteractionChange::Complete(_)) => {
+            n = 3;
+            parts.push(
+                "changed AS (UPDATE single_use SET consumed = TRUE \
+                 WHERE kind = $1 AND key = $2 AND NOT consumed RETURNING 1)"
+                    .to_owned(),
+            );
+        }
+        None => {}
+    }
+    // Every part after the change selects from it, so it stores a row only if
+    // the change took.
+    let gated = if write.interaction.is_some() {
+        " FROM changed"
+    } else {
+        ""
+    };
+    if let Some(start) = &write.session {
+        parts.push(format!(
+            "started AS (INSERT INTO sessions \
+             (session_hash, sid, user_id, auth_time, amr, created_at, expires_at) \
+             SELECT {}{gated} RETURNING 1)",
+            parameters(&mut n, 7)
+        ));
+        if start.ends.is_some() {
+            parts.push(format!(
+                "ended AS (DELETE FROM sessions WHERE session_hash = {} \
+                 AND EXISTS (SELECT 1 FROM started))",
+                parameters(&mut n, 1)
+            ));
+        }
+    }
+    if write.next.is_some() {
+        parts.push(format!(
+            "next AS (INSERT INTO single_use (kind, key, payload, expires_at, consumed) \
+             SELECT {}, FALSE{gated})",
+            parameters(&mut n, 4)
+        ));
+    }
+    if write.consent.is_some() {
+        let first = n;
+        let (user, client, scopes, now) = (first, first + 1, first + 2, first + 3);
+        n += 4;
+        parts.push(format!(
+            "consented AS (INSERT INTO consents (user_id, client_id, scopes, created_at, updated_at) \
+             SELECT ${user}, ${client}, ${scopes}, ${now}, ${now}{gated} {})",
+            merge_consent!()
+        ));
+    }
+    if write.grant.is_some() {
+        // `grant_columns!` is grant_id, client_id, user_id, …
+        let user = n + 2;
+        let grant = parameters(&mut n, 12);
+        let condition =
+            format!("EXISTS (SELECT 1 FROM users WHERE user_id = ${user} AND NOT disabled)");
+        let code = parameters(&mut n, 12);
+        parts.push(format!(
+            concat!(
+                "granted AS (INSERT INTO grants (",
+                grant_columns!(),
+                ") SELECT {grant}{gated} WHERE {condition} RETURNING 1), \
+                 coded AS (INSERT INTO authorization_codes (",
+                code_columns!(),
+                ") SELECT {code} FROM granted)"
+            ),
+            grant = grant,
+            gated = gated,
+            condition = condition,
+            code = code
+        ));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let changed = if write.interaction.is_some() {
+        "(SELECT count(*) FROM changed)"
+    } else {
+        "1"
+    };
+    let granted = if write.grant.is_some() {
+        "(SELECT count(*) FROM granted)"
+    } else {
+        "1"
+    };
+    Some(format!(
+        "WITH {} SELECT {changed}::BIGINT AS changed, {granted}::BIGINT AS granted",
+        parts.join(", ")
+    ))
 }
