@@ -158,29 +158,8 @@ fn parameters(first: &mut usize, count: usize) -> String {
 fn form_sql(write: &FormWrite) -> Option<String> {
     let mut parts: Vec<String> = Vec::new();
     let mut n = 1;
-    match &write.interaction {
-        Some(InteractionChange::Remember(_)) => parts.push(format!(
-            "changed AS (INSERT INTO single_use (kind, key, payload, expires_at, consumed) \
-             VALUES ({}, FALSE) ON CONFLICT (kind, key) DO NOTHING RETURNING 1)",
-            parameters(&mut n, 4)
-        )),
-        Some(InteractionChange::Update(_)) => {
-            n = 4;
-            parts.push(
-                "changed AS (UPDATE single_use SET payload = $3 \
-                 WHERE kind = $1 AND key = $2 AND NOT consumed RETURNING 1)"
-                    .to_owned(),
-            );
-        }
-        Some(InteractionChange::Complete(_)) => {
-            n = 3;
-            parts.push(
-                "changed AS (UPDATE single_use SET consumed = TRUE \
-                 WHERE kind = $1 AND key = $2 AND NOT consumed RETURNING 1)"
-                    .to_owned(),
-            );
-        }
-        None => {}
+    if let Some(change) = &write.interaction {
+        parts.push(change_part(change, &mut n));
     }
     // Every part after the change selects from it, so it stores a row only if
     // the change took.
@@ -212,8 +191,7 @@ fn form_sql(write: &FormWrite) -> Option<String> {
         ));
     }
     if write.consent.is_some() {
-        let first = n;
-        let (user, client, scopes, now) = (first, first + 1, first + 2, first + 3);
+        let (user, client, scopes, now) = (n, n + 1, n + 2, n + 3);
         n += 4;
         parts.push(format!(
             "consented AS (INSERT INTO consents (user_id, client_id, scopes, created_at, updated_at) \
@@ -222,42 +200,71 @@ fn form_sql(write: &FormWrite) -> Option<String> {
         ));
     }
     if write.grant.is_some() {
-        // `grant_columns!` is grant_id, client_id, user_id, …
-        let user = n + 2;
-        let grant = parameters(&mut n, 12);
-        let condition =
-            format!("EXISTS (SELECT 1 FROM users WHERE user_id = ${user} AND NOT disabled)");
-        let code = parameters(&mut n, 12);
-        parts.push(format!(
-            concat!(
-                "granted AS (INSERT INTO grants (",
-                grant_columns!(),
-                ") SELECT {grant}{gated} WHERE {condition} RETURNING 1), \
-                 coded AS (INSERT INTO authorization_codes (",
-                code_columns!(),
-                ") SELECT {code} FROM granted)"
-            ),
-            grant = grant,
-            gated = gated,
-            condition = condition,
-            code = code
-        ));
+        parts.push(grant_part(gated, &mut n));
     }
     if parts.is_empty() {
         return None;
     }
-    let changed = if write.interaction.is_some() {
-        "(SELECT count(*) FROM changed)"
-    } else {
-        "1"
-    };
-    let granted = if write.grant.is_some() {
-        "(SELECT count(*) FROM granted)"
-    } else {
-        "1"
+    let count_of = |present: bool, part: &str| {
+        if present {
+            format!("(SELECT count(*) FROM {part})")
+        } else {
+            "1".to_owned()
+        }
     };
     Some(format!(
-        "WITH {} SELECT {changed}::BIGINT AS changed, {granted}::BIGINT AS granted",
-        parts.join(", ")
+        "WITH {} SELECT {}::BIGINT AS changed, {}::BIGINT AS granted",
+        parts.join(", "),
+        count_of(write.interaction.is_some(), "changed"),
+        count_of(write.grant.is_some(), "granted"),
     ))
+}
+
+/// The interaction's change, `changed`: one row if it took. Its parameters
+/// start at `$1`.
+fn change_part(change: &InteractionChange, n: &mut usize) -> String {
+    match change {
+        InteractionChange::Remember(_) => format!(
+            "changed AS (INSERT INTO single_use (kind, key, payload, expires_at, consumed) \
+             VALUES ({}, FALSE) ON CONFLICT (kind, key) DO NOTHING RETURNING 1)",
+            parameters(n, 4)
+        ),
+        InteractionChange::Update(_) => {
+            *n += 3;
+            "changed AS (UPDATE single_use SET payload = $3 \
+             WHERE kind = $1 AND key = $2 AND NOT consumed RETURNING 1)"
+                .to_owned()
+        }
+        InteractionChange::Complete(_) => {
+            *n += 2;
+            "changed AS (UPDATE single_use SET consumed = TRUE \
+             WHERE kind = $1 AND key = $2 AND NOT consumed RETURNING 1)"
+                .to_owned()
+        }
+    }
+}
+
+/// The grant, `granted` (only for an enabled user), and its code, which
+/// selects from it.
+fn grant_part(gated: &str, n: &mut usize) -> String {
+    // `grant_columns!` is grant_id, client_id, user_id, …
+    let user = *n + 2;
+    let grant = parameters(n, 12);
+    let code = parameters(n, 12);
+    format!(
+        concat!(
+            "granted AS (INSERT INTO grants (",
+            grant_columns!(),
+            ") SELECT {grant}{gated} \
+             WHERE EXISTS (SELECT 1 FROM users WHERE user_id = ${user} AND NOT disabled) \
+             RETURNING 1), \
+             coded AS (INSERT INTO authorization_codes (",
+            code_columns!(),
+            ") SELECT {code} FROM granted)"
+        ),
+        grant = grant,
+        gated = gated,
+        user = user,
+        code = code
+    )
 }
