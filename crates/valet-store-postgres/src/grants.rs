@@ -104,20 +104,7 @@ async fn redeem_code_and_record_in(
         ),
         None => redeem_and_record!(),
     };
-    let query = sqlx::query(sql)
-        .bind(now)
-        .bind(code_hash)
-        .bind(jti)
-        .bind(expires_at);
-    let query = match refresh {
-        Some(token) => bind_refresh_token(query, token)?,
-        None => query,
-    };
-    let consumed = query
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(query_error)?;
-    redemption(conn, consumed, code_hash).await
+    redeem_and_record_with(conn, sql, code_hash, now, (jti, expires_at), refresh).await
 }
 
 /// The access token's record and the refresh token issued with it, in one write.
@@ -252,14 +239,13 @@ async fn rotate_refresh_token_in(
         ),
         None => rotate_refresh!(""),
     };
-    let query = sqlx::query(sql)
-        .bind(now)
-        .bind(sealed_successor)
-        .bind(presented_hash);
-    let mut query = bind_refresh_token(query, successor)?;
-    if let Some((jti, expires_at)) = access_token {
-        query = query.bind(jti).bind(expires_at);
-    }
+    let query = bind_rotation(
+        sql,
+        (presented_hash, now),
+        successor,
+        sealed_successor,
+        access_token,
+    )?;
     let rotated = query
         .fetch_optional(&mut *conn)
         .await

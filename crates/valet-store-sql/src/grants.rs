@@ -222,6 +222,52 @@ macro_rules! shared_grant_parts {
             redemption(conn, consumed, code_hash).await
         }
 
+        /// Binds a backend's rotation query: `$1` now, `$2` the sealed successor
+        /// response, `$3` the presented token's hash, `$4`–`$12` the successor,
+        /// and `$13`, `$14` the access token's jti and expiry, if recorded.
+        pub(super) fn bind_rotation<'q>(
+            sql: &'static str,
+            (presented_hash, now): (&'q [u8], i64),
+            successor: &'q RefreshToken,
+            sealed_successor: Option<&'q [u8]>,
+            access_token: Option<(&'q str, i64)>,
+        ) -> Result<sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>, StoreError> {
+            let query = sqlx::query(sql)
+                .bind(now)
+                .bind(sealed_successor)
+                .bind(presented_hash);
+            let mut query = bind_refresh_token(query, successor)?;
+            if let Some((jti, expires_at)) = access_token {
+                query = query.bind(jti).bind(expires_at);
+            }
+            Ok(query)
+        }
+
+        /// Runs a backend's query that redeems a code and records what was
+        /// issued from it (`$1` now, `$2` the code's hash, `$3` and `$4` the
+        /// access token's jti and expiry, `$5`–`$13` the refresh token, if any),
+        /// and tells how the redemption went.
+        pub(super) async fn redeem_and_record_with(
+            conn: &mut $conn,
+            sql: &'static str,
+            code_hash: &[u8],
+            now: i64,
+            (jti, expires_at): (&str, i64),
+            refresh: Option<&RefreshToken>,
+        ) -> Result<CodeRedemption, StoreError> {
+            let query = sqlx::query(sql)
+                .bind(now)
+                .bind(code_hash)
+                .bind(jti)
+                .bind(expires_at);
+            let query = match refresh {
+                Some(token) => bind_refresh_token(query, token)?,
+                None => query,
+            };
+            let consumed = query.fetch_all(&mut *conn).await.map_err(query_error)?;
+            redemption(conn, consumed.into_iter().next(), code_hash).await
+        }
+
         /// The code with this hash, its grant and whether the grant's user may get
         /// tokens, in one statement (the code exchange's checks). A code always
         /// has its grant: deleting a grant deletes its codes.

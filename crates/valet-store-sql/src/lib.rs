@@ -16,6 +16,7 @@
 //! locking decides their correctness.
 
 pub mod batch;
+pub mod form;
 mod grants;
 mod mfa;
 mod outbox;

@@ -84,17 +84,7 @@ async fn redeem_code_and_record_in(
         ),
         None => concat!(redeem_code!(), ";", record_access_of_code!()),
     };
-    let query = sqlx::query(sql)
-        .bind(now)
-        .bind(code_hash)
-        .bind(jti)
-        .bind(expires_at);
-    let query = match refresh {
-        Some(token) => bind_refresh_token(query, token)?,
-        None => query,
-    };
-    let consumed = query.fetch_all(&mut *conn).await.map_err(query_error)?;
-    redemption(conn, consumed.into_iter().next(), code_hash).await
+    redeem_and_record_with(conn, sql, code_hash, now, (jti, expires_at), refresh).await
 }
 
 /// The access token's record, revoked at once if its grant already is (a
@@ -181,14 +171,13 @@ async fn rotate_refresh_token_in(
         ),
         None => rotate_refresh!(),
     };
-    let query = sqlx::query(sql)
-        .bind(now)
-        .bind(sealed_successor)
-        .bind(presented_hash);
-    let mut query = bind_refresh_token(query, successor)?;
-    if let Some((jti, expires_at)) = access_token {
-        query = query.bind(jti).bind(expires_at);
-    }
+    let query = bind_rotation(
+        sql,
+        (presented_hash, now),
+        successor,
+        sealed_successor,
+        access_token,
+    )?;
     let rotated = query.fetch_all(&mut *conn).await.map_err(query_error)?;
     if let Some(row) = rotated.first() {
         // The row as it was: the update required `rotated_at IS NULL`, and the

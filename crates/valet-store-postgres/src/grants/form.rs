@@ -15,7 +15,9 @@
 
 use std::fmt::Write as _;
 
-use valet_core::store::{FormWrite, FormWritten, InteractionChange, interaction_key};
+use valet_core::store::{FormWrite, FormWritten, InteractionChange};
+
+use valet_store_sql::form::{FormValues, written};
 
 use super::*;
 use crate::sessions::merge_consent;
@@ -38,56 +40,14 @@ pub(super) async fn write_form_in(
         .await
         .map_err(query_error)?;
     }
-    let values = Values::of(write)?;
+    let values = FormValues::of(write)?;
     let row = bind_form(sqlx::query(AssertSqlSafe(sql)), write, &values)?
         .fetch_one(&mut *conn)
         .await
         .map_err(query_error)?;
-    Ok(
-        if write.interaction.is_some() && get::<i64, _>(&row, "changed")? == 0 {
-            FormWritten::Refused
-        } else if write.grant.is_some() && get::<i64, _>(&row, "granted")? == 0 {
-            FormWritten::UserDisabled
-        } else {
-            FormWritten::Written
-        },
-    )
-}
-
-/// The values the statement binds that the write holds in another form.
-struct Values {
-    change_key: Vec<u8>,
-    next_key: Vec<u8>,
-    amr: String,
-    scopes: String,
-}
-
-impl Values {
-    fn of(write: &FormWrite) -> Result<Self, StoreError> {
-        let key_of = |id: &str| interaction_key(id).to_vec();
-        let amr = match &write.session {
-            Some(start) => to_json(&start.session.amr)?,
-            None => String::new(),
-        };
-        let scopes = match &write.consent {
-            Some(consent) => {
-                let mut once = Vec::with_capacity(consent.scopes.len());
-                union_into(&mut once, &consent.scopes);
-                to_json(&once)?
-            }
-            None => String::new(),
-        };
-        Ok(Self {
-            change_key: (write.interaction.as_ref())
-                .map(|change| key_of(change.interaction_id()))
-                .unwrap_or_default(),
-            next_key: (write.next.as_ref())
-                .map(|next| key_of(&next.interaction_id))
-                .unwrap_or_default(),
-            amr,
-            scopes,
-        })
-    }
+    let changed = get::<i64, _>(&row, "changed")? > 0;
+    let granted = get::<i64, _>(&row, "granted")? > 0;
+    Ok(written(write, changed, granted))
 }
 
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, <Postgres as sqlx::Database>::Arguments>;
@@ -96,7 +56,7 @@ type PgQuery<'q> = sqlx::query::Query<'q, Postgres, <Postgres as sqlx::Database>
 fn bind_form<'q>(
     mut query: PgQuery<'q>,
     write: &'q FormWrite,
-    values: &'q Values,
+    values: &'q FormValues,
 ) -> Result<PgQuery<'q>, StoreError> {
     let interaction = SingleUseKind::Interaction.as_str();
     if let Some(change) = &write.interaction {

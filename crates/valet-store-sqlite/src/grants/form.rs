@@ -9,7 +9,9 @@
 //! the query's statements, so [`form_sql`] and [`write_form_in`]'s binds go in
 //! the same order.
 
-use valet_core::store::{FormWrite, FormWritten, InteractionChange, interaction_key};
+use valet_core::store::{FormWrite, FormWritten, InteractionChange};
+
+use valet_store_sql::form::{FormValues, written};
 
 use super::*;
 use crate::sessions::merge_consent;
@@ -27,7 +29,7 @@ pub(super) async fn write_form_in(
     if sql.is_empty() {
         return Ok(FormWritten::Written);
     }
-    let values = Values::of(write)?;
+    let values = FormValues::of(write)?;
     let query = bind_form(sqlx::query(AssertSqlSafe(sql)), write, &values)?;
     let rows = query.fetch_all(&mut *conn).await.map_err(query_error)?;
     let mut changed = Vec::with_capacity(rows.len());
@@ -35,51 +37,11 @@ pub(super) async fn write_form_in(
         changed.push(get::<String, _>(row, "changed")?);
     }
     let said = |what: &str| changed.iter().any(|c| c == what);
-    Ok(
-        if write.interaction.is_some() && !said(INTERACTION_CHANGED) {
-            FormWritten::Refused
-        } else if write.grant.is_some() && !said(GRANT_STORED) {
-            FormWritten::UserDisabled
-        } else {
-            FormWritten::Written
-        },
-    )
-}
-
-/// The values the query binds that the write holds in another form.
-struct Values {
-    change_key: Vec<u8>,
-    next_key: Vec<u8>,
-    amr: String,
-    scopes: String,
-}
-
-impl Values {
-    fn of(write: &FormWrite) -> Result<Self, StoreError> {
-        let key_of = |id: &str| interaction_key(id).to_vec();
-        let amr = match &write.session {
-            Some(start) => to_json(&start.session.amr)?,
-            None => String::new(),
-        };
-        let scopes = match &write.consent {
-            Some(consent) => {
-                let mut once = Vec::with_capacity(consent.scopes.len());
-                union_into(&mut once, &consent.scopes);
-                to_json(&once)?
-            }
-            None => String::new(),
-        };
-        Ok(Self {
-            change_key: (write.interaction.as_ref())
-                .map(|change| key_of(change.interaction_id()))
-                .unwrap_or_default(),
-            next_key: (write.next.as_ref())
-                .map(|next| key_of(&next.interaction_id))
-                .unwrap_or_default(),
-            amr,
-            scopes,
-        })
-    }
+    Ok(written(
+        write,
+        said(INTERACTION_CHANGED),
+        said(GRANT_STORED),
+    ))
 }
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, <Sqlite as sqlx::Database>::Arguments>;
@@ -88,7 +50,7 @@ type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, <Sqlite as sqlx::Database>
 fn bind_form<'q>(
     mut query: SqliteQuery<'q>,
     write: &'q FormWrite,
-    values: &'q Values,
+    values: &'q FormValues,
 ) -> Result<SqliteQuery<'q>, StoreError> {
     let interaction = SingleUseKind::Interaction.as_str();
     let change_key = &values.change_key;
