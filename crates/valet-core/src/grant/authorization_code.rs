@@ -16,12 +16,12 @@ use valet_jose::{b64url, constant_time_eq, sha256};
 use valet_protocol::ErrorCode;
 use valet_protocol::token::{GrantType, TokenResponse};
 
-use super::common::{self, tokens_for_grant};
+use super::common::{self, CodeRefused};
 use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
-use crate::store::{AuthorizationCode, Client, CodeFamily, CodeRedemption};
+use crate::store::{AuthorizationCode, Client, CodeFamily};
 use crate::token::encryption::{Sealed, sealer_for};
 
 #[allow(clippy::too_many_arguments)]
@@ -73,48 +73,25 @@ pub async fn issue(
         common::end_family_of_disabled_user(server, &grant, address, now).await?;
         return Err(invalid("the user's account is disabled or deleted"));
     }
-    // Minted before the code is spent, so that spending it and recording what
-    // it gave are one durable write. A request that loses the race to a
-    // concurrent one has spent a signature, and hands out nothing.
-    let issued = tokens_for_grant(
+    let redeemed = common::redeem_for_tokens(
         server,
         registered,
-        &grant,
-        &record.scope,
-        &record.resources,
+        GrantType::AuthorizationCode,
+        (&record, &grant),
         record.nonce.as_deref(),
         common::Binding::new(client, dpop_jkt, None),
         sealer.as_ref(),
-        now,
-    )?;
-    match store
-        .redeem_code_and_record(
-            &code_hash,
-            now,
-            &issued.access_jti,
-            issued.access_expires_at,
-            issued.refresh.as_ref(),
-        )
-        .await?
-    {
-        CodeRedemption::Redeemed(_) => {}
-        CodeRedemption::Unknown => {
-            return Err(invalid("the authorization code is invalid or expired"));
-        }
-        CodeRedemption::Replayed(record) => {
-            return Err(replayed(server, client, &record.grant_id, address, now).await?);
-        }
-    }
-    common::audit_issued(
-        server,
-        GrantType::AuthorizationCode,
-        registered,
-        &grant,
-        &issued,
         address,
         now,
-    );
-    Ok(issued.response)
+    )
+    .await?;
+    match redeemed {
+        Ok(response) => Ok(response),
+        Err(CodeRefused::Unknown) => Err(invalid("the authorization code is invalid or expired")),
+        Err(CodeRefused::Replayed(grant_id)) => {
+            Err(replayed(server, client, &grant_id, address, now).await?)
+        }
+    }
 }
 
 fn invalid(text: &'static str) -> OAuthError {

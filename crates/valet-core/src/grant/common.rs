@@ -10,7 +10,7 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
 use crate::policy;
-use crate::store::{Client, Grant, RefreshToken};
+use crate::store::{AuthorizationCode, Client, CodeRedemption, Grant, RefreshToken};
 use crate::token::encryption::Sealer;
 use crate::token::status_claim::StatusClaim;
 use crate::token::{access_token, id_token, refresh_token};
@@ -211,6 +211,62 @@ pub fn tokens_for_grant(
         refresh,
         access_jti: access.jti,
         access_expires_at: now.saturating_add(access.expires_in),
+    })
+}
+
+/// Why a code's redemption gave no tokens.
+pub(crate) enum CodeRefused {
+    /// Not live: expired, or its grant revoked.
+    Unknown,
+    /// Consumed already (RFC 6749 §4.1.2): the grant's id, to revoke it.
+    Replayed(String),
+}
+
+/// Mints the tokens of `code`'s grant, then spends the code and records them
+/// in one durable write. Minted first so that spending the code and recording
+/// what it gave are one write: a request that loses the race to a concurrent
+/// one has spent a signature, and hands out nothing. Tokens handed out are
+/// audited as `grant_type`'s.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn redeem_for_tokens(
+    server: &AuthorizationServer,
+    registered: &Client,
+    grant_type: GrantType,
+    (code, grant): (&AuthorizationCode, &Grant),
+    nonce: Option<&str>,
+    binding: Binding<'_>,
+    sealer: Option<&Sealer>,
+    address: Option<IpAddr>,
+    now: i64,
+) -> Result<Result<TokenResponse, CodeRefused>, OAuthError> {
+    let issued = tokens_for_grant(
+        server,
+        registered,
+        grant,
+        &code.scope,
+        &code.resources,
+        nonce,
+        binding,
+        sealer,
+        now,
+    )?;
+    let redemption = server
+        .store
+        .redeem_code_and_record(
+            &code.code_hash,
+            now,
+            &issued.access_jti,
+            issued.access_expires_at,
+            issued.refresh.as_ref(),
+        )
+        .await?;
+    Ok(match redemption {
+        CodeRedemption::Redeemed(_) => {
+            audit_issued(server, grant_type, registered, grant, &issued, address, now);
+            Ok(issued.response)
+        }
+        CodeRedemption::Unknown => Err(CodeRefused::Unknown),
+        CodeRedemption::Replayed(record) => Err(CodeRefused::Replayed(record.grant_id)),
     })
 }
 

@@ -15,13 +15,13 @@ use valet_jose::b64url_decode;
 use valet_protocol::ErrorCode;
 use valet_protocol::token::{GrantType, TokenResponse};
 
-use super::common::{self, tokens_for_grant};
+use super::common::{self, CodeRefused};
 use crate::AuthorizationServer;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::client_auth::AuthenticatedClient;
 use crate::device::{self, Decision, Polls, SLOW_DOWN_STEP};
 use crate::error::OAuthError;
-use crate::store::{Client, CodeFamily, CodeRedemption};
+use crate::store::{Client, CodeFamily};
 use crate::token::encryption::{Sealed, sealer_for};
 
 pub async fn issue(
@@ -56,44 +56,26 @@ pub async fn issue(
         common::end_family_of_disabled_user(server, &grant, address, now).await?;
         return Err(invalid("the user's account is disabled or deleted"));
     }
-    let issued = tokens_for_grant(
+    let redeemed = common::redeem_for_tokens(
         server,
         registered,
-        &grant,
-        &record.scope,
-        &record.resources,
+        GrantType::DeviceCode,
+        (&record, &grant),
         None,
         // RFC 9449 §5: tokens are bound to the key of the polling request's proof.
         common::Binding::new(client, dpop_jkt, None),
         sealer.as_ref(),
-        now,
-    )?;
-    match store
-        .redeem_code_and_record(
-            &code_hash,
-            now,
-            &issued.access_jti,
-            issued.access_expires_at,
-            issued.refresh.as_ref(),
-        )
-        .await?
-    {
-        CodeRedemption::Redeemed(_) => {}
-        CodeRedemption::Unknown => return Err(invalid("the device_code is invalid or expired")),
-        CodeRedemption::Replayed(record) => {
-            return Err(replayed(server, registered, &record.grant_id, address, now).await?);
-        }
-    }
-    common::audit_issued(
-        server,
-        GrantType::DeviceCode,
-        registered,
-        &grant,
-        &issued,
         address,
         now,
-    );
-    Ok(issued.response)
+    )
+    .await?;
+    match redeemed {
+        Ok(response) => Ok(response),
+        Err(CodeRefused::Unknown) => Err(invalid("the device_code is invalid or expired")),
+        Err(CodeRefused::Replayed(grant_id)) => {
+            Err(replayed(server, registered, &grant_id, address, now).await?)
+        }
+    }
 }
 
 /// A device code redeemed twice (RFC 8628 §3.5 with RFC 6749 §4.1.2): its
