@@ -131,12 +131,7 @@ impl SqliteStore {
 
         // The writer opens first and switches the file to WAL (a persistent setting
         // that needs an exclusive lock); readers then need not touch it.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(options.clone().journal_mode(SqliteJournalMode::Wal))
-            .await
-            .map_err(backend)?;
+        let writer = connect_writer(options.clone().journal_mode(SqliteJournalMode::Wal)).await?;
         let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&writer)
             .await
@@ -176,6 +171,33 @@ impl SqliteStore {
         self.writer.close().await;
     }
 }
+
+/// The writer's pool. Switching a new file to WAL needs an exclusive lock, and
+/// SQLite answers `SQLITE_BUSY` at once, without its busy handler, while another
+/// process holds the file (`valet serve` and a CLI command opening a new data
+/// directory together): retried here for up to the busy timeout.
+async fn connect_writer(options: SqliteConnectOptions) -> Result<SqlitePool, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        let connected = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await;
+        match connected {
+            Err(sqlx::Error::Database(err))
+                if err.code().as_deref() == Some(SQLITE_BUSY)
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            connected => return connected.map_err(backend),
+        }
+    }
+}
+
+/// SQLite's primary result code for a locked database, as sqlx reports it.
+const SQLITE_BUSY: &str = "5";
 
 /// Creates the database file with mode `0600` if it does not exist, so that SQLite
 /// (which copies the mode to `-wal` and `-shm`) never makes anything readable by
@@ -323,7 +345,19 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
             })
             .collect(),
     );
-    migrator.run(pool).await.map_err(backend)
+    // sqlx takes no lock around migrations on SQLite, so two processes opening a
+    // new file at once (`valet serve` and a CLI command) would both see a
+    // migration pending and the second would fail applying it again. Under
+    // SQLite's write lock, held from the check to the commit, the second waits
+    // (busy timeout) and finds everything applied. Each migration runs in a
+    // savepoint of this transaction: if one fails, the schema stays as it was
+    // before this open.
+    let mut tx = pool.begin_with(BEGIN_WRITE).await.map_err(backend)?;
+    migrator
+        .run_direct(None, &mut *tx, false)
+        .await
+        .map_err(backend)?;
+    tx.commit().await.map_err(backend)
 }
 
 /// Starts a write transaction on the writer. `BEGIN IMMEDIATE` takes SQLite's
@@ -359,14 +393,7 @@ mod tests {
     /// them on connections of both pools.
     #[tokio::test]
     async fn connection_pragmas() {
-        let path = std::env::temp_dir().join(format!(
-            "valet-store-unit-pragmas-{}-{}.db",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
+        let path = temp_database("pragmas");
         let store = SqliteStore::open(&path).await.unwrap();
         for pool in [&store.writer, &store.reader] {
             let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
@@ -391,8 +418,56 @@ mod tests {
             assert_eq!(journal_mode, "wal");
         }
         store.close().await;
+        remove_database(&path);
+    }
+
+    /// `valet serve` and a CLI command started together on a new data directory
+    /// both open, and so migrate, the same new file: each must find the schema
+    /// either untouched or complete, never apply a migration the other applied.
+    #[tokio::test]
+    async fn concurrent_opens_of_a_new_file_migrate_once() {
+        let path = temp_database("concurrent-migrations");
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                tokio::spawn(async move { SqliteStore::open(&path).await })
+            })
+            .collect();
+        let mut stores = Vec::new();
+        for (index, open) in opens.into_iter().enumerate() {
+            match open.await.unwrap() {
+                Ok(store) => stores.push(store),
+                Err(err) => panic!("open {index} failed: {err}"),
+            }
+        }
+        let store = stores.first().unwrap();
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&store.reader)
+                .await
+                .unwrap();
+        let expected: Vec<i64> = MIGRATIONS.iter().map(|&(version, ..)| version).collect();
+        assert_eq!(applied, expected);
+        for store in &stores {
+            store.close().await;
+        }
+        remove_database(&path);
+    }
+
+    fn temp_database(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "valet-store-unit-{name}-{}-{}.db",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ))
+    }
+
+    fn remove_database(path: &Path) {
         for suffix in ["", "-wal", "-shm"] {
-            let mut name = path.clone().into_os_string();
+            let mut name = path.to_path_buf().into_os_string();
             name.push(suffix);
             let _ = std::fs::remove_file(name);
         }
