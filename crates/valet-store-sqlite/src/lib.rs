@@ -186,8 +186,7 @@ async fn connect_writer(options: SqliteConnectOptions) -> Result<SqlitePool, Sto
             .await;
         match connected {
             Err(sqlx::Error::Database(err))
-                if err.code().as_deref() == Some(SQLITE_BUSY)
-                    && started.elapsed() < BUSY_TIMEOUT =>
+                if is_busy(err.code().as_deref()) && started.elapsed() < BUSY_TIMEOUT =>
             {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -196,8 +195,13 @@ async fn connect_writer(options: SqliteConnectOptions) -> Result<SqlitePool, Sto
     }
 }
 
-/// SQLite's primary result code for a locked database, as sqlx reports it.
-const SQLITE_BUSY: &str = "5";
+/// Whether `code`, an extended result code as sqlx reports it, is one of
+/// `SQLITE_BUSY`'s (the primary code is its low byte).
+fn is_busy(code: Option<&str>) -> bool {
+    const SQLITE_BUSY: i32 = 5;
+    code.and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == SQLITE_BUSY)
+}
 
 /// Creates the database file with mode `0600` if it does not exist, so that SQLite
 /// (which copies the mode to `-wal` and `-shm`) never makes anything readable by
@@ -452,6 +456,16 @@ mod tests {
             store.close().await;
         }
         remove_database(&path);
+    }
+
+    #[test]
+    fn busy_codes_are_recognized_with_their_extended_forms() {
+        for busy in ["5", "261", "517", "773"] {
+            assert!(is_busy(Some(busy)), "{busy}");
+        }
+        for other in [None, Some("6"), Some("1"), Some("2067"), Some("not a code")] {
+            assert!(!is_busy(other), "{other:?}");
+        }
     }
 
     fn temp_database(name: &str) -> std::path::PathBuf {
