@@ -425,6 +425,38 @@ macro_rules! shared_grant_parts {
                 .bind(code.dpop_jkt.as_deref()))
         }
 
+        /// Binds the next seven parameters to a sign-in form's new session:
+        /// `session_hash, sid, user_id, auth_time, amr, created_at, expires_at`,
+        /// its `amr` already encoded (each backend's `grants/form.rs`).
+        pub(super) fn bind_session<'q>(
+            query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+            session: &'q valet_core::store::Session,
+            amr: &'q str,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+            query
+                .bind(&session.session_hash)
+                .bind(&session.sid)
+                .bind(&session.user_id)
+                .bind(session.auth_time)
+                .bind(amr)
+                .bind(session.created_at)
+                .bind(session.expires_at)
+        }
+
+        /// Binds the next four parameters to the interaction a sign-in form
+        /// names next, as a `single_use` row: `kind, key, payload, expires_at`.
+        pub(super) fn bind_next_interaction<'q>(
+            query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+            key: &'q [u8],
+            next: &'q valet_core::store::Interaction,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+            query
+                .bind(valet_core::store::SingleUseKind::Interaction.as_str())
+                .bind(key)
+                .bind(&next.payload)
+                .bind(next.expires_at)
+        }
+
         pub(super) async fn insert_refresh_token_in<'e, E>(executor: E, token: &RefreshToken) -> Result<(), StoreError>
         where
             E: sqlx::Executor<'e, Database = $db>,

@@ -68,22 +68,10 @@ fn bind_form<'q>(
         None => query,
     };
     if let Some(start) = &write.session {
-        let session = &start.session;
-        query = query
-            .bind(&session.session_hash)
-            .bind(&session.sid)
-            .bind(&session.user_id)
-            .bind(session.auth_time)
-            .bind(&values.amr)
-            .bind(session.created_at)
-            .bind(session.expires_at);
+        query = bind_session(query, &start.session, &values.amr);
     }
     if let Some(next) = &write.next {
-        query = query
-            .bind(interaction)
-            .bind(&values.next_key)
-            .bind(&next.payload)
-            .bind(next.expires_at);
+        query = bind_next_interaction(query, &values.next_key, next);
     }
     if let Some(consent) = &write.consent {
         query = query
